@@ -1,0 +1,449 @@
+// twlab native addon: syscalls only — no parsing, no policy.
+//
+// Contract (../shared/DESIGN.md "Native addon contract"):
+// - every syscall wrapper returns { ret, errno } with errno as its name ("EADDRINUSE") or null;
+//   an errno is a result, never an exception. Bad argument types throw.
+// - calls that can block (connect, accept, send, recv, close) run on a libuv worker and resolve
+//   a Promise with { ret, errno, elapsedMs }: the event loop, where the userspace peer lives,
+//   never blocks.
+// - TUN: IFF_TUN | IFF_NO_PI, non-blocking; readiness through uv_poll, every queued frame read
+//   per wake-up.
+#include <napi.h>
+#include <uv.h>
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if.h>
+#include <linux/if_tun.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#ifndef IP_LOCAL_PORT_RANGE
+#define IP_LOCAL_PORT_RANGE 51  // Linux 6.3, include/uapi/linux/in.h
+#endif
+
+namespace {
+
+double NowMs() {
+  timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+double WallUs() {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec / 1000);
+}
+
+Napi::Value ErrnoValue(Napi::Env env, int err) {
+  if (err == 0) return env.Null();
+  const char* name = strerrorname_np(err);
+  if (name == nullptr) return Napi::String::New(env, "E" + std::to_string(err));
+  return Napi::String::New(env, name);
+}
+
+Napi::Object Result(Napi::Env env, long ret, int err) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("ret", Napi::Number::New(env, static_cast<double>(ret)));
+  o.Set("errno", ErrnoValue(env, ret < 0 ? err : 0));
+  return o;
+}
+
+int IntArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsNumber()) {
+    throw Napi::TypeError::New(info.Env(), std::string("argument ") + std::to_string(i) + " (" + what + ") must be a number");
+  }
+  return info[i].As<Napi::Number>().Int32Value();
+}
+
+Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const char* what) {
+  if (info.Length() <= i || !info[i].IsBuffer()) {
+    throw Napi::TypeError::New(info.Env(), std::string("argument ") + std::to_string(i) + " (" + what + ") must be a Buffer");
+  }
+  return info[i].As<Napi::Buffer<uint8_t>>();
+}
+
+// A syscall run on a libuv worker thread. `work` runs off the loop and fills ret/err/data;
+// the Promise resolves with { ret, errno, elapsedMs } (+ data / addr when present).
+class SyscallWorker : public Napi::AsyncWorker {
+ public:
+  struct Out {
+    long ret = 0;
+    int err = 0;
+    std::vector<uint8_t> data;
+    bool hasData = false;
+    std::vector<uint8_t> addr;
+    bool hasAddr = false;
+  };
+  using Work = std::function<void(Out&)>;
+
+  SyscallWorker(Napi::Env env, Work work)
+      : Napi::AsyncWorker(env, "twlab:syscall"), deferred_(Napi::Promise::Deferred::New(env)), work_(std::move(work)) {}
+
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+  void Execute() override {
+    double t0 = NowMs();
+    work_(out_);
+    elapsedMs_ = NowMs() - t0;
+  }
+
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object o = Result(env, out_.ret, out_.err);
+    o.Set("elapsedMs", Napi::Number::New(env, elapsedMs_));
+    if (out_.hasData) o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out_.data.data(), out_.data.size()));
+    if (out_.hasAddr) o.Set("addr", Napi::Buffer<uint8_t>::Copy(env, out_.addr.data(), out_.addr.size()));
+    deferred_.Resolve(o);
+  }
+
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Work work_;
+  Out out_;
+  double elapsedMs_ = 0;
+};
+
+Napi::Value Queue(Napi::Env env, SyscallWorker::Work work) {
+  auto* w = new SyscallWorker(env, std::move(work));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// Waits up to timeoutMs (-1: forever) for `events` on fd; returns false with err=ETIMEDOUT on timeout.
+bool WaitFor(int fd, short events, int timeoutMs, SyscallWorker::Out& out) {
+  if (timeoutMs < 0) return true;
+  pollfd p{fd, events, 0};
+  int r;
+  do {
+    r = poll(&p, 1, timeoutMs);
+  } while (r < 0 && errno == EINTR);
+  if (r < 0) {
+    out.ret = -1;
+    out.err = errno;
+    return false;
+  }
+  if (r == 0) {
+    out.ret = -1;
+    out.err = ETIMEDOUT;
+    return false;
+  }
+  return true;
+}
+
+// ---- synchronous syscalls (never block) ----
+
+Napi::Value Socket(const Napi::CallbackInfo& info) {
+  int fd = socket(IntArg(info, 0, "domain"), IntArg(info, 1, "type"), IntArg(info, 2, "protocol"));
+  return Result(info.Env(), fd, errno);
+}
+
+Napi::Value Setsockopt(const Napi::CallbackInfo& info) {
+  auto value = BufferArg(info, 3, "value");
+  int r = setsockopt(IntArg(info, 0, "fd"), IntArg(info, 1, "level"), IntArg(info, 2, "optname"), value.Data(),
+                     static_cast<socklen_t>(value.Length()));
+  return Result(info.Env(), r, errno);
+}
+
+Napi::Value Getsockopt(const Napi::CallbackInfo& info) {
+  int len = IntArg(info, 3, "length");
+  if (len < 0 || len > 4096) throw Napi::RangeError::New(info.Env(), "getsockopt length must be 0..4096");
+  std::vector<uint8_t> buf(len);
+  socklen_t sl = static_cast<socklen_t>(len);
+  int r = getsockopt(IntArg(info, 0, "fd"), IntArg(info, 1, "level"), IntArg(info, 2, "optname"), buf.data(), &sl);
+  int err = errno;
+  Napi::Object o = Result(info.Env(), r, err);
+  o.Set("value", Napi::Buffer<uint8_t>::Copy(info.Env(), buf.data(), r < 0 ? 0 : sl));
+  return o;
+}
+
+Napi::Value Bind(const Napi::CallbackInfo& info) {
+  auto sa = BufferArg(info, 1, "sockaddr");
+  int r = bind(IntArg(info, 0, "fd"), reinterpret_cast<const sockaddr*>(sa.Data()), static_cast<socklen_t>(sa.Length()));
+  return Result(info.Env(), r, errno);
+}
+
+Napi::Value Listen(const Napi::CallbackInfo& info) {
+  int r = listen(IntArg(info, 0, "fd"), IntArg(info, 1, "backlog"));
+  return Result(info.Env(), r, errno);
+}
+
+Napi::Value Shutdown(const Napi::CallbackInfo& info) {
+  int r = shutdown(IntArg(info, 0, "fd"), IntArg(info, 1, "how"));
+  return Result(info.Env(), r, errno);
+}
+
+Napi::Value NameCall(const Napi::CallbackInfo& info, bool peer) {
+  sockaddr_storage ss{};
+  socklen_t sl = sizeof(ss);
+  int fd = IntArg(info, 0, "fd");
+  int r = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &sl) : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &sl);
+  int err = errno;
+  Napi::Object o = Result(info.Env(), r, err);
+  o.Set("addr", Napi::Buffer<uint8_t>::Copy(info.Env(), reinterpret_cast<uint8_t*>(&ss), r < 0 ? 0 : sl));
+  return o;
+}
+Napi::Value Getsockname(const Napi::CallbackInfo& info) { return NameCall(info, false); }
+Napi::Value Getpeername(const Napi::CallbackInfo& info) { return NameCall(info, true); }
+
+// Close that cannot block: for sockets the caller knows have no SO_LINGER {1,N} and no queue.
+Napi::Value CloseNow(const Napi::CallbackInfo& info) {
+  int r = close(IntArg(info, 0, "fd"));
+  return Result(info.Env(), r, errno);
+}
+
+Napi::Value SetNonBlocking(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd");
+  bool on = info.Length() > 1 && info[1].ToBoolean().Value();
+  int flags = fcntl(fd, F_GETFL);
+  if (flags < 0) return Result(info.Env(), flags, errno);
+  int r = fcntl(fd, F_SETFL, on ? (flags | O_NONBLOCK) : (flags & ~O_NONBLOCK));
+  return Result(info.Env(), r, errno);
+}
+
+// Non-blocking send (MSG_DONTWAIT): used to fill a send buffer without a worker round trip.
+Napi::Value SendNow(const Napi::CallbackInfo& info) {
+  auto data = BufferArg(info, 1, "data");
+  ssize_t r = send(IntArg(info, 0, "fd"), data.Data(), data.Length(), IntArg(info, 2, "flags") | MSG_DONTWAIT);
+  return Result(info.Env(), r, errno);
+}
+
+// ---- potentially blocking syscalls: on a worker ----
+
+Napi::Value Connect(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd");
+  auto sa = BufferArg(info, 1, "sockaddr");
+  std::vector<uint8_t> addr(sa.Data(), sa.Data() + sa.Length());
+  return Queue(info.Env(), [fd, addr](SyscallWorker::Out& out) {
+    out.ret = connect(fd, reinterpret_cast<const sockaddr*>(addr.data()), static_cast<socklen_t>(addr.size()));
+    out.err = errno;
+  });
+}
+
+Napi::Value Accept(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd");
+  int timeoutMs = IntArg(info, 1, "timeoutMs");
+  return Queue(info.Env(), [fd, timeoutMs](SyscallWorker::Out& out) {
+    out.hasAddr = true;
+    if (!WaitFor(fd, POLLIN, timeoutMs, out)) return;
+    sockaddr_storage ss{};
+    socklen_t sl = sizeof(ss);
+    out.ret = accept4(fd, reinterpret_cast<sockaddr*>(&ss), &sl, SOCK_CLOEXEC);
+    out.err = errno;
+    if (out.ret >= 0) out.addr.assign(reinterpret_cast<uint8_t*>(&ss), reinterpret_cast<uint8_t*>(&ss) + sl);
+  });
+}
+
+Napi::Value Send(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd");
+  auto data = BufferArg(info, 1, "data");
+  int flags = IntArg(info, 2, "flags");
+  std::vector<uint8_t> bytes(data.Data(), data.Data() + data.Length());
+  return Queue(info.Env(), [fd, bytes, flags](SyscallWorker::Out& out) {
+    out.ret = send(fd, bytes.data(), bytes.size(), flags | MSG_NOSIGNAL);
+    out.err = errno;
+  });
+}
+
+Napi::Value Recv(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd");
+  int maxLen = IntArg(info, 1, "maxLength");
+  int flags = IntArg(info, 2, "flags");
+  int timeoutMs = IntArg(info, 3, "timeoutMs");
+  if (maxLen < 0 || maxLen > (64 << 20)) throw Napi::RangeError::New(info.Env(), "recv maxLength must be 0..64 MiB");
+  return Queue(info.Env(), [fd, maxLen, flags, timeoutMs](SyscallWorker::Out& out) {
+    out.hasData = true;
+    if (!WaitFor(fd, POLLIN, timeoutMs, out)) return;
+    out.data.resize(maxLen);
+    out.ret = recv(fd, out.data.data(), maxLen, flags);
+    out.err = errno;
+    out.data.resize(out.ret > 0 ? out.ret : 0);
+  });
+}
+
+Napi::Value Close(const Napi::CallbackInfo& info) {
+  int fd = IntArg(info, 0, "fd");
+  return Queue(info.Env(), [fd](SyscallWorker::Out& out) {
+    out.ret = close(fd);
+    out.err = errno;
+  });
+}
+
+// ---- TUN ----
+
+Napi::Value TunOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "tunOpen(name: string)");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "interface name too long");
+  int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) {
+    Napi::Object o = Result(env, -1, errno);
+    o.Set("name", env.Null());
+    return o;
+  }
+  ifreq ifr{};
+  ifr.ifr_flags = IFF_TUN | IFF_NO_PI;
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    Napi::Object o = Result(env, -1, err);
+    o.Set("name", env.Null());
+    return o;
+  }
+  Napi::Object o = Result(env, fd, 0);
+  o.Set("name", Napi::String::New(env, ifr.ifr_name));
+  return o;
+}
+
+Napi::Value TunWrite(const Napi::CallbackInfo& info) {
+  auto frame = BufferArg(info, 1, "frame");
+  ssize_t r = write(IntArg(info, 0, "fd"), frame.Data(), frame.Length());
+  return Result(info.Env(), r, errno);
+}
+
+// Readiness of a non-blocking fd through uv_poll: on each wake-up, every queued frame is read
+// and handed to JS in one call: callback(frames: Buffer[], timesUs: number[]).
+class TunPoller : public Napi::ObjectWrap<TunPoller> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "TunPoller", {InstanceMethod("stop", &TunPoller::Stop)});
+  }
+
+  explicit TunPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunPoller>(info) {
+    Napi::Env env = info.Env();
+    fd_ = IntArg(info, 0, "fd");
+    if (info.Length() < 2 || !info[1].IsFunction()) throw Napi::TypeError::New(env, "TunPoller(fd, callback)");
+    callback_ = Napi::Persistent(info[1].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "twlab:tun");
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    handle_ = new uv_poll_t;
+    handle_->data = this;
+    int r = uv_poll_init(loop, handle_, fd_);
+    if (r == 0) r = uv_poll_start(handle_, UV_READABLE, OnReadable);
+    if (r != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      throw Napi::Error::New(env, std::string("uv_poll on tun fd: ") + uv_strerror(r));
+    }
+    Ref();  // stay alive while polling
+  }
+
+  ~TunPoller() override { StopPolling(); }
+
+ private:
+  static void OnReadable(uv_poll_t* h, int status, int) {
+    auto* self = static_cast<TunPoller*>(h->data);
+    if (status < 0 || self == nullptr) return;
+    self->Drain();
+  }
+
+  void Drain() {
+    Napi::Env env = callback_.Env();
+    Napi::HandleScope scope(env);
+    Napi::Array frames = Napi::Array::New(env);
+    Napi::Array times = Napi::Array::New(env);
+    uint32_t n = 0;
+    uint8_t buf[65536];
+    int lastErr = 0;
+    for (;;) {
+      ssize_t r = read(fd_, buf, sizeof(buf));
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) lastErr = errno;
+        break;
+      }
+      if (r == 0) break;
+      frames.Set(n, Napi::Buffer<uint8_t>::Copy(env, buf, r));
+      times.Set(n, Napi::Number::New(env, WallUs()));
+      n++;
+    }
+    if (n == 0 && lastErr == 0) return;
+    callback_.MakeCallback(env.Global(), {frames, times, ErrnoValue(env, lastErr)}, *context_);
+  }
+
+  void StopPolling() {
+    if (handle_ == nullptr) return;
+    uv_poll_stop(handle_);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) {
+      StopPolling();
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  int fd_ = -1;
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+};
+
+Napi::Object Constants(Napi::Env env) {
+  Napi::Object c = Napi::Object::New(env);
+#define C(name) c.Set(#name, Napi::Number::New(env, name))
+  C(AF_INET); C(AF_INET6); C(SOCK_STREAM); C(SOCK_DGRAM); C(SOCK_NONBLOCK); C(SOCK_CLOEXEC);
+  C(IPPROTO_TCP); C(IPPROTO_UDP); C(IPPROTO_IP); C(IPPROTO_IPV6);
+  C(SOL_SOCKET); C(SO_REUSEADDR); C(SO_REUSEPORT); C(SO_LINGER); C(SO_RCVBUF); C(SO_SNDBUF);
+  C(SO_ERROR); C(SO_TYPE); C(SO_KEEPALIVE); C(SO_BINDTODEVICE);
+  C(IPV6_V6ONLY); C(IPV6_JOIN_GROUP);
+  C(IP_ADD_MEMBERSHIP); C(IP_LOCAL_PORT_RANGE); C(IP_TTL); C(IP_MULTICAST_LOOP);
+  C(TCP_NODELAY); C(TCP_INFO); C(TCP_MAXSEG);
+  C(SHUT_RD); C(SHUT_WR); C(SHUT_RDWR);
+  C(MSG_DONTWAIT); C(MSG_PEEK); C(MSG_NOSIGNAL);
+  C(EAGAIN); C(EINPROGRESS);
+#undef C
+  c.Set("sizeofTcpInfo", Napi::Number::New(env, sizeof(tcp_info)));
+  return c;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("constants", Constants(env));
+  exports.Set("socket", Napi::Function::New(env, Socket));
+  exports.Set("setsockopt", Napi::Function::New(env, Setsockopt));
+  exports.Set("getsockopt", Napi::Function::New(env, Getsockopt));
+  exports.Set("bind", Napi::Function::New(env, Bind));
+  exports.Set("listen", Napi::Function::New(env, Listen));
+  exports.Set("shutdown", Napi::Function::New(env, Shutdown));
+  exports.Set("getsockname", Napi::Function::New(env, Getsockname));
+  exports.Set("getpeername", Napi::Function::New(env, Getpeername));
+  exports.Set("closeNow", Napi::Function::New(env, CloseNow));
+  exports.Set("setNonBlocking", Napi::Function::New(env, SetNonBlocking));
+  exports.Set("sendNow", Napi::Function::New(env, SendNow));
+  exports.Set("connect", Napi::Function::New(env, Connect));
+  exports.Set("accept", Napi::Function::New(env, Accept));
+  exports.Set("send", Napi::Function::New(env, Send));
+  exports.Set("recv", Napi::Function::New(env, Recv));
+  exports.Set("close", Napi::Function::New(env, Close));
+  exports.Set("tunOpen", Napi::Function::New(env, TunOpen));
+  exports.Set("tunWrite", Napi::Function::New(env, TunWrite));
+  exports.Set("TunPoller", TunPoller::Init(env));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(twlab, Init)
