@@ -99,7 +99,8 @@ export function packageRoot(): string {
 }
 
 export function addonPath(): string {
-  return path.join(packageRoot(), ADDON_RELATIVE_PATH);
+  // TWLAB_ADDON: a copy of the addon readable by another uid (see uidhelper.ts)
+  return process.env.TWLAB_ADDON || path.join(packageRoot(), ADDON_RELATIVE_PATH);
 }
 
 let loaded: NativeAddon | null = null;

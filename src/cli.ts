@@ -1,0 +1,177 @@
+// twlab's command line: parses, calls the library, prints. Nothing else lives here.
+import { Command, CommanderError, Option } from 'commander';
+import * as path from 'node:path';
+import { formatListing, listFrames } from './capture/listing';
+import { PcapError, readPcap } from './capture/pcap';
+import type { LabMessage } from './lab/context';
+import { TwlabError } from './lab/errors';
+import { formatJson } from './lab/json';
+import { describeParam, ParamError, resolveParams } from './lab/params';
+import { assertReady, checks } from './lab/preflight';
+import { allLabs, resolveLabIds } from './lab/registry';
+import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
+import type { LabResult } from './lab/types';
+
+const out = (s = ''): boolean => process.stdout.write(s + '\n');
+const err = (s: string): boolean => process.stderr.write(s + '\n');
+
+function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
+  const labs = allLabs();
+  if (opts.json) {
+    out(JSON.stringify(labs.map((l) => ({ id: l.id, slug: l.slug, title: l.title, shows: l.shows, question: l.question, params: l.params.map((p) => ({ ...p, validate: undefined })), claims: l.claims })), null, 2));
+    return;
+  }
+  for (const l of labs) {
+    out(`${l.id}  ${l.slug.padEnd(22)} ${l.title}`);
+    out(`    shows: ${l.shows}`);
+    if (opts.verbose) {
+      out(`    question: ${l.question}`);
+      for (const p of l.params) out(`    --set ${describeParam(p)}`);
+      for (const c of l.claims) out(`    ${c.id}: ${c.text} [${c.source}]`);
+    }
+  }
+  if (!opts.verbose) out(`\n\`twlab list -v\` shows each lab's parameters and claims.`);
+}
+
+function doctorCommand(): number {
+  let failed = 0;
+  for (const c of checks()) {
+    const mark = c.ok ? 'ok  ' : c.warning ? 'warn' : 'FAIL';
+    out(`[${mark}] ${c.name}: ${c.detail}`);
+    if (!c.ok) out(`       fix: ${c.fix}`);
+    if (!c.ok && !c.warning) failed++;
+  }
+  out(failed ? `\n${failed} check(s) failed: labs cannot run until they are fixed.` : '\nReady: labs can run here.');
+  return failed ? 1 : 0;
+}
+
+async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string }): Promise<number> {
+  const labs = resolveLabIds(ids);
+  const params = resolveParams(labs, opts.set);
+  let jobs: number | undefined;
+  if (opts.jobs !== undefined) {
+    if (!/^\d+$/.test(opts.jobs) || Number(opts.jobs) < 1) throw new TwlabError('BAD_USAGE', `--jobs takes a whole number ≥ 1, not ${JSON.stringify(opts.jobs)}`);
+    jobs = Number(opts.jobs);
+  }
+  const isolation = assertReady();
+  const outDir = path.resolve(opts.out);
+  const tty = !opts.json && process.stderr.isTTY;
+  const printed = new Map<string, string[]>();
+  let lastProgress = '';
+  const lastPlain = new Map<string, number>();
+  const onMessage = (m: LabMessage): void => {
+    if (opts.json) return;
+    if (m.type === 'print') printed.set(m.lab, [...(printed.get(m.lab) ?? []), m.text]);
+    else if (m.type === 'progress') {
+      if (tty) {
+        lastProgress = `[${m.lab}] ${m.text}`;
+        process.stderr.write(`\r\x1b[K${lastProgress}`);
+      } else if (Date.now() - (lastPlain.get(m.lab) ?? 0) > 5000) {
+        lastPlain.set(m.lab, Date.now());
+        err(`[${m.lab}] ${m.text}`);
+      }
+    }
+  };
+  if (!opts.json) err(`twlab: running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (each in its own network namespace)`);
+  const runner = new LabRunner();
+  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage }));
+  if (tty && lastProgress) process.stderr.write('\r\x1b[K');
+  if (runner.interrupted) throw interruptedError(runner.interrupted);
+  const results: LabResult[] = [];
+  let failures = 0;
+  for (const o of outcomes) {
+    if (o.result) results.push(o.result);
+    if (!opts.json) {
+      for (const line of printed.get(o.def.id) ?? []) out(line);
+      if (o.dir) {
+        const files = ['result.json', 'timeline.json', ...o.result!.variants.map((v) => v.pcap).filter((p): p is string => !!p)];
+        out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
+      }
+    }
+    if (o.error) {
+      failures++;
+      err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}`);
+    }
+  }
+  if (opts.json) out(formatJson(results, 6));
+  return failures ? 1 : 0;
+}
+
+function showCommand(file: string): number {
+  const pcap = readPcap(file);
+  for (const line of formatListing(listFrames(pcap))) out(line);
+  return 0;
+}
+
+export function buildProgram(): Command {
+  const program = new Command('twlab')
+    .description('A TIME_WAIT and linger laboratory: the Linux kernel\'s TCP against a scriptable userspace peer, with pcap evidence and verdicts.')
+    .version(require('../../package.json').version as string)
+    .showHelpAfterError('(run `twlab --help` for usage)')
+    .exitOverride();
+  program
+    .command('list')
+    .description('list the labs: id, slug, title and what each shows')
+    .option('-v, --verbose', 'also show parameters (with defaults) and claims')
+    .option('--json', 'print the lab descriptions as JSON')
+    .action((opts: { json?: boolean; verbose?: boolean }) => listCommand(opts));
+  program
+    .command('run')
+    .description('run labs, each in its own network namespace, in parallel; evidence goes to --out')
+    .argument('<ids...>', 'lab ids (01, 1, bind-matrix, 01-bind-matrix) or `all`')
+    .option('--set <name=value>', 'set a lab parameter; applies to every lab in the run that declares it (repeatable)', collect, [])
+    .option('--json', 'print only a JSON array of results (the result.json of each lab) on stdout')
+    .option('--out <dir>', 'directory for evidence (one folder per lab, replaced on success)', 'captures')
+    .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time (default: number of CPUs, at least 2)'))
+    .action(async (ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string }) => {
+      process.exitCode = await runCommand(ids, opts);
+    });
+  program
+    .command('show')
+    .description('print a readable per-frame listing of a capture: time, direction, flags, relative seq/ack, length')
+    .argument('<pcap>', 'a classic pcap file (twlab captures, or tcpdump -w with raw IP, Ethernet or Linux cooked link types)')
+    .action((file: string) => {
+      process.exitCode = showCommand(file);
+    });
+  program
+    .command('doctor')
+    .description('check that this machine can run labs, with a fix for each failing check')
+    .action(() => {
+      process.exitCode = doctorCommand();
+    });
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  // `twlab … | head` closes our stdout early: that is not an error
+  process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+    if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+    throw e;
+  });
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // commander already printed its one-line message (or the help/version)
+      process.exitCode = e.exitCode === 0 ? 0 : 2;
+      return;
+    }
+    if (e instanceof TwlabError || e instanceof ParamError || e instanceof PcapError) {
+      err(`twlab: ${e.message}`);
+      process.exitCode = e instanceof TwlabError ? e.exitCode : 2;
+      return;
+    }
+    const code = (e as { code?: string }).code;
+    if (code === 'ADDON_MISSING') {
+      err(`twlab: ${(e as Error).message}`);
+      process.exitCode = 2;
+      return;
+    }
+    throw e;
+  }
+}

@@ -1,0 +1,9 @@
+// What a lab file may import: the lab API and the kernel-side types it names.
+export { defineLab, labDirName } from './types';
+export type { ClaimSpec, ClaimResult, LabDefinition, LabResult, Verdict, VariantResult } from './types';
+export { LabContext } from './context';
+export type { ParamSpec, ParamValue } from './params';
+export type { KernelSocket, Proto, Linger, TcpInfo, SyscallRecord } from '../host/ksocket';
+export type { UidHelper } from '../host/uidhelper';
+export type { SyscallResult, AsyncSyscallResult } from '../host/native';
+export { familyOf, parseIPv4, parseIPv6, type IpFamily } from '../wire/address';

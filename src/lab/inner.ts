@@ -1,0 +1,87 @@
+// The lab process: started by the runner as
+//   setpriv --pdeathsig KILL -- unshare --net -- node dist/src/lab/inner.js '<job json>'
+// so it lives alone in a fresh network namespace that dies with it. It builds the lab network,
+// runs one lab, writes its evidence into the staging directory and reports on stdout, one JSON
+// message per line (see LabMessage).
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { setupLabNetwork } from '../host/netns';
+import { TunLink } from '../host/tunlink';
+import { LabContext, type LabMessage } from './context';
+import type { ParamValue } from './params';
+import { formatJson } from './json';
+import { resolveLabIds } from './registry';
+import type { LabResult } from './types';
+
+export interface LabJob {
+  labId: string;
+  params: Record<string, ParamValue>;
+  /** where this run's evidence is written; the runner renames it into place on success */
+  stagingDir: string;
+}
+
+function send(m: LabMessage): void {
+  process.stdout.write(JSON.stringify(m) + '\n');
+}
+
+export async function runJob(job: LabJob): Promise<LabResult> {
+  const [def] = resolveLabIds([job.labId]);
+  const sysctls: Record<string, string | number> = {};
+  for (const spec of def!.params) {
+    const v = job.params[spec.name];
+    if (spec.sysctl && v !== undefined) sysctls[spec.sysctl] = typeof v === 'boolean' ? (v ? 1 : 0) : String(v);
+  }
+  const net = await setupLabNetwork({ sysctls, record: [...(def!.recordSysctls ?? [])] });
+  fs.mkdirSync(job.stagingDir, { recursive: true });
+  const link = new TunLink(net.tunFd);
+  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, send });
+  const startedAt = new Date();
+  const t0 = performance.now();
+  try {
+    await def!.run(ctx);
+  } finally {
+    ctx.dispose();
+    link.close();
+  }
+  const result: LabResult = {
+    lab: def!.id,
+    slug: def!.slug,
+    title: def!.title,
+    kernel: os.release(),
+    startedAt: startedAt.toISOString(),
+    durationMs: Math.round(performance.now() - t0),
+    params: job.params,
+    sysctls: net.sysctls,
+    variants: ctx.variants,
+    claims: ctx.claims,
+    conclusion: ctx.conclusion,
+  };
+  const missing = def!.claims.filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
+  if (missing.length) throw new Error(`lab ${def!.id} gave no verdict for ${missing.join(', ')}`);
+  fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: 'wall time, microseconds (same clock as the pcap timestamps)', events: ctx.timeline }) + '\n');
+  fs.writeFileSync(path.join(job.stagingDir, 'result.json'), formatJson(result, 5) + '\n');
+  return result;
+}
+
+async function main(): Promise<void> {
+  let job: LabJob;
+  try {
+    job = JSON.parse(process.argv[2] ?? '') as LabJob;
+  } catch {
+    process.stderr.write('inner.js is started by `twlab run`, not by hand\n');
+    process.exit(2);
+  }
+  try {
+    const result = await runJob(job);
+    // the result itself is in result.json: lines on this pipe stay short
+    send({ type: 'result', lab: job.labId, dir: job.stagingDir, claims: result.claims.map((c) => `${c.id} ${c.verdict}`) });
+    process.exit(0);
+  } catch (e) {
+    const err = e as Error & { code?: string };
+    send({ type: 'error', lab: job.labId, code: err.code ?? 'LAB_FAILED', message: err.code ? err.message : err.stack ?? err.message });
+    process.exit(1);
+  }
+}
+
+if (require.main === module) void main();

@@ -1,0 +1,49 @@
+// Finds the labs: every `labs/NN-slug` module (compiled to dist/labs when built). A user's own
+// lab dropped into labs/ is found the same way.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { TwlabError } from './errors';
+import type { LabDefinition } from './types';
+
+const LAB_FILE = /^(\d{2})-[a-z0-9-]+\.(js|ts)$/;
+
+export function labsDir(): string {
+  // dist/src/lab → dist/labs (compiled); src/lab → labs (sources, under vitest)
+  return path.resolve(__dirname, '..', '..', 'labs');
+}
+
+let cache: LabDefinition[] | null = null;
+
+export function allLabs(): LabDefinition[] {
+  if (cache) return cache;
+  const dir = labsDir();
+  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => LAB_FILE.test(f) && !f.endsWith('.d.ts')) : [];
+  const labs: LabDefinition[] = [];
+  for (const f of files.sort()) {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const mod = require(path.join(dir, f)) as { default?: LabDefinition; lab?: LabDefinition };
+    const def = mod.default ?? mod.lab;
+    if (!def || typeof def.run !== 'function') continue;
+    if (labs.some((l) => l.id === def.id)) throw new Error(`two labs share id ${def.id} (${f})`);
+    labs.push(def);
+  }
+  cache = labs;
+  return labs;
+}
+
+/** Resolves `01`, `1`, `bind-matrix` or `01-bind-matrix` (and `all`) to labs, in id order. */
+export function resolveLabIds(ids: readonly string[]): LabDefinition[] {
+  const labs = allLabs();
+  if (ids.length === 0) throw new TwlabError('UNKNOWN_LAB', 'name at least one lab (or `all`); `twlab list` shows them');
+  if (ids.includes('all')) return labs;
+  const chosen: LabDefinition[] = [];
+  for (const raw of ids) {
+    const want = raw.trim().toLowerCase();
+    const def = labs.find((l) => l.id === want || l.id === want.padStart(2, '0') || l.slug === want || `${l.id}-${l.slug}` === want);
+    if (!def) {
+      throw new TwlabError('UNKNOWN_LAB', `unknown lab ${JSON.stringify(raw)}; known: ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (see \`twlab list\`)`);
+    }
+    if (!chosen.includes(def)) chosen.push(def);
+  }
+  return chosen.sort((a, b) => a.id.localeCompare(b.id));
+}

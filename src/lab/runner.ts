@@ -1,0 +1,198 @@
+// The runner: one process per lab, each alone in a fresh network namespace, in parallel.
+//
+//   setpriv --pdeathsig KILL -- unshare --net -- node dist/src/lab/inner.js '<job>'
+//
+// started in its own process group. The namespace, the TUN device and every socket die with
+// that process; the death signal kills it if this process dies (even by SIGKILL); signals we
+// receive are forwarded to the group, which is killed outright after a short grace period.
+// Evidence is written to a staging directory and renamed into place only when the lab succeeds.
+import { spawn, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import type { LabMessage } from './context';
+import { TwlabError } from './errors';
+import type { LabJob } from './inner';
+import type { ParamValue } from './params';
+import type { Isolation } from './preflight';
+import { labDirName, type LabDefinition, type LabResult } from './types';
+
+export const GRACE_MS = 2000;
+
+export interface LabOutcome {
+  def: LabDefinition;
+  result: LabResult | null;
+  /** the lab's directory, when its evidence was put in place */
+  dir: string | null;
+  error: { code: string; message: string } | null;
+}
+
+export interface RunOptions {
+  labs: LabDefinition[];
+  params: Map<string, Record<string, ParamValue>>;
+  outDir: string;
+  isolation: Isolation;
+  concurrency?: number;
+  onMessage?: (m: LabMessage) => void;
+  /** extra environment for the lab processes */
+  env?: Record<string, string>;
+}
+
+export function innerEntry(): string {
+  return path.join(__dirname, 'inner.js');
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+const STAGING = /^\.(\d{2}-[a-z0-9-]+)\.(partial|old)-(\d+)$/;
+
+/** Removes staging directories left by runs that were killed outright. */
+export function removeStaleStaging(outDir: string): void {
+  if (!fs.existsSync(outDir)) return;
+  for (const name of fs.readdirSync(outDir)) {
+    const m = STAGING.exec(name);
+    if (m && !pidAlive(Number(m[3]))) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
+  }
+}
+
+/** Puts a finished staging directory in place of `final`, replacing the old run's evidence. */
+export function promote(staging: string, final: string): void {
+  const old = path.join(path.dirname(final), `.${path.basename(final)}.old-${process.pid}`);
+  const hadOld = fs.existsSync(final);
+  if (hadOld) fs.renameSync(final, old);
+  fs.renameSync(staging, final);
+  if (hadOld) fs.rmSync(old, { recursive: true, force: true });
+}
+
+export class LabRunner {
+  #children = new Set<ChildProcess>();
+  #killTimer: NodeJS.Timeout | null = null;
+  #interrupted: NodeJS.Signals | null = null;
+
+  get interrupted(): NodeJS.Signals | null {
+    return this.#interrupted;
+  }
+
+  /** Forwards a signal to every lab's process group; kills them all after GRACE_MS. */
+  interrupt(signal: NodeJS.Signals): void {
+    this.#interrupted ??= signal;
+    for (const c of this.#children) killGroup(c, signal);
+    this.#killTimer ??= setTimeout(() => this.killAll(), GRACE_MS);
+  }
+
+  killAll(): void {
+    for (const c of this.#children) killGroup(c, 'SIGKILL');
+  }
+
+  async run(opts: RunOptions): Promise<LabOutcome[]> {
+    fs.mkdirSync(opts.outDir, { recursive: true });
+    removeStaleStaging(opts.outDir);
+    const queue = [...opts.labs];
+    const outcomes = new Map<string, LabOutcome>();
+    const width = Math.max(1, Math.min(opts.concurrency ?? Math.max(2, os.cpus().length), queue.length));
+    const worker = async (): Promise<void> => {
+      for (let def = queue.shift(); def; def = queue.shift()) {
+        if (this.#interrupted) {
+          outcomes.set(def.id, { def, result: null, dir: null, error: { code: 'INTERRUPTED', message: 'not started: interrupted' } });
+          continue;
+        }
+        outcomes.set(def.id, await this.#runOne(def, opts));
+      }
+    };
+    try {
+      await Promise.all(Array.from({ length: width }, worker));
+    } finally {
+      if (this.#killTimer) clearTimeout(this.#killTimer);
+    }
+    return opts.labs.map((d) => outcomes.get(d.id)!);
+  }
+
+  #runOne(def: LabDefinition, opts: RunOptions): Promise<LabOutcome> {
+    const final = path.join(opts.outDir, labDirName(def));
+    const staging = path.join(opts.outDir, `.${labDirName(def)}.partial-${process.pid}`);
+    fs.rmSync(staging, { recursive: true, force: true });
+    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging };
+    const child = spawn(
+      'setpriv',
+      ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, innerEntry(), JSON.stringify(job)],
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: '16', ...opts.env } },
+    );
+    this.#children.add(child);
+    let done = false;
+    let error: { code: string; message: string } | null = null;
+    let stderr = '';
+    readline.createInterface({ input: child.stdout! }).on('line', (line) => {
+      let m: LabMessage;
+      try {
+        m = JSON.parse(line) as LabMessage;
+      } catch {
+        m = { type: 'print', lab: def.id, text: line };
+      }
+      if (m.type === 'result') done = true;
+      else if (m.type === 'error') error = { code: m.code, message: m.message };
+      opts.onMessage?.(m);
+    });
+    child.stderr!.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8192);
+    });
+    return new Promise((resolve) => {
+      child.on('error', (e) => {
+        error ??= { code: 'MISSING_TOOL', message: `cannot start setpriv: ${e.message}` };
+      });
+      child.on('close', (code, signal) => {
+        this.#children.delete(child);
+        killGroup(child, 'SIGKILL'); // anything the lab left in its group
+        if (code === 0 && done && !this.#interrupted) {
+          try {
+            const result = JSON.parse(fs.readFileSync(path.join(staging, 'result.json'), 'utf8')) as LabResult;
+            promote(staging, final);
+            resolve({ def, result, dir: final, error: null });
+            return;
+          } catch (e) {
+            error = { code: 'LAB_FAILED', message: `lab finished but its result.json is unreadable: ${(e as Error).message}` };
+          }
+        }
+        fs.rmSync(staging, { recursive: true, force: true });
+        if (this.#interrupted) error = { code: 'INTERRUPTED', message: `interrupted by ${this.#interrupted}` };
+        error ??= {
+          code: 'LAB_FAILED',
+          message: `lab process ended (${signal ?? `exit ${code}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
+        };
+        resolve({ def, result: null, dir: null, error });
+      });
+    });
+  }
+}
+
+function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** Installs SIGINT/SIGTERM/SIGHUP forwarding for the duration of `fn`. */
+export async function withSignalForwarding<T>(runner: LabRunner, fn: () => Promise<T>): Promise<T> {
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  const handler = (s: NodeJS.Signals): void => runner.interrupt(s);
+  for (const s of signals) process.on(s, handler);
+  try {
+    return await fn();
+  } finally {
+    for (const s of signals) process.off(s, handler);
+  }
+}
+
+export function interruptedError(signal: NodeJS.Signals): TwlabError {
+  return new TwlabError('INTERRUPTED', `interrupted by ${signal}; lab processes stopped, earlier evidence left as it was`);
+}
