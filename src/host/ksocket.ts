@@ -130,7 +130,7 @@ function encodeOption<K extends SocketOption>(name: K, value: SocketOptionValues
     case 'IP_LOCAL_PORT_RANGE': {
       const r = value as SocketOptionValues['IP_LOCAL_PORT_RANGE'];
       const b = Buffer.alloc(4); // u32: low 16 bits = lo, high 16 bits = hi (ip(7))
-      b.writeUInt32LE(((r.hi & 0xffff) << 16) | (r.lo & 0xffff));
+      b.writeUInt32LE((((r.hi & 0xffff) << 16) | (r.lo & 0xffff)) >>> 0);
       return b;
     }
     default:

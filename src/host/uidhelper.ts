@@ -13,6 +13,25 @@ import type { SyscallResult } from './native';
 
 export const NOBODY_UID = 65534;
 
+/** Temporary copies are named after the lab process, so the runner can remove them if it is killed. */
+export const UID_HELPER_DIR_PREFIX = 'twlab-uid-';
+
+/** Removes helper copies left by `pid` (when given) or by any process that no longer exists. */
+export function removeHelperCopies(pid?: number): void {
+  for (const name of fs.readdirSync(os.tmpdir())) {
+    const m = new RegExp(`^${UID_HELPER_DIR_PREFIX}(\\d+)-`).exec(name);
+    if (!m) continue;
+    const owner = Number(m[1]);
+    let alive = true;
+    try {
+      process.kill(owner, 0);
+    } catch (e) {
+      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
+    }
+    if (owner === pid || !alive) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+  }
+}
+
 export class UidHelperError extends Error {
   readonly code = 'UID_HELPER';
 }
@@ -55,7 +74,7 @@ export class UidHelper {
   }
 
   static async start(uid = NOBODY_UID): Promise<UidHelper> {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twlab-uid-'));
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${UID_HELPER_DIR_PREFIX}${process.pid}-`));
     fs.chmodSync(dir, 0o755);
     const distSrc = path.resolve(__dirname, '..'); // dist/src
     for (const sub of ['host', 'wire']) fs.cpSync(path.join(distSrc, sub), path.join(dir, 'src', sub), { recursive: true });

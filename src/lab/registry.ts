@@ -12,14 +12,24 @@ export function labsDir(): string {
   return path.resolve(__dirname, '..', '..', 'labs');
 }
 
+/** twlab's own labs, then any folders in TWLAB_LABS_DIR (colon-separated) holding compiled labs of your own. */
+export function labDirs(): string[] {
+  const extra = (process.env.TWLAB_LABS_DIR ?? '').split(':').filter(Boolean).map((d) => path.resolve(d));
+  return [labsDir(), ...extra];
+}
+
 let cache: LabDefinition[] | null = null;
 
 export function allLabs(): LabDefinition[] {
   if (cache) return cache;
-  const dir = labsDir();
-  const files = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => LAB_FILE.test(f) && !f.endsWith('.d.ts')) : [];
+  const files: Array<[string, string]> = [];
+  for (const dir of labDirs()) {
+    if (!fs.existsSync(dir)) continue;
+    for (const f of fs.readdirSync(dir)) if (LAB_FILE.test(f) && !f.endsWith('.d.ts')) files.push([dir, f]);
+  }
+  files.sort((a, b) => a[1].localeCompare(b[1]));
   const labs: LabDefinition[] = [];
-  for (const f of files.sort()) {
+  for (const [dir, f] of files) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(path.join(dir, f)) as { default?: LabDefinition; lab?: LabDefinition };
     const def = mod.default ?? mod.lab;

@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { removeHelperCopies } from '../host/uidhelper';
 import type { LabMessage } from './context';
 import { TwlabError } from './errors';
 import type { LabJob } from './inner';
@@ -95,6 +96,7 @@ export class LabRunner {
   async run(opts: RunOptions): Promise<LabOutcome[]> {
     fs.mkdirSync(opts.outDir, { recursive: true });
     removeStaleStaging(opts.outDir);
+    removeHelperCopies();
     const queue = [...opts.labs];
     const outcomes = new Map<string, LabOutcome>();
     const width = Math.max(1, Math.min(opts.concurrency ?? Math.max(2, os.cpus().length), queue.length));
@@ -150,6 +152,7 @@ export class LabRunner {
       child.on('close', (code, signal) => {
         this.#children.delete(child);
         killGroup(child, 'SIGKILL'); // anything the lab left in its group
+        if (child.pid !== undefined) removeHelperCopies(child.pid);
         if (code === 0 && done && !this.#interrupted) {
           try {
             const result = JSON.parse(fs.readFileSync(path.join(staging, 'result.json'), 'utf8')) as LabResult;
