@@ -59,8 +59,17 @@ export async function inNamespace<T = Record<string, unknown>>(name: string, inp
   return JSON.parse(last) as T;
 }
 
+const made: string[] = [];
+
+/** A fresh temporary folder; removeTmpDirs() (in afterAll) removes every one this file made. */
 export function tmpDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `twlab-test-${prefix}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `twlab-test-${prefix}-`));
+  made.push(dir);
+  return dir;
+}
+
+export function removeTmpDirs(): void {
+  for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
 export function pidAlive(pid: number): boolean {

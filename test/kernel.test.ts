@@ -2,10 +2,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { readPcap } from '../src/capture/pcap';
 import { parseFrame } from '../src/wire/frame';
-import { hasTool, inNamespace, privileged, tmpDir } from './helpers';
+import { hasTool, inNamespace, privileged, removeTmpDirs, tmpDir } from './helpers';
+
+afterAll(removeTmpDirs);
 
 const run = privileged();
 

@@ -1,13 +1,15 @@
 // pcap writer and reader, and the per-frame listing of `twlab show`.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { formatListing, listFrames } from '../src/capture/listing';
 import { LINKTYPE_ETHERNET, parsePcap, PcapError, PcapWriter, readPcap } from '../src/capture/pcap';
 import { emitTcpFrame } from '../src/wire/frame';
 import { seq } from '../src/wire/seq';
 import { flags } from '../src/wire/tcp';
-import { tmpDir } from './helpers';
+import { removeTmpDirs, tmpDir } from './helpers';
+
+afterAll(removeTmpDirs);
 
 function tcp(src: string, dst: string, sp: number, dp: number, s: number, a: number, f: string, payload = ''): Uint8Array {
   return emitTcpFrame(src, dst, { srcPort: sp, dstPort: dp, seq: seq(s), ack: seq(a), flags: flags(f), window: 512, urgent: 0, options: [], payload: Buffer.from(payload) });

@@ -3,8 +3,10 @@ import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { CLI, FIXTURE_LABS, ROOT, assertBuilt, childrenOf, netnsOf, pidAlive, pidsMatching, privileged, processesInNetns, runCli, tmpDir, waitFor } from './helpers';
+import { afterAll, describe, expect, it } from 'vitest';
+import { CLI, FIXTURE_LABS, ROOT, assertBuilt, childrenOf, netnsOf, pidAlive, pidsMatching, privileged, processesInNetns, runCli, removeTmpDirs, tmpDir, waitFor } from './helpers';
+
+afterAll(removeTmpDirs);
 
 const run = privileged();
 
