@@ -127,7 +127,7 @@ const tunCapture: Scenario = async (input) => {
   await sleep(300); // the namespace must stay quiet: nothing may arrive here
   const quietFrames = fromKernel.length;
   const u = KernelSocket.create('ipv4', 'udp');
-  u.bind(ADDR.host4, 5353);
+  u.bind(ADDR.host4, 40001);
   await u.connect(ADDR.peer4, 9);
   const sent = u.sendNow(Buffer.from('from the kernel'));
   const u6 = KernelSocket.create('ipv6', 'udp');
@@ -136,7 +136,7 @@ const tunCapture: Scenario = async (input) => {
   const t = KernelSocket.create('ipv4', 'tcp', { nonBlocking: true });
   const syn = await t.connect(ADDR.peer4, 80);
   // the peer answers the UDP socket: a frame written into the TUN reaches the kernel socket
-  link.send(emitUdpFrame(ADDR.peer4, ADDR.host4, { srcPort: 9, dstPort: 5353, payload: Buffer.from('from the peer') }));
+  link.send(emitUdpFrame(ADDR.peer4, ADDR.host4, { srcPort: 9, dstPort: 40001, payload: Buffer.from('from the peer') }));
   const received = await u.recv(100, { timeoutMs: 2000 });
   await sleep(200);
   t.closeNow();
