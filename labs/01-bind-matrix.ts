@@ -5,7 +5,7 @@
 // every pair of sockets on this kernel — TCP and UDP; A only bound, or already listening;
 // SO_REUSEADDR and SO_REUSEPORT on none/A/B/both; wildcard, loopback, specific and IPv6
 // addresses; B owned by the same or another user — and judges each claim from the cells.
-import { defineLab, familyOf, type ClaimResult, type IpFamily, type KernelSocket, type LabContext, type Proto, type UidHelper, type Verdict } from '../src/lab';
+import { defineLab, familyOf, LabError, type ClaimResult, type IpFamily, type KernelSocket, type LabContext, type Proto, type UidHelper, type Verdict } from '../src/lab';
 
 // ---------------------------------------------------------------- the claims
 const CLAIMS = [
@@ -503,7 +503,9 @@ export default defineLab({
   recordSysctls: ['net.ipv4.ip_local_port_range', 'net.ipv6.bindv6only'],
   async run(ctx) {
     const specs = [...cellSpecs(ctx)];
-    const helper = specs.some((s) => s.uid === 'other') ? await ctx.otherUid() : null;
+    const helper = specs.some((s) => s.uid === 'other') ? await ctx.otherUid().catch((e: Error) => {
+      throw new LabError(`uids=other needs a second user (${e.message}); run as root, or --set uids=same`);
+    }) : null;
     const cells: Cell[] = [];
     const observations = await ctx.variant('matrix', {}, async () => {
       const t0 = performance.now();

@@ -7,7 +7,7 @@ import type { LabMessage } from './lab/context';
 import { TwlabError } from './lab/errors';
 import { formatJson } from './lab/json';
 import { describeParam, ParamError, resolveParams } from './lab/params';
-import { assertReady, checks } from './lab/preflight';
+import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
 import type { LabResult } from './lab/types';
@@ -39,7 +39,10 @@ function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
 
 function doctorCommand(): number {
   let failed = 0;
-  for (const c of checks()) {
+  const all = checks();
+  const iso = isolation();
+  if (all.every((c) => c.ok || c.warning) && iso) all.push(liveCheck(iso));
+  for (const c of all) {
     const mark = c.ok ? 'ok  ' : c.warning ? 'warn' : 'FAIL';
     out(`[${mark}] ${c.name}: ${c.detail}`);
     if (!c.ok) out(`       fix: ${c.fix}`);

@@ -127,6 +127,7 @@ describe.skipIf(!run)('bad environment', () => {
     expect(r.stdout).toMatch(/\[ok {2}\] privileges for a private network namespace: running as root/);
     expect(r.stdout).toMatch(/\[ok {2}\] TUN device/);
     expect(r.stdout).toMatch(/\[ok {2}\] native addon built/);
+    expect(r.stdout).toMatch(/\[ok {2}\] live: a lab namespace with its TUN device: created and removed a namespace with lo, tw0/);
     expect(r.stdout).toMatch(/Ready: labs can run here/);
   });
 

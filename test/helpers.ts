@@ -90,24 +90,13 @@ export function netnsOf(pid: number): number | null {
   }
 }
 
-/** Every live process whose network namespace is `ino`. */
-export function processesInNetns(ino: number): number[] {
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    if (netnsOf(Number(name)) === ino) out.push(Number(name));
-  }
-  return out;
-}
-
-/** Pids whose command line contains `needle`. */
-export function pidsMatching(needle: string): number[] {
+/** Live pids (other than this one) for which `test` holds; a process that vanishes meanwhile is skipped. */
+function pidsWhere(test: (pid: number) => boolean): number[] {
   const out: number[] = [];
   for (const name of fs.readdirSync('/proc')) {
     if (!/^\d+$/.test(name) || Number(name) === process.pid) continue;
     try {
-      const cmd = fs.readFileSync(`/proc/${name}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      if (cmd.includes(needle)) out.push(Number(name));
+      if (test(Number(name))) out.push(Number(name));
     } catch {
       // gone
     }
@@ -115,19 +104,21 @@ export function pidsMatching(needle: string): number[] {
   return out;
 }
 
-export function childrenOf(pid: number): number[] {
-  const out: number[] = [];
-  for (const name of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue;
-    try {
-      const stat = fs.readFileSync(`/proc/${name}/stat`, 'utf8');
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (ppid === pid) out.push(Number(name));
-    } catch {
-      // gone
-    }
-  }
-  return out;
+/** Every live process whose network namespace is `ino`. */
+export function processesInNetns(ino: number): number[] {
+  return pidsWhere((pid) => netnsOf(pid) === ino);
+}
+
+/** Pids whose command line contains `needle`. */
+export function pidsMatching(needle: string): number[] {
+  return pidsWhere((pid) => fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').replace(/\0/g, ' ').includes(needle));
+}
+
+export function childrenOf(parent: number): number[] {
+  return pidsWhere((pid) => {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === parent;
+  });
 }
 
 export async function waitFor<T>(what: string, probe: () => T | null | undefined | false, timeoutMs = 20_000, stepMs = 50): Promise<T> {

@@ -97,6 +97,17 @@ describe.skipIf(!run)('runner: nothing left behind', () => {
     });
   }
 
+  it('a parameter with a sysctl sets it inside the lab namespace only, and the result records it', () => {
+    const hostBefore = fs.readFileSync('/proc/sys/net/ipv4/tcp_fin_timeout', 'utf8').trim();
+    const want = hostBefore === '7' ? '8' : '7';
+    const r = runCli(['run', '90', '--set', 'seconds=0', '--set', 'helper=off', '--set', `fin_timeout=${want}`, '--json', '--out', tmpDir('sysctl')], { env: { TWLAB_LABS_DIR: FIXTURE_LABS } });
+    expect(r.code, r.stderr).toBe(0);
+    const [res] = JSON.parse(r.stdout) as Array<{ sysctls: Record<string, string>; variants: Array<{ observations: { finTimeout: string } }> }>;
+    expect(res!.sysctls).toEqual({ 'net.ipv4.tcp_fin_timeout': want });
+    expect(res!.variants[0]!.observations.finTimeout).toBe(want);
+    expect(fs.readFileSync('/proc/sys/net/ipv4/tcp_fin_timeout', 'utf8').trim()).toBe(hostBefore);
+  });
+
   it('labs run in parallel, each in its own namespace', async () => {
     const out = tmpDir('parallel');
     const t0 = Date.now();

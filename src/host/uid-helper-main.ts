@@ -2,19 +2,10 @@
 // on request: Linux checks SO_REUSEPORT sharing against the socket owner's uid (socket(7)).
 // Protocol: one JSON request per stdin line, one JSON reply per stdout line.
 import * as readline from 'node:readline';
-import { KernelSocket, type Proto } from './ksocket';
-import type { IpFamily } from '../wire/address';
+import { KernelSocket } from './ksocket';
+import type { RemoteBind } from './uidhelper';
 
-interface BindRequest {
-  op: 'bind';
-  family: IpFamily;
-  proto: Proto;
-  reuseaddr: boolean;
-  reuseport: boolean;
-  v6only: boolean | null;
-  address: string;
-  port: number;
-}
+type BindRequest = RemoteBind & { op: 'bind' };
 type Request = BindRequest | { op: 'listen'; id: number } | { op: 'close'; id: number } | { op: 'whoami' };
 
 const sockets = new Map<number, KernelSocket>();

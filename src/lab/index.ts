@@ -1,5 +1,5 @@
 // What a lab file may import: the lab API and the kernel-side types it names.
-export { defineLab, labDirName } from './types';
+export { defineLab, labDirName, LabError } from './types';
 export type { ClaimSpec, ClaimResult, LabDefinition, LabResult, Verdict, VariantResult } from './types';
 export { LabContext } from './context';
 export type { ParamSpec, ParamValue } from './params';

@@ -128,6 +128,24 @@ export function checks(): Check[] {
   return out;
 }
 
+/** Starts a throw-away lab namespace exactly as the runner would, and builds the lab network in it. */
+export function liveCheck(iso: Isolation): Check {
+  const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', ...iso.unshareArgs, '--', process.execPath, path.join(__dirname, 'probe.js')], { encoding: 'utf8', timeout: 20000 });
+  let reply: { ok: boolean; interfaces?: string[]; error?: string } = { ok: false, error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop() };
+  try {
+    reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as typeof reply;
+  } catch {
+    // keep the error above
+  }
+  return {
+    name: 'live: a lab namespace with its TUN device',
+    ok: reply.ok,
+    detail: reply.ok ? `created and removed a namespace with ${reply.interfaces!.join(', ')}` : `failed: ${reply.error}`,
+    fix: 'fix the checks above first; if they pass, run `unshare --net ip link` by hand to see what the system refuses',
+    code: 'NO_TUN',
+  };
+}
+
 /** Throws the first failing check as a one-line TwlabError. */
 export function assertReady(): Isolation {
   for (const c of checks()) {

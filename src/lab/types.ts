@@ -69,3 +69,8 @@ export function defineLab(def: LabDefinition): LabDefinition {
 export function labDirName(def: Pick<LabDefinition, 'id' | 'slug'>): string {
   return `${def.id}-${def.slug}`;
 }
+
+/** A lab's own one-line failure (a parameter this machine cannot honour, say): shown as is. */
+export class LabError extends Error {
+  readonly code = 'LAB_FAILED';
+}
