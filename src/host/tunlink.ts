@@ -12,17 +12,12 @@ export interface FrameEvent {
   frame: Uint8Array;
 }
 
-/** What a userspace stack talks to (MemoryLink implements it too). */
-export interface Link {
-  send(frame: Uint8Array): void;
-  onFrame(listener: (frame: Uint8Array, timeUs: number) => void): () => void;
-}
-
 export interface FrameSink {
   write(timeUs: number, frame: Uint8Array): void;
 }
 
-export class TunLink implements Link {
+/** Satisfies the stack's Link interface (src/stack/link.ts) structurally: host/ does not import stack/. */
+export class TunLink {
   readonly fd: number;
   #poller: TunPollerHandle | null;
   #listeners = new Set<(frame: Uint8Array, timeUs: number) => void>();
