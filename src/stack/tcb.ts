@@ -23,7 +23,7 @@ export type TcpState =
 
 export const TCP_STATES: readonly TcpState[] = ['CLOSED', 'LISTEN', 'SYN-SENT', 'SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSE-WAIT', 'CLOSING', 'LAST-ACK', 'TIME-WAIT'];
 
-export type TimerKind = 'retransmit' | 'persist' | 'delayed-ack' | 'time-wait';
+export type TimerKind = 'retransmit' | 'tail-probe' | 'persist' | 'delayed-ack' | 'time-wait';
 
 export interface TcbConfig {
   /** MSS we announce and never exceed when sending */
@@ -34,7 +34,7 @@ export interface TcbConfig {
   timestamps: boolean;
   /** PAWS on receive (RFC 7323 §5): reject segments with an older timestamp */
   paws: boolean;
-  /** offer SACK-permitted (RFC 2018); we accept SACK blocks but do not act on them */
+  /** offer SACK-permitted (RFC 2018): we then send SACK blocks, and skip SACKed data when retransmitting */
   sackPermitted: boolean;
   /** receive buffer: the window we advertise when the application reads everything */
   rcvBuf: number;
@@ -53,6 +53,8 @@ export interface TcbConfig {
   dataRetries: number;
   /** initial congestion window in segments (RFC 6928) */
   initialCwnd: number;
+  /** send a tail loss probe after ~2·SRTT of silence (RFC 8985 §7), as Linux does */
+  tailLossProbe: boolean;
 }
 
 export const DEFAULT_TCB: TcbConfig = {
@@ -69,6 +71,7 @@ export const DEFAULT_TCB: TcbConfig = {
   synRetries: 6,
   dataRetries: 15,
   initialCwnd: 10,
+  tailLossProbe: true,
 };
 
 export type TcbEvent =
@@ -150,6 +153,10 @@ export class Tcb {
   readonly sendQ = new ByteQueue();
   readonly recvQ = new ByteQueue();
   readonly ooo: Array<{ seq: SeqNumber; data: Uint8Array }> = [];
+  /** where the latest out-of-order segment started: its block goes first (RFC 2018 §4) */
+  #lastOoo: SeqNumber | null = null;
+  /** ranges above SND.UNA the peer has SACKed (the sender's scoreboard) */
+  readonly sacked: Array<[SeqNumber, SeqNumber]> = [];
 
   // timers and recovery
   readonly timers = new Map<TimerKind, number>();
@@ -158,6 +165,13 @@ export class Tcb {
   cwnd: number;
   ssthresh = Number.MAX_SAFE_INTEGER;
   dupAcks = 0;
+  /** in loss recovery until SND.UNA passes this point (RFC 6582 "recover", RFC 6675 RecoveryPoint) */
+  recoverUntil: SeqNumber | null = null;
+  /** in recovery: everything below this has been retransmitted once already */
+  #highRetx: SeqNumber = seq(0);
+  /** a single segment to retransmit at the next dispatch (fast retransmit, partial ACK) */
+  #retxAt: SeqNumber | null = null;
+  #probeSent = false;
   #rttProbe: { seq: SeqNumber; at: number } | null = null;
   #synDue = false;
   #ackPending = false;
@@ -395,10 +409,16 @@ export class Tcb {
       return;
     }
     const finWasAcked = this.#finAcked();
+    if (this.sackEnabled) this.#learnSack(seg);
     if (seqGt(seg.ack, this.sndUna)) {
       this.#ackAdvance(seg.ack, now, ts?.tsecr);
     } else if (seg.ack === this.sndUna && len === 0 && seqGt(this.sndMax, this.sndUna) && seg.window << this.sndShift === this.sndWnd) {
       this.#duplicateAck(now);
+    }
+    // RFC 6675: three segments' worth SACKed above SND.UNA means the first hole is lost — this
+    // also catches duplicate ACKs that ride on data, which RFC 5681 does not count
+    if (this.recoverUntil === null && this.sacked.length && (this.sacked.length >= this.#dupThresh() || this.#sackedBytes() > (this.#dupThresh() - 1) * this.effMss())) {
+      this.#enterRecovery(now); // RFC 6675 §4 IsLost
     }
     this.#updateWindow(seg, false);
     const finAcked = this.#finAcked();
@@ -469,6 +489,7 @@ export class Tcb {
     // out of order: keep it, and send a duplicate ACK at once (RFC 5681 §4.2)
     this.ooo.push({ seq: start, data: data.slice() });
     this.ooo.sort((a, b) => seqDiff(a.seq, b.seq));
+    this.#lastOoo = start;
     this.#ackNow = true;
     return false;
   }
@@ -528,14 +549,28 @@ export class Tcb {
     this.sndUna = ack;
     if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
     if (dataAcked) this.events.push({ kind: 'acked', bytes: dataAcked, at: now });
-    // RTT: timestamps echo, else the one timed segment (Karn: never a retransmitted one)
-    if (tsecr !== undefined && this.tsEnabled && tsecr !== 0) this.rto.sample(((now + this.tsOffset) >>> 0) - tsecr);
-    else if (this.#rttProbe && seqGe(ack, this.#rttProbe.seq)) this.rto.sample(now - this.#rttProbe.at);
+    // RTT: timestamps echo, else the one timed segment (Karn: never a retransmitted one). Not
+    // during recovery: the peer then echoes the timestamp of an old segment (RFC 7323 §4.3).
+    if (this.recoverUntil === null) {
+      if (tsecr !== undefined && this.tsEnabled && tsecr !== 0) this.rto.sample(((now + this.tsOffset) >>> 0) - tsecr);
+      else if (this.#rttProbe && seqGe(ack, this.#rttProbe.seq)) this.rto.sample(now - this.#rttProbe.at);
+    }
     if (this.#rttProbe && seqGe(ack, this.#rttProbe.seq)) this.#rttProbe = null;
     this.retries = 0;
     this.rto.backoff = 0;
-    // congestion window (RFC 5681 §3.1)
-    if (this.dupAcks >= 3) this.cwnd = this.ssthresh;
+    this.#probeSent = false;
+    this.timers.delete('tail-probe');
+    // congestion window (RFC 5681 §3.1); in recovery a partial ACK resends the next hole at once (RFC 6582 §3.2)
+    if (this.recoverUntil !== null) {
+      if (seqGe(ack, this.recoverUntil)) {
+        this.recoverUntil = null;
+        this.cwnd = this.ssthresh;
+      } else if (seqGe(this.sndUna, this.#highRetx) && seqLt(this.sndUna, this.sndNxt)) {
+        // a partial ACK: the segment now at SND.UNA is lost too
+        this.#retxAt = this.sndUna;
+        this.events.push({ kind: 'retransmit', seq: this.sndUna, bytes: Math.min(this.effMss(), seqDiff(this.sndNxt, this.sndUna)), timer: false, at: now });
+      }
+    } else if (this.dupAcks >= 3) this.cwnd = this.ssthresh;
     else if (this.cwnd < this.ssthresh) this.cwnd += Math.min(acked, this.effMss());
     else this.cwnd += Math.max(1, Math.floor((this.effMss() * this.effMss()) / this.cwnd));
     this.dupAcks = 0;
@@ -543,17 +578,66 @@ export class Tcb {
     else this.timers.delete('retransmit');
   }
 
+  /** Adds the peer's SACK blocks to the scoreboard, merged, above SND.UNA. */
+  #learnSack(seg: TcpRepr): void {
+    const opt = option(seg.options, 'sack');
+    const ranges = [...this.sacked, ...(opt?.blocks ?? [])].filter(([, r]) => seqGt(r, seg.flags.ack && seqGt(seg.ack, this.sndUna) ? seg.ack : this.sndUna));
+    ranges.sort((a, b) => seqDiff(a[0], b[0]));
+    const merged: Array<[SeqNumber, SeqNumber]> = [];
+    for (const [l, r] of ranges) {
+      const last = merged[merged.length - 1];
+      if (last && seqLe(l, last[1])) {
+        if (seqGt(r, last[1])) last[1] = r;
+      } else merged.push([l, r]);
+    }
+    this.sacked.splice(0, this.sacked.length, ...merged);
+  }
+
+  /** SACK blocks for our next ACK: out-of-order data we hold, the latest first, at most `max`. */
+  #sackBlocks(max: number): Array<[SeqNumber, SeqNumber]> {
+    const blocks: Array<[SeqNumber, SeqNumber]> = [];
+    for (const s of this.ooo) {
+      const end = seqAdd(s.seq, s.data.length);
+      const last = blocks[blocks.length - 1];
+      if (last && seqLe(s.seq, last[1])) {
+        if (seqGt(end, last[1])) last[1] = end;
+      } else blocks.push([s.seq, end]);
+    }
+    const latest = this.#lastOoo;
+    const first = latest === null ? -1 : blocks.findIndex(([l, r]) => seqLe(l, latest) && seqLt(latest, r));
+    if (first > 0) blocks.unshift(...blocks.splice(first, 1));
+    return blocks.slice(0, max);
+  }
+
+  /**
+   * Duplicate ACKs (or SACKed segments) that mean loss: 3, or fewer when so little is in flight and
+   * nothing new is waiting that three could never come — Early Retransmit (RFC 5827 §3.1).
+   */
+  #dupThresh(): number {
+    const unsent = this.sendQ.length - seqDiff(this.sndNxt, this.sndBase);
+    const outstanding = Math.ceil(seqDiff(this.sndMax, this.sndUna) / this.effMss());
+    return outstanding < 4 && unsent <= 0 ? Math.max(1, outstanding - 1) : 3;
+  }
+
   #duplicateAck(now: number): void {
     this.dupAcks++;
-    if (this.dupAcks === 3) {
-      // fast retransmit (RFC 5681 §3.2)
-      const flight = seqDiff(this.sndMax, this.sndUna);
-      this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.effMss());
-      this.cwnd = this.ssthresh + 3 * this.effMss();
-      this.#retransmitFrom(this.sndUna, now, false);
-    } else if (this.dupAcks > 3) {
-      this.cwnd += this.effMss();
-    }
+    if (this.dupAcks >= this.#dupThresh() && this.recoverUntil === null) this.#enterRecovery(now);
+    else if (this.dupAcks > 3) this.cwnd += this.effMss();
+  }
+
+  /** Fast retransmit and recovery (RFC 5681 §3.2, RFC 6582): halve, resend the first hole. */
+  #enterRecovery(now: number): void {
+    const flight = seqDiff(this.sndMax, this.sndUna);
+    this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.effMss());
+    this.cwnd = this.ssthresh + 3 * this.effMss();
+    this.recoverUntil = this.sndMax;
+    this.#highRetx = this.sndUna;
+    this.#retxAt = this.sndUna;
+    this.events.push({ kind: 'retransmit', seq: this.sndUna, bytes: Math.min(this.effMss(), flight), timer: false, at: now });
+  }
+
+  #sackedBytes(): number {
+    return this.sacked.reduce((n, [l, r]) => n + seqDiff(r, l), 0);
   }
 
   #updateWindow(seg: TcpRepr, force: boolean): void {
@@ -635,6 +719,10 @@ export class Tcb {
     if (this.tsEnabled || (flags.syn && !flags.ack && this.cfg.timestamps)) {
       options.push({ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: (now + this.tsOffset) >>> 0, tsecr: flags.ack ? (this.tsRecent ?? 0) : 0 });
     }
+    if (this.sackEnabled && flags.ack && !flags.syn && !flags.rst && this.ooo.length) {
+      const blocks = this.#sackBlocks(this.tsEnabled ? 3 : 4);
+      if (blocks.length) options.push({ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks });
+    }
     const window = flags.rst ? 0 : this.#windowField(flags.syn);
     const s: TcpRepr = {
       srcPort: this.localPort,
@@ -703,15 +791,63 @@ export class Tcb {
     return out;
   }
 
+  /** Sends [from, from+maxLen) again from the send queue (with the FIN if it is the last byte). */
+  #resend(from: SeqNumber, maxLen: number, now: number, out: TcpRepr[]): SeqNumber {
+    const dataEnd = seqAdd(this.sndBase, this.sendQ.length);
+    const offset = seqDiff(from, this.sndBase);
+    const n = Math.max(0, Math.min(maxLen, this.sendQ.length - offset, this.effMss()));
+    const fin = this.finSeq !== null && seqAdd(from, n) === dataEnd;
+    out.push(this.#segment({ ...NO_FLAGS, ack: true, psh: n > 0 && seqAdd(from, n) === dataEnd, fin }, from, this.sendQ.peek(offset, n), now));
+    this.#rttProbe = null; // Karn
+    return seqAdd(from, n + (fin ? 1 : 0));
+  }
+
+  /** In recovery: each hole below the highest SACKed byte once, then the single segment asked for. */
+  #resendHoles(now: number, out: TcpRepr[]): void {
+    if (this.#retxAt !== null) {
+      const from = seqLt(this.#retxAt, this.sndUna) ? this.sndUna : this.#retxAt;
+      this.#retxAt = null;
+      if (seqLt(from, this.sndNxt)) {
+        const next = this.sacked.find(([l]) => seqGt(l, from));
+        const end = this.#resend(from, next ? seqDiff(next[0], from) : this.effMss(), now, out);
+        if (seqGt(end, this.#highRetx)) this.#highRetx = end;
+      }
+    }
+    if (this.recoverUntil === null || this.sacked.length === 0) return;
+    const highestSacked = this.sacked[this.sacked.length - 1]![1];
+    let p = seqGt(this.#highRetx, this.sndUna) ? this.#highRetx : this.sndUna;
+    let budget = Math.max(1, Math.floor(this.cwnd / this.effMss()));
+    while (budget > 0 && seqLt(p, highestSacked) && seqLt(p, this.sndNxt)) {
+      const inside = this.sacked.find(([l, r]) => seqLe(l, p) && seqLt(p, r));
+      if (inside) {
+        p = inside[1];
+        continue;
+      }
+      const next = this.sacked.find(([l]) => seqGt(l, p));
+      p = this.#resend(p, next ? seqDiff(next[0], p) : this.effMss(), now, out);
+      this.#highRetx = p;
+      budget--;
+    }
+  }
+
   #sendData(now: number, out: TcpRepr[]): void {
+    this.#resendHoles(now, out);
     for (;;) {
+      // retransmitting: what the peer already SACKed need not go again (RFC 6675, simplified)
+      if (seqLt(this.sndNxt, this.sndMax)) {
+        const hit = this.sacked.find(([l, r]) => seqLe(l, this.sndNxt) && seqLt(this.sndNxt, r));
+        if (hit) this.sndNxt = seqLt(hit[1], this.sndMax) ? hit[1] : this.sndMax;
+      }
       const offset = seqDiff(this.sndNxt, this.sndBase);
       const avail = this.sendQ.length - offset;
       const inFlight = seqDiff(this.sndNxt, this.sndUna);
       const room = Math.min(this.sndWnd, this.cwnd) - inFlight;
       const dataEnd = seqAdd(this.sndBase, this.sendQ.length);
       if (avail > 0 && room > 0) {
-        const n = Math.min(avail, this.effMss(), room);
+        let n = Math.min(avail, this.effMss(), room);
+        // a retransmission stops where the next SACKed range begins
+        const nextSacked = seqLt(this.sndNxt, this.sndMax) ? this.sacked.find(([l]) => seqGt(l, this.sndNxt)) : undefined;
+        if (nextSacked) n = Math.max(1, Math.min(n, seqDiff(nextSacked[0], this.sndNxt)));
         const payload = this.sendQ.peek(offset, n);
         const last = offset + n === this.sendQ.length;
         const fin = last && this.finQueued;
@@ -731,6 +867,11 @@ export class Tcb {
       if (!this.timers.has('retransmit')) this.timers.set('retransmit', now + this.rto.rtoMs);
     }
     const unsent = this.sendQ.length - seqDiff(this.sndNxt, this.sndBase);
+    // tail loss probe: data in flight, and silence until the RTO would follow a lost tail or ACK
+    if (this.cfg.tailLossProbe && !this.#probeSent && this.recoverUntil === null && seqGt(this.sndMax, this.sndUna) && this.rto.srttMs !== null && !this.timers.has('tail-probe')) {
+      const pto = Math.max(2 * this.rto.srttMs, 10);
+      if (now + pto < (this.timers.get('retransmit') ?? Infinity)) this.timers.set('tail-probe', now + pto);
+    }
     if (this.sndWnd === 0 && unsent > 0 && seqDiff(this.sndMax, this.sndUna) === 0 && !this.timers.has('persist')) {
       this.timers.set('persist', now + this.rto.rtoMs);
     }
@@ -753,6 +894,20 @@ export class Tcb {
         case 'delayed-ack':
           if (this.#ackPending) this.#ackNow = true;
           break;
+        case 'tail-probe': {
+          // one probe: new data if the windows allow, else the last segment again (RFC 8985 §7.3)
+          if (!seqGt(this.sndMax, this.sndUna) || this.recoverUntil !== null) break;
+          this.#probeSent = true;
+          const unsent = this.sendQ.length - seqDiff(this.sndNxt, this.sndBase);
+          if (unsent > 0 && this.sndWnd - seqDiff(this.sndNxt, this.sndUna) > 0) {
+            this.cwnd += this.effMss();
+          } else {
+            const last = seqAdd(this.sndMax, -Math.min(this.effMss(), seqDiff(this.sndMax, this.sndUna) - (this.finSeq !== null && seqGt(this.sndMax, this.finSeq) ? 1 : 0)));
+            this.events.push({ kind: 'retransmit', seq: last, bytes: seqDiff(this.sndMax, last), timer: true, at: now });
+            this.#resend(last, this.effMss(), now, out);
+          }
+          break;
+        }
         case 'persist': {
           // a zero-window probe: an ACK just below SND.UNA draws the peer's current window (as Linux does)
           out.push(this.#segment({ ...NO_FLAGS, ack: true }, seqAdd(this.sndUna, -1), EMPTY, now));
@@ -781,6 +936,9 @@ export class Tcb {
             this.ssthresh = Math.max(Math.floor(flight / 2), 2 * this.effMss());
             this.cwnd = this.effMss();
             this.dupAcks = 0;
+            this.recoverUntil = this.sndMax;
+            this.#highRetx = this.sndMax;
+            this.#retxAt = null;
             this.#retransmitFrom(this.sndUna, now, true);
             this.timers.set('retransmit', now + this.rto.rtoMs);
           }

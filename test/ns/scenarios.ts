@@ -8,6 +8,7 @@ import { TunLink } from '../../src/host/tunlink';
 import { isWireError } from '../../src/wire/errors';
 import { emitTcpFrame, emitUdpFrame, parseFrame } from '../../src/wire/frame';
 import { seq, seqAdd } from '../../src/wire/seq';
+import { abort, halfClose, kernelClient, simultaneousClose, stackClient, zeroWindow } from './interop';
 import { flags } from '../../src/wire/tcp';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -151,4 +152,10 @@ export const scenarios: Record<string, Scenario> = {
   'addon-basics': addonBasics,
   'linger-close': lingerClose,
   'tun-capture': tunCapture,
+  'kernel-client': kernelClient,
+  'stack-client': stackClient,
+  'simultaneous-close': simultaneousClose,
+  'half-close': halfClose,
+  abort,
+  'zero-window': zeroWindow,
 };

@@ -1,0 +1,305 @@
+// The userspace stack against the real kernel over the TUN device, each scenario in a fresh
+// namespace. Every scenario returns what both sides ended in and what the capture shows.
+import { createHash, randomBytes } from 'node:crypto';
+import { analyzeTcp, type DirectionSummary } from '../../src/capture/flows';
+import { PcapWriter, readPcap } from '../../src/capture/pcap';
+import { KernelSocket } from '../../src/host/ksocket';
+import { ADDR, setupLabNetwork } from '../../src/host/netns';
+import { findSockets, type SocketEntry } from '../../src/host/observe';
+import { TunLink } from '../../src/host/tunlink';
+import { seededRandom } from '../../src/stack/clock';
+import { TcpStack, type Connection } from '../../src/stack/stack';
+import type { TcbConfig, TcbEvent, TcpState } from '../../src/stack/tcb';
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export interface InteropResult {
+  kernel: Record<string, unknown>;
+  stack: { states: TcpState[]; final: TcpState; events: string[]; received: number; sha256: string; resetReason: string | null };
+  /** socket table entries for the connection's four-tuple after the scenario */
+  table: Array<Pick<SocketEntry, 'state' | 'timer' | 'timerMs'>>;
+  capture: { frames: number; kernel: DirectionSummary | null; stack: DirectionSummary | null; pcap: string };
+  extra: Record<string, unknown>;
+}
+
+interface Env {
+  link: TunLink;
+  stack: TcpStack;
+  pcap: PcapWriter;
+}
+
+async function withStack(input: Record<string, unknown>, tcb: Partial<TcbConfig>, fn: (env: Env) => Promise<Omit<InteropResult, 'capture'>>): Promise<InteropResult> {
+  const net = await setupLabNetwork();
+  const pcap = new PcapWriter(String(input.pcap));
+  const link = new TunLink(net.tunFd, pcap);
+  const stack = new TcpStack(link, { addresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6], tcb });
+  try {
+    const r = await fn({ link, stack, pcap });
+    await sleep(50);
+    stack.detach();
+    link.close();
+    pcap.close();
+    const flows = analyzeTcp(readPcap(String(input.pcap)));
+    const dirs = Object.entries(flows.directions);
+    const kernelDir = dirs.find(([d]) => d.startsWith(`${ADDR.host4}:`) || d.startsWith(`[${ADDR.host6}]`))?.[1] ?? null;
+    const stackDir = dirs.find(([d]) => d.startsWith(`${ADDR.peer4}:`) || d.startsWith(`[${ADDR.peer6}]`))?.[1] ?? null;
+    return { ...r, capture: { frames: flows.segments.length, kernel: kernelDir, stack: stackDir, pcap: String(input.pcap) } };
+  } finally {
+    stack.detach();
+  }
+}
+
+function stackView(c: Connection, sha: ReturnType<typeof createHash>, events: TcbEvent[]): InteropResult['stack'] {
+  return {
+    states: c.history.map((h) => h.state),
+    final: c.state,
+    events: events.filter((e) => e.kind !== 'data' && e.kind !== 'acked' && e.kind !== 'state').map((e) => e.kind),
+    received: c.received,
+    sha256: sha.digest('hex'),
+    resetReason: c.resetReason,
+  };
+}
+
+function tableFor(localPort: number, remotePort: number): InteropResult['table'] {
+  return findSockets({ port: localPort }, { port: remotePort }).map((e) => ({ state: e.state, timer: e.timer, timerMs: e.timerMs }));
+}
+
+/** Reads until EOF (or `limit` bytes), hashing what arrives. */
+async function kernelReadAll(s: KernelSocket, limit = Number.MAX_SAFE_INTEGER): Promise<{ bytes: number; sha256: string; last: { ret: number; errno: string | null } }> {
+  const h = createHash('sha256');
+  let bytes = 0;
+  for (;;) {
+    const r = await s.recv(1 << 20, { timeoutMs: 20000 });
+    if (r.ret <= 0) return { bytes, sha256: h.digest('hex'), last: { ret: r.ret, errno: r.errno } };
+    h.update(r.data);
+    bytes += r.ret;
+    if (bytes >= limit) return { bytes, sha256: h.digest('hex'), last: { ret: r.ret, errno: r.errno } };
+  }
+}
+
+const hash = (b: Uint8Array): string => createHash('sha256').update(b).digest('hex');
+
+function watch(c: Connection): { events: TcbEvent[]; sha: ReturnType<typeof createHash> } {
+  const events: TcbEvent[] = [];
+  const sha = createHash('sha256');
+  c.tcbEvents.on((e) => events.push(e));
+  c.onData((d) => sha.update(d));
+  return { events, sha };
+}
+
+function waitState(c: Connection, state: TcpState, ms = 10000): Promise<boolean> {
+  return Promise.race([c.waitFor(state).then(() => true), sleep(ms).then(() => false)]);
+}
+
+/**
+ * The kernel connects to the stack; both send `bytes` at once; the kernel closes first.
+ * Options: timestamps/wscale on the stack's side; `loss` drops that share of segments arriving at
+ * the stack (seeded).
+ */
+export async function kernelClient(input: Record<string, unknown>): Promise<InteropResult> {
+  const bytes = Number(input.bytes ?? 1 << 20);
+  const tcb: Partial<TcbConfig> = { timestamps: input.timestamps !== false, wscale: input.wscale === false ? null : 7 };
+  return withStack(input, tcb, async ({ stack }) => {
+    const fromKernel = randomBytes(bytes);
+    const fromStack = randomBytes(bytes);
+    const listener = stack.listen(80);
+    if (input.loss) {
+      const rnd = seededRandom(7);
+      stack.addFilter({ direction: 'both', match: () => true, action: () => (rnd() < Number(input.loss) ? 'drop' : 'pass') });
+    }
+    let conn: Connection | null = null;
+    let watched: ReturnType<typeof watch> | null = null;
+    const accepted = new Promise<Connection>((resolve) =>
+      listener.onConnection((c) => {
+        conn = c;
+        watched = watch(c);
+        c.write(fromStack);
+        c.onEnd(() => c.end()); // the kernel closed first: close after our data
+        resolve(c);
+      }),
+    );
+    const k = KernelSocket.create('ipv4', 'tcp');
+    const connect = await k.connect(ADDR.peer4, 80);
+    const local = k.localAddress()!;
+    await accepted;
+    const info = k.tcpInfo().info;
+    const [sent, got] = await Promise.all([
+      k.send(fromKernel).then(async (r) => {
+        k.shutdown('SHUT_WR');
+        return r;
+      }),
+      kernelReadAll(k),
+    ]);
+    const closedStack = await waitState(conn!, 'CLOSED');
+    const close = await k.close();
+    const table = tableFor(local.port, 80);
+    return {
+      kernel: { connect, sent: sent.ret, received: got.bytes, sha256: got.sha256, eof: got.last, close, options: info?.options, rcvMss: info?.rcvMss, sndMss: info?.sndMss, expect: { toStack: hash(fromKernel), toKernel: hash(fromStack) } },
+      stack: stackView(conn!, watched!.sha, watched!.events),
+      table,
+      extra: {
+        closedStack,
+        retransmitsByStack: watched!.events.filter((e) => e.kind === 'retransmit').length,
+        timeouts: watched!.events.filter((e) => e.kind === 'retransmit' && e.timer).length,
+        rto: { srttMs: conn!.tcb.rto.srttMs, rttvarMs: conn!.tcb.rto.rttvarMs, rtoMs: conn!.tcb.rto.rtoMs },
+        dropped: stack.stats.dropped,
+      },
+    };
+  });
+}
+
+/**
+ * The stack connects to a kernel listener; both send `bytes`; the stack closes first and ends in
+ * TIME-WAIT. With `dropFirstFinAck`, the stack's first ACK of the kernel's FIN is lost: the
+ * kernel retransmits its FIN and the stack, in TIME-WAIT, acknowledges it again.
+ */
+export async function stackClient(input: Record<string, unknown>): Promise<InteropResult> {
+  const bytes = Number(input.bytes ?? 1 << 20);
+  const tcb: Partial<TcbConfig> = { timestamps: input.timestamps !== false, wscale: input.wscale === false ? null : 7, mslMs: 2000 };
+  return withStack(input, tcb, async ({ stack }) => {
+    const fromKernel = randomBytes(bytes);
+    const fromStack = randomBytes(bytes);
+    const listener = KernelSocket.create(input.ipv6 ? 'ipv6' : 'ipv4', 'tcp');
+    listener.bind(input.ipv6 ? ADDR.host6 : ADDR.host4, 8080);
+    listener.listen(8);
+    const conn = stack.connect({ local: { address: input.ipv6 ? ADDR.peer6 : ADDR.peer4 }, remote: { address: input.ipv6 ? ADDR.host6 : ADDR.host4, port: 8080 } });
+    const w = watch(conn);
+    if (input.dropFirstFinAck) {
+      stack.addFilter({ direction: 'out', times: 1, match: (e) => e.tcp.flags.ack && !e.tcp.flags.fin && e.tcp.payload.length === 0 && conn.tcb.finReceived, action: 'drop' });
+    }
+    const acc = await listener.accept(5000);
+    const k = acc.socket!;
+    const info = k.tcpInfo().info;
+    conn.write(fromStack);
+    conn.end(); // the stack closes first, after its data
+    const [sent, got] = await Promise.all([k.send(fromKernel), kernelReadAll(k)]);
+    const stateAfterEof = k.tcpInfo().info?.state;
+    const close = await k.close();
+    const inTimeWait = await waitState(conn, 'TIME-WAIT');
+    await sleep(input.dropFirstFinAck ? 1500 : 100); // the kernel's FIN retransmission needs an RTO
+    const table = tableFor(8080, conn.tuple.local.port);
+    const stateBeforeExpiry = conn.state;
+    const closedAfter2Msl = await waitState(conn, 'CLOSED', 6000);
+    listener.closeNow();
+    return {
+      kernel: { sent: sent.ret, received: got.bytes, sha256: got.sha256, stateAfterEof, close, options: info?.options, expect: { toStack: hash(fromKernel), toKernel: hash(fromStack) } },
+      stack: stackView(conn, w.sha, w.events),
+      table,
+      extra: { inTimeWait, stateBeforeExpiry, closedAfter2Msl, timeWaitRestarts: w.events.filter((e) => e.kind === 'time-wait-restart').length },
+    };
+  });
+}
+
+/** Both sides send FIN before seeing the other's: the stack's segments are delayed so they cross. */
+export async function simultaneousClose(input: Record<string, unknown>): Promise<InteropResult> {
+  return withStack(input, { mslMs: 1000 }, async ({ stack }) => {
+    const listener = KernelSocket.create('ipv4', 'tcp');
+    listener.bind(ADDR.host4, 8080);
+    listener.listen(8);
+    const conn = stack.connect({ local: { address: ADDR.peer4 }, remote: { address: ADDR.host4, port: 8080 } });
+    const w = watch(conn);
+    const k = (await listener.accept(5000)).socket!;
+    await waitState(conn, 'ESTABLISHED');
+    await sleep(50);
+    // our FIN reaches the kernel after 60 ms, our ACK of its FIN 120 ms after we sent it (less than
+    // the kernel's 200 ms minimum RTO, so it need not retransmit): in between the kernel has sent a
+    // FIN and received one that does not acknowledge its own — CLOSING
+    stack.addFilter({ direction: 'out', match: () => true, action: (e) => ({ delayMs: e.tcp.flags.fin ? 60 : 120 }) });
+    conn.end();
+    await sleep(10);
+    k.shutdown('SHUT_WR'); // the kernel's FIN crosses ours
+    await sleep(20);
+    const kernelBefore = k.tcpInfo().info?.state;
+    const stackMid = conn.state;
+    await sleep(60);
+    const kernelMid = k.tcpInfo().info?.state;
+    await sleep(400);
+    const kernelEnd = k.tcpInfo().info?.state;
+    const table = tableFor(8080, conn.tuple.local.port);
+    await k.close();
+    listener.closeNow();
+    return { kernel: { kernelBefore, kernelMid, kernelEnd }, stack: stackView(conn, w.sha, w.events), table, extra: { stackMid } };
+  });
+}
+
+/** The kernel half-closes (shutdown SHUT_WR) and keeps reading while the stack sends `bytes`. */
+export async function halfClose(input: Record<string, unknown>): Promise<InteropResult> {
+  const bytes = Number(input.bytes ?? 1 << 20);
+  return withStack(input, {}, async ({ stack }) => {
+    const data = randomBytes(bytes);
+    const listener = stack.listen(80);
+    const accepted = new Promise<Connection>((r) => listener.onConnection(r));
+    const k = KernelSocket.create('ipv4', 'tcp');
+    await k.connect(ADDR.peer4, 80);
+    const conn = await accepted;
+    const w = watch(conn);
+    const local = k.localAddress()!;
+    k.shutdown('SHUT_WR');
+    await waitState(conn, 'CLOSE-WAIT');
+    const kernelAfterShutdown = k.tcpInfo().info?.state;
+    conn.write(data); // data still flows the other way
+    conn.end();
+    const got = await kernelReadAll(k);
+    await waitState(conn, 'CLOSED');
+    await k.close();
+    return { kernel: { kernelAfterShutdown, received: got.bytes, sha256: got.sha256, eof: got.last, expect: hash(data) }, stack: stackView(conn, w.sha, w.events), table: tableFor(local.port, 80), extra: {} };
+  });
+}
+
+/** An abort: by the stack (RST), or by the kernel (SO_LINGER {1,0} then close). */
+export async function abort(input: Record<string, unknown>): Promise<InteropResult> {
+  return withStack(input, {}, async ({ stack }) => {
+    const listener = stack.listen(80);
+    const accepted = new Promise<Connection>((r) => listener.onConnection(r));
+    const k = KernelSocket.create('ipv4', 'tcp');
+    await k.connect(ADDR.peer4, 80);
+    const conn = await accepted;
+    const w = watch(conn);
+    const local = k.localAddress()!;
+    let kernel: Record<string, unknown>;
+    if (input.by === 'stack') {
+      conn.abort();
+      const r = await k.recv(100, { timeoutMs: 3000 });
+      kernel = { recv: { ret: r.ret, errno: r.errno }, stateAfter: k.tcpInfo().info?.state };
+      await k.close();
+    } else {
+      k.setOption('SO_LINGER', { onoff: true, seconds: 0 });
+      const close = await k.close();
+      const closed = await waitState(conn, 'CLOSED', 3000);
+      kernel = { close, stackClosed: closed };
+    }
+    await sleep(50);
+    return { kernel, stack: stackView(conn, w.sha, w.events), table: tableFor(local.port, 80), extra: {} };
+  });
+}
+
+/** The stack stops reading: its window closes, the kernel probes, then the stack reads again. */
+export async function zeroWindow(input: Record<string, unknown>): Promise<InteropResult> {
+  const bytes = Number(input.bytes ?? 1 << 20);
+  const stallMs = Number(input.stallMs ?? 1500);
+  return withStack(input, { rcvBuf: 64 * 1024 }, async ({ stack }) => {
+    const data = randomBytes(bytes);
+    const listener = stack.listen(80);
+    const accepted = new Promise<Connection>((r) =>
+      listener.onConnection((c) => {
+        c.pauseReading();
+        r(c);
+      }),
+    );
+    const k = KernelSocket.create('ipv4', 'tcp');
+    await k.connect(ADDR.peer4, 80);
+    const conn = await accepted;
+    const w = watch(conn);
+    const sending = k.send(data);
+    await sleep(stallMs);
+    const stalled = { stackQueued: conn.tcb.recvQ.length, kernelUnacked: k.tcpInfo().info?.unacked, kernelProbes: k.tcpInfo().info?.probes, timer: tableFor(k.localAddress()!.port, 80)[0]?.timer };
+    conn.resumeReading();
+    const sent = await sending;
+    k.shutdown('SHUT_WR');
+    await waitState(conn, 'CLOSE-WAIT');
+    conn.end();
+    await waitState(conn, 'CLOSED');
+    await k.close();
+    return { kernel: { sent: sent.ret, sendMs: sent.elapsedMs, expect: hash(data) }, stack: stackView(conn, w.sha, w.events), table: [], extra: stalled };
+  });
+}
