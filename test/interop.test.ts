@@ -1,0 +1,135 @@
+// The userspace stack against the real kernel over TUN, each case in its own namespace:
+// end states on both sides, what the capture shows, and tshark reading it cleanly.
+import { spawnSync } from 'node:child_process';
+import * as path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { hasTool, inNamespace, privileged, removeTmpDirs, tmpDir } from './helpers';
+import type { InteropResult } from './ns/interop';
+
+afterAll(removeTmpDirs);
+
+const run = privileged();
+
+async function scenario(name: string, input: Record<string, unknown> = {}): Promise<InteropResult> {
+  const pcap = path.join(tmpDir('interop'), `${name}.pcap`);
+  return inNamespace<InteropResult>(name, { ...input, pcap });
+}
+
+/** tshark reads the capture: every frame decodes as IP/TCP, none malformed, no checksum errors. */
+function expectCleanInTshark(pcap: string): void {
+  if (!hasTool('tshark') && !process.env.CI) return;
+  const t = spawnSync('tshark', ['-r', pcap, '-o', 'tcp.check_checksum:TRUE', '-T', 'fields', '-e', 'frame.protocols', '-e', '_ws.malformed', '-e', 'tcp.checksum.status'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  expect(t.status, t.stderr).toBe(0);
+  for (const line of t.stdout.trim().split('\n')) {
+    const [protocols, malformed, checksum] = line.split('\t');
+    expect(protocols).toMatch(/^raw:ip(v6)?:tcp/);
+    expect(malformed ?? '').toBe('');
+    expect(checksum).toBe('1'); // PROTO_CHECKSUM_E_GOOD (0 bad, 2 unverified)
+  }
+}
+
+const clean = { rst: 0, retransmissions: 0 };
+
+describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
+  it('kernel client ↔ stack server, 10 MB each way, the kernel closes first', async () => {
+    const r = await scenario('kernel-client', { bytes: 10 << 20 });
+    expect(r.kernel.sha256).toBe((r.kernel.expect as { toKernel: string }).toKernel);
+    expect(r.stack.sha256).toBe((r.kernel.expect as { toStack: string }).toStack);
+    expect(r.kernel.received).toBe(10 << 20);
+    expect(r.stack.received).toBe(10 << 20);
+    // the side that closed first holds TIME-WAIT; the stack passed LAST-ACK and is gone
+    expect(r.stack.states).toEqual(['SYN-RECEIVED', 'ESTABLISHED', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSED']);
+    expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT', timer: 'time-wait' })]);
+    expect(r.table[0]!.timerMs).toBeGreaterThan(55_000);
+    expect(r.kernel.options).toBe(7); // TCP_INFO: timestamps | SACK | window scaling
+    expect(r.capture.kernel).toMatchObject({ ...clean, fin: 1, bytes: 10 << 20 });
+    expect(r.capture.stack).toMatchObject({ ...clean, fin: 1, bytes: 10 << 20 });
+    expectCleanInTshark(r.capture.pcap);
+  });
+
+  it('stack client ↔ kernel server, 10 MB each way, the stack closes first and holds TIME-WAIT', async () => {
+    const r = await scenario('stack-client', { bytes: 10 << 20 });
+    expect(r.kernel.sha256).toBe((r.kernel.expect as { toKernel: string }).toKernel);
+    expect(r.stack.sha256).toBe((r.kernel.expect as { toStack: string }).toStack);
+    expect(r.kernel.stateAfterEof).toBe('CLOSE_WAIT');
+    expect(r.stack.states).toEqual(['SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSED']);
+    expect(r.extra).toMatchObject({ inTimeWait: true, stateBeforeExpiry: 'TIME-WAIT', closedAfter2Msl: true });
+    expect(r.table).toEqual([]); // the kernel closed second: no TIME_WAIT on its side
+    expect(r.capture.kernel).toMatchObject({ ...clean, fin: 1 });
+    expect(r.capture.stack).toMatchObject({ ...clean, fin: 1 });
+    expectCleanInTshark(r.capture.pcap);
+  });
+
+  it('handshake without timestamps and window scaling (IPv6)', async () => {
+    const r = await scenario('stack-client', { bytes: 300_000, ipv6: true, timestamps: false, wscale: false });
+    expect(r.kernel.options).toBe(2); // SACK only
+    expect(r.kernel.sha256).toBe((r.kernel.expect as { toKernel: string }).toKernel);
+    expect(r.stack.sha256).toBe((r.kernel.expect as { toStack: string }).toStack);
+    expect(r.capture.stack).toMatchObject(clean);
+    expectCleanInTshark(r.capture.pcap);
+  });
+
+  it('in TIME-WAIT the stack re-ACKs the FIN the kernel retransmits when the first ACK is lost', async () => {
+    const r = await scenario('stack-client', { bytes: 100_000, dropFirstFinAck: true });
+    expect(r.stack.states.slice(-2)).toEqual(['TIME-WAIT', 'CLOSED']);
+    expect(r.extra.timeWaitRestarts).toBe(1);
+    // the only retransmission in the capture: the kernel's FIN, once
+    expect(r.capture.kernel).toMatchObject({ rst: 0, retransmissions: 1, fin: 2 });
+    expect(r.capture.stack).toMatchObject(clean);
+  });
+
+  it('simultaneous close: both sides pass through CLOSING into TIME-WAIT', async () => {
+    const r = await scenario('simultaneous-close');
+    expect(r.kernel).toMatchObject({ kernelBefore: 'FIN_WAIT1', kernelMid: 'CLOSING' });
+    expect(r.extra.stackMid).toBe('CLOSING');
+    expect(r.stack.states).toEqual(['SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1', 'CLOSING', 'TIME-WAIT']);
+    expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT' })]);
+    expect(r.capture.kernel).toMatchObject({ ...clean, fin: 1 });
+    expect(r.capture.stack).toMatchObject({ ...clean, fin: 1 });
+  });
+
+  it('half-close: the kernel shuts down writing and still reads 1 MB from the stack', async () => {
+    const r = await scenario('half-close');
+    expect(r.kernel.kernelAfterShutdown).toBe('FIN_WAIT2');
+    expect(r.kernel.sha256).toBe(r.kernel.expect);
+    expect(r.stack.states).toEqual(['SYN-RECEIVED', 'ESTABLISHED', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSED']);
+    expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT' })]);
+    expect(r.capture.stack).toMatchObject({ ...clean, bytes: 1 << 20 });
+  });
+
+  it('abort by the stack: one RST, the kernel reads ECONNRESET', async () => {
+    const r = await scenario('abort', { by: 'stack' });
+    expect(r.kernel.recv).toEqual({ ret: -1, errno: 'ECONNRESET' });
+    expect(r.stack).toMatchObject({ final: 'CLOSED', resetReason: 'rst-sent' });
+    expect(r.capture.stack).toMatchObject({ rst: 1, retransmissions: 0 });
+    expect(r.table).toEqual([]);
+  });
+
+  it('abort by the kernel (SO_LINGER {1,0}): one RST, the stack is reset, no TIME_WAIT', async () => {
+    const r = await scenario('abort', { by: 'kernel' });
+    expect(r.kernel.stackClosed).toBe(true);
+    expect(r.stack).toMatchObject({ final: 'CLOSED', resetReason: 'rst-received' });
+    expect(r.capture.kernel).toMatchObject({ rst: 1, retransmissions: 0, fin: 0 });
+    expect(r.table).toEqual([]);
+  });
+
+  it('zero window: the stack stops reading, the kernel probes, then everything arrives', async () => {
+    const r = await scenario('zero-window', { stallMs: 1500 });
+    expect(r.extra.timer).toBe('probe'); // the kernel's zero-window probe timer, in its socket table
+    expect(r.capture.stack!.zeroWindow).toBeGreaterThanOrEqual(1);
+    expect(r.capture.kernel!.windowProbes).toBeGreaterThanOrEqual(1);
+    expect(r.stack.sha256).toBe(r.kernel.expect);
+    expect(r.capture.kernel).toMatchObject({ rst: 0, retransmissions: 0 });
+    expect(r.kernel.sendMs).toBeGreaterThan(1000); // send() waited out the stall
+  });
+
+  it('5 % loss on the stack side (both directions): the transfer still completes intact', async () => {
+    const r = await scenario('kernel-client', { bytes: 2_000_000, loss: 0.05 });
+    expect(r.extra.dropped).toBeGreaterThan(100);
+    expect(r.kernel.sha256).toBe((r.kernel.expect as { toKernel: string }).toKernel);
+    expect(r.stack.sha256).toBe((r.kernel.expect as { toStack: string }).toStack);
+    expect(r.stack.final).toBe('CLOSED');
+    expect(r.extra.retransmitsByStack).toBeGreaterThan(0);
+    expect(r.capture.stack!.rst + r.capture.kernel!.rst).toBe(0);
+  });
+});
