@@ -239,8 +239,10 @@ export class Tcb {
   read(max = Number.MAX_SAFE_INTEGER): Uint8Array {
     const before = this.#window();
     const out = this.recvQ.take(max);
-    // a window that opens from (nearly) zero is announced at once (RFC 9293 §3.8.6.2.2)
-    if (out.length && before < this.effMss() && this.#window() >= this.effMss() && SYNCHRONIZED.has(this.state)) this.#ackNow = true;
+    // receiver SWS avoidance (RFC 9293 §3.8.6.2.2): announce the window once it has grown by
+    // min(RCV.BUFF/2, MSS) — at once, so a stalled sender learns it can go on
+    const step = Math.min(Math.floor(this.cfg.rcvBuf / 2), this.effMss());
+    if (out.length && this.#window() - before >= step && before < step && SYNCHRONIZED.has(this.state)) this.#ackNow = true;
     return out;
   }
 
@@ -331,6 +333,12 @@ export class Tcb {
       this.#ackNow = true;
       this.timers.set('time-wait', now + 2 * this.cfg.mslMs);
       this.events.push({ kind: 'time-wait-restart', at: now });
+      return;
+    }
+    // TIME-WAIT: anything but a bare ACK or RST at RCV.NXT is answered with an ACK, as Linux does
+    // (net/ipv4/tcp_minisocks.c, tcp_timewait_state_process): text after a FIN is never taken
+    if (this.state === 'TIME-WAIT' && !f.rst && !f.syn && (seg.seq !== this.rcvNxt || len > 0)) {
+      out.push(this.#ack(now));
       return;
     }
     // PAWS (RFC 7323 §5.3)
@@ -437,7 +445,11 @@ export class Tcb {
       default:
         break;
     }
-    if (controlOnly) return;
+    if (controlOnly) {
+      // a zero-window probe: its text is not taken, but the reply tells the window is still shut
+      if (seg.payload.length > 0 || f.fin) this.#ackNow = true;
+      return;
+    }
     // seventh: segment text
     let fin = f.fin;
     if (seg.payload.length > 0 && RECEIVES_TEXT.has(this.state)) {
@@ -616,7 +628,7 @@ export class Tcb {
   #dupThresh(): number {
     const unsent = this.sendQ.length - seqDiff(this.sndNxt, this.sndBase);
     const outstanding = Math.ceil(seqDiff(this.sndMax, this.sndUna) / this.effMss());
-    return outstanding < 4 && unsent <= 0 ? Math.max(1, outstanding - 1) : 3;
+    return outstanding >= 2 && outstanding < 4 && unsent <= 0 ? outstanding - 1 : 3;
   }
 
   #duplicateAck(now: number): void {
