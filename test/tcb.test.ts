@@ -1,136 +1,35 @@
 // The TCB per state, in the manner of smoltcp's tests: a TCB built *in* a state, segments from
 // templates, and exactly the segments it must answer with — nothing more.
 import { describe, expect, it } from 'vitest';
-import { seq, seqAdd, type SeqNumber } from '../src/wire/seq';
-import { flags, formatFlags, type TcpOption, type TcpRepr } from '../src/wire/tcp';
-import { DEFAULT_TCB, Tcb, type TcbConfig, type TcpState } from '../src/stack/tcb';
-
-const LOCAL_PORT = 80;
-const REMOTE_PORT = 49500;
-const LOCAL_SEQ = seq(10_000); // our ISS
-const REMOTE_SEQ = seq(50_000); // the peer's ISS
-const T0 = 1000;
-const WIN = 60_000;
-const EMPTY = new Uint8Array(0);
-
-const CFG: TcbConfig = { ...DEFAULT_TCB, isn: LOCAL_SEQ, tsOffset: 0, timestamps: false, wscale: null, sackPermitted: false, rcvBuf: WIN, tailLossProbe: false };
-
-const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
-
-/** A segment from the remote end (smoltcp's SEND_TEMPL). */
-const SEND_TEMPL: TcpRepr = { srcPort: REMOTE_PORT, dstPort: LOCAL_PORT, seq: seqAdd(REMOTE_SEQ, 1), ack: seqAdd(LOCAL_SEQ, 1), flags: flags('ack'), window: WIN, urgent: 0, options: [], payload: EMPTY };
-
-/** What we compare of a segment the TCB sends. */
-interface Sent {
-  flags: string;
-  seq: number;
-  ack: number;
-  window?: number;
-  payload?: string;
-  options?: string[];
-}
-
-/** A segment we send (smoltcp's RECV_TEMPL): the ACK of everything so far, full window. */
-const RECV_TEMPL: Sent = { flags: 'ACK', seq: seqAdd(LOCAL_SEQ, 1), ack: seqAdd(REMOTE_SEQ, 1) };
-
-function view(s: TcpRepr, want: Sent): Sent {
-  const v: Sent = { flags: formatFlags(s.flags), seq: s.seq, ack: s.flags.ack ? s.ack : 0 };
-  if ('window' in want) v.window = s.window;
-  if ('payload' in want) v.payload = new TextDecoder().decode(s.payload);
-  if ('options' in want) v.options = s.options.filter((o) => o.kind !== 'nop').map((o) => o.kind);
-  return v;
-}
-
-function expectSegments(out: TcpRepr[], want: Sent[]): void {
-  expect(out.map((s, i) => view(s, want[i] ?? { flags: '', seq: 0, ack: 0 }))).toEqual(want.map((w) => ({ ...w, ack: w.flags.includes('ACK') ? w.ack : 0 })));
-}
-
-/** Feeds `seg` at time t; the TCB must answer with exactly `want` (replies, then whatever is due). */
-function send(tcb: Tcb, t: number, seg: Partial<TcpRepr>, want: Sent[] = []): TcpRepr[] {
-  const out = [...tcb.process({ ...SEND_TEMPL, ...seg }, t), ...tcb.dispatch(t)];
-  expectSegments(out, want);
-  return out;
-}
-
-/** What the TCB sends on its own at time t: exactly `want`. */
-function recv(tcb: Tcb, t: number, want: Sent[] = []): TcpRepr[] {
-  const out = tcb.dispatch(t);
-  expectSegments(out, want);
-  return out;
-}
-
-const SYN_FROM_PEER: TcpRepr = { ...SEND_TEMPL, seq: REMOTE_SEQ, ack: seq(0), flags: flags('syn'), options: [{ kind: 'mss', value: 1460 }] };
-
-// ---------------------------------------------------------------- fixtures: a TCB in each state
-
-function tcbSynSent(cfg: Partial<TcbConfig> = {}): Tcb {
-  const t = Tcb.connect({ ...CFG, ...cfg }, LOCAL_PORT, REMOTE_PORT, T0);
-  recv(t, T0, [{ flags: 'SYN', seq: LOCAL_SEQ, ack: 0 }]);
-  return t;
-}
-
-function tcbSynReceived(cfg: Partial<TcbConfig> = {}, syn: TcpRepr = SYN_FROM_PEER): Tcb {
-  const t = Tcb.accept({ ...CFG, ...cfg }, syn, T0);
-  t.dispatch(T0);
-  return t;
-}
-
-function tcbEstablished(cfg: Partial<TcbConfig> = {}): Tcb {
-  const t = tcbSynReceived(cfg);
-  send(t, T0, {});
-  expect(t.state).toBe('ESTABLISHED');
-  return t;
-}
-
-function tcbFinWait1(): Tcb {
-  const t = tcbEstablished();
-  t.close(T0);
-  recv(t, T0, [{ ...RECV_TEMPL, flags: 'FIN,ACK' }]);
-  return t;
-}
-
-function tcbFinWait2(): Tcb {
-  const t = tcbFinWait1();
-  send(t, T0, { ack: seqAdd(LOCAL_SEQ, 2) });
-  return t;
-}
-
-function tcbClosing(): Tcb {
-  const t = tcbFinWait1();
-  send(t, T0, { flags: flags('fin,ack') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
-  return t;
-}
-
-function tcbTimeWait(): Tcb {
-  const t = tcbFinWait2();
-  send(t, T0, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
-  return t;
-}
-
-function tcbCloseWait(): Tcb {
-  const t = tcbEstablished();
-  send(t, T0, { flags: flags('fin,ack') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2) }]);
-  return t;
-}
-
-function tcbLastAck(): Tcb {
-  const t = tcbCloseWait();
-  t.close(T0);
-  recv(t, T0, [{ ...RECV_TEMPL, flags: 'FIN,ACK', ack: seqAdd(REMOTE_SEQ, 2) }]);
-  return t;
-}
-
-const FIXTURES: Array<[TcpState, () => Tcb]> = [
-  ['SYN-SENT', () => tcbSynSent()],
-  ['SYN-RECEIVED', () => tcbSynReceived()],
-  ['ESTABLISHED', tcbEstablished],
-  ['FIN-WAIT-1', tcbFinWait1],
-  ['FIN-WAIT-2', tcbFinWait2],
-  ['CLOSING', tcbClosing],
-  ['TIME-WAIT', tcbTimeWait],
-  ['CLOSE-WAIT', tcbCloseWait],
-  ['LAST-ACK', tcbLastAck],
-];
+import { seq, seqAdd } from '../src/wire/seq';
+import { flags, formatFlags, type TcpOption } from '../src/wire/tcp';
+import { Tcb } from '../src/stack/tcb';
+import {
+  bytes,
+  CFG,
+  expectSegments,
+  FIXTURES,
+  LOCAL_PORT,
+  LOCAL_SEQ,
+  RECV_TEMPL,
+  recv,
+  REMOTE_PORT,
+  REMOTE_SEQ,
+  send,
+  SEND_TEMPL,
+  SYN_FROM_PEER,
+  T0,
+  tcbCloseWait,
+  tcbClosing,
+  tcbEstablished,
+  tcbFinWait1,
+  tcbFinWait2,
+  tcbLastAck,
+  tcbSynReceived,
+  tcbSynSent,
+  tcbTimeWait,
+  WIN,
+} from './fixtures/tcb';
 
 function states(t: Tcb): string[] {
   return t.events.filter((e) => e.kind === 'state').map((e) => (e.kind === 'state' ? `${e.from}→${e.to}` : ''));
@@ -559,5 +458,3 @@ describe('every synchronized state answers an out-of-window segment with an ACK 
   });
 });
 
-export { CFG as TEST_TCB_CONFIG, FIXTURES, SEND_TEMPL, REMOTE_SEQ, LOCAL_SEQ, T0 };
-export type { SeqNumber };

@@ -103,8 +103,19 @@ export class Connection {
     return n;
   }
 
-  /** shutdown(SHUT_WR): a FIN after the queued data; reading goes on. */
+  /**
+   * shutdown(SHUT_WR): a FIN after the queued data; reading goes on. While still connecting the
+   * FIN waits for the handshake (RFC 9293's CLOSE in SYN-SENT would delete the connection; a
+   * socket's end() means "when done"). Use abort() to give up instead.
+   */
   end(): void {
+    if (this.tcb.state === 'SYN-SENT') {
+      const off = this.onState((_from, to) => {
+        if (to === 'ESTABLISHED' || to === 'CLOSED') off();
+        if (to === 'ESTABLISHED') this.end();
+      });
+      return;
+    }
     this.tcb.close(this.stack.clock.now());
     this.stack.kick(this);
   }

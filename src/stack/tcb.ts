@@ -55,6 +55,8 @@ export interface TcbConfig {
   initialCwnd: number;
   /** send a tail loss probe after ~2·SRTT of silence (RFC 8985 §7), as Linux does */
   tailLossProbe: boolean;
+  /** ignore RSTs in TIME-WAIT (RFC 1337's fix; Linux: net.ipv4.tcp_rfc1337) */
+  rfc1337: boolean;
 }
 
 export const DEFAULT_TCB: TcbConfig = {
@@ -72,6 +74,7 @@ export const DEFAULT_TCB: TcbConfig = {
   dataRetries: 15,
   initialCwnd: 10,
   tailLossProbe: true,
+  rfc1337: false,
 };
 
 export type TcbEvent =
@@ -280,12 +283,13 @@ export class Tcb {
   process(seg: TcpRepr, now: number): TcpRepr[] {
     const out: TcpRepr[] = [];
     if (this.state === 'CLOSED' || this.state === 'LISTEN') return out; // the stack handles these
-    if (this.state === 'SYN-SENT') {
-      this.#synSent(seg, now, out);
-      return out;
-    }
-    this.#synchronized(seg, now, out);
-    return out;
+    if (this.state === 'SYN-SENT') this.#synSent(seg, now, out);
+    else this.#synchronized(seg, now, out);
+    if (!this.holdAcks) return out;
+    // held: bare ACKs wait (one goes out when released); RSTs and anything else still go
+    const bare = (s: TcpRepr): boolean => s.flags.ack && !s.flags.rst && !s.flags.syn && !s.flags.fin && s.payload.length === 0;
+    if (out.some(bare)) this.#ackPending = true;
+    return out.filter((s) => !bare(s));
   }
 
   #synSent(seg: TcpRepr, now: number, out: TcpRepr[]): void {
@@ -367,6 +371,7 @@ export class Tcb {
     }
     // second: RST (RFC 5961 §3.2: only an exact match resets; in-window draws a challenge ACK)
     if (f.rst) {
+      if (this.state === 'TIME-WAIT' && this.cfg.rfc1337) return; // no assassination (RFC 1337 §3)
       if (seg.seq === this.rcvNxt) {
         if (this.state === 'SYN-RECEIVED' && this.passive) {
           this.#toClosed(now); // back to LISTEN: the listener lives on in the stack
@@ -717,12 +722,16 @@ export class Tcb {
     return Math.max(0, this.cfg.rcvBuf - this.recvQ.length - oooBytes);
   }
 
-  /** The window field for the next segment, never moving the right edge left (RFC 9293 §3.8.6.2.2). */
+  /**
+   * The window field for the next segment. The right edge does not move left (RFC 9293
+   * §3.8.6.2.2) except by the truncation scaling forces, less than 2^shift (RFC 7323 §2.4):
+   * rounding up instead would let the edge creep past the buffer on every ACK.
+   */
   #windowField(syn: boolean): number {
     if (syn) return Math.min(65535, this.#window());
     let wnd = this.#window() >> this.rcvShift;
     const edge = seqDiff(this.rcvAdvEdge, this.rcvNxt);
-    if (this.windowOverride === null && edge > 0) wnd = Math.max(wnd, Math.ceil(edge / 2 ** this.rcvShift));
+    if (this.windowOverride === null && edge > 0) wnd = Math.max(wnd, Math.floor(edge / 2 ** this.rcvShift));
     return Math.min(65535, wnd);
   }
 
