@@ -79,6 +79,7 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     // the only retransmission in the capture: the kernel's FIN, once
     expect(r.capture.kernel).toMatchObject({ rst: 0, retransmissions: 1, fin: 2 });
     expect(r.capture.stack).toMatchObject(clean);
+    expectCleanInTshark(r.capture.pcap);
   });
 
   it('simultaneous close: both sides pass through CLOSING into TIME-WAIT', async () => {
@@ -89,6 +90,7 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT' })]);
     expect(r.capture.kernel).toMatchObject({ ...clean, fin: 1 });
     expect(r.capture.stack).toMatchObject({ ...clean, fin: 1 });
+    expectCleanInTshark(r.capture.pcap);
   });
 
   it('half-close: the kernel shuts down writing and still reads 1 MB from the stack', async () => {
@@ -98,6 +100,7 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.stack.states).toEqual(['SYN-RECEIVED', 'ESTABLISHED', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSED']);
     expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT' })]);
     expect(r.capture.stack).toMatchObject({ ...clean, bytes: 1 << 20 });
+    expectCleanInTshark(r.capture.pcap);
   });
 
   it('abort by the stack: one RST, the kernel reads ECONNRESET', async () => {
@@ -106,6 +109,7 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.stack).toMatchObject({ final: 'CLOSED', resetReason: 'rst-sent' });
     expect(r.capture.stack).toMatchObject({ rst: 1, retransmissions: 0 });
     expect(r.table).toEqual([]);
+    expectCleanInTshark(r.capture.pcap);
   });
 
   it('abort by the kernel (SO_LINGER {1,0}): one RST, the stack is reset, no TIME_WAIT', async () => {
@@ -114,6 +118,7 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.stack).toMatchObject({ final: 'CLOSED', resetReason: 'rst-received' });
     expect(r.capture.kernel).toMatchObject({ rst: 1, retransmissions: 0, fin: 0 });
     expect(r.table).toEqual([]);
+    expectCleanInTshark(r.capture.pcap);
   });
 
   it('zero window: the stack stops reading, the kernel probes, then everything arrives', async () => {
@@ -124,6 +129,7 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.stack.sha256).toBe(r.kernel.expect);
     expect(r.capture.kernel).toMatchObject({ rst: 0, retransmissions: 0 });
     expect(r.kernel.sendMs).toBeGreaterThan(1000); // send() waited out the stall
+    expectCleanInTshark(r.capture.pcap);
   });
 
   it('5 % loss on the stack side (both directions): the transfer still completes intact', async () => {
@@ -134,5 +140,6 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.stack.final).toBe('CLOSED');
     expect(r.extra.retransmitsByStack).toBeGreaterThan(0);
     expect(r.capture.stack!.rst + r.capture.kernel!.rst).toBe(0);
+    expectCleanInTshark(r.capture.pcap);
   });
 });
