@@ -222,18 +222,27 @@ export async function simultaneousClose(input: Record<string, unknown>): Promise
   });
 }
 
+/** The kernel connects to a stack listener on `port`; `onAccept` runs as the stack accepts. */
+async function kernelConnects(stack: TcpStack, port: number, onAccept: (c: Connection) => void = () => undefined) {
+  const listener = stack.listen(port);
+  const accepted = new Promise<Connection>((r) =>
+    listener.onConnection((c) => {
+      onAccept(c);
+      r(c);
+    }),
+  );
+  const k = KernelSocket.create('ipv4', 'tcp');
+  await k.connect(ADDR.peer4, port);
+  const conn = await accepted;
+  return { k, conn, w: watch(conn), local: k.localAddress()! };
+}
+
 /** The kernel half-closes (shutdown SHUT_WR) and keeps reading while the stack sends `bytes`. */
 export async function halfClose(input: Record<string, unknown>): Promise<InteropResult> {
   const bytes = Number(input.bytes ?? 1 << 20);
   return withStack(input, {}, async ({ stack }) => {
     const data = randomBytes(bytes);
-    const listener = stack.listen(80);
-    const accepted = new Promise<Connection>((r) => listener.onConnection(r));
-    const k = KernelSocket.create('ipv4', 'tcp');
-    await k.connect(ADDR.peer4, 80);
-    const conn = await accepted;
-    const w = watch(conn);
-    const local = k.localAddress()!;
+    const { k, conn, w, local } = await kernelConnects(stack, 80);
     k.shutdown('SHUT_WR');
     await waitState(conn, 'CLOSE-WAIT');
     const kernelAfterShutdown = k.tcpInfo().info?.state;
@@ -249,13 +258,7 @@ export async function halfClose(input: Record<string, unknown>): Promise<Interop
 /** An abort: by the stack (RST), or by the kernel (SO_LINGER {1,0} then close). */
 export async function abort(input: Record<string, unknown>): Promise<InteropResult> {
   return withStack(input, {}, async ({ stack }) => {
-    const listener = stack.listen(80);
-    const accepted = new Promise<Connection>((r) => listener.onConnection(r));
-    const k = KernelSocket.create('ipv4', 'tcp');
-    await k.connect(ADDR.peer4, 80);
-    const conn = await accepted;
-    const w = watch(conn);
-    const local = k.localAddress()!;
+    const { k, conn, w, local } = await kernelConnects(stack, 80);
     let kernel: Record<string, unknown>;
     if (input.by === 'stack') {
       conn.abort();
@@ -279,17 +282,7 @@ export async function zeroWindow(input: Record<string, unknown>): Promise<Intero
   const stallMs = Number(input.stallMs ?? 1500);
   return withStack(input, { rcvBuf: 64 * 1024 }, async ({ stack }) => {
     const data = randomBytes(bytes);
-    const listener = stack.listen(80);
-    const accepted = new Promise<Connection>((r) =>
-      listener.onConnection((c) => {
-        c.pauseReading();
-        r(c);
-      }),
-    );
-    const k = KernelSocket.create('ipv4', 'tcp');
-    await k.connect(ADDR.peer4, 80);
-    const conn = await accepted;
-    const w = watch(conn);
+    const { k, conn, w } = await kernelConnects(stack, 80, (c) => c.pauseReading());
     const sending = k.send(data);
     await sleep(stallMs);
     const stalled = { stackQueued: conn.tcb.recvQ.length, kernelUnacked: k.tcpInfo().info?.unacked, kernelProbes: k.tcpInfo().info?.probes, timer: tableFor(k.localAddress()!.port, 80)[0]?.timer };
