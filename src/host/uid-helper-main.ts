@@ -6,12 +6,34 @@ import { KernelSocket } from './ksocket';
 import type { RemoteBind } from './uidhelper';
 
 type BindRequest = RemoteBind & { op: 'bind' };
-type Request = BindRequest | { op: 'listen'; id: number } | { op: 'close'; id: number } | { op: 'whoami' };
+type Request =
+  | BindRequest
+  | { op: 'listen'; id: number }
+  | { op: 'close'; id: number }
+  | { op: 'whoami' }
+  | { op: 'socket'; family: RemoteBind['family']; proto: RemoteBind['proto'] }
+  | { op: 'linger'; id: number; onoff: boolean; seconds: number }
+  | { op: 'connect'; id: number; address: string; port: number }
+  | { op: 'send'; id: number; bytes: number }
+  | { op: 'local'; id: number };
 
 const sockets = new Map<number, KernelSocket>();
 
-function handle(req: Request): unknown {
+async function handle(req: Request): Promise<unknown> {
   switch (req.op) {
+    case 'socket': {
+      const s = KernelSocket.create(req.family, req.proto);
+      sockets.set(s.fd, s);
+      return { id: s.fd };
+    }
+    case 'linger':
+      return { result: sockets.get(req.id)?.setOption('SO_LINGER', { onoff: req.onoff, seconds: req.seconds }) ?? { ret: -1, errno: 'EBADF' } };
+    case 'connect':
+      return { result: (await sockets.get(req.id)?.connect(req.address, req.port)) ?? { ret: -1, errno: 'EBADF' } };
+    case 'send':
+      return { result: sockets.get(req.id)?.sendNow(new Uint8Array(req.bytes)) ?? { ret: -1, errno: 'EBADF' } };
+    case 'local':
+      return { address: sockets.get(req.id)?.localAddress() ?? null };
     case 'whoami':
       return { uid: process.getuid?.(), euid: process.geteuid?.() };
     case 'bind': {
@@ -33,14 +55,18 @@ function handle(req: Request): unknown {
 }
 
 const rl = readline.createInterface({ input: process.stdin });
+// requests are answered in order, one at a time
+let queue = Promise.resolve();
 rl.on('line', (line) => {
-  let reply: unknown;
-  try {
-    reply = { ok: true, ...(handle(JSON.parse(line) as Request) as object) };
-  } catch (e) {
-    reply = { ok: false, error: (e as Error).message };
-  }
-  process.stdout.write(JSON.stringify(reply) + '\n');
+  queue = queue.then(async () => {
+    let reply: unknown;
+    try {
+      reply = { ok: true, ...((await handle(JSON.parse(line) as Request)) as object) };
+    } catch (e) {
+      reply = { ok: false, error: (e as Error).message };
+    }
+    process.stdout.write(JSON.stringify(reply) + '\n');
+  });
 });
 rl.on('close', () => process.exit(0));
 process.stdout.write(JSON.stringify({ ok: true, ready: true, uid: process.geteuid?.() }) + '\n');

@@ -73,6 +73,7 @@ export class UidHelper {
     });
   }
 
+  /** A helper process under `uid` (default: nobody); with the current uid, no setpriv --reuid. */
   static async start(uid = NOBODY_UID): Promise<UidHelper> {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), `${UID_HELPER_DIR_PREFIX}${process.pid}-`));
     fs.chmodSync(dir, 0o755);
@@ -80,9 +81,10 @@ export class UidHelper {
     for (const sub of ['host', 'wire']) fs.cpSync(path.join(distSrc, sub), path.join(dir, 'src', sub), { recursive: true });
     fs.copyFileSync(addonPath(), path.join(dir, 'twlab.node'));
     for (const p of walk(dir)) fs.chmodSync(p, fs.statSync(p).isDirectory() ? 0o755 : 0o644);
+    const same = uid === process.geteuid?.();
     const child = spawn(
       'setpriv',
-      ['--reuid', String(uid), '--regid', String(uid), '--clear-groups', '--pdeathsig', 'KILL', '--', process.execPath, path.join(dir, 'src', 'host', 'uid-helper-main.js')],
+      [...(same ? [] : ['--reuid', String(uid), '--regid', String(uid), '--clear-groups']), '--pdeathsig', 'KILL', '--', process.execPath, path.join(dir, 'src', 'host', 'uid-helper-main.js')],
       { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TWLAB_ADDON: path.join(dir, 'twlab.node') }, cwd: dir },
     );
     let stderr = '';
@@ -127,6 +129,40 @@ export class UidHelper {
 
   async close(id: number): Promise<SyscallResult> {
     return (await this.#call({ op: 'close', id })).close as SyscallResult;
+  }
+
+  async socket(family: IpFamily, proto: Proto): Promise<number> {
+    return (await this.#call({ op: 'socket', family, proto })).id as number;
+  }
+
+  async setLinger(id: number, onoff: boolean, seconds: number): Promise<SyscallResult> {
+    return (await this.#call({ op: 'linger', id, onoff, seconds })).result as SyscallResult;
+  }
+
+  async connect(id: number, address: string, port: number): Promise<SyscallResult> {
+    return (await this.#call({ op: 'connect', id, address, port })).result as SyscallResult;
+  }
+
+  /** send(2) with MSG_DONTWAIT of `bytes` zero bytes */
+  async send(id: number, bytes: number): Promise<SyscallResult> {
+    return (await this.#call({ op: 'send', id, bytes })).result as SyscallResult;
+  }
+
+  async localAddress(id: number): Promise<{ address: string; port: number } | null> {
+    return (await this.#call({ op: 'local', id })).address as { address: string; port: number } | null;
+  }
+
+  get pid(): number | undefined {
+    return this.#child.pid;
+  }
+
+  /** Kills the process outright (SIGKILL): its sockets are closed by the kernel as it exits. */
+  kill(): Promise<void> {
+    if (this.#exited) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#child.once('exit', () => resolve());
+      this.#child.kill('SIGKILL');
+    });
   }
 
   stop(): void {

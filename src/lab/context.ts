@@ -4,10 +4,14 @@ import * as path from 'node:path';
 import { PcapWriter } from '../capture/pcap';
 import { wallUs } from '../host/clock';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
-import { ADDR, type LabNetwork } from '../host/netns';
+import { ADDR, readSysctl, writeSysctl, type LabNetwork } from '../host/netns';
+import { counterDelta, counters, socketTable, type SocketEntry } from '../host/observe';
 import type { TunLink } from '../host/tunlink';
-import { UidHelper } from '../host/uidhelper';
+import { NOBODY_UID, UidHelper } from '../host/uidhelper';
+import { TcpStack } from '../stack/stack';
+import type { TcbConfig } from '../stack/tcb';
 import type { IpFamily } from '../wire/address';
+import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
 import type { ClaimResult, LabDefinition, VariantResult, Verdict } from './types';
 
@@ -15,7 +19,13 @@ export type TimelineEvent =
   | ({ kind: 'syscall'; variant: string | null } & SyscallRecord)
   | { kind: 'frame'; at: number; variant: string | null; direction: string; bytes: number; number: number }
   | { kind: 'note'; at: number; variant: string | null; text: string }
-  | { kind: 'variant'; at: number; variant: string; phase: 'start' | 'end' };
+  | { kind: 'variant'; at: number; variant: string; phase: 'start' | 'end' }
+  /** a kernel socket appeared, changed state or timer, or vanished (state null) */
+  | { kind: 'kernel'; at: number; variant: string | null; local: string; remote: string; state: string | null; timer: string | null; timerMs: number | null }
+  | { kind: 'counters'; at: number; variant: string | null; delta: Record<string, number> }
+  | { kind: 'peer-state'; at: number; variant: string | null; local: string; remote: string; from: string; to: string }
+  | { kind: 'peer-segment'; at: number; variant: string | null; direction: 'in' | 'out'; local: string; remote: string; flags: string; seq: number; ack: number; len: number; window: number }
+  | { kind: 'sysctl'; at: number; variant: string | null; name: string; value: string };
 
 /** Messages from the lab process to the runner (one JSON object per stdout line). */
 export type LabMessage =
@@ -48,6 +58,9 @@ export class LabContext {
   #send: (m: LabMessage) => void;
   #variant: string | null = null;
   #helpers: UidHelper[] = [];
+  #peer: TcpStack | null = null;
+  /** sysctls changed during the run, as read back */
+  readonly sysctlsSet: Record<string, string> = {};
 
   constructor(init: ContextInit) {
     this.def = init.def;
@@ -93,9 +106,93 @@ export class LabContext {
 
   /** A process under another uid in this namespace (stopped when the lab ends). */
   async otherUid(uid?: number): Promise<UidHelper> {
+    return this.helper(uid ?? NOBODY_UID);
+  }
+
+  /** A helper process (default: this uid) that can hold kernel sockets, and be killed. */
+  async helper(uid = process.geteuid?.() ?? 0): Promise<UidHelper> {
     const h = await UidHelper.start(uid);
     this.#helpers.push(h);
     return h;
+  }
+
+  // ---- the peer ----
+  /**
+   * The userspace TCP peer on the TUN (192.0.2.2, 198.51.100.2, 2001:db8::2), created on first
+   * use; its connections' state changes and every segment go to the timeline.
+   */
+  peer(tcb: Partial<TcbConfig> = {}): TcpStack {
+    if (this.#peer) return this.#peer;
+    const stack = new TcpStack(this.link, { addresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6], tcb });
+    const wall = (ms: number): number => Math.round((performance.timeOrigin + ms) * 1000);
+    const ep = (e: { address: string; port: number }): string => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
+    stack.onSegment((e) =>
+      this.timeline.push({
+        kind: 'peer-segment',
+        at: wall(e.at),
+        variant: this.#variant,
+        direction: e.direction,
+        local: ep(e.tuple.local),
+        remote: ep(e.tuple.remote),
+        flags: formatFlags(e.tcp.flags),
+        seq: e.tcp.seq,
+        ack: e.tcp.ack,
+        len: e.tcp.payload.length,
+        window: e.tcp.window,
+      }),
+    );
+    stack.created.on((c) =>
+      c.onState((from, to, at) => this.timeline.push({ kind: 'peer-state', at: wall(at), variant: this.#variant, local: ep(c.tuple.local), remote: ep(c.tuple.remote), from, to })),
+    );
+    this.#peer = stack;
+    return stack;
+  }
+
+  // ---- the kernel's view ----
+  /** The namespace's TCP sockets (from /proc/net/tcp{,6}), optionally filtered. */
+  table(filter: (e: SocketEntry) => boolean = () => true): SocketEntry[] {
+    return socketTable().filter(filter);
+  }
+
+  counters(): Record<string, number> {
+    return counters();
+  }
+
+  /** Sets a per-namespace sysctl during the run; it is recorded in the result and the timeline. */
+  sysctl(name: string, value: string | number): string {
+    writeSysctl(name, value);
+    const read = readSysctl(name) ?? String(value);
+    this.sysctlsSet[name] = read;
+    this.timeline.push({ kind: 'sysctl', at: wallUs(), variant: this.#variant, name, value: read });
+    return read;
+  }
+
+  readSysctl(name: string): string | null {
+    return readSysctl(name);
+  }
+
+  sleep(ms: number): Promise<void> {
+    return new Promise((r) => setTimeout(r, ms));
+  }
+
+  /**
+   * Polls `probe` every `everyMs` until it returns a value, or `timeoutMs` passes (null). With
+   * `progress`, a long wait reports itself once a second (on a terminal only).
+   */
+  async waitUntil<T>(probe: () => T | null | undefined | false, opts: { timeoutMs: number; everyMs?: number; progress?: (elapsedMs: number) => string }): Promise<T | null> {
+    const t0 = performance.now();
+    let last = 0;
+    for (;;) {
+      const v = probe();
+      if (v) return v;
+      const elapsed = performance.now() - t0;
+      if (elapsed >= opts.timeoutMs) return null;
+      if (opts.progress && elapsed - last >= 1000) {
+        last = elapsed;
+        this.progress(opts.progress(elapsed));
+      }
+      await this.sleep(opts.everyMs ?? 50);
+    }
   }
 
   // ---- evidence ----
@@ -110,16 +207,51 @@ export class LabContext {
     this.link.setSink(pcap);
     this.#variant = name;
     this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'start' });
+    const before = counters();
+    const stopWatch = this.#watchKernel();
     try {
       const observations = await fn();
-      this.variants.push({ name, params, pcap: file, frames: pcap.count, observations });
-      return observations;
+      const delta = counterDelta(before, counters());
+      this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
+      this.variants.push({ name, params, pcap: file, frames: pcap.count, observations: { ...observations, counters: delta } });
+      return { ...observations, counters: delta };
     } finally {
+      stopWatch();
       this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'end' });
       this.link.setSink(null);
       this.#variant = null;
       pcap.close();
     }
+  }
+
+  /** Samples the socket table every 50 ms; changes of state or timer kind go to the timeline. */
+  #watchKernel(): () => void {
+    const seen = new Map<string, { state: string; timer: string }>();
+    const ep = (e: { address: string; port: number }): string => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
+    const sample = (): void => {
+      const now = new Set<string>();
+      for (const e of socketTable()) {
+        const key = `${ep(e.local)}|${ep(e.remote)}|${e.inode}|${e.state === 'TIME_WAIT' ? 'tw' : ''}`;
+        now.add(key);
+        const prev = seen.get(key);
+        if (!prev || prev.state !== e.state || prev.timer !== e.timer) {
+          seen.set(key, { state: e.state, timer: e.timer });
+          this.timeline.push({ kind: 'kernel', at: wallUs(), variant: this.#variant, local: ep(e.local), remote: ep(e.remote), state: e.state, timer: e.timer, timerMs: e.timerMs });
+        }
+      }
+      for (const key of [...seen.keys()]) {
+        if (now.has(key)) continue;
+        seen.delete(key);
+        const [local, remote] = key.split('|');
+        this.timeline.push({ kind: 'kernel', at: wallUs(), variant: this.#variant, local: local!, remote: remote!, state: null, timer: null, timerMs: null });
+      }
+    };
+    sample();
+    const timer = setInterval(sample, 50);
+    return () => {
+      clearInterval(timer);
+      sample();
+    };
   }
 
   claim(id: string, verdict: Verdict, evidence: string): void {
@@ -151,5 +283,6 @@ export class LabContext {
 
   dispose(): void {
     for (const h of this.#helpers.splice(0)) h.stop();
+    this.#peer?.detach();
   }
 }

@@ -7,3 +7,7 @@ export type { KernelSocket, Proto, Linger, TcpInfo, SyscallRecord } from '../hos
 export type { UidHelper } from '../host/uidhelper';
 export type { SyscallResult, AsyncSyscallResult } from '../host/native';
 export { familyOf, parseIPv4, parseIPv6, type IpFamily } from '../wire/address';
+export type { TcpStack, Connection } from '../stack/stack';
+export type { TcbConfig, TcpState } from '../stack/tcb';
+export type { SocketEntry } from '../host/observe';
+export { kernelConnects, peerConnects, peerReaches, type KernelClient, type PeerClient } from './connect';

@@ -52,7 +52,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - t0),
     params: job.params,
-    sysctls: net.sysctls,
+    sysctls: { ...net.sysctls, ...ctx.sysctlsSet },
     variants: ctx.variants,
     claims: ctx.claims,
     conclusion: ctx.conclusion,

@@ -209,6 +209,8 @@ export class TcpStack {
   readonly addresses: Set<string>;
   readonly cfg: TcbConfig;
   readonly segments = new Emitter<[e: SegmentEvent]>();
+  /** every connection as it is created (active or passive) */
+  readonly created = new Emitter<[conn: Connection]>();
   readonly #link: Link;
   readonly #conns = new Map<string, Connection>();
   readonly #listeners = new Map<number, StackListener[]>();
@@ -330,6 +332,7 @@ export class TcpStack {
   #register(tuple: FourTuple, tcb: Tcb, now: number): Connection {
     const conn = new Connection(this, tuple, tcb, now);
     this.#conns.set(tupleKey(tuple), conn);
+    this.created.emit(conn);
     return conn;
   }
 

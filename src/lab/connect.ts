@@ -1,0 +1,70 @@
+// The two ways a lab joins the kernel under test and the peer: the kernel connects to a peer
+// listener, or the peer connects to a kernel listener. Each step is one syscall or one
+// segment exchange, logged to the timeline by the context.
+import type { KernelSocket, Proto } from '../host/ksocket';
+import type { AsyncSyscallResult } from '../host/native';
+import type { Connection } from '../stack/stack';
+import type { TcbConfig } from '../stack/tcb';
+import type { LabContext } from './context';
+import { LabError } from './types';
+
+export interface KernelClient {
+  k: KernelSocket;
+  conn: Connection;
+  connect: AsyncSyscallResult;
+  local: { address: string; port: number };
+}
+
+/**
+ * The kernel connects to the peer listening on `port` (192.0.2.2). `before` runs on the new socket
+ * before connect() (options, bind); `onAccept` runs as the peer accepts (e.g. stop reading).
+ */
+export async function kernelConnects(
+  ctx: LabContext,
+  port: number,
+  opts: { before?: (k: KernelSocket) => void; onAccept?: (c: Connection) => void; tcb?: Partial<TcbConfig>; remote?: string } = {},
+): Promise<KernelClient> {
+  const stack = ctx.peer();
+  const listener = stack.listen(port, { tcb: opts.tcb });
+  try {
+    const accepted = new Promise<Connection>((resolve) =>
+      listener.onConnection((c) => {
+        opts.onAccept?.(c);
+        resolve(c);
+      }),
+    );
+    const k = ctx.socket('ipv4', 'tcp');
+    opts.before?.(k);
+    const connect = await k.connect(opts.remote ?? ctx.addr.peer4, port);
+    if (connect.ret < 0) throw new LabError(`the kernel's connect() to the peer failed: ${connect.errno}`);
+    const conn = await Promise.race([accepted, ctx.sleep(5000).then(() => null)]);
+    if (!conn) throw new LabError('the peer did not see the connection within 5 s');
+    return { k, conn, connect, local: k.localAddress()! };
+  } finally {
+    stack.unlisten(listener);
+  }
+}
+
+export interface PeerClient {
+  listener: KernelSocket;
+  k: KernelSocket;
+  conn: Connection;
+}
+
+/** The peer connects to a kernel listener on 192.0.2.1:`port`; `before` configures the listener. */
+export async function peerConnects(ctx: LabContext, port: number, opts: { before?: (l: KernelSocket) => void; tcb?: Partial<TcbConfig>; proto?: Proto; localPort?: number } = {}): Promise<PeerClient> {
+  const listener = ctx.socket('ipv4', 'tcp');
+  opts.before?.(listener);
+  const b = listener.bind(ctx.addr.host4, port);
+  if (b.ret < 0) throw new LabError(`bind of the kernel listener to ${ctx.addr.host4}:${port} failed: ${b.errno}`);
+  listener.listen(16);
+  const conn = ctx.peer().connect({ local: { address: ctx.addr.peer4, port: opts.localPort }, remote: { address: ctx.addr.host4, port }, tcb: opts.tcb });
+  const acc = await listener.accept(5000);
+  if (!acc.socket) throw new LabError(`the kernel listener accepted nothing within 5 s (${acc.result.errno})`);
+  return { listener, k: acc.socket, conn };
+}
+
+/** Resolves when the peer connection reaches `state`, or false after `ms`. */
+export function peerReaches(conn: Connection, state: Connection['state'], ms = 5000): Promise<boolean> {
+  return Promise.race([conn.waitFor(state).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
+}
