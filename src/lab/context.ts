@@ -1,7 +1,8 @@
 // What a lab sees while it runs: its parameters, the namespace's addresses, kernel sockets that
 // log every syscall to the timeline, one pcap per variant, claims and printed conclusions.
 import * as path from 'node:path';
-import { PcapWriter } from '../capture/pcap';
+import { analyzeTcp, type DirectionSummary, type FlowSummary } from '../capture/flows';
+import { PcapWriter, readPcap } from '../capture/pcap';
 import { wallUs } from '../host/clock';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
 import { ADDR, readSysctl, writeSysctl, type LabNetwork } from '../host/netns';
@@ -252,6 +253,23 @@ export class LabContext {
       clearInterval(timer);
       sample();
     };
+  }
+
+  /** What a finished variant's capture shows, per direction of each four-tuple. */
+  flows(variant: string): FlowSummary {
+    const v = this.variants.find((x) => x.name === variant);
+    if (!v?.pcap) throw new Error(`no capture for variant ${variant}`);
+    return analyzeTcp(readPcap(path.join(this.dir, v.pcap)));
+  }
+
+  /** Totals over every direction that starts at `from` (an address), e.g. the kernel's 192.0.2.1. */
+  sentBy(variant: string, from: string): DirectionSummary {
+    const total: DirectionSummary = { segments: 0, bytes: 0, rst: 0, retransmissions: 0, zeroWindow: 0, windowProbes: 0, fin: 0 };
+    for (const [dir, d] of Object.entries(this.flows(variant).directions)) {
+      if (!dir.startsWith(`${from}:`) && !dir.startsWith(`[${from}]:`)) continue;
+      for (const k of Object.keys(total) as Array<keyof DirectionSummary>) total[k] += d[k];
+    }
+    return total;
   }
 
   claim(id: string, verdict: Verdict, evidence: string): void {
