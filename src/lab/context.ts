@@ -60,6 +60,7 @@ export class LabContext {
   #variant: string | null = null;
   #helpers: UidHelper[] = [];
   #peer: TcpStack | null = null;
+  #sampleKernel: (() => void) | null = null;
   /** sysctls changed during the run, as read back */
   readonly sysctlsSet: Record<string, string> = {};
 
@@ -101,7 +102,13 @@ export class LabContext {
   // ---- kernel sockets ----
   /** A kernel socket whose syscalls go to the timeline (unless `timeline: false`, for bulk matrices). */
   socket(family: IpFamily, proto: Proto, opts: Omit<OpenOptions, 'observer'> & { timeline?: boolean } = {}): KernelSocket {
-    const observer = opts.timeline === false ? undefined : (r: SyscallRecord) => this.timeline.push({ kind: 'syscall', variant: this.#variant, ...r });
+    const observer =
+      opts.timeline === false
+        ? undefined
+        : (r: SyscallRecord) => {
+            this.timeline.push({ kind: 'syscall', variant: this.#variant, ...r });
+            this.#sampleKernel?.(); // the kernel's state right after each syscall
+          };
     return KernelSocket.create(family, proto, { nonBlocking: opts.nonBlocking, observer });
   }
 
@@ -249,9 +256,11 @@ export class LabContext {
     };
     sample();
     const timer = setInterval(sample, 50);
+    this.#sampleKernel = sample;
     return () => {
       clearInterval(timer);
       sample();
+      this.#sampleKernel = null;
     };
   }
 

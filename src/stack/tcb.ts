@@ -890,7 +890,9 @@ export class Tcb {
     const unsent = this.sendQ.length - seqDiff(this.sndNxt, this.sndBase);
     // tail loss probe: data in flight, and silence until the RTO would follow a lost tail or ACK
     if (this.cfg.tailLossProbe && !this.#probeSent && this.recoverUntil === null && seqGt(this.sndMax, this.sndUna) && this.rto.srttMs !== null && !this.timers.has('tail-probe')) {
-      const pto = Math.max(2 * this.rto.srttMs, 10);
+      // PTO = 2·SRTT; with a single segment in flight, plus the worst-case delayed ACK (RFC 8985 §7.2; Linux TCP_DELACK_MAX 200 ms)
+      const single = seqDiff(this.sndMax, this.sndUna) <= this.effMss();
+      const pto = Math.max(2 * this.rto.srttMs, 10) + (single ? 200 : 0);
       if (now + pto < (this.timers.get('retransmit') ?? Infinity)) this.timers.set('tail-probe', now + pto);
     }
     if (this.sndWnd === 0 && unsent > 0 && seqDiff(this.sndMax, this.sndUna) === 0 && !this.timers.has('persist')) {
@@ -923,7 +925,11 @@ export class Tcb {
           if (unsent > 0 && this.sndWnd - seqDiff(this.sndNxt, this.sndUna) > 0) {
             this.cwnd += this.effMss();
           } else {
-            const last = seqAdd(this.sndMax, -Math.min(this.effMss(), seqDiff(this.sndMax, this.sndUna) - (this.finSeq !== null && seqGt(this.sndMax, this.finSeq) ? 1 : 0)));
+            // the last segment again: its data (up to one MSS) and the FIN if one was sent
+            const dataEnd = seqAdd(this.sndBase, this.sendQ.length);
+            const end = this.finSeq !== null && seqGt(this.sndMax, this.finSeq) ? dataEnd : this.sndMax;
+            const back = seqAdd(end, -this.effMss());
+            const last = seqGt(back, this.sndUna) ? back : this.sndUna;
             this.events.push({ kind: 'retransmit', seq: last, bytes: seqDiff(this.sndMax, last), timer: true, at: now });
             this.#resend(last, this.effMss(), now, out);
           }
