@@ -106,10 +106,7 @@ export default defineLab({
     ctx.print(`peer closes first   : kernel ${(b.kernelEntries as string[]).join(', ') || 'no socket left'}; peer ${(b.peerStates as string[]).join(' → ')}`);
     ctx.print(`tcp_fin_timeout=${other}  : kernel TIME_WAIT timer ${fmt(c.timerAtEntryMs as number)}`);
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });
 

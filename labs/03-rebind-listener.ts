@@ -146,9 +146,6 @@ export default defineLab({
     ctx.print(`Control (the client closed first, no TIME_WAIT on the server): a new socket without flags → bind ${controlCell.bind}`);
     if (missingTw) ctx.print(`(${missingTw} cells had no TIME_WAIT entry when the new bind ran; they are left out of the verdicts)`);
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });

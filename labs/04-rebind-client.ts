@@ -151,9 +151,6 @@ export default defineLab({
     for (const c of cells) line(`${c.key.startsWith('bind') ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${c.key.slice(-1)}`, c as unknown as Record<string, unknown>);
     ctx.print(`two sockets on ${ctx.addr.host4}:${two.local as number} → the same remote: first connect ${two.connectA as string}, second ${connectB}`);
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });

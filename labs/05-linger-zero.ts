@@ -116,9 +116,6 @@ export default defineLab({
     row('data still queued', sent.unsent, unsent as Outcome, `; ${unsent.discarded as number} of ${unsent.queued as number} bytes never reached the peer`);
     row('process killed', sent.died, died as Outcome);
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });

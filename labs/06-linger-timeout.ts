@@ -112,9 +112,6 @@ export default defineLab({
     }
     ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${stalledSent.windowProbes}`);
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });

@@ -61,9 +61,6 @@ export default defineLab({
       ctx.print(`SO_LINGER ${(l === 'off' ? 'off' : l === 'on' ? '{1,5}' : '{1,0}').padEnd(6)}: kernel sent ${sent[l].rst} RST, ${sent[l].fin} FIN; close() took ${(r.close as { elapsedMs: number }).elapsedMs} ms; peer ${r.peerReset ? `reset (${r.peerReset})` : (r.peerStates as string[]).join('→')}; TIME_WAIT ${r.timeWait ? 'yes' : 'no'}`);
     }
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });

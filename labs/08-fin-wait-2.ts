@@ -79,9 +79,6 @@ export default defineLab({
     ctx.print(`close()   : FIN_WAIT2 with a ${(orphan.fw2Timer as { kind: string } | null)?.kind ?? '?'} timer; gone after ${life === null ? '—' : `${(life / 1000).toFixed(1)} s`}; late data from the peer → ${orphanSent.rst} RST from the kernel (peer ${(orphan.lateData as { peerReset: string | null }).peerReset ?? 'not reset'})`);
     ctx.print(`shutdown(): ${held.stillAfterTimeout ? `still ${held.stillAfterTimeout as string} after ${ft / 1000 + 3} s` : 'gone'}; late data read by the application: ${JSON.stringify((held.lateData as { readByApplication: string }).readByApplication)}`);
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });

@@ -53,9 +53,6 @@ export default defineLab({
     ctx.print(`peer  : ${ps.join(' → ')}`);
     ctx.print(`(the peer's FIN was held ${finDelay} ms and its ACK ${ackDelay} ms on the wire, so each FIN left before the other arrived)`);
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });

@@ -70,9 +70,6 @@ export default defineLab({
     ctx.print(`TIME_WAIT entries: ${obs.timeWaitEntries as number}; skipped: ${obs.skipped as number}; TcpExt.TCPTimeWaitOverflow +${overflow}`);
     ctx.print(`bind() without SO_REUSEADDR to a skipped port: ${obs.bindSkippedPort ?? 'n/a'}${obs.bindHeldPort ? `; to a port in TIME_WAIT: ${obs.bindHeldPort as string}` : ''}`);
     ctx.print();
-    for (const cl of ctx.claims) {
-      ctx.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
-      ctx.print(`    ${cl.evidence}`);
-    }
+    ctx.concludeClaims();
   },
 });

@@ -303,6 +303,14 @@ export class LabContext {
     this.print(text);
   }
 
+  /** Prints each judged claim with its verdict (kept as the conclusion) and its evidence. */
+  concludeClaims(): void {
+    for (const cl of this.claims) {
+      this.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
+      this.print(`    ${cl.evidence}`);
+    }
+  }
+
   /** Progress on long steps: shown on a terminal, silent with --json. */
   progress(text: string): void {
     this.#send({ type: 'progress', lab: this.def.id, text });
