@@ -11,3 +11,4 @@ export type { TcpStack, Connection } from '../stack/stack';
 export type { TcbConfig, TcpState } from '../stack/tcb';
 export type { SocketEntry } from '../host/observe';
 export { kernelConnects, peerConnects, peerReaches, type KernelClient, type PeerClient } from './connect';
+export type { SegmentEvent as SegmentEventLike } from '../stack/stack';
