@@ -1,5 +1,6 @@
 // twlab's command line: parses, calls the library, prints. Nothing else lives here.
 import { Command, CommanderError, Option } from 'commander';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatListing, listFrames } from './capture/listing';
 import { PcapError, readPcap } from './capture/pcap';
@@ -10,7 +11,7 @@ import { describeParam, ParamError, resolveParams } from './lab/params';
 import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
-import type { LabResult } from './lab/types';
+import { labDirName, type LabResult } from './lab/types';
 
 const out = (s = ''): boolean => process.stdout.write(s + '\n');
 const err = (s: string): boolean => process.stderr.write(s + '\n');
@@ -104,8 +105,21 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
   return failures ? 1 : 0;
 }
 
-function showCommand(file: string): number {
-  const pcap = readPcap(file);
+function showCommand(target: string, opts: { out: string }): number {
+  // a pcap file, or a lab id whose captures are shown variant by variant
+  if (!fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
+    const [def] = resolveLabIds([target]);
+    const dir = path.resolve(opts.out, labDirName(def!));
+    if (!fs.existsSync(dir)) throw new TwlabError('BAD_PCAP', `no captures for lab ${def!.id} in ${dir}; run \`twlab run ${def!.id}\` first`);
+    const pcaps = fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
+    for (const f of pcaps) {
+      out(`== ${def!.id} ${def!.slug} · ${f}`);
+      for (const line of formatListing(listFrames(readPcap(path.join(dir, f))))) out(line);
+      out();
+    }
+    return 0;
+  }
+  const pcap = readPcap(target);
   for (const line of formatListing(listFrames(pcap))) out(line);
   return 0;
 }
@@ -136,9 +150,10 @@ export function buildProgram(): Command {
   program
     .command('show')
     .description('print a readable per-frame listing of a capture: time, direction, flags, relative seq/ack, length')
-    .argument('<pcap>', 'a classic pcap file (twlab captures, or tcpdump -w with raw IP, Ethernet or Linux cooked link types)')
-    .action((file: string) => {
-      process.exitCode = showCommand(file);
+    .argument('<pcap|lab>', 'a classic pcap file (twlab captures, or tcpdump -w with raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures')
+    .option('--out <dir>', 'where lab captures are (with a lab id)', 'captures')
+    .action((file: string, opts: { out: string }) => {
+      process.exitCode = showCommand(file, opts);
     });
   program
     .command('doctor')
