@@ -68,3 +68,39 @@ export async function peerConnects(ctx: LabContext, port: number, opts: { before
 export function peerReaches(conn: Connection, state: Connection['state'], ms = 5000): Promise<boolean> {
   return Promise.race([conn.waitFor(state).then(() => true), new Promise<boolean>((r) => setTimeout(() => r(false), ms))]);
 }
+
+export interface ServerTimeWait {
+  listener: KernelSocket;
+  /** the peer's side of the first incarnation (CLOSED by now) */
+  conn: Connection;
+  /** the kernel's ISN of the first incarnation */
+  kernelIss: number;
+  /** where the kernel's TIME_WAIT expects the peer's next byte (its RCV.NXT) */
+  twRcvNxt: number;
+  /** the kernel's last sequence number + 1 (its SND.NXT): what its TIME_WAIT would acknowledge */
+  twSndNxt: number;
+  timeWait: boolean;
+}
+
+/**
+ * A kernel listener on 192.0.2.1:`port`; the peer connects from `peerPort`, a few bytes go each
+ * way, and the kernel closes first: the kernel holds the four-tuple in TIME_WAIT.
+ */
+export async function kernelServerTimeWait(ctx: LabContext, port: number, peerPort: number, tcb: Partial<TcbConfig> = {}): Promise<ServerTimeWait> {
+  const listener = ctx.socket('ipv4', 'tcp');
+  listener.setOption('SO_REUSEADDR', true);
+  const b = listener.bind(ctx.addr.host4, port);
+  if (b.ret < 0) throw new LabError(`listener bind ${ctx.addr.host4}:${port}: ${b.errno}`);
+  listener.listen(8);
+  const conn = ctx.peer().connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port }, tcb });
+  const acc = await listener.accept(5000);
+  if (!acc.socket) throw new LabError(`the first incarnation was not accepted (${acc.result.errno})`);
+  conn.write(new TextEncoder().encode('hello'));
+  await acc.socket.recv(100, { timeoutMs: 2000 });
+  await acc.socket.send(new TextEncoder().encode('world'));
+  conn.onEnd(() => conn.end());
+  await acc.socket.close(); // the kernel closes first
+  await peerReaches(conn, 'CLOSED', 3000);
+  const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port && e.remote.port === peerPort).length > 0, { timeoutMs: 2000 }));
+  return { listener, conn, kernelIss: conn.tcb.irs, twRcvNxt: conn.tcb.sndNxt, twSndNxt: conn.tcb.rcvNxt, timeWait };
+}

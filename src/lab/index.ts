@@ -10,5 +10,5 @@ export { familyOf, parseIPv4, parseIPv6, type IpFamily } from '../wire/address';
 export type { TcpStack, Connection } from '../stack/stack';
 export type { TcbConfig, TcpState } from '../stack/tcb';
 export type { SocketEntry } from '../host/observe';
-export { kernelConnects, peerConnects, peerReaches, type KernelClient, type PeerClient } from './connect';
+export { kernelConnects, kernelServerTimeWait, peerConnects, peerReaches, type KernelClient, type PeerClient, type ServerTimeWait } from './connect';
 export type { SegmentEvent as SegmentEventLike } from '../stack/stack';
