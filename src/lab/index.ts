@@ -12,3 +12,4 @@ export type { TcbConfig, TcpState } from '../stack/tcb';
 export type { SocketEntry } from '../host/observe';
 export { kernelConnects, kernelServerTimeWait, peerConnects, peerReaches, type KernelClient, type PeerClient, type ServerTimeWait } from './connect';
 export type { SegmentEvent as SegmentEventLike } from '../stack/stack';
+export { emitTcpFrame, emitUdpFrame } from '../wire/frame';
