@@ -21,8 +21,9 @@ const CLAIMS = [
   { id: 'T8', text: 'With timestamps, PAWS rejects the old segment.', source: 'RFC 7323 §5' },
 ] as const;
 
-const PORT = 7000;
-const PEER_PORT = 45000;
+// each variant has its own four-tuple (a TIME_WAIT left by one must not meet the next)
+let PORT = 7000;
+let PEER_PORT = 45000;
 const ISN1 = 1_000_000;
 const NEW_DATA = 'NEW!';
 
@@ -150,7 +151,9 @@ export default defineLab({
   recordSysctls: ['net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_rfc1337'],
   async run(ctx) {
     const results: Record<Skip, (Incarnation2 & { firstRead: string }) | null> = { 'with-time-wait': null, 'linger-abort': null, 'no-tw-buckets': null, 'peer-time-wait-short': null };
-    for (const skip of Object.keys(results) as Skip[]) {
+    for (const [i, skip] of (Object.keys(results) as Skip[]).entries()) {
+      PORT = 7000 + i;
+      PEER_PORT = 45000 + i;
       const obs = await ctx.variant(skip, { timestamps: ctx.bool('timestamps'), isn: ctx.str('isn') }, async () => {
         const listener = ctx.socket('ipv4', 'tcp');
         listener.setOption('SO_REUSEADDR', true);
@@ -212,6 +215,9 @@ export default defineLab({
     const growth = skipped.find(({ r }) => r.kernelIsnGrowth !== null)?.r.kernelIsnGrowth;
     if (growth) ctx.print(`the kernel's ISN for the same four-tuple grew by ${growth} between incarnations (RFC 6528: a keyed hash plus a clock)`);
     ctx.print();
+    for (const { s, r } of skipped) {
+      if (r.opened) ctx.conclude(`${s}: the application reading the new connection got ${JSON.stringify(r.kernelRead)}${r.kernelRead.startsWith('BBBB') ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`);
+    }
     ctx.concludeClaims();
   },
 });
