@@ -55,7 +55,7 @@ async function readAll(k: KernelSocket, ms: number, want = Infinity): Promise<st
 async function firstIncarnation(ctx: LabContext, listener: KernelSocket, skip: Skip): Promise<{ held: SegmentEventLike; read: string; kernelIss: number; conn: Connection }> {
   const stack = ctx.peer();
   const ts = ctx.bool('timestamps');
-  const tcb = { isn: ISN1, timestamps: ts, tsOffset: 5000, mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000, tailLossProbe: true };
+  const tcb = { isn: ISN1, timestamps: ts, tsOffset: 5000, mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000, rcvBuf: 4 << 20 };
   const rec = stack.record((e) => e.direction === 'out' && new TextDecoder().decode(e.tcp.payload) === 'BBBB');
   const drop = stack.addFilter({ direction: 'out', times: 1, match: (e) => new TextDecoder().decode(e.tcp.payload) === 'BBBB', action: 'drop' });
   const conn = stack.connect({ local: { address: ctx.addr.peer4, port: PEER_PORT }, remote: { address: ctx.addr.host4, port: PORT }, tcb });
@@ -209,7 +209,10 @@ export default defineLab({
     ctx.print(`Lab 11 — ${this.title}`);
     ctx.print(`timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`);
     for (const [s, r] of Object.entries(results) as Array<[Skip, Incarnation2 & { firstRead: string }]>) {
-      const what = !r.opened ? 'the second incarnation could not open' : `the application read ${JSON.stringify(r.kernelRead)}${r.kernelRead.startsWith('BBBB') ? '  ← old data taken for new' : ''}`;
+      const what = !r.opened
+        ? 'the second incarnation could not open'
+        : `the application read ${JSON.stringify(r.kernelRead)}${r.kernelRead.startsWith('BBBB') ? '  ← old data taken for new' : ''}` +
+          (r.oldAckInside === false ? ` (the kernel's ISN grew by ${r.kernelIsnGrowth}, more than the ${ctx.int('kernel_bytes')} bytes it sent first: the old ACK could not fall inside the new connection — raise kernel_bytes)` : '');
       ctx.print(`${s.padEnd(22)} ${what}; replies to the old segment: ${r.replyToOld.join(', ') || 'none'}`);
     }
     const growth = skipped.find(({ r }) => r.kernelIsnGrowth !== null)?.r.kernelIsnGrowth;
