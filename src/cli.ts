@@ -2,6 +2,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { analyzeTcp } from './capture/flows';
+import { layoutLadders, renderLadderText, type TimelineEvent } from './capture/ladder';
 import { formatListing, listFrames } from './capture/listing';
 import { PcapError, readPcap } from './capture/pcap';
 import type { LabMessage } from './lab/context';
@@ -105,7 +107,39 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
   return failures ? 1 : 0;
 }
 
-function showCommand(target: string, opts: { out: string }): number {
+interface ShowOptions {
+  out: string;
+  list?: boolean;
+}
+
+/** The timeline.json next to a lab's pcap, if there is one: its events give the ladder its states. */
+function timelineBeside(pcap: string): TimelineEvent[] {
+  const file = path.join(path.dirname(pcap), 'timeline.json');
+  try {
+    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { events: TimelineEvent[] }).events;
+  } catch {
+    return [];
+  }
+}
+
+function showPcap(file: string, opts: ShowOptions): void {
+  const pcap = readPcap(file);
+  if (opts.list) {
+    for (const line of formatListing(listFrames(pcap))) out(line);
+    return;
+  }
+  const flows = analyzeTcp(pcap);
+  const colour = process.stdout.isTTY && !process.env.NO_COLOR;
+  const ladders = layoutLadders(flows, timelineBeside(file));
+  if (ladders.length === 0 && flows.other.length === 0) out('(no frames: nothing crossed the TUN)');
+  for (const l of ladders) {
+    for (const line of renderLadderText(l, { colour })) out(line);
+    out();
+  }
+  for (const o of flows.other) out(`   #${o.number}  ${o.summary}`);
+}
+
+function showCommand(target: string, opts: ShowOptions): number {
   // a pcap file, or a lab id whose captures are shown variant by variant
   if (!fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
     const [def] = resolveLabIds([target]);
@@ -114,13 +148,12 @@ function showCommand(target: string, opts: { out: string }): number {
     const pcaps = fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
     for (const f of pcaps) {
       out(`== ${def!.id} ${def!.slug} · ${f}`);
-      for (const line of formatListing(listFrames(readPcap(path.join(dir, f))))) out(line);
+      showPcap(path.join(dir, f), opts);
       out();
     }
     return 0;
   }
-  const pcap = readPcap(target);
-  for (const line of formatListing(listFrames(pcap))) out(line);
+  showPcap(target, opts);
   return 0;
 }
 
@@ -149,10 +182,11 @@ export function buildProgram(): Command {
     });
   program
     .command('show')
-    .description('print a readable per-frame listing of a capture: time, direction, flags, relative seq/ack, length')
+    .description('draw a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), or --list it frame by frame')
     .argument('<pcap|lab>', 'a classic pcap file (twlab captures, or tcpdump -w with raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures')
     .option('--out <dir>', 'where lab captures are (with a lab id)', 'captures')
-    .action((file: string, opts: { out: string }) => {
+    .option('--list', 'a flat per-frame listing instead of ladder diagrams')
+    .action((file: string, opts: ShowOptions) => {
       process.exitCode = showCommand(file, opts);
     });
   program

@@ -38,7 +38,11 @@ describe.skipIf(!run)('labs 11–15 on this kernel', () => {
     const dir = tmpDir('show11');
     const run11 = runCli(['run', '11', '--out', dir], { timeoutMs: 120_000 });
     expect(run11.code, run11.stderr).toBe(0);
-    const show = spawnSync(process.execPath, [CLI, 'show', '11', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    const ladder = spawnSync(process.execPath, [CLI, 'show', '11', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
+    expect(ladder.status, ladder.stderr).toBe(0);
+    // the ladder keeps the stray segment (long uneventful runs are condensed) and marks it
+    expect(ladder.stdout.split('\n').filter((l) => l.includes('STRAY') && l.includes('len=4')).length).toBe(3);
+    const show = spawnSync(process.execPath, [CLI, 'show', '11', '--list', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
     expect(show.status, show.stderr).toBe(0);
     // the replayed data segment, in each variant that reached a second incarnation (the control never opened one;
     // there the TIME_WAIT's own ACK, from the old sequence space, may be marked too)
