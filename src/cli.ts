@@ -13,6 +13,7 @@ import { describeParam, ParamError, resolveParams } from './lab/params';
 import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
+import { writeReports } from './lab/report';
 import { labDirName, type LabResult } from './lab/types';
 
 const out = (s = ''): boolean => process.stdout.write(s + '\n');
@@ -103,6 +104,13 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
       err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}`);
     }
   }
+  // the readable reports: captures/NN-slug/report.html and captures/index.html
+  try {
+    const written = writeReports(outDir, outcomes.filter((o) => o.dir).map((o) => o.def.id));
+    if (!opts.json && written.length) out(`Reports: ${path.relative(process.cwd(), path.join(outDir, 'index.html')) || 'index.html'} (and report.html in each lab folder)`);
+  } catch (e) {
+    err(`twlab: the evidence is saved, but the HTML reports could not be written: ${(e as Error).message}`);
+  }
   if (opts.json) out(formatJson(results, 6));
   return failures ? 1 : 0;
 }
@@ -188,6 +196,19 @@ export function buildProgram(): Command {
     .option('--list', 'a flat per-frame listing instead of ladder diagrams')
     .action((file: string, opts: ShowOptions) => {
       process.exitCode = showCommand(file, opts);
+    });
+  program
+    .command('report')
+    .description('rebuild the HTML reports (report.html per lab, index.html) from evidence already in --out')
+    .argument('[ids...]', 'labs to rebuild (default: every lab folder found)')
+    .option('--out <dir>', 'directory holding the evidence', 'captures')
+    .action((ids: string[], opts: { out: string }) => {
+      const outDir = path.resolve(opts.out);
+      if (!fs.existsSync(outDir)) throw new TwlabError('BAD_USAGE', `no evidence in ${outDir}; run some labs first (\`twlab run all\`)`);
+      const only = ids.length ? resolveLabIds(ids).map((d) => d.id) : undefined;
+      const written = writeReports(outDir, only);
+      for (const f of written) out(path.relative(process.cwd(), f) || f);
+      process.exitCode = 0;
     });
   program
     .command('doctor')

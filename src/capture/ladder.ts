@@ -83,6 +83,8 @@ function stateChanges(left: string, right: string, timeline: readonly TimelineEv
     if (e.kind === 'kernel') {
       const k = e as Extract<TimelineEvent, { kind: 'kernel' }>;
       if (k.local !== left || k.remote !== right) continue;
+      // the full socket leaves (or shows CLOSE) once its TIME_WAIT entry has taken over: not news
+      if ((k.state === null || k.state === 'CLOSE') && lastLeft.startsWith('TIME_WAIT')) continue;
       const state = k.state === null ? 'gone' : k.state === 'TIME_WAIT' && k.timerMs ? `TIME_WAIT ${(k.timerMs / 1000).toFixed(1)} s` : k.state;
       if (state !== lastLeft) out.push({ at: k.at, side: 'left', state });
       lastLeft = state;
@@ -107,7 +109,11 @@ function labelOf(s: FlowSegment): string {
 /** One ladder per four-tuple, the kernel's side on the left (else the first sender). */
 export function layoutLadders(flows: FlowSummary, timeline: readonly TimelineEvent[] = [], maxRows = 400): Ladder[] {
   const byFlow = new Map<string, FlowSegment[]>();
-  for (const s of flows.segments) byFlow.set(s.flow, [...(byFlow.get(s.flow) ?? []), s]);
+  for (const s of flows.segments) {
+    const list = byFlow.get(s.flow);
+    if (list) list.push(s);
+    else byFlow.set(s.flow, [s]);
+  }
   const ladders: Ladder[] = [];
   for (const segs of byFlow.values()) {
     const first = segs[0]!;

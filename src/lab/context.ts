@@ -232,7 +232,7 @@ export class LabContext {
     }
   }
 
-  /** Samples the socket table every 50 ms; changes of state or timer kind go to the timeline. */
+  /** Samples the socket table every 20 ms (and after each syscall); changes of state or timer kind go to the timeline. */
   #watchKernel(): () => void {
     const seen = new Map<string, { state: string; timer: string }>();
     const ep = (e: { address: string; port: number }): string => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
@@ -255,7 +255,7 @@ export class LabContext {
       }
     };
     sample();
-    const timer = setInterval(sample, 50);
+    const timer = setInterval(sample, 20);
     this.#sampleKernel = sample;
     return () => {
       clearInterval(timer);

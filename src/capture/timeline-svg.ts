@@ -1,0 +1,83 @@
+// The state timeline of one variant: each side's TCP states as bands over time, every syscall
+// that took time as a bar of its duration (a linger close that blocked 3 s is a 3 s bar).
+// Pure: from timeline events to an SVG string.
+
+export interface TimelineInput {
+  start: number; // µs
+  end: number; // µs
+  kernel: Array<{ at: number; socket: string; state: string | null }>;
+  peer: Array<{ at: number; conn: string; to: string }>;
+  syscalls: Array<{ at: number; call: string; fd: number; elapsedMs?: number; errno: string | null; ret: number }>;
+}
+
+const STATE_COLOURS: Record<string, string> = {
+  ESTABLISHED: '#9c6',
+  SYN_SENT: '#9cf',
+  'SYN-SENT': '#9cf',
+  SYN_RECV: '#9cf',
+  'SYN-RECEIVED': '#9cf',
+  LISTEN: '#ddd',
+  FIN_WAIT1: '#fc6',
+  'FIN-WAIT-1': '#fc6',
+  FIN_WAIT2: '#fb4',
+  'FIN-WAIT-2': '#fb4',
+  CLOSE_WAIT: '#c9f',
+  'CLOSE-WAIT': '#c9f',
+  LAST_ACK: '#b8e',
+  'LAST-ACK': '#b8e',
+  CLOSING: '#f96',
+  TIME_WAIT: '#e55',
+  'TIME-WAIT': '#e55',
+};
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+
+export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
+  const W = 860;
+  const x0 = 230;
+  const span = Math.max(1, t.end - t.start);
+  const x = (us: number): number => x0 + ((Math.min(Math.max(us, t.start), t.end) - t.start) / span) * (W - x0 - 20);
+  const lanes: Array<{ name: string; bands: Array<{ from: number; to: number; state: string }> }> = [];
+  const bandsOf = (name: string, changes: Array<{ at: number; state: string | null }>): void => {
+    const bands: Array<{ from: number; to: number; state: string }> = [];
+    changes.forEach((c, i) => {
+      if (c.state === null) return;
+      bands.push({ from: c.at, to: changes[i + 1]?.at ?? t.end, state: c.state });
+    });
+    if (bands.length) lanes.push({ name, bands });
+  };
+  const kernelSockets = [...new Set(t.kernel.map((k) => k.socket))].filter((s) => !t.kernel.every((k) => k.socket !== s || k.state === 'LISTEN' || k.state === null));
+  for (const s of kernelSockets) bandsOf(`kernel ${s}`, t.kernel.filter((k) => k.socket === s).map((k) => ({ at: k.at, state: k.state })));
+  const peerConns = [...new Set(t.peer.map((p) => p.conn))];
+  for (const c of peerConns) bandsOf(`peer ${c}`, t.peer.filter((p) => p.conn === c).map((p) => ({ at: p.at, state: p.to === 'CLOSED' ? null : p.to })));
+  const shown = lanes.slice(0, maxLanes);
+  const slow = t.syscalls.filter((s) => (s.elapsedMs ?? 0) >= 1);
+  const laneH = 22;
+  const sysTop = 30 + shown.length * laneH + 10;
+  const h = sysTop + 20 + Math.min(slow.length, 12) * 16 + 30;
+  const parts: string[] = [`<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="sans-serif" font-size="11">`];
+  parts.push(`<text x="${x0}" y="14" fill="#555">0 s</text><text x="${W - 20}" y="14" text-anchor="end" fill="#555">${(span / 1e6).toFixed(3)} s</text>`);
+  shown.forEach((lane, i) => {
+    const y = 24 + i * laneH;
+    parts.push(`<text x="${x0 - 6}" y="${y + 14}" text-anchor="end">${esc(lane.name)}</text>`);
+    for (const b of lane.bands) {
+      const w = Math.max(1, x(b.to) - x(b.from));
+      parts.push(`<g class="band"><rect x="${x(b.from).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="18" fill="${STATE_COLOURS[b.state.replace(/ .*/, '')] ?? '#ccc'}"><title>${esc(b.state)}</title></rect>`);
+      if (w > 60) parts.push(`<text x="${(x(b.from) + 4).toFixed(1)}" y="${y + 13}">${esc(b.state)}</text>`);
+      parts.push('</g>');
+    }
+  });
+  if (lanes.length > shown.length) parts.push(`<text x="${x0}" y="${sysTop - 2}" fill="#555">… ${lanes.length - shown.length} more connections</text>`);
+  parts.push(`<text x="${x0 - 6}" y="${sysTop + 12}" text-anchor="end" font-weight="bold">syscalls ≥ 1 ms</text>`);
+  slow.slice(0, 12).forEach((s, i) => {
+    const y = sysTop + 20 + i * 16;
+    const x1 = x(s.at);
+    const x2 = x(s.at + (s.elapsedMs ?? 0) * 1000);
+    parts.push(`<g class="syscall"><text x="${x0 - 6}" y="${y + 10}" text-anchor="end">${esc(`${s.call}(fd ${s.fd}) → ${s.errno ?? s.ret}`)}</text>`);
+    parts.push(`<rect x="${x1.toFixed(1)}" y="${y}" width="${Math.max(2, x2 - x1).toFixed(1)}" height="12" fill="#57a"><title>${esc(`${s.call} ${(s.elapsedMs ?? 0).toFixed(1)} ms`)}</title></rect>`);
+    parts.push(`<text x="${(Math.max(x2, x1 + 2) + 4).toFixed(1)}" y="${y + 10}" fill="#333">${(s.elapsedMs ?? 0).toFixed(1)} ms</text></g>`);
+  });
+  if (slow.length > 12) parts.push(`<text x="${x0}" y="${h - 8}" fill="#555">… ${slow.length - 12} more</text>`);
+  parts.push('</svg>');
+  return parts.join('\n');
+}

@@ -1,0 +1,139 @@
+// Reports: captures/NN-slug/report.html per lab and captures/index.html for the run — single
+// offline files (inline CSS and SVG, no scripts, no fetches) a teacher can project.
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { analyzeTcp } from '../capture/flows';
+import { layoutLadders, renderLadderSvg, type TimelineEvent } from '../capture/ladder';
+import { readPcap } from '../capture/pcap';
+import { renderTimelineSvg, type TimelineInput } from '../capture/timeline-svg';
+import { allLabs } from './registry';
+import type { LabResult, VariantResult } from './types';
+
+const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+
+const CSS = `
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#222;line-height:1.45}
+h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}h3{margin-top:1.5rem}
+table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;vertical-align:top;text-align:left}
+th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}
+.verdict{font-weight:bold;padding:.1rem .4rem;border-radius:.3rem;white-space:nowrap}
+.holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.not-tested{background:#e6e6e6}
+.meta{color:#555}.svgbox{overflow-x:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto}
+`;
+
+function verdictBadge(v: string): string {
+  return `<span class="verdict ${esc(v.replace(/ /g, '-'))}">${esc(v)}</span>`;
+}
+
+/** Observations for humans: long arrays summarised (lab 01's 6,000 cells stay in result.json). */
+function summarise(value: unknown, depth = 0): unknown {
+  if (Array.isArray(value)) return value.length > 20 ? `[${value.length} entries — see result.json]` : value.map((v) => summarise(v, depth + 1));
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, summarise(v, depth + 1)]));
+  return value;
+}
+
+function timelineFor(events: TimelineEvent[], variant: string): TimelineInput {
+  const mine = events.filter((e) => (e as { variant?: string | null }).variant === variant);
+  const start = mine.find((e) => e.kind === 'variant')?.at ?? mine[0]?.at ?? 0;
+  const end = [...mine].reverse().find((e) => e.kind === 'variant')?.at ?? mine[mine.length - 1]?.at ?? start + 1;
+  const kernel = mine
+    .filter((e): e is Extract<TimelineEvent, { kind: 'kernel' }> => e.kind === 'kernel')
+    .map((e) => ({ at: e.at, socket: `${e.local}→${e.remote}`, state: e.state }));
+  const peer = mine
+    .filter((e): e is Extract<TimelineEvent, { kind: 'peer-state' }> => e.kind === 'peer-state')
+    .map((e) => ({ at: e.at, conn: `${e.local}→${e.remote}`, to: e.to }));
+  const syscalls = mine.filter((e) => e.kind === 'syscall') as unknown as TimelineInput['syscalls'];
+  return { start, end, kernel, peer, syscalls };
+}
+
+function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], maxLadders: number): string {
+  const parts: string[] = [`<h3>Variant <code>${esc(v.name)}</code></h3>`];
+  if (Object.keys(v.params).length) parts.push(`<p class="meta">${Object.entries(v.params).map(([k, val]) => `${esc(k)} = ${esc(String(val))}`).join(' · ')}</p>`);
+  const counters = (v.observations.counters ?? {}) as Record<string, number>;
+  const obs = { ...v.observations };
+  delete obs.counters;
+  parts.push(`<details><summary>Observations</summary><pre>${esc(JSON.stringify(summarise(obs), null, 2))}</pre></details>`);
+  if (Object.keys(counters).length) {
+    parts.push(`<details><summary>Counters that changed (${Object.keys(counters).length})</summary><pre>${esc(Object.entries(counters).map(([k, n]) => `${k} ${n > 0 ? '+' : ''}${n}`).join('\n'))}</pre></details>`);
+  }
+  parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(timelineFor(events, v.name))}</div>`);
+  if (v.pcap) {
+    const file = path.join(dir, v.pcap);
+    parts.push(`<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)</p>`);
+    if (fs.existsSync(file) && v.frames > 0) {
+      const ladders = layoutLadders(analyzeTcp(readPcap(file)), events);
+      for (const l of ladders.slice(0, maxLadders)) parts.push(`<div class="svgbox">${renderLadderSvg(l)}</div>`);
+      if (ladders.length > maxLadders) parts.push(`<p class="meta">… ${ladders.length - maxLadders} more connections in the capture</p>`);
+    }
+  }
+  return parts.join('\n');
+}
+
+export function renderLabReport(dir: string, result: LabResult, events: TimelineEvent[], opts: { maxLadders?: number } = {}): string {
+  const def = allLabs().find((l) => l.id === result.lab);
+  const rows = (o: Record<string, unknown>): string => Object.entries(o).map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(Array.isArray(v) ? v.join(',') : String(v))}</code></td></tr>`).join('');
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>twlab ${esc(result.lab)} — ${esc(result.title)}</title><style>${CSS}</style></head>
+<body>
+<p class="meta"><a href="../index.html">all labs</a></p>
+<h1>Lab ${esc(result.lab)} — ${esc(result.title)}</h1>
+${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
+<p class="meta">kernel ${esc(result.kernel)} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
+<h2>Claims</h2>
+<table><tr><th>id</th><th>claim</th><th>source</th><th>verdict</th><th>evidence</th></tr>
+${result.claims.map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}</td></tr>`).join('\n')}
+</table>
+${result.conclusion.length ? `<h2>Conclusion</h2><pre>${esc(result.conclusion.join('\n'))}</pre>` : ''}
+<h2>Parameters and sysctls</h2>
+<table>${rows(result.params)}</table>
+<table>${rows(result.sysctls)}</table>
+<h2>Variants</h2>
+${result.variants.map((v) => variantSection(dir, v, events, opts.maxLadders ?? 3)).join('\n')}
+</body></html>
+`;
+}
+
+export function renderIndex(labs: Array<{ dirName: string; result: LabResult }>): string {
+  const row = ({ dirName, result }: { dirName: string; result: LabResult }): string =>
+    `<tr><td>${esc(result.lab)}</td><td><a href="${esc(dirName)}/report.html">${esc(result.title)}</a></td><td>${result.claims.map((c) => `${esc(c.id)} ${verdictBadge(c.verdict)}`).join(' ')}</td><td class="meta">${esc(result.startedAt)}</td></tr>`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>twlab — results</title><style>${CSS}</style></head>
+<body><h1>twlab — results</h1>
+<p class="meta">kernel ${esc(labs[0]?.result.kernel ?? '?')}</p>
+<table><tr><th>lab</th><th>title</th><th>claims</th><th>run</th></tr>
+${labs.map(row).join('\n')}
+</table></body></html>
+`;
+}
+
+/** Writes report.html into each lab folder under `outDir` (all, or `ids`) and index.html over all of them. */
+export function writeReports(outDir: string, ids?: readonly string[]): string[] {
+  const written: string[] = [];
+  const labs: Array<{ dirName: string; result: LabResult }> = [];
+  if (!fs.existsSync(outDir)) return written;
+  for (const dirName of fs.readdirSync(outDir).sort()) {
+    if (!/^\d{2}-/.test(dirName)) continue;
+    const dir = path.join(outDir, dirName);
+    const resultFile = path.join(dir, 'result.json');
+    if (!fs.existsSync(resultFile)) continue;
+    const result = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as LabResult;
+    labs.push({ dirName, result });
+    if (ids && !ids.includes(result.lab)) continue;
+    let events: TimelineEvent[] = [];
+    try {
+      events = (JSON.parse(fs.readFileSync(path.join(dir, 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
+    } catch {
+      // a report without states
+    }
+    const html = renderLabReport(dir, result, events);
+    const tmp = path.join(dir, `.report.html.${process.pid}`);
+    fs.writeFileSync(tmp, html);
+    fs.renameSync(tmp, path.join(dir, 'report.html'));
+    written.push(path.join(dir, 'report.html'));
+  }
+  const index = path.join(outDir, 'index.html');
+  fs.writeFileSync(`${index}.${process.pid}`, renderIndex(labs));
+  fs.renameSync(`${index}.${process.pid}`, index);
+  written.push(index);
+  return written;
+}
