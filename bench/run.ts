@@ -2,6 +2,8 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { analyzeTcp } from '../src/capture/flows';
+import { layoutLadders, renderLadderSvg, renderLadderText } from '../src/capture/ladder';
 import { listFrames } from '../src/capture/listing';
 import { PcapWriter, readPcap } from '../src/capture/pcap';
 import { emitTcpFrame, parseFrame } from '../src/wire/frame';
@@ -41,6 +43,28 @@ w.close();
 let parsed = 0;
 bench('pcap read 100,000 frames', 1, () => (parsed = readPcap(file).records.length), 'files');
 bench('listing of 100,000 frames', 1, () => listFrames(readPcap(file)), 'files');
+
+// the renderers on a 100,000-packet capture of one connection
+{
+  const big = path.join(dir, 'conversation.pcap');
+  const wr = new PcapWriter(big);
+  const mk = (src: string, dst: string, sp: number, dp: number, s: number, a: number, f: string, len: number): Uint8Array =>
+    emitTcpFrame(src, dst, { srcPort: sp, dstPort: dp, seq: seq(s), ack: seq(a), flags: flags(f), window: 500, urgent: 0, options: [], payload: new Uint8Array(len) });
+  wr.write(1e15, mk('192.0.2.1', '192.0.2.2', 40000, 80, 0, 0, 'syn', 0));
+  wr.write(1e15 + 1, mk('192.0.2.2', '192.0.2.1', 80, 40000, 0, 1, 'syn,ack', 0));
+  for (let i = 0; i < 49_999; i++) {
+    wr.write(1e15 + 10 + 2 * i, mk('192.0.2.1', '192.0.2.2', 40000, 80, 1 + i * 100, 1, 'ack', 100));
+    wr.write(1e15 + 11 + 2 * i, mk('192.0.2.2', '192.0.2.1', 80, 40000, 1, 101 + i * 100, 'ack', 0));
+  }
+  wr.close();
+  const t = process.hrtime.bigint();
+  const flows = analyzeTcp(readPcap(big));
+  const ladders = layoutLadders(flows);
+  const text = renderLadderText(ladders[0]!).length;
+  const svg = renderLadderSvg(ladders[0]!).length;
+  const ms = Number(process.hrtime.bigint() - t) / 1e6;
+  console.log(`${'ladder of a 100,000-packet capture'.padEnd(40)} ${ms.toFixed(0).padStart(12)} ms  (analysis, layout, text ${text} lines, SVG ${(svg / 1024).toFixed(0)} KiB)`);
+}
 console.log(`(${parsed} frames, ${(fs.statSync(file).size / 1e6).toFixed(1)} MB)`);
 fs.rmSync(dir, { recursive: true });
 
