@@ -103,6 +103,23 @@ describe('ladder diagrams', () => {
     golden('ladder.svg', svg + '\n');
   });
 
+  it('marks a segment beyond the advertised window, and one carrying an older timestamp than its sender already used', () => {
+    const dir = tmpDir('marks');
+    const file = path.join(dir, 'm.pcap');
+    const w = new PcapWriter(file);
+    const ts = (v: number): Array<{ kind: 'timestamps'; tsval: number; tsecr: number }> => [{ kind: 'timestamps', tsval: v, tsecr: 0 }];
+    const f = (src: string, dst: string, sp: number, dp: number, s: number, a: number, fl: string, len: number, win: number, tsval: number): Uint8Array =>
+      emitTcpFrame(src, dst, { srcPort: sp, dstPort: dp, seq: seq(s), ack: seq(a), flags: flags(fl), window: win, urgent: 0, options: ts(tsval), payload: new Uint8Array(len) });
+    w.write(T0, f(K, P, 1, 2, 100, 0, 'syn', 0, 1000, 10));
+    w.write(T0 + 1, f(P, K, 2, 1, 500, 101, 'syn,ack', 0, 50, 20));
+    w.write(T0 + 2, f(K, P, 1, 2, 101, 501, 'ack', 40, 1000, 11));
+    w.write(T0 + 3, f(K, P, 1, 2, 141, 501, 'ack', 40, 1000, 12)); // 101 + 50 is the edge: 141 + 40 is beyond
+    w.write(T0 + 4, f(P, K, 2, 1, 501, 141, 'ack', 4, 50, 15)); // TSval 15 < 20 sent before
+    w.close();
+    const marks = analyzeTcp(parsePcap(fs.readFileSync(file))).segments.map((x) => x.marks.filter((m) => m !== 'syn'));
+    expect(marks).toEqual([[], [], [], ['out-of-window'], ['old-timestamp']]);
+  });
+
   it('a long capture is condensed around eventful rows', () => {
     const plain = (n: number, label = 'ACK seq=1 ack=1 win=1'): LadderRow => ({ number: n, timeUs: n, timeS: n, leftToRight: true, label, marks: [], incarnation: 1 });
     const rows = Array.from({ length: 1000 }, (_, i) => plain(i + 1));

@@ -7,7 +7,7 @@ import { seqAdd, seqGt, seqLe, seqRelative, type SeqNumber } from '../wire/seq';
 import { formatFlags, type TcpRepr } from '../wire/tcp';
 import { ipPayloadOf, type PcapFile } from './pcap';
 
-export type Mark = 'rst' | 'retransmission' | 'zero-window' | 'window-probe' | 'syn' | 'fin' | 'stray' | 'challenge-ack';
+export type Mark = 'rst' | 'retransmission' | 'zero-window' | 'window-probe' | 'syn' | 'fin' | 'stray' | 'challenge-ack' | 'out-of-window' | 'old-timestamp';
 
 export interface FlowSegment {
   number: number;
@@ -71,10 +71,14 @@ interface Incarnation {
   closed: boolean;
   fins: Set<string>;
   established: boolean;
+  /** per direction: the window scale its SYN offered, the latest window it advertised, its newest TSval */
+  wscale: Map<string, number>;
+  lastWindow: Map<string, number>;
+  tsval: Map<string, number>;
 }
 
 function newIncarnation(number: number): Incarnation {
-  return { number, isn: new Map(), highest: new Map(), lastAck: new Map(), seen: new Set(), closed: false, fins: new Set(), established: false };
+  return { number, isn: new Map(), highest: new Map(), lastAck: new Map(), seen: new Set(), closed: false, fins: new Set(), established: false, wscale: new Map(), lastWindow: new Map(), tsval: new Map() };
 }
 
 export function analyzeTcp(file: PcapFile): FlowSummary {
@@ -151,13 +155,30 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
     if (t.window === 0 && !t.flags.rst) marks.push('zero-window');
     if (t.flags.fin) marks.push('fin');
     if (strayFrom !== undefined) marks.push('stray');
+    // beyond the right edge of the window the receiver last advertised (scaled once both SYNs offered it)
+    const scaled = inc.wscale.has(dir) && inc.wscale.has(rev);
+    const revWindow = inc.lastWindow.get(rev);
+    if (t.payload.length > 0 && acked !== undefined && revWindow !== undefined && strayFrom === undefined) {
+      const edge = seqAdd(acked, revWindow * 2 ** (scaled ? inc.wscale.get(rev)! : 0));
+      if (seqGt(end, edge) && !(revWindow === 0 && span <= 1)) marks.push('out-of-window');
+    }
+    // a timestamp older than one this side already sent: what PAWS rejects (RFC 7323 §5)
+    const ts = t.options.find((o) => o.kind === 'timestamps');
+    const newest = inc.tsval.get(dir);
+    if (ts && ts.kind === 'timestamps' && newest !== undefined && ((ts.tsval - newest) | 0) < 0 && !t.flags.syn) marks.push('old-timestamp');
     // a challenge ACK: a bare ACK answering, at once, an RST or SYN the other side sent into an established connection
     const prev = lastOfFlow.get(flow);
     if (prev && prev.direction === rev && t.flags.ack && !t.flags.rst && !t.flags.syn && span === 0 && inc.established && (prev.flags.includes('RST') || (prev.flags === 'SYN' && prev.incarnation === inc.number))) {
       marks.push('challenge-ack');
       inc.closed = false; // the RST did not end it
     }
+    if (t.flags.syn) {
+      const ws = t.options.find((o) => o.kind === 'wscale');
+      if (ws && ws.kind === 'wscale') inc.wscale.set(dir, ws.shift);
+    }
+    if (ts && ts.kind === 'timestamps' && (newest === undefined || ((ts.tsval - newest) | 0) > 0)) inc.tsval.set(dir, ts.tsval);
     if (strayFrom === undefined) {
+      if (!t.flags.rst) inc.lastWindow.set(dir, t.window);
       if (high === undefined || seqGt(end, high)) inc.highest.set(dir, end);
       if (t.flags.ack) inc.lastAck.set(dir, t.ack);
       inc.seen.add(signature);

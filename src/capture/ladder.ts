@@ -154,6 +154,8 @@ const MARK_TEXT: Record<Mark, string> = {
   fin: 'FIN',
   stray: 'STRAY',
   'challenge-ack': 'challenge ACK',
+  'out-of-window': 'out of window',
+  'old-timestamp': 'old timestamp (PAWS)',
 };
 
 const ANSI = { red: '\x1b[31;1m', yellow: '\x1b[33m', magenta: '\x1b[35;1m', cyan: '\x1b[36m', dim: '\x1b[2m', reset: '\x1b[0m' };
