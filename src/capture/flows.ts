@@ -164,7 +164,8 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
     }
     // a timestamp older than one this side already sent: what PAWS rejects (RFC 7323 §5)
     const ts = t.options.find((o) => o.kind === 'timestamps');
-    const newest = inc.tsval.get(dir);
+    // (against the current incarnation: the receiver's PAWS compares with the connection it has now)
+    const newest = cur.tsval.get(dir);
     if (ts && ts.kind === 'timestamps' && newest !== undefined && ((ts.tsval - newest) | 0) < 0 && !t.flags.syn) marks.push('old-timestamp');
     // a challenge ACK: a bare ACK answering, at once, an RST or SYN the other side sent into an established connection
     const prev = lastOfFlow.get(flow);
@@ -176,7 +177,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
       const ws = t.options.find((o) => o.kind === 'wscale');
       if (ws && ws.kind === 'wscale') inc.wscale.set(dir, ws.shift);
     }
-    if (ts && ts.kind === 'timestamps' && (newest === undefined || ((ts.tsval - newest) | 0) > 0)) inc.tsval.set(dir, ts.tsval);
+    if (ts && ts.kind === 'timestamps' && strayFrom === undefined && (newest === undefined || ((ts.tsval - newest) | 0) > 0)) cur.tsval.set(dir, ts.tsval);
     if (strayFrom === undefined) {
       if (!t.flags.rst) inc.lastWindow.set(dir, t.window);
       if (high === undefined || seqGt(end, high)) inc.highest.set(dir, end);
