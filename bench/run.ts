@@ -1,4 +1,5 @@
 // Benchmarks: print figures, assert nothing. `npm run bench`.
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
@@ -69,7 +70,6 @@ console.log(`(${parsed} frames, ${(fs.statSync(file).size / 1e6).toFixed(1)} MB)
 fs.rmSync(dir, { recursive: true });
 
 // Over the TUN device: needs root (a fresh namespace); the figures come from bench/goodput.ts.
-import { spawnSync } from 'node:child_process';
 if (process.geteuid?.() === 0) {
   const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--', process.execPath, path.join(__dirname, 'goodput.js')], { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '16' } });
   if (r.status !== 0) process.exitCode = 1;

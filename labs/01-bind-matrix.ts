@@ -111,8 +111,8 @@ const FLAGS: ReadonlyArray<[boolean, boolean]> = [
 
 const outcome = (r: { errno: string | null }): string => r.errno ?? 'OK';
 
-function isWildcard(e: { address: string }): boolean {
-  return e.address === '0.0.0.0' || e.address === '::';
+function isWildcard(address: string): boolean {
+  return address === '0.0.0.0' || address === '::';
 }
 
 /**
@@ -126,7 +126,7 @@ export function bsdPrediction(c: Pick<Cell, 'kind' | 'addrA' | 'addrB' | 'reusea
   if (c.kind === 'multicast') return (c.reuseaddrA || c.reuseportA) && (c.reuseaddrB || c.reuseportB) ? 'OK' : 'EADDRINUSE';
   const bothPort = c.reuseportA && c.reuseportB;
   if (c.addrA === c.addrB) return bothPort ? 'OK' : 'EADDRINUSE';
-  if (isWildcard({ address: c.addrA }) || isWildcard({ address: c.addrB })) return c.reuseaddrB || bothPort ? 'OK' : 'EADDRINUSE';
+  if (isWildcard(c.addrA) || isWildcard(c.addrB)) return c.reuseaddrB || bothPort ? 'OK' : 'EADDRINUSE';
   return 'OK';
 }
 
@@ -226,9 +226,8 @@ const sameAddr = (c: Cell): boolean => c.addrA === c.addrB && c.v6onlyA === c.v6
 const noReuse = (c: Cell): boolean => !c.reuseaddrA && !c.reuseaddrB && !c.reuseportA && !c.reuseportB;
 const measured = (cs: Cells): Cell[] => cs.filter((c) => c.setupA === 'OK');
 
-function judge(id: string, text: (typeof CLAIMS)[number]['id'], verdict: Verdict, evidence: string): ClaimResult {
-  const spec = CLAIMS.find((c) => c.id === text)!;
-  return { ...spec, id, verdict, evidence };
+function judge(id: (typeof CLAIMS)[number]['id'], verdict: Verdict, evidence: string): ClaimResult {
+  return { ...CLAIMS.find((c) => c.id === id)!, verdict, evidence };
 }
 
 /** Compares measured cells with what a claim predicts; returns mismatches. */
@@ -251,7 +250,7 @@ export function judgeClaims(all: Cells): ClaimResult[] {
   const same = cells.filter((c) => c.uidB === 'same');
   const unicast = same.filter((c) => c.kind !== 'multicast');
   const out: ClaimResult[] = [];
-  const notTested = (id: (typeof CLAIMS)[number]['id'], why: string): ClaimResult => judge(id, id, 'not tested', why);
+  const notTested = (id: (typeof CLAIMS)[number]['id'], why: string): ClaimResult => judge(id, 'not tested', why);
 
   // C1: same address, no flags → EADDRINUSE
   {
@@ -260,13 +259,13 @@ export function judgeClaims(all: Cells): ClaimResult[] {
     out.push(
       cs.length === 0
         ? notTested('C1', 'no same-address cells without flags were measured (see --set addresses/kinds)')
-        : judge('C1', 'C1', bad.length ? 'does not hold' : 'holds', bad.length ? `${bad.length}/${cs.length} cells bound twice: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} same-address cells without flags → EADDRINUSE`),
+        : judge('C1', bad.length ? 'does not hold' : 'holds', bad.length ? `${bad.length}/${cs.length} cells bound twice: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} same-address cells without flags → EADDRINUSE`),
     );
   }
   // C2: wildcard vs specific (IPv4), no SO_REUSEPORT: OK iff SO_REUSEADDR on B
   {
     const cs = unicast.filter(
-      (c) => family(c.addrA) === 'ipv4' && family(c.addrB) === 'ipv4' && isWildcard({ address: c.addrA }) !== isWildcard({ address: c.addrB }) && !c.reuseportA && !c.reuseportB,
+      (c) => family(c.addrA) === 'ipv4' && family(c.addrB) === 'ipv4' && isWildcard(c.addrA) !== isWildcard(c.addrB) && !c.reuseportA && !c.reuseportB,
     );
     const bad = mismatches(cs, (c) => (c.reuseaddrB ? 'OK' : 'EADDRINUSE'));
     const byFlags = (a: boolean, b: boolean, kind: Kind): string => {
@@ -278,7 +277,6 @@ export function judgeClaims(all: Cells): ClaimResult[] {
       cs.length === 0
         ? notTested('C2', 'needs a wildcard and a specific IPv4 address in --set addresses')
         : judge(
-            'C2',
             'C2',
             bad.length ? 'differs by OS' : 'holds',
             bad.length
@@ -297,7 +295,6 @@ export function judgeClaims(all: Cells): ClaimResult[] {
         ? notTested('C3', 'needs 0.0.0.0, 192.0.2.1 and 198.51.100.1 in --set addresses')
         : judge(
             'C3',
-            'C3',
             failing.length ? 'differs by OS' : 'holds',
             failing.length
               ? `rows ${failing.map((r) => r.n).join(', ')} of ${tested.length} differ on Linux, e.g. row ${failing[0]!.n}: ${describe(failing[0]!.mismatch[0]!.cell)} → ${failing[0]!.mismatch[0]!.cell.result} (BSD: ${failing[0]!.mismatch[0]!.expected})`
@@ -312,7 +309,7 @@ export function judgeClaims(all: Cells): ClaimResult[] {
     out.push(
       cs.length === 0
         ? notTested('C5', 'no same-address cells were measured')
-        : judge('C5', 'C5', bad.length ? 'does not hold' : 'holds', bad.length ? `${bad.length}/${cs.length} cells differ: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `${cs.length} same-address cells: OK exactly when both set SO_REUSEPORT (bound and listening)`),
+        : judge('C5', bad.length ? 'does not hold' : 'holds', bad.length ? `${bad.length}/${cs.length} cells differ: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `${cs.length} same-address cells: OK exactly when both set SO_REUSEPORT (bound and listening)`),
     );
   }
   // C7: multicast: either flag counts as SO_REUSEPORT
@@ -323,7 +320,6 @@ export function judgeClaims(all: Cells): ClaimResult[] {
       cs.length === 0
         ? notTested('C7', 'the multicast kind was not measured (see --set kinds/protocols)')
         : judge(
-            'C7',
             'C7',
             bad.length ? 'differs by OS' : 'holds',
             bad.length
@@ -353,7 +349,7 @@ export function judgeClaims(all: Cells): ClaimResult[] {
       parts.push(listening.length ? (badA.length ? `A listening: SO_REUSEADDR changed ${badA.length} results, e.g. ${describe(badA[0]!)} → ${badA[0]!.result}` : `A listening: SO_REUSEADDR changed none of ${listening.length} results`) : 'listening kind not measured');
       parts.push(viaAddr.length ? (badB.length ? `not listening: REUSEADDR-both ≠ REUSEPORT-both in ${badB.length}/${viaAddr.length} pairs, e.g. ${describe(badB[0]!)} → ${badB[0]!.result}` : `not listening: REUSEADDR on both = REUSEPORT on both in all ${viaAddr.length} pairs`) : 'bound kind not measured');
       if (secondListen) parts.push(`after such a shared bind (TCP, ${listenB.length} pairs), B's listen() → ${secondListen} once A listens`);
-      out.push(judge('C8', 'C8', holds ? 'holds' : 'does not hold', parts.join('; ')));
+      out.push(judge('C8', holds ? 'holds' : 'does not hold', parts.join('; ')));
     }
   }
   // C9: REUSEPORT sharing needs the same uid
@@ -369,7 +365,6 @@ export function judgeClaims(all: Cells): ClaimResult[] {
       other.length === 0
         ? notTested('C9', 'needs uids=other (B owned by another user)')
         : judge(
-            'C9',
             'C9',
             sharedAcross.length || sameRefused.length ? 'does not hold' : 'holds',
             (sharedAcross.length
@@ -462,7 +457,7 @@ function relation(c: Cell): string {
   const fa = family(c.addrA);
   const fb = family(c.addrB);
   if (fa !== fb) return 'IPv4 vs IPv6';
-  if (isWildcard({ address: c.addrA }) || isWildcard({ address: c.addrB })) return 'wildcard vs specific';
+  if (isWildcard(c.addrA) || isWildcard(c.addrB)) return 'wildcard vs specific';
   return 'two specific addresses';
 }
 

@@ -51,7 +51,7 @@ export default defineLab({
     ctx.print(`Lab 09 — ${this.title}`);
     ctx.print(`kernel: ${ks.join(' → ')}${obs.kernelTimeWait ? ` (TIME_WAIT timer ${((obs.kernelTimerMs as number) / 1000).toFixed(1)} s)` : ''}`);
     ctx.print(`peer  : ${ps.join(' → ')}`);
-    ctx.print(`(the peer's FIN was held ${finDelay} ms and its ACK ${ackDelay} ms on the wire, so each FIN left before the other arrived)`);
+    ctx.print(`(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire)`);
     ctx.print();
     ctx.concludeClaims();
   },

@@ -21,9 +21,11 @@ const CLAIMS = [
   { id: 'T8', text: 'With timestamps, PAWS rejects the old segment.', source: 'RFC 7323 §5' },
 ] as const;
 
-// each variant has its own four-tuple (a TIME_WAIT left by one must not meet the next)
-let PORT = 7000;
-let PEER_PORT = 45000;
+/** Each variant has its own four-tuple: a TIME_WAIT left by one must not meet the next. */
+interface Ports {
+  kernel: number;
+  peer: number;
+}
 const ISN1 = 1_000_000;
 const NEW_DATA = 'NEW!';
 
@@ -52,12 +54,12 @@ async function readAll(k: KernelSocket, ms: number, want = Infinity): Promise<st
 }
 
 /** A listener, one incarnation from the peer's fixed port carrying AAAA BBBB CCCC; the first BBBB is held back and recorded. */
-async function firstIncarnation(ctx: LabContext, listener: KernelSocket, skip: Skip, ts: boolean): Promise<{ held: SegmentEventLike; read: string; kernelIss: number; conn: Connection }> {
+async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, skip: Skip, ts: boolean): Promise<{ held: SegmentEventLike; read: string; kernelIss: number; conn: Connection }> {
   const stack = ctx.peer();
   const tcb = { isn: ISN1, timestamps: ts, tsOffset: 5000, mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000, rcvBuf: 4 << 20 };
   const rec = stack.record((e) => e.direction === 'out' && new TextDecoder().decode(e.tcp.payload) === 'BBBB');
   const drop = stack.addFilter({ direction: 'out', times: 1, match: (e) => new TextDecoder().decode(e.tcp.payload) === 'BBBB', action: 'drop' });
-  const conn = stack.connect({ local: { address: ctx.addr.peer4, port: PEER_PORT }, remote: { address: ctx.addr.host4, port: PORT }, tcb });
+  const conn = stack.connect({ local: { address: ctx.addr.peer4, port: ports.peer }, remote: { address: ctx.addr.host4, port: ports.kernel }, tcb });
   const acc = await listener.accept(5000);
   if (!acc.socket) throw new LabError(`the first incarnation was not accepted (${acc.result.errno})`);
   const k = acc.socket;
@@ -94,14 +96,14 @@ async function firstIncarnation(ctx: LabContext, listener: KernelSocket, skip: S
   return { held, read, kernelIss, conn };
 }
 
-async function secondIncarnation(ctx: LabContext, listener: KernelSocket, held: SegmentEventLike, kernelIss1: number, ts: boolean): Promise<Incarnation2> {
+async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, held: SegmentEventLike, kernelIss1: number, ts: boolean): Promise<Incarnation2> {
   const stack = ctx.peer();
   const near = ctx.str('isn') === 'near';
   // near: the old BBBB (at ISN1+5) is exactly the first byte the new incarnation expects
   const newIsn = near ? ISN1 + 4 : (ISN1 + 2 ** 31) >>> 0;
   const conn = stack.connect({
-    local: { address: ctx.addr.peer4, port: PEER_PORT },
-    remote: { address: ctx.addr.host4, port: PORT },
+    local: { address: ctx.addr.peer4, port: ports.peer },
+    remote: { address: ctx.addr.host4, port: ports.kernel },
     tcb: { isn: newIsn, timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, synRetries: 1 },
   });
   const acc = await listener.accept(2500);
@@ -122,7 +124,7 @@ async function secondIncarnation(ctx: LabContext, listener: KernelSocket, held: 
   }
   const replies: string[] = [];
   const off = stack.onSegment((e) => {
-    if (e.direction === 'in' && e.tuple.local.port === PEER_PORT) replies.push(`${e.tcp.flags.ack ? 'ACK' : ''}${e.tcp.flags.rst ? ' RST' : ''} ack=${(e.tcp.ack - newIsn) >>> 0}`);
+    if (e.direction === 'in' && e.tuple.local.port === ports.peer) replies.push(`${e.tcp.flags.ack ? 'ACK' : ''}${e.tcp.flags.rst ? ' RST' : ''} ack=${(e.tcp.ack - newIsn) >>> 0}`);
   });
   stack.replay(held); // the old BBBB arrives, byte for byte
   await ctx.sleep(100);
@@ -152,12 +154,11 @@ export default defineLab({
     const results: Record<Skip, (Incarnation2 & { firstRead: string }) | null> = { 'with-time-wait': null, 'linger-abort': null, 'no-tw-buckets': null, 'peer-time-wait-short': null };
     /** One variant: a listener on its own port, two incarnations, TIME_WAIT skipped as `skip` says. */
     const variant = async (name: string, skip: Skip, i: number, ts: boolean): Promise<Incarnation2 & { firstRead: string }> => {
-      PORT = 7000 + i;
-      PEER_PORT = 45000 + i;
+      const ports: Ports = { kernel: 7000 + i, peer: 45000 + i };
       const obs = await ctx.variant(name, { timestamps: ts, isn: ctx.str('isn') }, async () => {
         const listener = ctx.socket('ipv4', 'tcp');
         listener.setOption('SO_REUSEADDR', true);
-        const b = listener.bind(ctx.addr.host4, PORT);
+        const b = listener.bind(ctx.addr.host4, ports.kernel);
         if (b.ret < 0) throw new LabError(`listener bind: ${b.errno}`);
         listener.listen(8);
         const maxTw = ctx.readSysctl('net.ipv4.tcp_max_tw_buckets');
@@ -167,9 +168,9 @@ export default defineLab({
         // the control keeps its TIME_WAIT: the peer's RST to the TIME_WAIT's ACK would kill it otherwise (RFC 1337, lab 13)
         if (skip === 'with-time-wait') ctx.sysctl('net.ipv4.tcp_rfc1337', 1);
         try {
-          const first = await firstIncarnation(ctx, listener, skip, ts);
-          const timeWait = ctx.table((e) => e.state === 'TIME_WAIT' && e.remote.port === PEER_PORT).length > 0;
-          const second = await secondIncarnation(ctx, listener, first.held, first.kernelIss, ts);
+          const first = await firstIncarnation(ctx, listener, ports, skip, ts);
+          const timeWait = ctx.table((e) => e.state === 'TIME_WAIT' && e.remote.port === ports.peer).length > 0;
+          const second = await secondIncarnation(ctx, listener, ports, first.held, first.kernelIss, ts);
           return { firstRead: first.read, timeWaitBeforeSecond: timeWait, ...second };
         } finally {
           if (skip === 'no-tw-buckets' && maxTw) ctx.sysctl('net.ipv4.tcp_max_tw_buckets', maxTw);

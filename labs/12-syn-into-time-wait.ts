@@ -88,7 +88,6 @@ export default defineLab({
         `${c.padEnd(20)} SYN at ${String(x.synSeqRelative).padStart(8)} from the old RCV.NXT → ${x.accepted ? `accepted; the kernel's new ISN = old SND.NXT + ${iss}` : `refused: ${(x.repliesToSyn as string[]).join(', ') || 'no answer'}`}`,
       );
     }
-    ctx.print('(a refused SYN meets an ACK for the old connection; the client answers it with RST — see lab 13 for what that RST does)');
     ctx.print();
     ctx.concludeClaims();
   },

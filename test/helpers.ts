@@ -72,14 +72,7 @@ export function removeTmpDirs(): void {
   for (const d of made.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 }
 
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
+export { pidAlive } from '../src/host/pid';
 
 /** Network-namespace inode of a process, or null if it is gone. */
 export function netnsOf(pid: number): number | null {

@@ -1,10 +1,11 @@
 // Flow analysis over a capture: TCP segments grouped by four-tuple and incarnation, with relative
 // sequence numbers per incarnation and the notable ones marked (RST, retransmission, zero window,
 // window probe, stray segment of an earlier incarnation, challenge ACK). Pure: from pcap records.
+import { formatEndpoint as endpoint } from '../wire/address';
 import { isWireError } from '../wire/errors';
 import { parseFrame } from '../wire/frame';
 import { seqAdd, seqGt, seqLe, seqRelative, type SeqNumber } from '../wire/seq';
-import { formatFlags, type TcpRepr } from '../wire/tcp';
+import { formatFlags, segLen } from '../wire/tcp';
 import { ipPayloadOf, type PcapFile } from './pcap';
 
 export type Mark = 'rst' | 'retransmission' | 'zero-window' | 'window-probe' | 'syn' | 'fin' | 'stray' | 'challenge-ack' | 'out-of-window' | 'old-timestamp';
@@ -19,6 +20,8 @@ export interface FlowSegment {
   /** the four-tuple, direction-free */
   flow: string;
   incarnation: number;
+  /** the flow's newest incarnation when the segment was seen (differs from `incarnation` for a stray) */
+  current: number;
   /** set when the segment belongs to an earlier incarnation than the current one */
   strayFrom?: number;
   flags: string;
@@ -54,11 +57,6 @@ export interface FlowSummary {
   other: Array<{ number: number; timeUs: number; summary: string }>;
 }
 
-const endpoint = (a: string, p: number): string => (a.includes(':') ? `[${a}]:${p}` : `${a}:${p}`);
-
-function seqSpan(t: TcpRepr): number {
-  return t.payload.length + (t.flags.syn ? 1 : 0) + (t.flags.fin ? 1 : 0);
-}
 
 interface Incarnation {
   number: number;
@@ -140,7 +138,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
     if (t.flags.syn && strayFrom === undefined && !cur.established) cur.isn.set(dir, t.seq);
     if (!inc.isn.has(dir)) inc.isn.set(dir, t.seq);
     const d = (directions[dir] ??= { segments: 0, bytes: 0, rst: 0, retransmissions: 0, zeroWindow: 0, windowProbes: 0, fin: 0 });
-    const span = seqSpan(t);
+    const span = segLen(t);
     const end = seqAdd(t.seq, span);
     const marks: Mark[] = [];
     const high = inc.highest.get(dir);
@@ -204,6 +202,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
       dst,
       flow,
       incarnation: inc.number,
+      current: cur.number,
       strayFrom,
       flags: formatFlags(t.flags) || 'none',
       seq: t.seq,

@@ -3,6 +3,7 @@
 // relative seq/ack, length, the notable marks, and each side's TCP state where it changes.
 // One pure layout, two renderings: terminal text and SVG.
 import type { FlowSegment, FlowSummary, Mark } from './flows';
+import { escapeXml as esc } from './html';
 import { KERNEL_ADDRESSES } from './listing';
 
 export interface StateChange {
@@ -193,7 +194,6 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; width?: nu
   return out;
 }
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 /** SVG: lifelines, arrows slanted downward, labels, marks coloured, states beside their lifeline. */
 export function renderLadderSvg(l: Ladder): string {

@@ -31,22 +31,12 @@ export function listFrames(file: PcapFile): ListingRow[] {
     if (s.flags.includes('ACK')) parts.push(`ack=${s.relAck ?? `${s.ack >>> 0} (abs)`}`);
     parts.push(`win=${s.window}`, `len=${s.len}`);
     if (s.checksumOk === false) parts.push('BAD-CHECKSUM');
-    if ((incarnationsOf.get(s.flow) ?? 1) > 1) parts.push(`(incarnation ${s.strayFrom !== undefined ? flowCurrent(flows.segments, s) : s.incarnation})`);
+    if ((incarnationsOf.get(s.flow) ?? 1) > 1) parts.push(`(incarnation ${s.current})`);
     if (s.strayFrom !== undefined) parts.push(`STRAY: a segment of incarnation ${s.strayFrom}`);
     return { number: s.number, timeS: (s.timeUs - t0) / 1e6, direction: directionOf(s.srcAddress, s.dstAddress), src: s.src, dst: s.dst, summary: `TCP ${parts.join(' ')}`, incarnation: s.incarnation, strayFrom: s.strayFrom };
   });
   for (const o of flows.other) rows.push({ number: o.number, timeS: (o.timeUs - t0) / 1e6, direction: '?', src: '', dst: '', summary: o.summary });
   return rows.sort((a, b) => a.number - b.number);
-}
-
-/** The incarnation current when a stray segment arrived: the highest one seen so far on its flow. */
-function flowCurrent(all: ReadonlyArray<{ flow: string; number: number; incarnation: number }>, s: { flow: string; number: number }): number {
-  let n = 1;
-  for (const x of all) {
-    if (x.number > s.number) break;
-    if (x.flow === s.flow) n = Math.max(n, x.incarnation);
-  }
-  return n;
 }
 
 export function formatListing(rows: readonly ListingRow[]): string[] {

@@ -1,6 +1,7 @@
 // The state timeline of one variant: each side's TCP states as bands over time, every syscall
 // that took time as a bar of its duration (a linger close that blocked 3 s is a 3 s bar).
 // Pure: from timeline events to an SVG string.
+import { escapeXml as esc } from './html';
 
 export interface TimelineInput {
   start: number; // µs
@@ -30,7 +31,6 @@ const STATE_COLOURS: Record<string, string> = {
   'TIME-WAIT': '#e55',
 };
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 
 export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
   const W = 860;

@@ -15,19 +15,13 @@ export function encodeSockaddr(address: string, port: number): Buffer {
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`port out of range: ${port}`);
   const { family, bytes } = parseAddress(address);
   const c = native().constants;
-  if (family === 'ipv4') {
-    const b = Buffer.alloc(16);
-    b.writeUInt16LE(c.AF_INET, 0);
-    if (!littleEndian) b.writeUInt16BE(c.AF_INET, 0);
-    b.writeUInt16BE(port, 2); // sin_port, network order
-    b.set(bytes, 4);
-    return b;
-  }
-  const b = Buffer.alloc(28);
-  if (littleEndian) b.writeUInt16LE(c.AF_INET6, 0);
-  else b.writeUInt16BE(c.AF_INET6, 0);
+  const v4 = family === 'ipv4';
+  const b = Buffer.alloc(v4 ? 16 : 28);
+  // sa_family in host order; sin_port / sin6_port in network order
+  if (littleEndian) b.writeUInt16LE(v4 ? c.AF_INET : c.AF_INET6, 0);
+  else b.writeUInt16BE(v4 ? c.AF_INET : c.AF_INET6, 0);
   b.writeUInt16BE(port, 2);
-  b.set(bytes, 8); // after sin6_flowinfo; sin6_scope_id stays 0
+  b.set(bytes, v4 ? 4 : 8); // IPv6: after sin6_flowinfo; sin6_scope_id stays 0
   return b;
 }
 
@@ -42,8 +36,4 @@ export function decodeSockaddr(b: Buffer): SocketAddress | null {
     return { family: 'ipv6', address: formatIPv6(b.subarray(8, 24)), port: b.readUInt16BE(2) };
   }
   return null;
-}
-
-export function formatEndpoint(a: SocketAddress): string {
-  return a.family === 'ipv6' ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}`;
 }

@@ -50,7 +50,7 @@ export class TunLink {
     for (const l of this.#listeners) l(frame, timeUs);
   }
 
-  /** Writes a frame into the kernel, recording it first. Returns the write(2) result. */
+  /** Writes a frame into the kernel, recording it first; a failed write(2) shows in lastError. */
   send(frame: Uint8Array): void {
     const timeUs = wallUs();
     this.#sink?.write(timeUs, frame);

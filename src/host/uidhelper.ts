@@ -9,6 +9,7 @@ import * as readline from 'node:readline';
 import type { IpFamily } from '../wire/address';
 import type { Proto } from './ksocket';
 import { addonPath } from './native';
+import { pidAlive } from './pid';
 import type { SyscallResult } from './native';
 
 export const NOBODY_UID = 65534;
@@ -22,13 +23,7 @@ export function removeHelperCopies(pid?: number): void {
     const m = new RegExp(`^${UID_HELPER_DIR_PREFIX}(\\d+)-`).exec(name);
     if (!m) continue;
     const owner = Number(m[1]);
-    let alive = true;
-    try {
-      process.kill(owner, 0);
-    } catch (e) {
-      alive = (e as NodeJS.ErrnoException).code === 'EPERM';
-    }
-    if (owner === pid || !alive) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
+    if (owner === pid || !pidAlive(owner)) fs.rmSync(path.join(os.tmpdir(), name), { recursive: true, force: true });
   }
 }
 

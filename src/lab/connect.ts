@@ -1,7 +1,7 @@
 // The two ways a lab joins the kernel under test and the peer: the kernel connects to a peer
 // listener, or the peer connects to a kernel listener. Each step is one syscall or one
 // segment exchange, logged to the timeline by the context.
-import type { KernelSocket, Proto } from '../host/ksocket';
+import type { KernelSocket } from '../host/ksocket';
 import type { AsyncSyscallResult } from '../host/native';
 import type { Connection } from '../stack/stack';
 import type { TcbConfig } from '../stack/tcb';
@@ -52,7 +52,7 @@ export interface PeerClient {
 }
 
 /** The peer connects to a kernel listener on 192.0.2.1:`port`; `before` configures the listener. */
-export async function peerConnects(ctx: LabContext, port: number, opts: { before?: (l: KernelSocket) => void; tcb?: Partial<TcbConfig>; proto?: Proto; localPort?: number } = {}): Promise<PeerClient> {
+export async function peerConnects(ctx: LabContext, port: number, opts: { before?: (l: KernelSocket) => void; tcb?: Partial<TcbConfig>; localPort?: number } = {}): Promise<PeerClient> {
   const listener = ctx.socket('ipv4', 'tcp');
   opts.before?.(listener);
   const b = listener.bind(ctx.addr.host4, port);
@@ -87,19 +87,12 @@ export interface ServerTimeWait {
  * way, and the kernel closes first: the kernel holds the four-tuple in TIME_WAIT.
  */
 export async function kernelServerTimeWait(ctx: LabContext, port: number, peerPort: number, tcb: Partial<TcbConfig> = {}): Promise<ServerTimeWait> {
-  const listener = ctx.socket('ipv4', 'tcp');
-  listener.setOption('SO_REUSEADDR', true);
-  const b = listener.bind(ctx.addr.host4, port);
-  if (b.ret < 0) throw new LabError(`listener bind ${ctx.addr.host4}:${port}: ${b.errno}`);
-  listener.listen(8);
-  const conn = ctx.peer().connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port }, tcb });
-  const acc = await listener.accept(5000);
-  if (!acc.socket) throw new LabError(`the first incarnation was not accepted (${acc.result.errno})`);
+  const { listener, k, conn } = await peerConnects(ctx, port, { before: (l) => l.setOption('SO_REUSEADDR', true), tcb, localPort: peerPort });
   conn.write(new TextEncoder().encode('hello'));
-  await acc.socket.recv(100, { timeoutMs: 2000 });
-  await acc.socket.send(new TextEncoder().encode('world'));
+  await k.recv(100, { timeoutMs: 2000 });
+  await k.send(new TextEncoder().encode('world'));
   conn.onEnd(() => conn.end());
-  await acc.socket.close(); // the kernel closes first
+  await k.close(); // the kernel closes first
   await peerReaches(conn, 'CLOSED', 3000);
   const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port && e.remote.port === peerPort).length > 0, { timeoutMs: 2000 }));
   return { listener, conn, kernelIss: conn.tcb.irs, twRcvNxt: conn.tcb.sndNxt, twSndNxt: conn.tcb.rcvNxt, timeWait };

@@ -11,10 +11,12 @@ import type { TunLink } from '../host/tunlink';
 import { NOBODY_UID, UidHelper } from '../host/uidhelper';
 import { TcpStack } from '../stack/stack';
 import type { TcbConfig } from '../stack/tcb';
-import type { IpFamily } from '../wire/address';
+import { formatEndpoint, type IpFamily } from '../wire/address';
 import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
 import type { ClaimResult, LabDefinition, VariantResult, Verdict } from './types';
+
+const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
 
 export type TimelineEvent =
   | ({ kind: 'syscall'; variant: string | null } & SyscallRecord)
@@ -32,7 +34,7 @@ export type TimelineEvent =
 export type LabMessage =
   | { type: 'progress'; lab: string; text: string }
   | { type: 'print'; lab: string; text: string }
-  | { type: 'result'; lab: string; dir: string; claims: string[] }
+  | { type: 'result'; lab: string; dir: string }
   | { type: 'error'; lab: string; code: string; message: string };
 
 export interface ContextInit {
@@ -133,7 +135,6 @@ export class LabContext {
     if (this.#peer) return this.#peer;
     const stack = new TcpStack(this.link, { addresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6], tcb });
     const wall = (ms: number): number => Math.round((performance.timeOrigin + ms) * 1000);
-    const ep = (e: { address: string; port: number }): string => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
     stack.onSegment((e) =>
       this.timeline.push({
         kind: 'peer-segment',
@@ -235,7 +236,6 @@ export class LabContext {
   /** Samples the socket table every 20 ms (and after each syscall); changes of state or timer kind go to the timeline. */
   #watchKernel(): () => void {
     const seen = new Map<string, { state: string; timer: string }>();
-    const ep = (e: { address: string; port: number }): string => (e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`);
     const sample = (): void => {
       const now = new Set<string>();
       for (const e of socketTable()) {

@@ -3,13 +3,13 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeTcp } from '../capture/flows';
+import { escapeXml as esc } from '../capture/html';
 import { layoutLadders, renderLadderSvg, type TimelineEvent } from '../capture/ladder';
 import { readPcap } from '../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../capture/timeline-svg';
 import { allLabs } from './registry';
 import type { LabResult, VariantResult } from './types';
 
-const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
 const CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#222;line-height:1.45}
@@ -26,9 +26,9 @@ function verdictBadge(v: string): string {
 }
 
 /** Observations for humans: long arrays summarised (lab 01's 6,000 cells stay in result.json). */
-function summarise(value: unknown, depth = 0): unknown {
-  if (Array.isArray(value)) return value.length > 20 ? `[${value.length} entries — see result.json]` : value.map((v) => summarise(v, depth + 1));
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, summarise(v, depth + 1)]));
+function summarise(value: unknown): unknown {
+  if (Array.isArray(value)) return value.length > 20 ? `[${value.length} entries — see result.json]` : value.map(summarise);
+  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, summarise(v)]));
   return value;
 }
 

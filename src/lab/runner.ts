@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
+import { pidAlive } from '../host/pid';
 import { removeHelperCopies } from '../host/uidhelper';
 import type { LabMessage } from './context';
 import { TwlabError } from './errors';
@@ -42,15 +43,6 @@ export interface RunOptions {
 
 export function innerEntry(): string {
   return path.join(__dirname, 'inner.js');
-}
-
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 const STAGING = /^\.(\d{2}-[a-z0-9-]+)\.(partial|old)-(\d+)$/;

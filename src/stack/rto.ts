@@ -43,6 +43,6 @@ export class RtoEstimator {
 
   /** The timer expired: double (RFC 6298 §5.5). */
   expired(): void {
-    if (this.#rtoMs * 2 ** (this.backoff + 1) <= this.cfg.maxMs * 2) this.backoff++;
+    if (this.rtoMs < this.cfg.maxMs) this.backoff++; // no point doubling past the cap
   }
 }

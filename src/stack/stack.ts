@@ -6,10 +6,10 @@
 import { isWireError } from '../wire/errors';
 import { emitTcpFrame, parseFrame } from '../wire/frame';
 import { seq, seqAdd, seqGt, type SeqNumber } from '../wire/seq';
-import { NO_FLAGS, type TcpOption, type TcpRepr } from '../wire/tcp';
+import { NO_FLAGS, segLen, type TcpOption, type TcpRepr } from '../wire/tcp';
 import { realClock, type Clock, type TimerHandle } from './clock';
 import type { Link } from './link';
-import { DEFAULT_TCB, segLen, Tcb, type TcbConfig, type TcbEvent, type TcpState } from './tcb';
+import { DEFAULT_TCB, Tcb, type TcbConfig, type TcbEvent, type TcpState } from './tcb';
 
 export interface Endpoint {
   address: string;
@@ -85,11 +85,10 @@ export class Connection {
   received = 0;
   resetReason: string | null = null;
 
-  constructor(stack: TcpStack, tuple: FourTuple, tcb: Tcb, at: number) {
+  constructor(stack: TcpStack, tuple: FourTuple, tcb: Tcb) {
     this.stack = stack;
     this.tuple = tuple;
     this.tcb = tcb;
-    void at;
   }
 
   get state(): TcpState {
@@ -262,7 +261,7 @@ export class TcpStack {
     if (old) this.#forget(old);
     const now = this.clock.now();
     const tcb = Tcb.connect({ ...this.cfg, ...opts.tcb }, tuple.local.port, tuple.remote.port, now);
-    const conn = this.#register(tuple, tcb, now);
+    const conn = this.#register(tuple, tcb);
     this.afterTcb(conn, this.#drainEvents(conn));
     this.kick(conn);
     return conn;
@@ -329,8 +328,8 @@ export class TcpStack {
     throw new Error('no free ephemeral port');
   }
 
-  #register(tuple: FourTuple, tcb: Tcb, now: number): Connection {
-    const conn = new Connection(this, tuple, tcb, now);
+  #register(tuple: FourTuple, tcb: Tcb): Connection {
+    const conn = new Connection(this, tuple, tcb);
     this.#conns.set(tupleKey(tuple), conn);
     this.created.emit(conn);
     return conn;
@@ -416,7 +415,7 @@ export class TcpStack {
       }
       if (seg.flags.syn) {
         const tcb = Tcb.accept(listener.cfg, seg, now);
-        const c = this.#register(e.tuple, tcb, now);
+        const c = this.#register(e.tuple, tcb);
         const off = c.onState((_from, to) => {
           if (to === 'ESTABLISHED') {
             off();
@@ -543,10 +542,5 @@ export class TcpStack {
     if (filter) this.#filtered(e, go);
     else go();
   }
-}
-
-/** "192.0.2.2:80" */
-export function formatEndpoint(e: Endpoint): string {
-  return e.address.includes(':') ? `[${e.address}]:${e.port}` : `${e.address}:${e.port}`;
 }
 

@@ -3,7 +3,7 @@
 //   dispatch(now)     → segments due now (SYN, data, FIN, pending ACKs, expired timers)
 // Events (state changes, data, EOF, resets) collect in `events` for the caller to drain.
 import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, type SeqNumber } from '../wire/seq';
-import { NO_FLAGS, type TcpFlags, type TcpOption, type TcpRepr } from '../wire/tcp';
+import { NO_FLAGS, segLen, type TcpFlags, type TcpOption, type TcpRepr } from '../wire/tcp';
 import { ByteQueue } from './bytes';
 import { DEFAULT_RTO, RtoEstimator, type RtoConfig } from './rto';
 
@@ -91,10 +91,6 @@ export type TcbEvent =
 const SYNCHRONIZED: ReadonlySet<TcpState> = new Set(['SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSE-WAIT', 'CLOSING', 'LAST-ACK', 'TIME-WAIT']);
 const RECEIVES_TEXT: ReadonlySet<TcpState> = new Set(['ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2']);
 const SENDS_DATA: ReadonlySet<TcpState> = new Set(['ESTABLISHED', 'CLOSE-WAIT', 'FIN-WAIT-1', 'CLOSING', 'LAST-ACK']);
-
-export function segLen(s: Pick<TcpRepr, 'flags' | 'payload'>): number {
-  return s.payload.length + (s.flags.syn ? 1 : 0) + (s.flags.fin ? 1 : 0);
-}
 
 function randomU32(): number {
   return (Math.random() * 0x100000000) >>> 0;
@@ -219,13 +215,6 @@ export class Tcb {
     t.#learnSyn(syn, now, true);
     t.#setState('SYN-RECEIVED', now);
     t.#synDue = true;
-    return t;
-  }
-
-  /** A TCB built directly in a state, for tests and fixtures (the fields are then set by hand). */
-  static inState(cfg: TcbConfig, localPort: number, remotePort: number, state: TcpState, passive = false): Tcb {
-    const t = new Tcb(cfg, localPort, remotePort, passive);
-    t.state = state;
     return t;
   }
 
@@ -558,11 +547,9 @@ export class Tcb {
   #ackAdvance(ack: SeqNumber, now: number, tsecr?: number): void {
     const acked = seqDiff(ack, this.sndUna);
     // bytes of data (not SYN or FIN) newly acknowledged
-    const dataEnd = seqAdd(this.sndBase, this.sendQ.length);
     const dataAcked = Math.max(0, Math.min(seqDiff(ack, this.sndBase), this.sendQ.length));
     this.sendQ.drop(dataAcked);
     this.sndBase = seqAdd(this.sndBase, dataAcked);
-    if (seqGt(ack, dataEnd) && this.finSeq === null) this.sndBase = dataEnd;
     this.sndUna = ack;
     if (seqLt(this.sndNxt, this.sndUna)) this.sndNxt = this.sndUna;
     if (dataAcked) this.events.push({ kind: 'acked', bytes: dataAcked, at: now });

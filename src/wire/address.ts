@@ -102,6 +102,11 @@ export function formatAddress(bytes: Uint8Array): string {
   return bytes.length === 4 ? formatIPv4(bytes) : formatIPv6(bytes);
 }
 
+/** "192.0.2.1:80" or "[2001:db8::1]:80" */
+export function formatEndpoint(address: string, port: number): string {
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
+}
+
 export function parseAddress(text: string): { family: IpFamily; bytes: Uint8Array } {
   const v4 = parseIPv4(text);
   if (v4) return { family: 'ipv4', bytes: v4 };

@@ -50,6 +50,11 @@ export function flags(spec: string): TcpFlags {
   return f;
 }
 
+/** SEG.LEN (RFC 9293 §3.4): the payload, plus one for SYN and one for FIN. */
+export function segLen(s: Pick<TcpRepr, 'flags' | 'payload'>): number {
+  return s.payload.length + (s.flags.syn ? 1 : 0) + (s.flags.fin ? 1 : 0);
+}
+
 /** "SYN,ACK" in the order tcpdump prints them */
 export function formatFlags(f: TcpFlags): string {
   const order: Array<[keyof TcpFlags, string]> = [
