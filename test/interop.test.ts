@@ -1,9 +1,13 @@
 // The userspace stack against the real kernel over TUN, each case in its own namespace:
 // end states on both sides, what the capture shows, and tshark reading it cleanly.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { hasTool, inNamespace, privileged, removeTmpDirs, tmpDir } from './helpers';
+import { ROOT, hasTool, inNamespace, privileged, removeTmpDirs, tmpDir } from './helpers';
+import { readPcap } from '../src/capture/pcap';
+import { isWireError } from '../src/wire/errors';
+import { parseFrame } from '../src/wire/frame';
 import type { InteropResult } from './ns/interop';
 
 afterAll(removeTmpDirs);
@@ -21,14 +25,31 @@ async function scenario(name: string, input: Record<string, unknown> = {}): Prom
  */
 function expectCleanInTshark(pcap: string): void {
   if (!hasTool('tshark') && !process.env.CI) return;
-  const t = spawnSync('tshark', ['-r', pcap, '-d', 'tcp.port==1-65535,data', '-o', 'tcp.check_checksum:TRUE', '-T', 'fields', '-e', 'frame.protocols', '-e', '_ws.malformed', '-e', 'tcp.checksum.status'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const t = spawnSync('tshark', ['-r', pcap, '-d', 'tcp.port==1-65535,data', '-o', 'tcp.check_checksum:TRUE', '-T', 'fields', '-e', 'frame.number', '-e', 'ip.src', '-e', 'tcp.flags.str', '-e', 'tcp.len', '-e', 'frame.protocols', '-e', '_ws.malformed', '-e', 'tcp.checksum.status', '-e', 'tcp.checksum'], { encoding: 'utf8', maxBuffer: 64 << 20 });
   expect(t.status, t.stderr).toBe(0);
-  for (const line of t.stdout.trim().split('\n')) {
-    const [protocols, malformed, checksum] = line.split('\t');
-    expect(protocols).toMatch(/^raw:ip(v6)?:tcp(:data)?$/);
-    expect(malformed ?? '').toBe('');
-    expect(checksum).toBe('1'); // PROTO_CHECKSUM_E_GOOD (0 bad, 2 unverified)
+  const frames = readPcap(pcap);
+  const bad = t.stdout
+    .trim()
+    .split('\n')
+    .map((line) => line.split('\t'))
+    .filter(([number, , , , protocols, malformed, status, field]) => {
+      if (!/^raw:ip(v6)?:tcp(:data)?$/.test(protocols ?? '') || (malformed ?? '') !== '') return true;
+      if (status === '1') return false; // PROTO_CHECKSUM_E_GOOD
+      // 0xffff is one's-complement zero, as valid as 0x0000 (Linux's csum_fold yields it about once in
+      // 65,536 segments); Wireshark 4.0 compares literally and calls it bad. Verify such a frame ourselves.
+      return !(field === '0xffff' && checksumOk(frames, Number(number)));
+    });
+  if (bad.length) {
+    // keep the capture for a look: the temporary folder is removed after the run
+    const kept = path.join(ROOT, 'captures', `failed-${path.basename(pcap)}`);
+    fs.copyFileSync(pcap, kept);
+    expect.fail(`${bad.length} frame(s) not clean in tshark, e.g. ${bad.slice(0, 3).map((f) => `#${f[0]} from ${f[1]} [${f[2]}] len ${f[3]} protocols ${f[4]} checksum status ${f[6]}`).join('; ')} (capture kept: ${kept})`);
   }
+}
+
+function checksumOk(file: ReturnType<typeof readPcap>, number: number): boolean {
+  const seg = parseFrame(file.records[number - 1]!.data);
+  return !isWireError(seg) && seg.kind === 'tcp' && seg.tcp.checksumOk === true;
 }
 
 const clean = { rst: 0, retransmissions: 0 };

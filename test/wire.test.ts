@@ -53,6 +53,11 @@ describe('sequence numbers wrap modulo 2^32', () => {
 });
 
 describe('checksums', () => {
+  it('accepts 0xffff, one\'s-complement zero, in the TCP checksum field (Linux sends it)', () => {
+    // a bare ACK Linux 6.18 sent with checksum 0xffff (captured in an interop run)
+    const s = parseFrame(hex('45000040f59c40004006c117c0000201c0000202dabc0050b1697bf694573900b010007bffff00000101080a9ea0abd208c8e61d0101050a94573ea8945745b2'));
+    expect(!isWireError(s) && s.kind === 'tcp' && [s.tcp.checksum, s.tcp.checksumOk]).toEqual([0xffff, true]);
+  });
   it('computes the RFC 1071 example', () => {
     // RFC 1071 §3: 0001 f203 f4f5 f6f7 → sum ddf2, checksum 220d
     expect(internetChecksum(Uint8Array.from([0x00, 0x01, 0xf2, 0x03, 0xf4, 0xf5, 0xf6, 0xf7]))).toBe(0x220d);
