@@ -5,30 +5,13 @@
 // every pair of sockets on this kernel — TCP and UDP; A only bound, or already listening;
 // SO_REUSEADDR and SO_REUSEPORT on none/A/B/both; wildcard, loopback, specific and IPv6
 // addresses; B owned by the same or another user — and judges each claim from the cells.
-import { defineLab, familyOf, LabError, type ClaimResult, type IpFamily, type KernelSocket, type LabContext, type Proto, type UidHelper, type Verdict } from '../src/lab';
+import * as os from 'node:os';
+import { claimById, decide, defineLab, familyOf, LabError, requires, type IpFamily, type Judgement, type KernelSocket, type LabContext, type Proto, type UidHelper, type Verdict } from '../src/lab';
 
 // ---------------------------------------------------------------- the claims
-const CLAIMS = [
-  { id: 'C1', text: 'By default no two sockets can be bound to the same source address and port.', source: 'seed §"basics" (BSD)' },
-  {
-    id: 'C2',
-    text: 'Binding a wildcard address and a specific address on the same port fails without SO_REUSEADDR and succeeds with it, set on the socket being bound, in either order.',
-    source: 'seed §SO_REUSEADDR (BSD)',
-  },
-  { id: 'C3', text: "The seed's eight-row SO_REUSEADDR table (socket A bound, then socket B binds) gives each result.", source: 'seed §SO_REUSEADDR table (BSD)' },
-  {
-    id: 'C5',
-    text: 'SO_REUSEPORT lets sockets bind exactly the same address and port only if every socket, the first included, set it before binding.',
-    source: 'seed §SO_REUSEPORT (BSD); seed §Linux >= 3.9',
-  },
-  { id: 'C7', text: 'For multicast addresses SO_REUSEADDR behaves exactly as SO_REUSEPORT, and the other way round.', source: 'seed §Multicast (BSD)' },
-  {
-    id: 'C8',
-    text: 'Linux: while a TCP socket listens on a port SO_REUSEADDR is ignored for that port; for sockets that do not listen, SO_REUSEADDR on both behaves like SO_REUSEPORT.',
-    source: 'seed §Linux < 3.9',
-  },
-  { id: 'C9', text: 'Linux: sockets can share an address and port through SO_REUSEPORT only if they belong to the same effective user ID.', source: 'seed §Linux >= 3.9; man 7 socket (SO_REUSEPORT)' },
-] as const;
+// (texts, sources and scopes in src/lab/claims.ts)
+const CLAIM_IDS = ['C1', 'C2', 'C3', 'C5', 'C7', 'C8', 'C9'] as const;
+type ClaimId = (typeof CLAIM_IDS)[number];
 
 // ---------------------------------------------------------------- parameters
 const ADDRESS_TOKEN = /^(.+?)(\+v6only)?$/;
@@ -226,8 +209,14 @@ const sameAddr = (c: Cell): boolean => c.addrA === c.addrB && c.v6onlyA === c.v6
 const noReuse = (c: Cell): boolean => !c.reuseaddrA && !c.reuseaddrB && !c.reuseportA && !c.reuseportB;
 const measured = (cs: Cells): Cell[] => cs.filter((c) => c.setupA === 'OK');
 
-function judge(id: (typeof CLAIMS)[number]['id'], verdict: Verdict, evidence: string): ClaimResult {
-  return { ...CLAIMS.find((c) => c.id === id)!, verdict, evidence };
+/** A claim judged over many cells: agrees when no cell contradicts it. */
+function judge(id: ClaimId, agrees: boolean, evidence: string, cells: number): [ClaimId, Judgement] {
+  return [id, { requires: [requires('cells the claim speaks of were measured', cells > 0, `${cells} cells`)], agrees, evidence }];
+}
+
+/** The cells a claim needs were left out (by --set): not tested, and which ones. */
+function notTested(id: ClaimId, why: string): [ClaimId, Judgement] {
+  return [id, { requires: [requires('cells the claim speaks of were measured', false, why)], agrees: false, evidence: 'nothing measured for this claim' }];
 }
 
 /** Compares measured cells with what a claim predicts; returns mismatches. */
@@ -245,12 +234,12 @@ function describe(c: Cell): string {
   return `${c.proto} ${c.kind} ${v6(c.addrA, c.v6onlyA)}→${v6(c.addrB, c.v6onlyB)} SO_REUSEADDR ${flagText(c.reuseaddrA, c.reuseaddrB)}, SO_REUSEPORT ${flagText(c.reuseportA, c.reuseportB)}${c.uidB === 'other' ? ', B other uid' : ''}`;
 }
 
-export function judgeClaims(all: Cells): ClaimResult[] {
+/** Each claim's judgement from the matrix: which cells it speaks of, and whether any contradicts it. */
+export function judgements(all: Cells): Array<[ClaimId, Judgement]> {
   const cells = measured(all);
   const same = cells.filter((c) => c.uidB === 'same');
   const unicast = same.filter((c) => c.kind !== 'multicast');
-  const out: ClaimResult[] = [];
-  const notTested = (id: (typeof CLAIMS)[number]['id'], why: string): ClaimResult => judge(id, 'not tested', why);
+  const out: Array<[ClaimId, Judgement]> = [];
 
   // C1: same address, no flags → EADDRINUSE
   {
@@ -259,7 +248,7 @@ export function judgeClaims(all: Cells): ClaimResult[] {
     out.push(
       cs.length === 0
         ? notTested('C1', 'no same-address cells without flags were measured (see --set addresses/kinds)')
-        : judge('C1', bad.length ? 'does not hold' : 'holds', bad.length ? `${bad.length}/${cs.length} cells bound twice: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} same-address cells without flags → EADDRINUSE`),
+        : judge('C1', bad.length === 0, bad.length ? `${bad.length}/${cs.length} cells bound twice: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} same-address cells without flags → EADDRINUSE`, cs.length),
     );
   }
   // C2: wildcard vs specific (IPv4), no SO_REUSEPORT: OK iff SO_REUSEADDR on B
@@ -278,10 +267,11 @@ export function judgeClaims(all: Cells): ClaimResult[] {
         ? notTested('C2', 'needs a wildcard and a specific IPv4 address in --set addresses')
         : judge(
             'C2',
-            bad.length ? 'differs by OS' : 'holds',
+            bad.length === 0,
             bad.length
               ? `Linux, bound: SO_REUSEADDR on B only → ${byFlags(false, true, 'bound')}, on both → ${byFlags(true, true, 'bound')}${cs.some((c) => c.kind === 'listening') ? `; A listening, both set → ${byFlags(true, true, 'listening')}` : ''} (${bad.length}/${cs.length} cells differ from BSD)`
               : `all ${cs.length} wildcard/specific cells follow SO_REUSEADDR on B`,
+            cs.length,
           ),
     );
   }
@@ -295,10 +285,11 @@ export function judgeClaims(all: Cells): ClaimResult[] {
         ? notTested('C3', 'needs 0.0.0.0, 192.0.2.1 and 198.51.100.1 in --set addresses')
         : judge(
             'C3',
-            failing.length ? 'differs by OS' : 'holds',
+            failing.length === 0,
             failing.length
               ? `rows ${failing.map((r) => r.n).join(', ')} of ${tested.length} differ on Linux, e.g. row ${failing[0]!.n}: ${describe(failing[0]!.mismatch[0]!.cell)} → ${failing[0]!.mismatch[0]!.cell.result} (BSD: ${failing[0]!.mismatch[0]!.expected})`
               : `all ${tested.length} rows match on ${tested.reduce((n, r) => n + r.cells.length, 0)} cells`,
+            tested.reduce((n, r) => n + r.cells.length, 0),
           ),
     );
   }
@@ -309,7 +300,7 @@ export function judgeClaims(all: Cells): ClaimResult[] {
     out.push(
       cs.length === 0
         ? notTested('C5', 'no same-address cells were measured')
-        : judge('C5', bad.length ? 'does not hold' : 'holds', bad.length ? `${bad.length}/${cs.length} cells differ: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `${cs.length} same-address cells: OK exactly when both set SO_REUSEPORT (bound and listening)`),
+        : judge('C5', bad.length === 0, bad.length ? `${bad.length}/${cs.length} cells differ: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `${cs.length} same-address cells: OK exactly when both set SO_REUSEPORT (bound and listening)`, cs.length),
     );
   }
   // C7: multicast: either flag counts as SO_REUSEPORT
@@ -321,10 +312,11 @@ export function judgeClaims(all: Cells): ClaimResult[] {
         ? notTested('C7', 'the multicast kind was not measured (see --set kinds/protocols)')
         : judge(
             'C7',
-            bad.length ? 'differs by OS' : 'holds',
+            bad.length === 0,
             bad.length
               ? `${bad.length}/${cs.length} multicast cells differ from BSD, e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}; on Linux the two flags do not mix`
               : `all ${cs.length} multicast cells: OK when each socket set either flag`,
+            cs.length,
           ),
     );
   }
@@ -349,7 +341,7 @@ export function judgeClaims(all: Cells): ClaimResult[] {
       parts.push(listening.length ? (badA.length ? `A listening: SO_REUSEADDR changed ${badA.length} results, e.g. ${describe(badA[0]!)} → ${badA[0]!.result}` : `A listening: SO_REUSEADDR changed none of ${listening.length} results`) : 'listening kind not measured');
       parts.push(viaAddr.length ? (badB.length ? `not listening: REUSEADDR-both ≠ REUSEPORT-both in ${badB.length}/${viaAddr.length} pairs, e.g. ${describe(badB[0]!)} → ${badB[0]!.result}` : `not listening: REUSEADDR on both = REUSEPORT on both in all ${viaAddr.length} pairs`) : 'bound kind not measured');
       if (secondListen) parts.push(`after such a shared bind (TCP, ${listenB.length} pairs), B's listen() → ${secondListen} once A listens`);
-      out.push(judge('C8', holds ? 'holds' : 'does not hold', parts.join('; ')));
+      out.push(judge('C8', holds, parts.join('; '), listening.length + viaAddr.length));
     }
   }
   // C9: REUSEPORT sharing needs the same uid
@@ -366,15 +358,21 @@ export function judgeClaims(all: Cells): ClaimResult[] {
         ? notTested('C9', 'needs uids=other (B owned by another user)')
         : judge(
             'C9',
-            sharedAcross.length || sameRefused.length ? 'does not hold' : 'holds',
+            sharedAcross.length === 0 && sameRefused.length === 0,
             (sharedAcross.length
               ? `${sharedAcross.length}/${other.length} cells shared a port across users, e.g. ${describe(sharedAcross[0]!)}`
               : `all ${other.length} SO_REUSEPORT-both cells with B owned by uid 65534 → ${[...new Set(other.map((c) => c.result))].join('/')}, the same cells with one owner → OK`) +
               (addrAcross.length ? `; SO_REUSEADDR on both, not listening, shared across users in ${addrShared}/${addrAcross.length} cells` : ''),
+            other.length,
           ),
     );
   }
   return out;
+}
+
+/** The verdicts the matrix gives on a kernel (by default this one). */
+export function judgeClaims(all: Cells, kernelRelease = os.release()): Array<{ id: ClaimId; verdict: Verdict; evidence: string }> {
+  return judgements(all).map(([id, j]) => ({ id, ...decide(claimById(id), j, kernelRelease) }));
 }
 
 // ---------------------------------------------------------------- the seed's table
@@ -494,7 +492,7 @@ export default defineLab({
   shows: 'every bind() pairing (TCP/UDP, bound/listening, flags, IPv4/IPv6, owner) with the errno this kernel returns',
   question: 'When may a second socket bind the address and port a first socket holds, and how does Linux differ from the BSD rules in the seed?',
   params: PARAMS,
-  claims: CLAIMS,
+  claims: CLAIM_IDS,
   recordSysctls: ['net.ipv4.ip_local_port_range', 'net.ipv6.bindv6only'],
   async run(ctx) {
     const specs = [...cellSpecs(ctx)];
@@ -533,9 +531,9 @@ export default defineLab({
     if (broken.length) ctx.print(`${broken.length} cells not measured because socket A's own bind/listen failed, e.g. ${describe(broken[0]!)} → ${broken[0]!.setupA}`);
     ctx.print();
     ctx.print('Claims');
-    for (const c of judgeClaims(cells)) {
-      ctx.claim(c.id, c.verdict, c.evidence);
-      ctx.conclude(`  ${c.id} ${c.verdict.toUpperCase()}: ${c.text}`);
+    for (const [id, j] of judgements(cells)) {
+      const c = ctx.judge(id, j);
+      ctx.conclude(`  ${c.id} ${c.verdict.toUpperCase()}: ${c.text} [${c.scope}]`);
       ctx.print(`      ${c.evidence}`);
     }
   },

@@ -2,60 +2,113 @@
 //
 // Question: when a connection closes, which side keeps the four-tuple in TIME_WAIT, and for how
 // long does Linux keep it? Does net.ipv4.tcp_fin_timeout change that, as is often said?
-import { defineLab, kernelConnects, peerReaches, type LabContext, type SocketEntry } from '../src/lab';
-
-const CLAIMS = [
-  { id: 'T1', text: 'Only the side that closes first enters TIME-WAIT.', source: 'RFC 9293 §3.6 (figure 12)' },
-  { id: 'T2', text: 'Linux keeps TIME_WAIT for 60 s, and tcp_fin_timeout does not change that.', source: 'man 7 tcp (tcp_fin_timeout); include/net/tcp.h TCP_TIMEWAIT_LEN' },
-] as const;
+//
+// Each close is repeated on `trials` connections (closed together, so waiting out one TIME_WAIT
+// waits out all of them).
+import { defineLab, kernelConnects, peerReaches, requires, type LabContext, type Trial } from '../src/lab';
 
 const PORT = 80;
+const TIMER_SLACK_MS = 1500;
+const LIFETIME_SLACK_MS = 3000;
 
-function timeWaitOf(ctx: LabContext, localPort: number): SocketEntry | undefined {
-  return ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === localPort && e.remote.port === PORT)[0];
+interface KernelCloser {
+  local: number;
+  close: { ret: number; errno: string | null };
+  /** the peer went through LAST-ACK to CLOSED: both FINs crossed and were acknowledged */
+  peerClosed: boolean;
+  peerStates: string[];
+  peerEnteredTimeWait: boolean;
+  kernelTimeWait: boolean;
+  timerAtEntryMs: number | null;
+  /** close() to the entry's disappearance, when waited out */
+  lifetimeMs: number | null;
 }
 
-/** The kernel closes first: it should hold TIME_WAIT; returns the timer as first read, and the lifetime when waited out. */
-async function kernelClosesFirst(ctx: LabContext, waitFull: boolean): Promise<Record<string, unknown>> {
-  const { k, conn, local } = await kernelConnects(ctx, PORT, { onAccept: (c) => c.onEnd(() => c.end()) });
-  const close = await k.close(); // FIN from the kernel
+interface PeerCloser {
+  local: number;
+  /** the kernel read end-of-file (the peer's FIN) before it closed */
+  eof: boolean;
+  close: { ret: number; errno: string | null };
+  kernelEntries: string[];
+  kernelTimeWait: boolean;
+  peerStates: string[];
+  peerEnteredTimeWait: boolean;
+}
+
+const twTimer = (ctx: LabContext, localPort: number): number | null =>
+  ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === localPort && e.remote.port === PORT)[0]?.timerMs ?? null;
+
+/** `n` connections, the kernel closes each first (all at once); their TIME_WAIT timers, and lifetimes when waited out. */
+async function kernelClosesFirst(ctx: LabContext, n: number, waitFull: boolean): Promise<KernelCloser[]> {
+  const conns = [];
+  for (let i = 0; i < n; i++) conns.push(await kernelConnects(ctx, PORT, { onAccept: (c) => c.onEnd(() => c.end()) }));
+  const closes = await Promise.all(conns.map((c) => c.k.close())); // FIN from the kernel, on every connection
   const closedAt = performance.now();
-  const tw = await ctx.waitUntil(() => timeWaitOf(ctx, local.port), { timeoutMs: 3000 });
-  const peerClosed = await peerReaches(conn, 'CLOSED', 3000);
-  let lifetimeMs: number | null = null;
-  if (tw && waitFull) {
-    const gone = await ctx.waitUntil(() => !timeWaitOf(ctx, local.port), {
-      timeoutMs: tw.timerMs + 10_000,
-      everyMs: 100,
-      progress: (ms) => `TIME_WAIT of ${ctx.addr.host4}:${local.port}: ${Math.max(0, Math.round((tw.timerMs - ms) / 1000))} s left`,
+  const out: KernelCloser[] = [];
+  for (const [i, { conn, local }] of conns.entries()) {
+    const timer = await ctx.waitUntil(() => twTimer(ctx, local.port), { timeoutMs: 3000, everyMs: 20 });
+    const peerClosed = await peerReaches(conn, 'CLOSED', 3000);
+    const states = conn.history.map((h) => h.state);
+    out.push({
+      local: local.port,
+      close: { ret: closes[i]!.ret, errno: closes[i]!.errno },
+      peerClosed: peerClosed && states.includes('LAST-ACK'),
+      peerStates: states,
+      peerEnteredTimeWait: states.includes('TIME-WAIT'),
+      kernelTimeWait: timer !== null,
+      timerAtEntryMs: timer,
+      lifetimeMs: null,
     });
-    if (gone) lifetimeMs = Math.round(performance.now() - closedAt);
   }
-  return {
-    close,
-    kernelTimeWait: !!tw,
-    timerAtEntryMs: tw?.timerMs ?? null,
-    lifetimeMs,
-    peerStates: conn.history.map((h) => h.state),
-    peerEnteredTimeWait: conn.history.some((h) => h.state === 'TIME-WAIT'),
-    peerClosed,
-    finTimeout: Number(ctx.readSysctl('net.ipv4.tcp_fin_timeout')),
-  };
+  if (waitFull) {
+    const watchMs = ctx.int('watch_s') * 1000;
+    const pending = new Set(out.filter((o) => o.kernelTimeWait));
+    const longest = Math.max(0, ...out.map((o) => o.timerAtEntryMs ?? 0));
+    await ctx.waitUntil(
+      () => {
+        for (const o of pending) {
+          if (twTimer(ctx, o.local) !== null) continue;
+          o.lifetimeMs = Math.round(performance.now() - closedAt);
+          pending.delete(o);
+        }
+        return pending.size === 0;
+      },
+      { timeoutMs: watchMs, everyMs: 100, progress: (ms) => `${pending.size} TIME_WAIT entries: about ${Math.max(0, Math.round((longest - ms) / 1000))} s left (watching up to ${watchMs / 1000} s)` },
+    );
+  }
+  return out;
 }
 
-/** The peer closes first: the peer should hold TIME-WAIT, the kernel pass LAST_ACK and let go. */
-async function peerClosesFirst(ctx: LabContext): Promise<Record<string, unknown>> {
-  const { k, conn, local } = await kernelConnects(ctx, PORT);
-  conn.end(); // FIN from the peer
-  const eof = await k.recv(100, { timeoutMs: 3000 }); // the kernel reads end-of-file …
-  const close = await k.close(); // … and closes: FIN back
-  const peerTimeWait = await peerReaches(conn, 'TIME-WAIT', 3000);
-  await ctx.sleep(300);
-  const kernelEntries = ctx.table((e) => e.local.port === local.port && e.remote.port === PORT).map((e) => e.state);
-  return { eof: { ret: eof.ret, errno: eof.errno }, close, kernelEntries, kernelTimeWait: kernelEntries.includes('TIME_WAIT'), peerStates: conn.history.map((h) => h.state), peerEnteredTimeWait: peerTimeWait };
+/** `n` connections, the peer closes each first: the peer should hold TIME-WAIT, the kernel pass LAST_ACK and let go. */
+async function peerClosesFirst(ctx: LabContext, n: number): Promise<PeerCloser[]> {
+  const out: PeerCloser[] = [];
+  for (let i = 0; i < n; i++) {
+    const { k, conn, local } = await kernelConnects(ctx, PORT);
+    conn.end(); // FIN from the peer
+    const eof = await k.recv(100, { timeoutMs: 3000 }); // the kernel reads end-of-file …
+    const close = await k.close(); // … and closes: FIN back
+    const peerTimeWait = await peerReaches(conn, 'TIME-WAIT', 3000);
+    await ctx.sleep(300);
+    const kernelEntries = ctx.table((e) => e.local.port === local.port && e.remote.port === PORT).map((e) => e.state);
+    out.push({
+      local: local.port,
+      eof: eof.ret === 0,
+      close: { ret: close.ret, errno: close.errno },
+      kernelEntries,
+      kernelTimeWait: kernelEntries.includes('TIME_WAIT'),
+      peerStates: conn.history.map((h) => h.state),
+      peerEnteredTimeWait: peerTimeWait,
+    });
+  }
+  return out;
 }
 
-const near60 = (ms: number | null | undefined, slack: number): boolean => typeof ms === 'number' && Math.abs(ms - 60_000) <= slack;
+const near60 = (ms: number | null, slack: number): boolean => ms !== null && Math.abs(ms - 60_000) <= slack;
+const secs = (ms: number | null | undefined): string => (typeof ms === 'number' ? `${(ms / 1000).toFixed(1)} s` : 'n/a');
+const range = (xs: Array<number | null>): string => {
+  const v = xs.filter((x): x is number => x !== null);
+  return v.length === 0 ? 'n/a' : Math.min(...v) === Math.max(...v) ? secs(v[0]) : `${secs(Math.min(...v))}–${secs(Math.max(...v))}`;
+};
 
 export default defineLab({
   id: '02',
@@ -65,51 +118,67 @@ export default defineLab({
   question: 'When a connection closes, which side keeps the four-tuple in TIME_WAIT, for how long, and does tcp_fin_timeout change it?',
   params: [
     { name: 'fin_timeout', kind: 'int', default: 60, min: 1, max: 600, unit: 'seconds', sysctl: 'net.ipv4.tcp_fin_timeout', help: 'net.ipv4.tcp_fin_timeout in the lab namespace' },
-    { name: 'wait', kind: 'enum', default: 'full', choices: ['full', 'none'], help: 'full: wait until the TIME_WAIT entry is gone (about a minute); none: stop once its timer is read' },
+    { name: 'wait', kind: 'enum', default: 'full', choices: ['full', 'none'], help: 'full: wait until the TIME_WAIT entries are gone (about a minute); none: stop once their timers are read' },
+    { name: 'watch_s', kind: 'int', default: 75, min: 1, max: 600, unit: 'seconds', help: 'with wait=full, how long to watch for the entries to go' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections closed per variant' },
   ],
-  claims: CLAIMS,
+  claims: ['T1', 'T2'],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
   async run(ctx) {
     const waitFull = ctx.str('wait') === 'full';
     const finTimeout = ctx.int('fin_timeout');
-    const a = await ctx.variant('kernel-closes-first', { fin_timeout: finTimeout }, () => kernelClosesFirst(ctx, waitFull));
-    const b = await ctx.variant('peer-closes-first', { fin_timeout: finTimeout }, () => peerClosesFirst(ctx));
+    const n = ctx.int('trials');
+    const a = (await ctx.variant('kernel-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ connections: await kernelClosesFirst(ctx, n, waitFull) }))).connections as KernelCloser[];
+    const b = (await ctx.variant('peer-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ connections: await peerClosesFirst(ctx, n) }))).connections as PeerCloser[];
     // the same close with tcp_fin_timeout changed: does the TIME_WAIT timer follow it?
     const other = finTimeout === 60 ? 5 : 60;
-    const c = await ctx.variant('fin-timeout-changed', { fin_timeout: other }, async () => {
-      ctx.sysctl('net.ipv4.tcp_fin_timeout', other);
-      try {
-        return await kernelClosesFirst(ctx, false);
-      } finally {
-        ctx.sysctl('net.ipv4.tcp_fin_timeout', finTimeout);
-      }
+    const c = (
+      await ctx.variant('fin-timeout-changed', { fin_timeout: other, trials: n }, async () => {
+        ctx.sysctl('net.ipv4.tcp_fin_timeout', other);
+        try {
+          return { connections: await kernelClosesFirst(ctx, n, false) };
+        } finally {
+          ctx.sysctl('net.ipv4.tcp_fin_timeout', finTimeout);
+        }
+      })
+    ).connections as KernelCloser[];
+
+    const finsCrossed = (x: KernelCloser): Trial['requires'] => [
+      requires('close() returned 0', x.close.ret === 0, `close() → ${x.close.ret}${x.close.errno ? ` ${x.close.errno}` : ''}`),
+      requires('both FINs were sent and acknowledged (the peer went LAST-ACK → CLOSED)', x.peerClosed, x.peerStates.join('→')),
+    ];
+    ctx.judge('T1', {
+      trials: [
+        ...a.map((x): Trial => ({ requires: finsCrossed(x), agrees: x.kernelTimeWait && !x.peerEnteredTimeWait })),
+        ...b.map((x): Trial => ({
+          requires: [requires('the kernel read the peer’s FIN before it closed', x.eof, x.eof ? 'recv() → 0' : 'no end-of-file')],
+          agrees: x.peerEnteredTimeWait && !x.kernelTimeWait,
+        })),
+      ],
+      evidence:
+        `kernel closed first: kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, peer TIME-WAIT in ${a.filter((x) => x.peerEnteredTimeWait).length}/${n}; ` +
+        `peer closed first: peer TIME-WAIT in ${b.filter((x) => x.peerEnteredTimeWait).length}/${n}, kernel TIME_WAIT in ${b.filter((x) => x.kernelTimeWait).length}/${n}`,
+    });
+    const watch = ctx.int('watch_s');
+    ctx.judge('T2', {
+      trials: [...a, ...c].map((x): Trial => ({
+        requires: [
+          requires('the kernel held the four-tuple in TIME_WAIT (its timer read)', x.kernelTimeWait, x.kernelTimeWait ? `timer ${secs(x.timerAtEntryMs)}` : 'no TIME_WAIT entry'),
+          ...(waitFull && a.includes(x) ? [requires(`the entry was watched until it went (watch ${watch} s)`, x.lifetimeMs !== null, x.lifetimeMs === null ? `still there after ${watch} s` : `gone after ${secs(x.lifetimeMs)}`)] : []),
+        ],
+        agrees: near60(x.timerAtEntryMs, TIMER_SLACK_MS) && (x.lifetimeMs === null || near60(x.lifetimeMs, LIFETIME_SLACK_MS)),
+      })),
+      evidence:
+        `TIME_WAIT timer at entry ${range(a.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${finTimeout}, ${range(c.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${other}` +
+        (waitFull ? `; the entries lived ${range(a.map((x) => x.lifetimeMs))} after close()` : '; (wait=none: lifetimes not waited out)'),
     });
 
-    const t1 = a.kernelTimeWait === true && a.peerEnteredTimeWait === false && b.kernelTimeWait === false && b.peerEnteredTimeWait === true;
-    ctx.claim(
-      'T1',
-      t1 ? 'holds' : 'does not hold',
-      `kernel closed first: kernel TIME_WAIT ${a.kernelTimeWait ? 'yes' : 'no'}, peer ${(a.peerStates as string[]).join('→')}; peer closed first: kernel ${(b.kernelEntries as string[]).join(',') || 'no entry'}, peer ${(b.peerStates as string[]).join('→')}`,
-    );
-    const timers = [a.timerAtEntryMs as number | null, c.timerAtEntryMs as number | null];
-    const t2 = timers.every((t) => near60(t, 1500)) && (a.lifetimeMs === null || near60(a.lifetimeMs as number, 3000));
-    ctx.claim(
-      'T2',
-      t2 ? 'holds' : 'does not hold',
-      `TIME_WAIT timer at entry ${fmt(timers[0])} with tcp_fin_timeout=${finTimeout}, ${fmt(timers[1])} with tcp_fin_timeout=${other}` +
-        (a.lifetimeMs !== null ? `; the entry lived ${fmt(a.lifetimeMs as number)} after close()` : '; (wait=none: lifetime not waited out)'),
-    );
-
-    ctx.print(`Lab 02 — ${this.title}`);
-    ctx.print(`kernel closes first : kernel ${a.kernelTimeWait ? `TIME_WAIT, timer ${fmt(a.timerAtEntryMs as number)}` : 'no TIME_WAIT'}; peer ${(a.peerStates as string[]).join(' → ')}`);
-    if (a.lifetimeMs !== null) ctx.print(`                      the TIME_WAIT entry vanished ${fmt(a.lifetimeMs as number)} after close()`);
-    ctx.print(`peer closes first   : kernel ${(b.kernelEntries as string[]).join(', ') || 'no socket left'}; peer ${(b.peerStates as string[]).join(' → ')}`);
-    ctx.print(`tcp_fin_timeout=${other}  : kernel TIME_WAIT timer ${fmt(c.timerAtEntryMs as number)}`);
+    ctx.print(`Lab 02 — ${this.title} (${n} connections per variant)`);
+    ctx.print(`kernel closes first : kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, timer at entry ${range(a.map((x) => x.timerAtEntryMs))}; peer ${a[0]?.peerStates.join(' → ')}`);
+    if (waitFull) ctx.print(`                      the TIME_WAIT entries vanished ${range(a.map((x) => x.lifetimeMs))} after close()`);
+    ctx.print(`peer closes first   : kernel ${[...new Set(b.flatMap((x) => x.kernelEntries))].join(', ') || 'no socket left'}; peer ${b[0]?.peerStates.join(' → ')}`);
+    ctx.print(`tcp_fin_timeout=${other}  : kernel TIME_WAIT timer ${range(c.map((x) => x.timerAtEntryMs))}`);
     ctx.print();
     ctx.concludeClaims();
   },
 });
-
-function fmt(ms: number | null | undefined): string {
-  return typeof ms === 'number' ? `${(ms / 1000).toFixed(1)} s` : 'n/a';
-}

@@ -3,20 +3,7 @@
 // Question: the server closed a connection first (so the server side holds TIME_WAIT on its
 // port), then the server process restarts and binds the port again. Which flags, on the old
 // listener and on the new socket, let the new bind() succeed?
-import { defineLab, LabError, type KernelSocket, type LabContext } from '../src/lab';
-
-const CLAIMS = [
-  {
-    id: 'C4',
-    text: 'A socket in TIME_WAIT blocks bind() unless the new socket sets SO_REUSEADDR; the flag of the old socket is not looked at.',
-    source: 'seed §SO_REUSEADDR (BSD)',
-  },
-  {
-    id: 'C5',
-    text: 'To bind the address and port of a socket in TIME_WAIT without SO_REUSEADDR, SO_REUSEPORT must have been set on both sockets.',
-    source: 'seed §SO_REUSEPORT (BSD); seed §Linux >= 3.9',
-  },
-] as const;
+import { defineLab, LabError, requires, type KernelSocket, type LabContext, type Trial } from '../src/lab';
 
 type Flags = 'none' | 'reuseaddr' | 'reuseport' | 'both';
 const FLAGS: readonly Flags[] = ['none', 'reuseaddr', 'reuseport', 'both'];
@@ -28,6 +15,8 @@ function setFlags(s: KernelSocket, f: Flags): void {
 
 export interface RebindCell {
   address: 'specific' | 'wildcard';
+  /** which pass over the matrix (each pass is one trial) */
+  trial: number;
   oldListener: Flags;
   newSocket: Flags;
   port: number;
@@ -38,7 +27,7 @@ export interface RebindCell {
 }
 
 /** One restart: listener (old flags) → connection → the server closes first → listener closed → new socket binds. */
-async function restart(ctx: LabContext, address: 'specific' | 'wildcard', oldFlags: Flags, newFlags: Flags, port: number, serverClosesFirst = true): Promise<RebindCell> {
+async function restart(ctx: LabContext, address: 'specific' | 'wildcard', oldFlags: Flags, newFlags: Flags, port: number, serverClosesFirst: boolean, trial: number): Promise<RebindCell> {
   const addr = address === 'specific' ? ctx.addr.host4 : '0.0.0.0';
   const listener = ctx.socket('ipv4', 'tcp');
   setFlags(listener, oldFlags);
@@ -64,7 +53,7 @@ async function restart(ctx: LabContext, address: 'specific' | 'wildcard', oldFla
   const bind = fresh.bind(addr, port);
   const listen = bind.ret === 0 ? fresh.listen(4) : null;
   fresh.closeNow();
-  return { address, oldListener: oldFlags, newSocket: newFlags, port, timeWait, bind: bind.errno ?? 'OK', listen: listen ? (listen.errno ?? 'OK') : null };
+  return { address, trial, oldListener: oldFlags, newSocket: newFlags, port, timeWait, bind: bind.errno ?? 'OK', listen: listen ? (listen.errno ?? 'OK') : null };
 }
 
 const has = (f: Flags, x: 'reuseaddr' | 'reuseport'): boolean => f === x || f === 'both';
@@ -78,73 +67,86 @@ export default defineLab({
   params: [
     { name: 'addresses', kind: 'list', default: ['specific', 'wildcard'], choices: ['specific', 'wildcard'], help: 'bind to 192.0.2.1 (specific) and/or 0.0.0.0 (wildcard), old listener and new socket alike' },
     { name: 'base_port', kind: 'int', default: 8000, min: 1024, max: 60000, help: 'first port; each cell uses a fresh one' },
+    { name: 'closer', kind: 'enum', default: 'server', choices: ['server', 'client'], help: 'who closes the old connection first: the server (its side holds TIME_WAIT) or the client (none on the server)' },
+    { name: 'trials', kind: 'int', default: 3, min: 1, max: 20, help: 'passes over the 4 × 4 matrix per address' },
   ],
-  claims: CLAIMS,
+  claims: ['C4', 'C17'],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
   async run(ctx) {
     let port = ctx.int('base_port');
+    const serverFirst = ctx.str('closer') === 'server';
+    const n = ctx.int('trials');
     const cells: RebindCell[] = [];
     for (const address of ctx.list('addresses') as Array<'specific' | 'wildcard'>) {
-      const obs = await ctx.variant(`${address}-address`, { address }, async () => {
+      const obs = await ctx.variant(`${address}-address`, { address, closer: ctx.str('closer'), trials: n }, async () => {
         const here: RebindCell[] = [];
-        for (const oldFlags of FLAGS) {
-          for (const newFlags of FLAGS) {
-            here.push(await restart(ctx, address, oldFlags, newFlags, port++));
-            ctx.progress(`${address}: ${here.length}/16 restarts`);
+        for (let trial = 1; trial <= n; trial++) {
+          for (const oldFlags of FLAGS) {
+            for (const newFlags of FLAGS) {
+              here.push(await restart(ctx, address, oldFlags, newFlags, port++, serverFirst, trial));
+              ctx.progress(`${address}: ${here.length}/${16 * n} restarts`);
+            }
           }
         }
         return { cells: here };
       });
       cells.push(...(obs.cells as RebindCell[]));
     }
-    const control = await ctx.variant('control-no-time-wait', {}, async () => ({ cell: await restart(ctx, 'specific', 'none', 'none', port++, false) }));
+    const control = await ctx.variant('control-no-time-wait', {}, async () => ({ cell: await restart(ctx, 'specific', 'none', 'none', port++, false, 1) }));
     const controlCell = control.cell as RebindCell;
 
-    const withTw = cells.filter((c) => c.timeWait);
-    const missingTw = cells.length - withTw.length;
+    /**
+     * One trial per pass over the matrix: the cells a claim speaks of must each have had the old
+     * connection in TIME_WAIT when the new bind() ran; the pass agrees when no cell contradicts.
+     */
+    const passes = (select: (c: RebindCell) => boolean, predict: (c: RebindCell) => boolean): Trial[] =>
+      Array.from({ length: n }, (_, i) => {
+        const cs = cells.filter((c) => c.trial === i + 1 && select(c));
+        const noTw = cs.filter((c) => !c.timeWait);
+        return {
+          requires: [
+            requires('the old connection was in TIME_WAIT when the new bind() ran', cs.length > 0 && noTw.length === 0, noTw.length ? `no TIME_WAIT entry in ${noTw.length}/${cs.length} cells (closer=${ctx.str('closer')})` : `${cs.length} cells`),
+          ],
+          agrees: cs.every((c) => (c.bind === 'OK') === predict(c)),
+        };
+      });
+    const results = (cs: RebindCell[]): string => [...new Set(cs.map((c) => c.bind))].join('/');
     // C4: no SO_REUSEPORT anywhere; the seed predicts OK exactly when the new socket sets SO_REUSEADDR
-    const c4 = withTw.filter((c) => !has(c.oldListener, 'reuseport') && !has(c.newSocket, 'reuseport'));
-    const c4bad = c4.filter((c) => (c.bind === 'OK') !== has(c.newSocket, 'reuseaddr'));
-    const byOld = (old: 'none' | 'reuseaddr'): string => c4.filter((c) => c.oldListener === old && c.newSocket === 'reuseaddr').map((c) => c.bind).join('/');
-    ctx.claim(
-      'C4',
-      c4.length === 0 ? 'not tested' : c4bad.length ? 'differs by OS' : 'holds',
-      c4.length === 0
-        ? 'no cell without SO_REUSEPORT had its TIME_WAIT in place'
-        : `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR (${c4bad.length}/${c4.length} cells differ from the seed)`,
-    );
-    // C5: no SO_REUSEADDR anywhere; OK exactly when both set SO_REUSEPORT
-    const c5 = withTw.filter((c) => !has(c.oldListener, 'reuseaddr') && !has(c.newSocket, 'reuseaddr'));
-    const c5bad = c5.filter((c) => (c.bind === 'OK') !== (has(c.oldListener, 'reuseport') && has(c.newSocket, 'reuseport')));
-    ctx.claim(
-      'C5',
-      c5.length === 0 ? 'not tested' : c5bad.length ? 'does not hold' : 'holds',
-      c5.length === 0
-        ? 'no cell without SO_REUSEADDR had its TIME_WAIT in place'
-        : c5bad.length
-          ? `${c5bad.length}/${c5.length} cells differ, e.g. old ${c5bad[0]!.oldListener}, new ${c5bad[0]!.newSocket} → ${c5bad[0]!.bind}`
-          : `${c5.length} cells: bind succeeded exactly when both set SO_REUSEPORT (old ${c5.filter((c) => c.bind === 'OK').map((c) => c.oldListener).join(',')})`,
-    );
+    const c4 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseport') && !has(c.newSocket, 'reuseport');
+    const byOld = (old: 'none' | 'reuseaddr'): string => results(cells.filter((c) => c4(c) && c.oldListener === old && c.newSocket === 'reuseaddr'));
+    ctx.judge('C4', {
+      trials: passes(c4, (c) => has(c.newSocket, 'reuseaddr')),
+      evidence: `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR`,
+    });
+    // C17: no SO_REUSEADDR anywhere; OK exactly when both set SO_REUSEPORT
+    const c17 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseaddr') && !has(c.newSocket, 'reuseaddr');
+    const both = cells.filter((c) => c17(c) && c.oldListener === 'reuseport' && c.newSocket === 'reuseport');
+    const one = cells.filter((c) => c17(c) && (c.oldListener === 'reuseport') !== (c.newSocket === 'reuseport'));
+    ctx.judge('C17', {
+      trials: passes(c17, (c) => has(c.oldListener, 'reuseport') && has(c.newSocket, 'reuseport')),
+      evidence: `SO_REUSEPORT on both → ${results(both)}; on one of them → ${results(one)}`,
+    });
 
     ctx.print(`Lab 03 — ${this.title}`);
-    ctx.print('The server closed first (its side holds TIME_WAIT), closed its listener, and a new socket binds the same port.');
-    ctx.print("Rows: the old listener's flags (inherited by the TIME_WAIT socket); columns: the new socket's; cell: bind() result (+ listen()).");
+    ctx.print(`The ${serverFirst ? 'server' : 'client'} closed first${serverFirst ? ' (its side holds TIME_WAIT)' : ' (no TIME_WAIT on the server)'}, the server closed its listener, and a new socket binds the same port.`);
+    ctx.print("Rows: the old listener's flags (inherited by the TIME_WAIT socket); columns: the new socket's; cell: bind() result (+ listen()), over every pass.");
     for (const address of ctx.list('addresses')) {
       ctx.print();
       ctx.print(`${address === 'specific' ? ctx.addr.host4 : '0.0.0.0'} (${address})`);
       ctx.print(`${'old \\ new'.padEnd(11)}${FLAGS.map((f) => f.padEnd(18)).join('')}`);
       for (const old of FLAGS) {
         const row = FLAGS.map((nf) => {
-          const c = cells.find((x) => x.address === address && x.oldListener === old && x.newSocket === nf)!;
-          const txt = c.bind === 'OK' ? `OK${c.listen && c.listen !== 'OK' ? ` (listen ${c.listen})` : ''}` : c.bind === 'EADDRINUSE' ? 'EADDRINUSE' : c.bind;
-          return (txt + (c.timeWait ? '' : ' (no TW!)')).padEnd(18);
+          const cs = cells.filter((x) => x.address === address && x.oldListener === old && x.newSocket === nf);
+          const listen = [...new Set(cs.map((c) => c.listen).filter((l) => l && l !== 'OK'))];
+          const txt = results(cs) + (listen.length ? ` (listen ${listen.join('/')})` : '');
+          const missing = cs.filter((c) => !c.timeWait).length;
+          return (txt + (missing ? ` (no TW ${missing}×)` : '')).padEnd(18);
         });
         ctx.print(`${old.padEnd(11)}${row.join('')}`);
       }
     }
     ctx.print();
     ctx.print(`Control (the client closed first, no TIME_WAIT on the server): a new socket without flags → bind ${controlCell.bind}`);
-    if (missingTw) ctx.print(`(${missingTw} cells had no TIME_WAIT entry when the new bind ran; they are left out of the verdicts)`);
     ctx.print();
     ctx.concludeClaims();
   },

@@ -4,18 +4,11 @@
 // four-tuple) and connects again. When may the new connection reuse that four-tuple, and what
 // does connect() say when it may not? And what do two sockets bound to one address and port
 // get when both connect to the same remote?
-import { defineLab, kernelConnects, type KernelSocket, type LabContext } from '../src/lab';
-
-const CLAIMS = [
-  { id: 'C6', text: 'connect() fails with EADDRINUSE when the five-tuple already exists.', source: 'seed §"Connect() Returning EADDRINUSE?"' },
-  {
-    id: 'T3',
-    text: 'tcp_tw_reuse governs whether a new outgoing connection may take over a four-tuple in TIME_WAIT (when timestamps make it safe).',
-    source: 'Documentation/networking/ip-sysctl.rst (tcp_tw_reuse)',
-  },
-] as const;
+import { defineLab, kernelConnects, requires, type KernelSocket, type LabContext, type Trial } from '../src/lab';
 
 interface Attempt {
+  /** the option that fixes the local port (bind, or IP_LOCAL_PORT_RANGE) took */
+  setup: string;
   bind: string | null;
   connect: string;
   /** the local port the new connection got */
@@ -24,26 +17,50 @@ interface Attempt {
   twRecycled: number;
 }
 
-/** First connection from `local` to peer:80, closed by the kernel first: a TIME_WAIT on that four-tuple. */
-async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'range'): Promise<boolean> {
-  const { k } = await kernelConnects(ctx, 80, {
-    tcb: { timestamps: ctx.bool('timestamps') },
-    onAccept: (c) => c.onEnd(() => c.end()),
-    before: (s) => prepare(s, local, how),
-  });
-  await k.close();
-  return !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0, { timeoutMs: 3000 }));
+interface First {
+  /** the kernel's connection used the port and left a TIME_WAIT on the four-tuple */
+  timeWait: boolean;
+  /** timestamps were negotiated (tcp_tw_reuse takes over only a timestamped TIME_WAIT) */
+  timestamps: boolean;
+  closedAt: number;
+  setup: string;
 }
 
-/** The local port, either by bind() (SO_REUSEADDR so a second bind may share it) or by a one-port IP_LOCAL_PORT_RANGE. */
-function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string | null {
+/** First connection from `local` to peer:80, closed by the kernel first: a TIME_WAIT on that four-tuple. */
+async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'range'): Promise<First> {
+  let setup = 'OK';
+  let k: KernelSocket;
+  let timestamps = false;
+  try {
+    ({ k } = await kernelConnects(ctx, 80, {
+      tcb: { timestamps: ctx.bool('timestamps') },
+      onAccept: (c) => {
+        c.onEnd(() => c.end());
+        c.onState((_f, to) => (to === 'ESTABLISHED' ? (timestamps = c.tcb.tsEnabled) : undefined));
+      },
+      before: (s) => {
+        setup = prepare(s, local, how);
+      },
+    }));
+  } catch (e) {
+    return { timeWait: false, timestamps, closedAt: performance.now(), setup: setup === 'OK' ? (e as Error).message : setup };
+  }
+  await k.close();
+  const closedAt = performance.now();
+  const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0, { timeoutMs: 3000 }));
+  return { timeWait, timestamps, closedAt, setup };
+}
+
+/** The local port, either by bind() (SO_REUSEADDR so a second bind may share it) or by a one-port IP_LOCAL_PORT_RANGE; OK or the errno. */
+function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string {
   if (how === 'range') {
-    s.setOption('IP_LOCAL_PORT_RANGE', { lo: local, hi: local });
-    return null;
+    // IP_LOCAL_PORT_RANGE exists from Linux 6.3: elsewhere this setsockopt fails and says so
+    const r = s.setOption('IP_LOCAL_PORT_RANGE', { lo: local, hi: local });
+    return r.errno ? `IP_LOCAL_PORT_RANGE ${r.errno}` : 'OK';
   }
   s.setOption('SO_REUSEADDR', true);
   const b = s.bind('192.0.2.1', local);
-  return b.errno ?? 'OK';
+  return b.errno ? `bind ${b.errno}` : 'OK';
 }
 
 /** A second connection from the same local port to peer:`remotePort`. */
@@ -53,7 +70,8 @@ async function reconnect(ctx: LabContext, local: number, remotePort: number, how
   const twBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0;
   const before = ctx.counters()['TcpExt.TWRecycled'] ?? 0;
   const k = ctx.socket('ipv4', 'tcp');
-  const bind = prepare(k, local, how);
+  const setup = prepare(k, local, how);
+  const bind = how === 'bind' ? setup.replace(/^bind /, '') : null;
   const c = await k.connect(ctx.addr.peer4, remotePort);
   const localPort = c.ret === 0 ? (k.localAddress()?.port ?? null) : null;
   const twRecycled = (ctx.counters()['TcpExt.TWRecycled'] ?? 0) - before;
@@ -62,7 +80,17 @@ async function reconnect(ctx: LabContext, local: number, remotePort: number, how
   }
   await k.close();
   stack.unlisten(listener);
-  return { bind, connect: c.errno ?? 'OK', localPort, twBefore, twRecycled };
+  return { setup, bind, connect: c.errno ?? 'OK', localPort, twBefore, twRecycled };
+}
+
+interface Cell extends Attempt {
+  how: 'bind' | 'range';
+  twReuse: '0' | '1';
+  trial: number;
+  local: number;
+  first: First;
+  /** close() of the first connection to the reconnect */
+  delayMs: number;
 }
 
 export default defineLab({
@@ -74,72 +102,112 @@ export default defineLab({
   params: [
     { name: 'timestamps', kind: 'bool', default: true, sysctl: 'net.ipv4.tcp_timestamps', help: 'TCP timestamps: the kernel sysctl and the peer alike' },
     { name: 'tw_reuse', kind: 'enum', default: '2', choices: ['0', '1', '2'], sysctl: 'net.ipv4.tcp_tw_reuse', help: '0 off, 1 on, 2 loopback only (the Linux default)' },
-    { name: 'delay_ms', kind: 'int', default: 1100, min: 0, max: 60_000, help: 'wait between the close and the reconnect (tcp_tw_reuse needs the old timestamp 1 s old)' },
-    { name: 'local_port', kind: 'int', default: 41000, min: 1024, max: 60000, help: 'the fixed local port (a few above it are used too)' },
+    { name: 'delay_ms', kind: 'int', default: 1100, min: 0, max: 60_000, help: 'wait between the close and the reconnect (tcp_tw_reuse needs the old timestamp tcp_tw_reuse_delay old)' },
+    { name: 'local_port', kind: 'int', default: 41000, min: 1024, max: 60000, help: 'the fixed local port (a few dozen above it are used too)' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of each probe (each on its own local port)' },
   ],
-  claims: CLAIMS,
+  claims: ['C6', 'T3'],
   recordSysctls: ['net.ipv4.tcp_tw_reuse_delay', 'net.ipv4.ip_local_port_range'],
   async run(ctx) {
     const delay = ctx.int('delay_ms');
+    const n = ctx.int('trials');
     let port = ctx.int('local_port');
     const scenario = async (remotePort: number, how: 'bind' | 'range'): Promise<Attempt & { local: number; timeWaitCreated: boolean }> => {
       const local = port++;
-      const tw = await firstConnection(ctx, local, how);
+      const first = await firstConnection(ctx, local, how);
       await ctx.sleep(delay);
-      return { local, timeWaitCreated: tw, ...(await reconnect(ctx, local, remotePort, how)) };
+      return { local, timeWaitCreated: first.timeWait, ...(await reconnect(ctx, local, remotePort, how)) };
     };
     const same = await ctx.variant('same-remote', { how: 'bind' }, async () => ({ ...(await scenario(80, 'bind')) }));
     const other = await ctx.variant('other-remote-port', { how: 'bind' }, async () => ({ ...(await scenario(81, 'bind')) }));
     const range = await ctx.variant('kernel-port-choice', { how: 'IP_LOCAL_PORT_RANGE' }, async () => ({ ...(await scenario(80, 'range')) }));
-    const two = await ctx.variant('two-sockets-one-tuple', {}, async () => {
-      const local = port++;
-      const a = ctx.socket('ipv4', 'tcp');
-      const b = ctx.socket('ipv4', 'tcp');
-      const stack = ctx.peer({ timestamps: ctx.bool('timestamps') });
-      const listener = stack.listen(80);
-      for (const s of [a, b]) s.setOption('SO_REUSEADDR', true);
-      const bindA = a.bind(ctx.addr.host4, local);
-      const bindB = b.bind(ctx.addr.host4, local);
-      const connectA = await a.connect(ctx.addr.peer4, 80);
-      const connectB = await b.connect(ctx.addr.peer4, 80);
-      for (const s of [a, b]) s.setOption('SO_LINGER', { onoff: true, seconds: 0 });
-      await a.close();
-      await b.close();
-      stack.unlisten(listener);
-      return { local, bindA: bindA.errno ?? 'OK', bindB: bindB.errno ?? 'OK', connectA: connectA.errno ?? 'OK', connectB: connectB.errno ?? 'OK' };
-    });
-    // T3: the same reconnects with tcp_tw_reuse off and on, by explicit bind and by the kernel's own port choice
-    const setting = ctx.str('tw_reuse');
-    const compare = await ctx.variant('tw-reuse-compare', {}, async () => {
-      const out: Record<string, unknown> = {};
-      try {
-        for (const value of ['0', '1']) {
-          ctx.sysctl('net.ipv4.tcp_tw_reuse', value);
-          for (const how of ['bind', 'range'] as const) out[`${how} tw_reuse=${value}`] = { ...(await scenario(80, how)) };
+    const two = (
+      await ctx.variant('two-sockets-one-tuple', { trials: n }, async () => {
+        const stack = ctx.peer({ timestamps: ctx.bool('timestamps') });
+        const listener = stack.listen(80);
+        const trials = [];
+        for (let i = 0; i < n; i++) {
+          const local = port++;
+          const a = ctx.socket('ipv4', 'tcp');
+          const b = ctx.socket('ipv4', 'tcp');
+          for (const s of [a, b]) s.setOption('SO_REUSEADDR', true);
+          const bindA = a.bind(ctx.addr.host4, local);
+          const bindB = b.bind(ctx.addr.host4, local);
+          const connectA = await a.connect(ctx.addr.peer4, 80);
+          const connectB = await b.connect(ctx.addr.peer4, 80);
+          for (const s of [a, b]) s.setOption('SO_LINGER', { onoff: true, seconds: 0 });
+          await a.close();
+          await b.close();
+          trials.push({ local, bindA: bindA.errno ?? 'OK', bindB: bindB.errno ?? 'OK', connectA: connectA.errno ?? 'OK', connectB: connectB.errno ?? 'OK' });
         }
-      } finally {
-        ctx.sysctl('net.ipv4.tcp_tw_reuse', setting);
-      }
-      return out;
+        stack.unlisten(listener);
+        return { trials };
+      })
+    ).trials as Array<{ local: number; bindA: string; bindB: string; connectA: string; connectB: string }>;
+
+    // T3: the same reconnect over a TIME_WAIT four-tuple with tcp_tw_reuse 0 and 1, by explicit bind
+    // and by the kernel's own port choice; every first connection is made, then one wait, then
+    // every reconnect (tcp_tw_reuse is read at connect time)
+    const setting = ctx.str('tw_reuse');
+    const cells = (
+      await ctx.variant('tw-reuse-compare', { trials: n }, async () => {
+        const out: Cell[] = [];
+        const plan: Array<Pick<Cell, 'how' | 'twReuse' | 'trial' | 'local' | 'first'>> = [];
+        for (let trial = 1; trial <= n; trial++) {
+          for (const twReuse of ['0', '1'] as const) for (const how of ['bind', 'range'] as const) plan.push({ how, twReuse, trial, local: port, first: await firstConnection(ctx, port++, how) });
+        }
+        await ctx.sleep(delay);
+        try {
+          for (const twReuse of ['0', '1'] as const) {
+            ctx.sysctl('net.ipv4.tcp_tw_reuse', twReuse);
+            for (const p of plan.filter((x) => x.twReuse === twReuse)) {
+              const delayMs = Math.round(performance.now() - p.first.closedAt);
+              out.push({ ...p, delayMs, ...(await reconnect(ctx, p.local, 80, p.how)) });
+            }
+          }
+        } finally {
+          ctx.sysctl('net.ipv4.tcp_tw_reuse', setting);
+        }
+        return { cells: out };
+      })
+    ).cells as Cell[];
+
+    ctx.judge('C6', {
+      trials: two.map((t) => ({
+        requires: [
+          requires('both sockets were bound to one address and port', t.bindA === 'OK' && t.bindB === 'OK', `bind ${t.bindA}/${t.bindB} on ${ctx.addr.host4}:${t.local}`),
+          requires('the first connect() succeeded', t.connectA === 'OK', `connect → ${t.connectA}`),
+        ],
+        agrees: t.connectB === 'EADDRINUSE',
+      })),
+      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
     });
-    const connectB = two.connectB as string;
-    ctx.claim(
-      'C6',
-      connectB === 'EADDRINUSE' ? 'holds' : 'differs by OS',
-      `two sockets bound to ${ctx.addr.host4}:${two.local as number} (SO_REUSEADDR, bind ${two.bindA as string}/${two.bindB as string}): the first connect() → ${two.connectA as string}, the second to the same remote → ${connectB}`,
-    );
-    const got = (key: string): Attempt => compare[key] as Attempt;
+    const reuseDelay = Number(ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay') ?? 1000);
     const ts = ctx.bool('timestamps');
-    const cells = ['bind tw_reuse=0', 'bind tw_reuse=1', 'range tw_reuse=0', 'range tw_reuse=1'].map((k) => ({ key: k, ...got(k) }));
-    // tcp_tw_reuse governs the takeover if, on both paths, it happens exactly with tw_reuse=1 (and timestamps on)
-    const follows = cells.filter((c) => (c.connect === 'OK') === (c.key.endsWith('=1') && ts));
-    ctx.claim(
-      'T3',
-      cells.some((c) => !c.twBefore) ? 'not tested' : follows.length === cells.length ? 'holds' : 'does not hold',
-      `timestamps ${ts ? 'on' : 'off'}, reconnect over the TIME_WAIT four-tuple: explicit bind → ${got('bind tw_reuse=0').connect} with tcp_tw_reuse=0, ${got('bind tw_reuse=1').connect} with 1; ` +
-        `kernel's port choice → ${got('range tw_reuse=0').connect} with 0, ${got('range tw_reuse=1').connect} with 1` +
-        (follows.length === cells.length ? '' : ' (an explicitly bound socket takes over a timestamped TIME_WAIT whatever tcp_tw_reuse says: tcp_twsk_unique() checks the sysctl only for the kernel-chosen port)'),
-    );
+    const say = (how: 'bind' | 'range', tw: '0' | '1'): string => [...new Set(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect))].join('/');
+    ctx.judge('T3', {
+      // a trial is one pass over the four cells: tcp_tw_reuse governs the takeover if, on both paths, it happens exactly with tcp_tw_reuse=1
+      trials: Array.from({ length: n }, (_, i): Trial => {
+        const pass = cells.filter((c) => c.trial === i + 1);
+        const worst = (test: (c: Cell) => boolean): Cell | undefined => pass.find((c) => !test(c));
+        const noSetup = worst((c) => c.first.setup === 'OK' && c.setup === 'OK');
+        const noTw = worst((c) => c.twBefore);
+        const noTs = worst((c) => c.first.timestamps);
+        const early = worst((c) => c.delayMs >= reuseDelay);
+        return {
+          requires: [
+            requires('the local port could be fixed (bind, IP_LOCAL_PORT_RANGE)', !noSetup, noSetup ? `${noSetup.how}: ${noSetup.first.setup !== 'OK' ? noSetup.first.setup : noSetup.setup}` : 'OK on both paths'),
+            requires('the four-tuple was in TIME_WAIT when connect() ran', !noTw, noTw ? `no TIME_WAIT on local port ${noTw.local}` : 'in every cell'),
+            requires('the old connection used timestamps', !noTs, noTs ? `no timestamps on local port ${noTs.local} (timestamps=${ts ? 'on' : 'off'})` : 'in every cell'),
+            requires(`the reconnect came at least tcp_tw_reuse_delay (${reuseDelay} ms) after the close`, !early, early ? `${early.delayMs} ms` : `${Math.min(...pass.map((c) => c.delayMs))} ms or more`),
+          ],
+          agrees: pass.every((c) => (c.connect === 'OK') === (c.twReuse === '1')),
+        };
+      }),
+      evidence:
+        `reconnect over a TIME_WAIT four-tuple: explicit bind → ${say('bind', '0')} with tcp_tw_reuse=0, ${say('bind', '1')} with 1; kernel's port choice → ${say('range', '0')} with 0, ${say('range', '1')} with 1` +
+        (cells.some((c) => c.how === 'bind' && c.twReuse === '0' && c.connect === 'OK') ? ' (an explicitly bound socket takes over a timestamped TIME_WAIT whatever tcp_tw_reuse says: tcp_twsk_unique() checks the sysctl only for the kernel-chosen port)' : ''),
+    });
 
     const line = (name: string, r: Record<string, unknown>): void =>
       ctx.print(`${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${(r.twRecycled as number) ? `, TWRecycled +${r.twRecycled as number}` : ''}`);
@@ -148,8 +216,10 @@ export default defineLab({
     line('same local port, same remote', same);
     line('same local port, other remote port', other);
     line('IP_LOCAL_PORT_RANGE of one port', range);
-    for (const c of cells) line(`${c.key.startsWith('bind') ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${c.key.slice(-1)}`, c as unknown as Record<string, unknown>);
-    ctx.print(`two sockets on ${ctx.addr.host4}:${two.local as number} → the same remote: first connect ${two.connectA as string}, second ${connectB}`);
+    for (const how of ['bind', 'range'] as const) {
+      for (const tw of ['0', '1'] as const) ctx.print(`${`${how === 'bind' ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${tw}`.padEnd(34)} connect ${say(how, tw)} (${n} trials)`);
+    }
+    ctx.print(`two sockets on one address and port → the same remote: first connect ${[...new Set(two.map((t) => t.connectA))].join('/')}, second ${[...new Set(two.map((t) => t.connectB))].join('/')} (${n} trials)`);
     ctx.print();
     ctx.concludeClaims();
   },

@@ -2,31 +2,33 @@
 //
 // Question: with SO_LINGER on and a linger time of zero, what does close() put on the wire, what
 // happens to data not yet sent, is there a TIME_WAIT — and what if the process dies holding the
-// socket instead of closing it?
-import { defineLab, kernelConnects, type Connection, type LabContext } from '../src/lab';
-
-const CLAIMS = [
-  {
-    id: 'C11',
-    text: 'close() with SO_LINGER {1,0} sends RST instead of FIN, discards unsent data, and leaves no TIME_WAIT.',
-    source: 'seed §SO_REUSEADDR ("disabling lingering"); man 7 socket (SO_LINGER)',
-  },
-  {
-    id: 'C16',
-    text: 'If the process dies without closing the socket, the system lingers nonetheless, ignoring SO_LINGER.',
-    source: 'seed §SO_REUSEADDR (BSD)',
-  },
-] as const;
+// socket instead of closing it? Each case is repeated on `trials` connections.
+import { defineLab, kernelConnects, requires, type Connection, type LabContext, type Precondition, type SyscallResult, type Trial } from '../src/lab';
 
 const PORT = 80;
 
-interface Outcome extends Record<string, unknown> {
+interface Outcome {
+  local: number;
+  /** setsockopt(SO_LINGER, {1,0}) */
+  linger: string;
+  /** the kernel's state just before it let go of the socket */
+  stateBefore: string | null;
   peerReset: string | null;
   peerStates: string[];
   timeWait: boolean;
 }
 
-async function outcome(ctx: LabContext, conn: Connection, localPort: number): Promise<Outcome> {
+interface Unsent extends Outcome {
+  queued: number;
+  /** bytes still in the kernel's send queue (sent but unacknowledged, or unsent) when close() ran */
+  sendQueueAtClose: number;
+  peerGot: number;
+  discarded: number;
+}
+
+const syscall = (r: SyscallResult): string => (r.ret < 0 ? (r.errno ?? 'error') : 'OK');
+
+async function outcome(ctx: LabContext, conn: Connection, localPort: number): Promise<Pick<Outcome, 'peerReset' | 'peerStates' | 'timeWait'>> {
   await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(3000)]);
   await ctx.sleep(200);
   return {
@@ -36,6 +38,8 @@ async function outcome(ctx: LabContext, conn: Connection, localPort: number): Pr
   };
 }
 
+const stateOf = (ctx: LabContext, port: number): string | null => ctx.table((e) => e.local.port === port && e.remote.port === PORT)[0]?.state ?? null;
+
 export default defineLab({
   id: '05',
   slug: 'linger-zero',
@@ -44,77 +48,121 @@ export default defineLab({
   question: 'What does close() with SO_LINGER {1,0} put on the wire, what becomes of unsent data, and what if the process dies instead of closing?',
   params: [
     { name: 'unsent', kind: 'int', default: 65536, min: 1, max: 4 << 20, unit: 'bytes', help: 'data the kernel is asked to send to a peer that has stopped reading' },
-    { name: 'peer_window', kind: 'int', default: 4096, min: 0, max: 1 << 20, unit: 'bytes', help: "the peer's receive buffer in the unsent-data variant" },
+    { name: 'peer_window', kind: 'int', default: 4096, min: 0, max: 16 << 20, unit: 'bytes', help: "the peer's receive buffer in the unsent-data variant" },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per variant (the killed-process variant: one process each)' },
   ],
-  claims: CLAIMS,
+  claims: ['C11', 'C16'],
   recordSysctls: ['net.ipv4.tcp_wmem'],
   async run(ctx) {
-    const idle = await ctx.variant('established-idle', { linger: '1,0' }, async () => {
-      const { k, conn, local } = await kernelConnects(ctx, PORT);
-      const set = k.setOption('SO_LINGER', { onoff: true, seconds: 0 });
-      const close = await k.close();
-      return { setsockopt: set, close, ...(await outcome(ctx, conn, local.port)) };
-    });
+    const n = ctx.int('trials');
+    const idle = (
+      await ctx.variant('established-idle', { linger: '1,0', trials: n }, async () => {
+        const out: Outcome[] = [];
+        for (let i = 0; i < n; i++) {
+          const { k, conn, local } = await kernelConnects(ctx, PORT);
+          const linger = syscall(k.setOption('SO_LINGER', { onoff: true, seconds: 0 }));
+          const stateBefore = stateOf(ctx, local.port);
+          await k.close();
+          out.push({ local: local.port, linger, stateBefore, ...(await outcome(ctx, conn, local.port)) });
+        }
+        return { trials: out };
+      })
+    ).trials as Outcome[];
 
-    const unsent = await ctx.variant('unsent-data', { linger: '1,0', unsent: ctx.int('unsent') }, async () => {
-      const { k, conn, local } = await kernelConnects(ctx, PORT, { tcb: { rcvBuf: ctx.int('peer_window') }, onAccept: (c) => c.pauseReading() });
-      k.setOption('SO_LINGER', { onoff: true, seconds: 0 });
-      // queue `unsent` bytes: the peer takes only its window, the rest waits in the kernel
-      let queued = 0;
-      const want = ctx.int('unsent');
-      while (queued < want) {
-        const r = k.sendNow(new Uint8Array(Math.min(65536, want - queued)));
-        if (r.ret <= 0) break;
-        queued += r.ret;
-      }
-      await ctx.sleep(300);
-      const before = k.tcpInfo().info;
-      const close = await k.close();
-      const o = await outcome(ctx, conn, local.port);
-      const peerGot = conn.received + conn.tcb.recvQ.length;
-      return { queued, unackedBeforeClose: before?.unacked ?? null, close, peerGot, discarded: queued - peerGot, ...o };
-    });
+    const unsent = (
+      await ctx.variant('unsent-data', { linger: '1,0', unsent: ctx.int('unsent'), trials: n }, async () => {
+        const out: Unsent[] = [];
+        for (let i = 0; i < n; i++) {
+          const { k, conn, local } = await kernelConnects(ctx, PORT, { tcb: { rcvBuf: ctx.int('peer_window') }, onAccept: (c) => c.pauseReading() });
+          const linger = syscall(k.setOption('SO_LINGER', { onoff: true, seconds: 0 }));
+          // queue `unsent` bytes: the peer takes only its window, the rest waits in the kernel
+          let queued = 0;
+          const want = ctx.int('unsent');
+          while (queued < want) {
+            const r = k.sendNow(new Uint8Array(Math.min(65536, want - queued)));
+            if (r.ret <= 0) break;
+            queued += r.ret;
+          }
+          await ctx.sleep(300);
+          const entry = ctx.table((e) => e.local.port === local.port && e.remote.port === PORT)[0];
+          await k.close();
+          const o = await outcome(ctx, conn, local.port);
+          const peerGot = conn.received + conn.tcb.recvQ.length;
+          out.push({ local: local.port, linger, stateBefore: entry?.state ?? null, queued, sendQueueAtClose: entry?.txQueue ?? 0, peerGot, discarded: queued - peerGot, ...o });
+        }
+        return { trials: out };
+      })
+    ).trials as Unsent[];
 
-    const died = await ctx.variant('process-killed', { linger: '1,0' }, async () => {
-      const stack = ctx.peer();
-      const listener = stack.listen(PORT);
-      const accepted = new Promise<Connection>((r) => listener.onConnection(r));
-      const helper = await ctx.helper();
-      const id = await helper.socket('ipv4', 'tcp');
-      const set = await helper.setLinger(id, true, 0);
-      const connect = await helper.connect(id, ctx.addr.peer4, PORT);
-      const local = await helper.localAddress(id);
-      const conn = await accepted;
-      stack.unlisten(listener);
-      await helper.kill(); // SIGKILL: the process never calls close()
-      return { helperPid: helper.pid, setsockopt: set, connect, ...(await outcome(ctx, conn, local?.port ?? 0)) };
-    });
+    const died = (
+      await ctx.variant('process-killed', { linger: '1,0', trials: n }, async () => {
+        const stack = ctx.peer();
+        const listener = stack.listen(PORT);
+        const out: Array<Outcome & { signal: string | null; connect: string }> = [];
+        for (let i = 0; i < n; i++) {
+          const accepted = new Promise<Connection>((r) => listener.onConnection(r));
+          const helper = await ctx.helper();
+          const id = await helper.socket('ipv4', 'tcp');
+          const linger = syscall(await helper.setLinger(id, true, 0));
+          const connect = syscall(await helper.connect(id, ctx.addr.peer4, PORT));
+          const local = (await helper.localAddress(id))?.port ?? 0;
+          const conn = await Promise.race([accepted, ctx.sleep(3000).then(() => null)]);
+          const stateBefore = stateOf(ctx, local);
+          const signal = await helper.kill(); // SIGKILL: the process never calls close()
+          if (!conn) {
+            out.push({ local, linger, connect, signal, stateBefore, peerReset: null, peerStates: [], timeWait: false });
+            continue;
+          }
+          out.push({ local, linger, connect, signal, stateBefore, ...(await outcome(ctx, conn, local)) });
+        }
+        stack.unlisten(listener);
+        return { trials: out };
+      })
+    ).trials as Array<Outcome & { signal: string | null; connect: string }>;
 
-    const sent = {
-      idle: ctx.sentBy('established-idle', ctx.addr.host4),
-      unsent: ctx.sentBy('unsent-data', ctx.addr.host4),
-      died: ctx.sentBy('process-killed', ctx.addr.host4),
-    };
+    const sent = (variant: string, o: Outcome): { rst: number; fin: number } => ctx.sentBy(variant, ctx.addr.host4, o.local);
     const abortive = (s: { rst: number; fin: number }): boolean => s.rst >= 1 && s.fin === 0;
-    const c11 = abortive(sent.idle) && abortive(sent.unsent) && !idle.timeWait && !unsent.timeWait && (unsent.discarded as number) > 0;
-    ctx.claim(
-      'C11',
-      c11 ? 'holds' : 'does not hold',
-      `idle: ${sent.idle.rst} RST, ${sent.idle.fin} FIN, TIME_WAIT ${idle.timeWait ? 'yes' : 'no'}; with data queued: ${sent.unsent.rst} RST, ${sent.unsent.fin} FIN, ` +
-        `${unsent.queued as number} bytes accepted by send(), ${unsent.peerGot as number} reached the peer, ${unsent.discarded as number} discarded`,
-    );
-    ctx.claim(
-      'C16',
-      abortive(sent.died) ? 'differs by OS' : sent.died.fin >= 1 ? 'holds' : 'does not hold',
-      `process killed with SIGKILL while holding a SO_LINGER {1,0} socket: ${sent.died.rst} RST, ${sent.died.fin} FIN from the kernel; the peer ${died.peerReset ? `was reset (${died.peerReset})` : `went ${(died.peerStates as string[]).join('→')}`}`,
-    );
+    const lingerSet = (o: Outcome): Precondition => requires('setsockopt(SO_LINGER, {1,0}) succeeded', o.linger === 'OK', o.linger);
+    const established = (o: Outcome): Precondition => requires('the connection was ESTABLISHED when it was let go', o.stateBefore === 'ESTABLISHED', o.stateBefore ?? 'no socket');
+    const total = (variant: string, os: Outcome[]): string => {
+      const s = os.map((o) => sent(variant, o));
+      return `${s.reduce((a, x) => a + x.rst, 0)} RST, ${s.reduce((a, x) => a + x.fin, 0)} FIN, TIME_WAIT in ${os.filter((o) => o.timeWait).length}/${os.length}`;
+    };
+    ctx.judge('C11', {
+      trials: [
+        ...idle.map((o): Trial => ({ requires: [lingerSet(o), established(o)], agrees: abortive(sent('established-idle', o)) && !o.timeWait })),
+        ...unsent.map((o): Trial => ({
+          requires: [
+            lingerSet(o),
+            established(o),
+            requires('data was still in the send queue at close()', o.sendQueueAtClose > 0, `${o.sendQueueAtClose} bytes queued in the kernel (${o.queued} accepted by send(), peer window ${ctx.int('peer_window')})`),
+          ],
+          agrees: abortive(sent('unsent-data', o)) && !o.timeWait && o.discarded > 0,
+        })),
+      ],
+      evidence:
+        `idle: ${total('established-idle', idle)}; with data queued: ${total('unsent-data', unsent)}, ` +
+        `${unsent.reduce((a, o) => a + o.queued, 0)} bytes accepted by send(), ${unsent.reduce((a, o) => a + o.peerGot, 0)} reached the peer`,
+    });
+    ctx.judge('C16', {
+      trials: died.map((o): Trial => ({
+        requires: [
+          lingerSet(o),
+          requires('the connection was established before the process died', o.connect === 'OK' && o.stateBefore === 'ESTABLISHED', `connect ${o.connect}, state ${o.stateBefore ?? 'none'}`),
+          requires('the process died of SIGKILL without closing', o.signal === 'SIGKILL', o.signal ?? 'it had exited already'),
+        ],
+        // "lingers nonetheless": a graceful FIN despite SO_LINGER {1,0}
+        agrees: sent('process-killed', o).fin >= 1 && sent('process-killed', o).rst === 0,
+      })),
+      evidence: `process killed with SIGKILL while holding a SO_LINGER {1,0} socket: ${total('process-killed', died)}; the peer ${[...new Set(died.map((o) => (o.peerReset ? `was reset (${o.peerReset})` : o.peerStates.join('→'))))].join(' / ')}`,
+    });
 
-    ctx.print(`Lab 05 — ${this.title}`);
-    const row = (name: string, s: { rst: number; fin: number }, o: Outcome, extra = ''): void =>
-      ctx.print(`${name.padEnd(20)} kernel sent ${s.rst} RST, ${s.fin} FIN; peer ${o.peerReset ? `reset (${o.peerReset})` : o.peerStates.join('→')}; TIME_WAIT ${o.timeWait ? 'yes' : 'no'}${extra}`);
-    row('established, idle', sent.idle, idle as Outcome);
-    row('data still queued', sent.unsent, unsent as Outcome, `; ${unsent.discarded as number} of ${unsent.queued as number} bytes never reached the peer`);
-    row('process killed', sent.died, died as Outcome);
+    ctx.print(`Lab 05 — ${this.title} (${n} connections per case)`);
+    const row = (name: string, variant: string, os: Outcome[], extra = ''): void =>
+      ctx.print(`${name.padEnd(20)} kernel sent ${total(variant, os)}; peer ${[...new Set(os.map((o) => (o.peerReset ? `reset (${o.peerReset})` : o.peerStates.join('→'))))].join(' / ')}${extra}`);
+    row('established, idle', 'established-idle', idle);
+    row('data still queued', 'unsent-data', unsent, `; ${unsent.reduce((a, o) => a + o.discarded, 0)} of ${unsent.reduce((a, o) => a + o.queued, 0)} bytes never reached the peer`);
+    row('process killed', 'process-killed', died);
     ctx.print();
     ctx.concludeClaims();
   },

@@ -2,60 +2,76 @@
 //
 // Question: with a linger time of N seconds, how long does close() block, what does it return,
 // what goes on the wire when the time runs out with data still unsent, does that data still
-// arrive, and how long is the TIME_WAIT that follows?
-import { defineLab, kernelConnects, type LabContext } from '../src/lab';
-
-const CLAIMS = [
-  { id: 'C12', text: 'The linger time bounds how long the socket stays in TIME_WAIT.', source: 'seed comments (Mecki, for; user207421, against)' },
-  { id: 'T4', text: 'When the linger timeout expires, the socket is closed forcefully and unsent data is lost.', source: 'seed §SO_REUSEADDR ("closed forcefully")' },
-] as const;
+// arrive, and how long is the TIME_WAIT that follows? Each case runs on `trials` connections at
+// once (each lingering close() blocks a worker thread, never the event loop).
+import { defineLab, kernelConnects, requires, type Connection, type KernelClient, type LabContext, type Precondition, type Trial } from '../src/lab';
 
 const PORT = 80;
+const FINISH_WATCH_MS = 20_000;
 
-/** The peer stops reading with data queued in the kernel; close() with SO_LINGER {1,N}; the peer resumes after the timeout. */
-async function stalledClose(ctx: LabContext, nonBlocking: boolean): Promise<Record<string, unknown>> {
+interface Stalled {
+  local: number;
+  linger: string;
+  queued: number;
+  close: { ret: number; errno: string | null; elapsedMs: number };
+  /** the kernel's view of the socket right after close() returned (it lives on as an orphan) */
+  afterClose: { state: string; timer: string; sendQueue: number } | null;
+  peerReceived: number;
+  peerGotEverything: boolean;
+  peerReset: string | null;
+  peerStates: string[];
+  /** the connection ended (FINs or RST) after the peer resumed reading, within the watch */
+  finished: boolean;
+  timeWaitAfter: boolean;
+}
+
+/** `n` peers stop reading with data queued in the kernel; close() with SO_LINGER {1,N} on all at once; the peers resume after the timeout. */
+async function stalledCloses(ctx: LabContext, n: number, nonBlocking: boolean): Promise<{ trials: Stalled[]; loopTicksDuringClose: number; framesWhileOrphan: number }> {
   const linger = ctx.int('linger');
-  const { k, conn, local } = await kernelConnects(ctx, PORT, { tcb: { rcvBuf: ctx.int('peer_window') }, onAccept: (c) => c.pauseReading() });
-  conn.onEnd(() => conn.end());
-  let queued = 0;
-  for (;;) {
-    const r = k.sendNow(new Uint8Array(Math.min(65536, ctx.int('unsent') - queued)));
-    if (r.ret <= 0) break;
-    queued += r.ret;
-    if (queued >= ctx.int('unsent')) break;
+  const conns: Array<KernelClient & { queued: number; linger: string }> = [];
+  for (let i = 0; i < n; i++) {
+    const c = await kernelConnects(ctx, PORT, { tcb: { rcvBuf: ctx.int('peer_window') }, onAccept: (x) => x.pauseReading() });
+    c.conn.onEnd(() => c.conn.end());
+    let queued = 0;
+    for (;;) {
+      const r = c.k.sendNow(new Uint8Array(Math.min(65536, ctx.int('unsent') - queued)));
+      if (r.ret <= 0) break;
+      queued += r.ret;
+      if (queued >= ctx.int('unsent')) break;
+    }
+    conns.push({ ...c, queued, linger: 'OK' });
   }
-  await ctx.sleep(300); // the peer's window fills and shuts
-  if (nonBlocking) k.setNonBlocking(true);
-  k.setOption('SO_LINGER', { onoff: true, seconds: linger });
+  await ctx.sleep(300); // the peers' windows fill and shut
+  for (const c of conns) {
+    if (nonBlocking) c.k.setNonBlocking(true);
+    const r = c.k.setOption('SO_LINGER', { onoff: true, seconds: linger });
+    c.linger = r.ret < 0 ? (r.errno ?? 'error') : 'OK';
+  }
   let ticks = 0;
   const ticker = setInterval(() => ticks++, 100);
-  const closeStart = performance.now();
-  const close = await k.close();
+  const closes = await Promise.all(conns.map((c) => c.k.close()));
   clearInterval(ticker);
-  const afterClose = ctx.table((e) => e.local.port === local.port && e.remote.port === PORT).map((e) => ({ state: e.state, timer: e.timer }));
+  const after = conns.map((c) => ctx.table((e) => e.local.port === c.local.port && e.remote.port === PORT).map((e) => ({ state: e.state, timer: e.timer, sendQueue: e.txQueue }))[0] ?? null);
   const framesAtClose = ctx.timeline.filter((e) => e.kind === 'frame').length;
-  await ctx.sleep(1500); // what the orphan does after the timeout, before the peer resumes
+  await ctx.sleep(1500); // what the orphans do after the timeout, before the peers resume
   const framesWhileOrphan = ctx.timeline.filter((e) => e.kind === 'frame').length - framesAtClose;
-  conn.resumeReading();
-  const finished = await Promise.race([conn.waitFor('CLOSED').then(() => true), ctx.sleep(10_000).then(() => false)]);
-  const tw = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0];
-  return {
-    linger,
-    nonBlocking,
-    queued,
-    close: { ret: close.ret, errno: close.errno, elapsedMs: Math.round(close.elapsedMs) },
-    closeWallMs: Math.round(performance.now() - closeStart),
-    loopTicksDuringClose: ticks,
-    kernelAfterClose: afterClose,
-    framesWhileOrphan,
-    peerReceived: conn.received,
-    peerGotEverything: conn.received === queued,
-    peerReset: conn.resetReason,
-    peerStates: conn.history.map((h) => h.state),
-    finished,
-    timeWaitAfter: !!tw,
-    timeWaitTimerMs: tw?.timerMs ?? null,
-  };
+  for (const c of conns) c.conn.resumeReading();
+  const ended = (conn: Connection): Promise<boolean> => Promise.race([conn.waitFor('CLOSED').then(() => true), ctx.sleep(FINISH_WATCH_MS).then(() => false)]);
+  const finished = await Promise.all(conns.map((c) => ended(c.conn)));
+  const trials = conns.map((c, i): Stalled => ({
+    local: c.local.port,
+    linger: c.linger,
+    queued: c.queued,
+    close: { ret: closes[i]!.ret, errno: closes[i]!.errno, elapsedMs: Math.round(closes[i]!.elapsedMs) },
+    afterClose: after[i]!,
+    peerReceived: c.conn.received,
+    peerGotEverything: c.conn.received === c.queued,
+    peerReset: c.conn.resetReason,
+    peerStates: c.conn.history.map((h) => h.state),
+    finished: finished[i]!,
+    timeWaitAfter: ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === c.local.port).length > 0,
+  }));
+  return { trials, loopTicksDuringClose: ticks, framesWhileOrphan };
 }
 
 export default defineLab({
@@ -67,50 +83,72 @@ export default defineLab({
   params: [
     { name: 'linger', kind: 'int', default: 3, min: 1, max: 120, unit: 'seconds', help: 'the linger time N of SO_LINGER {1,N}' },
     { name: 'unsent', kind: 'int', default: 65536, min: 1, max: 4 << 20, unit: 'bytes', help: 'data queued for a peer that has stopped reading' },
-    { name: 'peer_window', kind: 'int', default: 4096, min: 0, max: 1 << 20, unit: 'bytes', help: "the peer's receive buffer while it stalls" },
+    { name: 'peer_window', kind: 'int', default: 4096, min: 0, max: 16 << 20, unit: 'bytes', help: "the peer's receive buffer while it stalls (as large as `unsent`: nothing is left unsent)" },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 12, help: 'connections per variant, closed at the same time' },
   ],
-  claims: CLAIMS,
+  claims: ['C12', 'C18'],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_orphan_retries'],
   async run(ctx) {
     const linger = ctx.int('linger');
-    const acked = await ctx.variant('all-acknowledged', { linger }, async () => {
-      const { k, conn, local } = await kernelConnects(ctx, PORT, { onAccept: (c) => c.onEnd(() => c.end()) });
-      await k.send(new Uint8Array(10_000));
-      await ctx.waitUntil(() => k.tcpInfo().info?.unacked === 0, { timeoutMs: 3000 });
-      k.setOption('SO_LINGER', { onoff: true, seconds: linger });
-      const close = await k.close();
-      await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(3000)]);
-      const tw = await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0], { timeoutMs: 2000 });
-      return { linger, close: { ret: close.ret, errno: close.errno, elapsedMs: Math.round(close.elapsedMs) }, timeWaitTimerMs: tw?.timerMs ?? null, peerReceived: conn.received };
+    const n = ctx.int('trials');
+    const acked = (
+      await ctx.variant('all-acknowledged', { linger, trials: n }, async () => {
+        const out = [];
+        for (let i = 0; i < n; i++) {
+          const { k, conn, local } = await kernelConnects(ctx, PORT, { onAccept: (c) => c.onEnd(() => c.end()) });
+          await k.send(new Uint8Array(10_000));
+          const allAcked = !!(await ctx.waitUntil(() => k.tcpInfo().info?.unacked === 0, { timeoutMs: 3000 }));
+          const set = k.setOption('SO_LINGER', { onoff: true, seconds: linger });
+          const close = await k.close();
+          await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(3000)]);
+          const tw = await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0], { timeoutMs: 2000 });
+          out.push({ local: local.port, allAcked, linger: set.ret < 0 ? (set.errno ?? 'error') : 'OK', close: { ret: close.ret, errno: close.errno, elapsedMs: Math.round(close.elapsedMs) }, timeWaitTimerMs: tw?.timerMs ?? null, peerReceived: conn.received });
+        }
+        return { trials: out };
+      })
+    ).trials as Array<{ allAcked: boolean; linger: string; close: { ret: number; elapsedMs: number }; timeWaitTimerMs: number | null }>;
+    const stalled = await ctx.variant('peer-stalls', { linger, trials: n }, async () => ({ ...(await stalledCloses(ctx, n, false)) }));
+    const nonBlocking = await ctx.variant('non-blocking', { linger, trials: n }, async () => ({ ...(await stalledCloses(ctx, n, true)) }));
+
+    const lingerSet = (linger: string): Precondition => requires('setsockopt(SO_LINGER, {1,N}) succeeded', linger === 'OK', linger);
+    ctx.judge('C12', {
+      trials: acked.map((t): Trial => ({
+        requires: [
+          lingerSet(t.linger),
+          requires('everything sent was acknowledged before close()', t.allAcked, t.allAcked ? 'unacked 0' : 'data still unacknowledged'),
+          requires('the socket entered TIME_WAIT', t.timeWaitTimerMs !== null, t.timeWaitTimerMs === null ? 'no TIME_WAIT entry' : `timer ${(t.timeWaitTimerMs / 1000).toFixed(1)} s`),
+        ],
+        agrees: t.timeWaitTimerMs !== null && t.timeWaitTimerMs <= linger * 1000 + 1000,
+      })),
+      evidence: `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT timer read ${[...new Set(acked.map((t) => (t.timeWaitTimerMs === null ? 'n/a' : `${(t.timeWaitTimerMs / 1000).toFixed(1)} s`)))].join('/')}`,
     });
-    const stalled = await ctx.variant('peer-stalls', { linger }, () => stalledClose(ctx, false));
-    const nonBlocking = await ctx.variant('non-blocking', { linger }, () => stalledClose(ctx, true));
+    const stalledTrials = [...(stalled.trials as Stalled[]).map((t) => ({ t, v: 'peer-stalls' })), ...(nonBlocking.trials as Stalled[]).map((t) => ({ t, v: 'non-blocking' }))];
+    ctx.judge('C18', {
+      trials: stalledTrials.map(({ t, v }): Trial => ({
+        requires: [
+          lingerSet(t.linger),
+          requires(`close() blocked until the linger time (${linger} s) ran out`, t.close.elapsedMs >= linger * 1000 - 50, `${t.close.elapsedMs} ms → ${t.close.ret}${t.close.errno ? ` ${t.close.errno}` : ''}`),
+          requires('data was still unsent when it ran out', (t.afterClose?.sendQueue ?? 0) > 0, t.afterClose ? `${t.afterClose.sendQueue} bytes in the send queue, ${t.afterClose.state}` : 'no socket left'),
+          requires(`the connection ended within ${FINISH_WATCH_MS / 1000} s of the peer reading again`, t.finished, t.finished ? `peer ${t.peerStates.slice(-2).join('→')}` : `peer still ${t.peerStates[t.peerStates.length - 1] ?? '?'}, ${t.peerReceived} of ${t.queued} bytes`),
+        ],
+        // forcefully closed: an RST from the kernel; lost: the peer never got it all
+        agrees: ctx.sentBy(v, ctx.addr.host4, t.local).rst > 0 || !t.peerGotEverything,
+      })),
+      evidence:
+        `close() blocked ${[...new Set(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10))].join('/')} s and returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')}; ` +
+        `the kernel kept the connections (${[...new Set(stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'))].join(',')}), sent ${stalledTrials.reduce((a, { t, v }) => a + ctx.sentBy(v, ctx.addr.host4, t.local).rst, 0)} RST, ` +
+        `and the peers, resuming later, received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length}`,
+    });
 
-    const stalledSent = ctx.sentBy('peer-stalls', ctx.addr.host4);
-    const twMs = acked.timeWaitTimerMs as number | null;
-    ctx.claim(
-      'C12',
-      twMs === null ? 'not tested' : twMs <= linger * 1000 + 1000 ? 'holds' : 'does not hold',
-      `with SO_LINGER {1,${linger}} the close() returned after ${(acked.close as { elapsedMs: number }).elapsedMs} ms and the TIME_WAIT timer read ${twMs === null ? 'n/a' : `${(twMs / 1000).toFixed(1)} s`}`,
-    );
-    const lost = stalledSent.rst > 0 || !stalled.peerGotEverything;
-    ctx.claim(
-      'T4',
-      lost ? 'holds' : 'does not hold',
-      `close() blocked ${(stalled.close as { elapsedMs: number }).elapsedMs} ms and returned ${(stalled.close as { ret: number }).ret}${(stalled.close as { errno: string | null }).errno ? ` (${(stalled.close as { errno: string }).errno})` : ''}; ` +
-        `then the kernel kept the connection (${(stalled.kernelAfterClose as Array<{ state: string }>).map((e) => e.state).join(',') || 'no entry'}), sent ${stalledSent.rst} RST, ` +
-        `and the peer, resuming later, received ${stalled.peerReceived as number} of ${stalled.queued as number} bytes${stalled.peerGotEverything ? ' — all of it' : ''}`,
-    );
-
-    ctx.print(`Lab 06 — ${this.title} (N = ${linger} s)`);
-    ctx.print(`everything acknowledged : close() ${(acked.close as { elapsedMs: number }).elapsedMs} ms → ${(acked.close as { ret: number }).ret}; TIME_WAIT timer ${twMs === null ? 'n/a' : `${(twMs / 1000).toFixed(1)} s`}`);
+    ctx.print(`Lab 06 — ${this.title} (N = ${linger} s, ${n} connections per variant)`);
+    ctx.print(`everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most → ${[...new Set(acked.map((t) => t.close.ret))].join('/')}; TIME_WAIT timer ${[...new Set(acked.map((t) => (t.timeWaitTimerMs === null ? 'n/a' : `${(t.timeWaitTimerMs / 1000).toFixed(1)} s`)))].join('/')}`);
     for (const [name, r] of [['peer stalls', stalled], ['non-blocking socket', nonBlocking]] as const) {
-      const c = r.close as { ret: number; errno: string | null; elapsedMs: number };
-      ctx.print(`${name.padEnd(24)}: close() blocked ${c.elapsedMs} ms → ${c.ret}${c.errno ? ` ${c.errno}` : ''} (the event loop ticked ${r.loopTicksDuringClose as number}× meanwhile)`);
-      ctx.print(`${''.padEnd(26)}after it: kernel ${(r.kernelAfterClose as Array<{ state: string; timer: string }>).map((e) => `${e.state} (${e.timer} timer)`).join(', ') || 'no entry'}, ${r.framesWhileOrphan as number} frames in the next 1.5 s`);
-      ctx.print(`${''.padEnd(26)}peer resumed: got ${r.peerReceived as number} of ${r.queued as number} bytes, ${r.peerReset ? `reset (${r.peerReset})` : (r.peerStates as string[]).slice(-2).join('→')}; TIME_WAIT after: ${r.timeWaitAfter ? 'yes' : 'no'}`);
+      const ts = r.trials as Stalled[];
+      ctx.print(`${name.padEnd(24)}: close() blocked ${[...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ')}… → ${[...new Set(ts.map((t) => t.close.ret))].join('/')} (the event loop ticked ${r.loopTicksDuringClose as number}× meanwhile)`);
+      ctx.print(`${''.padEnd(26)}after it: kernel ${[...new Set(ts.map((t) => (t.afterClose ? `${t.afterClose.state} (${t.afterClose.timer} timer)` : 'no entry')))].join(', ')}, ${r.framesWhileOrphan as number} frames in the next 1.5 s`);
+      ctx.print(`${''.padEnd(26)}peers resumed: all bytes arrived in ${ts.filter((t) => t.peerGotEverything).length}/${ts.length}; ${[...new Set(ts.map((t) => (t.peerReset ? `reset (${t.peerReset})` : t.peerStates.slice(-2).join('→'))))].join(' / ')}; TIME_WAIT after: ${ts.filter((t) => t.timeWaitAfter).length}/${ts.length}`);
     }
-    ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${stalledSent.windowProbes}`);
+    ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${ctx.sentBy('peer-stalls', ctx.addr.host4).windowProbes}`);
     ctx.print();
     ctx.concludeClaims();
   },

@@ -1,30 +1,42 @@
 // Lab 07 — closing with received data still unread.
 //
 // Question: the peer sent data the application never read, and the application closes. Does
-// the kernel send FIN, or RST — and does SO_LINGER change that?
-import { defineLab, kernelConnects, type LabContext } from '../src/lab';
-
-const CLAIMS = [
-  {
-    id: 'C15',
-    text: 'close() with received data still unread sends RST, not FIN, whatever SO_LINGER says.',
-    source: 'RFC 9293 §3.10.4; RFC 2525 §2.17; net/ipv4/tcp.c (tcp_close: data_was_unread)',
-  },
-] as const;
+// the kernel send FIN, or RST — and does SO_LINGER change that? Each setting is tried on
+// `trials` connections.
+import { defineLab, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
 
 type Linger = 'off' | 'on' | 'zero';
+const LINGERS: readonly Linger[] = ['off', 'on', 'zero'];
+const label = (l: Linger): string => (l === 'off' ? 'off' : l === 'on' ? '{1,5}' : '{1,0}');
 
-async function closeWithUnread(ctx: LabContext, linger: Linger): Promise<Record<string, unknown>> {
+interface Close {
+  local: number;
+  linger: Linger;
+  /** setsockopt(SO_LINGER) when the setting asks for it */
+  setsockopt: string;
+  /** bytes in the kernel's receive queue when close() ran */
+  unreadAtClose: number;
+  close: { ret: number; errno: string | null; elapsedMs: number };
+  peerReset: string | null;
+  peerStates: string[];
+  timeWait: boolean;
+}
+
+async function closeWithUnread(ctx: LabContext, linger: Linger): Promise<Close> {
   const { k, conn, local } = await kernelConnects(ctx, 80);
-  conn.write(new Uint8Array(ctx.int('unread')));
-  const arrived = await ctx.waitUntil(() => (k.tcpInfo().ret === 0 && ctx.table((e) => e.local.port === local.port && e.rxQueue >= ctx.int('unread')).length > 0) || false, { timeoutMs: 3000 });
-  if (linger === 'on') k.setOption('SO_LINGER', { onoff: true, seconds: 5 });
-  if (linger === 'zero') k.setOption('SO_LINGER', { onoff: true, seconds: 0 });
+  const unread = ctx.int('unread');
+  if (unread > 0) conn.write(new Uint8Array(unread));
+  const queue = (): number => ctx.table((e) => e.local.port === local.port && e.remote.port === 80)[0]?.rxQueue ?? 0;
+  await ctx.waitUntil(() => queue() >= unread, { timeoutMs: 3000 });
+  const set = linger === 'off' ? null : k.setOption('SO_LINGER', { onoff: true, seconds: linger === 'on' ? 5 : 0 });
+  const unreadAtClose = queue();
   const close = await k.close();
   await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(2000)]);
   return {
+    local: local.port,
     linger,
-    unreadAtClose: !!arrived,
+    setsockopt: set === null ? 'not set' : set.ret < 0 ? (set.errno ?? 'error') : 'OK',
+    unreadAtClose,
     close: { ret: close.ret, errno: close.errno, elapsedMs: Math.round(close.elapsedMs) },
     peerReset: conn.resetReason,
     peerStates: conn.history.map((h) => h.state),
@@ -38,27 +50,46 @@ export default defineLab({
   title: 'Closing with received data unread',
   shows: 'close() with unread data in the receive queue answers with RST, with SO_LINGER off, {1,5} or {1,0}',
   question: 'The application closes a socket whose receive queue still holds data: FIN or RST, and does SO_LINGER matter?',
-  params: [{ name: 'unread', kind: 'int', default: 100, min: 1, max: 1 << 20, unit: 'bytes', help: 'bytes the peer sends that the application never reads' }],
-  claims: CLAIMS,
+  params: [
+    { name: 'unread', kind: 'int', default: 100, min: 0, max: 1 << 20, unit: 'bytes', help: 'bytes the peer sends that the application never reads (0: none, the close is then orderly)' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per SO_LINGER setting' },
+  ],
+  claims: ['T15'],
   async run(ctx) {
-    const results: Record<Linger, Record<string, unknown>> = {} as Record<Linger, Record<string, unknown>>;
-    const sent: Record<Linger, { rst: number; fin: number }> = {} as Record<Linger, { rst: number; fin: number }>;
-    for (const linger of ['off', 'on', 'zero'] as const) {
-      const name = `linger-${linger}`;
-      results[linger] = await ctx.variant(name, { linger: linger === 'off' ? 'off' : linger === 'on' ? '1,5' : '1,0', unread: ctx.int('unread') }, () => closeWithUnread(ctx, linger));
-      sent[linger] = ctx.sentBy(name, ctx.addr.host4);
+    const n = ctx.int('trials');
+    const results = new Map<Linger, Close[]>();
+    for (const linger of LINGERS) {
+      const obs = await ctx.variant(`linger-${linger}`, { linger: label(linger), unread: ctx.int('unread'), trials: n }, async () => {
+        const out: Close[] = [];
+        for (let i = 0; i < n; i++) out.push(await closeWithUnread(ctx, linger));
+        return { trials: out };
+      });
+      results.set(linger, obs.trials as Close[]);
     }
-    const all = (['off', 'on', 'zero'] as const).every((l) => sent[l].rst >= 1 && sent[l].fin === 0 && results[l].unreadAtClose);
-    ctx.claim(
-      'C15',
-      all ? 'holds' : 'does not hold',
-      (['off', 'on', 'zero'] as const).map((l) => `SO_LINGER ${l}: ${sent[l].rst} RST, ${sent[l].fin} FIN, close() ${(results[l].close as { elapsedMs: number }).elapsedMs} ms`).join('; ') +
-        ` (TcpExt.TCPAbortOnClose +${(results.off.counters as Record<string, number>)['TcpExt.TCPAbortOnClose'] ?? 0} with linger off)`,
-    );
-    ctx.print(`Lab 07 — ${this.title} (${ctx.int('unread')} bytes unread)`);
-    for (const l of ['off', 'on', 'zero'] as const) {
-      const r = results[l];
-      ctx.print(`SO_LINGER ${(l === 'off' ? 'off' : l === 'on' ? '{1,5}' : '{1,0}').padEnd(6)}: kernel sent ${sent[l].rst} RST, ${sent[l].fin} FIN; close() took ${(r.close as { elapsedMs: number }).elapsedMs} ms; peer ${r.peerReset ? `reset (${r.peerReset})` : (r.peerStates as string[]).join('→')}; TIME_WAIT ${r.timeWait ? 'yes' : 'no'}`);
+    const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host4, c.local);
+    const all = LINGERS.flatMap((l) => results.get(l)!);
+    const counters = ctx.variants.find((v) => v.name === 'linger-off')?.observations.counters as Record<string, number> | undefined;
+    ctx.judge('T15', {
+      trials: all.map((c): Trial => ({
+        requires: [
+          requires('data was unread in the receive queue at close()', c.unreadAtClose > 0, `${c.unreadAtClose} bytes unread (the peer sent ${ctx.int('unread')})`),
+          ...(c.linger === 'off' ? [] : [requires(`setsockopt(SO_LINGER, ${label(c.linger)}) succeeded`, c.setsockopt === 'OK', c.setsockopt)]),
+        ],
+        agrees: sent(c).rst >= 1 && sent(c).fin === 0,
+      })),
+      evidence:
+        LINGERS.map((l) => {
+          const cs = results.get(l)!;
+          return `SO_LINGER ${label(l)}: ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN over ${cs.length} closes`;
+        }).join('; ') + ` (TcpExt.TCPAbortOnClose +${counters?.['TcpExt.TCPAbortOnClose'] ?? 0} with linger off)`,
+    });
+    ctx.print(`Lab 07 — ${this.title} (${ctx.int('unread')} bytes unread, ${n} connections per setting)`);
+    for (const l of LINGERS) {
+      const cs = results.get(l)!;
+      ctx.print(
+        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN; close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
+          `peer ${[...new Set(cs.map((c) => (c.peerReset ? `reset (${c.peerReset})` : c.peerStates.join('→'))))].join(' / ')}; TIME_WAIT in ${cs.filter((c) => c.timeWait).length}/${cs.length}`,
+      );
     }
     ctx.print();
     ctx.concludeClaims();

@@ -3,55 +3,72 @@
 // Question: the kernel has sent its FIN and had it acknowledged, but the peer never sends its own.
 // How long does the kernel wait in FIN_WAIT_2 — when the application still holds the socket
 // (shutdown) and when it has let go (close) — and what happens to data the peer sends late?
-import { defineLab, kernelConnects, type LabContext } from '../src/lab';
-
-const CLAIMS = [
-  {
-    id: 'T5',
-    text: 'An orphaned FIN_WAIT_2 socket lives tcp_fin_timeout seconds; one the application still holds does not time out.',
-    source: 'man 7 tcp (tcp_fin_timeout)',
-  },
-] as const;
+// Each way is tried on `trials` connections at once.
+import { defineLab, kernelConnects, requires, type KernelClient, type LabContext, type Trial } from '../src/lab';
 
 const PORT = 80;
+const SLACK_MS = 1500;
 
-async function halfClosed(ctx: LabContext, how: 'shutdown' | 'close'): Promise<Record<string, unknown>> {
+interface HalfClosed {
+  local: number;
+  how: 'shutdown' | 'close';
+  /** FIN_WAIT2 seen in the socket table, with its timer */
+  fw2Timer: { kind: string; ms: number } | null;
+  /** the peer's states while the kernel waited (it must not have sent its FIN) */
+  peerStatesDuringWatch: string[];
+  lifetimeMs: number | null;
+  stillAfterWatch: string | null;
+  lateData: { readByApplication: string } | { peerReset: string | null };
+  peerStates: string[];
+}
+
+const entry = (ctx: LabContext, port: number): { state: string; timer: string; timerMs: number } | undefined =>
+  ctx.table((e) => e.local.port === port && e.remote.port === PORT && e.state !== 'LISTEN').map((e) => ({ state: e.state, timer: e.timer, timerMs: e.timerMs }))[0];
+
+async function halfClose(ctx: LabContext, n: number, how: 'shutdown' | 'close'): Promise<HalfClosed[]> {
   const finTimeout = ctx.int('fin_timeout');
-  const { k, conn, local } = await kernelConnects(ctx, PORT);
-  const mine = (): { state: string; timer: string; timerMs: number } | undefined =>
-    ctx.table((e) => e.local.port === local.port && e.remote.port === PORT && e.state !== 'LISTEN').map((e) => ({ state: e.state, timer: e.timer, timerMs: e.timerMs }))[0];
+  const peerFin = ctx.str('peer_fin') === 'at-once';
+  const conns: KernelClient[] = [];
+  for (let i = 0; i < n; i++) conns.push(await kernelConnects(ctx, PORT, { onAccept: (c) => (peerFin ? c.onEnd(() => c.end()) : undefined) }));
   const t0 = performance.now();
-  if (how === 'shutdown') k.shutdown('SHUT_WR');
-  else await k.close();
-  const inFw2 = await ctx.waitUntil(() => mine()?.state === 'FIN_WAIT2' && mine(), { timeoutMs: 3000 });
-  // watch it for tcp_fin_timeout + 3 s
-  const gone = await ctx.waitUntil(() => !mine(), {
-    timeoutMs: (finTimeout + 3) * 1000,
-    everyMs: 100,
-    progress: (ms) => `${how}: FIN_WAIT_2 for ${(ms / 1000).toFixed(0)} s (tcp_fin_timeout ${finTimeout} s)`,
-  });
-  const lifetimeMs = gone ? Math.round(performance.now() - t0) : null;
-  const stillThere = mine();
-  // the peer sends data late, then closes
-  conn.write(new TextEncoder().encode('late data'));
+  await Promise.all(conns.map(async (c) => (how === 'shutdown' ? c.k.shutdown('SHUT_WR') : c.k.close())));
+  const fw2 = await Promise.all(conns.map((c) => ctx.waitUntil(() => (entry(ctx, c.local.port)?.state === 'FIN_WAIT2' ? entry(ctx, c.local.port) : null), { timeoutMs: 3000, everyMs: 10 })));
+  // watch them for tcp_fin_timeout + 3 s
+  const lifetime = new Map<number, number>();
+  await ctx.waitUntil(
+    () => {
+      for (const c of conns) if (!lifetime.has(c.local.port) && !entry(ctx, c.local.port)) lifetime.set(c.local.port, Math.round(performance.now() - t0));
+      return lifetime.size === conns.length;
+    },
+    { timeoutMs: (finTimeout + 3) * 1000, everyMs: 100, progress: (ms) => `${how}: FIN_WAIT_2 for ${(ms / 1000).toFixed(0)} s (tcp_fin_timeout ${finTimeout} s)` },
+  );
+  const still = conns.map((c) => entry(ctx, c.local.port));
+  const peerDuring = conns.map((c) => c.conn.history.map((h) => h.state));
+  // the peers send data late, then close
+  for (const c of conns) c.conn.write(new TextEncoder().encode('late data'));
   await ctx.sleep(300);
-  let readLate: string | null = null;
-  if (how === 'shutdown') {
-    const r = await k.recv(100, { timeoutMs: 1000 });
-    readLate = r.ret > 0 ? r.data.toString() : `recv → ${r.ret} ${r.errno ?? ''}`.trim();
+  const out: HalfClosed[] = [];
+  for (const [i, c] of conns.entries()) {
+    let late: HalfClosed['lateData'] = { peerReset: c.conn.resetReason };
+    if (how === 'shutdown') {
+      const r = await c.k.recv(100, { timeoutMs: 1000 });
+      late = { readByApplication: r.ret > 0 ? r.data.toString() : `recv → ${r.ret} ${r.errno ?? ''}`.trim() };
+    }
+    c.conn.end();
+    await Promise.race([c.conn.waitFor('CLOSED'), ctx.sleep(2000)]);
+    if (how === 'shutdown') await c.k.close();
+    out.push({
+      local: c.local.port,
+      how,
+      fw2Timer: fw2[i] ? { kind: fw2[i]!.timer, ms: fw2[i]!.timerMs } : null,
+      peerStatesDuringWatch: peerDuring[i]!,
+      lifetimeMs: lifetime.get(c.local.port) ?? null,
+      stillAfterWatch: still[i] ? `${still[i]!.state} (${still[i]!.timer} timer)` : null,
+      lateData: late,
+      peerStates: c.conn.history.map((h) => h.state),
+    });
   }
-  conn.end();
-  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(2000)]);
-  if (how === 'shutdown') await k.close();
-  return {
-    how,
-    finTimeout,
-    fw2Timer: inFw2 ? { kind: inFw2.timer, ms: inFw2.timerMs } : null,
-    lifetimeMs,
-    stillAfterTimeout: stillThere ? `${stillThere.state} (${stillThere.timer} timer)` : null,
-    lateData: how === 'shutdown' ? { readByApplication: readLate } : { peerReset: conn.resetReason },
-    peerStates: conn.history.map((h) => h.state),
-  };
+  return out;
 }
 
 export default defineLab({
@@ -60,24 +77,37 @@ export default defineLab({
   title: 'FIN_WAIT_2: waiting for a FIN that does not come',
   shows: 'an orphaned FIN_WAIT_2 lives tcp_fin_timeout seconds, a shutdown() one lives on; late data is read, or answered with RST',
   question: 'The peer acknowledges our FIN but never sends its own: how long does Linux wait, with and without the application holding the socket?',
-  params: [{ name: 'fin_timeout', kind: 'int', default: 5, min: 1, max: 120, unit: 'seconds', sysctl: 'net.ipv4.tcp_fin_timeout', help: 'net.ipv4.tcp_fin_timeout' }],
-  claims: CLAIMS,
+  params: [
+    { name: 'fin_timeout', kind: 'int', default: 5, min: 1, max: 120, unit: 'seconds', sysctl: 'net.ipv4.tcp_fin_timeout', help: 'net.ipv4.tcp_fin_timeout' },
+    { name: 'peer_fin', kind: 'enum', default: 'never', choices: ['never', 'at-once'], help: 'the peer never sends its FIN (the lab’s case), or answers the kernel’s FIN with its own at once' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per variant, half-closed at the same time' },
+  ],
+  claims: ['T5'],
   async run(ctx) {
-    const orphan = await ctx.variant('closed-orphaned', { how: 'close()' }, () => halfClosed(ctx, 'close'));
-    const held = await ctx.variant('shutdown-kept-open', { how: 'shutdown(SHUT_WR)' }, () => halfClosed(ctx, 'shutdown'));
+    const n = ctx.int('trials');
+    const orphan = (await ctx.variant('closed-orphaned', { how: 'close()', trials: n }, async () => ({ trials: await halfClose(ctx, n, 'close') }))).trials as HalfClosed[];
+    const held = (await ctx.variant('shutdown-kept-open', { how: 'shutdown(SHUT_WR)', trials: n }, async () => ({ trials: await halfClose(ctx, n, 'shutdown') }))).trials as HalfClosed[];
     const ft = ctx.int('fin_timeout') * 1000;
-    const life = orphan.lifetimeMs as number | null;
-    const t5 = life !== null && Math.abs(life - ft) <= 1500 && held.stillAfterTimeout !== null && (held.stillAfterTimeout as string).startsWith('FIN_WAIT2');
-    ctx.claim(
-      'T5',
-      t5 ? 'holds' : 'does not hold',
-      `after close(): FIN_WAIT2 gone ${life === null ? 'never (within the watch)' : `after ${(life / 1000).toFixed(1)} s`} with tcp_fin_timeout=${ft / 1000}; ` +
-        `after shutdown(): ${held.stillAfterTimeout ? `still ${held.stillAfterTimeout as string} ${ft / 1000 + 3} s later` : `gone after ${((held.lifetimeMs as number) / 1000).toFixed(1)} s`}`,
+    const waited = (h: HalfClosed): Trial['requires'] => [
+      requires('the kernel sat in FIN_WAIT2 (its FIN acknowledged)', h.fw2Timer !== null, h.fw2Timer ? `FIN_WAIT2, ${h.fw2Timer.kind} timer` : 'FIN_WAIT2 never seen'),
+      requires('the peer sent no FIN while the kernel waited', !h.peerStatesDuringWatch.includes('LAST-ACK') && !h.peerStatesDuringWatch.includes('CLOSED'), `peer ${h.peerStatesDuringWatch.join('→')}`),
+    ];
+    ctx.judge('T5', {
+      trials: [
+        ...orphan.map((h): Trial => ({ requires: waited(h), agrees: h.lifetimeMs !== null && Math.abs(h.lifetimeMs - ft) <= SLACK_MS })),
+        ...held.map((h): Trial => ({ requires: waited(h), agrees: h.stillAfterWatch !== null && h.stillAfterWatch.startsWith('FIN_WAIT2') })),
+      ],
+      evidence:
+        `after close(): FIN_WAIT2 gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? 'never (within the watch)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')} with tcp_fin_timeout=${ft / 1000}; ` +
+        `after shutdown(): ${held.filter((h) => h.stillAfterWatch?.startsWith('FIN_WAIT2')).length}/${held.length} still FIN_WAIT2 ${ft / 1000 + 3} s later`,
+    });
+    const orphanRst = orphan.reduce((a, h) => a + ctx.sentBy('closed-orphaned', ctx.addr.host4, h.local).rst, 0);
+    ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s, ${n} connections per variant)`);
+    ctx.print(
+      `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')}; ` +
+        `late data from the peers → ${orphanRst} RST from the kernel`,
     );
-    const orphanSent = ctx.sentBy('closed-orphaned', ctx.addr.host4);
-    ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s)`);
-    ctx.print(`close()   : FIN_WAIT2 with a ${(orphan.fw2Timer as { kind: string } | null)?.kind ?? '?'} timer; gone after ${life === null ? '—' : `${(life / 1000).toFixed(1)} s`}; late data from the peer → ${orphanSent.rst} RST from the kernel (peer ${(orphan.lateData as { peerReset: string | null }).peerReset ?? 'not reset'})`);
-    ctx.print(`shutdown(): ${held.stillAfterTimeout ? `still ${held.stillAfterTimeout as string} after ${ft / 1000 + 3} s` : 'gone'}; late data read by the application: ${JSON.stringify((held.lateData as { readByApplication: string }).readByApplication)}`);
+    ctx.print(`shutdown(): ${held.filter((h) => h.stillAfterWatch).length}/${held.length} still there after ${ft / 1000 + 3} s; late data read by the application: ${[...new Set(held.map((h) => JSON.stringify((h.lateData as { readByApplication: string }).readByApplication)))].join(' / ')}`);
     ctx.print();
     ctx.concludeClaims();
   },

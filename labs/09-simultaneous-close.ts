@@ -1,10 +1,42 @@
 // Lab 09 — simultaneous close.
 //
 // Question: both sides send a FIN before they see the other's. Which states do they pass, and who
-// ends in TIME_WAIT? The peer's segments are delayed on the wire so the FINs really cross.
-import { defineLab, kernelConnects } from '../src/lab';
+// ends in TIME_WAIT? The peer's segments are delayed on the wire so the FINs really cross; the
+// capture shows whether they did (neither FIN acknowledges the other), and only then is the
+// claim judged. Repeated on `trials` connections.
+import { defineLab, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
 
-const CLAIMS = [{ id: 'T6', text: 'In a simultaneous close both sides pass through CLOSING and both enter TIME-WAIT.', source: 'RFC 9293 §3.6 (figure 13)' }] as const;
+interface Crossing {
+  local: number;
+  kernelStates: string[];
+  kernelTimeWait: boolean;
+  kernelTimerMs: number | null;
+  peerStates: string[];
+}
+
+async function crossingFins(ctx: LabContext, finDelay: number, ackDelay: number): Promise<Crossing> {
+  const { k, conn, local } = await kernelConnects(ctx, 80);
+  const stack = ctx.peer();
+  const off = stack.addFilter({ direction: 'out', match: (e) => e.tuple.remote.port === local.port, action: (e) => ({ delayMs: e.tcp.flags.fin ? finDelay : ackDelay }) });
+  const kernelStates: string[] = [];
+  const sample = (): void => {
+    const s = ctx.table((e) => e.local.port === local.port && e.remote.port === 80)[0]?.state;
+    if (s && kernelStates[kernelStates.length - 1] !== s) kernelStates.push(s);
+  };
+  sample();
+  conn.end(); // the peer's FIN: on the wire for fin_delay_ms
+  await ctx.sleep(ctx.int('stagger_ms'));
+  k.shutdown('SHUT_WR'); // the kernel's FIN crosses it
+  const t0 = performance.now();
+  while (performance.now() - t0 < Math.max(ackDelay, finDelay) + 300) {
+    sample();
+    await ctx.sleep(5);
+  }
+  off();
+  const tw = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0];
+  await k.close();
+  return { local: local.port, kernelStates, kernelTimeWait: !!tw, kernelTimerMs: tw?.timerMs ?? null, peerStates: conn.history.map((h) => h.state) };
+}
 
 export default defineLab({
   id: '09',
@@ -15,43 +47,52 @@ export default defineLab({
   params: [
     { name: 'fin_delay_ms', kind: 'int', default: 60, min: 10, max: 150, help: "how long the peer's FIN is held on the wire" },
     { name: 'ack_delay_ms', kind: 'int', default: 120, min: 20, max: 190, help: "how long the peer's later segments (its ACK of the kernel's FIN) are held; keep below the kernel's 200 ms RTO" },
+    { name: 'stagger_ms', kind: 'int', default: 5, min: 0, max: 1000, help: "how long after the peer's FIN the kernel shuts down (beyond fin_delay_ms the FINs no longer cross)" },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'simultaneous closes, each on its own connection' },
   ],
-  claims: CLAIMS,
+  claims: ['T6'],
   async run(ctx) {
     const finDelay = ctx.int('fin_delay_ms');
     const ackDelay = Math.max(ctx.int('ack_delay_ms'), finDelay + 20);
-    const obs = await ctx.variant('crossing-fins', { fin_delay_ms: finDelay, ack_delay_ms: ackDelay }, async () => {
-      const { k, conn, local } = await kernelConnects(ctx, 80);
-      const stack = ctx.peer();
-      const off = stack.addFilter({ direction: 'out', match: (e) => e.tuple.remote.port === local.port, action: (e) => ({ delayMs: e.tcp.flags.fin ? finDelay : ackDelay }) });
-      const kernelStates: string[] = [];
-      const sample = (): void => {
-        const s = ctx.table((e) => e.local.port === local.port && e.remote.port === 80)[0]?.state;
-        if (s && kernelStates[kernelStates.length - 1] !== s) kernelStates.push(s);
+    const n = ctx.int('trials');
+    const trials = (
+      await ctx.variant('crossing-fins', { fin_delay_ms: finDelay, ack_delay_ms: ackDelay, stagger_ms: ctx.int('stagger_ms'), trials: n }, async () => {
+        const out: Crossing[] = [];
+        for (let i = 0; i < n; i++) out.push(await crossingFins(ctx, finDelay, ackDelay));
+        return { trials: out };
+      })
+    ).trials as Crossing[];
+    // from the capture: each side's FIN, and whether it acknowledged the other's (then they did not cross)
+    const segs = ctx.flows('crossing-fins').segments;
+    const crossed = (c: Crossing): { ok: boolean; measured: string } => {
+      const end = `${ctx.addr.host4}:${c.local}`;
+      const mine = segs.filter((s) => s.src === end || s.dst === end);
+      const kFin = mine.find((s) => s.flags.includes('FIN') && s.srcAddress === ctx.addr.host4);
+      const pFin = mine.find((s) => s.flags.includes('FIN') && s.srcAddress === ctx.addr.peer4);
+      if (!kFin || !pFin) return { ok: false, measured: `FIN from the kernel: ${kFin ? `#${kFin.number}` : 'none'}, from the peer: ${pFin ? `#${pFin.number}` : 'none'}` };
+      const kAcksPeerFin = kFin.ack === ((pFin.seq + pFin.len + 1) >>> 0);
+      const pAcksKernelFin = pFin.ack === ((kFin.seq + kFin.len + 1) >>> 0);
+      return {
+        ok: !kAcksPeerFin && !pAcksKernelFin,
+        measured: `kernel FIN #${kFin.number} ${kAcksPeerFin ? 'acknowledges' : 'does not acknowledge'} the peer's FIN #${pFin.number}, which ${pAcksKernelFin ? 'acknowledges' : 'does not acknowledge'} it`,
       };
-      sample();
-      conn.end(); // the peer's FIN: on the wire for fin_delay_ms
-      await ctx.sleep(5);
-      k.shutdown('SHUT_WR'); // the kernel's FIN crosses it
-      const t0 = performance.now();
-      while (performance.now() - t0 < ackDelay + 300) {
-        sample();
-        await ctx.sleep(5);
-      }
-      off();
-      const tw = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0];
-      await k.close();
-      return { kernelStates, kernelTimeWait: !!tw, kernelTimerMs: tw?.timerMs ?? null, peerStates: conn.history.map((h) => h.state) };
+    };
+    ctx.judge('T6', {
+      trials: trials.map((c): Trial => {
+        const x = crossed(c);
+        return {
+          requires: [requires('the FINs crossed (neither acknowledges the other, in the capture)', x.ok, x.measured)],
+          agrees: c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING') && c.peerStates[c.peerStates.length - 1] === 'TIME-WAIT',
+        };
+      }),
+      evidence: `kernel ${[...new Set(trials.map((c) => c.kernelStates.join('→')))].join(' / ')}; peer ${[...new Set(trials.map((c) => c.peerStates.join('→')))].join(' / ')}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
     });
-    const ks = obs.kernelStates as string[];
-    const ps = obs.peerStates as string[];
-    const t6 = ks.includes('CLOSING') && obs.kernelTimeWait === true && ps.includes('CLOSING') && ps[ps.length - 1] === 'TIME-WAIT';
-    const sent = ctx.sentBy('crossing-fins', ctx.addr.host4);
-    ctx.claim('T6', t6 ? 'holds' : 'does not hold', `kernel ${ks.join('→')}; peer ${ps.join('→')}; kernel retransmissions ${sent.retransmissions}`);
-    ctx.print(`Lab 09 — ${this.title}`);
-    ctx.print(`kernel: ${ks.join(' → ')}${obs.kernelTimeWait ? ` (TIME_WAIT timer ${((obs.kernelTimerMs as number) / 1000).toFixed(1)} s)` : ''}`);
-    ctx.print(`peer  : ${ps.join(' → ')}`);
-    ctx.print(`(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire)`);
+    const first = trials[0]!;
+    ctx.print(`Lab 09 — ${this.title} (${n} closes)`);
+    ctx.print(`kernel: ${first.kernelStates.join(' → ')}${first.kernelTimeWait ? ` (TIME_WAIT timer ${((first.kernelTimerMs as number) / 1000).toFixed(1)} s)` : ''}`);
+    ctx.print(`peer  : ${first.peerStates.join(' → ')}`);
+    ctx.print(`(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire; the kernel shut down ${ctx.int('stagger_ms')} ms after the peer's FIN left)`);
+    ctx.print(`FINs crossed in ${trials.filter((c) => crossed(c).ok).length}/${n}; both ends through CLOSING into TIME_WAIT in ${trials.filter((c) => c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING')).length}/${n}`);
     ctx.print();
     ctx.concludeClaims();
   },

@@ -5,21 +5,19 @@
 // it, so the first incarnation completes). The incarnation ends without TIME_WAIT, a second one
 // opens on the same four-tuple, and the held copy of "BBBB" finally arrives. Does the application
 // reading the new connection get bytes that belonged to the old one?
-import { defineLab, LabError, type Connection, type KernelSocket, type LabContext, type SegmentEventLike } from '../src/lab';
-
-const CLAIMS = [
-  {
-    id: 'C13',
-    text: 'A packet for the old incarnation may be consumed by a new socket bound to the same address, which may react incorrectly.',
-    source: 'seed comments (Good Person, Mecki)',
-  },
-  {
-    id: 'C14',
-    text: 'TIME_WAIT exists so that delayed segments of an old connection are not taken for new data.',
-    source: 'seed comments; RFC 9293 §3.4.1, §3.6.1',
-  },
-  { id: 'T8', text: 'With timestamps, PAWS rejects the old segment.', source: 'RFC 7323 §5' },
-] as const;
+//
+// What has to line up for the old segment to be accepted (each checked before any verdict):
+//  - its sequence number lies in the new connection's receive window (isn=near puts the new ISN
+//    just below it);
+//  - its ACK field lies inside what the new connection has sent: Linux drops a segment whose ACK is
+//    beyond SND.NXT, or further below SND.UNA than min(max_window, bytes_acked) (tcp_ack(),
+//    RFC 5961 §5.2). The ACK field points into the kernel's *old* sequence space, and the kernel's
+//    ISN for a four-tuple runs on a clock (RFC 6528: a keyed hash plus ~15.6 M per second). So the
+//    kernel first sends enough that its old sequence numbers run ahead of that clock: the lab
+//    measures the clock, and the first transfer (over a 64 KiB-MTU TUN, far faster than the
+//    clock) goes on until the kernel is `ahead_ms` ahead of it. In the second incarnation the
+//    kernel then sends until the old ACK lies inside what the peer has acknowledged.
+import { defineLab, LabError, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial } from '../src/lab';
 
 /** Each variant has its own four-tuple: a TIME_WAIT left by one must not meet the next. */
 interface Ports {
@@ -28,18 +26,35 @@ interface Ports {
 }
 const ISN1 = 1_000_000;
 const NEW_DATA = 'NEW!';
+const CHUNK = 4 << 20;
+const ENC = new TextEncoder();
 
 type Skip = 'with-time-wait' | 'linger-abort' | 'no-tw-buckets' | 'peer-time-wait-short';
+const SKIPS: readonly Skip[] = ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'];
 
-interface Incarnation2 {
+interface Outcome {
+  /** what the kernel's application read in the first incarnation */
+  firstRead: string;
+  /** bytes the kernel sent (and the peer received) before the peer's AAAA BBBB CCCC */
+  firstBytes: number;
+  firstMs: number;
+  timeWaitBeforeSecond: boolean;
+  /** the new SYN's sequence number minus the old incarnation's last (the peer's SND.NXT), signed */
+  newSynVsOld: number;
   opened: boolean;
+  timestamps: boolean;
   kernelRead: string;
-  oldSegmentSeq: number;
-  newIsn: number;
+  /** the kernel's ISN grew by this between the incarnations (mod 2^32) */
   kernelIsnGrowth: number | null;
+  /** the old segment's ACK field minus the new connection's first sequence number (signed) */
+  oldAckLead: number | null;
+  /** what the kernel sent in the second incarnation so the old ACK falls inside */
+  secondBytes: number;
+  /** the old segment's sequence number minus the new connection's RCV.NXT, and the window then */
+  oldSeqOffset: number | null;
+  windowAtReplay: number | null;
   replyToOld: string[];
-  /** the kernel sent more in the first incarnation than its ISN grew: the old ACK can be in range */
-  oldAckInside?: boolean;
+  pawsEstab: number;
 }
 
 async function readAll(k: KernelSocket, ms: number, want = Infinity): Promise<string> {
@@ -53,24 +68,87 @@ async function readAll(k: KernelSocket, ms: number, want = Infinity): Promise<st
   return s;
 }
 
-/** A listener, one incarnation from the peer's fixed port carrying AAAA BBBB CCCC; the first BBBB is held back and recorded. */
-async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, skip: Skip, ts: boolean): Promise<{ held: SegmentEventLike; read: string; kernelIss: number; conn: Connection }> {
+/** When the kernel's SYN-ACK of `conn` reached the peer (ms, performance clock). */
+function synAckSeen(ctx: LabContext, port: number): { at: Promise<number>; off: () => void } {
+  let off = (): void => undefined;
+  const at = new Promise<number>((resolve) => {
+    off = ctx.peer().onSegment((e) => {
+      if (e.direction === 'in' && e.tuple.local.port === port && e.tcp.flags.syn && e.tcp.flags.ack) resolve(e.at);
+    });
+  });
+  return { at, off: () => off() };
+}
+
+/**
+ * The kernel's ISN clock for one four-tuple, measured: two connections on it 300 ms apart (the
+ * peer aborts each, so no TIME_WAIT is left), ISN difference over time difference.
+ */
+async function measureIsnClock(ctx: LabContext, ports: Ports): Promise<{ perSecond: number; deltaIsn: number; deltaMs: number }> {
+  const listener = ctx.socket('ipv4', 'tcp');
+  listener.setOption('SO_REUSEADDR', true);
+  if (listener.bind(ctx.addr.host4, ports.kernel).ret < 0) throw new LabError(`cannot bind ${ctx.addr.host4}:${ports.kernel} for the ISN clock`);
+  listener.listen(4);
+  const samples: Array<{ isn: number; at: number }> = [];
+  for (let i = 0; i < 2; i++) {
+    if (i) await ctx.sleep(300);
+    const seen = synAckSeen(ctx, ports.peer);
+    const conn = ctx.peer().connect({ local: { address: ctx.addr.peer4, port: ports.peer }, remote: { address: ctx.addr.host4, port: ports.kernel }, tcb: { isn: ISN1 + i * 1000 } });
+    const acc = await listener.accept(5000);
+    const at = await Promise.race([seen.at, ctx.sleep(5000).then(() => NaN)]);
+    seen.off();
+    if (!acc.socket || Number.isNaN(at)) throw new LabError('the ISN clock could not be measured: a connection did not open');
+    samples.push({ isn: conn.tcb.irs, at });
+    conn.abort();
+    acc.socket.closeNow();
+    await ctx.sleep(20);
+  }
+  listener.closeNow();
+  const deltaIsn = (samples[1]!.isn - samples[0]!.isn) >>> 0;
+  const deltaMs = samples[1]!.at - samples[0]!.at;
+  return { perSecond: (deltaIsn / deltaMs) * 1000, deltaIsn, deltaMs: Math.round(deltaMs * 10) / 10 };
+}
+
+interface First {
+  conn: Connection;
+  held: SegmentEventLike;
+  read: string;
+  kernelIss: number;
+  bytes: number;
+  ms: number;
+}
+
+/** One incarnation from the peer's fixed port: the kernel runs ahead of its ISN clock, then AAAA BBBB CCCC with the first BBBB held back and recorded. */
+async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, skip: Skip, ts: boolean, isnPerSecond: number): Promise<First> {
   const stack = ctx.peer();
-  const tcb = { isn: ISN1, timestamps: ts, tsOffset: 5000, mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000, rcvBuf: 4 << 20 };
-  const rec = stack.record((e) => e.direction === 'out' && new TextDecoder().decode(e.tcp.payload) === 'BBBB');
-  const drop = stack.addFilter({ direction: 'out', times: 1, match: (e) => new TextDecoder().decode(e.tcp.payload) === 'BBBB', action: 'drop' });
+  const tcb = { isn: ISN1, timestamps: ts, tsOffset: 5000, mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40 };
+  const seen = synAckSeen(ctx, ports.peer);
   const conn = stack.connect({ local: { address: ctx.addr.peer4, port: ports.peer }, remote: { address: ctx.addr.host4, port: ports.kernel }, tcb });
   const acc = await listener.accept(5000);
   if (!acc.socket) throw new LabError(`the first incarnation was not accepted (${acc.result.errno})`);
+  const synAt = await seen.at;
+  seen.off();
   const k = acc.socket;
   const kernelIss = conn.tcb.irs;
-  // the kernel sends first: the ACK field of the peer's later segments then lies far into the
-  // kernel's sequence space, further than its ISN for this four-tuple will grow (see the README)
-  const x = ctx.int('kernel_bytes');
-  await k.send(new Uint8Array(x));
-  await ctx.waitUntil(() => conn.received >= x, { timeoutMs: 20_000 });
+  // the kernel sends until its sequence numbers are `ahead_ms` of ISN-clock time ahead of the clock
+  const cap = ctx.int('kernel_bytes');
+  const aheadMs = ctx.int('ahead_ms');
+  const t0 = performance.now();
+  let bytes = 0;
+  await ctx.bulk('first incarnation, kernel → peer', async () => {
+    while (bytes < cap && bytes < (isnPerSecond * (performance.now() - synAt + aheadMs)) / 1000) {
+      const n = Math.min(CHUNK, cap - bytes);
+      const r = await k.send(new Uint8Array(n));
+      if (r.ret <= 0) throw new LabError(`the kernel's send() failed: ${r.errno}`);
+      bytes += r.ret;
+    }
+    await ctx.waitUntil(() => conn.received >= bytes, { timeoutMs: 30_000 });
+  });
+  const ms = performance.now() - t0;
+  if (conn.received < bytes) throw new LabError(`the peer received ${conn.received} of the ${bytes} bytes the kernel sent within 30 s`);
+  const rec = stack.record((e) => e.direction === 'out' && e.tuple.local.port === ports.peer && new TextDecoder().decode(e.tcp.payload) === 'BBBB');
+  const drop = stack.addFilter({ direction: 'out', times: 1, match: (e) => e.tuple.local.port === ports.peer && new TextDecoder().decode(e.tcp.payload) === 'BBBB', action: 'drop' });
   for (const part of ['AAAA', 'BBBB', 'CCCC']) {
-    conn.write(new TextEncoder().encode(part));
+    conn.write(ENC.encode(part));
     await ctx.sleep(5);
   }
   const read = await readAll(k, 1500, 12); // the retransmitted BBBB fills the hole
@@ -78,7 +156,12 @@ async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: 
   drop();
   const held = rec.segments[0];
   if (!held) throw new LabError('no BBBB segment was recorded');
-  // end the first incarnation
+  await endFirst(ctx, k, conn, skip);
+  return { conn, held, read, kernelIss, bytes, ms };
+}
+
+/** Ends the first incarnation the way the variant says: with TIME_WAIT, or skipping it. */
+async function endFirst(ctx: LabContext, k: KernelSocket, conn: Connection, skip: Skip): Promise<void> {
   if (skip === 'linger-abort') {
     k.setOption('SO_LINGER', { onoff: true, seconds: 0 });
     await k.close();
@@ -86,56 +169,99 @@ async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: 
     conn.end(); // the peer closes first and holds a TIME-WAIT of 2 × 50 ms
     await k.recv(10, { timeoutMs: 1000 });
     await k.close();
-    await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(2000)]);
   } else {
     conn.onEnd(() => conn.end());
     await k.close(); // the kernel closes first: TIME_WAIT (or none, beyond tcp_max_tw_buckets)
   }
   await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(2000)]);
   await ctx.sleep(150);
-  return { held, read, kernelIss, conn };
 }
 
-async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, held: SegmentEventLike, kernelIss1: number, ts: boolean): Promise<Incarnation2> {
+/** near: the old BBBB (at ISN1+5) is exactly the first byte the new incarnation expects. */
+const secondIsn = (ctx: LabContext): number => (ctx.str('isn') === 'near' ? ISN1 + 4 : (ISN1 + 2 ** 31) >>> 0);
+
+async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, first: First, ts: boolean): Promise<Omit<Outcome, 'firstRead' | 'firstBytes' | 'firstMs' | 'timeWaitBeforeSecond' | 'pawsEstab' | 'newSynVsOld'>> {
   const stack = ctx.peer();
-  const near = ctx.str('isn') === 'near';
-  // near: the old BBBB (at ISN1+5) is exactly the first byte the new incarnation expects
-  const newIsn = near ? ISN1 + 4 : (ISN1 + 2 ** 31) >>> 0;
+  const newIsn = secondIsn(ctx);
   const conn = stack.connect({
     local: { address: ctx.addr.peer4, port: ports.peer },
     remote: { address: ctx.addr.host4, port: ports.kernel },
-    tcb: { isn: newIsn, timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, synRetries: 1 },
+    tcb: { isn: newIsn, timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40, synRetries: 1 },
   });
   const acc = await listener.accept(2500);
+  const none = { kernelIsnGrowth: null, oldAckLead: null, secondBytes: 0, oldSeqOffset: null, windowAtReplay: null, replyToOld: [], kernelRead: '', timestamps: conn.tcb.tsEnabled };
   if (!acc.socket) {
     conn.abort();
-    return { opened: false, kernelRead: '', oldSegmentSeq: held.tcp.seq, newIsn, kernelIsnGrowth: null, replyToOld: [] };
+    return { opened: false, ...none };
   }
   const k = acc.socket;
-  // Linux takes an old ACK only within min(max_window, bytes_acked) below SND.UNA (RFC 5961
-  // §5.2, tcp_ack()): the kernel sends until the old segment's ACK field, X bytes into the old
-  // space, lies inside what the peer has acknowledged in the new one
-  const growth = (conn.tcb.irs - kernelIss1) >>> 0;
-  const x = ctx.int('kernel_bytes');
-  const s = x > growth ? x - growth + (256 << 10) : 0;
-  if (s > 0) {
-    await k.send(new Uint8Array(s));
-    await ctx.waitUntil(() => conn.received >= s, { timeoutMs: 20_000 });
+  const iss2 = conn.tcb.irs;
+  const lead = (first.held.tcp.ack - ((iss2 + 1) >>> 0)) | 0;
+  // the kernel sends until the old ACK lies inside what the peer has acknowledged (a little beyond
+  // it, far less than the peer's window: Linux accepts an old ACK down to SND.UNA − max_window)
+  const secondBytes = lead > 0 ? lead + (64 << 10) : 0;
+  if (secondBytes > 0) {
+    await ctx.bulk('second incarnation, kernel → peer', async () => {
+      for (let sent = 0; sent < secondBytes; ) {
+        const r = await k.send(new Uint8Array(Math.min(CHUNK, secondBytes - sent)));
+        if (r.ret <= 0) throw new LabError(`the kernel's send() failed: ${r.errno}`);
+        sent += r.ret;
+      }
+      await ctx.waitUntil(() => conn.received >= secondBytes, { timeoutMs: 30_000 });
+    });
   }
   const replies: string[] = [];
   const off = stack.onSegment((e) => {
     if (e.direction === 'in' && e.tuple.local.port === ports.peer) replies.push(`${e.tcp.flags.ack ? 'ACK' : ''}${e.tcp.flags.rst ? ' RST' : ''} ack=${(e.tcp.ack - newIsn) >>> 0}`);
   });
-  stack.replay(held); // the old BBBB arrives, byte for byte
+  // the kernel's RCV.NXT is the peer's SND.NXT; its window, the last the kernel advertised
+  const oldSeqOffset = (first.held.tcp.seq - conn.tcb.sndNxt) | 0;
+  const windowAtReplay = conn.tcb.sndWnd;
+  stack.replay(first.held); // the old BBBB arrives, byte for byte
   await ctx.sleep(100);
   off();
-  conn.write(new TextEncoder().encode(NEW_DATA)); // what the new incarnation really sends
+  conn.write(ENC.encode(NEW_DATA)); // what the new incarnation really sends
   const kernelRead = await readAll(k, 800);
-  const kernelIss2 = conn.tcb.irs;
   conn.abort();
   await k.close();
-  return { opened: true, kernelRead, oldSegmentSeq: held.tcp.seq, newIsn, kernelIsnGrowth: (kernelIss2 - kernelIss1) >>> 0, replyToOld: replies, oldAckInside: x > growth };
+  return {
+    opened: true,
+    timestamps: conn.tcb.tsEnabled,
+    kernelRead,
+    kernelIsnGrowth: (iss2 - first.kernelIss) >>> 0,
+    oldAckLead: lead,
+    secondBytes: conn.received >= secondBytes ? secondBytes : -conn.received,
+    oldSeqOffset,
+    windowAtReplay,
+    replyToOld: replies,
+  };
 }
+
+/** What must have held for the replayed segment to be a fair test of the new connection. */
+function alignment(o: Outcome): Precondition[] {
+  const mb = (n: number): string => `${(n / 1e6).toFixed(1)} MB`;
+  return [
+    requires('the second incarnation opened', o.opened, o.opened ? 'accepted' : 'the new SYN was refused'),
+    requires(
+      "the old segment's ACK fell inside the new connection",
+      o.oldAckLead !== null && o.oldAckLead >= 0 && o.secondBytes >= 0,
+      o.oldAckLead === null
+        ? 'no second incarnation'
+        : o.oldAckLead < 0
+          ? `it lies ${mb(-o.oldAckLead)} below the new ISN: the kernel's ISN grew ${mb(o.kernelIsnGrowth ?? 0)} between the incarnations, more than the ${mb(o.firstBytes)} it sent first (in ${Math.round(o.firstMs)} ms)`
+          : o.secondBytes < 0
+            ? `the peer received only ${-o.secondBytes} bytes of the second transfer`
+            : `${mb(o.oldAckLead)} past the new ISN, inside the ${mb(o.secondBytes)} the kernel then sent (its ISN grew ${mb(o.kernelIsnGrowth ?? 0)}, it had sent ${mb(o.firstBytes)} first)`,
+    ),
+    requires(
+      "the old segment's sequence number fell inside the new receive window",
+      o.oldSeqOffset !== null && o.windowAtReplay !== null && o.oldSeqOffset >= 0 && o.oldSeqOffset < o.windowAtReplay,
+      o.oldSeqOffset === null ? 'no second incarnation' : `${o.oldSeqOffset} bytes from RCV.NXT, window ${o.windowAtReplay}`,
+    ),
+  ];
+}
+
+const oldRead = (o: Outcome): boolean => o.kernelRead.startsWith('BBBB');
 
 export default defineLab({
   id: '11',
@@ -146,14 +272,26 @@ export default defineLab({
   params: [
     { name: 'timestamps', kind: 'bool', default: false, sysctl: 'net.ipv4.tcp_timestamps', help: 'TCP timestamps (kernel sysctl and peer): with them PAWS guards the new incarnation' },
     { name: 'isn', kind: 'enum', default: 'near', choices: ['near', 'far'], help: "the second incarnation's ISN: near (the old segment lands in the new window) or far" },
-    { name: 'kernel_bytes', kind: 'int', default: 24 << 20, min: 0, max: 256 << 20, unit: 'bytes', help: 'what the kernel sends first in each incarnation, so an old ACK can fall inside the new one (0: none)' },
+    {
+      name: 'kernel_bytes',
+      kind: 'int',
+      default: 512 << 20,
+      min: 0,
+      max: 2 ** 31,
+      unit: 'bytes',
+      help: 'the most the kernel sends first (0: nothing, so the old ACK cannot fall inside the new connection); it stops once ahead of its ISN clock by ahead_ms',
+    },
+    { name: 'ahead_ms', kind: 'int', default: 3000, min: 0, max: 60_000, unit: 'ms', help: "how far the kernel's first transfer runs ahead of its own ISN clock (covers the steps up to the new SYN)" },
+    { name: 'mtu', kind: 'int', default: 65535, min: 1280, max: 65535, help: 'the TUN MTU (the peer announces MSS = MTU − 40): a large one makes the bulk transfers far faster than the ISN clock' },
   ],
-  claims: CLAIMS,
+  claims: ['C13', 'C14', 'T8'],
   recordSysctls: ['net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_rfc1337'],
   async run(ctx) {
-    const results: Record<Skip, (Incarnation2 & { firstRead: string }) | null> = { 'with-time-wait': null, 'linger-abort': null, 'no-tw-buckets': null, 'peer-time-wait-short': null };
+    await ctx.setMtu(ctx.int('mtu'));
+    const clock = (await ctx.variant('isn-clock', {}, async () => ({ ...(await measureIsnClock(ctx, { kernel: 6999, peer: 44999 })) }))) as unknown as { perSecond: number; deltaIsn: number; deltaMs: number };
+    const results = new Map<Skip | 'paws-with-timestamps', Outcome>();
     /** One variant: a listener on its own port, two incarnations, TIME_WAIT skipped as `skip` says. */
-    const variant = async (name: string, skip: Skip, i: number, ts: boolean): Promise<Incarnation2 & { firstRead: string }> => {
+    const variant = async (name: Skip | 'paws-with-timestamps', skip: Skip, i: number, ts: boolean): Promise<Outcome> => {
       const ports: Ports = { kernel: 7000 + i, peer: 45000 + i };
       const obs = await ctx.variant(name, { timestamps: ts, isn: ctx.str('isn') }, async () => {
         const listener = ctx.socket('ipv4', 'tcp');
@@ -168,10 +306,14 @@ export default defineLab({
         // the control keeps its TIME_WAIT: the peer's RST to the TIME_WAIT's ACK would kill it otherwise (RFC 1337, lab 13)
         if (skip === 'with-time-wait') ctx.sysctl('net.ipv4.tcp_rfc1337', 1);
         try {
-          const first = await firstIncarnation(ctx, listener, ports, skip, ts);
-          const timeWait = ctx.table((e) => e.state === 'TIME_WAIT' && e.remote.port === ports.peer).length > 0;
-          const second = await secondIncarnation(ctx, listener, ports, first.held, first.kernelIss, ts);
-          return { firstRead: first.read, timeWaitBeforeSecond: timeWait, ...second };
+          const first = await firstIncarnation(ctx, listener, ports, skip, ts, clock.perSecond);
+          const timeWaitBeforeSecond = ctx.table((e) => e.state === 'TIME_WAIT' && e.remote.port === ports.peer).length > 0;
+          const before = ctx.counters()['TcpExt.PAWSEstab'] ?? 0;
+          const second = await secondIncarnation(ctx, listener, ports, first, ts);
+          const pawsEstab = (ctx.counters()['TcpExt.PAWSEstab'] ?? 0) - before;
+          const newSynVsOld = (secondIsn(ctx) - first.conn.tcb.sndNxt) | 0;
+          const o: Outcome = { firstRead: first.read, firstBytes: first.bytes, firstMs: Math.round(first.ms), timeWaitBeforeSecond, newSynVsOld, pawsEstab, ...second };
+          return o as unknown as Record<string, unknown>;
         } finally {
           if (skip === 'no-tw-buckets' && maxTw) ctx.sysctl('net.ipv4.tcp_max_tw_buckets', maxTw);
           if (skip === 'with-time-wait') ctx.sysctl('net.ipv4.tcp_rfc1337', 0);
@@ -179,65 +321,56 @@ export default defineLab({
           listener.closeNow();
         }
       });
-      return obs as unknown as Incarnation2 & { firstRead: string };
+      const o = obs as unknown as Outcome;
+      results.set(name, o);
+      return o;
     };
     const ts = ctx.bool('timestamps');
-    for (const [i, skip] of (Object.keys(results) as Skip[]).entries()) results[skip] = await variant(skip, skip, i, ts);
+    const control = await variant('with-time-wait', 'with-time-wait', 0, ts);
+    for (const [i, skip] of SKIPS.entries()) await variant(skip, skip, i + 1, ts);
     // PAWS needs timestamps: without them in the main variants, one more run with them judges T8
     const pawsRun = ts ? null : await variant('paws-with-timestamps', 'linger-abort', 4, true);
-    const skipped = (['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'] as const).map((s) => ({ s, r: results[s]! }));
-    const corrupted = skipped.filter(({ r }) => r.opened && r.kernelRead.startsWith('BBBB'));
-    const control = results['with-time-wait']!;
-    const counters = (s: Skip): Record<string, number> => (ctx.variants.find((v) => v.name === s)?.observations.counters ?? {}) as Record<string, number>;
-    const paws = skipped.reduce((n, { s }) => n + (counters(s)['TcpExt.PAWSEstab'] ?? 0), 0);
+    const skipped = SKIPS.map((s) => ({ s, o: results.get(s)! }));
 
-    ctx.claim(
-      'C13',
-      corrupted.length ? 'holds' : 'does not hold',
-      corrupted.length
-        ? `${corrupted.map((c) => c.s).join(', ')}: the application read ${JSON.stringify(corrupted[0]!.r.kernelRead)} from the new connection — the old "BBBB" in place of ${JSON.stringify(NEW_DATA)}`
-        : `no variant delivered the old bytes (read: ${skipped.map(({ s, r }) => `${s} ${JSON.stringify(r.kernelRead)}`).join('; ')})`,
-    );
-    ctx.claim(
-      'C14',
-      control.opened || corrupted.length === 0 ? (corrupted.length === 0 ? 'not tested' : 'does not hold') : 'holds',
-      control.opened
+    // C13: each way of skipping TIME_WAIT is a trial; it needs TIME_WAIT really gone and the old segment aligned
+    const c13 = ctx.judge('C13', {
+      trials: skipped.map(({ o }) => ({ requires: [requires('TIME_WAIT was skipped', !o.timeWaitBeforeSecond, o.timeWaitBeforeSecond ? 'a TIME_WAIT entry held the four-tuple' : 'no TIME_WAIT entry'), ...alignment(o)], agrees: oldRead(o) })),
+      evidence: skipped.map(({ s, o }) => `${s}: read ${JSON.stringify(o.kernelRead)}`).join('; ') + (ts ? ' (timestamps on)' : ''),
+    });
+    const corrupted = skipped.filter(({ o }) => !o.timeWaitBeforeSecond && alignment(o).every((p) => p.met) && oldRead(o));
+    ctx.judge('C14', {
+      requires: [
+        requires('the control kept its TIME_WAIT until the new SYN', control.timeWaitBeforeSecond, control.timeWaitBeforeSecond ? 'TIME_WAIT entry present' : 'no TIME_WAIT entry'),
+        requires(
+          'without TIME_WAIT an old segment was taken for new data',
+          corrupted.length > 0,
+          `${corrupted.length} of ${skipped.length} variants without TIME_WAIT read the old bytes (C13: ${c13.verdict})`,
+        ),
+        // a SYN above the old sequence space may take over a TIME_WAIT (RFC 9293 §3.10.7.4, lab 12)
+        requires("the control's new SYN lay below the old connection's sequence space", control.newSynVsOld < 0, `${control.newSynVsOld} from the old SND.NXT (isn=${ctx.str('isn')})`),
+      ],
+      agrees: !control.opened,
+      evidence: control.opened
         ? `with TIME_WAIT in place the second incarnation still opened and read ${JSON.stringify(control.kernelRead)}`
-        : `with TIME_WAIT in place the second incarnation could not open (its SYN met the old TIME_WAIT); without it ${corrupted.length}/${skipped.length} variants read old bytes` +
-            (corrupted.length === 0 ? ' — none here, so what TIME_WAIT prevents was not shown (try timestamps=off isn=near)' : ''),
-    );
-    const rejected = skipped.filter(({ r }) => r.opened && !r.kernelRead.startsWith('BBBB'));
-    const opened = skipped.filter(({ r }) => r.opened);
-    if (pawsRun) {
-      const pawsCount = counters('paws-with-timestamps' as Skip)['TcpExt.PAWSEstab'] ?? 0;
-      ctx.claim(
-        'T8',
-        !pawsRun.opened ? 'not tested' : !pawsRun.kernelRead.startsWith('BBBB') && pawsCount > 0 ? 'holds' : 'does not hold',
-        `the same abort-and-reopen with timestamps on: the application read ${JSON.stringify(pawsRun.kernelRead)}; TcpExt.PAWSEstab +${pawsCount}`,
-      );
-    } else {
-      ctx.claim(
-        'T8',
-        opened.length === 0 ? 'not tested' : rejected.length === opened.length && paws > 0 ? 'holds' : 'does not hold',
-        `timestamps on: the old segment was rejected in ${rejected.length} of ${opened.length} reopened connections; TcpExt.PAWSEstab +${paws}`,
-      );
-    }
+        : `with TIME_WAIT in place the second incarnation could not open (its SYN met the old TIME_WAIT); without it ${corrupted.length}/${skipped.length} variants read old bytes`,
+    });
+    const pawsTrials: Array<{ name: string; o: Outcome }> = pawsRun ? [{ name: 'paws-with-timestamps', o: pawsRun }] : skipped.map(({ s, o }) => ({ name: s, o }));
+    ctx.judge('T8', {
+      trials: pawsTrials.map(({ o }): Trial => ({ requires: [requires('timestamps were negotiated', o.timestamps, o.timestamps ? 'on' : 'off'), ...alignment(o)], agrees: !oldRead(o) && o.pawsEstab > 0 })),
+      evidence: pawsTrials.map(({ name, o }) => `${name}: read ${JSON.stringify(o.kernelRead)}, TcpExt.PAWSEstab +${o.pawsEstab}`).join('; '),
+    });
 
     ctx.print(`Lab 11 — ${this.title}`);
+    ctx.print(`the kernel's ISN for one four-tuple advanced ${clock.deltaIsn} in ${clock.deltaMs} ms: ${(clock.perSecond / 1e6).toFixed(2)} M per second (RFC 6528's clock)`);
     ctx.print(`timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`);
-    for (const [s, r] of Object.entries(results) as Array<[Skip, Incarnation2 & { firstRead: string }]>) {
-      const what = !r.opened
-        ? 'the second incarnation could not open'
-        : `the application read ${JSON.stringify(r.kernelRead)}${r.kernelRead.startsWith('BBBB') ? '  ← old data taken for new' : ''}` +
-          (r.oldAckInside === false ? ` (the kernel's ISN grew by ${r.kernelIsnGrowth}, more than the ${ctx.int('kernel_bytes')} bytes it sent first: the old ACK could not fall inside the new connection — raise kernel_bytes)` : '');
-      ctx.print(`${s.padEnd(22)} ${what}; replies to the old segment: ${r.replyToOld.join(', ') || 'none'}`);
+    for (const [name, o] of results) {
+      const lead = o.oldAckLead === null ? '' : `; old ACK ${o.oldAckLead >= 0 ? `${(o.oldAckLead / 1e6).toFixed(1)} MB inside` : `${(-o.oldAckLead / 1e6).toFixed(1)} MB below`} the new connection`;
+      const what = !o.opened ? 'the second incarnation could not open' : `the application read ${JSON.stringify(o.kernelRead)}${oldRead(o) ? '  ← old data taken for new' : ''}`;
+      ctx.print(`${name.padEnd(22)} first transfer ${(o.firstBytes / 1e6).toFixed(1)} MB in ${o.firstMs} ms${lead}; ${what}`);
     }
-    if (pawsRun) ctx.print(`${'paws-with-timestamps'.padEnd(22)} (the same as linger-abort, timestamps on) the application read ${JSON.stringify(pawsRun.kernelRead)}`);
-    const growth = skipped.find(({ r }) => r.kernelIsnGrowth !== null)?.r.kernelIsnGrowth;
-    if (growth) ctx.print(`the kernel's ISN for the same four-tuple grew by ${growth} between incarnations (RFC 6528: a keyed hash plus a clock)`);
     ctx.print();
-    for (const { s, r } of skipped) {
-      if (r.opened) ctx.conclude(`${s}: the application reading the new connection got ${JSON.stringify(r.kernelRead)}${r.kernelRead.startsWith('BBBB') ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`);
+    for (const { s, o } of skipped) {
+      if (o.opened) ctx.conclude(`${s}: the application reading the new connection got ${JSON.stringify(o.kernelRead)}${oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`);
     }
     ctx.concludeClaims();
   },

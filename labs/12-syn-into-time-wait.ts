@@ -2,35 +2,45 @@
 //
 // Question: the kernel server closed first and holds the four-tuple in TIME_WAIT; the same client
 // port connects again. When does the TIME_WAIT socket let the new connection in, which initial
-// sequence number does the kernel then pick, and what does it answer when it refuses?
-import { defineLab, kernelServerTimeWait, type LabContext } from '../src/lab';
-
-const CLAIMS = [
-  {
-    id: 'T9',
-    text: 'A TIME-WAIT socket may accept a new SYN whose sequence number is larger than any of the old incarnation.',
-    source: 'RFC 9293 §3.10.7.4 (MAY-2); RFC 1122 §4.2.2.13',
-  },
-  { id: 'T10', text: 'With timestamps, a newer timestamp suffices, whatever the sequence number.', source: 'RFC 6191' },
-] as const;
+// sequence number does the kernel then pick, and what does it answer when it refuses? Each case
+// is tried `trials` times, each on its own four-tuple.
+import { defineLab, kernelServerTimeWait, requires, type LabContext, type Precondition, type Trial } from '../src/lab';
 
 type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
+const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
 const PORT = 7100;
 
-async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): Promise<Record<string, unknown>> {
+interface Probe {
+  peerPort: number;
+  timeWaitBefore: boolean;
+  /** timestamps were on in the old connection */
+  oldTimestamps: boolean;
+  synSeqRelative: number;
+  accepted: boolean;
+  /** the kernel answered the SYN with an ACK of the old connection (a refusal), not a SYN-ACK */
+  refusedWithAck: boolean;
+  newIssMinusOldSndNxt: number | null;
+  repliesToSyn: string[];
+  timeWaitAfter: boolean;
+}
+
+async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): Promise<Probe> {
   const ts = which === 'seq-below-newer-ts';
   const isn1 = 2_000_000;
-  const first = await kernelServerTimeWait(ctx, PORT, peerPort, { isn: isn1, timestamps: ts, tsOffset: 9000 });
+  const first = await kernelServerTimeWait(ctx, PORT, peerPort, { isn: isn1, timestamps: ts, tsOffset: 9000 }, ctx.str('closer') === 'kernel' ? 'kernel' : 'peer');
   const offset = ctx.int('seq_offset');
   const isn2 = which === 'seq-above' ? (first.twRcvNxt + offset) >>> 0 : (isn1 - offset) >>> 0;
   const replies: string[] = [];
+  let refusedWithAck = false;
   const stack = ctx.peer();
   const off = stack.onSegment((e) => {
     if (e.direction === 'in' && e.tuple.local.port === peerPort) {
       const f = e.tcp.flags;
-      replies.push(`${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? ((e.tcp.ack - first.twRcvNxt) | 0) : '-'}`);
+      if (f.ack && !f.syn && !f.rst && e.tcp.ack === first.twRcvNxt) refusedWithAck = true;
+      replies.push(`${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? (e.tcp.ack - first.twRcvNxt) | 0 : '-'}`);
     }
   });
+  const timeWaitBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;
   const conn = stack.connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port: PORT }, tcb: { isn: isn2, timestamps: ts, tsOffset: 9000, synRetries: 0 } });
   const acc = await first.listener.accept(1500);
   off();
@@ -44,9 +54,12 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   conn.abort();
   first.listener.closeNow();
   return {
-    timeWaitBefore: first.timeWait,
+    peerPort,
+    timeWaitBefore,
+    oldTimestamps: first.conn.tcb.tsEnabled,
     synSeqRelative: (isn2 - first.twRcvNxt) | 0,
     accepted,
+    refusedWithAck: !accepted && refusedWithAck,
     // Linux takes the new ISN from the old space: tw_snd_nxt + 65535 + 2 (tcp_timewait_state_process)
     newIssMinusOldSndNxt: newIss === null ? null : (newIss - first.twSndNxt) >>> 0,
     repliesToSyn: replies.slice(0, 4),
@@ -60,32 +73,55 @@ export default defineLab({
   title: 'A new SYN into TIME_WAIT',
   shows: 'when a TIME_WAIT four-tuple accepts a new SYN (higher sequence number, or newer timestamp), the ISN the kernel then picks, and its answer otherwise',
   question: 'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer otherwise?',
-  params: [{ name: 'seq_offset', kind: 'int', default: 100_000, min: 1, max: 1 << 30, help: "how far above (or below) the old sequence space the new SYN's ISN lies" }],
-  claims: CLAIMS,
+  params: [
+    { name: 'seq_offset', kind: 'int', default: 100_000, min: 1, max: 1 << 30, help: "how far above (or below) the old sequence space the new SYN's ISN lies" },
+    { name: 'closer', kind: 'enum', default: 'kernel', choices: ['kernel', 'peer'], help: 'who closes the first connection first: the kernel (it holds TIME_WAIT) or the peer (then the kernel holds none)' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'probes per case, each on its own four-tuple' },
+  ],
+  claims: ['T9', 'T10'],
   recordSysctls: ['net.ipv4.tcp_timestamps', 'net.ipv4.tcp_rfc1337'],
   async run(ctx) {
-    const r: Record<Case, Record<string, unknown>> = {} as Record<Case, Record<string, unknown>>;
+    const n = ctx.int('trials');
+    const r = new Map<Case, Probe[]>();
     let peerPort = 46000;
-    for (const which of ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'] as const) {
-      r[which] = await ctx.variant(which, {}, () => synIntoTimeWait(ctx, which, peerPort++));
+    for (const which of CASES) {
+      const obs = await ctx.variant(which, { trials: n }, async () => {
+        const out: Probe[] = [];
+        for (let i = 0; i < n; i++) out.push(await synIntoTimeWait(ctx, which, peerPort++));
+        return { trials: out };
+      });
+      r.set(which, obs.trials as Probe[]);
     }
-    const ok = (c: Case): boolean => r[c].timeWaitBefore === true;
-    ctx.claim(
-      'T9',
-      !ok('seq-above') ? 'not tested' : r['seq-above'].accepted && !r['seq-below-no-ts'].accepted ? 'holds' : 'does not hold',
-      `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${r['seq-above'].accepted ? 'accepted' : 'refused'}; below it → ${r['seq-below-no-ts'].accepted ? 'accepted' : `refused (${(r['seq-below-no-ts'].repliesToSyn as string[])[0] ?? 'no answer'})`}`,
-    );
-    ctx.claim(
-      'T10',
-      !ok('seq-below-newer-ts') ? 'not tested' : r['seq-below-newer-ts'].accepted ? 'holds' : 'does not hold',
-      `timestamps on, a SYN below the old space but with a newer timestamp → ${r['seq-below-newer-ts'].accepted ? 'accepted' : 'refused'}`,
-    );
-    ctx.print(`Lab 12 — ${this.title}`);
-    for (const c of ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'] as const) {
-      const x = r[c];
-      const iss = x.newIssMinusOldSndNxt as number | null;
+    const tw = (p: Probe): Precondition => requires('the kernel held the four-tuple in TIME_WAIT when the SYN came', p.timeWaitBefore, p.timeWaitBefore ? 'TIME_WAIT entry present' : `no TIME_WAIT entry (closer=${ctx.str('closer')})`);
+    // a refusal is an answer the capture shows (an ACK of the old connection), never a mere accept() timeout
+    const answered = (p: Probe): Precondition => requires('the kernel answered the SYN (SYN-ACK, or an ACK of the old connection)', p.accepted || p.refusedWithAck, p.repliesToSyn.join(', ') || 'no answer');
+    const tally = (c: Case): string => {
+      const ps = r.get(c)!;
+      return `${ps.filter((p) => p.accepted).length}/${ps.length} accepted`;
+    };
+    ctx.judge('T9', {
+      trials: [
+        ...r.get('seq-above')!.map((p): Trial => ({ requires: [tw(p), answered(p)], agrees: p.accepted })),
+        ...r.get('seq-below-no-ts')!.map((p): Trial => ({ requires: [tw(p), answered(p)], agrees: !p.accepted })),
+      ],
+      evidence: `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}; below it → ${tally('seq-below-no-ts')} (refused with ${[...new Set(r.get('seq-below-no-ts')!.filter((p) => !p.accepted).map((p) => p.repliesToSyn[0] ?? 'no answer'))].join('/') || '—'})`,
+    });
+    ctx.judge('T10', {
+      trials: r.get('seq-below-newer-ts')!.map((p): Trial => ({
+        requires: [tw(p), requires('the old connection used timestamps', p.oldTimestamps, p.oldTimestamps ? 'on' : 'off'), answered(p)],
+        agrees: p.accepted,
+      })),
+      evidence: `timestamps on, a SYN below the old space but with a newer timestamp → ${tally('seq-below-newer-ts')}`,
+    });
+    ctx.print(`Lab 12 — ${this.title} (${n} probes per case)`);
+    for (const c of CASES) {
+      const ps = r.get(c)!;
+      const x = ps[0]!;
+      const isss = [...new Set(ps.map((p) => p.newIssMinusOldSndNxt).filter((v) => v !== null))];
       ctx.print(
-        `${c.padEnd(20)} SYN at ${String(x.synSeqRelative).padStart(8)} from the old RCV.NXT → ${x.accepted ? `accepted; the kernel's new ISN = old SND.NXT + ${iss}` : `refused: ${(x.repliesToSyn as string[]).join(', ') || 'no answer'}`}`,
+        `${c.padEnd(20)} SYN at ${String(x.synSeqRelative).padStart(8)} from the old RCV.NXT → ${tally(c)}` +
+          (isss.length ? `; the kernel's new ISN = old SND.NXT + ${isss.join('/')}` : '') +
+          (ps.some((p) => !p.accepted) ? `; refused: ${[...new Set(ps.filter((p) => !p.accepted).map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')}` : ''),
       );
     }
     ctx.print();

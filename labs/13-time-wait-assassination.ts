@@ -2,34 +2,35 @@
 //
 // Question: the kernel holds a four-tuple in TIME_WAIT and an RST arrives for it. Does the entry
 // die early (the "assassination" hazard of RFC 1337), can the port then be bound again without
-// any flag, and does net.ipv4.tcp_rfc1337 stop it?
-import { defineLab, kernelServerTimeWait, type LabContext } from '../src/lab';
-
-const CLAIMS = [{ id: 'T11', text: 'An RST kills a TIME-WAIT socket unless tcp_rfc1337=1.', source: 'RFC 1337 hazard H1; man 7 tcp (tcp_rfc1337)' }] as const;
+// any flag, and does net.ipv4.tcp_rfc1337 stop it? Each setting is tried `trials` times, each on
+// its own port (the plain bind() afterwards must meet only that TIME_WAIT).
+import { defineLab, kernelServerTimeWait, NO_FLAGS, requires, type LabContext, type Trial } from '../src/lab';
 
 const PORT = 7200;
 
-async function assassinate(ctx: LabContext, rfc1337: number, peerPort: number): Promise<Record<string, unknown>> {
-  ctx.sysctl('net.ipv4.tcp_rfc1337', rfc1337);
-  const tw = await kernelServerTimeWait(ctx, PORT, peerPort, { timestamps: false });
+interface Assassination {
+  rfc1337: number;
+  port: number;
+  timeWaitBefore: boolean;
+  timerBeforeMs: number | null;
+  /** the RST's sequence number minus the TIME_WAIT's RCV.NXT */
+  rstOffset: number;
+  timeWaitAfterRst: boolean;
+  rebindWithoutFlags: string;
+}
+
+async function assassinate(ctx: LabContext, rfc1337: number, port: number, peerPort: number): Promise<Assassination> {
+  const tw = await kernelServerTimeWait(ctx, port, peerPort, { timestamps: false });
   tw.listener.closeNow(); // only the TIME_WAIT holds the port now
-  const inWindow = ctx.str('rst') === 'in-window';
-  const seq = inWindow ? tw.twRcvNxt : (tw.twRcvNxt + 10_000_000) >>> 0;
-  const before = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT)[0];
-  ctx.peer().sendSegment({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port: PORT } }, { seq: seq as never, flags: { fin: false, syn: false, rst: true, psh: false, ack: false, urg: false, ece: false, cwr: false } });
+  const rstOffset = ctx.str('rst') === 'in-window' ? 0 : 10_000_000;
+  const before = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port)[0];
+  ctx.peer().sendSegment({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port } }, { seq: ((tw.twRcvNxt + rstOffset) >>> 0) as never, flags: { ...NO_FLAGS, rst: true } });
   await ctx.sleep(200);
-  const after = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT)[0];
+  const after = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port)[0];
   const s = ctx.socket('ipv4', 'tcp');
-  const bind = s.bind(ctx.addr.host4, PORT); // no SO_REUSEADDR
+  const bind = s.bind(ctx.addr.host4, port); // no SO_REUSEADDR
   s.closeNow();
-  return {
-    rfc1337,
-    rst: ctx.str('rst'),
-    timeWaitBefore: !!before,
-    timerBeforeMs: before?.timerMs ?? null,
-    timeWaitAfterRst: !!after,
-    rebindWithoutFlags: bind.errno ?? 'OK',
-  };
+  return { rfc1337, port, timeWaitBefore: !!before, timerBeforeMs: before?.timerMs ?? null, rstOffset, timeWaitAfterRst: !!after, rebindWithoutFlags: bind.errno ?? 'OK' };
 }
 
 export default defineLab({
@@ -41,29 +42,44 @@ export default defineLab({
   params: [
     { name: 'rfc1337', kind: 'enum', default: '0', choices: ['0', '1'], sysctl: 'net.ipv4.tcp_rfc1337', help: 'net.ipv4.tcp_rfc1337 (the other value is measured too, for comparison)' },
     { name: 'rst', kind: 'enum', default: 'in-window', choices: ['in-window', 'out-of-window'], help: "the RST's sequence number: at the TIME_WAIT's RCV.NXT, or 10,000,000 beyond" },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'RSTs per tcp_rfc1337 value, each into its own TIME_WAIT' },
   ],
-  claims: CLAIMS,
+  claims: ['T11'],
   async run(ctx) {
     const setting = Number(ctx.str('rfc1337'));
-    const other = 1 - setting;
-    const a = await ctx.variant(`rfc1337-${setting}`, { rfc1337: setting, rst: ctx.str('rst') }, () => assassinate(ctx, setting, 47000));
-    const b = await ctx.variant(`rfc1337-${other}`, { rfc1337: other, rst: ctx.str('rst') }, () => assassinate(ctx, other, 47001));
+    const n = ctx.int('trials');
+    const runs: Assassination[] = [];
+    let i = 0;
+    for (const value of [setting, 1 - setting]) {
+      const obs = await ctx.variant(`rfc1337-${value}`, { rfc1337: value, rst: ctx.str('rst'), trials: n }, async () => {
+        ctx.sysctl('net.ipv4.tcp_rfc1337', value);
+        const out: Assassination[] = [];
+        for (let t = 0; t < n; t++, i++) out.push(await assassinate(ctx, value, PORT + i, 47000 + i));
+        return { trials: out };
+      });
+      runs.push(...(obs.trials as Assassination[]));
+    }
     ctx.sysctl('net.ipv4.tcp_rfc1337', setting);
-    const byValue = (v: number): Record<string, unknown> => (a.rfc1337 === v ? a : b);
-    const off = byValue(0);
-    const on = byValue(1);
-    const inWindow = ctx.str('rst') === 'in-window';
-    const valid = off.timeWaitBefore === true && on.timeWaitBefore === true;
-    const holds = !off.timeWaitAfterRst && off.rebindWithoutFlags === 'OK' && on.timeWaitAfterRst === true;
-    ctx.claim(
-      'T11',
-      !valid ? 'not tested' : !inWindow ? (off.timeWaitAfterRst ? 'not tested' : 'does not hold') : holds ? 'holds' : 'does not hold',
-      `${ctx.str('rst')} RST: with tcp_rfc1337=0 the TIME_WAIT ${off.timeWaitAfterRst ? 'survived' : 'died'} (plain bind() → ${off.rebindWithoutFlags as string}); with tcp_rfc1337=1 it ${on.timeWaitAfterRst ? 'survived' : 'died'} (bind → ${on.rebindWithoutFlags as string})` +
-        (!inWindow && off.timeWaitAfterRst ? ' — an RST outside the window kills nothing, so the rfc1337 switch is not exercised' : ''),
-    );
-    ctx.print(`Lab 13 — ${this.title} (${ctx.str('rst')} RST)`);
-    for (const x of [off, on]) {
-      ctx.print(`tcp_rfc1337=${x.rfc1337 as number}: TIME_WAIT before the RST (timer ${((x.timerBeforeMs as number) / 1000).toFixed(1)} s) → after: ${x.timeWaitAfterRst ? 'still there' : 'gone'}; bind() without SO_REUSEADDR → ${x.rebindWithoutFlags as string}`);
+    const off = runs.filter((r) => r.rfc1337 === 0);
+    const on = runs.filter((r) => r.rfc1337 === 1);
+    ctx.judge('T11', {
+      trials: runs.map((r): Trial => ({
+        requires: [
+          requires('the kernel held the four-tuple in TIME_WAIT when the RST came', r.timeWaitBefore, r.timeWaitBefore ? `timer ${((r.timerBeforeMs ?? 0) / 1000).toFixed(1)} s` : 'no TIME_WAIT entry'),
+          requires("the RST's sequence number was the TIME_WAIT's RCV.NXT (in the window)", r.rstOffset === 0, `${r.rstOffset} beyond RCV.NXT`),
+        ],
+        agrees: r.rfc1337 === 0 ? !r.timeWaitAfterRst && r.rebindWithoutFlags === 'OK' : r.timeWaitAfterRst,
+      })),
+      evidence:
+        `${ctx.str('rst')} RST: with tcp_rfc1337=0 the TIME_WAIT died in ${off.filter((r) => !r.timeWaitAfterRst).length}/${off.length} (plain bind() → ${[...new Set(off.map((r) => r.rebindWithoutFlags))].join('/')}); ` +
+        `with tcp_rfc1337=1 it survived in ${on.filter((r) => r.timeWaitAfterRst).length}/${on.length} (bind → ${[...new Set(on.map((r) => r.rebindWithoutFlags))].join('/')})`,
+    });
+    ctx.print(`Lab 13 — ${this.title} (${ctx.str('rst')} RST, ${n} per setting)`);
+    for (const [v, xs] of [[0, off], [1, on]] as const) {
+      ctx.print(
+        `tcp_rfc1337=${v}: TIME_WAIT before the RST in ${xs.filter((r) => r.timeWaitBefore).length}/${xs.length} → still there after it in ${xs.filter((r) => r.timeWaitAfterRst).length}/${xs.length}; ` +
+          `bind() without SO_REUSEADDR → ${[...new Set(xs.map((r) => r.rebindWithoutFlags))].join('/')}`,
+      );
     }
     ctx.print();
     ctx.concludeClaims();

@@ -3,22 +3,72 @@
 // Question: several kernel sockets share one port with SO_REUSEPORT. How evenly does Linux spread
 // incoming connections and datagrams over them, what happens to connections queued on a listener
 // that closes, and may a socket of another user join the group?
-import { defineLab, emitUdpFrame, type Connection, type KernelSocket, type LabContext } from '../src/lab';
-
-const CLAIMS = [
-  { id: 'C10', text: 'Linux distributes incoming connections and datagrams evenly across SO_REUSEPORT sockets.', source: 'seed §Linux >= 3.9' },
-  { id: 'C9', text: 'Sockets can share a port through SO_REUSEPORT only if they belong to the same effective user ID.', source: 'seed §Linux >= 3.9; man 7 socket' },
-] as const;
+import { defineLab, emitUdpFrame, requires, type Connection, type KernelSocket, type LabContext, type Trial } from '../src/lab';
 
 const TCP_PORT = 7300;
 const UDP_PORT = 7400;
 
-/** Pearson's chi-square against a uniform spread, and whether every count is within ±50 % of the mean. */
-export function evenness(counts: number[]): { chiSquare: number; df: number; within50: boolean; min: number; max: number } {
+/** "Evenly" is judged by Pearson's χ² test against a uniform spread: rejected below this p-value. */
+export const ALPHA = 0.001;
+/** χ² is trustworthy only with this many expected per socket (Cochran's rule). */
+export const MIN_EXPECTED = 5;
+
+/** Pearson's chi-square against a uniform spread, its p-value, and the mean each socket should get. */
+export function evenness(counts: number[]): { chiSquare: number; df: number; pValue: number; expected: number; min: number; max: number } {
   const total = counts.reduce((a, b) => a + b, 0);
   const mean = total / counts.length;
-  const chiSquare = counts.reduce((s, c) => s + (c - mean) ** 2 / mean, 0);
-  return { chiSquare: Math.round(chiSquare * 100) / 100, df: counts.length - 1, within50: counts.every((c) => c >= 0.5 * mean && c <= 1.5 * mean), min: Math.min(...counts), max: Math.max(...counts) };
+  const chiSquare = mean > 0 ? counts.reduce((s, c) => s + (c - mean) ** 2 / mean, 0) : 0;
+  const df = counts.length - 1;
+  return { chiSquare: Math.round(chiSquare * 100) / 100, df, pValue: chiSquarePValue(chiSquare, df), expected: mean, min: Math.min(...counts), max: Math.max(...counts) };
+}
+
+/** P(X ≥ x) for X ~ χ²(df): the regularized upper incomplete gamma Q(df/2, x/2). */
+export function chiSquarePValue(x: number, df: number): number {
+  if (x <= 0) return 1;
+  return upperGammaQ(df / 2, x / 2);
+}
+
+function logGamma(z: number): number {
+  // Lanczos approximation (g = 7, n = 9)
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - logGamma(1 - z);
+  z -= 1;
+  let a = c[0]!;
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i]! / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+function upperGammaQ(a: number, x: number): number {
+  const front = Math.exp(-x + a * Math.log(x) - logGamma(a));
+  if (x < a + 1) {
+    // series for P, then Q = 1 − P
+    let sum = 1 / a;
+    let term = sum;
+    for (let n = 1; n < 1000 && Math.abs(term) > Math.abs(sum) * 1e-15; n++) {
+      term *= x / (a + n);
+      sum += term;
+    }
+    return Math.max(0, 1 - front * sum);
+  }
+  // continued fraction for Q (Lentz)
+  let b = x + 1 - a;
+  let c = 1 / 1e-300;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i < 1000; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < 1e-300) d = 1e-300;
+    c = b + an / c;
+    if (Math.abs(c) < 1e-300) c = 1e-300;
+    d = 1 / d;
+    const delta = d * c;
+    h *= delta;
+    if (Math.abs(delta - 1) < 1e-15) break;
+  }
+  return Math.min(1, front * h);
 }
 
 function histogram(ctx: LabContext, title: string, counts: number[]): void {
@@ -45,8 +95,9 @@ export default defineLab({
   params: [
     { name: 'listeners', kind: 'int', default: 4, min: 2, max: 64, help: 'sockets sharing the port' },
     { name: 'connections', kind: 'int', default: 400, min: 10, max: 20_000, help: 'connections (and datagrams) the peer sends, each from its own source port' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'binds tried by a socket of ours and by one of another user, each' },
   ],
-  claims: CLAIMS,
+  claims: ['C10', 'C9'],
   recordSysctls: ['net.ipv4.tcp_migrate_req', 'net.core.somaxconn'],
   async run(ctx) {
     const n = ctx.int('listeners');
@@ -79,20 +130,27 @@ export default defineLab({
       const acceptedAfter = survivors.reduce((s, a) => s + a.length, 0);
       for (const a of survivors) for (const s of a) s.closeNow();
       for (const c of queued) if (c.state !== 'CLOSED') c.abort();
-      // the same-user rule, live: one more socket of ours joins; one of nobody's may not
-      const mine = ctx.socket('ipv4', 'tcp');
-      mine.setOption('SO_REUSEPORT', true);
-      const mineBind = mine.bind(ctx.addr.host4, TCP_PORT).errno ?? 'OK';
-      mine.closeNow();
-      let otherBind: string;
-      try {
-        const helper = await ctx.otherUid();
-        otherBind = (await helper.bind({ family: 'ipv4', proto: 'tcp', reuseaddr: false, reuseport: true, v6only: null, address: ctx.addr.host4, port: TCP_PORT })).bind.errno ?? 'OK';
-      } catch (e) {
-        otherBind = `not measured (${(e as Error).message})`;
+      // the same-user rule, live: more sockets of ours join; sockets of nobody's may not
+      const sameUidBinds: string[] = [];
+      const otherUidBinds: string[] = [];
+      let helperError: string | null = null;
+      const helper = await ctx.otherUid().catch((e: Error) => {
+        helperError = e.message;
+        return null;
+      });
+      for (let i = 0; i < ctx.int('trials'); i++) {
+        const mine = ctx.socket('ipv4', 'tcp');
+        mine.setOption('SO_REUSEPORT', true);
+        sameUidBinds.push(mine.bind(ctx.addr.host4, TCP_PORT).errno ?? 'OK');
+        mine.closeNow();
+        if (helper) {
+          const r = await helper.bind({ family: 'ipv4', proto: 'tcp', reuseaddr: false, reuseport: true, v6only: null, address: ctx.addr.host4, port: TCP_PORT });
+          otherUidBinds.push(r.bind.errno ?? 'OK');
+          await helper.close(r.id);
+        }
       }
       for (const l of listeners.slice(1)) l.closeNow();
-      return { counts, ...evenness(counts), queuedWhenClosed: queued.length, resetWhenListenerClosed: reset, acceptedByOthersAfter: acceptedAfter, sameUidBind: mineBind, otherUidBind: otherBind };
+      return { counts, ...evenness(counts), queuedWhenClosed: queued.length, resetWhenListenerClosed: reset, acceptedByOthersAfter: acceptedAfter, sameUidBinds, otherUidBinds, helperError };
     });
 
     const udp = await ctx.variant('udp-datagrams', { sockets: n, datagrams: total }, async () => {
@@ -118,18 +176,33 @@ export default defineLab({
       return { counts, ...evenness(counts) };
     });
 
-    const tcpEven = tcp.within50 === true;
-    const udpEven = udp.within50 === true;
-    ctx.claim(
-      'C10',
-      tcpEven && udpEven ? 'holds' : 'does not hold',
-      `${total} connections over ${n} listeners: ${(tcp.counts as number[]).join('/')} (χ²=${tcp.chiSquare as number}, df ${n - 1}); ${total} datagrams: ${(udp.counts as number[]).join('/')} (χ²=${udp.chiSquare as number})`,
-    );
-    ctx.claim(
-      'C9',
-      tcp.sameUidBind === 'OK' && tcp.otherUidBind === 'EADDRINUSE' ? 'holds' : String(tcp.otherUidBind).startsWith('not measured') ? 'not tested' : 'does not hold',
-      `another socket of ours with SO_REUSEPORT → ${tcp.sameUidBind as string}; one of uid 65534 → ${tcp.otherUidBind as string}`,
-    );
+    type Spread = { counts: number[]; chiSquare: number; df: number; pValue: number; expected: number };
+    const spreadTrial = (what: string, x: Spread, sent: number): Trial => ({
+      requires: [
+        requires(`every ${what} reached a socket`, x.counts.reduce((a, b) => a + b, 0) === sent, `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`),
+        requires(`at least ${MIN_EXPECTED} ${what}s expected per socket (for the χ² test)`, x.expected >= MIN_EXPECTED, `${x.expected.toFixed(1)} per socket`),
+      ],
+      agrees: x.pValue >= ALPHA,
+    });
+    const t = tcp as unknown as Spread;
+    const u = udp as unknown as Spread;
+    const p = (x: number): string => (x < 1e-4 ? x.toExponential(1) : x.toFixed(3));
+    ctx.judge('C10', {
+      trials: [spreadTrial('connection', t, total), spreadTrial('datagram', u, total)],
+      evidence: `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ${total} datagrams ${u.counts.join('/')} (χ²=${u.chiSquare}, p=${p(u.pValue)})`,
+    });
+    const same = tcp.sameUidBinds as string[];
+    const other = tcp.otherUidBinds as string[];
+    ctx.judge('C9', {
+      trials: same.map((mine, i): Trial => ({
+        requires: [
+          requires('a process of another user (uid 65534) was running in the namespace', tcp.helperError === null, (tcp.helperError as string | null) ?? 'uid 65534'),
+          requires('a socket of the same user could join the group', mine === 'OK', `bind → ${mine}`),
+        ],
+        agrees: other[i] === 'EADDRINUSE',
+      })),
+      evidence: `another socket of ours with SO_REUSEPORT → ${[...new Set(same)].join('/')}; one of uid 65534 → ${[...new Set(other)].join('/') || 'not measured'}`,
+    });
 
     ctx.print(`Lab 15 — ${this.title}`);
     histogram(ctx, `TCP: ${total} connections over ${n} listeners (each from its own source port)`, tcp.counts as number[]);

@@ -14,7 +14,8 @@ import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
 import { writeReports } from './lab/report';
-import { labDirName, type LabResult } from './lab/types';
+import { scopeLabel } from './lab/claims';
+import { labClaims, labDirName, type LabResult } from './lab/types';
 
 const out = (s = ''): boolean => process.stdout.write(s + '\n');
 const err = (s: string): boolean => process.stderr.write(s + '\n');
@@ -26,7 +27,7 @@ function collect(value: string, previous: string[]): string[] {
 function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
   const labs = allLabs();
   if (opts.json) {
-    out(JSON.stringify(labs.map((l) => ({ id: l.id, slug: l.slug, title: l.title, shows: l.shows, question: l.question, params: l.params.map((p) => ({ ...p, validate: undefined })), claims: l.claims })), null, 2));
+    out(JSON.stringify(labs.map((l) => ({ id: l.id, slug: l.slug, title: l.title, shows: l.shows, question: l.question, params: l.params.map((p) => ({ ...p, validate: undefined })), claims: labClaims(l).map((c) => ({ ...c, scope: scopeLabel(c.scope) })) })), null, 2));
     return;
   }
   for (const l of labs) {
@@ -35,7 +36,7 @@ function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
     if (opts.verbose) {
       out(`    question: ${l.question}`);
       for (const p of l.params) out(`    --set ${describeParam(p)}`);
-      for (const c of l.claims) out(`    ${c.id}: ${c.text} [${c.source}]`);
+      for (const c of labClaims(l)) out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}]`);
     }
   }
   if (!opts.verbose) out(`\n\`twlab list -v\` shows each lab's parameters and claims.`);

@@ -5,7 +5,7 @@ import { formatEndpoint as endpoint } from '../wire/address';
 import { isWireError } from '../wire/errors';
 import { parseFrame } from '../wire/frame';
 import { seqAdd, seqGt, seqLe, seqRelative, type SeqNumber } from '../wire/seq';
-import { formatFlags, segLen } from '../wire/tcp';
+import { formatFlags } from '../wire/tcp';
 import { ipPayloadOf, type PcapFile } from './pcap';
 
 export type Mark = 'rst' | 'retransmission' | 'zero-window' | 'window-probe' | 'syn' | 'fin' | 'stray' | 'challenge-ack' | 'out-of-window' | 'old-timestamp';
@@ -91,7 +91,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
       other.push({ number: rec.number, timeUs: rec.timeUs, summary: `link type ${file.linkType}: not IP (${rec.data.length} bytes)` });
       continue;
     }
-    const s = parseFrame(ip);
+    const s = parseFrame(ip, { snapped: rec.data.length < rec.origLength });
     if (isWireError(s)) {
       other.push({ number: rec.number, timeUs: rec.timeUs, summary: `malformed ${s.layer}: ${s.reason}` });
       continue;
@@ -106,6 +106,8 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
       continue;
     }
     const t = s.tcp;
+    // a frame cut by the capture's snaplen still says how much data it carried
+    const len = t.payload.length + s.missing;
     const src = endpoint(s.ip.src, t.srcPort);
     const dst = endpoint(s.ip.dst, t.dstPort);
     const dir = `${src}>${dst}`;
@@ -114,7 +116,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
     const list = flows.get(flow) ?? [];
     flows.set(flow, list);
     let cur = list[list.length - 1];
-    const signature = `${dir}|${t.seq}|${t.ack}|${formatFlags(t.flags)}|${t.payload.length}|${Buffer.from(t.payload.subarray(0, 16)).toString('hex')}`;
+    const signature = `${dir}|${t.seq}|${t.ack}|${formatFlags(t.flags)}|${len}|${Buffer.from(t.payload.subarray(0, 16)).toString('hex')}`;
     // a SYN opens the next incarnation once the current one is over (or, before it was
     // established, when it carries a new ISN); a SYN into a live connection stays in it
     const freshSyn = t.flags.syn && !t.flags.ack;
@@ -138,7 +140,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
     if (t.flags.syn && strayFrom === undefined && !cur.established) cur.isn.set(dir, t.seq);
     if (!inc.isn.has(dir)) inc.isn.set(dir, t.seq);
     const d = (directions[dir] ??= { segments: 0, bytes: 0, rst: 0, retransmissions: 0, zeroWindow: 0, windowProbes: 0, fin: 0 });
-    const span = segLen(t);
+    const span = len + (t.flags.syn ? 1 : 0) + (t.flags.fin ? 1 : 0);
     const end = seqAdd(t.seq, span);
     const marks: Mark[] = [];
     const high = inc.highest.get(dir);
@@ -156,7 +158,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
     // beyond the right edge of the window the receiver last advertised (scaled once both SYNs offered it)
     const scaled = inc.wscale.has(dir) && inc.wscale.has(rev);
     const revWindow = inc.lastWindow.get(rev);
-    if (t.payload.length > 0 && acked !== undefined && revWindow !== undefined && strayFrom === undefined) {
+    if (len > 0 && acked !== undefined && revWindow !== undefined && strayFrom === undefined) {
       const edge = seqAdd(acked, revWindow * 2 ** (scaled ? inc.wscale.get(rev)! : 0));
       if (seqGt(end, edge) && !(revWindow === 0 && span <= 1)) marks.push('out-of-window');
     }
@@ -187,7 +189,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
       if (t.flags.ack && !t.flags.syn && inc.isn.size === 2) inc.established = true;
     }
     d.segments++;
-    d.bytes += t.payload.length;
+    d.bytes += len;
     if (marks.includes('rst')) d.rst++;
     if (marks.includes('retransmission')) d.retransmissions++;
     if (marks.includes('zero-window')) d.zeroWindow++;
@@ -209,7 +211,7 @@ export function analyzeTcp(file: PcapFile): FlowSummary {
       ack: t.ack,
       relSeq: seqRelative(t.seq, inc.isn.get(dir)!),
       relAck: t.flags.ack ? (isnRev !== undefined ? seqRelative(t.ack, isnRev) : null) : null,
-      len: t.payload.length,
+      len,
       window: t.window,
       marks,
       checksumOk: t.checksumOk,

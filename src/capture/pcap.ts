@@ -69,7 +69,8 @@ export class PcapWriter {
     return this.#count;
   }
 
-  write(timeUs: number, frame: Uint8Array): void {
+  /** `origLength` > frame.length records a frame cut by a snaplen (its payload not kept). */
+  write(timeUs: number, frame: Uint8Array, origLength = frame.length): void {
     if (this.#fd === null) throw new Error(`pcap ${this.path} already closed`);
     const caplen = Math.min(frame.length, SNAPLEN);
     const rec = Buffer.alloc(16 + caplen);
@@ -77,7 +78,7 @@ export class PcapWriter {
     rec.writeUInt32LE(sec >>> 0, 0);
     rec.writeUInt32LE(Math.floor(timeUs - sec * 1e6), 4);
     rec.writeUInt32LE(caplen, 8);
-    rec.writeUInt32LE(frame.length, 12);
+    rec.writeUInt32LE(Math.max(origLength, caplen), 12);
     rec.set(frame.subarray(0, caplen), 16);
     fs.writeSync(this.#fd, rec);
     this.#count++;

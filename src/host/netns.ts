@@ -118,6 +118,12 @@ export interface SetupOptions {
   record?: string[];
 }
 
+/** Sets the TUN device's MTU (68…65535) inside the lab namespace. */
+export async function setTunMtu(name: string, mtu: number): Promise<void> {
+  if (!Number.isInteger(mtu) || mtu < 68 || mtu > 65535) throw new NamespaceError('IP_FAILED', `MTU ${mtu} is outside 68…65535`);
+  await ipBatch([`link set ${name} mtu ${mtu}`]);
+}
+
 /**
  * Builds the lab network: lo up; TUN tw0 with 192.0.2.1/24 (peer 192.0.2.2), 198.51.100.1/24
  * (peer 198.51.100.2) and 2001:db8::1/64 nodad (peer 2001:db8::2); quiet IPv6 settings.

@@ -24,6 +24,7 @@ export class TunLink {
   #taps = new Set<(e: FrameEvent) => void>();
   #sink: FrameSink | null;
   #lastError: string | null = null;
+  #lastUs = 0;
 
   constructor(fd: number, sink: FrameSink | null = null) {
     this.fd = fd;
@@ -31,8 +32,26 @@ export class TunLink {
     const Poller = native().TunPoller;
     this.#poller = new Poller(fd, (frames, times, errno) => {
       if (errno) this.#lastError = errno;
-      frames.forEach((f, i) => this.#deliver(f, times[i] ?? wallUs()));
+      // Every frame the kernel queued crossed the TUN before we read the batch: record them all
+      // first, then hand them to the peer, whose replies come later. One clock for both
+      // directions (this process's wall clock); the reader's own stamps only space the batch.
+      const now = wallUs();
+      const last = times[frames.length - 1] ?? 0;
+      const stamped = frames.map((f, i) => ({ frame: f, timeUs: this.#stamp(now - Math.max(0, last - (times[i] ?? last))) }));
+      for (const s of stamped) this.#record(s.frame, s.timeUs, 'kernel→peer');
+      for (const s of stamped) for (const l of this.#listeners) l(s.frame, s.timeUs);
     });
+  }
+
+  /** Time stamps never run backwards: a capture is in the order frames crossed the TUN. */
+  #stamp(timeUs: number): number {
+    this.#lastUs = Math.max(this.#lastUs, timeUs);
+    return this.#lastUs;
+  }
+
+  #record(frame: Uint8Array, timeUs: number, direction: Direction): void {
+    this.#sink?.write(timeUs, frame);
+    for (const t of this.#taps) t({ timeUs, direction, frame });
   }
 
   get lastError(): string | null {
@@ -44,17 +63,9 @@ export class TunLink {
     this.#sink = sink;
   }
 
-  #deliver(frame: Uint8Array, timeUs: number): void {
-    this.#sink?.write(timeUs, frame);
-    for (const t of this.#taps) t({ timeUs, direction: 'kernel→peer', frame });
-    for (const l of this.#listeners) l(frame, timeUs);
-  }
-
   /** Writes a frame into the kernel, recording it first; a failed write(2) shows in lastError. */
   send(frame: Uint8Array): void {
-    const timeUs = wallUs();
-    this.#sink?.write(timeUs, frame);
-    for (const t of this.#taps) t({ timeUs, direction: 'peer→kernel', frame });
+    this.#record(frame, this.#stamp(wallUs()), 'peer→kernel');
     const r = native().tunWrite(this.fd, frame);
     if (r.ret < 0) this.#lastError = r.errno;
   }

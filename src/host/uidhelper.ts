@@ -151,11 +151,11 @@ export class UidHelper {
     return this.#child.pid;
   }
 
-  /** Kills the process outright (SIGKILL): its sockets are closed by the kernel as it exits. */
-  kill(): Promise<void> {
-    if (this.#exited) return Promise.resolve();
+  /** Kills the process outright (SIGKILL): its sockets are closed by the kernel as it exits. Resolves with the signal it died of (null if it had exited already). */
+  kill(): Promise<NodeJS.Signals | null> {
+    if (this.#exited) return Promise.resolve(null);
     return new Promise((resolve) => {
-      this.#child.once('exit', () => resolve());
+      this.#child.once('exit', (_code, signal) => resolve(signal));
       this.#child.kill('SIGKILL');
     });
   }

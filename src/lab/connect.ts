@@ -84,16 +84,24 @@ export interface ServerTimeWait {
 
 /**
  * A kernel listener on 192.0.2.1:`port`; the peer connects from `peerPort`, a few bytes go each
- * way, and the kernel closes first: the kernel holds the four-tuple in TIME_WAIT.
+ * way, and the kernel closes first: the kernel holds the four-tuple in TIME_WAIT. (With
+ * `closer: 'peer'` the peer closes first instead, and the TIME_WAIT is the peer's.)
  */
-export async function kernelServerTimeWait(ctx: LabContext, port: number, peerPort: number, tcb: Partial<TcbConfig> = {}): Promise<ServerTimeWait> {
+export async function kernelServerTimeWait(ctx: LabContext, port: number, peerPort: number, tcb: Partial<TcbConfig> = {}, closer: 'kernel' | 'peer' = 'kernel'): Promise<ServerTimeWait> {
   const { listener, k, conn } = await peerConnects(ctx, port, { before: (l) => l.setOption('SO_REUSEADDR', true), tcb, localPort: peerPort });
   conn.write(new TextEncoder().encode('hello'));
   await k.recv(100, { timeoutMs: 2000 });
   await k.send(new TextEncoder().encode('world'));
-  conn.onEnd(() => conn.end());
-  await k.close(); // the kernel closes first
-  await peerReaches(conn, 'CLOSED', 3000);
-  const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port && e.remote.port === peerPort).length > 0, { timeoutMs: 2000 }));
+  if (closer === 'kernel') {
+    conn.onEnd(() => conn.end());
+    await k.close(); // the kernel closes first
+    await peerReaches(conn, 'CLOSED', 3000);
+  } else {
+    conn.end(); // the peer closes first
+    await k.recv(100, { timeoutMs: 2000 });
+    await k.close();
+    await peerReaches(conn, 'TIME-WAIT', 3000);
+  }
+  const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port && e.remote.port === peerPort).length > 0, { timeoutMs: closer === 'kernel' ? 2000 : 200 }));
   return { listener, conn, kernelIss: conn.tcb.irs, twRcvNxt: conn.tcb.sndNxt, twSndNxt: conn.tcb.rcvNxt, timeWait };
 }

@@ -1,20 +1,24 @@
 // What a lab sees while it runs: its parameters, the namespace's addresses, kernel sockets that
 // log every syscall to the timeline, one pcap per variant, claims and printed conclusions.
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSummary } from '../capture/flows';
 import { PcapWriter, readPcap } from '../capture/pcap';
 import { wallUs } from '../host/clock';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
-import { ADDR, readSysctl, writeSysctl, type LabNetwork } from '../host/netns';
+import { ADDR, readSysctl, setTunMtu, writeSysctl, type LabNetwork } from '../host/netns';
 import { counterDelta, counters, socketTable, type SocketEntry } from '../host/observe';
 import type { TunLink } from '../host/tunlink';
 import { NOBODY_UID, UidHelper } from '../host/uidhelper';
 import { TcpStack } from '../stack/stack';
 import type { TcbConfig } from '../stack/tcb';
 import { formatEndpoint, type IpFamily } from '../wire/address';
+import { tcpHeadersLength } from '../wire/frame';
 import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
-import type { ClaimResult, LabDefinition, VariantResult, Verdict } from './types';
+import { scopeLabel } from './claims';
+import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
+import { decide, type Judgement } from './verdict';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
 
@@ -63,6 +67,9 @@ export class LabContext {
   #helpers: UidHelper[] = [];
   #peer: TcpStack | null = null;
   #sampleKernel: (() => void) | null = null;
+  #flows = new Map<string, FlowSummary>();
+  /** set during a bulk phase: frames are counted instead of listed, their payload not captured */
+  #bulk: { frames: number; bytes: number } | null = null;
   /** sysctls changed during the run, as read back */
   readonly sysctlsSet: Record<string, string> = {};
 
@@ -76,6 +83,11 @@ export class LabContext {
     let n = 0;
     this.link.tap((e) => {
       n++;
+      if (this.#bulk) {
+        this.#bulk.frames++;
+        this.#bulk.bytes += e.frame.length;
+        return;
+      }
       this.timeline.push({ kind: 'frame', at: e.timeUs, variant: this.#variant, direction: e.direction, bytes: e.frame.length, number: n });
     });
   }
@@ -136,7 +148,7 @@ export class LabContext {
     const stack = new TcpStack(this.link, { addresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6], tcb });
     const wall = (ms: number): number => Math.round((performance.timeOrigin + ms) * 1000);
     stack.onSegment((e) =>
-      this.timeline.push({
+      this.#bulk ? undefined : this.timeline.push({
         kind: 'peer-segment',
         at: wall(e.at),
         variant: this.#variant,
@@ -176,6 +188,12 @@ export class LabContext {
     return read;
   }
 
+  /** Sets the TUN device's MTU (the kernel then sends frames up to it; the peer's MSS is the lab's to choose). */
+  async setMtu(mtu: number): Promise<void> {
+    await setTunMtu(this.net.tunName, mtu);
+    this.note(`${this.net.tunName} mtu ${mtu}`);
+  }
+
   readSysctl(name: string): string | null {
     return readSysctl(name);
   }
@@ -213,7 +231,14 @@ export class LabContext {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`variant name must be kebab-case: ${name}`);
     const file = `${name}.pcap`;
     const pcap = new PcapWriter(path.join(this.dir, file));
-    this.link.setSink(pcap);
+    this.link.setSink({
+      write: (timeUs, frame) => {
+        // in a bulk phase a frame carrying data keeps its headers only, as tcpdump's snaplen would
+        const headers = this.#bulk ? tcpHeadersLength(frame) : null;
+        if (headers !== null && headers < frame.length) pcap.write(timeUs, frame.subarray(0, headers), frame.length);
+        else pcap.write(timeUs, frame);
+      },
+    });
     this.#variant = name;
     this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'start' });
     const before = counters();
@@ -230,6 +255,25 @@ export class LabContext {
       this.link.setSink(null);
       this.#variant = null;
       pcap.close();
+    }
+  }
+
+  /**
+   * A bulk transfer: its frames are captured headers-only (the payload cut as by tcpdump's
+   * snaplen; the original length is kept) and not listed one by one in the timeline or as peer
+   * segments, so evidence stays small; a note records how many frames and bytes crossed, how fast.
+   */
+  async bulk<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#bulk) return fn();
+    const b = { frames: 0, bytes: 0 };
+    const t0 = performance.now();
+    this.#bulk = b;
+    try {
+      return await fn();
+    } finally {
+      this.#bulk = null;
+      const ms = performance.now() - t0;
+      this.note(`bulk: ${what}: ${b.frames} frames, ${b.bytes} bytes on the wire in ${Math.round(ms)} ms (${(b.bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s); data frames captured headers-only`);
     }
   }
 
@@ -266,26 +310,41 @@ export class LabContext {
 
   /** What a finished variant's capture shows, per direction of each four-tuple. */
   flows(variant: string): FlowSummary {
+    const cached = this.#flows.get(variant);
+    if (cached) return cached;
     const v = this.variants.find((x) => x.name === variant);
     if (!v?.pcap) throw new Error(`no capture for variant ${variant}`);
-    return analyzeTcp(readPcap(path.join(this.dir, v.pcap)));
+    const flows = analyzeTcp(readPcap(path.join(this.dir, v.pcap)));
+    this.#flows.set(variant, flows);
+    return flows;
   }
 
-  /** Totals over every direction that starts at `from` (an address), e.g. the kernel's 192.0.2.1. */
-  sentBy(variant: string, from: string): DirectionSummary {
+  /**
+   * Totals over every direction that starts at `from` (an address, e.g. the kernel's 192.0.2.1),
+   * or only at `from`:`port` (one connection's side), in a finished variant's capture.
+   */
+  sentBy(variant: string, from: string, port?: number): DirectionSummary {
     const total: DirectionSummary = { segments: 0, bytes: 0, rst: 0, retransmissions: 0, zeroWindow: 0, windowProbes: 0, fin: 0 };
+    const prefixes = port === undefined ? [`${from}:`, `[${from}]:`] : [`${ep({ address: from, port })}>`];
     for (const [dir, d] of Object.entries(this.flows(variant).directions)) {
-      if (!dir.startsWith(`${from}:`) && !dir.startsWith(`[${from}]:`)) continue;
+      if (!prefixes.some((p) => dir.startsWith(p))) continue;
       for (const k of Object.keys(total) as Array<keyof DirectionSummary>) total[k] += d[k];
     }
     return total;
   }
 
-  claim(id: string, verdict: Verdict, evidence: string): void {
-    const spec = this.def.claims.find((c) => c.id === id);
-    if (!spec) throw new Error(`lab ${this.def.id} has no claim ${id}`);
+  /**
+   * Judges one of the lab's claims from what was measured: its preconditions and whether the
+   * outcome agreed with it (once, or per trial). The verdict word is derived (src/lab/verdict.ts).
+   */
+  judge(id: string, judgement: Judgement): ClaimResult {
+    const spec = labClaims(this.def).find((c) => c.id === id);
+    if (!spec) throw new Error(`lab ${this.def.id} does not list claim ${id}`);
     if (this.claims.some((c) => c.id === id)) throw new Error(`claim ${id} judged twice`);
-    this.claims.push({ ...spec, verdict, evidence });
+    const d = decide(spec, judgement, os.release());
+    const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
+    this.claims.push(result);
+    return result;
   }
 
   note(text: string): void {
@@ -306,7 +365,7 @@ export class LabContext {
   /** Prints each judged claim with its verdict (kept as the conclusion) and its evidence. */
   concludeClaims(): void {
     for (const cl of this.claims) {
-      this.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text}`);
+      this.conclude(`${cl.id} ${cl.verdict.toUpperCase()}: ${cl.text} [${cl.scope}]`);
       this.print(`    ${cl.evidence}`);
     }
   }

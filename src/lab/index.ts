@@ -1,5 +1,7 @@
 // What a lab file may import: the lab API and the kernel-side types it names.
-export { defineLab, labDirName, LabError } from './types';
+export { defineLab, labDirName, labClaims, LabError } from './types';
+export { CLAIMS, claimById, type Scope } from './claims';
+export { decide, requires, type Judgement, type Precondition, type Trial } from './verdict';
 export type { ClaimSpec, ClaimResult, LabDefinition, LabResult, Verdict, VariantResult } from './types';
 export { LabContext } from './context';
 export type { ParamSpec, ParamValue } from './params';
@@ -13,3 +15,4 @@ export type { SocketEntry } from '../host/observe';
 export { kernelConnects, kernelServerTimeWait, peerConnects, peerReaches, type KernelClient, type PeerClient, type ServerTimeWait } from './connect';
 export type { SegmentEvent as SegmentEventLike } from '../stack/stack';
 export { emitTcpFrame, emitUdpFrame } from '../wire/frame';
+export { NO_FLAGS } from '../wire/tcp';

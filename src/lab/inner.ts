@@ -12,7 +12,7 @@ import { LabContext, type LabMessage } from './context';
 import type { ParamValue } from './params';
 import { formatJson } from './json';
 import { resolveLabIds } from './registry';
-import type { LabResult } from './types';
+import { labClaims, type LabResult } from './types';
 
 export interface LabJob {
   labId: string;
@@ -57,7 +57,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     claims: ctx.claims,
     conclusion: ctx.conclusion,
   };
-  const missing = def!.claims.filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
+  const missing = labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
   if (missing.length) throw new Error(`lab ${def!.id} gave no verdict for ${missing.join(', ')}`);
   fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: 'wall time, microseconds (same clock as the pcap timestamps)', events: ctx.timeline }) + '\n');
   fs.writeFileSync(path.join(job.stagingDir, 'result.json'), formatJson(result, 5) + '\n');

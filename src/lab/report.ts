@@ -17,12 +17,18 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px sol
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;vertical-align:top;text-align:left}
 th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}
 .verdict{font-weight:bold;padding:.1rem .4rem;border-radius:.3rem;white-space:nowrap}
-.holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.not-tested{background:#e6e6e6}
+.holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.mixed{background:#e8dcf5}.not-tested{background:#e6e6e6}
+.pre{font-size:.85rem;color:#444;margin:.2rem 0 0 0;padding-left:1rem}.pre .no{color:#a00;font-weight:bold}
 .meta{color:#555}.svgbox{overflow-x:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto}
 `;
 
 function verdictBadge(v: string): string {
   return `<span class="verdict ${esc(v.replace(/ /g, '-'))}">${esc(v)}</span>`;
+}
+
+function preconditionList(pre: LabResult['claims'][number]['preconditions'] | undefined): string {
+  if (!pre?.length) return '';
+  return `<ul class="pre">${pre.map((p) => `<li>${p.met ? 'met' : '<span class="no">not met</span>'}: ${esc(p.what)} — ${esc(p.measured)}</li>`).join('')}</ul>`;
 }
 
 /** Observations for humans: long arrays summarised (lab 01's 6,000 cells stay in result.json). */
@@ -80,8 +86,8 @@ export function renderLabReport(dir: string, result: LabResult, events: Timeline
 ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
 <p class="meta">kernel ${esc(result.kernel)} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
 <h2>Claims</h2>
-<table><tr><th>id</th><th>claim</th><th>source</th><th>verdict</th><th>evidence</th></tr>
-${result.claims.map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}</td></tr>`).join('\n')}
+<table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
+${result.claims.map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}${preconditionList(c.preconditions)}</td></tr>`).join('\n')}
 </table>
 ${result.conclusion.length ? `<h2>Conclusion</h2><pre>${esc(result.conclusion.join('\n'))}</pre>` : ''}
 <h2>Parameters and sysctls</h2>

@@ -1,21 +1,27 @@
 // The lab contract: what a lab file declares, and the result.json every run produces
 // (../shared/DESIGN.md "result.json").
+import { CLAIMS, claimById, scopeLabel, type ClaimSpec } from './claims';
 import type { ParamSpec, ParamValue } from './params';
 import type { LabContext } from './context';
+import type { Precondition, Verdict } from './verdict';
 
-export type Verdict = 'holds' | 'does not hold' | 'differs by OS' | 'not tested';
+export type { Verdict } from './verdict';
+export type { ClaimSpec } from './claims';
 
-export interface ClaimSpec {
+export interface ClaimResult {
   id: string;
   text: string;
   /** seed section, RFC section or man page */
   source: string;
-}
-
-export interface ClaimResult extends ClaimSpec {
+  /** what the source states the claim for, e.g. "BSD; Linux ≥ 3.9" */
+  scope: string;
   verdict: Verdict;
-  /** one line: what was observed */
+  /** one line: what was observed (and, when not tested, which precondition failed) */
   evidence: string;
+  /** every precondition checked before judging, with what was measured */
+  preconditions: Precondition[];
+  /** repeated probes: how many valid trials agreed with the claim, and how many were not counted */
+  trials?: { agree: number; valid: number; excluded: number };
 }
 
 export interface VariantResult {
@@ -53,17 +59,35 @@ export interface LabDefinition {
   /** the question the lab answers, in a sentence or two */
   question: string;
   params: readonly ParamSpec[];
-  claims: readonly ClaimSpec[];
+  /** ids from the registry (src/lab/claims.ts), or claims of a lab of your own, each with its scope */
+  claims: readonly (string | ClaimSpec)[];
   /** sysctls recorded in the result even when no parameter sets them */
   recordSysctls?: readonly string[];
   /** whether the lab needs a process under another uid (the runner checks it can start one) */
   run(ctx: LabContext): Promise<void>;
 }
 
+const CLAIM_IDS = new Set(CLAIMS.map((c) => c.id));
+
 export function defineLab(def: LabDefinition): LabDefinition {
   if (!/^\d{2}$/.test(def.id)) throw new Error(`lab id must be two digits: ${def.id}`);
   if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(def.slug)) throw new Error(`lab slug must be kebab-case: ${def.slug}`);
+  labClaims(def); // every id known, no registry id with other words
   return def;
+}
+
+/** A lab's claims, resolved from the registry; a claim of its own must not reuse a registry id with other words. */
+export function labClaims(def: Pick<LabDefinition, 'id' | 'claims'>): ClaimSpec[] {
+  return def.claims.map((c) => {
+    if (typeof c === 'string') return claimById(c);
+    const known = CLAIM_IDS.has(c.id) ? claimById(c.id) : null;
+    if (known && known.text !== c.text) throw new Error(`lab ${def.id}: claim ${c.id} is the registry's, with another text; give your claim its own id`);
+    return c;
+  });
+}
+
+export function claimScope(c: ClaimSpec): string {
+  return scopeLabel(c.scope);
 }
 
 export function labDirName(def: Pick<LabDefinition, 'id' | 'slug'>): string {

@@ -41,24 +41,36 @@ export interface IpPacket {
   ip: IpRepr;
   srcBytes: Uint8Array;
   dstBytes: Uint8Array;
+  /** the payload as present in `frame` (shorter than the header says when the frame was cut by a snaplen) */
   payload: Uint8Array;
+  /** bytes of the packet the header declares but the frame does not hold (0 unless `snapped`) */
+  missing: number;
 }
 
-export function parseIp(frame: Uint8Array): IpPacket | WireError {
+export interface ParseOptions {
+  /**
+   * The frame comes from a capture with a snaplen (tcpdump -s, twlab's bulk phases): accept a
+   * frame shorter than its IP header's length, as long as the headers themselves are whole.
+   */
+  snapped?: boolean;
+}
+
+export function parseIp(frame: Uint8Array, opts: ParseOptions = {}): IpPacket | WireError {
   if (frame.length < 1) return wireError('frame', 'empty frame');
   const version = frame[0]! >> 4;
-  if (version === 4) return parseIPv4Packet(frame);
-  if (version === 6) return parseIPv6Packet(frame);
+  if (version === 4) return parseIPv4Packet(frame, opts.snapped === true);
+  if (version === 6) return parseIPv6Packet(frame, opts.snapped === true);
   return wireError('frame', `IP version ${version}`);
 }
 
-function parseIPv4Packet(b: Uint8Array): IpPacket | WireError {
+function parseIPv4Packet(b: Uint8Array, snapped: boolean): IpPacket | WireError {
   if (b.length < 20) return wireError('ipv4', `truncated header (${b.length} bytes)`);
   const ihl = (b[0]! & 0x0f) * 4;
   if (ihl < 20 || ihl > b.length) return wireError('ipv4', `bad header length ${ihl}`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const totalLength = v.getUint16(2);
-  if (totalLength < ihl || totalLength > b.length) return wireError('ipv4', `total length ${totalLength} vs ${b.length} bytes`);
+  if (totalLength < ihl || (totalLength > b.length && !snapped)) return wireError('ipv4', `total length ${totalLength} vs ${b.length} bytes`);
+  const present = Math.min(totalLength, b.length);
   const flagsFrag = v.getUint16(6);
   const srcBytes = b.slice(12, 16);
   const dstBytes = b.slice(16, 20);
@@ -77,23 +89,25 @@ function parseIPv4Packet(b: Uint8Array): IpPacket | WireError {
     },
     srcBytes,
     dstBytes,
-    payload: b.subarray(ihl, totalLength),
+    payload: b.subarray(ihl, present),
+    missing: totalLength - present,
   };
 }
 
 const IPV6_SKIPPABLE = new Set([0, 43, 60]); // hop-by-hop, routing, destination options
 
-function parseIPv6Packet(b: Uint8Array): IpPacket | WireError {
+function parseIPv6Packet(b: Uint8Array, snapped: boolean): IpPacket | WireError {
   if (b.length < 40) return wireError('ipv6', `truncated header (${b.length} bytes)`);
   const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
   const payloadLength = v.getUint16(4);
   const totalLength = 40 + payloadLength;
-  if (totalLength > b.length) return wireError('ipv6', `payload length ${payloadLength} vs ${b.length - 40} bytes`);
+  if (totalLength > b.length && !snapped) return wireError('ipv6', `payload length ${payloadLength} vs ${b.length - 40} bytes`);
+  const present = Math.min(totalLength, b.length);
   let next = b[6]!;
   let off = 40;
   let fragmented = false;
   while (IPV6_SKIPPABLE.has(next) || next === 44) {
-    if (off + 8 > totalLength) return wireError('ipv6', 'truncated extension header');
+    if (off + 8 > present) return wireError('ipv6', 'truncated extension header');
     if (next === 44) {
       fragmented = true;
       next = b[off]!;
@@ -104,14 +118,15 @@ function parseIPv6Packet(b: Uint8Array): IpPacket | WireError {
       off += len;
     }
   }
-  if (off > totalLength) return wireError('ipv6', 'extension headers overrun the packet');
+  if (off > present) return wireError('ipv6', 'extension headers overrun the packet');
   const srcBytes = b.slice(8, 24);
   const dstBytes = b.slice(24, 40);
   return {
     ip: { version: 6, src: formatIPv6(srcBytes), dst: formatIPv6(dstBytes), protocol: next, ttl: b[7]!, headerLength: off, totalLength, fragmented },
     srcBytes,
     dstBytes,
-    payload: b.subarray(off, totalLength),
+    payload: b.subarray(off, present),
+    missing: totalLength - present,
   };
 }
 
