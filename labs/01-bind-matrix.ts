@@ -500,7 +500,7 @@ export default defineLab({
       throw new LabError(`uids=other needs a second user (${e.message}); run as root, or --set uids=same`);
     }) : null;
     const cells: Cell[] = [];
-    const observations = await ctx.variant('matrix', {}, async () => {
+    const observations = await ctx.variant('matrix', {}, () => ctx.cpuHeavy('the bind matrix', async () => {
       const t0 = performance.now();
       let port = ctx.int('base_port');
       let lastProgress = 0;
@@ -514,7 +514,7 @@ export default defineLab({
       }
       ctx.progress(`bind matrix: ${cells.length}/${specs.length} cells`);
       return { cellCount: cells.length, elapsedMs: Math.round(performance.now() - t0), cells };
-    });
+    }));
 
     const unicast = cells.filter((c) => c.uidB === 'same' && c.kind !== 'multicast' && c.setupA === 'OK');
     ctx.print(`Lab 01 — ${this.title}`);

@@ -32,16 +32,15 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
   let k: KernelSocket;
   let timestamps = false;
   try {
-    ({ k } = await kernelConnects(ctx, 80, {
+    const c = await kernelConnects(ctx, 80, {
       tcb: { timestamps: ctx.bool('timestamps') },
-      onAccept: (c) => {
-        c.onEnd(() => c.end());
-        c.onState((_f, to) => (to === 'ESTABLISHED' ? (timestamps = c.tcb.tsEnabled) : undefined));
-      },
+      onAccept: (x) => x.onEnd(() => x.end()),
       before: (s) => {
         setup = prepare(s, local, how);
       },
-    }));
+    });
+    k = c.k;
+    timestamps = c.conn.tcb.tsEnabled;
   } catch (e) {
     return { timeWait: false, timestamps, closedAt: performance.now(), setup: setup === 'OK' ? (e as Error).message : setup };
   }

@@ -3,13 +3,13 @@
 // Question: with SO_LINGER on and a linger time of zero, what does close() put on the wire, what
 // happens to data not yet sent, is there a TIME_WAIT — and what if the process dies holding the
 // socket instead of closing it? Each case is repeated on `trials` connections.
-import { defineLab, kernelConnects, requires, type Connection, type LabContext, type Precondition, type SyscallResult, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SyscallResult, type Trial } from '../src/lab';
 
 const PORT = 80;
 
 interface Outcome {
   local: number;
-  /** setsockopt(SO_LINGER, {1,0}) */
+  /** SO_LINGER as read back with getsockopt after setting it, e.g. "{1,0}" (or the errno) */
   linger: string;
   /** the kernel's state just before it let go of the socket */
   stateBefore: string | null;
@@ -27,6 +27,14 @@ interface Unsent extends Outcome {
 }
 
 const syscall = (r: SyscallResult): string => (r.ret < 0 ? (r.errno ?? 'error') : 'OK');
+
+/** Sets SO_LINGER {1, linger_s} and reads it back: what the socket really has. */
+function setLinger(ctx: LabContext, k: KernelSocket): string {
+  const set = k.setOption('SO_LINGER', { onoff: true, seconds: ctx.int('linger_s') });
+  if (set.ret < 0) return `setsockopt ${set.errno}`;
+  const got = k.getOption('SO_LINGER');
+  return got.value ? `{${got.value.onoff ? 1 : 0},${got.value.seconds}}` : `getsockopt ${got.errno}`;
+}
 
 async function outcome(ctx: LabContext, conn: Connection, localPort: number): Promise<Pick<Outcome, 'peerReset' | 'peerStates' | 'timeWait'>> {
   await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(3000)]);
@@ -50,6 +58,7 @@ export default defineLab({
     { name: 'unsent', kind: 'int', default: 65536, min: 1, max: 4 << 20, unit: 'bytes', help: 'data the kernel is asked to send to a peer that has stopped reading' },
     { name: 'peer_window', kind: 'int', default: 4096, min: 0, max: 16 << 20, unit: 'bytes', help: "the peer's receive buffer in the unsent-data variant" },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per variant (the killed-process variant: one process each)' },
+    { name: 'linger_s', kind: 'int', default: 0, min: 0, max: 60, unit: 'seconds', help: 'the linger time set with SO_LINGER {1,N}: the claims are about N = 0 (another N leaves them not tested)' },
   ],
   claims: ['C11', 'C16'],
   recordSysctls: ['net.ipv4.tcp_wmem'],
@@ -60,7 +69,7 @@ export default defineLab({
         const out: Outcome[] = [];
         for (let i = 0; i < n; i++) {
           const { k, conn, local } = await kernelConnects(ctx, PORT);
-          const linger = syscall(k.setOption('SO_LINGER', { onoff: true, seconds: 0 }));
+          const linger = setLinger(ctx, k);
           const stateBefore = stateOf(ctx, local.port);
           await k.close();
           out.push({ local: local.port, linger, stateBefore, ...(await outcome(ctx, conn, local.port)) });
@@ -74,7 +83,7 @@ export default defineLab({
         const out: Unsent[] = [];
         for (let i = 0; i < n; i++) {
           const { k, conn, local } = await kernelConnects(ctx, PORT, { tcb: { rcvBuf: ctx.int('peer_window') }, onAccept: (c) => c.pauseReading() });
-          const linger = syscall(k.setOption('SO_LINGER', { onoff: true, seconds: 0 }));
+          const linger = setLinger(ctx, k);
           // queue `unsent` bytes: the peer takes only its window, the rest waits in the kernel
           let queued = 0;
           const want = ctx.int('unsent');
@@ -103,7 +112,8 @@ export default defineLab({
           const accepted = new Promise<Connection>((r) => listener.onConnection(r));
           const helper = await ctx.helper();
           const id = await helper.socket('ipv4', 'tcp');
-          const linger = syscall(await helper.setLinger(id, true, 0));
+          const set = syscall(await helper.setLinger(id, true, ctx.int('linger_s')));
+          const linger = set === 'OK' ? `{1,${ctx.int('linger_s')}}` : `setsockopt ${set}`;
           const connect = syscall(await helper.connect(id, ctx.addr.peer4, PORT));
           const local = (await helper.localAddress(id))?.port ?? 0;
           const conn = await Promise.race([accepted, ctx.sleep(3000).then(() => null)]);
@@ -122,7 +132,7 @@ export default defineLab({
 
     const sent = (variant: string, o: Outcome): { rst: number; fin: number } => ctx.sentBy(variant, ctx.addr.host4, o.local);
     const abortive = (s: { rst: number; fin: number }): boolean => s.rst >= 1 && s.fin === 0;
-    const lingerSet = (o: Outcome): Precondition => requires('setsockopt(SO_LINGER, {1,0}) succeeded', o.linger === 'OK', o.linger);
+    const lingerSet = (o: Outcome): Precondition => requires('the socket had SO_LINGER {1,0}', o.linger === '{1,0}', o.linger);
     const established = (o: Outcome): Precondition => requires('the connection was ESTABLISHED when it was let go', o.stateBefore === 'ESTABLISHED', o.stateBefore ?? 'no socket');
     const total = (variant: string, os: Outcome[]): string => {
       const s = os.map((o) => sent(variant, o));

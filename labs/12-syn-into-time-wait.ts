@@ -27,7 +27,7 @@ interface Probe {
 async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): Promise<Probe> {
   const ts = which === 'seq-below-newer-ts';
   const isn1 = 2_000_000;
-  const first = await kernelServerTimeWait(ctx, PORT, peerPort, { isn: isn1, timestamps: ts, tsOffset: 9000 }, ctx.str('closer') === 'kernel' ? 'kernel' : 'peer');
+  const first = await kernelServerTimeWait(ctx, PORT, peerPort, { isn: isn1, timestamps: ts, tsOffset: 9000 }, ctx.str('first_close') === 'kernel' ? 'kernel' : 'peer');
   const offset = ctx.int('seq_offset');
   const isn2 = which === 'seq-above' ? (first.twRcvNxt + offset) >>> 0 : (isn1 - offset) >>> 0;
   const replies: string[] = [];
@@ -75,7 +75,7 @@ export default defineLab({
   question: 'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer otherwise?',
   params: [
     { name: 'seq_offset', kind: 'int', default: 100_000, min: 1, max: 1 << 30, help: "how far above (or below) the old sequence space the new SYN's ISN lies" },
-    { name: 'closer', kind: 'enum', default: 'kernel', choices: ['kernel', 'peer'], help: 'who closes the first connection first: the kernel (it holds TIME_WAIT) or the peer (then the kernel holds none)' },
+    { name: 'first_close', kind: 'enum', default: 'kernel', choices: ['kernel', 'peer'], help: 'who closes the first connection first: the kernel (it holds TIME_WAIT) or the peer (then the kernel holds none)' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'probes per case, each on its own four-tuple' },
   ],
   claims: ['T9', 'T10'],
@@ -92,7 +92,7 @@ export default defineLab({
       });
       r.set(which, obs.trials as Probe[]);
     }
-    const tw = (p: Probe): Precondition => requires('the kernel held the four-tuple in TIME_WAIT when the SYN came', p.timeWaitBefore, p.timeWaitBefore ? 'TIME_WAIT entry present' : `no TIME_WAIT entry (closer=${ctx.str('closer')})`);
+    const tw = (p: Probe): Precondition => requires('the kernel held the four-tuple in TIME_WAIT when the SYN came', p.timeWaitBefore, p.timeWaitBefore ? 'TIME_WAIT entry present' : `no TIME_WAIT entry (first_close=${ctx.str('first_close')})`);
     // a refusal is an answer the capture shows (an ACK of the old connection), never a mere accept() timeout
     const answered = (p: Probe): Precondition => requires('the kernel answered the SYN (SYN-ACK, or an ACK of the old connection)', p.accepted || p.refusedWithAck, p.repliesToSyn.join(', ') || 'no answer');
     const tally = (c: Case): string => {

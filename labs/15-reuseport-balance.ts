@@ -113,9 +113,11 @@ export default defineLab({
         return l;
       });
       const conns: Connection[] = [];
-      for (let i = 0; i < total; i++) conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
-      await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), { timeoutMs: 20_000, progress: () => `${conns.filter((c) => c.state === 'ESTABLISHED').length}/${total} connected` });
-      const accepted = await Promise.all(listeners.map(drainAccepts));
+      const accepted = await ctx.cpuHeavy(`${total} connections`, async () => {
+        for (let i = 0; i < total; i++) conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
+        await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), { timeoutMs: 20_000, progress: () => `${conns.filter((c) => c.state === 'ESTABLISHED').length}/${total} connected` });
+        return Promise.all(listeners.map(drainAccepts));
+      });
       const counts = accepted.map((a) => a.length);
       for (const a of accepted) for (const s of a) s.closeNow();
       for (const c of conns) c.abort();

@@ -185,7 +185,7 @@ export function buildProgram(): Command {
     .option('--set <name=value>', 'set a lab parameter; applies to every lab in the run that declares it (repeatable)', collect, [])
     .option('--json', 'print only a JSON array of results (the result.json of each lab) on stdout')
     .option('--out <dir>', 'directory for evidence (one folder per lab, replaced on success)', 'captures')
-    .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time (default: number of CPUs, at least 2)'))
+    .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time (default: all of them — they mostly wait on kernel timers; their busy steps share CPUs − 1 slots)'))
     .action(async (ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string }) => {
       process.exitCode = await runCommand(ids, opts);
     });

@@ -39,7 +39,18 @@ export type LabMessage =
   | { type: 'progress'; lab: string; text: string }
   | { type: 'print'; lab: string; text: string }
   | { type: 'result'; lab: string; dir: string }
-  | { type: 'error'; lab: string; code: string; message: string };
+  | { type: 'error'; lab: string; code: string; message: string }
+  /** asks for (acquire) or gives back (release) one of the run's CPU slots; the runner answers an acquire on stdin */
+  | { type: 'cpu'; lab: string; op: 'acquire' | 'release'; id: number };
+
+/** Grants the CPU slots the runner shares among the labs of a run (see LabContext.cpuHeavy). */
+export interface CpuGate {
+  acquire(): Promise<void>;
+  release(): void;
+}
+
+/** Outside a runner (a lab run in-process by a test), every slot is granted at once. */
+export const NO_GATE: CpuGate = { acquire: () => Promise.resolve(), release: () => undefined };
 
 export interface ContextInit {
   def: LabDefinition;
@@ -49,6 +60,7 @@ export interface ContextInit {
   net: LabNetwork;
   link: TunLink;
   send: (m: LabMessage) => void;
+  cpu?: CpuGate;
 }
 
 export class LabContext {
@@ -63,6 +75,8 @@ export class LabContext {
   readonly claims: ClaimResult[] = [];
   readonly conclusion: string[] = [];
   #send: (m: LabMessage) => void;
+  #cpu: CpuGate;
+  #cpuDepth = 0;
   #variant: string | null = null;
   #helpers: UidHelper[] = [];
   #peer: TcpStack | null = null;
@@ -80,6 +94,7 @@ export class LabContext {
     this.net = init.net;
     this.dir = init.dir;
     this.#send = init.send;
+    this.#cpu = init.cpu ?? NO_GATE;
     let n = 0;
     this.link.tap((e) => {
       n++;
@@ -265,6 +280,10 @@ export class LabContext {
    */
   async bulk<T>(what: string, fn: () => Promise<T>): Promise<T> {
     if (this.#bulk) return fn();
+    return this.cpuHeavy(what, () => this.#bulkPhase(what, fn));
+  }
+
+  async #bulkPhase<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const b = { frames: 0, bytes: 0 };
     const t0 = performance.now();
     this.#bulk = b;
@@ -274,6 +293,26 @@ export class LabContext {
       this.#bulk = null;
       const ms = performance.now() - t0;
       this.note(`bulk: ${what}: ${b.frames} frames, ${b.bytes} bytes on the wire in ${Math.round(ms)} ms (${(b.bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s); data frames captured headers-only`);
+    }
+  }
+
+  /**
+   * A step that keeps a CPU busy (a bulk transfer, a flood of connections, a matrix of binds):
+   * it waits for one of the run's CPU slots, so labs started together never starve each other's
+   * busy steps while the timer-bound ones wait in parallel. The wait is noted in the timeline.
+   */
+  async cpuHeavy<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#cpuDepth > 0) return fn();
+    const t0 = performance.now();
+    await this.#cpu.acquire();
+    const waited = performance.now() - t0;
+    if (waited >= 1) this.note(`${what}: waited ${Math.round(waited)} ms for a CPU slot`);
+    this.#cpuDepth++;
+    try {
+      return await fn();
+    } finally {
+      this.#cpuDepth--;
+      this.#cpu.release();
     }
   }
 

@@ -8,7 +8,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setupLabNetwork } from '../host/netns';
 import { TunLink } from '../host/tunlink';
-import { LabContext, type LabMessage } from './context';
+import * as readline from 'node:readline';
+import { LabContext, NO_GATE, type CpuGate, type LabMessage } from './context';
 import type { ParamValue } from './params';
 import { formatJson } from './json';
 import { resolveLabIds } from './registry';
@@ -25,6 +26,34 @@ function send(m: LabMessage): void {
   process.stdout.write(JSON.stringify(m) + '\n');
 }
 
+/** CPU slots from the runner: an acquire goes out on stdout, the grant comes back on stdin. */
+function runnerGate(lab: string): CpuGate {
+  const waiting = new Map<number, () => void>();
+  let next = 1;
+  const lines = readline.createInterface({ input: process.stdin });
+  lines.on('line', (line) => {
+    try {
+      const { grant } = JSON.parse(line) as { grant?: number };
+      if (grant !== undefined) {
+        waiting.get(grant)?.();
+        waiting.delete(grant);
+      }
+    } catch {
+      // not ours
+    }
+  });
+  process.stdin.unref();
+  return {
+    acquire: () =>
+      new Promise<void>((resolve) => {
+        const id = next++;
+        waiting.set(id, resolve);
+        send({ type: 'cpu', lab, op: 'acquire', id });
+      }),
+    release: () => send({ type: 'cpu', lab, op: 'release', id: 0 }),
+  };
+}
+
 export async function runJob(job: LabJob): Promise<LabResult> {
   const [def] = resolveLabIds([job.labId]);
   const sysctls: Record<string, string | number> = {};
@@ -35,7 +64,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   const net = await setupLabNetwork({ sysctls, record: [...(def!.recordSysctls ?? [])] });
   fs.mkdirSync(job.stagingDir, { recursive: true });
   const link = new TunLink(net.tunFd);
-  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, send });
+  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, send, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
   const startedAt = new Date();
   const t0 = performance.now();
   try {

@@ -35,7 +35,10 @@ export interface RunOptions {
   params: Map<string, Record<string, ParamValue>>;
   outDir: string;
   isolation: Isolation;
+  /** labs running at once; default: all of them (labs mostly wait on kernel timers) */
   concurrency?: number;
+  /** busy steps (LabContext.cpuHeavy) running at once across the labs; default: CPUs − 1, at least 1 */
+  cpuSlots?: number;
   onMessage?: (m: LabMessage) => void;
   /** extra environment for the lab processes */
   env?: Record<string, string>;
@@ -65,6 +68,31 @@ export function promote(staging: string, final: string): void {
   if (hadOld) fs.rmSync(old, { recursive: true, force: true });
 }
 
+/** A counting semaphore: the run's CPU slots. */
+class Slots {
+  #free: number;
+  #queue: Array<() => void> = [];
+  constructor(n: number) {
+    this.#free = n;
+  }
+  acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return Promise.resolve();
+    }
+    return new Promise((resolve) => this.#queue.push(resolve));
+  }
+  release(): void {
+    const next = this.#queue.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+export function defaultCpuSlots(): number {
+  return Math.max(1, os.cpus().length - 1);
+}
+
 export class LabRunner {
   #children = new Set<ChildProcess>();
   #killTimer: NodeJS.Timeout | null = null;
@@ -91,14 +119,15 @@ export class LabRunner {
     removeHelperCopies();
     const queue = [...opts.labs];
     const outcomes = new Map<string, LabOutcome>();
-    const width = Math.max(1, Math.min(opts.concurrency ?? Math.max(2, os.cpus().length), queue.length));
+    const width = Math.max(1, Math.min(opts.concurrency ?? queue.length, queue.length));
+    const slots = new Slots(opts.cpuSlots ?? defaultCpuSlots());
     const worker = async (): Promise<void> => {
       for (let def = queue.shift(); def; def = queue.shift()) {
         if (this.#interrupted) {
           outcomes.set(def.id, { def, result: null, dir: null, error: { code: 'INTERRUPTED', message: 'not started: interrupted' } });
           continue;
         }
-        outcomes.set(def.id, await this.#runOne(def, opts));
+        outcomes.set(def.id, await this.#runOne(def, opts, slots));
       }
     };
     try {
@@ -109,7 +138,7 @@ export class LabRunner {
     return opts.labs.map((d) => outcomes.get(d.id)!);
   }
 
-  #runOne(def: LabDefinition, opts: RunOptions): Promise<LabOutcome> {
+  #runOne(def: LabDefinition, opts: RunOptions, slots: Slots): Promise<LabOutcome> {
     const final = path.join(opts.outDir, labDirName(def));
     const staging = path.join(opts.outDir, `.${labDirName(def)}.partial-${process.pid}`);
     fs.rmSync(staging, { recursive: true, force: true });
@@ -117,9 +146,11 @@ export class LabRunner {
     const child = spawn(
       'setpriv',
       ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, innerEntry(), JSON.stringify(job)],
-      { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: '16', ...opts.env } },
+      { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: '16', TWLAB_CPU_GATE: '1', ...opts.env } },
     );
     this.#children.add(child);
+    child.stdin!.on('error', () => undefined); // the lab may be gone before a grant reaches it
+    let held = 0; // CPU slots this lab holds: given back if it dies holding them
     let done = false;
     let error: { code: string; message: string } | null = null;
     let stderr = '';
@@ -129,6 +160,19 @@ export class LabRunner {
         m = JSON.parse(line) as LabMessage;
       } catch {
         m = { type: 'print', lab: def.id, text: line };
+      }
+      if (m.type === 'cpu') {
+        if (m.op === 'release' && held > 0) {
+          held--;
+          slots.release();
+        } else if (m.op === 'acquire') {
+          void slots.acquire().then(() => {
+            if (child.exitCode !== null || child.signalCode !== null) return slots.release();
+            held++;
+            child.stdin!.write(JSON.stringify({ grant: m.id }) + '\n');
+          });
+        }
+        return;
       }
       if (m.type === 'result') done = true;
       else if (m.type === 'error') error = { code: m.code, message: m.message };
@@ -143,6 +187,7 @@ export class LabRunner {
       });
       child.on('close', (code, signal) => {
         this.#children.delete(child);
+        for (; held > 0; held--) slots.release();
         killGroup(child, 'SIGKILL'); // anything the lab left in its group
         if (child.pid !== undefined) removeHelperCopies(child.pid);
         if (code === 0 && done && !this.#interrupted) {
