@@ -40,6 +40,22 @@ describe('pcap', () => {
     fs.rmSync(dir, { recursive: true });
   });
 
+  it('a frame cut by a snaplen keeps its original length, and the flow analysis counts its bytes', async () => {
+    const { analyzeTcp } = await import('../src/capture/flows');
+    const { tcpHeadersLength } = await import('../src/wire/frame');
+    const file = path.join(tmpDir('snapped'), 'snapped.pcap');
+    const w = new PcapWriter(file);
+    const frame = emitTcpFrame('192.0.2.1', '192.0.2.2', { srcPort: 80, dstPort: 40000, seq: seq(1), ack: seq(1), flags: flags('ack'), window: 512, urgent: 0, options: [], payload: new Uint8Array(60000) });
+    const h = tcpHeadersLength(frame)!;
+    w.write(1_000_000, frame.subarray(0, h), frame.length);
+    w.close();
+    const [rec] = readPcap(file).records;
+    expect([rec!.data.length, rec!.origLength]).toEqual([40, frame.length]);
+    const flows = analyzeTcp(readPcap(file));
+    expect(flows.other).toEqual([]);
+    expect(flows.segments[0]!.len).toBe(60000);
+    expect(flows.directions['192.0.2.1:80>192.0.2.2:40000']!.bytes).toBe(60000);
+  });
   it('every frame is on disk as soon as it is written (a killed run leaves a readable capture)', () => {
     const dir = tmpDir('flush');
     const file = path.join(dir, 'live.pcap');

@@ -143,3 +143,29 @@ describe('malformed input is a value, not an exception', () => {
     expect(isWireError(r) && r.reason).toMatch(/overruns/);
   });
 });
+
+describe('frames cut by a snaplen (tcpdump -s, twlab bulk phases)', () => {
+  const seg: TcpRepr = { srcPort: 80, dstPort: 40000, seq: seq(1000), ack: seq(2000), flags: flags('psh,ack'), window: 512, urgent: 0, options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: 7, tsecr: 9 }], payload: new Uint8Array(1448).fill(5) };
+  for (const [family, src, dst, ipHeader] of [['IPv4', '192.0.2.1', '192.0.2.2', 20], ['IPv6', '2001:db8::1', '2001:db8::2', 40]] as const) {
+    it(`${family}: the headers' length, and a cut frame parses with its true payload length`, async () => {
+      const { tcpHeadersLength } = await import('../src/wire/frame');
+      const frame = emitTcpFrame(src, dst, seg);
+      const headers = tcpHeadersLength(frame)!;
+      expect(headers).toBe(ipHeader + 32);
+      const cut = frame.subarray(0, headers);
+      expect(isWireError(parseFrame(cut))).toBe(true); // a whole frame is expected unless told otherwise
+      const s = tcpOf(parseFrame(cut, { snapped: true }));
+      expect(s.missing).toBe(1448);
+      expect(s.tcp.payload.length + s.missing).toBe(1448);
+      expect(s.tcp.checksumOk).toBeNull(); // nothing to verify it against
+      expect(s.tcp.seq).toBe(1000);
+      expect(tcpOf(parseFrame(frame, { snapped: true })).missing).toBe(0);
+    });
+  }
+  it('a frame cut inside its TCP header is malformed even when snapped', async () => {
+    const { tcpHeadersLength } = await import('../src/wire/frame');
+    const frame = emitTcpFrame('192.0.2.1', '192.0.2.2', seg);
+    expect(isWireError(parseFrame(frame.subarray(0, 30), { snapped: true }))).toBe(true);
+    expect(tcpHeadersLength(frame.subarray(0, 30))).toBeNull();
+  });
+});
