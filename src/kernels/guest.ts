@@ -107,7 +107,8 @@ export function qemuArgs(o: { accel: Accel; vmlinux: string; outDir: string; mem
 /**
  * Whether KVM really runs a guest here (on some hosts /dev/kvm exists but a guest dies at its
  * first instruction, or hangs). Decided by booting `k` under KVM with an init that has nothing
- * to do but power off; remembered per host boot and qemu binary. TWLAB_ACCEL=tcg|kvm overrides.
+ * to do but power off; remembered per host boot and qemu binary (whichever guest kernel probed).
+ * TWLAB_ACCEL=tcg|kvm overrides.
  */
 export function chooseAccel(k: CachedKernel): { accel: Accel; why: string } {
   const forced = process.env.TWLAB_ACCEL;
@@ -120,7 +121,7 @@ export function chooseAccel(k: CachedKernel): { accel: Accel; why: string } {
   const qemu = which(QEMU) ?? QEMU;
   const bootId = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
   const memo = path.join(cacheDir(), 'kvm-probe.json');
-  const key = `${bootId} ${qemu} ${fs.statSync(qemu).mtimeMs} ${k.release}`;
+  const key = `${bootId} ${qemu} ${fs.statSync(qemu).mtimeMs}`;
   try {
     const m = JSON.parse(fs.readFileSync(memo, 'utf8')) as { key: string; works: boolean; detail: string };
     if (m.key === key) return m.works ? { accel: 'kvm', why: m.detail } : { accel: 'tcg', why: m.detail };

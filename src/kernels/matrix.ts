@@ -18,14 +18,16 @@ import { chooseAccel, GuestRunner, guestInitPath, KERNEL_INFO, QEMU, type Accel,
 /** One column of the side-by-side: the host, or a guest kernel. */
 export type KernelTarget = { kind: 'host'; release: string } | { kind: 'guest'; release: string; kernel: CachedKernel; accel: Accel; accelWhy: string };
 
-/** What --kernel needs beyond a host run: qemu, our guest init, and the tools that fetch a kernel. */
-export function guestToolChecks(fetching: boolean): void {
+/** What a guest needs on the host: qemu and our guest init. */
+export function guestChecks(): void {
   if (!which(QEMU)) throw new TwlabError('MISSING_TOOL', `${QEMU} not found on PATH; fix: apt-get install qemu-system-x86 (needed for --kernel; see \`twlab doctor\`)`);
   if (!fs.existsSync(guestInitPath())) throw new TwlabError('ADDON_MISSING', `the guest init is not built (${guestInitPath()} missing); fix: npm install (or npm run build) in the twlab folder`);
-  if (fetching) {
-    for (const [tool, pkg] of [['apt-get', 'apt'], ['dpkg-deb', 'dpkg'], ['xz', 'xz-utils'], ['zstd', 'zstd']] as const) {
-      if (!which(tool)) throw new TwlabError('MISSING_TOOL', `${tool} not found on PATH; fix: apt-get install ${pkg} (needed to fetch a Debian kernel for --kernel)`);
-    }
+}
+
+/** What fetching a kernel needs. */
+function fetchChecks(): void {
+  for (const [tool, pkg] of [['apt-get', 'apt'], ['dpkg-deb', 'dpkg'], ['xz', 'xz-utils'], ['zstd', 'zstd']] as const) {
+    if (!which(tool)) throw new TwlabError('MISSING_TOOL', `${tool} not found on PATH; fix: apt-get install ${pkg} (needed to fetch a Debian kernel for --kernel)`);
   }
 }
 
@@ -34,10 +36,11 @@ export function prepareKernels(specs: KernelSpec[], log: (s: string) => void): K
   const guests = specs.filter((s): s is Exclude<KernelSpec, { kind: 'host' }> => s.kind !== 'host');
   const targets: KernelTarget[] = [];
   if (guests.length) {
+    guestChecks();
     const cached = cachedKernels();
     const available = availableKernels();
     const picked = guests.map((s) => resolveKernel(s, available, cached));
-    guestToolChecks(picked.some((k) => !('dir' in k)));
+    if (picked.some((k) => !('dir' in k))) fetchChecks();
     for (const spec of specs) {
       if (spec.kind === 'host') {
         targets.push({ kind: 'host', release: os.release() });
@@ -71,6 +74,14 @@ export interface KernelColumnRun {
   outcomes: LabOutcome[];
   info: KernelRunInfo;
 }
+
+/**
+ * Labs at once inside a guest, unless -j says otherwise. A guest has one emulated CPU: fifteen
+ * labs at once there left a helper process unstarted after 10 s and a userspace peer so slow
+ * that its retransmitted FIN drew an RST that ended the kernel's TIME_WAIT; four at a time keep
+ * such load artefacts out of the verdicts.
+ */
+export const GUEST_LABS_AT_ONCE = 4;
 
 /** guests booted at once: one TCG guest keeps a core busy */
 export function guestSlots(): number {
@@ -108,7 +119,7 @@ export class MatrixRunner {
         labs: o.labs,
         params: o.params,
         outDir,
-        concurrency: o.concurrency,
+        concurrency: o.concurrency ?? GUEST_LABS_AT_ONCE,
         onMessage: (m) => o.onMessage?.(t, m),
         onReady: (k, ms) => o.log?.(`${k}: guest up in ${(ms / 1000).toFixed(1)} s, running ${o.labs.map((l) => l.id).join(' ')}`),
       });
