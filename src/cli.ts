@@ -233,6 +233,16 @@ function kernelsCommand(opts: { json?: boolean }): void {
 interface ShowOptions {
   out: string;
   list?: boolean;
+  kernel?: string;
+}
+
+/** The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64). */
+function kernelFolder(out: string, name: string): string {
+  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => /^\d+\.\d+/.test(f) && fs.statSync(path.join(out, f)).isDirectory()) : [];
+  if (folders.includes(name)) return name;
+  const matches = folders.filter((f) => f.startsWith(name + '.') || f.startsWith(name + '-') || f.startsWith(name + '+'));
+  if (matches.length === 1) return matches[0]!;
+  throw new TwlabError('BAD_USAGE', matches.length ? `--kernel ${name} matches ${matches.join(', ')}; name one` : `no evidence for kernel ${name} in ${out}${folders.length ? ` (there is: ${folders.join(', ')})` : ''}; run \`twlab run <ids> --kernel ${name}\` first`);
 }
 
 /** The timeline.json next to a lab's pcap, if there is one: its events give the ladder its states. */
@@ -266,7 +276,7 @@ function showCommand(target: string, opts: ShowOptions): number {
   // a pcap file, or a lab id whose captures are shown variant by variant
   if (!fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
     const [def] = resolveLabIds([target]);
-    const dir = path.resolve(opts.out, labDirName(def!));
+    const dir = path.resolve(opts.out, opts.kernel ? kernelFolder(path.resolve(opts.out), opts.kernel) : '', labDirName(def!));
     if (!fs.existsSync(dir)) throw new TwlabError('BAD_PCAP', `no captures for lab ${def!.id} in ${dir}; run \`twlab run ${def!.id}\` first`);
     const pcaps = fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
     for (const f of pcaps) {
@@ -315,6 +325,7 @@ export function buildProgram(): Command {
     .argument('<pcap|lab>', 'a classic pcap file (twlab captures, or tcpdump -w with raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures')
     .option('--out <dir>', 'where lab captures are (with a lab id)', 'captures')
     .option('--list', 'a flat per-frame listing instead of ladder diagrams')
+    .option('--kernel <release>', 'with a lab id: the captures a guest kernel made (twlab run --kernel), e.g. 6.1 or 6.1.0-57-amd64')
     .action((file: string, opts: ShowOptions) => {
       process.exitCode = showCommand(file, opts);
     });

@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { pidAlive } from '../host/pid';
 import { TwlabError } from '../lab/errors';
 import { decompress, GUEST_MODULES, loadOrder, moduleKey, moduleName, readModinfo, vmlinuxFromBzImage } from './image';
 
@@ -155,7 +156,12 @@ export function ensureKernel(k: DebianKernel, log: (s: string) => void = () => u
   if (existing) return existing;
   const root = cacheDir();
   fs.mkdirSync(root, { recursive: true });
-  const scratch = fs.mkdtempSync(path.join(root, `.fetch-${k.release}-`));
+  // scratch folders of fetches that were killed (their pid is gone) are removed
+  for (const name of fs.readdirSync(root)) {
+    const m = /^\.fetch-.*-(\d+)-[A-Za-z0-9]{6}$/.exec(name);
+    if (m && !pidAlive(Number(m[1]))) fs.rmSync(path.join(root, name), { recursive: true, force: true });
+  }
+  const scratch = fs.mkdtempSync(path.join(root, `.fetch-${k.release}-${process.pid}-`));
   const t0 = performance.now();
   try {
     log(`fetching ${k.package} with apt-get download`);
