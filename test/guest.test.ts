@@ -120,6 +120,15 @@ describe.skipIf(!run)('a guest kernel', () => {
       expect(fs.readFileSync(path.join(out, release, '05-linger-zero', 'report.html'), 'utf8')).toContain('id="claim-C11"');
     });
 
+    it('twlab show draws a guest kernel’s captures (--kernel), and names the kernels it has when asked for another', () => {
+      const r = runCli(['show', '05', '--kernel', '6.1', '--out', out]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toMatch(/== 05 linger-zero · established-idle\.pcap/);
+      expect(r.stdout).toContain('RST');
+      const release = results.find((x) => /^6\.1\./.test(x.kernel))!.kernel;
+      expectOneLineError(runCli(['show', '05', '--kernel', '6.12', '--out', out]), new RegExp(`no evidence for kernel 6\\.12 in .* \\(there is: ${release.replace(/[.+]/g, '\\$&')}\\)`));
+    });
+
     it('nothing is left: no qemu, no job or staging files', () => {
       expect(pidsMatching(out)).toEqual([]);
       const release = results.find((x) => /^6\.1\./.test(x.kernel))!.kernel;

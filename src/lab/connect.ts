@@ -8,6 +8,14 @@ import type { TcbConfig } from '../stack/tcb';
 import type { LabContext } from './context';
 import { LabError } from './types';
 
+/**
+ * A peer that closes second waits RFC 6298's one second (§2.4) before retransmitting its FIN,
+ * not Linux's 200 ms: when the kernel is slow to answer (a guest under TCG), a premature FIN
+ * retransmission draws a second ACK after the peer has closed, the peer answers it with an RST,
+ * and that RST ends the kernel's TIME_WAIT (lab 13) — the very thing a lab is watching.
+ */
+export const PATIENT_PEER_RTO = { initialMs: 1000, minMs: 1000, maxMs: 120_000 } as const;
+
 export interface KernelClient {
   k: KernelSocket;
   conn: Connection;
