@@ -5,7 +5,7 @@
 //
 // Each close is repeated on `trials` connections (closed together, so waiting out one TIME_WAIT
 // waits out all of them).
-import { defineLab, kernelConnects, PATIENT_PEER_RTO, peerReaches, requires, type LabContext, type Precondition, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, PATIENT_PEER, peerReaches, requires, type LabContext, type Precondition, type Trial } from '../src/lab';
 
 const PORT = 80;
 const TIMER_SLACK_MS = 1500;
@@ -49,7 +49,7 @@ async function kernelClosesFirst(ctx: LabContext, n: number, waitFull: boolean):
     if (e.direction === 'out' && e.tcp.flags.rst && e.tuple.local.port === PORT) peerResets.add(e.tuple.remote.port);
   });
   const conns = [];
-  for (let i = 0; i < n; i++) conns.push(await kernelConnects(ctx, PORT, { onAccept: (c) => c.onEnd(() => c.end()), tcb: { rto: { ...PATIENT_PEER_RTO } } }));
+  for (let i = 0; i < n; i++) conns.push(await kernelConnects(ctx, PORT, { onAccept: (c) => c.onEnd(() => c.end()), tcb: PATIENT_PEER }));
   const closes = await Promise.all(conns.map((c) => c.k.close())); // FIN from the kernel, on every connection
   const closedAt = performance.now();
   // every entry's timer is read as soon as it appears, all at once (one after the other, the

@@ -9,12 +9,13 @@ import type { LabContext } from './context';
 import { LabError } from './types';
 
 /**
- * A peer that closes second waits RFC 6298's one second (§2.4) before retransmitting its FIN,
- * not Linux's 200 ms: when the kernel is slow to answer (a guest under TCG), a premature FIN
- * retransmission draws a second ACK after the peer has closed, the peer answers it with an RST,
- * and that RST ends the kernel's TIME_WAIT (lab 13) — the very thing a lab is watching.
+ * A patient peer for labs that watch the kernel's TIME_WAIT: it retransmits its FIN only after
+ * RFC 6298's one-second minimum RTO (§2.4), and sends no tail-loss probe (2·SRTT + 200 ms).
+ * When the kernel is slow to answer — a loaded machine, a guest under TCG — an early FIN
+ * retransmission draws a second ACK after the peer has closed; the peer answers that with an
+ * RST, and the RST ends the kernel's TIME_WAIT (lab 13) — the very thing the lab is watching.
  */
-export const PATIENT_PEER_RTO = { initialMs: 1000, minMs: 1000, maxMs: 120_000 } as const;
+export const PATIENT_PEER: Partial<TcbConfig> = { tailLossProbe: false, rto: { initialMs: 1000, minMs: 1000, maxMs: 120_000 } };
 
 export interface KernelClient {
   k: KernelSocket;
