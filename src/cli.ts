@@ -2,10 +2,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { analyzeTcp } from './capture/flows';
-import { layoutLadders, renderLadderText, type TimelineEvent } from './capture/ladder';
-import { formatListing, listFrames } from './capture/listing';
-import { PcapError, readPcap } from './capture/pcap';
+import { PcapError } from './capture/pcap';
+import { showCapture, ShowError, type ShowIO, type ShowOptions } from './capture/show';
 import type { LabMessage } from './lab/context';
 import { TwlabError } from './lab/errors';
 import { formatJson } from './lab/json';
@@ -116,40 +114,21 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
   return failures ? 1 : 0;
 }
 
-interface ShowOptions {
+interface ShowCliOptions extends ShowOptions {
   out: string;
-  list?: boolean;
 }
 
-/** The timeline.json next to a lab's pcap, if there is one: its events give the ladder its states. */
-function timelineBeside(pcap: string): TimelineEvent[] {
-  const file = path.join(path.dirname(pcap), 'timeline.json');
-  try {
-    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { events: TimelineEvent[] }).events;
-  } catch {
-    return [];
-  }
-}
-
-function showPcap(file: string, opts: ShowOptions): void {
-  const pcap = readPcap(file);
-  if (opts.list) {
-    for (const line of formatListing(listFrames(pcap))) out(line);
-    return;
-  }
-  const flows = analyzeTcp(pcap);
-  const colour = process.stdout.isTTY && !process.env.NO_COLOR;
-  const ladders = layoutLadders(flows, timelineBeside(file));
-  if (ladders.length === 0 && flows.other.length === 0) out('(no frames: nothing crossed the TUN)');
-  for (const l of ladders) {
-    for (const line of renderLadderText(l, { colour })) out(line);
-    out();
-  }
-  for (const o of flows.other) out(`   #${o.number}  ${o.summary}`);
-}
-
-function showCommand(target: string, opts: ShowOptions): number {
-  // a pcap file, or a lab id whose captures are shown variant by variant
+function showCommand(target: string, opts: ShowCliOptions): number {
+  const io: ShowIO = { out, warn: (line) => err(`twlab: warning: ${line}`) };
+  const show = (file: string): void => {
+    try {
+      showCapture(file, { ...opts, colour: process.stdout.isTTY && !process.env.NO_COLOR }, io);
+    } catch (e) {
+      if (e instanceof ShowError) throw new TwlabError('BAD_USAGE', e.message);
+      throw e;
+    }
+  };
+  // a capture file, or a lab id whose captures are shown variant by variant
   if (!fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
     const [def] = resolveLabIds([target]);
     const dir = path.resolve(opts.out, labDirName(def!));
@@ -157,12 +136,12 @@ function showCommand(target: string, opts: ShowOptions): number {
     const pcaps = fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
     for (const f of pcaps) {
       out(`== ${def!.id} ${def!.slug} · ${f}`);
-      showPcap(path.join(dir, f), opts);
+      show(path.join(dir, f));
       out();
     }
     return 0;
   }
-  showPcap(target, opts);
+  show(target);
   return 0;
 }
 
@@ -191,11 +170,14 @@ export function buildProgram(): Command {
     });
   program
     .command('show')
-    .description('draw a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), or --list it frame by frame')
-    .argument('<pcap|lab>', 'a classic pcap file (twlab captures, or tcpdump -w with raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures')
+    .description('read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection summary, or a per-frame listing; streams captures of any size')
+    .argument('<capture|lab>', 'a pcap or pcapng file (twlab evidence, tcpdump -w, Wireshark, dumpcap: raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures')
     .option('--out <dir>', 'where lab captures are (with a lab id)', 'captures')
+    .option('--summary', 'one line per connection: incarnations, who closed first, how it ended, who holds TIME_WAIT, strays, retransmissions, duration, the close pattern')
+    .option('--explain', 'the summary, with each connection\'s close pattern explained and the lab that shows it')
+    .option('--conn <n|a:p-b:p>', 'draw one connection: its number in --summary, or its four-tuple')
     .option('--list', 'a flat per-frame listing instead of ladder diagrams')
-    .action((file: string, opts: ShowOptions) => {
+    .action((file: string, opts: ShowCliOptions) => {
       process.exitCode = showCommand(file, opts);
     });
   program

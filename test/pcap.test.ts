@@ -99,17 +99,23 @@ describe('pcap', () => {
     }
   });
 
-  it('rejects a truncated last frame, naming it', () => {
+  it('a truncated last frame: every whole frame before it, and one warning naming it', () => {
     const { file, dir } = handshakeCapture();
     const bytes = fs.readFileSync(file);
-    expect(() => parsePcap(bytes.subarray(0, bytes.length - 3), 'cut.pcap')).toThrow(/cut.pcap: frame 5 truncated/);
+    const cut = parsePcap(bytes.subarray(0, bytes.length - 3), 'cut.pcap');
+    expect(cut.records.map((r) => r.number)).toEqual([1, 2, 3, 4]);
+    expect(cut.warnings).toEqual(['cut.pcap: frame 5 truncated (37 of 40 bytes); showing the 4 whole frames before it']);
+    const inHeader = parsePcap(bytes.subarray(0, 24 + 16 + 40 + 10), 'cut2.pcap');
+    expect(inHeader.records).toHaveLength(1);
+    expect(inHeader.warnings[0]).toMatch(/^cut2.pcap: frame 2 cut short in its record header at byte 80 \(10 of 16 bytes\)/);
+    expect(parsePcap(bytes).warnings).toEqual([]);
     fs.rmSync(dir, { recursive: true });
   });
 
   it('unwraps Ethernet captures (tcpdump -i eth0 -w)', () => {
     const ip = tcp('192.0.2.1', '192.0.2.2', 1, 2, 3, 4, 'syn');
     const eth = Buffer.concat([Buffer.alloc(12), Buffer.from([0x08, 0x00]), ip]);
-    const rows = listFrames({ linkType: LINKTYPE_ETHERNET, nanosecond: false, snaplen: 65535, records: [{ number: 1, timeUs: 0, data: eth, origLength: eth.length }] });
+    const rows = listFrames({ format: 'pcap', linkType: LINKTYPE_ETHERNET, nanosecond: false, snaplen: 65535, warnings: [], records: [{ number: 1, timeUs: 0, data: eth, origLength: eth.length, linkType: LINKTYPE_ETHERNET }] });
     expect(rows[0]!.summary).toMatch(/^TCP \[SYN\] seq=0/);
   });
 });
