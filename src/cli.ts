@@ -11,6 +11,7 @@ import { describeParam, ParamError, resolveParams } from './lab/params';
 import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
+import { prepareOutDir } from './lab/outdir';
 import { writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
 import { labClaims, labDirName, type LabResult } from './lab/types';
@@ -64,7 +65,7 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
     jobs = Number(opts.jobs);
   }
   const isolation = assertReady();
-  const outDir = path.resolve(opts.out);
+  const outDir = prepareOutDir(opts.out); // before any lab starts: a bad --out is one line, at once
   const tty = !opts.json && process.stderr.isTTY;
   const printed = new Map<string, string[]>();
   let lastProgress = '';
@@ -94,7 +95,7 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
     if (!opts.json) {
       for (const line of printed.get(o.def.id) ?? []) out(line);
       if (o.dir) {
-        const files = ['result.json', 'timeline.json', ...o.result!.variants.map((v) => v.pcap).filter((p): p is string => !!p)];
+        const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
         out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
       }
     }

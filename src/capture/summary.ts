@@ -31,6 +31,8 @@ export interface Pattern {
   /** one sentence: what happened, in this connection's endpoints */
   text: string;
   lab: string | null;
+  /** the frames (numbers as in Wireshark) that show it */
+  frames: number[];
 }
 
 interface FinFact {
@@ -51,6 +53,12 @@ interface IncarnationFacts {
   synAck: boolean;
   /** the first answer to the SYN from the other side, when it is not a SYN-ACK */
   synAnswer: 'rst' | 'ack' | null;
+  /** frame numbers: the SYN, and its answer (SYN-ACK, RST or ACK) */
+  synNumber: number;
+  answerNumber: number;
+  /** frames marked as challenge ACKs, and the zero-window probes */
+  challengeFrames: number[];
+  probeFrames: number[];
   fins: [FinFact | null, FinFact | null];
   rst: Array<{ from: 0 | 1; number: number; afterOwnFin: boolean; afterBothFins: boolean; lastDataFrom: -1 | 0 | 1; unacked: boolean; zeroWindowSeen: boolean }>;
   /** per side: bytes sent, whether it sent data after the other side's FIN, whether it shut its window */
@@ -94,6 +102,10 @@ const newIncarnation = (number: number, at: number): IncarnationFacts => ({
   client: -1,
   synAck: false,
   synAnswer: null,
+  synNumber: 0,
+  answerNumber: 0,
+  challengeFrames: [],
+  probeFrames: [],
   fins: [null, null],
   rst: [],
   bytes: [0, 0],
@@ -114,6 +126,7 @@ interface FlowFacts {
   incarnations: IncarnationFacts[];
   segments: number;
   strays: number;
+  strayFrames: number[];
 }
 
 const after = (a: number, b: number): boolean => ((a - b) | 0) > 0;
@@ -126,7 +139,7 @@ export class ConnectionSummaries {
     let f = this.#flows.get(s.flow);
     if (!f) {
       const [a, b] = s.flow.split('<>') as [string, string];
-      f = { index: this.#flows.size + 1, flow: s.flow, endpoints: [a, b], incarnations: [], segments: 0, strays: 0 };
+      f = { index: this.#flows.size + 1, flow: s.flow, endpoints: [a, b], incarnations: [], segments: 0, strays: 0, strayFrames: [] };
       this.#flows.set(s.flow, f);
     }
     f.segments++;
@@ -136,10 +149,12 @@ export class ConnectionSummaries {
       const cur = f.incarnations[s.current - 1];
       if (cur && cur.client === 1 - s.side && !cur.synAck && cur.synAnswer === null && (s.flagBits & 0x17) === FLAG_BIT.ACK) {
         cur.synAnswer = 'ack';
+        cur.answerNumber = s.number;
         cur.lastUs = s.timeUs;
         return;
       }
       f.strays++;
+      if (f.strayFrames.length < 100) f.strayFrames.push(s.number);
       return; // a segment of an earlier incarnation says nothing about the current one
     }
     while (f.incarnations.length < s.current) f.incarnations.push(newIncarnation(f.incarnations.length + 1, s.timeUs));
@@ -151,13 +166,26 @@ export class ConnectionSummaries {
     const has = (x: 'SYN' | 'ACK' | 'FIN' | 'RST'): boolean => (bits & FLAG_BIT[x]) !== 0;
     if (s.marks.length) {
       if (s.marks.includes('retransmission')) inc.retransmissions++;
-      if (s.marks.includes('challenge-ack')) inc.challengeAcks++;
-      if (s.marks.includes('window-probe')) inc.probes++;
+      if (s.marks.includes('challenge-ack')) {
+        inc.challengeAcks++;
+        if (inc.challengeFrames.length < 100) inc.challengeFrames.push(s.number);
+      }
+      if (s.marks.includes('window-probe')) {
+        inc.probes++;
+        if (inc.probeFrames.length < 100) inc.probeFrames.push(s.number);
+      }
       if (s.marks.includes('zero-window')) inc.zeroWindow[from] = true;
     }
-    if (has('SYN') && !has('ACK') && inc.client === -1) inc.client = from;
-    else if (has('SYN') && has('ACK') && inc.client === to) inc.synAck = true;
-    else if (inc.client === to && !inc.synAck && inc.synAnswer === null) inc.synAnswer = has('RST') ? 'rst' : has('ACK') ? 'ack' : null;
+    if (has('SYN') && !has('ACK') && inc.client === -1) {
+      inc.client = from;
+      inc.synNumber = s.number;
+    } else if (has('SYN') && has('ACK') && inc.client === to && !inc.synAck) {
+      inc.synAck = true;
+      inc.answerNumber = s.number;
+    } else if (inc.client === to && !inc.synAck && inc.synAnswer === null) {
+      inc.synAnswer = has('RST') ? 'rst' : has('ACK') ? 'ack' : null;
+      inc.answerNumber = s.number;
+    }
     const end = (s.seq + s.len + (has('SYN') ? 1 : 0) + (has('FIN') ? 1 : 0)) >>> 0;
     if (inc.highest[from] < 0 || after(end, inc.highest[from])) inc.highest[from] = end;
     if (has('ACK') && (inc.acked[to] < 0 || after(s.ack, inc.acked[to]))) inc.acked[to] = s.ack;
@@ -191,8 +219,8 @@ export class ConnectionSummaries {
 
 function explainIncarnation(f: FlowFacts, inc: IncarnationFacts, prev: IncarnationFacts | undefined, prevClosedFirst: -1 | 0 | 1): Pattern[] {
   const out: Pattern[] = [];
-  const p = (id: PatternId, text: string): void => {
-    out.push({ id, text, lab: PATTERNS[id].lab });
+  const p = (id: PatternId, text: string, frames: number[]): void => {
+    out.push({ id, text, lab: PATTERNS[id].lab, frames: frames.filter((n) => n > 0) });
   };
   const name = (side: number): string => f.endpoints[side]!;
   // a new SYN on a four-tuple whose previous incarnation closed with FINs: one side is in TIME_WAIT
@@ -200,12 +228,12 @@ function explainIncarnation(f: FlowFacts, inc: IncarnationFacts, prev: Incarnati
     const client = name(inc.client);
     const server = name(1 - inc.client);
     if (inc.synAck) {
-      if (prevClosedFirst === inc.client) p('tw-reuse-by-closer', `${client} closed the previous incarnation first, so held its TIME_WAIT, and opened the four-tuple again (tcp_tw_reuse, or an explicit bind)`);
-      else p('syn-into-time-wait-accepted', `${client} sent a new SYN into ${server}'s TIME_WAIT and it was accepted (a higher sequence number or a newer timestamp, RFC 6191)`);
-    } else if (inc.synAnswer === 'ack') p('syn-into-time-wait-refused', `${client}'s new SYN met ${server}'s TIME_WAIT and was answered with an ACK of the old connection`);
+      if (prevClosedFirst === inc.client) p('tw-reuse-by-closer', `${client} closed the previous incarnation first, so held its TIME_WAIT, and opened the four-tuple again (tcp_tw_reuse, or an explicit bind)`, [inc.synNumber]);
+      else p('syn-into-time-wait-accepted', `${client} sent a new SYN into ${server}'s TIME_WAIT and it was accepted (a higher sequence number or a newer timestamp, RFC 6191)`, [inc.synNumber, inc.answerNumber]);
+    } else if (inc.synAnswer === 'ack') p('syn-into-time-wait-refused', `${client}'s new SYN met ${server}'s TIME_WAIT and was answered with an ACK of the old connection`, [inc.synNumber, inc.answerNumber]);
   }
   if (inc.client >= 0 && !inc.synAck && inc.synAnswer === 'rst') {
-    p('refused', `${name(1 - inc.client)} answered ${name(inc.client)}'s SYN with RST: nothing listening`);
+    p('refused', `${name(1 - inc.client)} answered ${name(inc.client)}'s SYN with RST: nothing listening`, [inc.synNumber, inc.answerNumber]);
     return out;
   }
   const firstFin = closedFirstOf(inc);
@@ -217,23 +245,24 @@ function explainIncarnation(f: FlowFacts, inc: IncarnationFacts, prev: Incarnati
     const fy = inc.fins[y]!;
     const xAcksY = fx.hasAck && fx.ack === ((fy.seq + fy.len + 1) >>> 0);
     const yAcksX = fy.hasAck && fy.ack === ((fx.seq + fx.len + 1) >>> 0);
-    if (!xAcksY && !yAcksX) p('simultaneous-close', `the FINs crossed (#${fx.number}, #${fy.number}): both sides pass CLOSING and hold TIME_WAIT`);
-    else p('orderly-close', `${name(x)} closed first (FIN #${fx.number}) and holds TIME_WAIT; ${name(y)} closed after it`);
+    if (!xAcksY && !yAcksX) p('simultaneous-close', `the FINs crossed (#${fx.number}, #${fy.number}): both sides pass CLOSING and hold TIME_WAIT`, [fx.number, fy.number]);
+    else p('orderly-close', `${name(x)} closed first (FIN #${fx.number}) and holds TIME_WAIT; ${name(y)} closed after it`, [fx.number, fy.number]);
     const late = inc.rst.find((r) => r.afterBothFins && r.from === y);
-    if (late) p('rst-into-time-wait', `${name(y)} sent an RST (#${late.number}) into ${name(x)}'s TIME_WAIT: it dies early unless tcp_rfc1337=1 (RFC 1337)`);
+    if (late) p('rst-into-time-wait', `${name(y)} sent an RST (#${late.number}) into ${name(x)}'s TIME_WAIT: it dies early unless tcp_rfc1337=1 (RFC 1337)`, [late.number]);
   } else if (firstRst) {
     const r = firstRst;
     const o = (1 - r.from) as 0 | 1;
-    if (r.afterOwnFin && inc.dataAfterFin[o]) p('rst-after-fin', `${name(r.from)} had closed (its FIN acknowledged, none came back); ${name(o)}'s late data was answered with RST (#${r.number}): the socket was gone (FIN_WAIT_2 timed out, or closed)`);
-    else if (r.unacked || r.zeroWindowSeen) p('abort-unsent', `${name(r.from)} reset the connection (#${r.number}) with data still unacknowledged${r.zeroWindowSeen ? ` and ${name(o)}'s window shut` : ''}: an abortive close (SO_LINGER {1,0}) drops it`);
-    else if (r.lastDataFrom === o) p('abort-unread', `${name(r.from)} reset the connection (#${r.number}) after ${name(o)}'s data: closed with received data unread (RFC 2525 §2.17), or SO_LINGER {1,0} after reading it`);
-    else p('abort', `${name(r.from)} reset the connection (#${r.number}) instead of closing with FIN: an abortive close (SO_LINGER {1,0}, or the process was killed with it set)`);
+    if (r.afterOwnFin && inc.dataAfterFin[o]) p('rst-after-fin', `${name(r.from)} had closed (its FIN acknowledged, none came back); ${name(o)}'s late data was answered with RST (#${r.number}): the socket was gone (FIN_WAIT_2 timed out, or closed)`, [r.number]);
+    else if (r.unacked || r.zeroWindowSeen) p('abort-unsent', `${name(r.from)} reset the connection (#${r.number}) with data still unacknowledged${r.zeroWindowSeen ? ` and ${name(o)}'s window shut` : ''}: an abortive close (SO_LINGER {1,0}) drops it`, [r.number]);
+    else if (r.lastDataFrom === o) p('abort-unread', `${name(r.from)} reset the connection (#${r.number}) after ${name(o)}'s data: closed with received data unread (RFC 2525 §2.17), or SO_LINGER {1,0} after reading it`, [r.number]);
+    else p('abort', `${name(r.from)} reset the connection (#${r.number}) instead of closing with FIN: an abortive close (SO_LINGER {1,0}, or the process was killed with it set)`, [r.number]);
   } else if (firstFin >= 0) {
-    p('open', `${name(firstFin)} sent FIN (#${inc.fins[firstFin as 0 | 1]!.number}); ${name(1 - firstFin)} had not closed by the end of the capture`);
-  } else p('open', 'no FIN or RST in the capture');
-  if (inc.challengeAcks) p('challenge-ack', `${inc.challengeAcks} challenge ACK${inc.challengeAcks > 1 ? 's' : ''}: an in-window RST, a SYN or an ACK of unsent data was not taken (RFC 5961)`);
+    const fin = inc.fins[firstFin as 0 | 1]!;
+    p('open', `${name(firstFin)} sent FIN (#${fin.number}); ${name(1 - firstFin)} had not closed by the end of the capture`, [fin.number]);
+  } else p('open', 'no FIN or RST in the capture', []);
+  if (inc.challengeAcks) p('challenge-ack', `${inc.challengeAcks} challenge ACK${inc.challengeAcks > 1 ? 's' : ''}: an in-window RST, a SYN or an ACK of unsent data was not taken (RFC 5961)`, inc.challengeFrames);
   const shut = [0, 1].filter((x) => inc.zeroWindow[x]);
-  if (shut.length && inc.probes) p('zero-window', `${shut.map(name).join(', ')} shut its window; ${inc.probes} window probe${inc.probes > 1 ? 's' : ''}`);
+  if (shut.length && inc.probes) p('zero-window', `${shut.map(name).join(', ')} shut its window; ${inc.probes} window probe${inc.probes > 1 ? 's' : ''}`, inc.probeFrames);
   return out;
 }
 
@@ -251,7 +280,7 @@ function summarise(f: FlowFacts): ConnectionSummary {
     for (const pat of explainIncarnation(f, inc, f.incarnations[i - 1], prevClosedFirst)) if (!patterns.some((q) => q.id === pat.id)) patterns.push(pat);
     prevClosedFirst = closedFirstOf(inc);
   });
-  if (f.strays) patterns.unshift({ id: 'old-duplicate', text: `${f.strays} segment${f.strays > 1 ? 's' : ''} of an earlier incarnation arrived after a later one had begun`, lab: PATTERNS['old-duplicate'].lab });
+  if (f.strays) patterns.unshift({ id: 'old-duplicate', text: `${f.strays} segment${f.strays > 1 ? 's' : ''} of an earlier incarnation arrived after a later one had begun`, lab: PATTERNS['old-duplicate'].lab, frames: f.strayFrames });
   const last = f.incarnations[f.incarnations.length - 1];
   const first = last ? closedFirstOf(last) : -1;
   const rst = last?.rst[0];
@@ -263,7 +292,7 @@ function summarise(f: FlowFacts): ConnectionSummary {
     timeWait = simultaneous ? [...f.endpoints] : [f.endpoints[first as 0 | 1]];
   } else if (rst) ended = `RST from ${f.endpoints[rst.from]}`;
   else if (first >= 0) ended = `FIN from ${f.endpoints[first as 0 | 1]} only`;
-  if (patterns.length === 0) patterns.push({ id: 'open', text: 'no TCP handshake or close in the capture', lab: null });
+  if (patterns.length === 0) patterns.push({ id: 'open', text: 'no TCP handshake or close in the capture', lab: null, frames: [] });
   return {
     index: f.index,
     flow: f.flow,

@@ -3,6 +3,7 @@
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSummary } from '../capture/flows';
+import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
 import { wallUs } from '../host/clock';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
@@ -262,7 +263,8 @@ export class LabContext {
       const observations = await fn();
       const delta = counterDelta(before, counters());
       this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
-      this.variants.push({ name, params, pcap: file, frames: pcap.count, observations: { ...observations, counters: delta } });
+      const result: VariantResult = { name, params, pcap: file, pcapng: `${name}.pcapng`, frames: pcap.count, observations: { ...observations, counters: delta } };
+      this.variants.push(result);
       return { ...observations, counters: delta };
     } finally {
       stopWatch();
@@ -270,6 +272,8 @@ export class LabContext {
       this.link.setSink(null);
       this.#variant = null;
       pcap.close();
+      // the same frames with twlab's marks as packet comments, for Wireshark
+      writeAnnotated(path.join(this.dir, file), path.join(this.dir, `${name}.pcapng`));
     }
   }
 

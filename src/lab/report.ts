@@ -65,7 +65,7 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
   parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(timelineFor(events, v.name))}</div>`);
   if (v.pcap) {
     const file = path.join(dir, v.pcap);
-    parts.push(`<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)</p>`);
+    parts.push(`<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`);
     if (fs.existsSync(file) && v.frames > 0) {
       const ladders = layoutLadders(analyzeTcp(readPcap(file)), events);
       for (const l of ladders.slice(0, maxLadders)) parts.push(`<div class="svgbox">${renderLadderSvg(l)}</div>`);

@@ -15,6 +15,7 @@ import { pidAlive } from '../host/pid';
 import { removeHelperCopies } from '../host/uidhelper';
 import type { LabMessage } from './context';
 import { TwlabError } from './errors';
+import { prepareOutDir } from './outdir';
 import type { LabJob } from './inner';
 import type { ParamValue } from './params';
 import type { Isolation } from './preflight';
@@ -114,7 +115,7 @@ export class LabRunner {
   }
 
   async run(opts: RunOptions): Promise<LabOutcome[]> {
-    fs.mkdirSync(opts.outDir, { recursive: true });
+    prepareOutDir(opts.outDir);
     removeStaleStaging(opts.outDir);
     removeHelperCopies();
     const queue = [...opts.labs];

@@ -29,6 +29,8 @@ export interface VariantResult {
   params: Record<string, ParamValue>;
   /** relative to the lab directory; null when the variant captured nothing by design */
   pcap: string | null;
+  /** the same frames with twlab's marks as packet comments (pcapng), relative to the lab directory */
+  pcapng?: string;
   frames: number;
   observations: Record<string, unknown>;
 }
