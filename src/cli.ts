@@ -11,7 +11,10 @@ import { describeParam, ParamError, resolveParams } from './lab/params';
 import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
+import { formatCourse, writeCourseHtml } from './lab/course';
 import { prepareOutDir } from './lab/outdir';
+import { askOnTerminal, formatPredictions, readPredictions } from './lab/predict';
+import type { Predictions } from './lab/questions';
 import { writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
 import { labClaims, labDirName, type LabResult } from './lab/types';
@@ -36,6 +39,7 @@ function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
       out(`    question: ${l.question}`);
       for (const p of l.params) out(`    --set ${describeParam(p)}`);
       for (const c of labClaims(l)) out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}]`);
+      for (const q of l.questions ?? []) out(`    question ${q.id}: ${q.text} (${q.choices.map((c, i) => `${i + 1}) ${c}`).join(', ')})`);
     }
   }
   if (!opts.verbose) out(`\n\`twlab list -v\` shows each lab's parameters and claims.`);
@@ -56,7 +60,7 @@ function doctorCommand(): number {
   return failed ? 1 : 0;
 }
 
-async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string }): Promise<number> {
+async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string; predict?: string | boolean }): Promise<number> {
   const labs = resolveLabIds(ids);
   const params = resolveParams(labs, opts.set);
   let jobs: number | undefined;
@@ -66,6 +70,18 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
   }
   const isolation = assertReady();
   const outDir = prepareOutDir(opts.out); // before any lab starts: a bad --out is one line, at once
+  let predictions: Predictions | undefined;
+  if (typeof opts.predict === 'string') {
+    const file = opts.predict;
+    if (!fs.existsSync(file) && allLabs().some((l) => l.id === file.padStart(2, '0') || l.slug === file)) {
+      throw new TwlabError('BAD_USAGE', `--predict ${file}: that is a lab id, not a file of answers; put --predict after the lab ids (twlab run 03 05 --predict)`);
+    }
+    predictions = readPredictions(file, labs);
+  } else if (opts.predict) {
+    if (!process.stdin.isTTY || !process.stderr.isTTY) throw new TwlabError('BAD_USAGE', "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)");
+    if (!labs.some((l) => l.questions?.length)) throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
+    predictions = await askOnTerminal(labs, process.stdin, process.stderr);
+  }
   const tty = !opts.json && process.stderr.isTTY;
   const printed = new Map<string, string[]>();
   let lastProgress = '';
@@ -85,7 +101,7 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
   };
   if (!opts.json) err(`twlab: running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (each in its own network namespace)`);
   const runner = new LabRunner();
-  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage }));
+  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions }));
   if (tty && lastProgress) process.stderr.write('\r\x1b[K');
   if (runner.interrupted) throw interruptedError(runner.interrupted);
   const results: LabResult[] = [];
@@ -94,6 +110,10 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
     if (o.result) results.push(o.result);
     if (!opts.json) {
       for (const line of printed.get(o.def.id) ?? []) out(line);
+      if (predictions && o.result?.questions?.length) {
+        out();
+        for (const line of formatPredictions(o.result)) out(line);
+      }
       if (o.dir) {
         const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
         out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
@@ -165,8 +185,9 @@ export function buildProgram(): Command {
     .option('--set <name=value>', 'set a lab parameter; applies to every lab in the run that declares it (repeatable)', collect, [])
     .option('--json', 'print only a JSON array of results (the result.json of each lab) on stdout')
     .option('--out <dir>', 'directory for evidence (one folder per lab, replaced on success)', 'captures')
+    .option('--predict [answers]', 'predict first: ask each lab\'s questions on this terminal before the run (or take them from a JSON file: {"03": {"q1": "EADDRINUSE"}}), then score them against what the kernel did')
     .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time (default: all of them — they mostly wait on kernel timers; their busy steps share CPUs − 1 slots)'))
-    .action(async (ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string }) => {
+    .action(async (ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string; predict?: string | boolean }) => {
       process.exitCode = await runCommand(ids, opts);
     });
   program
@@ -192,6 +213,18 @@ export function buildProgram(): Command {
       const only = ids.length ? resolveLabIds(ids).map((d) => d.id) : undefined;
       const written = writeReports(outDir, only);
       for (const f of written) out(path.relative(process.cwd(), f) || f);
+      process.exitCode = 0;
+    });
+  program
+    .command('course')
+    .description('a suggested order through the labs: what each teaches and what to look at in its capture')
+    .option('--html', 'write course.html into --out, linking each lab\'s report')
+    .option('--out <dir>', 'where the evidence is (and course.html goes)', 'captures')
+    .action((opts: { html?: boolean; out: string }) => {
+      if (opts.html) {
+        const file = writeCourseHtml(prepareOutDir(opts.out));
+        out(path.relative(process.cwd(), file) || file);
+      } else for (const line of formatCourse()) out(line);
       process.exitCode = 0;
     });
   program
