@@ -35,7 +35,7 @@ function verdictBadge(v: string): string {
  * status line gives each side's state at that point, the TIME_WAIT timer counting down.
  */
 function stepper(svg: string): string {
-  return `<div class="stepper"><div class="controls" hidden><button type="button" data-go="first" title="back to the start">⏮</button> <button type="button" data-go="prev" title="one step back">◀</button> <button type="button" data-go="next" title="what happens next?">▶ next</button> <button type="button" data-go="all" title="the whole ladder">⏭ all</button> <span class="status"></span></div><div class="svgbox">${svg}</div></div>`;
+  return `<div class="stepper"><div class="controls" hidden><button type="button" data-go="first" title="back to the start">|◀ start</button> <button type="button" data-go="prev" title="one step back">◀ back</button> <button type="button" data-go="next" title="what happens next?">next ▶</button> <button type="button" data-go="all" title="the whole ladder">all ▶|</button> <span class="status"></span></div><div class="svgbox">${svg}</div></div>`;
 }
 
 /** The stepping, inline: no fetches, nothing but this page. */
