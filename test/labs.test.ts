@@ -70,6 +70,17 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     }
   });
 
+  it('every lab answers its questions from what it measured: one of the choices, with why', () => {
+    for (const r of results.values()) {
+      expect(r.questions?.length, `${r.lab} asks questions`).toBeGreaterThan(0);
+      for (const q of r.questions!) {
+        expect(q.answer, `${r.lab} ${q.id}: ${q.notScored}`).not.toBeNull();
+        expect(q.choices, `${r.lab} ${q.id}`).toContain(q.answer);
+        expect(q.why).toMatch(/measured|the socket table|sampled/);
+      }
+    }
+  });
+
   it('every capture has its frames in time order, and opens in tshark without a malformed frame', () => {
     for (const r of results.values()) {
       for (const v of r.variants) {
