@@ -135,7 +135,7 @@ export default defineLab({
     const a = (await ctx.variant('kernel-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ trials: await kernelClosesFirst(ctx, n, waitFull) }))).trials as KernelCloser[];
     const b = (await ctx.variant('peer-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ trials: await peerClosesFirst(ctx, n) }))).trials as PeerCloser[];
     // the same close with tcp_fin_timeout changed: does the TIME_WAIT timer follow it?
-    const other = finTimeout === 60 ? 5 : 60;
+    const other = finTimeout === 5 ? 60 : 5;
     const c = (
       await ctx.variant('fin-timeout-changed', { fin_timeout: other, trials: n }, async () => {
         ctx.sysctl('net.ipv4.tcp_fin_timeout', other);
