@@ -40,11 +40,14 @@ function generate(file: string): void {
     const frames: Uint8Array[] = [mk(true, ci, 0, 'syn'), mk(false, si, ci + 1, 'syn,ack'), mk(true, ci + 1, si + 1, 'ack')];
     let cs = ci + 1;
     let ss = si + 1;
-    while (frames.length < FRAMES_PER - 4) {
+    // data and ACKs, then one more data segment the close acknowledges: 50 frames in all
+    while (frames.length < FRAMES_PER - 5) {
       frames.push(mk(true, cs, ss, 'psh,ack', payload));
       cs += payload.length;
       frames.push(mk(false, ss, cs, 'ack'));
     }
+    frames.push(mk(true, cs, ss, 'psh,ack', payload));
+    cs += payload.length;
     if (c % 10 === 9) {
       frames.push(mk(true, cs, ss, 'rst,ack'), mk(true, cs, ss, 'rst'), mk(false, ss, cs, 'ack'), mk(true, cs, ss, 'rst'));
     } else {
@@ -53,6 +56,7 @@ function generate(file: string): void {
     for (const f of frames) w.write((t += 7), f);
   }
   w.close();
+  if (w.count !== CONNECTIONS * FRAMES_PER) throw new Error(`generated ${w.count} frames, meant ${CONNECTIONS * FRAMES_PER}`);
 }
 
 /** Runs a command; its wall time and peak RSS (from GNU time, or /proc when that is missing). */
@@ -68,7 +72,7 @@ function measure(cmd: string, args: string[]): { seconds: number; maxRssMiB: num
 }
 
 function main(): void {
-  const file = path.join(os.tmpdir(), `twlab-bench-${CONNECTIONS * FRAMES_PER}.pcap`);
+  const file = path.join(os.tmpdir(), `twlab-bench-${CONNECTIONS * FRAMES_PER}-v2.pcap`);
   if (!fs.existsSync(file)) {
     const t0 = performance.now();
     generate(file);

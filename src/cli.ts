@@ -19,8 +19,43 @@ import { writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
 import { labClaims, labDirName, type LabResult } from './lab/types';
 
-const out = (s = ''): boolean => process.stdout.write(s + '\n');
-const err = (s: string): boolean => process.stderr.write(s + '\n');
+/**
+ * Standard output, written synchronously in 64 KiB chunks: a listing of a million frames piped
+ * into a slow reader must wait for it, not pile up in memory. A closed pipe (`| head`) ends us quietly.
+ */
+class StdoutLines {
+  #buf: string[] = [];
+  #size = 0;
+  line(s: string): void {
+    this.#buf.push(s, '\n');
+    this.#size += s.length + 1;
+    if (this.#size >= 1 << 16) this.flush();
+  }
+  flush(): void {
+    if (this.#size === 0) return;
+    let data = Buffer.from(this.#buf.join(''));
+    this.#buf = [];
+    this.#size = 0;
+    while (data.length) {
+      try {
+        const n = fs.writeSync(1, data);
+        data = data.subarray(n);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // the reader is behind: wait for it
+        else if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+        else throw e;
+      }
+    }
+  }
+}
+
+const stdout = new StdoutLines();
+const out = (s = ''): void => stdout.line(s);
+const err = (s: string): boolean => {
+  stdout.flush(); // in order with what came before on a terminal
+  return process.stderr.write(s + '\n');
+};
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -245,7 +280,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
+    stdout.flush();
   } catch (e) {
+    stdout.flush();
     if (e instanceof CommanderError) {
       // commander already printed its one-line message (or the help/version)
       process.exitCode = e.exitCode === 0 ? 0 : 2;
