@@ -7,7 +7,7 @@ import { isWireError } from '../wire/errors';
 import { parseFrame } from '../wire/frame';
 import { seq, seqAdd, seqGt, seqLe, seqRelative, type SeqNumber } from '../wire/seq';
 import { formatFlags } from '../wire/tcp';
-import { ACK, FIN, newTcpView, RST, SYN, viewTcp } from '../wire/view';
+import { ACK, FIN, newTcpView, RST, SYN, viewTcp, type TcpView } from '../wire/view';
 import { ipPayloadOf, type PcapFile, type PcapRecord } from './pcap';
 
 export type Mark = 'rst' | 'retransmission' | 'zero-window' | 'window-probe' | 'syn' | 'fin' | 'stray' | 'challenge-ack' | 'out-of-window' | 'old-timestamp';
@@ -128,6 +128,22 @@ function signature(side: number, seqNo: number, ack: number, flags: number, len:
   return (h >>> 0) * 2 ** 21 + (seqNo & 0x1fffff);
 }
 
+interface Flow {
+  key: string;
+  /** the endpoints as text, side 0 first; the two directions' keys; each side's address */
+  ends: [string, string];
+  directions: [string, string];
+  addresses: [string, string];
+  /** IPv4: side 0's endpoint as address × 65536 + port (-1 for IPv6) */
+  low: number;
+  list: Incarnation[];
+  /** the flow's previous segment: its flags, side and incarnation (for challenge ACKs) */
+  lastFlags: number;
+  lastSide: 0 | 1;
+  lastIncarnation: number;
+  dirs: [DirectionSummary, DirectionSummary];
+}
+
 export interface AnalyzerOptions {
   /** keep every segment in `segments` (ladders and listings need them; a summary does not) */
   keepSegments?: boolean;
@@ -149,12 +165,56 @@ export class FlowAnalyzer {
   /** incarnations whose segment keys were forgotten to stay within the budget */
   forgotten = 0;
   readonly #opts: AnalyzerOptions;
-  readonly #flows = new Map<string, { list: Incarnation[]; last: FlowSegment | null; ends: [string, string]; dirs: [DirectionSummary, DirectionSummary] }>();
+  /** IPv4 flows by their endpoints as numbers (address × 65536 + port, the lower first), others by text */
+  readonly #v4 = new Map<number, Map<number, Flow>>();
+  readonly #flows = new Map<string, Flow>();
   /** closed incarnations still holding keys, oldest first */
   readonly #closedWithKeys: Incarnation[] = [];
   #keys = 0;
   readonly #budget: number;
   readonly #view = newTcpView();
+
+  /** The flow a segment belongs to, made on first sight: its strings are built once, not per segment. */
+  #flow(v: TcpView): Flow {
+    let low = -1;
+    let high = -1;
+    if (v.family === 4) {
+      const a = v.srcNum * 65536 + v.srcPort;
+      const b = v.dstNum * 65536 + v.dstPort;
+      low = Math.min(a, b);
+      high = Math.max(a, b);
+      const f = this.#v4.get(low)?.get(high);
+      if (f) return f;
+    }
+    const src = v.family === 4 ? `${v.src}:${v.srcPort}` : endpoint(v.src, v.srcPort);
+    const dst = v.family === 4 ? `${v.dst}:${v.dstPort}` : endpoint(v.dst, v.dstPort);
+    // side 0 is the endpoint whose text sorts first, as flow keys have always named them
+    const srcFirst = src < dst;
+    const ends: [string, string] = srcFirst ? [src, dst] : [dst, src];
+    const key = `${ends[0]}<>${ends[1]}`;
+    const mk = (): DirectionSummary => ({ segments: 0, bytes: 0, rst: 0, retransmissions: 0, zeroWindow: 0, windowProbes: 0, fin: 0 });
+    const f: Flow = {
+      key,
+      ends,
+      directions: [`${ends[0]}>${ends[1]}`, `${ends[1]}>${ends[0]}`],
+      addresses: srcFirst ? [v.src, v.dst] : [v.dst, v.src],
+      low: v.family === 4 ? (srcFirst ? v.srcNum * 65536 + v.srcPort : v.dstNum * 65536 + v.dstPort) : -1,
+      list: [],
+      lastFlags: -1,
+      lastSide: 0,
+      lastIncarnation: 0,
+      dirs: [mk(), mk()],
+    };
+    this.#flows.set(key, f);
+    this.directions[f.directions[0]] = f.dirs[0];
+    this.directions[f.directions[1]] = f.dirs[1];
+    if (v.family === 4) {
+      let m = this.#v4.get(low);
+      if (!m) this.#v4.set(low, (m = new Map()));
+      m.set(high, f);
+    }
+    return f;
+  }
 
   constructor(opts: AnalyzerOptions = {}) {
     this.#opts = opts;
@@ -218,20 +278,11 @@ export class FlowAnalyzer {
     const fin = (fl & FIN) !== 0;
     const ackFlag = (fl & ACK) !== 0;
     const len = v.len;
-    const src = v.family === 4 ? `${v.src}:${v.srcPort}` : endpoint(v.src, v.srcPort);
-    const dst = v.family === 4 ? `${v.dst}:${v.dstPort}` : endpoint(v.dst, v.dstPort);
-    const side: 0 | 1 = src < dst ? 0 : 1;
+    const flow = this.#flow(v);
+    const side: 0 | 1 = flow.low >= 0 ? (v.srcNum * 65536 + v.srcPort === flow.low ? 0 : 1) : endpoint(v.src, v.srcPort) === flow.ends[0] ? 0 : 1;
     const other = (1 - side) as 0 | 1;
-    const flowKey = side === 0 ? `${src}<>${dst}` : `${dst}<>${src}`;
-    let flow = this.#flows.get(flowKey);
-    if (!flow) {
-      const mk = (): DirectionSummary => ({ segments: 0, bytes: 0, rst: 0, retransmissions: 0, zeroWindow: 0, windowProbes: 0, fin: 0 });
-      const ends: [string, string] = side === 0 ? [src, dst] : [dst, src];
-      flow = { list: [], last: null, ends, dirs: [mk(), mk()] };
-      this.#flows.set(flowKey, flow);
-      this.directions[`${ends[0]}>${ends[1]}`] = flow.dirs[0];
-      this.directions[`${ends[1]}>${ends[0]}`] = flow.dirs[1];
-    }
+    const src = flow.ends[side];
+    const dst = flow.ends[other];
     const list = flow.list;
     let cur = list[list.length - 1];
     const key = signature(side, v.seq, v.ack, fl, len, ip, v.payloadOffset, v.payloadPresent);
@@ -293,8 +344,7 @@ export class FlowAnalyzer {
     const newest = cur.tsval[side];
     if (v.tsval >= 0 && newest >= 0 && ((v.tsval - newest) | 0) < 0 && !syn) marks.push('old-timestamp');
     // a challenge ACK: a bare ACK answering, at once, an RST or SYN the other side sent into an established connection
-    const prev = flow.last;
-    if (prev && prev.side === other && ackFlag && !rst && !syn && span === 0 && inc.established && ((prev.flagBits & RST) !== 0 || (prev.flagBits === SYN && prev.incarnation === inc.number))) {
+    if (flow.lastFlags >= 0 && flow.lastSide === other && ackFlag && !rst && !syn && span === 0 && inc.established && ((flow.lastFlags & RST) !== 0 || (flow.lastFlags === SYN && flow.lastIncarnation === inc.number))) {
       marks.push('challenge-ack');
       inc.closed = false; // the RST did not end it
     }
@@ -328,10 +378,10 @@ export class FlowAnalyzer {
     const seg: FlowSegment = {
       number: rec.number,
       timeUs: rec.timeUs,
-      direction: `${src}>${dst}`,
+      direction: flow.directions[side],
       src,
       dst,
-      flow: flowKey,
+      flow: flow.key,
       incarnation: inc.number,
       current: cur.number,
       strayFrom,
@@ -346,11 +396,13 @@ export class FlowAnalyzer {
       window: v.window,
       marks,
       checksumOk,
-      srcAddress: v.src,
-      dstAddress: v.dst,
+      srcAddress: flow.addresses[side],
+      dstAddress: flow.addresses[other],
     };
     if (this.#opts.keepSegments !== false) this.segments.push(seg);
-    flow.last = seg;
+    flow.lastFlags = fl;
+    flow.lastSide = side;
+    flow.lastIncarnation = inc.number;
     this.#opts.onSegment?.(seg);
   }
 

@@ -7,6 +7,9 @@ export interface TcpView {
   family: 4 | 6;
   src: string;
   dst: string;
+  /** IPv4 addresses as 32-bit numbers (-1 for IPv6): a flow can be found without building strings */
+  srcNum: number;
+  dstNum: number;
   srcPort: number;
   dstPort: number;
   seq: number;
@@ -26,7 +29,7 @@ export interface TcpView {
 }
 
 export function newTcpView(): TcpView {
-  return { family: 4, src: '', dst: '', srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, len: 0, payloadOffset: 0, payloadPresent: 0, tsval: -1, wscale: -1 };
+  return { family: 4, src: '', dst: '', srcNum: -1, dstNum: -1, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, len: 0, payloadOffset: 0, payloadPresent: 0, tsval: -1, wscale: -1 };
 }
 
 export const FIN = 1;
@@ -69,6 +72,8 @@ export function viewTcp(b: Uint8Array, snapped: boolean, v: TcpView): boolean {
     v.family = 4;
     v.src = ipv4Name(b, 12);
     v.dst = ipv4Name(b, 16);
+    v.srcNum = u32(b, 12);
+    v.dstNum = u32(b, 16);
     off = ihl;
   } else if (version === 6) {
     if (b.length < 40) return false;
@@ -86,6 +91,8 @@ export function viewTcp(b: Uint8Array, snapped: boolean, v: TcpView): boolean {
     v.family = 6;
     v.src = formatIPv6(b.subarray(8, 24));
     v.dst = formatIPv6(b.subarray(24, 40));
+    v.srcNum = -1;
+    v.dstNum = -1;
   } else return false;
   if (off + 20 > b.length) return false;
   const dataOffset = (b[off + 12]! >> 4) * 4;
