@@ -493,6 +493,10 @@ export default defineLab({
   question: 'When may a second socket bind the address and port a first socket holds, and how does Linux differ from the BSD rules in the seed?',
   params: PARAMS,
   claims: CLAIM_IDS,
+  questions: [
+    { id: 'q1', text: "Socket A is bound to 0.0.0.0:P with no flags. Socket B sets SO_REUSEADDR and binds 192.0.2.1:P (TCP). What does B's bind() return?", choices: ['OK', 'EADDRINUSE'] },
+    { id: 'q2', text: "Both sockets set SO_REUSEPORT and bind 192.0.2.1:P, but B belongs to another user (nobody). What does B's bind() return?", choices: ['OK', 'EADDRINUSE'] },
+  ],
   recordSysctls: ['net.ipv4.ip_local_port_range', 'net.ipv6.bindv6only'],
   async run(ctx) {
     const specs = [...cellSpecs(ctx)];
@@ -536,5 +540,23 @@ export default defineLab({
       ctx.conclude(`  ${c.id} ${c.verdict.toUpperCase()}: ${c.text} [${c.scope}]`);
       ctx.print(`      ${c.evidence}`);
     }
+    // the questions, answered by the cells
+    const cell = (w: Partial<Cell>): Cell | undefined =>
+      cells.find((c) => c.setupA === 'OK' && Object.entries({ proto: 'tcp', kind: 'bound', reuseaddrA: false, reuseaddrB: false, reuseportA: false, reuseportB: false, uidB: 'same', ...w }).every(([k, v]) => c[k as keyof Cell] === v));
+    const measuredCell = (what: string, c: Cell | undefined) => [requires(`the cell was measured (${what})`, !!c, c ? `port ${c.port}` : 'not in this run (see --set)')];
+    const q1 = cell({ addrA: '0.0.0.0', addrB: '192.0.2.1', reuseaddrB: true });
+    const q1both = cell({ addrA: '0.0.0.0', addrB: '192.0.2.1', reuseaddrA: true, reuseaddrB: true });
+    ctx.answer('q1', {
+      answer: q1?.result ?? '',
+      why: `measured: B's bind() → ${q1?.result ?? '?'}; with SO_REUSEADDR on A too → ${q1both?.result ?? '?'} (the seed's BSD rule says OK: only B's flag counts there)`,
+      requires: measuredCell('0.0.0.0 then 192.0.2.1, SO_REUSEADDR on B', q1),
+    });
+    const q2 = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true, uidB: 'other' });
+    const q2same = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true });
+    ctx.answer('q2', {
+      answer: q2?.result ?? '',
+      why: `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner → ${q2same?.result ?? '?'} (SO_REUSEPORT groups are per effective user)`,
+      requires: measuredCell('SO_REUSEPORT on both, B another user', q2),
+    });
   },
 });

@@ -137,6 +137,10 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections closed per variant' },
   ],
   claims: ['T1', 'T2'],
+  questions: [
+    { id: 'q1', text: 'The kernel closes a connection first; the peer closes after it. Which side keeps the four-tuple in TIME_WAIT?', choices: ['the kernel', 'the peer', 'both', 'neither'] },
+    { id: 'q2', text: "tcp_fin_timeout is set to 5 seconds. How long does the kernel's TIME_WAIT timer then run?", choices: ['5 s', '60 s', '120 s'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
   async run(ctx) {
     const waitFull = ctx.str('wait') === 'full';
@@ -145,7 +149,7 @@ export default defineLab({
     const a = (await ctx.variant('kernel-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ trials: await kernelClosesFirst(ctx, n, waitFull) }))).trials as KernelCloser[];
     const b = (await ctx.variant('peer-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ trials: await peerClosesFirst(ctx, n) }))).trials as PeerCloser[];
     // the same close with tcp_fin_timeout changed: does the TIME_WAIT timer follow it?
-    const other = finTimeout === 60 ? 5 : 60;
+    const other = finTimeout === 5 ? 60 : 5;
     const c = (
       await ctx.variant('fin-timeout-changed', { fin_timeout: other, trials: n }, async () => {
         ctx.sysctl('net.ipv4.tcp_fin_timeout', other);
@@ -187,6 +191,25 @@ export default defineLab({
       evidence:
         `TIME_WAIT timer at entry ${range(a.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${finTimeout}, ${range(c.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${other}` +
         (waitFull ? `; the entries lived ${range(a.map((x) => x.lifetimeMs))} after close()` : '; (wait=none: lifetimes not waited out)'),
+    });
+
+    // the questions, answered by the trials
+    const holder = (x: KernelCloser): string => (x.kernelTimeWait && x.peerEnteredTimeWait ? 'both' : x.kernelTimeWait ? 'the kernel' : x.peerEnteredTimeWait ? 'the peer' : 'neither');
+    const holders = [...new Set(a.map(holder))];
+    ctx.answer('q1', {
+      answer: holders[0] ?? '',
+      why: `measured on ${n} connections the kernel closed first: kernel in TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, the peer in ${a.filter((x) => x.peerEnteredTimeWait).length}/${n} (its states ${a[0]?.peerStates.join('→')})`,
+      frames: [ctx.framesWhere('kernel-closes-first', (s) => s.flags.includes('FIN'))],
+      requires: [requires('every connection gave the same answer', holders.length === 1, holders.join(' / '))],
+    });
+    const five = finTimeout === 5 ? a : other === 5 ? c : [];
+    const timers = five.map((x) => x.timerAtEntryMs).filter((t): t is number => t !== null);
+    const nearest = (ms: number): string => ['5 s', '60 s', '120 s'].find((ch) => Math.abs(ms - Number.parseInt(ch, 10) * 1000) <= TIMER_SLACK_MS) ?? `${Math.round(ms / 1000)} s`;
+    const q2 = [...new Set(timers.map(nearest))];
+    ctx.answer('q2', {
+      answer: q2[0] ?? '',
+      why: `measured with tcp_fin_timeout=5: the TIME_WAIT timer read ${range(timers)} right after the close (it is TCP_TIMEWAIT_LEN, a constant: tcp_fin_timeout is FIN_WAIT_2's)`,
+      requires: [requires('a variant ran with tcp_fin_timeout=5 and read its timers', timers.length > 0, `tcp_fin_timeout ${finTimeout} and ${other}`), requires('every timer gave the same answer', q2.length <= 1, q2.join(' / '))],
     });
 
     ctx.print(`Lab 02 — ${this.title} (${n} connections per variant)`);

@@ -71,6 +71,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 3, min: 1, max: 20, help: 'passes over the 4 × 4 matrix per address' },
   ],
   claims: ['C4', 'C17'],
+  questions: [
+    { id: 'q1', text: "A server closed its connection first, so that connection is in TIME_WAIT. Its listener had no SO_REUSEADDR; the restarted server's new socket sets SO_REUSEADDR and binds the same address and port. What does bind() return?", choices: ['OK', 'EADDRINUSE'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
   async run(ctx) {
     let port = ctx.int('base_port');
@@ -125,6 +128,18 @@ export default defineLab({
     ctx.judge('C17', {
       trials: passes(c17, (c) => has(c.oldListener, 'reuseport') && has(c.newSocket, 'reuseport')),
       evidence: `SO_REUSEPORT on both → ${results(both)}; on one of them → ${results(one)}`,
+    });
+
+    const q1 = cells.filter((c) => c.address === 'specific' && c.oldListener === 'none' && c.newSocket === 'reuseaddr');
+    const q1results = [...new Set(q1.map((c) => c.bind))];
+    const q1both = results(cells.filter((c) => c.address === 'specific' && c.oldListener === 'reuseaddr' && c.newSocket === 'reuseaddr'));
+    ctx.answer('q1', {
+      answer: q1results[0] ?? '',
+      why: `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too → ${q1both} (Linux looks at both sockets' flag, not only the new one's)`,
+      requires: [
+        requires('the old connection was in TIME_WAIT at each restart', q1.length > 0 && q1.every((c) => c.timeWait), `${q1.filter((c) => c.timeWait).length}/${q1.length} with TIME_WAIT (closer=${ctx.str('closer')}, addresses=${ctx.list('addresses').join(',')})`),
+        requires('every restart gave the same answer', q1results.length === 1, q1results.join(' / ')),
+      ],
     });
 
     ctx.print(`Lab 03 — ${this.title}`);

@@ -106,6 +106,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of each probe (each on its own local port)' },
   ],
   claims: ['C6', 'T3'],
+  questions: [
+    { id: 'q1', text: 'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote address and port. What does the second connect() return?', choices: ['OK', 'EADDRINUSE', 'EADDRNOTAVAIL', 'ECONNREFUSED'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_tw_reuse_delay', 'net.ipv4.ip_local_port_range'],
   async run(ctx) {
     const delay = ctx.int('delay_ms');
@@ -206,6 +209,16 @@ export default defineLab({
       evidence:
         `reconnect over a TIME_WAIT four-tuple: explicit bind → ${say('bind', '0')} with tcp_tw_reuse=0, ${say('bind', '1')} with 1; kernel's port choice → ${say('range', '0')} with 0, ${say('range', '1')} with 1` +
         (cells.some((c) => c.how === 'bind' && c.twReuse === '0' && c.connect === 'OK') ? ' (an explicitly bound socket takes over a timestamped TIME_WAIT whatever tcp_tw_reuse says: tcp_twsk_unique() checks the sysctl only for the kernel-chosen port)' : ''),
+    });
+
+    const seconds = [...new Set(two.map((t) => t.connectB))];
+    ctx.answer('q1', {
+      answer: seconds[0] ?? '',
+      why: `measured ${n} times: the first connect() → ${[...new Set(two.map((t) => t.connectA))].join('/')}, the second → ${seconds.join('/')} (Linux finds no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)`,
+      requires: [
+        requires('both binds and the first connect() succeeded', two.every((t) => t.bindA === 'OK' && t.bindB === 'OK' && t.connectA === 'OK'), two.map((t) => `${t.bindA}/${t.bindB}/${t.connectA}`).join(' ')),
+        requires('every trial gave the same answer', seconds.length === 1, seconds.join(' / ')),
+      ],
     });
 
     const line = (name: string, r: Record<string, unknown>): void =>

@@ -61,6 +61,10 @@ export default defineLab({
     { name: 'linger_s', kind: 'int', default: 0, min: 0, max: 60, unit: 'seconds', help: 'the linger time set with SO_LINGER {1,N}: the claims are about N = 0 (another N leaves them not tested)' },
   ],
   claims: ['C11', 'C16'],
+  questions: [
+    { id: 'q1', text: 'An idle, established connection; the application sets SO_LINGER {1,0} and calls close(). What does the kernel put on the wire?', choices: ['FIN', 'RST', 'nothing'] },
+    { id: 'q2', text: 'Is the four-tuple in TIME_WAIT afterwards?', choices: ['yes', 'no'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_wmem'],
   async run(ctx) {
     const n = ctx.int('trials');
@@ -165,6 +169,21 @@ export default defineLab({
         agrees: sent('process-killed', o).fin >= 1 && sent('process-killed', o).rst === 0,
       })),
       evidence: `process killed with SIGKILL while holding a SO_LINGER {1,0} socket: ${total('process-killed', died)}; the peer ${[...new Set(died.map((o) => (o.peerReset ? `was reset (${o.peerReset})` : o.peerStates.join('→'))))].join(' / ')}`,
+    });
+
+    const onWire = [...new Set(idle.map((o) => sent('established-idle', o)).map((s) => (s.rst && !s.fin ? 'RST' : s.fin && !s.rst ? 'FIN' : s.fin || s.rst ? 'FIN and RST' : 'nothing')))];
+    const set = idle.map(lingerSet);
+    ctx.answer('q1', {
+      answer: onWire[0] ?? '',
+      why: `measured on ${idle.length} connections: the kernel sent ${total('established-idle', idle)} — an abortive close, no FIN handshake`,
+      frames: [ctx.framesWhere('established-idle', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN')))],
+      requires: [...set.slice(0, 1), requires('every connection gave the same answer', onWire.length === 1, onWire.join(' / '))],
+    });
+    const tw = [...new Set(idle.map((o) => (o.timeWait ? 'yes' : 'no')))];
+    ctx.answer('q2', {
+      answer: tw[0] ?? '',
+      why: `the socket table after each close: TIME_WAIT in ${idle.filter((o) => o.timeWait).length}/${idle.length} — the RST ends the connection at once, nothing waits`,
+      requires: [...set.slice(0, 1), requires('every connection gave the same answer', tw.length === 1, tw.join(' / '))],
     });
 
     ctx.print(`Lab 05 — ${this.title} (${n} connections per case)`);

@@ -87,6 +87,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 12, help: 'connections per variant, closed at the same time' },
   ],
   claims: ['C12', 'C18'],
+  questions: [
+    { id: 'q1', text: 'SO_LINGER {1,N}; the peer has stopped reading, so data stays unsent. close() blocks N seconds. When the time runs out, what becomes of the unsent data?', choices: ['dropped, with an RST', 'delivered later by the kernel', 'returned to the application'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_orphan_retries'],
   async run(ctx) {
     const linger = ctx.int('linger');
@@ -138,6 +141,18 @@ export default defineLab({
         `close() blocked ${[...new Set(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10))].join('/')} s and returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')}; ` +
         `the kernel kept the connections (${[...new Set(stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'))].join(',')}), sent ${stalledTrials.reduce((a, { t, v }) => a + ctx.sentBy(v, ctx.addr.host4, t.local).rst, 0)} RST, ` +
         `and the peers, resuming later, received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length}`,
+    });
+
+    const fate = (t: Stalled, v: string): string => (ctx.sentBy(v, ctx.addr.host4, t.local).rst > 0 ? 'dropped, with an RST' : t.peerGotEverything ? 'delivered later by the kernel' : 'lost without an RST');
+    const fates = [...new Set(stalledTrials.map(({ t, v }) => fate(t, v)))];
+    ctx.answer('q1', {
+      answer: fates[0] ?? '',
+      why: `measured on ${stalledTrials.length} connections: close() returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')} after ${linger} s, the orphan kept the data, and the peers received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length} once they read again`,
+      frames: [ctx.framesWhere('peer-stalls', (s) => s.marks.includes('window-probe') || s.flags.includes('FIN'))],
+      requires: [
+        requires('data was still unsent when the linger time ran out', stalledTrials.every(({ t }) => (t.afterClose?.sendQueue ?? 0) > 0), stalledTrials.map(({ t }) => t.afterClose?.sendQueue ?? 0).join(', ') + ' bytes queued'),
+        requires('every connection gave the same answer', fates.length === 1, fates.join(' / ')),
+      ],
     });
 
     ctx.print(`Lab 06 — ${this.title} (N = ${linger} s, ${n} connections per variant)`);

@@ -55,6 +55,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per SO_LINGER setting' },
   ],
   claims: ['T15'],
+  questions: [
+    { id: 'q1', text: 'The peer sent 100 bytes the application never read. The application calls close() (no SO_LINGER). What does the kernel send?', choices: ['FIN', 'RST'] },
+  ],
   async run(ctx) {
     const n = ctx.int('trials');
     const results = new Map<Linger, Close[]>();
@@ -82,6 +85,17 @@ export default defineLab({
           const cs = results.get(l)!;
           return `SO_LINGER ${label(l)}: ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN over ${cs.length} closes`;
         }).join('; ') + ` (TcpExt.TCPAbortOnClose +${counters?.['TcpExt.TCPAbortOnClose'] ?? 0} with linger off)`,
+    });
+    const off = results.get('off')!;
+    const kinds = [...new Set(off.map((c) => (sent(c).rst >= 1 && sent(c).fin === 0 ? 'RST' : sent(c).fin >= 1 && sent(c).rst === 0 ? 'FIN' : `${sent(c).fin} FIN, ${sent(c).rst} RST`)))];
+    ctx.answer('q1', {
+      answer: kinds[0] ?? '',
+      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${off.reduce((a, c) => a + sent(c).rst, 0)} RST, ${off.reduce((a, c) => a + sent(c).fin, 0)} FIN (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)`,
+      frames: [ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN')))],
+      requires: [
+        requires('data was unread at close()', off.every((c) => c.unreadAtClose > 0), off.map((c) => c.unreadAtClose).join(', ') + ' bytes'),
+        requires('every connection gave the same answer', kinds.length === 1, kinds.join(' / ')),
+      ],
     });
     ctx.print(`Lab 07 — ${this.title} (${ctx.int('unread')} bytes unread, ${n} connections per setting)`);
     for (const l of LINGERS) {

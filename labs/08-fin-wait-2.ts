@@ -83,6 +83,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per variant, half-closed at the same time' },
   ],
   claims: ['T5'],
+  questions: [
+    { id: 'q1', text: "The application called close(); the kernel's FIN was acknowledged but the peer never sends its own. How long does the kernel keep the socket in FIN_WAIT_2?", choices: ['tcp_fin_timeout', 'TIME_WAIT (60 s)', 'forever'] },
+  ],
   async run(ctx) {
     const n = ctx.int('trials');
     const orphan = (await ctx.variant('closed-orphaned', { how: 'close()', trials: n }, async () => ({ trials: await halfClose(ctx, n, 'close') }))).trials as HalfClosed[];
@@ -100,6 +103,15 @@ export default defineLab({
       evidence:
         `after close(): FIN_WAIT2 gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? 'never (within the watch)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')} with tcp_fin_timeout=${ft / 1000}; ` +
         `after shutdown(): ${held.filter((h) => h.stillAfterWatch?.startsWith('FIN_WAIT2')).length}/${held.length} still FIN_WAIT2 ${ft / 1000 + 3} s later`,
+    });
+    const fw2 = [...new Set(orphan.map((h) => (h.lifetimeMs === null ? 'forever' : Math.abs(h.lifetimeMs - ft) <= SLACK_MS ? 'tcp_fin_timeout' : Math.abs(h.lifetimeMs - 60_000) <= SLACK_MS ? 'TIME_WAIT (60 s)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))];
+    ctx.answer('q1', {
+      answer: fw2[0] ?? '',
+      why: `measured with tcp_fin_timeout=${ft / 1000} s: the orphaned FIN_WAIT2 sockets went after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')}; a socket the application still held (shutdown) stayed`,
+      requires: [
+        requires('the kernel sat in FIN_WAIT2 with no FIN from the peer', orphan.every((h) => h.fw2Timer !== null && !h.peerStatesDuringWatch.includes('LAST-ACK')), `peer_fin=${ctx.str('peer_fin')}`),
+        requires('every connection gave the same answer', fw2.length === 1, fw2.join(' / ')),
+      ],
     });
     const orphanRst = orphan.reduce((a, h) => a + ctx.sentBy('closed-orphaned', ctx.addr.host4, h.local).rst, 0);
     ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s, ${n} connections per variant)`);

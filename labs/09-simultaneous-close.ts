@@ -51,6 +51,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'simultaneous closes, each on its own connection' },
   ],
   claims: ['T6'],
+  questions: [
+    { id: 'q1', text: "Both sides send a FIN before they see the other's. Which states does the kernel pass after ESTABLISHED?", choices: ['FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT', 'FIN_WAIT1 → CLOSING → TIME_WAIT', 'FIN_WAIT1 → TIME_WAIT', 'CLOSE_WAIT → LAST_ACK'] },
+  ],
   async run(ctx) {
     const finDelay = ctx.int('fin_delay_ms');
     const ackDelay = Math.max(ctx.int('ack_delay_ms'), finDelay + 20);
@@ -86,6 +89,16 @@ export default defineLab({
         };
       }),
       evidence: `kernel ${[...new Set(trials.map((c) => c.kernelStates.join('→')))].join(' / ')}; peer ${[...new Set(trials.map((c) => c.peerStates.join('→')))].join(' / ')}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
+    });
+    const paths = [...new Set(trials.filter((c) => crossed(c).ok).map((c) => c.kernelStates.filter((s) => s !== 'ESTABLISHED').join(' → ')))];
+    ctx.answer('q1', {
+      answer: paths[0] ?? '',
+      why: `sampled from the socket table in ${trials.length} closes: ${[...new Set(trials.map((c) => c.kernelStates.join(' → ')))].join(' / ')}; the crossing FINs are in the capture`,
+      frames: [ctx.framesWhere('crossing-fins', (s) => s.flags.includes('FIN'))],
+      requires: [
+        requires('the FINs crossed in every close', trials.every((c) => crossed(c).ok), `${trials.filter((c) => crossed(c).ok).length}/${trials.length}`),
+        requires('every close gave the same answer', paths.length === 1, paths.join(' / ')),
+      ],
     });
     const first = trials[0]!;
     ctx.print(`Lab 09 — ${this.title} (${n} closes)`);

@@ -57,6 +57,9 @@ export default defineLab({
     { name: 'connections', kind: 'int', default: 20, min: 1, max: 2000, help: 'connections the kernel closes first, per cap' },
   ],
   claims: ['T7'],
+  questions: [
+    { id: 'q1', text: 'tcp_max_tw_buckets is 0 and the kernel closes 20 connections first. How many TIME_WAIT entries does the socket table show?', choices: ['0', '20'] },
+  ],
   async run(ctx) {
     const n = ctx.int('connections');
     const limits = [...new Set([ctx.int('max_tw_buckets'), ctx.int('second_limit')])];
@@ -82,6 +85,15 @@ export default defineLab({
             (r.bindHeld ? `, to a port still in TIME_WAIT → ${r.bindHeld}` : ''),
         )
         .join('; '),
+    });
+    const zero = runs.find((r) => r.limit === 0);
+    ctx.answer('q1', {
+      answer: zero ? String(zero.timeWaitEntries) : '',
+      why: zero ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT entries; TcpExt.TCPTimeWaitOverflow +${zero.overflowCounter}` : 'no run with tcp_max_tw_buckets=0',
+      requires: [
+        requires('a run with tcp_max_tw_buckets=0 and 20 connections', !!zero && zero.closed === 20, zero ? `${zero.closed} connections` : `caps ${runs.map((r) => r.limit).join(', ')}`),
+        requires('every close completed both ways', !!zero && zero.completed === zero.closed, zero ? `${zero.completed}/${zero.closed}` : 'n/a'),
+      ],
     });
     ctx.print(`Lab 10 — ${this.title}`);
     for (const r of runs) {

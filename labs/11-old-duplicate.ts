@@ -310,6 +310,9 @@ export default defineLab({
     { name: 'mtu', kind: 'int', default: 65535, min: 1280, max: 65535, help: 'the TUN MTU (the peer announces MSS = MTU − 40): a large one makes the bulk transfers far faster than the ISN clock' },
   ],
   claims: ['C13', 'C14', 'T8'],
+  questions: [
+    { id: 'q1', text: 'TIME_WAIT is skipped (SO_LINGER {1,0}) and the same four-tuple is reused at once. A delayed copy of the old "BBBB" arrives; the peer then sends "NEW!". What does the application read first from the new connection?', choices: ['"NEW!"', '"BBBB" (the old data)', 'nothing'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_rfc1337'],
   async run(ctx) {
     await ctx.setMtu(ctx.int('mtu'));
@@ -383,6 +386,15 @@ export default defineLab({
     ctx.judge('T8', {
       trials: pawsTrials.map(({ o }): Trial => ({ requires: [requires('timestamps were negotiated', o.timestamps, o.timestamps ? 'on' : 'off'), ...alignment(o)], agrees: !oldRead(o) && o.pawsEstab > 0 })),
       evidence: pawsTrials.map(({ name, o }) => `${name}: read ${JSON.stringify(o.kernelRead)}, TcpExt.PAWSEstab +${o.pawsEstab}`).join('; '),
+    });
+
+    const la = results.get('linger-abort')!;
+    const stray = ctx.framesWhere('linger-abort', (s) => s.strayFrom !== undefined && s.len > 0);
+    ctx.answer('q1', {
+      answer: !la.opened ? '' : oldRead(la) ? '"BBBB" (the old data)' : la.kernelRead.startsWith(NEW_DATA) ? '"NEW!"' : la.kernelRead ? JSON.stringify(la.kernelRead) : 'nothing',
+      why: `measured (linger-abort${ts ? ', timestamps on' : ', timestamps off'}): the application read ${JSON.stringify(la.kernelRead)}; the old segment is frame ${stray.numbers.join(', ') || '?'} of linger-abort.pcap`,
+      frames: [stray],
+      requires: alignment(la),
     });
 
     ctx.print(`Lab 11 — ${this.title}`);

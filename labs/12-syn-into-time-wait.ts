@@ -79,6 +79,10 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'probes per case, each on its own four-tuple' },
   ],
   claims: ['T9', 'T10'],
+  questions: [
+    { id: 'q1', text: 'The kernel holds a four-tuple in TIME_WAIT. The same client sends a new SYN whose sequence number is above everything the old connection used (no timestamps). Accepted or refused?', choices: ['accepted', 'refused'] },
+    { id: 'q2', text: 'The same, but the SYN is below the old sequence space. What does the kernel answer?', choices: ['SYN-ACK', 'RST', 'an ACK of the old connection', 'nothing'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_timestamps', 'net.ipv4.tcp_rfc1337'],
   async run(ctx) {
     const n = ctx.int('trials');
@@ -112,6 +116,22 @@ export default defineLab({
         agrees: p.accepted,
       })),
       evidence: `timestamps on, a SYN below the old space but with a newer timestamp → ${tally('seq-below-newer-ts')}`,
+    });
+    const above = r.get('seq-above')!;
+    const aboveAnswers = [...new Set(above.map((p) => (p.accepted ? 'accepted' : 'refused')))];
+    ctx.answer('q1', {
+      answer: aboveAnswers[0] ?? '',
+      why: `measured ${above.length} times: ${tally('seq-above')}; the kernel's new ISN was old SND.NXT + ${[...new Set(above.map((p) => p.newIssMinusOldSndNxt).filter((x) => x !== null))].join('/') || '—'}`,
+      frames: [ctx.framesWhere('seq-above', (s) => s.flags === 'SYN' || s.flags === 'SYN,ACK')],
+      requires: [requires('the four-tuple was in TIME_WAIT every time', above.every((p) => p.timeWaitBefore), `${above.filter((p) => p.timeWaitBefore).length}/${above.length}`), requires('every probe gave the same answer', aboveAnswers.length === 1, aboveAnswers.join(' / '))],
+    });
+    const below = r.get('seq-below-no-ts')!;
+    const belowAnswers = [...new Set(below.map((p) => (p.accepted ? 'SYN-ACK' : p.refusedWithAck ? 'an ACK of the old connection' : /RST/.test(p.repliesToSyn[0] ?? '') ? 'RST' : p.repliesToSyn.length ? p.repliesToSyn[0]! : 'nothing')))];
+    ctx.answer('q2', {
+      answer: belowAnswers[0] ?? '',
+      why: `measured ${below.length} times: ${[...new Set(below.map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')} (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)`,
+      frames: [ctx.framesWhere('seq-below-no-ts', (s) => s.flags === 'SYN' || s.strayFrom !== undefined)],
+      requires: [requires('the four-tuple was in TIME_WAIT every time', below.every((p) => p.timeWaitBefore), `${below.filter((p) => p.timeWaitBefore).length}/${below.length}`), requires('every probe gave the same answer', belowAnswers.length === 1, belowAnswers.join(' / '))],
     });
     ctx.print(`Lab 12 — ${this.title} (${n} probes per case)`);
     for (const c of CASES) {

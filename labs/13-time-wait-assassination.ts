@@ -45,6 +45,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'RSTs per tcp_rfc1337 value, each into its own TIME_WAIT' },
   ],
   claims: ['T11'],
+  questions: [
+    { id: 'q1', text: 'The kernel holds a four-tuple in TIME_WAIT (tcp_rfc1337=0) and an RST arrives for it, in the window. What happens to the TIME_WAIT?', choices: ['it ends at once', 'it stays until its timer runs out'] },
+  ],
   async run(ctx) {
     const setting = Number(ctx.str('rfc1337'));
     const n = ctx.int('trials');
@@ -73,6 +76,16 @@ export default defineLab({
       evidence:
         `${ctx.str('rst')} RST: with tcp_rfc1337=0 the TIME_WAIT died in ${off.filter((r) => !r.timeWaitAfterRst).length}/${off.length} (plain bind() → ${[...new Set(off.map((r) => r.rebindWithoutFlags))].join('/')}); ` +
         `with tcp_rfc1337=1 it survived in ${on.filter((r) => r.timeWaitAfterRst).length}/${on.length} (bind → ${[...new Set(on.map((r) => r.rebindWithoutFlags))].join('/')})`,
+    });
+    const fates = [...new Set(off.map((x) => (x.timeWaitAfterRst ? 'it stays until its timer runs out' : 'it ends at once')))];
+    ctx.answer('q1', {
+      answer: fates[0] ?? '',
+      why: `measured ${off.length} times with tcp_rfc1337=0: the entry was gone after the RST in ${off.filter((x) => !x.timeWaitAfterRst).length}/${off.length}, and a plain bind() of the port → ${[...new Set(off.map((x) => x.rebindWithoutFlags))].join('/')}`,
+      frames: [ctx.framesWhere('rfc1337-0', (s) => s.flags.includes('RST'))],
+      requires: [
+        requires('the RST was in the window, into a TIME_WAIT', off.every((x) => x.timeWaitBefore && x.rstOffset === 0), `rst=${ctx.str('rst')}`),
+        requires('every trial gave the same answer', fates.length === 1, fates.join(' / ')),
+      ],
     });
     ctx.print(`Lab 13 — ${this.title} (${ctx.str('rst')} RST, ${n} per setting)`);
     for (const [v, xs] of [[0, off], [1, on]] as const) {

@@ -55,6 +55,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections each probe is sent on' },
   ],
   claims: ['T12', 'T13', 'T14'],
+  questions: [
+    { id: 'q1', text: 'On an established connection an RST arrives inside the window, but not exactly at RCV.NXT. What does the kernel do?', choices: ['resets the connection', 'answers with an ACK and keeps the connection', 'ignores it silently'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_challenge_ack_limit'],
   async run(ctx) {
     const spacing = ctx.int('spacing_ms');
@@ -124,6 +127,13 @@ export default defineLab({
     ctx.judge('T14', {
       trials: of('ack').map((p) => ({ requires: conditions(p), agrees: p.answers >= 1 && p.injectedRead === '' && alive(p) })),
       evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; TcpExt.TCPChallengeACK +${pc['TcpExt.TCPChallengeACK'] ?? 0}`,
+    });
+    const rstFates = [...new Set(of('rst').map((p) => (!alive(p) ? 'resets the connection' : p.answers >= 1 ? 'answers with an ACK and keeps the connection' : 'ignores it silently')))];
+    ctx.answer('q1', {
+      answer: rstFates[0] ?? '',
+      why: `measured on ${of('rst').length} connections: ${answered('rst')} (RFC 5961 §3: the challenge ACK lets a real peer resend its RST at RCV.NXT)`,
+      frames: [ctx.framesWhere('probes', (s) => s.flags === 'RST' || s.marks.includes('challenge-ack'))],
+      requires: [requires('every probe gave the same answer', rstFates.length === 1, rstFates.join(' / ')), requires('each connection was ESTABLISHED before the probe', of('rst').every((p) => p.stateBefore === 'ESTABLISHED'), of('rst').map((p) => p.stateBefore).join(','))],
     });
     const rc = rate.counters as Record<string, number>;
     ctx.print(`Lab 14 — ${this.title} (${n} connections, probes ${spacing} ms apart)`);

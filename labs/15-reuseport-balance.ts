@@ -98,6 +98,9 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'binds tried by a socket of ours and by one of another user, each' },
   ],
   claims: ['C10', 'C9'],
+  questions: [
+    { id: 'q1', text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?', choices: ['OK', 'EADDRINUSE', 'EPERM'] },
+  ],
   recordSysctls: ['net.ipv4.tcp_migrate_req', 'net.core.somaxconn'],
   async run(ctx) {
     const n = ctx.int('listeners');
@@ -206,6 +209,15 @@ export default defineLab({
       evidence: `another socket of ours with SO_REUSEPORT → ${[...new Set(same)].join('/')}; one of uid 65534 → ${[...new Set(other)].join('/') || 'not measured'}`,
     });
 
+    const others = [...new Set(other)];
+    ctx.answer('q1', {
+      answer: others[0] ?? '',
+      why: `measured ${other.length} times: another socket of ours → ${[...new Set(same)].join('/')}, one of uid 65534 → ${others.join('/') || 'not measured'}`,
+      requires: [
+        requires('a process of another user was running', tcp.helperError === null, (tcp.helperError as string | null) ?? 'uid 65534'),
+        requires('every try gave the same answer', others.length === 1, others.join(' / ')),
+      ],
+    });
     ctx.print(`Lab 15 — ${this.title}`);
     histogram(ctx, `TCP: ${total} connections over ${n} listeners (each from its own source port)`, tcp.counts as number[]);
     histogram(ctx, `UDP: ${total} datagrams over ${n} sockets`, udp.counts as number[]);

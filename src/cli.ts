@@ -2,10 +2,8 @@
 import { Command, CommanderError, Option } from 'commander';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { analyzeTcp } from './capture/flows';
-import { layoutLadders, renderLadderText, type TimelineEvent } from './capture/ladder';
-import { formatListing, listFrames } from './capture/listing';
-import { PcapError, readPcap } from './capture/pcap';
+import { PcapError } from './capture/pcap';
+import { showCapture, ShowError, type ShowIO, type ShowOptions } from './capture/show';
 import type { LabMessage } from './lab/context';
 import { TwlabError } from './lab/errors';
 import { formatJson } from './lab/json';
@@ -13,6 +11,10 @@ import { describeParam, ParamError, resolveParams } from './lab/params';
 import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
+import { formatCourse, writeCourseHtml } from './lab/course';
+import { prepareOutDir } from './lab/outdir';
+import { askOnTerminal, formatPredictions, readPredictions } from './lab/predict';
+import type { Predictions } from './lab/questions';
 import { writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
 import { compareBindMatrix, compareClaims, renderComparisonText, type KernelColumn } from './lab/compare';
@@ -22,8 +24,43 @@ import { parseKernelList } from './kernels/debian';
 import { kernelChecks, kernelListing } from './kernels/doctor';
 import { MatrixRunner, prepareKernels, type KernelTarget } from './kernels/matrix';
 
-const out = (s = ''): boolean => process.stdout.write(s + '\n');
-const err = (s: string): boolean => process.stderr.write(s + '\n');
+/**
+ * Standard output, written synchronously in 64 KiB chunks: a listing of a million frames piped
+ * into a slow reader must wait for it, not pile up in memory. A closed pipe (`| head`) ends us quietly.
+ */
+class StdoutLines {
+  #buf: string[] = [];
+  #size = 0;
+  line(s: string): void {
+    this.#buf.push(s, '\n');
+    this.#size += s.length + 1;
+    if (this.#size >= 1 << 16) this.flush();
+  }
+  flush(): void {
+    if (this.#size === 0) return;
+    let data = Buffer.from(this.#buf.join(''));
+    this.#buf = [];
+    this.#size = 0;
+    while (data.length) {
+      try {
+        const n = fs.writeSync(1, data);
+        data = data.subarray(n);
+      } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // the reader is behind: wait for it
+        else if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
+        else throw e;
+      }
+    }
+  }
+}
+
+const stdout = new StdoutLines();
+const out = (s = ''): void => stdout.line(s);
+const err = (s: string): boolean => {
+  stdout.flush(); // in order with what came before on a terminal
+  return process.stderr.write(s + '\n');
+};
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -42,6 +79,7 @@ function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
       out(`    question: ${l.question}`);
       for (const p of l.params) out(`    --set ${describeParam(p)}`);
       for (const c of labClaims(l)) out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}]`);
+      for (const q of l.questions ?? []) out(`    question ${q.id}: ${q.text} (${q.choices.map((c, i) => `${i + 1}) ${c}`).join(', ')})`);
     }
   }
   if (!opts.verbose) out(`\n\`twlab list -v\` shows each lab's parameters and claims.`);
@@ -68,6 +106,7 @@ interface RunOptions {
   json?: boolean;
   out: string;
   jobs?: string;
+  predict?: string | boolean;
   kernel?: string;
 }
 
@@ -81,7 +120,19 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   }
   if (opts.kernel !== undefined) return kernelsRunCommand(labs, params, jobs, opts);
   const isolation = assertReady();
-  const outDir = path.resolve(opts.out);
+  const outDir = prepareOutDir(opts.out); // before any lab starts: a bad --out is one line, at once
+  let predictions: Predictions | undefined;
+  if (typeof opts.predict === 'string') {
+    const file = opts.predict;
+    if (!fs.existsSync(file) && allLabs().some((l) => l.id === file.padStart(2, '0') || l.slug === file)) {
+      throw new TwlabError('BAD_USAGE', `--predict ${file}: that is a lab id, not a file of answers; put --predict after the lab ids (twlab run 03 05 --predict)`);
+    }
+    predictions = readPredictions(file, labs);
+  } else if (opts.predict) {
+    if (!process.stdin.isTTY || !process.stderr.isTTY) throw new TwlabError('BAD_USAGE', "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)");
+    if (!labs.some((l) => l.questions?.length)) throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
+    predictions = await askOnTerminal(labs, process.stdin, process.stderr);
+  }
   const tty = !opts.json && process.stderr.isTTY;
   const printed = new Map<string, string[]>();
   let lastProgress = '';
@@ -101,7 +152,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   };
   if (!opts.json) err(`twlab: running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (each in its own network namespace)`);
   const runner = new LabRunner();
-  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage }));
+  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions }));
   if (tty && lastProgress) process.stderr.write('\r\x1b[K');
   if (runner.interrupted) throw interruptedError(runner.interrupted);
   const results: LabResult[] = [];
@@ -110,8 +161,12 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     if (o.result) results.push(o.result);
     if (!opts.json) {
       for (const line of printed.get(o.def.id) ?? []) out(line);
+      if (predictions && o.result?.questions?.length) {
+        out();
+        for (const line of formatPredictions(o.result)) out(line);
+      }
       if (o.dir) {
-        const files = ['result.json', 'timeline.json', ...o.result!.variants.map((v) => v.pcap).filter((p): p is string => !!p)];
+        const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
         out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
       }
     }
@@ -134,8 +189,9 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
 /** `twlab run … --kernel 6.1,6.12,host`: every lab on every kernel named, then the side-by-side. */
 async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Record<string, ParamValue>>, jobs: number | undefined, opts: RunOptions): Promise<number> {
   const specs = parseKernelList(opts.kernel!);
+  if (opts.predict !== undefined) throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
   const isolation = specs.some((s) => s.kind === 'host') ? assertReady() : null;
-  const outDir = path.resolve(opts.out);
+  const outDir = prepareOutDir(opts.out); // before anything is fetched or booted: a bad --out is one line, at once
   const say = (s: string): void => {
     if (!opts.json) err(`twlab: ${s}`);
   };
@@ -173,7 +229,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
       if (!opts.json) {
         for (const line of printed.get(key(run.target, o.def.id)) ?? []) out(line);
         if (o.dir) {
-          const files = ['result.json', 'timeline.json', ...o.result!.variants.map((v) => v.pcap).filter((p): p is string => !!p)];
+          const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
           out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
         }
       }
@@ -230,9 +286,9 @@ function kernelsCommand(opts: { json?: boolean }): void {
   out('\n`twlab run <ids> --kernel 6.1,6.12,host` (or `--kernel all`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.');
 }
 
-interface ShowOptions {
+interface ShowCliOptions extends ShowOptions {
   out: string;
-  list?: boolean;
+  /** with a lab id: the captures of that guest kernel (twlab run --kernel) */
   kernel?: string;
 }
 
@@ -245,35 +301,17 @@ function kernelFolder(out: string, name: string): string {
   throw new TwlabError('BAD_USAGE', matches.length ? `--kernel ${name} matches ${matches.join(', ')}; name one` : `no evidence for kernel ${name} in ${out}${folders.length ? ` (there is: ${folders.join(', ')})` : ''}; run \`twlab run <ids> --kernel ${name}\` first`);
 }
 
-/** The timeline.json next to a lab's pcap, if there is one: its events give the ladder its states. */
-function timelineBeside(pcap: string): TimelineEvent[] {
-  const file = path.join(path.dirname(pcap), 'timeline.json');
-  try {
-    return (JSON.parse(fs.readFileSync(file, 'utf8')) as { events: TimelineEvent[] }).events;
-  } catch {
-    return [];
-  }
-}
-
-function showPcap(file: string, opts: ShowOptions): void {
-  const pcap = readPcap(file);
-  if (opts.list) {
-    for (const line of formatListing(listFrames(pcap))) out(line);
-    return;
-  }
-  const flows = analyzeTcp(pcap);
-  const colour = process.stdout.isTTY && !process.env.NO_COLOR;
-  const ladders = layoutLadders(flows, timelineBeside(file));
-  if (ladders.length === 0 && flows.other.length === 0) out('(no frames: nothing crossed the TUN)');
-  for (const l of ladders) {
-    for (const line of renderLadderText(l, { colour })) out(line);
-    out();
-  }
-  for (const o of flows.other) out(`   #${o.number}  ${o.summary}`);
-}
-
-function showCommand(target: string, opts: ShowOptions): number {
-  // a pcap file, or a lab id whose captures are shown variant by variant
+function showCommand(target: string, opts: ShowCliOptions): number {
+  const io: ShowIO = { out, warn: (line) => err(`twlab: warning: ${line}`) };
+  const show = (file: string): void => {
+    try {
+      showCapture(file, { ...opts, colour: process.stdout.isTTY && !process.env.NO_COLOR }, io);
+    } catch (e) {
+      if (e instanceof ShowError) throw new TwlabError('BAD_USAGE', e.message);
+      throw e;
+    }
+  };
+  // a capture file, or a lab id whose captures are shown variant by variant
   if (!fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
     const [def] = resolveLabIds([target]);
     const dir = path.resolve(opts.out, opts.kernel ? kernelFolder(path.resolve(opts.out), opts.kernel) : '', labDirName(def!));
@@ -281,12 +319,12 @@ function showCommand(target: string, opts: ShowOptions): number {
     const pcaps = fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
     for (const f of pcaps) {
       out(`== ${def!.id} ${def!.slug} · ${f}`);
-      showPcap(path.join(dir, f), opts);
+      show(path.join(dir, f));
       out();
     }
     return 0;
   }
-  showPcap(target, opts);
+  show(target);
   return 0;
 }
 
@@ -309,7 +347,8 @@ export function buildProgram(): Command {
     .option('--set <name=value>', 'set a lab parameter; applies to every lab in the run that declares it (repeatable)', collect, [])
     .option('--json', 'print only a JSON array of results (the result.json of each lab) on stdout')
     .option('--out <dir>', 'directory for evidence (one folder per lab, replaced on success)', 'captures')
-    .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time, per kernel (default: all of them — they mostly wait on kernel timers; their busy steps share CPUs − 1 slots)'))
+    .option('--predict [answers]', 'predict first: ask each lab\'s questions on this terminal before the run (or take them from a JSON file: {"03": {"q1": "EADDRINUSE"}}), then score them against what the kernel did')
+    .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time, per kernel (default: all of them on the host, four in a guest — they mostly wait on kernel timers; their busy steps share CPUs − 1 slots)'))
     .option('--kernel <list>', 'run on these kernels side by side: host, a Debian series (6.1, 6.12) or an exact release (6.1.0-57), comma-separated, or all (= 6.1,6.12,host); other kernels boot under qemu, evidence in --out/<uname -r>/')
     .action(async (ids: string[], opts: RunOptions) => {
       process.exitCode = await runCommand(ids, opts);
@@ -321,12 +360,15 @@ export function buildProgram(): Command {
     .action((opts: { json?: boolean }) => kernelsCommand(opts));
   program
     .command('show')
-    .description('draw a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), or --list it frame by frame')
-    .argument('<pcap|lab>', 'a classic pcap file (twlab captures, or tcpdump -w with raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures')
+    .description('read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection summary, or a per-frame listing; streams captures of any size')
+    .argument('<capture|lab>', 'a pcap or pcapng file (twlab evidence, tcpdump -w, Wireshark, dumpcap: raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures')
     .option('--out <dir>', 'where lab captures are (with a lab id)', 'captures')
+    .option('--summary', 'one line per connection: incarnations, who closed first, how it ended, who holds TIME_WAIT, strays, retransmissions, duration, the close pattern')
+    .option('--explain', 'the summary, with each connection\'s close pattern explained and the lab that shows it')
+    .option('--conn <n|a:p-b:p>', 'draw one connection: its number in --summary, or its four-tuple')
     .option('--list', 'a flat per-frame listing instead of ladder diagrams')
     .option('--kernel <release>', 'with a lab id: the captures a guest kernel made (twlab run --kernel), e.g. 6.1 or 6.1.0-57-amd64')
-    .action((file: string, opts: ShowOptions) => {
+    .action((file: string, opts: ShowCliOptions) => {
       process.exitCode = showCommand(file, opts);
     });
   program
@@ -340,6 +382,18 @@ export function buildProgram(): Command {
       const only = ids.length ? resolveLabIds(ids).map((d) => d.id) : undefined;
       const written = writeReports(outDir, only);
       for (const f of written) out(path.relative(process.cwd(), f) || f);
+      process.exitCode = 0;
+    });
+  program
+    .command('course')
+    .description('a suggested order through the labs: what each teaches and what to look at in its capture')
+    .option('--html', 'write course.html into --out, linking each lab\'s report')
+    .option('--out <dir>', 'where the evidence is (and course.html goes)', 'captures')
+    .action((opts: { html?: boolean; out: string }) => {
+      if (opts.html) {
+        const file = writeCourseHtml(prepareOutDir(opts.out));
+        out(path.relative(process.cwd(), file) || file);
+      } else for (const line of formatCourse()) out(line);
       process.exitCode = 0;
     });
   program
@@ -360,7 +414,9 @@ export async function main(argv: string[]): Promise<void> {
   const program = buildProgram();
   try {
     await program.parseAsync(argv);
+    stdout.flush();
   } catch (e) {
+    stdout.flush();
     if (e instanceof CommanderError) {
       // commander already printed its one-line message (or the help/version)
       process.exitCode = e.exitCode === 0 ? 0 : 2;

@@ -82,18 +82,57 @@ describe('bad input: one line, non-zero exit, no stack trace, no capture written
     expect(r.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it('show: a missing file, a non-pcap, a truncated pcap', () => {
+  it('show: a missing file, a non-pcap, a directory — one line each', () => {
     const dir = tmpDir('show');
     expectOneLineError(runCli(['show', path.join(dir, 'nope.pcap')]), /nope.pcap: no such file/);
     fs.writeFileSync(path.join(dir, 'text.pcap'), 'just some text, not a capture');
-    expectOneLineError(runCli(['show', path.join(dir, 'text.pcap')]), /not a pcap file/);
+    expectOneLineError(runCli(['show', path.join(dir, 'text.pcap')]), /not a pcap or pcapng file/);
+    expectOneLineError(runCli(['show', dir]), /a directory, not a capture/);
+    fs.rmSync(dir, { recursive: true });
+  });
+
+  it('show: a capture cut short mid-frame shows its whole frames and warns in one line', () => {
+    const dir = tmpDir('cut');
     const file = path.join(dir, 'cut.pcap');
+    const w = new PcapWriter(file);
+    for (let i = 0; i < 3; i++) w.write(1e15 + i, emitTcpFrame('192.0.2.1', '192.0.2.2', { srcPort: 1, dstPort: 2, seq: seq(1 + i), ack: seq(0), flags: flags(i ? 'ack' : 'syn'), window: 1, urgent: 0, options: [], payload: new Uint8Array() }));
+    w.close();
+    fs.truncateSync(file, fs.statSync(file).size - 5);
+    for (const args of [[], ['--list'], ['--summary']]) {
+      const r = runCli(['show', file, ...args]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toEqual(['twlab: warning: ' + file + ': frame 3 truncated (35 of 40 bytes); showing the 2 whole frames before it']);
+      expect(r.stdout).toMatch(/192\.0\.2\.1/);
+    }
+    expect(runCli(['show', file, '--list']).stdout.split('\n').filter((l) => /^\s+\d+\s/.test(l))).toHaveLength(2);
+  });
+
+  it('show --conn: an unknown connection or a malformed four-tuple is one line', () => {
+    const dir = tmpDir('conn');
+    const file = path.join(dir, 'one.pcap');
     const w = new PcapWriter(file);
     w.write(1e15, emitTcpFrame('192.0.2.1', '192.0.2.2', { srcPort: 1, dstPort: 2, seq: seq(1), ack: seq(0), flags: flags('syn'), window: 1, urgent: 0, options: [], payload: new Uint8Array() }));
     w.close();
-    fs.truncateSync(file, fs.statSync(file).size - 5);
-    expectOneLineError(runCli(['show', file]), /cut.pcap: frame 1 truncated/);
-    fs.rmSync(dir, { recursive: true });
+    expectOneLineError(runCli(['show', file, '--conn', '7']), /no connection 7 \(it has 1; see --summary\)/);
+    expectOneLineError(runCli(['show', file, '--conn', 'nonsense']), /--conn takes a connection's number/);
+    const ok = runCli(['show', file, '--conn', '192.0.2.2:2-192.0.2.1:1']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/SYN/);
+  });
+
+  it('run --out on a pseudo-filesystem, under a file, or unwritable: one line at once, before any lab starts', () => {
+    for (const [out, why] of [
+      ['/proc/twlab-evidence', /\/proc is on proc, a kernel pseudo-filesystem/],
+      ['/sys/kernel/twlab', /\/sys\/kernel is on sysfs/],
+      ['/etc/passwd/x', /\/etc\/passwd is a file, not a directory/],
+    ] as const) {
+      const t0 = Date.now();
+      const r = runCli(['run', '07', '--out', out], { timeoutMs: 20_000 });
+      expectOneLineError(r, why);
+      expect(r.code).toBe(2);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+    }
+    expect(fs.existsSync('/proc/twlab-evidence')).toBe(false);
   });
 });
 

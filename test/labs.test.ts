@@ -70,6 +70,17 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     }
   });
 
+  it('every lab answers its questions from what it measured: one of the choices, with why', () => {
+    for (const r of results.values()) {
+      expect(r.questions?.length, `${r.lab} asks questions`).toBeGreaterThan(0);
+      for (const q of r.questions!) {
+        expect(q.answer, `${r.lab} ${q.id}: ${q.notScored}`).not.toBeNull();
+        expect(q.choices, `${r.lab} ${q.id}`).toContain(q.answer);
+        expect(q.why).toMatch(/measured|the socket table|sampled/);
+      }
+    }
+  });
+
   it('every capture has its frames in time order, and opens in tshark without a malformed frame', () => {
     for (const r of results.values()) {
       for (const v of r.variants) {
@@ -82,6 +93,41 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
       }
     }
   }, 120_000);
+
+  it('twlab show --summary recognises each lab\'s capture as the close pattern it demonstrates', () => {
+    const cases: Array<[string, string, RegExp]> = [
+      ['02', 'kernel-closes-first', /FIN\/FIN\s+left .*orderly close$/m],
+      ['04', 'same-remote', /four-tuple reused by the side in TIME_WAIT/],
+      ['05', 'established-idle', /RST from left .*abortive close$/m],
+      ['05', 'unsent-data', /abortive close with data unsent/],
+      ['06', 'peer-stalls', /orderly close; zero window, probed/],
+      ['07', 'linger-off', /RST: closed with received data unread/],
+      ['08', 'closed-orphaned', /RST to late data after a FIN/],
+      ['09', 'crossing-fins', /FIN\/FIN\s+left\+right .*simultaneous close/],
+      ['11', 'linger-abort', /old duplicate after reuse of the four-tuple/],
+      ['12', 'seq-above', /SYN into TIME_WAIT accepted/],
+      ['12', 'seq-below-no-ts', /SYN into TIME_WAIT refused/],
+      ['13', 'rfc1337-0', /RST into TIME_WAIT/],
+      ['14', 'probes', /challenge ACKs/],
+    ];
+    for (const [id, v, pattern] of cases) {
+      const r = runCli(['show', pcapOf(id, v), '--summary']);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout, `${id} ${v}`).toMatch(pattern);
+    }
+  });
+
+  it('the annotated pcapng beside each capture carries the marks as packet comments (tshark -e frame.comment)', () => {
+    for (const r of results.values()) for (const v of r.variants) expect(fs.existsSync(path.join(dirOf(r.lab), v.pcapng!)), `${r.lab}/${v.pcapng}`).toBe(true);
+    if (!canTshark) return;
+    const comments = tshark(path.join(dirOf('05'), 'established-idle.pcapng'), 'frame.comment', ['frame.number', 'frame.comment']);
+    expect(comments).toHaveLength(5); // one RST per trial
+    for (const [, c] of comments) expect(c).toMatch(/^RST; abortive close: 192\.0\.2\.1:\d+ reset the connection .* \(twlab run 05\)$/);
+    const stray = tshark(path.join(dirOf('11'), 'linger-abort.pcapng'), 'frame.comment contains "STRAY"', ['frame.comment']);
+    expect(stray.map((x) => x[0])).toEqual([expect.stringMatching(/STRAY: a segment of incarnation 1 of 192\.0\.2\.1:7001 ↔ 192\.0\.2\.2:45001, seen in incarnation 2/)]);
+    // the pcapng holds the same frames as the pcap
+    expect(count(path.join(dirOf('05'), 'unsent-data.pcapng'), 'frame')).toBe(readPcap(pcapOf('05', 'unsent-data')).records.length);
+  });
 
   it('02: only the closer holds TIME_WAIT; 60 s whatever tcp_fin_timeout says', () => {
     expect(verdicts('02')).toEqual({ T1: 'holds', T2: 'holds' });

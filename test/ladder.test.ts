@@ -97,8 +97,8 @@ describe('ladder diagrams', () => {
 
   it('SVG rendering (golden)', () => {
     const svg = renderLadderSvg(ladder!);
-    expect(svg.match(/<g class="segment/g)).toHaveLength(12);
-    expect(svg).toContain('class="segment rst"');
+    expect(svg.match(/<g class="row segment/g)).toHaveLength(12);
+    expect(svg).toContain('class="row segment rst"');
     expect(svg).toContain('stroke-dasharray'); // the stray arrow
     golden('ladder.svg', svg + '\n');
   });

@@ -3,7 +3,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { formatListing, listFrames } from '../src/capture/listing';
-import { LINKTYPE_ETHERNET, parsePcap, PcapError, PcapWriter, readPcap } from '../src/capture/pcap';
+import { analyzeTcp } from '../src/capture/flows';
+import { LINKTYPE_ETHERNET, parsePcap, PcapError, PcapngWriter, PcapWriter, readPcap } from '../src/capture/pcap';
 import { emitTcpFrame } from '../src/wire/frame';
 import { seq } from '../src/wire/seq';
 import { flags } from '../src/wire/tcp';
@@ -28,6 +29,92 @@ function handshakeCapture(): { file: string; dir: string } {
   w.close();
   return { file, dir };
 }
+
+// ---- pcapng built by hand, block by block (pcapng spec, draft-ietf-opsawg-pcapng)
+type Order = 'le' | 'be';
+const w32 = (o: Order, n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  if (o === 'le') b.writeUInt32LE(n >>> 0);
+  else b.writeUInt32BE(n >>> 0);
+  return b;
+};
+const w16 = (o: Order, n: number): Buffer => {
+  const b = Buffer.alloc(2);
+  if (o === 'le') b.writeUInt16LE(n);
+  else b.writeUInt16BE(n);
+  return b;
+};
+const padded = (b: Buffer): Buffer => Buffer.concat([b, Buffer.alloc((4 - (b.length % 4)) % 4)]);
+function blk(o: Order, type: number, body: Buffer): Buffer {
+  const total = 12 + body.length;
+  return Buffer.concat([w32(o, type), w32(o, total), body, w32(o, total)]);
+}
+const opt = (o: Order, code: number, value: Buffer): Buffer => Buffer.concat([w16(o, code), w16(o, value.length), padded(value)]);
+const shb = (o: Order): Buffer => blk(o, 0x0a0d0d0a, Buffer.concat([w32(o, 0x1a2b3c4d), w16(o, 1), w16(o, 0), Buffer.alloc(8, 0xff)]));
+const idb = (o: Order, linkType: number, tsresol?: number): Buffer =>
+  blk(o, 1, Buffer.concat([w16(o, linkType), w16(o, 0), w32(o, 262144), ...(tsresol === undefined ? [] : [opt(o, 9, Buffer.of(tsresol)), Buffer.alloc(4)])]));
+const epb = (o: Order, iface: number, high: number, low: number, data: Buffer, comment?: string): Buffer =>
+  blk(o, 6, Buffer.concat([w32(o, iface), w32(o, high), w32(o, low), w32(o, data.length), w32(o, data.length), padded(data), ...(comment ? [opt(o, 1, Buffer.from(comment)), Buffer.alloc(4)] : [])]));
+const spb = (o: Order, data: Buffer): Buffer => blk(o, 3, Buffer.concat([w32(o, data.length), padded(data)]));
+const pcapng = (_o: Order, blocks: Buffer[]): Buffer => Buffer.concat(blocks);
+
+describe('pcapng', () => {
+  const syn = tcp('192.0.2.1', '192.0.2.2', 40000, 80, 1000, 0, 'syn');
+  const synAck = tcp('192.0.2.2', '192.0.2.1', 80, 40000, 5000, 1001, 'syn,ack');
+  const ack = tcp('192.0.2.1', '192.0.2.2', 40000, 80, 1001, 5001, 'ack');
+  for (const o of ['le', 'be'] as const) {
+    it(`${o === 'le' ? 'little' : 'big'}-endian: interfaces of different link types and time resolutions, every packet block kind, unknown blocks skipped, two sections`, () => {
+      const eth = (ip: Uint8Array): Buffer => Buffer.concat([Buffer.alloc(12), Buffer.from([0x08, 0x00]), ip]);
+      const t = 1_700_000_000_123_456; // µs
+      const ns = BigInt(t) * 1000n + 789n;
+      const file = pcapng(o, [
+        shb(o),
+        idb(o, 101), // raw IP, microseconds (the default)
+        idb(o, 1, 9), // Ethernet, nanoseconds
+        blk(o, 4, Buffer.alloc(8)), // a name resolution block: skipped
+        epb(o, 0, Math.floor(t / 2 ** 32), t % 2 ** 32, Buffer.from(syn), 'a comment'),
+        epb(o, 1, Number(ns >> 32n), Number(ns & 0xffffffffn), eth(synAck)),
+        blk(o, 0x80000001, Buffer.alloc(16)), // a custom block: skipped
+        spb(o, Buffer.from(ack)), // no timestamp of its own
+        shb(o), // a second section: its own interfaces
+        idb(o, 101, 0x80 | 10), // 2^-10 s units
+        epb(o, 0, 0, 1024 * 5, Buffer.from(ack)),
+      ]);
+      const p = parsePcap(file, 'x.pcapng');
+      expect(p.format).toBe('pcapng');
+      expect(p.linkType).toBe(101);
+      expect(p.warnings).toEqual([]);
+      expect(p.records.map((r) => [r.number, r.linkType, r.timeUs])).toEqual([
+        [1, 101, t],
+        [2, 1, t],
+        [3, 101, t],
+        [4, 101, 5_000_000],
+      ]);
+      expect(Buffer.from(p.records[1]!.data.subarray(14)).equals(Buffer.from(synAck))).toBe(true);
+      const flows = analyzeTcp(p);
+      expect(flows.segments.map((s) => s.flags)).toEqual(['SYN', 'SYN,ACK', 'ACK', 'ACK']);
+    });
+  }
+  it('a pcapng cut short mid-frame: the whole frames, and one warning', () => {
+    const second = epb('le', 0, 0, 2, Buffer.from(synAck));
+    const file = pcapng('le', [shb('le'), idb('le', 101), epb('le', 0, 0, 1, Buffer.from(syn)), second]);
+    const cut = parsePcap(file.subarray(0, file.length - 10), 'cut.pcapng');
+    expect(cut.records).toHaveLength(1);
+    expect(cut.warnings).toEqual([`cut.pcapng: frame 2 truncated at byte ${file.length - second.length} (${second.length - 10} of ${second.length} bytes); showing the 1 whole frame before it`]);
+  });
+  it('twlab writes an annotated pcapng that reads back with its frames, times and original lengths', () => {
+    const file = path.join(tmpDir('ng'), 'marks.pcapng');
+    const w = new PcapngWriter(file);
+    w.write(1_700_000_000_000_001, syn, syn.length, 'SYN');
+    w.write(1_700_000_000_000_002, ack.subarray(0, 40), 1500);
+    w.close();
+    const p = readPcap(file);
+    expect(p.records.map((r) => [r.timeUs, r.data.length, r.origLength])).toEqual([
+      [1_700_000_000_000_001, syn.length, syn.length],
+      [1_700_000_000_000_002, 40, 1500],
+    ]);
+  });
+});
 
 describe('pcap', () => {
   it('round-trips frames with microsecond times, LINKTYPE_RAW', () => {
@@ -87,7 +174,8 @@ describe('pcap', () => {
   it.each([
     ['empty file', Buffer.alloc(0), 'PCAP_TRUNCATED'],
     ['not a pcap', Buffer.from('hello, this is not a capture file'), 'PCAP_BAD_MAGIC'],
-    ['pcapng', Buffer.from('0a0d0d0a000000000000000000000000000000000000000000000000', 'hex'), 'PCAP_PCAPNG'],
+    ['a pcapng with a bad byte-order magic', Buffer.from('0a0d0d0a1c00000011223344010000000000000000000000000000001c000000', 'hex'), 'PCAP_BAD_MAGIC'],
+    ['a pcapng frame naming a missing interface', pcapng('le', [shb('le'), epb('le', 3, 0, 0, Buffer.alloc(20))]), 'PCAP_BAD_RECORD'],
   ])('rejects %s with a typed one-line error', (_n, bytes, code) => {
     try {
       parsePcap(bytes, 'x.pcap');
@@ -99,17 +187,23 @@ describe('pcap', () => {
     }
   });
 
-  it('rejects a truncated last frame, naming it', () => {
+  it('a truncated last frame: every whole frame before it, and one warning naming it', () => {
     const { file, dir } = handshakeCapture();
     const bytes = fs.readFileSync(file);
-    expect(() => parsePcap(bytes.subarray(0, bytes.length - 3), 'cut.pcap')).toThrow(/cut.pcap: frame 5 truncated/);
+    const cut = parsePcap(bytes.subarray(0, bytes.length - 3), 'cut.pcap');
+    expect(cut.records.map((r) => r.number)).toEqual([1, 2, 3, 4]);
+    expect(cut.warnings).toEqual(['cut.pcap: frame 5 truncated (37 of 40 bytes); showing the 4 whole frames before it']);
+    const inHeader = parsePcap(bytes.subarray(0, 24 + 16 + 40 + 10), 'cut2.pcap');
+    expect(inHeader.records).toHaveLength(1);
+    expect(inHeader.warnings[0]).toMatch(/^cut2.pcap: frame 2 cut short in its record header at byte 80 \(10 of 16 bytes\)/);
+    expect(parsePcap(bytes).warnings).toEqual([]);
     fs.rmSync(dir, { recursive: true });
   });
 
   it('unwraps Ethernet captures (tcpdump -i eth0 -w)', () => {
     const ip = tcp('192.0.2.1', '192.0.2.2', 1, 2, 3, 4, 'syn');
     const eth = Buffer.concat([Buffer.alloc(12), Buffer.from([0x08, 0x00]), ip]);
-    const rows = listFrames({ linkType: LINKTYPE_ETHERNET, nanosecond: false, snaplen: 65535, records: [{ number: 1, timeUs: 0, data: eth, origLength: eth.length }] });
+    const rows = listFrames({ format: 'pcap', linkType: LINKTYPE_ETHERNET, nanosecond: false, snaplen: 65535, warnings: [], records: [{ number: 1, timeUs: 0, data: eth, origLength: eth.length, linkType: LINKTYPE_ETHERNET }] });
     expect(rows[0]!.summary).toMatch(/^TCP \[SYN\] seq=0/);
   });
 });

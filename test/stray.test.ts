@@ -1,6 +1,8 @@
 // Lab 11's evidence through `twlab show` (the old segment marked STRAY), and the parameters the
 // kernel's behaviour depends on flipped: the outcome must flip with them.
 import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { LabResult } from '../src/lab/types';
 import { CLI, privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
@@ -23,6 +25,9 @@ describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome tu
     const dir = tmpDir('show11');
     const run11 = runCli(['run', '11', '--out', dir], { timeoutMs: 120_000 });
     expect(run11.code, run11.stderr).toBe(0);
+    const q1 = (JSON.parse(fs.readFileSync(path.join(dir, '11-old-duplicate', 'result.json'), 'utf8')) as LabResult).questions![0]!;
+    expect(q1).toMatchObject({ answer: '"BBBB" (the old data)' });
+    expect(q1.frames[0]!.numbers).toHaveLength(1); // the stray frame itself
     const ladder = spawnSync(process.execPath, [CLI, 'show', '11', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
     expect(ladder.status, ladder.stderr).toBe(0);
     // the ladder keeps the stray segment (long uneventful runs are condensed) and marks it
@@ -41,6 +46,8 @@ describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome tu
   it('flipping timestamps, rfc1337 and the ISN placement flips what is observed', () => {
     const flipped = runLabs(['11', '13', '--set', 'timestamps=on', '--set', 'rfc1337=1', '--set', 'trials=2']);
     const r11 = flipped.get('11')!;
+    // the answer key follows the kernel: with timestamps the application reads the new data
+    expect(r11.questions!.find((q) => q.id === 'q1')!.answer).toBe('"NEW!"');
     // with timestamps the old segment is aligned as before, and PAWS refuses it
     expect(verdicts(r11)).toMatchObject({ C13: 'does not hold', T8: 'holds' });
     for (const v of ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short']) {

@@ -215,14 +215,16 @@ export function renderLadderSvg(l: Ladder): string {
   parts.push(`<line class="lifeline" x1="${xR}" y1="${top - 20}" x2="${xR}" y2="${h - 20}" stroke="#888"/>`);
   l.rows.forEach((r, i) => {
     const y = top + i * step;
+    // each row a step (report.html can reveal them one by one); its states and time ride along
+    const data = `data-step="${i}" data-t="${r.timeS.toFixed(6)}"${r.leftState ? ` data-left="${esc(r.leftState)}"` : ''}${r.rightState ? ` data-right="${esc(r.rightState)}"` : ''}`;
     if (r.elided) {
-      parts.push(`<text class="elided" x="${(xL + xR) / 2}" y="${y + 4}" text-anchor="middle" fill="#777">⋮ ${esc(r.label)} ⋮</text>`);
+      parts.push(`<g class="row elided" ${data}><text x="${(xL + xR) / 2}" y="${y + 4}" text-anchor="middle" fill="#777">⋮ ${esc(r.label)} ⋮</text></g>`);
       return;
     }
     const colour = r.marks.includes('stray') ? '#b0b' : r.marks.includes('rst') ? '#c00' : r.marks.length ? '#c60' : '#246';
     const [x1, x2] = r.leftToRight ? [xL, xR] : [xR, xL];
-    const cls = ['segment', ...r.marks].join(' ');
-    parts.push(`<g class="${cls}" data-frame="${r.number}">`);
+    const cls = ['row', 'segment', ...r.marks].join(' ');
+    parts.push(`<g class="${cls}" data-frame="${r.number}" ${data}>`);
     parts.push(`<text x="8" y="${y + 4}" fill="#555">#${r.number} ${r.timeS.toFixed(6)}</text>`);
     parts.push(`<line x1="${x1}" y1="${y - slant / 2}" x2="${x2}" y2="${y + slant / 2}" stroke="${colour}" stroke-width="${r.marks.length ? 2 : 1.2}"${r.marks.includes('stray') ? ' stroke-dasharray="6 3"' : ''} marker-end="url(#arrow)"/>`);
     parts.push(`<text x="${(xL + xR) / 2}" y="${y - 4}" text-anchor="middle" fill="${colour}">${esc(r.label)}</text>`);

@@ -1,6 +1,6 @@
 // A readable per-frame listing of a capture: time, direction, flags, relative seq/ack, length,
 // incarnation and stray marks. Pure: from a parsed pcap to lines.
-import { analyzeTcp } from './flows';
+import { analyzeTcp, type FlowSegment } from './flows';
 import type { PcapFile } from './pcap';
 
 /** twlab's kernel-side addresses: frames from these are the kernel's, frames to them the peer's. */
@@ -21,28 +21,32 @@ function directionOf(src: string, dst: string): string {
   return KERNEL_ADDRESSES.has(src) ? 'K→P' : KERNEL_ADDRESSES.has(dst) ? 'P→K' : '→';
 }
 
+/** One segment's row; `incarnations` says whether its four-tuple has more than one (then each row names its own). */
+export function listingRow(s: FlowSegment, t0: number, incarnations: boolean): ListingRow {
+  const parts = [`[${s.flags}]`, `seq=${s.relSeq}`];
+  if (s.flags.includes('ACK')) parts.push(`ack=${s.relAck ?? `${s.ack >>> 0} (abs)`}`);
+  parts.push(`win=${s.window}`, `len=${s.len}`);
+  if (s.checksumOk === false) parts.push('BAD-CHECKSUM');
+  if (incarnations) parts.push(`(incarnation ${s.current})`);
+  if (s.strayFrom !== undefined) parts.push(`STRAY: a segment of incarnation ${s.strayFrom}`);
+  return { number: s.number, timeS: (s.timeUs - t0) / 1e6, direction: directionOf(s.srcAddress, s.dstAddress), src: s.src, dst: s.dst, summary: `TCP ${parts.join(' ')}`, incarnation: s.incarnation, strayFrom: s.strayFrom };
+}
+
 export function listFrames(file: PcapFile): ListingRow[] {
   const t0 = file.records[0]?.timeUs ?? 0;
   const flows = analyzeTcp(file);
   const incarnationsOf = new Map<string, number>();
   for (const s of flows.segments) incarnationsOf.set(s.flow, Math.max(incarnationsOf.get(s.flow) ?? 0, s.incarnation));
-  const rows: ListingRow[] = flows.segments.map((s) => {
-    const parts = [`[${s.flags}]`, `seq=${s.relSeq}`];
-    if (s.flags.includes('ACK')) parts.push(`ack=${s.relAck ?? `${s.ack >>> 0} (abs)`}`);
-    parts.push(`win=${s.window}`, `len=${s.len}`);
-    if (s.checksumOk === false) parts.push('BAD-CHECKSUM');
-    if ((incarnationsOf.get(s.flow) ?? 1) > 1) parts.push(`(incarnation ${s.current})`);
-    if (s.strayFrom !== undefined) parts.push(`STRAY: a segment of incarnation ${s.strayFrom}`);
-    return { number: s.number, timeS: (s.timeUs - t0) / 1e6, direction: directionOf(s.srcAddress, s.dstAddress), src: s.src, dst: s.dst, summary: `TCP ${parts.join(' ')}`, incarnation: s.incarnation, strayFrom: s.strayFrom };
-  });
+  const rows: ListingRow[] = flows.segments.map((s) => listingRow(s, t0, (incarnationsOf.get(s.flow) ?? 1) > 1));
   for (const o of flows.other) rows.push({ number: o.number, timeS: (o.timeUs - t0) / 1e6, direction: '?', src: '', dst: '', summary: o.summary });
   return rows.sort((a, b) => a.number - b.number);
 }
 
-export function formatListing(rows: readonly ListingRow[]): string[] {
+/** The listing's lines: a header, then a row per frame; `widths` fixes the address columns (when streaming). */
+export function formatListing(rows: readonly ListingRow[], widths?: { src: number; dst: number }): string[] {
   if (rows.length === 0) return ['(no frames: nothing crossed the TUN)'];
-  const srcW = Math.max(3, ...rows.map((r) => r.src.length));
-  const dstW = Math.max(3, ...rows.map((r) => r.dst.length));
+  const srcW = widths?.src ?? Math.max(3, ...rows.map((r) => r.src.length));
+  const dstW = widths?.dst ?? Math.max(3, ...rows.map((r) => r.dst.length));
   const head = `${'No.'.padStart(5)}  ${'Time (s)'.padStart(10)}  Dir  ${'Source'.padEnd(srcW)}    ${'Destination'.padEnd(dstW)}  Info`;
   return [head, ...rows.map((r) => `${String(r.number).padStart(5)}  ${r.timeS.toFixed(6).padStart(10)}  ${r.direction.padEnd(3)}  ${r.src.padEnd(srcW)} →  ${r.dst.padEnd(dstW)}  ${r.summary}`)];
 }

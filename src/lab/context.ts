@@ -2,7 +2,8 @@
 // log every syscall to the timeline, one pcap per variant, claims and printed conclusions.
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { analyzeTcp, type DirectionSummary, type FlowSummary } from '../capture/flows';
+import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../capture/flows';
+import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
 import { wallUs } from '../host/clock';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
@@ -19,6 +20,7 @@ import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
 import { decide, type Judgement } from './verdict';
+import { resolveAnswer, type Answer, type QuestionResult } from './questions';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
 
@@ -73,6 +75,7 @@ export class LabContext {
   readonly timeline: TimelineEvent[] = [];
   readonly variants: VariantResult[] = [];
   readonly claims: ClaimResult[] = [];
+  readonly questions: QuestionResult[] = [];
   readonly conclusion: string[] = [];
   #send: (m: LabMessage) => void;
   #cpu: CpuGate;
@@ -262,7 +265,8 @@ export class LabContext {
       const observations = await fn();
       const delta = counterDelta(before, counters());
       this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
-      this.variants.push({ name, params, pcap: file, frames: pcap.count, observations: { ...observations, counters: delta } });
+      const result: VariantResult = { name, params, pcap: file, pcapng: `${name}.pcapng`, frames: pcap.count, observations: { ...observations, counters: delta } };
+      this.variants.push(result);
       return { ...observations, counters: delta };
     } finally {
       stopWatch();
@@ -270,6 +274,8 @@ export class LabContext {
       this.link.setSink(null);
       this.#variant = null;
       pcap.close();
+      // the same frames with twlab's marks as packet comments, for Wireshark
+      writeAnnotated(path.join(this.dir, file), path.join(this.dir, `${name}.pcapng`));
     }
   }
 
@@ -399,6 +405,25 @@ export class LabContext {
   conclude(text: string): void {
     this.conclusion.push(text);
     this.print(text);
+  }
+
+  /**
+   * Answers one of the lab's questions from what the run measured (never from a key written in
+   * the lab): the choice the kernel's behaviour gives, why, and the frames that show it.
+   */
+  answer(id: string, a: Answer): QuestionResult {
+    const q = (this.def.questions ?? []).find((x) => x.id === id);
+    if (!q) throw new Error(`lab ${this.def.id} declares no question ${id}`);
+    if (this.questions.some((x) => x.id === id)) throw new Error(`question ${id} answered twice`);
+    const r = resolveAnswer(q, a);
+    this.questions.push(r);
+    return r;
+  }
+
+  /** Frame numbers in a finished variant's capture whose segment passes `test` (for answers and explanations). */
+  framesWhere(variant: string, test: (s: FlowSegment) => boolean): { pcap: string; numbers: number[] } {
+    const v = this.variants.find((x) => x.name === variant);
+    return { pcap: v?.pcap ?? `${variant}.pcap`, numbers: this.flows(variant).segments.filter(test).map((s) => s.number) };
   }
 
   /** Prints each judged claim with its verdict (kept as the conclusion) and its evidence. */

@@ -2,6 +2,7 @@
 export { defineLab, labDirName, labClaims, LabError } from './types';
 export { CLAIMS, claimById, type Scope } from './claims';
 export { decide, requires, type Judgement, type Precondition, type Trial } from './verdict';
+export type { Answer, QuestionSpec } from './questions';
 export type { ClaimSpec, ClaimResult, LabDefinition, LabResult, Verdict, VariantResult } from './types';
 export { LabContext } from './context';
 export type { ParamSpec, ParamValue } from './params';

@@ -14,12 +14,15 @@ import type { ParamValue } from './params';
 import { formatJson } from './json';
 import { resolveLabIds } from './registry';
 import { labClaims, type LabResult } from './types';
+import { score } from './questions';
 
 export interface LabJob {
   labId: string;
   params: Record<string, ParamValue>;
   /** where this run's evidence is written; the runner renames it into place on success */
   stagingDir: string;
+  /** the student's predictions for this lab's questions (twlab run --predict) */
+  predictions?: Record<string, string | number | null>;
 }
 
 function send(m: LabMessage): void {
@@ -86,6 +89,17 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     claims: ctx.claims,
     conclusion: ctx.conclusion,
   };
+  const asked = def!.questions ?? [];
+  const unanswered = asked.filter((q) => !ctx.questions.some((a) => a.id === q.id)).map((q) => q.id);
+  if (unanswered.length) throw new Error(`lab ${def!.id} answered no ${unanswered.join(', ')}`);
+  if (asked.length) {
+    const ordered = asked.map((q) => ctx.questions.find((a) => a.id === q.id)!);
+    if (job.predictions) {
+      const s = score(ordered, job.predictions);
+      result.questions = s.questions;
+      result.predictionScore = s.score;
+    } else result.questions = ordered;
+  }
   const missing = labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
   if (missing.length) throw new Error(`lab ${def!.id} gave no verdict for ${missing.join(', ')}`);
   fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: 'wall time, microseconds (same clock as the pcap timestamps)', events: ctx.timeline }) + '\n');

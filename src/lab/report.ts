@@ -9,6 +9,7 @@ import { readPcap } from '../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../capture/timeline-svg';
 import { columnLabel, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
 import { allLabs } from './registry';
+import type { QuestionResult } from './questions';
 import type { LabResult, VariantResult } from './types';
 
 
@@ -22,10 +23,78 @@ th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.85r
 .pre{font-size:.85rem;color:#444;margin:.2rem 0 0 0;padding-left:1rem}.pre .no{color:#a00;font-weight:bold}
 .differs{outline:3px solid #c0392b;outline-offset:-3px}tr.row-differs>th:first-child{border-left:6px solid #c0392b}
 .meta{color:#555}.svgbox{overflow-x:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto}
+.controls{margin:.5rem 0 0 0}.controls button{font-size:1rem;padding:.15rem .6rem}.status{font-family:ui-monospace,monospace;font-size:.85rem;margin-left:.5rem}
+.right{background:#d7f0d0}.wrong{background:#f8d0d0}.skipped,.not-scored{background:#e6e6e6}
 `;
 
 function verdictBadge(v: string): string {
   return `<span class="verdict ${esc(v.replace(/ /g, '-'))}">${esc(v)}</span>`;
+}
+
+/**
+ * A ladder a class can step through: the controls appear only when the page's script runs
+ * (without scripts, or printed, the whole ladder shows). Each step reveals one more row, and the
+ * status line gives each side's state at that point, the TIME_WAIT timer counting down.
+ */
+function stepper(svg: string): string {
+  return `<div class="stepper"><div class="controls" hidden><button type="button" data-go="first" title="back to the start">|◀ start</button> <button type="button" data-go="prev" title="one step back">◀ back</button> <button type="button" data-go="next" title="what happens next?">next ▶</button> <button type="button" data-go="all" title="the whole ladder">all ▶|</button> <span class="status"></span></div><div class="svgbox">${svg}</div></div>`;
+}
+
+/** The stepping, inline: no fetches, nothing but this page. */
+const STEPPER_SCRIPT = `<script>
+(function () {
+  function tw(label, since, now) {
+    var m = /^TIME_WAIT ([0-9.]+) s$/.exec(label || '');
+    return m ? 'TIME_WAIT, ' + Math.max(0, parseFloat(m[1]) - (now - since)).toFixed(1) + ' s left' : label;
+  }
+  document.querySelectorAll('.stepper').forEach(function (box) {
+    var rows = Array.prototype.slice.call(box.querySelectorAll('g.row'));
+    if (!rows.length) return;
+    var controls = box.querySelector('.controls');
+    var status = box.querySelector('.status');
+    var at = 0;
+    function show() {
+      var left = '—', right = '—', leftAt = 0, rightAt = 0, now = 0;
+      rows.forEach(function (r, i) {
+        var on = i <= at;
+        r.style.visibility = on ? 'visible' : 'hidden';
+        if (!on) return;
+        now = parseFloat(r.getAttribute('data-t'));
+        if (r.getAttribute('data-left')) { left = r.getAttribute('data-left'); leftAt = now; }
+        if (r.getAttribute('data-right')) { right = r.getAttribute('data-right'); rightAt = now; }
+      });
+      var frame = rows[at].getAttribute('data-frame');
+      status.textContent = 'step ' + (at + 1) + '/' + rows.length + (frame ? ' · frame #' + frame : '') + ' · t=' + now.toFixed(3) + ' s · kernel: ' + tw(left, leftAt, now) + ' · peer: ' + tw(right, rightAt, now);
+    }
+    controls.hidden = false;
+    controls.addEventListener('click', function (e) {
+      var go = e.target && e.target.getAttribute && e.target.getAttribute('data-go');
+      if (!go) return;
+      at = go === 'first' ? 0 : go === 'prev' ? Math.max(0, at - 1) : go === 'next' ? Math.min(rows.length - 1, at + 1) : rows.length - 1;
+      show();
+    });
+    show();
+  });
+})();
+</script>`;
+
+function questionsSection(result: LabResult): string {
+  if (!result.questions?.length) return '';
+  const frames = (q: QuestionResult): string =>
+    q.frames
+      .filter((f) => f.numbers.length)
+      .map((f) => `<a href="${esc(f.pcap)}">${esc(f.pcap)}</a> ${esc(f.numbers.slice(0, 12).map((n) => `#${n}`).join(', '))}${f.numbers.length > 12 ? ' …' : ''}`)
+      .join('; ');
+  const rows = result.questions.map((q) => {
+    const verdict = q.answer === null ? 'not scored' : q.prediction === undefined ? '' : q.prediction === null ? 'skipped' : q.correct ? 'right' : 'wrong';
+    return `<tr><td>${esc(q.text)}<div class="meta">${esc(q.choices.join(' · '))}</div></td>${result.predictionScore ? `<td>${esc(q.prediction ?? '—')}</td>` : ''}<td><details><summary>the kernel's answer</summary><strong>${esc(q.answer ?? 'not scored')}</strong>${verdict ? ` <span class="verdict ${esc(verdict)}">${esc(verdict)}</span>` : ''}<div>${esc(q.answer === null ? `${q.notScored}. ${q.why}` : q.why)}</div>${frames(q) ? `<div class="meta">see ${frames(q)}</div>` : ''}</details></td></tr>`;
+  });
+  const s = result.predictionScore;
+  return `<h2>Predict, then look</h2>
+<p class="meta">Each answer comes from this run's own measurements${s ? `; the predictions scored ${s.correct}/${s.scored}` : ''}. Open an answer only after you have predicted it.</p>
+<table><tr><th>question</th>${s ? '<th>predicted</th>' : ''}<th>answer</th></tr>
+${rows.join('\n')}
+</table>`;
 }
 
 function preconditionList(pre: LabResult['claims'][number]['preconditions'] | undefined): string {
@@ -67,10 +136,10 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
   parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(timelineFor(events, v.name))}</div>`);
   if (v.pcap) {
     const file = path.join(dir, v.pcap);
-    parts.push(`<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)</p>`);
+    parts.push(`<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`);
     if (fs.existsSync(file) && v.frames > 0) {
       const ladders = layoutLadders(analyzeTcp(readPcap(file)), events);
-      for (const l of ladders.slice(0, maxLadders)) parts.push(`<div class="svgbox">${renderLadderSvg(l)}</div>`);
+      for (const l of ladders.slice(0, maxLadders)) parts.push(stepper(renderLadderSvg(l)));
       if (ladders.length > maxLadders) parts.push(`<p class="meta">… ${ladders.length - maxLadders} more connections in the capture</p>`);
     }
   }
@@ -87,6 +156,7 @@ export function renderLabReport(dir: string, result: LabResult, events: Timeline
 <h1>Lab ${esc(result.lab)} — ${esc(result.title)}</h1>
 ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
 <p class="meta">kernel ${esc(result.kernel)} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
+${questionsSection(result)}
 <h2>Claims</h2>
 <table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
 ${result.claims.map((c) => `<tr id="claim-${esc(c.id)}"><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}${preconditionList(c.preconditions)}</td></tr>`).join('\n')}
@@ -97,6 +167,7 @@ ${result.conclusion.length ? `<h2>Conclusion</h2><pre>${esc(result.conclusion.jo
 <table>${rows(result.sysctls)}</table>
 <h2>Variants</h2>
 ${result.variants.map((v) => variantSection(dir, v, events, opts.maxLadders ?? 3)).join('\n')}
+${STEPPER_SCRIPT}
 </body></html>
 `;
 }

@@ -15,9 +15,11 @@ import { pidAlive } from '../host/pid';
 import { removeHelperCopies } from '../host/uidhelper';
 import type { LabMessage } from './context';
 import { TwlabError } from './errors';
+import { prepareOutDir } from './outdir';
 import type { LabJob } from './inner';
 import type { ParamValue } from './params';
 import type { Isolation } from './preflight';
+import type { Predictions } from './questions';
 import { labDirName, type LabDefinition, type LabResult } from './types';
 
 export const GRACE_MS = 2000;
@@ -42,6 +44,8 @@ export interface RunOptions {
   onMessage?: (m: LabMessage) => void;
   /** extra environment for the lab processes */
   env?: Record<string, string>;
+  /** the student's predictions, per lab id (twlab run --predict): each such lab scores them */
+  predictions?: Predictions;
 }
 
 export function innerEntry(): string {
@@ -114,7 +118,7 @@ export class LabRunner {
   }
 
   async run(opts: RunOptions): Promise<LabOutcome[]> {
-    fs.mkdirSync(opts.outDir, { recursive: true });
+    prepareOutDir(opts.outDir);
     removeStaleStaging(opts.outDir);
     removeHelperCopies();
     const queue = [...opts.labs];
@@ -142,7 +146,7 @@ export class LabRunner {
     const final = path.join(opts.outDir, labDirName(def));
     const staging = path.join(opts.outDir, `.${labDirName(def)}.partial-${process.pid}`);
     fs.rmSync(staging, { recursive: true, force: true });
-    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging };
+    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging, ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}) };
     const child = spawn(
       'setpriv',
       ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, innerEntry(), JSON.stringify(job)],

@@ -4,6 +4,7 @@ import { CLAIMS, claimById, scopeLabel, type ClaimSpec } from './claims';
 import type { ParamSpec, ParamValue } from './params';
 import type { LabContext } from './context';
 import type { Precondition, Verdict } from './verdict';
+import type { PredictionScore, QuestionResult, QuestionSpec } from './questions';
 
 export type { Verdict } from './verdict';
 export type { ClaimSpec } from './claims';
@@ -29,6 +30,8 @@ export interface VariantResult {
   params: Record<string, ParamValue>;
   /** relative to the lab directory; null when the variant captured nothing by design */
   pcap: string | null;
+  /** the same frames with twlab's marks as packet comments (pcapng), relative to the lab directory */
+  pcapng?: string;
   frames: number;
   observations: Record<string, unknown>;
 }
@@ -46,6 +49,10 @@ export interface LabResult {
   claims: ClaimResult[];
   /** the short conclusion a student reads, as printed on the terminal */
   conclusion: string[];
+  /** the lab's questions, answered by this run's measurements (with the student's predictions, when asked) */
+  questions?: QuestionResult[];
+  /** how the predictions fared, when the run was asked to --predict */
+  predictionScore?: PredictionScore;
 }
 
 export interface LabDefinition {
@@ -61,6 +68,8 @@ export interface LabDefinition {
   params: readonly ParamSpec[];
   /** ids from the registry (src/lab/claims.ts), or claims of a lab of your own, each with its scope */
   claims: readonly (string | ClaimSpec)[];
+  /** questions to predict before the run (`twlab run --predict`); the run answers each with ctx.answer() */
+  questions?: readonly QuestionSpec[];
   /** sysctls recorded in the result even when no parameter sets them */
   recordSysctls?: readonly string[];
   /** whether the lab needs a process under another uid (the runner checks it can start one) */

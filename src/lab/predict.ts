@@ -1,0 +1,129 @@
+// `twlab run --predict`: the questions asked before the labs run (on a terminal, or from a file
+// of answers a class hands in), and each prediction shown beside what the kernel did.
+import * as fs from 'node:fs';
+import * as readline from 'node:readline';
+import { TwlabError } from './errors';
+import { choiceOf, type Predictions, type QuestionResult } from './questions';
+import { resolveLabIds } from './registry';
+import type { LabDefinition, LabResult } from './types';
+
+/** Reads `{ "<lab>": { "<question>": "<choice text or number>" } }`; every name and choice is checked. */
+export function readPredictions(file: string, labs: readonly LabDefinition[]): Predictions {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException;
+    throw new TwlabError('BAD_USAGE', `--predict ${file}: ${err.code === 'ENOENT' ? 'no such file' : err instanceof SyntaxError ? `not JSON (${err.message})` : err.message}`);
+  }
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new TwlabError('BAD_USAGE', `--predict ${file}: expected an object like {"03": {"q1": "EADDRINUSE"}}`);
+  const out: Predictions = {};
+  for (const [labKey, answers] of Object.entries(raw as Record<string, unknown>)) {
+    let def: LabDefinition;
+    try {
+      def = resolveLabIds([labKey])[0]!;
+    } catch {
+      throw new TwlabError('BAD_USAGE', `--predict ${file}: unknown lab ${JSON.stringify(labKey)}`);
+    }
+    if (!labs.includes(def)) throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id} is not in this run (add it to the ids)`);
+    if (!answers || typeof answers !== 'object' || Array.isArray(answers)) throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id}: expected an object of question → answer`);
+    const mine: Record<string, string | null> = {};
+    for (const [qid, value] of Object.entries(answers as Record<string, unknown>)) {
+      const q = (def.questions ?? []).find((x) => x.id === qid);
+      if (!q) throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id} has no question ${JSON.stringify(qid)} (it has ${(def.questions ?? []).map((x) => x.id).join(', ') || 'none'})`);
+      if (value === null || value === '') {
+        mine[qid] = null;
+        continue;
+      }
+      if (typeof value !== 'string' && typeof value !== 'number') throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id} ${qid}: an answer is a choice's text or number`);
+      const c = choiceOf(q, value);
+      if (c === null) throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id} ${qid}: ${JSON.stringify(value)} is none of ${q.choices.map((x, i) => `${i + 1}) ${x}`).join(', ')}`);
+      mine[qid] = c;
+    }
+    out[def.id] = mine;
+  }
+  for (const l of labs) out[l.id] ??= {};
+  return out;
+}
+
+/**
+ * Asks each lab's questions on the terminal: arrow keys move, a number picks, Enter confirms (or
+ * skips, with nothing picked); Ctrl-C stops. Prompts go to `output` (stderr), so stdout stays clean.
+ */
+export async function askOnTerminal(labs: readonly LabDefinition[], input: NodeJS.ReadStream, output: NodeJS.WriteStream): Promise<Predictions> {
+  const out: Predictions = {};
+  readline.emitKeypressEvents(input);
+  const wasRaw = input.isRaw;
+  input.setRawMode(true);
+  input.resume();
+  const w = (s: string): boolean => output.write(s);
+  try {
+    w('\nPredict first: what will the kernel do? (↑/↓ or a number to choose, Enter to confirm; Enter with nothing chosen skips)\n');
+    for (const def of labs) {
+      const qs = def.questions ?? [];
+      out[def.id] = {};
+      if (qs.length === 0) continue;
+      w(`\nLab ${def.id} — ${def.title}\n`);
+      for (const q of qs) {
+        w(`  ${q.text}\n`);
+        out[def.id]![q.id] = await choose(q.choices, input, w);
+      }
+    }
+  } finally {
+    input.setRawMode(wasRaw);
+    input.pause();
+  }
+  return out;
+}
+
+function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: string) => boolean): Promise<string | null> {
+  let at = -1;
+  const draw = (first: boolean): void => {
+    if (!first) w(`\x1b[${choices.length}A`);
+    choices.forEach((c, i) => w(`\r\x1b[K    ${i === at ? '›' : ' '} ${i + 1}) ${c}\n`));
+  };
+  draw(true);
+  return new Promise((resolve, reject) => {
+    const onKey = (str: string | undefined, key: { name?: string; ctrl?: boolean } | undefined): void => {
+      if (key?.ctrl && key.name === 'c') {
+        input.off('keypress', onKey);
+        reject(new TwlabError('INTERRUPTED', 'stopped while asking; nothing was run'));
+        return;
+      }
+      if (key?.name === 'up') at = at <= 0 ? choices.length - 1 : at - 1;
+      else if (key?.name === 'down') at = at < 0 || at === choices.length - 1 ? 0 : at + 1;
+      else if (str && /^[1-9]$/.test(str) && Number(str) <= choices.length) at = Number(str) - 1;
+      else if (key?.name === 'return' || key?.name === 'enter') {
+        input.off('keypress', onKey);
+        w(`    → ${at >= 0 ? choices[at] : '(skipped)'}\n`);
+        resolve(at >= 0 ? choices[at]! : null);
+        return;
+      } else return;
+      draw(false);
+    };
+    input.on('keypress', onKey);
+  });
+}
+
+const framesText = (q: QuestionResult): string =>
+  q.frames
+    .filter((f) => f.numbers.length)
+    .map((f) => `${f.pcap} ${f.numbers.slice(0, 8).map((n) => `#${n}`).join(', ')}${f.numbers.length > 8 ? ` … (${f.numbers.length} frames)` : ''}`)
+    .join('; ');
+
+/** Each prediction beside what the kernel did, why, and where the capture shows it. */
+export function formatPredictions(r: LabResult): string[] {
+  if (!r.questions?.length) return [];
+  const lines = [`Your predictions, lab ${r.lab}:`];
+  for (const q of r.questions) {
+    lines.push(`  ${q.id}. ${q.text}`);
+    const mark = q.answer === null ? '(not scored)' : q.prediction == null ? '(skipped)' : q.correct ? '✓' : '✗';
+    lines.push(`     you: ${q.prediction ?? '—'}   the kernel: ${q.answer ?? '—'}   ${mark}`);
+    lines.push(`     why: ${q.answer === null ? `not scored: ${q.notScored}. ${q.why}` : q.why}`);
+    const f = framesText(q);
+    if (f) lines.push(`     see: ${f}`);
+  }
+  const s = r.predictionScore;
+  if (s) lines.push(`  score: ${s.correct}/${s.scored} right${s.asked > s.scored ? ` (${s.asked - s.scored} not scored or skipped)` : ''}`);
+  return lines;
+}

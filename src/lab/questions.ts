@@ -1,0 +1,80 @@
+// Predict, then observe: each lab asks a few questions before it runs, and its own measurements
+// answer them. A lab declares the questions (text and choices); the answer key is never written
+// into a lab — the lab's run derives each answer from what it measured (ctx.answer), with the
+// frames that show it, and a question whose precondition failed is not scored.
+import type { Precondition } from './verdict';
+
+export interface QuestionSpec {
+  /** stable within the lab: "q1" */
+  id: string;
+  /** the question as a student reads it, before the run */
+  text: string;
+  choices: readonly string[];
+}
+
+/** What a run measured for a question. */
+export interface Answer {
+  /** the choice the kernel's behaviour gives (may be none of the choices, when it surprised everyone) */
+  answer: string;
+  /** one line: why, from the measurement */
+  why: string;
+  /** frames that show it: a capture of the lab and frame numbers in it (as Wireshark numbers them) */
+  frames?: Array<{ pcap: string; numbers: number[] }>;
+  /** what must have happened for the answer to mean anything */
+  requires?: readonly Precondition[];
+}
+
+export interface QuestionResult extends QuestionSpec {
+  /** null when a precondition failed: the question is not scored */
+  answer: string | null;
+  why: string;
+  frames: Array<{ pcap: string; numbers: number[] }>;
+  /** the precondition that failed, when the answer is null */
+  notScored?: string;
+  /** the student's prediction (null: skipped), when the run was asked to --predict */
+  prediction?: string | null;
+  correct?: boolean;
+}
+
+export interface PredictionScore {
+  /** predictions that matched the kernel */
+  correct: number;
+  /** predictions that could be scored (made, and the question answered) */
+  scored: number;
+  /** questions asked */
+  asked: number;
+}
+
+/** Predictions for a run: lab id → question id → the chosen text (or its 1-based number). */
+export type Predictions = Record<string, Record<string, string | number | null>>;
+
+export function resolveAnswer(q: QuestionSpec, a: Answer): QuestionResult {
+  const failed = (a.requires ?? []).find((p) => !p.met);
+  if (failed) return { ...q, choices: [...q.choices], answer: null, why: a.why, frames: a.frames ?? [], notScored: `${failed.what} — ${failed.measured}` };
+  return { ...q, choices: [...q.choices], answer: a.answer, why: a.why, frames: a.frames ?? [] };
+}
+
+/** A prediction as the chosen text: a choice's text, or its 1-based number. */
+export function choiceOf(q: QuestionSpec, p: string | number | null | undefined): string | null {
+  if (p === null || p === undefined || p === '') return null;
+  if (typeof p === 'number' || /^\d+$/.test(String(p))) {
+    const i = Number(p) - 1;
+    return q.choices[i] ?? null;
+  }
+  return q.choices.find((c) => c.toLowerCase() === String(p).trim().toLowerCase()) ?? null;
+}
+
+/** Scores predictions against a run's answers; returns the questions with prediction and verdict, and the score. */
+export function score(questions: QuestionResult[], predictions: Record<string, string | number | null> | undefined): { questions: QuestionResult[]; score: PredictionScore } {
+  let correct = 0;
+  let scored = 0;
+  const out = questions.map((q) => {
+    const prediction = choiceOf(q, predictions?.[q.id]);
+    if (prediction === null || q.answer === null) return { ...q, prediction };
+    scored++;
+    const ok = prediction === q.answer;
+    if (ok) correct++;
+    return { ...q, prediction, correct: ok };
+  });
+  return { questions: out, score: { correct, scored, asked: questions.length } };
+}
