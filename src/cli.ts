@@ -191,11 +191,12 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   const specs = parseKernelList(opts.kernel!);
   if (opts.predict !== undefined) throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
   const isolation = specs.some((s) => s.kind === 'host') ? assertReady() : null;
-  const outDir = prepareOutDir(opts.out); // before anything is fetched or booted: a bad --out is one line, at once
   const say = (s: string): void => {
     if (!opts.json) err(`twlab: ${s}`);
   };
-  const targets = prepareKernels(specs, say);
+  // --out is checked (and made) once the kernels are known good, before anything is fetched or booted
+  let outDir = '';
+  const targets = prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
   const tty = !opts.json && process.stderr.isTTY;
   const printed = new Map<string, string[]>();
   const key = (t: KernelTarget, lab: string): string => `${t.release} ${lab}`;

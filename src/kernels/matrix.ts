@@ -31,8 +31,11 @@ function fetchChecks(): void {
   }
 }
 
-/** Resolves each named kernel, fetching the ones not cached yet. */
-export function prepareKernels(specs: KernelSpec[], log: (s: string) => void): KernelTarget[] {
+/**
+ * Resolves each named kernel, fetching the ones not cached yet. `beforeFetch` runs once the
+ * names are known good and qemu is there, before anything is downloaded or written.
+ */
+export function prepareKernels(specs: KernelSpec[], log: (s: string) => void, beforeFetch: () => void = () => undefined): KernelTarget[] {
   const guests = specs.filter((s): s is Exclude<KernelSpec, { kind: 'host' }> => s.kind !== 'host');
   const targets: KernelTarget[] = [];
   if (guests.length) {
@@ -41,6 +44,7 @@ export function prepareKernels(specs: KernelSpec[], log: (s: string) => void): K
     const available = availableKernels();
     const picked = guests.map((s) => resolveKernel(s, available, cached));
     if (picked.some((k) => !('dir' in k))) fetchChecks();
+    beforeFetch();
     for (const spec of specs) {
       if (spec.kind === 'host') {
         targets.push({ kind: 'host', release: os.release() });
@@ -51,7 +55,10 @@ export function prepareKernels(specs: KernelSpec[], log: (s: string) => void): K
       const { accel, why } = chooseAccel(k);
       targets.push({ kind: 'guest', release: k.release, kernel: k, accel, accelWhy: why });
     }
-  } else targets.push({ kind: 'host', release: os.release() });
+  } else {
+    beforeFetch();
+    targets.push({ kind: 'host', release: os.release() });
+  }
   return targets;
 }
 
