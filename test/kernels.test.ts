@@ -176,13 +176,13 @@ function column(kernel: string, host: boolean, results: LabResult[]): KernelColu
 describe('side by side', () => {
   const cell = (addrB: string, result: string): Partial<BindCell> => ({ proto: 'tcp', kind: 'bound', reuseaddrA: false, reuseaddrB: true, reuseportA: false, reuseportB: false, addrA: '0.0.0.0', addrB, v6onlyA: null, v6onlyB: null, uidB: 'same', setupA: 'OK', result });
   const cols = [
-    column('6.1.0-57-amd64', false, [result('04', '6.1.0-57-amd64', { C6: 'differs by OS', T3: 'not tested' }), result('01', '6.1.0-57-amd64', { C1: 'holds' }, [cell('127.0.0.1', 'EADDRINUSE'), cell('192.0.2.1', 'OK')])]),
-    column('6.12.117+deb12-amd64', false, [result('04', '6.12.117+deb12-amd64', { C6: 'differs by OS', T3: 'does not hold' }), result('01', '6.12.117+deb12-amd64', { C1: 'holds' }, [cell('127.0.0.1', 'OK'), cell('192.0.2.1', 'OK')])]),
-    column('6.18.44', true, [result('04', '6.18.44', { C6: 'differs by OS', T3: 'does not hold' })]),
+    column('6.1.0-57-amd64', false, [result('04', '6.1.0-57-amd64', { C6: 'differs by OS', T3: 'holds', T14: 'not tested' }), result('01', '6.1.0-57-amd64', { C1: 'holds' }, [cell('127.0.0.1', 'EADDRINUSE'), cell('192.0.2.1', 'OK')])]),
+    column('6.12.117+deb12-amd64', false, [result('04', '6.12.117+deb12-amd64', { C6: 'differs by OS', T3: 'does not hold', T14: 'holds' }), result('01', '6.12.117+deb12-amd64', { C1: 'holds' }, [cell('127.0.0.1', 'OK'), cell('192.0.2.1', 'OK')])]),
+    column('6.18.44', true, [result('04', '6.18.44', { C6: 'differs by OS', T3: 'does not hold', T14: 'holds' })]),
   ];
   it('rows are claims, columns kernels; the odd verdict out is marked and links to its report', () => {
     const rows = compareClaims(cols);
-    expect(rows.map((r) => `${r.lab} ${r.claim}`)).toEqual(['01 C1', '04 C6', '04 T3']);
+    expect(rows.map((r) => `${r.lab} ${r.claim}`)).toEqual(['01 C1', '04 C6', '04 T3', '04 T14']);
     const t3 = rows[2]!;
     expect(t3.differs).toBe(true);
     expect(t3.cells.map((c) => c?.differs)).toEqual([true, false, false]);
@@ -193,6 +193,12 @@ describe('side by side', () => {
     expect(rows[0]!.cells[2]).toBeNull();
     expect(rows[0]!.differs).toBe(false);
   });
+  it('"not tested" is no verdict: it differs from nothing, and the row says it was not judged everywhere', () => {
+    const t14 = compareClaims(cols).find((r) => r.claim === 'T14')!;
+    expect(t14.differs).toBe(false);
+    expect(t14.partlyUntested).toBe(true);
+    expect(t14.cells.map((c) => c?.differs)).toEqual([false, false, false]);
+  });
   it('a tie marks every verdict of the row', () => {
     const rows = compareClaims(cols.slice(0, 1).concat([column('6.18.44', true, [result('04', '6.18.44', { C6: 'differs by OS', T3: 'does not hold' })])]));
     expect(rows.find((r) => r.claim === 'T3')!.cells.map((c) => c?.differs)).toEqual([true, true]);
@@ -202,11 +208,15 @@ describe('side by side', () => {
     expect(compared).toBe(2);
     expect(changes).toEqual([{ cell: 'tcp bound A 0.0.0.0 [-] · B 127.0.0.1 [ADDR] uid same', outcomes: ['EADDRINUSE', 'OK', null] }]);
   });
-  it('the terminal table: one line per claim, ≠ on rows that differ, * on the odd verdicts', () => {
+  it('the terminal table: one line per claim, ≠ on rows that differ, * on the odd verdicts, ? where some kernel could not judge', () => {
     const lines = renderComparisonText(cols, compareClaims(cols));
     expect(lines[0]).toMatch(/claim\s+lab\s+6\.1\.0-57-amd64\s+6\.12\.117\+deb12-amd64\s+6\.18\.44 \(host\)$/);
-    expect(lines.find((l) => l.includes('T3'))).toMatch(/^≠\s+T3\s+04 lab-04\s+not tested \*\s+does not hold\s+does not hold$/);
+    expect(lines.find((l) => l.includes('T3'))).toMatch(/^≠\s+T3\s+04 lab-04\s+holds \*\s+does not hold\s+does not hold$/);
+    expect(lines.find((l) => l.includes('T14'))).toMatch(/^\?\s+T14\s+04 lab-04\s+not tested\s+holds\s+holds$/);
     expect(lines.find((l) => l.includes('C1'))).toMatch(/holds\s+holds\s+—$/);
-    expect(lines[lines.length - 1]).toBe('≠ 1 of 3 claims differ between kernels (* marks the verdicts that differ)');
+    expect(lines.slice(-2)).toEqual([
+      '≠ 1 of 4 claims differ between kernels (* marks the verdicts that differ)',
+      '? 1 not judged on every kernel: a precondition failed there ("not tested", the evidence says which)',
+    ]);
   });
 });

@@ -31,7 +31,10 @@ export interface ComparedRow {
   text: string;
   /** one per column; null where that kernel has no result for the lab */
   cells: Array<ComparedCell | null>;
+  /** two kernels judged the claim and gave different verdicts */
   differs: boolean;
+  /** some kernels judged it and some could not ("not tested"): no difference shown, none ruled out */
+  partlyUntested: boolean;
 }
 
 export function columnLabel(c: Pick<KernelColumn, 'kernel' | 'host'>): string {
@@ -64,16 +67,19 @@ export function compareClaims(columns: readonly KernelColumn[]): ComparedRow[] {
         const cl = entry?.result.claims.find((x) => x.id === claim);
         return entry && cl ? { verdict: cl.verdict, evidence: cl.evidence, href: `${labHref(c, entry.dirName)}#claim-${claim}`, differs: false } : null;
       });
+      // "not tested" is no verdict: only kernels that judged the claim are compared
       const present = cells.filter((x): x is ComparedCell => x !== null);
+      const judged = present.filter((x) => x.verdict !== 'not tested');
       const counts = new Map<Verdict, number>();
-      for (const x of present) counts.set(x.verdict, (counts.get(x.verdict) ?? 0) + 1);
+      for (const x of judged) counts.set(x.verdict, (counts.get(x.verdict) ?? 0) + 1);
       const differs = counts.size > 1;
       if (differs) {
         const top = Math.max(...counts.values());
         const tied = [...counts.values()].filter((n) => n === top).length > 1;
-        for (const x of present) x.differs = tied || counts.get(x.verdict)! < top;
+        for (const x of judged) x.differs = tied || counts.get(x.verdict)! < top;
       }
-      rows.push({ lab, slug, claim, text: texts.get(claim) ?? '', cells, differs });
+      const partlyUntested = judged.length > 0 && judged.length < present.length;
+      rows.push({ lab, slug, claim, text: texts.get(claim) ?? '', cells, differs, partlyUntested });
     }
   }
   return rows;
@@ -136,12 +142,14 @@ export function compareBindMatrix(columns: readonly KernelColumn[]): { compared:
   return { compared, changes };
 }
 
-/** The side-by-side as text for the terminal: one line per claim, `≠` where kernels differ. */
+/** The side-by-side as text for the terminal: one line per claim, `≠` where kernels differ, `?` where some could not judge. */
 export function renderComparisonText(columns: readonly KernelColumn[], rows: readonly ComparedRow[]): string[] {
   const heads = ['', 'claim', 'lab', ...columns.map(columnLabel)];
-  const body = rows.map((r) => [r.differs ? '≠' : '', r.claim, `${r.lab} ${r.slug}`, ...r.cells.map((c) => (c ? c.verdict + (c.differs ? ' *' : '') : '—'))]);
+  const body = rows.map((r) => [r.differs ? '≠' : r.partlyUntested ? '?' : '', r.claim, `${r.lab} ${r.slug}`, ...r.cells.map((c) => (c ? c.verdict + (c.differs ? ' *' : '') : '—'))]);
   const widths = heads.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
   const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
   const differing = rows.filter((r) => r.differs).length;
-  return [line(heads), ...body.map(line), '', differing ? `≠ ${differing} of ${rows.length} claims differ between kernels (* marks the verdicts that differ)` : `all ${rows.length} claims have the same verdict on every kernel`];
+  const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
+  const summary = differing ? `≠ ${differing} of ${rows.length} claims differ between kernels (* marks the verdicts that differ)` : `no claim has different verdicts on kernels that judged it (${rows.length} claims)`;
+  return [line(heads), ...body.map(line), '', summary, ...(untested ? [`? ${untested} not judged on every kernel: a precondition failed there ("not tested", the evidence says which)`] : [])];
 }

@@ -21,7 +21,7 @@ th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.85r
 .verdict{font-weight:bold;padding:.1rem .4rem;border-radius:.3rem;white-space:nowrap}
 .holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.mixed{background:#e8dcf5}.not-tested{background:#e6e6e6}
 .pre{font-size:.85rem;color:#444;margin:.2rem 0 0 0;padding-left:1rem}.pre .no{color:#a00;font-weight:bold}
-.differs{outline:3px solid #c0392b;outline-offset:-3px}tr.row-differs>th:first-child{border-left:6px solid #c0392b}
+.differs{outline:3px solid #c0392b;outline-offset:-3px}tr.row-differs>th:first-child{border-left:6px solid #c0392b}tr.row-untested>th:first-child{border-left:6px solid #bbb}
 .meta{color:#555}.svgbox{overflow-x:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto}
 .controls{margin:.5rem 0 0 0}.controls button{font-size:1rem;padding:.15rem .6rem}.status{font-family:ui-monospace,monospace;font-size:.85rem;margin-left:.5rem}
 .right{background:#d7f0d0}.wrong{background:#f8d0d0}.skipped,.not-scored{background:#e6e6e6}
@@ -242,6 +242,7 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
   const rows = compareClaims(columns);
   const bind = compareBindMatrix(columns);
   const differing = rows.filter((r) => r.differs).length;
+  const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
   const head = columns.map((c) => `<th>${c.folder ? `<a href="${esc(c.folder)}/index.html">${esc(columnLabel(c))}</a>` : esc(columnLabel(c))}</th>`).join('');
   const kernelRows = columns
     .map((c, i) => {
@@ -256,7 +257,7 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
       const cells = r.cells
         .map((x) => (x ? `<td class="${x.differs ? 'differs' : ''}" title="${esc(x.evidence)}"><a href="${esc(x.href)}">${verdictBadge(x.verdict)}</a></td>` : '<td class="meta">—</td>'))
         .join('');
-      return `<tr class="${r.differs ? 'row-differs' : ''}"><th>${esc(r.claim)}</th><td>${esc(r.lab)} ${esc(r.slug)}</td><td>${esc(r.text)}</td>${cells}</tr>`;
+      return `<tr class="${r.differs ? 'row-differs' : r.partlyUntested ? 'row-untested' : ''}"><th>${esc(r.claim)}</th><td>${esc(r.lab)} ${esc(r.slug)}</td><td>${esc(r.text)}</td>${cells}</tr>`;
     })
     .join('\n');
   const LIMIT = 300;
@@ -276,7 +277,7 @@ ${bind.changes.length ? `<table><tr><th>cell</th>${head}</tr>\n${bindRows}\n</ta
 ${kernelRows}
 </table>
 <h2>Claims side by side</h2>
-<p>${differing ? `${differing} of ${rows.length} claims have verdicts that differ between kernels: their rows are marked, and the verdicts that differ are outlined.` : `All ${rows.length} claims have the same verdict on every kernel.`} Each verdict links to that kernel's report; hover for its evidence.</p>
+<p>${differing ? `${differing} of ${rows.length} claims have verdicts that differ between kernels: their rows are marked red, and the verdicts that differ are outlined.` : `No claim has different verdicts on the kernels that judged it (${rows.length} claims).`}${untested ? ` ${untested} could not be judged on every kernel (grey mark: "not tested" there, its evidence names the precondition that failed); "not tested" is no verdict and differs from nothing.` : ''} Each verdict links to that kernel's report; hover for its evidence.</p>
 <table><tr><th>claim</th><th>lab</th><th>text</th>${head}</tr>
 ${claimRows}
 </table>
