@@ -251,10 +251,10 @@ describe('scripting hooks', () => {
     c.write(new Uint8Array(10));
     clock.advance(1000);
     expect(retransmits).toBeGreaterThan(0);
-    expect(c.tcb.sndUna).not.toBe(c.tcb.sndMax);
+    expect(c.tcb.sndUna).not.toBe(c.tcb.sndNxt);
     srv.conns[0]!.holdAcks(false);
     clock.advance(10);
-    expect(c.tcb.sndUna).toBe(c.tcb.sndMax);
+    expect(c.tcb.sndUna).toBe(c.tcb.sndNxt);
   });
 
   it('drop, duplicate and delay segments matching a predicate', () => {
@@ -273,9 +273,9 @@ describe('scripting hooks', () => {
     client.addFilter({ direction: 'out', match: (e) => e.tcp.payload.length > 0, action: { delayMs: 500 } });
     c.write(new Uint8Array(5));
     clock.advance(100);
-    expect(c.tcb.sndUna).not.toBe(c.tcb.sndMax);
+    expect(c.tcb.sndUna).not.toBe(c.tcb.sndNxt);
     clock.advance(500);
-    expect(c.tcb.sndUna).toBe(c.tcb.sndMax);
+    expect(c.tcb.sndUna).toBe(c.tcb.sndNxt);
   });
 
   it('record a segment and replay it later as an old duplicate', () => {

@@ -2,6 +2,7 @@
 // templates, and exactly the segments it must answer with — nothing more.
 import { describe, expect, it } from 'vitest';
 import { seq, seqAdd } from '../src/wire/seq';
+import { emitTcpFrame } from '../src/wire/frame';
 import { flags, formatFlags, type TcpOption } from '../src/wire/tcp';
 import { Tcb } from '../src/stack/tcb';
 import {
@@ -43,10 +44,19 @@ describe('fixtures', () => {
 
 // ---------------------------------------------------------------- SYN-SENT
 describe('SYN-SENT', () => {
-  it('CLOSED → SYN-SENT: the SYN carries our options in the order Linux sends them', () => {
+  it('CLOSED → SYN-SENT: the SYN carries our options in the order and layout Linux sends them (a 40-byte header)', () => {
     const t = Tcb.connect({ ...CFG, timestamps: true, wscale: 7, sackPermitted: true }, LOCAL_PORT, REMOTE_PORT, T0);
-    recv(t, T0, [{ flags: 'SYN', seq: LOCAL_SEQ, ack: 0, options: ['mss', 'sackPermitted', 'wscale', 'timestamps'] }]);
+    const [syn] = recv(t, T0, [
+      { flags: 'SYN', seq: LOCAL_SEQ, ack: 0, window: WIN, opts: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }, { kind: 'timestamps', tsval: T0, tsecr: 0 }, { kind: 'nop' }, { kind: 'wscale', shift: 7 }] },
+    ]);
     expect(states(t)).toEqual(['CLOSED→SYN-SENT']);
+    const frame = emitTcpFrame('192.0.2.2', '192.0.2.1', syn!);
+    expect(frame[20 + 12]! >> 4).toBe(10); // data offset: 40 bytes, no EOL padding
+    // without SACK: NOP NOP before the timestamps; without timestamps: NOP NOP before SACK-permitted
+    recv(Tcb.connect({ ...CFG, timestamps: true, wscale: 7 }, LOCAL_PORT, REMOTE_PORT, T0), T0, [
+      { flags: 'SYN', seq: LOCAL_SEQ, ack: 0, opts: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: T0, tsecr: 0 }, { kind: 'nop' }, { kind: 'wscale', shift: 7 }] },
+    ]);
+    recv(Tcb.connect({ ...CFG, sackPermitted: true }, LOCAL_PORT, REMOTE_PORT, T0), T0, [{ flags: 'SYN', seq: LOCAL_SEQ, ack: 0, opts: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'sackPermitted' }] }]);
   });
   it('a SYN,ACK acknowledging our SYN: ESTABLISHED, and an ACK', () => {
     const t = tcbSynSent();
@@ -158,12 +168,14 @@ describe('ESTABLISHED', () => {
     expect(t.sndUna).toBe(seqAdd(LOCAL_SEQ, 11));
     expect(t.timers.has('retransmit')).toBe(false);
   });
-  it('the peer window limits what is sent; an ACK opening it lets the rest go', () => {
+  it('the peer window limits what is sent: a silly sliver waits for the override timeout (RFC 9293 §3.8.6.2.1); an ACK opening the window lets the rest go', () => {
     const t = tcbEstablished({ mss: 100 });
     send(t, T0, { window: 3 });
     t.write(bytes('abcdef'));
-    recv(t, T0, [{ ...RECV_TEMPL, payload: 'abc' }]);
-    send(t, T0, { ack: seqAdd(LOCAL_SEQ, 4), window: 100 }, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 4), payload: 'def' }]);
+    recv(t, T0, []); // 3 of 6 bytes: neither a full segment, nor all that is queued, nor half the largest window
+    recv(t, T0 + 199, []);
+    recv(t, T0 + 200, [{ ...RECV_TEMPL, payload: 'abc' }]); // the override (persist) timer, one RTO
+    send(t, T0 + 201, { ack: seqAdd(LOCAL_SEQ, 4), window: 100 }, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 4), payload: 'def' }]);
   });
   it('FIN: CLOSE-WAIT, and an ACK of it', () => {
     const t = tcbEstablished();
@@ -171,9 +183,9 @@ describe('ESTABLISHED', () => {
     expect(t.state).toBe('CLOSE-WAIT');
     expect(t.events.map((e) => e.kind)).toContain('eof');
   });
-  it('FIN with data: the data, then the FIN, one ACK for both', () => {
+  it('FIN with data: the data, then the FIN, one ACK for both (the right edge stays put: the FIN took a sequence number, not buffer)', () => {
     const t = tcbEstablished();
-    send(t, T0, { flags: flags('fin,psh,ack'), payload: bytes('bye') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 5), window: WIN - 3 }]);
+    send(t, T0, { flags: flags('fin,psh,ack'), payload: bytes('bye') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 5), window: WIN - 4 }]);
     expect(t.state).toBe('CLOSE-WAIT');
   });
   it('CLOSE: a FIN after the queued data, FIN-WAIT-1', () => {
@@ -299,13 +311,15 @@ describe('ESTABLISHED', () => {
     expectSegments(t.abort(T0), [{ flags: 'RST,ACK', seq: seqAdd(LOCAL_SEQ, 1), ack: seqAdd(REMOTE_SEQ, 1) }]);
     expect(t.state).toBe('CLOSED');
   });
-  it('delayed ACKs (option): the second segment or 40 ms, whichever first', () => {
+  it('delayed ACKs (option): the second full-sized segment or 40 ms, whichever first (RFC 5681 §4.2)', () => {
     const t = tcbEstablished({ delayedAck: true });
-    send(t, T0, { payload: bytes('a') }, []);
-    send(t, T0 + 1, { seq: seqAdd(REMOTE_SEQ, 2), payload: bytes('b') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 3) }]);
-    send(t, T0 + 2, { seq: seqAdd(REMOTE_SEQ, 3), payload: bytes('c') }, []);
+    const full = new Uint8Array(1000);
+    send(t, T0, { payload: full }, []);
+    send(t, T0 + 1, { seq: seqAdd(REMOTE_SEQ, 1001), payload: full }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2001) }]);
+    send(t, T0 + 2, { seq: seqAdd(REMOTE_SEQ, 2001), payload: bytes('c') }, []);
+    send(t, T0 + 3, { seq: seqAdd(REMOTE_SEQ, 2002), payload: bytes('d') }, []); // small segments are not full-sized ones
     recv(t, T0 + 41, []);
-    recv(t, T0 + 42, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 4) }]);
+    recv(t, T0 + 42, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2003) }]);
   });
 });
 
