@@ -95,6 +95,22 @@ export class ByteQueue {
     this.#curStart = 0;
   }
 
+  /** Removes and returns everything, chunk by chunk as it came (no copy). */
+  takeChunks(): Uint8Array[] {
+    const out: Uint8Array[] = [];
+    for (let i = this.#first; i < this.#chunks.length; i++) {
+      const c = this.#chunks[i]!;
+      out.push(i === this.#first && this.#head > 0 ? c.subarray(this.#head) : c);
+    }
+    this.#chunks = [];
+    this.#first = 0;
+    this.#head = 0;
+    this.#length = 0;
+    this.#curIndex = 0;
+    this.#curStart = 0;
+    return out;
+  }
+
   /** Removes and returns up to `n` bytes from the front (a view when they lie in one chunk). */
   take(n: number): Uint8Array {
     const out = this.view(0, n);

@@ -266,6 +266,8 @@ export class TcpStack {
   readonly #link: Link;
   /** connections by port pair (local · 65536 + remote), then address */
   readonly #conns = new Map<number, Connection[]>();
+  /** the same connections, for a quick "is it still ours?" */
+  readonly #live = new Set<Connection>();
   readonly #listeners = new Map<number, StackListener[]>();
   readonly #timers = new Map<Connection, { handle: TimerHandle; at: number }>();
   readonly #filters = new Set<SegmentFilter>();
@@ -348,7 +350,7 @@ export class TcpStack {
   }
 
   get connections(): Connection[] {
-    return [...this.#conns.values()].flat();
+    return [...this.#live];
   }
 
   // ---------------------------------------------------------------- hooks
@@ -428,19 +430,21 @@ export class TcpStack {
     const list = this.#conns.get(key);
     if (list) list.push(conn);
     else this.#conns.set(key, [conn]);
+    this.#live.add(conn);
     this.created.emit(conn);
     this.#report(conn);
     return conn;
   }
 
   #registered(conn: Connection): boolean {
-    return this.#conns.get(conn.tuple.local.port * 65536 + conn.tuple.remote.port)?.includes(conn) ?? false;
+    return this.#live.has(conn);
   }
 
   #forget(conn: Connection): void {
     this.#timers.get(conn)?.handle.cancel();
     this.#timers.delete(conn);
     this.#pending.delete(conn);
+    this.#live.delete(conn);
     const key = conn.tuple.local.port * 65536 + conn.tuple.remote.port;
     const list = this.#conns.get(key);
     if (!list) return;
@@ -628,9 +632,11 @@ export class TcpStack {
   /** Hands received bytes to the application while it reads; a freed window may need an update. */
   deliver(conn: Connection): void {
     if (!conn.reading || conn.tcb.recvQ.length === 0) return;
-    const data = conn.tcb.read();
-    conn.received += data.length;
-    conn.dataEvents.emit(data);
+    // chunk by chunk as the segments brought them: no copy (a listener sees a byte stream either way)
+    for (const data of conn.tcb.readChunks()) {
+      conn.received += data.length;
+      conn.dataEvents.emit(data);
+    }
     if (conn.tcb.ackDue) this.send(conn, conn.tcb.dispatch(this.clock.now()));
   }
 

@@ -8,7 +8,7 @@
 // state is written in one place (#setState); congestion control and loss recovery live in
 // congestion.ts and recovery.ts, out-of-order data in reassembly.ts.
 import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, type SeqNumber } from '../wire/seq';
-import { NO_FLAGS, segLen, type TcpFlags, type TcpOption, type TcpRepr } from '../wire/tcp';
+import { FLAGS_BY_BYTE, segLen, type TcpFlags, type TcpOption, type TcpRepr } from '../wire/tcp';
 import { ByteQueue } from './bytes';
 import { NewReno } from './congestion';
 import { Reassembly } from './reassembly';
@@ -66,6 +66,14 @@ export interface TcbConfig {
   /** delay ACKs (RFC 9293 §3.8.6.3): every second full segment or after delayedAckMs */
   delayedAck: boolean;
   delayedAckMs: number;
+  /**
+   * Segments that arrive in one batch (a TUN read that drained several frames) are acknowledged
+   * together at the end of the batch, as Linux acknowledges a GRO super-packet, and mid-batch
+   * once more than this many bytes (at most a quarter of the receive buffer) are unacknowledged.
+   * 0: every second full-sized segment even within a batch (RFC 5681 §4.2, RFC 9293 SHLD-19).
+   * Segments that arrive one at a time are acknowledged one by one either way.
+   */
+  ackCoalesce: number;
   rto: RtoConfig;
   /** retransmissions of a SYN / of data before giving up (Linux: tcp_syn_retries 6, tcp_retries2 15) */
   synRetries: number;
@@ -95,6 +103,7 @@ export const DEFAULT_TCB: TcbConfig = {
   mslMs: 30_000,
   delayedAck: false,
   delayedAckMs: 40,
+  ackCoalesce: 65536,
   rto: DEFAULT_RTO,
   synRetries: 6,
   dataRetries: 15,
@@ -145,7 +154,12 @@ const NOP: TcpOption = Object.freeze({ kind: 'nop' });
 const SACK_PERMITTED: TcpOption = Object.freeze({ kind: 'sackPermitted' });
 /** NOP NOP TS: 12 bytes on every segment once timestamps are on (RFC 7323 Appendix A layout) */
 const TS_OPTION_BYTES = 12;
-const flagsOf = (f: Partial<TcpFlags>): TcpFlags => ({ ...NO_FLAGS, ...f });
+/** Flags of the segments we build (shared, frozen: building one allocates no flags object). */
+const flagsOf = (f: { fin?: boolean; syn?: boolean; rst?: boolean; psh?: boolean; ack?: boolean }): TcpFlags =>
+  FLAGS_BY_BYTE[(f.fin ? 0x01 : 0) | (f.syn ? 0x02 : 0) | (f.rst ? 0x04 : 0) | (f.psh ? 0x08 : 0) | (f.ack ? 0x10 : 0)]!;
+const ACK = flagsOf({ ack: true });
+const RST = flagsOf({ rst: true });
+const RST_ACK = flagsOf({ rst: true, ack: true });
 const maxSeq = (a: SeqNumber, b: SeqNumber): SeqNumber => (seqGt(a, b) ? a : b);
 /** 24 days: a timestamp older than this is no evidence (RFC 7323 §5.5) */
 const PAWS_IDLE_MS = 24 * 86_400_000;
@@ -297,12 +311,22 @@ export class Tcb {
    */
   read(max = Number.MAX_SAFE_INTEGER): Uint8Array {
     const out = this.recvQ.take(max);
-    if (out.length && SYNCHRONIZED.has(this.#state) && !this.finReceived && this.windowOverride === null) {
-      const current = Math.max(0, seqDiff(this.rcvAdvEdge, this.rcvNxt));
-      const edge = this.#windowEdge();
-      if (seqGt(edge, this.rcvAdvEdge) && seqDiff(edge, this.rcvNxt) >= 2 * current) this.#ackNow = true;
-    }
+    if (out.length) this.#windowOpened();
     return out;
+  }
+
+  /** RECEIVE everything unread, in the chunks it arrived in (no copy). */
+  readChunks(): Uint8Array[] {
+    const out = this.recvQ.takeChunks();
+    if (out.length) this.#windowOpened();
+    return out;
+  }
+
+  #windowOpened(): void {
+    if (!SYNCHRONIZED.has(this.#state) || this.finReceived || this.windowOverride !== null) return;
+    const current = Math.max(0, seqDiff(this.rcvAdvEdge, this.rcvNxt));
+    const edge = this.#windowEdge();
+    if (seqGt(edge, this.rcvAdvEdge) && seqDiff(edge, this.rcvNxt) >= 2 * current) this.#ackNow = true;
   }
 
   /** shutdown(SHUT_WR), RFC 9293's CLOSE: a FIN follows the queued data; receiving goes on. */
@@ -340,7 +364,7 @@ export class Tcb {
   abort(now: number): TcpRepr[] {
     const out: TcpRepr[] = [];
     if (ABORT_RESETS.has(this.#state)) {
-      out.push(this.#segment(flagsOf({ rst: true, ack: true }), this.sndNxt, EMPTY, now));
+      out.push(this.#segment(RST_ACK, this.sndNxt, EMPTY, now));
       this.events.push({ kind: 'reset', reason: 'rst-sent', at: now });
     }
     this.#toClosed(now);
@@ -675,11 +699,20 @@ export class Tcb {
     // ACK at once when a hole was filled (RFC 5681 §4.2) or more than one full-sized segment is
     // unacknowledged (§4.2: at least every second one); else one ACK when the batch is done —
     // or, with delayed ACKs, after delayedAckMs
-    if (fillsHole || !this.ooo.empty || seqDiff(this.rcvNxt, this.lastAckSent) > this.#rcvMss) this.#ackNow = true;
+    if (fillsHole || !this.ooo.empty || seqDiff(this.rcvNxt, this.lastAckSent) > this.#ackAfter()) this.#ackNow = true;
     else {
       this.#ackPending = true;
       if (this.cfg.delayedAck && !this.timers.has('delayed-ack')) this.timers.set('delayed-ack', now + this.cfg.delayedAckMs);
     }
+  }
+
+  /**
+   * Unacknowledged bytes beyond which an ACK goes at once: more than one full-sized segment
+   * (RFC 5681 §4.2: at least every second one), or with batch coalescing, GRO's 64 KiB.
+   */
+  #ackAfter(): number {
+    if (this.cfg.delayedAck || this.cfg.ackCoalesce <= 0) return this.#rcvMss;
+    return Math.max(this.#rcvMss, Math.min(this.cfg.ackCoalesce, Math.floor(this.cfg.rcvBuf / 4)));
   }
 
   /** Eighth: FIN, once RCV.NXT has reached it. */
@@ -976,11 +1009,11 @@ export class Tcb {
 
   /** A bare ACK <SEQ=SND.NXT><ACK=RCV.NXT>, with SACK blocks when we hold out-of-order data. */
   #ack(now: number): TcpRepr {
-    return this.#segment(flagsOf({ ack: true }), this.sndNxt, EMPTY, now, this.#sackBlocks());
+    return this.#segment(ACK, this.sndNxt, EMPTY, now, this.#sackBlocks());
   }
 
   #rst(seqNo: SeqNumber, now: number): TcpRepr {
-    return this.#segment(flagsOf({ rst: true }), seqNo, EMPTY, now);
+    return this.#segment(RST, seqNo, EMPTY, now);
   }
 
   /**
@@ -1198,7 +1231,7 @@ export class Tcb {
       this.sndNxt = end;
       return;
     }
-    out.push(this.#segment(flagsOf({ ack: true }), seqAdd(this.sndUna, -1), EMPTY, now));
+    out.push(this.#segment(ACK, seqAdd(this.sndUna, -1), EMPTY, now));
     this.rto.expired();
     this.timers.set('persist', now + this.rto.rtoMs);
   }
@@ -1208,14 +1241,14 @@ export class Tcb {
     const ka = this.keepalive;
     if (!ka || seqGt(this.sndNxt, this.sndUna) || this.#unsent() > 0) return false;
     if (this.#keepaliveProbes >= ka.probes) {
-      out.push(this.#segment(flagsOf({ rst: true, ack: true }), this.sndNxt, EMPTY, now));
+      out.push(this.#segment(RST_ACK, this.sndNxt, EMPTY, now));
       this.events.push({ kind: 'reset', reason: 'keepalive-timeout', at: now });
       this.#toClosed(now);
       return true;
     }
     this.#keepaliveProbes++;
     this.events.push({ kind: 'keepalive', probe: this.#keepaliveProbes, at: now });
-    out.push(this.#segment(flagsOf({ ack: true }), seqAdd(this.sndNxt, -1), EMPTY, now));
+    out.push(this.#segment(ACK, seqAdd(this.sndNxt, -1), EMPTY, now));
     this.timers.set('keepalive', now + ka.intervalMs);
     return false;
   }

@@ -1,6 +1,6 @@
 // A whole IP frame (as read from the TUN, LINKTYPE_RAW) decoded down to the transport layer.
 import { formatAddress, parseAddress } from './address';
-import { addressSum, internetChecksum, pseudoLength, sum16 } from './checksum';
+import { addressSum, fold, pseudoLength, sum16 } from './checksum';
 import { isWireError, wireError, type WireError } from './errors';
 import { emitIp, parseIp, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type IpRepr, type ParseOptions } from './ip';
 import { optionsLength, parseTcp, parseTcpWith, writeTcp, type TcpRepr } from './tcp';
@@ -53,6 +53,29 @@ export type AddressLike = string | Uint8Array;
 const addressBytes = (a: AddressLike): Uint8Array => (typeof a === 'string' ? parseAddress(a).bytes : a);
 
 /**
+ * Memory for frames: slices of 64 KiB blocks, 8-byte aligned (so checksums can read 32-bit
+ * words), handed out without the zero-fill and bookkeeping a fresh ArrayBuffer per frame costs.
+ * A frame kept alive keeps its block alive: fine for frames, which are small and short-lived.
+ */
+class FramePool {
+  static readonly BLOCK = 64 * 1024;
+  #block = new ArrayBuffer(FramePool.BLOCK);
+  #used = 0;
+  take(len: number): Uint8Array {
+    if (len > FramePool.BLOCK / 4) return new Uint8Array(len);
+    if (this.#used + len > FramePool.BLOCK) {
+      this.#block = new ArrayBuffer(FramePool.BLOCK);
+      this.#used = 0;
+    }
+    const out = new Uint8Array(this.#block, this.#used, len);
+    this.#used = (this.#used + len + 7) & ~7;
+    return out;
+  }
+}
+
+const pool = new FramePool();
+
+/**
  * Emits TCP frames for one pair of addresses: the addresses are bytes, the pseudo-header's
  * address sum and the IPv4 header's constant part are computed once, and each frame is one
  * allocation written in place (IP header, TCP header and options, payload copied once).
@@ -63,6 +86,8 @@ export class TcpFramer {
   readonly ipv6: boolean;
   readonly #addrSum: number;
   readonly #ipHeader: number;
+  /** IPv4: the header's words other than the total length, summed */
+  readonly #ipSum: number;
 
   constructor(src: AddressLike, dst: AddressLike) {
     this.src = addressBytes(src).slice();
@@ -71,15 +96,19 @@ export class TcpFramer {
     this.ipv6 = this.src.length === 16;
     this.#addrSum = addressSum(this.src, this.dst, PROTO_TCP);
     this.#ipHeader = this.ipv6 ? 40 : 20;
+    this.#ipSum = this.ipv6 ? 0 : 0x4500 + 0x4000 + ((64 << 8) | PROTO_TCP) + sum16(this.src) + sum16(this.dst);
   }
 
   emit(tcp: TcpRepr): Uint8Array {
     const optLen = optionsLength(tcp.options);
     const tcpLen = 20 + optLen + tcp.payload.length;
     const h = this.#ipHeader;
-    const out = new Uint8Array(h + tcpLen);
+    const out = pool.take(h + tcpLen); // not zeroed: every byte is written below
     if (this.ipv6) {
       out[0] = 0x60;
+      out[1] = 0;
+      out[2] = 0;
+      out[3] = 0;
       out[4] = tcpLen >> 8;
       out[5] = tcpLen & 0xff;
       out[6] = PROTO_TCP;
@@ -89,14 +118,19 @@ export class TcpFramer {
     } else {
       const total = h + tcpLen;
       out[0] = 0x45;
+      out[1] = 0;
       out[2] = total >> 8;
       out[3] = total & 0xff;
+      out[4] = 0;
+      out[5] = 0;
       out[6] = 0x40; // DF
+      out[7] = 0;
       out[8] = 64;
       out[9] = PROTO_TCP;
       out.set(this.src, 12);
       out.set(this.dst, 16);
-      const c = internetChecksum(out.subarray(0, 20));
+      // the header checksum: the constant part summed once, plus the length
+      const c = ~fold(this.#ipSum + total) & 0xffff;
       out[10] = c >> 8;
       out[11] = c & 0xff;
     }
@@ -159,7 +193,8 @@ export function parseTcpPacket(frame: Uint8Array): TcpPacket | WireError | null 
   if (next !== PROTO_TCP) return null;
   const seg = frame.subarray(off, end);
   const dstAt = srcAt + addrLen;
-  const sum = sum16(frame.subarray(srcAt, dstAt + addrLen)) + PROTO_TCP + pseudoLength(addrLen === 16, seg.length);
+  let sum = PROTO_TCP + pseudoLength(addrLen === 16, seg.length);
+  for (let i = srcAt; i < dstAt + addrLen; i += 2) sum += (frame[i]! << 8) | frame[i + 1]!;
   const tcp = parseTcpWith(seg, sum);
   return isWireError(tcp) ? tcp : { srcAt, dstAt, addrLen, tcp };
 }

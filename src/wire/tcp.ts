@@ -41,6 +41,23 @@ export interface TcpRepr {
 
 export const NO_FLAGS: TcpFlags = { fin: false, syn: false, rst: false, psh: false, ack: false, urg: false, ece: false, cwr: false };
 
+/** The flags of a header's flags byte (RFC 9293 §3.1, RFC 3168 for ECE/CWR). */
+export function flagsOfByte(b: number): TcpFlags {
+  return {
+    fin: (b & 0x01) !== 0,
+    syn: (b & 0x02) !== 0,
+    rst: (b & 0x04) !== 0,
+    psh: (b & 0x08) !== 0,
+    ack: (b & 0x10) !== 0,
+    urg: (b & 0x20) !== 0,
+    ece: (b & 0x40) !== 0,
+    cwr: (b & 0x80) !== 0,
+  };
+}
+
+/** One frozen TcpFlags per flags byte: parsing and building segments allocates none. */
+export const FLAGS_BY_BYTE: readonly TcpFlags[] = Array.from({ length: 256 }, (_, b) => Object.freeze(flagsOfByte(b)));
+
 export function flags(spec: string): TcpFlags {
   const f = { ...NO_FLAGS };
   for (const name of spec.toLowerCase().split(/[\s,|+]+/).filter(Boolean)) {
@@ -125,22 +142,12 @@ export function parseTcpWith(b: Uint8Array, pseudo: number | null): (TcpRepr & {
   if (dataOffset < 20 || dataOffset > b.length) return wireError('tcp', `bad data offset ${dataOffset}`);
   const options = parseOptions(b, 20, dataOffset);
   if ('kind' in options) return options;
-  const fl = b[13]!;
   return {
     srcPort: get16(b, 0),
     dstPort: get16(b, 2),
     seq: seq(get32(b, 4)),
     ack: seq(get32(b, 8)),
-    flags: {
-      fin: (fl & 0x01) !== 0,
-      syn: (fl & 0x02) !== 0,
-      rst: (fl & 0x04) !== 0,
-      psh: (fl & 0x08) !== 0,
-      ack: (fl & 0x10) !== 0,
-      urg: (fl & 0x20) !== 0,
-      ece: (fl & 0x40) !== 0,
-      cwr: (fl & 0x80) !== 0,
-    },
+    flags: FLAGS_BY_BYTE[b[13]!]!,
     window: get16(b, 14),
     checksum: get16(b, 16),
     urgent: get16(b, 18),
