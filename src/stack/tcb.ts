@@ -161,6 +161,8 @@ const ACK = flagsOf({ ack: true });
 const RST = flagsOf({ rst: true });
 const RST_ACK = flagsOf({ rst: true, ack: true });
 const maxSeq = (a: SeqNumber, b: SeqNumber): SeqNumber => (seqGt(a, b) ? a : b);
+/** the smallest MSS we take from a peer (Linux TCP_MIN_SND_MSS): room for the options and some data */
+const MIN_PEER_MSS = 48;
 /** 24 days: a timestamp older than this is no evidence (RFC 7323 §5.5) */
 const PAWS_IDLE_MS = 24 * 86_400_000;
 
@@ -213,6 +215,8 @@ export class Tcb {
   readonly tsOffset: number;
   /** the largest segment the peer has sent us (Linux rcv_mss): "full-sized" for the ACK rule */
   #rcvMss = 536;
+  /** the window our SYN offered (it carries no ACK, so no edge is recorded when it goes out) */
+  #synWindow = 0;
 
   // buffers
   readonly sendQ = new ByteQueue();
@@ -763,10 +767,10 @@ export class Tcb {
     this.#replyAck(now, out);
   }
 
-  /** An ACK in reply to the segment at hand (or, while ACKs are held, one pending for later). */
+  /** An ACK in reply to the segment at hand (or, while ACKs are held, one owed: it goes as soon as they are released). */
   #replyAck(now: number, out: TcpRepr[]): void {
     if (this.holdAcks) {
-      this.#ackPending = true;
+      this.#ackNow = true;
       return;
     }
     out.push(this.#ack(now));
@@ -874,11 +878,11 @@ export class Tcb {
   #learnSyn(syn: TcpRepr, now: number): void {
     this.irs = syn.seq;
     this.rcvNxt = seqAdd(syn.seq, 1);
-    this.rcvAdvEdge = this.rcvNxt;
+    this.rcvAdvEdge = seqAdd(this.rcvNxt, this.#synWindow); // RCV.WND: what our SYN offered, if we sent one
     this.rcvUp = this.rcvNxt;
     this.lastAckSent = this.rcvNxt;
     const mss = option(syn.options, 'mss');
-    if (mss) this.peerMss = mss.value;
+    if (mss) this.peerMss = Math.max(MIN_PEER_MSS, mss.value);
     const ws = option(syn.options, 'wscale');
     this.#peerWs = !!ws;
     if (ws && this.cfg.wscale !== null) {
@@ -1043,7 +1047,9 @@ export class Tcb {
     if (this.#synDue) {
       this.#synDue = false;
       const synack = this.#state === 'SYN-RECEIVED';
-      out.push(this.#segment(flagsOf({ syn: true, ack: synack }), this.iss, EMPTY, now, null, this.#synOptions(now)));
+      const syn = this.#segment(flagsOf({ syn: true, ack: synack }), this.iss, EMPTY, now, null, this.#synOptions(now));
+      if (!synack) this.#synWindow = syn.window;
+      out.push(syn);
       if (seqLe(this.sndNxt, this.iss)) this.sndNxt = seqAdd(this.iss, 1);
       if (!this.timers.has('retransmit')) this.timers.set('retransmit', now + this.rto.rtoMs);
       if (!this.#rttProbe && this.retries === 0) this.#rttProbe = { seq: this.sndNxt, at: now };
