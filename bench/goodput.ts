@@ -5,7 +5,9 @@
 // The machine is shared: another process's load slows whichever measurement it overlaps. So
 // every figure is measured ROUNDS times, interleaved (raw, kernel→stack, stack→kernel, raw, …),
 // and each is reported as its best round (the least disturbed) and its median; the ratios
-// compare best with best. TWLAB_BENCH_MB sets the transfer size, TWLAB_BENCH_ROUNDS the rounds.
+// compare best with best. TWLAB_BENCH_MB sets the transfer size, TWLAB_BENCH_ROUNDS the rounds;
+// TWLAB_BENCH_ONLY=kernel→stack (or stack→kernel) measures that alone, e.g. under --cpu-prof:
+//   TWLAB_BENCH_ONLY=kernel→stack TWLAB_BENCH_MB=200 unshare --net node --cpu-prof dist/bench/goodput.js
 import { setupLabNetwork, ADDR } from '../src/host/netns';
 import { KernelSocket } from '../src/host/ksocket';
 import { TunLink } from '../src/host/tunlink';
@@ -116,12 +118,13 @@ async function main(): Promise<void> {
   await stackTransfer(stack, 'kernel→stack', WARM_UP, strict);
   const rounds = new Map<string, Figure[]>();
   const add = (f: Figure): void => void rounds.set(f.name, [...(rounds.get(f.name) ?? []), f]);
+  const only = process.env.TWLAB_BENCH_ONLY;
   for (let r = 0; r < ROUNDS; r++) {
-    add(await kernelLoopback());
+    if (!only) add(await kernelLoopback());
     add(await tunRaw(link));
-    add(await stackTransfer(stack, 'kernel→stack'));
-    add(await stackTransfer(stack, 'stack→kernel'));
-    add(await stackTransfer(stack, 'kernel→stack', BYTES, strict, ', ACK every 2nd segment'));
+    if (!only || only === 'kernel→stack') add(await stackTransfer(stack, 'kernel→stack'));
+    if (!only || only === 'stack→kernel') add(await stackTransfer(stack, 'stack→kernel'));
+    if (!only) add(await stackTransfer(stack, 'kernel→stack', BYTES, strict, ', ACK every 2nd segment'));
   }
   stack.detach();
   link.close();
@@ -134,7 +137,9 @@ async function main(): Promise<void> {
     const ratio = name.startsWith('stack') ? `  ${((100 * b.mbps) / raw).toFixed(0).padStart(3)} % of the raw TUN rate` : '';
     console.log(`${name.padEnd(52)} ${b.mbps.toFixed(1).padStart(7)} MB/s (median ${median(fs.map((f) => f.mbps)).toFixed(1).padStart(6)}) ${pps}${ratio}`);
   }
-  console.log(`(each round's ratios to its own raw rate: ${[...Array(ROUNDS).keys()].map((r) => ['kernel→stack', 'stack→kernel'].map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / rounds.get('baseline: kernel UDP → TUN → TunLink (no TCP)')![r]!.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`);
+  const directions = ['kernel→stack', 'stack→kernel'].filter((d) => rounds.has(`stack: ${d}`));
+  const rawRounds = rounds.get('baseline: kernel UDP → TUN → TunLink (no TCP)')!;
+  console.log(`(each round's ratios to its own raw rate, ${directions.join(' / ')}: ${rawRounds.map((raw, r) => directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`);
   process.exit(0);
 }
 
