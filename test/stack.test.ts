@@ -226,6 +226,17 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
     expect(tsvals.length).toBeGreaterThan(0);
     for (const v of tsvals) expect(v - lastOld).toBeGreaterThan(0);
   });
+  it('with timestamps, an equal TSval and a higher sequence number take over too (RFC 6191 §2); equal and lower draws the TIME-WAIT ACK', () => {
+    for (const [offset, want] of [[100_000, 'SYN,ACK'], [-100_000, 'ACK']] as const) {
+      const { clock, client, server, s } = timeWaitOnServer({ timestamps: true });
+      const replies: string[] = [];
+      server.onSegment((e) => e.direction === 'out' && replies.push(`${formatFlags(e.tcp.flags)} ${e.tcp.seq === seqAdd(s.tcb.sndNxt, 65537) ? 'iss=old+65537' : ''}`.trim()));
+      const tuple = { local: { address: B, port: 5555 }, remote: { address: A, port: 80 } };
+      client.sendSegment(tuple, { seq: seqAdd(s.tcb.rcvNxt, offset), flags: flags('syn'), window: 1000, options: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: s.tcb.tsRecent!, tsecr: 0 }] });
+      clock.advance(5);
+      expect(replies).toEqual([want === 'SYN,ACK' ? 'SYN,ACK iss=old+65537' : 'ACK']);
+    }
+  });
   it('a SYN below it (no timestamps) draws an ACK from TIME-WAIT; the client answers RST, which kills the TIME-WAIT (RFC 1337 hazard H1)', () => {
     const { clock, client, s, srv, log } = timeWaitOnServer({ timestamps: false });
     log.length = 0;

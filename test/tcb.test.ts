@@ -494,7 +494,6 @@ describe('loss recovery and congestion control', () => {
     const t = tcbEstablished({ mss: 100 });
     t.write(new Uint8Array(1000));
     recv(t, T0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => data(i)));
-    expect(t.cc.cwnd).toBe(1000);
     recv(t, T0 + 200, [data(0)]); // the RTO (200 ms: the handshake measured an RTT of 0)
     expect([t.cc.cwnd, t.cc.ssthresh]).toEqual([100, 500]);
     send(t, T0 + 201, ackOf(1), [data(1), data(2)]); // cwnd 200
@@ -737,6 +736,13 @@ describe('segments with more in them', () => {
     expect(t.ooo.bytes).toBe(5);
     send(t, T0, { payload: bytes('ab') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 8) }]);
     expect(new TextDecoder().decode(t.read())).toBe('abcdefg');
+  });
+  it('duplicates held once show in the window: a read that frees the buffer announces what is really free', () => {
+    const t = tcbEstablished({ rcvBuf: 1000 });
+    send(t, T0, { payload: new Uint8Array(900) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 100 }]);
+    for (let i = 0; i < 3; i++) send(t, T0, { seq: seqAdd(REMOTE_SEQ, 951), payload: new Uint8Array(50) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 100 }]);
+    expect(t.read().length).toBe(900);
+    recv(t, T0, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 950 }]); // 1000 − the 50 held once, not three times
   });
   it('urgent data is parsed and shown: RCV.UP moves to the byte after it, an event says so (RFC 9293 §3.10.7.4 sixth, RFC 6093)', () => {
     const t = tcbEstablished();
