@@ -153,6 +153,25 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expectCleanInTshark(r.capture.pcap);
   });
 
+  it('peer behaviours: keep-alives the kernel answers, urgent data from MSG_OOB, close() with unread data and data after close() reset', async () => {
+    const r = await scenario('peer-behaviours');
+    // every 200 ms of silence a probe, each answered (the count of unanswered ones starts over): more than the 3 allowed, still up
+    expect(r.extra.keepalive).toMatchObject({ state: 'ESTABLISHED' });
+    expect((r.extra.keepalive as { probes: number }).probes).toBeGreaterThanOrEqual(3);
+    expect(r.extra.urgentPointers).toEqual([4]); // Linux's urgent pointer: the byte after the urgent one (RFC 6093)
+    expect(r.kernel.afterUnread).toEqual({ ret: -1, errno: 'ECONNRESET' });
+    expect(r.stack).toMatchObject({ final: 'CLOSED', resetReason: 'rst-sent' });
+    expect(r.extra.lateReset).toBe('rst-sent');
+    expect(r.extra.lateStates).toEqual(['SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSED']);
+    expect(r.kernel.lateState).toBe('CLOSE'); // the kernel took the RST
+    expect(r.kernel.afterLate).toEqual({ ret: -1, errno: 'EPIPE' }); // reset in CLOSE_WAIT: EPIPE (tcp_reset)
+    if (hasTool('tshark')) {
+      const t = spawnSync('tshark', ['-r', r.capture.pcap, '-Y', 'tcp.analysis.keep_alive', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+      expect(t.stdout.trim().split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(3); // Wireshark recognises them as keep-alives
+    }
+    expectCleanInTshark(r.capture.pcap);
+  });
+
   it('5 % loss on the stack side (both directions): the transfer still completes intact', async () => {
     const r = await scenario('kernel-client', { bytes: 2_000_000, loss: 0.05 });
     expect(r.extra.dropped).toBeGreaterThan(100);

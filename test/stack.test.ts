@@ -1,14 +1,15 @@
 // Two userspace stacks back to back over a MemoryLink on a virtual clock: whole connections,
 // the answers for unknown four-tuples and listeners, TIME-WAIT reuse, and the scripting hooks.
 import { createHash } from 'node:crypto';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isWireError } from '../src/wire/errors';
 import { emitTcpFrame, parseFrame } from '../src/wire/frame';
 import { seq, seqAdd } from '../src/wire/seq';
-import { flags, formatFlags, NO_FLAGS } from '../src/wire/tcp';
+import { flags, formatFlags, NO_FLAGS, type TcpOption } from '../src/wire/tcp';
 import { seededRandom, VirtualClock } from '../src/stack/clock';
 import { memoryLink, type ImpairmentOptions } from '../src/stack/memorylink';
 import { TcpStack, type Connection, type SegmentEvent } from '../src/stack/stack';
+import type { Link } from '../src/stack/link';
 import type { TcbConfig } from '../src/stack/tcb';
 
 const A = '192.0.2.1';
@@ -140,6 +141,14 @@ describe('segments for no connection (RFC 9293 §3.10.7.1–2)', () => {
     const { server, clock, lb } = pair();
     expect(probe(server, clock, lb, { ...base, flags: flags('ack'), ack: seq(777) })).toEqual(['RST seq=777 ack=-']);
   });
+  it('CLOSED: the RST echoes a timestamp the segment carried (RFC 7323 §3.2: an RST SHOULD carry TSopt)', () => {
+    const { server, clock, lb } = pair();
+    let tsOut: TcpOption | undefined;
+    server.onSegment((e) => e.direction === 'out' && (tsOut = e.tcp.options.find((o) => o.kind === 'timestamps')));
+    const withTs = { ...base, flags: flags('syn'), options: [{ kind: 'nop' as const }, { kind: 'nop' as const }, { kind: 'timestamps' as const, tsval: 4242, tsecr: 0 }] };
+    expect(probe(server, clock, lb, withTs)).toEqual(['RST,ACK seq=0 ack=104']);
+    expect(tsOut).toMatchObject({ kind: 'timestamps', tsecr: 4242 });
+  });
   it('CLOSED: an RST draws nothing', () => {
     const { server, clock, lb } = pair();
     expect(probe(server, clock, lb, { ...base, flags: flags('rst') })).toEqual([]);
@@ -188,6 +197,46 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
     expect(c2.state).toBe('ESTABLISHED');
     expect(srv.conns).toHaveLength(2);
   });
+  it('the new incarnation starts above the old one: ISS = old SND.NXT + 65537 (RFC 1122 §4.2.2.13; Linux), and the old connection ends CLOSED in its history', () => {
+    const { clock, client, server, s } = timeWaitOnServer({ timestamps: false });
+    const oldSndNxt = s.tcb.sndNxt;
+    const out: SegmentEvent[] = [];
+    server.onSegment((e) => e.direction === 'out' && out.push(e));
+    client.connect({ local: { address: B, port: 5555 }, remote: { address: A, port: 80 }, tcb: { isn: seqAdd(s.tcb.rcvNxt, 100_000) } });
+    clock.advance(20);
+    const synAck = out.find((e) => e.tcp.flags.syn)!;
+    expect([formatFlags(synAck.tcp.flags), synAck.tcp.seq, synAck.tcp.ack]).toEqual(['SYN,ACK', seqAdd(oldSndNxt, 65537), seqAdd(s.tcb.rcvNxt, 100_000 + 1)]);
+    expect(s.history.map((h) => h.state).slice(-2)).toEqual(['TIME-WAIT', 'CLOSED']);
+    expect(s.resetReason).toBe('reincarnated');
+  });
+  it('with timestamps, a newer TSval takes over even with a lower sequence number, and TSvals keep growing across incarnations (RFC 6191, RFC 7323 §5.4)', () => {
+    const { clock, client, server, s, srv } = timeWaitOnServer({ timestamps: true });
+    const tsvals: number[] = [];
+    server.onSegment((e) => {
+      const ts = e.tcp.options.find((o) => o.kind === 'timestamps');
+      if (e.direction === 'out' && ts?.kind === 'timestamps') tsvals.push(ts.tsval);
+    });
+    const lastOld = s.tcb.tsOffset + clock.now();
+    clock.advance(1);
+    const c2 = client.connect({ local: { address: B, port: 5555 }, remote: { address: A, port: 80 }, tcb: { isn: seqAdd(s.tcb.rcvNxt, -100_000) } });
+    clock.advance(20);
+    expect(c2.state).toBe('ESTABLISHED');
+    const s2 = srv.conns[1]!;
+    expect(s2.tcb.tsOffset).toBe(s.tcb.tsOffset); // one timestamp clock per address pair
+    expect(tsvals.length).toBeGreaterThan(0);
+    for (const v of tsvals) expect(v - lastOld).toBeGreaterThan(0);
+  });
+  it('with timestamps, an equal TSval and a higher sequence number take over too (RFC 6191 §2); equal and lower draws the TIME-WAIT ACK', () => {
+    for (const [offset, want] of [[100_000, 'SYN,ACK'], [-100_000, 'ACK']] as const) {
+      const { clock, client, server, s } = timeWaitOnServer({ timestamps: true });
+      const replies: string[] = [];
+      server.onSegment((e) => e.direction === 'out' && replies.push(`${formatFlags(e.tcp.flags)} ${e.tcp.seq === seqAdd(s.tcb.sndNxt, 65537) ? 'iss=old+65537' : ''}`.trim()));
+      const tuple = { local: { address: B, port: 5555 }, remote: { address: A, port: 80 } };
+      client.sendSegment(tuple, { seq: seqAdd(s.tcb.rcvNxt, offset), flags: flags('syn'), window: 1000, options: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: s.tcb.tsRecent!, tsecr: 0 }] });
+      clock.advance(5);
+      expect(replies).toEqual([want === 'SYN,ACK' ? 'SYN,ACK iss=old+65537' : 'ACK']);
+    }
+  });
   it('a SYN below it (no timestamps) draws an ACK from TIME-WAIT; the client answers RST, which kills the TIME-WAIT (RFC 1337 hazard H1)', () => {
     const { clock, client, s, srv, log } = timeWaitOnServer({ timestamps: false });
     log.length = 0;
@@ -208,7 +257,143 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
   });
 });
 
+describe('the stack picks, the TCB is given (RFC 6528, RFC 7323 §5.4)', () => {
+  it('no Math.random: ISNs and timestamp offsets come from the stack\'s injected generator and clock', () => {
+    const spy = vi.spyOn(Math, 'random');
+    try {
+      const isns = (seed: number): number[] => {
+        const clock = new VirtualClock();
+        const [la, lb] = memoryLink(clock, { delayMs: 1 }, { delayMs: 1 });
+        const server = new TcpStack(la, { addresses: [A], clock, random: seededRandom(seed) });
+        const client = new TcpStack(lb, { addresses: [B], clock, random: seededRandom(seed + 1) });
+        server.listen(80);
+        const a = client.connect({ local: { address: B, port: 7000 }, remote: { address: A, port: 80 } });
+        clock.advance(1000);
+        a.abort();
+        clock.advance(1000);
+        const b = client.connect({ local: { address: B, port: 7000 }, remote: { address: A, port: 80 } });
+        return [a.tcb.iss, b.tcb.iss, a.tcb.tsOffset];
+      };
+      const [first, second, offset] = isns(1);
+      expect(isns(1)).toEqual([first, second, offset]); // the same generator, the same numbers
+      expect(isns(7)).not.toEqual([first, second, offset]);
+      // RFC 6528: a clock of 4 µs ticks under a keyed hash of the four-tuple: 2 s later, 500,000 higher
+      expect(((second! - first!) >>> 0)).toBe(500_000);
+      expect(spy).not.toHaveBeenCalled();
+    } finally {
+      spy.mockRestore();
+    }
+  });
+});
+
+describe('addresses', () => {
+  it('IPv6 addresses are canonical (RFC 5952): an upper-case, uncompressed address names the same connection', () => {
+    const clock = new VirtualClock();
+    const [la, lb] = memoryLink(clock, { delayMs: 1 }, { delayMs: 1 });
+    const server = new TcpStack(la, { addresses: ['2001:db8::1'], clock });
+    const client = new TcpStack(lb, { addresses: ['2001:DB8:0:0::2'], clock });
+    const srv = accept(server, 80);
+    const c = client.connect({ local: { address: '2001:0DB8::2' }, remote: { address: '2001:DB8::1', port: 80 } });
+    clock.advance(10);
+    expect(c.state).toBe('ESTABLISHED');
+    expect(c.tuple.local.address).toBe('2001:db8::2');
+    expect(client.connection({ local: { address: '2001:db8:0::2', port: c.tuple.local.port }, remote: { address: '2001:db8::1', port: 80 } })).toBe(c);
+    expect(srv.conns[0]!.tcb.peerMss).toBe(1440); // IPv6: MTU 1500 − 60
+  });
+});
+
+describe('batches of frames (a TUN read that drained several)', () => {
+  /** Frames queued, then handed to the stack in one go, the last without `more`. */
+  class BatchLink implements Link {
+    peer!: BatchLink;
+    queue: Uint8Array[] = [];
+    #ls: Array<(f: Uint8Array, t: number, more?: boolean) => void> = [];
+    send(f: Uint8Array): void {
+      this.peer.queue.push(f.slice());
+    }
+    onFrame(l: (f: Uint8Array, t: number, more?: boolean) => void): () => void {
+      this.#ls.push(l);
+      return () => undefined;
+    }
+    pump(): number {
+      const batch = this.queue;
+      this.queue = [];
+      batch.forEach((f, i) => this.#ls.forEach((l) => l(f, 0, i < batch.length - 1)));
+      return batch.length;
+    }
+  }
+  function acksFor(segments: number, tcb: Partial<TcbConfig>): string[] {
+    const clock = new VirtualClock();
+    const la = new BatchLink();
+    const lb = new BatchLink();
+    la.peer = lb;
+    lb.peer = la;
+    const server = new TcpStack(la, { addresses: [A], clock, tcb });
+    const client = new TcpStack(lb, { addresses: [B], clock, tcb: { ...tcb, mss: 1000, timestamps: false } });
+    const srv = accept(server, 80);
+    const c = client.connect({ local: { address: B }, remote: { address: A, port: 80 } });
+    for (let i = 0; i < 4; i++) la.pump() + lb.pump();
+    const acks: string[] = [];
+    server.onSegment((e) => e.direction === 'out' && acks.push(`ack=${(e.tcp.ack - srv.conns[0]!.tcb.irs - 1) >>> 0}`));
+    c.write(new Uint8Array(segments * 1000)); // one batch of `segments` full-sized segments (the initial window allows 10)
+    la.pump();
+    return acks;
+  }
+  it('by default the batch is acknowledged once, at its end, as Linux acknowledges a GRO super-packet', () => {
+    expect(acksFor(8, {})).toEqual(['ack=8000']);
+  });
+  it('with ackCoalesce 0, every second full-sized segment within the batch too (RFC 5681 §4.2)', () => {
+    expect(acksFor(8, { ackCoalesce: 0 })).toEqual(['ack=2000', 'ack=4000', 'ack=6000', 'ack=8000']);
+  });
+  it('a small receive buffer is acknowledged more often: at most a quarter of it waits', () => {
+    expect(acksFor(8, { rcvBuf: 12_000 })).toEqual(['ack=4000', 'ack=8000']);
+  });
+});
+
 describe('scripting hooks', () => {
+  it('close() with unread data (reading paused) resets the connection; end() would not', () => {
+    const { clock, server, client, log } = pair();
+    const srv = accept(server, 80);
+    const c = client.connect({ local: { address: B }, remote: { address: A, port: 80 } });
+    clock.advance(10);
+    const s = srv.conns[0]!;
+    s.pauseReading();
+    c.write(new TextEncoder().encode('never read'));
+    clock.advance(10);
+    log.length = 0;
+    s.close();
+    clock.advance(10);
+    expect(log[0]).toBe('A RST,ACK len=0');
+    expect([s.state, s.resetReason, c.state, c.resetReason]).toEqual(['CLOSED', 'rst-sent', 'CLOSED', 'rst-received']);
+  });
+
+  it('urgent data is shown: onUrgent hears RCV.UP', () => {
+    const { clock, server, client } = pair();
+    const srv = accept(server, 80);
+    const c = client.connect({ local: { address: B, port: 6001 }, remote: { address: A, port: 80 } });
+    clock.advance(10);
+    const s = srv.conns[0]!;
+    const pointers: number[] = [];
+    s.onUrgent((p) => pointers.push((p - s.tcb.irs) >>> 0));
+    client.sendSegment(c.tuple, { seq: c.tcb.sndNxt, ack: c.tcb.rcvNxt, flags: flags('urg,psh,ack'), urgent: 2, window: 1000, payload: new TextEncoder().encode('!!rest') });
+    clock.advance(10);
+    expect(pointers).toEqual([3]); // relative: the byte after the two urgent ones
+    expect(s.received).toBe(6);
+  });
+
+  it('keep-alive probes a silent peer and resets it after the probes go unanswered', () => {
+    const { clock, server, client, log } = pair();
+    const srv = accept(server, 80);
+    client.connect({ local: { address: B }, remote: { address: A, port: 80 } });
+    clock.advance(10);
+    srv.conns[0]!.setKeepAlive({ idleMs: 1000, intervalMs: 200, probes: 2 });
+    client.detach(); // the peer goes silent
+    log.length = 0;
+    clock.advance(2000);
+    expect(log).toEqual(['A ACK len=0', 'A ACK len=0', 'A RST,ACK len=0']);
+    expect(srv.conns[0]!.resetReason).toBe('keepalive-timeout');
+  });
+
   it('chosen ISN and SYN options', () => {
     const { clock, server, client } = pair();
     accept(server, 80);
@@ -251,10 +436,10 @@ describe('scripting hooks', () => {
     c.write(new Uint8Array(10));
     clock.advance(1000);
     expect(retransmits).toBeGreaterThan(0);
-    expect(c.tcb.sndUna).not.toBe(c.tcb.sndMax);
+    expect(c.tcb.sndUna).not.toBe(c.tcb.sndNxt);
     srv.conns[0]!.holdAcks(false);
     clock.advance(10);
-    expect(c.tcb.sndUna).toBe(c.tcb.sndMax);
+    expect(c.tcb.sndUna).toBe(c.tcb.sndNxt);
   });
 
   it('drop, duplicate and delay segments matching a predicate', () => {
@@ -273,9 +458,9 @@ describe('scripting hooks', () => {
     client.addFilter({ direction: 'out', match: (e) => e.tcp.payload.length > 0, action: { delayMs: 500 } });
     c.write(new Uint8Array(5));
     clock.advance(100);
-    expect(c.tcb.sndUna).not.toBe(c.tcb.sndMax);
+    expect(c.tcb.sndUna).not.toBe(c.tcb.sndNxt);
     clock.advance(500);
-    expect(c.tcb.sndUna).toBe(c.tcb.sndMax);
+    expect(c.tcb.sndUna).toBe(c.tcb.sndNxt);
   });
 
   it('record a segment and replay it later as an old duplicate', () => {

@@ -1,9 +1,10 @@
 // The TCB per state, in the manner of smoltcp's tests: a TCB built *in* a state, segments from
 // templates, and exactly the segments it must answer with — nothing more.
 import { describe, expect, it } from 'vitest';
-import { seq, seqAdd } from '../src/wire/seq';
-import { flags, formatFlags, type TcpOption } from '../src/wire/tcp';
-import { Tcb } from '../src/stack/tcb';
+import { seq, seqAdd, type SeqNumber } from '../src/wire/seq';
+import { emitTcpFrame } from '../src/wire/frame';
+import { flags, formatFlags, type TcpOption, type TcpRepr } from '../src/wire/tcp';
+import { Tcb, type TcbConfig } from '../src/stack/tcb';
 import {
   bytes,
   CFG,
@@ -11,6 +12,7 @@ import {
   FIXTURES,
   LOCAL_PORT,
   LOCAL_SEQ,
+  PEER_TS,
   RECV_TEMPL,
   recv,
   REMOTE_PORT,
@@ -18,7 +20,11 @@ import {
   send,
   SEND_TEMPL,
   SYN_FROM_PEER,
+  SYN_LINUX,
   T0,
+  tcbEstablishedTsSack,
+  ts,
+  type Sent,
   tcbCloseWait,
   tcbClosing,
   tcbEstablished,
@@ -43,10 +49,19 @@ describe('fixtures', () => {
 
 // ---------------------------------------------------------------- SYN-SENT
 describe('SYN-SENT', () => {
-  it('CLOSED → SYN-SENT: the SYN carries our options in the order Linux sends them', () => {
+  it('CLOSED → SYN-SENT: the SYN carries our options in the order and layout Linux sends them (a 40-byte header)', () => {
     const t = Tcb.connect({ ...CFG, timestamps: true, wscale: 7, sackPermitted: true }, LOCAL_PORT, REMOTE_PORT, T0);
-    recv(t, T0, [{ flags: 'SYN', seq: LOCAL_SEQ, ack: 0, options: ['mss', 'sackPermitted', 'wscale', 'timestamps'] }]);
+    const [syn] = recv(t, T0, [
+      { flags: 'SYN', seq: LOCAL_SEQ, ack: 0, window: WIN, opts: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }, { kind: 'timestamps', tsval: T0, tsecr: 0 }, { kind: 'nop' }, { kind: 'wscale', shift: 7 }] },
+    ]);
     expect(states(t)).toEqual(['CLOSED→SYN-SENT']);
+    const frame = emitTcpFrame('192.0.2.2', '192.0.2.1', syn!);
+    expect(frame[20 + 12]! >> 4).toBe(10); // data offset: 40 bytes, no EOL padding
+    // without SACK: NOP NOP before the timestamps; without timestamps: NOP NOP before SACK-permitted
+    recv(Tcb.connect({ ...CFG, timestamps: true, wscale: 7 }, LOCAL_PORT, REMOTE_PORT, T0), T0, [
+      { flags: 'SYN', seq: LOCAL_SEQ, ack: 0, opts: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: T0, tsecr: 0 }, { kind: 'nop' }, { kind: 'wscale', shift: 7 }] },
+    ]);
+    recv(Tcb.connect({ ...CFG, sackPermitted: true }, LOCAL_PORT, REMOTE_PORT, T0), T0, [{ flags: 'SYN', seq: LOCAL_SEQ, ack: 0, opts: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'sackPermitted' }] }]);
   });
   it('a SYN,ACK acknowledging our SYN: ESTABLISHED, and an ACK', () => {
     const t = tcbSynSent();
@@ -158,12 +173,14 @@ describe('ESTABLISHED', () => {
     expect(t.sndUna).toBe(seqAdd(LOCAL_SEQ, 11));
     expect(t.timers.has('retransmit')).toBe(false);
   });
-  it('the peer window limits what is sent; an ACK opening it lets the rest go', () => {
+  it('the peer window limits what is sent: a silly sliver waits for the override timeout (RFC 9293 §3.8.6.2.1); an ACK opening the window lets the rest go', () => {
     const t = tcbEstablished({ mss: 100 });
     send(t, T0, { window: 3 });
     t.write(bytes('abcdef'));
-    recv(t, T0, [{ ...RECV_TEMPL, payload: 'abc' }]);
-    send(t, T0, { ack: seqAdd(LOCAL_SEQ, 4), window: 100 }, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 4), payload: 'def' }]);
+    recv(t, T0, []); // 3 of 6 bytes: neither a full segment, nor all that is queued, nor half the largest window
+    recv(t, T0 + 199, []);
+    recv(t, T0 + 200, [{ ...RECV_TEMPL, payload: 'abc' }]); // the override (persist) timer, one RTO
+    send(t, T0 + 201, { ack: seqAdd(LOCAL_SEQ, 4), window: 100 }, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 4), payload: 'def' }]);
   });
   it('FIN: CLOSE-WAIT, and an ACK of it', () => {
     const t = tcbEstablished();
@@ -171,9 +188,9 @@ describe('ESTABLISHED', () => {
     expect(t.state).toBe('CLOSE-WAIT');
     expect(t.events.map((e) => e.kind)).toContain('eof');
   });
-  it('FIN with data: the data, then the FIN, one ACK for both', () => {
+  it('FIN with data: the data, then the FIN, one ACK for both (the right edge stays put: the FIN took a sequence number, not buffer)', () => {
     const t = tcbEstablished();
-    send(t, T0, { flags: flags('fin,psh,ack'), payload: bytes('bye') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 5), window: WIN - 3 }]);
+    send(t, T0, { flags: flags('fin,psh,ack'), payload: bytes('bye') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 5), window: WIN - 4 }]);
     expect(t.state).toBe('CLOSE-WAIT');
   });
   it('CLOSE: a FIN after the queued data, FIN-WAIT-1', () => {
@@ -299,13 +316,15 @@ describe('ESTABLISHED', () => {
     expectSegments(t.abort(T0), [{ flags: 'RST,ACK', seq: seqAdd(LOCAL_SEQ, 1), ack: seqAdd(REMOTE_SEQ, 1) }]);
     expect(t.state).toBe('CLOSED');
   });
-  it('delayed ACKs (option): the second segment or 40 ms, whichever first', () => {
+  it('delayed ACKs (option): the second full-sized segment or 40 ms, whichever first (RFC 5681 §4.2)', () => {
     const t = tcbEstablished({ delayedAck: true });
-    send(t, T0, { payload: bytes('a') }, []);
-    send(t, T0 + 1, { seq: seqAdd(REMOTE_SEQ, 2), payload: bytes('b') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 3) }]);
-    send(t, T0 + 2, { seq: seqAdd(REMOTE_SEQ, 3), payload: bytes('c') }, []);
+    const full = new Uint8Array(1000);
+    send(t, T0, { payload: full }, []);
+    send(t, T0 + 1, { seq: seqAdd(REMOTE_SEQ, 1001), payload: full }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2001) }]);
+    send(t, T0 + 2, { seq: seqAdd(REMOTE_SEQ, 2001), payload: bytes('c') }, []);
+    send(t, T0 + 3, { seq: seqAdd(REMOTE_SEQ, 2002), payload: bytes('d') }, []); // small segments are not full-sized ones
     recv(t, T0 + 41, []);
-    recv(t, T0 + 42, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 4) }]);
+    recv(t, T0 + 42, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2003) }]);
   });
 });
 
@@ -458,3 +477,345 @@ describe('every synchronized state answers an out-of-window segment with an ACK 
   });
 });
 
+
+// ---------------------------------------------------------------- loss recovery and congestion control
+// (recovery.ts, congestion.ts). mss 100, no timestamps: segment i is LOCAL_SEQ+1+100·i, 100 bytes.
+const data = (i: number, n = 10): Sent => ({ ...RECV_TEMPL, flags: i === n - 1 ? 'PSH,ACK' : 'ACK', seq: seqAdd(LOCAL_SEQ, 1 + 100 * i), len: 100 });
+const ackOf = (i: number): Partial<TcpRepr> => ({ ack: seqAdd(LOCAL_SEQ, 1 + 100 * i) });
+const sackOf = (from: number, to: number): TcpOption[] => [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[seqAdd(LOCAL_SEQ, 1 + 100 * from), seqAdd(LOCAL_SEQ, 1 + 100 * to)]] }];
+function tcbSack(cfg: Partial<TcbConfig> = {}): Tcb {
+  const t = tcbSynReceived({ sackPermitted: true, mss: 100, ...cfg }, { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] });
+  send(t, T0, {});
+  return t;
+}
+
+describe('loss recovery and congestion control', () => {
+  it('after an RTO the window restarts at one segment and slow start grows it per ACK, resending from SND.UNA (RFC 5681 §3.1)', () => {
+    const t = tcbEstablished({ mss: 100 });
+    t.write(new Uint8Array(1000));
+    recv(t, T0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => data(i)));
+    recv(t, T0 + 200, [data(0)]); // the RTO (200 ms: the handshake measured an RTT of 0)
+    expect([t.cc.cwnd, t.cc.ssthresh]).toEqual([100, 500]);
+    send(t, T0 + 201, ackOf(1), [data(1), data(2)]); // cwnd 200
+    send(t, T0 + 202, ackOf(2), [data(3), data(4)]); // cwnd 300
+    send(t, T0 + 203, ackOf(3), [data(5), data(6)]); // cwnd 400
+    send(t, T0 + 204, ackOf(4), [data(7), data(8)]); // cwnd 500 = ssthresh: congestion avoidance from here
+    send(t, T0 + 205, ackOf(5), [data(9)]);
+    expect(t.cc.cwnd).toBe(500);
+    send(t, T0 + 206, ackOf(10), []);
+    expect(t.recovery.phase).toBe('open');
+  });
+
+  it('an RTO forgets the SACK scoreboard: data SACKed before it is resent, the receiver may have reneged (RFC 2018 §8, RFC 6675 §5.1)', () => {
+    const t = tcbSack();
+    t.write(new Uint8Array(500));
+    recv(t, T0, [0, 1, 2, 3, 4].map((i) => data(i, 5)));
+    send(t, T0 + 1, { ...ackOf(0), options: sackOf(2, 4) }, []); // one duplicate ACK SACKing segments 2–3: no fast retransmit yet
+    expect(t.recovery.scoreboard.ranges).toEqual([[seqAdd(LOCAL_SEQ, 201), seqAdd(LOCAL_SEQ, 401)]]);
+    recv(t, T0 + 200, [data(0, 5)]);
+    expect(t.recovery.scoreboard.ranges).toEqual([]);
+    send(t, T0 + 201, ackOf(1), [data(1, 5), data(2, 5)]);
+  });
+
+  it('a SACK block beyond SND.NXT reports data never sent and is ignored (RFC 2018, RFC 6675 §5)', () => {
+    const t = tcbSack();
+    t.write(new Uint8Array(300));
+    recv(t, T0, [0, 1, 2].map((i) => data(i, 3)));
+    send(t, T0 + 1, { ...ackOf(0), options: sackOf(4, 7) }, []);
+    expect(t.recovery.scoreboard.ranges).toEqual([]);
+    expect(t.recovery.phase).toBe('open');
+  });
+
+  it('with SACK: limited transmit, fast retransmit of the one hole, new data only as pipe falls below cwnd, no burst at the end (RFC 3042, RFC 6675, RFC 6582 §3.2)', () => {
+    const t = tcbSack();
+    t.write(new Uint8Array(1500));
+    const d = (i: number): Sent => data(i, 15);
+    recv(t, T0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map(d));
+    // the first two duplicate ACKs each report one segment gone from the network: one new segment each
+    send(t, T0 + 1, { ...ackOf(0), options: sackOf(1, 2) }, [d(10)]);
+    send(t, T0 + 2, { ...ackOf(0), options: sackOf(1, 3) }, [d(11)]);
+    // three segments SACKed above SND.UNA: segment 0 is lost (RFC 6675 IsLost); cwnd = ssthresh = FlightSize/2
+    send(t, T0 + 3, { ...ackOf(0), options: sackOf(1, 4) }, [d(0)]);
+    expect([t.recovery.phase, t.cc.cwnd, t.cc.ssthresh]).toEqual(['fast-recovery', 600, 600]);
+    // pipe = 12 sent − 3 SACKed + 0 lost unretransmitted = 9 segments: nothing until it falls below cwnd
+    send(t, T0 + 4, { ...ackOf(0), options: sackOf(1, 5) }, []);
+    send(t, T0 + 5, { ...ackOf(0), options: sackOf(1, 6) }, []);
+    send(t, T0 + 6, { ...ackOf(0), options: sackOf(1, 7) }, []);
+    send(t, T0 + 7, { ...ackOf(0), options: sackOf(1, 8) }, [d(12)]);
+    // the retransmission arrives: out of recovery with cwnd = min(ssthresh, FlightSize + SMSS), not a burst
+    send(t, T0 + 8, ackOf(12), [d(13)]);
+    expect([t.recovery.phase, t.cc.cwnd]).toEqual(['open', 200]);
+    send(t, T0 + 9, ackOf(13), [d(14)]);
+  });
+
+  it('ACKs and RSTs carry SND.NXT, not the retransmission point, after an RTO (spurious or not)', () => {
+    const t = tcbEstablished({ mss: 100 });
+    t.write(new Uint8Array(300));
+    recv(t, T0, [0, 1, 2].map((i) => data(i, 3)));
+    recv(t, T0 + 200, [data(0, 3)]);
+    // the peer's data, acknowledging nothing new: our ACK is at SND.NXT, the highest sequence number sent
+    send(t, T0 + 201, { payload: bytes('x') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 301), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    expect(t.sndNxt).toBe(seqAdd(LOCAL_SEQ, 301));
+    expectSegments(t.abort(T0 + 202), [{ flags: 'RST,ACK', seq: seqAdd(LOCAL_SEQ, 301), ack: seqAdd(REMOTE_SEQ, 2) }]);
+  });
+
+  it('a spurious RTO: the late ACK of the whole flight ends the loss phase, nothing more is resent', () => {
+    const t = tcbEstablished({ mss: 100 });
+    t.write(new Uint8Array(300));
+    recv(t, T0, [0, 1, 2].map((i) => data(i, 3)));
+    recv(t, T0 + 200, [data(0, 3)]);
+    send(t, T0 + 210, ackOf(3), []);
+    expect([t.recovery.phase, t.sndUna, t.timers.has('retransmit')]).toEqual(['open', seqAdd(LOCAL_SEQ, 301), false]);
+  });
+
+  it("Karn: an ACK of retransmitted data without timestamps gives no RTT sample, so the backed-off RTO stays (RFC 6298 §5)", () => {
+    const t = tcbEstablished();
+    t.write(bytes('data'));
+    recv(t, T0, [{ ...RECV_TEMPL, flags: 'PSH,ACK', payload: 'data' }]);
+    recv(t, T0 + 200, [{ ...RECV_TEMPL, flags: 'PSH,ACK', payload: 'data' }]);
+    send(t, T0 + 250, { ack: seqAdd(LOCAL_SEQ, 5) }, []); // ambiguous: the original or the retransmission?
+    expect(t.rto.rtoMs).toBe(400);
+    t.write(bytes('more'));
+    recv(t, T0 + 250, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 5), payload: 'more' }]);
+    recv(t, T0 + 649, []);
+    recv(t, T0 + 650, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 5), payload: 'more' }]);
+  });
+
+  it('a window shrunk to zero under data in flight is probed with SND.UNA\'s segment on each RTO, and the connection lives while the peer answers (RFC 9293 §3.8.6.1)', () => {
+    const t = tcbEstablished({ mss: 100 });
+    t.write(new Uint8Array(300));
+    recv(t, T0, [0, 1, 2].map((i) => data(i, 3)));
+    send(t, T0 + 10, { ...ackOf(1), window: 0 }, []); // the peer took one segment and shut its window
+    let now = T0 + 10;
+    for (let probe = 0; probe < 20; probe++) {
+      now = t.nextDeadline()!;
+      recv(t, now, [data(1, 3)]);
+      send(t, now + 1, { ...ackOf(1), window: 0 }, []); // still shut
+    }
+    expect(t.state).toBe('ESTABLISHED');
+    expect(t.retries).toBe(0);
+    // the window opens: what was probed into it goes again, then slow start
+    send(t, now + 2, { ...ackOf(1), window: 1000 }, [data(1, 3)]);
+    send(t, now + 3, ackOf(2), [data(2, 3)]);
+  });
+
+  it('without SACK, three duplicate ACKs retransmit once and each partial ACK resends the next hole at once (RFC 6582)', () => {
+    const t = tcbEstablished({ mss: 100 });
+    t.write(new Uint8Array(600));
+    recv(t, T0, [0, 1, 2, 3, 4, 5].map((i) => data(i, 6)));
+    send(t, T0 + 1, ackOf(0), []);
+    send(t, T0 + 2, ackOf(0), []);
+    send(t, T0 + 3, ackOf(0), [data(0, 6)]);
+    send(t, T0 + 4, ackOf(2), [data(2, 6)]); // partial: segment 2 was lost too
+    send(t, T0 + 5, ackOf(6), []);
+    expect(t.recovery.phase).toBe('open');
+  });
+});
+
+// ---------------------------------------------------------------- silly window syndrome (RFC 9293 §3.8.6.2)
+describe('silly window syndrome avoidance', () => {
+  it('sender: a window smaller than a segment, with more queued, waits for the override timeout (MUST-38)', () => {
+    const t = tcbEstablished();
+    send(t, T0, { window: 100 });
+    t.write(new Uint8Array(5000));
+    recv(t, T0, []);
+    recv(t, T0 + 199, []);
+    recv(t, T0 + 200, [{ ...RECV_TEMPL, len: 100 }]);
+  });
+  it('sender: all that is queued goes at once even when small', () => {
+    const t = tcbEstablished();
+    send(t, T0, { window: 100 });
+    t.write(bytes('tiny'));
+    recv(t, T0, [{ ...RECV_TEMPL, flags: 'PSH,ACK', payload: 'tiny' }]);
+  });
+  it('receiver: the right edge moves only by min(RCV.BUFF/2, MSS) or more (MUST-39); a big enough read sends a window update', () => {
+    const t = tcbEstablished({ rcvBuf: 10_000 });
+    send(t, T0, { payload: new Uint8Array(9000) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 9001), window: 1000 }]);
+    expect(t.read(1000).length).toBe(1000); // 2000 free now, but 1000 more than advertised is less than a segment
+    recv(t, T0, []);
+    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 9001), payload: new Uint8Array(100) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 9101), window: 900 }]);
+    expect(t.read(2000).length).toBe(2000); // 3900 free: the edge moves, and the window at least doubles: tell the sender
+    recv(t, T0, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 9101), window: 3900 }]);
+  });
+});
+
+// ---------------------------------------------------------------- MSS
+describe('MSS', () => {
+  it('options come out of the MSS: with timestamps and a SACK block a segment carries 1460 − 12 − 12 bytes (RFC 9293 §3.7.1 MUST-16)', () => {
+    const t = tcbEstablishedTsSack();
+    // out-of-order data from the peer: our segments now carry a SACK block
+    send(t, T0 + 1, { seq: seqAdd(REMOTE_SEQ, 11), options: ts(PEER_TS + 2, T0), payload: bytes('later') }, [
+      { ...RECV_TEMPL, opts: [...ts(T0 + 1, PEER_TS + 1), { kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[seqAdd(REMOTE_SEQ, 11), seqAdd(REMOTE_SEQ, 16)]] }] },
+    ]);
+    t.write(new Uint8Array(3000));
+    const out = recv(t, T0 + 2, [
+      { ...RECV_TEMPL, len: 1436 },
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 1437), len: 1436 },
+      { ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 2873), len: 128 },
+    ]);
+    expect(emitTcpFrame('192.0.2.1', '192.0.2.2', out[0]!).length).toBe(1500); // not 1512
+  });
+  it('IPv6: we announce 1440 and assume 1220 when the peer announces none (MUST-15)', () => {
+    const t = Tcb.connect(CFG, LOCAL_PORT, REMOTE_PORT, T0, { ipv6: true });
+    recv(t, T0, [{ flags: 'SYN', seq: LOCAL_SEQ, ack: 0, opts: [{ kind: 'mss', value: 1440 }] }]);
+    send(t, T0, { seq: REMOTE_SEQ, ack: seqAdd(LOCAL_SEQ, 1), flags: flags('syn,ack'), options: [] }, [RECV_TEMPL]);
+    expect(t.peerMss).toBe(1220);
+    t.write(new Uint8Array(3000));
+    recv(t, T0, [
+      { ...RECV_TEMPL, len: 1220 },
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 1221), len: 1220 },
+      { ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 2441), len: 560 },
+    ]);
+  });
+  it('IPv4: 536 when the peer announces none', () => {
+    const t = tcbSynSent();
+    send(t, T0, { seq: REMOTE_SEQ, ack: seqAdd(LOCAL_SEQ, 1), flags: flags('syn,ack'), options: [] }, [RECV_TEMPL]);
+    t.write(new Uint8Array(600));
+    recv(t, T0, [{ ...RECV_TEMPL, len: 536 }, { ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 537), len: 64 }]);
+  });
+});
+
+// ---------------------------------------------------------------- timestamps (RFC 7323)
+describe('timestamps', () => {
+  it('TS.Recent never goes back: an older TSval (PAWS off) is taken as data but not as TS.Recent (RFC 7323 §4.3)', () => {
+    const t = tcbEstablishedTsSack({ paws: false });
+    send(t, T0 + 1, { options: ts(PEER_TS - 100, T0), payload: bytes('a') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2), opts: ts(T0 + 1, PEER_TS + 1) }]);
+    expect(t.tsRecent).toBe(PEER_TS + 1);
+  });
+  it('TS.Recent moves only once the segment passed the ACK check: a challenge-ACKed one leaves it', () => {
+    const t = tcbEstablishedTsSack();
+    send(t, T0 + 1, { options: ts(PEER_TS + 50, T0), ack: seqAdd(LOCAL_SEQ, 500), payload: bytes('zz') }, [{ ...RECV_TEMPL, opts: ts(T0 + 1, PEER_TS + 1) }]);
+    expect(t.tsRecent).toBe(PEER_TS + 1);
+    send(t, T0 + 2, { options: ts(PEER_TS + 60, T0), payload: bytes('ok') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 3), opts: ts(T0 + 2, PEER_TS + 60) }]);
+  });
+  it('TIME-WAIT takes a new incarnation by timestamp: newer, or equal with a higher sequence number (RFC 6191 §2)', () => {
+    const t = tcbEstablishedTsSack();
+    t.shutdown(T0);
+    t.dispatch(T0);
+    send(t, T0 + 1, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2), options: ts(PEER_TS + 5, T0) }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    expect([t.state, t.tsRecent]).toEqual(['TIME-WAIT', PEER_TS + 5]);
+    const syn = (seqNo: SeqNumber, tsval: number): TcpRepr => ({ ...SYN_LINUX, seq: seqNo, options: [{ kind: 'timestamps', tsval, tsecr: 0 }] });
+    const above = seqAdd(t.rcvNxt, 1000);
+    const below = seqAdd(t.rcvNxt, -1000);
+    expect(t.acceptsNewIncarnation(syn(below, PEER_TS + 6), true)).toBe(true);
+    expect(t.acceptsNewIncarnation(syn(above, PEER_TS + 5), true)).toBe(true);
+    expect(t.acceptsNewIncarnation(syn(below, PEER_TS + 5), true)).toBe(false);
+    expect(t.acceptsNewIncarnation(syn(above, PEER_TS + 4), true)).toBe(false);
+    expect(t.acceptsNewIncarnation(syn(above, PEER_TS + 4), false)).toBe(true); // the new one would not use timestamps: sequence numbers decide
+  });
+});
+
+// ---------------------------------------------------------------- what arrives where it is not expected
+describe('segments with more in them', () => {
+  it('SYN-SENT: a SYN,ACK with text and FIN — the text is taken, the FIN too: ESTABLISHED → CLOSE-WAIT (RFC 9293 §3.10.7.3)', () => {
+    const t = tcbSynSent();
+    send(t, T0, { seq: REMOTE_SEQ, ack: seqAdd(LOCAL_SEQ, 1), flags: flags('syn,ack,fin'), payload: bytes('hello') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7), window: WIN - 6 }]);
+    expect(states(t)).toEqual(['CLOSED→SYN-SENT', 'SYN-SENT→ESTABLISHED', 'ESTABLISHED→CLOSE-WAIT']);
+    expect(new TextDecoder().decode(t.read())).toBe('hello');
+  });
+  it('a FIN on an out-of-order segment is kept: when the hole is filled, the data and then the FIN (CLOSE-WAIT)', () => {
+    const t = tcbEstablished();
+    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 4), flags: flags('fin,ack'), payload: bytes('def') }, [RECV_TEMPL]);
+    expect(t.state).toBe('ESTABLISHED');
+    send(t, T0 + 1, { payload: bytes('abc') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 8), window: WIN - 7 }]);
+    expect(t.state).toBe('CLOSE-WAIT');
+    expect(new TextDecoder().decode(t.read())).toBe('abcdef');
+  });
+  it('a segment that fills a hole is ACKed at once, delayed ACKs or not (RFC 5681 §4.2)', () => {
+    const t = tcbEstablished({ delayedAck: true });
+    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 4), payload: bytes('def') }, [RECV_TEMPL]);
+    send(t, T0 + 1, { payload: bytes('abc') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7) }]);
+  });
+  it('the same out-of-order data twice is held once, and overlapping data merges into one SACK block', () => {
+    const t = tcbSynReceived({ sackPermitted: true }, { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] });
+    send(t, T0, {});
+    const sack = (l: number, r: number): Sent => ({ ...RECV_TEMPL, opts: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[seqAdd(REMOTE_SEQ, l), seqAdd(REMOTE_SEQ, r)]] }] });
+    for (let i = 0; i < 3; i++) send(t, T0, { seq: seqAdd(REMOTE_SEQ, 4), payload: bytes('def') }, [sack(4, 7)]);
+    expect([t.ooo.bytes, t.ooo.pieces.length]).toEqual([3, 1]);
+    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 3), payload: bytes('cdefg') }, [sack(3, 8)]);
+    expect(t.ooo.bytes).toBe(5);
+    send(t, T0, { payload: bytes('ab') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 8) }]);
+    expect(new TextDecoder().decode(t.read())).toBe('abcdefg');
+  });
+  it('duplicates held once show in the window: a read that frees the buffer announces what is really free', () => {
+    const t = tcbEstablished({ rcvBuf: 1000 });
+    send(t, T0, { payload: new Uint8Array(900) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 100 }]);
+    for (let i = 0; i < 3; i++) send(t, T0, { seq: seqAdd(REMOTE_SEQ, 951), payload: new Uint8Array(50) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 100 }]);
+    expect(t.read().length).toBe(900);
+    recv(t, T0, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 950 }]); // 1000 − the 50 held once, not three times
+  });
+  it('urgent data is parsed and shown: RCV.UP moves to the byte after it, an event says so (RFC 9293 §3.10.7.4 sixth, RFC 6093)', () => {
+    const t = tcbEstablished();
+    send(t, T0, { flags: flags('urg,psh,ack'), urgent: 3, payload: bytes('abcdef') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7), window: WIN - 6 }]);
+    expect(t.rcvUp).toBe(seqAdd(REMOTE_SEQ, 4));
+    expect(t.events.filter((e) => e.kind === 'urgent')).toEqual([{ kind: 'urgent', pointer: seqAdd(REMOTE_SEQ, 4), at: T0 }]);
+  });
+});
+
+// ---------------------------------------------------------------- scripting hooks
+describe('held ACKs', () => {
+  it('an ACK held back is owed, not forgotten: released, it goes at once even with delayed ACKs', () => {
+    const t = tcbEstablished({ delayedAck: true });
+    t.holdAcks = true;
+    send(t, T0, { seq: seqAdd(REMOTE_SEQ, WIN + 100), payload: bytes('far') }, []); // out of the window: it draws an ACK, held
+    expect(t.lastAckSent).toBe(seqAdd(REMOTE_SEQ, 1));
+    t.holdAcks = false;
+    recv(t, T0, [RECV_TEMPL]);
+  });
+});
+
+// ---------------------------------------------------------------- peer behaviours a lab can script
+describe('keep-alive, FIN-WAIT-2 timeout, close() with unread data, challenge-ACK limit', () => {
+  it('keep-alive: <SEQ=SND.NXT−1> after the idle time, every interval while unanswered, then RST (RFC 9293 §3.8.4, RFC 1122 §4.2.3.6)', () => {
+    const t = tcbEstablished({ keepalive: { idleMs: 1000, intervalMs: 100, probes: 2 } });
+    const probe: Sent = { ...RECV_TEMPL, seq: LOCAL_SEQ };
+    recv(t, T0 + 999, []);
+    recv(t, T0 + 1000, [probe]);
+    send(t, T0 + 1050, {}, []); // answered: idle again from here
+    recv(t, T0 + 2049, []);
+    recv(t, T0 + 2050, [probe]);
+    recv(t, T0 + 2150, [probe]);
+    recv(t, T0 + 2250, [{ flags: 'RST,ACK', seq: seqAdd(LOCAL_SEQ, 1), ack: seqAdd(REMOTE_SEQ, 1) }]);
+    expect(t.state).toBe('CLOSED');
+    expect(t.events.filter((e) => e.kind === 'keepalive').length).toBe(3);
+    expect(t.events.some((e) => e.kind === 'reset' && e.reason === 'keepalive-timeout')).toBe(true);
+  });
+  it('FIN-WAIT-2 after close() ends after finWait2TimeoutMs, silently (Linux tcp_fin_timeout); after shutdown() it waits', () => {
+    const t = tcbEstablished({ finWait2TimeoutMs: 5000 });
+    t.close(T0);
+    recv(t, T0, [{ ...RECV_TEMPL, flags: 'FIN,ACK' }]);
+    send(t, T0 + 1, { ack: seqAdd(LOCAL_SEQ, 2) }, []);
+    expect(t.state).toBe('FIN-WAIT-2');
+    recv(t, T0 + 5000, []);
+    expect(t.state).toBe('FIN-WAIT-2');
+    recv(t, T0 + 5001, []);
+    expect(t.state).toBe('CLOSED');
+    expect(t.events.some((e) => e.kind === 'reset' && e.reason === 'fin-wait-2-timeout')).toBe(true);
+    const half = tcbFinWait2({ finWait2TimeoutMs: 5000 });
+    expect([half.state, half.timers.has('fin-wait-2')]).toEqual(['FIN-WAIT-2', false]);
+  });
+  it('close() with unread data resets the connection: RST,ACK <SEQ=SND.NXT> (RFC 1122 §4.2.2.13, as Linux does)', () => {
+    const t = tcbEstablished();
+    send(t, T0, { payload: bytes('unread') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7), window: WIN - 6 }]);
+    expectSegments(t.close(T0), [{ flags: 'RST,ACK', seq: seqAdd(LOCAL_SEQ, 1), ack: seqAdd(REMOTE_SEQ, 7) }]);
+    expect(t.state).toBe('CLOSED');
+  });
+  it('data arriving after close() draws <SEQ=SEG.ACK><CTL=RST> and ends the connection', () => {
+    const t = tcbEstablished();
+    t.close(T0);
+    recv(t, T0, [{ ...RECV_TEMPL, flags: 'FIN,ACK' }]);
+    send(t, T0 + 1, { ack: seqAdd(LOCAL_SEQ, 2), payload: bytes('late') }, [{ flags: 'RST', seq: seqAdd(LOCAL_SEQ, 2), ack: 0 }]);
+    expect(t.state).toBe('CLOSED');
+  });
+  it('challenge ACKs are limited to one per 500 ms per connection by default (RFC 5961 §7, as Linux)', () => {
+    const t = tcbEstablished();
+    send(t, T0, { flags: flags('rst'), seq: seqAdd(REMOTE_SEQ, 100) }, [RECV_TEMPL]);
+    send(t, T0 + 100, { flags: flags('rst'), seq: seqAdd(REMOTE_SEQ, 101) }, []);
+    send(t, T0 + 200, { flags: flags('syn'), seq: seqAdd(REMOTE_SEQ, 77), ack: seq(0) }, []);
+    send(t, T0 + 300, { ack: seqAdd(LOCAL_SEQ, 900) }, []);
+    send(t, T0 + 500, { flags: flags('rst'), seq: seqAdd(REMOTE_SEQ, 102) }, [RECV_TEMPL]);
+    expect(t.events.filter((e) => e.kind === 'challenge-ack-limited').map((e) => (e.kind === 'challenge-ack-limited' ? e.reason : ''))).toEqual(['rst', 'syn', 'ack']);
+    const unlimited = tcbEstablished({ challengeAckLimit: null });
+    for (let i = 0; i < 5; i++) send(unlimited, T0 + i, { flags: flags('rst'), seq: seqAdd(REMOTE_SEQ, 100 + i) }, [RECV_TEMPL]);
+  });
+});

@@ -20,7 +20,7 @@ export interface FrameSink {
 export class TunLink {
   readonly fd: number;
   #poller: TunPollerHandle | null;
-  #listeners = new Set<(frame: Uint8Array, timeUs: number) => void>();
+  #listeners = new Set<(frame: Uint8Array, timeUs: number, more: boolean) => void>();
   #taps = new Set<(e: FrameEvent) => void>();
   #sink: FrameSink | null;
   #lastError: string | null = null;
@@ -36,10 +36,15 @@ export class TunLink {
       // first, then hand them to the peer, whose replies come later. One clock for both
       // directions (this process's wall clock); the reader's own stamps only space the batch.
       const now = wallUs();
-      const last = times[frames.length - 1] ?? 0;
-      const stamped = frames.map((f, i) => ({ frame: f, timeUs: this.#stamp(now - Math.max(0, last - (times[i] ?? last))) }));
-      for (const s of stamped) this.#record(s.frame, s.timeUs, 'kernel→peer');
-      for (const s of stamped) for (const l of this.#listeners) l(s.frame, s.timeUs);
+      const n = frames.length;
+      const last = times[n - 1] ?? 0;
+      const stamps = new Array<number>(n);
+      for (let i = 0; i < n; i++) {
+        stamps[i] = this.#stamp(now - Math.max(0, last - (times[i] ?? last)));
+        this.#record(frames[i]!, stamps[i]!, 'kernel→peer');
+      }
+      // `more`: the rest of the batch follows at once, so the peer can answer the batch as a whole
+      for (let i = 0; i < n; i++) for (const l of this.#listeners) l(frames[i]!, stamps[i]!, i < n - 1);
     });
   }
 
@@ -51,7 +56,7 @@ export class TunLink {
 
   #record(frame: Uint8Array, timeUs: number, direction: Direction): void {
     this.#sink?.write(timeUs, frame);
-    for (const t of this.#taps) t({ timeUs, direction, frame });
+    if (this.#taps.size) for (const t of this.#taps) t({ timeUs, direction, frame });
   }
 
   get lastError(): string | null {
@@ -70,7 +75,7 @@ export class TunLink {
     if (r.ret < 0) this.#lastError = r.errno;
   }
 
-  onFrame(listener: (frame: Uint8Array, timeUs: number) => void): () => void {
+  onFrame(listener: (frame: Uint8Array, timeUs: number, more: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);
   }

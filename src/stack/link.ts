@@ -2,5 +2,9 @@
 // in tests, the other end of a MemoryLink.
 export interface Link {
   send(frame: Uint8Array): void;
-  onFrame(listener: (frame: Uint8Array, timeUs: number) => void): () => void;
+  /**
+   * Frames as they arrive. `more`: further frames of the same read follow at once (a TUN drains
+   * its whole queue per wake-up), so the stack may answer the batch as a whole.
+   */
+  onFrame(listener: (frame: Uint8Array, timeUs: number, more?: boolean) => void): () => void;
 }

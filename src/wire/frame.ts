@@ -1,9 +1,10 @@
 // A whole IP frame (as read from the TUN, LINKTYPE_RAW) decoded down to the transport layer.
-import { isWireError, type WireError } from './errors';
+import { formatAddress, parseAddress } from './address';
+import { addressSum, fold, pseudoLength, sum16 } from './checksum';
+import { isWireError, wireError, type WireError } from './errors';
 import { emitIp, parseIp, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type IpRepr, type ParseOptions } from './ip';
-import { emitTcp, parseTcp, type TcpRepr } from './tcp';
+import { optionsLength, parseTcp, parseTcpWith, writeTcp, type TcpRepr } from './tcp';
 import { emitUdp, parseUdp, type UdpRepr } from './udp';
-import { parseAddress } from './address';
 
 /**
  * `missing`: bytes of the packet the capture did not keep (a snaplen cut the payload; the
@@ -46,8 +47,156 @@ export function tcpHeadersLength(frame: Uint8Array): number | null {
   return tcpHeader < 20 || tcpHeader > p.payload.length ? null : p.ip.headerLength + tcpHeader;
 }
 
-export function emitTcpFrame(src: string, dst: string, tcp: TcpRepr): Uint8Array {
-  return emitIp({ src, dst, protocol: PROTO_TCP }, emitTcp(tcp, parseAddress(src).bytes, parseAddress(dst).bytes));
+/** An address as text (parsed here) or as its 4 or 16 bytes. */
+export type AddressLike = string | Uint8Array;
+
+const addressBytes = (a: AddressLike): Uint8Array => (typeof a === 'string' ? parseAddress(a).bytes : a);
+
+/**
+ * Memory for frames: slices of 64 KiB blocks, 8-byte aligned (so checksums can read 32-bit
+ * words), handed out without the zero-fill and bookkeeping a fresh ArrayBuffer per frame costs.
+ * A frame kept alive keeps its block alive: fine for frames, which are small and short-lived.
+ */
+class FramePool {
+  static readonly BLOCK = 64 * 1024;
+  #block = new ArrayBuffer(FramePool.BLOCK);
+  #used = 0;
+  take(len: number): Uint8Array {
+    if (len > FramePool.BLOCK / 4) return new Uint8Array(len);
+    if (this.#used + len > FramePool.BLOCK) {
+      this.#block = new ArrayBuffer(FramePool.BLOCK);
+      this.#used = 0;
+    }
+    const out = new Uint8Array(this.#block, this.#used, len);
+    this.#used = (this.#used + len + 7) & ~7;
+    return out;
+  }
+}
+
+const pool = new FramePool();
+
+/**
+ * Emits TCP frames for one pair of addresses: the addresses are bytes, the pseudo-header's
+ * address sum and the IPv4 header's constant part are computed once, and each frame is one
+ * allocation written in place (IP header, TCP header and options, payload copied once).
+ */
+export class TcpFramer {
+  readonly src: Uint8Array;
+  readonly dst: Uint8Array;
+  readonly ipv6: boolean;
+  readonly #addrSum: number;
+  readonly #ipHeader: number;
+  /** IPv4: the header's words other than the total length, summed */
+  readonly #ipSum: number;
+
+  constructor(src: AddressLike, dst: AddressLike) {
+    this.src = addressBytes(src).slice();
+    this.dst = addressBytes(dst).slice();
+    if (this.src.length !== this.dst.length) throw new TypeError(`mixed address families: ${formatAddress(this.src)} → ${formatAddress(this.dst)}`);
+    this.ipv6 = this.src.length === 16;
+    this.#addrSum = addressSum(this.src, this.dst, PROTO_TCP);
+    this.#ipHeader = this.ipv6 ? 40 : 20;
+    this.#ipSum = this.ipv6 ? 0 : 0x4500 + 0x4000 + ((64 << 8) | PROTO_TCP) + sum16(this.src) + sum16(this.dst);
+  }
+
+  emit(tcp: TcpRepr): Uint8Array {
+    const optLen = optionsLength(tcp.options);
+    const tcpLen = 20 + optLen + tcp.payload.length;
+    const h = this.#ipHeader;
+    const out = pool.take(h + tcpLen); // not zeroed: every byte is written below
+    if (this.ipv6) {
+      out[0] = 0x60;
+      out[1] = 0;
+      out[2] = 0;
+      out[3] = 0;
+      out[4] = tcpLen >> 8;
+      out[5] = tcpLen & 0xff;
+      out[6] = PROTO_TCP;
+      out[7] = 64;
+      out.set(this.src, 8);
+      out.set(this.dst, 24);
+    } else {
+      const total = h + tcpLen;
+      out[0] = 0x45;
+      out[1] = 0;
+      out[2] = total >> 8;
+      out[3] = total & 0xff;
+      out[4] = 0;
+      out[5] = 0;
+      out[6] = 0x40; // DF
+      out[7] = 0;
+      out[8] = 64;
+      out[9] = PROTO_TCP;
+      out.set(this.src, 12);
+      out.set(this.dst, 16);
+      // the header checksum: the constant part summed once, plus the length
+      const c = ~fold(this.#ipSum + total) & 0xffff;
+      out[10] = c >> 8;
+      out[11] = c & 0xff;
+    }
+    writeTcp(out, h, tcp, this.#addrSum + pseudoLength(this.ipv6, tcpLen), optLen);
+    return out;
+  }
+}
+
+export function emitTcpFrame(src: AddressLike, dst: AddressLike, tcp: TcpRepr): Uint8Array {
+  return new TcpFramer(src, dst).emit(tcp);
+}
+
+/** A TCP segment read from a frame for the stack: addresses stay bytes in the frame (no text per frame). */
+export interface TcpPacket {
+  /** offset and length (4 or 16) of the source and destination addresses in the frame */
+  srcAt: number;
+  dstAt: number;
+  addrLen: 4 | 16;
+  tcp: TcpRepr & { checksumOk: boolean | null };
+}
+
+/**
+ * The stack's receive path: parses an IP frame carrying TCP without formatting addresses as
+ * text, and verifies the checksum. Null for anything but an unfragmented TCP packet.
+ */
+export function parseTcpPacket(frame: Uint8Array): TcpPacket | WireError | null {
+  if (frame.length < 1) return wireError('frame', 'empty frame');
+  const version = frame[0]! >> 4;
+  let off: number;
+  let end: number;
+  let next: number;
+  let srcAt: number;
+  let addrLen: 4 | 16;
+  if (version === 4) {
+    if (frame.length < 20) return wireError('ipv4', `truncated header (${frame.length} bytes)`);
+    off = (frame[0]! & 0x0f) * 4;
+    end = (frame[2]! << 8) | frame[3]!;
+    if (off < 20 || off > frame.length || end < off || end > frame.length) return wireError('ipv4', `bad lengths (header ${off}, total ${end}, ${frame.length} bytes)`);
+    if ((frame[6]! & 0x3f) !== 0 || frame[7] !== 0) return null; // a fragment (MF or an offset)
+    next = frame[9]!;
+    srcAt = 12;
+    addrLen = 4;
+  } else if (version === 6) {
+    if (frame.length < 40) return wireError('ipv6', `truncated header (${frame.length} bytes)`);
+    end = 40 + ((frame[4]! << 8) | frame[5]!);
+    if (end > frame.length) return wireError('ipv6', `payload length ${end - 40} vs ${frame.length - 40} bytes`);
+    next = frame[6]!;
+    off = 40;
+    while (next === 0 || next === 43 || next === 60) {
+      if (off + 8 > end) return wireError('ipv6', 'truncated extension header');
+      const len = (frame[off + 1]! + 1) * 8;
+      next = frame[off]!;
+      off += len;
+    }
+    if (next === 44) return null; // a fragment
+    if (off > end) return wireError('ipv6', 'extension headers overrun the packet');
+    srcAt = 8;
+    addrLen = 16;
+  } else return wireError('frame', `IP version ${version}`);
+  if (next !== PROTO_TCP) return null;
+  const seg = frame.subarray(off, end);
+  const dstAt = srcAt + addrLen;
+  let sum = PROTO_TCP + pseudoLength(addrLen === 16, seg.length);
+  for (let i = srcAt; i < dstAt + addrLen; i += 2) sum += (frame[i]! << 8) | frame[i + 1]!;
+  const tcp = parseTcpWith(seg, sum);
+  return isWireError(tcp) ? tcp : { srcAt, dstAt, addrLen, tcp };
 }
 
 export function emitUdpFrame(src: string, dst: string, udp: UdpRepr): Uint8Array {

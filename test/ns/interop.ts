@@ -296,3 +296,54 @@ export async function zeroWindow(input: Record<string, unknown>): Promise<Intero
     return { kernel: { sent: sent.ret, sendMs: sent.elapsedMs, expect: hash(data) }, stack: stackView(conn, w.sha, w.events), table: [], extra: stalled };
   });
 }
+
+/**
+ * The peer behaviours a lab can script, against the kernel: keep-alive probes the kernel answers;
+ * urgent data the kernel sends with MSG_OOB, seen by the peer; close() with unread data resets
+ * (the kernel reads ECONNRESET); data arriving after close() draws an RST.
+ */
+export async function peerBehaviours(input: Record<string, unknown>): Promise<InteropResult> {
+  return withStack(input, {}, async ({ stack }) => {
+    // keep-alive: 3 probes 100 ms apart after 200 ms of silence; the kernel answers each, so the connection lives
+    const ka = await kernelConnects(stack, 80, (c) => c.setKeepAlive({ idleMs: 200, intervalMs: 100, probes: 3 }));
+    await sleep(700);
+    const keepalive = { probes: ka.w.events.filter((e) => e.kind === 'keepalive').length, state: ka.conn.state };
+    // urgent data: one byte after "abc" with MSG_OOB
+    const pointers: number[] = [];
+    ka.conn.onUrgent((p) => pointers.push((p - ka.conn.tcb.irs - 1) >>> 0));
+    await ka.k.send(new TextEncoder().encode('abc'));
+    await ka.k.send(new TextEncoder().encode('!'), 1 /* MSG_OOB */);
+    await sleep(50);
+    ka.conn.abort();
+    await ka.k.close();
+    // close() with unread data: RST, ECONNRESET
+    const unread = await kernelConnects(stack, 81, (c) => c.pauseReading());
+    await unread.k.send(new Uint8Array(1000));
+    await waitFor(() => unread.conn.tcb.recvQ.length === 1000);
+    unread.conn.close();
+    const afterUnread = await unread.k.recv(100, { timeoutMs: 2000 });
+    await unread.k.close();
+    // data after close(): the peer's FIN, then the kernel still writes: RST
+    const late = await kernelConnects(stack, 82);
+    late.conn.close();
+    await late.k.recv(100, { timeoutMs: 2000 }); // end of file
+    await late.k.send(new TextEncoder().encode('late'));
+    await waitState(late.conn, 'CLOSED', 2000);
+    await sleep(20);
+    const lateState = late.k.tcpInfo().info?.state; // reset: CLOSE (a recv would still read end of file)
+    const afterLate = await late.k.send(new TextEncoder().encode('more'));
+    await late.k.close();
+    return {
+      kernel: { afterUnread: { ret: afterUnread.ret, errno: afterUnread.errno }, lateState, afterLate: { ret: afterLate.ret, errno: afterLate.errno } },
+      stack: stackView(unread.conn, unread.w.sha, unread.w.events),
+      table: [],
+      extra: { keepalive, urgentPointers: pointers, lateReset: late.conn.resetReason, lateStates: late.conn.history.map((h) => h.state), unreadStates: unread.conn.history.map((h) => h.state) },
+    };
+  });
+}
+
+async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
+  const until = performance.now() + ms;
+  while (!cond() && performance.now() < until) await sleep(5);
+  return cond();
+}

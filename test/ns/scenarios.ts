@@ -8,7 +8,7 @@ import { TunLink } from '../../src/host/tunlink';
 import { isWireError } from '../../src/wire/errors';
 import { emitTcpFrame, emitUdpFrame, parseFrame } from '../../src/wire/frame';
 import { seq, seqAdd } from '../../src/wire/seq';
-import { abort, halfClose, kernelClient, simultaneousClose, stackClient, zeroWindow } from './interop';
+import { abort, halfClose, kernelClient, peerBehaviours, simultaneousClose, stackClient, zeroWindow } from './interop';
 import { flags } from '../../src/wire/tcp';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -158,4 +158,5 @@ export const scenarios: Record<string, Scenario> = {
   'half-close': halfClose,
   abort,
   'zero-window': zeroWindow,
+  'peer-behaviours': peerBehaviours,
 };
