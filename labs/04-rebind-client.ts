@@ -4,7 +4,7 @@
 // four-tuple) and connects again. When may the new connection reuse that four-tuple, and what
 // does connect() say when it may not? And what do two sockets bound to one address and port
 // get when both connect to the same remote?
-import { defineLab, kernelConnects, requires, type KernelSocket, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, PATIENT_PEER, requires, type KernelSocket, type LabContext, type Trial } from '../src/lab';
 
 interface Attempt {
   /** the option that fixes the local port (bind, or IP_LOCAL_PORT_RANGE) took */
@@ -33,7 +33,7 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
   let timestamps = false;
   try {
     const c = await kernelConnects(ctx, 80, {
-      tcb: { timestamps: ctx.bool('timestamps') },
+      tcb: { ...PATIENT_PEER, timestamps: ctx.bool('timestamps') },
       onAccept: (x) => x.onEnd(() => x.end()),
       before: (s) => {
         setup = prepare(s, local, how);
@@ -65,7 +65,7 @@ function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string 
 /** A second connection from the same local port to peer:`remotePort`. */
 async function reconnect(ctx: LabContext, local: number, remotePort: number, how: 'bind' | 'range'): Promise<Attempt> {
   const stack = ctx.peer({ timestamps: ctx.bool('timestamps') });
-  const listener = stack.listen(remotePort, { tcb: { timestamps: ctx.bool('timestamps') } });
+  const listener = stack.listen(remotePort, { tcb: { ...PATIENT_PEER, timestamps: ctx.bool('timestamps') } });
   const twBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0;
   const before = ctx.counters()['TcpExt.TWRecycled'] ?? 0;
   const k = ctx.socket('ipv4', 'tcp');

@@ -17,7 +17,12 @@ import { askOnTerminal, formatPredictions, readPredictions } from './lab/predict
 import type { Predictions } from './lab/questions';
 import { writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
-import { labClaims, labDirName, type LabResult } from './lab/types';
+import { compareBindMatrix, compareClaims, renderComparisonText, type KernelColumn } from './lab/compare';
+import { labClaims, labDirName, type LabDefinition, type LabResult } from './lab/types';
+import type { ParamValue } from './lab/params';
+import { parseKernelList } from './kernels/debian';
+import { kernelChecks, kernelListing } from './kernels/doctor';
+import { MatrixRunner, prepareKernels, type KernelTarget } from './kernels/matrix';
 
 /**
  * Standard output, written synchronously in 64 KiB chunks: a listing of a million frames piped
@@ -85,6 +90,7 @@ function doctorCommand(): number {
   const all = checks();
   const iso = isolation();
   if (all.every((c) => c.ok || c.warning) && iso) all.push(liveCheck(iso));
+  all.push(...kernelChecks());
   for (const c of all) {
     const mark = c.ok ? 'ok  ' : c.warning ? 'warn' : 'FAIL';
     out(`[${mark}] ${c.name}: ${c.detail}`);
@@ -95,7 +101,16 @@ function doctorCommand(): number {
   return failed ? 1 : 0;
 }
 
-async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string; predict?: string | boolean }): Promise<number> {
+interface RunOptions {
+  set: string[];
+  json?: boolean;
+  out: string;
+  jobs?: string;
+  predict?: string | boolean;
+  kernel?: string;
+}
+
+async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   const labs = resolveLabIds(ids);
   const params = resolveParams(labs, opts.set);
   let jobs: number | undefined;
@@ -103,6 +118,7 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
     if (!/^\d+$/.test(opts.jobs) || Number(opts.jobs) < 1) throw new TwlabError('BAD_USAGE', `--jobs takes a whole number ≥ 1, not ${JSON.stringify(opts.jobs)}`);
     jobs = Number(opts.jobs);
   }
+  if (opts.kernel !== undefined) return kernelsRunCommand(labs, params, jobs, opts);
   const isolation = assertReady();
   const outDir = prepareOutDir(opts.out); // before any lab starts: a bad --out is one line, at once
   let predictions: Predictions | undefined;
@@ -170,8 +186,120 @@ async function runCommand(ids: string[], opts: { set: string[]; json?: boolean; 
   return failures ? 1 : 0;
 }
 
+/** `twlab run … --kernel 6.1,6.12,host`: every lab on every kernel named, then the side-by-side. */
+async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Record<string, ParamValue>>, jobs: number | undefined, opts: RunOptions): Promise<number> {
+  const specs = parseKernelList(opts.kernel!);
+  if (opts.predict !== undefined) throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
+  const isolation = specs.some((s) => s.kind === 'host') ? assertReady() : null;
+  const say = (s: string): void => {
+    if (!opts.json) err(`twlab: ${s}`);
+  };
+  // --out is checked (and made) once the kernels are known good, before anything is fetched or booted
+  let outDir = '';
+  const targets = prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
+  const tty = !opts.json && process.stderr.isTTY;
+  const printed = new Map<string, string[]>();
+  const key = (t: KernelTarget, lab: string): string => `${t.release} ${lab}`;
+  let lastProgress = '';
+  const lastPlain = new Map<string, number>();
+  const onMessage = (t: KernelTarget, m: LabMessage): void => {
+    if (opts.json) return;
+    const k = key(t, m.lab);
+    if (m.type === 'print') printed.set(k, [...(printed.get(k) ?? []), m.text]);
+    else if (m.type === 'progress') {
+      if (tty) {
+        lastProgress = `[${t.release} ${m.lab}] ${m.text}`;
+        process.stderr.write(`\r\x1b[K${lastProgress}`);
+      } else if (Date.now() - (lastPlain.get(k) ?? 0) > 5000) {
+        lastPlain.set(k, Date.now());
+        err(`[${t.release} ${m.lab}] ${m.text}`);
+      }
+    }
+  };
+  say(`running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`);
+  for (const t of targets) if (t.kind === 'guest' && t.accel === 'tcg') say(`${t.release}: ${t.accelWhy}`);
+  const runner = new MatrixRunner();
+  const t0 = performance.now();
+  const runs = await withSignalForwarding(runner, () => runner.run({ targets, labs, params, outDir, isolation, concurrency: jobs, onMessage, log: (s) => (tty ? undefined : say(s)) }));
+  if (tty && lastProgress) process.stderr.write('\r\x1b[K');
+  if (runner.interrupted) throw interruptedError(runner.interrupted);
+  let failures = 0;
+  for (const run of runs) {
+    if (!opts.json) out(`==== kernel ${run.target.release}${run.target.kind === 'host' ? ' (host)' : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`}\n`);
+    for (const o of run.outcomes) {
+      if (!opts.json) {
+        for (const line of printed.get(key(run.target, o.def.id)) ?? []) out(line);
+        if (o.dir) {
+          const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
+          out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
+        }
+      }
+      if (o.error) {
+        failures++;
+        err(`twlab: lab ${o.def.id} ${o.def.slug} on ${run.target.release} failed: ${o.error.message.split('\n')[0]}`);
+      }
+    }
+  }
+  // this run's kernels side by side (the index also shows kernels from earlier runs in --out)
+  const columns: KernelColumn[] = runs.map((r) => ({
+    kernel: r.outcomes.find((o) => o.result)?.result!.kernel ?? r.target.release,
+    host: r.target.kind === 'host',
+    folder: r.target.kind === 'host' ? '' : r.target.release,
+    labs: new Map(r.outcomes.filter((o) => o.result && o.dir).map((o) => [o.def.id, { dirName: path.basename(o.dir!), result: o.result! }])),
+  }));
+  if (!opts.json && columns.length > 1) {
+    out(`==== side by side (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+    for (const line of renderComparisonText(columns, compareClaims(columns))) out(line);
+    const bind = compareBindMatrix(columns);
+    if (columns.filter((c) => c.labs.has('01')).length > 1) {
+      out(`\nLab 01: ${bind.changes.length} of ${bind.compared} bind-matrix cells changed between kernels${bind.changes.length ? ':' : ''}`);
+      for (const ch of bind.changes.slice(0, 20)) out(`  ${ch.cell}: ${ch.outcomes.map((x, i) => `${columns[i]!.kernel} ${x ?? '—'}`).join(' · ')}`);
+      if (bind.changes.length > 20) out(`  … ${bind.changes.length - 20} more in the index`);
+    }
+    out();
+  }
+  try {
+    const written = writeReports(outDir, labs.map((l) => l.id));
+    if (!opts.json && written.length) out(`Reports: ${path.relative(process.cwd(), path.join(outDir, 'index.html')) || 'index.html'} (the kernels side by side; report.html in each lab folder)`);
+  } catch (e) {
+    err(`twlab: the evidence is saved, but the HTML reports could not be written: ${(e as Error).message}`);
+  }
+  if (opts.json) out(formatJson(labs.flatMap((l) => runs.map((r) => r.outcomes.find((o) => o.def.id === l.id)?.result).filter((x): x is LabResult => !!x)), 6));
+  return failures ? 1 : 0;
+}
+
+function kernelsCommand(opts: { json?: boolean }): void {
+  const l = kernelListing();
+  if (opts.json) {
+    out(JSON.stringify(l, null, 2));
+    return;
+  }
+  out(`Cached in ${l.cacheDir}:`);
+  if (!l.cached.length) out('  (none yet: `twlab run … --kernel 6.1` fetches what it needs)');
+  for (const k of l.cached) out(`  ${k.release.padEnd(24)} ${k.package} ${k.version ?? ''} · ${(k.bytes / 1e6).toFixed(0)} MB · fetched ${k.fetchedAt} in ${(k.fetchMs / 1000).toFixed(1)} s`);
+  out('\nDebian kernels apt can fetch (generic amd64 flavour), newest first:');
+  if (!Object.keys(l.available).length) out("  (none: apt knows no linux-image-*-amd64-unsigned package; run `apt-get update`)");
+  const cached = new Set(l.cached.map((k) => k.release));
+  for (const [series, ks] of Object.entries(l.available)) {
+    const shown = ks.slice(0, 6).map((k, i) => `${k.release}${i === 0 ? ' (newest)' : ''}${cached.has(k.release) ? ' [cached]' : ''}`);
+    out(`  ${series.padEnd(5)} ${shown.join(', ')}${ks.length > 6 ? `, … ${ks.length - 6} older` : ''}`);
+  }
+  out('\n`twlab run <ids> --kernel 6.1,6.12,host` (or `--kernel all`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.');
+}
+
 interface ShowCliOptions extends ShowOptions {
   out: string;
+  /** with a lab id: the captures of that guest kernel (twlab run --kernel) */
+  kernel?: string;
+}
+
+/** The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64). */
+function kernelFolder(out: string, name: string): string {
+  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => /^\d+\.\d+/.test(f) && fs.statSync(path.join(out, f)).isDirectory()) : [];
+  if (folders.includes(name)) return name;
+  const matches = folders.filter((f) => f.startsWith(name + '.') || f.startsWith(name + '-') || f.startsWith(name + '+'));
+  if (matches.length === 1) return matches[0]!;
+  throw new TwlabError('BAD_USAGE', matches.length ? `--kernel ${name} matches ${matches.join(', ')}; name one` : `no evidence for kernel ${name} in ${out}${folders.length ? ` (there is: ${folders.join(', ')})` : ''}; run \`twlab run <ids> --kernel ${name}\` first`);
 }
 
 function showCommand(target: string, opts: ShowCliOptions): number {
@@ -187,7 +315,7 @@ function showCommand(target: string, opts: ShowCliOptions): number {
   // a capture file, or a lab id whose captures are shown variant by variant
   if (!fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
     const [def] = resolveLabIds([target]);
-    const dir = path.resolve(opts.out, labDirName(def!));
+    const dir = path.resolve(opts.out, opts.kernel ? kernelFolder(path.resolve(opts.out), opts.kernel) : '', labDirName(def!));
     if (!fs.existsSync(dir)) throw new TwlabError('BAD_PCAP', `no captures for lab ${def!.id} in ${dir}; run \`twlab run ${def!.id}\` first`);
     const pcaps = fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
     for (const f of pcaps) {
@@ -221,10 +349,16 @@ export function buildProgram(): Command {
     .option('--json', 'print only a JSON array of results (the result.json of each lab) on stdout')
     .option('--out <dir>', 'directory for evidence (one folder per lab, replaced on success)', 'captures')
     .option('--predict [answers]', 'predict first: ask each lab\'s questions on this terminal before the run (or take them from a JSON file: {"03": {"q1": "EADDRINUSE"}}), then score them against what the kernel did')
-    .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time (default: all of them — they mostly wait on kernel timers; their busy steps share CPUs − 1 slots)'))
-    .action(async (ids: string[], opts: { set: string[]; json?: boolean; out: string; jobs?: string; predict?: string | boolean }) => {
+    .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time, per kernel (default: all of them on the host, four in a guest — they mostly wait on kernel timers; their busy steps share CPUs − 1 slots)'))
+    .option('--kernel <list>', 'run on these kernels side by side: host, a Debian series (6.1, 6.12) or an exact release (6.1.0-57), comma-separated, or all (= 6.1,6.12,host); other kernels boot under qemu, evidence in --out/<uname -r>/')
+    .action(async (ids: string[], opts: RunOptions) => {
       process.exitCode = await runCommand(ids, opts);
     });
+  program
+    .command('kernels')
+    .description('list the Debian kernels cached for --kernel, and those apt can fetch')
+    .option('--json', 'print the listing as JSON')
+    .action((opts: { json?: boolean }) => kernelsCommand(opts));
   program
     .command('show')
     .description('read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection summary, or a per-frame listing; streams captures of any size')
@@ -234,6 +368,7 @@ export function buildProgram(): Command {
     .option('--explain', 'the summary, with each connection\'s close pattern explained and the lab that shows it')
     .option('--conn <n|a:p-b:p>', 'draw one connection: its number in --summary, or its four-tuple')
     .option('--list', 'a flat per-frame listing instead of ladder diagrams')
+    .option('--kernel <release>', 'with a lab id: the captures a guest kernel made (twlab run --kernel), e.g. 6.1 or 6.1.0-57-amd64')
     .action((file: string, opts: ShowCliOptions) => {
       process.exitCode = showCommand(file, opts);
     });

@@ -8,6 +8,15 @@ import type { TcbConfig } from '../stack/tcb';
 import type { LabContext } from './context';
 import { LabError } from './types';
 
+/**
+ * A patient peer for labs that watch the kernel's TIME_WAIT: it retransmits its FIN only after
+ * RFC 6298's one-second minimum RTO (§2.4), and sends no tail-loss probe (2·SRTT + 200 ms).
+ * When the kernel is slow to answer — a loaded machine, a guest under TCG — an early FIN
+ * retransmission draws a second ACK after the peer has closed; the peer answers that with an
+ * RST, and the RST ends the kernel's TIME_WAIT (lab 13) — the very thing the lab is watching.
+ */
+export const PATIENT_PEER: Partial<TcbConfig> = { tailLossProbe: false, rto: { initialMs: 1000, minMs: 1000, maxMs: 120_000 } };
+
 export interface KernelClient {
   k: KernelSocket;
   conn: Connection;

@@ -9,7 +9,10 @@ export type TwlabErrorCode =
   | 'LAB_FAILED'
   | 'INTERRUPTED'
   | 'BAD_PCAP'
-  | 'BAD_USAGE';
+  | 'BAD_USAGE'
+  | 'UNKNOWN_KERNEL'
+  | 'KERNEL_FETCH'
+  | 'GUEST_FAILED';
 
 export class TwlabError extends Error {
   constructor(

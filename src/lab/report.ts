@@ -7,6 +7,7 @@ import { escapeXml as esc } from '../capture/html';
 import { layoutLadders, renderLadderSvg, type TimelineEvent } from '../capture/ladder';
 import { readPcap } from '../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../capture/timeline-svg';
+import { columnLabel, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
 import { allLabs } from './registry';
 import type { QuestionResult } from './questions';
 import type { LabResult, VariantResult } from './types';
@@ -20,6 +21,7 @@ th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.85r
 .verdict{font-weight:bold;padding:.1rem .4rem;border-radius:.3rem;white-space:nowrap}
 .holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.mixed{background:#e8dcf5}.not-tested{background:#e6e6e6}
 .pre{font-size:.85rem;color:#444;margin:.2rem 0 0 0;padding-left:1rem}.pre .no{color:#a00;font-weight:bold}
+.differs{outline:3px solid #c0392b;outline-offset:-3px}tr.row-differs>th:first-child{border-left:6px solid #c0392b}tr.row-untested>th:first-child{border-left:6px solid #bbb}
 .meta{color:#555}.svgbox{overflow-x:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto}
 .controls{margin:.5rem 0 0 0}.controls button{font-size:1rem;padding:.15rem .6rem}.status{font-family:ui-monospace,monospace;font-size:.85rem;margin-left:.5rem}
 .right{background:#d7f0d0}.wrong{background:#f8d0d0}.skipped,.not-scored{background:#e6e6e6}
@@ -157,7 +159,7 @@ ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
 ${questionsSection(result)}
 <h2>Claims</h2>
 <table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
-${result.claims.map((c) => `<tr><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}${preconditionList(c.preconditions)}</td></tr>`).join('\n')}
+${result.claims.map((c) => `<tr id="claim-${esc(c.id)}"><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}${preconditionList(c.preconditions)}</td></tr>`).join('\n')}
 </table>
 ${result.conclusion.length ? `<h2>Conclusion</h2><pre>${esc(result.conclusion.join('\n'))}</pre>` : ''}
 <h2>Parameters and sysctls</h2>
@@ -183,34 +185,144 @@ ${labs.map(row).join('\n')}
 `;
 }
 
-/** Writes report.html into each lab folder under `outDir` (all, or `ids`) and index.html over all of them. */
+/** The lab folders (NN-slug with a result.json) directly in `dir`. */
+function labEntries(dir: string): Array<{ dirName: string; result: LabResult }> {
+  const out: Array<{ dirName: string; result: LabResult }> = [];
+  if (!fs.existsSync(dir)) return out;
+  for (const dirName of fs.readdirSync(dir).sort()) {
+    if (!/^\d{2}-/.test(dirName)) continue;
+    const resultFile = path.join(dir, dirName, 'result.json');
+    if (fs.existsSync(resultFile)) out.push({ dirName, result: JSON.parse(fs.readFileSync(resultFile, 'utf8')) as LabResult });
+  }
+  return out;
+}
+
+/** What a guest's kernel.json says about its run (src/kernels/guest.ts). */
+interface KernelInfo {
+  package?: string | null;
+  version?: string | null;
+  accel?: string;
+  bootMs?: number | null;
+  wallMs?: number;
+}
+
+/**
+ * The kernels with evidence under `outDir`: the host's lab folders directly in it, then each
+ * guest kernel's folder (named by its `uname -r`, `twlab run --kernel`).
+ */
+export function readColumns(outDir: string): KernelColumn[] {
+  const columns: KernelColumn[] = [];
+  const toMap = (labs: Array<{ dirName: string; result: LabResult }>): KernelColumn['labs'] => new Map(labs.map((l) => [l.result.lab, l]));
+  const host = labEntries(outDir);
+  if (host.length) columns.push({ kernel: host[0]!.result.kernel, host: true, folder: '', labs: toMap(host) });
+  if (!fs.existsSync(outDir)) return columns;
+  const guests = fs
+    .readdirSync(outDir, { withFileTypes: true })
+    .filter((e) => e.isDirectory() && /^\d+\.\d+/.test(e.name))
+    .map((e) => e.name)
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  for (const folder of guests) {
+    const labs = labEntries(path.join(outDir, folder));
+    if (labs.length) columns.push({ kernel: labs[0]!.result.kernel, host: false, folder, labs: toMap(labs) });
+  }
+  return columns;
+}
+
+function kernelInfo(outDir: string, c: KernelColumn): KernelInfo {
+  if (c.host) return {};
+  try {
+    return JSON.parse(fs.readFileSync(path.join(outDir, c.folder, 'kernel.json'), 'utf8')) as KernelInfo;
+  } catch {
+    return {};
+  }
+}
+
+/** index.html for several kernels: the claims side by side, lab 01's cells that changed, and each kernel's labs. */
+export function renderMatrixIndex(columns: readonly KernelColumn[], infos: readonly KernelInfo[] = []): string {
+  const rows = compareClaims(columns);
+  const bind = compareBindMatrix(columns);
+  const differing = rows.filter((r) => r.differs).length;
+  const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
+  const head = columns.map((c) => `<th>${c.folder ? `<a href="${esc(c.folder)}/index.html">${esc(columnLabel(c))}</a>` : esc(columnLabel(c))}</th>`).join('');
+  const kernelRows = columns
+    .map((c, i) => {
+      const info = infos[i] ?? {};
+      const how = c.host ? 'the host' : `${esc(info.package ?? '?')} ${esc(info.version ?? '')} · qemu ${info.accel === 'kvm' ? 'KVM' : 'TCG'}${info.bootMs ? ` · booted in ${(info.bootMs / 1000).toFixed(1)} s` : ''}${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''} · <a href="${esc(c.folder)}/console.log">console.log</a>`;
+      const started = [...c.labs.values()].map((l) => l.result.startedAt).sort()[0] ?? '';
+      return `<tr><th>${esc(columnLabel(c))}</th><td>${how}</td><td>${c.labs.size} labs</td><td class="meta">${esc(started)}</td></tr>`;
+    })
+    .join('\n');
+  const claimRows = rows
+    .map((r) => {
+      const cells = r.cells
+        .map((x) => (x ? `<td class="${x.differs ? 'differs' : ''}" title="${esc(x.evidence)}"><a href="${esc(x.href)}">${verdictBadge(x.verdict)}</a></td>` : '<td class="meta">—</td>'))
+        .join('');
+      return `<tr class="${r.differs ? 'row-differs' : r.partlyUntested ? 'row-untested' : ''}"><th>${esc(r.claim)}</th><td>${esc(r.lab)} ${esc(r.slug)}</td><td>${esc(r.text)}</td>${cells}</tr>`;
+    })
+    .join('\n');
+  const LIMIT = 300;
+  const bindRows = bind.changes
+    .slice(0, LIMIT)
+    .map((ch) => `<tr><td><code>${esc(ch.cell)}</code></td>${ch.outcomes.map((o) => `<td><code>${o === null ? '—' : esc(o)}</code></td>`).join('')}</tr>`)
+    .join('\n');
+  const bindSection = columns.filter((c) => c.labs.has('01')).length < 2
+    ? ''
+    : `<h2>Lab 01: bind-matrix cells that changed between kernels</h2>
+<p>${bind.changes.length} of ${bind.compared} cells measured on more than one kernel have another outcome (B's <code>bind()</code>, and the <code>listen()</code> calls where both binds succeeded).${bind.changes.length > LIMIT ? ` The first ${LIMIT} are shown; result.json has them all.` : ''}</p>
+${bind.changes.length ? `<table><tr><th>cell</th>${head}</tr>\n${bindRows}\n</table>` : ''}`;
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>twlab — results on ${columns.length} kernels</title><style>${CSS}</style></head>
+<body><h1>twlab — the same labs on ${columns.length} kernels</h1>
+<table><tr><th>kernel</th><th>how it ran</th><th>labs</th><th>first lab started</th></tr>
+${kernelRows}
+</table>
+<h2>Claims side by side</h2>
+<p>${differing ? `${differing} of ${rows.length} claims have verdicts that differ between kernels: their rows are marked red, and the verdicts that differ are outlined.` : `No claim has different verdicts on the kernels that judged it (${rows.length} claims).`}${untested ? ` ${untested} could not be judged on every kernel (grey mark: "not tested" there, its evidence names the precondition that failed); "not tested" is no verdict and differs from nothing.` : ''} Each verdict links to that kernel's report; hover for its evidence.</p>
+<table><tr><th>claim</th><th>lab</th><th>text</th>${head}</tr>
+${claimRows}
+</table>
+${bindSection}
+<h2>Labs</h2>
+<ul>${columns.map((c) => `<li>${esc(columnLabel(c))}: ${[...c.labs.values()].map((l) => `<a href="${esc(labHref(c, l.dirName))}">${esc(l.result.lab)}</a>`).join(' ')}</li>`).join('')}</ul>
+</body></html>
+`;
+}
+
+function writeAtomically(file: string, text: string): void {
+  fs.writeFileSync(`${file}.${process.pid}`, text);
+  fs.renameSync(`${file}.${process.pid}`, file);
+}
+
+/**
+ * Writes report.html into each lab folder under `outDir` (all, or `ids`) — the host's and every
+ * guest kernel's — an index.html per guest kernel, and index.html over all of them: the host's
+ * list of labs when it is the only kernel, the side-by-side of every kernel otherwise.
+ */
 export function writeReports(outDir: string, ids?: readonly string[]): string[] {
   const written: string[] = [];
-  const labs: Array<{ dirName: string; result: LabResult }> = [];
   if (!fs.existsSync(outDir)) return written;
-  for (const dirName of fs.readdirSync(outDir).sort()) {
-    if (!/^\d{2}-/.test(dirName)) continue;
-    const dir = path.join(outDir, dirName);
-    const resultFile = path.join(dir, 'result.json');
-    if (!fs.existsSync(resultFile)) continue;
-    const result = JSON.parse(fs.readFileSync(resultFile, 'utf8')) as LabResult;
-    labs.push({ dirName, result });
-    if (ids && !ids.includes(result.lab)) continue;
-    let events: TimelineEvent[] = [];
-    try {
-      events = (JSON.parse(fs.readFileSync(path.join(dir, 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
-    } catch {
-      // a report without states
+  const columns = readColumns(outDir);
+  for (const c of columns) {
+    const dir = path.join(outDir, c.folder);
+    for (const { dirName, result } of c.labs.values()) {
+      if (ids && !ids.includes(result.lab)) continue;
+      let events: TimelineEvent[] = [];
+      try {
+        events = (JSON.parse(fs.readFileSync(path.join(dir, dirName, 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
+      } catch {
+        // a report without states
+      }
+      writeAtomically(path.join(dir, dirName, 'report.html'), renderLabReport(path.join(dir, dirName), result, events));
+      written.push(path.join(dir, dirName, 'report.html'));
     }
-    const html = renderLabReport(dir, result, events);
-    const tmp = path.join(dir, `.report.html.${process.pid}`);
-    fs.writeFileSync(tmp, html);
-    fs.renameSync(tmp, path.join(dir, 'report.html'));
-    written.push(path.join(dir, 'report.html'));
+    if (c.folder) {
+      writeAtomically(path.join(dir, 'index.html'), renderIndex([...c.labs.values()]));
+      written.push(path.join(dir, 'index.html'));
+    }
   }
   const index = path.join(outDir, 'index.html');
-  fs.writeFileSync(`${index}.${process.pid}`, renderIndex(labs));
-  fs.renameSync(`${index}.${process.pid}`, index);
+  const single = columns.length === 1 && columns[0]!.host;
+  writeAtomically(index, columns.length === 0 || single ? renderIndex([...(columns[0]?.labs.values() ?? [])]) : renderMatrixIndex(columns, columns.map((c) => kernelInfo(outDir, c))));
   written.push(index);
   return written;
 }

@@ -226,7 +226,7 @@ function killGroup(child: ChildProcess, signal: NodeJS.Signals): void {
 }
 
 /** Installs SIGINT/SIGTERM/SIGHUP forwarding for the duration of `fn`. */
-export async function withSignalForwarding<T>(runner: LabRunner, fn: () => Promise<T>): Promise<T> {
+export async function withSignalForwarding<T>(runner: { interrupt(signal: NodeJS.Signals): void }, fn: () => Promise<T>): Promise<T> {
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   const handler = (s: NodeJS.Signals): void => runner.interrupt(s);
   for (const s of signals) process.on(s, handler);
