@@ -53,7 +53,8 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
 /** The local port, either by bind() (SO_REUSEADDR so a second bind may share it) or by a one-port IP_LOCAL_PORT_RANGE; OK or the errno. */
 function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string {
   if (how === 'range') {
-    // IP_LOCAL_PORT_RANGE exists from Linux 6.3: elsewhere this setsockopt fails and says so
+    // IP_LOCAL_PORT_RANGE came in Linux 6.3 (some distributions backport it): where it is missing
+    // this setsockopt fails, and the cells say so
     const r = s.setOption('IP_LOCAL_PORT_RANGE', { lo: local, hi: local });
     return r.errno ? `IP_LOCAL_PORT_RANGE ${r.errno}` : 'OK';
   }

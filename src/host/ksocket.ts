@@ -26,7 +26,7 @@ export interface SocketOptionValues {
   TCP_MAXSEG: number;
   /** struct ip_mreq: join `group` on the interface with address `iface` */
   IP_ADD_MEMBERSHIP: { group: string; iface: string };
-  /** Linux ≥ 6.3: per-socket ephemeral port range [lo, hi] (0 = system default) */
+  /** Linux ≥ 6.3 (and backports, Debian's 6.1): per-socket ephemeral port range [lo, hi] (0 = system default) */
   IP_LOCAL_PORT_RANGE: { lo: number; hi: number };
 }
 export type SocketOption = keyof SocketOptionValues;
