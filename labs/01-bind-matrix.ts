@@ -555,7 +555,7 @@ export default defineLab({
     const q2same = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true });
     ctx.answer('q2', {
       answer: q2?.result ?? '',
-      why: `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner → ${q2same?.result ?? '?'} (SO_REUSEPORT groups are per effective user)`,
+      why: `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner → ${q2same?.result ?? '?'}${q2?.result === 'EADDRINUSE' && q2same?.result === 'OK' ? ' (SO_REUSEPORT groups are per effective user)' : ''}`,
       requires: measuredCell('SO_REUSEPORT on both, B another user', q2),
     });
   },

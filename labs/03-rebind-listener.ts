@@ -135,7 +135,7 @@ export default defineLab({
     const q1both = results(cells.filter((c) => c.address === 'specific' && c.oldListener === 'reuseaddr' && c.newSocket === 'reuseaddr'));
     ctx.answer('q1', {
       answer: q1results[0] ?? '',
-      why: `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too → ${q1both} (Linux looks at both sockets' flag, not only the new one's)`,
+      why: `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too → ${q1both}${q1results[0] === 'EADDRINUSE' && q1both === 'OK' ? " (so the old socket's flag counts too, not only the new one's)" : ''}`,
       requires: [
         requires('the old connection was in TIME_WAIT at each restart', q1.length > 0 && q1.every((c) => c.timeWait), `${q1.filter((c) => c.timeWait).length}/${q1.length} with TIME_WAIT (closer=${ctx.str('closer')}, addresses=${ctx.list('addresses').join(',')})`),
         requires('every restart gave the same answer', q1results.length === 1, q1results.join(' / ')),

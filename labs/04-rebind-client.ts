@@ -215,7 +215,7 @@ export default defineLab({
     const seconds = [...new Set(two.map((t) => t.connectB))];
     ctx.answer('q1', {
       answer: seconds[0] ?? '',
-      why: `measured ${n} times: the first connect() → ${[...new Set(two.map((t) => t.connectA))].join('/')}, the second → ${seconds.join('/')} (Linux finds no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)`,
+      why: `measured ${n} times: the first connect() → ${[...new Set(two.map((t) => t.connectA))].join('/')}, the second → ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
       requires: [
         requires('both binds and the first connect() succeeded', two.every((t) => t.bindA === 'OK' && t.bindB === 'OK' && t.connectA === 'OK'), two.map((t) => `${t.bindA}/${t.bindB}/${t.connectA}`).join(' ')),
         requires('every trial gave the same answer', seconds.length === 1, seconds.join(' / ')),

@@ -147,7 +147,7 @@ export default defineLab({
     const fates = [...new Set(stalledTrials.map(({ t, v }) => fate(t, v)))];
     ctx.answer('q1', {
       answer: fates[0] ?? '',
-      why: `measured on ${stalledTrials.length} connections: close() returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')} after ${linger} s, the orphan kept the data, and the peers received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length} once they read again`,
+      why: `measured on ${stalledTrials.length} connections: close() returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')} after ${linger} s${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, and the peers received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length} once they read again`,
       frames: [ctx.framesWhere('peer-stalls', (s) => s.marks.includes('window-probe') || s.flags.includes('FIN'))],
       requires: [
         requires('data was still unsent when the linger time ran out', stalledTrials.every(({ t }) => (t.afterClose?.sendQueue ?? 0) > 0), stalledTrials.map(({ t }) => t.afterClose?.sendQueue ?? 0).join(', ') + ' bytes queued'),

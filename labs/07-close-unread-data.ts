@@ -90,7 +90,7 @@ export default defineLab({
     const kinds = [...new Set(off.map((c) => (sent(c).rst >= 1 && sent(c).fin === 0 ? 'RST' : sent(c).fin >= 1 && sent(c).rst === 0 ? 'FIN' : `${sent(c).fin} FIN, ${sent(c).rst} RST`)))];
     ctx.answer('q1', {
       answer: kinds[0] ?? '',
-      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${off.reduce((a, c) => a + sent(c).rst, 0)} RST, ${off.reduce((a, c) => a + sent(c).fin, 0)} FIN (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)`,
+      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${off.reduce((a, c) => a + sent(c).rst, 0)} RST, ${off.reduce((a, c) => a + sent(c).fin, 0)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
       frames: [ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN')))],
       requires: [
         requires('data was unread at close()', off.every((c) => c.unreadAtClose > 0), off.map((c) => c.unreadAtClose).join(', ') + ' bytes'),

@@ -129,7 +129,7 @@ export default defineLab({
     const belowAnswers = [...new Set(below.map((p) => (p.accepted ? 'SYN-ACK' : p.refusedWithAck ? 'an ACK of the old connection' : /RST/.test(p.repliesToSyn[0] ?? '') ? 'RST' : p.repliesToSyn.length ? p.repliesToSyn[0]! : 'nothing')))];
     ctx.answer('q2', {
       answer: belowAnswers[0] ?? '',
-      why: `measured ${below.length} times: ${[...new Set(below.map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')} (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)`,
+      why: `measured ${below.length} times: ${[...new Set(below.map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')}${belowAnswers[0] === 'an ACK of the old connection' ? ' (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)' : ''}`,
       frames: [ctx.framesWhere('seq-below-no-ts', (s) => s.flags === 'SYN' || s.strayFrom !== undefined)],
       requires: [requires('the four-tuple was in TIME_WAIT every time', below.every((p) => p.timeWaitBefore), `${below.filter((p) => p.timeWaitBefore).length}/${below.length}`), requires('every probe gave the same answer', belowAnswers.length === 1, belowAnswers.join(' / '))],
     });
