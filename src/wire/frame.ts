@@ -2,9 +2,10 @@
 import { formatAddress, parseAddress } from './address';
 import { addressSum, fold, pseudoLength, sum16 } from './checksum';
 import { isWireError, wireError, type WireError } from './errors';
-import { emitIp, parseIp, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type IpRepr, type ParseOptions } from './ip';
+import { emitIp, ipSpan, newIpSpan, parseIp, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type IpRepr, type ParseOptions } from './ip';
 import { optionsLength, parseTcp, parseTcpWith, writeTcp, type TcpRepr } from './tcp';
 import { emitUdp, parseUdp, type UdpRepr } from './udp';
+import { newTcpView, viewTcp } from './view';
 
 /**
  * `missing`: bytes of the packet the capture did not keep (a snaplen cut the payload; the
@@ -41,11 +42,10 @@ export function parseFrame(frame: Uint8Array, opts: ParseOptions = {}): Segment 
  * what a capture keeps when it drops the payload. Null for anything but a whole TCP header.
  */
 export function tcpHeadersLength(frame: Uint8Array): number | null {
-  const p = parseIp(frame, { snapped: true });
-  if (isWireError(p) || p.ip.protocol !== PROTO_TCP || p.ip.fragmented || p.payload.length < 20) return null;
-  const tcpHeader = (p.payload[12]! >> 4) * 4;
-  return tcpHeader < 20 || tcpHeader > p.payload.length ? null : p.ip.headerLength + tcpHeader;
+  return viewTcp(frame, true, headers) ? headers.payloadOffset : null;
 }
+
+const headers = newTcpView();
 
 /** An address as text (parsed here) or as its 4 or 16 bytes. */
 export type AddressLike = string | Uint8Array;
@@ -157,47 +157,20 @@ export interface TcpPacket {
  * text, and verifies the checksum. Null for anything but an unfragmented TCP packet.
  */
 export function parseTcpPacket(frame: Uint8Array): TcpPacket | WireError | null {
-  if (frame.length < 1) return wireError('frame', 'empty frame');
-  const version = frame[0]! >> 4;
-  let off: number;
-  let end: number;
-  let next: number;
-  let srcAt: number;
-  let addrLen: 4 | 16;
-  if (version === 4) {
-    if (frame.length < 20) return wireError('ipv4', `truncated header (${frame.length} bytes)`);
-    off = (frame[0]! & 0x0f) * 4;
-    end = (frame[2]! << 8) | frame[3]!;
-    if (off < 20 || off > frame.length || end < off || end > frame.length) return wireError('ipv4', `bad lengths (header ${off}, total ${end}, ${frame.length} bytes)`);
-    if ((frame[6]! & 0x3f) !== 0 || frame[7] !== 0) return null; // a fragment (MF or an offset)
-    next = frame[9]!;
-    srcAt = 12;
-    addrLen = 4;
-  } else if (version === 6) {
-    if (frame.length < 40) return wireError('ipv6', `truncated header (${frame.length} bytes)`);
-    end = 40 + ((frame[4]! << 8) | frame[5]!);
-    if (end > frame.length) return wireError('ipv6', `payload length ${end - 40} vs ${frame.length - 40} bytes`);
-    next = frame[6]!;
-    off = 40;
-    while (next === 0 || next === 43 || next === 60) {
-      if (off + 8 > end) return wireError('ipv6', 'truncated extension header');
-      const len = (frame[off + 1]! + 1) * 8;
-      next = frame[off]!;
-      off += len;
-    }
-    if (next === 44) return null; // a fragment
-    if (off > end) return wireError('ipv6', 'extension headers overrun the packet');
-    srcAt = 8;
-    addrLen = 16;
-  } else return wireError('frame', `IP version ${version}`);
-  if (next !== PROTO_TCP) return null;
-  const seg = frame.subarray(off, end);
+  const err = ipSpan(frame, false, span);
+  if (err) return err;
+  if (span.fragmented || span.protocol !== PROTO_TCP) return null;
+  const { srcAt, addrLen } = span;
+  const seg = frame.subarray(span.headerLength, span.totalLength);
   const dstAt = srcAt + addrLen;
   let sum = PROTO_TCP + pseudoLength(addrLen === 16, seg.length);
   for (let i = srcAt; i < dstAt + addrLen; i += 2) sum += (frame[i]! << 8) | frame[i + 1]!;
   const tcp = parseTcpWith(seg, sum);
   return isWireError(tcp) ? tcp : { srcAt, dstAt, addrLen, tcp };
 }
+
+/** one span for the receive path: it is filled and read synchronously, never held */
+const span = newIpSpan();
 
 export function emitUdpFrame(src: string, dst: string, udp: UdpRepr): Uint8Array {
   return emitIp({ src, dst, protocol: PROTO_UDP }, emitUdp(udp, parseAddress(src).bytes, parseAddress(dst).bytes));

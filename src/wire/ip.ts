@@ -55,79 +55,90 @@ export interface ParseOptions {
   snapped?: boolean;
 }
 
-export function parseIp(frame: Uint8Array, opts: ParseOptions = {}): IpPacket | WireError {
-  if (frame.length < 1) return wireError('frame', 'empty frame');
-  const version = frame[0]! >> 4;
-  if (version === 4) return parseIPv4Packet(frame, opts.snapped === true);
-  if (version === 6) return parseIPv6Packet(frame, opts.snapped === true);
-  return wireError('frame', `IP version ${version}`);
+/**
+ * Where an IP packet's parts lie in a frame: the one walk over IPv4 and IPv6 headers (extension
+ * headers included) every decoder here shares. No copies, no text; `out` is filled and reused.
+ */
+export interface IpSpan {
+  version: 4 | 6;
+  /** where the source address starts (the destination follows it), and the addresses' length */
+  srcAt: number;
+  addrLen: 4 | 16;
+  /** where the transport header starts */
+  headerLength: number;
+  totalLength: number;
+  /** how much of the packet the frame holds (less than totalLength only when snapped) */
+  present: number;
+  protocol: number;
+  fragmented: boolean;
 }
 
-function parseIPv4Packet(b: Uint8Array, snapped: boolean): IpPacket | WireError {
-  if (b.length < 20) return wireError('ipv4', `truncated header (${b.length} bytes)`);
-  const ihl = (b[0]! & 0x0f) * 4;
-  if (ihl < 20 || ihl > b.length) return wireError('ipv4', `bad header length ${ihl}`);
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const totalLength = v.getUint16(2);
-  if (totalLength < ihl || (totalLength > b.length && !snapped)) return wireError('ipv4', `total length ${totalLength} vs ${b.length} bytes`);
-  const present = Math.min(totalLength, b.length);
-  const flagsFrag = v.getUint16(6);
-  const srcBytes = b.slice(12, 16);
-  const dstBytes = b.slice(16, 20);
-  return {
-    ip: {
-      version: 4,
-      src: formatIPv4(srcBytes),
-      dst: formatIPv4(dstBytes),
-      protocol: b[9]!,
-      ttl: b[8]!,
-      id: v.getUint16(4),
-      dontFragment: (flagsFrag & 0x4000) !== 0,
-      headerLength: ihl,
-      totalLength,
-      fragmented: (flagsFrag & 0x2000) !== 0 || (flagsFrag & 0x1fff) !== 0,
-    },
-    srcBytes,
-    dstBytes,
-    payload: b.subarray(ihl, present),
-    missing: totalLength - present,
-  };
+export function newIpSpan(): IpSpan {
+  return { version: 4, srcAt: 12, addrLen: 4, headerLength: 20, totalLength: 0, present: 0, protocol: 0, fragmented: false };
 }
 
-const IPV6_SKIPPABLE = new Set([0, 43, 60]); // hop-by-hop, routing, destination options
-
-function parseIPv6Packet(b: Uint8Array, snapped: boolean): IpPacket | WireError {
+/** Fills `out` from the frame's IP headers; a malformed or (unless `snapped`) cut frame is an error. */
+export function ipSpan(b: Uint8Array, snapped: boolean, out: IpSpan): WireError | null {
+  if (b.length < 1) return wireError('frame', 'empty frame');
+  const version = b[0]! >> 4;
+  if (version === 4) {
+    if (b.length < 20) return wireError('ipv4', `truncated header (${b.length} bytes)`);
+    const ihl = (b[0]! & 0x0f) * 4;
+    if (ihl < 20 || ihl > b.length) return wireError('ipv4', `bad header length ${ihl}`);
+    const total = (b[2]! << 8) | b[3]!;
+    if (total < ihl || (total > b.length && !snapped)) return wireError('ipv4', `total length ${total} vs ${b.length} bytes`);
+    out.version = 4;
+    out.srcAt = 12;
+    out.addrLen = 4;
+    out.headerLength = ihl;
+    out.totalLength = total;
+    out.present = Math.min(total, b.length);
+    out.protocol = b[9]!;
+    out.fragmented = (b[6]! & 0x3f) !== 0 || b[7] !== 0; // MF, or an offset
+    return null;
+  }
+  if (version !== 6) return wireError('frame', `IP version ${version}`);
   if (b.length < 40) return wireError('ipv6', `truncated header (${b.length} bytes)`);
-  const v = new DataView(b.buffer, b.byteOffset, b.byteLength);
-  const payloadLength = v.getUint16(4);
-  const totalLength = 40 + payloadLength;
-  if (totalLength > b.length && !snapped) return wireError('ipv6', `payload length ${payloadLength} vs ${b.length - 40} bytes`);
-  const present = Math.min(totalLength, b.length);
+  const payloadLength = (b[4]! << 8) | b[5]!;
+  const total = 40 + payloadLength;
+  if (total > b.length && !snapped) return wireError('ipv6', `payload length ${payloadLength} vs ${b.length - 40} bytes`);
+  const present = Math.min(total, b.length);
   let next = b[6]!;
   let off = 40;
   let fragmented = false;
-  while (IPV6_SKIPPABLE.has(next) || next === 44) {
+  // hop-by-hop, routing and destination options are skipped; a fragment header is noted and skipped
+  while (next === 0 || next === 43 || next === 60 || next === 44) {
     if (off + 8 > present) return wireError('ipv6', 'truncated extension header');
-    if (next === 44) {
-      fragmented = true;
-      next = b[off]!;
-      off += 8;
-    } else {
-      const len = (b[off + 1]! + 1) * 8;
-      next = b[off]!;
-      off += len;
-    }
+    if (next === 44) fragmented = true;
+    const len = next === 44 ? 8 : (b[off + 1]! + 1) * 8;
+    next = b[off]!;
+    off += len;
   }
   if (off > present) return wireError('ipv6', 'extension headers overrun the packet');
-  const srcBytes = b.slice(8, 24);
-  const dstBytes = b.slice(24, 40);
-  return {
-    ip: { version: 6, src: formatIPv6(srcBytes), dst: formatIPv6(dstBytes), protocol: next, ttl: b[7]!, headerLength: off, totalLength, fragmented },
-    srcBytes,
-    dstBytes,
-    payload: b.subarray(off, present),
-    missing: totalLength - present,
-  };
+  out.version = 6;
+  out.srcAt = 8;
+  out.addrLen = 16;
+  out.headerLength = off;
+  out.totalLength = total;
+  out.present = present;
+  out.protocol = next;
+  out.fragmented = fragmented;
+  return null;
+}
+
+export function parseIp(frame: Uint8Array, opts: ParseOptions = {}): IpPacket | WireError {
+  const span = newIpSpan();
+  const err = ipSpan(frame, opts.snapped === true, span);
+  if (err) return err;
+  const { srcAt, addrLen, headerLength, totalLength, present } = span;
+  const srcBytes = frame.slice(srcAt, srcAt + addrLen);
+  const dstBytes = frame.slice(srcAt + addrLen, srcAt + 2 * addrLen);
+  const common = { protocol: span.protocol, headerLength, totalLength, fragmented: span.fragmented };
+  const ip: IpRepr =
+    span.version === 4
+      ? { version: 4, src: formatIPv4(srcBytes), dst: formatIPv4(dstBytes), ttl: frame[8]!, id: (frame[4]! << 8) | frame[5]!, dontFragment: (frame[6]! & 0x40) !== 0, ...common }
+      : { version: 6, src: formatIPv6(srcBytes), dst: formatIPv6(dstBytes), ttl: frame[7]!, ...common };
+  return { ip, srcBytes, dstBytes, payload: frame.subarray(headerLength, present), missing: totalLength - present };
 }
 
 export interface IpEmit {

@@ -2,6 +2,7 @@
 // no repr objects, no option list, no checksum — the fields flow analysis needs, read straight
 // from the bytes into one reused object. parseFrame() (frame.ts) stays the full decoder.
 import { formatIPv4, formatIPv6 } from './address';
+import { ipSpan, newIpSpan, PROTO_TCP } from './ip';
 
 export interface TcpView {
   family: 4 | 6;
@@ -40,6 +41,7 @@ export const ACK = 16;
 export const URG = 32;
 
 const v4Names = new Map<number, string>();
+const span = newIpSpan();
 
 function ipv4Name(b: Uint8Array, off: number): string {
   const key = ((b[off]! << 24) | (b[off + 1]! << 16) | (b[off + 2]! << 8) | b[off + 3]!) >>> 0;
@@ -60,40 +62,21 @@ const u32 = (b: Uint8Array, o: number): number => ((b[o]! << 24) | (b[o + 1]! <<
  * hold less than its IP header's length (a capture's snaplen), as long as the headers are whole.
  */
 export function viewTcp(b: Uint8Array, snapped: boolean, v: TcpView): boolean {
-  if (b.length < 20) return false;
-  const version = b[0]! >> 4;
-  let off: number;
-  let total: number;
-  if (version === 4) {
-    const ihl = (b[0]! & 0x0f) * 4;
-    total = u16(b, 2);
-    if (ihl < 20 || ihl > b.length || total < ihl || (total > b.length && !snapped)) return false;
-    if (b[9] !== 6 || (u16(b, 6) & 0x3fff) !== 0) return false; // not TCP, or a fragment
-    v.family = 4;
+  if (ipSpan(b, snapped, span) || span.fragmented || span.protocol !== PROTO_TCP) return false;
+  const off = span.headerLength;
+  const total = span.totalLength;
+  v.family = span.version;
+  if (span.version === 4) {
     v.src = ipv4Name(b, 12);
     v.dst = ipv4Name(b, 16);
     v.srcNum = u32(b, 12);
     v.dstNum = u32(b, 16);
-    off = ihl;
-  } else if (version === 6) {
-    if (b.length < 40) return false;
-    total = 40 + u16(b, 4);
-    if (total > b.length && !snapped) return false;
-    let next = b[6]!;
-    off = 40;
-    while (next === 0 || next === 43 || next === 60) {
-      if (off + 8 > b.length) return false;
-      const len = (b[off + 1]! + 1) * 8;
-      next = b[off]!;
-      off += len;
-    }
-    if (next !== 6) return false; // not TCP (fragments included)
-    v.family = 6;
+  } else {
     v.src = formatIPv6(b.subarray(8, 24));
     v.dst = formatIPv6(b.subarray(24, 40));
     v.srcNum = -1;
     v.dstNum = -1;
-  } else return false;
+  }
   if (off + 20 > b.length) return false;
   const dataOffset = (b[off + 12]! >> 4) * 4;
   if (dataOffset < 20 || off + dataOffset > b.length || off + dataOffset > total) return false;
