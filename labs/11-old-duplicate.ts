@@ -54,6 +54,8 @@ interface Outcome {
   oldAckLead: number | null;
   /** what the kernel sent in the second incarnation so the old ACK falls inside */
   secondBytes: number;
+  /** of those, what the peer received (all of them, or the transfer stalled) */
+  secondReceived: number;
   /** the old segment's sequence number minus the new connection's RCV.NXT, and the window then */
   oldSeqOffset: number | null;
   windowAtReplay: number | null;
@@ -206,7 +208,7 @@ async function secondIncarnation(
     tcb: { isn: newIsn, timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40, synRetries: 1 },
   });
   const acc = await listener.accept(2500);
-  const none = { kernelIsnGrowth: null, oldAckLead: null, secondBytes: 0, oldSeqOffset: null, windowAtReplay: null, replyToOld: [], kernelRead: '', timestamps: conn.tcb.tsEnabled };
+  const none = { kernelIsnGrowth: null, oldAckLead: null, secondBytes: 0, secondReceived: 0, oldSeqOffset: null, windowAtReplay: null, replyToOld: [], kernelRead: '', timestamps: conn.tcb.tsEnabled };
   const held = first.held;
   if (!acc.socket) {
     conn.abort();
@@ -254,7 +256,8 @@ async function secondIncarnation(
     kernelRead,
     kernelIsnGrowth: (iss2 - first.kernelIss) >>> 0,
     oldAckLead: lead,
-    secondBytes: conn.received >= secondBytes ? secondBytes : -conn.received,
+    secondBytes,
+    secondReceived: Math.min(conn.received, secondBytes),
     oldSeqOffset,
     windowAtReplay,
     replyToOld: replies,
@@ -270,13 +273,13 @@ function alignment(o: Outcome): Precondition[] {
     requires('the second incarnation opened', o.opened, o.opened ? 'accepted' : 'the new SYN was refused'),
     requires(
       "the old segment's ACK fell inside the new connection",
-      o.oldAckLead !== null && o.oldAckLead >= 0 && o.secondBytes >= 0,
+      o.oldAckLead !== null && o.oldAckLead >= 0 && o.secondReceived >= o.secondBytes,
       o.oldAckLead === null
         ? 'no second incarnation'
         : o.oldAckLead < 0
           ? `it lies ${mb(-o.oldAckLead)} below the new ISN: the kernel's ISN grew ${mb(o.kernelIsnGrowth ?? 0)} between the incarnations, more than the ${mb(o.firstBytes)} it sent first (in ${Math.round(o.firstMs)} ms)`
-          : o.secondBytes < 0
-            ? `the peer received only ${-o.secondBytes} bytes of the second transfer`
+          : o.secondReceived < o.secondBytes
+            ? `the peer received only ${o.secondReceived} of the ${o.secondBytes} bytes of the second transfer`
             : `${mb(o.oldAckLead)} past the new ISN, inside the ${mb(o.secondBytes)} the kernel then sent (its ISN grew ${mb(o.kernelIsnGrowth ?? 0)}, it had sent ${mb(o.firstBytes)} first)`,
     ),
     requires(

@@ -38,7 +38,7 @@ function timelineBeside(file: string): TimelineEvent[] {
   }
 }
 
-/** Streams a capture through the analyzer; `collect` decides which segments are kept. Returns the warnings. */
+/** Streams a capture through the analyzer (its callbacks keep what they need). Returns the warnings. */
 function stream(file: string, analyzer: FlowAnalyzer): string[] {
   const reader = openCapture(file);
   for (const rec of reader) analyzer.push(rec);
@@ -60,26 +60,32 @@ export function showCapture(file: string, opts: ShowOptions, io: ShowIO): void {
   if (opts.summary || opts.explain) return showSummary(file, opts, io);
   if (opts.conn) return showConnection(file, opts, io);
   if (opts.list) return showListing(file, io);
-  // ladders: every segment kept, up to the limit; beyond it the summary stands in
+  // ladders: every segment kept, up to the limit; beyond it the summary (made in the same pass) stands in
   const limit = opts.ladderLimit ?? LADDER_LIMIT;
   const segments: FlowSegment[] = [];
   const other: FlowSummary['other'] = [];
+  const summaries = new ConnectionSummaries();
+  let nonTcp = 0;
   let over = false;
   const analyzer = new FlowAnalyzer({
     keepSegments: false,
     onSegment: (s) => {
+      summaries.push(s);
       if (segments.length < limit) segments.push(s);
       else over = true;
     },
-    onOther: (o) => other.length < limit && other.push(o),
+    onOther: (o) => {
+      nonTcp++;
+      if (other.length < limit) other.push(o);
+    },
   });
   const warnings = stream(file, analyzer);
+  for (const w of warnings) io.warn(w);
   if (over) {
     io.out(`(more than ${limit} TCP segments: too many to draw; the summary follows — draw one connection with --conn N)`);
-    showSummary(file, opts, io);
+    printSummary(summaries, nonTcp, analyzer.forgotten, opts, io);
     return;
   }
-  for (const w of warnings) io.warn(w);
   drawLadders(file, { segments, directions: analyzer.summary().directions, other }, opts, io);
 }
 
@@ -99,10 +105,14 @@ function showSummary(file: string, opts: ShowOptions, io: ShowIO): void {
   const analyzer = new FlowAnalyzer({ keepSegments: false, checksums: false, onSegment: (s) => summaries.push(s), onOther: () => other++ });
   const warnings = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
+  printSummary(summaries, other, analyzer.forgotten, opts, io);
+}
+
+function printSummary(summaries: ConnectionSummaries, other: number, forgotten: number, opts: ShowOptions, io: ShowIO): void {
   const conns = summaries.connections();
   for (const line of formatSummary(conns, { explain: opts.explain })) io.out(line);
   io.out(`(${conns.length} connection${conns.length === 1 ? '' : 's'}${other ? `, ${other} frames that are not TCP` : ''}; left/right: the endpoints as the connection column names them${opts.explain ? '' : '; --explain says why each ended as it did'})`);
-  if (analyzer.forgotten) io.out(`(old-duplicate detection forgot the segments of ${analyzer.forgotten} closed incarnations to stay within memory)`);
+  if (forgotten) io.out(`(old-duplicate detection forgot the segments of ${forgotten} closed incarnations to stay within memory)`);
 }
 
 function showConnection(file: string, opts: ShowOptions, io: ShowIO): void {

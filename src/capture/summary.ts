@@ -3,6 +3,7 @@
 // TIME_WAIT, strays, retransmissions, duration — and the close pattern it recognises, with the lab
 // that demonstrates it. Fed segment by segment (from FlowAnalyzer), it keeps a few facts per
 // incarnation, never the segments themselves.
+import { ACK, FIN, RST, SYN } from '../wire/view';
 import type { FlowSegment } from './flows';
 
 /** Close patterns twlab recognises, with the lab that shows each one happen. */
@@ -130,7 +131,7 @@ interface FlowFacts {
 }
 
 const after = (a: number, b: number): boolean => ((a - b) | 0) > 0;
-const FLAG_BIT = { FIN: 1, SYN: 2, RST: 4, ACK: 16 } as const;
+const FLAG_BIT = { FIN, SYN, RST, ACK } as const;
 
 export class ConnectionSummaries {
   readonly #flows = new Map<string, FlowFacts>();
@@ -147,7 +148,7 @@ export class ConnectionSummaries {
       // the first answer to a new SYN may come from the old connection's TIME_WAIT: an ACK of the
       // old sequence space, which is how TIME_WAIT refuses the SYN — that is no old duplicate
       const cur = f.incarnations[s.current - 1];
-      if (cur && cur.client === 1 - s.side && !cur.synAck && cur.synAnswer === null && (s.flagBits & 0x17) === FLAG_BIT.ACK) {
+      if (cur && cur.client === 1 - s.side && !cur.synAck && cur.synAnswer === null && (s.flagBits & (FIN | SYN | RST | ACK)) === ACK) {
         cur.synAnswer = 'ack';
         cur.answerNumber = s.number;
         cur.lastUs = s.timeUs;
@@ -243,9 +244,7 @@ function explainIncarnation(f: FlowFacts, inc: IncarnationFacts, prev: Incarnati
     const y = (1 - x) as 0 | 1;
     const fx = inc.fins[x]!;
     const fy = inc.fins[y]!;
-    const xAcksY = fx.hasAck && fx.ack === ((fy.seq + fy.len + 1) >>> 0);
-    const yAcksX = fy.hasAck && fy.ack === ((fx.seq + fx.len + 1) >>> 0);
-    if (!xAcksY && !yAcksX) p('simultaneous-close', `the FINs crossed (#${fx.number}, #${fy.number}): both sides pass CLOSING and hold TIME_WAIT`, [fx.number, fy.number]);
+    if (finsCrossed(inc)) p('simultaneous-close', `the FINs crossed (#${fx.number}, #${fy.number}): both sides pass CLOSING and hold TIME_WAIT`, [fx.number, fy.number]);
     else p('orderly-close', `${name(x)} closed first (FIN #${fx.number}) and holds TIME_WAIT; ${name(y)} closed after it`, [fx.number, fy.number]);
     const late = inc.rst.find((r) => r.afterBothFins && r.from === y);
     if (late) p('rst-into-time-wait', `${name(y)} sent an RST (#${late.number}) into ${name(x)}'s TIME_WAIT: it dies early unless tcp_rfc1337=1 (RFC 1337)`, [late.number]);
@@ -264,6 +263,14 @@ function explainIncarnation(f: FlowFacts, inc: IncarnationFacts, prev: Incarnati
   const shut = [0, 1].filter((x) => inc.zeroWindow[x]);
   if (shut.length && inc.probes) p('zero-window', `${shut.map(name).join(', ')} shut its window; ${inc.probes} window probe${inc.probes > 1 ? 's' : ''}`, inc.probeFrames);
   return out;
+}
+
+/** Both sides sent a FIN and neither FIN acknowledges the other's: they crossed (a simultaneous close). */
+function finsCrossed(inc: IncarnationFacts): boolean {
+  const [a, b] = inc.fins;
+  if (!a || !b) return false;
+  const acks = (x: FinFact, y: FinFact): boolean => x.hasAck && x.ack === ((y.seq + y.len + 1) >>> 0);
+  return !acks(a, b) && !acks(b, a);
 }
 
 /** The side whose FIN came first (-1: no FIN). */
@@ -288,8 +295,7 @@ function summarise(f: FlowFacts): ConnectionSummary {
   let timeWait: string[] = [];
   if (last && last.fins[0] && last.fins[1]) {
     ended = 'FIN/FIN' + (rst ? `, then RST from ${f.endpoints[rst.from]}` : '');
-    const simultaneous = explainIncarnation(f, last, undefined, -1).some((p) => p.id === 'simultaneous-close');
-    timeWait = simultaneous ? [...f.endpoints] : [f.endpoints[first as 0 | 1]];
+    timeWait = finsCrossed(last) ? [...f.endpoints] : [f.endpoints[first as 0 | 1]];
   } else if (rst) ended = `RST from ${f.endpoints[rst.from]}`;
   else if (first >= 0) ended = `FIN from ${f.endpoints[first as 0 | 1]} only`;
   if (patterns.length === 0) patterns.push({ id: 'open', text: 'no TCP handshake or close in the capture', lab: null, frames: [] });

@@ -14,7 +14,7 @@ import type { LabMessage } from '../lab/context';
 import { TwlabError } from '../lab/errors';
 import type { ParamValue } from '../lab/params';
 import { which } from '../lab/preflight';
-import { GRACE_MS, removeStaleStaging, type LabOutcome } from '../lab/runner';
+import { GRACE_MS, killGroup, removeStaleStaging, type LabOutcome } from '../lab/runner';
 import { labDirName, type LabDefinition, type LabResult } from '../lab/types';
 import { cacheDir, type CachedKernel } from './debian';
 import { cpioNewc, type CpioEntry } from './image';
@@ -183,13 +183,8 @@ export class GuestRunner {
   }
 
   #kill(signal: NodeJS.Signals): void {
-    const pid = this.#qemu?.pid;
-    if (pid === undefined || this.#qemu!.exitCode !== null || this.#qemu!.signalCode !== null) return;
-    try {
-      process.kill(-pid, signal);
-    } catch {
-      // gone
-    }
+    const q = this.#qemu;
+    if (q && q.exitCode === null && q.signalCode === null) killGroup(q, signal);
   }
 
   async run(o: GuestRunOptions): Promise<{ outcomes: LabOutcome[]; info: KernelRunInfo }> {

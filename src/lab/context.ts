@@ -274,8 +274,12 @@ export class LabContext {
       this.link.setSink(null);
       this.#variant = null;
       pcap.close();
-      // the same frames with twlab's marks as packet comments, for Wireshark
-      writeAnnotated(path.join(this.dir, file), path.join(this.dir, `${name}.pcapng`));
+      // analysed once: what the lab asks of the capture later, and the same frames with twlab's
+      // marks as packet comments, for Wireshark
+      const captured = readPcap(path.join(this.dir, file));
+      const flows = analyzeTcp(captured);
+      this.#flows.set(name, flows);
+      writeAnnotated(captured, flows, path.join(this.dir, `${name}.pcapng`));
     }
   }
 
@@ -355,12 +359,8 @@ export class LabContext {
 
   /** What a finished variant's capture shows, per direction of each four-tuple. */
   flows(variant: string): FlowSummary {
-    const cached = this.#flows.get(variant);
-    if (cached) return cached;
-    const v = this.variants.find((x) => x.name === variant);
-    if (!v?.pcap) throw new Error(`no capture for variant ${variant}`);
-    const flows = analyzeTcp(readPcap(path.join(this.dir, v.pcap)));
-    this.#flows.set(variant, flows);
+    const flows = this.#flows.get(variant);
+    if (!flows) throw new Error(`no capture for variant ${variant}`);
     return flows;
   }
 

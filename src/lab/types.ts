@@ -1,6 +1,6 @@
 // The lab contract: what a lab file declares, and the result.json every run produces
 // (../shared/DESIGN.md "result.json").
-import { CLAIMS, claimById, scopeLabel, type ClaimSpec } from './claims';
+import { CLAIMS, claimById, type ClaimSpec } from './claims';
 import type { ParamSpec, ParamValue } from './params';
 import type { LabContext } from './context';
 import type { Precondition, Verdict } from './verdict';
@@ -76,8 +76,6 @@ export interface LabDefinition {
   run(ctx: LabContext): Promise<void>;
 }
 
-const CLAIM_IDS = new Set(CLAIMS.map((c) => c.id));
-
 export function defineLab(def: LabDefinition): LabDefinition {
   if (!/^\d{2}$/.test(def.id)) throw new Error(`lab id must be two digits: ${def.id}`);
   if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(def.slug)) throw new Error(`lab slug must be kebab-case: ${def.slug}`);
@@ -89,14 +87,10 @@ export function defineLab(def: LabDefinition): LabDefinition {
 export function labClaims(def: Pick<LabDefinition, 'id' | 'claims'>): ClaimSpec[] {
   return def.claims.map((c) => {
     if (typeof c === 'string') return claimById(c);
-    const known = CLAIM_IDS.has(c.id) ? claimById(c.id) : null;
+    const known = CLAIMS.find((x) => x.id === c.id);
     if (known && known.text !== c.text) throw new Error(`lab ${def.id}: claim ${c.id} is the registry's, with another text; give your claim its own id`);
     return c;
   });
-}
-
-export function claimScope(c: ClaimSpec): string {
-  return scopeLabel(c.scope);
 }
 
 export function labDirName(def: Pick<LabDefinition, 'id' | 'slug'>): string {
