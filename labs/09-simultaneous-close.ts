@@ -12,6 +12,8 @@ interface Crossing {
   kernelTimeWait: boolean;
   kernelTimerMs: number | null;
   peerStates: string[];
+  /** the longest gap between two looks at the socket table while the FINs crossed */
+  maxSampleGapMs: number;
 }
 
 async function crossingFins(ctx: LabContext, finDelay: number, ackDelay: number): Promise<Crossing> {
@@ -28,14 +30,19 @@ async function crossingFins(ctx: LabContext, finDelay: number, ackDelay: number)
   await ctx.sleep(ctx.int('stagger_ms'));
   k.shutdown('SHUT_WR'); // the kernel's FIN crosses it
   const t0 = performance.now();
+  let lastLook = t0;
+  let maxGap = 0;
   while (performance.now() - t0 < Math.max(ackDelay, finDelay) + 300) {
     sample();
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - lastLook);
+    lastLook = now;
     await ctx.sleep(5);
   }
   off();
   const tw = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0];
   await k.close();
-  return { local: local.port, kernelStates, kernelTimeWait: !!tw, kernelTimerMs: tw?.timerMs ?? null, peerStates: conn.history.map((h) => h.state) };
+  return { local: local.port, kernelStates, kernelTimeWait: !!tw, kernelTimerMs: tw?.timerMs ?? null, peerStates: conn.history.map((h) => h.state), maxSampleGapMs: Math.round(maxGap) };
 }
 
 export default defineLab({
@@ -57,6 +64,7 @@ export default defineLab({
   async run(ctx) {
     const finDelay = ctx.int('fin_delay_ms');
     const ackDelay = Math.max(ctx.int('ack_delay_ms'), finDelay + 20);
+    const closingMs = ackDelay - finDelay;
     const n = ctx.int('trials');
     const trials = (
       await ctx.variant('crossing-fins', { fin_delay_ms: finDelay, ack_delay_ms: ackDelay, stagger_ms: ctx.int('stagger_ms'), trials: n }, async () => {
@@ -84,7 +92,11 @@ export default defineLab({
       trials: trials.map((c): Trial => {
         const x = crossed(c);
         return {
-          requires: [requires('the FINs crossed (neither acknowledges the other, in the capture)', x.ok, x.measured)],
+          requires: [
+            requires('the FINs crossed (neither acknowledges the other, in the capture)', x.ok, x.measured),
+            // CLOSING lasts from the peer's FIN to its ACK (ack_delay − fin_delay): looks further apart could miss it
+            requires(`the socket table was read at least every ${closingMs / 2} ms`, c.maxSampleGapMs <= closingMs / 2, `longest gap ${c.maxSampleGapMs} ms`),
+          ],
           agrees: c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING') && c.peerStates[c.peerStates.length - 1] === 'TIME-WAIT',
         };
       }),
@@ -97,6 +109,7 @@ export default defineLab({
       frames: [ctx.framesWhere('crossing-fins', (s) => s.flags.includes('FIN'))],
       requires: [
         requires('the FINs crossed in every close', trials.every((c) => crossed(c).ok), `${trials.filter((c) => crossed(c).ok).length}/${trials.length}`),
+        requires(`the socket table was read at least every ${closingMs / 2} ms`, trials.every((c) => c.maxSampleGapMs <= closingMs / 2), `longest gaps ${trials.map((c) => c.maxSampleGapMs).join(', ')} ms`),
         requires('every close gave the same answer', paths.length === 1, paths.join(' / ')),
       ],
     });

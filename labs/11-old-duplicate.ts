@@ -287,6 +287,8 @@ function alignment(o: Outcome): Precondition[] {
       o.oldSeqOffset !== null && o.windowAtReplay !== null && o.oldSeqOffset >= 0 && o.oldSeqOffset < o.windowAtReplay,
       o.oldSeqOffset === null ? 'no second incarnation' : `${o.oldSeqOffset} bytes from RCV.NXT, window ${o.windowAtReplay}`,
     ),
+    // what the application read decides the claims: a read that found nothing in time decides nothing
+    requires('the application read the new connection\'s first bytes', !o.opened || o.kernelRead.length >= NEW_DATA.length, o.opened ? `read ${JSON.stringify(o.kernelRead)}` : 'no second incarnation'),
   ];
 }
 

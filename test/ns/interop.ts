@@ -313,7 +313,7 @@ export async function peerBehaviours(input: Record<string, unknown>): Promise<In
     ka.conn.onUrgent((p) => pointers.push((p - ka.conn.tcb.irs - 1) >>> 0));
     await ka.k.send(new TextEncoder().encode('abc'));
     await ka.k.send(new TextEncoder().encode('!'), 1 /* MSG_OOB */);
-    await sleep(50);
+    await waitFor(() => pointers.length > 0); // Nagle may hold "!" until "abc" is acknowledged: wait for it, not for a fixed time
     ka.conn.abort();
     await ka.k.close();
     // close() with unread data: RST, ECONNRESET
