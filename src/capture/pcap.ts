@@ -370,15 +370,15 @@ export class CaptureReader implements Iterable<PcapRecord> {
     return this.#le ? b.readUInt16LE(o) : b.readUInt16BE(o);
   }
 
-  /** Reads the first section header and the interface blocks right after it (for `info`). */
+  /** Reads the first section header (its byte order); the interfaces come with the blocks that follow. */
   #readFirstSection(): void {
     const lenBytes = this.#bytes.take(4);
     if (!lenBytes) throw new PcapError('PCAP_TRUNCATED', `${this.name}: truncated pcapng section header`);
     this.#sectionHeader(Buffer.concat([this.#head, lenBytes]));
   }
 
-  /** Parses a section header block given its first 8 bytes; returns null (the block is consumed). */
-  #sectionHeader(first8: Buffer): null {
+  /** Consumes a section header block given its first 8 bytes: a new section, its byte order, no interfaces yet. */
+  #sectionHeader(first8: Buffer): void {
     const bomBytes = this.#bytes.take(4);
     if (!bomBytes) throw new PcapError('PCAP_TRUNCATED', `${this.name}: truncated pcapng section header`);
     const bom = bomBytes.readUInt32LE(0);
@@ -390,7 +390,6 @@ export class CaptureReader implements Iterable<PcapRecord> {
     const rest = this.#bytes.take(total - 12);
     if (!rest) throw new PcapError('PCAP_TRUNCATED', `${this.name}: truncated pcapng section header`);
     this.#interfaces = [];
-    return null;
   }
 
   #interface(body: Buffer): void {
