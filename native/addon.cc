@@ -8,6 +8,9 @@
 //   never blocks.
 // - TUN: IFF_TUN | IFF_NO_PI, non-blocking; readiness through uv_poll, every queued frame read
 //   per wake-up.
+// - AF_PACKET: a packet socket bound to one interface (the lab's TUN, or a tap), reading every
+//   frame that crosses it in either direction with the kernel's own timestamp (SO_TIMESTAMPNS,
+//   the capture path tcpdump uses), and writing frames into it. Its own section below.
 #include <napi.h>
 #include <uv.h>
 
@@ -15,7 +18,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <net/ethernet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -26,6 +31,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <functional>
 #include <string>
 #include <vector>
@@ -402,6 +408,228 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
   std::unique_ptr<Napi::AsyncContext> context_;
 };
 
+// ---- AF_PACKET: frames as they cross an interface, with the kernel's timestamps ----
+//
+// packetOpen(ifname, raw) → { ret: fd, errno, ifindex, step }: socket(AF_PACKET, SOCK_DGRAM or
+// SOCK_RAW, ETH_P_ALL), non-blocking, bound to the interface, with SO_TIMESTAMPNS (each frame
+// stamped by the kernel on CLOCK_REALTIME where it crosses: dev_queue_xmit_nit on transmit,
+// __netif_receive_skb on receive) and PACKET_AUXDATA (a frame's length before a short read cut
+// it). `step` names the call that failed. On a device without a link-layer header (TUN) both
+// types read the IP packet itself; on a tap, SOCK_RAW keeps the Ethernet header.
+// packetSend(fd, frame) → { ret, errno }: one frame into the interface (send, MSG_DONTWAIT).
+// packetStats(fd) → { ret, errno, packets, drops }: PACKET_STATISTICS (counters reset on read).
+// PacketPoller(fd, snaplen, callback): like TunPoller; each wake-up reads every queued frame,
+// at most `snaplen` bytes of each, and calls callback(frames, timesUs, lengths, outgoing, errno)
+// — timesUs: the kernel's stamps (µs, CLOCK_REALTIME, with the ns as a fraction); lengths: each
+// frame's length on the wire; outgoing: sent by this host (PACKET_OUTGOING) rather than received.
+// drain() does the same at once, synchronously (what crossed before now is all in the queue).
+
+Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "packetOpen(ifname: string, raw?: boolean)");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "interface name too long");
+  bool raw = info.Length() > 1 && info[1].ToBoolean().Value();
+  auto fail = [&](const char* step, int err, int fd) {
+    if (fd >= 0) close(fd);
+    Napi::Object o = Result(env, -1, err);
+    o.Set("ifindex", env.Null());
+    o.Set("step", Napi::String::New(env, step));
+    return o;
+  };
+  int fd = socket(AF_PACKET, (raw ? SOCK_RAW : SOCK_DGRAM) | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  if (fd < 0) return fail("socket", errno, -1);
+  ifreq ifr{};
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) return fail("ioctl(SIOCGIFINDEX)", errno, fd);
+  int ifindex = ifr.ifr_ifindex;
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = ifindex;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) < 0) return fail("bind", errno, fd);
+  int on = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0) return fail("setsockopt(SO_TIMESTAMPNS)", errno, fd);
+  if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on, sizeof(on)) < 0) return fail("setsockopt(PACKET_AUXDATA)", errno, fd);
+  Napi::Object o = Result(env, fd, 0);
+  o.Set("ifindex", Napi::Number::New(env, ifindex));
+  o.Set("step", env.Null());
+  return o;
+}
+
+Napi::Value PacketSend(const Napi::CallbackInfo& info) {
+  auto frame = BufferArg(info, 1, "frame");
+  ssize_t r = send(IntArg(info, 0, "fd"), frame.Data(), frame.Length(), MSG_DONTWAIT);
+  return Result(info.Env(), r, errno);
+}
+
+Napi::Value PacketStats(const Napi::CallbackInfo& info) {
+  tpacket_stats st{};
+  socklen_t sl = sizeof(st);
+  int r = getsockopt(IntArg(info, 0, "fd"), SOL_PACKET, PACKET_STATISTICS, &st, &sl);
+  int err = errno;
+  Napi::Object o = Result(info.Env(), r, err);
+  o.Set("packets", Napi::Number::New(info.Env(), r < 0 ? 0 : st.tp_packets));
+  o.Set("drops", Napi::Number::New(info.Env(), r < 0 ? 0 : st.tp_drops));
+  return o;
+}
+
+class PacketPoller : public Napi::ObjectWrap<PacketPoller> {
+ public:
+  static Napi::Function Init(Napi::Env env) {
+    return DefineClass(env, "PacketPoller",
+                       {InstanceMethod("stop", &PacketPoller::Stop), InstanceMethod("drain", &PacketPoller::DrainNow),
+                        InstanceMethod("setSnaplen", &PacketPoller::SetSnaplen)});
+  }
+
+  explicit PacketPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketPoller>(info) {
+    Napi::Env env = info.Env();
+    fd_ = IntArg(info, 0, "fd");
+    snaplen_ = IntArg(info, 1, "snaplen");
+    if (snaplen_ < 1 || snaplen_ > 262144) throw Napi::RangeError::New(env, "snaplen must be 1..262144");
+    if (info.Length() < 3 || !info[2].IsFunction()) throw Napi::TypeError::New(env, "PacketPoller(fd, snaplen, callback)");
+    callback_ = Napi::Persistent(info[2].As<Napi::Function>());
+    context_ = std::make_unique<Napi::AsyncContext>(env, "twlab:packet");
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    handle_ = new uv_poll_t;
+    handle_->data = this;
+    int r = uv_poll_init(loop, handle_, fd_);
+    if (r == 0) r = uv_poll_start(handle_, UV_READABLE, OnReadable);
+    if (r != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      throw Napi::Error::New(env, std::string("uv_poll on packet socket: ") + uv_strerror(r));
+    }
+    Ref();
+  }
+
+  ~PacketPoller() override { StopPolling(); }
+
+ private:
+  static void OnReadable(uv_poll_t* h, int status, int) {
+    auto* self = static_cast<PacketPoller*>(h->data);
+    if (status < 0 || self == nullptr) return;
+    Napi::Env env = self->callback_.Env();
+    Napi::HandleScope scope(env);
+    Napi::Value args[5];
+    if (!self->Read(env, args)) return;
+    self->callback_.MakeCallback(env.Global(), {args[0], args[1], args[2], args[3], args[4]}, *self->context_);
+  }
+
+  // Reads every queued frame (at most 4096 per call, so the loop keeps turning); false when
+  // there was nothing and no error.
+  bool Read(Napi::Env env, Napi::Value* out) {
+    Napi::Array frames = Napi::Array::New(env);
+    Napi::Array times = Napi::Array::New(env);
+    Napi::Array lengths = Napi::Array::New(env);
+    Napi::Array outgoing = Napi::Array::New(env);
+    std::vector<uint8_t> buf(static_cast<size_t>(snaplen_));
+    alignas(cmsghdr) uint8_t control[256];
+    uint32_t n = 0;
+    int lastErr = 0;
+    while (n < 4096) {
+      sockaddr_ll from{};
+      iovec iov{buf.data(), buf.size()};
+      msghdr msg{};
+      msg.msg_name = &from;
+      msg.msg_namelen = sizeof(from);
+      msg.msg_iov = &iov;
+      msg.msg_iovlen = 1;
+      msg.msg_control = control;
+      msg.msg_controllen = sizeof(control);
+      ssize_t r = recvmsg(fd_, &msg, MSG_DONTWAIT | MSG_TRUNC);
+      if (r < 0) {
+        if (errno == EINTR) continue;
+        if (errno != EAGAIN) lastErr = errno;
+        break;
+      }
+      double us = -1;
+      double wire = static_cast<double>(r);
+      for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
+        if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_TIMESTAMPNS) {
+          timespec ts;
+          memcpy(&ts, CMSG_DATA(c), sizeof(ts));
+          us = static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3;
+        } else if (c->cmsg_level == SOL_PACKET && c->cmsg_type == PACKET_AUXDATA) {
+          tpacket_auxdata aux;
+          memcpy(&aux, CMSG_DATA(c), sizeof(aux));
+          wire = static_cast<double>(aux.tp_len);
+        }
+      }
+      if (us < 0) us = WallUs();  // no stamp (should not happen with SO_TIMESTAMPNS): when read
+      size_t kept = std::min(static_cast<size_t>(r), buf.size());
+      frames.Set(n, Napi::Buffer<uint8_t>::Copy(env, buf.data(), kept));
+      times.Set(n, Napi::Number::New(env, us));
+      lengths.Set(n, Napi::Number::New(env, wire));
+      outgoing.Set(n, Napi::Boolean::New(env, from.sll_pkttype == PACKET_OUTGOING));
+      n++;
+    }
+    if (n == 0 && lastErr == 0) return false;
+    out[0] = frames;
+    out[1] = times;
+    out[2] = lengths;
+    out[3] = outgoing;
+    out[4] = ErrnoValue(env, lastErr);
+    return true;
+  }
+
+  // Synchronous: every frame queued now, handed to the callback before drain() returns (loops
+  // past the 4096-frame batch until the queue is empty). Returns how many frames it read.
+  Napi::Value DrainNow(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    double total = 0;
+    for (;;) {
+      Napi::Value args[5];
+      if (!Read(env, args)) break;
+      uint32_t n = args[0].As<Napi::Array>().Length();
+      total += n;
+      callback_.Call(env.Global(), {args[0], args[1], args[2], args[3], args[4]});
+      if (n < 4096) break;
+    }
+    return Napi::Number::New(env, total);
+  }
+
+  Napi::Value SetSnaplen(const Napi::CallbackInfo& info) {
+    int n = IntArg(info, 0, "snaplen");
+    if (n < 1 || n > 262144) throw Napi::RangeError::New(info.Env(), "snaplen must be 1..262144");
+    snaplen_ = n;
+    return info.Env().Undefined();
+  }
+
+  void StopPolling() {
+    if (handle_ == nullptr) return;
+    uv_poll_stop(handle_);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) {
+      StopPolling();
+      Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+  int fd_ = -1;
+  int snaplen_ = 65536;
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+};
+
+// ---- clock ----
+
+// CLOCK_REALTIME in µs (with the ns as a fraction): the clock the kernel stamps captured frames
+// with, so a lab's syscalls, socket-table samples and frames share one clock.
+Napi::Value RealtimeUs(const Napi::CallbackInfo& info) {
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return Napi::Number::New(info.Env(), static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3);
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))
@@ -415,6 +643,7 @@ Napi::Object Constants(Napi::Env env) {
   C(SHUT_RD); C(SHUT_WR); C(SHUT_RDWR);
   C(MSG_DONTWAIT); C(MSG_PEEK); C(MSG_NOSIGNAL);
   C(EAGAIN); C(EINPROGRESS);
+  C(SO_RCVBUFFORCE);
 #undef C
   c.Set("sizeofTcpInfo", Napi::Number::New(env, sizeof(tcp_info)));
   return c;
@@ -441,6 +670,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen));
   exports.Set("tunWrite", Napi::Function::New(env, TunWrite));
   exports.Set("TunPoller", TunPoller::Init(env));
+  exports.Set("packetOpen", Napi::Function::New(env, PacketOpen));
+  exports.Set("packetSend", Napi::Function::New(env, PacketSend));
+  exports.Set("packetStats", Napi::Function::New(env, PacketStats));
+  exports.Set("PacketPoller", PacketPoller::Init(env));
+  exports.Set("realtimeUs", Napi::Function::New(env, RealtimeUs));
   return exports;
 }
 

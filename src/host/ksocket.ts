@@ -1,7 +1,7 @@
 // KernelSocket: the system under test. Every method is exactly one syscall with exactly the
 // options the caller names — no SO_REUSEADDR behind your back (unlike libuv's listeners).
 // An errno is a result ({ ret, errno }), never an exception.
-import { parseAddress, type IpFamily } from '../wire/address';
+import { formatEndpoint, parseAddress, type IpFamily } from '../wire/address';
 import { wallUs } from './clock';
 import { native, type AsyncSyscallResult, type SyscallResult } from './native';
 import { decodeSockaddr, encodeSockaddr, type SocketAddress } from './sockaddr';
@@ -285,6 +285,17 @@ export class KernelSocket {
     this.#closed = true;
     const at = wallUs();
     return this.#record('close', {}, at, native().closeNow(this.fd));
+  }
+
+  /** The connection an open fd is, as "local>remote" (getsockname, getpeername), or null when it has no peer. */
+  static endpointsOf(fd: number): string | null {
+    const l = native().getsockname(fd);
+    const p = native().getpeername(fd);
+    if (l.ret < 0 || p.ret < 0) return null;
+    const local = decodeSockaddr(l.addr);
+    const remote = decodeSockaddr(p.addr);
+    if (!local || !remote || remote.port === 0) return null;
+    return `${formatEndpoint(local.address, local.port)}>${formatEndpoint(remote.address, remote.port)}`;
   }
 
   localAddress(): SocketAddress | null {

@@ -51,12 +51,24 @@ export interface NativeConstants {
   MSG_NOSIGNAL: number;
   EAGAIN: number;
   EINPROGRESS: number;
+  SO_RCVBUFFORCE: number;
   sizeofTcpInfo: number;
 }
 
 export interface TunPollerHandle {
   stop(): void;
 }
+
+/** A packet socket's reader (see native/addon.cc "AF_PACKET"). */
+export interface PacketPollerHandle {
+  stop(): void;
+  /** reads every frame queued now, handing them to the callback before it returns; how many */
+  drain(): number;
+  setSnaplen(snaplen: number): void;
+}
+
+/** frames (at most snaplen bytes each), the kernel's stamps (µs, CLOCK_REALTIME), lengths on the wire, sent by this host? */
+export type PacketFramesCallback = (frames: Buffer[], timesUs: number[], lengths: number[], outgoing: boolean[], errno: string | null) => void;
 
 export interface NativeAddon {
   constants: NativeConstants;
@@ -79,6 +91,14 @@ export interface NativeAddon {
   tunOpen(name: string): SyscallResult & { name: string | null };
   tunWrite(fd: number, frame: Buffer | Uint8Array): SyscallResult;
   TunPoller: new (fd: number, onFrames: (frames: Buffer[], timesUs: number[], errno: string | null) => void) => TunPollerHandle;
+  /** AF_PACKET socket bound to `ifname` with kernel timestamps; `raw`: SOCK_RAW (link header kept) instead of SOCK_DGRAM; `step` names the call that failed */
+  packetOpen(ifname: string, raw?: boolean): SyscallResult & { ifindex: number | null; step: string | null };
+  packetSend(fd: number, frame: Buffer | Uint8Array): SyscallResult;
+  /** PACKET_STATISTICS since the last call: frames queued to the socket, frames dropped for want of buffer */
+  packetStats(fd: number): SyscallResult & { packets: number; drops: number };
+  PacketPoller: new (fd: number, snaplen: number, onFrames: PacketFramesCallback) => PacketPollerHandle;
+  /** clock_gettime(CLOCK_REALTIME) in µs (ns as the fraction) */
+  realtimeUs(): number;
 }
 
 export class AddonMissingError extends Error {

@@ -5,7 +5,8 @@ import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../capture/flows';
 import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
-import { wallUs } from '../host/clock';
+import type { CapturedFrame, PacketCapture } from '../host/capture';
+import { wallUs, wallUsOf } from '../host/clock';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
 import { ADDR, readSysctl, setTunMtu, writeSysctl, type LabNetwork } from '../host/netns';
 import { counterDelta, counters, socketTable, type SocketEntry } from '../host/observe';
@@ -15,6 +16,8 @@ import { TcpStack } from '../stack/stack';
 import type { TcbConfig } from '../stack/tcb';
 import { formatEndpoint, type IpFamily } from '../wire/address';
 import { tcpHeadersLength } from '../wire/frame';
+import { newTcpView, viewTcp, FIN, RST, SYN } from '../wire/view';
+import { SocketFollower } from './kernel-watch';
 import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
@@ -25,15 +28,18 @@ import { resolveAnswer, type Answer, type QuestionResult } from './questions';
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
 
 export type TimelineEvent =
-  | ({ kind: 'syscall'; variant: string | null } & SyscallRecord)
+  /** `conn`: the connection the socket was, when it was one (local>remote), for drawing the call on its ladder */
+  | ({ kind: 'syscall'; variant: string | null; conn?: string } & SyscallRecord)
+  /** `number`: the frame's number in its variant's capture, as Wireshark numbers it */
   | { kind: 'frame'; at: number; variant: string | null; direction: string; bytes: number; number: number }
   | { kind: 'note'; at: number; variant: string | null; text: string }
   | { kind: 'variant'; at: number; variant: string; phase: 'start' | 'end' }
-  /** a kernel socket appeared, changed state or timer, or vanished (state null) */
-  | { kind: 'kernel'; at: number; variant: string | null; local: string; remote: string; state: string | null; timer: string | null; timerMs: number | null }
+  /** a kernel socket appeared, changed state or timer, or vanished (state null); followed by four-tuple (a listener by its inode) */
+  | { kind: 'kernel'; at: number; variant: string | null; local: string; remote: string; state: string | null; timer: string | null; timerMs: number | null; inode?: number }
   | { kind: 'counters'; at: number; variant: string | null; delta: Record<string, number> }
   | { kind: 'peer-state'; at: number; variant: string | null; local: string; remote: string; from: string; to: string }
-  | { kind: 'peer-segment'; at: number; variant: string | null; direction: 'in' | 'out'; local: string; remote: string; flags: string; seq: number; ack: number; len: number; window: number }
+  /** `heldMs`: how long the peer held an outgoing segment back after building it (a lab's wire delay) */
+  | { kind: 'peer-segment'; at: number; variant: string | null; direction: 'in' | 'out'; local: string; remote: string; flags: string; seq: number; ack: number; len: number; window: number; heldMs?: number }
   | { kind: 'sysctl'; at: number; variant: string | null; name: string; value: string };
 
 /** Messages from the lab process to the runner (one JSON object per stdout line). */
@@ -61,6 +67,8 @@ export interface ContextInit {
   dir: string;
   net: LabNetwork;
   link: TunLink;
+  /** the packet socket on the TUN: frames with the kernel's timestamps; without it, frames are stamped as the TunLink reads or writes them */
+  capture?: PacketCapture | null;
   send: (m: LabMessage) => void;
   cpu?: CpuGate;
 }
@@ -77,6 +85,9 @@ export class LabContext {
   readonly claims: ClaimResult[] = [];
   readonly questions: QuestionResult[] = [];
   readonly conclusion: string[] = [];
+  /** every line the lab printed (its tables too), kept for the report */
+  readonly printed: string[] = [];
+  readonly capture: PacketCapture | null;
   #send: (m: LabMessage) => void;
   #cpu: CpuGate;
   #cpuDepth = 0;
@@ -84,6 +95,12 @@ export class LabContext {
   #helpers: UidHelper[] = [];
   #peer: TcpStack | null = null;
   #sampleKernel: (() => void) | null = null;
+  /** the kernel's socket table as last followed (for deciding which frames may have changed it) */
+  #follower: SocketFollower | null = null;
+  /** where captured frames go while a variant runs */
+  #frameSink: ((f: CapturedFrame) => void) | null = null;
+  /** each open kernel socket's connection, once it had one (fd → "local>remote") */
+  #connOf = new Map<number, string | null>();
   #flows = new Map<string, FlowSummary>();
   /** set during a bulk phase: frames are counted instead of listed, their payload not captured */
   #bulk: { frames: number; bytes: number } | null = null;
@@ -98,16 +115,28 @@ export class LabContext {
     this.dir = init.dir;
     this.#send = init.send;
     this.#cpu = init.cpu ?? NO_GATE;
-    let n = 0;
-    this.link.tap((e) => {
-      n++;
-      if (this.#bulk) {
-        this.#bulk.frames++;
-        this.#bulk.bytes += e.frame.length;
-        return;
-      }
-      this.timeline.push({ kind: 'frame', at: e.timeUs, variant: this.#variant, direction: e.direction, bytes: e.frame.length, number: n });
+    this.capture = init.capture ?? null;
+    if (this.capture) this.capture.onFrame((f) => this.#frameSink?.(f));
+    else this.link.tap((e) => this.#frameSink?.({ timeUs: e.timeUs, direction: e.direction, data: e.frame, length: e.frame.length }));
+    // a frame that may change a socket's state: the table is read as soon as it has crossed
+    const view = newTcpView();
+    this.link.onDelivered((_dir, frame) => {
+      if (!this.#sampleKernel || this.#bulk || !viewTcp(frame, true, view)) return;
+      if (view.flags & (SYN | FIN | RST)) return this.#sampleKernel();
+      const [local, remote] = view.src === ADDR.peer4 || view.src === ADDR.peer4b || view.src === ADDR.peer6
+        ? [ep({ address: view.dst, port: view.dstPort }), ep({ address: view.src, port: view.srcPort })]
+        : [ep({ address: view.src, port: view.srcPort }), ep({ address: view.dst, port: view.dstPort })];
+      // an ACK moves these states on (RFC 9293 §3.10.7.4)
+      const state = this.#follower?.stateOf(local, remote);
+      if (state === 'SYN_RECV' || state === 'SYN_SENT' || state === 'FIN_WAIT1' || state === 'CLOSING' || state === 'LAST_ACK') this.#sampleKernel();
     });
+  }
+
+  /** Which clock the captures carry, for timeline.json and the README's promise. */
+  get clock(): string {
+    return this.capture
+      ? `wall time (CLOCK_REALTIME), microseconds; frames stamped by the kernel where they crossed ${this.net.tunName} (AF_PACKET socket, SO_TIMESTAMPNS — as tcpdump's)`
+      : `wall time (CLOCK_REALTIME), microseconds; frames stamped as twlab read or wrote them on ${this.net.tunName} (no packet socket here)`;
   }
 
   // ---- parameters, typed ----
@@ -138,10 +167,32 @@ export class LabContext {
       opts.timeline === false
         ? undefined
         : (r: SyscallRecord) => {
-            this.timeline.push({ kind: 'syscall', variant: this.#variant, ...r });
+            const conn = this.#connection(r);
+            this.timeline.push({ kind: 'syscall', variant: this.#variant, ...r, ...(conn ? { conn } : {}) });
             this.#sampleKernel?.(); // the kernel's state right after each syscall
           };
     return KernelSocket.create(family, proto, { nonBlocking: opts.nonBlocking, observer });
+  }
+
+  /**
+   * The connection a syscall's socket is (or was, for close()): read with getsockname/getpeername
+   * once it is connected (after connect(), or on the socket accept() returned), remembered until close.
+   */
+  #connection(r: SyscallRecord): string | undefined {
+    const fd = r.call === 'accept' ? r.ret : r.fd;
+    if (fd < 0) return undefined;
+    if (r.call === 'close') {
+      const conn = this.#connOf.get(fd);
+      this.#connOf.delete(fd);
+      return conn ?? undefined;
+    }
+    if (r.call === 'socket' || r.call === 'bind' || r.call === 'listen') {
+      this.#connOf.delete(fd); // a new socket on a reused fd number
+      return undefined;
+    }
+    // looked up once per connection: a socket without a peer yet is asked again at its next call
+    if (r.call === 'connect' || !this.#connOf.get(fd)) this.#connOf.set(fd, KernelSocket.endpointsOf(fd));
+    return this.#connOf.get(fd) ?? undefined;
   }
 
   /** A process under another uid in this namespace (stopped when the lab ends). */
@@ -164,7 +215,7 @@ export class LabContext {
   peer(tcb: Partial<TcbConfig> = {}): TcpStack {
     if (this.#peer) return this.#peer;
     const stack = new TcpStack(this.link, { addresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6], tcb });
-    const wall = (ms: number): number => Math.round((performance.timeOrigin + ms) * 1000);
+    const wall = wallUsOf;
     stack.onSegment((e) =>
       this.#bulk ? undefined : this.timeline.push({
         kind: 'peer-segment',
@@ -178,6 +229,7 @@ export class LabContext {
         ack: e.tcp.ack,
         len: e.tcp.payload.length,
         window: e.tcp.window,
+        ...(e.direction === 'out' && performance.now() - e.at >= 1 ? { heldMs: Math.round((performance.now() - e.at) * 10) / 10 } : {}),
       }),
     );
     stack.created.on((c) =>
@@ -249,14 +301,20 @@ export class LabContext {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`variant name must be kebab-case: ${name}`);
     const file = `${name}.pcap`;
     const pcap = new PcapWriter(path.join(this.dir, file));
-    this.link.setSink({
-      write: (timeUs, frame) => {
-        // in a bulk phase a frame carrying data keeps its headers only, as tcpdump's snaplen would
-        const headers = this.#bulk ? tcpHeadersLength(frame) : null;
-        if (headers !== null && headers < frame.length) pcap.write(timeUs, frame.subarray(0, headers), frame.length);
-        else pcap.write(timeUs, frame);
-      },
-    });
+    this.capture?.drain(); // what crossed before the variant began is not its evidence
+    let number = 0;
+    this.#frameSink = (f) => {
+      if (this.#bulk) {
+        this.#bulk.frames++;
+        this.#bulk.bytes += f.length;
+      }
+      // in a bulk phase a frame carrying data keeps its headers only, as tcpdump's snaplen would
+      const headers = this.#bulk ? tcpHeadersLength(f.data) : null;
+      if (headers !== null && headers < f.length) pcap.write(f.timeUs, f.data.subarray(0, headers), f.length);
+      else pcap.write(f.timeUs, f.data, f.length);
+      number++;
+      if (!this.#bulk) this.timeline.push({ kind: 'frame', at: f.timeUs, variant: name, direction: f.direction, bytes: f.length, number });
+    };
     this.#variant = name;
     this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'start' });
     const before = counters();
@@ -269,9 +327,10 @@ export class LabContext {
       this.variants.push(result);
       return { ...observations, counters: delta };
     } finally {
+      this.capture?.drain(); // every frame that crossed while the variant ran is queued by now
       stopWatch();
       this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'end' });
-      this.link.setSink(null);
+      this.#frameSink = null;
       this.#variant = null;
       pcap.close();
       // analysed once: what the lab asks of the capture later, and the same frames with twlab's
@@ -296,10 +355,14 @@ export class LabContext {
   async #bulkPhase<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const b = { frames: 0, bytes: 0 };
     const t0 = performance.now();
+    this.capture?.drain();
     this.#bulk = b;
+    this.capture?.setSnaplen(256); // headers only are kept: the socket need not copy the rest
     try {
       return await fn();
     } finally {
+      this.capture?.drain();
+      this.capture?.setSnaplen(262144);
       this.#bulk = null;
       const ms = performance.now() - t0;
       this.note(`bulk: ${what}: ${b.frames} frames, ${b.bytes} bytes on the wire in ${Math.round(ms)} ms (${(b.bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s); data frames captured headers-only`);
@@ -326,27 +389,19 @@ export class LabContext {
     }
   }
 
-  /** Samples the socket table every 20 ms (and after each syscall); changes of state or timer kind go to the timeline. */
+  /**
+   * Follows the socket table while a variant runs: read every 20 ms, after every syscall, and as
+   * soon as a frame that can change a socket's state has crossed (a SYN, FIN or RST, or an ACK to a
+   * socket waiting for one), so each state shows when the table shows it. Sockets are followed by
+   * four-tuple through close() to their end (src/lab/kernel-watch.ts).
+   */
   #watchKernel(): () => void {
-    const seen = new Map<string, { state: string; timer: string }>();
+    const follower = new SocketFollower();
     const sample = (): void => {
-      const now = new Set<string>();
-      for (const e of socketTable()) {
-        const key = `${ep(e.local)}|${ep(e.remote)}|${e.inode}|${e.state === 'TIME_WAIT' ? 'tw' : ''}`;
-        now.add(key);
-        const prev = seen.get(key);
-        if (!prev || prev.state !== e.state || prev.timer !== e.timer) {
-          seen.set(key, { state: e.state, timer: e.timer });
-          this.timeline.push({ kind: 'kernel', at: wallUs(), variant: this.#variant, local: ep(e.local), remote: ep(e.remote), state: e.state, timer: e.timer, timerMs: e.timerMs });
-        }
-      }
-      for (const key of [...seen.keys()]) {
-        if (now.has(key)) continue;
-        seen.delete(key);
-        const [local, remote] = key.split('|');
-        this.timeline.push({ kind: 'kernel', at: wallUs(), variant: this.#variant, local: local!, remote: remote!, state: null, timer: null, timerMs: null });
-      }
+      const at = wallUs();
+      for (const c of follower.update(socketTable())) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
     };
+    this.#follower = follower;
     sample();
     const timer = setInterval(sample, 20);
     this.#sampleKernel = sample;
@@ -354,6 +409,7 @@ export class LabContext {
       clearInterval(timer);
       sample();
       this.#sampleKernel = null;
+      this.#follower = null;
     };
   }
 
@@ -398,6 +454,7 @@ export class LabContext {
 
   /** A line of the human-readable output (not printed with --json). */
   print(text = ''): void {
+    this.printed.push(text);
     this.#send({ type: 'print', lab: this.def.id, text });
   }
 

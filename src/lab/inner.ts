@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { setupLabNetwork } from '../host/netns';
+import { CaptureError, PacketCapture } from '../host/capture';
 import { TunLink } from '../host/tunlink';
 import * as readline from 'node:readline';
 import { LabContext, NO_GATE, type CpuGate, type LabMessage } from './context';
@@ -67,13 +68,26 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   const net = await setupLabNetwork({ sysctls, record: [...(def!.recordSysctls ?? [])] });
   fs.mkdirSync(job.stagingDir, { recursive: true });
   const link = new TunLink(net.tunFd);
-  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, send, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
+  // frames with the kernel's own timestamps; where no packet socket can be had, as the TunLink sees them
+  let capture: PacketCapture | null = null;
+  let noCapture = '';
+  try {
+    capture = new PacketCapture(net.tunName);
+  } catch (e) {
+    if (!(e instanceof CaptureError)) throw e;
+    noCapture = e.message;
+  }
+  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, capture, send, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
+  if (noCapture) ctx.note(`${noCapture}: frames are stamped as twlab reads and writes them`);
   const startedAt = new Date();
   const t0 = performance.now();
   try {
     await def!.run(ctx);
   } finally {
     ctx.dispose();
+    const drops = capture?.drops() ?? 0;
+    if (drops) ctx.note(`the capture socket dropped ${drops} frames for want of buffer: the pcaps miss them`);
+    capture?.close();
     link.close();
   }
   const result: LabResult = {
@@ -88,6 +102,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     variants: ctx.variants,
     claims: ctx.claims,
     conclusion: ctx.conclusion,
+    output: ctx.printed,
   };
   const asked = def!.questions ?? [];
   const unanswered = asked.filter((q) => !ctx.questions.some((a) => a.id === q.id)).map((q) => q.id);
@@ -102,7 +117,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   }
   const missing = labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
   if (missing.length) throw new Error(`lab ${def!.id} gave no verdict for ${missing.join(', ')}`);
-  fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: 'wall time, microseconds (same clock as the pcap timestamps)', events: ctx.timeline }) + '\n');
+  fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: ctx.clock, events: ctx.timeline }) + '\n');
   fs.writeFileSync(path.join(job.stagingDir, 'result.json'), formatJson(result, 5) + '\n');
   return result;
 }

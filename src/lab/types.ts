@@ -49,6 +49,8 @@ export interface LabResult {
   claims: ClaimResult[];
   /** the short conclusion a student reads, as printed on the terminal */
   conclusion: string[];
+  /** everything the lab printed, its tables too (lab 01's matrix, lab 03's), for the report */
+  output?: string[];
   /** the lab's questions, answered by this run's measurements (with the student's predictions, when asked) */
   questions?: QuestionResult[];
   /** how the predictions fared, when the run was asked to --predict */

@@ -10,6 +10,7 @@ import { emitTcpFrame, emitUdpFrame, parseFrame } from '../../src/wire/frame';
 import { seq, seqAdd } from '../../src/wire/seq';
 import { abort, halfClose, kernelClient, peerBehaviours, simultaneousClose, stackClient, zeroWindow } from './interop';
 import { flags } from '../../src/wire/tcp';
+import { packetCapture } from './capture-scenarios';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -152,6 +153,7 @@ export const scenarios: Record<string, Scenario> = {
   'addon-basics': addonBasics,
   'linger-close': lingerClose,
   'tun-capture': tunCapture,
+  'packet-capture': packetCapture,
   'kernel-client': kernelClient,
   'stack-client': stackClient,
   'simultaneous-close': simultaneousClose,
