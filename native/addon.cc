@@ -83,7 +83,8 @@ Napi::Buffer<uint8_t> BufferArg(const Napi::CallbackInfo& info, size_t i, const 
 }
 
 // A syscall run on a libuv worker thread. `work` runs off the loop and fills ret/err/data;
-// the Promise resolves with { ret, errno, elapsedMs } (+ data / addr when present).
+// the Promise resolves with { ret, errno, elapsedMs, startUs } (+ data / addr when present);
+// startUs: when the worker began the call (CLOCK_REALTIME, µs), which a busy thread pool delays.
 class SyscallWorker : public Napi::AsyncWorker {
  public:
   struct Out {
@@ -102,6 +103,7 @@ class SyscallWorker : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
   void Execute() override {
+    startUs_ = WallUs();
     double t0 = NowMs();
     work_(out_);
     elapsedMs_ = NowMs() - t0;
@@ -111,6 +113,7 @@ class SyscallWorker : public Napi::AsyncWorker {
     Napi::Env env = Env();
     Napi::Object o = Result(env, out_.ret, out_.err);
     o.Set("elapsedMs", Napi::Number::New(env, elapsedMs_));
+    o.Set("startUs", Napi::Number::New(env, startUs_));
     if (out_.hasData) o.Set("data", Napi::Buffer<uint8_t>::Copy(env, out_.data.data(), out_.data.size()));
     if (out_.hasAddr) o.Set("addr", Napi::Buffer<uint8_t>::Copy(env, out_.addr.data(), out_.addr.size()));
     deferred_.Resolve(o);
@@ -123,6 +126,7 @@ class SyscallWorker : public Napi::AsyncWorker {
   Work work_;
   Out out_;
   double elapsedMs_ = 0;
+  double startUs_ = 0;
 };
 
 Napi::Value Queue(Napi::Env env, SyscallWorker::Work work) {

@@ -14,6 +14,8 @@ import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner'
 import { formatCourse, writeCourseHtml } from './lab/course';
 import { prepareOutDir } from './lab/outdir';
 import { askOnTerminal, formatPredictions, readPredictions } from './lab/predict';
+import { formatClass, type ClassAnswers } from './lab/classroom';
+import { KEEP_EARLIER } from './lab/earlier';
 import type { Predictions } from './lab/questions';
 import { writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
@@ -61,6 +63,26 @@ const err = (s: string): boolean => {
   stdout.flush(); // in order with what came before on a terminal
   return process.stderr.write(s + '\n');
 };
+
+/** Colour on a terminal that wants it (NO_COLOR unset). */
+const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+
+const VERDICT_COLOUR: Record<string, string> = { HOLDS: '32', 'DOES NOT HOLD': '31', 'DIFFERS BY OS': '33', MIXED: '35', 'NOT TESTED': '90' };
+
+/** A lab's printed line with its verdict word (and a prediction's ✓/✗) coloured, on a terminal. */
+function paintVerdicts(line: string): string {
+  if (!colour) return line;
+  return line
+    .replace(/^(\s*\S+ )(HOLDS|DOES NOT HOLD|DIFFERS BY OS|MIXED|NOT TESTED)(:)/, (_m, a: string, v: string, b: string) => `${a}\x1b[1;${VERDICT_COLOUR[v]}m${v}\x1b[0m${b}`)
+    .replace(/ ✓$/, ' \x1b[32m✓\x1b[0m')
+    .replace(/ ✗$/, ' \x1b[31m✗\x1b[0m');
+}
+
+/** A path as printed: relative to here when it is below here, else absolute (never ../../tmp/…). */
+function shown(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel === '' ? '.' : rel.startsWith('..') || path.isAbsolute(rel) ? p : rel;
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -122,12 +144,15 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   const isolation = assertReady();
   const outDir = prepareOutDir(opts.out); // before any lab starts: a bad --out is one line, at once
   let predictions: Predictions | undefined;
+  let classAnswers: ClassAnswers | undefined;
   if (typeof opts.predict === 'string') {
     const file = opts.predict;
     if (!fs.existsSync(file) && allLabs().some((l) => l.id === file.padStart(2, '0') || l.slug === file)) {
       throw new TwlabError('BAD_USAGE', `--predict ${file}: that is a lab id, not a file of answers; put --predict after the lab ids (twlab run 03 05 --predict)`);
     }
-    predictions = readPredictions(file, labs);
+    const read = readPredictions(file, labs);
+    if ('one' in read) predictions = read.one;
+    else classAnswers = read.class;
   } else if (opts.predict) {
     if (!process.stdin.isTTY || !process.stderr.isTTY) throw new TwlabError('BAD_USAGE', "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)");
     if (!labs.some((l) => l.questions?.length)) throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
@@ -152,7 +177,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   };
   if (!opts.json) err(`twlab: running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (each in its own network namespace)`);
   const runner = new LabRunner();
-  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions }));
+  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions, classAnswers }));
   if (tty && lastProgress) process.stderr.write('\r\x1b[K');
   if (runner.interrupted) throw interruptedError(runner.interrupted);
   const results: LabResult[] = [];
@@ -160,14 +185,20 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   for (const o of outcomes) {
     if (o.result) results.push(o.result);
     if (!opts.json) {
-      for (const line of printed.get(o.def.id) ?? []) out(line);
+      for (const line of printed.get(o.def.id) ?? []) out(paintVerdicts(line));
       if (predictions && o.result?.questions?.length) {
         out();
-        for (const line of formatPredictions(o.result)) out(line);
+        for (const line of formatPredictions(o.result)) out(paintVerdicts(line));
+      }
+      if (classAnswers && o.result?.class) {
+        out();
+        for (const line of formatClass(o.result, colour)) out(line);
       }
       if (o.dir) {
         const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
-        out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
+        out(`\nEvidence: ${shown(o.dir)}/ (${files.join(', ')})`);
+        if (o.earlier) out(`  the previous run's evidence${o.earlier.startedAt ? ` (${o.earlier.startedAt})` : ''} was kept: ${shown(o.earlier.dir)}/${o.earlier.removed.length ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)` : ''}`);
+        out();
       }
     }
     if (o.error) {
@@ -178,7 +209,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   // the readable reports: captures/NN-slug/report.html and captures/index.html
   try {
     const written = writeReports(outDir, outcomes.filter((o) => o.dir).map((o) => o.def.id));
-    if (!opts.json && written.length) out(`Reports: ${path.relative(process.cwd(), path.join(outDir, 'index.html')) || 'index.html'} (and report.html in each lab folder)`);
+    if (!opts.json && written.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
   } catch (e) {
     err(`twlab: the evidence is saved, but the HTML reports could not be written: ${(e as Error).message}`);
   }
@@ -231,7 +262,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
         for (const line of printed.get(key(run.target, o.def.id)) ?? []) out(line);
         if (o.dir) {
           const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
-          out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
+          out(`\nEvidence: ${shown(o.dir)}/ (${files.join(', ')})\n`);
         }
       }
       if (o.error) {
@@ -260,7 +291,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   }
   try {
     const written = writeReports(outDir, labs.map((l) => l.id));
-    if (!opts.json && written.length) out(`Reports: ${path.relative(process.cwd(), path.join(outDir, 'index.html')) || 'index.html'} (the kernels side by side; report.html in each lab folder)`);
+    if (!opts.json && written.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (the kernels side by side; report.html in each lab folder)`);
   } catch (e) {
     err(`twlab: the evidence is saved, but the HTML reports could not be written: ${(e as Error).message}`);
   }
@@ -382,7 +413,7 @@ export function buildProgram(): Command {
       if (!fs.existsSync(outDir)) throw new TwlabError('BAD_USAGE', `no evidence in ${outDir}; run some labs first (\`twlab run all\`)`);
       const only = ids.length ? resolveLabIds(ids).map((d) => d.id) : undefined;
       const written = writeReports(outDir, only);
-      for (const f of written) out(path.relative(process.cwd(), f) || f);
+      for (const f of written) out(shown(f));
       process.exitCode = 0;
     });
   program
@@ -393,7 +424,7 @@ export function buildProgram(): Command {
     .action((opts: { html?: boolean; out: string }) => {
       if (opts.html) {
         const file = writeCourseHtml(prepareOutDir(opts.out));
-        out(path.relative(process.cwd(), file) || file);
+        out(shown(file));
       } else for (const line of formatCourse()) out(line);
       process.exitCode = 0;
     });

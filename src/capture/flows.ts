@@ -4,7 +4,7 @@
 // fed one at a time (FlowAnalyzer) so a capture of any size streams through in bounded memory.
 import { formatEndpoint as endpoint } from '../wire/address';
 import { isWireError } from '../wire/errors';
-import { parseFrame } from '../wire/frame';
+import { parseFrame, tcpChecksumPartial } from '../wire/frame';
 import { seq, seqAdd, seqGt, seqLe, seqRelative, type SeqNumber } from '../wire/seq';
 import { formatFlags } from '../wire/tcp';
 import { ACK, FIN, newTcpView, RST, SYN, viewTcp, type TcpView } from '../wire/view';
@@ -37,9 +37,16 @@ export interface FlowSegment {
   relSeq: number;
   relAck: number | null;
   len: number;
+  /** the window field as sent */
   window: number;
+  /** the window in bytes: the field scaled by the sender's shift once both SYNs offered scaling (RFC 7323 §2.3); null when the capture missed the SYNs */
+  scaledWindow: number | null;
+  /** the sender's window scale shift applied (0: none) */
+  windowScale: number;
+  /** the first bytes of the payload as text (non-printable bytes as '.'), when the capture kept them */
+  snippet?: string;
   marks: Mark[];
-  /** false when the TCP checksum is wrong */
+  /** false when the TCP checksum is wrong; null when not checked, or left to the device (pseudo-header sum only) */
   checksumOk: boolean | null;
   /** the IP addresses, for telling which side is the kernel */
   srcAddress: string;
@@ -64,6 +71,19 @@ export interface FlowSummary {
 }
 
 
+/** bytes of payload shown as a snippet */
+const SNIPPET = 16;
+
+/** Payload bytes as text: printable ASCII as is, anything else as '.'. */
+function snippetOf(b: Uint8Array, at: number, n: number): string {
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    const c = b[at + i]!;
+    out += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : '.';
+  }
+  return out;
+}
+
 /** Per incarnation; per-direction facts are pairs indexed by side (0: from the flow's first endpoint). */
 interface Incarnation {
   number: number;
@@ -85,6 +105,8 @@ interface Incarnation {
   wscale: [number, number];
   lastWindow: [number, number];
   tsval: [number, number];
+  /** per side: whether its SYN is in the capture (else its window scale is unknown) */
+  sawSyn: [boolean, boolean];
 }
 
 function newIncarnation(number: number): Incarnation {
@@ -103,6 +125,7 @@ function newIncarnation(number: number): Incarnation {
     wscale: [-1, -1],
     lastWindow: [-1, -1],
     tsval: [-1, -1],
+    sawSyn: [false, false],
   };
 }
 
@@ -270,7 +293,7 @@ export class FlowAnalyzer {
     let checksumOk: boolean | null = null;
     if (this.#opts.checksums !== false && v.payloadPresent === v.len) {
       const full = parseFrame(ip);
-      if (!isWireError(full) && full.kind === 'tcp') checksumOk = full.tcp.checksumOk;
+      if (!isWireError(full) && full.kind === 'tcp') checksumOk = full.tcp.checksumOk === false && tcpChecksumPartial(ip) ? null : full.tcp.checksumOk;
     }
     const fl = v.flags;
     const syn = (fl & SYN) !== 0;
@@ -306,6 +329,7 @@ export class FlowAnalyzer {
       }
     }
     const inc = strayFrom !== undefined ? list[strayFrom - 1]! : cur;
+    if (syn) inc.sawSyn[side] = true;
     if (syn && strayFrom === undefined && !cur.established) {
       cur.isn[side] = v.seq;
       cur.hasIsn[side] = true;
@@ -349,6 +373,8 @@ export class FlowAnalyzer {
       inc.closed = false; // the RST did not end it
     }
     if (syn && v.wscale >= 0) inc.wscale[side] = v.wscale;
+    // RFC 7323 §2.2: a SYN's window is never scaled; the shift applies once both SYNs offered it
+    const shift = !syn && scaled ? inc.wscale[side] : 0;
     if (v.tsval >= 0 && strayFrom === undefined && (newest < 0 || ((v.tsval - newest) | 0) > 0)) cur.tsval[side] = v.tsval;
     if (strayFrom === undefined) {
       if (!rst) inc.lastWindow[side] = v.window;
@@ -394,6 +420,9 @@ export class FlowAnalyzer {
       relAck: ackFlag ? (inc.hasIsn[other] ? seqRelative(seq(v.ack), seq(inc.isn[other])) : null) : null,
       len,
       window: v.window,
+      scaledWindow: syn ? v.window : inc.sawSyn[side] && inc.sawSyn[other] ? v.window * 2 ** shift : null,
+      windowScale: shift,
+      ...(v.payloadPresent > 0 ? { snippet: snippetOf(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) } : {}),
       marks,
       checksumOk,
       srcAddress: flow.addresses[side],

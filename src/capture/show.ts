@@ -29,10 +29,12 @@ export interface ShowIO {
   warn: (line: string) => void;
 }
 
-/** The timeline.json next to a lab's capture, if there is one: its events give the ladder its states. */
+/** The timeline.json next to a lab's capture, if there is one: its events of this capture's variant give the ladder its states and syscalls. */
 function timelineBeside(file: string): TimelineEvent[] {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
+    const events = (JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
+    const variant = path.basename(file).replace(/\.pcap(ng)?$/, '');
+    return events.filter((e) => (e as { variant?: string | null }).variant === variant);
   } catch {
     return [];
   }

@@ -31,7 +31,7 @@ export interface SocketOptionValues {
 }
 export type SocketOption = keyof SocketOptionValues;
 
-/** One syscall as the timeline records it. `at` is wall time in µs at the call's start. */
+/** One syscall as the timeline records it. `at` is wall time in µs at the call's start (on a worker: when the worker began it). */
 export interface SyscallRecord {
   at: number;
   fd: number;
@@ -200,7 +200,12 @@ export class KernelSocket {
 
   #record<R extends SyscallResult>(call: string, args: Record<string, unknown>, at: number, r: R): R {
     const rec: SyscallRecord = { at, fd: this.fd, call, args, ret: r.ret, errno: r.errno };
-    if ('elapsedMs' in r) rec.elapsedMs = (r as unknown as AsyncSyscallResult).elapsedMs;
+    if ('elapsedMs' in r) {
+      const a = r as unknown as AsyncSyscallResult;
+      rec.elapsedMs = a.elapsedMs;
+      // a call on a worker ran when the worker got to it: that is when it happened
+      if (a.startUs) rec.at = Math.round(a.startUs);
+    }
     this.#observer?.(rec);
     return r;
   }
@@ -257,7 +262,7 @@ export class KernelSocket {
   async recv(maxLength = 65536, opts: { flags?: number; timeoutMs?: number } = {}): Promise<AsyncSyscallResult & { data: Buffer }> {
     const at = wallUs();
     const r = await native().recv(this.fd, maxLength, opts.flags ?? 0, opts.timeoutMs ?? -1);
-    this.#record('recv', { maxLength, flags: opts.flags ?? 0 }, at, { ret: r.ret, errno: r.errno, elapsedMs: r.elapsedMs });
+    this.#record('recv', { maxLength, flags: opts.flags ?? 0 }, at, { ret: r.ret, errno: r.errno, elapsedMs: r.elapsedMs, startUs: r.startUs });
     return r;
   }
 

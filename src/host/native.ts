@@ -11,6 +11,8 @@ export interface SyscallResult {
 /** Result of a syscall run on a libuv worker. */
 export interface AsyncSyscallResult extends SyscallResult {
   elapsedMs: number;
+  /** when the worker began the call (CLOCK_REALTIME, µs): later than asked when the thread pool is busy */
+  startUs?: number;
 }
 
 export interface NativeConstants {

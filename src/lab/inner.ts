@@ -16,6 +16,7 @@ import { formatJson } from './json';
 import { resolveLabIds } from './registry';
 import { labClaims, type LabResult } from './types';
 import { score } from './questions';
+import { scoreClass } from './classroom';
 
 export interface LabJob {
   labId: string;
@@ -24,6 +25,8 @@ export interface LabJob {
   stagingDir: string;
   /** the student's predictions for this lab's questions (twlab run --predict) */
   predictions?: Record<string, string | number | null>;
+  /** a class's predictions for this lab's questions, per student (twlab run --predict class.csv) */
+  classAnswers?: Array<[string, Record<string, string | number | null>]>;
 }
 
 function send(m: LabMessage): void {
@@ -114,6 +117,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
       result.questions = s.questions;
       result.predictionScore = s.score;
     } else result.questions = ordered;
+    if (job.classAnswers) result.class = scoreClass(ordered, job.classAnswers);
   }
   const missing = labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
   if (missing.length) throw new Error(`lab ${def!.id} gave no verdict for ${missing.join(', ')}`);

@@ -15,6 +15,7 @@ import { pidAlive } from '../host/pid';
 import { removeHelperCopies } from '../host/uidhelper';
 import type { LabMessage } from './context';
 import { TwlabError } from './errors';
+import { keepEarlier, type Kept } from './earlier';
 import { prepareOutDir } from './outdir';
 import type { LabJob } from './inner';
 import type { ParamValue } from './params';
@@ -29,6 +30,8 @@ export interface LabOutcome {
   result: LabResult | null;
   /** the lab's directory, when its evidence was put in place */
   dir: string | null;
+  /** where the previous run's evidence of this lab was kept, when there was one */
+  earlier?: Kept | null;
   error: { code: string; message: string } | null;
 }
 
@@ -46,6 +49,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** the student's predictions, per lab id (twlab run --predict): each such lab scores them */
   predictions?: Predictions;
+  /** a class's predictions (twlab run --predict class.csv): student → lab id → question → answer */
+  classAnswers?: Map<string, Predictions>;
 }
 
 export function innerEntry(): string {
@@ -63,13 +68,22 @@ export function removeStaleStaging(outDir: string): void {
   }
 }
 
-/** Puts a finished staging directory in place of `final`, replacing the old run's evidence. */
-export function promote(staging: string, final: string): void {
+/**
+ * Puts a finished staging directory in place of `final`; the old run's evidence is kept under
+ * earlier/ (src/lab/earlier.ts), and where it went is returned.
+ */
+export function promote(staging: string, final: string): Kept | null {
   const old = path.join(path.dirname(final), `.${path.basename(final)}.old-${process.pid}`);
   const hadOld = fs.existsSync(final);
   if (hadOld) fs.renameSync(final, old);
   fs.renameSync(staging, final);
-  if (hadOld) fs.rmSync(old, { recursive: true, force: true });
+  if (!hadOld) return null;
+  try {
+    return keepEarlier(old, path.dirname(final), path.basename(final));
+  } catch {
+    fs.rmSync(old, { recursive: true, force: true }); // it could not be kept (a full disk): replaced, as before
+    return null;
+  }
 }
 
 /** A counting semaphore: the run's CPU slots. */
@@ -146,7 +160,13 @@ export class LabRunner {
     const final = path.join(opts.outDir, labDirName(def));
     const staging = path.join(opts.outDir, `.${labDirName(def)}.partial-${process.pid}`);
     fs.rmSync(staging, { recursive: true, force: true });
-    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging, ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}) };
+    const job: LabJob = {
+      labId: def.id,
+      params: opts.params.get(def.id) ?? {},
+      stagingDir: staging,
+      ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}),
+      ...(opts.classAnswers ? { classAnswers: [...opts.classAnswers].map(([name, p]) => [name, p[def.id] ?? {}] as [string, Record<string, string | number | null>]) } : {}),
+    };
     const child = spawn(
       'setpriv',
       ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, innerEntry(), JSON.stringify(job)],
@@ -197,8 +217,8 @@ export class LabRunner {
         if (code === 0 && done && !this.#interrupted) {
           try {
             const result = JSON.parse(fs.readFileSync(path.join(staging, 'result.json'), 'utf8')) as LabResult;
-            promote(staging, final);
-            resolve({ def, result, dir: final, error: null });
+            const earlier = promote(staging, final);
+            resolve({ def, result, dir: final, earlier, error: null });
             return;
           } catch (e) {
             error = { code: 'LAB_FAILED', message: `lab finished but its result.json is unreadable: ${(e as Error).message}` };

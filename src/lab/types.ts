@@ -5,6 +5,7 @@ import type { ParamSpec, ParamValue } from './params';
 import type { LabContext } from './context';
 import type { Precondition, Verdict } from './verdict';
 import type { PredictionScore, QuestionResult, QuestionSpec } from './questions';
+import type { ClassResult } from './classroom';
 
 export type { Verdict } from './verdict';
 export type { ClaimSpec } from './claims';
@@ -55,6 +56,8 @@ export interface LabResult {
   questions?: QuestionResult[];
   /** how the predictions fared, when the run was asked to --predict */
   predictionScore?: PredictionScore;
+  /** a class's predictions, per question and per student, when the run was given a class's answers */
+  class?: ClassResult;
 }
 
 export interface LabDefinition {
