@@ -101,7 +101,7 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
       ['05', 'established-idle', /RST from left .*abortive close$/m],
       ['05', 'unsent-data', /abortive close with data unsent/],
       ['06', 'peer-stalls', /orderly close; zero window, probed/],
-      ['07', 'linger-off', /RST: closed with received data unread/],
+      ['07', 'linger-off', /RST after received data/],
       ['08', 'closed-orphaned', /RST to late data after a FIN/],
       ['09', 'crossing-fins', /FIN\/FIN\s+left\+right .*simultaneous close/],
       ['11', 'linger-abort', /old duplicate after reuse of the four-tuple/],

@@ -114,7 +114,7 @@ describe.skipIf(!run)('predict, then observe (lab 05)', () => {
     expect(html).not.toMatch(/<script|https?:\/\//);
   });
 
-  it.skipIf(!haveChromium)('report.html steps through a ladder in Chromium (and shows it whole without scripts)', async () => {
+  it.skipIf(!haveChromium)('report.html opens on whole ladders, steps through one by button and keyboard, and links the answers\' frames to their rows', async () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
     const file = `file://${path.join(out, '05-linger-zero', 'report.html')}`;
@@ -130,19 +130,36 @@ describe.skipIf(!run)('predict, then observe (lab 05)', () => {
       const total = await rows.count();
       expect(total).toBeGreaterThan(3);
       const visible = async (): Promise<number> => rows.evaluateAll((gs) => gs.filter((g) => (g as unknown as { style: { visibility: string } }).style.visibility !== 'hidden').length);
+      // it opens on the whole ladder; stepping is asked for
+      expect(await visible()).toBe(total);
+      expect(await box.locator('.status').textContent()).toMatch(/^the whole ladder \(\d+ steps\)/);
+      await box.locator('button[data-go="first"]').click();
       expect(await visible()).toBe(1);
-      expect(await box.locator('.status').textContent()).toMatch(/^step 1\/\d+ · frame #1 · t=0\.000 s · kernel: /);
+      expect(await box.locator('.status').textContent()).toMatch(/^step 1\/\d+ (· frame #\d+ )?· t=0\.000 s · kernel: /);
       await box.locator('button[data-go="next"]').click();
       await box.locator('button[data-go="next"]').click();
       expect(await visible()).toBe(3);
       expect(await box.locator('.status').textContent()).toMatch(/^step 3\//);
       await page.screenshot({ path: path.join(out, '05-linger-zero', 'step-3.png'), fullPage: false });
-      await box.locator('button[data-go="all"]').click();
+      // the keyboard steps the ladder that has the focus
+      await box.focus();
+      await page.keyboard.press('ArrowRight');
+      expect(await visible()).toBe(4);
+      await page.keyboard.press('ArrowLeft');
+      await page.keyboard.press('ArrowLeft');
+      expect(await visible()).toBe(2);
+      await page.keyboard.press('End');
       expect(await visible()).toBe(total);
-      expect(await box.locator('.status').textContent()).toMatch(new RegExp(`^step ${total}/${total} .* kernel: \\S`));
+      expect(await box.locator('.status').textContent()).toMatch(/^the whole ladder .* kernel: \S/);
       await page.screenshot({ path: path.join(out, '05-linger-zero', 'step-all.png'), fullPage: false });
-      await box.locator('button[data-go="first"]').click();
+      await page.keyboard.press('Home');
       expect(await visible()).toBe(1);
+      // an answer's frame number leads to its row in the ladder, shown and marked
+      const link = page.locator('a[href^="#established-idle-f"]').first();
+      const target = (await link.getAttribute('href'))!.slice(1);
+      await page.locator('details summary').first().click();
+      await link.click();
+      expect(await page.locator(`[id="${target}"]`).evaluate((g) => g.classList.contains('hl') && (g as unknown as { style: { visibility: string } }).style.visibility !== 'hidden')).toBe(true);
       expect(requests).toEqual([]);
       expect(errors).toEqual([]);
       expect(fs.statSync(path.join(out, '05-linger-zero', 'step-3.png')).size).toBeGreaterThan(10_000);

@@ -43,7 +43,7 @@ export interface FlowSegment {
   scaledWindow: number | null;
   /** the sender's window scale shift applied (0: none) */
   windowScale: number;
-  /** the first bytes of the payload as text (non-printable bytes as '.'), when the capture kept them */
+  /** the first bytes of the payload as text (non-printable bytes as '.'), when the capture kept them and they read as text */
   snippet?: string;
   marks: Mark[];
   /** false when the TCP checksum is wrong; null when not checked, or left to the device (pseudo-header sum only) */
@@ -82,6 +82,16 @@ function snippetOf(b: Uint8Array, at: number, n: number): string {
     out += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : '.';
   }
   return out;
+}
+
+/** Whether payload bytes read as text: most of them printable (a buffer of zeros is no snippet). */
+function readable(b: Uint8Array, at: number, n: number): boolean {
+  let printable = 0;
+  for (let i = 0; i < n; i++) {
+    const c = b[at + i]!;
+    if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09) printable++;
+  }
+  return printable * 2 > n;
 }
 
 /** Per incarnation; per-direction facts are pairs indexed by side (0: from the flow's first endpoint). */
@@ -422,7 +432,7 @@ export class FlowAnalyzer {
       window: v.window,
       scaledWindow: syn ? v.window : inc.sawSyn[side] && inc.sawSyn[other] ? v.window * 2 ** shift : null,
       windowScale: shift,
-      ...(v.payloadPresent > 0 ? { snippet: snippetOf(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) } : {}),
+      ...(v.payloadPresent > 0 && readable(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) ? { snippet: snippetOf(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) } : {}),
       marks,
       checksumOk,
       srcAddress: flow.addresses[side],

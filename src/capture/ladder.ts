@@ -411,8 +411,8 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; columns?: 
   const between = (text: string, colour: string | null = null): string => {
     const t = text.length > arrowW - 2 ? text.slice(0, arrowW - 3) + '…' : text;
     const left = Math.floor((arrowW - t.length) / 2);
-    const body = `${' '.repeat(left)}${t}${' '.repeat(arrowW - left - t.length)}`;
-    return `${blankLead}│${colour ? c(colour, body) : body}│`;
+    const line = `${blankLead}│${' '.repeat(left)}${t}${' '.repeat(arrowW - left - t.length)}│`;
+    return colour ? c(colour, line) : line;
   };
   const out: string[] = [];
   out.push(`${l.leftRole.padStart(lead)}${' '.repeat(arrowW + 2)}${l.rightRole}`);
@@ -444,7 +444,7 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; columns?: 
     const marks = r.marks.map((m) => MARK_TEXT[m]).join(', ');
     const colour = colourFor(r.marks);
     const plain = `${head}│${arrow}│${tail}`;
-    const withMarks = `${head}│${arrow}│${tail.padEnd(stateW + 1)} ${marks}`;
+    const withMarks = `${head}│${arrow}│${tail.trim() ? `${tail}  ` : ' '}${marks}`;
     const fitsMarks = !!marks && withMarks.length <= columns;
     const line = (fitsMarks ? withMarks : plain).trimEnd();
     out.push(colour ? c(colour, line) : line);

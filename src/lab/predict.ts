@@ -33,16 +33,17 @@ export async function askOnTerminal(labs: readonly LabDefinition[], input: NodeJ
   input.setRawMode(true);
   input.resume();
   const w = (s: string): boolean => output.write(s);
+  const paint = output.isTTY && !process.env.NO_COLOR ? (code: string, s: string): string => `\x1b[${code}m${s}\x1b[0m` : (_code: string, s: string): string => s;
   try {
     w('\nPredict first: what will the kernel do? (↑/↓ or a number to choose, Enter to confirm; Enter with nothing chosen skips)\n');
     for (const def of labs) {
       const qs = def.questions ?? [];
       out[def.id] = {};
       if (qs.length === 0) continue;
-      w(`\nLab ${def.id} — ${def.title}\n`);
+      w(`\n${paint('1', `Lab ${def.id} — ${def.title}`)}\n`);
       for (const q of qs) {
-        w(`  ${q.text}\n`);
-        out[def.id]![q.id] = await choose(q.choices, input, w);
+        w(`  ${paint('1', q.text)}\n`);
+        out[def.id]![q.id] = await choose(q.choices, input, w, paint);
       }
     }
   } finally {
@@ -52,11 +53,11 @@ export async function askOnTerminal(labs: readonly LabDefinition[], input: NodeJ
   return out;
 }
 
-function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: string) => boolean): Promise<string | null> {
+function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: string) => boolean, paint: (code: string, s: string) => string): Promise<string | null> {
   let at = -1;
   const draw = (first: boolean): void => {
     if (!first) w(`\x1b[${choices.length}A`);
-    choices.forEach((c, i) => w(`\r\x1b[K    ${i === at ? '›' : ' '} ${i + 1}) ${c}\n`));
+    choices.forEach((c, i) => w(`\r\x1b[K    ${i === at ? paint('1;36', `› ${i + 1}) ${c}`) : `  ${i + 1}) ${c}`}\n`));
   };
   draw(true);
   return new Promise((resolve, reject) => {
@@ -71,7 +72,7 @@ function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: str
       else if (str && /^[1-9]$/.test(str) && Number(str) <= choices.length) at = Number(str) - 1;
       else if (key?.name === 'return' || key?.name === 'enter') {
         input.off('keypress', onKey);
-        w(`    → ${at >= 0 ? choices[at] : '(skipped)'}\n`);
+        w(`    ${at >= 0 ? paint('36', `→ ${choices[at]}`) : paint('2', '→ (skipped)')}\n`);
         resolve(at >= 0 ? choices[at]! : null);
         return;
       } else return;
