@@ -23,7 +23,7 @@ import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
 import { decide, type Judgement } from './verdict';
-import { resolveAnswer, type Answer, type QuestionResult } from './questions';
+import { resolveAnswer, singular, type Answer, type QuestionResult } from './questions';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
 
@@ -454,6 +454,7 @@ export class LabContext {
 
   /** A line of the human-readable output (not printed with --json). */
   print(text = ''): void {
+    text = singular(text);
     this.printed.push(text);
     this.#send({ type: 'print', lab: this.def.id, text });
   }

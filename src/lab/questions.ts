@@ -49,7 +49,7 @@ export interface PredictionScore {
 export type Predictions = Record<string, Record<string, string | number | null>>;
 
 /** "measured on 1 connections" → "1 connection": a lab writes its counts one way for any number. */
-const singular = (text: string): string => text.replace(/\b1 (connection|trial|segment|frame|probe|close|restart|listener|cell|socket)s\b/g, '1 $1');
+export const singular = (text: string): string => text.replace(/\b1 (connection|trial|segment|frame|probe|close|restart|listener|cell|socket)s\b/g, '1 $1');
 
 export function resolveAnswer(q: QuestionSpec, a: Answer): QuestionResult {
   const failed = (a.requires ?? []).find((p) => !p.met);

@@ -37,7 +37,7 @@ table.class td.n{text-align:right}.bar{display:inline-block;height:.7rem;backgro
  .svgbox{overflow:visible;border:none;break-inside:avoid}
  svg{max-width:100%;height:auto}
  pre{white-space:pre-wrap;overflow:visible;break-inside:auto}
- pre.output{white-space:pre;font-size:6.5pt}
+ pre.output{white-space:pre-wrap;overflow-wrap:anywhere;font-size:6.5pt}
  details:not(.more)::details-content{content-visibility:visible;display:block}
  details>summary{list-style:none;font-weight:bold}
  h2,h3,h4{break-after:avoid}
@@ -231,7 +231,7 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
   const counters = (v.observations.counters ?? {}) as Record<string, number>;
   const obs = { ...v.observations };
   delete obs.counters;
-  parts.push(`<details><summary>Observations</summary><pre>${esc(JSON.stringify(summarise(obs), null, 2))}</pre></details>`);
+  parts.push(`<details class="more"><summary>Observations</summary><pre>${esc(JSON.stringify(summarise(obs), null, 2))}</pre></details>`);
   if (Object.keys(counters).length) {
     parts.push(`<details><summary>Counters that changed (${Object.keys(counters).length})</summary><pre>${esc(Object.entries(counters).map(([k, n]) => `${k} ${n > 0 ? '+' : ''}${n}`).join('\n'))}</pre></details>`);
   }
