@@ -341,7 +341,7 @@ export function layoutLadders(flows: FlowSummary, timeline: readonly TimelineEve
 
 function inferredText(l: Ladder): string {
   const who = l.inferred.length === 2 ? 'both sides' : l.inferred[0] === 'left' ? `the ${l.leftRole}` : `the ${l.rightRole}`;
-  return `states of ${who} inferred from the segments: no socket table beside this capture`;
+  return `states of ${who} inferred from the segments (no socket table here)`;
 }
 
 /** At one instant: a syscall before the segment it causes, a state row after. */

@@ -321,6 +321,7 @@ export class LabContext {
     const stopWatch = this.#watchKernel();
     try {
       const observations = await fn();
+      this.capture?.drain(); // every frame that crossed while the variant ran is queued by now: counted below
       const delta = counterDelta(before, counters());
       this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
       const result: VariantResult = { name, params, pcap: file, pcapng: `${name}.pcapng`, frames: pcap.count, observations: { ...observations, counters: delta } };
