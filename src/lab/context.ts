@@ -18,6 +18,7 @@ import { formatEndpoint, type IpFamily } from '../wire/address';
 import { tcpHeadersLength } from '../wire/frame';
 import { newTcpView, viewTcp, FIN, RST, SYN } from '../wire/view';
 import { SocketFollower } from './kernel-watch';
+import { socketAt } from '../host/diag';
 import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
@@ -26,6 +27,11 @@ import { decide, type Judgement } from './verdict';
 import { resolveAnswer, singular, type Answer, type QuestionResult } from './questions';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
+/** "192.0.2.1:80" or "[2001:db8::1]:80" back to its parts */
+const parseEndpoint = (s: string): { address: string; port: number } => {
+  const i = s.lastIndexOf(':');
+  return { address: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
+};
 
 export type TimelineEvent =
   /** `conn`: the connection the socket was, when it was one (local>remote), for drawing the call on its ladder */
@@ -118,18 +124,26 @@ export class LabContext {
     this.capture = init.capture ?? null;
     if (this.capture) this.capture.onFrame((f) => this.#frameSink?.(f));
     else this.link.tap((e) => this.#frameSink?.({ timeUs: e.timeUs, direction: e.direction, data: e.frame, length: e.frame.length }));
-    // a frame that may change a socket's state: the table is read as soon as it has crossed
+    // a frame that may change its connection's state: that four-tuple's socket is read as soon as
+    // the frame has crossed (one lookup, src/host/diag.ts), before the peer answers it
     const view = newTcpView();
     this.link.onDelivered((_dir, frame) => {
-      if (!this.#sampleKernel || this.#bulk || !viewTcp(frame, true, view)) return;
-      if (view.flags & (SYN | FIN | RST)) return this.#sampleKernel();
-      const [local, remote] = view.src === ADDR.peer4 || view.src === ADDR.peer4b || view.src === ADDR.peer6
-        ? [ep({ address: view.dst, port: view.dstPort }), ep({ address: view.src, port: view.srcPort })]
-        : [ep({ address: view.src, port: view.srcPort }), ep({ address: view.dst, port: view.dstPort })];
-      // an ACK moves these states on (RFC 9293 §3.10.7.4)
-      const state = this.#follower?.stateOf(local, remote);
-      if (state === 'SYN_RECV' || state === 'SYN_SENT' || state === 'FIN_WAIT1' || state === 'CLOSING' || state === 'LAST_ACK') this.#sampleKernel();
+      if (!this.#follower || this.#bulk || !viewTcp(frame, true, view)) return;
+      const fromPeer = view.src === ADDR.peer4 || view.src === ADDR.peer4b || view.src === ADDR.peer6;
+      const local = fromPeer ? { address: view.dst, port: view.dstPort } : { address: view.src, port: view.srcPort };
+      const remote = fromPeer ? { address: view.src, port: view.srcPort } : { address: view.dst, port: view.dstPort };
+      // a SYN, FIN or RST, or an ACK to a socket waiting for one (RFC 9293 §3.10.7.4)
+      const state = this.#follower.stateOf(ep(local), ep(remote));
+      const moves = (view.flags & (SYN | FIN | RST)) !== 0 || state === 'SYN_RECV' || state === 'SYN_SENT' || state === 'FIN_WAIT1' || state === 'CLOSING' || state === 'LAST_ACK';
+      if (moves) this.#sampleOne(local, remote);
     });
+  }
+
+  /** Reads one four-tuple's socket and records what changed. */
+  #sampleOne(local: { address: string; port: number }, remote: { address: string; port: number }): void {
+    if (!this.#follower) return;
+    const at = wallUs();
+    for (const c of this.#follower.updateOne(ep(local), ep(remote), socketAt(local, remote))) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
   }
 
   /** Which clock the captures carry, for timeline.json and the README's promise. */
@@ -169,7 +183,11 @@ export class LabContext {
         : (r: SyscallRecord) => {
             const conn = this.#connection(r);
             this.timeline.push({ kind: 'syscall', variant: this.#variant, ...r, ...(conn ? { conn } : {}) });
-            this.#sampleKernel?.(); // the kernel's state right after each syscall
+            // the kernel's state right after each syscall: its connection's socket, or the whole table
+            if (conn) {
+              const [l, rem] = conn.split('>');
+              this.#sampleOne(parseEndpoint(l!), parseEndpoint(rem!));
+            } else this.#sampleKernel?.();
           };
     return KernelSocket.create(family, proto, { nonBlocking: opts.nonBlocking, observer });
   }
@@ -391,10 +409,11 @@ export class LabContext {
   }
 
   /**
-   * Follows the socket table while a variant runs: read every 20 ms, after every syscall, and as
-   * soon as a frame that can change a socket's state has crossed (a SYN, FIN or RST, or an ACK to a
-   * socket waiting for one), so each state shows when the table shows it. Sockets are followed by
-   * four-tuple through close() to their end (src/lab/kernel-watch.ts).
+   * Follows the socket table while a variant runs: each socket every 20 ms, after every syscall,
+   * and as soon as a frame that can change its state has crossed (a SYN, FIN or RST, or an ACK to
+   * a socket waiting for one), so each state shows when the table shows it; the whole table every
+   * 200 ms and after a syscall on no connection (new listeners, sockets a syscall reset). Sockets
+   * are followed by four-tuple through close() to their end (src/lab/kernel-watch.ts).
    */
   #watchKernel(): () => void {
     const follower = new SocketFollower();
@@ -402,9 +421,17 @@ export class LabContext {
       const at = wallUs();
       for (const c of follower.update(socketTable())) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
     };
+    // every 20 ms: the sockets already followed, each looked up on its own (cheap); the whole table
+    // (which walks the kernel's entire established hash) every 200 ms, or when many are followed
+    let tick = 0;
+    const poll = (): void => {
+      const known = follower.connections();
+      if (tick++ % 10 === 0 || known.length > 64) return sample();
+      for (const k of known) this.#sampleOne(parseEndpoint(k.local), parseEndpoint(k.remote));
+    };
     this.#follower = follower;
     sample();
-    const timer = setInterval(sample, 20);
+    const timer = setInterval(poll, 20);
     this.#sampleKernel = sample;
     return () => {
       clearInterval(timer);

@@ -57,14 +57,10 @@ function sameSocket(prev: Followed, next: SocketEntry): boolean {
 export class SocketFollower {
   #followed = new Map<string, Followed>();
 
-  /** The changes since the last reading: new sockets, new states or timer kinds, sockets gone. */
+  /** The changes since the last reading of the whole table: new sockets, new states or timer kinds, sockets gone. */
   update(table: readonly SocketEntry[]): SocketChange[] {
     const out: SocketChange[] = [];
     const seen = new Set<string>();
-    const gone = (key: string, f: Followed): void => {
-      this.#followed.delete(key);
-      out.push({ local: f.local, remote: f.remote, state: null, timer: null, timerMs: null, ...(f.listener ? { inode: f.inode } : {}) });
-    };
     for (const e of table) {
       const local = formatEndpoint(e.local.address, e.local.port);
       const remote = formatEndpoint(e.remote.address, e.remote.port);
@@ -73,16 +69,46 @@ export class SocketFollower {
       // two entries on one four-tuple in one reading (a TIME_WAIT and a new connection): the second by inode
       if (seen.has(key)) key = `${key}|${e.inode}`;
       seen.add(key);
-      const prev = this.#followed.get(key);
-      if (prev && !sameSocket(prev, e)) gone(key, prev);
-      const cur = this.#followed.get(key);
-      if (!cur || cur.state !== e.state || cur.timer !== e.timer) {
-        out.push({ local, remote, state: e.state, timer: e.timer, timerMs: e.timerMs, ...(listener ? { inode: e.inode } : {}) });
-      }
-      this.#followed.set(key, { local, remote, state: e.state, timer: e.timer, inode: e.inode || cur?.inode || 0, listener });
+      this.#see(key, local, remote, e, out);
     }
-    for (const [key, f] of [...this.#followed]) if (!seen.has(key)) gone(key, f);
+    for (const [key, f] of [...this.#followed]) if (!seen.has(key)) this.#gone(key, f, out);
     return out;
+  }
+
+  /**
+   * The changes on one connection's four-tuple, read on its own (src/host/diag.ts) as a frame of it
+   * crosses: `entry` null when the kernel has no socket there any more.
+   */
+  updateOne(local: string, remote: string, entry: SocketEntry | null): SocketChange[] {
+    const out: SocketChange[] = [];
+    const key = `${local}|${remote}`;
+    if (entry) this.#see(key, local, remote, entry, out);
+    else {
+      const f = this.#followed.get(key);
+      if (f) this.#gone(key, f, out);
+    }
+    return out;
+  }
+
+  #gone(key: string, f: Followed, out: SocketChange[]): void {
+    this.#followed.delete(key);
+    out.push({ local: f.local, remote: f.remote, state: null, timer: null, timerMs: null, ...(f.listener ? { inode: f.inode } : {}) });
+  }
+
+  #see(key: string, local: string, remote: string, e: SocketEntry, out: SocketChange[]): void {
+    const listener = e.remote.port === 0;
+    const prev = this.#followed.get(key);
+    if (prev && !sameSocket(prev, e)) this.#gone(key, prev, out);
+    const cur = this.#followed.get(key);
+    if (!cur || cur.state !== e.state || cur.timer !== e.timer) {
+      out.push({ local, remote, state: e.state, timer: e.timer, timerMs: e.timerMs, ...(listener ? { inode: e.inode } : {}) });
+    }
+    this.#followed.set(key, { local, remote, state: e.state, timer: e.timer, inode: e.inode || cur?.inode || 0, listener });
+  }
+
+  /** The connections (not listeners) being followed, as their endpoints' text. */
+  connections(): Array<{ local: string; remote: string }> {
+    return [...this.#followed.values()].filter((f) => !f.listener).map((f) => ({ local: f.local, remote: f.remote }));
   }
 
   /** The state last read for a four-tuple (a connection's, not a listener's), or null. */
