@@ -64,3 +64,41 @@ export async function packetCapture(input: Record<string, unknown>): Promise<unk
   link.close();
   return { busyMs, sentAt, readAt: Object.fromEntries(readAt), before, after, captured, received: received.data.toString(), cut: cut ?? null, stats: { ret: stats.ret, drops: stats.drops }, noDevice };
 }
+
+/**
+ * One four-tuple's socket read with an exact sock_diag lookup, beside the /proc table, through a
+ * close on loopback: ESTABLISHED (with an inode), the closer's FIN_WAIT2 and TIME_WAIT (inode 0),
+ * nothing on an unused four-tuple (the listener it would reach is not its socket).
+ */
+export async function socketDiag(): Promise<unknown> {
+  const { execFileSync } = await import('node:child_process');
+  const { socketAt } = await import('../../src/host/diag');
+  const { socketTable } = await import('../../src/host/observe');
+  execFileSync('ip', ['link', 'set', 'lo', 'up']);
+  const l = KernelSocket.create('ipv4', 'tcp');
+  l.bind('127.0.0.1', 9100);
+  l.listen(4);
+  const c = KernelSocket.create('ipv4', 'tcp');
+  const [conn, acc] = await Promise.all([c.connect('127.0.0.1', 9100), l.accept(2000)]);
+  const local = c.localAddress()!;
+  const server = { address: '127.0.0.1', port: 9100 };
+  const look = (): unknown => {
+    const e = socketAt({ address: local.address, port: local.port }, server);
+    return e && { state: e.state, timer: e.timer, inodeZero: e.inode === 0, timerMs: e.timerMs };
+  };
+  const fromProc = (): unknown => {
+    const e = socketTable().find((x) => x.local.port === local.port && x.remote.port === 9100);
+    return e && { state: e.state, timer: e.timer, inodeZero: e.inode === 0 };
+  };
+  const established = { diag: look(), proc: fromProc() };
+  await c.close(); // FIN from the client; the server ACKs: FIN_WAIT2
+  await sleep(50);
+  const finWait2 = { diag: look(), proc: fromProc() };
+  await acc.socket!.close(); // the server's FIN: TIME_WAIT
+  await sleep(50);
+  const timeWait = { diag: look(), proc: fromProc() };
+  const unused = socketAt({ address: '127.0.0.1', port: 9999 }, server);
+  const v6 = socketAt({ address: '::1', port: 9999 }, { address: '::1', port: 9100 });
+  l.closeNow();
+  return { connect: conn.ret, established, finWait2, timeWait, unused, v6 };
+}

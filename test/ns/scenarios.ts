@@ -10,7 +10,7 @@ import { emitTcpFrame, emitUdpFrame, parseFrame } from '../../src/wire/frame';
 import { seq, seqAdd } from '../../src/wire/seq';
 import { abort, halfClose, kernelClient, peerBehaviours, simultaneousClose, stackClient, zeroWindow } from './interop';
 import { flags } from '../../src/wire/tcp';
-import { packetCapture } from './capture-scenarios';
+import { packetCapture, socketDiag } from './capture-scenarios';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -154,6 +154,7 @@ export const scenarios: Record<string, Scenario> = {
   'linger-close': lingerClose,
   'tun-capture': tunCapture,
   'packet-capture': packetCapture,
+  'socket-diag': socketDiag,
   'kernel-client': kernelClient,
   'stack-client': stackClient,
   'simultaneous-close': simultaneousClose,
