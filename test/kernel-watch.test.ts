@@ -66,10 +66,12 @@ describe('SocketFollower: a connection followed by its four-tuple', () => {
     expect(gone).toEqual([{ local: `${K}:80`, remote: '0.0.0.0:0', state: null, timer: null, timerMs: null, inode: 2 }]);
   });
 
-  it('stateOf gives a connection\'s last state, for deciding which frames may change it', () => {
+  it('one four-tuple read on its own: its changes, and "gone" when the kernel has no socket there', () => {
     const f = new SocketFollower();
-    f.update([entry('FIN_WAIT1', 0)]);
-    expect(f.stateOf(`${K}:40000`, `${P}:80`)).toBe('FIN_WAIT1');
-    expect(f.stateOf(`${K}:40001`, `${P}:80`)).toBeNull();
+    f.update([entry('ESTABLISHED', 9)]);
+    expect(states(f.updateOne(`${K}:40000`, `${P}:80`, entry('FIN_WAIT1', 0)))).toEqual(['FIN_WAIT1']);
+    expect(f.connections()).toEqual([{ local: `${K}:40000`, remote: `${P}:80` }]);
+    expect(states(f.updateOne(`${K}:40000`, `${P}:80`, null))).toEqual([null]);
+    expect(f.updateOne(`${K}:40000`, `${P}:80`, null)).toEqual([]);
   });
 });

@@ -13,6 +13,8 @@ export interface StateChange {
   at: number;
   side: 'left' | 'right';
   state: string;
+  /** recorded as it happened (the peer's own TCB), so before the segment it sends; else read after the fact (the kernel's table) */
+  live?: boolean;
 }
 
 export interface LadderRow {
@@ -108,7 +110,7 @@ function stateChanges(left: string, right: string, timeline: readonly TimelineEv
     } else if (e.kind === 'peer-state') {
       const p = e as Extract<TimelineEvent, { kind: 'peer-state' }>;
       if (p.local !== right || p.remote !== left) continue;
-      if (p.to !== lastRight) out.push({ at: p.at, side: 'right', state: p.to });
+      if (p.to !== lastRight) out.push({ at: p.at, side: 'right', state: p.to, live: true });
       lastRight = p.to;
     }
   }
@@ -257,7 +259,9 @@ function placeStates(rows: LadderRow[], changes: readonly StateChange[]): Ladder
     let row: LadderRow | undefined;
     const nearA = a && c.at - a.timeUs <= NEAR_US ? a : undefined;
     const nearB = b && receiver(b) !== c.side && b.timeUs - c.at <= NEAR_US ? b : undefined;
-    if (nearA && receiver(nearA) === c.side) row = nearA;
+    // a state entered by sending (SYN-SENT, FIN-WAIT-1, LAST-ACK), recorded as it happened: beside the segment it sends
+    if (c.live && nearB && /^(SYN.SENT|FIN.WAIT.?1|LAST.ACK)$/.test(c.state)) row = nearB;
+    else if (nearA && receiver(nearA) === c.side) row = nearA;
     else if (nearA && nearB) row = c.at - nearA.timeUs <= nearB.timeUs - c.at ? nearA : nearB;
     else row = nearA ?? nearB;
     if (!row) {

@@ -32,3 +32,29 @@ export function socketAt(local: { address: string; port: number }, remote: { add
     inode: r.inode ?? 0,
   };
 }
+
+let available: boolean | null = null;
+
+/**
+ * Whether this kernel answers sock_diag for TCP (inet_diag and tcp_diag built in or loaded; a
+ * guest that loads only the modules it needs may lack them — then both "no such socket" and "no
+ * diag" read ENOENT, so it is asked once, of a listener known to be there).
+ */
+export function diagAvailable(): boolean {
+  if (available !== null) return available;
+  const n = native();
+  const c = n.constants;
+  const s = n.socket(c.AF_INET, c.SOCK_STREAM | c.SOCK_CLOEXEC, 0);
+  if (s.ret < 0) return (available = false);
+  try {
+    if (n.bind(s.ret, encodeSockaddr('127.0.0.1', 0)).ret < 0 || n.listen(s.ret, 1).ret < 0) return (available = false);
+    const name = n.getsockname(s.ret);
+    if (name.ret < 0) return (available = false);
+    // a four-tuple no connection has falls to the listener: found, with remote port 0
+    const r = n.diagLookup(name.addr, encodeSockaddr('127.0.0.1', 1));
+    available = r.ret === 0 && r.remotePort === 0;
+  } finally {
+    n.closeNow(s.ret);
+  }
+  return available;
+}

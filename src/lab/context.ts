@@ -16,9 +16,9 @@ import { TcpStack } from '../stack/stack';
 import type { TcbConfig } from '../stack/tcb';
 import { formatEndpoint, type IpFamily } from '../wire/address';
 import { tcpHeadersLength } from '../wire/frame';
-import { newTcpView, viewTcp, FIN, RST, SYN } from '../wire/view';
+import { newTcpView, viewTcp, ACK, FIN, RST, SYN } from '../wire/view';
 import { SocketFollower } from './kernel-watch';
-import { socketAt } from '../host/diag';
+import { diagAvailable, socketAt } from '../host/diag';
 import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
@@ -125,23 +125,31 @@ export class LabContext {
     if (this.capture) this.capture.onFrame((f) => this.#frameSink?.(f));
     else this.link.tap((e) => this.#frameSink?.({ timeUs: e.timeUs, direction: e.direction, data: e.frame, length: e.frame.length }));
     // a frame that may change its connection's state: that four-tuple's socket is read as soon as
-    // the frame has crossed (one lookup, src/host/diag.ts), before the peer answers it
+    // the frame has crossed (one lookup, src/host/diag.ts), before the peer answers it — a SYN, FIN
+    // or RST, or an ACK of the kernel's SYN or FIN (RFC 9293 §3.10.7.4: what moves SYN-RECEIVED,
+    // FIN-WAIT-1, CLOSING and LAST-ACK on); an ACK of data moves nothing
     const view = newTcpView();
+    /** per four-tuple: the sequence number just past the kernel's latest SYN or FIN, awaiting its ACK */
+    const awaited = new Map<string, number>();
     this.link.onDelivered((_dir, frame) => {
       if (!this.#follower || this.#bulk || !viewTcp(frame, true, view)) return;
       const fromPeer = view.src === ADDR.peer4 || view.src === ADDR.peer4b || view.src === ADDR.peer6;
       const local = fromPeer ? { address: view.dst, port: view.dstPort } : { address: view.src, port: view.srcPort };
       const remote = fromPeer ? { address: view.src, port: view.srcPort } : { address: view.dst, port: view.dstPort };
-      // a SYN, FIN or RST, or an ACK to a socket waiting for one (RFC 9293 §3.10.7.4)
-      const state = this.#follower.stateOf(ep(local), ep(remote));
-      const moves = (view.flags & (SYN | FIN | RST)) !== 0 || state === 'SYN_RECV' || state === 'SYN_SENT' || state === 'FIN_WAIT1' || state === 'CLOSING' || state === 'LAST_ACK';
-      if (moves) this.#sampleOne(local, remote);
+      const key = `${ep(local)}|${ep(remote)}`;
+      const control = (view.flags & (SYN | FIN | RST)) !== 0;
+      if (!fromPeer && (view.flags & (SYN | FIN)) !== 0) awaited.set(key, (view.seq + view.len + ((view.flags & SYN) ? 1 : 0) + ((view.flags & FIN) ? 1 : 0)) >>> 0);
+      const want = awaited.get(key);
+      const acksIt = fromPeer && want !== undefined && (view.flags & ACK) !== 0 && ((view.ack - want) | 0) >= 0;
+      if (acksIt) awaited.delete(key);
+      if (control || acksIt) this.#sampleOne(local, remote);
     });
   }
 
-  /** Reads one four-tuple's socket and records what changed. */
+  /** Reads one four-tuple's socket and records what changed (the whole table where the kernel has no sock_diag). */
   #sampleOne(local: { address: string; port: number }, remote: { address: string; port: number }): void {
     if (!this.#follower) return;
+    if (!diagAvailable()) return this.#sampleKernel?.();
     const at = wallUs();
     for (const c of this.#follower.updateOne(ep(local), ep(remote), socketAt(local, remote))) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
   }
@@ -426,7 +434,7 @@ export class LabContext {
     let tick = 0;
     const poll = (): void => {
       const known = follower.connections();
-      if (tick++ % 10 === 0 || known.length > 64) return sample();
+      if (tick++ % 10 === 0 || known.length > 64 || !diagAvailable()) return sample();
       for (const k of known) this.#sampleOne(parseEndpoint(k.local), parseEndpoint(k.remote));
     };
     this.#follower = follower;

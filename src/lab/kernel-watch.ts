@@ -110,9 +110,4 @@ export class SocketFollower {
   connections(): Array<{ local: string; remote: string }> {
     return [...this.#followed.values()].filter((f) => !f.listener).map((f) => ({ local: f.local, remote: f.remote }));
   }
-
-  /** The state last read for a four-tuple (a connection's, not a listener's), or null. */
-  stateOf(local: string, remote: string): string | null {
-    return this.#followed.get(`${local}|${remote}`)?.state ?? null;
-  }
 }
