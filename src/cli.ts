@@ -337,7 +337,7 @@ function showCommand(target: string, opts: ShowCliOptions): number {
   const io: ShowIO = { out, warn: (line) => err(`twlab: warning: ${line}`) };
   const show = (file: string): void => {
     try {
-      showCapture(file, { ...opts, colour: process.stdout.isTTY && !process.env.NO_COLOR }, io);
+      showCapture(file, { ...opts, colour: process.stdout.isTTY && !process.env.NO_COLOR, columns: process.stdout.isTTY ? process.stdout.columns : undefined }, io);
     } catch (e) {
       if (e instanceof ShowError) throw new TwlabError('BAD_USAGE', e.message);
       throw e;

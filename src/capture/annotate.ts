@@ -40,7 +40,8 @@ export function annotations(flows: FlowSummary): Map<number, string> {
       for (const n of p.frames) add(n, `${PATTERNS[p.id].name}: ${p.text}${labs ? ` (twlab run ${labs})` : ''}`);
     }
   }
-  return new Map([...notes].map(([n, l]) => [n, l.join('; ')]));
+  // a bare "RST" beside a close pattern named for the RST ("RST after received data: …") says it twice
+  return new Map([...notes].map(([n, l]) => [n, (l.some((x) => x !== 'RST' && x.startsWith('RST')) ? l.filter((x) => x !== 'RST') : l).join('; ')]));
 }
 
 /** Writes `pcapng`: every frame of `file`, with its comment. Returns how many frames carry one. */

@@ -18,6 +18,8 @@ export interface ShowOptions {
   /** one connection: its index in the summary, or its four-tuple ("a:p-b:p", either order) */
   conn?: string;
   colour?: boolean;
+  /** the terminal's width: ladders fit it (80 when not a terminal) */
+  columns?: number;
   /** ladders keep at most this many segments (default LADDER_LIMIT) */
   ladderLimit?: number;
 }
@@ -95,7 +97,7 @@ function drawLadders(file: string, flows: FlowSummary, opts: ShowOptions, io: Sh
   const ladders = layoutLadders(flows, timelineBeside(file));
   if (ladders.length === 0 && flows.other.length === 0) io.out('(no frames: nothing crossed the wire)');
   for (const l of ladders) {
-    for (const line of renderLadderText(l, { colour: !!opts.colour })) io.out(line);
+    for (const line of renderLadderText(l, { colour: !!opts.colour, columns: opts.columns })) io.out(line);
     io.out();
   }
   for (const o of flows.other) io.out(`   #${o.number}  ${o.summary}`);
