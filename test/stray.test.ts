@@ -32,7 +32,9 @@ describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome tu
     expect(ladder.status, ladder.stderr).toBe(0);
     // the ladder keeps the stray segment (long uneventful runs are condensed) and marks it
     // three skip variants, and the PAWS run (where the stray also carries an old timestamp)
-    expect(ladder.stdout.split('\n').filter((l) => l.includes('STRAY') && l.includes('len=4')).length).toBe(4);
+    // (a row is its arrow line and the lines that continue it: its label's rest, its marks, at 80 columns)
+    const rows = ladder.stdout.split(/\n(?=\s+#\d+ )/);
+    expect(rows.filter((r) => r.includes('STRAY') && r.includes('len=4')).length).toBe(4);
     expect(ladder.stdout).toMatch(/old timestamp \(PAWS\), STRAY|STRAY.*old timestamp/);
     const show = spawnSync(process.execPath, [CLI, 'show', '11', '--list', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
     expect(show.status, show.stderr).toBe(0);
