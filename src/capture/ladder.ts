@@ -453,7 +453,7 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; columns?: 
     const line = (fitsMarks ? withMarks : plain).trimEnd();
     out.push(colour ? c(colour, line) : line);
     for (const more of lines.slice(1)) out.push(between(more, colour));
-    if (marks && !fitsMarks) out.push(between(`↳ ${marks}`, colour));
+    if (marks && !fitsMarks) for (const m of wrap(`↳ ${marks}`, arrowW - 2)) out.push(between(m, colour));
   }
   if (l.inferred.length) out.push(`(${inferredText(l)})`);
   return out;
