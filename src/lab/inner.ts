@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { setupLabNetwork } from '../host/netns';
 import { CaptureError, PacketCapture } from '../host/capture';
+import { diagAvailable } from '../host/diag';
 import { TunLink } from '../host/tunlink';
 import * as readline from 'node:readline';
 import { LabContext, NO_GATE, type CpuGate, type LabMessage } from './context';
@@ -82,6 +83,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   }
   const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, capture, send, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
   if (noCapture) ctx.note(`${noCapture}: frames are stamped as twlab reads and writes them`);
+  if (!diagAvailable()) ctx.note('this kernel answers no sock_diag for TCP (tcp_diag not loaded): the socket table is read whole from /proc/net/tcp where one four-tuple would do');
   const startedAt = new Date();
   const t0 = performance.now();
   try {
