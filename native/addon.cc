@@ -324,7 +324,7 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
 class TunPoller : public Napi::ObjectWrap<TunPoller> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "TunPoller", {InstanceMethod("stop", &TunPoller::Stop)});
+    return DefineClass(env, "TunPoller", {InstanceMethod("stop", &TunPoller::Stop), InstanceMethod("drain", &TunPoller::DrainNow)});
   }
 
   explicit TunPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunPoller>(info) {
@@ -356,7 +356,7 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
     self->Drain();
   }
 
-  void Drain() {
+  void Drain(bool nested = false) {
     Napi::Env env = callback_.Env();
     Napi::HandleScope scope(env);
     Napi::Array frames = Napi::Array::New(env);
@@ -377,7 +377,14 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
       n++;
     }
     if (n == 0 && lastErr == 0) return;
-    callback_.MakeCallback(env.Global(), {frames, times, ErrnoValue(env, lastErr)}, *context_);
+    if (nested) callback_.Call(env.Global(), {frames, times, ErrnoValue(env, lastErr)});
+    else callback_.MakeCallback(env.Global(), {frames, times, ErrnoValue(env, lastErr)}, *context_);
+  }
+
+  // drain(): reads what is queued now, from JS (the callback runs before drain returns)
+  Napi::Value DrainNow(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) Drain(true);
+    return info.Env().Undefined();
   }
 
   void StopPolling() {

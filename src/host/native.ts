@@ -56,6 +56,8 @@ export interface NativeConstants {
 
 export interface TunPollerHandle {
   stop(): void;
+  /** reads every frame queued now and hands them to the callback before returning */
+  drain(): void;
 }
 
 export interface NativeAddon {
