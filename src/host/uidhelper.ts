@@ -85,7 +85,9 @@ export class UidHelper {
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const helper = new UidHelper(uid, child, dir);
-    const ready = await helper.#next(10000);
+    // a bound on a helper that hangs, not a measurement: a second Node starting inside an emulated
+    // guest on a busy machine took more than 10 s
+    const ready = await helper.#next(60_000);
     if (!ready.ok || ready.uid !== uid) {
       helper.stop();
       throw new UidHelperError(`cannot start a process as uid ${uid}: ${(ready.error as string) ?? stderr.trim().split('\n').pop() ?? 'no reply'}`);
@@ -93,7 +95,7 @@ export class UidHelper {
     return helper;
   }
 
-  #next(timeoutMs = 10000): Promise<Record<string, unknown>> {
+  #next(timeoutMs = 30_000): Promise<Record<string, unknown>> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve({ ok: false, error: 'helper did not answer' }), timeoutMs);
       this.#pending.push((r) => {
