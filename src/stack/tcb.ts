@@ -1223,7 +1223,6 @@ export class Tcb {
     }
   }
 
-
   /** The timers that wait for silence: tail loss probe, persist (zero window, SWS override), keep-alive. */
   #armIdleTimers(now: number): void {
     if (!SYNCHRONIZED.has(this.#state) || this.#state === 'TIME-WAIT' || this.#state === 'SYN-RECEIVED') return;
