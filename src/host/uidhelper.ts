@@ -86,8 +86,8 @@ export class UidHelper {
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const helper = new UidHelper(uid, child, dir);
     // a bound on a helper that hangs, not a measurement: a second Node starting inside an emulated
-    // guest on a busy machine took more than 10 s
-    const ready = await helper.#next(60_000);
+    // guest on a busy machine took more than 10 s, and more than 60 s at a load of 20–40
+    const ready = await helper.#next(120_000);
     if (!ready.ok || ready.uid !== uid) {
       helper.stop();
       throw new UidHelperError(`cannot start a process as uid ${uid}: ${(ready.error as string) ?? stderr.trim().split('\n').pop() ?? 'no reply'}`);
