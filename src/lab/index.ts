@@ -13,6 +13,7 @@ export { familyOf, parseIPv4, parseIPv6, type IpFamily } from '../wire/address';
 export type { TcpStack, Connection } from '../stack/stack';
 export type { TcbConfig, TcpState } from '../stack/tcb';
 export type { SocketEntry } from '../host/observe';
+export { finExchange, type FinExchange } from './fins';
 export { kernelConnects, kernelServerTimeWait, peerConnects, peerReaches, PATIENT_PEER, type KernelClient, type PeerClient, type ServerTimeWait } from './connect';
 export type { SegmentEvent as SegmentEventLike } from '../stack/stack';
 export { emitTcpFrame, emitUdpFrame } from '../wire/frame';
