@@ -1,4 +1,4 @@
-// Labs 02–15 run for real, all at once (as `twlab run all` runs them), each in its own namespace,
+// Labs 02–17 run for real, all at once (as `twlab run all` runs them), each in its own namespace,
 // in fast settings where a lab has them. The tests assert what this kernel measured — errno,
 // bytes, frames in the capture, counters — not only the verdict words, and that every capture
 // opens in tshark with its frames in time order.
@@ -26,14 +26,18 @@ function tshark(pcap: string, filter: string, fields: string[]): string[][] {
 }
 const count = (pcap: string, filter: string): number => tshark(pcap, filter, ['frame.number']).length;
 
-describe.skipIf(!run)('labs 02–15 on this kernel', () => {
+// wait=none: lab 17 glimpses its orphans instead of waiting them out, so C25 is not tested here
+// (and says why); the full wait is test/kernel-side.test.ts's
+const UNWAITED: Record<string, string[]> = { '17': ['C25'] };
+
+describe.skipIf(!run)('labs 02–17 on this kernel', () => {
   let out: string;
   let results: Map<string, LabResult>;
   let stderr: string;
   beforeAll(() => {
     out = tmpDir('labs');
     const r = runCli(
-      ['run', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15', '--json', '--out', out, '--set', 'wait=none', '--set', 'fin_timeout=3', '--set', 'linger=2', '--set', 'connections=40', '--set', 'burst=20'],
+      ['run', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15', '16', '17', '--json', '--out', out, '--set', 'wait=none', '--set', 'fin_timeout=3', '--set', 'linger=2', '--set', 'connections=40', '--set', 'burst=20'],
       { timeoutMs: 240_000 },
     );
     stderr = r.stderr;
@@ -48,8 +52,8 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
   const dirOf = (id: string): string => path.join(out, `${id}-${results.get(id)!.slug}`);
   const pcapOf = (id: string, name: string): string => path.join(dirOf(id), `${name}.pcap`);
 
-  it('runs all fourteen at once, each leaving result.json, timeline.json and one pcap per variant', () => {
-    expect([...results.keys()]).toEqual(['02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15']);
+  it('runs all sixteen at once, each leaving result.json, timeline.json and one pcap per variant', () => {
+    expect([...results.keys()]).toEqual(['02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15', '16', '17']);
     expect(stderr).toBe(''); // --json: nothing but JSON, no progress lines
     for (const r of results.values()) {
       for (const f of ['result.json', 'timeline.json', ...r.variants.map((v) => v.pcap!)]) expect(fs.existsSync(path.join(dirOf(r.lab), f)), `${r.lab}/${f}`).toBe(true);
@@ -62,6 +66,7 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
   it('every claim carries its scope and the preconditions checked, each met', () => {
     for (const r of results.values()) {
       for (const c of r.claims) {
+        if (UNWAITED[r.lab]?.includes(c.id)) continue;
         expect(c.scope, `${r.lab} ${c.id}`).toMatch(/\w/);
         expect(c.preconditions.length + (c.trials ? 1 : 0), `${r.lab} ${c.id} checked something`).toBeGreaterThan(0);
         expect(c.preconditions.every((p) => p.met), `${r.lab} ${c.id}: ${c.evidence}`).toBe(true);
@@ -74,6 +79,10 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     for (const r of results.values()) {
       expect(r.questions?.length, `${r.lab} asks questions`).toBeGreaterThan(0);
       for (const q of r.questions!) {
+        if (UNWAITED[r.lab]) {
+          expect(q.notScored, `${r.lab} ${q.id}`).toMatch(/watched until it went — wait=none/);
+          continue;
+        }
         expect(q.answer, `${r.lab} ${q.id}: ${q.notScored}`).not.toBeNull();
         expect(q.choices, `${r.lab} ${q.id}`).toContain(q.answer);
         expect(q.why).toMatch(/measured|the socket table|sampled/);
@@ -139,8 +148,11 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
         expect(c.peerStates.slice(-2)).toEqual(['LAST-ACK', 'CLOSED']);
       }
     }
-    for (const c of trials<{ kernelEntries: string[]; peerStates: string[] }>('02', 'peer-closes-first')) {
-      expect(c.kernelEntries).not.toContain('TIME_WAIT');
+    for (const c of trials<{ kernelStates: string[]; kernelEntries: string[]; peerStates: string[] }>('02', 'peer-closes-first')) {
+      // the kernel's side: CLOSE_WAIT once it read the peer's FIN, then gone, never TIME_WAIT
+      expect(c.kernelStates[0]).toBe('CLOSE_WAIT');
+      expect(c.kernelStates).not.toContain('TIME_WAIT');
+      expect(c.kernelEntries).toEqual([]);
       expect(c.peerStates[c.peerStates.length - 1]).toBe('TIME-WAIT');
     }
     // one FIN per connection (a FIN the kernel resent under load is a retransmission, not a new close)
@@ -156,13 +168,16 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     expect([at('none', 'reuseaddr'), at('reuseaddr', 'reuseaddr'), at('reuseport', 'reuseport'), at('none', 'none')]).toEqual([['EADDRINUSE'], ['OK'], ['OK'], ['EADDRINUSE']]);
   });
 
-  it('04: a second connect() on an existing four-tuple is EADDRNOTAVAIL; tcp_tw_reuse only governs kernel-chosen ports', () => {
-    expect(verdicts('04')).toEqual({ C6: 'differs by OS', T3: 'does not hold' });
-    for (const t of trials<{ connectA: string; connectB: string }>('04', 'two-sockets-one-tuple')) expect(t).toMatchObject({ connectA: 'OK', connectB: 'EADDRNOTAVAIL' });
+  it('04: a second connect() on an existing four-tuple is EADDRNOTAVAIL; tcp_tw_reuse governs kernel-chosen ports only', () => {
+    expect(verdicts('04')).toEqual({ C6: 'differs by OS', T3: 'holds', T16: 'holds' });
+    for (const t of trials<{ connectA: string; firstState: string; connectB: string }>('04', 'two-sockets-one-tuple')) expect(t).toMatchObject({ connectA: 'OK', firstState: 'ESTABLISHED', connectB: 'EADDRNOTAVAIL' });
     const cells = variant('04', 'tw-reuse-compare').cells as Array<{ how: string; twReuse: string; connect: string; twBefore: boolean; delayMs: number }>;
     const at = (how: string, tw: string): string[] => [...new Set(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect))];
     expect([at('range', '0'), at('range', '1'), at('bind', '0'), at('bind', '1')]).toEqual([['EADDRNOTAVAIL'], ['OK'], ['OK'], ['OK']]);
+    // the delay counts from the TIME_WAIT entry's first sighting
     expect(cells.every((c) => c.twBefore && c.delayMs >= 1000)).toBe(true);
+    const delay = results.get('04')!.sysctls['net.ipv4.tcp_tw_reuse_delay'];
+    expect(claim('04', 'T3').evidence).toMatch(delay === undefined ? /tcp_tw_reuse_delay does not exist on this kernel/ : new RegExp(`tcp_tw_reuse_delay ${delay} ms`));
   });
 
   it('05: SO_LINGER {1,0} resets, drops unsent data, no TIME_WAIT — also when the process is killed', () => {
@@ -182,6 +197,8 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
 
   it('06: a lingering close() blocks N s (non-blocking too), returns 0, and the data still arrives; TIME_WAIT is 60 s', () => {
     expect(verdicts('06')).toEqual({ C12: 'differs by OS', C18: 'differs by OS' });
+    // C18 is judged on the kernel's segments: every queued byte on the wire, then its FIN, no RST
+    expect(claim('06', 'C18').evidence).toMatch(/sent 0 RST, all the queued bytes and then its FIN in 10\/10/);
     for (const v of ['peer-stalls', 'non-blocking']) {
       for (const t of trials<{ close: { ret: number; elapsedMs: number }; peerGotEverything: boolean; afterClose: { sendQueue: number } }>('06', v)) {
         expect(t.close.elapsedMs, v).toBeGreaterThanOrEqual(1950);
@@ -223,6 +240,7 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
   it('09: both sides pass CLOSING into TIME_WAIT; the capture shows the FINs crossing', () => {
     expect(verdicts('09')).toEqual({ T6: 'holds' });
     expect(claim('09', 'T6').trials).toEqual({ agree: 5, valid: 5, excluded: 0 });
+    expect(claim('09', 'T6').evidence).toMatch(/CLOSING→TIME_WAIT \(the socket table\), the peer's FIN acknowledged by the kernel in 5\/5 \(the capture\)/);
     if (!canTshark) return;
     const pcap = pcapOf('09', 'crossing-fins');
     const fins = tshark(pcap, 'tcp.flags.fin == 1 && !tcp.analysis.retransmission', ['ip.src', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.srcport', 'tcp.dstport']);
@@ -291,13 +309,54 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     expect((rate.counters as Record<string, number>)['TcpExt.TCPACKSkippedChallenge']).toBeGreaterThan(0);
   });
 
-  it('15: SO_REUSEPORT spreads connections and datagrams evenly; another uid may not join', () => {
-    expect(verdicts('15')).toEqual({ C10: 'holds', C9: 'holds' });
+  it('15: SO_REUSEPORT spreads connections and datagrams evenly; a connected UDP socket gets its endpoint; another uid may not join', () => {
+    expect(verdicts('15')).toEqual({ C10: 'holds', C9: 'holds', C20: 'holds' });
     const tcp = variant('15', 'tcp-connections');
+    const udp = variant('15', 'udp-datagrams');
+    // every setup call returned 0: four listeners bound and listening, four UDP sockets bound
+    for (const x of [...(tcp.setup as Array<Record<string, string>>), ...(udp.setup as Array<Record<string, string>>)]) expect(x).toMatchObject({ reuseport: 'OK', bind: 'OK' });
+    expect((tcp.setup as Array<{ listen: string }>).map((x) => x.listen)).toEqual(['OK', 'OK', 'OK', 'OK']);
     expect((tcp.counts as number[]).reduce((a, b) => a + b, 0)).toBe(40);
     expect(tcp.pValue as number).toBeGreaterThanOrEqual(0.001);
     expect(new Set(tcp.otherUidBinds as string[])).toEqual(new Set(['EADDRINUSE']));
-    expect((variant('15', 'udp-datagrams').counts as number[]).reduce((a, b) => a + b, 0)).toBe(40);
+    expect((udp.counts as number[]).reduce((a, b) => a + b, 0)).toBe(40);
+    expect(claim('15', 'C10').evidence).toMatch(/with 40 over 4 sockets the test rejects, 90 times in 100, a spread where one socket gets [\d.]+ % or [\d.]+ % instead of 25\.0 %/);
+    for (const t of trials<{ connected: number; fromEndpoint: number[]; fromOthers: number[] }>('15', 'udp-connected')) {
+      expect(t.fromEndpoint[t.connected - 1]).toBe(20);
+      expect(t.fromEndpoint.reduce((a, b) => a + b, 0)).toBe(20);
+      expect(t.fromOthers[t.connected - 1]).toBe(0);
+      expect(t.fromOthers.reduce((a, b) => a + b, 0)).toBe(20);
+    }
+  });
+
+  it('16: the specific address wins over the wildcard, for datagrams and connections, in either binding order', () => {
+    expect(verdicts('16')).toEqual({ C21: 'holds' });
+    for (const proto of ['udp', 'tcp']) {
+      const ts = trials<{ order: string; wildcardSetup: string; specificSetup: string; toSpecific: object; toOther: object }>('16', proto);
+      expect(ts.map((t) => t.order)).toEqual(['wildcard first', 'specific first', 'wildcard first', 'specific first', 'wildcard first']);
+      for (const t of ts) {
+        expect(t).toMatchObject({ wildcardSetup: 'OK', specificSetup: 'OK', toSpecific: { bySpecific: 10, byWildcard: 0 }, toOther: { bySpecific: 0, byWildcard: 10 } });
+      }
+    }
+    if (!canTshark) return;
+    expect(count(pcapOf('16', 'udp'), 'udp && ip.dst == 192.0.2.1')).toBe(50);
+    expect(count(pcapOf('16', 'tcp'), 'ip.src == 192.0.2.1 && tcp.flags.syn == 1 && tcp.flags.ack == 1')).toBe(50);
+    expect(count(pcapOf('16', 'tcp'), 'ip.src == 198.51.100.1 && tcp.flags.syn == 1 && tcp.flags.ack == 1')).toBe(50);
+  });
+
+  it('17: close() with data unsent to a silent peer returns at once; the orphan retransmits (wait=none: not waited out, so not tested)', () => {
+    const c = claim('17', 'C25');
+    expect(c.verdict).toBe('not tested');
+    expect(c.evidence).toMatch(/^precondition failed in all 3 trials: the orphan was watched until it went \(watch 3 s\) — still FIN_WAIT1/);
+    for (const o of trials<{ close: { ret: number; elapsedMs: number }; afterClose: { state: string; sendQueue: number }; lifetimeMs: number | null }>('17', 'silent-peer')) {
+      expect(o.close.ret).toBe(0);
+      expect(o.afterClose.state).toBe('FIN_WAIT1');
+      expect(o.afterClose.sendQueue).toBeGreaterThan(0);
+      expect(o.lifetimeMs).toBeNull();
+    }
+    if (!canTshark) return;
+    expect(count(pcapOf('17', 'silent-peer'), 'ip.src == 192.0.2.1 && tcp.analysis.retransmission')).toBeGreaterThan(0);
+    expect(count(pcapOf('17', 'silent-peer'), 'ip.src == 192.0.2.1 && tcp.flags.reset == 1')).toBe(0);
   });
 });
 
