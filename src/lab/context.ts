@@ -21,6 +21,7 @@ import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
 import { decide, type Judgement } from './verdict';
 import { resolveAnswer, type Answer, type QuestionResult } from './questions';
+import { TupleOnWire, type Endpoint } from './onwire';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
 
@@ -364,6 +365,11 @@ export class LabContext {
     return flows;
   }
 
+  /** One four-tuple's segments in a finished variant's capture, read from the kernel's side. */
+  onWire(variant: string, kernel: Endpoint, peer: Endpoint): TupleOnWire {
+    return new TupleOnWire(this.flows(variant), kernel, peer);
+  }
+
   /**
    * Totals over every direction that starts at `from` (an address, e.g. the kernel's 192.0.2.1),
    * or only at `from`:`port` (one connection's side), in a finished variant's capture.
@@ -387,7 +393,7 @@ export class LabContext {
     if (!spec) throw new Error(`lab ${this.def.id} does not list claim ${id}`);
     if (this.claims.some((c) => c.id === id)) throw new Error(`claim ${id} judged twice`);
     const d = decide(spec, judgement, os.release());
-    const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
+    const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), ...(spec.modality === 'may' ? { modality: 'may' as const } : {}), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
     this.claims.push(result);
     return result;
   }
