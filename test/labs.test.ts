@@ -348,7 +348,7 @@ describe.skipIf(!run)('labs 02–17 on this kernel', () => {
     const c = claim('17', 'C25');
     expect(c.verdict).toBe('not tested');
     expect(c.evidence).toMatch(/^precondition failed in all 3 trials: the orphan was watched until it went \(watch 3 s\) — still FIN_WAIT1/);
-    for (const o of trials<{ close: { ret: number; elapsedMs: number }; afterClose: { state: string; sendQueue: number }; lifetimeMs: number | null }>('17', 'silent-peer')) {
+    for (const o of variant('17', 'silent-peer').orphans as Array<{ close: { ret: number; elapsedMs: number }; afterClose: { state: string; sendQueue: number }; lifetimeMs: number | null }>) {
       expect(o.close.ret).toBe(0);
       expect(o.afterClose.state).toBe('FIN_WAIT1');
       expect(o.afterClose.sendQueue).toBeGreaterThan(0);
