@@ -416,6 +416,19 @@ export function controlTrial(timeWaitBeforeSecond: boolean, a: SynAnswer, isn: s
   };
 }
 
+/** One T8 trial: timestamps on the new connection (the kernel's SYN-ACK), the kernel's own PAWS counter, and what the application read. */
+export function pawsTrial(o: Outcome, a: SynAnswer): Trial {
+  return {
+    requires: [
+      requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.tsOnSynAck === true, a.tsOnSynAck === null ? 'no SYN-ACK of the second incarnation in the capture' : a.tsOnSynAck ? 'on' : 'off'),
+      // a counter the kernel does not have is not a 0
+      requires('the kernel counts TcpExt.PAWSEstab', o.pawsEstab !== null, o.pawsEstab === null ? 'no such counter in /proc/net/netstat' : 'present'),
+      ...alignment(o, { ack: false }),
+    ],
+    agrees: !oldRead(o) && (o.pawsEstab ?? 0) > 0,
+  };
+}
+
 const synAnswer = (ctx: LabContext, variant: string, o: Outcome): SynAnswer =>
   secondSynOnWire(ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort }));
 
@@ -537,17 +550,7 @@ export default defineLab({
     // T8: with timestamps the kernel's own counter says PAWS dropped the old segment, and the application did not read it
     const pawsTrials: Array<{ name: string; o: Outcome }> = pawsRuns ? pawsRuns.map((o) => ({ name: 'paws-with-timestamps', o })) : skipped.map(({ s, o }) => ({ name: s, o }));
     ctx.judge('T8', {
-      trials: pawsTrials.map(({ name, o }): Trial => {
-        const a = synAnswer(ctx, name, o);
-        return {
-          requires: [
-            requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.tsOnSynAck === true, a.tsOnSynAck === null ? 'no SYN-ACK of the second incarnation in the capture' : a.tsOnSynAck ? 'on' : 'off'),
-            requires('the kernel counts TcpExt.PAWSEstab', o.pawsEstab !== null, o.pawsEstab === null ? 'no such counter in /proc/net/netstat' : 'present'),
-            ...alignment(o, { ack: false }),
-          ],
-          agrees: !oldRead(o) && (o.pawsEstab ?? 0) > 0,
-        };
-      }),
+      trials: pawsTrials.map(({ name, o }) => pawsTrial(o, synAnswer(ctx, name, o))),
       evidence: pawsTrials.map(({ name, o }) => `${name}: read ${JSON.stringify(o.kernelRead)}, TcpExt.PAWSEstab ${o.pawsEstab === null ? 'missing' : `+${o.pawsEstab}`}`).join('; '),
     });
 
