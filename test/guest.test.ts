@@ -57,11 +57,11 @@ describe.skipIf(!run)('a guest kernel', () => {
     let stderr: string;
     beforeAll(() => {
       out = tmpDir('matrix');
-      const r = runCli(['run', '05', '11', '13', '--kernel', '6.1,host', '--json', '--out', out], { timeoutMs: 480_000 });
+      const r = runCli(['run', '05', '11', '13', '--kernel', '6.1,host', '--json', '--out', out], { timeoutMs: 540_000 });
       stderr = r.stderr;
       expect(r.code, r.stderr).toBe(0);
       results = JSON.parse(r.stdout) as LabResult[];
-    }, 500_000);
+    }, 560_000);
 
     it('--json prints one result per (lab, kernel), each naming its kernel', () => {
       expect(results.map((x) => `${x.lab} ${/^6\.1\./.test(x.kernel) ? 'guest' : x.kernel === os.release() ? 'host' : x.kernel}`)).toEqual(['05 guest', '05 host', '11 guest', '11 host', '13 guest', '13 host']);

@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPcap } from '../src/capture/pcap';
+import { parseFoundHereCell, readmeCells } from '../src/lab/foundhere';
 import type { LabResult } from '../src/lab/types';
-import { hasTool, privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
+import { hasTool, privileged, removeTmpDirs, ROOT, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
 
@@ -247,6 +248,11 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     expect(eight).toMatchObject({ timeWaitEntries: 8, skipped: 32, bindHeld: 'EADDRINUSE' });
     expect((eight.counters as Record<string, number>)['TcpExt.TCPTimeWaitOverflow']).toBe(32);
     expect(new Set(eight.bindSkipped as string[])).toEqual(new Set(['OK']));
+  });
+
+  it("README's found-here column gives the verdicts this run measured (else: npm run readme:table after a run)", () => {
+    const cells = readmeCells(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
+    for (const id of results.keys()) expect(parseFoundHereCell(cells.get(id) ?? ''), `lab ${id}: ${cells.get(id)}`).toEqual(verdicts(id));
   });
 
   it('11: with TIME_WAIT skipped, the old "BBBB" is read as the new connection\'s data; TIME_WAIT blocks the reuse; under 10 MB of evidence', () => {
