@@ -27,7 +27,7 @@
 // C14's control keeps TIME_WAIT: the kernel must refuse the new SYN — an ACK of the old
 // connection (or an RST) on the wire, and no SYN-ACK — read from the capture, never from accept()
 // waiting in vain.
-import { defineLab, LabError, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial } from '../src/lab';
+import { defineLab, LabError, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, type TupleOnWire } from '../src/lab';
 
 /** Each run has its own four-tuple: a TIME_WAIT left by one must not meet the next. */
 interface Ports {
@@ -366,7 +366,7 @@ function alignment(o: Outcome, opts: { ack: boolean } = { ack: true }): Precondi
 const oldRead = (o: Outcome): boolean => o.kernelRead.startsWith('BBBB');
 
 /** The kernel's side of one run's second SYN, from the capture: what it answered, and where the SYN lay. */
-interface SynAnswer {
+export interface SynAnswer {
   /** the new SYN's frame, and its sequence number minus the kernel's RCV.NXT of the old connection (its last ACK before) */
   syn: number | null;
   synVsRcvNxt: number | null;
@@ -379,12 +379,12 @@ interface SynAnswer {
   tsOnFirstSynAck: boolean | null;
 }
 
-function synAnswer(ctx: LabContext, variant: string, o: Outcome): SynAnswer {
-  const w = ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort });
+/** The second SYN the peer sent on a four-tuple (the first opened the first incarnation) and what the kernel answered, in the capture. */
+export function secondSynOnWire(w: TupleOnWire): SynAnswer {
   const syns = w.peerSent((s) => s.flags === 'SYN');
   const firstSynAck = w.kernelSent().find((s) => s.flags === 'SYN,ACK');
   const tsOnFirstSynAck = firstSynAck ? firstSynAck.tsval >= 0 : null;
-  const syn = syns[1] ?? null; // the first SYN opened the first incarnation
+  const syn = syns.find((s) => s.number > (firstSynAck?.number ?? Infinity)) ?? null; // the first SYN-ACK answered the first incarnation's SYN
   if (!syn) return { syn: null, synVsRcvNxt: null, synAck: null, refusal: null, tsOnSynAck: null, tsOnFirstSynAck };
   const rcvNxt = w.kernelRcvNxt(syn.number);
   const answers = w.kernelSent(syn.number);
@@ -392,6 +392,45 @@ function synAnswer(ctx: LabContext, variant: string, o: Outcome): SynAnswer {
   const refusal = answers.find((s) => !(s.flagBits & 2) && (((s.flagBits & 16) !== 0 && rcvNxt !== null && (s.ack as number) === rcvNxt) || (s.flagBits & 4) !== 0)) ?? null;
   return { syn: syn.number, synVsRcvNxt: rcvNxt === null ? null : ((syn.seq as number) - rcvNxt) | 0, synAck: synAck?.number ?? null, refusal: refusal?.number ?? null, tsOnSynAck: synAck ? synAck.tsval >= 0 : null, tsOnFirstSynAck };
 }
+
+/**
+ * One C14 control, judged from the kernel's side: with TIME_WAIT in place (and no timestamps, and
+ * a SYN below the old sequence space) the kernel must refuse the new SYN on the wire — an ACK of
+ * the old connection or an RST, and no SYN-ACK. A SYN the kernel did not answer decides nothing.
+ */
+export function controlTrial(timeWaitBeforeSecond: boolean, a: SynAnswer, isn: string): Trial {
+  return {
+    requires: [
+      requires('the control kept its TIME_WAIT until the new SYN', timeWaitBeforeSecond, timeWaitBeforeSecond ? 'TIME_WAIT entry present' : 'no TIME_WAIT entry'),
+      // with timestamps a newer one lets the SYN in whatever its sequence number (T10, lab 12): PAWS is the guard then, not TIME_WAIT
+      requires("the old connection used no timestamps (the kernel's first SYN-ACK, in the capture)", a.tsOnFirstSynAck === false, a.tsOnFirstSynAck === null ? 'no SYN-ACK in the capture' : a.tsOnFirstSynAck ? 'timestamps on' : 'off'),
+      // a SYN above the old sequence space may take over a TIME_WAIT (RFC 9293 §3.10.7.4, lab 12)
+      requires(
+        "the control's new SYN lay below the old connection's sequence space (in the capture)",
+        a.synVsRcvNxt !== null && a.synVsRcvNxt < 0,
+        a.syn === null ? 'no second SYN in the capture' : a.synVsRcvNxt === null ? `SYN #${a.syn}, but no ACK of the kernel before it` : `SYN #${a.syn} ${a.synVsRcvNxt} from the kernel's RCV.NXT (isn=${isn})`,
+      ),
+      requires('the kernel answered the SYN (in the capture)', a.synAck !== null || a.refusal !== null, a.syn === null ? 'no SYN' : `no answer from the kernel after SYN #${a.syn}`),
+    ],
+    agrees: a.synAck === null && a.refusal !== null,
+  };
+}
+
+/** One T8 trial: timestamps on the new connection (the kernel's SYN-ACK), the kernel's own PAWS counter, and what the application read. */
+export function pawsTrial(o: Outcome, a: SynAnswer): Trial {
+  return {
+    requires: [
+      requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.tsOnSynAck === true, a.tsOnSynAck === null ? 'no SYN-ACK of the second incarnation in the capture' : a.tsOnSynAck ? 'on' : 'off'),
+      // a counter the kernel does not have is not a 0
+      requires('the kernel counts TcpExt.PAWSEstab', o.pawsEstab !== null, o.pawsEstab === null ? 'no such counter in /proc/net/netstat' : 'present'),
+      ...alignment(o, { ack: false }),
+    ],
+    agrees: !oldRead(o) && (o.pawsEstab ?? 0) > 0,
+  };
+}
+
+const synAnswer = (ctx: LabContext, variant: string, o: Outcome): SynAnswer =>
+  secondSynOnWire(ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort }));
 
 /** Each variant's listener has its own port (7000 + index). */
 const VARIANT_INDEX: Record<string, number> = { 'with-time-wait': 0, 'linger-abort': 1, 'no-tw-buckets': 2, 'peer-time-wait-short': 3, 'paws-with-timestamps': 4 };
@@ -502,21 +541,7 @@ export default defineLab({
       requires: [
         requires('without TIME_WAIT an old segment was taken for new data', corrupted.length > 0, `${corrupted.length} of ${skipped.length} variants without TIME_WAIT read the old bytes (C13: ${c13.verdict})`),
       ],
-      trials: controlAnswers.map(({ o, a }): Trial => ({
-        requires: [
-          requires('the control kept its TIME_WAIT until the new SYN', o.timeWaitBeforeSecond, o.timeWaitBeforeSecond ? 'TIME_WAIT entry present' : 'no TIME_WAIT entry'),
-          // with timestamps a newer one lets the SYN in whatever its sequence number (T10, lab 12): PAWS is the guard then, not TIME_WAIT
-          requires("the old connection used no timestamps (the kernel's first SYN-ACK, in the capture)", a.tsOnFirstSynAck === false, a.tsOnFirstSynAck === null ? 'no SYN-ACK in the capture' : a.tsOnFirstSynAck ? 'timestamps on' : 'off'),
-          // a SYN above the old sequence space may take over a TIME_WAIT (RFC 9293 §3.10.7.4, lab 12)
-          requires(
-            "the control's new SYN lay below the old connection's sequence space (in the capture)",
-            a.synVsRcvNxt !== null && a.synVsRcvNxt < 0,
-            a.syn === null ? 'no second SYN in the capture' : a.synVsRcvNxt === null ? `SYN #${a.syn}, but no ACK of the kernel before it` : `SYN #${a.syn} ${a.synVsRcvNxt} from the kernel's RCV.NXT (isn=${ctx.str('isn')})`,
-          ),
-          requires('the kernel answered the SYN (in the capture)', a.synAck !== null || a.refusal !== null, a.syn === null ? 'no SYN' : 'no answer from the kernel after it'),
-        ],
-        agrees: a.synAck === null && a.refusal !== null,
-      })),
+      trials: controlAnswers.map(({ o, a }) => controlTrial(o.timeWaitBeforeSecond, a, ctx.str('isn'))),
       evidence:
         `with TIME_WAIT in place the kernel answered the new SYN with ${[...new Set(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))].join('/')}` +
         ` (accept() → ${[...new Set(control.map((o) => (o.opened ? 'a connection' : 'none')))].join('/')}); without it ${corrupted.length}/${skipped.length} variants read old bytes`,
@@ -525,17 +550,7 @@ export default defineLab({
     // T8: with timestamps the kernel's own counter says PAWS dropped the old segment, and the application did not read it
     const pawsTrials: Array<{ name: string; o: Outcome }> = pawsRuns ? pawsRuns.map((o) => ({ name: 'paws-with-timestamps', o })) : skipped.map(({ s, o }) => ({ name: s, o }));
     ctx.judge('T8', {
-      trials: pawsTrials.map(({ name, o }): Trial => {
-        const a = synAnswer(ctx, name, o);
-        return {
-          requires: [
-            requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.tsOnSynAck === true, a.tsOnSynAck === null ? 'no SYN-ACK of the second incarnation in the capture' : a.tsOnSynAck ? 'on' : 'off'),
-            requires('the kernel counts TcpExt.PAWSEstab', o.pawsEstab !== null, o.pawsEstab === null ? 'no such counter in /proc/net/netstat' : 'present'),
-            ...alignment(o, { ack: false }),
-          ],
-          agrees: !oldRead(o) && (o.pawsEstab ?? 0) > 0,
-        };
-      }),
+      trials: pawsTrials.map(({ name, o }) => pawsTrial(o, synAnswer(ctx, name, o))),
       evidence: pawsTrials.map(({ name, o }) => `${name}: read ${JSON.stringify(o.kernelRead)}, TcpExt.PAWSEstab ${o.pawsEstab === null ? 'missing' : `+${o.pawsEstab}`}`).join('; '),
     });
 

@@ -4,7 +4,7 @@
 // port connects again. When does the TIME_WAIT socket let the new connection in, which initial
 // sequence number does the kernel then pick, and what does it answer when it refuses? Each case
 // is tried `trials` times, each on its own four-tuple.
-import { defineLab, kernelServerTimeWait, requires, type LabContext, type Precondition, type Trial } from '../src/lab';
+import { defineLab, kernelServerTimeWait, requires, type LabContext, type Precondition, type Trial, type TupleOnWire } from '../src/lab';
 
 type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
 const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
@@ -22,7 +22,7 @@ interface Probe {
 }
 
 /** What the capture shows of one probe's new SYN and the kernel's answer to it (the kernel's side). */
-interface OnWire {
+export interface OnWire {
   syn: number | null;
   /** the new SYN's sequence number minus the kernel's RCV.NXT of the old connection (its last ACK before) */
   synVsRcvNxt: number | null;
@@ -77,13 +77,12 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   };
 }
 
-/** The probe's four-tuple in the variant's capture: the new SYN (the peer's second), and what the kernel answered. */
-function onWire(ctx: LabContext, variant: Case, p: Probe): OnWire {
-  const w = ctx.onWire(variant, { address: ctx.addr.host4, port: PORT }, { address: ctx.addr.peer4, port: p.peerPort });
+/** A probe's four-tuple in the capture: the new SYN (after the kernel's first SYN-ACK), and what the kernel answered. */
+export function synOnWire(w: TupleOnWire): OnWire {
   const syns = w.peerSent((s) => s.flags === 'SYN');
   const firstSynAck = w.kernelSent().find((s) => s.flags === 'SYN,ACK');
   const oldTimestamps = firstSynAck ? firstSynAck.tsval >= 0 : null;
-  const syn = syns[1] ?? null;
+  const syn = syns.find((s) => s.number > (firstSynAck?.number ?? Infinity)) ?? null;
   if (!syn) return { syn: null, synVsRcvNxt: null, synAck: null, refusal: null, oldTimestamps, tsvalLead: null };
   const rcvNxt = w.kernelRcvNxt(syn.number);
   const answers = w.kernelSent(syn.number);
@@ -135,7 +134,7 @@ export default defineLab({
     const tw = (p: Probe): Precondition => requires('the kernel held the four-tuple in TIME_WAIT when the SYN came', p.timeWaitBefore, p.timeWaitBefore ? 'TIME_WAIT entry present' : `no TIME_WAIT entry (first_close=${ctx.str('first_close')})`);
     // from the capture: the kernel's answer to the new SYN, and where that SYN lay
     const wire = new Map<Probe, OnWire>();
-    for (const c of CASES) for (const p of r.get(c)!) wire.set(p, onWire(ctx, c, p));
+    for (const c of CASES) for (const p of r.get(c)!) wire.set(p, synOnWire(ctx.onWire(c, { address: ctx.addr.host4, port: PORT }, { address: ctx.addr.peer4, port: p.peerPort })));
     const w = (p: Probe): OnWire => wire.get(p)!;
     const letIn = (p: Probe): boolean => w(p).synAck !== null;
     const refused = (p: Probe): boolean => w(p).synAck === null && w(p).refusal !== null;

@@ -44,9 +44,9 @@ async function assassinate(ctx: LabContext, rfc1337: number, port: number, peerP
   return { rfc1337, port, peerPort, timeWaitBefore: !!before, timerBeforeMs: before?.timerMs ?? null, rstOffset, timeWaitAfterRst: !!after, rebindWithoutFlags: bind.errno ?? 'OK' };
 }
 
-type Late = 'data' | 'rst';
+export type Late = 'data' | 'rst';
 
-interface Beside {
+export interface Beside {
   late: Late;
   port: number;
   peerPort: number;
@@ -98,8 +98,44 @@ async function besideTimeWait(ctx: LabContext, late: Late, port: number, peerPor
   return r;
 }
 
+/**
+ * Which socket took the late segment, from the kernel's side. Late data: the TIME_WAIT answers an
+ * old duplicate with an ACK of the old connection (ACK = its RCV.NXT); a listener would answer a
+ * bare ACK with an RST (and a connection in its accept queue would be the new socket's too). A late
+ * RST: the TIME_WAIT takes it by dying (tcp_rfc1337=0), silently; the listener would stop listening
+ * or queue something.
+ */
+export function lateSegmentTaker(w: TupleOnWire, b: Pick<Beside, 'late' | 'timeWaitBefore' | 'timeWaitAfter' | 'listeningAfter' | 'accept'>): { lateSeg: FlowSegment | null; byTimeWait: boolean; byNewSocket: boolean; what: string } {
+  const lateSeg = w.peerSent((s) => (b.late === 'rst' ? (s.flagBits & 4) !== 0 : s.len > 0)).pop() ?? null;
+  const answers = lateSeg ? w.kernelSent(lateSeg.number) : [];
+  const rcvNxt = lateSeg ? w.kernelRcvNxt(lateSeg.number) : null;
+  const twAck = answers.find((s) => (s.flagBits & 0x17) === 16 && rcvNxt !== null && (s.ack as number) === rcvNxt);
+  const listenerRst = answers.find((s) => (s.flagBits & 4) !== 0);
+  const byTimeWait = b.late === 'data' ? !!twAck && !listenerRst : b.timeWaitBefore && !b.timeWaitAfter && answers.length === 0;
+  const byNewSocket = b.late === 'data' ? !!listenerRst || b.accept === 'a connection' : b.accept === 'a connection' || !b.listeningAfter;
+  const what =
+    b.late === 'data'
+      ? `late data ${lateSeg ? `#${lateSeg.number}` : '(not in the capture)'} → ${twAck ? `ACK #${twAck.number} of the old connection` : listenerRst ? `RST #${listenerRst.number}` : 'no answer'}`
+      : `late RST ${lateSeg ? `#${lateSeg.number}` : '(not in the capture)'} → TIME_WAIT ${b.timeWaitAfter ? 'still there' : 'gone'}`;
+  return { lateSeg, byTimeWait, byNewSocket, what };
+}
+
+/** The C19 trial of one late segment: the setup the seed describes, then which socket took it. */
+export function besideTrial(b: Beside, t: ReturnType<typeof lateSegmentTaker>, reuseaddr: boolean): Trial {
+  return {
+    requires: [
+      requires('the new socket bound the port with SO_REUSEADDR beside the TIME_WAIT, and listened', b.bind === 'OK' && b.listen === 'OK' && b.listeningBefore, `SO_REUSEADDR ${reuseaddr ? 'on' : 'off'}: bind() → ${b.bind}, listen() → ${b.listen}, LISTEN in the table: ${b.listeningBefore ? 'yes' : 'no'}`),
+      requires('the TIME_WAIT was in the socket table when the late segment came', b.timeWaitBefore, b.timeWaitBefore ? 'TIME_WAIT entry present' : 'no TIME_WAIT entry'),
+      requires('the late segment is in the capture', t.lateSeg !== null, t.lateSeg ? `#${t.lateSeg.number}` : 'not found'),
+      // one socket or the other must visibly have taken it: an answer, a dead entry, a queued connection
+      requires('the kernel showed which socket took it', t.byTimeWait || t.byNewSocket, t.what),
+    ],
+    agrees: t.byNewSocket && !t.byTimeWait,
+  };
+}
+
 /** The RST a trial sent, as the capture shows it, and the kernel's RCV.NXT then (the ACK of its last segment before it). */
-function rstOnWire(w: TupleOnWire): { rst: FlowSegment | null; rcvNxt: number | null } {
+export function rstOnWire(w: TupleOnWire): { rst: FlowSegment | null; rcvNxt: number | null } {
   const rst = w.peerSent((s) => (s.flagBits & 4) !== 0).pop() ?? null;
   return { rst, rcvNxt: rst ? w.kernelRcvNxt(rst.number) : null };
 }
@@ -176,34 +212,10 @@ export default defineLab({
     });
 
     // ---- C19: which socket took the late segment, from the kernel's side
-    const took = beside.map((b) => {
-      const w = ctx.onWire('beside-new-listener', kernelEp(b.port), peerEp(b.peerPort));
-      const lateSeg = w.peerSent((s) => (b.late === 'rst' ? (s.flagBits & 4) !== 0 : s.len > 0)).pop() ?? null;
-      const answers = lateSeg ? w.kernelSent(lateSeg.number) : [];
-      const rcvNxt = lateSeg ? w.kernelRcvNxt(lateSeg.number) : null;
-      // the TIME_WAIT answers an old duplicate with an ACK of the old connection; a listener answers a bare ACK with an RST
-      const twAck = answers.find((s) => (s.flagBits & 0x17) === 16 && rcvNxt !== null && (s.ack as number) === rcvNxt);
-      const listenerRst = answers.find((s) => (s.flagBits & 4) !== 0);
-      const byTimeWait = b.late === 'data' ? !!twAck && !listenerRst : b.timeWaitBefore && !b.timeWaitAfter && answers.length === 0;
-      const byNewSocket = b.late === 'data' ? !!listenerRst || b.accept === 'a connection' : b.accept === 'a connection' || !b.listeningAfter;
-      const what =
-        b.late === 'data'
-          ? `late data ${lateSeg ? `#${lateSeg.number}` : '(not in the capture)'} → ${twAck ? `ACK #${twAck.number} of the old connection` : listenerRst ? `RST #${listenerRst.number}` : 'no answer'}`
-          : `late RST ${lateSeg ? `#${lateSeg.number}` : '(not in the capture)'} → TIME_WAIT ${b.timeWaitAfter ? 'still there' : 'gone'}`;
-      return { b, lateSeg, answers, byTimeWait, byNewSocket, what };
-    });
+    const took = beside.map((b) => ({ b, ...lateSegmentTaker(ctx.onWire('beside-new-listener', kernelEp(b.port), peerEp(b.peerPort)), b) }));
     const tally = (late: Late, f: (x: (typeof took)[number]) => boolean): string => `${took.filter((x) => x.b.late === late && f(x)).length}/${took.filter((x) => x.b.late === late).length}`;
     ctx.judge('C19', {
-      trials: took.map((x): Trial => ({
-        requires: [
-          requires('the new socket bound the port with SO_REUSEADDR beside the TIME_WAIT, and listened', x.b.bind === 'OK' && x.b.listen === 'OK' && x.b.listeningBefore, `SO_REUSEADDR ${ctx.bool('beside_reuseaddr') ? 'on' : 'off'}: bind() → ${x.b.bind}, listen() → ${x.b.listen}, LISTEN in the table: ${x.b.listeningBefore ? 'yes' : 'no'}`),
-          requires('the TIME_WAIT was in the socket table when the late segment came', x.b.timeWaitBefore, x.b.timeWaitBefore ? 'TIME_WAIT entry present' : 'no TIME_WAIT entry'),
-          requires('the late segment is in the capture', x.lateSeg !== null, x.lateSeg ? `#${x.lateSeg.number}` : 'not found'),
-          // one socket or the other must visibly have taken it: an answer, a dead entry, a queued connection
-          requires('the kernel showed which socket took it', x.byTimeWait || x.byNewSocket, x.what),
-        ],
-        agrees: x.byNewSocket && !x.byTimeWait,
-      })),
+      trials: took.map((x) => besideTrial(x.b, x, ctx.bool('beside_reuseaddr'))),
       evidence:
         `a new listener beside each TIME_WAIT (SO_REUSEADDR ${ctx.bool('beside_reuseaddr') ? 'on' : 'off'}); late data answered with an ACK of the old connection in ${tally('data', (x) => x.byTimeWait)}, ` +
         `a late RST ended the TIME_WAIT in ${tally('rst', (x) => x.byTimeWait)}; the new listener: still LISTEN in ${took.filter((x) => x.b.listeningAfter).length}/${took.length}, accept() → ${[...new Set(beside.map((b) => b.accept))].join('/')}`,

@@ -8,7 +8,7 @@
 // answer is still an answer.
 import { defineLab, kernelConnects, NO_FLAGS, requires, type Connection, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
 
-type Kind = 'rst' | 'syn' | 'ack';
+export type Kind = 'rst' | 'syn' | 'ack';
 
 interface Probe {
   kind: Kind;
@@ -45,14 +45,14 @@ async function countAnswers(ctx: LabContext, conn: Connection, during: (answers:
 }
 
 /** A probe of `kind` as the capture shows it: the peer's segment on the four-tuple. */
-const isProbe = (kind: Kind, s: FlowSegment): boolean => (kind === 'rst' ? (s.flagBits & 4) !== 0 : kind === 'syn' ? s.flags === 'SYN' : s.len === 4 && (s.flagBits & 16) !== 0);
+export const isProbe = (kind: Kind, s: FlowSegment): boolean => (kind === 'rst' ? (s.flagBits & 4) !== 0 : kind === 'syn' ? s.flags === 'SYN' : s.len === 4 && (s.flagBits & 16) !== 0);
 
 /**
  * From the capture: the kernel's challenge ACKs to the peer's segments that pass `probe` — bare
  * ACKs of its RCV.NXT (the ACK of its last segment before the probe), sent after the first such
  * probe and before the next segment the peer sent that is no probe (or the capture's end).
  */
-function challengeAcks(w: TupleOnWire, probe: (s: FlowSegment) => boolean): { probes: FlowSegment[]; acks: FlowSegment[] } {
+export function challengeAcks(w: TupleOnWire, probe: (s: FlowSegment) => boolean): { probes: FlowSegment[]; acks: FlowSegment[] } {
   const probes = w.peerSent(probe);
   if (!probes.length) return { probes, acks: [] };
   const from = probes[0]!.number;

@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPcap } from '../src/capture/pcap';
+import { parseFoundHereCell, readmeCells } from '../src/lab/foundhere';
 import type { LabResult } from '../src/lab/types';
-import { hasTool, privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
+import { hasTool, privileged, removeTmpDirs, ROOT, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
 
@@ -267,17 +268,28 @@ describe.skipIf(!run)('labs 02–17 on this kernel', () => {
     expect(new Set(eight.bindSkipped as string[])).toEqual(new Set(['OK']));
   });
 
+  it("README's found-here column gives the verdicts this run measured (else: npm run readme:table after a run)", () => {
+    const cells = readmeCells(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
+    for (const id of results.keys()) expect(parseFoundHereCell(cells.get(id) ?? ''), `lab ${id}: ${cells.get(id)}`).toEqual(verdicts(id));
+  });
+
   it('11: with TIME_WAIT skipped, the old "BBBB" is read as the new connection\'s data; TIME_WAIT blocks the reuse; under 10 MB of evidence', () => {
     expect(verdicts('11')).toEqual({ C13: 'holds', C14: 'holds', T8: 'holds' });
     for (const v of ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short']) {
-      const o = variant('11', v);
-      expect(o.kernelRead, v).toBe('BBBB');
-      expect(o.timeWaitBeforeSecond).toBe(false);
-      expect(o.oldAckLead as number).toBeGreaterThanOrEqual(0);
+      const [o] = trials<{ kernelRead: string; timeWaitBeforeSecond: boolean; oldAckLead: number; isnAlign: string }>('11', v);
+      expect(o!.kernelRead, v).toBe('BBBB');
+      expect(o!.timeWaitBeforeSecond).toBe(false);
+      expect(o!.oldAckLead).toBeGreaterThanOrEqual(0);
+      expect(o!.isnAlign).toBe('outrun'); // the host's clock is never set
     }
-    expect(variant('11', 'with-time-wait')).toMatchObject({ opened: false, timeWaitBeforeSecond: true });
-    expect(variant('11', 'paws-with-timestamps')).toMatchObject({ kernelRead: 'NEW!', timestamps: true });
-    expect(variant('11', 'paws-with-timestamps').pawsEstab as number).toBeGreaterThan(0);
+    for (const o of trials('11', 'with-time-wait')) expect(o).toMatchObject({ opened: false, timeWaitBeforeSecond: true });
+    // the control's SYN met the TIME_WAIT: the kernel re-acknowledged the old connection and sent no SYN-ACK (in the capture)
+    expect(count(pcapOf('11', 'with-time-wait'), 'tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == 192.0.2.1')).toBe(3); // the three first incarnations only
+    expect(claim('11', 'C14').trials).toEqual({ agree: 3, valid: 3, excluded: 0 });
+    for (const o of trials<{ kernelRead: string; timestamps: boolean; pawsEstab: number }>('11', 'paws-with-timestamps')) {
+      expect(o).toMatchObject({ kernelRead: 'NEW!', timestamps: true });
+      expect(o.pawsEstab).toBe(1);
+    }
     expect(variant('11', 'isn-clock').perSecond as number).toBeGreaterThan(1e6);
     const bytes = fs.readdirSync(dirOf('11')).reduce((n, f) => n + fs.statSync(path.join(dirOf('11'), f)).size, 0);
     expect(bytes).toBeLessThan(10 << 20);
@@ -288,25 +300,37 @@ describe.skipIf(!run)('labs 02–17 on this kernel', () => {
 
   it('12: a higher sequence number or a newer timestamp gets a SYN into TIME_WAIT; the new ISN is old SND.NXT + 65537', () => {
     expect(verdicts('12')).toEqual({ T9: 'holds', T10: 'holds' });
-    for (const p of trials<{ newIssMinusOldSndNxt: number }>('12', 'seq-above')) expect(p.newIssMinusOldSndNxt).toBe(65537);
-    for (const p of trials<{ accepted: boolean; refusedWithAck: boolean }>('12', 'seq-below-no-ts')) expect(p).toMatchObject({ accepted: false, refusedWithAck: true });
+    for (const p of trials<{ newIssMinusOldSndNxt: number; accepted: boolean }>('12', 'seq-above')) expect(p).toMatchObject({ newIssMinusOldSndNxt: 65537, accepted: true });
+    for (const p of trials<{ accepted: boolean; repliesToSyn: string[] }>('12', 'seq-below-no-ts')) expect(p).toMatchObject({ accepted: false, repliesToSyn: ['ACK ack=0'] });
+    // the refusals on the wire: one bare ACK from the kernel per refused SYN, no SYN-ACK after the first handshakes
+    expect(count(pcapOf('12', 'seq-below-no-ts'), 'tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == 192.0.2.1')).toBe(5);
+    expect(claim('12', 'T10').evidence).toMatch(/with a newer timestamp \(TSval \+\d+/);
   });
 
-  it('13: an in-window RST kills TIME_WAIT (the port is free at once) unless tcp_rfc1337=1', () => {
-    expect(verdicts('13')).toEqual({ T11: 'holds' });
+  it('13: an in-window RST kills TIME_WAIT (the port is free at once) unless tcp_rfc1337=1; a late segment beside a new listener goes to the TIME_WAIT', () => {
+    expect(verdicts('13')).toEqual({ T11: 'holds', C19: 'differs by OS' });
     for (const t of trials('13', 'rfc1337-0')) expect(t).toMatchObject({ timeWaitBefore: true, timeWaitAfterRst: false, rebindWithoutFlags: 'OK' });
     for (const t of trials('13', 'rfc1337-1')) expect(t).toMatchObject({ timeWaitBefore: true, timeWaitAfterRst: true, rebindWithoutFlags: 'EADDRINUSE' });
+    expect(claim('13', 'T11').trials).toEqual({ agree: 10, valid: 10, excluded: 0 });
+    const beside = trials<{ late: string; bind: string; listen: string; timeWaitBefore: boolean; timeWaitAfter: boolean; listeningAfter: boolean; accept: string }>('13', 'beside-new-listener');
+    for (const b of beside) expect(b).toMatchObject({ bind: 'OK', listen: 'OK', timeWaitBefore: true, listeningAfter: true, accept: 'EAGAIN', timeWaitAfter: b.late === 'data' });
+    expect(claim('13', 'C19').trials).toEqual({ agree: 0, valid: 10, excluded: 0 });
+    // the late data drew the TIME_WAIT's ACK of the old connection, never an RST from the listener
+    expect(count(pcapOf('13', 'beside-new-listener'), 'tcp.flags.reset == 1 && ip.src == 192.0.2.1')).toBe(0);
   });
 
   it('14: challenge ACKs for in-window RST, SYN and ACK beyond SND.NXT; rate-limited per socket', () => {
     expect(verdicts('14')).toEqual({ T12: 'holds', T13: 'holds', T14: 'holds' });
-    for (const p of trials<{ kind: string; answers: number; injectedRead?: string }>('14', 'probes')) {
-      expect(p.answers, p.kind).toBe(1);
-      if (p.kind === 'ack') expect(p.injectedRead).toBe('');
-    }
+    for (const id of ['T12', 'T13', 'T14']) expect(claim('14', id).trials).toEqual({ agree: 5, valid: 5, excluded: 0 });
+    for (const p of trials<{ kind: string; injectedRead?: string }>('14', 'probes')) if (p.kind === 'ack') expect(p.injectedRead).toBe('');
     const rate = variant('14', 'rate-limit');
-    expect(rate.challengeAcks as number).toBeLessThan(rate.sent as number);
-    expect((rate.counters as Record<string, number>)['TcpExt.TCPACKSkippedChallenge']).toBeGreaterThan(0);
+    const rc = rate.counters as Record<string, number>;
+    expect(rc['TcpExt.TCPACKSkippedChallenge']).toBeGreaterThan(0);
+    // the capture and the kernel's own counter agree: the kernel's bare ACKs in the burst's capture
+    // are its handshake ACK and one per challenge ACK it counted
+    expect(count(pcapOf('14', 'rate-limit'), 'ip.src == 192.0.2.1 && tcp.flags == 0x010 && tcp.len == 0')).toBe(1 + rc['TcpExt.TCPChallengeACK']!);
+    expect(rc['TcpExt.TCPChallengeACK']).toBeLessThan(20);
+    expect(claim('14', 'T12').evidence).toMatch(/5\/5 answered with a challenge ACK/);
   });
 
   it('15: SO_REUSEPORT spreads connections and datagrams evenly; a connected UDP socket gets its endpoint; another uid may not join', () => {

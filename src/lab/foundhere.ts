@@ -59,7 +59,7 @@ export function updateReadme(readme: string, results: readonly LabResult[]): str
     const m = ROW.exec(line);
     const r = m ? byLab.get(m[1]!) : undefined;
     if (!m || !r) return line;
-    return line.slice(0, line.length - m[2]!.length - 2) + ` ${foundHereCell(r)} |`;
+    return line.slice(0, line.length - m[2]!.length - 2) + `${foundHereCell(r)} |`;
   });
   let text = lines.join('\n');
   if (kernels.length === 1) text = text.replace(/On this machine's kernel \(Linux [^)]*\)/, `On this machine's kernel (Linux ${kernels[0]})`);
