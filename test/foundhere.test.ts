@@ -56,7 +56,7 @@ describe('the "found here" cell', () => {
 describe("README.md's table of labs", () => {
   const cells = readmeCells(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
   it('has a row for every lab, whose "found here" cell was generated and names exactly the claims the lab judges', () => {
-    const labs = allLabs().filter((l) => /^(0[1-9]|1[0-5])$/.test(l.id));
+    const labs = allLabs().filter((l) => /^(0[1-9]|1[0-7])$/.test(l.id));
     expect([...cells.keys()]).toEqual(labs.map((l) => l.id));
     for (const l of labs) {
       const cell = cells.get(l.id)!;

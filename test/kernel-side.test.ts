@@ -245,15 +245,17 @@ describe.skipIf(!privileged())('for real: lab 15 with a socket that could not jo
     expect(claim('15', 'C9').verdict).toBe('holds');
   });
 
-  it('17: the orphans retransmit and leave the socket table about 100 s after close(); C25 holds', () => {
+  it('17: the orphans retransmit and leave the socket table no sooner than 8 backed-off retries allow; C25 holds', () => {
     const c = claim('17', 'C25');
     expect(c.verdict, c.evidence).toBe('holds');
     for (const o of results.get('17')!.variants[0]!.observations.orphans as Orphan[]) {
       expect(o.close.elapsedMs).toBeLessThan(1000);
       expect(o.afterClose?.state).toBe('FIN_WAIT1');
-      // tcp_orphan_retries=0 means 8 retries from TCP_RTO_MIN: about 102 s after the first unacknowledged segment
-      expect(o.lifetimeMs!).toBeGreaterThan(90_000);
-      expect(o.lifetimeMs!).toBeLessThan(130_000);
+      // tcp_orphan_retries=0 means 8 retries: the kernel gives up once (2^9 − 1) × TCP_RTO_MIN =
+      // 102.2 s have passed since the first unacknowledged segment (sent 300 ms before close());
+      // a longer measured round trip only makes it later
+      expect(o.lifetimeMs!).toBeGreaterThan(101_000);
+      expect(o.lifetimeMs!).toBeLessThan(240_000);
     }
     expect(c.evidence).toMatch(/with 0 RST; net\.ipv4\.tcp_orphan_retries=0 \(0 means 8\)/);
   });

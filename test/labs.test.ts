@@ -270,7 +270,9 @@ describe.skipIf(!run)('labs 02–17 on this kernel', () => {
 
   it("README's found-here column gives the verdicts this run measured (else: npm run readme:table after a run)", () => {
     const cells = readmeCells(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
-    for (const id of results.keys()) expect(parseFoundHereCell(cells.get(id) ?? ''), `lab ${id}: ${cells.get(id)}`).toEqual(verdicts(id));
+    // (a claim this run did not wait out is left out: the README's comes from a default run)
+    const judged = (id: string, v: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(v).filter(([c]) => !UNWAITED[id]?.includes(c)));
+    for (const id of results.keys()) expect(judged(id, parseFoundHereCell(cells.get(id) ?? '')), `lab ${id}: ${cells.get(id)}`).toEqual(judged(id, verdicts(id)));
   });
 
   it('11: with TIME_WAIT skipped, the old "BBBB" is read as the new connection\'s data; TIME_WAIT blocks the reuse; under 10 MB of evidence', () => {
