@@ -136,6 +136,12 @@ export class UidHelper {
     return (await this.#call({ op: 'linger', id, onoff, seconds })).result as SyscallResult;
   }
 
+  /** getsockopt(SO_LINGER) in the helper's own process: what the socket really has */
+  async getLinger(id: number): Promise<SyscallResult & { value: { onoff: boolean; seconds: number } | null }> {
+    const r = await this.#call({ op: 'getlinger', id });
+    return { ...(r.result as SyscallResult), value: r.value as { onoff: boolean; seconds: number } | null };
+  }
+
   async connect(id: number, address: string, port: number): Promise<SyscallResult> {
     return (await this.#call({ op: 'connect', id, address, port })).result as SyscallResult;
   }
