@@ -227,25 +227,29 @@ async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports:
   // clock_back_ms more, so the new ISN lands that far below the old one (the kernel then sends
   // about that much before the old ACK lies inside); it goes forward again once the SYN is answered
   const clock = align === 'clock' ? ctx.realtimeClock() : null;
-  let clockBackMs: number | null = null;
-  if (clock) {
-    clockBackMs = Math.round((performance.now() - first.synAt + ctx.int('clock_back_ms')) * 10) / 10;
-    const r = clock.shift(-clockBackMs);
-    if (r.ret < 0) throw new LabError(`the guest's realtime clock could not be set: ${r.errno}`);
-  }
-  const conn = stack.connect({
-    local: { address: ctx.addr.peer4, port: ports.peer },
-    remote: { address: ctx.addr.host4, port: ports.kernel },
-    tcb: { isn: secondIsn(ctx), timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40, synRetries: 1 },
-  });
   // accept() says only whether the application got a connection; whether the kernel refused the
   // SYN is read from the capture (C14). A refusal (an ACK of the old connection) ends the wait early.
   let refusedAt: number | null = null;
   const off = stack.onSegment((e) => {
     if (e.direction === 'in' && e.tuple.local.port === ports.peer && !e.tcp.flags.syn) refusedAt ??= performance.now();
   });
+  let clockBackMs: number | null = null;
+  let conn: Connection;
   let acc: Awaited<ReturnType<KernelSocket['accept']>>;
   try {
+    if (clock) {
+      clockBackMs = Math.round((performance.now() - first.synAt + ctx.int('clock_back_ms')) * 10) / 10;
+      const r = clock.shift(-clockBackMs);
+      if (r.ret < 0) {
+        clockBackMs = null;
+        throw new LabError(`the guest's realtime clock could not be set: ${r.errno}`);
+      }
+    }
+    conn = stack.connect({
+      local: { address: ctx.addr.peer4, port: ports.peer },
+      remote: { address: ctx.addr.host4, port: ports.kernel },
+      tcb: { isn: secondIsn(ctx), timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40, synRetries: 1 },
+    });
     const t0 = performance.now();
     for (;;) {
       acc = await listener.accept(100);
@@ -253,6 +257,7 @@ async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports:
     }
   } finally {
     off();
+    // forward again by as much: the guest's clock keeps (near) the time it had
     if (clock && clockBackMs !== null) clock.shift(clockBackMs);
   }
   const none = { kernelIsnGrowth: null, oldAckLead: null, secondBytes: 0, secondReceived: 0, oldSeqOffset: null, windowAtReplay: null, kernelRead: '', timestamps: conn.tcb.tsEnabled, clockBackMs };
