@@ -60,16 +60,25 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     }
   });
 
+  /**
+   * On the host lab 11 lines the old ACK up by outrunning the kernel's ISN clock (15.6 MB/s); a
+   * machine too busy to send that fast leaves those trials out, with the numbers — measured, per
+   * skip variant, as an old ACK below the new ISN. What depends on them is checked in lab 11's own test.
+   */
+  const outrun11 = (): { aligned: number; slow: number } => {
+    const leads = ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'].map((v) => trials<{ oldAckLead: number }>('11', v)[0]!.oldAckLead);
+    return { aligned: leads.filter((l) => l >= 0).length, slow: leads.filter((l) => l < 0).length };
+  };
+  const speedBound = (lab: string, id: string): boolean => lab === '11' && outrun11().slow > 0 && (id === 'C13' || id === 'q1' || (id === 'C14' && outrun11().aligned === 0));
+
   it('every claim carries its scope and the preconditions checked, each met', () => {
     for (const r of results.values()) {
       for (const c of r.claims) {
         expect(c.scope, `${r.lab} ${c.id}`).toMatch(/\w/);
         expect(c.preconditions.length + (c.trials ? 1 : 0), `${r.lab} ${c.id} checked something`).toBeGreaterThan(0);
+        if (speedBound(r.lab, c.id)) continue;
         expect(c.preconditions.every((p) => p.met), `${r.lab} ${c.id}: ${c.evidence}`).toBe(true);
-        // on the host lab 11 must outrun the kernel's ISN clock: a machine too busy to send faster
-        // than 15.6 MB/s leaves that trial out, naming it (see lab 11's own test below)
-        const tooSlow = r.lab === '11' && /the old segment's ACK fell inside the new connection — it lies [\d.]+ MB below the new ISN/.test(c.evidence);
-        if (c.trials && !tooSlow) expect(c.trials.excluded, `${r.lab} ${c.id}: ${c.evidence}`).toBe(0);
+        if (c.trials) expect(c.trials.excluded, `${r.lab} ${c.id}: ${c.evidence}`).toBe(0);
       }
     }
   });
@@ -78,6 +87,7 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     for (const r of results.values()) {
       expect(r.questions?.length, `${r.lab} asks questions`).toBeGreaterThan(0);
       for (const q of r.questions!) {
+        if (speedBound(r.lab, q.id)) continue;
         expect(q.answer, `${r.lab} ${q.id}: ${q.notScored}`).not.toBeNull();
         expect(q.choices, `${r.lab} ${q.id}`).toContain(q.answer);
         expect(q.why).toMatch(/measured|the socket table|sampled/);
@@ -275,13 +285,16 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
       expect(o.isnAlign).toBe('outrun'); // the host's clock is never set
     }
     expect(c13.trials).toEqual({ agree: aligned.length, valid: aligned.length, excluded: 3 - aligned.length });
-    // a claim of possibility: one valid trial that shows it is enough
+    // a claim of possibility: one valid trial that shows it is enough; none, and it is not tested (never "does not hold")
     expect(c13.verdict).toBe(aligned.length > 0 ? 'holds' : 'not tested');
-    expect(verdicts('11')).toMatchObject({ C14: aligned.length > 0 ? 'holds' : 'not tested', T8: 'holds' });
+    if (aligned.length === 0) expect(c13.evidence).toMatch(/^precondition failed in all 3 trials: the old segment's ACK fell inside the new connection — it lies [\d.]+ MB below the new ISN/);
+    expect(claim('11', 'T8').verdict).toBe('holds');
     for (const o of trials('11', 'with-time-wait')) expect(o).toMatchObject({ opened: false, timeWaitBeforeSecond: true });
     // the control's SYN met the TIME_WAIT: the kernel re-acknowledged the old connection and sent no SYN-ACK (in the capture)
     expect(count(pcapOf('11', 'with-time-wait'), 'tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == 192.0.2.1')).toBe(3); // the three first incarnations only
-    expect(claim('11', 'C14').trials).toEqual({ agree: 3, valid: 3, excluded: 0 });
+    const c14 = claim('11', 'C14');
+    if (aligned.length > 0) expect(c14).toMatchObject({ verdict: 'holds', trials: { agree: 3, valid: 3, excluded: 0 } });
+    else expect(c14.evidence).toMatch(/^precondition failed: without TIME_WAIT an old segment was taken for new data — 0 of 3/);
     for (const o of trials<{ kernelRead: string; timestamps: boolean; pawsEstab: number }>('11', 'paws-with-timestamps')) {
       expect(o).toMatchObject({ kernelRead: 'NEW!', timestamps: true });
       expect(o.pawsEstab).toBe(1);
