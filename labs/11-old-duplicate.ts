@@ -27,7 +27,7 @@
 // C14's control keeps TIME_WAIT: the kernel must refuse the new SYN — an ACK of the old
 // connection (or an RST) on the wire, and no SYN-ACK — read from the capture, never from accept()
 // waiting in vain.
-import { defineLab, LabError, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, type TupleOnWire } from '../src/lab';
+import { defineLab, LabError, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, newSynOnWire, type NewSynOnWire } from '../src/lab';
 
 /** Each run has its own four-tuple: a TIME_WAIT left by one must not meet the next. */
 interface Ports {
@@ -370,45 +370,17 @@ function alignment(o: Outcome, opts: { ack: boolean } = { ack: true }): Precondi
 
 const oldRead = (o: Outcome): boolean => o.kernelRead.startsWith('BBBB');
 
-/** The kernel's side of one run's second SYN, from the capture: what it answered, and where the SYN lay. */
-export interface SynAnswer {
-  /** the new SYN's frame, and its sequence number minus the kernel's RCV.NXT of the old connection (its last ACK before) */
-  syn: number | null;
-  synVsRcvNxt: number | null;
-  synAck: number | null;
-  /** an ACK of the old connection (ACK = its RCV.NXT), or an RST */
-  refusal: number | null;
-  /** the kernel's SYN-ACK carried a timestamp (PAWS guards the new connection) */
-  tsOnSynAck: boolean | null;
-  /** the kernel's SYN-ACK of the first incarnation carried one (then a newer timestamp lets a SYN into TIME_WAIT: T10) */
-  tsOnFirstSynAck: boolean | null;
-}
-
-/** The second SYN the peer sent on a four-tuple (the first opened the first incarnation) and what the kernel answered, in the capture. */
-export function secondSynOnWire(w: TupleOnWire): SynAnswer {
-  const syns = w.peerSent((s) => s.flags === 'SYN');
-  const firstSynAck = w.kernelSent().find((s) => s.flags === 'SYN,ACK');
-  const tsOnFirstSynAck = firstSynAck ? firstSynAck.tsval >= 0 : null;
-  const syn = syns.find((s) => s.number > (firstSynAck?.number ?? Infinity)) ?? null; // the first SYN-ACK answered the first incarnation's SYN
-  if (!syn) return { syn: null, synVsRcvNxt: null, synAck: null, refusal: null, tsOnSynAck: null, tsOnFirstSynAck };
-  const rcvNxt = w.kernelRcvNxt(syn.number);
-  const answers = w.kernelSent(syn.number);
-  const synAck = answers.find((s) => s.flags === 'SYN,ACK') ?? null;
-  const refusal = answers.find((s) => !(s.flagBits & 2) && (((s.flagBits & 16) !== 0 && rcvNxt !== null && (s.ack as number) === rcvNxt) || (s.flagBits & 4) !== 0)) ?? null;
-  return { syn: syn.number, synVsRcvNxt: rcvNxt === null ? null : ((syn.seq as number) - rcvNxt) | 0, synAck: synAck?.number ?? null, refusal: refusal?.number ?? null, tsOnSynAck: synAck ? synAck.tsval >= 0 : null, tsOnFirstSynAck };
-}
-
 /**
  * One C14 control, judged from the kernel's side: with TIME_WAIT in place (and no timestamps, and
  * a SYN below the old sequence space) the kernel must refuse the new SYN on the wire — an ACK of
  * the old connection or an RST, and no SYN-ACK. A SYN the kernel did not answer decides nothing.
  */
-export function controlTrial(timeWaitBeforeSecond: boolean, a: SynAnswer, isn: string): Trial {
+export function controlTrial(timeWaitBeforeSecond: boolean, a: NewSynOnWire, isn: string): Trial {
   return {
     requires: [
       requires('the control kept its TIME_WAIT until the new SYN', timeWaitBeforeSecond, timeWaitBeforeSecond ? 'TIME_WAIT entry present' : 'no TIME_WAIT entry'),
       // with timestamps a newer one lets the SYN in whatever its sequence number (T10, lab 12): PAWS is the guard then, not TIME_WAIT
-      requires("the old connection used no timestamps (the kernel's first SYN-ACK, in the capture)", a.tsOnFirstSynAck === false, a.tsOnFirstSynAck === null ? 'no SYN-ACK in the capture' : a.tsOnFirstSynAck ? 'timestamps on' : 'off'),
+      requires("the old connection used no timestamps (the kernel's first SYN-ACK, in the capture)", a.oldTimestamps === false, a.oldTimestamps === null ? 'no SYN-ACK in the capture' : a.oldTimestamps ? 'timestamps on' : 'off'),
       // a SYN above the old sequence space may take over a TIME_WAIT (RFC 9293 §3.10.7.4, lab 12)
       requires(
         "the control's new SYN lay below the old connection's sequence space (in the capture)",
@@ -422,10 +394,10 @@ export function controlTrial(timeWaitBeforeSecond: boolean, a: SynAnswer, isn: s
 }
 
 /** One T8 trial: timestamps on the new connection (the kernel's SYN-ACK), the kernel's own PAWS counter, and what the application read. */
-export function pawsTrial(o: Outcome, a: SynAnswer): Trial {
+export function pawsTrial(o: Outcome, a: NewSynOnWire): Trial {
   return {
     requires: [
-      requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.tsOnSynAck === true, a.tsOnSynAck === null ? 'no SYN-ACK of the second incarnation in the capture' : a.tsOnSynAck ? 'on' : 'off'),
+      requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.newTimestamps === true, a.newTimestamps === null ? 'no SYN-ACK of the second incarnation in the capture' : a.newTimestamps ? 'on' : 'off'),
       // a counter the kernel does not have is not a 0
       requires('the kernel counts TcpExt.PAWSEstab', o.pawsEstab !== null, o.pawsEstab === null ? 'no such counter in /proc/net/netstat' : 'present'),
       ...alignment(o, { ack: false }),
@@ -434,8 +406,8 @@ export function pawsTrial(o: Outcome, a: SynAnswer): Trial {
   };
 }
 
-const synAnswer = (ctx: LabContext, variant: string, o: Outcome): SynAnswer =>
-  secondSynOnWire(ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort }));
+const synAnswer = (ctx: LabContext, variant: string, o: Outcome): NewSynOnWire =>
+  newSynOnWire(ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort }));
 
 /** Each variant's listener has its own port (7000 + index). */
 const VARIANT_INDEX: Record<string, number> = { 'with-time-wait': 0, 'linger-abort': 1, 'no-tw-buckets': 2, 'peer-time-wait-short': 3, 'paws-with-timestamps': 4 };
@@ -529,7 +501,7 @@ export default defineLab({
         return {
           requires: [
             requires('TIME_WAIT was skipped', !o.timeWaitBeforeSecond, o.timeWaitBeforeSecond ? 'a TIME_WAIT entry held the four-tuple' : 'no TIME_WAIT entry'),
-            requires("PAWS could not guard the new connection (the kernel's SYN-ACK carried no timestamp)", a.tsOnSynAck === false, a.tsOnSynAck === null ? 'no SYN-ACK of the second incarnation in the capture' : `timestamps on (SYN-ACK #${a.synAck}): PAWS rejects the old segment (T8)`),
+            requires("PAWS could not guard the new connection (the kernel's SYN-ACK carried no timestamp)", a.newTimestamps === false, a.newTimestamps === null ? 'no SYN-ACK of the second incarnation in the capture' : `timestamps on (SYN-ACK #${a.synAck}): PAWS rejects the old segment (T8)`),
             ...alignment(o),
           ],
           agrees: oldRead(o),
