@@ -142,6 +142,8 @@ interface First {
   kernelIss: number;
   /** when the kernel's SYN-ACK reached the peer (performance clock): about when its ISN was taken */
   synAt: number;
+  /** when the peer sent its SYN (performance clock): the kernel took its ISN after this, however busy the machine */
+  synSentAt: number;
   bytes: number;
   ms: number;
 }
@@ -154,6 +156,7 @@ async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: 
   const stack = ctx.peer();
   const tcb = { isn: ISN1, timestamps: ts, tsOffset: 5000, mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40 };
   const seen = synAckSeen(ctx, ports.peer);
+  const synSentAt = performance.now();
   const conn = stack.connect({ local: { address: ctx.addr.peer4, port: ports.peer }, remote: { address: ctx.addr.host4, port: ports.kernel }, tcb });
   const acc = await listener.accept(5000);
   if (!acc.socket) throw new LabError(`the first incarnation was not accepted (${acc.result.errno})`);
@@ -196,7 +199,7 @@ async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: 
   const peerSegments = rec.segments.map((e) => DEC.decode(e.tcp.payload));
   const held = rec.segments.find((e) => DEC.decode(e.tcp.payload) === 'BBBB') ?? null;
   await endFirst(ctx, k, conn, skip);
-  return { conn, held, peerSegments, read, kernelIss, synAt, bytes, ms };
+  return { conn, held, peerSegments, read, kernelIss, synAt, synSentAt, bytes, ms };
 }
 
 /** Ends the first incarnation the way the variant says: with TIME_WAIT, or skipping it. */
@@ -212,7 +215,13 @@ async function endFirst(ctx: LabContext, k: KernelSocket, conn: Connection, skip
     conn.onEnd(() => conn.end());
     await k.close(); // the kernel closes first: TIME_WAIT (or none, beyond tcp_max_tw_buckets)
   }
-  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(2000)]);
+  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(10_000)]);
+  // still open after 10 s (a starved machine): the peer gives the four-tuple up (an RST; in the
+  // control tcp_rfc1337=1 keeps the kernel's TIME_WAIT, and a trial without one is not counted)
+  if (conn.state !== 'CLOSED' && conn.state !== 'TIME-WAIT') {
+    ctx.note(`the first incarnation's peer was still ${conn.state} 10 s after the close: aborted`);
+    conn.abort();
+  }
   await ctx.sleep(150);
 }
 
@@ -223,7 +232,8 @@ type Second = Pick<Outcome, 'opened' | 'timestamps' | 'kernelRead' | 'kernelIsnG
 
 async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, first: First, ts: boolean, align: Align): Promise<Second> {
   const stack = ctx.peer();
-  // clock: the guest's realtime clock goes back by the time since the first ISN was taken and
+  // clock: the guest's realtime clock goes back by the time since the first SYN was sent (the ISN
+  // was taken a little later, so this errs on the safe side, however late the SYN-ACK was seen) and
   // clock_back_ms more, so the new ISN lands that far below the old one (the kernel then sends
   // about that much before the old ACK lies inside); it goes forward again once the SYN is answered
   const clock = align === 'clock' ? ctx.realtimeClock() : null;
@@ -238,7 +248,7 @@ async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports:
   let acc: Awaited<ReturnType<KernelSocket['accept']>>;
   try {
     if (clock) {
-      clockBackMs = Math.round((performance.now() - first.synAt + ctx.int('clock_back_ms')) * 10) / 10;
+      clockBackMs = Math.round((performance.now() - first.synSentAt + ctx.int('clock_back_ms')) * 10) / 10;
       const r = clock.shift(-clockBackMs);
       if (r.ret < 0) {
         clockBackMs = null;

@@ -39,8 +39,14 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   const conn = stack.connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port: PORT }, tcb: { isn: isn2, timestamps: ts, tsOffset: ctx.int('ts_lead_ms') + 9000, synRetries: 0 } });
   // accept() only says whether the application got a connection; whether the kernel let the SYN in
   // is read from the capture after the variant (its SYN-ACK, or its ACK of the old connection)
+  // a refusal (an answer without SYN) ends the wait soon; a SYN-ACK'd connection is waited for
+  let refusedAt: number | null = null;
+  const offRefusal = stack.onSegment((e) => {
+    if (e.direction === 'in' && e.tuple.local.port === peerPort && !e.tcp.flags.syn) refusedAt ??= performance.now();
+  });
   let acc = await first.listener.accept(100);
-  for (const t0 = performance.now(); !acc.socket && performance.now() - t0 < 1500 && replies.length === 0; ) acc = await first.listener.accept(100);
+  for (const t0 = performance.now(); !acc.socket && performance.now() - t0 < 3000 && !(refusedAt !== null && performance.now() - refusedAt > 200); ) acc = await first.listener.accept(100);
+  offRefusal();
   off();
   const accepted = !!acc.socket;
   const newIss = accepted ? conn.tcb.irs : null;
