@@ -193,7 +193,9 @@ async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: 
     conn.write(ENC.encode(part));
     await ctx.sleep(5);
   }
-  const read = await readAll(k, 1500, 12); // the retransmitted BBBB fills the hole
+  // the retransmitted BBBB fills the hole (after the peer's RTO); data left unread at close() would
+  // make the kernel reset instead of closing (T15), and the control would have no TIME_WAIT
+  const read = await readAll(k, 10_000, 12);
   rec.stop();
   drop();
   const peerSegments = rec.segments.map((e) => DEC.decode(e.tcp.payload));
