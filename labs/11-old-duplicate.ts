@@ -27,7 +27,7 @@
 // C14's control keeps TIME_WAIT: the kernel must refuse the new SYN — an ACK of the old
 // connection (or an RST) on the wire, and no SYN-ACK — read from the capture, never from accept()
 // waiting in vain.
-import { defineLab, LabError, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, type TupleOnWire } from '../src/lab';
+import { defineLab, LabError, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, newSynOnWire, type NewSynOnWire } from '../src/lab';
 
 /** Each run has its own four-tuple: a TIME_WAIT left by one must not meet the next. */
 interface Ports {
@@ -142,6 +142,8 @@ interface First {
   kernelIss: number;
   /** when the kernel's SYN-ACK reached the peer (performance clock): about when its ISN was taken */
   synAt: number;
+  /** when the peer sent its SYN (performance clock): the kernel took its ISN after this, however busy the machine */
+  synSentAt: number;
   bytes: number;
   ms: number;
 }
@@ -154,6 +156,7 @@ async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: 
   const stack = ctx.peer();
   const tcb = { isn: ISN1, timestamps: ts, tsOffset: 5000, mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40 };
   const seen = synAckSeen(ctx, ports.peer);
+  const synSentAt = performance.now();
   const conn = stack.connect({ local: { address: ctx.addr.peer4, port: ports.peer }, remote: { address: ctx.addr.host4, port: ports.kernel }, tcb });
   const acc = await listener.accept(5000);
   if (!acc.socket) throw new LabError(`the first incarnation was not accepted (${acc.result.errno})`);
@@ -190,13 +193,15 @@ async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: 
     conn.write(ENC.encode(part));
     await ctx.sleep(5);
   }
-  const read = await readAll(k, 1500, 12); // the retransmitted BBBB fills the hole
+  // the retransmitted BBBB fills the hole (after the peer's RTO); data left unread at close() would
+  // make the kernel reset instead of closing (T15), and the control would have no TIME_WAIT
+  const read = await readAll(k, 10_000, 12);
   rec.stop();
   drop();
   const peerSegments = rec.segments.map((e) => DEC.decode(e.tcp.payload));
   const held = rec.segments.find((e) => DEC.decode(e.tcp.payload) === 'BBBB') ?? null;
   await endFirst(ctx, k, conn, skip);
-  return { conn, held, peerSegments, read, kernelIss, synAt, bytes, ms };
+  return { conn, held, peerSegments, read, kernelIss, synAt, synSentAt, bytes, ms };
 }
 
 /** Ends the first incarnation the way the variant says: with TIME_WAIT, or skipping it. */
@@ -212,7 +217,13 @@ async function endFirst(ctx: LabContext, k: KernelSocket, conn: Connection, skip
     conn.onEnd(() => conn.end());
     await k.close(); // the kernel closes first: TIME_WAIT (or none, beyond tcp_max_tw_buckets)
   }
-  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(2000)]);
+  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(10_000)]);
+  // still open after 10 s (a starved machine): the peer gives the four-tuple up (an RST; in the
+  // control tcp_rfc1337=1 keeps the kernel's TIME_WAIT, and a trial without one is not counted)
+  if (conn.state !== 'CLOSED' && conn.state !== 'TIME-WAIT') {
+    ctx.note(`the first incarnation's peer was still ${conn.state} 10 s after the close: aborted`);
+    conn.abort();
+  }
   await ctx.sleep(150);
 }
 
@@ -223,29 +234,34 @@ type Second = Pick<Outcome, 'opened' | 'timestamps' | 'kernelRead' | 'kernelIsnG
 
 async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, first: First, ts: boolean, align: Align): Promise<Second> {
   const stack = ctx.peer();
-  // clock: the guest's realtime clock goes back by the time since the first ISN was taken and
+  // clock: the guest's realtime clock goes back by the time since the first SYN was sent (the ISN
+  // was taken a little later, so this errs on the safe side, however late the SYN-ACK was seen) and
   // clock_back_ms more, so the new ISN lands that far below the old one (the kernel then sends
   // about that much before the old ACK lies inside); it goes forward again once the SYN is answered
   const clock = align === 'clock' ? ctx.realtimeClock() : null;
-  let clockBackMs: number | null = null;
-  if (clock) {
-    clockBackMs = Math.round((performance.now() - first.synAt + ctx.int('clock_back_ms')) * 10) / 10;
-    const r = clock.shift(-clockBackMs);
-    if (r.ret < 0) throw new LabError(`the guest's realtime clock could not be set: ${r.errno}`);
-  }
-  const conn = stack.connect({
-    local: { address: ctx.addr.peer4, port: ports.peer },
-    remote: { address: ctx.addr.host4, port: ports.kernel },
-    tcb: { isn: secondIsn(ctx), timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40, synRetries: 1 },
-  });
   // accept() says only whether the application got a connection; whether the kernel refused the
   // SYN is read from the capture (C14). A refusal (an ACK of the old connection) ends the wait early.
   let refusedAt: number | null = null;
   const off = stack.onSegment((e) => {
     if (e.direction === 'in' && e.tuple.local.port === ports.peer && !e.tcp.flags.syn) refusedAt ??= performance.now();
   });
+  let clockBackMs: number | null = null;
+  let conn: Connection;
   let acc: Awaited<ReturnType<KernelSocket['accept']>>;
   try {
+    if (clock) {
+      clockBackMs = Math.round((performance.now() - first.synSentAt + ctx.int('clock_back_ms')) * 10) / 10;
+      const r = clock.shift(-clockBackMs);
+      if (r.ret < 0) {
+        clockBackMs = null;
+        throw new LabError(`the guest's realtime clock could not be set: ${r.errno}`);
+      }
+    }
+    conn = stack.connect({
+      local: { address: ctx.addr.peer4, port: ports.peer },
+      remote: { address: ctx.addr.host4, port: ports.kernel },
+      tcb: { isn: secondIsn(ctx), timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40, synRetries: 1 },
+    });
     const t0 = performance.now();
     for (;;) {
       acc = await listener.accept(100);
@@ -253,6 +269,7 @@ async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports:
     }
   } finally {
     off();
+    // forward again by as much: the guest's clock keeps (near) the time it had
     if (clock && clockBackMs !== null) clock.shift(clockBackMs);
   }
   const none = { kernelIsnGrowth: null, oldAckLead: null, secondBytes: 0, secondReceived: 0, oldSeqOffset: null, windowAtReplay: null, kernelRead: '', timestamps: conn.tcb.tsEnabled, clockBackMs };
@@ -365,45 +382,17 @@ function alignment(o: Outcome, opts: { ack: boolean } = { ack: true }): Precondi
 
 const oldRead = (o: Outcome): boolean => o.kernelRead.startsWith('BBBB');
 
-/** The kernel's side of one run's second SYN, from the capture: what it answered, and where the SYN lay. */
-export interface SynAnswer {
-  /** the new SYN's frame, and its sequence number minus the kernel's RCV.NXT of the old connection (its last ACK before) */
-  syn: number | null;
-  synVsRcvNxt: number | null;
-  synAck: number | null;
-  /** an ACK of the old connection (ACK = its RCV.NXT), or an RST */
-  refusal: number | null;
-  /** the kernel's SYN-ACK carried a timestamp (PAWS guards the new connection) */
-  tsOnSynAck: boolean | null;
-  /** the kernel's SYN-ACK of the first incarnation carried one (then a newer timestamp lets a SYN into TIME_WAIT: T10) */
-  tsOnFirstSynAck: boolean | null;
-}
-
-/** The second SYN the peer sent on a four-tuple (the first opened the first incarnation) and what the kernel answered, in the capture. */
-export function secondSynOnWire(w: TupleOnWire): SynAnswer {
-  const syns = w.peerSent((s) => s.flags === 'SYN');
-  const firstSynAck = w.kernelSent().find((s) => s.flags === 'SYN,ACK');
-  const tsOnFirstSynAck = firstSynAck ? firstSynAck.tsval >= 0 : null;
-  const syn = syns.find((s) => s.number > (firstSynAck?.number ?? Infinity)) ?? null; // the first SYN-ACK answered the first incarnation's SYN
-  if (!syn) return { syn: null, synVsRcvNxt: null, synAck: null, refusal: null, tsOnSynAck: null, tsOnFirstSynAck };
-  const rcvNxt = w.kernelRcvNxt(syn.number);
-  const answers = w.kernelSent(syn.number);
-  const synAck = answers.find((s) => s.flags === 'SYN,ACK') ?? null;
-  const refusal = answers.find((s) => !(s.flagBits & 2) && (((s.flagBits & 16) !== 0 && rcvNxt !== null && (s.ack as number) === rcvNxt) || (s.flagBits & 4) !== 0)) ?? null;
-  return { syn: syn.number, synVsRcvNxt: rcvNxt === null ? null : ((syn.seq as number) - rcvNxt) | 0, synAck: synAck?.number ?? null, refusal: refusal?.number ?? null, tsOnSynAck: synAck ? synAck.tsval >= 0 : null, tsOnFirstSynAck };
-}
-
 /**
  * One C14 control, judged from the kernel's side: with TIME_WAIT in place (and no timestamps, and
  * a SYN below the old sequence space) the kernel must refuse the new SYN on the wire — an ACK of
  * the old connection or an RST, and no SYN-ACK. A SYN the kernel did not answer decides nothing.
  */
-export function controlTrial(timeWaitBeforeSecond: boolean, a: SynAnswer, isn: string): Trial {
+export function controlTrial(timeWaitBeforeSecond: boolean, a: NewSynOnWire, isn: string): Trial {
   return {
     requires: [
       requires('the control kept its TIME_WAIT until the new SYN', timeWaitBeforeSecond, timeWaitBeforeSecond ? 'TIME_WAIT entry present' : 'no TIME_WAIT entry'),
       // with timestamps a newer one lets the SYN in whatever its sequence number (T10, lab 12): PAWS is the guard then, not TIME_WAIT
-      requires("the old connection used no timestamps (the kernel's first SYN-ACK, in the capture)", a.tsOnFirstSynAck === false, a.tsOnFirstSynAck === null ? 'no SYN-ACK in the capture' : a.tsOnFirstSynAck ? 'timestamps on' : 'off'),
+      requires("the old connection used no timestamps (the kernel's first SYN-ACK, in the capture)", a.oldTimestamps === false, a.oldTimestamps === null ? 'no SYN-ACK in the capture' : a.oldTimestamps ? 'timestamps on' : 'off'),
       // a SYN above the old sequence space may take over a TIME_WAIT (RFC 9293 §3.10.7.4, lab 12)
       requires(
         "the control's new SYN lay below the old connection's sequence space (in the capture)",
@@ -417,10 +406,10 @@ export function controlTrial(timeWaitBeforeSecond: boolean, a: SynAnswer, isn: s
 }
 
 /** One T8 trial: timestamps on the new connection (the kernel's SYN-ACK), the kernel's own PAWS counter, and what the application read. */
-export function pawsTrial(o: Outcome, a: SynAnswer): Trial {
+export function pawsTrial(o: Outcome, a: NewSynOnWire): Trial {
   return {
     requires: [
-      requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.tsOnSynAck === true, a.tsOnSynAck === null ? 'no SYN-ACK of the second incarnation in the capture' : a.tsOnSynAck ? 'on' : 'off'),
+      requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.newTimestamps === true, a.newTimestamps === null ? 'no SYN-ACK of the second incarnation in the capture' : a.newTimestamps ? 'on' : 'off'),
       // a counter the kernel does not have is not a 0
       requires('the kernel counts TcpExt.PAWSEstab', o.pawsEstab !== null, o.pawsEstab === null ? 'no such counter in /proc/net/netstat' : 'present'),
       ...alignment(o, { ack: false }),
@@ -429,8 +418,8 @@ export function pawsTrial(o: Outcome, a: SynAnswer): Trial {
   };
 }
 
-const synAnswer = (ctx: LabContext, variant: string, o: Outcome): SynAnswer =>
-  secondSynOnWire(ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort }));
+const synAnswer = (ctx: LabContext, variant: string, o: Outcome): NewSynOnWire =>
+  newSynOnWire(ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort }));
 
 /** Each variant's listener has its own port (7000 + index). */
 const VARIANT_INDEX: Record<string, number> = { 'with-time-wait': 0, 'linger-abort': 1, 'no-tw-buckets': 2, 'peer-time-wait-short': 3, 'paws-with-timestamps': 4 };
@@ -524,7 +513,7 @@ export default defineLab({
         return {
           requires: [
             requires('TIME_WAIT was skipped', !o.timeWaitBeforeSecond, o.timeWaitBeforeSecond ? 'a TIME_WAIT entry held the four-tuple' : 'no TIME_WAIT entry'),
-            requires("PAWS could not guard the new connection (the kernel's SYN-ACK carried no timestamp)", a.tsOnSynAck === false, a.tsOnSynAck === null ? 'no SYN-ACK of the second incarnation in the capture' : `timestamps on (SYN-ACK #${a.synAck}): PAWS rejects the old segment (T8)`),
+            requires("PAWS could not guard the new connection (the kernel's SYN-ACK carried no timestamp)", a.newTimestamps === false, a.newTimestamps === null ? 'no SYN-ACK of the second incarnation in the capture' : `timestamps on (SYN-ACK #${a.synAck}): PAWS rejects the old segment (T8)`),
             ...alignment(o),
           ],
           agrees: oldRead(o),

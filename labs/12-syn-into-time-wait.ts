@@ -4,7 +4,7 @@
 // port connects again. When does the TIME_WAIT socket let the new connection in, which initial
 // sequence number does the kernel then pick, and what does it answer when it refuses? Each case
 // is tried `trials` times, each on its own four-tuple.
-import { defineLab, kernelServerTimeWait, requires, type LabContext, type Precondition, type Trial, type TupleOnWire } from '../src/lab';
+import { defineLab, kernelServerTimeWait, newSynOnWire, requires, type LabContext, type NewSynOnWire, type Precondition, type Trial } from '../src/lab';
 
 type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
 const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
@@ -19,20 +19,6 @@ interface Probe {
   newIssMinusOldSndNxt: number | null;
   repliesToSyn: string[];
   timeWaitAfter: boolean;
-}
-
-/** What the capture shows of one probe's new SYN and the kernel's answer to it (the kernel's side). */
-export interface OnWire {
-  syn: number | null;
-  /** the new SYN's sequence number minus the kernel's RCV.NXT of the old connection (its last ACK before) */
-  synVsRcvNxt: number | null;
-  synAck: number | null;
-  /** an ACK of the old connection (ACK = its RCV.NXT), or an RST */
-  refusal: number | null;
-  /** the old connection's timestamps: the kernel's first SYN-ACK carried one */
-  oldTimestamps: boolean | null;
-  /** the new SYN's TSval minus the newest TSval the peer sent in the old connection (what the TIME_WAIT holds as ts_recent), signed */
-  tsvalLead: number | null;
 }
 
 async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): Promise<Probe> {
@@ -53,8 +39,14 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   const conn = stack.connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port: PORT }, tcb: { isn: isn2, timestamps: ts, tsOffset: ctx.int('ts_lead_ms') + 9000, synRetries: 0 } });
   // accept() only says whether the application got a connection; whether the kernel let the SYN in
   // is read from the capture after the variant (its SYN-ACK, or its ACK of the old connection)
+  // a refusal (an answer without SYN) ends the wait soon; a SYN-ACK'd connection is waited for
+  let refusedAt: number | null = null;
+  const offRefusal = stack.onSegment((e) => {
+    if (e.direction === 'in' && e.tuple.local.port === peerPort && !e.tcp.flags.syn) refusedAt ??= performance.now();
+  });
   let acc = await first.listener.accept(100);
-  for (const t0 = performance.now(); !acc.socket && performance.now() - t0 < 1500 && replies.length === 0; ) acc = await first.listener.accept(100);
+  for (const t0 = performance.now(); !acc.socket && performance.now() - t0 < 3000 && !(refusedAt !== null && performance.now() - refusedAt > 200); ) acc = await first.listener.accept(100);
+  offRefusal();
   off();
   const accepted = !!acc.socket;
   const newIss = accepted ? conn.tcb.irs : null;
@@ -74,30 +66,6 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
     newIssMinusOldSndNxt: newIss === null ? null : (newIss - first.twSndNxt) >>> 0,
     repliesToSyn: replies.slice(0, 4),
     timeWaitAfter,
-  };
-}
-
-/** A probe's four-tuple in the capture: the new SYN (after the kernel's first SYN-ACK), and what the kernel answered. */
-export function synOnWire(w: TupleOnWire): OnWire {
-  const syns = w.peerSent((s) => s.flags === 'SYN');
-  const firstSynAck = w.kernelSent().find((s) => s.flags === 'SYN,ACK');
-  const oldTimestamps = firstSynAck ? firstSynAck.tsval >= 0 : null;
-  const syn = syns.find((s) => s.number > (firstSynAck?.number ?? Infinity)) ?? null;
-  if (!syn) return { syn: null, synVsRcvNxt: null, synAck: null, refusal: null, oldTimestamps, tsvalLead: null };
-  const rcvNxt = w.kernelRcvNxt(syn.number);
-  const answers = w.kernelSent(syn.number);
-  const synAck = answers.find((s) => s.flags === 'SYN,ACK') ?? null;
-  const refusal = answers.find((s) => !(s.flagBits & 2) && (((s.flagBits & 16) !== 0 && rcvNxt !== null && (s.ack as number) === rcvNxt) || (s.flagBits & 4) !== 0)) ?? null;
-  // the newest TSval of the old connection the kernel saw (segments before the new SYN)
-  const oldTsvals = w.peerSent((s) => s.number < syn.number && s.tsval >= 0).map((s) => s.tsval);
-  const newestOld = oldTsvals.reduce<number | null>((m, t) => (m === null || ((t - m) | 0) > 0 ? t : m), null);
-  return {
-    syn: syn.number,
-    synVsRcvNxt: rcvNxt === null ? null : ((syn.seq as number) - rcvNxt) | 0,
-    synAck: synAck?.number ?? null,
-    refusal: refusal?.number ?? null,
-    oldTimestamps,
-    tsvalLead: syn.tsval >= 0 && newestOld !== null ? (syn.tsval - newestOld) | 0 : null,
   };
 }
 
@@ -133,9 +101,9 @@ export default defineLab({
     }
     const tw = (p: Probe): Precondition => requires('the kernel held the four-tuple in TIME_WAIT when the SYN came', p.timeWaitBefore, p.timeWaitBefore ? 'TIME_WAIT entry present' : `no TIME_WAIT entry (first_close=${ctx.str('first_close')})`);
     // from the capture: the kernel's answer to the new SYN, and where that SYN lay
-    const wire = new Map<Probe, OnWire>();
-    for (const c of CASES) for (const p of r.get(c)!) wire.set(p, synOnWire(ctx.onWire(c, { address: ctx.addr.host4, port: PORT }, { address: ctx.addr.peer4, port: p.peerPort })));
-    const w = (p: Probe): OnWire => wire.get(p)!;
+    const wire = new Map<Probe, NewSynOnWire>();
+    for (const c of CASES) for (const p of r.get(c)!) wire.set(p, newSynOnWire(ctx.onWire(c, { address: ctx.addr.host4, port: PORT }, { address: ctx.addr.peer4, port: p.peerPort })));
+    const w = (p: Probe): NewSynOnWire => wire.get(p)!;
     const letIn = (p: Probe): boolean => w(p).synAck !== null;
     const refused = (p: Probe): boolean => w(p).synAck === null && w(p).refusal !== null;
     // a refusal is an answer the capture shows (an ACK of the old connection), never a mere accept() timeout

@@ -7,14 +7,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeTcp } from '../src/capture/flows';
 import type { PcapRecord } from '../src/capture/pcap';
 import { claimById } from '../src/lab/claims';
-import { TupleOnWire } from '../src/lab/onwire';
+import { newSynOnWire, TupleOnWire } from '../src/lab/onwire';
 import type { LabResult } from '../src/lab/types';
 import { decide, requires, type Trial } from '../src/lab/verdict';
 import { emitTcpFrame } from '../src/wire/frame';
 import { seq } from '../src/wire/seq';
 import { NO_FLAGS, type TcpFlags } from '../src/wire/tcp';
-import { controlTrial, pawsTrial, secondSynOnWire, type Outcome } from '../labs/11-old-duplicate';
-import { synOnWire } from '../labs/12-syn-into-time-wait';
+import { controlTrial, pawsTrial, type Outcome } from '../labs/11-old-duplicate';
 import { besideTrial, lateSegmentTaker, rstOnWire, type Beside } from '../labs/13-time-wait-assassination';
 import { challengeAcks, isProbe } from '../labs/14-challenge-ack';
 import { privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
@@ -80,27 +79,27 @@ const judge = (id: string, trials: Trial[], requiresAll: ReturnType<typeof requi
 describe("lab 11, C14: the control's refusal is read from the capture, not from accept() timing out", () => {
   const c13Showed = [requires('without TIME_WAIT an old segment was taken for new data', true, '3 of 3')];
   it('an ACK of the old connection, and no SYN-ACK: the kernel refused it', () => {
-    const a = secondSynOnWire(wire([...FIRST, NEW_SYN, { from: 'k', flags: 'A', seq: 5007, ack: 1007 }]));
-    expect(a).toMatchObject({ syn: 10, synVsRcvNxt: -107, synAck: null, refusal: 11, tsOnFirstSynAck: false });
+    const a = newSynOnWire(wire([...FIRST, NEW_SYN, { from: 'k', flags: 'A', seq: 5007, ack: 1007 }]));
+    expect(a).toMatchObject({ syn: 10, synVsRcvNxt: -107, synAck: null, refusal: 11, oldTimestamps: false });
     const d = judge('C14', [0, 1, 2].map(() => controlTrial(true, a, 'near')), c13Showed);
     expect(d.verdict).toBe('holds');
   });
   it('a SYN the kernel never answered (lost, or accept() merely slow) is no refusal: not tested', () => {
-    const a = secondSynOnWire(wire([...FIRST, NEW_SYN]));
+    const a = newSynOnWire(wire([...FIRST, NEW_SYN]));
     expect(a).toMatchObject({ syn: 10, synAck: null, refusal: null });
     const d = judge('C14', [0, 1, 2].map(() => controlTrial(true, a, 'near')), c13Showed);
     expect(d.verdict).toBe('not tested');
     expect(d.evidence).toMatch(/^precondition failed in all 3 trials: the kernel answered the SYN \(in the capture\) — no answer from the kernel after SYN #10/);
   });
   it('a SYN-ACK — the TIME_WAIT let the new incarnation in — does not hold', () => {
-    const a = secondSynOnWire(wire([...FIRST, NEW_SYN, { from: 'k', flags: 'SA', seq: 70_000, ack: 901 }]));
+    const a = newSynOnWire(wire([...FIRST, NEW_SYN, { from: 'k', flags: 'SA', seq: 70_000, ack: 901 }]));
     expect(judge('C14', [0, 1, 2].map(() => controlTrial(true, a, 'near')), c13Showed).verdict).toBe('does not hold');
   });
   it('a SYN above the old space, or an old connection with timestamps, is no control', () => {
-    const above = secondSynOnWire(wire([...FIRST, { from: 'p', flags: 'S', seq: 200_000 }, { from: 'k', flags: 'SA', seq: 70_000, ack: 200_001 }]));
+    const above = newSynOnWire(wire([...FIRST, { from: 'p', flags: 'S', seq: 200_000 }, { from: 'k', flags: 'SA', seq: 70_000, ack: 200_001 }]));
     expect(judge('C14', [0, 1, 2].map(() => controlTrial(true, above, 'far')), c13Showed).evidence).toMatch(/new SYN lay below the old connection's sequence space \(in the capture\) — SYN #10 198993 from the kernel's RCV.NXT/);
     const withTs = FIRST.map((s) => ({ ...s, tsval: 100 }));
-    const ts = secondSynOnWire(wire([...withTs, { ...NEW_SYN, tsval: 200 }, { from: 'k', flags: 'SA', seq: 70_000, ack: 901, tsval: 300 }]));
+    const ts = newSynOnWire(wire([...withTs, { ...NEW_SYN, tsval: 200 }, { from: 'k', flags: 'SA', seq: 70_000, ack: 901, tsval: 300 }]));
     expect(judge('C14', [0, 1, 2].map(() => controlTrial(true, ts, 'near')), c13Showed).evidence).toMatch(/the old connection used no timestamps .* — timestamps on/);
   });
 });
@@ -110,7 +109,7 @@ describe('lab 11, T8: a counter the kernel does not have is not a 0', () => {
     peerPort: 45000, isnAlign: 'none', clockBackMs: null, firstRead: 'AAAABBBBCCCC', firstBytes: 0, firstMs: 0, timeWaitBeforeSecond: false, peerSegments: ['AAAA', 'BBBB', 'CCCC'],
     heldRecorded: true, opened: true, timestamps: true, kernelRead: 'NEW!', kernelIsnGrowth: 0, oldAckLead: -1, secondBytes: 0, secondReceived: 0, oldSeqOffset: 0, windowAtReplay: 65535, pawsEstab: 1,
   };
-  const tsOn = secondSynOnWire(wire([...FIRST.map((s) => ({ ...s, tsval: 100 })), { ...NEW_SYN, tsval: 200 }, { from: 'k', flags: 'SA', seq: 70_000, ack: 901, tsval: 300 }]));
+  const tsOn = newSynOnWire(wire([...FIRST.map((s) => ({ ...s, tsval: 100 })), { ...NEW_SYN, tsval: 200 }, { from: 'k', flags: 'SA', seq: 70_000, ack: 901, tsval: 300 }]));
   it('PAWSEstab counted: holds', () => {
     expect(judge('T8', [0, 1, 2].map(() => pawsTrial(o, tsOn))).verdict).toBe('holds');
   });
@@ -121,18 +120,18 @@ describe('lab 11, T8: a counter the kernel does not have is not a 0', () => {
   });
 });
 
-describe('lab 12: the refusal and the newer timestamp, from the capture', () => {
+describe("a new SYN and the kernel's answer, from the capture (labs 11 and 12)", () => {
   it('T10: the new SYN’s TSval against the newest of the old connection', () => {
     const old = FIRST.map((s) => ({ ...s, tsval: s.from === 'p' ? 1000 + s.seq - 1000 : 7 }));
-    expect(synOnWire(wire([...old, { ...NEW_SYN, tsval: 2000 }])).tsvalLead).toBe(2000 - 1006);
+    expect(newSynOnWire(wire([...old, { ...NEW_SYN, tsval: 2000 }])).tsvalLead).toBe(2000 - 1006);
     // an older timestamp (what ts_lead_ms < 0 forces): the lead is negative, and lab 12 does not count the probe
-    expect(synOnWire(wire([...old, { ...NEW_SYN, tsval: 500 }])).tsvalLead).toBe(500 - 1006);
+    expect(newSynOnWire(wire([...old, { ...NEW_SYN, tsval: 500 }])).tsvalLead).toBe(500 - 1006);
     // wrapping past 2^32 is still newer
-    expect(synOnWire(wire([...FIRST.map((s) => ({ ...s, tsval: 0xffff_fff0 })), { ...NEW_SYN, tsval: 5 }])).tsvalLead).toBe(21);
+    expect(newSynOnWire(wire([...FIRST.map((s) => ({ ...s, tsval: 0xffff_fff0 })), { ...NEW_SYN, tsval: 5 }])).tsvalLead).toBe(21);
   });
   it('T9: a refused SYN is the kernel’s ACK of the old connection, and no answer is no refusal', () => {
-    expect(synOnWire(wire([...FIRST, NEW_SYN, { from: 'k', flags: 'A', seq: 5007, ack: 1007 }]))).toMatchObject({ synAck: null, refusal: 11, oldTimestamps: false, synVsRcvNxt: -107 });
-    expect(synOnWire(wire([...FIRST, NEW_SYN]))).toMatchObject({ synAck: null, refusal: null });
+    expect(newSynOnWire(wire([...FIRST, NEW_SYN, { from: 'k', flags: 'A', seq: 5007, ack: 1007 }]))).toMatchObject({ synAck: null, refusal: 11, oldTimestamps: false, synVsRcvNxt: -107 });
+    expect(newSynOnWire(wire([...FIRST, NEW_SYN]))).toMatchObject({ synAck: null, refusal: null });
   });
 });
 

@@ -18,15 +18,18 @@ function runLabs(args: string[]): Map<string, LabResult> {
 }
 
 const verdicts = (r: LabResult): Record<string, string> => Object.fromEntries(r.claims.map((c) => [c.id, c.verdict]));
-const obs = (r: LabResult, v: string): Record<string, unknown> => r.variants.find((x) => x.name === v)!.observations;
+const obs = (r: LabResult, v: string): Record<string, unknown> => (r.variants.find((x) => x.name === v)!.observations.trials as Array<Record<string, unknown>>)[0]!;
 
 describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome turns on', () => {
   it('twlab show marks the old segment as stray in the new incarnation', () => {
     const dir = tmpDir('show11');
     const run11 = runCli(['run', '11', '--out', dir], { timeoutMs: 120_000 });
     expect(run11.code, run11.stderr).toBe(0);
-    const q1 = (JSON.parse(fs.readFileSync(path.join(dir, '11-old-duplicate', 'result.json'), 'utf8')) as LabResult).questions![0]!;
-    expect(q1).toMatchObject({ answer: '"BBBB" (the old data)' });
+    const result = JSON.parse(fs.readFileSync(path.join(dir, '11-old-duplicate', 'result.json'), 'utf8')) as LabResult;
+    const q1 = result.questions![0]!;
+    // the answer key follows the kernel; a machine too busy to outrun the ISN clock leaves the question unscored, saying why
+    if ((obs(result, 'linger-abort').oldAckLead as number) >= 0) expect(q1).toMatchObject({ answer: '"BBBB" (the old data)' });
+    else expect(q1.notScored).toMatch(/the old segment's ACK fell inside the new connection — it lies/);
     expect(q1.frames[0]!.numbers).toHaveLength(1); // the stray frame itself
     const ladder = spawnSync(process.execPath, [CLI, 'show', '11', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
     expect(ladder.status, ladder.stderr).toBe(0);

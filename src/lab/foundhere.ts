@@ -62,7 +62,7 @@ export function updateReadme(readme: string, results: readonly LabResult[]): str
     return line.slice(0, line.length - m[2]!.length - 2) + `${foundHereCell(r)} |`;
   });
   let text = lines.join('\n');
-  if (kernels.length === 1) text = text.replace(/On this machine's kernel \(Linux [^)]*\)/, `On this machine's kernel (Linux ${kernels[0]})`);
+  if (kernels.length === 1) text = text.replace(/(On this\s+machine's kernel) \(Linux [^)]*\)/, `$1 (Linux ${kernels[0]})`);
   return text;
 }
 

@@ -18,5 +18,5 @@ export { kernelConnects, kernelServerTimeWait, peerConnects, peerReaches, PATIEN
 export type { SegmentEvent as SegmentEventLike } from '../stack/stack';
 export { emitTcpFrame, emitUdpFrame } from '../wire/frame';
 export { NO_FLAGS } from '../wire/tcp';
-export { TupleOnWire, describeSegment, endpointText, frameList, type Endpoint } from './onwire';
+export { TupleOnWire, describeSegment, endpointText, frameList, newSynOnWire, type Endpoint, type NewSynOnWire } from './onwire';
 export type { FlowSegment } from '../capture/flows';

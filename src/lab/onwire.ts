@@ -46,6 +46,47 @@ export class TupleOnWire {
   }
 }
 
+/**
+ * A new SYN on a four-tuple that had a connection before, and the kernel's answer, from the
+ * capture: a SYN-ACK lets it in; an ACK of the old connection (ACK = the old RCV.NXT) or an RST
+ * refuses it; nothing is no answer (never read as a refusal).
+ */
+export interface NewSynOnWire {
+  /** the new SYN's frame (the first SYN after the kernel's first SYN-ACK) */
+  syn: number | null;
+  /** its sequence number minus the kernel's RCV.NXT of the old connection (the ACK of its last segment before), signed */
+  synVsRcvNxt: number | null;
+  synAck: number | null;
+  refusal: number | null;
+  /** the kernel's first SYN-ACK (the old connection's) carried a timestamp */
+  oldTimestamps: boolean | null;
+  /** the kernel's SYN-ACK of the new connection carried one (PAWS guards it) */
+  newTimestamps: boolean | null;
+  /** the new SYN's TSval minus the newest TSval the peer sent before it (what a TIME_WAIT holds as ts_recent), signed */
+  tsvalLead: number | null;
+}
+
+export function newSynOnWire(w: TupleOnWire): NewSynOnWire {
+  const firstSynAck = w.kernelSent().find((s) => s.flags === 'SYN,ACK');
+  const oldTimestamps = firstSynAck ? firstSynAck.tsval >= 0 : null;
+  const syn = w.peerSent((s) => s.flags === 'SYN' && s.number > (firstSynAck?.number ?? Infinity))[0] ?? null;
+  if (!syn) return { syn: null, synVsRcvNxt: null, synAck: null, refusal: null, oldTimestamps, newTimestamps: null, tsvalLead: null };
+  const rcvNxt = w.kernelRcvNxt(syn.number);
+  const answers = w.kernelSent(syn.number);
+  const synAck = answers.find((s) => s.flags === 'SYN,ACK') ?? null;
+  const refusal = answers.find((s) => !(s.flagBits & 2) && (((s.flagBits & 16) !== 0 && rcvNxt !== null && (s.ack as number) === rcvNxt) || (s.flagBits & 4) !== 0)) ?? null;
+  const newestOld = w.peerSent((s) => s.number < syn.number && s.tsval >= 0).reduce<number | null>((m, s) => (m === null || ((s.tsval - m) | 0) > 0 ? s.tsval : m), null);
+  return {
+    syn: syn.number,
+    synVsRcvNxt: rcvNxt === null ? null : ((syn.seq as number) - rcvNxt) | 0,
+    synAck: synAck?.number ?? null,
+    refusal: refusal?.number ?? null,
+    oldTimestamps,
+    newTimestamps: synAck ? synAck.tsval >= 0 : null,
+    tsvalLead: syn.tsval >= 0 && newestOld !== null ? (syn.tsval - newestOld) | 0 : null,
+  };
+}
+
 /** Frame numbers as a human reads them: "#12", "#12, #15", or "none". */
 export const frameList = (segs: readonly FlowSegment[]): string => segs.map((s) => `#${s.number}`).join(', ') || 'none';
 
