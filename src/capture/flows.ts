@@ -45,6 +45,8 @@ export interface FlowSegment {
   windowScale: number;
   /** the first bytes of the payload as text (non-printable bytes as '.'), when the capture kept them and they read as text */
   snippet?: string;
+  /** the timestamps option's TSval, -1 without one */
+  tsval: number;
   marks: Mark[];
   /** false when the TCP checksum is wrong; null when not checked, or left to the device (pseudo-header sum only) */
   checksumOk: boolean | null;
@@ -433,6 +435,7 @@ export class FlowAnalyzer {
       scaledWindow: syn ? v.window : inc.sawSyn[side] && inc.sawSyn[other] ? v.window * 2 ** shift : null,
       windowScale: shift,
       ...(v.payloadPresent > 0 && readable(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) ? { snippet: snippetOf(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) } : {}),
+      tsval: v.tsval,
       marks,
       checksumOk,
       srcAddress: flow.addresses[side],

@@ -3,11 +3,12 @@
 // crossed (on transmit as the kernel hands it to the device, on receive as the device hands it
 // to the kernel), not the time twlab got round to reading it. A frame the kernel sends and the
 // peer's answer are therefore as far apart as they were on the wire, whatever the machine's load.
+import { fromRealtimeUs } from './clock';
 import { native, type PacketPollerHandle } from './native';
 import type { Direction } from './tunlink';
 
 export interface CapturedFrame {
-  /** the kernel's stamp, µs since the epoch (CLOCK_REALTIME) */
+  /** the kernel's stamp, µs since the epoch, on the lab's clock (src/host/clock.ts) */
   timeUs: number;
   direction: Direction;
   /** the frame, or its first `snaplen` bytes */
@@ -50,10 +51,13 @@ export class PacketCapture {
     if (n.setsockopt(this.fd, n.constants.SOL_SOCKET, n.constants.SO_RCVBUFFORCE, size).ret < 0) n.setsockopt(this.fd, n.constants.SOL_SOCKET, n.constants.SO_RCVBUF, size);
     this.#poller = new n.PacketPoller(this.fd, snaplen, (frames, times, lengths, outgoing, errno) => {
       if (errno) this.#lastError = errno;
+      // the kernel stamps on CLOCK_REALTIME; the lab's clock is the monotonic one anchored at its
+      // start (src/host/clock.ts): the same, unless a guest's lab set its realtime clock
+      const offset = fromRealtimeUs(0);
       // the socket's queue is in the order frames reached it; a stamp taken on another CPU may
       // be a hair earlier than the one before it: times never run backwards in a capture
       for (let i = 0; i < frames.length; i++) {
-        const timeUs = Math.max(this.#lastUs, Math.round(times[i]!));
+        const timeUs = Math.max(this.#lastUs, Math.round(times[i]! + offset));
         this.#lastUs = timeUs;
         const f: CapturedFrame = { timeUs, direction: outgoing[i] ? 'kernel→peer' : 'peer→kernel', data: frames[i]!, length: lengths[i]! };
         for (const l of this.#listeners) l(f);

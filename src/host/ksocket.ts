@@ -2,7 +2,7 @@
 // options the caller names — no SO_REUSEADDR behind your back (unlike libuv's listeners).
 // An errno is a result ({ ret, errno }), never an exception.
 import { formatEndpoint, parseAddress, type IpFamily } from '../wire/address';
-import { wallUs } from './clock';
+import { fromRealtimeUs, wallUs } from './clock';
 import { native, type AsyncSyscallResult, type SyscallResult } from './native';
 import { decodeSockaddr, encodeSockaddr, type SocketAddress } from './sockaddr';
 
@@ -204,7 +204,7 @@ export class KernelSocket {
       const a = r as unknown as AsyncSyscallResult;
       rec.elapsedMs = a.elapsedMs;
       // a call on a worker ran when the worker got to it: that is when it happened
-      if (a.startUs) rec.at = Math.round(a.startUs);
+      if (a.startUs) rec.at = fromRealtimeUs(a.startUs);
     }
     this.#observer?.(rec);
     return r;

@@ -59,6 +59,8 @@ export interface NativeConstants {
 
 export interface TunPollerHandle {
   stop(): void;
+  /** reads every frame queued now and hands them to the callback before returning */
+  drain(): void;
 }
 
 /** A packet socket's reader (see native/addon.cc "AF_PACKET"). */
@@ -92,6 +94,8 @@ export interface NativeAddon {
   close(fd: number): Promise<AsyncSyscallResult>;
   tunOpen(name: string): SyscallResult & { name: string | null };
   tunWrite(fd: number, frame: Buffer | Uint8Array): SyscallResult;
+  /** clock_settime(CLOCK_REALTIME, now + deltaMs): a twlab guest's own clock only (src/host/clock.ts) */
+  shiftRealtime(deltaMs: number): SyscallResult;
   TunPoller: new (fd: number, onFrames: (frames: Buffer[], timesUs: number[], errno: string | null) => void) => TunPollerHandle;
   /** AF_PACKET socket bound to `ifname` with kernel timestamps; `raw`: SOCK_RAW (link header kept) instead of SOCK_DGRAM; `step` names the call that failed */
   packetOpen(ifname: string, raw?: boolean): SyscallResult & { ifindex: number | null; step: string | null };
