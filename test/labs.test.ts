@@ -120,16 +120,21 @@ describe.skipIf(!run)('labs 02–17 on this kernel', () => {
   }, 300_000); // a tshark per capture: seconds each on a loaded machine
 
   it('every frame\'s time in every capture agrees with its TCP timestamp option: TSval deltas against frame-time deltas, per sender', () => {
-    // Frames are stamped by the kernel where they cross the TUN (an AF_PACKET socket, as tcpdump's);
-    // the kernel's TSval is its clock in ms when it sent the segment, so between two segments of one
-    // sender the two deltas agree to the TSval's millisecond (the truncation of each: < 1 ms, and a
-    // little for the path from TCP to the device). The peer's TSval is its own clock when it built the
-    // segment: a segment a lab holds back on purpose (the peer's heldMs in the timeline) is left out,
-    // and so is a segment of an earlier incarnation (a stray).
+    // Frames are stamped by the kernel where they cross the TUN (an AF_PACKET socket, as tcpdump's).
+    // A sender's TSval is its clock in ms when its TCP built the segment: between two segments of
+    // one sender the deltas agree to the TSval's millisecond, unless the sender was held up between
+    // building a segment and handing it to the device. The kernel's answers to the peer's segments
+    // are built and sent inside the peer's write(), with bottom halves off: nothing can come between,
+    // so those agree within 3 ms, every one. What the kernel sends from a syscall (a SYN from
+    // connect(), a FIN from close()) can be preempted in between on a loaded machine (seen: a SYN 9 ms
+    // late under a load of 20), and the peer, one process among many, likewise (~1 % of its frames
+    // by 30–60 ms): those are asserted in bulk. A segment a lab holds back on purpose (the peer's
+    // heldMs in the timeline) and a segment of an earlier incarnation (a stray) are left out.
     const KERNEL = new Set(['192.0.2.1', '198.51.100.1', '2001:db8::1']);
-    const report: string[] = [];
+    const answersOff: string[] = [];
+    let answerPairs = 0;
+    const kernelDevs: number[] = [];
     const peerDevs: number[] = [];
-    let kernelPairs = 0;
     for (const r of results.values()) {
       const events = (JSON.parse(fs.readFileSync(path.join(dirOf(r.lab), 'timeline.json'), 'utf8')) as { events: Array<Record<string, unknown>> }).events;
       for (const v of r.variants) {
@@ -141,7 +146,9 @@ describe.skipIf(!run)('labs 02–17 on this kernel', () => {
         const file = readPcap(path.join(dirOf(r.lab), v.pcap!));
         const flows = analyzeTcp(file);
         const byNumber = new Map(flows.segments.map((x) => [x.number, x]));
-        const last = new Map<string, { t: number; ts: number; n: number }>();
+        const last = new Map<string, { t: number; ts: number }>();
+        const lastAnswer = new Map<string, { t: number; ts: number; n: number }>();
+        const lastPeerFrame = new Map<string, number>();
         const view = newTcpView();
         for (const rec of file.records) {
           const seg = byNumber.get(rec.number);
@@ -149,31 +156,33 @@ describe.skipIf(!run)('labs 02–17 on this kernel', () => {
           if (seg.strayFrom !== undefined) continue;
           const key = `${seg.direction}#${seg.incarnation}`;
           const fromKernel = KERNEL.has(seg.srcAddress);
+          if (!fromKernel) lastPeerFrame.set(seg.flow, rec.timeUs);
           if (!fromKernel && held.has(`${seg.src}>${seg.dst}|${seg.flags}|${seg.seq >>> 0}|${seg.ack >>> 0}|${seg.len}`)) {
             last.delete(key);
             continue;
           }
+          const dev = (p: { t: number; ts: number }): number => (rec.timeUs - p.t) / 1000 - ((view.tsval - p.ts) | 0);
           const prev = last.get(key);
-          last.set(key, { t: rec.timeUs, ts: view.tsval, n: rec.number });
-          if (!prev) continue;
-          const dev = (rec.timeUs - prev.t) / 1000 - ((view.tsval - prev.ts) | 0);
-          if (fromKernel) {
-            kernelPairs++;
-            if (Math.abs(dev) > 3) report.push(`${r.lab} ${v.pcap} #${prev.n}→#${rec.number} (${seg.direction}): frames ${((rec.timeUs - prev.t) / 1000).toFixed(3)} ms apart, TSval ${(view.tsval - prev.ts) | 0} ms`);
-          } else peerDevs.push(dev);
+          last.set(key, { t: rec.timeUs, ts: view.tsval });
+          if (prev) (fromKernel ? kernelDevs : peerDevs).push(dev(prev));
+          // the kernel's answer to a peer's segment: within 1 ms of it, sent inside its write()
+          const peerAt = lastPeerFrame.get(seg.flow);
+          if (!fromKernel || peerAt === undefined || rec.timeUs - peerAt > 1000) continue;
+          const prevAnswer = lastAnswer.get(key);
+          lastAnswer.set(key, { t: rec.timeUs, ts: view.tsval, n: rec.number });
+          if (!prevAnswer) continue;
+          answerPairs++;
+          if (Math.abs(dev(prevAnswer)) > 3) answersOff.push(`${r.lab} ${v.pcap} #${prevAnswer.n}→#${rec.number} (${seg.direction}): frames ${((rec.timeUs - prevAnswer.t) / 1000).toFixed(3)} ms apart, TSval ${(view.tsval - prevAnswer.ts) | 0} ms`);
         }
       }
     }
-    expect(kernelPairs).toBeGreaterThan(100);
-    expect(report, report.join('\n')).toEqual([]);
-    // The peer stamps its TSval as it builds a segment and writes it at once, but it is one
-    // process among many here: descheduled between the two (measured under a load of 15–18: ~1 %
-    // of its frames, by 30–60 ms), a frame crosses later than its TSval says. That is the
-    // scheduler's, not the capture's (whose stamps the kernel's own frames check above), so only
-    // the bulk is asserted for the peer.
-    const within = peerDevs.filter((d) => Math.abs(d) <= 3).length;
+    expect(answerPairs).toBeGreaterThan(100);
+    expect(answersOff, answersOff.join('\n')).toEqual([]);
+    const within = (devs: number[]): number => devs.filter((d) => Math.abs(d) <= 3).length / devs.length;
+    expect(kernelDevs.length).toBeGreaterThan(500);
+    expect(within(kernelDevs), `kernel pairs within 3 ms: ${(within(kernelDevs) * 100).toFixed(2)} % of ${kernelDevs.length}`).toBeGreaterThanOrEqual(0.97);
     expect(peerDevs.length).toBeGreaterThan(100);
-    expect(within / peerDevs.length, `peer pairs within 3 ms: ${within}/${peerDevs.length}; worst ${Math.max(...peerDevs.map(Math.abs)).toFixed(1)} ms`).toBeGreaterThanOrEqual(0.8);
+    expect(within(peerDevs), `peer pairs within 3 ms: ${(within(peerDevs) * 100).toFixed(2)} % of ${peerDevs.length}; worst ${Math.max(...peerDevs.map(Math.abs)).toFixed(1)} ms`).toBeGreaterThanOrEqual(0.8);
   });
 
   it('twlab show --summary recognises each lab\'s capture as the close pattern it demonstrates', () => {
