@@ -247,17 +247,30 @@ class Bytes {
   }
 
   take(n: number): Buffer | null {
+    const at = this.skip(n);
+    return at < 0 ? null : this.#buf.subarray(at, at + n);
+  }
+
+  /**
+   * Consumes the next n bytes and returns where they start in `buffer` (valid until the next
+   * call), or -1 at the end of the data (with `short` set): take() without making a view.
+   */
+  skip(n: number): number {
     if (this.#end - this.#start < n) this.#fill(n);
     const have = this.#end - this.#start;
     if (have < n) {
       // (a regular file's remaining bytes, also when a corrupt length made us stop reading early)
       this.short = Number.isFinite(this.#size) ? Math.max(have, Math.min(n, this.#size - this.offset)) : have;
       this.#start = this.#end;
-      return null;
+      return -1;
     }
-    const view = this.#buf.subarray(this.#start, this.#start + n);
+    const at = this.#start;
     this.#start += n;
-    return view;
+    return at;
+  }
+
+  get buffer(): Buffer {
+    return this.#buf;
   }
 
   /** true when nothing is left */
@@ -357,12 +370,13 @@ export class CaptureReader implements Iterable<PcapRecord> {
     for (;;) {
       if (this.#bytes.done()) return;
       const at = this.#bytes.offset;
-      const h = this.#bytes.take(16);
-      if (!h) return this.#cut(`frame ${this.#number + 1} cut short in its record header at byte ${at} (${this.#bytes.short} of 16 bytes)`);
-      const sec = le ? h.readUInt32LE(0) : h.readUInt32BE(0);
-      const frac = le ? h.readUInt32LE(4) : h.readUInt32BE(4);
-      const caplen = le ? h.readUInt32LE(8) : h.readUInt32BE(8);
-      const origLength = le ? h.readUInt32LE(12) : h.readUInt32BE(12);
+      const o = this.#bytes.skip(16);
+      if (o < 0) return this.#cut(`frame ${this.#number + 1} cut short in its record header at byte ${at} (${this.#bytes.short} of 16 bytes)`);
+      const h = this.#bytes.buffer;
+      const sec = le ? h.readUInt32LE(o) : h.readUInt32BE(o);
+      const frac = le ? h.readUInt32LE(o + 4) : h.readUInt32BE(o + 4);
+      const caplen = le ? h.readUInt32LE(o + 8) : h.readUInt32BE(o + 8);
+      const origLength = le ? h.readUInt32LE(o + 12) : h.readUInt32BE(o + 12);
       if (caplen > limit || caplen > MAX_RECORD) throw new PcapError('PCAP_BAD_RECORD', `${this.name}: frame ${this.#number + 1} at byte ${at} claims ${caplen} bytes (snaplen ${this.info.snaplen})`);
       const data = this.#bytes.take(caplen);
       if (!data) return this.#cut(`frame ${this.#number + 1} truncated (${this.#bytes.short} of ${caplen} bytes)`);
