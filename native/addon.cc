@@ -23,6 +23,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -402,6 +403,24 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
   std::unique_ptr<Napi::AsyncContext> context_;
 };
 
+// ---- evidence folders: an atomic swap (src/lab/evidence.ts) ----
+// renameat2(RENAME_EXCHANGE) exchanges two paths in one step: a lab's folder is at every instant
+// either its old evidence or its new, whenever the process dies. Not every filesystem has it
+// (9p in a guest, NFS): the errno says so and the caller falls back.
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)  // include/uapi/linux/fs.h
+#endif
+
+Napi::Value RenameExchange(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "renameExchange(a, b) takes two paths");
+  }
+  const std::string a = info[0].As<Napi::String>().Utf8Value();
+  const std::string b = info[1].As<Napi::String>().Utf8Value();
+  long r = syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE);
+  return Result(info.Env(), r, errno);
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))
@@ -441,6 +460,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen));
   exports.Set("tunWrite", Napi::Function::New(env, TunWrite));
   exports.Set("TunPoller", TunPoller::Init(env));
+  exports.Set("renameExchange", Napi::Function::New(env, RenameExchange));
   return exports;
 }
 

@@ -15,7 +15,7 @@ import { formatCourse, writeCourseHtml } from './lab/course';
 import { prepareOutDir } from './lab/outdir';
 import { askOnTerminal, formatPredictions, readPredictions } from './lab/predict';
 import type { Predictions } from './lab/questions';
-import { writeReports } from './lab/report';
+import { writeLabReport, writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
 import { compareBindMatrix, compareClaims, renderComparisonText, type KernelColumn } from './lab/compare';
 import { labClaims, labDirName, type LabDefinition, type LabResult } from './lab/types';
@@ -152,38 +152,60 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   };
   if (!opts.json) err(`twlab: running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (each in its own network namespace)`);
   const runner = new LabRunner();
-  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions }));
+  // each lab's report.html is written into its staging folder, so it replaces the old one with the evidence
+  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions, beforeReplace: (dir, result) => void writeLabReport(dir, result) }));
   if (tty && lastProgress) process.stderr.write('\r\x1b[K');
-  if (runner.interrupted) throw interruptedError(runner.interrupted);
+  for (const r of runner.restored) err(`twlab: put back ${shownPath(r)}: a run killed while replacing it had left it renamed aside`);
+  const saved = outcomes.filter((o) => o.dir);
+  if (runner.interrupted) {
+    // labs that finished before the signal have their new evidence and report: the index lists them
+    const index = saved.length ? writeIndex(outDir) : null;
+    throw interruptedError(runner.interrupted, { replaced: saved.map((o) => `${o.def.id} ${o.def.slug}`), index, untouched: outcomes.filter((o) => !o.dir).map((o) => `${o.def.id} ${o.def.slug}`) });
+  }
   const results: LabResult[] = [];
   let failures = 0;
   for (const o of outcomes) {
     if (o.result) results.push(o.result);
-    if (!opts.json) {
+    if (!opts.json && o.dir) {
+      // a failed lab's verdict lines are not shown: nothing of that run was kept
       for (const line of printed.get(o.def.id) ?? []) out(line);
       if (predictions && o.result?.questions?.length) {
         out();
         for (const line of formatPredictions(o.result)) out(line);
       }
-      if (o.dir) {
-        const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
-        out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
-      }
+      const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
+      out(`\nEvidence: ${shownPath(o.dir)}/ (${files.join(', ')}${o.extraError ? '' : ', report.html'})${o.replaced ? ', replacing the earlier run\'s' : ''}\n`);
     }
+    if (o.dir && o.extraError) err(`twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written (${o.extraError.split('\n')[0]})`);
     if (o.error) {
       failures++;
-      err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}`);
+      err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}${fs.existsSync(path.join(outDir, labDirName(o.def))) ? '; its earlier evidence is left as it was' : ''}`);
     }
   }
-  // the readable reports: captures/NN-slug/report.html and captures/index.html
-  try {
-    const written = writeReports(outDir, outcomes.filter((o) => o.dir).map((o) => o.def.id));
-    if (!opts.json && written.length) out(`Reports: ${path.relative(process.cwd(), path.join(outDir, 'index.html')) || 'index.html'} (and report.html in each lab folder)`);
-  } catch (e) {
-    err(`twlab: the evidence is saved, but the HTML reports could not be written: ${(e as Error).message}`);
+  const index = writeIndex(outDir);
+  if (!opts.json && index === null && saved.length) out(`Reports: ${shownPath(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
+  if (index !== null) {
+    err(`twlab: ${shownPath(path.join(outDir, 'index.html'))} could not be written (${index})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`);
+    failures++;
   }
   if (opts.json) out(formatJson(results, 6));
   return failures ? 1 : 0;
+}
+
+/** A path as the user would type it: relative to here when under here, else absolute. */
+function shownPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') ? rel : p;
+}
+
+/** Writes --out's index.html; returns why it could not (null when written). */
+function writeIndex(outDir: string): string | null {
+  try {
+    writeReports(outDir, []);
+    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOSPC' ? 'no space left on device' : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+  }
 }
 
 /** `twlab run … --kernel 6.1,6.12,host`: every lab on every kernel named, then the side-by-side. */
@@ -227,12 +249,11 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   for (const run of runs) {
     if (!opts.json) out(`==== kernel ${run.target.release}${run.target.kind === 'host' ? ' (host)' : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`}\n`);
     for (const o of run.outcomes) {
-      if (!opts.json) {
+      if (!opts.json && o.dir) {
+        // a failed lab's verdict lines are not shown: nothing of that run was kept
         for (const line of printed.get(key(run.target, o.def.id)) ?? []) out(line);
-        if (o.dir) {
-          const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
-          out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
-        }
+        const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
+        out(`\nEvidence: ${shownPath(o.dir)}/ (${files.join(', ')})\n`);
       }
       if (o.error) {
         failures++;
@@ -260,9 +281,11 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   }
   try {
     const written = writeReports(outDir, labs.map((l) => l.id));
-    if (!opts.json && written.length) out(`Reports: ${path.relative(process.cwd(), path.join(outDir, 'index.html')) || 'index.html'} (the kernels side by side; report.html in each lab folder)`);
+    if (!opts.json && written.length) out(`Reports: ${shownPath(path.join(outDir, 'index.html'))} (the kernels side by side; report.html in each lab folder)`);
   } catch (e) {
-    err(`twlab: the evidence is saved, but the HTML reports could not be written: ${(e as Error).message}`);
+    const saved = runs.flatMap((r) => r.outcomes.filter((o) => o.dir).map((o) => `${o.def.id} on ${r.target.release}`));
+    err(`twlab: the HTML reports could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`);
+    failures++;
   }
   if (opts.json) out(formatJson(labs.flatMap((l) => runs.map((r) => r.outcomes.find((o) => o.def.id === l.id)?.result).filter((x): x is LabResult => !!x)), 6));
   return failures ? 1 : 0;

@@ -79,6 +79,8 @@ export interface NativeAddon {
   tunOpen(name: string): SyscallResult & { name: string | null };
   tunWrite(fd: number, frame: Buffer | Uint8Array): SyscallResult;
   TunPoller: new (fd: number, onFrames: (frames: Buffer[], timesUs: number[], errno: string | null) => void) => TunPollerHandle;
+  /** renameat2(a, b, RENAME_EXCHANGE): swaps two paths in one step */
+  renameExchange(a: string, b: string): SyscallResult;
 }
 
 export class AddonMissingError extends Error {
