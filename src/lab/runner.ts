@@ -180,7 +180,7 @@ export class LabRunner {
         return;
       }
       if (m.type === 'result') done = true;
-      else if (m.type === 'error') error = { code: m.code, message: m.message };
+      else if (m.type === 'error') error = diskError(m.code, m.message) ?? { code: m.code, message: m.message };
       opts.onMessage?.(m);
     });
     child.stderr!.on('data', (d: Buffer) => {
@@ -228,6 +228,13 @@ export class LabRunner {
       });
     });
   }
+}
+
+/** A lab that failed because the disk (or its quota, or its inodes) was full, said so plainly. */
+function diskError(code: string, message: string): { code: string; message: string } | null {
+  if (code !== 'ENOSPC' && code !== 'EDQUOT' && !/\b(ENOSPC|EDQUOT)\b/.test(message)) return null;
+  const file = /'([^']+)'/.exec(message)?.[1];
+  return { code: 'ENOSPC', message: `no space left on device while writing its evidence${file ? ` (${path.basename(file)})` : ''}: nothing of this run was kept` };
 }
 
 /** Sends `signal` to a child's whole process group (it was started detached), if it is still there. */
