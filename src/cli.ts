@@ -12,7 +12,7 @@ import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
 import { formatCourse, writeCourseHtml } from './lab/course';
-import { prepareOutDir } from './lab/outdir';
+import { checkOutDir, prepareOutDir } from './lab/outdir';
 import { askOnTerminal, formatPredictions, readPredictions } from './lab/predict';
 import type { Predictions } from './lab/questions';
 import { writeLabReport, writeReports } from './lab/report';
@@ -120,7 +120,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   }
   if (opts.kernel !== undefined) return kernelsRunCommand(labs, params, jobs, opts);
   const isolation = assertReady();
-  const outDir = prepareOutDir(opts.out); // before any lab starts: a bad --out is one line, at once
+  checkOutDir(opts.out); // before any question or lab: a bad --out is one line, at once (made once the answers are in)
   let predictions: Predictions | undefined;
   if (typeof opts.predict === 'string') {
     const file = opts.predict;
@@ -133,6 +133,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     if (!labs.some((l) => l.questions?.length)) throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
     predictions = await askOnTerminal(labs, process.stdin, process.stderr);
   }
+  const outDir = prepareOutDir(opts.out);
   const tty = !opts.json && process.stderr.isTTY;
   const printed = new Map<string, string[]>();
   let lastProgress = '';
@@ -291,6 +292,39 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   return failures ? 1 : 0;
 }
 
+/** `twlab report`: the reports rebuilt from --out; a damaged lab folder is skipped and named. */
+function reportCommand(ids: string[], outOption: string): number {
+  const only = ids.length ? resolveLabIds(ids).map((d) => d.id) : undefined;
+  const outDir = evidenceDir(outOption);
+  const skipped: string[] = [];
+  let written: string[];
+  try {
+    written = writeReports(outDir, only, skipped);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EROFS' ? 'read-only filesystem' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message);
+    throw new TwlabError('BAD_USAGE', `cannot write the reports into ${outDir} (${why})${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`);
+  }
+  for (const f of written) out(shownPath(f));
+  for (const s of skipped) err(`twlab: skipped ${s}: run that lab again to replace it`);
+  return skipped.length ? 1 : 0;
+}
+
+/** --out of a command that reads evidence: an existing directory (not a file, not a kernel pseudo-filesystem). */
+function evidenceDir(outOption: string): string {
+  if (outOption.trim() === '') throw new TwlabError('BAD_USAGE', '--out takes a directory, not an empty string');
+  const outDir = path.resolve(outOption);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(outDir);
+  } catch {
+    throw new TwlabError('BAD_USAGE', `no evidence in ${outDir}; run some labs first (\`twlab run all --out ${outOption}\`)`);
+  }
+  if (!st.isDirectory()) throw new TwlabError('BAD_USAGE', `--out ${outOption}: ${outDir} is a file, not a directory of evidence`);
+  checkOutDir(outOption);
+  return outDir;
+}
+
 function kernelsCommand(opts: { json?: boolean }): void {
   const l = kernelListing();
   if (opts.json) {
@@ -335,12 +369,13 @@ function showCommand(target: string, opts: ShowCliOptions): number {
       throw e;
     }
   };
-  // a capture file, or a lab id whose captures are shown variant by variant
-  if (!fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
+  // a capture file (`-`: standard input), or a lab id whose captures are shown variant by variant
+  if (target !== '-' && !fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
     const [def] = resolveLabIds([target]);
     const dir = path.resolve(opts.out, opts.kernel ? kernelFolder(path.resolve(opts.out), opts.kernel) : '', labDirName(def!));
     if (!fs.existsSync(dir)) throw new TwlabError('BAD_PCAP', `no captures for lab ${def!.id} in ${dir}; run \`twlab run ${def!.id}\` first`);
     const pcaps = fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
+    if (pcaps.length === 0) throw new TwlabError('BAD_PCAP', `no captures (*.pcap) in ${dir}; run \`twlab run ${def!.id}\` again to make them`);
     for (const f of pcaps) {
       out(`== ${def!.id} ${def!.slug} · ${f}`);
       show(path.join(dir, f));
@@ -356,7 +391,8 @@ export function buildProgram(): Command {
   const program = new Command('twlab')
     .description('A TIME_WAIT and linger laboratory: the Linux kernel\'s TCP against a scriptable userspace peer, with pcap evidence and verdicts.')
     .version(require('../../package.json').version as string)
-    .showHelpAfterError('(run `twlab --help` for usage)')
+    // commander's own errors (an unknown option, a missing argument) as one line like every other
+    .configureOutput({ outputError: (message, write) => write(`twlab: ${message.replace(/^error: /, '').trim()} (run \`twlab --help\` for usage)\n`) })
     .exitOverride();
   program
     .command('list')
@@ -401,12 +437,7 @@ export function buildProgram(): Command {
     .argument('[ids...]', 'labs to rebuild (default: every lab folder found)')
     .option('--out <dir>', 'directory holding the evidence', 'captures')
     .action((ids: string[], opts: { out: string }) => {
-      const outDir = path.resolve(opts.out);
-      if (!fs.existsSync(outDir)) throw new TwlabError('BAD_USAGE', `no evidence in ${outDir}; run some labs first (\`twlab run all\`)`);
-      const only = ids.length ? resolveLabIds(ids).map((d) => d.id) : undefined;
-      const written = writeReports(outDir, only);
-      for (const f of written) out(path.relative(process.cwd(), f) || f);
-      process.exitCode = 0;
+      process.exitCode = reportCommand(ids, opts.out);
     });
   program
     .command('course')

@@ -240,7 +240,15 @@ class Bytes {
       this.#buf = bigger;
     }
     while (this.#end < n && !this.#eof) {
-      const got = fs.readSync(this.#fd, this.#buf, this.#end, this.#buf.length - this.#end, null);
+      let got: number;
+      try {
+        got = fs.readSync(this.#fd, this.#buf, this.#end, this.#buf.length - this.#end, null);
+      } catch (e) {
+        // a pipe (twlab show -) whose writer is behind: wait for it
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
       if (got === 0) this.#eof = true;
       this.#end += got;
     }
@@ -523,18 +531,23 @@ function blockName(type: number): string {
   }
 }
 
-/** Opens a capture file for streaming; throws PcapError (one line) when it cannot be read at all. */
+/**
+ * Opens a capture file for streaming (`-`: standard input, a capture piped in); throws PcapError
+ * (one line) when it cannot be read at all. Only regular files are opened by name: opening a FIFO
+ * would wait, silently, for a writer that may never come.
+ */
 export function openCapture(path: string): CaptureReader {
+  if (path === '-') return new CaptureReader(0, 'standard input');
   let fd: number;
   try {
+    const st = fs.statSync(path);
+    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : null;
+    if (kind) throw Object.assign(new Error(kind), { code: 'NOT_A_FILE' });
     fd = fs.openSync(path, 'r');
-    if (fs.fstatSync(fd).isDirectory()) {
-      fs.closeSync(fd);
-      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new PcapError('PCAP_NOT_FOUND', `${path}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory, not a capture' : err.message}`);
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'NOT_A_FILE' ? `${err.message}, not a capture file${err.message.includes('directory') ? '' : '; to read a capture from a pipe, give it on standard input: … | twlab show -'}` : err.message;
+    throw new PcapError('PCAP_NOT_FOUND', `${path}: ${why}`);
   }
   return new CaptureReader(fd, path, fd);
 }

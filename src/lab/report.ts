@@ -219,6 +219,7 @@ function readResult(file: string): LabResult | string {
     return `result.json is not whole JSON (${text.length} bytes; cut short?)`;
   }
   if (!r || typeof r !== 'object' || typeof r.lab !== 'string' || !Array.isArray(r.claims) || !Array.isArray(r.variants)) return 'result.json is not a lab result';
+  if (!r.claims.every((c) => c && typeof c.id === 'string' && typeof c.verdict === 'string') || !r.variants.every((v) => v && typeof v.name === 'string')) return 'result.json has claims or variants that are not whole';
   return r as LabResult;
 }
 
@@ -351,7 +352,13 @@ export function writeReports(outDir: string, ids?: readonly string[], skipped: s
     const dir = path.join(outDir, c.folder);
     for (const { dirName, result } of c.labs.values()) {
       if (ids && !ids.includes(result.lab)) continue;
-      written.push(writeLabReport(path.join(dir, dirName), result));
+      try {
+        written.push(writeLabReport(path.join(dir, dirName), result));
+      } catch (e) {
+        // a disk that cannot take it stops here; a result that cannot be drawn is named and passed over
+        if (['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+        skipped.push(`${path.join(dir, dirName)} (its report could not be drawn from result.json: ${(e as Error).message})`);
+      }
     }
     if (c.folder) {
       writeAtomically(path.join(dir, 'index.html'), renderIndex([...c.labs.values()]));
