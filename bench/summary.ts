@@ -2,7 +2,7 @@
 // same run: wall time and peak memory (max RSS) of each, as separate processes. Figures, not
 // assertions (the goals — 200,000 connections in ≤ 256 MiB, a gigabyte no slower than tshark —
 // are judged by reading them). The captures are generated here and kept in the temp folder
-// between runs (about 1.5 GB; `TWLAB_BENCH_CLEAN=1` removes them after the run):
+// between runs (about 2 GB; `TWLAB_BENCH_CLEAN=1` removes them after the run):
 //  - many: 200,000 short connections (SYN, SYN-ACK, ACK, a request, a response, the close; one in
 //    ten reset) within 30 s — all inside one TIME_WAIT, so none can be dropped early: the state
 //    each connection leaves behind must be small;
@@ -11,7 +11,7 @@
 //    connections of the last few minutes;
 //  - gigabyte: 14,000 bulk connections of 47 full-sized data segments each, ~1 GB.
 //  - one: a single connection of 1,000,000 segments (`--conn 1` draws at most the ladder limit).
-//  `TWLAB_BENCH_ONLY=many|spread|gigabyte|one` runs one of them.
+//  `TWLAB_BENCH_SUMMARY=many|spread|gigabyte|one` runs one of them.
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -154,7 +154,7 @@ function summaryBench(title: string, file: string, vsTshark: boolean): void {
 }
 
 function main(): void {
-  const only = process.env.TWLAB_BENCH_ONLY;
+  const only = process.env.TWLAB_BENCH_SUMMARY;
   const files: string[] = [];
   if (!only || only === 'many') {
     const f = captureFile('many', (file) => generate(file, { connections: 200_000, exchanges: 1, payload: 200, spacingUs: 150 }));
