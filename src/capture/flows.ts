@@ -91,6 +91,8 @@ const NUMBER = 20;
 const STATE = 21;
 const CLOSED = 4;
 const ESTABLISHED = 8;
+/** an incarnation's record: 8 64-bit numbers, 6 whole ones */
+const newIncarnations = (initialRecords?: number): Slab => new Slab(8, 6, initialRecords);
 
 /**
  * A flow (one four-tuple): the time of its latest segment; IPv4: each side's endpoint as address ×
@@ -113,6 +115,8 @@ const PREV = 12;
 const NEXT = 13;
 const ENDED = 14;
 const COUNTS = 15;
+/** a flow's record: 3 64-bit numbers, then whole ones up to COUNTS (and the counts when directions are counted) */
+const newFlows = (directions: boolean): Slab => new Slab(3, COUNTS - 6 + (directions ? 2 * COUNTED.length : 0));
 
 const FLAG_NAMES: string[] = Array.from({ length: 256 }, (_, b) =>
   formatFlags({ fin: !!(b & 1), syn: !!(b & 2), rst: !!(b & 4), psh: !!(b & 8), ack: !!(b & 16), urg: !!(b & 32), ece: !!(b & 64), cwr: !!(b & 128) }) || 'none',
@@ -198,7 +202,7 @@ export class FlowAnalyzer {
   forgotten = 0;
   readonly #opts: AnalyzerOptions;
   readonly #flows: Slab;
-  #incarnations = new Slab(8, 6);
+  #incarnations = newIncarnations();
   /** IPv4 flows by their endpoints as numbers (address × 65536 + port, the lower first), IPv6 flows by their key */
   #v4 = new PairTable();
   readonly #v6 = new Map<string, number>();
@@ -227,7 +231,7 @@ export class FlowAnalyzer {
   constructor(opts: AnalyzerOptions = {}) {
     this.#opts = opts;
     this.#budget = opts.signatureBudget ?? 250_000;
-    this.#flows = new Slab(3, COUNTS - 6 + (opts.directions === false ? 0 : 2 * COUNTED.length));
+    this.#flows = newFlows(opts.directions !== false);
   }
 
   /** how many connections it has seen (the highest FlowSegment.conn) */
@@ -287,7 +291,6 @@ export class FlowAnalyzer {
 
   /** The record of flow f's incarnation `number`. */
   #incarnation(f: number, number: number): number {
-    const FD = this.#flows.doubles;
     const FW = this.#flows.words;
     return number === FW[f + INCARNATIONS] ? FW[f + CURRENT]! : this.#earlier.get(f)![number - 1]!;
   }
@@ -297,7 +300,6 @@ export class FlowAnalyzer {
     const made = this.#names.get(f);
     if (made) return made;
     const FD = this.#flows.doubles;
-    const FW = this.#flows.words;
     const end0 = FD[(f >> 1) + END0]!;
     const end1 = FD[(f >> 1) + END1]!;
     const address = (n: number): string => v4Text(Math.floor(n / 65536));
@@ -309,7 +311,6 @@ export class FlowAnalyzer {
   /** The records of the flows it remembers, in order of first appearance. */
   #rememberedFlows(): number[] {
     const flows: number[] = [];
-    const FD = this.#flows.doubles;
     const FW = this.#flows.words;
     for (let f = 0; f < this.#flows.top; f += this.#flows.stride) if (FW[f + CONN]! > 0) flows.push(f);
     return flows.sort((a, b) => FW[a + CONN]! - FW[b + CONN]!);
@@ -322,7 +323,7 @@ export class FlowAnalyzer {
    */
   finish(): void {
     this.#finished = true;
-    this.#incarnations = new Slab(8, 6, 1);
+    this.#incarnations = newIncarnations(1);
     this.#v4 = new PairTable(16);
     this.#seen = new Map();
     this.#closedWithKeys.clear();

@@ -149,7 +149,8 @@ const INDEX = FACTS;
 const SEGMENTS = FACTS + 1;
 const STRAYS = FACTS + 2;
 const COUNT = FACTS + 3;
-const WHOLE = COUNT + 1 - DOUBLES;
+/** how many whole numbers a record holds */
+const WHOLES = COUNT + 1 - DOUBLES;
 
 /**
  * The summaries of a capture's connections, fed segment by segment: FlowSegments (which carry
@@ -158,8 +159,8 @@ const WHOLE = COUNT + 1 - DOUBLES;
  * `retire(conn)` (when FlowAnalyzer forgets it) or the end.
  */
 export class ConnectionSummaries {
-  readonly #records = new Slab(DOUBLES, WHOLE);
-  /** each connection's record number, by the connection's number (and 0) */
+  readonly #records = new Slab(DOUBLES, WHOLES);
+  /** each connection's record, by the connection's number (and 0) */
   readonly #byConn = new PairTable();
   /** the records of incarnations 2, 3, … of a connection whose four-tuple was reused */
   readonly #more = new Map<number, number[]>();
@@ -170,7 +171,7 @@ export class ConnectionSummaries {
   readonly #challengeFrames = new Map<number, number[]>();
   readonly #probeFrames = new Map<number, number[]>();
 
-  /** A new record (its number), for an incarnation that begins at `timeUs`. */
+  /** A new record (its offset), for an incarnation that begins at `timeUs`. */
   #newIncarnation(timeUs: number): number {
     const r = this.#records.alloc(-1);
     const d = this.#records.doubles;
