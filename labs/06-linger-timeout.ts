@@ -74,6 +74,26 @@ async function stalledCloses(ctx: LabContext, n: number, nonBlocking: boolean): 
   return { trials, loopTicksDuringClose: ticks, framesWhileOrphan };
 }
 
+/**
+ * What the kernel put on the wire for one connection (its segments in the variant's capture): the
+ * data bytes its sequence numbers cover, whether its FIN followed all `queued` bytes, its RSTs.
+ */
+function kernelSent(ctx: LabContext, variant: string, port: number, queued: number): { bytes: number; fin: boolean; finAfterAll: boolean; rst: number; text: string } {
+  const end = `${ctx.addr.host4}:${port}`;
+  const mine = ctx.flows(variant).segments.filter((s) => s.src === end);
+  const bytes = Math.max(0, ...mine.filter((s) => s.len > 0).map((s) => s.relSeq + s.len - 1));
+  const fin = mine.find((s) => (s.flagBits & 1) !== 0);
+  const rst = mine.filter((s) => (s.flagBits & 4) !== 0).length;
+  return {
+    bytes,
+    fin: !!fin,
+    // a FIN may ride on the last data segment: it sits after that segment's bytes
+    finAfterAll: !!fin && fin.relSeq + fin.len === queued + 1,
+    rst,
+    text: `the kernel's segments cover ${bytes} of ${queued} bytes; FIN ${fin ? `#${fin.number} at relative seq ${fin.relSeq + fin.len}` : 'none'}; ${rst} RST`,
+  };
+}
+
 export default defineLab({
   id: '06',
   slug: 'linger-timeout',
@@ -126,21 +146,28 @@ export default defineLab({
       evidence: `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT timer read ${[...new Set(acked.map((t) => (t.timeWaitTimerMs === null ? 'n/a' : `${(t.timeWaitTimerMs / 1000).toFixed(1)} s`)))].join('/')}`,
     });
     const stalledTrials = [...(stalled.trials as Stalled[]).map((t) => ({ t, v: 'peer-stalls' })), ...(nonBlocking.trials as Stalled[]).map((t) => ({ t, v: 'non-blocking' }))];
+    const onWire = ({ t, v }: { t: Stalled; v: string }) => kernelSent(ctx, v, t.local, t.queued);
     ctx.judge('C18', {
-      trials: stalledTrials.map(({ t, v }): Trial => ({
-        requires: [
-          lingerSet(t.linger),
-          requires(`close() blocked until the linger time (${linger} s) ran out`, t.close.elapsedMs >= linger * 1000 - 50, `${t.close.elapsedMs} ms → ${t.close.ret}${t.close.errno ? ` ${t.close.errno}` : ''}`),
-          requires('data was still unsent when it ran out', (t.afterClose?.sendQueue ?? 0) > 0, t.afterClose ? `${t.afterClose.sendQueue} bytes in the send queue, ${t.afterClose.state}` : 'no socket left'),
-          requires(`the connection ended within ${FINISH_WATCH_MS / 1000} s of the peer reading again`, t.finished, t.finished ? `peer ${t.peerStates.slice(-2).join('→')}` : `peer still ${t.peerStates[t.peerStates.length - 1] ?? '?'}, ${t.peerReceived} of ${t.queued} bytes`),
-        ],
-        // forcefully closed: an RST from the kernel; lost: the peer never got it all
-        agrees: ctx.sentBy(v, ctx.addr.host4, t.local).rst > 0 || !t.peerGotEverything,
-      })),
+      trials: stalledTrials.map((x): Trial => {
+        const { t } = x;
+        const w = onWire(x);
+        return {
+          requires: [
+            lingerSet(t.linger),
+            requires(`close() blocked until the linger time (${linger} s) ran out`, t.close.elapsedMs >= linger * 1000 - 50, `${t.close.elapsedMs} ms → ${t.close.ret}${t.close.errno ? ` ${t.close.errno}` : ''}`),
+            requires('data was still unsent when it ran out', (t.afterClose?.sendQueue ?? 0) > 0, t.afterClose ? `${t.afterClose.sendQueue} bytes in the send queue, ${t.afterClose.state}` : 'no socket left'),
+            requires('the kernel ended its side on the wire (a FIN or an RST in the capture)', w.fin || w.rst > 0, w.text),
+            requires(`the connection ended within ${FINISH_WATCH_MS / 1000} s of the peer reading again (our TCP did its part)`, t.finished, t.finished ? `peer ${t.peerStates.slice(-2).join('→')}` : `peer still ${t.peerStates[t.peerStates.length - 1] ?? '?'}, ${t.peerReceived} of ${t.queued} bytes`),
+          ],
+          // judged on the kernel's segments: forcefully closed (an RST), or the data never sent
+          agrees: w.rst > 0 || w.bytes < t.queued,
+        };
+      }),
       evidence:
         `close() blocked ${[...new Set(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10))].join('/')} s and returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')}; ` +
-        `the kernel kept the connections (${[...new Set(stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'))].join(',')}), sent ${stalledTrials.reduce((a, { t, v }) => a + ctx.sentBy(v, ctx.addr.host4, t.local).rst, 0)} RST, ` +
-        `and the peers, resuming later, received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length}`,
+        `the kernel kept the connections (${[...new Set(stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'))].join(',')}), and on the wire it sent ${stalledTrials.reduce((a, x) => a + onWire(x).rst, 0)} RST, ` +
+        `all the queued bytes and then its FIN in ${stalledTrials.filter((x) => onWire(x).finAfterAll && onWire(x).bytes >= x.t.queued).length}/${stalledTrials.length} (${[...new Set(stalledTrials.map((x) => `${onWire(x).bytes}/${x.t.queued}`))].join(', ')} bytes); ` +
+        `the peers, resuming later, received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length}`,
     });
 
     const fate = (t: Stalled, v: string): string => (ctx.sentBy(v, ctx.addr.host4, t.local).rst > 0 ? 'dropped, with an RST' : t.peerGotEverything ? 'delivered later by the kernel' : 'lost without an RST');

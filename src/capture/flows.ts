@@ -45,6 +45,8 @@ export interface FlowSegment {
   relAck: number | null;
   len: number;
   window: number;
+  /** the timestamps option's TSval, -1 without one */
+  tsval: number;
   marks: Mark[];
   /** false when the TCP checksum is wrong */
   checksumOk: boolean | null;
@@ -612,6 +614,7 @@ export class FlowAnalyzer {
       relAck: ackFlag ? (otherIsn >= 0 ? seqRelative(seq(v.ack), seq(otherIsn)) : null) : null,
       len,
       window: v.window,
+      tsval: v.tsval,
       marks,
       checksumOk,
       srcAddress: names.addresses[side],

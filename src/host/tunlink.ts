@@ -75,6 +75,11 @@ export class TunLink {
     if (r.ret < 0) this.#lastError = r.errno;
   }
 
+  /** Hands over at once the frames already queued (the peer reads before it acts on a timer). */
+  poll(): void {
+    this.#poller?.drain?.(); // an addon built before drain() existed has none: frames then wait for the poll phase
+  }
+
   onFrame(listener: (frame: Uint8Array, timeUs: number, more: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

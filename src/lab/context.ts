@@ -5,10 +5,10 @@ import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../capture/flows';
 import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
-import { wallUs } from '../host/clock';
+import { guestRealtime, wallUs } from '../host/clock';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
 import { ADDR, readSysctl, setTunMtu, writeSysctl, type LabNetwork } from '../host/netns';
-import { counterDelta, counters, socketTable, type SocketEntry } from '../host/observe';
+import { counterChange, counterDelta, counters, socketTable, type SocketEntry } from '../host/observe';
 import type { TunLink } from '../host/tunlink';
 import { NOBODY_UID, UidHelper } from '../host/uidhelper';
 import { TcpStack } from '../stack/stack';
@@ -21,6 +21,7 @@ import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
 import { decide, type Judgement } from './verdict';
 import { resolveAnswer, type Answer, type QuestionResult } from './questions';
+import { TupleOnWire, type Endpoint } from './onwire';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
 
@@ -85,6 +86,10 @@ export class LabContext {
   #peer: TcpStack | null = null;
   #sampleKernel: (() => void) | null = null;
   #flows = new Map<string, FlowSummary>();
+  /** each finished variant's counters, read at its start and end */
+  #counterReadings = new Map<string, { before: Record<string, number>; after: Record<string, number> }>();
+  /** a socket-table read that failed while the table was watched (the variant then fails with it) */
+  #watchError: Error | null = null;
   /** set during a bulk phase: frames are counted instead of listed, their payload not captured */
   #bulk: { frames: number; bytes: number } | null = null;
   /** sysctls changed during the run, as read back */
@@ -193,8 +198,19 @@ export class LabContext {
     return socketTable().filter(filter);
   }
 
+  /** Every TCP counter now (Tcp.*, TcpExt.*); a file that cannot be read is an error, not `{}`. */
   counters(): Record<string, number> {
     return counters();
+  }
+
+  /**
+   * How much counter `name` changed during a finished variant: null when this kernel has no such
+   * counter (a claim that needs it must then say `not tested` — a missing counter is not a 0).
+   */
+  counterChange(variant: string, name: string): number | null {
+    const r = this.#counterReadings.get(variant);
+    if (!r) throw new Error(`no counters for variant ${variant}`);
+    return counterChange(r.before, r.after, name);
   }
 
   /** Sets a per-namespace sysctl during the run; it is recorded in the result and the timeline. */
@@ -214,6 +230,22 @@ export class LabContext {
 
   readSysctl(name: string): string | null {
     return readSysctl(name);
+  }
+
+  /**
+   * The system's realtime clock when it is the lab's own to set — a twlab guest's (`--kernel`) —
+   * or null (the host's clock is never touched). Each shift is noted in the timeline.
+   */
+  realtimeClock(): { shift(deltaMs: number): { ret: number; errno: string | null } } | null {
+    const clock = guestRealtime();
+    if (!clock) return null;
+    return {
+      shift: (deltaMs: number) => {
+        const r = clock.shift(deltaMs);
+        this.note(`the guest's realtime clock shifted ${deltaMs >= 0 ? '+' : ''}${deltaMs.toFixed(1)} ms (${r.errno ?? 'OK'})`);
+        return r;
+      },
+    };
   }
 
   sleep(ms: number): Promise<void> {
@@ -263,7 +295,10 @@ export class LabContext {
     const stopWatch = this.#watchKernel();
     try {
       const observations = await fn();
-      const delta = counterDelta(before, counters());
+      if (this.#watchError) throw this.#watchError;
+      const after = counters();
+      this.#counterReadings.set(name, { before, after });
+      const delta = counterDelta(before, after);
       this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
       const result: VariantResult = { name, params, pcap: file, pcapng: `${name}.pcapng`, frames: pcap.count, observations: { ...observations, counters: delta } };
       this.variants.push(result);
@@ -331,7 +366,14 @@ export class LabContext {
     const seen = new Map<string, { state: string; timer: string }>();
     const sample = (): void => {
       const now = new Set<string>();
-      for (const e of socketTable()) {
+      let table: SocketEntry[];
+      try {
+        table = socketTable();
+      } catch (e) {
+        this.#watchError ??= e as Error; // the variant fails with it when its steps return
+        return;
+      }
+      for (const e of table) {
         const key = `${ep(e.local)}|${ep(e.remote)}|${e.inode}|${e.state === 'TIME_WAIT' ? 'tw' : ''}`;
         now.add(key);
         const prev = seen.get(key);
@@ -364,6 +406,11 @@ export class LabContext {
     return flows;
   }
 
+  /** One four-tuple's segments in a finished variant's capture, read from the kernel's side. */
+  onWire(variant: string, kernel: Endpoint, peer: Endpoint): TupleOnWire {
+    return new TupleOnWire(this.flows(variant), kernel, peer);
+  }
+
   /**
    * Totals over every direction that starts at `from` (an address, e.g. the kernel's 192.0.2.1),
    * or only at `from`:`port` (one connection's side), in a finished variant's capture.
@@ -387,7 +434,7 @@ export class LabContext {
     if (!spec) throw new Error(`lab ${this.def.id} does not list claim ${id}`);
     if (this.claims.some((c) => c.id === id)) throw new Error(`claim ${id} judged twice`);
     const d = decide(spec, judgement, os.release());
-    const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
+    const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), ...(spec.modality === 'may' ? { modality: 'may' as const } : {}), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
     this.claims.push(result);
     return result;
   }
