@@ -42,7 +42,7 @@ const PARAMS = [
     validate: checkAddressToken,
     help: 'addresses paired as A × B (all ordered pairs); +v6only sets IPV6_V6ONLY, plain IPv6 clears it',
   },
-  { name: 'multicast', kind: 'string', default: '224.1.2.3', validate: (v: string) => (familyOf(v) ? null : `${JSON.stringify(v)} is not an IP address`), help: 'group both sockets bind in the multicast kind' },
+  { name: 'multicast', kind: 'string', default: '224.1.2.3', validate: (v: string) => (!familyOf(v) ? `${JSON.stringify(v)} is not an IP address` : isMulticastGroup(v) ? null : `${JSON.stringify(v)} is not a multicast group address (224.0.0.0–239.255.255.255, or ff00::/8): the multicast cells bind both sockets to a group`), help: 'group both sockets bind in the multicast kind' },
   { name: 'uids', kind: 'list', default: ['same', 'other'], choices: ['same', 'other'], help: 'owner of socket B: the lab (root) or another user (nobody, 65534)' },
   { name: 'base_port', kind: 'int', default: 20000, min: 1024, max: 60000, help: 'first port; each cell binds a fresh one' },
   { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of the SO_REUSEPORT-after-bind probe, per protocol and kind' },
@@ -57,6 +57,12 @@ interface Endpoint {
   family: IpFamily;
   address: string;
   v6only: boolean | null;
+}
+
+/** 224.0.0.0/4 (RFC 5771) or ff00::/8 (RFC 4291 §2.7) */
+function isMulticastGroup(address: string): boolean {
+  const first = Number(address.split('.')[0]);
+  return familyOf(address) === 'ipv4' ? first >= 224 && first <= 239 : /^ff[0-9a-f]{2}:/i.test(address);
 }
 
 function endpoint(token: string): Endpoint {

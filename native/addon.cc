@@ -31,6 +31,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -731,6 +732,24 @@ Napi::Value RealtimeUs(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(ts.tv_sec) * 1e6 + static_cast<double>(ts.tv_nsec) / 1e3);
 }
 
+// ---- evidence folders: an atomic swap (src/lab/evidence.ts) ----
+// renameat2(RENAME_EXCHANGE) exchanges two paths in one step: a lab's folder is at every instant
+// either its old evidence or its new, whenever the process dies. Not every filesystem has it
+// (9p in a guest, NFS): the errno says so and the caller falls back.
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)  // include/uapi/linux/fs.h
+#endif
+
+Napi::Value RenameExchange(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "renameExchange(a, b) takes two paths");
+  }
+  const std::string a = info[0].As<Napi::String>().Utf8Value();
+  const std::string b = info[1].As<Napi::String>().Utf8Value();
+  long r = syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE);
+  return Result(info.Env(), r, errno);
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))
@@ -792,6 +811,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("PacketPoller", PacketPoller::Init(env));
   exports.Set("realtimeUs", Napi::Function::New(env, RealtimeUs));
   exports.Set("diagLookup", Napi::Function::New(env, DiagLookup));
+  exports.Set("renameExchange", Napi::Function::New(env, RenameExchange));
   return exports;
 }
 

@@ -107,6 +107,8 @@ export interface NativeAddon {
   realtimeUs(): number;
   /** the kernel's TCP socket for one four-tuple (exact NETLINK_SOCK_DIAG request); ENOENT when none; remotePort 0: the listener it falls to */
   diagLookup(local: Buffer, remote: Buffer): SyscallResult & { state?: number; timer?: number; expiresMs?: number; retrans?: number; rqueue?: number; wqueue?: number; uid?: number; inode?: number; remotePort?: number };
+  /** renameat2(a, b, RENAME_EXCHANGE): swaps two paths in one step */
+  renameExchange(a: string, b: string): SyscallResult;
 }
 
 export class AddonMissingError extends Error {

@@ -87,7 +87,13 @@ ${items.join('\n')}
 </ol></body></html>
 `;
   const file = path.join(outDir, 'course.html');
-  fs.writeFileSync(`${file}.${process.pid}`, html);
-  fs.renameSync(`${file}.${process.pid}`, file);
+  const temporary = `${file}.${process.pid}`;
+  try {
+    fs.writeFileSync(temporary, html);
+    fs.renameSync(temporary, file);
+  } catch (e) {
+    fs.rmSync(temporary, { force: true }); // a full disk leaves no half-written page behind
+    throw e;
+  }
   return file;
 }
