@@ -15,6 +15,7 @@ import { NewReno } from './congestion';
 import { Reassembly } from './reassembly';
 import { LossRecovery } from './recovery';
 import { RtoEstimator } from './rto';
+import { SentSegments } from './sent';
 
 export { DEFAULT_TCB, type KeepaliveConfig, type TcbConfig, type TcbInit } from './config';
 
@@ -155,9 +156,8 @@ export class Tcb {
   /** SND.UNA when the retransmission timer last expired: the same segment timing out again */
   #rtoUna: SeqNumber | null = null;
   #rttProbe: { seq: SeqNumber; at: number } | null = null;
-  /** where each segment in flight ended when first sent (from #sentHead on): retransmissions keep those boundaries, as Linux resends an skb */
-  #sentEnds: SeqNumber[] = [];
-  #sentHead = 0;
+  /** where each segment in flight ended when first sent */
+  readonly #sent = new SentSegments();
   #lastAckAt = 0;
   #lastHeardAt = 0;
   #keepaliveProbes = 0;
@@ -729,7 +729,7 @@ export class Tcb {
     this.sendQ.drop(dataAcked);
     this.sndBase = seqAdd(this.sndBase, dataAcked);
     this.sndUna = ack;
-    this.#forgetSent(ack);
+    this.#sent.forget(ack);
     if (dataAcked) this.events.push({ kind: 'acked', bytes: dataAcked, at: now });
     // RTT (RFC 6298 §2, RFC 7323 §4.1). Only a valid sample ends the back-off (RFC 6298 §5, Karn):
     // an ACK of a retransmitted segment without timestamps says nothing about the path.
@@ -1009,36 +1009,6 @@ export class Tcb {
     return this.#ackNow || this.#synDue;
   }
 
-  #noteSent(end: SeqNumber): void {
-    const ends = this.#sentEnds;
-    if (ends.length === this.#sentHead || seqGt(end, ends[ends.length - 1]!)) ends.push(end);
-  }
-
-  #forgetSent(una: SeqNumber): void {
-    const ends = this.#sentEnds;
-    while (this.#sentHead < ends.length && seqLe(ends[this.#sentHead]!, una)) this.#sentHead++;
-    if (this.#sentHead === ends.length) {
-      ends.length = 0;
-      this.#sentHead = 0;
-    } else if (this.#sentHead > 1024 && this.#sentHead * 2 > ends.length) {
-      this.#sentEnds = ends.slice(this.#sentHead);
-      this.#sentHead = 0;
-    }
-  }
-
-  /** The end of the segment, as first sent, that holds `p` (binary search), or null. */
-  #sentSegmentEnd(p: SeqNumber): SeqNumber | null {
-    const ends = this.#sentEnds;
-    let lo = this.#sentHead;
-    let hi = ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (seqGt(ends[mid]!, p)) hi = mid;
-      else lo = mid + 1;
-    }
-    return lo < ends.length ? ends[lo]! : null;
-  }
-
   #unsent(): number {
     return this.sendQ.length - seqDiff(this.sndNxt, this.sndBase);
   }
@@ -1086,7 +1056,7 @@ export class Tcb {
       // the peer's window bounds retransmissions too, except SND.UNA's segment (a probe of a shrunk window, as Linux sends it)
       const wndEnd = seqAdd(this.sndUna, this.sndWnd);
       let end = r.end;
-      const segEnd = this.#sentSegmentEnd(r.from);
+      const segEnd = this.#sent.endOf(r.from);
       if (segEnd !== null && seqLt(segEnd, end)) end = segEnd;
       if (r.from !== this.sndUna) {
         if (!seqLt(r.from, wndEnd)) return;
@@ -1126,14 +1096,14 @@ export class Tcb {
       const end = this.#dataSegment(from, n, true, now, out);
       if (!this.#rttProbe) this.#rttProbe = { seq: end, at: now };
       this.sndNxt = end;
-      this.#noteSent(end);
+      this.#sent.note(end);
     }
     this.#probeNew = false;
     // 3. a FIN after all the data, which needs no window
     if (this.finQueued && this.finSeq === null && this.#unsent() <= 0) {
       const end = this.#dataSegment(this.sndNxt, 0, true, now, out);
       this.sndNxt = end;
-      this.#noteSent(end);
+      this.#sent.note(end);
     }
   }
 
@@ -1196,8 +1166,7 @@ export class Tcb {
       return;
     }
     // the last segment as it was sent (with the FIN if that went)
-    const ends = this.#sentEnds;
-    const before = ends.length - 2 >= this.#sentHead ? ends[ends.length - 2]! : this.sndUna;
+    const before = this.#sent.lastStart(this.sndUna);
     const from = seqGt(before, this.sndUna) ? before : this.sndUna;
     this.events.push({ kind: 'retransmit', seq: from, bytes: seqDiff(this.sndNxt, from), timer: true, at: now });
     if (this.#rttProbe) this.#rttProbe = null;
@@ -1215,7 +1184,7 @@ export class Tcb {
     if (usable > 0) {
       const end = this.#dataSegment(this.sndNxt, Math.min(usable, this.effMss()), true, now, out);
       this.sndNxt = end;
-      this.#noteSent(end);
+      this.#sent.note(end);
       return;
     }
     out.push(this.#segment(ACK, seqAdd(this.sndUna, -1), EMPTY, now));
