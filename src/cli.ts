@@ -190,7 +190,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
 async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Record<string, ParamValue>>, jobs: number | undefined, opts: RunOptions): Promise<number> {
   const specs = parseKernelList(opts.kernel!);
   if (opts.predict !== undefined) throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
-  const isolation = specs.some((s) => s.kind === 'host') ? assertReady() : null;
+  const isolation = specs.some((s) => s.kind === 'host' || s.kind === 'netbsd') ? assertReady() : null;
   const say = (s: string): void => {
     if (!opts.json) err(`twlab: ${s}`);
   };
