@@ -23,6 +23,7 @@ import type { ParamValue } from './lab/params';
 import { parseKernelList } from './kernels/debian';
 import { kernelChecks, kernelListing } from './kernels/doctor';
 import { MatrixRunner, prepareKernels, type KernelTarget } from './kernels/matrix';
+import { ensureNetbsd } from './kernels/netbsd';
 
 /**
  * Standard output, written synchronously in 64 KiB chunks: a listing of a million frames piped
@@ -362,9 +363,18 @@ export function buildProgram(): Command {
     });
   program
     .command('kernels')
-    .description('list the Debian kernels cached for --kernel, and those apt can fetch')
+    .description('list the Debian kernels cached for --kernel, those apt can fetch, and NetBSD\'s stack')
     .option('--json', 'print the listing as JSON')
-    .action((opts: { json?: boolean }) => kernelsCommand(opts));
+    .option('--build <stack>', 'build (once) what --kernel <stack> runs, now: netbsd (its rump kernel, from TWLAB_NETBSD_SRC or github.com)')
+    .action(async (opts: { json?: boolean; build?: string }) => {
+      if (opts.build !== undefined) {
+        if (opts.build !== 'netbsd') throw new TwlabError('BAD_USAGE', `--build takes netbsd, not ${JSON.stringify(opts.build)}`);
+        const s = await ensureNetbsd((line) => err(`twlab: ${line}`));
+        out(`${s.label}: ${s.dir} (helper ${s.helper})`);
+        return;
+      }
+      kernelsCommand(opts);
+    });
   program
     .command('show')
     .description('read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection summary, or a per-frame listing; streams captures of any size')

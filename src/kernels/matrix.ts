@@ -14,7 +14,7 @@ import { LabRunner, type LabOutcome } from '../lab/runner';
 import type { LabDefinition } from '../lab/types';
 import { availableKernels, cachedKernels, ensureKernel, resolveKernel, type CachedKernel, type KernelSpec } from './debian';
 import { chooseAccel, GuestRunner, guestInitPath, KERNEL_INFO, QEMU, type Accel, type KernelRunInfo } from './guest';
-import { ensureNetbsd, netbsdFolder, type NetbsdStack } from './netbsd';
+import { checkNetbsdSource, ensureNetbsd, netbsdFolder, type NetbsdStack } from './netbsd';
 
 /**
  * One column of the side-by-side: the host, a guest kernel, or another OS's TCP/IP stack run by
@@ -54,6 +54,7 @@ export async function prepareKernels(specs: KernelSpec[], log: (s: string) => vo
     picked = guests.map((s) => resolveKernel(s, available, cached));
     if (picked.some((k) => !('dir' in k))) fetchChecks();
   }
+  if (specs.some((s) => s.kind === 'netbsd')) checkNetbsdSource();
   beforeFetch();
   for (const spec of specs) {
     if (spec.kind === 'host') {
