@@ -326,7 +326,7 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
 class TunPoller : public Napi::ObjectWrap<TunPoller> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "TunPoller", {InstanceMethod("stop", &TunPoller::Stop)});
+    return DefineClass(env, "TunPoller", {InstanceMethod("stop", &TunPoller::Stop), InstanceMethod("drain", &TunPoller::DrainNow)});
   }
 
   explicit TunPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunPoller>(info) {
@@ -358,7 +358,7 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
     self->Drain();
   }
 
-  void Drain() {
+  void Drain(bool nested = false) {
     Napi::Env env = callback_.Env();
     Napi::HandleScope scope(env);
     Napi::Array frames = Napi::Array::New(env);
@@ -379,7 +379,14 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
       n++;
     }
     if (n == 0 && lastErr == 0) return;
-    callback_.MakeCallback(env.Global(), {frames, times, ErrnoValue(env, lastErr)}, *context_);
+    if (nested) callback_.Call(env.Global(), {frames, times, ErrnoValue(env, lastErr)});
+    else callback_.MakeCallback(env.Global(), {frames, times, ErrnoValue(env, lastErr)}, *context_);
+  }
+
+  // drain(): reads what is queued now, from JS (the callback runs before drain returns)
+  Napi::Value DrainNow(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) Drain(true);
+    return info.Env().Undefined();
   }
 
   void StopPolling() {
@@ -467,6 +474,20 @@ Napi::Object Constants(Napi::Env env) {
   return c;
 }
 
+// Moves CLOCK_REALTIME by deltaMs (clock_settime). Only a twlab guest calls it (src/host/clock.ts
+// guestRealtime): the kernel's ISN clock follows the realtime clock (net/core/secure_seq.c).
+Napi::Value ShiftRealtime(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "deltaMs must be a number");
+  const int64_t delta = static_cast<int64_t>(info[0].As<Napi::Number>().DoubleValue() * 1e6);
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const int64_t ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec + delta;
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  const int r = clock_settime(CLOCK_REALTIME, &ts);
+  return Result(info.Env(), r, errno);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
   exports.Set("socket", Napi::Function::New(env, Socket));
@@ -487,6 +508,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen));
   exports.Set("tunWrite", Napi::Function::New(env, TunWrite));
+  exports.Set("shiftRealtime", Napi::Function::New(env, ShiftRealtime));
   exports.Set("TunPoller", TunPoller::Init(env));
   exports.Set("packetOpen", Napi::Function::New(env, PacketOpen));
   exports.Set("pipe", Napi::Function::New(env, Pipe));

@@ -79,7 +79,7 @@ function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
     if (opts.verbose) {
       out(`    question: ${l.question}`);
       for (const p of l.params) out(`    --set ${describeParam(p)}`);
-      for (const c of labClaims(l)) out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}]`);
+      for (const c of labClaims(l)) out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}${c.modality === 'may' ? '; a claim of possibility: holds when some valid trial shows it' : ''}]`);
       for (const q of l.questions ?? []) out(`    question ${q.id}: ${q.text} (${q.choices.map((c, i) => `${i + 1}) ${c}`).join(', ')})`);
     }
   }

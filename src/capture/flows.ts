@@ -38,6 +38,8 @@ export interface FlowSegment {
   relAck: number | null;
   len: number;
   window: number;
+  /** the timestamps option's TSval, -1 without one */
+  tsval: number;
   marks: Mark[];
   /** false when the TCP checksum is wrong */
   checksumOk: boolean | null;
@@ -394,6 +396,7 @@ export class FlowAnalyzer {
       relAck: ackFlag ? (inc.hasIsn[other] ? seqRelative(seq(v.ack), seq(inc.isn[other])) : null) : null,
       len,
       window: v.window,
+      tsval: v.tsval,
       marks,
       checksumOk,
       srcAddress: flow.addresses[side],
