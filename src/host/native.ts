@@ -85,6 +85,10 @@ export interface NativeAddon {
   TunPoller: new (fd: number, onFrames: (frames: Buffer[], timesUs: number[], errno: string | null) => void) => TunPollerHandle;
   /** renameat2(a, b, RENAME_EXCHANGE): swaps two paths in one step */
   renameExchange(a: string, b: string): SyscallResult;
+  /** AF_PACKET socket bound to an interface (a tap): whole Ethernet frames, non-blocking; read with TunPoller, write with tunWrite */
+  packetOpen(iface: string): SyscallResult;
+  /** pipe2(O_CLOEXEC), both ends blocking */
+  pipe(): SyscallResult & { readFd: number; writeFd: number };
 }
 
 export class AddonMissingError extends Error {

@@ -18,7 +18,7 @@ import type { LabMessage } from './context';
 import { TwlabError } from './errors';
 import { recoverStaging, replaceFolder, stagingName } from './evidence';
 import { prepareOutDir } from './outdir';
-import type { LabJob } from './inner';
+import type { LabJob, StackJob } from './inner';
 import type { ParamValue } from './params';
 import type { Isolation } from './preflight';
 import type { Predictions } from './questions';
@@ -57,6 +57,8 @@ export interface RunOptions {
    * the lab's report there, so the report is part of the swap); an error is recorded, not fatal.
    */
   beforeReplace?: (staging: string, result: LabResult) => void;
+  /** another OS's TCP/IP stack as the system under test (--kernel netbsd) */
+  stack?: StackJob;
 }
 
 export function innerEntry(): string {
@@ -147,7 +149,7 @@ export class LabRunner {
     const final = path.join(opts.outDir, labDirName(def));
     const staging = stagingName(final, 'partial');
     fs.rmSync(staging, { recursive: true, force: true });
-    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging, ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}) };
+    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging, ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}), ...(opts.stack ? { stack: opts.stack } : {}) };
     const child = spawn(
       'setpriv',
       ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, innerEntry(), JSON.stringify(job)],
