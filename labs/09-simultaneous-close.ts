@@ -81,13 +81,24 @@ export default defineLab({
       const f = close(c);
       return { ok: f.order === 'crossed', measured: f.text };
     };
+    // CLOSING is the kernel between the peer's FIN and the peer's ACK of its own FIN. A stack that
+    // takes its input on a thread of its own (NetBSD's rump kernel, under load) may take both at
+    // once, and then no look at the table can catch it; its ACK of the peer's FIN sent before the
+    // peer's ACK left shows it had the FIN alone first (on the wire, the kernel's side)
+    const tookFinFirst = (c: Crossing): { ok: boolean; measured: string } => {
+      const f = close(c);
+      const ok = c.kernelStates.includes('CLOSING') || (f.kernelAckOfPeerFin !== null && (f.peerAckOfKernelFin === null || f.kernelAckOfPeerFin < f.peerAckOfKernelFin));
+      return { ok, measured: `the kernel's ACK of the peer's FIN ${f.kernelAckOfPeerFin === null ? 'absent' : `#${f.kernelAckOfPeerFin}`}, the peer's ACK of the kernel's FIN ${f.peerAckOfKernelFin === null ? 'absent' : `#${f.peerAckOfKernelFin}`}` };
+    };
     const peerWent = (c: Crossing): boolean => c.peerStates.includes('CLOSING') && c.peerStates[c.peerStates.length - 1] === 'TIME-WAIT';
     ctx.judge('T6', {
       trials: trials.map((c): Trial => {
         const x = crossed(c);
+        const first = tookFinFirst(c);
         return {
           requires: [
             requires('the FINs crossed (neither acknowledges the other, in the capture)', x.ok, x.measured),
+            requires("the kernel had the peer's FIN before the peer's ACK (it acknowledged the FIN first, in the capture), or CLOSING was seen", first.ok, first.measured),
             // CLOSING lasts from the peer's FIN to its ACK (ack_delay − fin_delay): looks further apart
             // could miss it, so not seeing it counts only when the table was read often enough
             requires(`CLOSING was seen, or the socket table was read at least every ${closingMs / 2} ms`, sawOrCouldSee(c), `longest gap ${c.maxSampleGapMs} ms`),

@@ -27,7 +27,7 @@
 // C14's control keeps TIME_WAIT: the kernel must refuse the new SYN — an ACK of the old
 // connection (or an RST) on the wire, and no SYN-ACK — read from the capture, never from accept()
 // waiting in vain.
-import { defineLab, LabError, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, newSynOnWire, type NewSynOnWire } from '../src/lab';
+import { defineLab, LabError, requires, signed, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, newSynOnWire, type NewSynOnWire } from '../src/lab';
 
 /** Each run has its own four-tuple: a TIME_WAIT left by one must not meet the next. */
 interface Ports {
@@ -330,8 +330,7 @@ async function incarnations(ctx: LabContext, listener: KernelSocket, ports: Port
   const timeWaitBeforeSecond = ctx.table((e) => e.state === 'TIME_WAIT' && e.remote.port === ports.peer).length > 0;
   const before = ctx.counters();
   const second = await secondIncarnation(ctx, listener, ports, first, ts, align);
-  const after = ctx.counters();
-  const paws = 'TcpExt.PAWSEstab';
+  const pawsEstab = ctx.counterChange(before, 'TcpExt.PAWSEstab');
   return {
     peerPort: ports.peer,
     isnAlign: align,
@@ -341,7 +340,7 @@ async function incarnations(ctx: LabContext, listener: KernelSocket, ports: Port
     timeWaitBeforeSecond,
     peerSegments: first.peerSegments,
     heldRecorded: first.held !== null,
-    pawsEstab: paws in before && paws in after ? after[paws]! - before[paws]! : null,
+    pawsEstab,
     ...second,
   };
 }
@@ -411,7 +410,7 @@ export function pawsTrial(o: Outcome, a: NewSynOnWire): Trial {
     requires: [
       requires("timestamps were on the new connection (the kernel's SYN-ACK carried one)", a.newTimestamps === true, a.newTimestamps === null ? 'no SYN-ACK of the second incarnation in the capture' : a.newTimestamps ? 'on' : 'off'),
       // a counter the kernel does not have is not a 0
-      requires('the kernel counts TcpExt.PAWSEstab', o.pawsEstab !== null, o.pawsEstab === null ? 'no such counter in /proc/net/netstat' : 'present'),
+      requires('the kernel counts TcpExt.PAWSEstab', o.pawsEstab !== null, o.pawsEstab === null ? signed(null) : 'present'),
       ...alignment(o, { ack: false }),
     ],
     agrees: !oldRead(o) && (o.pawsEstab ?? 0) > 0,
@@ -540,7 +539,7 @@ export default defineLab({
     const pawsTrials: Array<{ name: string; o: Outcome }> = pawsRuns ? pawsRuns.map((o) => ({ name: 'paws-with-timestamps', o })) : skipped.map(({ s, o }) => ({ name: s, o }));
     ctx.judge('T8', {
       trials: pawsTrials.map(({ name, o }) => pawsTrial(o, synAnswer(ctx, name, o))),
-      evidence: pawsTrials.map(({ name, o }) => `${name}: read ${JSON.stringify(o.kernelRead)}, TcpExt.PAWSEstab ${o.pawsEstab === null ? 'missing' : `+${o.pawsEstab}`}`).join('; '),
+      evidence: pawsTrials.map(({ name, o }) => `${name}: read ${JSON.stringify(o.kernelRead)}, TcpExt.PAWSEstab ${signed(o.pawsEstab)}`).join('; '),
     });
 
     const la = skipped.find(({ s }) => s === 'linger-abort')!.o;

@@ -147,7 +147,7 @@ export default defineLab({
   shows: 'an RST at a TIME_WAIT\'s RCV.NXT kills the entry early (the port is free at once) unless tcp_rfc1337=1; a late segment for a TIME_WAIT goes to the TIME_WAIT, not to a new SO_REUSEADDR listener on its port',
   question: 'An RST arrives for a four-tuple in TIME_WAIT: does the entry die early, and does tcp_rfc1337 stop it? And with a new socket bound beside the TIME_WAIT, which socket takes a late segment?',
   params: [
-    { name: 'rfc1337', kind: 'enum', default: '0', choices: ['0', '1'], sysctl: 'net.ipv4.tcp_rfc1337', help: 'net.ipv4.tcp_rfc1337 (the other value is measured too, for comparison)' },
+    { name: 'rfc1337', kind: 'enum', default: '0', choices: ['0', '1'], sysctl: 'net.ipv4.tcp_rfc1337', claims: ['T11'], help: 'net.ipv4.tcp_rfc1337 (the other value is measured too, for comparison)' },
     { name: 'rst', kind: 'enum', default: 'in-window', choices: ['in-window', 'out-of-window'], help: "the RST's sequence number: at the TIME_WAIT's RCV.NXT, or 10,000,000 beyond" },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'RSTs per tcp_rfc1337 value, each into its own TIME_WAIT; and late segments of each kind beside a new listener' },
     { name: 'beside_reuseaddr', kind: 'bool', default: true, help: 'the new socket beside the TIME_WAIT sets SO_REUSEADDR (off: its bind() meets the TIME_WAIT, and the seed\'s scenario cannot be set up)' },

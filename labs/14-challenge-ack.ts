@@ -6,7 +6,7 @@
 // one connection the probes are spaced beyond the per-socket rate limit, so each may be answered.
 // The answers are counted in the capture after the variant, never in a live time window: a late
 // answer is still an answer.
-import { defineLab, kernelConnects, NO_FLAGS, requires, type Connection, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
+import { defineLab, kernelConnects, NO_FLAGS, requires, signed, type Connection, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
 
 export type Kind = 'rst' | 'syn' | 'ack';
 
@@ -76,7 +76,7 @@ export default defineLab({
   shows: 'an in-window RST, a SYN and an ACK beyond SND.NXT each draw a challenge ACK; a burst shows the per-socket rate limit',
   question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
   params: [
-    { name: 'invalid_ratelimit', kind: 'int', default: 500, min: 0, max: 10_000, unit: 'ms', sysctl: 'net.ipv4.tcp_invalid_ratelimit', help: 'net.ipv4.tcp_invalid_ratelimit: at most one challenge ACK per socket per this many ms' },
+    { name: 'invalid_ratelimit', kind: 'int', default: 500, min: 0, max: 10_000, unit: 'ms', sysctl: 'net.ipv4.tcp_invalid_ratelimit', claims: [], help: 'net.ipv4.tcp_invalid_ratelimit: at most one challenge ACK per socket per this many ms' },
     { name: 'spacing_ms', kind: 'int', default: 600, min: 0, max: 20_000, unit: 'ms', help: 'time between two probes on one connection (below invalid_ratelimit the second may go unanswered by design)' },
     { name: 'burst', kind: 'int', default: 50, min: 1, max: 2000, help: 'in-window RSTs sent, one every 20 ms, to see the rate limit' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections each probe is sent on' },
@@ -162,10 +162,7 @@ export default defineLab({
     const answered = (kind: Kind): string => `${of(kind).filter((p) => answers(p) >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
     ctx.judge('T12', { trials: of('rst').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}` });
     ctx.judge('T13', { trials: of('syn').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `SYN on the established four-tuple: ${answered('syn')}` });
-    const change = (variant: string, name: string): string => {
-      const d = ctx.counterChange(variant, name);
-      return d === null ? `${name} missing` : `${name} ${d >= 0 ? '+' : ''}${d}`;
-    };
+    const change = (variant: string, name: string): string => `${name} ${signed(ctx.counterChange(variant, name))}`;
     ctx.judge('T14', {
       trials: of('ack').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && p.injectedRead === '' && alive(p) })),
       evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; ${change('probes', 'TcpExt.TCPChallengeACK')}`,

@@ -171,12 +171,14 @@ export default defineLab({
       };
     };
     const retries = ctx.readSysctl('net.ipv4.tcp_orphan_retries');
+    // another OS's stack may have no such knob (NetBSD: an orphan retransmits as any connection does)
+    const retriesText = retries === null ? 'no net.ipv4.tcp_orphan_retries on this system' : `net.ipv4.tcp_orphan_retries=${retries}${retries === '0' ? ' (0 means 8)' : ''}`;
     ctx.judge('C25', {
       trials: os.map((o) => c25Trial(o, onWire(o), watchS)),
       evidence:
         `close() returned after ${[...new Set(os.map((o) => `${o.close.elapsedMs} ms`))].join('/')}; the orphans (${[...new Set(os.map((o) => o.afterClose?.state ?? 'no entry'))].join('/')}) ` +
         `left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close() ("about two minutes" taken as ${TWO_MINUTES.min / 1000}–${TWO_MINUTES.max / 1000} s), ` +
-        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), with ${os.reduce((a, o) => a + onWire(o).rst, 0)} RST; net.ipv4.tcp_orphan_retries=${retries ?? '?'}${retries === '0' ? ' (0 means 8)' : ''}`,
+        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), with ${os.reduce((a, o) => a + onWire(o).rst, 0)} RST; ${retriesText}`,
     });
 
     const bucket = (o: Orphan): string => {
@@ -187,7 +189,7 @@ export default defineLab({
     const answers = [...new Set(os.map(bucket))];
     ctx.answer('q1', {
       answer: answers[0] ?? '',
-      why: `measured on ${os.length} connections: the orphans left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout until tcp_orphan_retries ran out`,
+      why: `measured on ${os.length} connections: the orphans left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
       frames: [ctx.framesWhere('silent-peer', (s) => s.srcAddress === ctx.addr.host4 && s.marks.includes('retransmission'))],
       requires: [
         requires('every orphan was watched until it went', os.every((o) => o.lifetimeMs !== null), full ? `watch ${watchS} s` : 'wait=none'),
@@ -203,7 +205,7 @@ export default defineLab({
           `${w.retransmissions} retransmissions, the last ${secs(w.lastSegmentMs)} after close(); ${o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`}`,
       );
     }
-    ctx.print(`net.ipv4.tcp_orphan_retries=${retries ?? '?'}, tcp_retries2=${ctx.readSysctl('net.ipv4.tcp_retries2') ?? '?'}`);
+    ctx.print(`${retriesText}, tcp_retries2=${ctx.readSysctl('net.ipv4.tcp_retries2') ?? 'n/a'}`);
     ctx.print();
     ctx.concludeClaims();
   },

@@ -425,12 +425,14 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
 
 // ---- AF_PACKET: frames as they cross an interface, with the kernel's timestamps ----
 //
-// packetOpen(ifname, raw) → { ret: fd, errno, ifindex, step }: socket(AF_PACKET, SOCK_DGRAM or
-// SOCK_RAW, ETH_P_ALL), non-blocking, bound to the interface, with SO_TIMESTAMPNS (each frame
+// packetOpen(ifname, raw, ignoreOutgoing) → { ret: fd, errno, ifindex, step }: socket(AF_PACKET,
+// SOCK_DGRAM or SOCK_RAW, ETH_P_ALL), non-blocking, bound to the interface, with SO_TIMESTAMPNS (each frame
 // stamped by the kernel on CLOCK_REALTIME where it crosses: dev_queue_xmit_nit on transmit,
 // __netif_receive_skb on receive) and PACKET_AUXDATA (a frame's length before a short read cut
 // it). `step` names the call that failed. On a device without a link-layer header (TUN) both
-// types read the IP packet itself; on a tap, SOCK_RAW keeps the Ethernet header.
+// types read the IP packet itself; on a tap, SOCK_RAW keeps the Ethernet header. With
+// ignoreOutgoing (PACKET_IGNORE_OUTGOING) frames this host sends on the interface are not read
+// back: the wire of another OS's stack behind a tap (src/host/taplink.ts), read with TunPoller.
 // packetSend(fd, frame) → { ret, errno }: one frame into the interface (send, MSG_DONTWAIT).
 // packetStats(fd) → { ret, errno, packets, drops }: PACKET_STATISTICS (counters reset on read).
 // PacketPoller(fd, snaplen, callback): like TunPoller; each wake-up reads every queued frame,
@@ -441,10 +443,11 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
 
 Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "packetOpen(ifname: string, raw?: boolean)");
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "packetOpen(ifname: string, raw?: boolean, ignoreOutgoing?: boolean)");
   std::string name = info[0].As<Napi::String>().Utf8Value();
   if (name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "interface name too long");
   bool raw = info.Length() > 1 && info[1].ToBoolean().Value();
+  bool ignoreOutgoing = info.Length() > 2 && info[2].ToBoolean().Value();
   auto fail = [&](const char* step, int err, int fd) {
     if (fd >= 0) close(fd);
     Napi::Object o = Result(env, -1, err);
@@ -466,6 +469,7 @@ Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
   int on = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) < 0) return fail("setsockopt(SO_TIMESTAMPNS)", errno, fd);
   if (setsockopt(fd, SOL_PACKET, PACKET_AUXDATA, &on, sizeof(on)) < 0) return fail("setsockopt(PACKET_AUXDATA)", errno, fd);
+  if (ignoreOutgoing && setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &on, sizeof(on)) < 0) return fail("setsockopt(PACKET_IGNORE_OUTGOING)", errno, fd);
   Napi::Object o = Result(env, fd, 0);
   o.Set("ifindex", Napi::Number::New(env, ifindex));
   o.Set("step", env.Null());
@@ -750,6 +754,19 @@ Napi::Value RenameExchange(const Napi::CallbackInfo& info) {
   return Result(info.Env(), r, errno);
 }
 
+// ---- pipes (the channel to another OS's stack's helper) ----
+
+// pipe2(O_CLOEXEC): { ret, errno, readFd, writeFd }, both blocking.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return Result(env, -1, errno);
+  Napi::Object o = Result(env, 0, 0);
+  o.Set("readFd", Napi::Number::New(env, fds[0]));
+  o.Set("writeFd", Napi::Number::New(env, fds[1]));
+  return o;
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))
@@ -812,6 +829,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("realtimeUs", Napi::Function::New(env, RealtimeUs));
   exports.Set("diagLookup", Napi::Function::New(env, DiagLookup));
   exports.Set("renameExchange", Napi::Function::New(env, RenameExchange));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
   return exports;
 }
 

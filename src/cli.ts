@@ -25,6 +25,7 @@ import type { ParamValue } from './lab/params';
 import { parseKernelList } from './kernels/debian';
 import { kernelChecks, kernelListing } from './kernels/doctor';
 import { MatrixRunner, prepareKernels, type KernelTarget } from './kernels/matrix';
+import { ensureNetbsd } from './kernels/netbsd';
 
 /**
  * Standard output, written synchronously in 64 KiB chunks: a listing of a million frames piped
@@ -243,13 +244,13 @@ function writeIndex(outDir: string): string | null {
 async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Record<string, ParamValue>>, jobs: number | undefined, opts: RunOptions): Promise<number> {
   const specs = parseKernelList(opts.kernel!);
   if (opts.predict !== undefined) throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
-  const isolation = specs.some((s) => s.kind === 'host') ? assertReady() : null;
+  const isolation = specs.some((s) => s.kind === 'host' || s.kind === 'netbsd') ? assertReady() : null;
   const say = (s: string): void => {
     if (!opts.json) err(`twlab: ${s}`);
   };
   // --out is checked (and made) once the kernels are known good, before anything is fetched or booted
   let outDir = '';
-  const targets = prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
+  const targets = await prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
   const tty = !opts.json && process.stderr.isTTY;
   const printed = new Map<string, string[]>();
   const key = (t: KernelTarget, lab: string): string => `${t.release} ${lab}`;
@@ -269,7 +270,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
       }
     }
   };
-  say(`running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`);
+  say(`running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`);
   for (const t of targets) if (t.kind === 'guest' && t.accel === 'tcg') say(`${t.release}: ${t.accelWhy}`);
   const runner = new MatrixRunner();
   const t0 = performance.now();
@@ -278,7 +279,11 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   if (runner.interrupted) throw interruptedError(runner.interrupted);
   let failures = 0;
   for (const run of runs) {
-    if (!opts.json) out(`==== kernel ${run.target.release}${run.target.kind === 'host' ? ' (host)' : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`}\n`);
+    if (!opts.json) {
+      const t = run.target;
+      const how = t.kind === 'host' ? ' (host)' : t.kind === 'stack' ? ` — ${t.stack.label}, a rump kernel in a helper process (${(run.info.wallMs / 1000).toFixed(0)} s in all)` : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
+      out(`==== kernel ${t.release}${how}\n`);
+    }
     for (const o of run.outcomes) {
       if (!opts.json && o.dir) {
         // a failed lab's verdict lines are not shown: nothing of that run was kept
@@ -371,7 +376,9 @@ function kernelsCommand(opts: { json?: boolean }): void {
     const shown = ks.slice(0, 6).map((k, i) => `${k.release}${i === 0 ? ' (newest)' : ''}${cached.has(k.release) ? ' [cached]' : ''}`);
     out(`  ${series.padEnd(5)} ${shown.join(', ')}${ks.length > 6 ? `, … ${ks.length - 6} older` : ''}`);
   }
-  out('\n`twlab run <ids> --kernel 6.1,6.12,host` (or `--kernel all`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.');
+  out(`\nNetBSD's TCP/IP stack (--kernel netbsd), a rump kernel built from ${l.netbsd.pinned}:`);
+  out(l.netbsd.built ? `  ${l.netbsd.built.label} · ${(l.netbsd.built.bytes / 1e6).toFixed(0)} MB in ${l.netbsd.built.dir} · built ${l.netbsd.built.builtAt} in ${(l.netbsd.built.buildMs / 60000).toFixed(1)} min from ${l.netbsd.built.source}` : `  not built yet: the first \`--kernel netbsd\` run builds it into ${l.netbsd.cacheDir}${l.netbsd.sourceEnv ? ` from TWLAB_NETBSD_SRC=${l.netbsd.sourceEnv}` : ' (sources from github.com, or TWLAB_NETBSD_SRC)'}`);
+  out('\n`twlab run <ids> --kernel 6.1,6.12,host,netbsd` (or `--kernel all`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.');
 }
 
 interface ShowCliOptions extends ShowOptions {
@@ -382,7 +389,7 @@ interface ShowCliOptions extends ShowOptions {
 
 /** The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64). */
 function kernelFolder(out: string, name: string): string {
-  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => /^\d+\.\d+/.test(f) && fs.statSync(path.join(out, f)).isDirectory()) : [];
+  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => (/^\d+\.\d+/.test(f) || /^netbsd-/.test(f)) && fs.statSync(path.join(out, f)).isDirectory()) : [];
   if (folders.includes(name)) return name;
   const matches = folders.filter((f) => f.startsWith(name + '.') || f.startsWith(name + '-') || f.startsWith(name + '+'));
   if (matches.length === 1) return matches[0]!;
@@ -445,9 +452,18 @@ export function buildProgram(): Command {
     });
   program
     .command('kernels')
-    .description('list the Debian kernels cached for --kernel, and those apt can fetch')
+    .description('list the Debian kernels cached for --kernel, those apt can fetch, and NetBSD\'s stack')
     .option('--json', 'print the listing as JSON')
-    .action((opts: { json?: boolean }) => kernelsCommand(opts));
+    .option('--build <stack>', 'build (once) what --kernel <stack> runs, now: netbsd (its rump kernel, from TWLAB_NETBSD_SRC or github.com)')
+    .action(async (opts: { json?: boolean; build?: string }) => {
+      if (opts.build !== undefined) {
+        if (opts.build !== 'netbsd') throw new TwlabError('BAD_USAGE', `--build takes netbsd, not ${JSON.stringify(opts.build)}`);
+        const s = await ensureNetbsd((line) => err(`twlab: ${line}`));
+        out(`${s.label}: ${s.dir} (helper ${s.helper})`);
+        return;
+      }
+      kernelsCommand(opts);
+    });
   program
     .command('show')
     .description('read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection summary, or a per-frame listing; streams captures of any size')

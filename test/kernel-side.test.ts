@@ -222,6 +222,16 @@ describe('finExchange reads a close from the kernel\'s segments', () => {
     expect(crossed).toMatchObject({ order: 'crossed', kernelAckedPeerFin: true, peerAckedKernelFin: false });
     expect(crossed.text).toMatch(/^kernel FIN #1 does not acknowledge the peer's FIN #2, which does not acknowledge it; the kernel acknowledged the peer's FIN in #3, the peer the kernel's in no segment$/);
   });
+  it('which ACK came first when the FINs crossed: a stack that took the peer\'s FIN and ACK at once acknowledges the FIN last', () => {
+    n = 0;
+    // the kernel in CLOSING: it acknowledged the peer's FIN (#3) before the peer's ACK of its own FIN (#4)
+    const closing = finExchange([seg('k', 'FA', 1000, 5000), seg('p', 'FA', 5000, 1000), seg('k', 'A', 1001, 5001), seg('p', 'A', 5001, 1001)], { address: '192.0.2.1', port: 40000 });
+    expect(closing).toMatchObject({ order: 'crossed', kernelAckOfPeerFin: 3, peerAckOfKernelFin: 4 });
+    n = 0;
+    // both came to the kernel before it looked (NetBSD's input thread, under load): its ACK follows the peer's
+    const atOnce = finExchange([seg('k', 'FA', 1000, 5000), seg('p', 'FA', 5000, 1000), seg('p', 'A', 5001, 1001), seg('k', 'A', 1001, 5001)], { address: '192.0.2.1', port: 40000 });
+    expect(atOnce).toMatchObject({ order: 'crossed', kernelAckOfPeerFin: 4, peerAckOfKernelFin: 3 });
+  });
 });
 
 describe.skipIf(!privileged())('for real: lab 15 with a socket that could not join', () => {

@@ -97,8 +97,12 @@ export interface NativeAddon {
   /** clock_settime(CLOCK_REALTIME, now + deltaMs): a twlab guest's own clock only (src/host/clock.ts) */
   shiftRealtime(deltaMs: number): SyscallResult;
   TunPoller: new (fd: number, onFrames: (frames: Buffer[], timesUs: number[], errno: string | null) => void) => TunPollerHandle;
-  /** AF_PACKET socket bound to `ifname` with kernel timestamps; `raw`: SOCK_RAW (link header kept) instead of SOCK_DGRAM; `step` names the call that failed */
-  packetOpen(ifname: string, raw?: boolean): SyscallResult & { ifindex: number | null; step: string | null };
+  /**
+   * AF_PACKET socket bound to `ifname` with kernel timestamps; `raw`: SOCK_RAW (link header kept)
+   * instead of SOCK_DGRAM; `ignoreOutgoing`: frames this host sends are not read back (a tap's
+   * wire: read with TunPoller, write with packetSend); `step` names the call that failed
+   */
+  packetOpen(ifname: string, raw?: boolean, ignoreOutgoing?: boolean): SyscallResult & { ifindex: number | null; step: string | null };
   packetSend(fd: number, frame: Buffer | Uint8Array): SyscallResult;
   /** PACKET_STATISTICS since the last call: frames queued to the socket, frames dropped for want of buffer */
   packetStats(fd: number): SyscallResult & { packets: number; drops: number };
@@ -109,6 +113,8 @@ export interface NativeAddon {
   diagLookup(local: Buffer, remote: Buffer): SyscallResult & { state?: number; timer?: number; expiresMs?: number; retrans?: number; rqueue?: number; wqueue?: number; uid?: number; inode?: number; remotePort?: number };
   /** renameat2(a, b, RENAME_EXCHANGE): swaps two paths in one step */
   renameExchange(a: string, b: string): SyscallResult;
+  /** pipe2(O_CLOEXEC), both ends blocking */
+  pipe(): SyscallResult & { readFd: number; writeFd: number };
 }
 
 export class AddonMissingError extends Error {

@@ -1,29 +1,29 @@
 // What a lab sees while it runs: its parameters, the namespace's addresses, kernel sockets that
 // log every syscall to the timeline, one pcap per variant, claims and printed conclusions.
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../capture/flows';
 import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
 import type { CapturedFrame, PacketCapture } from '../host/capture';
 import { fromRealtimeUs, guestRealtime, wallUs, wallUsOf } from '../host/clock';
+import { currentBackend } from '../host/backend/current';
+import { KnobMissingError, type Backend, type ProcessHandle } from '../host/backend/types';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
-import { ADDR, readSysctl, setTunMtu, writeSysctl, type LabNetwork } from '../host/netns';
-import { counterChange, counterDelta, counters, socketTable, type SocketEntry } from '../host/observe';
-import type { TunLink } from '../host/tunlink';
-import { NOBODY_UID, UidHelper } from '../host/uidhelper';
+import { ADDR, type LabNetwork } from '../host/netns';
+import { counterChange, counterDelta, type SocketEntry } from '../host/observe';
+import type { LabLink } from '../host/tunlink';
+import { NOBODY_UID } from '../host/uidhelper';
 import { TcpStack } from '../stack/stack';
 import type { TcbConfig } from '../stack/tcb';
 import { formatEndpoint, type IpFamily } from '../wire/address';
 import { tcpHeadersLength } from '../wire/frame';
 import { newTcpView, viewTcp, ACK, FIN, RST, SYN } from '../wire/view';
 import { SocketFollower } from './kernel-watch';
-import { diagAvailable, socketAt } from '../host/diag';
 import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
-import { decide, type Judgement } from './verdict';
+import { decide, requires, type Judgement } from './verdict';
 import { resolveAnswer, singular, type Answer, type QuestionResult } from './questions';
 import { TupleOnWire, type Endpoint } from './onwire';
 
@@ -73,19 +73,25 @@ export interface ContextInit {
   /** staging directory for this run's evidence */
   dir: string;
   net: LabNetwork;
-  link: TunLink;
-  /** the packet socket on the TUN: frames with the kernel's timestamps; without it, frames are stamped as the TunLink reads or writes them */
+  link: LabLink;
+  /** the packet socket on the TUN: frames with the kernel's timestamps; without it, frames are stamped as the link reads or writes them */
   capture?: PacketCapture | null;
   send: (m: LabMessage) => void;
   cpu?: CpuGate;
+  /** the system under test (default: this process's, Linux unless inner.ts chose another) */
+  system?: Backend;
+  /** parameters' sysctls the system has no equivalent of (set up before the lab ran) */
+  missingKnobs?: readonly KnobMissingError[];
 }
 
 export class LabContext {
   readonly def: LabDefinition;
   readonly params: Readonly<Record<string, ParamValue>>;
   readonly addr = ADDR;
-  readonly link: TunLink;
+  readonly link: LabLink;
   readonly net: LabNetwork;
+  /** the system under test: Linux through the addon, or another OS's stack behind the same interface */
+  readonly system: Backend;
   readonly dir: string;
   readonly timeline: TimelineEvent[] = [];
   readonly variants: VariantResult[] = [];
@@ -99,7 +105,7 @@ export class LabContext {
   #cpu: CpuGate;
   #cpuDepth = 0;
   #variant: string | null = null;
-  #helpers: UidHelper[] = [];
+  #helpers: ProcessHandle[] = [];
   #peer: TcpStack | null = null;
   #sampleKernel: (() => void) | null = null;
   /** the kernel's socket table as last followed (for deciding which frames may have changed it) */
@@ -113,16 +119,22 @@ export class LabContext {
   #counterReadings = new Map<string, { before: Record<string, number>; after: Record<string, number> }>();
   /** a socket-table read that failed while the table was watched (the variant then fails with it) */
   #watchError: Error | null = null;
+  /** counters found missing, noted once each */
+  #countersNoted = new Set<string>();
   /** set during a bulk phase: frames are counted instead of listed, their payload not captured */
   #bulk: { frames: number; bytes: number } | null = null;
   /** sysctls changed during the run, as read back */
   readonly sysctlsSet: Record<string, string> = {};
+  /** knobs the lab used that the system under test does not have, with the claims that need them (null: all) */
+  readonly missingKnobs: Array<{ error: KnobMissingError; claims: readonly string[] | null }> = [];
 
   constructor(init: ContextInit) {
     this.def = init.def;
     this.params = init.params;
     this.link = init.link;
     this.net = init.net;
+    this.system = init.system ?? currentBackend();
+    for (const e of init.missingKnobs ?? []) this.#missing(e, e.knob.split('=')[0]!);
     this.dir = init.dir;
     this.#send = init.send;
     this.#cpu = init.cpu ?? NO_GATE;
@@ -136,7 +148,7 @@ export class LabContext {
     const view = newTcpView();
     /** per four-tuple: the sequence number just past the kernel's latest SYN or FIN, awaiting its ACK */
     const awaited = new Map<string, number>();
-    this.link.onDelivered((_dir, frame) => {
+    this.link.onDelivered?.((_dir, frame) => {
       if (!this.#follower || this.#bulk || !viewTcp(frame, true, view)) return;
       const fromPeer = view.src === ADDR.peer4 || view.src === ADDR.peer4b || view.src === ADDR.peer6;
       const local = fromPeer ? { address: view.dst, port: view.dstPort } : { address: view.src, port: view.srcPort };
@@ -154,9 +166,10 @@ export class LabContext {
   /** Reads one four-tuple's socket and records what changed (the whole table where the kernel has no sock_diag). */
   #sampleOne(local: { address: string; port: number }, remote: { address: string; port: number }): void {
     if (!this.#follower) return;
-    if (!diagAvailable()) return this.#sampleKernel?.();
+    const lookup = this.system.socketAt;
+    if (!lookup) return this.#sampleKernel?.();
     const at = wallUs();
-    for (const c of this.#follower.updateOne(ep(local), ep(remote), socketAt(local, remote))) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
+    for (const c of this.#follower.updateOne(ep(local), ep(remote), lookup.call(this.system, local, remote))) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
   }
 
   /** Which clock the captures carry, for timeline.json and the README's promise. */
@@ -202,7 +215,7 @@ export class LabContext {
               this.#sampleOne(parseEndpoint(l!), parseEndpoint(rem!));
             } else this.#sampleKernel?.();
           };
-    return KernelSocket.create(family, proto, { nonBlocking: opts.nonBlocking, observer });
+    return KernelSocket.create(family, proto, { nonBlocking: opts.nonBlocking, observer, calls: this.system.sockets });
   }
 
   /**
@@ -222,18 +235,18 @@ export class LabContext {
       return undefined;
     }
     // looked up once per connection: a socket without a peer yet is asked again at its next call
-    if (r.call === 'connect' || !this.#connOf.get(fd)) this.#connOf.set(fd, KernelSocket.endpointsOf(fd));
+    if (r.call === 'connect' || !this.#connOf.get(fd)) this.#connOf.set(fd, KernelSocket.endpointsOf(fd, this.system.sockets));
     return this.#connOf.get(fd) ?? undefined;
   }
 
   /** A process under another uid in this namespace (stopped when the lab ends). */
-  async otherUid(uid?: number): Promise<UidHelper> {
+  async otherUid(uid?: number): Promise<ProcessHandle> {
     return this.helper(uid ?? NOBODY_UID);
   }
 
   /** A helper process (default: this uid) that can hold kernel sockets, and be killed. */
-  async helper(uid = process.geteuid?.() ?? 0): Promise<UidHelper> {
-    const h = await UidHelper.start(uid);
+  async helper(uid = process.geteuid?.() ?? 0): Promise<ProcessHandle> {
+    const h = await this.system.process(uid);
     this.#helpers.push(h);
     return h;
   }
@@ -271,30 +284,78 @@ export class LabContext {
   }
 
   // ---- the kernel's view ----
-  /** The namespace's TCP sockets (from /proc/net/tcp{,6}), optionally filtered. */
+  /** The system's TCP sockets (Linux: /proc/net/tcp{,6} of the namespace; NetBSD: net.inet.tcp.pcblist), optionally filtered. */
   table(filter: (e: SocketEntry) => boolean = () => true): SocketEntry[] {
-    return socketTable().filter(filter);
-  }
-
-  /** Every TCP counter now (Tcp.*, TcpExt.*); a file that cannot be read is an error, not `{}`. */
-  counters(): Record<string, number> {
-    return counters();
+    return this.system.table().filter(filter);
   }
 
   /**
-   * How much counter `name` changed during a finished variant: null when this kernel has no such
-   * counter (a claim that needs it must then say `not tested` — a missing counter is not a 0).
+   * Every TCP counter now, by Linux's names (Tcp.*, TcpExt.*; another OS's mapped where it has an
+   * equivalent). A reading that fails is an error, never `{}`; a counter the system lacks is absent
+   * (on another OS, reading it throws KnobMissingError naming why).
    */
-  counterChange(variant: string, name: string): number | null {
-    const r = this.#counterReadings.get(variant);
-    if (!r) throw new Error(`no counters for variant ${variant}`);
-    return counterChange(r.before, r.after, name);
+  counters(): Record<string, number> {
+    return this.system.counters();
   }
 
-  /** Sets a per-namespace sysctl during the run; it is recorded in the result and the timeline. */
-  sysctl(name: string, value: string | number): string {
-    writeSysctl(name, value);
-    const read = readSysctl(name) ?? String(value);
+  /**
+   * How much counter `name` (Linux's name) changed during a finished variant, or since `reading`
+   * (one `ctx.counters()` took) until now: null when the system has no such counter — a claim that
+   * needs it must then say `not tested`; a missing counter is never a 0. A missing one is noted in
+   * the timeline with the reason the system gives.
+   */
+  counterChange(since: string | Readonly<Record<string, number>>, name: string): number | null {
+    let before: Readonly<Record<string, number>>;
+    let after: Readonly<Record<string, number>>;
+    if (typeof since === 'string') {
+      const r = this.#counterReadings.get(since);
+      if (!r) throw new Error(`no counters for variant ${since}`);
+      ({ before, after } = r);
+    } else {
+      before = since;
+      after = this.system.counters();
+    }
+    const d = counterChange(before, after, name);
+    if (d === null) this.#counterMissing(after, name);
+    return d;
+  }
+
+  #counterMissing(reading: Readonly<Record<string, number>>, name: string): void {
+    if (this.#countersNoted.has(name)) return;
+    this.#countersNoted.add(name);
+    let why = `${this.system.identity.label} has no such counter`;
+    try {
+      void reading[name]; // another OS's reading says why it has none
+    } catch (e) {
+      if (!(e instanceof KnobMissingError)) throw e;
+      why = e.message;
+    }
+    this.note(`counter missing: ${name} (${why})`);
+  }
+
+  /** A knob the system lacks: the claims that need it (the parameter with that sysctl says which; else all) will say `not tested`. */
+  #missing(error: KnobMissingError, sysctl: string): void {
+    if (this.missingKnobs.some((m) => m.error.knob === error.knob)) return;
+    const param = this.def.params.find((p) => p.sysctl === sysctl);
+    this.missingKnobs.push({ error, claims: param?.claims ?? null });
+    this.note(`knob missing: ${error.message}`);
+  }
+
+  /**
+   * Sets a per-namespace sysctl during the run; it is recorded in the result and the timeline.
+   * On a system without that knob (another OS) nothing is set: null, and the claims that need
+   * it will say `not tested`, naming it.
+   */
+  sysctl(name: string, value: string | number): string | null {
+    let read: string;
+    try {
+      read = this.system.writeSysctl(name, value);
+    } catch (e) {
+      if (!(e instanceof KnobMissingError)) throw e;
+      this.#missing(e, name);
+      this.sysctlsSet[name] = `missing: ${e.message}`;
+      return null;
+    }
     this.sysctlsSet[name] = read;
     this.timeline.push({ kind: 'sysctl', at: wallUs(), variant: this.#variant, name, value: read });
     return read;
@@ -302,20 +363,21 @@ export class LabContext {
 
   /** Sets the TUN device's MTU (the kernel then sends frames up to it; the peer's MSS is the lab's to choose). */
   async setMtu(mtu: number): Promise<void> {
-    await setTunMtu(this.net.tunName, mtu);
+    await this.system.setMtu(mtu);
     this.note(`${this.net.tunName} mtu ${mtu}`);
   }
 
   readSysctl(name: string): string | null {
-    return readSysctl(name);
+    return this.system.readSysctl(name);
   }
 
   /**
    * The system's realtime clock when it is the lab's own to set — a twlab guest's (`--kernel`) —
-   * or null (the host's clock is never touched). Each shift is noted in the timeline.
+   * or null (the host's clock is never touched, nor is another OS's stack, whose clock is the
+   * host's). Each shift is noted in the timeline.
    */
   realtimeClock(): { shift(deltaMs: number): { ret: number; errno: string | null } } | null {
-    const clock = guestRealtime();
+    const clock = this.system.identity.os === 'Linux' ? guestRealtime() : null;
     if (!clock) return null;
     return {
       shift: (deltaMs: number) => {
@@ -375,13 +437,13 @@ export class LabContext {
     };
     this.#variant = name;
     this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'start' });
-    const before = counters();
+    const before = this.system.counters();
     const stopWatch = this.#watchKernel();
     try {
       const observations = await fn();
       this.capture?.drain(); // every frame that crossed while the variant ran is queued by now: counted below
       if (this.#watchError) throw this.#watchError;
-      const after = counters();
+      const after = this.system.counters();
       this.#counterReadings.set(name, { before, after });
       const delta = counterDelta(before, after);
       this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
@@ -464,7 +526,7 @@ export class LabContext {
       const at = wallUs();
       let table: SocketEntry[];
       try {
-        table = socketTable();
+        table = this.system.table();
       } catch (e) {
         this.#watchError ??= e as Error; // the variant fails with it when its steps return
         return;
@@ -476,7 +538,7 @@ export class LabContext {
     let tick = 0;
     const poll = (): void => {
       const known = follower.connections();
-      if (tick++ % 10 === 0 || known.length > 64 || !diagAvailable()) return sample();
+      if (tick++ % 10 === 0 || known.length > 64 || !this.system.socketAt) return sample();
       for (const k of known) this.#sampleOne(parseEndpoint(k.local), parseEndpoint(k.remote));
     };
     this.#follower = follower;
@@ -525,7 +587,9 @@ export class LabContext {
     const spec = labClaims(this.def).find((c) => c.id === id);
     if (!spec) throw new Error(`lab ${this.def.id} does not list claim ${id}`);
     if (this.claims.some((c) => c.id === id)) throw new Error(`claim ${id} judged twice`);
-    const d = decide(spec, judgement, os.release());
+    const knobs = this.missingKnobs.filter((m) => m.claims === null || m.claims.includes(id)).map((m) => requires(`the knob ${m.error.knob}`, false, m.error.message));
+    if (knobs.length) judgement = { ...judgement, requires: [...knobs, ...(judgement.requires ?? [])] };
+    const d = decide(spec, judgement, this.system.identity);
     const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), ...(spec.modality === 'may' ? { modality: 'may' as const } : {}), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
     this.claims.push(result);
     return result;

@@ -16,6 +16,9 @@ export interface FinExchange {
   kernelAckedPeerFin: boolean;
   /** a peer segment acknowledges the kernel's FIN */
   peerAckedKernelFin: boolean;
+  /** the frames that first acknowledge the peer's FIN (from the kernel) and the kernel's (from the peer), in capture order */
+  kernelAckOfPeerFin: number | null;
+  peerAckOfKernelFin: number | null;
   /** one line, with frame numbers */
   text: string;
 }
@@ -42,6 +45,8 @@ export function finExchange(segments: readonly FlowSegment[], kernel: { address:
       order: 'missing',
       kernelAckedPeerFin: !!kernelAck,
       peerAckedKernelFin: !!peerAck,
+      kernelAckOfPeerFin: kernelAck?.number ?? null,
+      peerAckOfKernelFin: peerAck?.number ?? null,
       text: `FIN from the kernel: ${kFin ? `#${kFin.number}` : 'none'}, from the peer: ${pFin ? `#${pFin.number}` : 'none'}`,
     };
   }
@@ -54,6 +59,8 @@ export function finExchange(segments: readonly FlowSegment[], kernel: { address:
     order,
     kernelAckedPeerFin: !!kernelAck,
     peerAckedKernelFin: !!peerAck,
+    kernelAckOfPeerFin: kernelAck?.number ?? null,
+    peerAckOfKernelFin: peerAck?.number ?? null,
     text:
       `kernel FIN #${kFin.number} ${kAcksP ? 'acknowledges' : 'does not acknowledge'} the peer's FIN #${pFin.number}, which ${pAcksK ? 'acknowledges' : 'does not acknowledge'} it; ` +
       `the kernel acknowledged the peer's FIN ${kernelAck ? `in #${kernelAck.number}` : 'in no segment'}, the peer the kernel's ${peerAck ? `in #${peerAck.number}` : 'in no segment'}`,

@@ -19,7 +19,7 @@ import { TwlabError } from './errors';
 import type { Kept } from './earlier';
 import { recoverStaging, replaceFolder, stagingName, type Recovered } from './evidence';
 import { prepareOutDir } from './outdir';
-import type { LabJob } from './inner';
+import type { LabJob, StackJob } from './inner';
 import type { ParamValue } from './params';
 import type { Isolation } from './preflight';
 import type { Predictions } from './questions';
@@ -64,6 +64,8 @@ export interface RunOptions {
    * the lab's report there, so the report is part of the swap); an error is recorded, not fatal.
    */
   beforeReplace?: (staging: string, result: LabResult) => void;
+  /** another OS's TCP/IP stack as the system under test (--kernel netbsd) */
+  stack?: StackJob;
 }
 
 export function innerEntry(): string {
@@ -162,6 +164,7 @@ export class LabRunner {
       stagingDir: staging,
       ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}),
       ...(opts.classAnswers ? { classAnswers: [...opts.classAnswers].map(([name, p]) => [name, p[def.id] ?? {}] as [string, Record<string, string | number | null>]) } : {}),
+      ...(opts.stack ? { stack: opts.stack } : {}),
     };
     const child = spawn(
       'setpriv',

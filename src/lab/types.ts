@@ -6,6 +6,7 @@ import type { LabContext } from './context';
 import type { Precondition, Verdict } from './verdict';
 import type { PredictionScore, QuestionResult, QuestionSpec } from './questions';
 import type { ClassResult } from './classroom';
+import type { SystemIdentity } from '../host/backend/types';
 
 export type { Verdict } from './verdict';
 export type { ClaimSpec } from './claims';
@@ -43,7 +44,10 @@ export interface LabResult {
   lab: string;
   slug: string;
   title: string;
+  /** uname -r, or another OS's stack's label ("NetBSD 7.99.34 (src-netbsd 82f3a69)") */
   kernel: string;
+  /** another OS's stack that answered (absent: the Linux kernel `kernel` names) */
+  system?: SystemIdentity;
   startedAt: string;
   durationMs: number;
   params: Record<string, ParamValue>;
