@@ -47,7 +47,9 @@ export type TimelineEvent =
   | { kind: 'peer-state'; at: number; variant: string | null; local: string; remote: string; from: string; to: string }
   /** `heldMs`: how long the peer held an outgoing segment back after building it (a lab's wire delay) */
   | { kind: 'peer-segment'; at: number; variant: string | null; direction: 'in' | 'out'; local: string; remote: string; flags: string; seq: number; ack: number; len: number; window: number; heldMs?: number }
-  | { kind: 'sysctl'; at: number; variant: string | null; name: string; value: string };
+  | { kind: 'sysctl'; at: number; variant: string | null; name: string; value: string }
+  /** a peer `expect` (src/stack/expect.ts): what it waited for, and the segment that came or how long nothing did */
+  | { kind: 'peer-expect'; at: number; variant: string | null; what: string; came: boolean; ms: number; flags?: string; seq?: number; ack?: number; len?: number };
 
 /** Messages from the lab process to the runner (one JSON object per stdout line). */
 export type LabMessage =
@@ -276,6 +278,17 @@ export class LabContext {
         ...(e.direction === 'out' && performance.now() - e.at >= 1 ? { heldMs: Math.round((performance.now() - e.at) * 10) / 10 } : {}),
       }),
     );
+    stack.onExpect((r) =>
+      this.timeline.push({
+        kind: 'peer-expect',
+        at: wallUs(),
+        variant: this.#variant,
+        what: r.what,
+        came: r.came,
+        ms: Math.round((r.came ? r.afterMs : r.waitedMs) * 10) / 10,
+        ...(r.came ? { flags: formatFlags(r.segment.tcp.flags), seq: r.segment.tcp.seq, ack: r.segment.tcp.ack, len: r.segment.tcp.payload.length } : {}),
+      }),
+    );
     stack.created.on((c) =>
       c.onState((from, to, at) => this.timeline.push({ kind: 'peer-state', at: wall(at), variant: this.#variant, local: ep(c.tuple.local), remote: ep(c.tuple.remote), from, to })),
     );
@@ -415,9 +428,10 @@ export class LabContext {
   // ---- evidence ----
   /**
    * Runs one variant with its own pcap (`<name>.pcap` in the lab directory): every frame on the
-   * TUN while `fn` runs is recorded. `fn` returns the variant's measured observations.
+   * TUN while `fn` runs is recorded. `fn` returns the variant's measured observations, and the
+   * variant returns them, typed as `fn` returned them, with the counters' changes added.
    */
-  async variant(name: string, params: Record<string, ParamValue>, fn: () => Promise<Record<string, unknown>>): Promise<Record<string, unknown>> {
+  async variant<T extends object>(name: string, params: Record<string, ParamValue>, fn: () => Promise<T>): Promise<T & { counters: Record<string, number> }> {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`variant name must be kebab-case: ${name}`);
     const file = `${name}.pcap`;
     const pcap = new PcapWriter(path.join(this.dir, file));
@@ -447,9 +461,10 @@ export class LabContext {
       this.#counterReadings.set(name, { before, after });
       const delta = counterDelta(before, after);
       this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
-      const result: VariantResult = { name, params, pcap: file, pcapng: `${name}.pcapng`, frames: pcap.count, observations: { ...observations, counters: delta } };
+      const measured = { ...observations, counters: delta };
+      const result: VariantResult = { name, params, pcap: file, pcapng: `${name}.pcapng`, frames: pcap.count, observations: measured };
       this.variants.push(result);
-      return { ...observations, counters: delta };
+      return measured;
     } finally {
       this.capture?.drain(); // every frame that crossed while the variant ran is queued by now
       stopWatch();

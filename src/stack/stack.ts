@@ -15,6 +15,7 @@ import { seq, seqAdd, type SeqNumber } from '../wire/seq';
 import { NO_FLAGS, segLen, type TcpOption, type TcpRepr } from '../wire/tcp';
 import { realClock, type Clock, type TimerHandle } from './clock';
 import type { Link } from './link';
+import { expectSegment, type ExpectOptions, type Expected, type SegmentMatch } from './expect';
 import { DEFAULT_TCB, Tcb, type KeepaliveConfig, type TcbConfig, type TcbEvent, type TcpState } from './tcb';
 
 export interface Endpoint {
@@ -36,6 +37,9 @@ export function canonicalAddress(text: string): string {
 }
 
 export type Direction = 'in' | 'out';
+
+/** A segment a script builds by hand: its sequence number, and any header field or payload (the rest zero or empty). */
+export type CraftedSegment = Partial<TcpRepr> & { seq: SeqNumber };
 
 export interface SegmentEvent {
   direction: Direction;
@@ -261,6 +265,7 @@ export class TcpStack {
   readonly addresses: Set<string>;
   readonly cfg: TcbConfig;
   readonly segments = new Emitter<[e: SegmentEvent]>();
+  #expected = new Emitter<[r: Expected]>();
   /** every connection as it is created (active or passive) */
   readonly created = new Emitter<[conn: Connection]>();
   readonly #link: Link;
@@ -365,6 +370,20 @@ export class TcpStack {
     return this.segments.on(l);
   }
 
+  /**
+   * Waits for a segment that fits `match` (incoming unless `direction: 'out'`): the segment, or
+   * "nothing came" after `timeoutMs` (src/stack/expect.ts). Listeners of onExpect see each outcome.
+   */
+  async expect(match: SegmentMatch, timeoutMs: number, opts: ExpectOptions = {}): Promise<Expected> {
+    const r = await expectSegment(this, match, timeoutMs, opts);
+    this.#expected.emit(r);
+    return r;
+  }
+
+  onExpect(l: (r: Expected) => void): () => void {
+    return this.#expected.on(l);
+  }
+
   /** Keeps every segment matching `match` (both directions) for replay later. */
   record(match: (e: SegmentEvent) => boolean): { segments: RecordedSegment[]; stop: () => void } {
     const segments: RecordedSegment[] = [];
@@ -380,7 +399,7 @@ export class TcpStack {
   }
 
   /** Sends a crafted segment on any four-tuple, whether or not a TCB exists. */
-  sendSegment(tuple: FourTuple, tcp: Partial<TcpRepr> & { seq: SeqNumber }): void {
+  sendSegment(tuple: FourTuple, tcp: CraftedSegment): void {
     const full: TcpRepr = {
       srcPort: tuple.local.port,
       dstPort: tuple.remote.port,
