@@ -193,10 +193,10 @@ async function measure(ctx: LabContext, helper: UidHelper | null, s: CellSpec): 
 }
 
 function* cellSpecs(ctx: LabContext): Generator<Omit<CellSpec, 'port'>> {
-  const protocols = ctx.list('protocols') as Proto[];
-  const kinds = ctx.list('kinds') as Kind[];
+  const protocols = ctx.list<Proto>('protocols');
+  const kinds = ctx.list<Kind>('kinds');
   const endpoints = ctx.list('addresses').map(endpoint);
-  const uids = ctx.list('uids') as Uid[];
+  const uids = ctx.list<Uid>('uids');
   for (const uid of uids) {
     for (const proto of protocols) {
       for (const kind of kinds) {
@@ -648,7 +648,7 @@ export default defineLab({
       await ctx.variant('reuseport-after-bind', { trials: ctx.int('trials') }, async () => {
         const out: AfterBindTrial[] = [];
         const kinds = ctx.list('kinds');
-        const probes = (ctx.list('protocols') as Proto[]).flatMap((proto) =>
+        const probes = (ctx.list<Proto>('protocols')).flatMap((proto) =>
           (['bound', 'listening'] as const).filter((k) => kinds.includes(k) && (k === 'bound' || proto === 'tcp')).map((kind) => ({ proto, kind })),
         );
         let port = ctx.int('base_port') + cells.length + 1;
@@ -660,11 +660,11 @@ export default defineLab({
         }
         return { trials: out };
       })
-    ).trials as AfterBindTrial[];
+    ).trials;
 
     const unicast = cells.filter((c) => c.uidB === 'same' && c.kind !== 'multicast' && c.setupA === 'OK');
     ctx.print(`Lab 01 — ${this.title}`);
-    ctx.print(`${cells.length} cells measured in ${observations.elapsedMs as number} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`);
+    ctx.print(`${cells.length} cells measured in ${observations.elapsedMs} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`);
     ctx.print();
     if (unicast.length) {
       printSeedTable(ctx, unicast);

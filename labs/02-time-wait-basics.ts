@@ -184,8 +184,8 @@ export default defineLab({
     const waitFull = ctx.str('wait') === 'full';
     const finTimeout = ctx.int('fin_timeout');
     const n = ctx.int('trials');
-    const a = (await ctx.variant('kernel-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ trials: await kernelClosesFirst(ctx, n, waitFull) }))).trials as KernelCloser[];
-    const b = (await ctx.variant('peer-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ trials: await peerClosesFirst(ctx, n) }))).trials as PeerCloser[];
+    const a = (await ctx.variant('kernel-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ trials: await kernelClosesFirst(ctx, n, waitFull) }))).trials;
+    const b = (await ctx.variant('peer-closes-first', { fin_timeout: finTimeout, trials: n }, async () => ({ trials: await peerClosesFirst(ctx, n) }))).trials;
     // the same close with tcp_fin_timeout changed: does the TIME_WAIT timer follow it?
     const other = finTimeout === 5 ? 60 : 5;
     const c = (
@@ -197,7 +197,7 @@ export default defineLab({
           ctx.sysctl('net.ipv4.tcp_fin_timeout', finTimeout);
         }
       })
-    ).trials as KernelCloser[];
+    ).trials;
 
     const notReset = (x: KernelCloser): Precondition[] => [requires('the peer sent no RST on the four-tuple (an RST ends TIME_WAIT: lab 13)', !x.peerReset, x.peerReset ? 'the peer reset it' : 'no RST from the peer')];
     // T1 is judged on the kernel's side: its socket table, and its close in the capture. What the

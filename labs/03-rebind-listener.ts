@@ -139,10 +139,10 @@ export default defineLab({
         }
         return { cells: here };
       });
-      cells.push(...(obs.cells as RebindCell[]));
+      cells.push(...obs.cells);
     }
     const control = await ctx.variant('control-no-time-wait', {}, async () => ({ cell: await restart(ctx, 'specific', 'none', 'none', port++, false, 1) }));
-    const controlCell = control.cell as RebindCell;
+    const controlCell = control.cell;
 
     const j = rebindJudgements(cells, controlCell, n, ctx.str('closer'));
     ctx.judge('C4', j.C4);

@@ -45,7 +45,7 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
     k = c.k;
     timestamps = c.conn.tcb.tsEnabled;
   } catch (e) {
-    return { timeWait: false, timestamps, closedAt: performance.now(), twSeenAt: null, setup: setup === 'OK' ? (e as Error).message : setup };
+    return { timeWait: false, timestamps, closedAt: performance.now(), twSeenAt: null, setup: setup === 'OK' ? (e instanceof Error ? e.message : String(e)) : setup };
   }
   await k.close();
   const closedAt = performance.now();
@@ -228,7 +228,7 @@ export default defineLab({
         stack.unlisten(listener);
         return { trials };
       })
-    ).trials as TwoSockets[];
+    ).trials;
 
     // T3: the same reconnect over a TIME_WAIT four-tuple with tcp_tw_reuse 0 and 1, by explicit bind
     // and by the kernel's own port choice; every first connection is made, then one wait, then
@@ -257,7 +257,7 @@ export default defineLab({
         }
         return { cells: out };
       })
-    ).cells as Cell[];
+    ).cells;
 
     ctx.judge('C6', {
       trials: two.map((t) => c6Trial(t, ctx.addr.host4)),
@@ -291,7 +291,7 @@ export default defineLab({
     });
 
     const line = (name: string, r: Record<string, unknown>): void =>
-      ctx.print(`${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${(r.twRecycled as number) ? `, TWRecycled +${r.twRecycled as number}` : ''}`);
+      ctx.print(`${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${r.twRecycled ? `, TWRecycled +${r.twRecycled}` : ''}`);
     ctx.print(`Lab 04 — ${this.title}`);
     ctx.print(`tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; tcp_tw_reuse_delay ${delaySysctl ?? 'not on this kernel'}`);
     line('same local port, same remote', same);

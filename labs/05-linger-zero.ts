@@ -80,7 +80,7 @@ export default defineLab({
         }
         return { trials: out };
       })
-    ).trials as Outcome[];
+    ).trials;
 
     const unsent = (
       await ctx.variant('unsent-data', { linger: '1,0', unsent: ctx.int('unsent'), trials: n }, async () => {
@@ -105,7 +105,7 @@ export default defineLab({
         }
         return { trials: out };
       })
-    ).trials as Unsent[];
+    ).trials;
 
     const died = (
       await ctx.variant('process-killed', { linger: '1,0', trials: n }, async () => {
@@ -134,7 +134,7 @@ export default defineLab({
         stack.unlisten(listener);
         return { trials: out };
       })
-    ).trials as Array<Outcome & { signal: string | null; connect: string }>;
+    ).trials;
 
     const sent = (variant: string, o: Outcome): { rst: number; fin: number } => ctx.sentBy(variant, ctx.addr.host4, o.local);
     const abortive = (s: { rst: number; fin: number }): boolean => s.rst >= 1 && s.fin === 0;

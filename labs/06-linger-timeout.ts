@@ -167,7 +167,7 @@ export default defineLab({
         }
         return { trials: out };
       })
-    ).trials as Array<{ allAcked: boolean; linger: string; close: { ret: number; elapsedMs: number }; timeWaitTimerMs: number | null; timeWaitWatch: TimeWaitWatch | null }>;
+    ).trials;
     const stalled = await ctx.variant('peer-stalls', { linger, trials: n }, async () => ({ ...(await stalledCloses(ctx, n, false)) }));
     const nonBlocking = await ctx.variant('non-blocking', { linger, trials: n }, async () => ({ ...(await stalledCloses(ctx, n, true)) }));
 
@@ -228,9 +228,9 @@ export default defineLab({
     ctx.print(`Lab 06 — ${this.title} (N = ${linger} s, ${n} connections per variant)`);
     ctx.print(`everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most → ${[...new Set(acked.map((t) => t.close.ret))].join('/')}; TIME_WAIT ${[...new Set(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))].join('/')}`);
     for (const [name, r] of [['peer stalls', stalled], ['non-blocking socket', nonBlocking]] as const) {
-      const ts = r.trials as Stalled[];
-      ctx.print(`${name.padEnd(24)}: close() blocked ${[...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ')}… → ${[...new Set(ts.map((t) => t.close.ret))].join('/')} (the event loop ticked ${r.loopTicksDuringClose as number}× meanwhile)`);
-      ctx.print(`${''.padEnd(26)}after it: kernel ${[...new Set(ts.map((t) => (t.afterClose ? `${t.afterClose.state} (${t.afterClose.timer} timer)` : 'no entry')))].join(', ')}, ${r.framesWhileOrphan as number} frames in the next 1.5 s`);
+      const ts = r.trials;
+      ctx.print(`${name.padEnd(24)}: close() blocked ${[...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ')}… → ${[...new Set(ts.map((t) => t.close.ret))].join('/')} (the event loop ticked ${r.loopTicksDuringClose}× meanwhile)`);
+      ctx.print(`${''.padEnd(26)}after it: kernel ${[...new Set(ts.map((t) => (t.afterClose ? `${t.afterClose.state} (${t.afterClose.timer} timer)` : 'no entry')))].join(', ')}, ${r.framesWhileOrphan} frames in the next 1.5 s`);
       ctx.print(`${''.padEnd(26)}peers resumed: all bytes arrived in ${ts.filter((t) => t.peerGotEverything).length}/${ts.length}; ${[...new Set(ts.map((t) => (t.peerReset ? `reset (${t.peerReset})` : t.peerStates.slice(-2).join('→'))))].join(' / ')}; TIME_WAIT after: ${ts.filter((t) => t.timeWaitAfter).length}/${ts.length}`);
     }
     ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${ctx.sentBy('peer-stalls', ctx.addr.host4).windowProbes}`);

@@ -67,7 +67,7 @@ export default defineLab({
         for (let i = 0; i < n; i++) out.push(await closeWithUnread(ctx, linger));
         return { trials: out };
       });
-      results.set(linger, obs.trials as Close[]);
+      results.set(linger, obs.trials);
     }
     const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host4, c.local);
     const all = LINGERS.flatMap((l) => results.get(l)!);

@@ -102,8 +102,8 @@ export default defineLab({
   ],
   async run(ctx) {
     const n = ctx.int('trials');
-    const orphan = (await ctx.variant('closed-orphaned', { how: 'close()', trials: n }, async () => ({ trials: await halfClose(ctx, n, 'close') }))).trials as HalfClosed[];
-    const held = (await ctx.variant('shutdown-kept-open', { how: 'shutdown(SHUT_WR)', trials: n }, async () => ({ trials: await halfClose(ctx, n, 'shutdown') }))).trials as HalfClosed[];
+    const orphan = (await ctx.variant('closed-orphaned', { how: 'close()', trials: n }, async () => ({ trials: await halfClose(ctx, n, 'close') }))).trials;
+    const held = (await ctx.variant('shutdown-kept-open', { how: 'shutdown(SHUT_WR)', trials: n }, async () => ({ trials: await halfClose(ctx, n, 'shutdown') }))).trials;
     const ft = ctx.int('fin_timeout') * 1000;
     const waited = (h: HalfClosed): Precondition[] => [
       requires('the kernel sat in FIN_WAIT2 (its FIN acknowledged)', h.fw2Timer !== null, h.fw2Timer ? `FIN_WAIT2, ${h.fw2Timer.kind} timer` : 'FIN_WAIT2 never seen'),
@@ -141,7 +141,7 @@ export default defineLab({
       `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')}; ` +
         `late data from the peers → ${orphanRst} RST from the kernel`,
     );
-    ctx.print(`shutdown(): ${held.filter((h) => h.stillAfterWatch).length}/${held.length} still there after ${ft / 1000 + 3} s; late data read by the application: ${[...new Set(held.map((h) => JSON.stringify((h.lateData as { readByApplication: string }).readByApplication)))].join(' / ')}`);
+    ctx.print(`shutdown(): ${held.filter((h) => h.stillAfterWatch).length}/${held.length} still there after ${ft / 1000 + 3} s; late data read by the application: ${[...new Set(held.map((h) => JSON.stringify('readByApplication' in h.lateData ? h.lateData.readByApplication : undefined)))].join(' / ')}`);
     ctx.print();
     ctx.concludeClaims();
   },

@@ -73,7 +73,7 @@ export default defineLab({
         for (let i = 0; i < n; i++) out.push(await crossingFins(ctx, finDelay, ackDelay));
         return { trials: out };
       })
-    ).trials as Crossing[];
+    ).trials;
     // from the capture: each side's FIN, and whether it acknowledged the other's (then they did not
     // cross); and whether the kernel acknowledged the peer's FIN afterwards
     const close = (c: Crossing) => finExchange(ctx.flows('crossing-fins').segments, { address: ctx.addr.host4, port: c.local });
@@ -124,7 +124,7 @@ export default defineLab({
     });
     const first = trials[0]!;
     ctx.print(`Lab 09 — ${this.title} (${n} closes)`);
-    ctx.print(`kernel: ${first.kernelStates.join(' → ')}${first.kernelTimeWait ? ` (TIME_WAIT timer ${((first.kernelTimerMs as number) / 1000).toFixed(1)} s)` : ''}`);
+    ctx.print(`kernel: ${first.kernelStates.join(' → ')}${first.kernelTimeWait && first.kernelTimerMs !== null ? ` (TIME_WAIT timer ${(first.kernelTimerMs / 1000).toFixed(1)} s)` : ''}`);
     ctx.print(`peer  : ${first.peerStates.join(' → ')}`);
     ctx.print(`(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire; the kernel shut down ${ctx.int('stagger_ms')} ms after the peer's FIN left)`);
     ctx.print(`FINs crossed in ${trials.filter((c) => crossed(c).ok).length}/${n}; both ends through CLOSING into TIME_WAIT in ${trials.filter((c) => c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING')).length}/${n}`);

@@ -68,7 +68,7 @@ export default defineLab({
     for (const limit of limits) {
       const variant = `close-many-limit-${limit}`;
       const obs = await ctx.variant(variant, { max_tw_buckets: limit, connections: n }, async () => ({ ...(await closeMany(ctx, limit, n)) }));
-      runs.push({ ...(obs as unknown as Overflow), overflowCounter: ctx.counterChange(variant, 'TcpExt.TCPTimeWaitOverflow') });
+      runs.push({ ...obs, overflowCounter: ctx.counterChange(variant, 'TcpExt.TCPTimeWaitOverflow') });
     }
     ctx.sysctl('net.ipv4.tcp_max_tw_buckets', ctx.int('max_tw_buckets'));
     const room = (r: Overflow): number => Math.max(0, r.limit - r.existingBefore);

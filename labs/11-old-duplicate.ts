@@ -27,7 +27,7 @@
 // C14's control keeps TIME_WAIT: the kernel must refuse the new SYN — an ACK of the old
 // connection (or an RST) on the wire, and no SYN-ACK — read from the capture, never from accept()
 // waiting in vain.
-import { defineLab, LabError, requires, signed, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, newSynOnWire, type NewSynOnWire } from '../src/lab';
+import { defineLab, LabError, requires, seqAdd, seqDiff, seqSpan, signed, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, newSynOnWire, type NewSynOnWire } from '../src/lab';
 
 /** Each run has its own four-tuple: a TIME_WAIT left by one must not meet the next. */
 interface Ports {
@@ -128,7 +128,7 @@ async function measureIsnClock(ctx: LabContext, ports: Ports): Promise<{ perSeco
     await ctx.sleep(20);
   }
   listener.closeNow();
-  const deltaIsn = (samples[1]!.isn - samples[0]!.isn) >>> 0;
+  const deltaIsn = seqSpan(samples[0]!.isn, samples[1]!.isn);
   const deltaMs = samples[1]!.at - samples[0]!.at;
   return { perSecond: (deltaIsn / deltaMs) * 1000, deltaIsn, deltaMs: Math.round(deltaMs * 10) / 10 };
 }
@@ -228,7 +228,7 @@ async function endFirst(ctx: LabContext, k: KernelSocket, conn: Connection, skip
 }
 
 /** near: the old BBBB (at ISN1+5) is exactly the first byte the new incarnation expects. */
-const secondIsn = (ctx: LabContext): number => (ctx.str('isn') === 'near' ? ISN1 + 4 : (ISN1 + 2 ** 31) >>> 0);
+const secondIsn = (ctx: LabContext): number => (ctx.str('isn') === 'near' ? ISN1 + 4 : seqAdd(ISN1, 2 ** 31));
 
 type Second = Pick<Outcome, 'opened' | 'timestamps' | 'kernelRead' | 'kernelIsnGrowth' | 'oldAckLead' | 'secondBytes' | 'secondReceived' | 'oldSeqOffset' | 'windowAtReplay' | 'clockBackMs'>;
 
@@ -286,7 +286,7 @@ async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports:
     return { opened: true, ...none };
   }
   const iss2 = conn.tcb.irs;
-  const lead = (held.tcp.ack - ((iss2 + 1) >>> 0)) | 0;
+  const lead = seqDiff(held.tcp.ack, seqAdd(iss2, 1));
   // the kernel sends until the old ACK lies inside what the peer has acknowledged (a little beyond
   // it, far less than the peer's window: Linux accepts an old ACK down to SND.UNA − max_window);
   // not needed where PAWS is the question (align none)
@@ -302,7 +302,7 @@ async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports:
     });
   }
   // the kernel's RCV.NXT is the peer's SND.NXT; its window, the last the kernel advertised
-  const oldSeqOffset = (held.tcp.seq - conn.tcb.sndNxt) | 0;
+  const oldSeqOffset = seqDiff(held.tcp.seq, conn.tcb.sndNxt);
   const windowAtReplay = conn.tcb.sndWnd;
   stack.replay(held); // the old BBBB arrives, byte for byte
   await ctx.sleep(100);
@@ -314,7 +314,7 @@ async function secondIncarnation(ctx: LabContext, listener: KernelSocket, ports:
     opened: true,
     timestamps: conn.tcb.tsEnabled,
     kernelRead,
-    kernelIsnGrowth: (iss2 - first.kernelIss) >>> 0,
+    kernelIsnGrowth: seqSpan(first.kernelIss, iss2),
     oldAckLead: lead,
     secondBytes,
     secondReceived: Math.min(conn.received, secondBytes),
@@ -461,9 +461,9 @@ export default defineLab({
   async run(ctx) {
     await ctx.setMtu(ctx.int('mtu'));
     const guestClock = ctx.realtimeClock() !== null;
-    const align: Align = ctx.str('isn_align') === 'auto' ? (guestClock ? 'clock' : 'outrun') : (ctx.str('isn_align') as Align);
+    const align: Align = ctx.str('isn_align') === 'auto' ? (guestClock ? 'clock' : 'outrun') : ctx.str<Align>('isn_align');
     if (align === 'clock' && !guestClock) throw new LabError("isn_align=clock needs a realtime clock the lab may set: only a --kernel guest's (twlab never sets the host's clock); use isn_align=outrun");
-    const clock = (await ctx.variant('isn-clock', {}, async () => ({ ...(await measureIsnClock(ctx, { kernel: 6999, peer: 44999 })) }))) as unknown as { perSecond: number; deltaIsn: number; deltaMs: number };
+    const clock = await ctx.variant('isn-clock', {}, () => measureIsnClock(ctx, { kernel: 6999, peer: 44999 }));
     const ts = ctx.bool('timestamps');
 
     /** One variant: a listener on its own port, `runs` pairs of incarnations (each its own peer port), TIME_WAIT skipped as `skip` says. */
@@ -493,7 +493,7 @@ export default defineLab({
           listener.closeNow();
         }
       });
-      return obs.trials as Outcome[];
+      return obs.trials;
     };
     // the control needs no aligned ACK: its new SYN must be refused, whatever the ISNs
     const control = await variant('with-time-wait', 'with-time-wait', ts, 'none', CONTROL_TRIALS);

@@ -4,7 +4,7 @@
 // port connects again. When does the TIME_WAIT socket let the new connection in, which initial
 // sequence number does the kernel then pick, and what does it answer when it refuses? Each case
 // is tried `trials` times, each on its own four-tuple.
-import { defineLab, kernelServerTimeWait, newSynOnWire, requires, type LabContext, type NewSynOnWire, type Precondition, type Trial } from '../src/lab';
+import { defineLab, kernelServerTimeWait, newSynOnWire, requires, seqAdd, seqDiff, seqSpan, seqSub, type LabContext, type NewSynOnWire, type Precondition, type Trial } from '../src/lab';
 
 type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
 const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
@@ -26,13 +26,13 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   const isn1 = 2_000_000;
   const first = await kernelServerTimeWait(ctx, PORT, peerPort, { isn: isn1, timestamps: ts, tsOffset: 9000 }, ctx.str('first_close') === 'kernel' ? 'kernel' : 'peer');
   const offset = ctx.int('seq_offset');
-  const isn2 = which === 'seq-above' ? (first.twRcvNxt + offset) >>> 0 : (isn1 - offset) >>> 0;
+  const isn2 = which === 'seq-above' ? seqAdd(first.twRcvNxt, offset) : seqSub(isn1, offset);
   const replies: string[] = [];
   const stack = ctx.peer();
   const off = stack.onSegment((e) => {
     if (e.direction === 'in' && e.tuple.local.port === peerPort) {
       const f = e.tcp.flags;
-      replies.push(`${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? (e.tcp.ack - first.twRcvNxt) | 0 : '-'}`);
+      replies.push(`${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? seqDiff(e.tcp.ack, first.twRcvNxt) : '-'}`);
     }
   });
   const timeWaitBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;
@@ -60,10 +60,10 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   return {
     peerPort,
     timeWaitBefore,
-    synSeqRelative: (isn2 - first.twRcvNxt) | 0,
+    synSeqRelative: seqDiff(isn2, first.twRcvNxt),
     accepted,
     // Linux takes the new ISN from the old space: tw_snd_nxt + 65535 + 2 (tcp_timewait_state_process)
-    newIssMinusOldSndNxt: newIss === null ? null : (newIss - first.twSndNxt) >>> 0,
+    newIssMinusOldSndNxt: newIss === null ? null : seqSpan(first.twSndNxt, newIss),
     repliesToSyn: replies.slice(0, 4),
     timeWaitAfter,
   };
@@ -97,7 +97,7 @@ export default defineLab({
         for (let i = 0; i < n; i++) out.push(await synIntoTimeWait(ctx, which, peerPort++));
         return { trials: out };
       });
-      r.set(which, obs.trials as Probe[]);
+      r.set(which, obs.trials);
     }
     const tw = (p: Probe): Precondition => requires('the kernel held the four-tuple in TIME_WAIT when the SYN came', p.timeWaitBefore, p.timeWaitBefore ? 'TIME_WAIT entry present' : `no TIME_WAIT entry (first_close=${ctx.str('first_close')})`);
     // from the capture: the kernel's answer to the new SYN, and where that SYN lay

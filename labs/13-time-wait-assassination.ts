@@ -11,7 +11,7 @@
 // arrives — an old duplicate of data, or an RST. Which socket takes it? The kernel's side says:
 // its answer in the capture (an ACK of the old connection is the TIME_WAIT's, an RST for a bare
 // ACK would be the listener's), its socket table, and what the new socket's accept() returned.
-import { defineLab, kernelServerTimeWait, NO_FLAGS, requires, type FlowSegment, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
+import { defineLab, kernelServerTimeWait, NO_FLAGS, requires, seqAdd, seqDiff, seqEq, seqOf, type FlowSegment, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
 
 const PORT = 7200;
 /** the seed's scenario: its own ports, beyond any trials the rfc1337 variants may use */
@@ -35,7 +35,7 @@ async function assassinate(ctx: LabContext, rfc1337: number, port: number, peerP
   tw.listener.closeNow(); // only the TIME_WAIT holds the port now
   const rstOffset = ctx.str('rst') === 'in-window' ? 0 : 10_000_000;
   const before = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port)[0];
-  ctx.peer().sendSegment({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port } }, { seq: ((tw.twRcvNxt + rstOffset) >>> 0) as never, flags: { ...NO_FLAGS, rst: true } });
+  ctx.peer().sendSegment({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port } }, { seq: seqAdd(tw.twRcvNxt, rstOffset), flags: { ...NO_FLAGS, rst: true } });
   await ctx.sleep(200);
   const after = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port)[0];
   const s = ctx.socket('ipv4', 'tcp');
@@ -75,9 +75,9 @@ async function besideTimeWait(ctx: LabContext, late: Late, port: number, peerPor
   const tuple = { local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port } };
   if (late === 'data') {
     // an old duplicate of the peer's first data ("hello", sent right after the handshake), carrying the ACK it carried then
-    ctx.peer().sendSegment(tuple, { seq: ((tw.conn.tcb.iss + 1) >>> 0) as never, ack: ((tw.kernelIss + 1) >>> 0) as never, flags: { ...NO_FLAGS, ack: true, psh: true }, window: 65535, payload: new TextEncoder().encode('hello') });
+    ctx.peer().sendSegment(tuple, { seq: seqAdd(tw.conn.tcb.iss, 1), ack: seqAdd(tw.kernelIss, 1), flags: { ...NO_FLAGS, ack: true, psh: true }, window: 65535, payload: new TextEncoder().encode('hello') });
   } else {
-    ctx.peer().sendSegment(tuple, { seq: tw.twRcvNxt as never, flags: { ...NO_FLAGS, rst: true } });
+    ctx.peer().sendSegment(tuple, { seq: seqOf(tw.twRcvNxt), flags: { ...NO_FLAGS, rst: true } });
   }
   await ctx.sleep(200);
   const accepted = await s.accept();
@@ -109,7 +109,7 @@ export function lateSegmentTaker(w: TupleOnWire, b: Pick<Beside, 'late' | 'timeW
   const lateSeg = w.peerSent((s) => (b.late === 'rst' ? (s.flagBits & 4) !== 0 : s.len > 0)).pop() ?? null;
   const answers = lateSeg ? w.kernelSent(lateSeg.number) : [];
   const rcvNxt = lateSeg ? w.kernelRcvNxt(lateSeg.number) : null;
-  const twAck = answers.find((s) => (s.flagBits & 0x17) === 16 && rcvNxt !== null && (s.ack as number) === rcvNxt);
+  const twAck = answers.find((s) => (s.flagBits & 0x17) === 16 && rcvNxt !== null && seqEq(s.ack, rcvNxt));
   const listenerRst = answers.find((s) => (s.flagBits & 4) !== 0);
   const byTimeWait = b.late === 'data' ? !!twAck && !listenerRst : b.timeWaitBefore && !b.timeWaitAfter && answers.length === 0;
   const byNewSocket = b.late === 'data' ? !!listenerRst || b.accept === 'a connection' : b.accept === 'a connection' || !b.listeningAfter;
@@ -170,7 +170,7 @@ export default defineLab({
         for (let t = 0; t < n; t++, i++) out.push(await assassinate(ctx, value, PORT + i, 47000 + i));
         return { trials: out };
       });
-      runs.push(...(obs.trials as Assassination[]).map((a) => ({ ...a, variant })));
+      runs.push(...obs.trials.map((a) => ({ ...a, variant })));
     }
     const besideObs = await ctx.variant('beside-new-listener', { trials: n }, async () => {
       const out: Beside[] = [];
@@ -185,15 +185,15 @@ export default defineLab({
       return { trials: out };
     });
     ctx.sysctl('net.ipv4.tcp_rfc1337', setting);
-    const beside = besideObs.trials as Beside[];
+    const beside = besideObs.trials;
 
     // ---- T11: the RST at RCV.NXT, as the kernel's own ACKs in the capture place it
     const kernelEp = (port: number): { address: string; port: number } => ({ address: ctx.addr.host4, port });
     const peerEp = (port: number): { address: string; port: number } => ({ address: ctx.addr.peer4, port });
     const t11 = runs.map((r) => {
       const { rst, rcvNxt } = rstOnWire(ctx.onWire(r.variant, kernelEp(r.port), peerEp(r.peerPort)));
-      const atRcvNxt = rst !== null && rcvNxt !== null && (rst.seq as number) === rcvNxt;
-      const placed = !rst ? 'no RST from the peer in the capture' : rcvNxt === null ? `RST #${rst.number}, but the kernel sent no ACK before it` : atRcvNxt ? `RST #${rst.number} at the kernel's RCV.NXT (the ACK of its last segment)` : `RST #${rst.number} ${((rst.seq as number) - rcvNxt) | 0} beyond the kernel's RCV.NXT`;
+      const atRcvNxt = rst !== null && rcvNxt !== null && seqEq(rst.seq, rcvNxt);
+      const placed = !rst ? 'no RST from the peer in the capture' : rcvNxt === null ? `RST #${rst.number}, but the kernel sent no ACK before it` : atRcvNxt ? `RST #${rst.number} at the kernel's RCV.NXT (the ACK of its last segment)` : `RST #${rst.number} ${seqDiff(rst.seq, rcvNxt)} beyond the kernel's RCV.NXT`;
       return { r, atRcvNxt, placed };
     });
     const off = runs.filter((r) => r.rfc1337 === 0);

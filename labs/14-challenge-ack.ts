@@ -6,7 +6,7 @@
 // one connection the probes are spaced beyond the per-socket rate limit, so each may be answered.
 // The answers are counted in the capture after the variant, never in a live time window: a late
 // answer is still an answer.
-import { defineLab, kernelConnects, NO_FLAGS, requires, signed, type Connection, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
+import { defineLab, kernelConnects, NO_FLAGS, requires, seqAdd, seqEq, signed, type Connection, type CraftedSegment, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
 
 export type Kind = 'rst' | 'syn' | 'ack';
 
@@ -58,16 +58,16 @@ export function challengeAcks(w: TupleOnWire, probe: (s: FlowSegment) => boolean
   const from = probes[0]!.number;
   const rcvNxt = w.kernelRcvNxt(from);
   const next = w.peerSent((s) => s.number > from && !probe(s))[0]?.number ?? Infinity;
-  const acks = w.kernelSent(from).filter((s) => s.number < next && s.flagBits === 16 && s.len === 0 && rcvNxt !== null && (s.ack as number) === rcvNxt);
+  const acks = w.kernelSent(from).filter((s) => s.number < next && s.flagBits === 16 && s.len === 0 && rcvNxt !== null && seqEq(s.ack, rcvNxt));
   return { probes, acks };
 }
 
-const craft = (kind: Kind, c: Connection): Parameters<ReturnType<LabContext['peer']>['sendSegment']>[1] =>
+const craft = (kind: Kind, c: Connection): CraftedSegment =>
   kind === 'rst'
-    ? { seq: (c.tcb.sndNxt + 1000) as never, flags: { ...NO_FLAGS, rst: true } }
+    ? { seq: seqAdd(c.tcb.sndNxt, 1000), flags: { ...NO_FLAGS, rst: true } }
     : kind === 'syn'
-      ? { seq: (c.tcb.sndNxt + 5000) as never, flags: { ...NO_FLAGS, syn: true }, window: 1000 }
-      : { seq: c.tcb.sndNxt, ack: (c.tcb.rcvNxt + 100_000) as never, flags: { ...NO_FLAGS, ack: true, psh: true }, window: 1000, payload: new TextEncoder().encode('evil') };
+      ? { seq: seqAdd(c.tcb.sndNxt, 5000), flags: { ...NO_FLAGS, syn: true }, window: 1000 }
+      : { seq: c.tcb.sndNxt, ack: seqAdd(c.tcb.rcvNxt, 100_000), flags: { ...NO_FLAGS, ack: true, psh: true }, window: 1000, payload: new TextEncoder().encode('evil') };
 
 export default defineLab({
   id: '14',
@@ -124,14 +124,14 @@ export default defineLab({
         for (const { k } of conns) k.closeNow();
         return { trials: out };
       })
-    ).trials as Probe[];
+    ).trials;
     const rate = await ctx.variant('rate-limit', { burst: ctx.int('burst') }, async () => {
       const { k, conn, local } = await kernelConnects(ctx, 81);
       await ctx.sleep(Math.max(spacing, ratelimit + 100));
       const t0 = performance.now();
       const answers = await countAnswers(ctx, conn, async () => {
         for (let i = 0; i < ctx.int('burst'); i++) {
-          ctx.peer().sendSegment(conn.tuple, { seq: (conn.tcb.sndNxt + 1000 + i) as never, flags: { ...NO_FLAGS, rst: true } });
+          ctx.peer().sendSegment(conn.tuple, { seq: seqAdd(conn.tcb.sndNxt, 1000 + i), flags: { ...NO_FLAGS, rst: true } });
           await ctx.sleep(20);
         }
         await ctx.sleep(100);
@@ -146,7 +146,7 @@ export default defineLab({
       answersOf.set(p, { probe: sent[0] ?? null, acks });
     }
     const answers = (p: Probe): number => answersOf.get(p)!.acks.length;
-    const burst = challengeAcks(onWire('rate-limit', rate.local as number, 81), (s) => isProbe('rst', s));
+    const burst = challengeAcks(onWire('rate-limit', rate.local, 81), (s) => isProbe('rst', s));
 
     const alive = (p: Probe): boolean => p.stateAfter === 'ESTABLISHED' && !p.peerReset;
     const conditions = (p: Probe): Trial['requires'] => [
@@ -179,7 +179,7 @@ export default defineLab({
     ctx.print(`SYN when established      → ${answered('syn')}`);
     ctx.print(`ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}`);
     ctx.print(
-      `rate limit: ${burst.probes.length} in-window RSTs over ${rate.spanMs as number} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
+      `rate limit: ${burst.probes.length} in-window RSTs over ${rate.spanMs} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
         `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
     );
     ctx.print();

@@ -333,11 +333,11 @@ export default defineLab({
         }
         return { trials: out };
       })
-    ).trials as ConnectedTrial[];
+    ).trials;
 
     type Spread = { setup: SocketSetup[]; counts: number[]; chiSquare: number; df: number; pValue: number; expected: number };
-    const t = tcp as unknown as Spread;
-    const u = udp as unknown as Spread;
+    const t: Spread = tcp;
+    const u: Spread = udp;
     const spreadTrial = (what: string, x: Spread, sent: number): Trial => ({
       requires: [
         requires(`every ${what} reached a socket`, x.counts.reduce((a, b) => a + b, 0) === sent, `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`),
@@ -355,12 +355,12 @@ export default defineLab({
         `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ` +
         `${total} datagrams ${u.counts.join('/')} (χ²=${u.chiSquare}, p=${p(u.pValue)}); ${skewSentence(total, n)}`,
     });
-    const same = tcp.sameUidBinds as string[];
-    const other = tcp.otherUidBinds as string[];
+    const same = tcp.sameUidBinds;
+    const other = tcp.otherUidBinds;
     ctx.judge('C9', {
       trials: same.map((mine, i): Trial => ({
         requires: [
-          requires('a process of another user (uid 65534) was running in the namespace', tcp.helperError === null, (tcp.helperError as string | null) ?? 'uid 65534'),
+          requires('a process of another user (uid 65534) was running in the namespace', tcp.helperError === null, tcp.helperError ?? 'uid 65534'),
           requires('a socket of the same user could join the group', mine === 'OK', `bind → ${mine}`),
         ],
         agrees: other[i] === 'EADDRINUSE',
@@ -387,7 +387,7 @@ export default defineLab({
       answer: others[0] ?? '',
       why: `measured ${other.length} times: another socket of ours → ${[...new Set(same)].join('/')}, one of uid 65534 → ${others.join('/') || 'not measured'}`,
       requires: [
-        requires('a process of another user was running', tcp.helperError === null, (tcp.helperError as string | null) ?? 'uid 65534'),
+        requires('a process of another user was running', tcp.helperError === null, tcp.helperError ?? 'uid 65534'),
         requires('every try gave the same answer', others.length === 1, others.join(' / ')),
       ],
     });
@@ -411,7 +411,7 @@ export default defineLab({
     ctx.print(`(${skewSentence(total, n)})`);
     for (const x of [...t.setup, ...u.setup].filter(setupFailed)) ctx.print(`setup failed: ${setupText(x)}`);
     ctx.print(
-      `a listener closed with ${tcp.queuedWhenClosed as number} connections queued across the group: ${tcp.resetWhenListenerClosed as number} were reset; the others accepted ${tcp.acceptedByOthersAfter as number} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
+      `a listener closed with ${tcp.queuedWhenClosed} connections queued across the group: ${tcp.resetWhenListenerClosed} were reset; the others accepted ${tcp.acceptedByOthersAfter} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
     );
     ctx.print(
       `UDP, one socket of ${n} connected to ${ctx.addr.peer4}:${PEER_PORT}: ${perEndpoint} datagrams from it and ${perEndpoint} from other ports, per group → the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,

@@ -171,7 +171,7 @@ export default defineLab({
   async run(ctx) {
     const k = ctx.int('per_address');
     const n = ctx.int('trials');
-    const protocols = ctx.list('protocols') as Proto[];
+    const protocols = ctx.list<Proto>('protocols');
     const trials: PairTrial[] = [];
     let port = BASE_PORT;
     for (const proto of protocols) {
@@ -180,7 +180,7 @@ export default defineLab({
         for (let t = 1; t <= n; t++) out.push(await (proto === 'udp' ? udpTrial(ctx, t, port++, k) : tcpTrial(ctx, t, port++, k)));
         return { trials: out };
       });
-      trials.push(...(obs.trials as PairTrial[]));
+      trials.push(...obs.trials);
     }
 
     const tally = (proto: Proto): string => {

@@ -152,8 +152,8 @@ export default defineLab({
     const full = ctx.str('wait') === 'full';
     const watchS = full ? ctx.int('orphan_watch_s') : GLIMPSE_MS / 1000;
     const seen = await ctx.variant('silent-peer', { unsent: ctx.int('unsent'), trials: n, wait: ctx.str('wait') }, async () => ({ ...(await orphans(ctx, n, watchS * 1000)) }));
-    const os = seen.orphans as Orphan[];
-    const closedAtUs = seen.closedAtUs as number;
+    const os = seen.orphans;
+    const closedAtUs = seen.closedAtUs;
 
     // the capture: what each orphan put on the wire after close(), and whether the peer said anything
     const segs = ctx.flows('silent-peer').segments;

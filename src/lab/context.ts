@@ -188,13 +188,15 @@ export class LabContext {
   bool(name: string): boolean {
     return this.#param(name, 'boolean') as boolean;
   }
-  str(name: string): string {
-    return this.#param(name, 'string') as string;
+  /** A string parameter; `T` names an enum's choices (the value was checked against them). */
+  str<T extends string = string>(name: string): T {
+    return this.#param(name, 'string') as T;
   }
-  list(name: string): string[] {
+  /** A list parameter; `T` names its choices' type (the values were checked against the spec's choices). */
+  list<T extends string = string>(name: string): T[] {
     const v = this.params[name];
     if (!Array.isArray(v)) throw new Error(`lab ${this.def.id}: parameter ${name} is not a list`);
-    return v;
+    return v as T[];
   }
   #param(name: string, type: string): ParamValue {
     const v = this.params[name];
