@@ -93,17 +93,6 @@ async function readAll(k: KernelSocket, ms: number, want = Infinity): Promise<st
   return s;
 }
 
-/** When the kernel's SYN-ACK on `port` reached the peer (ms, performance clock). */
-function synAckSeen(ctx: LabContext, port: number): { at: Promise<number>; off: () => void } {
-  let off = (): void => undefined;
-  const at = new Promise<number>((resolve) => {
-    off = ctx.peer().onSegment((e) => {
-      if (e.direction === 'in' && e.tuple.local.port === port && e.tcp.flags.syn && e.tcp.flags.ack) resolve(e.at);
-    });
-  });
-  return { at, off: () => off() };
-}
-
 /**
  * The kernel's ISN clock for one four-tuple, measured: two connections on it 300 ms apart (the
  * peer aborts each, so no TIME_WAIT is left), ISN difference over time difference.
@@ -116,13 +105,13 @@ async function measureIsnClock(ctx: LabContext, ports: Ports): Promise<{ perSeco
   const samples: Array<{ isn: number; at: number }> = [];
   for (let i = 0; i < 2; i++) {
     if (i) await ctx.sleep(300);
-    const seen = synAckSeen(ctx, ports.peer);
+    // when the kernel's SYN-ACK reached the peer (ms, performance clock)
+    const synAck = ctx.peer().expect({ peerPort: ports.peer, syn: true, ack: true }, 10_000);
     const conn = ctx.peer().connect({ local: { address: ctx.addr.peer4, port: ports.peer }, remote: { address: ctx.addr.host4, port: ports.kernel }, tcb: { isn: ISN1 + i * 1000 } });
     const acc = await listener.accept(5000);
-    const at = await Promise.race([seen.at, ctx.sleep(5000).then(() => NaN)]);
-    seen.off();
-    if (!acc.socket || Number.isNaN(at)) throw new LabError('the ISN clock could not be measured: a connection did not open');
-    samples.push({ isn: conn.tcb.irs, at });
+    const seen = await synAck;
+    if (!acc.socket || !seen.came) throw new LabError('the ISN clock could not be measured: a connection did not open');
+    samples.push({ isn: conn.tcb.irs, at: seen.segment.at });
     conn.abort();
     acc.socket.closeNow();
     await ctx.sleep(20);
@@ -155,13 +144,14 @@ interface First {
 async function firstIncarnation(ctx: LabContext, listener: KernelSocket, ports: Ports, skip: Skip, ts: boolean, outrun: number | null): Promise<First> {
   const stack = ctx.peer();
   const tcb = { isn: ISN1, timestamps: ts, tsOffset: 5000, mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40 };
-  const seen = synAckSeen(ctx, ports.peer);
+  const synAck = stack.expect({ peerPort: ports.peer, syn: true, ack: true }, 10_000);
   const synSentAt = performance.now();
   const conn = stack.connect({ local: { address: ctx.addr.peer4, port: ports.peer }, remote: { address: ctx.addr.host4, port: ports.kernel }, tcb });
   const acc = await listener.accept(5000);
   if (!acc.socket) throw new LabError(`the first incarnation was not accepted (${acc.result.errno})`);
-  const synAt = await seen.at;
-  seen.off();
+  const seen = await synAck;
+  if (!seen.came) throw new LabError(`the kernel's SYN-ACK of the first incarnation did not reach the peer in ${seen.waitedMs} ms`);
+  const synAt = seen.segment.at;
   const k = acc.socket;
   const kernelIss = conn.tcb.irs;
   const t0 = performance.now();

@@ -6,7 +6,7 @@
 // one connection the probes are spaced beyond the per-socket rate limit, so each may be answered.
 // The answers are counted in the capture after the variant, never in a live time window: a late
 // answer is still an answer.
-import { defineLab, kernelConnects, NO_FLAGS, requires, seqAdd, seqEq, signed, type Connection, type CraftedSegment, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
+import { defineLab, kernelConnects, NO_FLAGS, requires, seqAdd, seqEq, signed, type Connection, type CraftedSegment, type SegmentPattern, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
 
 export type Kind = 'rst' | 'syn' | 'ack';
 
@@ -27,22 +27,11 @@ interface Probe {
 }
 
 /**
- * Bare ACKs of RCV.NXT from the kernel on `conn`'s four-tuple, as the peer sees them while
- * `during` runs: only to pace the probes (wait for the first answer, not longer). What is judged
- * is counted in the capture (challengeAcks).
+ * A challenge ACK as the peer sees it: a bare ACK of RCV.NXT from the kernel on `conn`'s
+ * four-tuple. Only to pace the probes (wait for the first answer, not longer); what is judged is
+ * counted in the capture (challengeAcks).
  */
-async function countAnswers(ctx: LabContext, conn: Connection, during: (answers: () => number) => Promise<void>): Promise<number> {
-  let answers = 0;
-  const off = ctx.peer().onSegment((e) => {
-    if (e.direction === 'in' && e.tuple.local.port === conn.tuple.local.port && e.tuple.remote.port === conn.tuple.remote.port && e.tcp.flags.ack && !e.tcp.flags.rst && e.tcp.payload.length === 0 && e.tcp.ack === conn.tcb.sndNxt) answers++;
-  });
-  try {
-    await during(() => answers);
-  } finally {
-    off();
-  }
-  return answers;
-}
+const challengeAck = (conn: Connection): SegmentPattern => ({ on: conn.tuple, flags: 'A', len: 0, ackNo: conn.tcb.sndNxt });
 
 /** A probe of `kind` as the capture shows it: the peer's segment on the four-tuple. */
 export const isProbe = (kind: Kind, s: FlowSegment): boolean => (kind === 'rst' ? (s.flagBits & 4) !== 0 : kind === 'syn' ? s.flags === 'SYN' : s.len === 4 && (s.flagBits & 16) !== 0);
@@ -105,12 +94,11 @@ export default defineLab({
               const prev = last.get(local.port);
               const now = performance.now();
               last.set(local.port, now);
-              const answers = await countAnswers(ctx, conn, async (seen) => {
-                ctx.peer().sendSegment(conn.tuple, craft(kind, conn));
-                // the first answer (waiting at most what the spacing leaves), then a little longer for any second one
-                await ctx.waitUntil(() => seen() > 0, { timeoutMs: Math.max(150, spacing - 50), everyMs: 10 });
-                await ctx.sleep(100);
-              });
+              ctx.peer().sendSegment(conn.tuple, craft(kind, conn));
+              // the first answer (waiting at most what the spacing leaves), then a little longer for any second one
+              const first = await ctx.peer().expect(challengeAck(conn), Math.max(150, spacing - 50));
+              const second = await ctx.peer().expect(challengeAck(conn), 100);
+              const answers = Number(first.came) + Number(second.came);
               const p: Probe = { kind, local: local.port, peerPort: conn.tuple.local.port, stateBefore, sincePreviousMs: prev === undefined ? null : Math.round(now - prev), answersSeenLive: answers, stateAfter: k.tcpInfo().info?.state, peerReset: conn.resetReason };
               if (kind === 'ack') {
                 const r = await k.recv(100, { timeoutMs: 200 });
@@ -129,13 +117,14 @@ export default defineLab({
       const { k, conn, local } = await kernelConnects(ctx, 81);
       await ctx.sleep(Math.max(spacing, ratelimit + 100));
       const t0 = performance.now();
-      const answers = await countAnswers(ctx, conn, async () => {
-        for (let i = 0; i < ctx.int('burst'); i++) {
-          ctx.peer().sendSegment(conn.tuple, { seq: seqAdd(conn.tcb.sndNxt, 1000 + i), flags: { ...NO_FLAGS, rst: true } });
-          await ctx.sleep(20);
-        }
-        await ctx.sleep(100);
-      });
+      let answers = 0;
+      for (let i = 0; i < ctx.int('burst'); i++) {
+        ctx.peer().sendSegment(conn.tuple, { seq: seqAdd(conn.tcb.sndNxt, 1000 + i), flags: { ...NO_FLAGS, rst: true } });
+        const answer = ctx.peer().expect(challengeAck(conn), 20);
+        await ctx.sleep(20);
+        if ((await answer).came) answers++;
+      }
+      if ((await ctx.peer().expect(challengeAck(conn), 100)).came) answers++;
       return { sent: ctx.int('burst'), spanMs: Math.round(performance.now() - t0 - 100), answersSeenLive: answers, local: local.port, stateAfter: k.tcpInfo().info?.state };
     });
     const onWire = (variant: string, local: number, peerPort: number): TupleOnWire => ctx.onWire(variant, { address: ctx.addr.host4, port: local }, { address: ctx.addr.peer4, port: peerPort });
