@@ -1,11 +1,16 @@
-// Finds the labs: every `labs/NN-slug` module (compiled to dist/labs when built). A user's own
-// lab dropped into labs/ is found the same way.
+// Finds the labs: every `labs/NN-slug` module — a file, or a folder with an index (compiled to
+// dist/labs when built). A user's own lab dropped into labs/ is found the same way.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { TwlabError } from './errors';
 import type { LabDefinition } from './types';
 
 const LAB_FILE = /^(\d{2})-[a-z0-9-]+\.(js|ts)$/;
+/** a lab with its own judge or printer: `NN-slug/index.ts` beside them */
+const LAB_FOLDER = /^(\d{2})-[a-z0-9-]+$/;
+
+const isLab = (dir: string, f: string): boolean =>
+  (LAB_FILE.test(f) && !f.endsWith('.d.ts')) || (LAB_FOLDER.test(f) && ['index.js', 'index.ts'].some((i) => fs.existsSync(path.join(dir, f, i))));
 
 export function labsDir(): string {
   // dist/src/lab → dist/labs (compiled); src/lab → labs (sources, under vitest)
@@ -25,7 +30,7 @@ export function allLabs(): LabDefinition[] {
   const files: Array<[string, string]> = [];
   for (const dir of labDirs()) {
     if (!fs.existsSync(dir)) continue;
-    for (const f of fs.readdirSync(dir)) if (LAB_FILE.test(f) && !f.endsWith('.d.ts')) files.push([dir, f]);
+    for (const f of fs.readdirSync(dir)) if (isLab(dir, f)) files.push([dir, f]);
   }
   files.sort((a, b) => a[1].localeCompare(b[1]));
   const labs: LabDefinition[] = [];
