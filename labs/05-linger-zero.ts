@@ -5,49 +5,6 @@
 // socket instead of closing it? Each case is repeated on `trials` connections.
 import { defineLab, kernelConnects, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type SyscallResult, type Trial } from '../src/lab';
 
-const PORT = 80;
-
-interface Outcome {
-  local: number;
-  /** SO_LINGER as read back with getsockopt after setting it, e.g. "{1,0}" (or the errno) */
-  linger: string;
-  /** the kernel's state just before it let go of the socket */
-  stateBefore: string | null;
-  peerReset: string | null;
-  peerStates: string[];
-  timeWait: boolean;
-}
-
-interface Unsent extends Outcome {
-  queued: number;
-  /** bytes still in the kernel's send queue (sent but unacknowledged, or unsent) when close() ran */
-  sendQueueAtClose: number;
-  peerGot: number;
-  discarded: number;
-}
-
-const syscall = (r: SyscallResult): string => (r.ret < 0 ? (r.errno ?? 'error') : 'OK');
-
-/** Sets SO_LINGER {1, linger_s} and reads it back: what the socket really has. */
-function setLinger(ctx: LabContext, k: KernelSocket): string {
-  const set = k.setOption('SO_LINGER', { onoff: true, seconds: ctx.int('linger_s') });
-  if (set.ret < 0) return `setsockopt ${set.errno}`;
-  const got = k.getOption('SO_LINGER');
-  return got.value ? `{${got.value.onoff ? 1 : 0},${got.value.seconds}}` : `getsockopt ${got.errno}`;
-}
-
-async function outcome(ctx: LabContext, conn: Connection, localPort: number): Promise<Pick<Outcome, 'peerReset' | 'peerStates' | 'timeWait'>> {
-  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(3000)]);
-  await ctx.sleep(200);
-  return {
-    peerReset: conn.resetReason,
-    peerStates: conn.history.map((h) => h.state),
-    timeWait: ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === localPort).length > 0,
-  };
-}
-
-const stateOf = (ctx: LabContext, port: number): string | null => ctx.table((e) => e.local.port === port && e.remote.port === PORT)[0]?.state ?? null;
-
 export default defineLab({
   id: '05',
   slug: 'linger-zero',
@@ -198,3 +155,47 @@ export default defineLab({
     ctx.concludeClaims();
   },
 });
+
+const PORT = 80;
+
+interface Outcome {
+  local: number;
+  /** SO_LINGER as read back with getsockopt after setting it, e.g. "{1,0}" (or the errno) */
+  linger: string;
+  /** the kernel's state just before it let go of the socket */
+  stateBefore: string | null;
+  peerReset: string | null;
+  peerStates: string[];
+  timeWait: boolean;
+}
+
+interface Unsent extends Outcome {
+  queued: number;
+  /** bytes still in the kernel's send queue (sent but unacknowledged, or unsent) when close() ran */
+  sendQueueAtClose: number;
+  peerGot: number;
+  discarded: number;
+}
+
+const syscall = (r: SyscallResult): string => (r.ret < 0 ? (r.errno ?? 'error') : 'OK');
+
+/** Sets SO_LINGER {1, linger_s} and reads it back: what the socket really has. */
+function setLinger(ctx: LabContext, k: KernelSocket): string {
+  const set = k.setOption('SO_LINGER', { onoff: true, seconds: ctx.int('linger_s') });
+  if (set.ret < 0) return `setsockopt ${set.errno}`;
+  const got = k.getOption('SO_LINGER');
+  return got.value ? `{${got.value.onoff ? 1 : 0},${got.value.seconds}}` : `getsockopt ${got.errno}`;
+}
+
+async function outcome(ctx: LabContext, conn: Connection, localPort: number): Promise<Pick<Outcome, 'peerReset' | 'peerStates' | 'timeWait'>> {
+  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(3000)]);
+  await ctx.sleep(200);
+  return {
+    peerReset: conn.resetReason,
+    peerStates: conn.history.map((h) => h.state),
+    timeWait: ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === localPort).length > 0,
+  };
+}
+
+const stateOf = (ctx: LabContext, port: number): string | null => ctx.table((e) => e.local.port === port && e.remote.port === PORT)[0]?.state ?? null;
+

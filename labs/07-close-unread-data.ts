@@ -5,45 +5,6 @@
 // `trials` connections.
 import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
 
-type Linger = 'off' | 'on' | 'zero';
-const LINGERS: readonly Linger[] = ['off', 'on', 'zero'];
-const label = (l: Linger): string => (l === 'off' ? 'off' : l === 'on' ? '{1,5}' : '{1,0}');
-
-interface Close {
-  local: number;
-  linger: Linger;
-  /** setsockopt(SO_LINGER) when the setting asks for it */
-  setsockopt: string;
-  /** bytes in the kernel's receive queue when close() ran */
-  unreadAtClose: number;
-  close: { ret: number; errno: string | null; elapsedMs: number };
-  peerReset: string | null;
-  peerStates: string[];
-  timeWait: boolean;
-}
-
-async function closeWithUnread(ctx: LabContext, linger: Linger): Promise<Close> {
-  const { k, conn, local } = await kernelConnects(ctx, 80);
-  const unread = ctx.int('unread');
-  if (unread > 0) conn.write(new Uint8Array(unread));
-  const queue = (): number => ctx.table((e) => e.local.port === local.port && e.remote.port === 80)[0]?.rxQueue ?? 0;
-  await ctx.waitUntil(() => queue() >= unread, { timeoutMs: 3000 });
-  const set = linger === 'off' ? null : k.setOption('SO_LINGER', { onoff: true, seconds: linger === 'on' ? 5 : 0 });
-  const unreadAtClose = queue();
-  const close = await k.close();
-  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(2000)]);
-  return {
-    local: local.port,
-    linger,
-    setsockopt: set === null ? 'not set' : set.ret < 0 ? (set.errno ?? 'error') : 'OK',
-    unreadAtClose,
-    close: { ret: close.ret, errno: close.errno, elapsedMs: Math.round(close.elapsedMs) },
-    peerReset: conn.resetReason,
-    peerStates: conn.history.map((h) => h.state),
-    timeWait: ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port).length > 0,
-  };
-}
-
 export default defineLab({
   id: '07',
   slug: 'close-unread-data',
@@ -109,3 +70,43 @@ export default defineLab({
     ctx.concludeClaims();
   },
 });
+
+type Linger = 'off' | 'on' | 'zero';
+const LINGERS: readonly Linger[] = ['off', 'on', 'zero'];
+const label = (l: Linger): string => (l === 'off' ? 'off' : l === 'on' ? '{1,5}' : '{1,0}');
+
+interface Close {
+  local: number;
+  linger: Linger;
+  /** setsockopt(SO_LINGER) when the setting asks for it */
+  setsockopt: string;
+  /** bytes in the kernel's receive queue when close() ran */
+  unreadAtClose: number;
+  close: { ret: number; errno: string | null; elapsedMs: number };
+  peerReset: string | null;
+  peerStates: string[];
+  timeWait: boolean;
+}
+
+async function closeWithUnread(ctx: LabContext, linger: Linger): Promise<Close> {
+  const { k, conn, local } = await kernelConnects(ctx, 80);
+  const unread = ctx.int('unread');
+  if (unread > 0) conn.write(new Uint8Array(unread));
+  const queue = (): number => ctx.table((e) => e.local.port === local.port && e.remote.port === 80)[0]?.rxQueue ?? 0;
+  await ctx.waitUntil(() => queue() >= unread, { timeoutMs: 3000 });
+  const set = linger === 'off' ? null : k.setOption('SO_LINGER', { onoff: true, seconds: linger === 'on' ? 5 : 0 });
+  const unreadAtClose = queue();
+  const close = await k.close();
+  await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(2000)]);
+  return {
+    local: local.port,
+    linger,
+    setsockopt: set === null ? 'not set' : set.ret < 0 ? (set.errno ?? 'error') : 'OK',
+    unreadAtClose,
+    close: { ret: close.ret, errno: close.errno, elapsedMs: Math.round(close.elapsedMs) },
+    peerReset: conn.resetReason,
+    peerStates: conn.history.map((h) => h.state),
+    timeWait: ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port).length > 0,
+  };
+}
+

@@ -6,45 +6,6 @@
 // claim judged. Repeated on `trials` connections.
 import { defineLab, finExchange, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
 
-interface Crossing {
-  local: number;
-  kernelStates: string[];
-  kernelTimeWait: boolean;
-  kernelTimerMs: number | null;
-  peerStates: string[];
-  /** the longest gap between two looks at the socket table while the FINs crossed */
-  maxSampleGapMs: number;
-}
-
-async function crossingFins(ctx: LabContext, finDelay: number, ackDelay: number): Promise<Crossing> {
-  const { k, conn, local } = await kernelConnects(ctx, 80);
-  const stack = ctx.peer();
-  const off = stack.addFilter({ direction: 'out', match: (e) => e.tuple.remote.port === local.port, action: (e) => ({ delayMs: e.tcp.flags.fin ? finDelay : ackDelay }) });
-  const kernelStates: string[] = [];
-  const sample = (): void => {
-    const s = ctx.table((e) => e.local.port === local.port && e.remote.port === 80)[0]?.state;
-    if (s && kernelStates[kernelStates.length - 1] !== s) kernelStates.push(s);
-  };
-  sample();
-  conn.end(); // the peer's FIN: on the wire for fin_delay_ms
-  await ctx.sleep(ctx.int('stagger_ms'));
-  k.shutdown('SHUT_WR'); // the kernel's FIN crosses it
-  const t0 = performance.now();
-  let lastLook = t0;
-  let maxGap = 0;
-  while (performance.now() - t0 < Math.max(ackDelay, finDelay) + 300) {
-    sample();
-    const now = performance.now();
-    maxGap = Math.max(maxGap, now - lastLook);
-    lastLook = now;
-    await ctx.sleep(5);
-  }
-  off();
-  const tw = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0];
-  await k.close();
-  return { local: local.port, kernelStates, kernelTimeWait: !!tw, kernelTimerMs: tw?.timerMs ?? null, peerStates: conn.history.map((h) => h.state), maxSampleGapMs: Math.round(maxGap) };
-}
-
 export default defineLab({
   id: '09',
   slug: 'simultaneous-close',
@@ -132,3 +93,43 @@ export default defineLab({
     ctx.concludeClaims();
   },
 });
+
+interface Crossing {
+  local: number;
+  kernelStates: string[];
+  kernelTimeWait: boolean;
+  kernelTimerMs: number | null;
+  peerStates: string[];
+  /** the longest gap between two looks at the socket table while the FINs crossed */
+  maxSampleGapMs: number;
+}
+
+async function crossingFins(ctx: LabContext, finDelay: number, ackDelay: number): Promise<Crossing> {
+  const { k, conn, local } = await kernelConnects(ctx, 80);
+  const stack = ctx.peer();
+  const off = stack.addFilter({ direction: 'out', match: (e) => e.tuple.remote.port === local.port, action: (e) => ({ delayMs: e.tcp.flags.fin ? finDelay : ackDelay }) });
+  const kernelStates: string[] = [];
+  const sample = (): void => {
+    const s = ctx.table((e) => e.local.port === local.port && e.remote.port === 80)[0]?.state;
+    if (s && kernelStates[kernelStates.length - 1] !== s) kernelStates.push(s);
+  };
+  sample();
+  conn.end(); // the peer's FIN: on the wire for fin_delay_ms
+  await ctx.sleep(ctx.int('stagger_ms'));
+  k.shutdown('SHUT_WR'); // the kernel's FIN crosses it
+  const t0 = performance.now();
+  let lastLook = t0;
+  let maxGap = 0;
+  while (performance.now() - t0 < Math.max(ackDelay, finDelay) + 300) {
+    sample();
+    const now = performance.now();
+    maxGap = Math.max(maxGap, now - lastLook);
+    lastLook = now;
+    await ctx.sleep(5);
+  }
+  off();
+  const tw = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0];
+  await k.close();
+  return { local: local.port, kernelStates, kernelTimeWait: !!tw, kernelTimerMs: tw?.timerMs ?? null, peerStates: conn.history.map((h) => h.state), maxSampleGapMs: Math.round(maxGap) };
+}
+

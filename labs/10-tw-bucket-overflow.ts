@@ -5,47 +5,6 @@
 // free at once? Measured with two caps (each a trial): the one given and a second one.
 import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
 
-interface Overflow {
-  limit: number;
-  /** TIME_WAIT entries of this namespace before the variant (they count against the cap too) */
-  existingBefore: number;
-  closed: number;
-  /** connections whose close completed both ways (the peer reached CLOSED) */
-  completed: number;
-  timeWaitEntries: number;
-  skipped: number;
-  /** a plain bind() (no SO_REUSEADDR) to each port whose connection skipped TIME_WAIT, and to one that kept it */
-  bindSkipped: string[];
-  bindHeld: string | null;
-  /** TcpExt.TCPTimeWaitOverflow's change over the variant; null when this kernel has no such counter */
-  overflowCounter: number | null;
-}
-
-async function closeMany(ctx: LabContext, limit: number, n: number): Promise<Omit<Overflow, 'overflowCounter'>> {
-  ctx.sysctl('net.ipv4.tcp_max_tw_buckets', limit);
-  const existingBefore = ctx.table((e) => e.state === 'TIME_WAIT').length;
-  const ports: number[] = [];
-  let completed = 0;
-  for (let i = 0; i < n; i++) {
-    const { k, conn, local } = await kernelConnects(ctx, 80, { onAccept: (c) => c.onEnd(() => c.end()) });
-    await k.close();
-    if (await Promise.race([conn.waitFor('CLOSED').then(() => true), ctx.sleep(2000).then(() => false)])) completed++;
-    ports.push(local.port);
-    if (i % 10 === 9) ctx.progress(`tcp_max_tw_buckets=${limit}: ${i + 1}/${n} connections closed`);
-  }
-  await ctx.sleep(200);
-  const withTw = new Set(ctx.table((e) => e.state === 'TIME_WAIT' && ports.includes(e.local.port)).map((e) => e.local.port));
-  const tryBind = (port: number): string => {
-    const s = ctx.socket('ipv4', 'tcp');
-    const r = s.bind(ctx.addr.host4, port);
-    s.closeNow();
-    return r.errno ?? 'OK';
-  };
-  const skipped = ports.filter((p) => !withTw.has(p));
-  const held = ports.find((p) => withTw.has(p));
-  return { limit, existingBefore, closed: ports.length, completed, timeWaitEntries: withTw.size, skipped: skipped.length, bindSkipped: skipped.map(tryBind), bindHeld: held === undefined ? null : tryBind(held) };
-}
-
 export default defineLab({
   id: '10',
   slug: 'tw-bucket-overflow',
@@ -109,3 +68,45 @@ export default defineLab({
     ctx.concludeClaims();
   },
 });
+
+interface Overflow {
+  limit: number;
+  /** TIME_WAIT entries of this namespace before the variant (they count against the cap too) */
+  existingBefore: number;
+  closed: number;
+  /** connections whose close completed both ways (the peer reached CLOSED) */
+  completed: number;
+  timeWaitEntries: number;
+  skipped: number;
+  /** a plain bind() (no SO_REUSEADDR) to each port whose connection skipped TIME_WAIT, and to one that kept it */
+  bindSkipped: string[];
+  bindHeld: string | null;
+  /** TcpExt.TCPTimeWaitOverflow's change over the variant; null when this kernel has no such counter */
+  overflowCounter: number | null;
+}
+
+async function closeMany(ctx: LabContext, limit: number, n: number): Promise<Omit<Overflow, 'overflowCounter'>> {
+  ctx.sysctl('net.ipv4.tcp_max_tw_buckets', limit);
+  const existingBefore = ctx.table((e) => e.state === 'TIME_WAIT').length;
+  const ports: number[] = [];
+  let completed = 0;
+  for (let i = 0; i < n; i++) {
+    const { k, conn, local } = await kernelConnects(ctx, 80, { onAccept: (c) => c.onEnd(() => c.end()) });
+    await k.close();
+    if (await Promise.race([conn.waitFor('CLOSED').then(() => true), ctx.sleep(2000).then(() => false)])) completed++;
+    ports.push(local.port);
+    if (i % 10 === 9) ctx.progress(`tcp_max_tw_buckets=${limit}: ${i + 1}/${n} connections closed`);
+  }
+  await ctx.sleep(200);
+  const withTw = new Set(ctx.table((e) => e.state === 'TIME_WAIT' && ports.includes(e.local.port)).map((e) => e.local.port));
+  const tryBind = (port: number): string => {
+    const s = ctx.socket('ipv4', 'tcp');
+    const r = s.bind(ctx.addr.host4, port);
+    s.closeNow();
+    return r.errno ?? 'OK';
+  };
+  const skipped = ports.filter((p) => !withTw.has(p));
+  const held = ports.find((p) => withTw.has(p));
+  return { limit, existingBefore, closed: ports.length, completed, timeWaitEntries: withTw.size, skipped: skipped.length, bindSkipped: skipped.map(tryBind), bindHeld: held === undefined ? null : tryBind(held) };
+}
+

@@ -29,6 +29,153 @@
 // waiting in vain.
 import { defineLab, LabError, requires, seqAdd, seqDiff, seqSpan, signed, type Connection, type KernelSocket, type LabContext, type Precondition, type SegmentEventLike, type Trial, newSynOnWire, type NewSynOnWire } from '../src/lab';
 
+export default defineLab({
+  id: '11',
+  slug: 'old-duplicate',
+  title: 'An old duplicate meets a new incarnation',
+  shows: 'a delayed segment of an earlier connection read as new data when TIME_WAIT is skipped; what PAWS and the window check stop',
+  question: 'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new one?',
+  params: [
+    { name: 'timestamps', kind: 'bool', default: false, sysctl: 'net.ipv4.tcp_timestamps', help: 'TCP timestamps (kernel sysctl and peer): with them PAWS guards the new incarnation' },
+    { name: 'isn', kind: 'enum', default: 'near', choices: ['near', 'far'], help: "the second incarnation's ISN: near (the old segment lands in the new window) or far" },
+    {
+      name: 'isn_align',
+      kind: 'enum',
+      default: 'auto',
+      choices: ['auto', 'outrun', 'clock'],
+      help: "how the old ACK is brought inside the new connection: outrun the kernel's ISN clock with a bulk transfer, or (in a --kernel guest only) set the guest's realtime clock back; auto: clock in a guest, outrun elsewhere",
+    },
+    {
+      name: 'kernel_bytes',
+      kind: 'int',
+      default: 512 << 20,
+      min: 0,
+      max: 2 ** 31,
+      unit: 'bytes',
+      help: 'outrun: the most the kernel sends first (0: nothing, so the old ACK cannot fall inside the new connection); it stops once ahead of its ISN clock by ahead_ms',
+    },
+    { name: 'ahead_ms', kind: 'int', default: 3000, min: 0, max: 60_000, unit: 'ms', help: "outrun: how far the kernel's first transfer runs ahead of its own ISN clock (covers the steps up to the new SYN)" },
+    { name: 'clock_back_ms', kind: 'int', default: 500, min: -10_000, max: 60_000, unit: 'ms', help: "clock: how far below the old ISN the new one lands, in ISN-clock time (negative: above it, so the old ACK cannot fall inside)" },
+    { name: 'mtu', kind: 'int', default: 65535, min: 1280, max: 65535, help: 'the TUN MTU (the peer announces MSS = MTU − 40): a large one makes the bulk transfers far faster than the ISN clock' },
+  ],
+  claims: ['C13', 'C14', 'T8'],
+  questions: [
+    { id: 'q1', text: 'TIME_WAIT is skipped (SO_LINGER {1,0}) and the same four-tuple is reused at once. A delayed copy of the old "BBBB" arrives; the peer then sends "NEW!". What does the application read first from the new connection?', choices: ['"NEW!"', '"BBBB" (the old data)', 'nothing'] },
+  ],
+  recordSysctls: ['net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_rfc1337'],
+  async run(ctx) {
+    await ctx.setMtu(ctx.int('mtu'));
+    const guestClock = ctx.realtimeClock() !== null;
+    const align: Align = ctx.str('isn_align') === 'auto' ? (guestClock ? 'clock' : 'outrun') : ctx.str<Align>('isn_align');
+    if (align === 'clock' && !guestClock) throw new LabError("isn_align=clock needs a realtime clock the lab may set: only a --kernel guest's (twlab never sets the host's clock); use isn_align=outrun");
+    const clock = await ctx.variant('isn-clock', {}, () => measureIsnClock(ctx, { kernel: 6999, peer: 44999 }));
+    const ts = ctx.bool('timestamps');
+
+    /** One variant: a listener on its own port, `runs` pairs of incarnations (each its own peer port), TIME_WAIT skipped as `skip` says. */
+    const variant = async (name: keyof typeof VARIANT_INDEX, skip: Skip, runTs: boolean, runAlign: Align, runs: number): Promise<Outcome[]> => {
+      const i = VARIANT_INDEX[name]!;
+      const obs = await ctx.variant(name, { timestamps: runTs, isn: ctx.str('isn'), isn_align: runAlign }, async () => {
+        const listener = ctx.socket('ipv4', 'tcp');
+        listener.setOption('SO_REUSEADDR', true);
+        const b = listener.bind(ctx.addr.host4, 7000 + i);
+        if (b.ret < 0) throw new LabError(`listener bind: ${b.errno}`);
+        const l = listener.listen(8);
+        if (l.ret < 0) throw new LabError(`listener listen: ${l.errno}`);
+        const maxTw = ctx.readSysctl('net.ipv4.tcp_max_tw_buckets');
+        const tsSysctl = ctx.readSysctl('net.ipv4.tcp_timestamps');
+        if (runTs !== ts) ctx.sysctl('net.ipv4.tcp_timestamps', runTs ? 1 : 0);
+        if (skip === 'no-tw-buckets') ctx.sysctl('net.ipv4.tcp_max_tw_buckets', 0);
+        // the control keeps its TIME_WAIT: the peer's RST to the TIME_WAIT's ACK would kill it otherwise (RFC 1337, lab 13)
+        if (skip === 'with-time-wait') ctx.sysctl('net.ipv4.tcp_rfc1337', 1);
+        try {
+          const out: Outcome[] = [];
+          for (let r = 0; r < runs; r++) out.push(await incarnations(ctx, listener, { kernel: 7000 + i, peer: 45000 + 100 * i + r }, skip, runTs, runAlign, clock.perSecond));
+          return { trials: out };
+        } finally {
+          if (skip === 'no-tw-buckets' && maxTw) ctx.sysctl('net.ipv4.tcp_max_tw_buckets', maxTw);
+          if (skip === 'with-time-wait') ctx.sysctl('net.ipv4.tcp_rfc1337', 0);
+          if (runTs !== ts && tsSysctl) ctx.sysctl('net.ipv4.tcp_timestamps', tsSysctl);
+          listener.closeNow();
+        }
+      });
+      return obs.trials;
+    };
+    // the control needs no aligned ACK: its new SYN must be refused, whatever the ISNs
+    const control = await variant('with-time-wait', 'with-time-wait', ts, 'none', CONTROL_TRIALS);
+    const skipped: Array<{ s: (typeof SKIPS)[number]; o: Outcome }> = [];
+    for (const s of SKIPS) skipped.push({ s, o: (await variant(s, s, ts, align, 1))[0]! });
+    // PAWS needs timestamps: without them in the main variants, more runs with them judge T8. PAWS
+    // is checked before the ACK field (tcp_validate_incoming), so these need no aligned ACK.
+    const pawsRuns = ts ? null : await variant('paws-with-timestamps', 'linger-abort', true, 'none', PAWS_TRIALS);
+
+    // C13, a claim of possibility: each way of skipping TIME_WAIT is a trial; it needs TIME_WAIT
+    // really gone, no PAWS on the new connection (the kernel's SYN-ACK without a timestamp, in the
+    // capture), and the old segment aligned
+    const c13 = ctx.judge('C13', {
+      trials: skipped.map(({ s, o }): Trial => {
+        const a = synAnswer(ctx, s, o);
+        return {
+          requires: [
+            requires('TIME_WAIT was skipped', !o.timeWaitBeforeSecond, o.timeWaitBeforeSecond ? 'a TIME_WAIT entry held the four-tuple' : 'no TIME_WAIT entry'),
+            requires("PAWS could not guard the new connection (the kernel's SYN-ACK carried no timestamp)", a.newTimestamps === false, a.newTimestamps === null ? 'no SYN-ACK of the second incarnation in the capture' : `timestamps on (SYN-ACK #${a.synAck}): PAWS rejects the old segment (T8)`),
+            ...alignment(o),
+          ],
+          agrees: oldRead(o),
+        };
+      }),
+      evidence: skipped.map(({ s, o }) => `${s}: read ${JSON.stringify(o.kernelRead)}`).join('; ') + (align === 'clock' ? ` (ISNs aligned by setting the guest's clock back ${skipped.map(({ o }) => o.clockBackMs).join('/')} ms)` : ''),
+    });
+
+    // C14: without TIME_WAIT old bytes were taken (C13 showed it); with TIME_WAIT the kernel refused
+    // the new SYN, on the wire: an ACK of the old connection (or an RST), and no SYN-ACK
+    const corrupted = skipped.filter(({ o }) => !o.timeWaitBeforeSecond && alignment(o).every((p) => p.met) && oldRead(o));
+    const controlAnswers = control.map((o) => ({ o, a: synAnswer(ctx, 'with-time-wait', o) }));
+    ctx.judge('C14', {
+      requires: [
+        requires('without TIME_WAIT an old segment was taken for new data', corrupted.length > 0, `${corrupted.length} of ${skipped.length} variants without TIME_WAIT read the old bytes (C13: ${c13.verdict})`),
+      ],
+      trials: controlAnswers.map(({ o, a }) => controlTrial(o.timeWaitBeforeSecond, a, ctx.str('isn'))),
+      evidence:
+        `with TIME_WAIT in place the kernel answered the new SYN with ${[...new Set(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))].join('/')}` +
+        ` (accept() → ${[...new Set(control.map((o) => (o.opened ? 'a connection' : 'none')))].join('/')}); without it ${corrupted.length}/${skipped.length} variants read old bytes`,
+    });
+
+    // T8: with timestamps the kernel's own counter says PAWS dropped the old segment, and the application did not read it
+    const pawsTrials: Array<{ name: string; o: Outcome }> = pawsRuns ? pawsRuns.map((o) => ({ name: 'paws-with-timestamps', o })) : skipped.map(({ s, o }) => ({ name: s, o }));
+    ctx.judge('T8', {
+      trials: pawsTrials.map(({ name, o }) => pawsTrial(o, synAnswer(ctx, name, o))),
+      evidence: pawsTrials.map(({ name, o }) => `${name}: read ${JSON.stringify(o.kernelRead)}, TcpExt.PAWSEstab ${signed(o.pawsEstab)}`).join('; '),
+    });
+
+    const la = skipped.find(({ s }) => s === 'linger-abort')!.o;
+    const stray = ctx.framesWhere('linger-abort', (s) => s.strayFrom !== undefined && s.len > 0);
+    ctx.answer('q1', {
+      answer: !la.opened ? '' : oldRead(la) ? '"BBBB" (the old data)' : la.kernelRead.startsWith(NEW_DATA) ? '"NEW!"' : la.kernelRead ? JSON.stringify(la.kernelRead) : 'nothing',
+      why: `measured (linger-abort${ts ? ', timestamps on' : ', timestamps off'}): the application read ${JSON.stringify(la.kernelRead)}; the old segment is frame ${stray.numbers.join(', ') || '?'} of linger-abort.pcap`,
+      frames: [stray],
+      requires: alignment(la),
+    });
+
+    ctx.print(`Lab 11 — ${this.title}`);
+    ctx.print(`the kernel's ISN for one four-tuple advanced ${clock.deltaIsn} in ${clock.deltaMs} ms: ${(clock.perSecond / 1e6).toFixed(2)} M per second (RFC 6528's clock)`);
+    ctx.print(
+      `timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); ISNs aligned by ${align === 'clock' ? "setting this guest's realtime clock back (the ISN clock follows it)" : 'outrunning the ISN clock'}; the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`,
+    );
+    const all: Array<[string, Outcome]> = [...control.map((o): [string, Outcome] => ['with-time-wait', o]), ...skipped.map(({ s, o }): [string, Outcome] => [s, o]), ...(pawsRuns ?? []).map((o): [string, Outcome] => ['paws-with-timestamps', o])];
+    for (const [name, o] of all) {
+      const lead = o.oldAckLead === null ? '' : `; old ACK ${o.oldAckLead >= 0 ? `${mb(o.oldAckLead)} inside` : `${mb(-o.oldAckLead)} below`} the new connection`;
+      const first = o.isnAlign === 'outrun' ? `first transfer ${mb(o.firstBytes)} in ${o.firstMs} ms` : o.isnAlign === 'clock' ? `clock set back ${o.clockBackMs} ms` : 'no alignment needed';
+      const what = !o.opened ? 'the second incarnation could not open' : `the application read ${JSON.stringify(o.kernelRead)}${oldRead(o) ? '  ← old data taken for new' : ''}`;
+      ctx.print(`${name.padEnd(22)} ${first}${lead}; ${what}`);
+    }
+    ctx.print();
+    for (const { s, o } of skipped) {
+      if (o.opened) ctx.conclude(`${s}: the application reading the new connection got ${JSON.stringify(o.kernelRead)}${oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`);
+    }
+    ctx.concludeClaims();
+  },
+});
+
 /** Each run has its own four-tuple: a TIME_WAIT left by one must not meet the next. */
 interface Ports {
   kernel: number;
@@ -414,149 +561,3 @@ const synAnswer = (ctx: LabContext, variant: string, o: Outcome): NewSynOnWire =
 const VARIANT_INDEX: Record<string, number> = { 'with-time-wait': 0, 'linger-abort': 1, 'no-tw-buckets': 2, 'peer-time-wait-short': 3, 'paws-with-timestamps': 4 };
 const kernelPortOf = (variant: string): number => VARIANT_INDEX[variant]!;
 
-export default defineLab({
-  id: '11',
-  slug: 'old-duplicate',
-  title: 'An old duplicate meets a new incarnation',
-  shows: 'a delayed segment of an earlier connection read as new data when TIME_WAIT is skipped; what PAWS and the window check stop',
-  question: 'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new one?',
-  params: [
-    { name: 'timestamps', kind: 'bool', default: false, sysctl: 'net.ipv4.tcp_timestamps', help: 'TCP timestamps (kernel sysctl and peer): with them PAWS guards the new incarnation' },
-    { name: 'isn', kind: 'enum', default: 'near', choices: ['near', 'far'], help: "the second incarnation's ISN: near (the old segment lands in the new window) or far" },
-    {
-      name: 'isn_align',
-      kind: 'enum',
-      default: 'auto',
-      choices: ['auto', 'outrun', 'clock'],
-      help: "how the old ACK is brought inside the new connection: outrun the kernel's ISN clock with a bulk transfer, or (in a --kernel guest only) set the guest's realtime clock back; auto: clock in a guest, outrun elsewhere",
-    },
-    {
-      name: 'kernel_bytes',
-      kind: 'int',
-      default: 512 << 20,
-      min: 0,
-      max: 2 ** 31,
-      unit: 'bytes',
-      help: 'outrun: the most the kernel sends first (0: nothing, so the old ACK cannot fall inside the new connection); it stops once ahead of its ISN clock by ahead_ms',
-    },
-    { name: 'ahead_ms', kind: 'int', default: 3000, min: 0, max: 60_000, unit: 'ms', help: "outrun: how far the kernel's first transfer runs ahead of its own ISN clock (covers the steps up to the new SYN)" },
-    { name: 'clock_back_ms', kind: 'int', default: 500, min: -10_000, max: 60_000, unit: 'ms', help: "clock: how far below the old ISN the new one lands, in ISN-clock time (negative: above it, so the old ACK cannot fall inside)" },
-    { name: 'mtu', kind: 'int', default: 65535, min: 1280, max: 65535, help: 'the TUN MTU (the peer announces MSS = MTU − 40): a large one makes the bulk transfers far faster than the ISN clock' },
-  ],
-  claims: ['C13', 'C14', 'T8'],
-  questions: [
-    { id: 'q1', text: 'TIME_WAIT is skipped (SO_LINGER {1,0}) and the same four-tuple is reused at once. A delayed copy of the old "BBBB" arrives; the peer then sends "NEW!". What does the application read first from the new connection?', choices: ['"NEW!"', '"BBBB" (the old data)', 'nothing'] },
-  ],
-  recordSysctls: ['net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_rfc1337'],
-  async run(ctx) {
-    await ctx.setMtu(ctx.int('mtu'));
-    const guestClock = ctx.realtimeClock() !== null;
-    const align: Align = ctx.str('isn_align') === 'auto' ? (guestClock ? 'clock' : 'outrun') : ctx.str<Align>('isn_align');
-    if (align === 'clock' && !guestClock) throw new LabError("isn_align=clock needs a realtime clock the lab may set: only a --kernel guest's (twlab never sets the host's clock); use isn_align=outrun");
-    const clock = await ctx.variant('isn-clock', {}, () => measureIsnClock(ctx, { kernel: 6999, peer: 44999 }));
-    const ts = ctx.bool('timestamps');
-
-    /** One variant: a listener on its own port, `runs` pairs of incarnations (each its own peer port), TIME_WAIT skipped as `skip` says. */
-    const variant = async (name: keyof typeof VARIANT_INDEX, skip: Skip, runTs: boolean, runAlign: Align, runs: number): Promise<Outcome[]> => {
-      const i = VARIANT_INDEX[name]!;
-      const obs = await ctx.variant(name, { timestamps: runTs, isn: ctx.str('isn'), isn_align: runAlign }, async () => {
-        const listener = ctx.socket('ipv4', 'tcp');
-        listener.setOption('SO_REUSEADDR', true);
-        const b = listener.bind(ctx.addr.host4, 7000 + i);
-        if (b.ret < 0) throw new LabError(`listener bind: ${b.errno}`);
-        const l = listener.listen(8);
-        if (l.ret < 0) throw new LabError(`listener listen: ${l.errno}`);
-        const maxTw = ctx.readSysctl('net.ipv4.tcp_max_tw_buckets');
-        const tsSysctl = ctx.readSysctl('net.ipv4.tcp_timestamps');
-        if (runTs !== ts) ctx.sysctl('net.ipv4.tcp_timestamps', runTs ? 1 : 0);
-        if (skip === 'no-tw-buckets') ctx.sysctl('net.ipv4.tcp_max_tw_buckets', 0);
-        // the control keeps its TIME_WAIT: the peer's RST to the TIME_WAIT's ACK would kill it otherwise (RFC 1337, lab 13)
-        if (skip === 'with-time-wait') ctx.sysctl('net.ipv4.tcp_rfc1337', 1);
-        try {
-          const out: Outcome[] = [];
-          for (let r = 0; r < runs; r++) out.push(await incarnations(ctx, listener, { kernel: 7000 + i, peer: 45000 + 100 * i + r }, skip, runTs, runAlign, clock.perSecond));
-          return { trials: out };
-        } finally {
-          if (skip === 'no-tw-buckets' && maxTw) ctx.sysctl('net.ipv4.tcp_max_tw_buckets', maxTw);
-          if (skip === 'with-time-wait') ctx.sysctl('net.ipv4.tcp_rfc1337', 0);
-          if (runTs !== ts && tsSysctl) ctx.sysctl('net.ipv4.tcp_timestamps', tsSysctl);
-          listener.closeNow();
-        }
-      });
-      return obs.trials;
-    };
-    // the control needs no aligned ACK: its new SYN must be refused, whatever the ISNs
-    const control = await variant('with-time-wait', 'with-time-wait', ts, 'none', CONTROL_TRIALS);
-    const skipped: Array<{ s: (typeof SKIPS)[number]; o: Outcome }> = [];
-    for (const s of SKIPS) skipped.push({ s, o: (await variant(s, s, ts, align, 1))[0]! });
-    // PAWS needs timestamps: without them in the main variants, more runs with them judge T8. PAWS
-    // is checked before the ACK field (tcp_validate_incoming), so these need no aligned ACK.
-    const pawsRuns = ts ? null : await variant('paws-with-timestamps', 'linger-abort', true, 'none', PAWS_TRIALS);
-
-    // C13, a claim of possibility: each way of skipping TIME_WAIT is a trial; it needs TIME_WAIT
-    // really gone, no PAWS on the new connection (the kernel's SYN-ACK without a timestamp, in the
-    // capture), and the old segment aligned
-    const c13 = ctx.judge('C13', {
-      trials: skipped.map(({ s, o }): Trial => {
-        const a = synAnswer(ctx, s, o);
-        return {
-          requires: [
-            requires('TIME_WAIT was skipped', !o.timeWaitBeforeSecond, o.timeWaitBeforeSecond ? 'a TIME_WAIT entry held the four-tuple' : 'no TIME_WAIT entry'),
-            requires("PAWS could not guard the new connection (the kernel's SYN-ACK carried no timestamp)", a.newTimestamps === false, a.newTimestamps === null ? 'no SYN-ACK of the second incarnation in the capture' : `timestamps on (SYN-ACK #${a.synAck}): PAWS rejects the old segment (T8)`),
-            ...alignment(o),
-          ],
-          agrees: oldRead(o),
-        };
-      }),
-      evidence: skipped.map(({ s, o }) => `${s}: read ${JSON.stringify(o.kernelRead)}`).join('; ') + (align === 'clock' ? ` (ISNs aligned by setting the guest's clock back ${skipped.map(({ o }) => o.clockBackMs).join('/')} ms)` : ''),
-    });
-
-    // C14: without TIME_WAIT old bytes were taken (C13 showed it); with TIME_WAIT the kernel refused
-    // the new SYN, on the wire: an ACK of the old connection (or an RST), and no SYN-ACK
-    const corrupted = skipped.filter(({ o }) => !o.timeWaitBeforeSecond && alignment(o).every((p) => p.met) && oldRead(o));
-    const controlAnswers = control.map((o) => ({ o, a: synAnswer(ctx, 'with-time-wait', o) }));
-    ctx.judge('C14', {
-      requires: [
-        requires('without TIME_WAIT an old segment was taken for new data', corrupted.length > 0, `${corrupted.length} of ${skipped.length} variants without TIME_WAIT read the old bytes (C13: ${c13.verdict})`),
-      ],
-      trials: controlAnswers.map(({ o, a }) => controlTrial(o.timeWaitBeforeSecond, a, ctx.str('isn'))),
-      evidence:
-        `with TIME_WAIT in place the kernel answered the new SYN with ${[...new Set(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))].join('/')}` +
-        ` (accept() → ${[...new Set(control.map((o) => (o.opened ? 'a connection' : 'none')))].join('/')}); without it ${corrupted.length}/${skipped.length} variants read old bytes`,
-    });
-
-    // T8: with timestamps the kernel's own counter says PAWS dropped the old segment, and the application did not read it
-    const pawsTrials: Array<{ name: string; o: Outcome }> = pawsRuns ? pawsRuns.map((o) => ({ name: 'paws-with-timestamps', o })) : skipped.map(({ s, o }) => ({ name: s, o }));
-    ctx.judge('T8', {
-      trials: pawsTrials.map(({ name, o }) => pawsTrial(o, synAnswer(ctx, name, o))),
-      evidence: pawsTrials.map(({ name, o }) => `${name}: read ${JSON.stringify(o.kernelRead)}, TcpExt.PAWSEstab ${signed(o.pawsEstab)}`).join('; '),
-    });
-
-    const la = skipped.find(({ s }) => s === 'linger-abort')!.o;
-    const stray = ctx.framesWhere('linger-abort', (s) => s.strayFrom !== undefined && s.len > 0);
-    ctx.answer('q1', {
-      answer: !la.opened ? '' : oldRead(la) ? '"BBBB" (the old data)' : la.kernelRead.startsWith(NEW_DATA) ? '"NEW!"' : la.kernelRead ? JSON.stringify(la.kernelRead) : 'nothing',
-      why: `measured (linger-abort${ts ? ', timestamps on' : ', timestamps off'}): the application read ${JSON.stringify(la.kernelRead)}; the old segment is frame ${stray.numbers.join(', ') || '?'} of linger-abort.pcap`,
-      frames: [stray],
-      requires: alignment(la),
-    });
-
-    ctx.print(`Lab 11 — ${this.title}`);
-    ctx.print(`the kernel's ISN for one four-tuple advanced ${clock.deltaIsn} in ${clock.deltaMs} ms: ${(clock.perSecond / 1e6).toFixed(2)} M per second (RFC 6528's clock)`);
-    ctx.print(
-      `timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); ISNs aligned by ${align === 'clock' ? "setting this guest's realtime clock back (the ISN clock follows it)" : 'outrunning the ISN clock'}; the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`,
-    );
-    const all: Array<[string, Outcome]> = [...control.map((o): [string, Outcome] => ['with-time-wait', o]), ...skipped.map(({ s, o }): [string, Outcome] => [s, o]), ...(pawsRuns ?? []).map((o): [string, Outcome] => ['paws-with-timestamps', o])];
-    for (const [name, o] of all) {
-      const lead = o.oldAckLead === null ? '' : `; old ACK ${o.oldAckLead >= 0 ? `${mb(o.oldAckLead)} inside` : `${mb(-o.oldAckLead)} below`} the new connection`;
-      const first = o.isnAlign === 'outrun' ? `first transfer ${mb(o.firstBytes)} in ${o.firstMs} ms` : o.isnAlign === 'clock' ? `clock set back ${o.clockBackMs} ms` : 'no alignment needed';
-      const what = !o.opened ? 'the second incarnation could not open' : `the application read ${JSON.stringify(o.kernelRead)}${oldRead(o) ? '  ← old data taken for new' : ''}`;
-      ctx.print(`${name.padEnd(22)} ${first}${lead}; ${what}`);
-    }
-    ctx.print();
-    for (const { s, o } of skipped) {
-      if (o.opened) ctx.conclude(`${s}: the application reading the new connection got ${JSON.stringify(o.kernelRead)}${oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`);
-    }
-    ctx.concludeClaims();
-  },
-});

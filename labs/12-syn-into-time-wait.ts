@@ -6,69 +6,6 @@
 // is tried `trials` times, each on its own four-tuple.
 import { defineLab, kernelServerTimeWait, newSynOnWire, requires, seqAdd, seqDiff, seqSpan, seqSub, type LabContext, type NewSynOnWire, type Precondition, type Trial } from '../src/lab';
 
-type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
-const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
-const PORT = 7100;
-
-interface Probe {
-  peerPort: number;
-  timeWaitBefore: boolean;
-  synSeqRelative: number;
-  /** the application got the new connection (accept() returned a socket) */
-  accepted: boolean;
-  newIssMinusOldSndNxt: number | null;
-  repliesToSyn: string[];
-  timeWaitAfter: boolean;
-}
-
-async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): Promise<Probe> {
-  const ts = which === 'seq-below-newer-ts';
-  const isn1 = 2_000_000;
-  const first = await kernelServerTimeWait(ctx, PORT, peerPort, { isn: isn1, timestamps: ts, tsOffset: 9000 }, ctx.str('first_close') === 'kernel' ? 'kernel' : 'peer');
-  const offset = ctx.int('seq_offset');
-  const isn2 = which === 'seq-above' ? seqAdd(first.twRcvNxt, offset) : seqSub(isn1, offset);
-  const replies: string[] = [];
-  const stack = ctx.peer();
-  const off = stack.onSegment((e) => {
-    if (e.direction === 'in' && e.tuple.local.port === peerPort) {
-      const f = e.tcp.flags;
-      replies.push(`${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? seqDiff(e.tcp.ack, first.twRcvNxt) : '-'}`);
-    }
-  });
-  const timeWaitBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;
-  const conn = stack.connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port: PORT }, tcb: { isn: isn2, timestamps: ts, tsOffset: ctx.int('ts_lead_ms') + 9000, synRetries: 0 } });
-  // accept() only says whether the application got a connection; whether the kernel let the SYN in
-  // is read from the capture after the variant (its SYN-ACK, or its ACK of the old connection)
-  // a refusal (an answer without SYN) ends the wait soon; a SYN-ACK'd connection is waited for
-  let refusedAt: number | null = null;
-  const offRefusal = stack.onSegment((e) => {
-    if (e.direction === 'in' && e.tuple.local.port === peerPort && !e.tcp.flags.syn) refusedAt ??= performance.now();
-  });
-  let acc = await first.listener.accept(100);
-  for (const t0 = performance.now(); !acc.socket && performance.now() - t0 < 3000 && !(refusedAt !== null && performance.now() - refusedAt > 200); ) acc = await first.listener.accept(100);
-  offRefusal();
-  off();
-  const accepted = !!acc.socket;
-  const newIss = accepted ? conn.tcb.irs : null;
-  const timeWaitAfter = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;
-  if (acc.socket) {
-    acc.socket.setOption('SO_LINGER', { onoff: true, seconds: 0 });
-    await acc.socket.close();
-  }
-  conn.abort();
-  first.listener.closeNow();
-  return {
-    peerPort,
-    timeWaitBefore,
-    synSeqRelative: seqDiff(isn2, first.twRcvNxt),
-    accepted,
-    // Linux takes the new ISN from the old space: tw_snd_nxt + 65535 + 2 (tcp_timewait_state_process)
-    newIssMinusOldSndNxt: newIss === null ? null : seqSpan(first.twSndNxt, newIss),
-    repliesToSyn: replies.slice(0, 4),
-    timeWaitAfter,
-  };
-}
-
 export default defineLab({
   id: '12',
   slug: 'syn-into-time-wait',
@@ -175,3 +112,67 @@ export default defineLab({
     ctx.concludeClaims();
   },
 });
+
+type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
+const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
+const PORT = 7100;
+
+interface Probe {
+  peerPort: number;
+  timeWaitBefore: boolean;
+  synSeqRelative: number;
+  /** the application got the new connection (accept() returned a socket) */
+  accepted: boolean;
+  newIssMinusOldSndNxt: number | null;
+  repliesToSyn: string[];
+  timeWaitAfter: boolean;
+}
+
+async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): Promise<Probe> {
+  const ts = which === 'seq-below-newer-ts';
+  const isn1 = 2_000_000;
+  const first = await kernelServerTimeWait(ctx, PORT, peerPort, { isn: isn1, timestamps: ts, tsOffset: 9000 }, ctx.str('first_close') === 'kernel' ? 'kernel' : 'peer');
+  const offset = ctx.int('seq_offset');
+  const isn2 = which === 'seq-above' ? seqAdd(first.twRcvNxt, offset) : seqSub(isn1, offset);
+  const replies: string[] = [];
+  const stack = ctx.peer();
+  const off = stack.onSegment((e) => {
+    if (e.direction === 'in' && e.tuple.local.port === peerPort) {
+      const f = e.tcp.flags;
+      replies.push(`${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? seqDiff(e.tcp.ack, first.twRcvNxt) : '-'}`);
+    }
+  });
+  const timeWaitBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;
+  const conn = stack.connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port: PORT }, tcb: { isn: isn2, timestamps: ts, tsOffset: ctx.int('ts_lead_ms') + 9000, synRetries: 0 } });
+  // accept() only says whether the application got a connection; whether the kernel let the SYN in
+  // is read from the capture after the variant (its SYN-ACK, or its ACK of the old connection)
+  // a refusal (an answer without SYN) ends the wait soon; a SYN-ACK'd connection is waited for
+  let refusedAt: number | null = null;
+  const offRefusal = stack.onSegment((e) => {
+    if (e.direction === 'in' && e.tuple.local.port === peerPort && !e.tcp.flags.syn) refusedAt ??= performance.now();
+  });
+  let acc = await first.listener.accept(100);
+  for (const t0 = performance.now(); !acc.socket && performance.now() - t0 < 3000 && !(refusedAt !== null && performance.now() - refusedAt > 200); ) acc = await first.listener.accept(100);
+  offRefusal();
+  off();
+  const accepted = !!acc.socket;
+  const newIss = accepted ? conn.tcb.irs : null;
+  const timeWaitAfter = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;
+  if (acc.socket) {
+    acc.socket.setOption('SO_LINGER', { onoff: true, seconds: 0 });
+    await acc.socket.close();
+  }
+  conn.abort();
+  first.listener.closeNow();
+  return {
+    peerPort,
+    timeWaitBefore,
+    synSeqRelative: seqDiff(isn2, first.twRcvNxt),
+    accepted,
+    // Linux takes the new ISN from the old space: tw_snd_nxt + 65535 + 2 (tcp_timewait_state_process)
+    newIssMinusOldSndNxt: newIss === null ? null : seqSpan(first.twSndNxt, newIss),
+    repliesToSyn: replies.slice(0, 4),
+    timeWaitAfter,
+  };
+}
+

@@ -6,212 +6,6 @@
 // queued on a listener that closes, and may a socket of another user join the group?
 import { defineLab, emitUdpFrame, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type Trial } from '../src/lab';
 
-const TCP_PORT = 7300;
-const UDP_PORT = 7400;
-/** groups with one connected socket, one port per trial from here */
-const CONNECTED_PORT = 7500;
-/** the peer's endpoint the connected UDP socket connects to */
-const PEER_PORT = 9000;
-
-/** "Evenly" is judged by Pearson's χ² test against a uniform spread: rejected below this p-value. */
-export const ALPHA = 0.001;
-/** χ² is trustworthy only with this many expected per socket (Cochran's rule). */
-export const MIN_EXPECTED = 5;
-/** The power at which the skew the test can see is stated. */
-export const POWER = 0.9;
-
-/** Pearson's chi-square against a uniform spread, its p-value, and the mean each socket should get. */
-export function evenness(counts: number[]): { chiSquare: number; df: number; pValue: number; expected: number; min: number; max: number } {
-  const total = counts.reduce((a, b) => a + b, 0);
-  const mean = total / counts.length;
-  const chiSquare = mean > 0 ? counts.reduce((s, c) => s + (c - mean) ** 2 / mean, 0) : 0;
-  const df = counts.length - 1;
-  return { chiSquare: Math.round(chiSquare * 100) / 100, df, pValue: chiSquarePValue(chiSquare, df), expected: mean, min: Math.min(...counts), max: Math.max(...counts) };
-}
-
-/** P(X ≥ x) for X ~ χ²(df): the regularized upper incomplete gamma Q(df/2, x/2). */
-export function chiSquarePValue(x: number, df: number): number {
-  if (x <= 0) return 1;
-  return upperGammaQ(df / 2, x / 2);
-}
-
-function logGamma(z: number): number {
-  // Lanczos approximation (g = 7, n = 9)
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
-  if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - logGamma(1 - z);
-  z -= 1;
-  let a = c[0]!;
-  const t = z + 7.5;
-  for (let i = 1; i < 9; i++) a += c[i]! / (z + i);
-  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
-}
-
-function upperGammaQ(a: number, x: number): number {
-  const front = Math.exp(-x + a * Math.log(x) - logGamma(a));
-  if (x < a + 1) {
-    // series for P, then Q = 1 − P
-    let sum = 1 / a;
-    let term = sum;
-    for (let n = 1; n < 1000 && Math.abs(term) > Math.abs(sum) * 1e-15; n++) {
-      term *= x / (a + n);
-      sum += term;
-    }
-    return Math.max(0, 1 - front * sum);
-  }
-  // continued fraction for Q (Lentz)
-  let b = x + 1 - a;
-  let c = 1 / 1e-300;
-  let d = 1 / b;
-  let h = d;
-  for (let i = 1; i < 1000; i++) {
-    const an = -i * (i - a);
-    b += 2;
-    d = an * d + b;
-    if (Math.abs(d) < 1e-300) d = 1e-300;
-    c = b + an / c;
-    if (Math.abs(c) < 1e-300) c = 1e-300;
-    d = 1 / d;
-    const delta = d * c;
-    h *= delta;
-    if (Math.abs(delta - 1) < 1e-15) break;
-  }
-  return Math.min(1, front * h);
-}
-
-/** The χ² value a uniform spread exceeds with probability `alpha`: the test's rejection threshold. */
-export function chiSquareCritical(df: number, alpha = ALPHA): number {
-  let lo = 0;
-  let hi = 1;
-  while (chiSquarePValue(hi, df) > alpha) hi *= 2;
-  for (let i = 0; i < 200; i++) {
-    const mid = (lo + hi) / 2;
-    if (chiSquarePValue(mid, df) > alpha) lo = mid;
-    else hi = mid;
-  }
-  return hi;
-}
-
-/**
- * The test's power: the probability that Pearson's χ² rejects (p < alpha) when the true spread has
- * noncentrality λ (noncentral χ², a Poisson mixture of central ones).
- */
-export function chiSquarePower(df: number, lambda: number, alpha = ALPHA): number {
-  const c = chiSquareCritical(df, alpha);
-  const half = lambda / 2;
-  let weight = Math.exp(-half);
-  let power = 0;
-  const last = Math.ceil(half + 12 * Math.sqrt(half + 1) + 50);
-  for (let j = 0; j <= last; j++) {
-    power += weight * upperGammaQ(df / 2 + j, c / 2);
-    weight *= half / (j + 1);
-  }
-  return Math.min(1, power);
-}
-
-/**
- * The smallest skew the test sees: with `n` samples over `k` sockets, the share one socket must get
- * (instead of 1/k, the others sharing the rest evenly) for χ² to reject the uniform spread with
- * probability `power`. λ = n·k²·d²/(k−1) for a share 1/k ± d.
- */
-export function detectableSkew(n: number, k: number, alpha = ALPHA, power = POWER): { even: number; above: number; below: number } {
-  let lo = 0;
-  let hi = 1;
-  while (chiSquarePower(k - 1, hi, alpha) < power) hi *= 2;
-  for (let i = 0; i < 60; i++) {
-    const mid = (lo + hi) / 2;
-    if (chiSquarePower(k - 1, mid, alpha) < power) lo = mid;
-    else hi = mid;
-  }
-  const d = Math.sqrt((hi * (k - 1)) / (n * k * k));
-  return { even: 1 / k, above: Math.min(1, 1 / k + d), below: Math.max(0, 1 / k - d) };
-}
-
-const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
-
-/** One line for the evidence and the README: what skew this many samples would reveal. */
-export function skewSentence(n: number, k: number): string {
-  const s = detectableSkew(n, k);
-  return `with ${n} over ${k} sockets the test rejects, ${Math.round(POWER * 100)} times in 100, a spread where one socket gets ${pct(s.above)} or ${pct(s.below)} instead of ${pct(s.even)}`;
-}
-
-function histogram(ctx: LabContext, title: string, counts: number[]): void {
-  const max = Math.max(...counts, 1);
-  ctx.print(title);
-  counts.forEach((c, i) => ctx.print(`  socket ${i + 1}  ${String(c).padStart(5)}  ${'█'.repeat(Math.round((40 * c) / max))}`));
-}
-
-async function drainAccepts(l: KernelSocket): Promise<KernelSocket[]> {
-  const out: KernelSocket[] = [];
-  for (;;) {
-    const r = await l.accept(30);
-    if (!r.socket) return out;
-    out.push(r.socket);
-  }
-}
-
-// ---------------------------------------------------------------- a group of sockets, set up and checked
-/** What each socket's setup calls returned: the claims judge a group only when every call returned 0. */
-export interface SocketSetup {
-  group: string;
-  /** 1-based, as the histograms number them */
-  socket: number;
-  reuseport: string;
-  bind: string;
-  /** TCP: listen(), called only when bind() succeeded */
-  listen?: string;
-  /** UDP, the connected socket: connect() */
-  connect?: string;
-}
-
-const ok = (r: { errno: string | null }): string => r.errno ?? 'OK';
-
-/** `n` sockets sharing `port` with SO_REUSEPORT (socket `without`, 1-based, does not set it: 0 = every one does). */
-function openGroup(ctx: LabContext, group: string, proto: 'tcp' | 'udp', port: number, n: number, without: number): { socks: KernelSocket[]; setup: SocketSetup[] } {
-  const socks: KernelSocket[] = [];
-  const setup: SocketSetup[] = [];
-  for (let i = 1; i <= n; i++) {
-    const s = ctx.socket('ipv4', proto, { timeline: false });
-    const reuseport = i === without ? 'not set' : ok(s.setOption('SO_REUSEPORT', true));
-    const bind = ok(s.bind(ctx.addr.host4, port));
-    // listen() on a socket whose bind() failed would bind it to a port of the kernel's choosing
-    const listen = proto === 'tcp' ? (bind === 'OK' ? ok(s.listen(4096)) : 'not called') : undefined;
-    socks.push(s);
-    setup.push({ group, socket: i, reuseport, bind, ...(listen ? { listen } : {}) });
-  }
-  return { socks, setup };
-}
-
-const setupFailed = (x: SocketSetup): boolean => x.reuseport !== 'OK' || x.bind !== 'OK' || (x.listen !== undefined && x.listen !== 'OK') || (x.connect !== undefined && x.connect !== 'OK');
-const setupText = (x: SocketSetup): string =>
-  `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
-
-/** The precondition every claim of the lab needs: each socket it speaks of was set up as the lab says. */
-export function everySocketSetUp(setups: readonly SocketSetup[]): Precondition {
-  const failed = setups.filter(setupFailed);
-  return requires(
-    'every socket of the group set SO_REUSEPORT and its bind() (and listen(), connect()) returned 0',
-    setups.length > 0 && failed.length === 0,
-    failed.length ? failed.map(setupText).join('; ') : `${setups.length} sockets, every call 0`,
-  );
-}
-
-/** A datagram from the peer to the kernel's `port`, from source port `srcPort`, carrying that port (so the receiver knows who sent it). */
-function datagram(ctx: LabContext, srcPort: number, port: number): Uint8Array {
-  const payload = new Uint8Array(8);
-  new DataView(payload.buffer).setUint16(0, srcPort);
-  return emitUdpFrame(ctx.addr.peer4, ctx.addr.host4, { srcPort, dstPort: port, payload });
-}
-
-/** Every datagram queued on `s`, as the source ports they carry. */
-async function drainDatagrams(s: KernelSocket): Promise<number[]> {
-  const from: number[] = [];
-  for (;;) {
-    const r = await s.recv(64, { timeoutMs: 0 });
-    if (r.ret < 2) return from;
-    from.push(r.data.readUInt16BE(0));
-  }
-}
-
 // ---------------------------------------------------------------- the lab
 export default defineLab({
   id: '15',
@@ -420,6 +214,212 @@ export default defineLab({
     ctx.concludeClaims();
   },
 });
+
+const TCP_PORT = 7300;
+const UDP_PORT = 7400;
+/** groups with one connected socket, one port per trial from here */
+const CONNECTED_PORT = 7500;
+/** the peer's endpoint the connected UDP socket connects to */
+const PEER_PORT = 9000;
+
+/** "Evenly" is judged by Pearson's χ² test against a uniform spread: rejected below this p-value. */
+export const ALPHA = 0.001;
+/** χ² is trustworthy only with this many expected per socket (Cochran's rule). */
+export const MIN_EXPECTED = 5;
+/** The power at which the skew the test can see is stated. */
+export const POWER = 0.9;
+
+/** Pearson's chi-square against a uniform spread, its p-value, and the mean each socket should get. */
+export function evenness(counts: number[]): { chiSquare: number; df: number; pValue: number; expected: number; min: number; max: number } {
+  const total = counts.reduce((a, b) => a + b, 0);
+  const mean = total / counts.length;
+  const chiSquare = mean > 0 ? counts.reduce((s, c) => s + (c - mean) ** 2 / mean, 0) : 0;
+  const df = counts.length - 1;
+  return { chiSquare: Math.round(chiSquare * 100) / 100, df, pValue: chiSquarePValue(chiSquare, df), expected: mean, min: Math.min(...counts), max: Math.max(...counts) };
+}
+
+/** P(X ≥ x) for X ~ χ²(df): the regularized upper incomplete gamma Q(df/2, x/2). */
+export function chiSquarePValue(x: number, df: number): number {
+  if (x <= 0) return 1;
+  return upperGammaQ(df / 2, x / 2);
+}
+
+function logGamma(z: number): number {
+  // Lanczos approximation (g = 7, n = 9)
+  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - logGamma(1 - z);
+  z -= 1;
+  let a = c[0]!;
+  const t = z + 7.5;
+  for (let i = 1; i < 9; i++) a += c[i]! / (z + i);
+  return 0.5 * Math.log(2 * Math.PI) + (z + 0.5) * Math.log(t) - t + Math.log(a);
+}
+
+function upperGammaQ(a: number, x: number): number {
+  const front = Math.exp(-x + a * Math.log(x) - logGamma(a));
+  if (x < a + 1) {
+    // series for P, then Q = 1 − P
+    let sum = 1 / a;
+    let term = sum;
+    for (let n = 1; n < 1000 && Math.abs(term) > Math.abs(sum) * 1e-15; n++) {
+      term *= x / (a + n);
+      sum += term;
+    }
+    return Math.max(0, 1 - front * sum);
+  }
+  // continued fraction for Q (Lentz)
+  let b = x + 1 - a;
+  let c = 1 / 1e-300;
+  let d = 1 / b;
+  let h = d;
+  for (let i = 1; i < 1000; i++) {
+    const an = -i * (i - a);
+    b += 2;
+    d = an * d + b;
+    if (Math.abs(d) < 1e-300) d = 1e-300;
+    c = b + an / c;
+    if (Math.abs(c) < 1e-300) c = 1e-300;
+    d = 1 / d;
+    const delta = d * c;
+    h *= delta;
+    if (Math.abs(delta - 1) < 1e-15) break;
+  }
+  return Math.min(1, front * h);
+}
+
+/** The χ² value a uniform spread exceeds with probability `alpha`: the test's rejection threshold. */
+export function chiSquareCritical(df: number, alpha = ALPHA): number {
+  let lo = 0;
+  let hi = 1;
+  while (chiSquarePValue(hi, df) > alpha) hi *= 2;
+  for (let i = 0; i < 200; i++) {
+    const mid = (lo + hi) / 2;
+    if (chiSquarePValue(mid, df) > alpha) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/**
+ * The test's power: the probability that Pearson's χ² rejects (p < alpha) when the true spread has
+ * noncentrality λ (noncentral χ², a Poisson mixture of central ones).
+ */
+export function chiSquarePower(df: number, lambda: number, alpha = ALPHA): number {
+  const c = chiSquareCritical(df, alpha);
+  const half = lambda / 2;
+  let weight = Math.exp(-half);
+  let power = 0;
+  const last = Math.ceil(half + 12 * Math.sqrt(half + 1) + 50);
+  for (let j = 0; j <= last; j++) {
+    power += weight * upperGammaQ(df / 2 + j, c / 2);
+    weight *= half / (j + 1);
+  }
+  return Math.min(1, power);
+}
+
+/**
+ * The smallest skew the test sees: with `n` samples over `k` sockets, the share one socket must get
+ * (instead of 1/k, the others sharing the rest evenly) for χ² to reject the uniform spread with
+ * probability `power`. λ = n·k²·d²/(k−1) for a share 1/k ± d.
+ */
+export function detectableSkew(n: number, k: number, alpha = ALPHA, power = POWER): { even: number; above: number; below: number } {
+  let lo = 0;
+  let hi = 1;
+  while (chiSquarePower(k - 1, hi, alpha) < power) hi *= 2;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (chiSquarePower(k - 1, mid, alpha) < power) lo = mid;
+    else hi = mid;
+  }
+  const d = Math.sqrt((hi * (k - 1)) / (n * k * k));
+  return { even: 1 / k, above: Math.min(1, 1 / k + d), below: Math.max(0, 1 / k - d) };
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+
+/** One line for the evidence and the README: what skew this many samples would reveal. */
+export function skewSentence(n: number, k: number): string {
+  const s = detectableSkew(n, k);
+  return `with ${n} over ${k} sockets the test rejects, ${Math.round(POWER * 100)} times in 100, a spread where one socket gets ${pct(s.above)} or ${pct(s.below)} instead of ${pct(s.even)}`;
+}
+
+function histogram(ctx: LabContext, title: string, counts: number[]): void {
+  const max = Math.max(...counts, 1);
+  ctx.print(title);
+  counts.forEach((c, i) => ctx.print(`  socket ${i + 1}  ${String(c).padStart(5)}  ${'█'.repeat(Math.round((40 * c) / max))}`));
+}
+
+async function drainAccepts(l: KernelSocket): Promise<KernelSocket[]> {
+  const out: KernelSocket[] = [];
+  for (;;) {
+    const r = await l.accept(30);
+    if (!r.socket) return out;
+    out.push(r.socket);
+  }
+}
+
+// ---------------------------------------------------------------- a group of sockets, set up and checked
+/** What each socket's setup calls returned: the claims judge a group only when every call returned 0. */
+export interface SocketSetup {
+  group: string;
+  /** 1-based, as the histograms number them */
+  socket: number;
+  reuseport: string;
+  bind: string;
+  /** TCP: listen(), called only when bind() succeeded */
+  listen?: string;
+  /** UDP, the connected socket: connect() */
+  connect?: string;
+}
+
+const ok = (r: { errno: string | null }): string => r.errno ?? 'OK';
+
+/** `n` sockets sharing `port` with SO_REUSEPORT (socket `without`, 1-based, does not set it: 0 = every one does). */
+function openGroup(ctx: LabContext, group: string, proto: 'tcp' | 'udp', port: number, n: number, without: number): { socks: KernelSocket[]; setup: SocketSetup[] } {
+  const socks: KernelSocket[] = [];
+  const setup: SocketSetup[] = [];
+  for (let i = 1; i <= n; i++) {
+    const s = ctx.socket('ipv4', proto, { timeline: false });
+    const reuseport = i === without ? 'not set' : ok(s.setOption('SO_REUSEPORT', true));
+    const bind = ok(s.bind(ctx.addr.host4, port));
+    // listen() on a socket whose bind() failed would bind it to a port of the kernel's choosing
+    const listen = proto === 'tcp' ? (bind === 'OK' ? ok(s.listen(4096)) : 'not called') : undefined;
+    socks.push(s);
+    setup.push({ group, socket: i, reuseport, bind, ...(listen ? { listen } : {}) });
+  }
+  return { socks, setup };
+}
+
+const setupFailed = (x: SocketSetup): boolean => x.reuseport !== 'OK' || x.bind !== 'OK' || (x.listen !== undefined && x.listen !== 'OK') || (x.connect !== undefined && x.connect !== 'OK');
+const setupText = (x: SocketSetup): string =>
+  `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
+
+/** The precondition every claim of the lab needs: each socket it speaks of was set up as the lab says. */
+export function everySocketSetUp(setups: readonly SocketSetup[]): Precondition {
+  const failed = setups.filter(setupFailed);
+  return requires(
+    'every socket of the group set SO_REUSEPORT and its bind() (and listen(), connect()) returned 0',
+    setups.length > 0 && failed.length === 0,
+    failed.length ? failed.map(setupText).join('; ') : `${setups.length} sockets, every call 0`,
+  );
+}
+
+/** A datagram from the peer to the kernel's `port`, from source port `srcPort`, carrying that port (so the receiver knows who sent it). */
+function datagram(ctx: LabContext, srcPort: number, port: number): Uint8Array {
+  const payload = new Uint8Array(8);
+  new DataView(payload.buffer).setUint16(0, srcPort);
+  return emitUdpFrame(ctx.addr.peer4, ctx.addr.host4, { srcPort, dstPort: port, payload });
+}
+
+/** Every datagram queued on `s`, as the source ports they carry. */
+async function drainDatagrams(s: KernelSocket): Promise<number[]> {
+  const from: number[] = [];
+  for (;;) {
+    const r = await s.recv(64, { timeoutMs: 0 });
+    if (r.ret < 2) return from;
+    from.push(r.data.readUInt16BE(0));
+  }
+}
 
 interface ConnectedTrial {
   setup: SocketSetup[];
