@@ -12,7 +12,24 @@ import { claimById, decide, defineLab, familyOf, LabError, requires, type IpFami
 // ---------------------------------------------------------------- the claims
 // (texts, sources and scopes in src/lab/claims.ts)
 // C22 is judged from a variant of its own (SO_REUSEPORT set after bind), the others from the matrix
-const CLAIM_IDS = ['C1', 'C2', 'C3', 'C5', 'C7', 'C8', 'C9', 'C23', 'C24', 'C22'] as const;
+const CLAIM_IDS = [
+  'C1', // By default no two sockets can be bound to the same source address and port.
+  'C2', // Binding a wildcard address and a specific address on the same port fails without SO_REUSEADDR and
+  //   succeeds with it, set on the socket being bound, in either order.
+  'C3', // The seed's eight-row SO_REUSEADDR table (socket A bound, then socket B binds) gives each result.
+  'C5', // SO_REUSEPORT lets sockets bind exactly the same address and port only if every socket, the first
+  //   included, set it before binding.
+  'C7', // For multicast addresses SO_REUSEADDR behaves exactly as SO_REUSEPORT, and the other way round.
+  'C8', // While a TCP socket listens on a port SO_REUSEADDR is ignored for that port; for sockets that do not
+  //   listen, SO_REUSEADDR on both behaves like SO_REUSEPORT.
+  'C9', // Sockets can share an address and port through SO_REUSEPORT only if they belong to the same
+  //   effective user ID.
+  'C23', // Without SO_REUSEADDR or SO_REUSEPORT, a socket bound to 0.0.0.0:P keeps every other socket from
+  //   binding port P, whatever specific address it names.
+  'C24', // Two sockets can always bind the same port on two different specific addresses, without any flag.
+  'C22', // SO_REUSEPORT counts only when it was set before bind(): a socket that set it after binding does
+  //   not let another socket bind the same address and port.
+] as const;
 type ClaimId = (typeof CLAIM_IDS)[number];
 
 // ---------------------------------------------------------------- parameters

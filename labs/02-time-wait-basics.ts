@@ -19,7 +19,10 @@ export default defineLab({
     { name: 'watch_s', kind: 'int', default: 75, min: 1, max: 600, unit: 'seconds', help: 'with wait=full, how long to watch for the entries to go' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections closed per variant' },
   ],
-  claims: ['T1', 'T2'],
+  claims: [
+    'T1', // Only the side that closes first enters TIME-WAIT.
+    'T2', // Linux keeps TIME_WAIT for 60 s, and tcp_fin_timeout does not change that.
+  ],
   questions: [
     { id: 'q1', text: 'The kernel closes a connection first; the peer closes after it. Which side keeps the four-tuple in TIME_WAIT?', choices: ['the kernel', 'the peer', 'both', 'neither'] },
     { id: 'q2', text: "tcp_fin_timeout is set to 5 seconds. How long does the kernel's TIME_WAIT timer then run?", choices: ['5 s', '60 s', '120 s'] },

@@ -17,7 +17,12 @@ export default defineLab({
     { name: 'closer', kind: 'enum', default: 'server', choices: ['server', 'client'], help: 'who closes the old connection first: the server (its side holds TIME_WAIT) or the client (none on the server)' },
     { name: 'trials', kind: 'int', default: 3, min: 1, max: 20, help: 'passes over the 4 × 4 matrix per address' },
   ],
-  claims: ['C4', 'C17'],
+  claims: [
+    'C4', // A socket in TIME_WAIT blocks bind() unless the new socket sets SO_REUSEADDR; the flag of the old
+    //   socket is not looked at.
+    'C17', // Without SO_REUSEADDR, a socket may bind the address and port of a socket in TIME_WAIT only if
+    //   both set SO_REUSEPORT before binding.
+  ],
   questions: [
     { id: 'q1', text: "A server closed its connection first, so that connection is in TIME_WAIT. Its listener had no SO_REUSEADDR; the restarted server's new socket sets SO_REUSEADDR and binds the same address and port. What does bind() return?", choices: ['OK', 'EADDRINUSE'] },
   ],

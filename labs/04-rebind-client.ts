@@ -19,7 +19,14 @@ export default defineLab({
     { name: 'local_port', kind: 'int', default: 41000, min: 1024, max: 60000, help: 'the fixed local port (a few dozen above it are used too)' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of each probe (each on its own local port)' },
   ],
-  claims: ['C6', 'T3', 'T16'],
+  claims: [
+    'C6', // connect() fails with EADDRINUSE when the five-tuple already exists.
+    'T3', // For a connect() whose local port the kernel chooses, tcp_tw_reuse decides whether it may take
+    //   over a four-tuple in TIME_WAIT (when timestamps make it safe and the TIME_WAIT is tcp_tw_reuse_delay
+    //   old).
+    'T16', // A connect() from an explicitly bound local port takes over a four-tuple in a timestamped
+    //   TIME_WAIT whatever tcp_tw_reuse says: the sysctl is never consulted on that path.
+  ],
   questions: [
     { id: 'q1', text: 'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote address and port. What does the second connect() return?', choices: ['OK', 'EADDRINUSE', 'EADDRNOTAVAIL', 'ECONNREFUSED'] },
   ],

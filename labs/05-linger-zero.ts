@@ -17,7 +17,12 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per variant (the killed-process variant: one process each)' },
     { name: 'linger_s', kind: 'int', default: 0, min: 0, max: 60, unit: 'seconds', help: 'the linger time set with SO_LINGER {1,N}: the claims are about N = 0 (another N leaves them not tested)' },
   ],
-  claims: ['C11', 'C16'],
+  claims: [
+    'C11', // close() with SO_LINGER {1,0} sends RST instead of FIN, discards unsent data, and leaves no
+    //   TIME_WAIT.
+    'C16', // If the process dies without closing the socket, the system lingers nonetheless, ignoring
+    //   SO_LINGER.
+  ],
   questions: [
     { id: 'q1', text: 'An idle, established connection; the application sets SO_LINGER {1,0} and calls close(). What does the kernel put on the wire?', choices: ['FIN', 'RST', 'nothing'] },
     { id: 'q2', text: 'Is the four-tuple in TIME_WAIT afterwards?', choices: ['yes', 'no'] },

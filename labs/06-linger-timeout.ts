@@ -18,7 +18,11 @@ export default defineLab({
     { name: 'peer_window', kind: 'int', default: 4096, min: 0, max: 16 << 20, unit: 'bytes', help: "the peer's receive buffer while it stalls (as large as `unsent`: nothing is left unsent)" },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 12, help: 'connections per variant, closed at the same time' },
   ],
-  claims: ['C12', 'C18'],
+  claims: [
+    'C12', // The linger time bounds how long the socket stays in TIME_WAIT.
+    'C18', // When the linger time runs out with data unsent, the socket is closed forcefully and the unsent
+    //   data is lost.
+  ],
   questions: [
     { id: 'q1', text: 'SO_LINGER {1,N}; the peer has stopped reading, so data stays unsent. close() blocks N seconds. When the time runs out, what becomes of the unsent data?', choices: ['dropped, with an RST', 'delivered later by the kernel', 'returned to the application'] },
   ],

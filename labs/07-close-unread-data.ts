@@ -15,7 +15,9 @@ export default defineLab({
     { name: 'unread', kind: 'int', default: 100, min: 0, max: 1 << 20, unit: 'bytes', help: 'bytes the peer sends that the application never reads (0: none, the close is then orderly)' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per SO_LINGER setting' },
   ],
-  claims: ['T15'],
+  claims: [
+    'T15', // close() with received data still unread sends RST, not FIN, whatever SO_LINGER says.
+  ],
   questions: [
     { id: 'q1', text: 'The peer sent 100 bytes the application never read. The application calls close() (no SO_LINGER). What does the kernel send?', choices: ['FIN', 'RST'] },
   ],

@@ -17,7 +17,10 @@ export default defineLab({
     { name: 'peer_fin', kind: 'enum', default: 'never', choices: ['never', 'at-once'], help: 'the peer never sends its FIN (the lab’s case), or answers the kernel’s FIN with its own at once' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per variant, half-closed at the same time' },
   ],
-  claims: ['T5'],
+  claims: [
+    'T5', // An orphaned FIN_WAIT_2 socket lives tcp_fin_timeout seconds; one the application still holds does
+    //   not time out.
+  ],
   questions: [
     { id: 'q1', text: "The application called close(); the kernel's FIN was acknowledged but the peer never sends its own. How long does the kernel keep the socket in FIN_WAIT_2?", choices: ['tcp_fin_timeout', 'TIME_WAIT (60 s)', 'forever'] },
   ],

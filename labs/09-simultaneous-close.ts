@@ -18,7 +18,9 @@ export default defineLab({
     { name: 'stagger_ms', kind: 'int', default: 5, min: 0, max: 1000, help: "how long after the peer's FIN the kernel shuts down (beyond fin_delay_ms the FINs no longer cross)" },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'simultaneous closes, each on its own connection' },
   ],
-  claims: ['T6'],
+  claims: [
+    'T6', // In a simultaneous close both sides pass through CLOSING and both enter TIME-WAIT.
+  ],
   questions: [
     { id: 'q1', text: "Both sides send a FIN before they see the other's. Which states does the kernel pass after ESTABLISHED?", choices: ['FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT', 'FIN_WAIT1 → CLOSING → TIME_WAIT', 'FIN_WAIT1 → TIME_WAIT', 'CLOSE_WAIT → LAST_ACK'] },
   ],

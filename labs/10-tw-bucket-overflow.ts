@@ -16,7 +16,10 @@ export default defineLab({
     { name: 'second_limit', kind: 'int', default: 8, min: 0, max: 1_000_000, help: 'a second cap, measured after the first (the same as the first: measured once)' },
     { name: 'connections', kind: 'int', default: 20, min: 1, max: 2000, help: 'connections the kernel closes first, per cap' },
   ],
-  claims: ['T7'],
+  claims: [
+    'T7', // Beyond tcp_max_tw_buckets the kernel skips TIME_WAIT (and says so in a counter), and the port is
+    //   free at once.
+  ],
   questions: [
     { id: 'q1', text: 'tcp_max_tw_buckets is 0 and the kernel closes a batch of connections first. How many of them does the socket table show in TIME_WAIT?', choices: ['none', 'some', 'all of them'] },
   ],

@@ -58,7 +58,11 @@ export default defineLab({
     { name: 'clock_back_ms', kind: 'int', default: 500, min: -10_000, max: 60_000, unit: 'ms', help: "clock: how far below the old ISN the new one lands, in ISN-clock time (negative: above it, so the old ACK cannot fall inside)" },
     { name: 'mtu', kind: 'int', default: 65535, min: 1280, max: 65535, help: 'the TUN MTU (the peer announces MSS = MTU − 40): a large one makes the bulk transfers far faster than the ISN clock' },
   ],
-  claims: ['C13', 'C14', 'T8'],
+  claims: [
+    'C13', // When a four-tuple is used again, the new connection may get data destined for the old one.
+    'C14', // TIME_WAIT exists so that delayed segments of an old connection are not taken for new data.
+    'T8', // With timestamps, PAWS rejects the old segment.
+  ],
   questions: [
     { id: 'q1', text: 'TIME_WAIT is skipped (SO_LINGER {1,0}) and the same four-tuple is reused at once. A delayed copy of the old "BBBB" arrives; the peer then sends "NEW!". What does the application read first from the new connection?', choices: ['"NEW!"', '"BBBB" (the old data)', 'nothing'] },
   ],

@@ -18,7 +18,13 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'probes per case, each on its own four-tuple' },
     { name: 'ts_lead_ms', kind: 'int', default: 1000, min: -1_000_000, max: 1_000_000, unit: 'ms', help: "seq-below-newer-ts: how far the new SYN's timestamp clock runs ahead of the old connection's (negative enough, and its timestamp is older: T10 cannot be tested)" },
   ],
-  claims: ['T9', 'T10'],
+  claims: [
+    'T9', // Without timestamps, a TIME-WAIT socket lets in a new SYN whose sequence number is above any of
+    //   the old incarnation (RFC 9293 permits it), and refuses one below it with an ACK of the old
+    //   connection.
+    'T10', // With timestamps, a new SYN whose timestamp is newer than the last one the TIME-WAIT socket saw
+    //   is let in, whatever its sequence number.
+  ],
   questions: [
     { id: 'q1', text: 'The kernel holds a four-tuple in TIME_WAIT. The same client sends a new SYN whose sequence number is above everything the old connection used (no timestamps). Accepted or refused?', choices: ['accepted', 'refused'] },
     { id: 'q2', text: 'The same, but the SYN is below the old sequence space. What does the kernel answer?', choices: ['SYN-ACK', 'RST', 'an ACK of the old connection', 'nothing'] },

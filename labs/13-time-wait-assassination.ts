@@ -25,7 +25,13 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'RSTs per tcp_rfc1337 value, each into its own TIME_WAIT; and late segments of each kind beside a new listener' },
     { name: 'beside_reuseaddr', kind: 'bool', default: true, help: 'the new socket beside the TIME_WAIT sets SO_REUSEADDR (off: its bind() meets the TIME_WAIT, and the seed\'s scenario cannot be set up)' },
   ],
-  claims: ['T11', 'C19'],
+  claims: [
+    'T11', // An RST at the TIME-WAIT socket's RCV.NXT kills it (the port is free at once) unless
+    //   tcp_rfc1337=1.
+    'C19', // A late segment for a socket in TIME_WAIT may be consumed by another socket bound to the same
+    //   address and port with SO_REUSEADDR, so the TIME_WAIT socket never sees it and the other socket reacts
+    //   to it.
+  ],
   questions: [
     { id: 'q1', text: 'The kernel holds a four-tuple in TIME_WAIT (tcp_rfc1337=0) and an RST arrives for it, in the window. What happens to the TIME_WAIT?', choices: ['it ends at once', 'it stays until its timer runs out'] },
     { id: 'q2', text: 'A new socket is bound with SO_REUSEADDR to the port of a TIME_WAIT and listens. A late data segment for the TIME_WAIT\'s four-tuple arrives. Which socket takes it?', choices: ['the TIME_WAIT', 'the new listener', 'neither'] },

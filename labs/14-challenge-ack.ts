@@ -70,7 +70,11 @@ export default defineLab({
     { name: 'burst', kind: 'int', default: 50, min: 1, max: 2000, help: 'in-window RSTs sent, one every 20 ms, to see the rate limit' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections each probe is sent on' },
   ],
-  claims: ['T12', 'T13', 'T14'],
+  claims: [
+    'T12', // An RST inside the window but not at RCV.NXT draws a challenge ACK instead of a reset.
+    'T13', // A SYN on an established four-tuple draws a challenge ACK.
+    'T14', // An ACK beyond SND.NXT is dropped and answered with an ACK.
+  ],
   questions: [
     { id: 'q1', text: 'On an established connection an RST arrives inside the window, but not exactly at RCV.NXT. What does the kernel do?', choices: ['resets the connection', 'answers with an ACK and keeps the connection', 'ignores it silently'] },
   ],

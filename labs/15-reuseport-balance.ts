@@ -26,7 +26,13 @@ export default defineLab({
       help: 'socket k (1-based) of every group binds without SO_REUSEPORT, so a setup call fails and the claims say which (0: every socket sets it)',
     },
   ],
-  claims: ['C10', 'C9', 'C20'],
+  claims: [
+    'C10', // Linux distributes incoming connections and datagrams evenly across SO_REUSEPORT sockets.
+    'C9', // Sockets can share an address and port through SO_REUSEPORT only if they belong to the same
+    //   effective user ID.
+    'C20', // A connected UDP socket in a SO_REUSEPORT group receives every datagram from the remote endpoint
+    //   it is connected to; the unconnected sockets get only the other endpoints' datagrams.
+  ],
   questions: [
     { id: 'q1', text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?', choices: ['OK', 'EADDRINUSE', 'EPERM'] },
     {

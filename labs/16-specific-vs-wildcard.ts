@@ -20,7 +20,10 @@ export default defineLab({
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'pairs bound per protocol, alternating which binds first' },
     { name: 'flags', kind: 'enum', default: 'reuse', choices: ['reuse', 'none'], help: 'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the claim is not tested)' },
   ],
-  claims: ['C21'],
+  claims: [
+    'C21', // When one socket is bound to the wildcard address and another to a specific address on the same
+    //   port, traffic to the specific address goes to the specific-address socket.
+  ],
   questions: [
     {
       id: 'q1',

@@ -26,7 +26,10 @@ export default defineLab({
     { name: 'wait', kind: 'enum', default: 'full', choices: ['full', 'none'], help: `full: watch the orphans until they go (about two minutes here); none: a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested` },
     { name: 'orphan_watch_s', kind: 'int', default: 240, min: 1, max: 1800, unit: 'seconds', help: 'with wait=full, how long to watch for the orphans to go' },
   ],
-  claims: ['C25'],
+  claims: [
+    'C25', // By default a closed socket keeps trying to deliver its unsent data for a long time, about two
+    //   minutes (the default linger time), before the system gives up.
+  ],
   questions: [
     {
       id: 'q1',
