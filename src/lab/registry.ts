@@ -9,8 +9,11 @@ const LAB_FILE = /^(\d{2})-[a-z0-9-]+\.(js|ts)$/;
 /** a lab with its own judge or printer: `NN-slug/index.ts` beside them */
 const LAB_FOLDER = /^(\d{2})-[a-z0-9-]+$/;
 
+const isLabFolder = (dir: string, f: string): boolean => LAB_FOLDER.test(f) && ['index.js', 'index.ts'].some((i) => fs.existsSync(path.join(dir, f, i)));
+
+/** A lab file beside a folder of the same name is a stale build of a lab that became a folder: the folder wins. */
 const isLab = (dir: string, f: string): boolean =>
-  (LAB_FILE.test(f) && !f.endsWith('.d.ts')) || (LAB_FOLDER.test(f) && ['index.js', 'index.ts'].some((i) => fs.existsSync(path.join(dir, f, i))));
+  (LAB_FILE.test(f) && !f.endsWith('.d.ts') && !isLabFolder(dir, f.replace(/\.(js|ts)$/, ''))) || isLabFolder(dir, f);
 
 export function labsDir(): string {
   // dist/src/lab → dist/labs (compiled); src/lab → labs (sources, under vitest)
