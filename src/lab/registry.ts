@@ -39,7 +39,7 @@ export function allLabs(): LabDefinition[] {
   const labs: LabDefinition[] = [];
   for (const [dir, f] of files) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(path.join(dir, f)) as { default?: LabDefinition; lab?: LabDefinition };
+    const mod = require(isLabFolder(dir, f) ? path.join(dir, f, 'index') : path.join(dir, f)) as { default?: LabDefinition; lab?: LabDefinition };
     const def = mod.default ?? mod.lab;
     if (!def || typeof def.run !== 'function') continue;
     if (labs.some((l) => l.id === def.id)) throw new Error(`two labs share id ${def.id} (${f})`);
