@@ -6,10 +6,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeTcp } from '../src/capture/flows';
 import type { PcapRecord } from '../src/capture/pcap';
-import { claimById } from '../src/lab/claims';
-import { newSynOnWire, TupleOnWire } from '../src/lab/onwire';
-import type { LabResult } from '../src/lab/types';
-import { decide, requires, type Trial } from '../src/lab/verdict';
+import { claimById } from '../src/lab/api/claims';
+import { newSynOnWire, TupleOnWire } from '../src/lab/api/onwire';
+import type { LabResult } from '../src/lab/api/types';
+import { decide, requires, type Trial } from '../src/lab/api/verdict';
 import { emitTcpFrame } from '../src/wire/frame';
 import { seq } from '../src/wire/seq';
 import { NO_FLAGS, type TcpFlags } from '../src/wire/tcp';

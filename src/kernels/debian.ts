@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pidAlive } from '../host/pid';
-import { TwlabError } from '../lab/errors';
+import { TwlabError } from '../lab/api/errors';
 import { decompress, GUEST_MODULES, loadOrder, moduleKey, moduleName, readModinfo, vmlinuxFromBzImage } from './image';
 
 /** A kernel as apt offers it. */

@@ -2,7 +2,7 @@
 // it) and `twlab kernels` (what is cached, what apt can fetch).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { which, type Check } from '../lab/preflight';
+import { which, type Check } from '../lab/run/preflight';
 import { availableKernels, cacheDir, cachedKernels, compareReleases, type CachedKernel, type DebianKernel } from './debian';
 import { chooseAccel, guestInitPath, QEMU } from './guest';
 import { cachedNetbsd, netbsdCacheRoot, netbsdLabel, NETBSD_PIN } from './netbsd';

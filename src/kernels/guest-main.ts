@@ -7,11 +7,11 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { LabMessage } from '../lab/context';
-import { assertReady } from '../lab/preflight';
-import type { ParamValue } from '../lab/params';
-import { resolveLabIds } from '../lab/registry';
-import { LabRunner } from '../lab/runner';
+import type { LabMessage } from '../lab/api/context';
+import { assertReady } from '../lab/run/preflight';
+import type { ParamValue } from '../lab/api/params';
+import { resolveLabIds } from '../lab/run/registry';
+import { LabRunner } from '../lab/run/runner';
 
 /** What the host asks the guest to run (written to <evidence folder>/.guest-job.json). */
 export interface GuestJob {

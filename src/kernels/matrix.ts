@@ -6,12 +6,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { LabMessage } from '../lab/context';
-import { TwlabError } from '../lab/errors';
-import type { ParamValue } from '../lab/params';
-import { which, type Isolation } from '../lab/preflight';
-import { LabRunner, type LabOutcome } from '../lab/runner';
-import type { LabDefinition } from '../lab/types';
+import type { LabMessage } from '../lab/api/context';
+import { TwlabError } from '../lab/api/errors';
+import type { ParamValue } from '../lab/api/params';
+import { which, type Isolation } from '../lab/run/preflight';
+import { LabRunner, type LabOutcome } from '../lab/run/runner';
+import type { LabDefinition } from '../lab/api/types';
 import { availableKernels, cachedKernels, ensureKernel, resolveKernel, type CachedKernel, type KernelSpec } from './debian';
 import { chooseAccel, GuestRunner, guestInitPath, KERNEL_INFO, QEMU, type Accel, type KernelRunInfo } from './guest';
 import { checkNetbsdSource, ensureNetbsd, netbsdFolder, type NetbsdStack } from './netbsd';

@@ -13,7 +13,7 @@ export type Scope = 'any' | 'BSD' | 'Windows' | 'Linux' | `Linux < ${string}` | 
  * every valid trial shows it. `may` says what can happen ("may be consumed", "can bind"): it holds
  * when some valid trial shows it happening, and the conditions that let it happen (PAWS off, the
  * old segment inside the window, …) are its preconditions; it does not hold when none of enough
- * valid trials shows it (src/lab/verdict.ts).
+ * valid trials shows it (src/lab/api/verdict.ts).
  */
 export type Modality = 'must' | 'may';
 
@@ -194,7 +194,7 @@ export const CLAIMS: readonly ClaimSpec[] = [
 /** `C5` → its registry entry, or throws (a lab naming an unknown claim is a programming error). */
 export function claimById(id: string): ClaimSpec {
   const c = CLAIMS.find((x) => x.id === id);
-  if (!c) throw new Error(`no claim ${id} in the registry (src/lab/claims.ts)`);
+  if (!c) throw new Error(`no claim ${id} in the registry (src/lab/api/claims.ts)`);
   return c;
 }
 

@@ -1,10 +1,10 @@
 // The two ways a lab joins the kernel under test and the peer: the kernel connects to a peer
 // listener, or the peer connects to a kernel listener. Each step is one syscall or one
 // segment exchange, logged to the timeline by the context.
-import type { KernelSocket } from '../host/ksocket';
-import type { AsyncSyscallResult } from '../host/native';
-import type { Connection } from '../stack/stack';
-import type { TcbConfig } from '../stack/tcb';
+import type { KernelSocket } from '../../host/ksocket';
+import type { AsyncSyscallResult } from '../../host/native';
+import type { Connection } from '../../stack/stack';
+import type { TcbConfig } from '../../stack/tcb';
 import type { LabContext } from './context';
 import { LabError } from './types';
 

@@ -1,25 +1,25 @@
 // What a lab sees while it runs: its parameters, the namespace's addresses, kernel sockets that
 // log every syscall to the timeline, one pcap per variant, claims and printed conclusions.
 import * as path from 'node:path';
-import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../capture/flows';
-import { writeAnnotated } from '../capture/annotate';
-import { PcapWriter, readPcap } from '../capture/pcap';
-import type { CapturedFrame, PacketCapture } from '../host/capture';
-import { fromRealtimeUs, guestRealtime, wallUs, wallUsOf } from '../host/clock';
-import { currentBackend } from '../host/backend/current';
-import { KnobMissingError, type Backend, type ProcessHandle } from '../host/backend/types';
-import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
-import { ADDR, type LabNetwork } from '../host/netns';
-import { counterChange, counterDelta, type SocketEntry } from '../host/observe';
-import type { LabLink } from '../host/tunlink';
-import { NOBODY_UID } from '../host/uidhelper';
-import { TcpStack } from '../stack/stack';
-import type { TcbConfig } from '../stack/tcb';
-import { formatEndpoint, type IpFamily } from '../wire/address';
-import { tcpHeadersLength } from '../wire/frame';
-import { newTcpView, viewTcp, ACK, FIN, RST, SYN } from '../wire/view';
+import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../../capture/flows';
+import { writeAnnotated } from '../../capture/annotate';
+import { PcapWriter, readPcap } from '../../capture/pcap';
+import type { CapturedFrame, PacketCapture } from '../../host/capture';
+import { fromRealtimeUs, guestRealtime, wallUs, wallUsOf } from '../../host/clock';
+import { currentBackend } from '../../host/backend/current';
+import { KnobMissingError, type Backend, type ProcessHandle } from '../../host/backend/types';
+import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../../host/ksocket';
+import { ADDR, type LabNetwork } from '../../host/netns';
+import { counterChange, counterDelta, type SocketEntry } from '../../host/observe';
+import type { LabLink } from '../../host/tunlink';
+import { NOBODY_UID } from '../../host/uidhelper';
+import { TcpStack } from '../../stack/stack';
+import type { TcbConfig } from '../../stack/tcb';
+import { formatEndpoint, type IpFamily } from '../../wire/address';
+import { tcpHeadersLength } from '../../wire/frame';
+import { newTcpView, viewTcp, ACK, FIN, RST, SYN } from '../../wire/view';
 import { SocketFollower } from './kernel-watch';
-import { formatFlags } from '../wire/tcp';
+import { formatFlags } from '../../wire/tcp';
 import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
@@ -78,7 +78,7 @@ export interface ContextInit {
   capture?: PacketCapture | null;
   send: (m: LabMessage) => void;
   cpu?: CpuGate;
-  /** the system under test (default: this process's, Linux unless inner.ts chose another) */
+  /** the system under test (default: this process's, Linux unless run/lab-main.ts chose another) */
   system?: Backend;
   /** parameters' sysctls the system has no equivalent of (set up before the lab ran) */
   missingKnobs?: readonly KnobMissingError[];

@@ -2,9 +2,9 @@
 // FIN came first (the other FIN acknowledges it), whether they crossed (neither acknowledges the
 // other), and whether each FIN was acknowledged — so a lab judges the kernel from its segments,
 // not from what the userspace peer believes happened.
-import type { FlowSegment } from '../capture/flows';
-import { formatEndpoint } from '../wire/address';
-import { seqAdd, type SeqNumber } from '../wire/seq';
+import type { FlowSegment } from '../../capture/flows';
+import { formatEndpoint } from '../../wire/address';
+import { seqAdd, type SeqNumber } from '../../wire/seq';
 
 export interface FinExchange {
   /** the kernel's first FIN and the peer's, as the capture numbers them */

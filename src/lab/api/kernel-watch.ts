@@ -8,8 +8,8 @@
 // when the inode changes from one file to another, or the state moves backwards (TIME_WAIT to
 // SYN_RECV, FIN_WAIT2 to ESTABLISHED): the old one is reported gone first. Pure: table readings in,
 // changes out.
-import { formatEndpoint } from '../wire/address';
-import type { SocketEntry } from '../host/observe';
+import { formatEndpoint } from '../../wire/address';
+import type { SocketEntry } from '../../host/observe';
 
 export interface SocketChange {
   local: string;

@@ -1,8 +1,8 @@
 // What one four-tuple's segments in a finished variant's capture show, read from the kernel's
 // side: which segments the kernel sent, what its own ACKs say its RCV.NXT was. Labs judge the
 // system under test from these, not from the peer's state or from how long a syscall waited.
-import type { FlowSegment, FlowSummary } from '../capture/flows';
-import { formatEndpoint } from '../wire/address';
+import type { FlowSegment, FlowSummary } from '../../capture/flows';
+import { formatEndpoint } from '../../wire/address';
 
 export interface Endpoint {
   address: string;

@@ -5,8 +5,8 @@ import type { ParamSpec, ParamValue } from './params';
 import type { LabContext } from './context';
 import type { Precondition, Verdict } from './verdict';
 import type { PredictionScore, QuestionResult, QuestionSpec } from './questions';
-import type { ClassResult } from './classroom';
-import type { SystemIdentity } from '../host/backend/types';
+import type { ClassResult } from '../report/classroom';
+import type { SystemIdentity } from '../../host/backend/types';
 
 export type { Verdict } from './verdict';
 export type { ClaimSpec } from './claims';
@@ -18,7 +18,7 @@ export interface ClaimResult {
   source: string;
   /** what the source states the claim for, e.g. "BSD; Linux ≥ 3.9" */
   scope: string;
-  /** `may`: a claim of possibility, which holds when some valid trial shows it (src/lab/verdict.ts) */
+  /** `may`: a claim of possibility, which holds when some valid trial shows it (src/lab/api/verdict.ts) */
   modality?: 'may';
   verdict: Verdict;
   /** one line: what was observed (and, when not tested, which precondition failed) */
@@ -77,7 +77,7 @@ export interface LabDefinition {
   /** the question the lab answers, in a sentence or two */
   question: string;
   params: readonly ParamSpec[];
-  /** ids from the registry (src/lab/claims.ts), or claims of a lab of your own, each with its scope */
+  /** ids from the registry (src/lab/api/claims.ts), or claims of a lab of your own, each with its scope */
   claims: readonly (string | ClaimSpec)[];
   /** questions to predict before the run (`twlab run --predict`); the run answers each with ctx.answer() */
   questions?: readonly QuestionSpec[];

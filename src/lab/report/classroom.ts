@@ -7,10 +7,10 @@
 //   CSV   student,05.q1,05.q2,03.q1          one row per student; a cell is a choice's text or
 //         ana,RST,no,EADDRINUSE              number, empty when skipped ("05 q1" and "05:q1"
 //         ben,FIN,2,OK                       work as headers too)
-import { TwlabError } from './errors';
-import { choiceOf, type Predictions, type QuestionResult } from './questions';
-import { resolveLabIds } from './registry';
-import type { LabDefinition, LabResult } from './types';
+import { TwlabError } from '../api/errors';
+import { choiceOf, type Predictions, type QuestionResult } from '../api/questions';
+import { resolveLabIds } from '../run/registry';
+import type { LabDefinition, LabResult } from '../api/types';
 
 /** Student name → that student's predictions (lab → question → answer). */
 export type ClassAnswers = Map<string, Predictions>;

@@ -2,7 +2,7 @@
 // not all the same is marked, with the cells that differ from the row's most common verdict
 // picked out. Lab 01's bind matrix is compared cell by cell. Pure: results in, rows out; the
 // terminal table and the HTML in report.ts draw the same rows.
-import type { LabResult, Verdict } from './types';
+import type { LabResult, Verdict } from '../api/types';
 
 /** One kernel's results: the host's (folder '') or a guest's (folder '<uname -r>'). */
 export interface KernelColumn {

@@ -3,9 +3,9 @@
 // `twlab course`; `twlab course --html` writes one offline page linking the labs' reports.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { escapeXml as esc } from '../capture/html';
-import { allLabs } from './registry';
-import { labDirName, type LabDefinition, type LabResult } from './types';
+import { escapeXml as esc } from '../../capture/html';
+import { allLabs } from '../run/registry';
+import { labDirName, type LabDefinition, type LabResult } from '../api/types';
 
 export interface CourseStep {
   lab: string;

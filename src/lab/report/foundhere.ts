@@ -4,7 +4,7 @@
 // A cell lists each claim with its verdict and its k/n: "C13, C14, T8 hold (3/3 each)".
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { LabResult, Verdict } from './types';
+import type { LabResult, Verdict } from '../api/types';
 
 const PLURAL: Record<Verdict, string> = { holds: 'hold', 'does not hold': 'do not hold', 'differs by OS': 'differ by OS', mixed: 'mixed', 'not tested': 'not tested' };
 const SINGULAR_OF = new Map<string, Verdict>([...(Object.entries(PLURAL) as Array<[Verdict, string]>).map(([v, p]): [string, Verdict] => [p, v]), ...(Object.keys(PLURAL) as Verdict[]).map((v): [string, Verdict] => [v, v])]);
@@ -77,7 +77,7 @@ export function readResults(dir: string): LabResult[] {
 
 // npm run readme:table [-- <evidence dir>]: after `twlab run all`, before a release
 if (require.main === module) {
-  const root = path.resolve(__dirname, '..', '..', '..');
+  const root = path.resolve(__dirname, '..', '..', '..', '..'); // dist/src/lab/report → the package
   const dir = path.resolve(process.argv[2] ?? path.join(root, 'captures'));
   const results = readResults(dir);
   if (!results.length) {

@@ -2,16 +2,16 @@
 // offline files (inline CSS, SVG and one small script, no fetches) a teacher can project or print.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { analyzeTcp } from '../capture/flows';
-import { escapeXml as esc } from '../capture/html';
-import { layoutLadders, renderLadderSvg, type Ladder, type TimelineEvent } from '../capture/ladder';
-import { readPcap } from '../capture/pcap';
-import { renderTimelineSvg, type TimelineInput } from '../capture/timeline-svg';
+import { analyzeTcp } from '../../capture/flows';
+import { escapeXml as esc } from '../../capture/html';
+import { layoutLadders, renderLadderSvg, type Ladder, type TimelineEvent } from '../../capture/ladder';
+import { readPcap } from '../../capture/pcap';
+import { renderTimelineSvg, type TimelineInput } from '../../capture/timeline-svg';
 import { columnLabel, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
 import { writeCourseHtml } from './course';
-import { allLabs } from './registry';
-import type { QuestionResult } from './questions';
-import type { LabResult, VariantResult } from './types';
+import { allLabs } from '../run/registry';
+import type { QuestionResult } from '../api/questions';
+import type { LabResult, VariantResult } from '../api/types';
 
 
 const CSS = `

@@ -2,14 +2,14 @@
 // of answers a class hands in), and each prediction shown beside what the kernel did.
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
-import { TwlabError } from './errors';
+import { TwlabError } from '../api/errors';
 import { readAnswersFile, type ClassAnswers } from './classroom';
-import type { Predictions, QuestionResult } from './questions';
-import type { LabDefinition, LabResult } from './types';
+import type { Predictions, QuestionResult } from '../api/questions';
+import type { LabDefinition, LabResult } from '../api/types';
 
 /**
  * Reads a file of answers: one student's (`{ "<lab>": { "<question>": "<choice text or number>" } }`)
- * or a class's (JSON of named students, or CSV; src/lab/classroom.ts). Every name and choice is checked.
+ * or a class's (JSON of named students, or CSV; src/lab/report/classroom.ts). Every name and choice is checked.
  */
 export function readPredictions(file: string, labs: readonly LabDefinition[]): { one: Predictions } | { class: ClassAnswers } {
   let text: string;

@@ -1,7 +1,7 @@
 // Evidence a second run does not overwrite silently: when a lab's folder is replaced, the previous
 // run's folder is kept under <out>/earlier/<its start time>/NN-slug/ (the five newest runs of each
 // lab), and the run says where it went. Only names and moves; the replace itself (an atomic swap,
-// after which the old folder is handed here) is src/lab/evidence.ts's.
+// after which the old folder is handed here) is src/lab/run/evidence.ts's.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 

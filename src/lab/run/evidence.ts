@@ -1,5 +1,5 @@
 // A lab's evidence folder, replaced so that a kill at any instant leaves its old evidence or its
-// new — never neither — and the old evidence is then kept under earlier/ (src/lab/earlier.ts), not
+// new — never neither — and the old evidence is then kept under earlier/ (src/lab/run/earlier.ts), not
 // deleted. A run writes into `.NN-slug.partial-PID` beside the folder and, once the lab has
 // finished, renames it `.NN-slug.swap-PID-INO` (INO: the old folder's inode) and swaps the two
 // with renameat2(RENAME_EXCHANGE): one step, nothing in between. After the swap the old evidence
@@ -11,7 +11,7 @@
 // folder missing and puts the old one back (else keeps it under earlier/).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { native } from '../host/native';
+import { native } from '../../host/native';
 import { keepEarlier, type Kept } from './earlier';
 
 /**

@@ -1,28 +1,28 @@
 // The lab process: started by the runner as
-//   setpriv --pdeathsig KILL -- unshare --net -- node dist/src/lab/inner.js '<job json>'
+//   setpriv --pdeathsig KILL -- unshare --net -- node dist/src/lab/run/lab-main.js '<job json>'
 // so it lives alone in a fresh network namespace that dies with it. It builds the lab network,
 // runs one lab, writes its evidence into the staging directory and reports on stdout, one JSON
 // message per line (see LabMessage).
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { currentBackend, useBackend } from '../host/backend/current';
-import { NETBSD_KNOBS } from '../host/backend/knobs';
-import { setupStackNetwork } from '../host/backend/stack-network';
-import { KnobMissingError, type Backend } from '../host/backend/types';
-import { CaptureError, PacketCapture } from '../host/capture';
-import { diagAvailable } from '../host/diag';
-import { setupLabNetwork, type LabNetwork } from '../host/netns';
-import { TunLink, type LabLink } from '../host/tunlink';
+import { currentBackend, useBackend } from '../../host/backend/current';
+import { NETBSD_KNOBS } from '../../host/backend/knobs';
+import { setupStackNetwork } from '../../host/backend/stack-network';
+import { KnobMissingError, type Backend } from '../../host/backend/types';
+import { CaptureError, PacketCapture } from '../../host/capture';
+import { diagAvailable } from '../../host/diag';
+import { setupLabNetwork, type LabNetwork } from '../../host/netns';
+import { TunLink, type LabLink } from '../../host/tunlink';
 import * as readline from 'node:readline';
-import { LabContext, NO_GATE, type CpuGate, type LabMessage } from './context';
-import type { ParamValue } from './params';
-import { formatJson } from './json';
+import { LabContext, NO_GATE, type CpuGate, type LabMessage } from '../api/context';
+import type { ParamValue } from '../api/params';
+import { formatJson } from '../api/json';
 import { resolveLabIds } from './registry';
-import { labClaims, type LabResult } from './types';
-import { score, type QuestionResult } from './questions';
-import { scoreClass } from './classroom';
-import { requires } from './verdict';
+import { labClaims, type LabResult } from '../api/types';
+import { score, type QuestionResult } from '../api/questions';
+import { scoreClass } from '../report/classroom';
+import { requires } from '../api/verdict';
 
 export interface LabJob {
   labId: string;
@@ -175,7 +175,7 @@ async function main(): Promise<void> {
   try {
     job = JSON.parse(process.argv[2] ?? '') as LabJob;
   } catch {
-    process.stderr.write('inner.js is started by `twlab run`, not by hand\n');
+    process.stderr.write('lab-main.js is started by `twlab run`, not by hand\n');
     process.exit(2);
   }
   try {

@@ -1,7 +1,7 @@
 // `twlab doctor`'s live check: started exactly like a lab process, it builds the lab network
 // (namespace, TUN, addresses) and reports what it saw, then exits, taking it all with it.
-import { interfaces, setupLabNetwork } from '../host/netns';
-import { native } from '../host/native';
+import { interfaces, setupLabNetwork } from '../../host/netns';
+import { native } from '../../host/native';
 
 async function main(): Promise<void> {
   try {

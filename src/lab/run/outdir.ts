@@ -3,7 +3,7 @@
 // recursive mkdir under /proc never returns in Node 20 — and a probe file proves writing works.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TwlabError } from './errors';
+import { TwlabError } from '../api/errors';
 
 /** statfs(2) magic numbers of kernel pseudo-filesystems: nothing a lab writes belongs there. */
 const PSEUDO_FS: Record<number, string> = {

@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { KernelSocket } from '../host/ksocket';
-import { addonPath, native } from '../host/native';
-import { TwlabError, type TwlabErrorCode } from './errors';
+import { KernelSocket } from '../../host/ksocket';
+import { addonPath, native } from '../../host/native';
+import { TwlabError, type TwlabErrorCode } from '../api/errors';
 
 export interface Check {
   name: string;
@@ -133,7 +133,7 @@ export function checks(): Check[] {
 
 /** Starts a throw-away lab namespace exactly as the runner would, and builds the lab network in it. */
 export function liveCheck(iso: Isolation): Check {
-  const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', ...iso.unshareArgs, '--', process.execPath, path.join(__dirname, 'probe.js')], { encoding: 'utf8', timeout: 20000 });
+  const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', ...iso.unshareArgs, '--', process.execPath, path.join(__dirname, 'live-check-main.js')], { encoding: 'utf8', timeout: 20000 });
   let reply: { ok: boolean; interfaces?: string[]; error?: string } = { ok: false, error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop() };
   try {
     reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as typeof reply;

@@ -2,14 +2,14 @@
 // lab dropped into labs/ is found the same way.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { TwlabError } from './errors';
-import type { LabDefinition } from './types';
+import { TwlabError } from '../api/errors';
+import type { LabDefinition } from '../api/types';
 
 const LAB_FILE = /^(\d{2})-[a-z0-9-]+\.(js|ts)$/;
 
 export function labsDir(): string {
-  // dist/src/lab → dist/labs (compiled); src/lab → labs (sources, under vitest)
-  return path.resolve(__dirname, '..', '..', 'labs');
+  // dist/src/lab/run → dist/labs (compiled); src/lab/run → labs (sources, under vitest)
+  return path.resolve(__dirname, '..', '..', '..', 'labs');
 }
 
 /** twlab's own labs, then any folders in TWLAB_LABS_DIR (colon-separated) holding compiled labs of your own. */

@@ -1,6 +1,6 @@
 // The runner: one process per lab, each alone in a fresh network namespace, in parallel.
 //
-//   setpriv --pdeathsig KILL -- unshare --net -- node dist/src/lab/inner.js '<job>'
+//   setpriv --pdeathsig KILL -- unshare --net -- node dist/src/lab/run/lab-main.js '<job>'
 //
 // started in its own process group. The namespace, the TUN device and every socket die with
 // that process; the death signal kills it if this process dies (even by SIGKILL); signals we
@@ -12,18 +12,18 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import { pidAlive } from '../host/pid';
-import { removeHelperCopies } from '../host/uidhelper';
-import type { LabMessage } from './context';
-import { TwlabError } from './errors';
+import { pidAlive } from '../../host/pid';
+import { removeHelperCopies } from '../../host/uidhelper';
+import type { LabMessage } from '../api/context';
+import { TwlabError } from '../api/errors';
 import type { Kept } from './earlier';
 import { recoverStaging, replaceFolder, stagingName, type Recovered } from './evidence';
 import { prepareOutDir } from './outdir';
-import type { LabJob, StackJob } from './inner';
-import type { ParamValue } from './params';
+import type { LabJob, StackJob } from './lab-main';
+import type { ParamValue } from '../api/params';
 import type { Isolation } from './preflight';
-import type { Predictions } from './questions';
-import { labDirName, type LabDefinition, type LabResult } from './types';
+import type { Predictions } from '../api/questions';
+import { labDirName, type LabDefinition, type LabResult } from '../api/types';
 
 export const GRACE_MS = 2000;
 
@@ -68,8 +68,8 @@ export interface RunOptions {
   stack?: StackJob;
 }
 
-export function innerEntry(): string {
-  return path.join(__dirname, 'inner.js');
+export function labMainEntry(): string {
+  return path.join(__dirname, 'lab-main.js');
 }
 
 /**
@@ -168,7 +168,7 @@ export class LabRunner {
     };
     const child = spawn(
       'setpriv',
-      ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, innerEntry(), JSON.stringify(job)],
+      ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, labMainEntry(), JSON.stringify(job)],
       { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: '16', TWLAB_CPU_GATE: '1', ...opts.env } },
     );
     this.#children.add(child);
