@@ -22,7 +22,8 @@ import { SocketFollower } from './kernel-watch';
 import { formatFlags } from '../../wire/tcp';
 import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
-import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
+import { labClaims, type LabSpec } from './definition';
+import type { ClaimResult, VariantResult } from './result';
 import { decide, requires, type Judgement } from './verdict';
 import { resolveAnswer, singular, type Answer, type QuestionResult } from './questions';
 import { TupleOnWire, type Endpoint } from './onwire';
@@ -68,7 +69,7 @@ export interface CpuGate {
 export const NO_GATE: CpuGate = { acquire: () => Promise.resolve(), release: () => undefined };
 
 export interface ContextInit {
-  def: LabDefinition;
+  def: LabSpec;
   params: Record<string, ParamValue>;
   /** staging directory for this run's evidence */
   dir: string;
@@ -85,7 +86,7 @@ export interface ContextInit {
 }
 
 export class LabContext {
-  readonly def: LabDefinition;
+  readonly def: LabSpec;
   readonly params: Readonly<Record<string, ParamValue>>;
   readonly addr = ADDR;
   readonly link: LabLink;

@@ -8,28 +8,12 @@
 //         ana,RST,no,EADDRINUSE              number, empty when skipped ("05 q1" and "05:q1"
 //         ben,FIN,2,OK                       work as headers too)
 import { TwlabError } from '../api/errors';
-import { choiceOf, type Predictions, type QuestionResult } from '../api/questions';
+import { choiceOf, type Predictions } from '../api/questions';
 import { resolveLabIds } from '../run/registry';
 import type { LabDefinition, LabResult } from '../api/types';
 
 /** Student name → that student's predictions (lab → question → answer). */
 export type ClassAnswers = Map<string, Predictions>;
-
-/** How a class fared on one lab (result.json `class`). */
-export interface ClassResult {
-  students: Array<{ name: string; correct: number; scored: number; answered: number }>;
-  questions: Array<{
-    id: string;
-    text: string;
-    /** the kernel's answer (null: not scored — a precondition failed) */
-    answer: string | null;
-    /** each choice with the students who chose it (in the order the lab lists them, then any other) */
-    choices: Array<{ choice: string; students: string[] }>;
-    skipped: string[];
-    right: number;
-    scored: number;
-  }>;
-}
 
 const fail = (file: string, message: string): never => {
   throw new TwlabError('BAD_USAGE', `--predict ${file}: ${message}`);
@@ -162,45 +146,6 @@ function readCsv(file: string, text: string, labs: readonly LabDefinition[]): Cl
   });
   if ([...klass.values()].every((p) => answerCount(p) === 0)) fail(file, 'no student gave any answer');
   return klass;
-}
-
-/** Scores every student on one lab's answered questions. */
-export function scoreClass(questions: readonly QuestionResult[], students: ReadonlyArray<[string, Record<string, string | number | null>]>): ClassResult {
-  const result: ClassResult = { students: [], questions: [] };
-  for (const q of questions) {
-    const byChoice = new Map<string, string[]>(q.choices.map((c) => [c, []]));
-    const skipped: string[] = [];
-    let right = 0;
-    let scored = 0;
-    for (const [name, answers] of students) {
-      const p = choiceOf(q, answers[q.id]);
-      if (p === null) {
-        skipped.push(name);
-        continue;
-      }
-      byChoice.get(p)!.push(name);
-      if (q.answer !== null) {
-        scored++;
-        if (p === q.answer) right++;
-      }
-    }
-    result.questions.push({ id: q.id, text: q.text, answer: q.answer, choices: [...byChoice].map(([choice, who]) => ({ choice, students: who })), skipped, right, scored });
-  }
-  for (const [name, answers] of students) {
-    let correct = 0;
-    let scored = 0;
-    let answered = 0;
-    for (const q of questions) {
-      const p = choiceOf(q, answers[q.id]);
-      if (p === null) continue;
-      answered++;
-      if (q.answer === null) continue;
-      scored++;
-      if (p === q.answer) correct++;
-    }
-    result.students.push({ name, correct, scored, answered });
-  }
-  return result;
 }
 
 const listNames = (names: readonly string[], max = 6): string => (names.length > max ? `${names.slice(0, max).join(', ')}, … (${names.length})` : names.join(', '));

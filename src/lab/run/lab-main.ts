@@ -20,8 +20,7 @@ import type { ParamValue } from '../api/params';
 import { formatJson } from '../api/json';
 import { resolveLabIds } from './registry';
 import { labClaims, type LabResult } from '../api/types';
-import { score, type QuestionResult } from '../api/questions';
-import { scoreClass } from '../report/classroom';
+import { score, scoreClass, type QuestionResult } from '../api/questions';
 import { requires } from '../api/verdict';
 
 export interface LabJob {
