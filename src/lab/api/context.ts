@@ -3,13 +3,15 @@
 import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../../capture/flows';
 import { writeAnnotated } from '../../capture/annotate';
+import type { TimelineEvent } from '../../capture/timeline';
 import { PcapWriter, readPcap } from '../../capture/pcap';
 import type { CapturedFrame, PacketCapture } from '../../host/capture';
 import { fromRealtimeUs, guestRealtime, wallUs, wallUsOf } from '../../host/clock';
 import { currentBackend } from '../../host/backend/current';
 import { KnobMissingError, type Backend, type ProcessHandle } from '../../host/backend/types';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../../host/ksocket';
-import { ADDR, type LabNetwork } from '../../host/netns';
+import type { LabNetwork } from '../../host/netns';
+import { ADDR } from '../../wire/address-plan';
 import { counterChange, counterDelta, type SocketEntry } from '../../host/observe';
 import type { LabLink } from '../../host/tunlink';
 import { NOBODY_UID } from '../../host/uidhelper';
@@ -34,21 +36,6 @@ const parseEndpoint = (s: string): { address: string; port: number } => {
   const i = s.lastIndexOf(':');
   return { address: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
 };
-
-export type TimelineEvent =
-  /** `conn`: the connection the socket was, when it was one (local>remote), for drawing the call on its ladder */
-  | ({ kind: 'syscall'; variant: string | null; conn?: string } & SyscallRecord)
-  /** `number`: the frame's number in its variant's capture, as Wireshark numbers it */
-  | { kind: 'frame'; at: number; variant: string | null; direction: string; bytes: number; number: number }
-  | { kind: 'note'; at: number; variant: string | null; text: string }
-  | { kind: 'variant'; at: number; variant: string; phase: 'start' | 'end' }
-  /** a kernel socket appeared, changed state or timer, or vanished (state null); followed by four-tuple (a listener by its inode) */
-  | { kind: 'kernel'; at: number; variant: string | null; local: string; remote: string; state: string | null; timer: string | null; timerMs: number | null; inode?: number }
-  | { kind: 'counters'; at: number; variant: string | null; delta: Record<string, number> }
-  | { kind: 'peer-state'; at: number; variant: string | null; local: string; remote: string; from: string; to: string }
-  /** `heldMs`: how long the peer held an outgoing segment back after building it (a lab's wire delay) */
-  | { kind: 'peer-segment'; at: number; variant: string | null; direction: 'in' | 'out'; local: string; remote: string; flags: string; seq: number; ack: number; len: number; window: number; heldMs?: number }
-  | { kind: 'sysctl'; at: number; variant: string | null; name: string; value: string };
 
 /** Messages from the lab process to the runner (one JSON object per stdout line). */
 export type LabMessage =

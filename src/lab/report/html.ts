@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeTcp } from '../../capture/flows';
 import { escapeXml as esc } from '../../capture/html';
-import { layoutLadders, renderLadderSvg, type Ladder, type TimelineEvent } from '../../capture/ladder';
+import { layoutLadders, renderLadderSvg, type Ladder } from '../../capture/ladder';
+import { readTimelineEvents, type KernelEvent, type PeerStateEvent, type SyscallEvent, type TimelineEvent } from '../../capture/timeline';
 import { readPcap } from '../../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../../capture/timeline-svg';
 import { columnLabel, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
@@ -199,16 +200,16 @@ function summarise(value: unknown): unknown {
 }
 
 function timelineFor(events: TimelineEvent[], variant: string): TimelineInput {
-  const mine = events.filter((e) => (e as { variant?: string | null }).variant === variant);
+  const mine = events.filter((e) => e.variant === variant);
   const start = mine.find((e) => e.kind === 'variant')?.at ?? mine[0]?.at ?? 0;
   const end = [...mine].reverse().find((e) => e.kind === 'variant')?.at ?? mine[mine.length - 1]?.at ?? start + 1;
   const kernel = mine
-    .filter((e): e is Extract<TimelineEvent, { kind: 'kernel' }> => e.kind === 'kernel')
-    .map((e) => ({ at: e.at, socket: `${e.local}→${e.remote}${(e as { inode?: number }).inode ? ` #${(e as { inode?: number }).inode}` : ''}`, state: e.state }));
+    .filter((e): e is KernelEvent => e.kind === 'kernel')
+    .map((e) => ({ at: e.at, socket: `${e.local}→${e.remote}${e.inode ? ` #${e.inode}` : ''}`, state: e.state }));
   const peer = mine
-    .filter((e): e is Extract<TimelineEvent, { kind: 'peer-state' }> => e.kind === 'peer-state')
+    .filter((e): e is PeerStateEvent => e.kind === 'peer-state')
     .map((e) => ({ at: e.at, conn: `${e.local}→${e.remote}`, to: e.to }));
-  const syscalls = mine.filter((e) => e.kind === 'syscall') as unknown as TimelineInput['syscalls'];
+  const syscalls = mine.filter((e): e is SyscallEvent => e.kind === 'syscall');
   return { start, end, kernel, peer, syscalls };
 }
 
@@ -475,12 +476,7 @@ function writeAtomically(file: string, text: string): void {
 
 /** Writes report.html in one lab's folder from its result.json and timeline.json (the runner does it before the folder replaces the old one). */
 export function writeLabReport(dir: string, result: LabResult): string {
-  let events: TimelineEvent[] = [];
-  try {
-    events = (JSON.parse(fs.readFileSync(path.join(dir, 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
-  } catch {
-    // a report without states
-  }
+  const events = readTimelineEvents(dir); // none: a report without states
   const file = path.join(dir, 'report.html');
   writeAtomically(file, renderLabReport(dir, result, events));
   return file;

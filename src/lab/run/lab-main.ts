@@ -6,6 +6,7 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { writeTimeline } from '../../capture/timeline';
 import { currentBackend, useBackend } from '../../host/backend/current';
 import { NETBSD_KNOBS } from '../../host/backend/knobs';
 import { setupStackNetwork } from '../../host/backend/stack-network';
@@ -152,7 +153,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   }
   const missing = labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
   if (missing.length) throw new Error(`lab ${def!.id} gave no verdict for ${missing.join(', ')}`);
-  fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: ctx.clock, events: ctx.timeline }) + '\n');
+  writeTimeline(job.stagingDir, { lab: def!.id, clock: ctx.clock, events: ctx.timeline });
   fs.writeFileSync(path.join(job.stagingDir, 'result.json'), formatJson(result, 5) + '\n');
   return result;
 }
