@@ -54,7 +54,11 @@ function connMatcher(conn: string): (flow: string, number: number) => boolean {
   return (f) => f === `${a}<>${b}`;
 }
 
-export class ShowError extends Error {}
+/** A bad `twlab show` option (a CodedError: src/lab/api/errors.ts). */
+export class ShowError extends Error {
+  readonly code = 'BAD_USAGE';
+  readonly exitCode = 2;
+}
 
 export function showCapture(file: string, opts: ShowOptions, io: ShowIO): void {
   if (opts.summary || opts.explain) return showSummary(file, opts, io);

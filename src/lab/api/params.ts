@@ -22,8 +22,10 @@ export type ParamSpec =
   /** comma-separated list; each item is checked against `choices` or by `validate` */
   | (ParamBase & { kind: 'list'; default: readonly string[]; choices?: readonly string[]; validate?: (item: string) => string | null; allowEmpty?: boolean });
 
+/** A bad `--set` (a CodedError: src/lab/api/errors.ts). */
 export class ParamError extends Error {
   readonly code = 'BAD_PARAM';
+  readonly exitCode = 2;
 }
 
 const TRUE = new Set(['1', 'true', 'on', 'yes']);
