@@ -12,7 +12,8 @@ export type TwlabErrorCode =
   | 'BAD_USAGE'
   | 'UNKNOWN_KERNEL'
   | 'KERNEL_FETCH'
-  | 'GUEST_FAILED';
+  | 'GUEST_FAILED'
+  | 'STACK_BUILD';
 
 export class TwlabError extends Error {
   constructor(
