@@ -15,7 +15,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if.h>
+#include <linux/if_packet.h>
 #include <linux/if_tun.h>
+#include <net/ethernet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -402,6 +404,51 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
   std::unique_ptr<Napi::AsyncContext> context_;
 };
 
+// ---- packet socket and pipes (the wire and the channel to another OS's stack, issue 18) ----
+
+// An AF_PACKET socket on one interface (a tap device another OS's stack writes to): whole
+// Ethernet frames in and out, non-blocking; frames Linux itself sends on the interface are
+// ignored (PACKET_IGNORE_OUTGOING). Read it with TunPoller, write it with tunWrite.
+Napi::Value PacketOpen(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsString()) throw Napi::TypeError::New(env, "packetOpen(interface: string)");
+  std::string name = info[0].As<Napi::String>().Utf8Value();
+  if (name.size() >= IFNAMSIZ) throw Napi::RangeError::New(env, "interface name too long");
+  int fd = socket(AF_PACKET, SOCK_RAW | SOCK_NONBLOCK | SOCK_CLOEXEC, htons(ETH_P_ALL));
+  if (fd < 0) return Result(env, -1, errno);
+  ifreq ifr{};
+  strncpy(ifr.ifr_name, name.c_str(), IFNAMSIZ - 1);
+  if (ioctl(fd, SIOCGIFINDEX, &ifr) < 0) {
+    int err = errno;
+    close(fd);
+    return Result(env, -1, err);
+  }
+  int index = ifr.ifr_ifindex;
+  int one = 1;
+  setsockopt(fd, SOL_PACKET, PACKET_IGNORE_OUTGOING, &one, sizeof(one));
+  sockaddr_ll sll{};
+  sll.sll_family = AF_PACKET;
+  sll.sll_protocol = htons(ETH_P_ALL);
+  sll.sll_ifindex = index;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&sll), sizeof(sll)) < 0) {
+    int err = errno;
+    close(fd);
+    return Result(env, -1, err);
+  }
+  return Result(env, fd, 0);
+}
+
+// pipe2(O_CLOEXEC): { ret, errno, readFd, writeFd }, both blocking.
+Napi::Value Pipe(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return Result(env, -1, errno);
+  Napi::Object o = Result(env, 0, 0);
+  o.Set("readFd", Napi::Number::New(env, fds[0]));
+  o.Set("writeFd", Napi::Number::New(env, fds[1]));
+  return o;
+}
+
 Napi::Object Constants(Napi::Env env) {
   Napi::Object c = Napi::Object::New(env);
 #define C(name) c.Set(#name, Napi::Number::New(env, name))
@@ -441,6 +488,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen));
   exports.Set("tunWrite", Napi::Function::New(env, TunWrite));
   exports.Set("TunPoller", TunPoller::Init(env));
+  exports.Set("packetOpen", Napi::Function::New(env, PacketOpen));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
   return exports;
 }
 

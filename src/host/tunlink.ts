@@ -16,8 +16,23 @@ export interface FrameSink {
   write(timeUs: number, frame: Uint8Array): void;
 }
 
+/**
+ * The wire between the system under test and the userspace peer, as a lab sees it: IP frames
+ * both ways (what the peer's TcpStack needs: src/stack/link.ts, structurally), every one of
+ * them recorded first. TunLink is Linux's (a TUN device); TapLink carries another OS's stack's
+ * frames over a tap device (taplink.ts).
+ */
+export interface LabLink {
+  readonly lastError: string | null;
+  setSink(sink: FrameSink | null): void;
+  send(frame: Uint8Array): void;
+  onFrame(listener: (frame: Uint8Array, timeUs: number, more: boolean) => void): () => void;
+  tap(listener: (e: FrameEvent) => void): () => void;
+  close(): void;
+}
+
 /** Satisfies the stack's Link interface (src/stack/link.ts) structurally: host/ does not import stack/. */
-export class TunLink {
+export class TunLink implements LabLink {
   readonly fd: number;
   #poller: TunPollerHandle | null;
   #listeners = new Set<(frame: Uint8Array, timeUs: number, more: boolean) => void>();

@@ -7,7 +7,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import type { IpFamily } from '../wire/address';
-import type { Proto } from './ksocket';
+import type { ProcessHandle, Proto, RemoteBind } from './backend/types';
 import { addonPath } from './native';
 import { pidAlive } from './pid';
 import type { SyscallResult } from './native';
@@ -31,17 +31,9 @@ export class UidHelperError extends Error {
   readonly code = 'UID_HELPER';
 }
 
-export interface RemoteBind {
-  family: IpFamily;
-  proto: Proto;
-  reuseaddr: boolean;
-  reuseport: boolean;
-  v6only: boolean | null;
-  address: string;
-  port: number;
-}
+export type { RemoteBind } from './backend/types';
 
-export class UidHelper {
+export class UidHelper implements ProcessHandle {
   readonly uid: number;
   #child: ChildProcess;
   #dir: string;

@@ -136,10 +136,17 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-/** Whether a claim's source speaks of the Linux kernel `release` (uname -r). */
-export function inScope(scope: readonly Scope[], release: string): boolean {
+/** The system a verdict is given for: a Linux release (uname -r), or another OS's stack. */
+export type SystemRef = string | { os: string; release: string };
+
+/** Whether a claim's source speaks of `system`: a Linux kernel release (uname -r), or a BSD's stack. */
+export function inScope(scope: readonly Scope[], system: SystemRef): boolean {
+  const { os, release } = typeof system === 'string' ? { os: 'Linux', release: system } : system;
   return scope.some((s) => {
-    if (s === 'any' || s === 'Linux') return true;
+    if (s === 'any') return true;
+    if (s === 'BSD') return os === 'NetBSD' || os === 'FreeBSD';
+    if (os !== 'Linux') return false;
+    if (s === 'Linux') return true;
     const m = /^Linux (<|>=) (.+)$/.exec(s);
     if (!m) return false; // another OS
     const cmp = compareVersions(release, m[2]!);

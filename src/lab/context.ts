@@ -1,16 +1,17 @@
 // What a lab sees while it runs: its parameters, the namespace's addresses, kernel sockets that
 // log every syscall to the timeline, one pcap per variant, claims and printed conclusions.
-import * as os from 'node:os';
 import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../capture/flows';
 import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
 import { wallUs } from '../host/clock';
+import { currentBackend } from '../host/backend/current';
+import type { Backend, ProcessHandle } from '../host/backend/types';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
-import { ADDR, readSysctl, setTunMtu, writeSysctl, type LabNetwork } from '../host/netns';
-import { counterDelta, counters, socketTable, type SocketEntry } from '../host/observe';
-import type { TunLink } from '../host/tunlink';
-import { NOBODY_UID, UidHelper } from '../host/uidhelper';
+import { ADDR, type LabNetwork } from '../host/netns';
+import { counterDelta, type SocketEntry } from '../host/observe';
+import type { LabLink } from '../host/tunlink';
+import { NOBODY_UID } from '../host/uidhelper';
 import { TcpStack } from '../stack/stack';
 import type { TcbConfig } from '../stack/tcb';
 import { formatEndpoint, type IpFamily } from '../wire/address';
@@ -60,17 +61,21 @@ export interface ContextInit {
   /** staging directory for this run's evidence */
   dir: string;
   net: LabNetwork;
-  link: TunLink;
+  link: LabLink;
   send: (m: LabMessage) => void;
   cpu?: CpuGate;
+  /** the system under test (default: this process's, Linux unless inner.ts chose another) */
+  system?: Backend;
 }
 
 export class LabContext {
   readonly def: LabDefinition;
   readonly params: Readonly<Record<string, ParamValue>>;
   readonly addr = ADDR;
-  readonly link: TunLink;
+  readonly link: LabLink;
   readonly net: LabNetwork;
+  /** the system under test: Linux through the addon, or another OS's stack behind the same interface */
+  readonly system: Backend;
   readonly dir: string;
   readonly timeline: TimelineEvent[] = [];
   readonly variants: VariantResult[] = [];
@@ -81,7 +86,7 @@ export class LabContext {
   #cpu: CpuGate;
   #cpuDepth = 0;
   #variant: string | null = null;
-  #helpers: UidHelper[] = [];
+  #helpers: ProcessHandle[] = [];
   #peer: TcpStack | null = null;
   #sampleKernel: (() => void) | null = null;
   #flows = new Map<string, FlowSummary>();
@@ -95,6 +100,7 @@ export class LabContext {
     this.params = init.params;
     this.link = init.link;
     this.net = init.net;
+    this.system = init.system ?? currentBackend();
     this.dir = init.dir;
     this.#send = init.send;
     this.#cpu = init.cpu ?? NO_GATE;
@@ -141,17 +147,17 @@ export class LabContext {
             this.timeline.push({ kind: 'syscall', variant: this.#variant, ...r });
             this.#sampleKernel?.(); // the kernel's state right after each syscall
           };
-    return KernelSocket.create(family, proto, { nonBlocking: opts.nonBlocking, observer });
+    return KernelSocket.create(family, proto, { nonBlocking: opts.nonBlocking, observer, calls: this.system.sockets });
   }
 
   /** A process under another uid in this namespace (stopped when the lab ends). */
-  async otherUid(uid?: number): Promise<UidHelper> {
+  async otherUid(uid?: number): Promise<ProcessHandle> {
     return this.helper(uid ?? NOBODY_UID);
   }
 
   /** A helper process (default: this uid) that can hold kernel sockets, and be killed. */
-  async helper(uid = process.geteuid?.() ?? 0): Promise<UidHelper> {
-    const h = await UidHelper.start(uid);
+  async helper(uid = process.geteuid?.() ?? 0): Promise<ProcessHandle> {
+    const h = await this.system.process(uid);
     this.#helpers.push(h);
     return h;
   }
@@ -188,19 +194,19 @@ export class LabContext {
   }
 
   // ---- the kernel's view ----
-  /** The namespace's TCP sockets (from /proc/net/tcp{,6}), optionally filtered. */
+  /** The system's TCP sockets (Linux: /proc/net/tcp{,6} of the namespace; NetBSD: net.inet.tcp.pcblist), optionally filtered. */
   table(filter: (e: SocketEntry) => boolean = () => true): SocketEntry[] {
-    return socketTable().filter(filter);
+    return this.system.table().filter(filter);
   }
 
+  /** Counters by Linux's names; one the system has no equivalent of throws KnobMissingError when read. */
   counters(): Record<string, number> {
-    return counters();
+    return this.system.counters();
   }
 
   /** Sets a per-namespace sysctl during the run; it is recorded in the result and the timeline. */
   sysctl(name: string, value: string | number): string {
-    writeSysctl(name, value);
-    const read = readSysctl(name) ?? String(value);
+    const read = this.system.writeSysctl(name, value);
     this.sysctlsSet[name] = read;
     this.timeline.push({ kind: 'sysctl', at: wallUs(), variant: this.#variant, name, value: read });
     return read;
@@ -208,12 +214,12 @@ export class LabContext {
 
   /** Sets the TUN device's MTU (the kernel then sends frames up to it; the peer's MSS is the lab's to choose). */
   async setMtu(mtu: number): Promise<void> {
-    await setTunMtu(this.net.tunName, mtu);
+    await this.system.setMtu(mtu);
     this.note(`${this.net.tunName} mtu ${mtu}`);
   }
 
   readSysctl(name: string): string | null {
-    return readSysctl(name);
+    return this.system.readSysctl(name);
   }
 
   sleep(ms: number): Promise<void> {
@@ -259,11 +265,11 @@ export class LabContext {
     });
     this.#variant = name;
     this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'start' });
-    const before = counters();
+    const before = this.system.counters();
     const stopWatch = this.#watchKernel();
     try {
       const observations = await fn();
-      const delta = counterDelta(before, counters());
+      const delta = counterDelta(before, this.system.counters());
       this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
       const result: VariantResult = { name, params, pcap: file, pcapng: `${name}.pcapng`, frames: pcap.count, observations: { ...observations, counters: delta } };
       this.variants.push(result);
@@ -331,7 +337,7 @@ export class LabContext {
     const seen = new Map<string, { state: string; timer: string }>();
     const sample = (): void => {
       const now = new Set<string>();
-      for (const e of socketTable()) {
+      for (const e of this.system.table()) {
         const key = `${ep(e.local)}|${ep(e.remote)}|${e.inode}|${e.state === 'TIME_WAIT' ? 'tw' : ''}`;
         now.add(key);
         const prev = seen.get(key);
@@ -386,7 +392,7 @@ export class LabContext {
     const spec = labClaims(this.def).find((c) => c.id === id);
     if (!spec) throw new Error(`lab ${this.def.id} does not list claim ${id}`);
     if (this.claims.some((c) => c.id === id)) throw new Error(`claim ${id} judged twice`);
-    const d = decide(spec, judgement, os.release());
+    const d = decide(spec, judgement, this.system.identity.os === 'Linux' ? this.system.identity.release : this.system.identity);
     const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
     this.claims.push(result);
     return result;

@@ -7,7 +7,8 @@ export type { ClaimSpec, ClaimResult, LabDefinition, LabResult, Verdict, Variant
 export { LabContext } from './context';
 export type { ParamSpec, ParamValue } from './params';
 export type { KernelSocket, Proto, Linger, TcpInfo, SyscallRecord } from '../host/ksocket';
-export type { UidHelper } from '../host/uidhelper';
+export type { ProcessHandle, ProcessHandle as UidHelper } from '../host/backend/types';
+export { KnobMissingError } from '../host/backend/types';
 export type { SyscallResult, AsyncSyscallResult } from '../host/native';
 export { familyOf, parseIPv4, parseIPv6, type IpFamily } from '../wire/address';
 export type { TcpStack, Connection } from '../stack/stack';

@@ -7,7 +7,7 @@
 //   disagrees (every valid trial)         → does not hold, or differs by OS when the claim's
 //                                           source states it for another OS or kernel range
 //   some trials agree, others do not      → mixed (k/n in the evidence)
-import { inScope, scopeLabel, type ClaimSpec } from './claims';
+import { inScope, scopeLabel, type ClaimSpec, type SystemRef } from './claims';
 
 export type Verdict = 'holds' | 'does not hold' | 'differs by OS' | 'mixed' | 'not tested';
 
@@ -49,13 +49,14 @@ export interface Decision {
 
 const failedText = (p: Precondition): string => `${p.what} — ${p.measured}`;
 
-export function decide(claim: ClaimSpec, j: Judgement, kernelRelease: string): Decision {
+/** `system`: the Linux release judged (uname -r), or another OS's stack ({ os: 'NetBSD', release }). */
+export function decide(claim: ClaimSpec, j: Judgement, system: SystemRef): Decision {
   if ((j.agrees === undefined) === (j.trials === undefined)) throw new Error(`claim ${claim.id}: give either agrees or trials`);
   const preconditions = [...(j.requires ?? [])];
   const failed = preconditions.find((p) => !p.met);
   if (failed) return { verdict: 'not tested', evidence: `precondition failed: ${failedText(failed)}. Observed: ${j.evidence}`, preconditions };
-  const against = inScope(claim.scope, kernelRelease) ? 'does not hold' : 'differs by OS';
-  const otherOs = `; the source states it for ${scopeLabel(claim.scope)}, this is Linux ${kernelRelease}`;
+  const against = inScope(claim.scope, system) ? 'does not hold' : 'differs by OS';
+  const otherOs = `; the source states it for ${scopeLabel(claim.scope)}, this is ${typeof system === 'string' ? `Linux ${system}` : `${system.os} ${system.release}`}`;
   if (j.trials === undefined) {
     return j.agrees ? { verdict: 'holds', evidence: j.evidence, preconditions } : { verdict: against, evidence: j.evidence + (against === 'differs by OS' ? otherOs : ''), preconditions };
   }
