@@ -118,7 +118,7 @@ long fb_getsockopt(int fd, int opt, struct sh_optval *v, int *missing)
 		socklen_t len = sizeof(l);
 		long r = ff_getsockopt_freebsd(fd, d.level, d.name, &l, &len);
 		if (r >= 0) {
-			v->onoff = l.l_onoff;
+			v->onoff = l.l_onoff != 0; /* FreeBSD answers the option's bit, SO_LINGER (0x80) */
 			v->seconds = l.l_linger;
 		}
 		return r;

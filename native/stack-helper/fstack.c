@@ -47,6 +47,9 @@
 #ifndef FSTACK_COMMIT
 #define FSTACK_COMMIT "?"
 #endif
+#ifndef FREEBSD_VERSION
+#error "FREEBSD_VERSION (__FreeBSD_version of F-Stack's FreeBSD tree) must be defined"
+#endif
 
 /* DPDK's, declared here rather than through its headers (which want its own compiler flags) */
 int rte_openlog_stream(FILE *f); /* where DPDK's log (and F-Stack's kernel printf) goes */
@@ -54,6 +57,7 @@ struct eth_addr {
 	uint8_t b[6];
 } __attribute__((aligned(2))); /* struct rte_ether_addr */
 int rte_eth_macaddr_get(uint16_t port_id, struct eth_addr *mac);
+const char *rte_eal_get_runtime_dir(void);
 
 /* ---------------------------------------------------------------- configuration */
 
@@ -699,6 +703,15 @@ static void *stack_thread(void *arg)
 	char *argv[] = { "twlab-fstack", "--conf", conf, "--proc-type=primary", "--proc-id=0", NULL };
 	ff_init(5, argv); /* exits the process if the stack cannot start */
 	unlink(conf);
+	/* DPDK makes its runtime folder (/var/run/dpdk/twlab-fstack) even when it shares nothing
+	 * (--no-shconf): it stays empty, and goes, with /var/run/dpdk if nothing else is in it
+	 * (rmdir leaves a folder that is not empty alone) */
+	char runtime[256];
+	snprintf(runtime, sizeof(runtime), "%s", rte_eal_get_runtime_dir());
+	if (rmdir(runtime) == 0 && strrchr(runtime, '/')) {
+		*strrchr(runtime, '/') = 0;
+		rmdir(runtime);
+	}
 
 	/* from here on, stdio's stdout and DPDK's log (F-Stack's kernel printf) go to stderr:
 	 * fd 1 carries nothing but protocol.c's replies */
@@ -782,15 +795,12 @@ int sh_boot(struct sh_text *ready, char *why, size_t whylen)
 		snprintf(why, whylen, "%s", boot_why);
 		return -1;
 	}
-	char osrelease[64] = "?", osreldate[32] = "?";
-	int err;
-	sh_sysctl_get("kern.osrelease", osrelease, sizeof(osrelease), &err);
-	sh_sysctl_get("kern.osreldate", osreldate, sizeof(osreldate), &err);
-	sh_text_printf(ready, " os=FreeBSD");
-	sh_text_kv(ready, "release", osrelease);
-	char version[160];
-	snprintf(version, sizeof(version), "FreeBSD %s network stack (F-Stack %s)", osrelease, FSTACK_VERSION);
+	/* F-Stack has no kern.osrelease: its FreeBSD tree's __FreeBSD_version says which FreeBSD */
+	char release[16], version[160];
+	snprintf(release, sizeof(release), "%d.%d", FREEBSD_VERSION / 100000, FREEBSD_VERSION / 1000 % 100);
+	snprintf(version, sizeof(version), "FreeBSD %s network stack (F-Stack %s)", release, FSTACK_VERSION);
+	sh_text_printf(ready, " os=FreeBSD release=%s", release);
 	sh_text_kv(ready, "version", version);
-	sh_text_printf(ready, " osreldate=%s fstack=%s commit=%s hz=%d procs=1 wire=%s", osreldate, FSTACK_VERSION, FSTACK_COMMIT, cfg.hz, cfg.tap ? "tap" : "none");
+	sh_text_printf(ready, " freebsd_version=%d fstack=%s commit=%s hz=%d procs=1 wire=%s", FREEBSD_VERSION, FSTACK_VERSION, FSTACK_COMMIT, cfg.hz, cfg.tap ? "tap" : "none");
 	return 0;
 }

@@ -21,6 +21,7 @@ import { createHash } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
+import { StackHelper } from '../host/backend/stack-helper';
 import { pidAlive } from '../host/pid';
 import { which } from '../lab/preflight';
 import { TwlabError } from '../lab/errors';
@@ -60,8 +61,9 @@ export function freebsdCacheDir(): string {
   return path.join(base, 'twlab', 'freebsd');
 }
 
-/** The twlab folder (dist/src/kernels → three levels up), where native/ lives. */
+/** The twlab folder, where native/ lives: three levels above dist/src/kernels, two above src/kernels (tests). */
 function packageRoot(): string {
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
   return path.resolve(__dirname, '..', '..', '..');
 }
 
@@ -123,8 +125,10 @@ function requireTools(): void {
 
 interface Step {
   log: (line: string) => void;
-  /** where the full output of every command goes (kept only when the build fails) */
+  /** where the full output of every command goes (in the scratch folder) */
   logFile: string;
+  /** where that log is kept when the build fails (the error names it) */
+  keptLog: string;
 }
 
 /** Runs a command, its output appended to the build log; a failure is one line naming the log. */
@@ -138,7 +142,7 @@ function run(step: Step, what: string, cmd: string, args: string[], opts: { cwd:
     child.on('close', (code, signal) => {
       if (code === 0) return resolve();
       const tail = fs.readFileSync(step.logFile, 'utf8').trim().split('\n').filter((l) => l.trim()).slice(-1)[0] ?? '';
-      reject(new TwlabError('STACK_BUILD', `${what} failed (${signal ?? `exit ${code}`}): ${tail.trim().slice(0, 200)} — full log: ${step.logFile}`));
+      reject(new TwlabError('STACK_BUILD', `${what} failed (${signal ?? `exit ${code}`}): ${tail.trim().slice(0, 200)} — full log: ${step.keptLog}`));
     });
   });
 }
@@ -151,6 +155,9 @@ function archiveCommit(file: string): string | undefined {
   const r = spawnSync('sh', ['-c', `${decompress} < "$1" | head -c 4096`, 'sh', file], { maxBuffer: 1 << 16 });
   return /comment=([0-9a-f]{40})/.exec(r.stdout?.toString('latin1') ?? '')?.[1];
 }
+
+/** Parts of FreeBSD's tree F-Stack's lib/ never compiles (device drivers, ZFS, device trees: 178 of its 351 MB) */
+const UNUSED = ['freebsd/contrib/dev', 'freebsd/contrib/device-tree', 'freebsd/contrib/openzfs', 'freebsd/contrib/octeon-sdk'];
 
 const LOOKS_LIKE_FSTACK = ['VERSION', 'lib/ff_api.h', 'lib/ff_config.c', 'dpdk/meson.build', 'freebsd/netinet/tcp_timewait.c', 'tools/compat/compat.h'];
 
@@ -200,7 +207,7 @@ async function fetchSource(step: Step, scratch: string, src: string): Promise<st
         throw new TwlabError('STACK_BUILD', `TWLAB_FREEBSD_SRC=${named} is F-Stack at commit ${git.stdout.trim().slice(0, 12)}; twlab is pinned to ${FSTACK.commit.slice(0, 12)} (git checkout ${FSTACK.commit})`);
       }
       step.log(`copying F-Stack's source from ${p}`);
-      fs.cpSync(p, src, { recursive: true, filter: (f) => path.basename(f) !== '.git' });
+      fs.cpSync(p, src, { recursive: true, filter: (f) => path.basename(f) !== '.git' && !UNUSED.some((u) => f === path.join(p, u)) });
       return p;
     }
     archive = p;
@@ -215,7 +222,7 @@ async function fetchSource(step: Step, scratch: string, src: string): Promise<st
   }
   step.log(`unpacking ${path.basename(archive)}`);
   fs.mkdirSync(src);
-  await run(step, `unpacking ${archive}`, 'tar', ['-xf', archive, '-C', src, '--strip-components=1'], { cwd: scratch });
+  await run(step, `unpacking ${archive}`, 'tar', ['-xf', archive, '-C', src, '--strip-components=1', ...UNUSED.map((d) => `--exclude=${d}`)], { cwd: scratch });
   const missing = LOOKS_LIKE_FSTACK.filter((f) => !fs.existsSync(path.join(src, f)));
   if (missing.length) throw new TwlabError('STACK_BUILD', `${archive} is not F-Stack's source (no ${missing.join(', ')})`);
   return source;
@@ -349,16 +356,23 @@ export async function ensureStack(log: (s: string) => void = () => undefined): P
       if (m && !pidAlive(Number(m[1]))) fs.rmSync(path.join(root, name), { recursive: true, force: true });
     }
     const scratch = fs.mkdtempSync(path.join(root, `.build-${FSTACK.commit.slice(0, 12)}-${process.pid}-`));
-    const logFile = path.join(root, `build-${FSTACK.commit.slice(0, 12)}.log`);
-    fs.writeFileSync(logFile, `twlab: building F-Stack ${FSTACK.version} (${FSTACK.commit}) ${new Date().toISOString()}\n`);
+    const step: Step = { log, logFile: path.join(scratch, 'build.log'), keptLog: path.join(root, `build-${FSTACK.commit.slice(0, 12)}.log`) };
+    fs.writeFileSync(step.logFile, `twlab: building F-Stack ${FSTACK.version} (${FSTACK.commit}) ${new Date().toISOString()}\n`);
     try {
-      const meta = await build({ log, logFile }, scratch);
+      const meta = await build(step, scratch);
+      // boot it once: a stack that does not start is not cached
+      const ready = path.join(scratch, 'ready');
+      const booted = bootOnce(await buildHelper({ ...meta, dir: ready }, step));
+      if (booted.release !== meta.freebsdRelease) throw new TwlabError('STACK_BUILD', `the stack built from ${meta.source} booted as FreeBSD ${booted.release}, not ${meta.freebsdRelease}`);
       const final = path.join(root, FSTACK.commit);
       fs.rmSync(final, { recursive: true, force: true });
-      fs.renameSync(path.join(scratch, 'ready'), final);
-      fs.rmSync(logFile, { force: true });
+      fs.renameSync(ready, final);
+      fs.rmSync(step.keptLog, { force: true });
       log(`${meta.label} built in ${(meta.buildMs.total / 1000).toFixed(0)} s (DPDK ${(meta.buildMs.dpdk / 1000).toFixed(0)} s, F-Stack ${(meta.buildMs.fstack / 1000).toFixed(0)} s); cached in ${final} (${(meta.bytes / 1e6).toFixed(0)} MB)`);
       return { ...meta, dir: final };
+    } catch (e) {
+      if (e instanceof TwlabError && e.message.includes(step.keptLog)) fs.copyFileSync(step.logFile, step.keptLog);
+      throw e;
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true });
     }
@@ -375,39 +389,60 @@ function helperDir(): string {
   return path.join(packageRoot(), 'native', 'stack-helper');
 }
 
-/** The helper linked against the cached stack, (re)built when its sources changed. */
-export async function ensureHelper(stack: FreebsdStack, log: (s: string) => void = () => undefined): Promise<string> {
-  const srcDir = helperDir();
+
+function helperId(): string {
   const hash = createHash('sha256');
-  for (const f of HELPER_SOURCES) hash.update(f).update(fs.readFileSync(path.join(srcDir, f)));
-  const id = hash.digest('hex').slice(0, 12);
-  const dir = path.join(stack.dir, `helper-${id}`);
-  const bin = path.join(dir, 'twlab-fstack-helper');
+  for (const f of HELPER_SOURCES) hash.update(f).update(fs.readFileSync(path.join(helperDir(), f)));
+  return hash.digest('hex').slice(0, 12);
+}
+
+/** The helper linked against the cached stack, (re)built when its sources changed (~5 s). */
+export async function ensureHelper(stack: FreebsdStack, log: (s: string) => void = () => undefined): Promise<string> {
+  const bin = path.join(stack.dir, `helper-${helperId()}`, FREEBSD_HELPER);
   if (fs.existsSync(bin)) return bin;
-  const scratch = fs.mkdtempSync(path.join(stack.dir, `.helper-${process.pid}-`));
-  const logFile = path.join(scratch, 'build.log');
-  fs.writeFileSync(logFile, '');
-  const step: Step = { log, logFile };
+  const scratch = fs.mkdtempSync(path.join(stack.dir, `.log-${process.pid}-`));
+  const step: Step = { log, logFile: path.join(scratch, 'build.log'), keptLog: path.join(stack.dir, 'helper-build.log') };
+  fs.writeFileSync(step.logFile, '');
   try {
-    log('building the FreeBSD helper (native/stack-helper/fstack.c)');
-    const fs_ = path.join(stack.dir, 'fstack');
+    const built = await buildHelper(stack, step);
+    fs.rmSync(step.keptLog, { force: true });
+    return built;
+  } catch (e) {
+    if (e instanceof TwlabError && e.message.includes(step.keptLog)) fs.copyFileSync(step.logFile, step.keptLog);
+    throw e;
+  } finally {
+    fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+export const FREEBSD_HELPER = 'twlab-fstack-helper';
+
+/** Compiles and links the helper into <stack>/helper-<hash of its sources>/, atomically. */
+async function buildHelper(stack: FreebsdStack, step: Step): Promise<string> {
+  const srcDir = helperDir();
+  const dir = path.join(stack.dir, `helper-${helperId()}`);
+  const bin = path.join(dir, FREEBSD_HELPER);
+  const scratch = fs.mkdtempSync(path.join(stack.dir, `.helper-${process.pid}-`));
+  try {
+    step.log('building the FreeBSD helper (native/stack-helper/fstack.c)');
+    const fst = path.join(stack.dir, 'fstack');
     const common = ['-O2', '-g', '-Wall', '-Wextra', '-I', srcDir];
     const defs = [`-DFSTACK_VERSION="${stack.fstackVersion}"`, `-DFSTACK_COMMIT="${stack.commit.slice(0, 12)}"`, `-DFREEBSD_VERSION=${stack.freebsdVersion}`];
-    const bsd = ['-D__BSD_VISIBLE', '-DFSTACK', '-DINET', '-DINET6', '-include', path.join(fs_, 'compat', 'compat.h'), '-I', path.join(fs_, 'compat', 'include'), '-I', path.join(fs_, 'compat')];
-    await run(step, 'compiling protocol.c', 'cc', [...common, '-c', '-o', path.join(scratch, 'protocol.o'), path.join(srcDir, 'protocol.c')], { cwd: scratch });
-    await run(step, 'compiling fstack.c', 'cc', [...common, ...defs, '-I', path.join(fs_, 'include'), '-c', '-o', path.join(scratch, 'fstack.o'), path.join(srcDir, 'fstack.c')], { cwd: scratch });
-    await run(step, 'compiling fstack-bsd.c', 'cc', [...common, ...bsd, '-c', '-o', path.join(scratch, 'fstack-bsd.o'), path.join(srcDir, 'fstack-bsd.c')], { cwd: scratch });
-    const dpdkLibs = dpdkStaticLibs(path.join(stack.dir, 'dpdk', 'lib'));
+    // fstack-bsd.c sees FreeBSD's structures through F-Stack's compat headers, as its tools do
+    const bsd = ['-D__BSD_VISIBLE', '-DFSTACK', '-DINET', '-DINET6', '-include', path.join(fst, 'compat', 'compat.h'), '-I', path.join(fst, 'compat', 'include'), '-I', path.join(fst, 'compat')];
+    const obj = (n: string): string => path.join(scratch, `${n}.o`);
+    await run(step, 'compiling protocol.c', 'cc', [...common, '-c', '-o', obj('protocol'), path.join(srcDir, 'protocol.c')], { cwd: scratch });
+    await run(step, 'compiling fstack.c', 'cc', [...common, ...defs, '-I', path.join(fst, 'include'), '-c', '-o', obj('fstack'), path.join(srcDir, 'fstack.c')], { cwd: scratch });
+    await run(step, 'compiling fstack-bsd.c', 'cc', [...common, ...bsd, '-c', '-o', obj('fstack-bsd'), path.join(srcDir, 'fstack-bsd.c')], { cwd: scratch });
+    fs.mkdirSync(path.join(scratch, 'out'));
     await run(step, 'linking the FreeBSD helper', 'cc', [
-      '-o', path.join(scratch, 'twlab-fstack-helper'),
-      path.join(scratch, 'protocol.o'), path.join(scratch, 'fstack.o'), path.join(scratch, 'fstack-bsd.o'),
+      '-o', path.join(scratch, 'out', FREEBSD_HELPER),
+      obj('protocol'), obj('fstack'), obj('fstack-bsd'),
       // every object of libfstack.a and of DPDK's libraries: their drivers and FreeBSD's
       // subsystems register themselves from constructors nothing else references
-      '-Wl,--whole-archive', path.join(fs_, 'lib', 'libfstack.a'), ...dpdkLibs, '-Wl,--no-whole-archive',
+      '-Wl,--whole-archive', path.join(fst, 'lib', 'libfstack.a'), ...dpdkStaticLibs(path.join(stack.dir, 'dpdk', 'lib')), '-Wl,--no-whole-archive',
       '-lrt', '-lm', '-ldl', '-lcrypto', '-pthread', '-lnuma',
     ], { cwd: scratch });
-    fs.mkdirSync(path.join(scratch, 'out'));
-    fs.renameSync(path.join(scratch, 'twlab-fstack-helper'), path.join(scratch, 'out', 'twlab-fstack-helper'));
     // helpers built from older sources go; a running one keeps its (deleted) file
     for (const old of fs.readdirSync(stack.dir)) if (/^helper-[0-9a-f]{12}$/.test(old)) fs.rmSync(path.join(stack.dir, old), { recursive: true, force: true });
     try {
@@ -418,6 +453,21 @@ export async function ensureHelper(stack: FreebsdStack, log: (s: string) => void
     return bin;
   } finally {
     fs.rmSync(scratch, { recursive: true, force: true });
+  }
+}
+
+/** Starts the helper once and reads its ready line: what FreeBSD it says it is. */
+function bootOnce(helper: string): { release: string; version: string } {
+  let h: StackHelper;
+  try {
+    h = StackHelper.start(helper);
+  } catch (e) {
+    throw new TwlabError('STACK_BUILD', `the FreeBSD stack was built but does not start: ${(e as Error).message}`);
+  }
+  try {
+    return { release: h.ready.release ?? '?', version: h.ready.version ?? '?' };
+  } finally {
+    h.close();
   }
 }
 
