@@ -13,7 +13,7 @@ interface HalfClosed {
   local: number;
   how: 'shutdown' | 'close';
   /** FIN_WAIT2 seen in the socket table, with its timer */
-  fw2Timer: { kind: string; ms: number } | null;
+  fw2Timer: { kind: string; ms: number | null } | null;
   /** the peer's states while the kernel waited (it must not have sent its FIN) */
   peerStatesDuringWatch: string[];
   lifetimeMs: number | null;
@@ -24,7 +24,7 @@ interface HalfClosed {
   peerStates: string[];
 }
 
-const entry = (ctx: LabContext, port: number): { state: string; timer: string; timerMs: number } | undefined =>
+const entry = (ctx: LabContext, port: number): { state: string; timer: string; timerMs: number | null } | undefined =>
   ctx.table((e) => e.local.port === port && e.remote.port === PORT && e.state !== 'LISTEN').map((e) => ({ state: e.state, timer: e.timer, timerMs: e.timerMs }))[0];
 
 async function halfClose(ctx: LabContext, n: number, how: 'shutdown' | 'close'): Promise<HalfClosed[]> {

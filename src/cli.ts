@@ -196,7 +196,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   };
   // --out is checked (and made) once the kernels are known good, before anything is fetched or booted
   let outDir = '';
-  const targets = prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
+  const targets = await prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
   const tty = !opts.json && process.stderr.isTTY;
   const printed = new Map<string, string[]>();
   const key = (t: KernelTarget, lab: string): string => `${t.release} ${lab}`;
@@ -216,7 +216,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
       }
     }
   };
-  say(`running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`);
+  say(`running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`);
   for (const t of targets) if (t.kind === 'guest' && t.accel === 'tcg') say(`${t.release}: ${t.accelWhy}`);
   const runner = new MatrixRunner();
   const t0 = performance.now();
@@ -225,7 +225,11 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   if (runner.interrupted) throw interruptedError(runner.interrupted);
   let failures = 0;
   for (const run of runs) {
-    if (!opts.json) out(`==== kernel ${run.target.release}${run.target.kind === 'host' ? ' (host)' : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`}\n`);
+    if (!opts.json) {
+      const t = run.target;
+      const how = t.kind === 'host' ? ' (host)' : t.kind === 'stack' ? ` — ${t.stack.label}, a rump kernel in a helper process (${(run.info.wallMs / 1000).toFixed(0)} s in all)` : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
+      out(`==== kernel ${t.release}${how}\n`);
+    }
     for (const o of run.outcomes) {
       if (!opts.json) {
         for (const line of printed.get(key(run.target, o.def.id)) ?? []) out(line);
@@ -284,7 +288,9 @@ function kernelsCommand(opts: { json?: boolean }): void {
     const shown = ks.slice(0, 6).map((k, i) => `${k.release}${i === 0 ? ' (newest)' : ''}${cached.has(k.release) ? ' [cached]' : ''}`);
     out(`  ${series.padEnd(5)} ${shown.join(', ')}${ks.length > 6 ? `, … ${ks.length - 6} older` : ''}`);
   }
-  out('\n`twlab run <ids> --kernel 6.1,6.12,host` (or `--kernel all`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.');
+  out(`\nNetBSD's TCP/IP stack (--kernel netbsd), a rump kernel built from ${l.netbsd.pinned}:`);
+  out(l.netbsd.built ? `  ${l.netbsd.built.label} · ${(l.netbsd.built.bytes / 1e6).toFixed(0)} MB in ${l.netbsd.built.dir} · built ${l.netbsd.built.builtAt} in ${(l.netbsd.built.buildMs / 60000).toFixed(1)} min from ${l.netbsd.built.source}` : `  not built yet: the first \`--kernel netbsd\` run builds it into ${l.netbsd.cacheDir}${l.netbsd.sourceEnv ? ` from TWLAB_NETBSD_SRC=${l.netbsd.sourceEnv}` : ' (sources from github.com, or TWLAB_NETBSD_SRC)'}`);
+  out('\n`twlab run <ids> --kernel 6.1,6.12,host,netbsd` (or `--kernel all`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.');
 }
 
 interface ShowCliOptions extends ShowOptions {
@@ -295,7 +301,7 @@ interface ShowCliOptions extends ShowOptions {
 
 /** The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64). */
 function kernelFolder(out: string, name: string): string {
-  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => /^\d+\.\d+/.test(f) && fs.statSync(path.join(out, f)).isDirectory()) : [];
+  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => (/^\d+\.\d+/.test(f) || /^netbsd-/.test(f)) && fs.statSync(path.join(out, f)).isDirectory()) : [];
   if (folders.includes(name)) return name;
   const matches = folders.filter((f) => f.startsWith(name + '.') || f.startsWith(name + '-') || f.startsWith(name + '+'));
   if (matches.length === 1) return matches[0]!;

@@ -412,10 +412,20 @@ long sh_accept(int proc, int fd, long timeout_ms, struct sh_addr *peer, int *err
 
 long sh_send(int proc, int fd, const void *buf, size_t len, int dontwait, int *err)
 {
-	int flags = NB_MSG_NOSIGNAL | (dontwait ? NB_MSG_DONTWAIT : 0);
+	int flags = NB_MSG_NOSIGNAL;
 	if (dontwait) {
+		/* NetBSD 7.99's sosend() ignores MSG_DONTWAIT (only SS_NBIO or the kernel's MSG_NBIO
+		 * keep it from sleeping, kern/uipc_socket.c): a send that must not block is made as a
+		 * NetBSD program would, with the descriptor non-blocking for the call */
 		if (enter(proc, err) < 0) return -1;
-		RESULT(rump_sys_sendto(fd, buf, len, flags, NULL, 0));
+		int fl = rump_sys_fcntl(fd, NB_F_GETFL);
+		if (fl < 0) RESULT(fl);
+		if (!(fl & NB_O_NONBLOCK) && rump_sys_fcntl(fd, NB_F_SETFL, fl | NB_O_NONBLOCK) < 0) RESULT(-1);
+		long r = rump_sys_sendto(fd, buf, len, flags, NULL, 0);
+		int e = errno;
+		if (!(fl & NB_O_NONBLOCK)) rump_sys_fcntl(fd, NB_F_SETFL, fl);
+		if (r < 0) *err = e;
+		return r;
 	}
 	if (enter_thread(proc, err) < 0) return -1;
 	long r = rump_sys_sendto(fd, buf, len, flags, NULL, 0);

@@ -11,7 +11,7 @@ const MSG_OOB = 1; // Linux's number (bits/socket.h), the one flag send() takes
 import type { SocketAddress } from './sockaddr';
 
 export type { KernelTcpState, Linger, Proto, SocketOption, SocketOptionValues, TcpInfo } from './backend/types';
-export { tcpStateName } from './backend/linux';
+export { tcpStateName } from './backend/types';
 
 /** One syscall as the timeline records it. `at` is wall time in µs at the call's start. */
 export interface SyscallRecord {

@@ -79,6 +79,10 @@ export interface NativeAddon {
   tunOpen(name: string): SyscallResult & { name: string | null };
   tunWrite(fd: number, frame: Buffer | Uint8Array): SyscallResult;
   TunPoller: new (fd: number, onFrames: (frames: Buffer[], timesUs: number[], errno: string | null) => void) => TunPollerHandle;
+  /** AF_PACKET socket bound to an interface (a tap): whole Ethernet frames, non-blocking; read with TunPoller, write with tunWrite */
+  packetOpen(iface: string): SyscallResult;
+  /** pipe2(O_CLOEXEC), both ends blocking */
+  pipe(): SyscallResult & { readFd: number; writeFd: number };
 }
 
 export class AddonMissingError extends Error {

@@ -3,7 +3,7 @@
 // (/proc/net/snmp, /proc/net/netstat).
 import * as fs from 'node:fs';
 import { formatIPv4, formatIPv6 } from '../wire/address';
-import { tcpStateName, type KernelTcpState } from './ksocket';
+import { tcpStateName, type KernelTcpState } from './backend/types';
 
 /** Timer kinds as /proc/net/tcp numbers them (net/ipv4/tcp_ipv4.c get_tcp4_sock). */
 const TIMERS = ['none', 'retransmit', 'keepalive', 'time-wait', 'probe'] as const;
@@ -15,12 +15,14 @@ export interface SocketEntry {
   local: { address: string; port: number };
   remote: { address: string; port: number };
   timer: KernelTimer;
-  /** time until the timer fires, ms (USER_HZ resolution); 0 without a timer */
-  timerMs: number;
-  retransmits: number;
+  /** time until the timer fires, ms (USER_HZ resolution); 0 without a timer; null where the system does not say (NetBSD's pcblist) */
+  timerMs: number | null;
+  /** null where the system does not say */
+  retransmits: number | null;
   txQueue: number;
   rxQueue: number;
-  uid: number;
+  /** null where the system does not say */
+  uid: number | null;
   inode: number;
 }
 

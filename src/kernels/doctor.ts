@@ -5,6 +5,7 @@ import * as path from 'node:path';
 import { which, type Check } from '../lab/preflight';
 import { availableKernels, cacheDir, cachedKernels, compareReleases, type CachedKernel, type DebianKernel } from './debian';
 import { chooseAccel, guestInitPath, QEMU } from './guest';
+import { cachedNetbsd, netbsdCacheRoot, netbsdLabel, NETBSD_PIN } from './netbsd';
 
 function sizeOf(dir: string): number {
   let n = 0;
@@ -17,6 +18,8 @@ function sizeOf(dir: string): number {
 
 export interface KernelListing {
   cacheDir: string;
+  /** NetBSD's stack (--kernel netbsd): built or not, from where */
+  netbsd: { cacheDir: string; built: { label: string; dir: string; bytes: number; source: string; builtAt: string; buildMs: number } | null; pinned: string; sourceEnv: string | null };
   cached: Array<CachedKernel & { bytes: number }>;
   /** per series, newest first */
   available: Record<string, DebianKernel[]>;
@@ -26,7 +29,14 @@ export function kernelListing(): KernelListing {
   const available: Record<string, DebianKernel[]> = {};
   for (const k of availableKernels().reverse()) (available[k.series] ??= []).push(k);
   const series = Object.keys(available).sort((a, b) => compareReleases(a, b));
+  const nb = cachedNetbsd();
   return {
+    netbsd: {
+      cacheDir: netbsdCacheRoot(),
+      built: nb ? { label: netbsdLabel(nb), dir: nb.dir, bytes: nb.bytes, source: nb.source, builtAt: nb.builtAt, buildMs: nb.buildMs } : null,
+      pinned: `${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)} + ${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}`,
+      sourceEnv: process.env.TWLAB_NETBSD_SRC ?? null,
+    },
     cacheDir: cacheDir(),
     cached: cachedKernels().map((k) => ({ ...k, bytes: sizeOf(k.dir) })),
     available: Object.fromEntries(series.map((s) => [s, available[s]!])),
@@ -56,6 +66,7 @@ export function kernelChecks(): Check[] {
       : `${listing.cacheDir}: empty (the first --kernel run fetches each kernel, ~70–110 MB from Debian's archive)`,
     warning: true,
   });
+  out.push(netbsdCheck(listing));
   const probeWith = listing.cached[listing.cached.length - 1];
   if (qemu && probeWith && fs.existsSync(init)) {
     const { accel, why } = chooseAccel(probeWith);
@@ -65,4 +76,21 @@ export function kernelChecks(): Check[] {
     out.push({ name: 'KVM (for --kernel)', ok: false, detail: kvm ? '/dev/kvm present; whether it runs a guest is probed once a kernel is cached' : '/dev/kvm missing: guests will run under TCG', fix: 'guests run under TCG: labs stay correct, busy steps are 10–30× slower', warning: true });
   }
   return out;
+}
+
+/** NetBSD's stack for --kernel netbsd: built (which, from where) or what the first run will build from. */
+export function netbsdCheck(listing: KernelListing = kernelListing()): Check {
+  const nb = listing.netbsd;
+  if (nb.built) {
+    return { name: 'NetBSD stack (for --kernel netbsd)', ok: true, detail: `${nb.built.label} built in ${(nb.built.buildMs / 60000).toFixed(1)} min from ${nb.built.source}: ${nb.built.dir} (${(nb.built.bytes / 1e6).toFixed(0)} MB)`, warning: true };
+  }
+  const tools = ['cc', 'make', 'xz', 'tar'].filter((t) => !which(t));
+  const from = nb.sourceEnv ? `TWLAB_NETBSD_SRC=${nb.sourceEnv}` : `github.com (${nb.pinned}; set TWLAB_NETBSD_SRC to a folder with the two archives to build offline)`;
+  return {
+    name: 'NetBSD stack (for --kernel netbsd)',
+    ok: false,
+    detail: `not built yet: the first --kernel netbsd run builds it into ${nb.cacheDir} from ${from} (a few minutes on 2 cores)${tools.length ? `; missing: ${tools.join(', ')}` : ''}`,
+    fix: tools.length ? 'apt-get install gcc make xz-utils tar' : 'nothing to do: it is built on first use (or now, with `twlab run 01 --kernel netbsd`)',
+    warning: true,
+  };
 }

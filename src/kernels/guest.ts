@@ -35,7 +35,8 @@ export interface KernelRunInfo {
   release: string;
   package: string | null;
   version: string | null;
-  accel: 'kvm' | 'tcg' | 'host';
+  /** how it ran: in a guest (kvm, tcg), on the host, or another OS's stack in a helper process (stack) */
+  accel: 'kvm' | 'tcg' | 'host' | 'stack';
   bootMs: number | null;
   wallMs: number;
 }

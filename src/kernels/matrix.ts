@@ -14,9 +14,16 @@ import { LabRunner, type LabOutcome } from '../lab/runner';
 import type { LabDefinition } from '../lab/types';
 import { availableKernels, cachedKernels, ensureKernel, resolveKernel, type CachedKernel, type KernelSpec } from './debian';
 import { chooseAccel, GuestRunner, guestInitPath, KERNEL_INFO, QEMU, type Accel, type KernelRunInfo } from './guest';
+import { ensureNetbsd, netbsdFolder, type NetbsdStack } from './netbsd';
 
-/** One column of the side-by-side: the host, or a guest kernel. */
-export type KernelTarget = { kind: 'host'; release: string } | { kind: 'guest'; release: string; kernel: CachedKernel; accel: Accel; accelWhy: string };
+/**
+ * One column of the side-by-side: the host, a guest kernel, or another OS's TCP/IP stack run by
+ * the host's labs through its helper (`release` is then its evidence folder, netbsd-7.99.34).
+ */
+export type KernelTarget =
+  | { kind: 'host'; release: string }
+  | { kind: 'guest'; release: string; kernel: CachedKernel; accel: Accel; accelWhy: string }
+  | { kind: 'stack'; release: string; stack: NetbsdStack };
 
 /** What a guest needs on the host: qemu and our guest init. */
 export function guestChecks(): void {
@@ -32,32 +39,36 @@ function fetchChecks(): void {
 }
 
 /**
- * Resolves each named kernel, fetching the ones not cached yet. `beforeFetch` runs once the
- * names are known good and qemu is there, before anything is downloaded or written.
+ * Resolves each named kernel, fetching the ones not cached yet (and building NetBSD's stack on
+ * first use). `beforeFetch` runs once the names are known good and qemu is there, before
+ * anything is downloaded, built or written.
  */
-export function prepareKernels(specs: KernelSpec[], log: (s: string) => void, beforeFetch: () => void = () => undefined): KernelTarget[] {
-  const guests = specs.filter((s): s is Exclude<KernelSpec, { kind: 'host' }> => s.kind !== 'host');
+export async function prepareKernels(specs: KernelSpec[], log: (s: string) => void, beforeFetch: () => void = () => undefined): Promise<KernelTarget[]> {
+  const guests = specs.filter((s): s is Extract<KernelSpec, { kind: 'series' | 'exact' }> => s.kind === 'series' || s.kind === 'exact');
   const targets: KernelTarget[] = [];
+  let picked: ReturnType<typeof resolveKernel>[] = [];
   if (guests.length) {
     guestChecks();
     const cached = cachedKernels();
     const available = availableKernels();
-    const picked = guests.map((s) => resolveKernel(s, available, cached));
+    picked = guests.map((s) => resolveKernel(s, available, cached));
     if (picked.some((k) => !('dir' in k))) fetchChecks();
-    beforeFetch();
-    for (const spec of specs) {
-      if (spec.kind === 'host') {
-        targets.push({ kind: 'host', release: os.release() });
-        continue;
-      }
-      const k = ensureKernel(picked[guests.indexOf(spec)]!, log);
-      if (targets.some((t) => t.release === k.release)) continue;
-      const { accel, why } = chooseAccel(k);
-      targets.push({ kind: 'guest', release: k.release, kernel: k, accel, accelWhy: why });
+  }
+  beforeFetch();
+  for (const spec of specs) {
+    if (spec.kind === 'host') {
+      targets.push({ kind: 'host', release: os.release() });
+      continue;
     }
-  } else {
-    beforeFetch();
-    targets.push({ kind: 'host', release: os.release() });
+    if (spec.kind === 'netbsd') {
+      const stack = await ensureNetbsd(log);
+      targets.push({ kind: 'stack', release: netbsdFolder(stack.release), stack });
+      continue;
+    }
+    const k = ensureKernel(picked[guests.indexOf(spec)]!, log);
+    if (targets.some((t) => t.release === k.release)) continue;
+    const { accel, why } = chooseAccel(k);
+    targets.push({ kind: 'guest', release: k.release, kernel: k, accel, accelWhy: why });
   }
   return targets;
 }
@@ -98,6 +109,7 @@ export function guestSlots(): number {
 export class MatrixRunner {
   #host = new LabRunner();
   #guests = new Set<GuestRunner>();
+  #stacks = new Set<LabRunner>();
   #interrupted: NodeJS.Signals | null = null;
 
   get interrupted(): NodeJS.Signals | null {
@@ -108,6 +120,7 @@ export class MatrixRunner {
     this.#interrupted ??= signal;
     this.#host.interrupt(signal);
     for (const g of this.#guests) g.interrupt(signal);
+    for (const r of this.#stacks) r.interrupt(signal);
   }
 
   async run(o: MatrixOptions): Promise<KernelColumnRun[]> {
@@ -136,6 +149,28 @@ export class MatrixRunner {
     const guestWorker = async (): Promise<void> => {
       for (let t = queue.shift(); t; t = queue.shift()) await runGuest(t as Extract<KernelTarget, { kind: 'guest' }>);
     };
+    // another OS's stack: the host's labs, each with its own helper booting that stack
+    const runStack = async (t: Extract<KernelTarget, { kind: 'stack' }>): Promise<void> => {
+      if (!o.isolation) throw new TwlabError('NO_PRIVILEGE', 'cannot create a private network namespace; run `twlab doctor`');
+      const outDir = path.join(o.outDir, t.release);
+      const runner = new LabRunner();
+      this.#stacks.add(runner);
+      if (this.#interrupted) runner.interrupt(this.#interrupted);
+      const t0 = performance.now();
+      const outcomes = await runner.run({
+        labs: o.labs,
+        params: o.params,
+        outDir,
+        isolation: o.isolation,
+        concurrency: o.concurrency,
+        stack: { os: 'NetBSD', helper: t.stack.helper, label: t.stack.label.replace(t.stack.release, '{release}') },
+        onMessage: (m) => o.onMessage?.(t, m),
+      });
+      this.#stacks.delete(runner);
+      const info: KernelRunInfo = { release: t.stack.label, package: 'NetBSD rump kernel', version: `src-netbsd ${t.stack.srcRev.slice(0, 7)}, buildrump.sh ${t.stack.buildrumpRev}`, accel: 'stack', bootMs: null, wallMs: Math.round(performance.now() - t0) };
+      fs.writeFileSync(path.join(outDir, KERNEL_INFO), JSON.stringify(info, null, 2) + '\n');
+      results.set(t, { target: t, outDir, outcomes, info });
+    };
     const host = o.targets.find((t) => t.kind === 'host');
     const runHost = async (): Promise<void> => {
       if (!host) return;
@@ -144,7 +179,8 @@ export class MatrixRunner {
       const outcomes = await this.#host.run({ labs: o.labs, params: o.params, outDir: o.outDir, isolation: o.isolation, concurrency: o.concurrency, onMessage: (m) => o.onMessage?.(host, m) });
       results.set(host, { target: host, outDir: o.outDir, outcomes, info: { release: host.release, package: null, version: null, accel: 'host', bootMs: null, wallMs: Math.round(performance.now() - t0) } });
     };
-    await Promise.all([runHost(), ...Array.from({ length: Math.min(guestSlots(), guests.length) }, guestWorker)]);
+    const stacks = o.targets.filter((t): t is Extract<KernelTarget, { kind: 'stack' }> => t.kind === 'stack');
+    await Promise.all([runHost(), ...stacks.map(runStack), ...Array.from({ length: Math.min(guestSlots(), guests.length) }, guestWorker)]);
     return o.targets.map((t) => results.get(t)!);
   }
 }

@@ -6,7 +6,7 @@ import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
 import { wallUs } from '../host/clock';
 import { currentBackend } from '../host/backend/current';
-import type { Backend, ProcessHandle } from '../host/backend/types';
+import { KnobMissingError, type Backend, type ProcessHandle } from '../host/backend/types';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
 import { ADDR, type LabNetwork } from '../host/netns';
 import { counterDelta, type SocketEntry } from '../host/observe';
@@ -20,7 +20,7 @@ import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
-import { decide, type Judgement } from './verdict';
+import { decide, requires, type Judgement } from './verdict';
 import { resolveAnswer, type Answer, type QuestionResult } from './questions';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
@@ -66,6 +66,8 @@ export interface ContextInit {
   cpu?: CpuGate;
   /** the system under test (default: this process's, Linux unless inner.ts chose another) */
   system?: Backend;
+  /** parameters' sysctls the system has no equivalent of (set up before the lab ran) */
+  missingKnobs?: readonly KnobMissingError[];
 }
 
 export class LabContext {
@@ -94,6 +96,8 @@ export class LabContext {
   #bulk: { frames: number; bytes: number } | null = null;
   /** sysctls changed during the run, as read back */
   readonly sysctlsSet: Record<string, string> = {};
+  /** knobs the lab used that the system under test does not have, with the claims that need them (null: all) */
+  readonly missingKnobs: Array<{ error: KnobMissingError; claims: readonly string[] | null }> = [];
 
   constructor(init: ContextInit) {
     this.def = init.def;
@@ -101,6 +105,7 @@ export class LabContext {
     this.link = init.link;
     this.net = init.net;
     this.system = init.system ?? currentBackend();
+    for (const e of init.missingKnobs ?? []) this.#missing(e, e.knob.split('=')[0]!);
     this.dir = init.dir;
     this.#send = init.send;
     this.#cpu = init.cpu ?? NO_GATE;
@@ -204,9 +209,29 @@ export class LabContext {
     return this.system.counters();
   }
 
-  /** Sets a per-namespace sysctl during the run; it is recorded in the result and the timeline. */
-  sysctl(name: string, value: string | number): string {
-    const read = this.system.writeSysctl(name, value);
+  /** A knob the system lacks: the claims that need it (the parameter with that sysctl says which; else all) will say `not tested`. */
+  #missing(error: KnobMissingError, sysctl: string): void {
+    if (this.missingKnobs.some((m) => m.error.knob === error.knob)) return;
+    const param = this.def.params.find((p) => p.sysctl === sysctl);
+    this.missingKnobs.push({ error, claims: param?.claims ?? null });
+    this.note(`knob missing: ${error.message}`);
+  }
+
+  /**
+   * Sets a per-namespace sysctl during the run; it is recorded in the result and the timeline.
+   * On a system without that knob (another OS) nothing is set: null, and the claims that need
+   * it will say `not tested`, naming it.
+   */
+  sysctl(name: string, value: string | number): string | null {
+    let read: string;
+    try {
+      read = this.system.writeSysctl(name, value);
+    } catch (e) {
+      if (!(e instanceof KnobMissingError)) throw e;
+      this.#missing(e, name);
+      this.sysctlsSet[name] = `missing: ${e.message}`;
+      return null;
+    }
     this.sysctlsSet[name] = read;
     this.timeline.push({ kind: 'sysctl', at: wallUs(), variant: this.#variant, name, value: read });
     return read;
@@ -392,6 +417,8 @@ export class LabContext {
     const spec = labClaims(this.def).find((c) => c.id === id);
     if (!spec) throw new Error(`lab ${this.def.id} does not list claim ${id}`);
     if (this.claims.some((c) => c.id === id)) throw new Error(`claim ${id} judged twice`);
+    const knobs = this.missingKnobs.filter((m) => m.claims === null || m.claims.includes(id)).map((m) => requires(`the knob ${m.error.knob}`, false, m.error.message));
+    if (knobs.length) judgement = { ...judgement, requires: [...knobs, ...(judgement.requires ?? [])] };
     const d = decide(spec, judgement, this.system.identity.os === 'Linux' ? this.system.identity.release : this.system.identity);
     const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
     this.claims.push(result);

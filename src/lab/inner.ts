@@ -6,15 +6,20 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { setupLabNetwork } from '../host/netns';
-import { TunLink } from '../host/tunlink';
+import { currentBackend, useBackend } from '../host/backend/current';
+import { NETBSD_KNOBS } from '../host/backend/knobs';
+import { setupStackNetwork } from '../host/backend/stack-network';
+import { KnobMissingError, type Backend } from '../host/backend/types';
+import { setupLabNetwork, type LabNetwork } from '../host/netns';
+import { TunLink, type LabLink } from '../host/tunlink';
 import * as readline from 'node:readline';
 import { LabContext, NO_GATE, type CpuGate, type LabMessage } from './context';
 import type { ParamValue } from './params';
 import { formatJson } from './json';
 import { resolveLabIds } from './registry';
 import { labClaims, type LabResult } from './types';
-import { score } from './questions';
+import { score, type QuestionResult } from './questions';
+import { requires } from './verdict';
 
 export interface LabJob {
   labId: string;
@@ -23,6 +28,16 @@ export interface LabJob {
   stagingDir: string;
   /** the student's predictions for this lab's questions (twlab run --predict) */
   predictions?: Record<string, string | number | null>;
+  /** another OS's TCP/IP stack as the system under test (default: the Linux kernel) */
+  stack?: StackJob;
+}
+
+/** Which stack, and the helper that boots it (src/kernels/netbsd.ts builds it). */
+export interface StackJob {
+  os: 'NetBSD';
+  helper: string;
+  /** the result's label, `{release}` replaced by the booted kernel's release */
+  label: string;
 }
 
 function send(m: LabMessage): void {
@@ -64,23 +79,35 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     const v = job.params[spec.name];
     if (spec.sysctl && v !== undefined) sysctls[spec.sysctl] = typeof v === 'boolean' ? (v ? 1 : 0) : String(v);
   }
-  const net = await setupLabNetwork({ sysctls, record: [...(def!.recordSysctls ?? [])] });
+  const { net, link, system, missingKnobs } = await labNetwork(job, sysctls, [...(def!.recordSysctls ?? [])]);
   fs.mkdirSync(job.stagingDir, { recursive: true });
-  const link = new TunLink(net.tunFd);
-  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, send, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
+  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, send, system, missingKnobs, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
   const startedAt = new Date();
   const t0 = performance.now();
+  let stoppedBy: KnobMissingError | null = null;
   try {
     await def!.run(ctx);
+  } catch (e) {
+    // a knob the system under test does not have stopped the lab: what it judged stands, the
+    // rest is not tested, naming the knob
+    if (!(e instanceof KnobMissingError)) throw e;
+    stoppedBy = e;
+    for (const c of labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id))) {
+      ctx.judge(c.id, { requires: [requires(`the knob ${e.knob}`, false, e.message)], agrees: false, evidence: 'the lab stopped where it needed that knob' });
+    }
+    ctx.conclude(`Stopped: ${e.message}; claims not judged by then are not tested.`);
+    ctx.concludeClaims();
   } finally {
     ctx.dispose();
     link.close();
+    system.close();
   }
   const result: LabResult = {
     lab: def!.id,
     slug: def!.slug,
     title: def!.title,
-    kernel: os.release(),
+    kernel: system.identity.os === 'Linux' ? os.release() : system.identity.label,
+    system: system.identity,
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - t0),
     params: job.params,
@@ -91,9 +118,9 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   };
   const asked = def!.questions ?? [];
   const unanswered = asked.filter((q) => !ctx.questions.some((a) => a.id === q.id)).map((q) => q.id);
-  if (unanswered.length) throw new Error(`lab ${def!.id} answered no ${unanswered.join(', ')}`);
+  if (unanswered.length && !stoppedBy) throw new Error(`lab ${def!.id} answered no ${unanswered.join(', ')}`);
   if (asked.length) {
-    const ordered = asked.map((q) => ctx.questions.find((a) => a.id === q.id)!);
+    const ordered = asked.map((q) => ctx.questions.find((a) => a.id === q.id)).filter((q): q is QuestionResult => !!q);
     if (job.predictions) {
       const s = score(ordered, job.predictions);
       result.questions = s.questions;
@@ -105,6 +132,18 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: 'wall time, microseconds (same clock as the pcap timestamps)', events: ctx.timeline }) + '\n');
   fs.writeFileSync(path.join(job.stagingDir, 'result.json'), formatJson(result, 5) + '\n');
   return result;
+}
+
+/** The lab's network and system under test: Linux's TUN, or another OS's stack on a tap. */
+async function labNetwork(job: LabJob, sysctls: Record<string, string | number>, record: string[]): Promise<{ net: LabNetwork; link: LabLink; system: Backend; missingKnobs: KnobMissingError[] }> {
+  if (!job.stack) {
+    const net = await setupLabNetwork({ sysctls, record });
+    return { net, link: new TunLink(net.tunFd), system: currentBackend(), missingKnobs: [] };
+  }
+  const label = job.stack.label;
+  const s = await setupStackNetwork({ helper: job.stack.helper, os: job.stack.os, label: (release) => label.replace('{release}', release), knobs: NETBSD_KNOBS, sysctls, record });
+  useBackend(s.backend);
+  return { net: s.net, link: s.link, system: s.backend, missingKnobs: s.missing };
 }
 
 async function main(): Promise<void> {

@@ -7,6 +7,11 @@ interface ParamBase {
   help: string;
   /** when set, the value is written to this per-namespace sysctl before the lab starts */
   sysctl?: string;
+  /**
+   * the claims whose judgement needs that sysctl (default: every claim of the lab): where the
+   * system under test has no equivalent knob (another OS), these say `not tested`, naming it
+   */
+  claims?: readonly string[];
 }
 
 export type ParamSpec =

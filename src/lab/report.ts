@@ -218,7 +218,7 @@ export function readColumns(outDir: string): KernelColumn[] {
   if (!fs.existsSync(outDir)) return columns;
   const guests = fs
     .readdirSync(outDir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && /^\d+\.\d+/.test(e.name))
+    .filter((e) => e.isDirectory() && (/^\d+\.\d+/.test(e.name) || /^netbsd-/.test(e.name)))
     .map((e) => e.name)
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   for (const folder of guests) {
@@ -247,7 +247,11 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
   const kernelRows = columns
     .map((c, i) => {
       const info = infos[i] ?? {};
-      const how = c.host ? 'the host' : `${esc(info.package ?? '?')} ${esc(info.version ?? '')} · qemu ${info.accel === 'kvm' ? 'KVM' : 'TCG'}${info.bootMs ? ` · booted in ${(info.bootMs / 1000).toFixed(1)} s` : ''}${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''} · <a href="${esc(c.folder)}/console.log">console.log</a>`;
+      const how = c.host
+        ? 'the host'
+        : info.accel === 'stack'
+          ? `${esc(info.package ?? '?')} · ${esc(info.version ?? '')} · the host's labs, its TCP/IP stack in a helper process${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''}`
+          : `${esc(info.package ?? '?')} ${esc(info.version ?? '')} · qemu ${info.accel === 'kvm' ? 'KVM' : 'TCG'}${info.bootMs ? ` · booted in ${(info.bootMs / 1000).toFixed(1)} s` : ''}${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''} · <a href="${esc(c.folder)}/console.log">console.log</a>`;
       const started = [...c.labs.values()].map((l) => l.result.startedAt).sort()[0] ?? '';
       return `<tr><th>${esc(columnLabel(c))}</th><td>${how}</td><td>${c.labs.size} labs</td><td class="meta">${esc(started)}</td></tr>`;
     })

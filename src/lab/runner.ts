@@ -16,7 +16,7 @@ import { removeHelperCopies } from '../host/uidhelper';
 import type { LabMessage } from './context';
 import { TwlabError } from './errors';
 import { prepareOutDir } from './outdir';
-import type { LabJob } from './inner';
+import type { LabJob, StackJob } from './inner';
 import type { ParamValue } from './params';
 import type { Isolation } from './preflight';
 import type { Predictions } from './questions';
@@ -46,6 +46,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** the student's predictions, per lab id (twlab run --predict): each such lab scores them */
   predictions?: Predictions;
+  /** another OS's TCP/IP stack as the system under test (--kernel netbsd) */
+  stack?: StackJob;
 }
 
 export function innerEntry(): string {
@@ -146,7 +148,7 @@ export class LabRunner {
     const final = path.join(opts.outDir, labDirName(def));
     const staging = path.join(opts.outDir, `.${labDirName(def)}.partial-${process.pid}`);
     fs.rmSync(staging, { recursive: true, force: true });
-    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging, ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}) };
+    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging, ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}), ...(opts.stack ? { stack: opts.stack } : {}) };
     const child = spawn(
       'setpriv',
       ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, innerEntry(), JSON.stringify(job)],

@@ -5,6 +5,7 @@ import type { ParamSpec, ParamValue } from './params';
 import type { LabContext } from './context';
 import type { Precondition, Verdict } from './verdict';
 import type { PredictionScore, QuestionResult, QuestionSpec } from './questions';
+import type { SystemIdentity } from '../host/backend/types';
 
 export type { Verdict } from './verdict';
 export type { ClaimSpec } from './claims';
@@ -40,7 +41,10 @@ export interface LabResult {
   lab: string;
   slug: string;
   title: string;
+  /** uname -r, or another OS's stack's label ("NetBSD 7.99.34 (src-netbsd 82f3a69)") */
   kernel: string;
+  /** which system answered (absent in results from before it was recorded: Linux) */
+  system?: SystemIdentity;
   startedAt: string;
   durationMs: number;
   params: Record<string, ParamValue>;

@@ -8,11 +8,9 @@ import { readSysctl, setTunMtu, TUN_NAME, writeSysctl } from '../netns';
 import { counters, socketTable } from '../observe';
 import { decodeSockaddr, encodeSockaddr } from '../sockaddr';
 import { NOBODY_UID, UidHelper } from '../uidhelper';
-import { TCP_STATES, type Backend, type KernelTcpState, type Linger, type SocketCalls, type SocketOption, type SocketOptionValues, type TcpInfo } from './types';
+import { tcpStateName, type Backend, type Linger, type SocketCalls, type SocketOption, type SocketOptionValues, type TcpInfo } from './types';
 
-export function tcpStateName(n: number): KernelTcpState {
-  return TCP_STATES[n] ?? 'UNKNOWN';
-}
+export { tcpStateName } from './types';
 
 function optionSpec(name: SocketOption): { level: number; optname: number } {
   const c = native().constants;

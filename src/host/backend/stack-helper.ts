@@ -57,8 +57,8 @@ export class StackHelper {
   #reqFd: number;
   #replyFd: number;
   #events: net.Socket;
-  #buf = Buffer.alloc(0);
-  #evBuf = Buffer.alloc(0);
+  #buf: Buffer = Buffer.alloc(0);
+  #evBuf: Buffer = Buffer.alloc(0);
   #next = 1;
   #pending = new Map<number, (d: Done) => void>();
   #stderr = '';

@@ -50,6 +50,11 @@ export const TCP_STATES = [
 ] as const;
 export type KernelTcpState = (typeof TCP_STATES)[number];
 
+/** Linux's number of a TCP state (include/net/tcp_states.h) → its name */
+export function tcpStateName(n: number): KernelTcpState {
+  return TCP_STATES[n] ?? 'UNKNOWN';
+}
+
 /** The part of struct tcp_info twlab reads; null where the system under test does not fill it. */
 export interface TcpInfo {
   state: KernelTcpState;
