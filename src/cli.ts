@@ -190,7 +190,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
 async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Record<string, ParamValue>>, jobs: number | undefined, opts: RunOptions): Promise<number> {
   const specs = parseKernelList(opts.kernel!);
   if (opts.predict !== undefined) throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
-  const isolation = specs.some((s) => s.kind === 'host') ? assertReady() : null;
+  // the host's labs, and those run against another OS's stack, run in namespaces here
+  const isolation = specs.some((s) => s.kind !== 'series' && s.kind !== 'exact') ? assertReady() : null;
   const say = (s: string): void => {
     if (!opts.json) err(`twlab: ${s}`);
   };
@@ -227,7 +228,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   for (const run of runs) {
     if (!opts.json) {
       const t = run.target;
-      const how = t.kind === 'host' ? ' (host)' : t.kind === 'stack' ? ` — ${t.stack.label}, a rump kernel in a helper process (${(run.info.wallMs / 1000).toFixed(0)} s in all)` : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
+      const how = t.kind === 'host' ? ' (host)' : t.kind === 'stack' ? ` — ${t.stack.label}, ${t.stack.how} (${(run.info.wallMs / 1000).toFixed(0)} s in all)` : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
       out(`==== kernel ${t.release}${how}\n`);
     }
     for (const o of run.outcomes) {
@@ -301,7 +302,7 @@ interface ShowCliOptions extends ShowOptions {
 
 /** The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64). */
 function kernelFolder(out: string, name: string): string {
-  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => (/^\d+\.\d+/.test(f) || /^netbsd-/.test(f)) && fs.statSync(path.join(out, f)).isDirectory()) : [];
+  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => (/^\d+\.\d+/.test(f) || /^(netbsd|freebsd)-/.test(f)) && fs.statSync(path.join(out, f)).isDirectory()) : [];
   if (folders.includes(name)) return name;
   const matches = folders.filter((f) => f.startsWith(name + '.') || f.startsWith(name + '-') || f.startsWith(name + '+'));
   if (matches.length === 1) return matches[0]!;

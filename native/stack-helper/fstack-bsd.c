@@ -12,9 +12,15 @@
 #include <sys/param.h>
 #include <sys/types.h>
 #include <sys/socket.h>
+#include <sys/ioccom.h>
+#include <sys/sockio.h>
 #include <sys/sysctl.h>
 #include <sys/socketvar.h>
+#include <net/if.h>
 #include <netinet/in.h>
+#include <netinet/in_var.h>
+#include <netinet6/in6_var.h>
+#include <netinet6/nd6.h>
 #include <netinet/in_pcb.h>
 #include <netinet/tcp.h>
 #include <netinet/tcp_fsm.h>
@@ -32,6 +38,10 @@ int ff_setsockopt_freebsd(int s, int level, int optname, const void *optval, soc
 int ff_getsockopt_freebsd(int s, int level, int optname, void *optval, socklen_t *optlen);
 int ff_sysctl(const int *name, u_int namelen, void *oldp, size_t *oldlenp, const void *newp, size_t newlen);
 void ff_os_errno(int error); /* sets errno to the Linux number of a FreeBSD errno */
+int ff_socket(int domain, int type, int protocol); /* takes Linux's AF_INET6 (10) */
+int ff_close(int fd);
+int ff_ioctl_freebsd(int fd, unsigned long request, ...);
+#define L_AF_INET6 10
 
 /* errno values this file sets itself, in Linux's numbering (what every ff_* call returns) */
 #define L_ENOENT 2
@@ -189,6 +199,65 @@ long fb_tcpinfo(int fd, struct sh_tcpinfo *ti)
 	return r;
 }
 
+/* ---------------------------------------------------------------- interface addresses */
+
+/* ifconfig's way: an ioctl on a datagram socket of the address's family */
+static long if_ioctl(int linux_family, unsigned long request, void *req)
+{
+	int s = ff_socket(linux_family, SOCK_DGRAM, 0);
+	if (s < 0) return -1;
+	long r = ff_ioctl_freebsd(s, request, req);
+	int saved = errno;
+	ff_close(s);
+	errno = saved;
+	return r;
+}
+
+long fb_if_addr(const char *ifname, const struct sh_addr *a, int prefix)
+{
+	if (a->family == SH_INET) {
+		if (prefix < 0 || prefix > 32) return fail(L_EINVAL);
+		struct in_aliasreq req;
+		memset(&req, 0, sizeof(req));
+		snprintf(req.ifra_name, sizeof(req.ifra_name), "%s", ifname);
+		uint32_t addr, mask = prefix ? htonl(0xffffffffu << (32 - prefix)) : 0;
+		memcpy(&addr, a->bytes, 4);
+		struct sockaddr_in sin = { .sin_len = sizeof(sin), .sin_family = AF_INET };
+		sin.sin_addr.s_addr = addr;
+		memcpy(&req.ifra_addr, &sin, sizeof(sin));
+		sin.sin_addr.s_addr = mask;
+		memcpy(&req.ifra_mask, &sin, sizeof(sin));
+		sin.sin_addr.s_addr = addr | ~mask;
+		memcpy(&req.ifra_broadaddr, &sin, sizeof(sin));
+		return if_ioctl(AF_INET, SIOCAIFADDR, &req);
+	}
+	if (prefix < 0 || prefix > 128) return fail(L_EINVAL);
+	struct in6_aliasreq req;
+	memset(&req, 0, sizeof(req));
+	snprintf(req.ifra_name, sizeof(req.ifra_name), "%s", ifname);
+	req.ifra_addr.sin6_len = sizeof(struct sockaddr_in6);
+	req.ifra_addr.sin6_family = AF_INET6;
+	memcpy(&req.ifra_addr.sin6_addr, a->bytes, 16);
+	req.ifra_prefixmask.sin6_len = sizeof(struct sockaddr_in6);
+	req.ifra_prefixmask.sin6_family = AF_INET6;
+	for (int i = 0; i < 16; i++) {
+		int bits = prefix - 8 * i;
+		req.ifra_prefixmask.sin6_addr.s6_addr[i] = bits >= 8 ? 0xff : bits <= 0 ? 0 : (uint8_t)(0xff << (8 - bits));
+	}
+	req.ifra_lifetime.ia6t_vltime = ND6_INFINITE_LIFETIME;
+	req.ifra_lifetime.ia6t_pltime = ND6_INFINITE_LIFETIME;
+	return if_ioctl(L_AF_INET6, SIOCAIFADDR_IN6, &req);
+}
+
+long fb_if_mtu(const char *ifname, int mtu)
+{
+	struct ifreq req;
+	memset(&req, 0, sizeof(req));
+	snprintf(req.ifr_name, sizeof(req.ifr_name), "%s", ifname);
+	req.ifr_mtu = mtu;
+	return if_ioctl(AF_INET, SIOCSIFMTU, &req);
+}
+
 /* ---------------------------------------------------------------- sysctls */
 
 static int name2oid(const char *name, int *oid, size_t *n)
@@ -331,10 +400,12 @@ static unsigned char *fetch_all(const char *name, size_t *len)
 	return NULL;
 }
 
-static void endpoint(const struct in_conninfo *inc, int local, struct sh_addr *a)
+/* an endpoint of a control block; `v6`: the pcb is IPv6's (inp_vflag, as netstat reads it:
+ * inc_flags says so only once a connection exists) */
+static void endpoint(const struct in_conninfo *inc, int v6, int local, struct sh_addr *a)
 {
 	memset(a, 0, sizeof(*a));
-	if (inc->inc_flags & INC_ISIPV6) {
+	if (v6) {
 		a->family = SH_INET6;
 		memcpy(a->bytes, local ? &inc->inc_ie.ie6_laddr : &inc->inc_ie.ie6_faddr, 16);
 	} else {
@@ -359,8 +430,9 @@ long fb_table(void (*each)(void *arg, const struct sh_pcb *p), void *arg)
 		off += g->xig_len;
 		if (inp->inp_gencnt > head->xig_gen) continue; /* freed while the list was copied */
 		struct sh_pcb p;
-		endpoint(&inp->inp_inc, 1, &p.local);
-		endpoint(&inp->inp_inc, 0, &p.remote);
+		int v6 = (inp->inp_vflag & INP_IPV6) != 0;
+		endpoint(&inp->inp_inc, v6, 1, &p.local);
+		endpoint(&inp->inp_inc, v6, 0, &p.remote);
 		if (p.local.port == 0 && tp->t_state == TCPS_CLOSED) continue; /* not bound yet */
 		p.state = sh_state(tp->t_state);
 		p.sndq = inp->xi_socket.so_snd.sb_cc;

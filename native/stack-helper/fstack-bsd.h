@@ -20,6 +20,10 @@ long fb_getsockopt(int fd, int opt, struct sh_optval *v, int *missing);
 int fb_take_so_error(int fd);
 long fb_tcpinfo(int fd, struct sh_tcpinfo *ti);
 
+/* ifconfig's SIOCAIFADDR / SIOCAIFADDR_IN6 and SIOCSIFMTU on one of the stack's interfaces */
+long fb_if_addr(const char *ifname, const struct sh_addr *a, int prefix);
+long fb_if_mtu(const char *ifname, int mtu);
+
 long fb_sysctl_get(const char *name, char *value, size_t len);
 long fb_sysctl_set(const char *name, const char *value);
 

@@ -61,8 +61,9 @@ const char *rte_eal_get_runtime_dir(void);
 
 /* ---------------------------------------------------------------- configuration */
 
-/* The stack's side of the lab's addresses (DESIGN.md "Namespaces and addresses"); a tap run
- * gets the same. Set from the environment: TWLAB_FSTACK_TAP, TWLAB_FSTACK_HZ, TWLAB_FSTACK_MEMORY_MB. */
+/* How the stack starts. Set from the environment: TWLAB_FSTACK_TAP (a Linux tap device to attach
+ * to; without it, DPDK's null device), TWLAB_FSTACK_HZ (FreeBSD's clock, default 1000 as in
+ * FreeBSD's GENERIC kernel; F-Stack's own default is 100), TWLAB_FSTACK_MEMORY_MB (DPDK's). */
 static struct {
 	const char *tap;
 	int hz;
@@ -95,8 +96,9 @@ static int write_config(char *path, size_t len)
 		"tx_csum_offoad_skip=0\ntso=0\nvlan_strip=0\nidle_sleep=0\npkt_tx_delay=0\nsymmetric_rss=0\n"
 		"port_list=0\nnb_vdev=0\nnb_bond=0\n"
 		"[pcap]\nenable=0\n"
+		/* F-Stack's port needs one address and a gateway to start: the lab's first address
+		 * (PRIMARY); the others come with if_addr, the default route goes after start */
 		"[port0]\naddr=192.0.2.1\nnetmask=255.255.255.0\nbroadcast=192.0.2.255\ngateway=192.0.2.2\n"
-		"addr6=2001:db8::1\nprefix_len=64\nvip_addr=198.51.100.1\n"
 		"[freebsd.boot]\nhz=%d\nfd_reserve=1024\n"
 		"[freebsd.sysctl]\n",
 		cfg.memory_mb, cfg.hz);
@@ -636,18 +638,32 @@ long sh_wire_create(const char *tap, char *ifname, size_t iflen, char *mac, size
 	return 0;
 }
 
+/* the address F-Stack's config gives the port: already there */
+static const uint8_t PRIMARY[4] = { 192, 0, 2, 1 };
+#define PRIMARY_PREFIX 24
+
+static int step_if_addr(struct call *c)
+{
+	if (c->addr->family == SH_INET && memcmp(c->addr->bytes, PRIMARY, 4) == 0 && c->n == PRIMARY_PREFIX && strcmp(c->name, "f-stack-0") == 0) return finish(c, 0, 0);
+	return finish(c, fb_if_addr(c->name, c->addr, (int)c->n), errno);
+}
+
 long sh_if_addr(const char *ifname, const struct sh_addr *a, int prefix, int *err)
 {
-	(void)ifname; (void)a; (void)prefix;
-	*err = SH_MISSING; /* the port's addresses are F-Stack's config (192.0.2.1/24, 198.51.100.1, 2001:db8::1/64) */
-	return -1;
+	struct call c = { .step = step_if_addr, .name = ifname, .addr = a, .n = prefix };
+	return run(&c, err);
+}
+
+/* FreeBSD's ether_ioctl() takes MTUs up to ETHERMTU (1500): a larger one is its EINVAL */
+static int step_if_mtu(struct call *c)
+{
+	return finish(c, fb_if_mtu(c->name, (int)c->n), errno);
 }
 
 long sh_if_mtu(const char *ifname, int mtu, int *err)
 {
-	(void)ifname; (void)mtu;
-	*err = SH_MISSING;
-	return -1;
+	struct call c = { .step = step_if_mtu, .name = ifname, .n = mtu };
+	return run(&c, err);
 }
 
 long sh_if_up(const char *ifname, int *err)
@@ -730,6 +746,13 @@ static void *stack_thread(void *arg)
 	CPU_ZERO(&all);
 	for (long i = 0, n = sysconf(_SC_NPROCESSORS_ONLN); i < n && i < CPU_SETSIZE; i++) CPU_SET(i, &all);
 	pthread_setaffinity_np(pthread_self(), sizeof(all), &all);
+
+	/* no default route, as in a Linux lab's namespace: an address off the lab's networks is
+	 * unreachable rather than sent to the peer (F-Stack's config insists on a gateway) */
+	struct sockaddr_in any = { .sin_family = AF_INET }, gw = { .sin_family = AF_INET };
+	inet_pton(AF_INET, "192.0.2.2", &gw.sin_addr);
+	if (ff_route_ctl(FF_ROUTE_DEL, FF_RTF_GATEWAY, (struct linux_sockaddr *)&any, (struct linux_sockaddr *)&gw, (struct linux_sockaddr *)&any) != 0)
+		fprintf(stderr, "twlab-fstack: cannot remove the default route: %s\n", strerror(errno));
 
 	/* the port's MAC, for wire_create */
 	struct eth_addr mac = { { 0 } };
