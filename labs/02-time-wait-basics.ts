@@ -43,8 +43,9 @@ interface PeerCloser {
   peerEnteredTimeWait: boolean;
 }
 
-const twTimer = (ctx: LabContext, localPort: number): number | null =>
-  ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === localPort && e.remote.port === PORT)[0]?.timerMs ?? null;
+/** The TIME_WAIT entry of a connection, if the socket table has one (its timer may be unknown: NetBSD's table has none). */
+const twEntry = (ctx: LabContext, localPort: number): { timerMs: number | null } | null =>
+  ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === localPort && e.remote.port === PORT)[0] ?? null;
 
 /** `n` connections, the kernel closes each first (all at once); their TIME_WAIT timers, and lifetimes when waited out. */
 async function kernelClosesFirst(ctx: LabContext, n: number, waitFull: boolean): Promise<KernelCloser[]> {
@@ -64,8 +65,8 @@ async function kernelClosesFirst(ctx: LabContext, n: number, waitFull: boolean):
     conns.map(({ local }) =>
       ctx.waitUntil(
         () => {
-          const ms = twTimer(ctx, local.port);
-          return ms === null ? null : { ms, after: Math.round(performance.now() - closedAt) };
+          const e = twEntry(ctx, local.port);
+          return e === null ? null : { ms: e.timerMs, after: Math.round(performance.now() - closedAt) };
         },
         { timeoutMs: 3000, everyMs: 20 },
       ),
@@ -99,7 +100,7 @@ async function kernelClosesFirst(ctx: LabContext, n: number, waitFull: boolean):
       () => {
         const now = performance.now();
         for (const o of pending) {
-          if (twTimer(ctx, o.local) !== null) {
+          if (twEntry(ctx, o.local) !== null) {
             lastSeen.set(o, now);
             continue;
           }
@@ -155,7 +156,7 @@ export default defineLab({
   shows: 'the side that closes first holds TIME_WAIT; its timer (60 s) read from the socket table, with tcp_fin_timeout changed',
   question: 'When a connection closes, which side keeps the four-tuple in TIME_WAIT, for how long, and does tcp_fin_timeout change it?',
   params: [
-    { name: 'fin_timeout', kind: 'int', default: 60, min: 1, max: 600, unit: 'seconds', sysctl: 'net.ipv4.tcp_fin_timeout', help: 'net.ipv4.tcp_fin_timeout in the lab namespace' },
+    { name: 'fin_timeout', kind: 'int', default: 60, min: 1, max: 600, unit: 'seconds', sysctl: 'net.ipv4.tcp_fin_timeout', claims: ['T2'], help: 'net.ipv4.tcp_fin_timeout in the lab namespace' },
     { name: 'wait', kind: 'enum', default: 'full', choices: ['full', 'none'], help: 'full: wait until the TIME_WAIT entries are gone (about a minute); none: stop once their timers are read' },
     { name: 'watch_s', kind: 'int', default: 75, min: 1, max: 600, unit: 'seconds', help: 'with wait=full, how long to watch for the entries to go' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections closed per variant' },

@@ -4,7 +4,7 @@
 // four-tuple) and connects again. When may the new connection reuse that four-tuple, and what
 // does connect() say when it may not? And what do two sockets bound to one address and port
 // get when both connect to the same remote?
-import { defineLab, kernelConnects, PATIENT_PEER, requires, type KernelSocket, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, KnobMissingError, PATIENT_PEER, requires, type KernelSocket, type LabContext, type Trial } from '../src/lab';
 
 interface Attempt {
   /** the option that fixes the local port (bind, or IP_LOCAL_PORT_RANGE) took */
@@ -14,7 +14,8 @@ interface Attempt {
   /** the local port the new connection got */
   localPort: number | null;
   twBefore: boolean;
-  twRecycled: number;
+  /** TcpExt.TWRecycled moved by the connect (null: the system has no such counter) */
+  twRecycled: number | null;
 }
 
 interface First {
@@ -55,8 +56,14 @@ function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string 
   if (how === 'range') {
     // IP_LOCAL_PORT_RANGE came in Linux 6.3 (some distributions backport it): where it is missing
     // this setsockopt fails, and the cells say so
-    const r = s.setOption('IP_LOCAL_PORT_RANGE', { lo: local, hi: local });
-    return r.errno ? `IP_LOCAL_PORT_RANGE ${r.errno}` : 'OK';
+    // another OS's stack has no such option at all (KnobMissingError): the cells say so too
+    try {
+      const r = s.setOption('IP_LOCAL_PORT_RANGE', { lo: local, hi: local });
+      return r.errno ? `IP_LOCAL_PORT_RANGE ${r.errno}` : 'OK';
+    } catch (e) {
+      if (e instanceof KnobMissingError) return `IP_LOCAL_PORT_RANGE missing (${e.message})`;
+      throw e;
+    }
   }
   s.setOption('SO_REUSEADDR', true);
   const b = s.bind('192.0.2.1', local);
@@ -68,13 +75,14 @@ async function reconnect(ctx: LabContext, local: number, remotePort: number, how
   const stack = ctx.peer({ timestamps: ctx.bool('timestamps') });
   const listener = stack.listen(remotePort, { tcb: { ...PATIENT_PEER, timestamps: ctx.bool('timestamps') } });
   const twBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0;
-  const before = ctx.counters()['TcpExt.TWRecycled'] ?? 0;
+  const before = ctx.counter('TcpExt.TWRecycled');
   const k = ctx.socket('ipv4', 'tcp');
   const setup = prepare(k, local, how);
   const bind = how === 'bind' ? setup.replace(/^bind /, '') : null;
   const c = await k.connect(ctx.addr.peer4, remotePort);
   const localPort = c.ret === 0 ? (k.localAddress()?.port ?? null) : null;
-  const twRecycled = (ctx.counters()['TcpExt.TWRecycled'] ?? 0) - before;
+  const after = ctx.counter('TcpExt.TWRecycled');
+  const twRecycled = before === null || after === null ? null : after - before;
   if (c.ret === 0) {
     k.setOption('SO_LINGER', { onoff: true, seconds: 0 }); // leave no new TIME_WAIT behind
   }
@@ -101,7 +109,7 @@ export default defineLab({
   question: 'A client closed first and reconnects from the same local port: when may it, and what does connect() say when it may not?',
   params: [
     { name: 'timestamps', kind: 'bool', default: true, sysctl: 'net.ipv4.tcp_timestamps', help: 'TCP timestamps: the kernel sysctl and the peer alike' },
-    { name: 'tw_reuse', kind: 'enum', default: '2', choices: ['0', '1', '2'], sysctl: 'net.ipv4.tcp_tw_reuse', help: '0 off, 1 on, 2 loopback only (the Linux default)' },
+    { name: 'tw_reuse', kind: 'enum', default: '2', choices: ['0', '1', '2'], sysctl: 'net.ipv4.tcp_tw_reuse', claims: ['T3'], help: '0 off, 1 on, 2 loopback only (the Linux default)' },
     { name: 'delay_ms', kind: 'int', default: 1100, min: 0, max: 60_000, help: 'wait between the close and the reconnect (tcp_tw_reuse needs the old timestamp tcp_tw_reuse_delay old)' },
     { name: 'local_port', kind: 'int', default: 41000, min: 1024, max: 60000, help: 'the fixed local port (a few dozen above it are used too)' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of each probe (each on its own local port)' },

@@ -54,7 +54,7 @@ export default defineLab({
   shows: 'an in-window RST, a SYN and an ACK beyond SND.NXT each draw a challenge ACK; a burst shows the per-socket rate limit',
   question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
   params: [
-    { name: 'invalid_ratelimit', kind: 'int', default: 500, min: 0, max: 10_000, unit: 'ms', sysctl: 'net.ipv4.tcp_invalid_ratelimit', help: 'net.ipv4.tcp_invalid_ratelimit: at most one challenge ACK per socket per this many ms' },
+    { name: 'invalid_ratelimit', kind: 'int', default: 500, min: 0, max: 10_000, unit: 'ms', sysctl: 'net.ipv4.tcp_invalid_ratelimit', claims: [], help: 'net.ipv4.tcp_invalid_ratelimit: at most one challenge ACK per socket per this many ms' },
     { name: 'spacing_ms', kind: 'int', default: 600, min: 0, max: 20_000, unit: 'ms', help: 'time between two probes on one connection (below invalid_ratelimit the second may go unanswered by design)' },
     { name: 'burst', kind: 'int', default: 50, min: 1, max: 2000, help: 'in-window RSTs sent, one every 20 ms, to see the rate limit' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections each probe is sent on' },

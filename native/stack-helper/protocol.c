@@ -585,6 +585,10 @@ static int handle(struct request *r)
 		bad(&b, "unknown op %s", op);
 		goto bad;
 	}
+	if (ret < 0 && err == SH_MISSING) {
+		sh_text_printf(&line, " missing what=%s", op);
+		goto out;
+	}
 	sh_text_printf(&line, " ok");
 	result_keys(&line, ret, err);
 	if (data || strcmp(op, "table") == 0 || strcmp(op, "counters") == 0) sh_text_printf(&line, " data=%zu", datalen);

@@ -209,6 +209,17 @@ export class LabContext {
     return this.system.counters();
   }
 
+  /** One counter by Linux's name, or null where the system has no equivalent (noted in the timeline). */
+  counter(name: string): number | null {
+    try {
+      return this.system.counters()[name] ?? 0;
+    } catch (e) {
+      if (!(e instanceof KnobMissingError)) throw e;
+      this.note(`counter missing: ${e.message}`);
+      return null;
+    }
+  }
+
   /** A knob the system lacks: the claims that need it (the parameter with that sysctl says which; else all) will say `not tested`. */
   #missing(error: KnobMissingError, sysctl: string): void {
     if (this.missingKnobs.some((m) => m.error.knob === error.knob)) return;
