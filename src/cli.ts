@@ -23,6 +23,8 @@ import type { ParamValue } from './lab/params';
 import { parseKernelList } from './kernels/debian';
 import { kernelChecks, kernelListing } from './kernels/doctor';
 import { MatrixRunner, prepareKernels, type KernelTarget } from './kernels/matrix';
+import { ensureNetbsd } from './kernels/netbsd';
+import { prepareFreebsd } from './kernels/stacks';
 
 /**
  * Standard output, written synchronously in 64 KiB chunks: a listing of a million frames piped
@@ -291,7 +293,10 @@ function kernelsCommand(opts: { json?: boolean }): void {
   }
   out(`\nNetBSD's TCP/IP stack (--kernel netbsd), a rump kernel built from ${l.netbsd.pinned}:`);
   out(l.netbsd.built ? `  ${l.netbsd.built.label} · ${(l.netbsd.built.bytes / 1e6).toFixed(0)} MB in ${l.netbsd.built.dir} · built ${l.netbsd.built.builtAt} in ${(l.netbsd.built.buildMs / 60000).toFixed(1)} min from ${l.netbsd.built.source}` : `  not built yet: the first \`--kernel netbsd\` run builds it into ${l.netbsd.cacheDir}${l.netbsd.sourceEnv ? ` from TWLAB_NETBSD_SRC=${l.netbsd.sourceEnv}` : ' (sources from github.com, or TWLAB_NETBSD_SRC)'}`);
-  out('\n`twlab run <ids> --kernel 6.1,6.12,host,netbsd` (or `--kernel all`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.');
+  const fb = l.freebsd;
+  out(`\nFreeBSD's TCP/IP stack (--kernel freebsd), F-Stack (FreeBSD 13.0's network code over DPDK) built from ${fb.pinned}:`);
+  out(fb.built ? `  ${fb.built.label} · ${(fb.built.bytes / 1e6).toFixed(0)} MB in ${fb.built.dir} · built ${fb.built.builtAt} in ${(fb.built.buildMs.total / 60000).toFixed(1)} min from ${fb.built.source}` : `  not built yet: the first \`--kernel freebsd\` run builds it into ${fb.cacheDir}${fb.sourceEnv ? ` from TWLAB_FREEBSD_SRC=${fb.sourceEnv}` : ' (source from github.com, or TWLAB_FREEBSD_SRC)'}${fb.missing.length ? `; first: apt-get install ${fb.missing.join(' ')}` : ''}`);
+  out('\n`twlab run <ids> --kernel 6.1,6.12,host,netbsd,freebsd` (or `--kernel all`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.');
 }
 
 interface ShowCliOptions extends ShowOptions {
@@ -357,15 +362,29 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'directory for evidence (one folder per lab, replaced on success)', 'captures')
     .option('--predict [answers]', 'predict first: ask each lab\'s questions on this terminal before the run (or take them from a JSON file: {"03": {"q1": "EADDRINUSE"}}), then score them against what the kernel did')
     .addOption(new Option('-j, --jobs <n>', 'labs to run at the same time, per kernel (default: all of them on the host, four in a guest — they mostly wait on kernel timers; their busy steps share CPUs − 1 slots)'))
-    .option('--kernel <list>', 'run on these kernels side by side: host, a Debian series (6.1, 6.12) or an exact release (6.1.0-57), comma-separated, or all (= 6.1,6.12,host); other kernels boot under qemu, evidence in --out/<uname -r>/')
+    .option('--kernel <list>', "run on these kernels side by side: host, a Debian series (6.1, 6.12) or an exact release (6.1.0-57), netbsd or freebsd (those OSes' TCP/IP stacks, built on first use), comma-separated, or all (= 6.1,6.12,host,netbsd,freebsd); Debian kernels boot under qemu, evidence in --out/<uname -r>/ (--out/netbsd-7.99.34/, --out/freebsd-13.0/)")
     .action(async (ids: string[], opts: RunOptions) => {
       process.exitCode = await runCommand(ids, opts);
     });
   program
     .command('kernels')
-    .description('list the Debian kernels cached for --kernel, and those apt can fetch')
+    .description('list the Debian kernels cached for --kernel, those apt can fetch, and the NetBSD and FreeBSD stacks')
     .option('--json', 'print the listing as JSON')
-    .action((opts: { json?: boolean }) => kernelsCommand(opts));
+    .option('--build <stack>', 'build (once) what --kernel <stack> runs, now: netbsd (its rump kernel) or freebsd (F-Stack and its DPDK)')
+    .action(async (opts: { json?: boolean; build?: string }) => {
+      if (opts.build === 'freebsd') {
+        const s = await prepareFreebsd((line) => err(`twlab: ${line}`));
+        out(`${s.label}: ${path.dirname(path.dirname(s.helper))} (helper ${s.helper})`);
+        return;
+      }
+      if (opts.build === 'netbsd') {
+        const s = await ensureNetbsd((line) => err(`twlab: ${line}`));
+        out(`${s.label}: ${s.dir} (helper ${s.helper})`);
+        return;
+      }
+      if (opts.build !== undefined) throw new TwlabError('BAD_USAGE', `--build takes netbsd or freebsd, not ${JSON.stringify(opts.build)}`);
+      kernelsCommand(opts);
+    });
   program
     .command('show')
     .description('read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection summary, or a per-frame listing; streams captures of any size')

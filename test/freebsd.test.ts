@@ -11,7 +11,8 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StackHelper, type Done } from '../src/host/backend/stack-helper';
 import { cachedStack, ensureHelper, ensureStack, FSTACK, type FreebsdStack } from '../src/kernels/freebsd';
-import { ROOT, removeTmpDirs, tmpDir } from './helpers';
+import type { LabResult } from '../src/lab/types';
+import { CLI, privileged, ROOT, removeTmpDirs, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
 
@@ -185,6 +186,7 @@ describe('the FreeBSD helper answers as FreeBSD 13.0’s code does', () => {
   it('bind() errnos by name: the wildcard holds the port unless the newcomer sets SO_REUSEADDR; exact duplicates need SO_REUSEPORT', (ctx) => {
     if (!helper) ctx.skip(why);
     const h = boot();
+    expect(ok(h, 'if_addr', { if: 'f-stack-0', addr: '198.51.100.1', prefix: 24 }).ret).toBe(0);
     const a = tcp(h);
     expect(ok(h, 'bind', { fd: a, addr: '0.0.0.0', port: 20000 }).ret).toBe(0);
     const b = tcp(h);
@@ -277,4 +279,39 @@ describe('the FreeBSD helper answers as FreeBSD 13.0’s code does', () => {
     for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); i++) spawnSync('sleep', ['0.02']);
     expect(!fs.existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))).toBe(true);
   });
+});
+
+describe('lab 01 end to end on FreeBSD (--kernel freebsd)', () => {
+  it('every pairing it can make carries FreeBSD’s errno; the other-user cells are not tested, naming F-Stack’s one credential', (ctx) => {
+    if (!helper) ctx.skip(why);
+    if (!privileged()) ctx.skip('needs root: labs run in a private network namespace');
+    const out = tmpDir('fbsd-out-');
+    // (6,176 cells: more JSON than runCli's default buffer holds)
+    const r = spawnSync(process.execPath, [CLI, 'run', '01', '--kernel', 'freebsd', '--json', '--out', out], { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 28 });
+    expect(r.status, r.stderr).toBe(0);
+    const results = JSON.parse(r.stdout) as Array<LabResult & { variants: Array<{ observations: { cells: Array<Record<string, unknown>> } }> }>;
+    expect(results).toHaveLength(1);
+    const lab = results[0]!;
+    expect(lab.kernel).toBe('FreeBSD 13.0 network stack (F-Stack 1.25)');
+    expect(lab.system).toMatchObject({ os: 'FreeBSD', release: '13.0' });
+    expect(fs.existsSync(path.join(out, 'freebsd-13.0', '01-bind-matrix', 'result.json'))).toBe(true);
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'freebsd-13.0', 'kernel.json'), 'utf8'))).toMatchObject({ release: lab.kernel, accel: 'stack' });
+    const cells = lab.variants[0]!.observations.cells;
+    const same = cells.filter((c) => c.uidB === 'same' && c.setupA === 'OK');
+    const other = cells.filter((c) => c.uidB === 'other');
+    expect(same.length).toBeGreaterThan(2000);
+    for (const c of same) expect(c.result).toMatch(/^(OK|E[A-Z]+)$/);
+    expect(other.length).toBe(cells.length - cells.filter((c) => c.uidB === 'same').length);
+    for (const c of other) expect(c).toMatchObject({ result: 'not tested', notTested: expect.stringContaining('one credential') });
+    // FreeBSD's own answers to the seed's BSD table: a wildcard bound, a specific address with
+    // SO_REUSEADDR on B alone → OK; without → EADDRINUSE; SO_REUSEPORT on both → OK
+    const find = (w: Record<string, unknown>): Record<string, unknown> | undefined =>
+      same.find((c) => Object.entries({ proto: 'tcp', kind: 'bound', reuseaddrA: false, reuseaddrB: false, reuseportA: false, reuseportB: false, ...w }).every(([k, v]) => c[k] === v));
+    expect(find({ addrA: '0.0.0.0', addrB: '192.0.2.1', reuseaddrB: true })?.result).toBe('OK');
+    expect(find({ addrA: '0.0.0.0', addrB: '192.0.2.1' })?.result).toBe('EADDRINUSE');
+    expect(find({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true })?.result).toBe('OK');
+    const verdicts = Object.fromEntries(lab.claims.map((c) => [c.id, c]));
+    for (const id of ['C2', 'C3', 'C5']) expect(verdicts[id]?.verdict, `${id}: ${verdicts[id]?.evidence}`).toBe('holds');
+    expect(verdicts.C9).toMatchObject({ verdict: 'not tested', evidence: expect.stringContaining('priv_check') });
+  }, 900_000);
 });

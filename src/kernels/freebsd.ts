@@ -23,7 +23,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { StackHelper } from '../host/backend/stack-helper';
 import { pidAlive } from '../host/pid';
-import { which } from '../lab/preflight';
+import { which, type Check } from '../lab/preflight';
 import { TwlabError } from '../lab/errors';
 
 export const FSTACK = {
@@ -477,4 +477,42 @@ function dpdkStaticLibs(libdir: string): string[] {
   const names = [...pc.matchAll(/-l:(librte_[a-z0-9_]+\.a)/g)].map((m) => m[1]!);
   if (!names.length) throw new TwlabError('STACK_BUILD', `${libdir}/pkgconfig/libdpdk.pc lists no static library: the cached DPDK is broken; delete ${path.dirname(libdir)} and run again`);
   return names.map((n) => path.join(libdir, n));
+}
+
+// ---------------------------------------------------------------------------- doctor, kernels
+
+export interface FreebsdListing {
+  cacheDir: string;
+  built: FreebsdStack | null;
+  /** "F-Stack/f-stack@5cb586b (F-Stack 1.25)" */
+  pinned: string;
+  sourceEnv: string | null;
+  /** Debian packages the first build still needs */
+  missing: string[];
+}
+
+export function freebsdListing(): FreebsdListing {
+  return {
+    cacheDir: freebsdCacheDir(),
+    built: cachedStack() ?? null,
+    pinned: `F-Stack/f-stack@${FSTACK.commit.slice(0, 7)} (F-Stack ${FSTACK.version})`,
+    sourceEnv: process.env.TWLAB_FREEBSD_SRC ?? null,
+    missing: [...new Set(buildTools().filter((t) => !t.ok).map((t) => t.pkg))],
+  };
+}
+
+/** FreeBSD's stack for --kernel freebsd: built (which, from where), or what the first run needs. */
+export function freebsdCheck(l: FreebsdListing = freebsdListing()): Check {
+  const name = 'FreeBSD stack (for --kernel freebsd)';
+  if (l.built) {
+    return { name, ok: true, detail: `${l.built.label} built in ${(l.built.buildMs.total / 60000).toFixed(1)} min from ${l.built.source}: ${l.built.dir} (${(l.built.bytes / 1e6).toFixed(0)} MB)`, warning: true };
+  }
+  const from = l.sourceEnv ? `TWLAB_FREEBSD_SRC=${l.sourceEnv}` : `GitHub's archive of ${l.pinned} (~85 MB; set TWLAB_FREEBSD_SRC to a copy to build offline)`;
+  return {
+    name,
+    ok: false,
+    detail: `not built yet: the first --kernel freebsd run builds F-Stack and a minimal DPDK into ${l.cacheDir} from ${from} (~5 min on 2 idle cores)${l.missing.length ? `; missing: ${l.missing.join(', ')}` : ''}`,
+    fix: l.missing.length ? `apt-get install ${l.missing.join(' ')}` : 'nothing to do: it is built on first use (or now, with `twlab kernels --build freebsd`)',
+    warning: true,
+  };
 }
