@@ -236,6 +236,27 @@ describe('the FreeBSD helper answers as FreeBSD 13.0’s code does', () => {
     expect(ok(h, 'bind', { fd: tcp(h), addr: '127.0.0.1', port: p.clientPort })).toMatchObject({ ret: -1, errno: 'EADDRINUSE' });
   });
 
+  it('TIME_WAIT lasts 2×MSL on FreeBSD’s own clock (net.inet.tcp.msl), and then the entry goes', async (ctx) => {
+    if (!helper) ctx.skip(why);
+    const h = boot();
+    expect(ok(h, 'sysctl_set', { name: 'net.inet.tcp.msl', value: '1000' }).ret).toBe(0);
+    const p = await pair(h, 30003);
+    expect(ok(h, 'close', { fd: p.client }).ret).toBe(0);
+    expect(ok(h, 'close', { fd: p.server }).ret).toBe(0);
+    const t0 = performance.now();
+    let gone = -1;
+    while (performance.now() - t0 < 15_000) {
+      if (!table(h).some((e) => e.state === 'TIME_WAIT' && e.lport === String(p.clientPort))) {
+        gone = performance.now() - t0;
+        break;
+      }
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    // never before 2 × 1 s; FreeBSD ends TIME_WAITs from tcp_slowtimo, every 500 ms (a stack
+    // whose clock lost ticks would take far longer: at 1000 Hz F-Stack's did)
+    expect(gone).toBeGreaterThanOrEqual(2000);
+  });
+
   it('SO_LINGER {1,0}: close() resets the connection — the peer reads ECONNRESET, no TIME_WAIT', async (ctx) => {
     if (!helper) ctx.skip(why);
     const h = boot();

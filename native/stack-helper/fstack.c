@@ -62,13 +62,18 @@ const char *rte_eal_get_runtime_dir(void);
 /* ---------------------------------------------------------------- configuration */
 
 /* How the stack starts. Set from the environment: TWLAB_FSTACK_TAP (a Linux tap device to attach
- * to; without it, DPDK's null device), TWLAB_FSTACK_HZ (FreeBSD's clock, default 1000 as in
- * FreeBSD's GENERIC kernel; F-Stack's own default is 100), TWLAB_FSTACK_MEMORY_MB (DPDK's). */
+ * to; without it, DPDK's null device), TWLAB_FSTACK_HZ (FreeBSD's clock), TWLAB_FSTACK_MEMORY_MB
+ * (DPDK's memory).
+ * The clock: F-Stack's hardclock is a DPDK timer that adds one tick each time its loop finds it
+ * due, so a loop turn that takes longer than a tick loses ticks and FreeBSD's time runs slow.
+ * With 1000 Hz (FreeBSD's GENERIC kernel) and a loop that sleeps up to 1 ms per turn, a 2 s
+ * TIME_WAIT lasted 3.5 s here; at 100 Hz (F-Stack's default) it lasts 2.0–2.5 s, as on FreeBSD
+ * (tcp_slowtimo ends TIME_WAITs every 500 ms). So 100 Hz: timers in 10 ms steps. */
 static struct {
 	const char *tap;
 	int hz;
 	int memory_mb;
-} cfg = { NULL, 1000, 256 };
+} cfg = { NULL, 100, 256 };
 
 /* FreeBSD's own defaults where F-Stack's sample config.ini changes them (msl 2000,
  * fast_finwait2_recycle 1, finwait2_timeout 5000, blackholes on): twlab measures FreeBSD */
