@@ -84,11 +84,9 @@ export function fstackBackend(b: Backend): Backend {
 export const FREEBSD_KNOBS: KnobTable = {
   sysctls: {
     'net.ipv4.tcp_fin_timeout': {
-      name: 'net.inet.tcp.finwait2_timeout',
-      toOs: (s) => (/^\d+$/.test(s) ? String(Number(s) * 1000) : null),
-      toLinux: (ms) => String(Math.round(Number(ms) / 1000)),
-      // tcp_usrclosed(): once the socket can receive no more, FIN_WAIT_2 gets this timer (ms)
-      why: 'how long an orphaned FIN_WAIT_2 lives (FreeBSD counts ms, Linux s); both default to 60 s',
+      // tcp_usrclosed(), tcp_input(), tcp_timer_2msl(): the orphan's 2MSL timer is finwait2_timeout
+      // only when fast_finwait2_recycle=1, else TP_MAXIDLE (keepcnt × keepintvl)
+      missing: 'an orphaned FIN_WAIT_2 lives until idle for tcp_maxidle (net.inet.tcp.keepcnt × keepintvl, 8 × 75 s); net.inet.tcp.finwait2_timeout counts only with fast_finwait2_recycle=1 (off by default; F-Stack’s sample config turns it on): no one knob',
     },
     'net.ipv4.tcp_timestamps': {
       name: 'net.inet.tcp.rfc1323',
@@ -126,6 +124,9 @@ export const FREEBSD_KNOBS: KnobTable = {
     'net.inet.tcp.msl',
     'net.inet.tcp.finwait2_timeout',
     'net.inet.tcp.fast_finwait2_recycle',
+    'net.inet.tcp.keepintvl',
+    'net.inet.tcp.keepcnt',
+    'net.inet.tcp.tolerate_missing_ts',
     'net.inet.tcp.maxtcptw',
     'net.inet.tcp.nolocaltimewait',
     'net.inet.tcp.blackhole',
