@@ -3,7 +3,7 @@
 // Question: the peer sent data the application never read, and the application closes. Does
 // the kernel send FIN, or RST — and does SO_LINGER change that? Each setting is tried on
 // `trials` connections.
-import { defineLab, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
 
 type Linger = 'off' | 'on' | 'zero';
 const LINGERS: readonly Linger[] = ['off', 'on', 'zero'];
@@ -71,7 +71,6 @@ export default defineLab({
     }
     const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host4, c.local);
     const all = LINGERS.flatMap((l) => results.get(l)!);
-    const counters = ctx.variants.find((v) => v.name === 'linger-off')?.observations.counters as Record<string, number> | undefined;
     ctx.judge('T15', {
       trials: all.map((c): Trial => ({
         requires: [
@@ -84,7 +83,7 @@ export default defineLab({
         LINGERS.map((l) => {
           const cs = results.get(l)!;
           return `SO_LINGER ${label(l)}: ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN over ${cs.length} closes`;
-        }).join('; ') + ` (TcpExt.TCPAbortOnClose +${counters?.['TcpExt.TCPAbortOnClose'] ?? 0} with linger off)`,
+        }).join('; ') + ` (TcpExt.TCPAbortOnClose ${signed(ctx.variantCounter('linger-off', 'TcpExt.TCPAbortOnClose'))} with linger off)`,
     });
     const off = results.get('off')!;
     const kinds = [...new Set(off.map((c) => (sent(c).rst >= 1 && sent(c).fin === 0 ? 'RST' : sent(c).fin >= 1 && sent(c).rst === 0 ? 'FIN' : `${sent(c).fin} FIN, ${sent(c).rst} RST`)))];

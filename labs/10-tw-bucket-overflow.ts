@@ -3,7 +3,7 @@
 // Question: net.ipv4.tcp_max_tw_buckets caps the number of TIME_WAIT sockets. What happens to the
 // connections beyond the cap: do they skip TIME_WAIT, does the kernel say so, and is their port
 // free at once? Measured with two caps (each a trial): the one given and a second one.
-import { defineLab, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
 
 interface Overflow {
   limit: number;
@@ -17,7 +17,8 @@ interface Overflow {
   /** a plain bind() (no SO_REUSEADDR) to each port whose connection skipped TIME_WAIT, and to one that kept it */
   bindSkipped: string[];
   bindHeld: string | null;
-  overflowCounter: number;
+  /** TcpExt.TCPTimeWaitOverflow's move (null: the system has no such counter) */
+  overflowCounter: number | null;
 }
 
 async function closeMany(ctx: LabContext, limit: number, n: number): Promise<Omit<Overflow, 'overflowCounter'>> {
@@ -66,7 +67,7 @@ export default defineLab({
     const runs: Overflow[] = [];
     for (const limit of limits) {
       const obs = await ctx.variant(`close-many-limit-${limit}`, { max_tw_buckets: limit, connections: n }, async () => ({ ...(await closeMany(ctx, limit, n)) }));
-      runs.push({ ...(obs as unknown as Overflow), overflowCounter: (obs.counters as Record<string, number>)['TcpExt.TCPTimeWaitOverflow'] ?? 0 });
+      runs.push({ ...(obs as unknown as Overflow), overflowCounter: ctx.variantCounter(`close-many-limit-${limit}`, 'TcpExt.TCPTimeWaitOverflow') });
     }
     ctx.sysctl('net.ipv4.tcp_max_tw_buckets', ctx.int('max_tw_buckets'));
     const room = (r: Overflow): number => Math.max(0, r.limit - r.existingBefore);
@@ -76,12 +77,12 @@ export default defineLab({
           requires('more connections closed first than there were free buckets', r.closed > room(r), `${r.closed} connections, tcp_max_tw_buckets=${r.limit} with ${r.existingBefore} TIME_WAIT entries already`),
           requires('every close completed both ways', r.completed === r.closed, `${r.completed}/${r.closed} peers reached CLOSED`),
         ],
-        agrees: r.timeWaitEntries <= room(r) && r.overflowCounter >= r.closed - room(r) && r.bindSkipped.length > 0 && r.bindSkipped.every((b) => b === 'OK'),
+        agrees: r.timeWaitEntries <= room(r) && r.overflowCounter !== null && r.overflowCounter >= r.closed - room(r) && r.bindSkipped.length > 0 && r.bindSkipped.every((b) => b === 'OK'),
       })),
       evidence: runs
         .map(
           (r) =>
-            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, TcpExt.TCPTimeWaitOverflow +${r.overflowCounter}, plain bind() to the ${r.skipped} skipped ports → ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}` +
+            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports → ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}` +
             (r.bindHeld ? `, to a port still in TIME_WAIT → ${r.bindHeld}` : ''),
         )
         .join('; '),
@@ -89,7 +90,7 @@ export default defineLab({
     const zero = runs.find((r) => r.limit === 0);
     ctx.answer('q1', {
       answer: !zero ? '' : zero.timeWaitEntries === 0 ? 'none' : zero.timeWaitEntries === zero.closed ? 'all of them' : 'some',
-      why: zero ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT entries; TcpExt.TCPTimeWaitOverflow +${zero.overflowCounter}` : 'no run with tcp_max_tw_buckets=0',
+      why: zero ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT entries; TcpExt.TCPTimeWaitOverflow ${signed(zero.overflowCounter)}` : 'no run with tcp_max_tw_buckets=0',
       requires: [
         requires('a run with tcp_max_tw_buckets=0', !!zero, `caps ${runs.map((r) => r.limit).join(', ')}`),
         requires('every close completed both ways', !!zero && zero.completed === zero.closed, zero ? `${zero.completed}/${zero.closed}` : 'n/a'),
@@ -98,7 +99,7 @@ export default defineLab({
     ctx.print(`Lab 10 — ${this.title}`);
     for (const r of runs) {
       ctx.print(`tcp_max_tw_buckets=${r.limit}, ${r.closed} connections closed by the kernel first`);
-      ctx.print(`  TIME_WAIT entries: ${r.timeWaitEntries}; skipped: ${r.skipped}; TcpExt.TCPTimeWaitOverflow +${r.overflowCounter}`);
+      ctx.print(`  TIME_WAIT entries: ${r.timeWaitEntries}; skipped: ${r.skipped}; TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}`);
       ctx.print(`  bind() without SO_REUSEADDR to a skipped port: ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`);
     }
     ctx.print();

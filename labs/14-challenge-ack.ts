@@ -4,7 +4,7 @@
 // RCV.NXT, a SYN on an established four-tuple, and an ACK for data it never sent — and how are
 // those answers (challenge ACKs) rate-limited? Each probe is sent on `trials` connections; on
 // one connection the probes are spaced beyond the per-socket rate limit, so each may be answered.
-import { defineLab, kernelConnects, NO_FLAGS, requires, type Connection, type KernelClient, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, NO_FLAGS, requires, signed, type Connection, type KernelClient, type LabContext, type Trial } from '../src/lab';
 
 type Kind = 'rst' | 'syn' | 'ack';
 
@@ -130,10 +130,9 @@ export default defineLab({
     const answered = (kind: Kind): string => `${of(kind).filter((p) => p.answers >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
     ctx.judge('T12', { trials: of('rst').map((p) => ({ requires: conditions(p), agrees: p.answers >= 1 && alive(p) })), evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}` });
     ctx.judge('T13', { trials: of('syn').map((p) => ({ requires: conditions(p), agrees: p.answers >= 1 && alive(p) })), evidence: `SYN on the established four-tuple: ${answered('syn')}` });
-    const pc = (ctx.variants.find((v) => v.name === 'probes')?.observations.counters ?? {}) as Record<string, number>;
     ctx.judge('T14', {
       trials: of('ack').map((p) => ({ requires: conditions(p), agrees: p.answers >= 1 && p.injectedRead === '' && alive(p) })),
-      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; TcpExt.TCPChallengeACK +${pc['TcpExt.TCPChallengeACK'] ?? 0}`,
+      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; TcpExt.TCPChallengeACK ${signed(ctx.variantCounter('probes', 'TcpExt.TCPChallengeACK'))}`,
     });
     const rstFates = [...new Set(of('rst').map((p) => (!alive(p) ? 'resets the connection' : p.answers >= 1 ? 'answers with an ACK and keeps the connection' : 'ignores it silently')))];
     ctx.answer('q1', {
@@ -142,14 +141,13 @@ export default defineLab({
       frames: [ctx.framesWhere('probes', (s) => s.flags === 'RST' || s.marks.includes('challenge-ack'))],
       requires: [requires('every probe gave the same answer', rstFates.length === 1, rstFates.join(' / ')), requires('each connection was ESTABLISHED before the probe', of('rst').every((p) => p.stateBefore === 'ESTABLISHED'), of('rst').map((p) => p.stateBefore).join(','))],
     });
-    const rc = rate.counters as Record<string, number>;
     ctx.print(`Lab 14 — ${this.title} (${n} connections, probes ${spacing} ms apart)`);
     ctx.print(`in-window RST             → ${answered('rst')}`);
     ctx.print(`SYN when established      → ${answered('syn')}`);
     ctx.print(`ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}`);
     ctx.print(
       `rate limit: ${rate.sent as number} in-window RSTs over ${rate.spanMs as number} ms drew ${rate.challengeAcks as number} challenge ACKs ` +
-        `(tcp_invalid_ratelimit ${ratelimit} ms; TcpExt.TCPChallengeACK +${rc['TcpExt.TCPChallengeACK'] ?? 0}, TCPACKSkippedChallenge +${rc['TcpExt.TCPACKSkippedChallenge'] ?? 0})`,
+        `(tcp_invalid_ratelimit ${ratelimit} ms; TcpExt.TCPChallengeACK ${signed(ctx.variantCounter('rate-limit', 'TcpExt.TCPChallengeACK'))}, TCPACKSkippedChallenge ${signed(ctx.variantCounter('rate-limit', 'TcpExt.TCPACKSkippedChallenge'))})`,
     );
     ctx.print();
     ctx.concludeClaims();

@@ -38,6 +38,7 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
     env: { ...process.env, ...opts.env },
     encoding: 'utf8',
     timeout: opts.timeoutMs ?? 120_000,
+    maxBuffer: 1 << 28, // lab 01's results on two systems are several MB of JSON
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }

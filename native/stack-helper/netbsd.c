@@ -221,19 +221,39 @@ long sh_proc_new(long uid, long gid, int *err)
 	return id;
 }
 
-/* Runs on a worker thread: the process's last lwp goes, and with it every descriptor it held. */
-long sh_proc_exit(int proc, int *err)
+/* lwps of processes on their way out: taken from the table by the main thread, released by a worker */
+static struct lwp *exiting[MAX_PROCS];
+
+/* Main thread: the process takes no more calls, and the main thread lets go of its lwp. */
+long sh_proc_exit_begin(int proc, int *err)
 {
 	pthread_mutex_lock(&procs_lock);
 	struct lwp *l = proc > 1 && proc <= nprocs ? procs[proc - 1].lwp : NULL;
-	if (l) procs[proc - 1].lwp = NULL;
+	if (l) {
+		procs[proc - 1].lwp = NULL;
+		exiting[proc - 1] = l;
+	}
 	pthread_mutex_unlock(&procs_lock);
 	if (!l) {
 		*err = NB_ESRCH;
 		return -1;
 	}
-	/* the main thread never runs another process's lwp between requests (it switches back to
-	 * process 1 after proc_new), so this lwp is free to be taken over here */
+	if (rump_pub_lwproc_curlwp() == l) rump_pub_lwproc_switch(procs[0].lwp);
+	return 0;
+}
+
+/* Worker thread: the process's last lwp goes, and with it every descriptor it held (fd_free,
+ * which may linger). */
+long sh_proc_exit(int proc, int *err)
+{
+	pthread_mutex_lock(&procs_lock);
+	struct lwp *l = proc > 1 && proc <= nprocs ? exiting[proc - 1] : NULL;
+	if (l) exiting[proc - 1] = NULL;
+	pthread_mutex_unlock(&procs_lock);
+	if (!l) {
+		*err = NB_ESRCH;
+		return -1;
+	}
 	rump_pub_lwproc_switch(l);
 	rump_pub_lwproc_releaselwp();
 	return 0;

@@ -525,6 +525,12 @@ static int handle(struct request *r)
 	} else if (strcmp(op, "proc_exit") == 0) {
 		if (!get(r, "proc")) { bad(&b, "proc_exit needs proc="); goto bad; }
 		if (proc <= 1) { bad(&b, "proc_exit: process %ld is the helper's own", proc); goto bad; }
+		if ((ret = sh_proc_exit_begin((int)proc, &err)) < 0) {
+			if (err == SH_MISSING) { sh_text_printf(&line, " missing what=proc_exit"); goto out; }
+			sh_text_printf(&line, " ok");
+			result_keys(&line, ret, err);
+			goto out;
+		}
 		start_job(r, (int)proc, -1, NULL, 0, 0);
 		sh_text_printf(&line, " pending");
 		goto out;

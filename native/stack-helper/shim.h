@@ -93,7 +93,10 @@ const char *sh_errno_name(int err);
 
 /* Process contexts: 1 is the main process. */
 long sh_proc_new(long uid, long gid, int *err);
-long sh_proc_exit(int proc, int *err); /* may block (lingering closes): runs on a thread */
+/* ending a process: begin runs on the main thread (no more calls in it), exit on a thread of its
+ * own (its descriptors are closed, which may linger) */
+long sh_proc_exit_begin(int proc, int *err);
+long sh_proc_exit(int proc, int *err);
 
 long sh_socket(int proc, int family, int type, int nonblock, int *err);
 long sh_setsockopt(int proc, int fd, int opt, const struct sh_optval *v, int *err);

@@ -339,6 +339,16 @@ async function lock(root: string, log: (s: string) => void): Promise<() => void>
   }
 }
 
+/** Before anything is written: a stack that will have to be built can be (tools, a named source that exists). */
+export function checkFreebsdSource(): void {
+  if (cachedStack()) return;
+  requireTools();
+  const named = process.env.TWLAB_FREEBSD_SRC;
+  if (named && !fs.existsSync(path.resolve(named))) {
+    throw new TwlabError('STACK_BUILD', `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`);
+  }
+}
+
 /** The stack from the cache, built first when it is not there. */
 export async function ensureStack(log: (s: string) => void = () => undefined): Promise<FreebsdStack> {
   const have = cachedStack();

@@ -14,8 +14,9 @@ import { LabRunner, type LabOutcome } from '../lab/runner';
 import type { LabDefinition } from '../lab/types';
 import { availableKernels, cachedKernels, ensureKernel, resolveKernel, type CachedKernel, type KernelSpec } from './debian';
 import { chooseAccel, GuestRunner, guestInitPath, KERNEL_INFO, QEMU, type Accel, type KernelRunInfo } from './guest';
-import { ensureNetbsd } from './netbsd';
+import { checkNetbsdSource, ensureNetbsd } from './netbsd';
 import { netbsdTarget, prepareFreebsd, type StackTarget } from './stacks';
+import { checkFreebsdSource } from './freebsd';
 
 /**
  * One column of the side-by-side: the host, a guest kernel, or another OS's TCP/IP stack run by
@@ -56,6 +57,8 @@ export async function prepareKernels(specs: KernelSpec[], log: (s: string) => vo
     picked = guests.map((s) => resolveKernel(s, available, cached));
     if (picked.some((k) => !('dir' in k))) fetchChecks();
   }
+  if (specs.some((s) => s.kind === 'netbsd')) checkNetbsdSource();
+  if (specs.some((s) => s.kind === 'freebsd')) checkFreebsdSource();
   beforeFetch();
   for (const spec of specs) {
     if (spec.kind === 'host') {

@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
 import { StackHelper } from '../host/backend/stack-helper';
+import { packageRoot } from '../host/native';
 import { pidAlive } from '../host/pid';
 import { TwlabError } from '../lab/errors';
 import { which } from '../lab/preflight';
@@ -69,8 +70,7 @@ export function netbsdCacheRoot(): string {
 const entryName = `${NETBSD_PIN.src.rev.slice(0, 8)}-${NETBSD_PIN.buildrump.rev}`;
 
 function helperSources(): string {
-  // dist/src/kernels → native/stack-helper (the package root holds native/)
-  return path.resolve(__dirname, '..', '..', '..', 'native', 'stack-helper');
+  return path.join(packageRoot(), 'native', 'stack-helper');
 }
 
 const HELPER_FILES = ['protocol.c', 'netbsd.c', 'shim.h'];
@@ -104,6 +104,25 @@ export function buildChecks(): void {
   for (const [tool, pkg] of [['cc', 'gcc'], ['make', 'make'], ['xz', 'xz-utils'], ['tar', 'tar'], ['sh', 'dash']] as const) {
     if (!which(tool)) throw new TwlabError('MISSING_TOOL', `${tool} not found on PATH; fix: apt-get install ${pkg} (needed to build NetBSD's stack for --kernel netbsd)`);
   }
+}
+
+/**
+ * Before anything is written: a stack that is not built yet must have a source to be built
+ * from (one line naming what is missing), and the tools to build it.
+ */
+export function checkNetbsdSource(): void {
+  if (cachedNetbsd()) return;
+  buildChecks();
+  const named = process.env.TWLAB_NETBSD_SRC;
+  if (!named) {
+    if (!which('curl')) throw new TwlabError('MISSING_TOOL', "curl not found on PATH; fix: apt-get install curl (to fetch NetBSD's sources), or set TWLAB_NETBSD_SRC to a folder holding them");
+    return;
+  }
+  const dir = path.resolve(named);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new TwlabError('KERNEL_FETCH', `TWLAB_NETBSD_SRC=${named}: no such folder (it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, or the unpacked buildrump.sh/ and src-netbsd/ trees)`);
+  if (fs.existsSync(path.join(dir, 'buildrump.sh', 'buildrump.sh')) && fs.existsSync(path.join(dir, 'src-netbsd', 'sys'))) return;
+  const missing = [NETBSD_PIN.buildrump.archive, NETBSD_PIN.src.archive].filter((a) => !fs.existsSync(path.join(dir, a)));
+  if (missing.length) throw new TwlabError('KERNEL_FETCH', `TWLAB_NETBSD_SRC=${named}: ${missing.join(' and ')} not found there (the pinned NetBSD sources; see the README)`);
 }
 
 interface Sources {
@@ -200,6 +219,9 @@ export function linkHelper(dir: string): string {
     }
     fs.rmSync(folder, { recursive: true, force: true });
     fs.renameSync(tmp, folder);
+    fs.chmodSync(folder, 0o755);
+    // helpers linked from older sources go (a lab still running one keeps its open file)
+    for (const f of fs.readdirSync(dir)) if (/^helper-[0-9a-f]+$/.test(f) && f !== path.basename(folder)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
     return binary;
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -217,6 +239,41 @@ export async function ensureNetbsd(log: (s: string) => void = () => undefined): 
     buildChecks();
     const root = netbsdCacheRoot();
     fs.mkdirSync(root, { recursive: true });
+    const unlock = await buildLock(root, log);
+    try {
+      built = cachedNetbsd() ?? (await build(root, log));
+    } finally {
+      unlock();
+    }
+  }
+  const helper = linkHelper(built.dir);
+  return { ...built, helper, label: netbsdLabel(built) };
+}
+
+/** One build at a time (two twlab runs, or CI's early build and a test): the second waits for the first. */
+async function buildLock(root: string, log: (s: string) => void): Promise<() => void> {
+  const lock = path.join(root, '.lock');
+  let said = false;
+  for (;;) {
+    try {
+      fs.writeFileSync(lock, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(lock, { force: true });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+    const owner = Number(fs.readFileSync(lock, 'utf8').trim() || '0');
+    if (!owner || !pidAlive(owner)) {
+      fs.rmSync(lock, { force: true }); // left by a build that was killed
+      continue;
+    }
+    if (!said) log(`waiting for another twlab (pid ${owner}) building NetBSD's stack`);
+    said = true;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+async function build(root: string, log: (s: string) => void): Promise<NetbsdBuild & { dir: string; bytes: number }> {
+  {
     for (const name of fs.readdirSync(root)) {
       const m = /^\.build-(\d+)-/.exec(name);
       if (m && !pidAlive(Number(m[1]))) fs.rmSync(path.join(root, name), { recursive: true, force: true });
@@ -248,11 +305,9 @@ export async function ensureNetbsd(log: (s: string) => void = () => undefined): 
       fs.rmSync(final, { recursive: true, force: true });
       fs.renameSync(ready, final);
       log(`NetBSD ${info.release} built in ${(info.buildMs / 60000).toFixed(1)} min`);
-      built = cachedNetbsd()!;
+      return cachedNetbsd()!;
     } finally {
       fs.rmSync(scratch, { recursive: true, force: true });
     }
   }
-  const helper = linkHelper(built.dir);
-  return { ...built, helper, label: netbsdLabel(built) };
 }

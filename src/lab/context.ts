@@ -209,6 +209,13 @@ export class LabContext {
     return this.system.counters();
   }
 
+  /** How much a counter (Linux's name) moved during a finished variant; null where the system has no such counter. */
+  variantCounter(variant: string, name: string): number | null {
+    if (!this.system.hasCounter(name)) return null;
+    const delta = this.variants.find((v) => v.name === variant)?.observations.counters as Record<string, number> | undefined;
+    return delta?.[name] ?? 0;
+  }
+
   /** One counter by Linux's name, or null where the system has no equivalent (noted in the timeline). */
   counter(name: string): number | null {
     try {

@@ -9,6 +9,7 @@ export type { ParamSpec, ParamValue } from './params';
 export type { KernelSocket, Proto, Linger, TcpInfo, SyscallRecord } from '../host/ksocket';
 export type { ProcessHandle, ProcessHandle as UidHelper } from '../host/backend/types';
 export { KnobMissingError } from '../host/backend/types';
+export { signed } from './counters';
 export type { SyscallResult, AsyncSyscallResult } from '../host/native';
 export { familyOf, parseIPv4, parseIPv6, type IpFamily } from '../wire/address';
 export type { TcpStack, Connection } from '../stack/stack';

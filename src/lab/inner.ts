@@ -110,7 +110,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     slug: def!.slug,
     title: def!.title,
     kernel: system.identity.os === 'Linux' ? os.release() : system.identity.label,
-    system: system.identity,
+    ...(system.identity.os === 'Linux' ? {} : { system: system.identity }),
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - t0),
     params: job.params,

@@ -43,7 +43,7 @@ export interface LabResult {
   title: string;
   /** uname -r, or another OS's stack's label ("NetBSD 7.99.34 (src-netbsd 82f3a69)") */
   kernel: string;
-  /** which system answered (absent in results from before it was recorded: Linux) */
+  /** another OS's stack that answered (absent: the Linux kernel `kernel` names) */
   system?: SystemIdentity;
   startedAt: string;
   durationMs: number;

@@ -335,6 +335,9 @@ export function helperBackend(h: StackHelper, o: HelperBackendOptions): Backend 
       for (const [k, v] of Object.entries(raw)) out[`${o.identity.os}.${k}`] = v;
       return strictCounters(out, o.knobs, system);
     },
+    hasCounter(name) {
+      return typeof o.knobs.counters[name] === 'string' || name.startsWith(`${o.identity.os}.`);
+    },
     readSysctl(name) {
       const m = sysctl(name);
       if ('missing' in m) return null;

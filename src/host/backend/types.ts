@@ -118,6 +118,8 @@ export interface Observer {
   table(): SocketEntry[];
   /** counters by Linux's names (Tcp.*, TcpExt.*); reading one the system has no equivalent of throws KnobMissingError */
   counters(): Record<string, number>;
+  /** whether the system has a counter by that Linux name (one it lacks reads as missing, never as 0) */
+  hasCounter(name: string): boolean;
   readSysctl(name: string): string | null;
   /** throws KnobMissingError when the system has no such knob */
   writeSysctl(name: string, value: string | number): string;
