@@ -244,10 +244,17 @@ struct fdinfo {
 static struct fdinfo *fds;
 static int nfds;
 static int next_proc = 2;
+/* process contexts that have begun to exit (proc_exit): no more calls in them */
+static unsigned char gone[4096];
+
+static int proc_alive(int proc)
+{
+	return proc >= 1 && proc < next_proc && (proc >= (int)sizeof(gone) || !gone[proc]);
+}
 
 static struct fdinfo *fdinfo(int proc, int fd)
 {
-	if (fd < 0 || fd >= nfds || fds[fd].proc != proc) return NULL;
+	if (!proc_alive(proc) || fd < 0 || fd >= nfds || fds[fd].proc != proc) return NULL;
 	return &fds[fd];
 }
 
@@ -311,6 +318,7 @@ static void from_linux(const struct sockaddr_storage *ss, struct sh_addr *a)
 
 static int step_socket(struct call *c)
 {
+	if (!proc_alive(c->proc)) return finish(c, -1, ESRCH);
 	int fd = ff_socket(c->addr->family == SH_INET ? AF_INET : AF_INET6, c->opt == SH_STREAM ? SOCK_STREAM : SOCK_DGRAM, 0);
 	if (fd < 0) return finish(c, -1, errno);
 	adopt(fd, c->proc, c->flag);
@@ -559,12 +567,27 @@ long sh_tcpinfo(int proc, int fd, struct sh_tcpinfo *ti, int *err)
 static int step_proc_new(struct call *c)
 {
 	if ((c->n != -1 && c->n != 0) || (c->timeout_ms != -1 && c->timeout_ms != 0)) return finish(c, -1, SH_MISSING);
+	if (next_proc >= (int)sizeof(gone)) return finish(c, -1, EAGAIN); /* as fork() says when out of processes */
 	return finish(c, next_proc++, 0);
 }
 
 long sh_proc_new(long uid, long gid, int *err)
 {
 	struct call c = { .step = step_proc_new, .n = uid, .timeout_ms = gid };
+	return run(&c, err);
+}
+
+/* the process can make no more calls; its descriptors are closed by sh_proc_exit */
+static int step_proc_exit_begin(struct call *c)
+{
+	if (c->proc <= 1 || !proc_alive(c->proc) || c->proc >= (int)sizeof(gone)) return finish(c, -1, ESRCH);
+	gone[c->proc] = 1;
+	return finish(c, 0, 0);
+}
+
+long sh_proc_exit_begin(int proc, int *err)
+{
+	struct call c = { .step = step_proc_exit_begin, .proc = proc };
 	return run(&c, err);
 }
 
