@@ -58,6 +58,16 @@ describe('building FreeBSD’s stack: a bad source is one line, and nothing half
     expect(leftovers(cache)).toEqual([]);
   });
 
+  it('from the command line: one line, exit 2, no evidence folder and nothing cached', () => {
+    const cache = tmpDir('fbsd-cache-');
+    const out = path.join(tmpDir('fbsd-out-'), 'evidence');
+    const r = spawnSync(process.execPath, [CLI, 'run', '01', '--kernel', 'freebsd', '--out', out], { encoding: 'utf8', env: { ...process.env, TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: '/nonexistent/f-stack' }, timeout: 60_000 });
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^twlab: TWLAB_FREEBSD_SRC=\/nonexistent\/f-stack: no such file or folder; fix: /)]);
+    expect(fs.existsSync(out)).toBe(false);
+    expect(leftovers(cache)).toEqual([]);
+  });
+
   it('an archive cut short (tar fails half-way)', async () => {
     const src = pinnedSource();
     const dir = tmpDir('fbsd-src-');
