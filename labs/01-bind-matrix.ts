@@ -154,7 +154,7 @@ async function measure(ctx: LabContext, helper: UidHelper | KnobMissingError | n
   cell.bsd = bsdPrediction({ ...cell, addrA: s.a.token, addrB: s.b.token });
   if (s.uid === 'other' && helper instanceof KnobMissingError) {
     // the system under test has no second user to own B (F-Stack: one credential for all)
-    return { ...cell, setupA: 'not tested', result: 'not tested', notTested: helper.message };
+    return { ...cell, setupA: 'not measured', result: 'not measured', notTested: helper.message };
   }
   const a = ctx.socket(s.a.family, s.proto, { timeline: false });
   let b: KernelSocket | null = null;
