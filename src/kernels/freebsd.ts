@@ -521,7 +521,7 @@ export function freebsdCheck(l: FreebsdListing = freebsdListing()): Check {
   return {
     name,
     ok: false,
-    detail: `not built yet: the first --kernel freebsd run builds F-Stack and a minimal DPDK into ${l.cacheDir} from ${from} (~5 min on 2 idle cores)${l.missing.length ? `; missing: ${l.missing.join(', ')}` : ''}`,
+    detail: `not built yet: the first --kernel freebsd run builds F-Stack and a minimal DPDK into ${l.cacheDir} from ${from} (~6 min of CPU: 3–4 min on 2 idle cores)${l.missing.length ? `; missing: ${l.missing.join(', ')}` : ''}`,
     fix: l.missing.length ? `apt-get install ${l.missing.join(' ')}` : 'nothing to do: it is built on first use (or now, with `twlab kernels --build freebsd`)',
     warning: true,
   };
