@@ -23,6 +23,8 @@ interface Figure {
   name: string;
   mbps: number;
   pps: number;
+  /** segments the kernel retransmitted (TCP_INFO total_retrans) and retransmissions the stack started (RTO, tail-loss probe, fast retransmit) */
+  retrans?: { kernel: number; stack: number };
 }
 
 async function kernelLoopback(): Promise<Figure> {
@@ -78,6 +80,8 @@ async function stackTransfer(stack: TcpStack, direction: 'kernel→stack' | 'sta
   const conn = await accepted;
   // the data exists before the clock starts, as in the loopback baseline; packets are the stack's own count
   const data = Buffer.alloc(bytes, 3);
+  let stackRetrans = 0;
+  conn.tcbEvents.on((e) => e.kind === 'retransmit' && stackRetrans++);
   const before = stack.stats.in + stack.stats.out;
   const t0 = performance.now();
   if (direction === 'kernel→stack') {
@@ -99,10 +103,11 @@ async function stackTransfer(stack: TcpStack, direction: 'kernel→stack' | 'sta
   }
   const secs = (performance.now() - t0) / 1000;
   const packets = stack.stats.in + stack.stats.out - before;
+  const kernelRetrans = k.tcpInfo().info?.totalRetrans ?? NaN;
   conn.abort();
   k.closeNow();
   stack.unlisten(listener);
-  return { name: `stack: ${direction}${label}`, mbps: bytes / MB / secs, pps: packets / secs };
+  return { name: `stack: ${direction}${label}`, mbps: bytes / MB / secs, pps: packets / secs, retrans: { kernel: kernelRetrans, stack: stackRetrans } };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -139,6 +144,10 @@ async function main(): Promise<void> {
   }
   const directions = ['kernel→stack', 'stack→kernel'].filter((d) => rounds.has(`stack: ${d}`));
   const rawRounds = rounds.get('baseline: kernel UDP → TUN → TunLink (no TCP)')!;
+  // retransmissions on a lossless TUN come from scheduling: a stall of this process delays the ACKs
+  // the kernel waits for (its tail-loss probe or RTO fires), or one of the kernel's delays ours
+  const retrans = [...rounds].filter(([, fs]) => fs[0]!.retrans).map(([name, fs]) => `${name.replace('stack: ', '')}: kernel ${fs.map((f) => f.retrans!.kernel).join('/')}, stack ${fs.map((f) => f.retrans!.stack).join('/')}`);
+  console.log(`retransmissions per round (kernel: segments, TCP_INFO; stack: retransmissions started) — ${retrans.join('; ')}`);
   console.log(`(each round's ratios to its own raw rate, ${directions.join(' / ')}: ${rawRounds.map((raw, r) => directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`);
   process.exit(0);
 }

@@ -4,13 +4,15 @@
 // answer gives BSD's rules (its SO_REUSEADDR table) and says how Linux differs. This lab binds
 // every pair of sockets on this kernel — TCP and UDP; A only bound, or already listening;
 // SO_REUSEADDR and SO_REUSEPORT on none/A/B/both; wildcard, loopback, specific and IPv6
-// addresses; B owned by the same or another user — and judges each claim from the cells.
+// addresses; B owned by the same or another user — and judges each claim from the cells. Then it
+// asks whether SO_REUSEPORT set after bind() counts, against the flag set before (the control).
 import * as os from 'node:os';
 import { claimById, decide, defineLab, familyOf, KnobMissingError, LabError, requires, type IpFamily, type Judgement, type KernelSocket, type LabContext, type Proto, type UidHelper, type Verdict } from '../src/lab';
 
 // ---------------------------------------------------------------- the claims
 // (texts, sources and scopes in src/lab/claims.ts)
-const CLAIM_IDS = ['C1', 'C2', 'C3', 'C5', 'C7', 'C8', 'C9'] as const;
+// C22 is judged from a variant of its own (SO_REUSEPORT set after bind), the others from the matrix
+const CLAIM_IDS = ['C1', 'C2', 'C3', 'C5', 'C7', 'C8', 'C9', 'C23', 'C24', 'C22'] as const;
 type ClaimId = (typeof CLAIM_IDS)[number];
 
 // ---------------------------------------------------------------- parameters
@@ -40,9 +42,10 @@ const PARAMS = [
     validate: checkAddressToken,
     help: 'addresses paired as A × B (all ordered pairs); +v6only sets IPV6_V6ONLY, plain IPv6 clears it',
   },
-  { name: 'multicast', kind: 'string', default: '224.1.2.3', validate: (v: string) => (familyOf(v) ? null : `${JSON.stringify(v)} is not an IP address`), help: 'group both sockets bind in the multicast kind' },
+  { name: 'multicast', kind: 'string', default: '224.1.2.3', validate: (v: string) => (!familyOf(v) ? `${JSON.stringify(v)} is not an IP address` : isMulticastGroup(v) ? null : `${JSON.stringify(v)} is not a multicast group address (224.0.0.0–239.255.255.255, or ff00::/8): the multicast cells bind both sockets to a group`), help: 'group both sockets bind in the multicast kind' },
   { name: 'uids', kind: 'list', default: ['same', 'other'], choices: ['same', 'other'], help: 'owner of socket B: the lab (root) or another user (nobody, 65534)' },
   { name: 'base_port', kind: 'int', default: 20000, min: 1024, max: 60000, help: 'first port; each cell binds a fresh one' },
+  { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of the SO_REUSEPORT-after-bind probe, per protocol and kind' },
 ] as const;
 
 // ---------------------------------------------------------------- cells
@@ -54,6 +57,12 @@ interface Endpoint {
   family: IpFamily;
   address: string;
   v6only: boolean | null;
+}
+
+/** 224.0.0.0/4 (RFC 5771) or ff00::/8 (RFC 4291 §2.7) */
+function isMulticastGroup(address: string): boolean {
+  const first = Number(address.split('.')[0]);
+  return familyOf(address) === 'ipv4' ? first >= 224 && first <= 239 : /^ff[0-9a-f]{2}:/i.test(address);
 }
 
 function endpoint(token: string): Endpoint {
@@ -215,6 +224,10 @@ const sameAddr = (c: Cell): boolean => c.addrA === c.addrB && c.v6onlyA === c.v6
 const noReuse = (c: Cell): boolean => !c.reuseaddrA && !c.reuseaddrB && !c.reuseportA && !c.reuseportB;
 const measured = (cs: Cells): Cell[] => cs.filter((c) => c.setupA === 'OK');
 
+/** ::ffff:a.b.c.d is the IPv4 address a.b.c.d (the kernel binds it as such). */
+const unmapped = (address: string): string => address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
+const kindsOf = (cs: Cells): string => [...new Set(cs.map((c) => `${c.proto} ${c.kind}`))].join(', ');
+
 /** A claim judged over many cells: agrees when no cell contradicts it. */
 function judge(id: ClaimId, agrees: boolean, evidence: string, cells: number): [ClaimId, Judgement] {
   return [id, { requires: [requires('cells the claim speaks of were measured', cells > 0, `${cells} cells`)], agrees, evidence }];
@@ -240,8 +253,11 @@ function describe(c: Cell): string {
   return `${c.proto} ${c.kind} ${v6(c.addrA, c.v6onlyA)}→${v6(c.addrB, c.v6onlyB)} SO_REUSEADDR ${flagText(c.reuseaddrA, c.reuseaddrB)}, SO_REUSEPORT ${flagText(c.reuseportA, c.reuseportB)}${c.uidB === 'other' ? ', B other uid' : ''}`;
 }
 
-/** Each claim's judgement from the matrix: which cells it speaks of, and whether any contradicts it. */
-export function judgements(all: Cells): Array<[ClaimId, Judgement]> {
+/**
+ * Each claim's judgement: from the matrix (which cells it speaks of, and whether any contradicts
+ * it), and C22 from the SO_REUSEPORT-after-bind trials (not tested when there are none).
+ */
+export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []): Array<[ClaimId, Judgement]> {
   const cells = measured(all);
   const same = cells.filter((c) => c.uidB === 'same');
   const unicast = same.filter((c) => c.kind !== 'multicast');
@@ -350,36 +366,142 @@ export function judgements(all: Cells): Array<[ClaimId, Judgement]> {
       out.push(judge('C8', holds, parts.join('; '), listening.length + viaAddr.length));
     }
   }
-  // C9: REUSEPORT sharing needs the same uid
+  // C9: REUSEPORT sharing needs the same uid. The control: the same cells with one owner bind
+  // (else a refusal across users says nothing about users)
   {
     const other = measured(all).filter((c) => c.uidB === 'other' && c.kind !== 'multicast' && sameAddr(c) && c.reuseportA && c.reuseportB && !c.reuseaddrA && !c.reuseaddrB);
     const key = (c: Cell): string => `${c.proto}|${c.kind}|${c.addrA}|${c.v6onlyA}|${c.addrB}|${c.v6onlyB}|${c.reuseaddrA}|${c.reuseaddrB}`;
-    const sameOk = new Map(unicast.filter((c) => sameAddr(c) && c.reuseportA && c.reuseportB).map((c) => [key(c), c.result]));
+    const sameOwner = new Map(unicast.filter((c) => sameAddr(c) && c.reuseportA && c.reuseportB).map((c) => [key(c), c]));
+    const controls = other.map((c) => sameOwner.get(key(c)));
+    const missing = controls.filter((c) => c === undefined).length;
+    const refused = controls.filter((c): c is Cell => c !== undefined && c.result !== 'OK');
+    const controlResults = [...new Set(controls.filter((c): c is Cell => c !== undefined).map((c) => c.result))].join('/');
     const sharedAcross = other.filter((c) => c.result === 'OK');
-    const sameRefused = other.filter((c) => sameOk.has(key(c)) && sameOk.get(key(c)) !== 'OK');
     const addrAcross = measured(all).filter((c) => c.uidB === 'other' && c.kind === 'bound' && sameAddr(c) && c.reuseaddrA && c.reuseaddrB && !c.reuseportA && !c.reuseportB);
     const addrShared = addrAcross.filter((c) => c.result === 'OK').length;
     const untested = all.find((c) => c.uidB === 'other' && c.notTested);
     out.push(
       other.length === 0
         ? notTested('C9', untested?.notTested ?? 'needs uids=other (B owned by another user)')
-        : judge(
+        : [
             'C9',
-            sharedAcross.length === 0 && sameRefused.length === 0,
-            (sharedAcross.length
-              ? `${sharedAcross.length}/${other.length} cells shared a port across users, e.g. ${describe(sharedAcross[0]!)}`
-              : `all ${other.length} SO_REUSEPORT-both cells with B owned by uid 65534 → ${[...new Set(other.map((c) => c.result))].join('/')}, the same cells with one owner → OK`) +
-              (addrAcross.length ? `; SO_REUSEADDR on both, not listening, shared across users in ${addrShared}/${addrAcross.length} cells` : ''),
-            other.length,
-          ),
+            {
+              requires: [
+                requires('cells the claim speaks of were measured', true, `${other.length} cells`),
+                requires(
+                  'the control: the same cells with one owner were measured and bound (SO_REUSEPORT shares the port within one user)',
+                  missing === 0 && refused.length === 0,
+                  missing ? `${missing}/${other.length} not measured (uids=${[...new Set(all.map((c) => c.uidB))].join(',')})` : refused.length ? `${refused.length}/${other.length} refused, e.g. ${describe(refused[0]!)} → ${refused[0]!.result}` : `all ${other.length} → ${controlResults}`,
+                ),
+              ],
+              agrees: sharedAcross.length === 0,
+              evidence:
+                (sharedAcross.length
+                  ? `${sharedAcross.length}/${other.length} cells shared a port across users, e.g. ${describe(sharedAcross[0]!)}`
+                  : `all ${other.length} SO_REUSEPORT-both cells with B owned by uid 65534 → ${[...new Set(other.map((c) => c.result))].join('/')}`) +
+                (missing < other.length ? `; the same cells with one owner → ${controlResults}` : '; the same cells with one owner: not measured') +
+                (addrAcross.length ? `; SO_REUSEADDR on both, not listening, shared across users in ${addrShared}/${addrAcross.length} cells` : ''),
+            },
+          ],
     );
   }
+  // C23: without flags, A on 0.0.0.0 keeps B off every specific IPv4 address of the port
+  {
+    const cs = unicast.filter((c) => noReuse(c) && c.addrA === '0.0.0.0' && family(c.addrB) === 'ipv4' && !isWildcard(c.addrB));
+    const bad = mismatches(cs, () => 'EADDRINUSE');
+    const addrs = [...new Set(cs.map((c) => c.addrB))].join(', ');
+    out.push(
+      cs.length === 0
+        ? notTested('C23', 'needs 0.0.0.0 and a specific IPv4 address in --set addresses')
+        : judge('C23', bad.length === 0, bad.length ? `${bad.length}/${cs.length} cells bound beside 0.0.0.0: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} cells with A on 0.0.0.0 and B on ${addrs} (${kindsOf(cs)}, no flags) → EADDRINUSE`, cs.length),
+    );
+  }
+  // C24: two different specific addresses (an IPv4-mapped IPv6 address is its IPv4 address) never conflict
+  {
+    const cs = unicast.filter((c) => noReuse(c) && !isWildcard(c.addrA) && !isWildcard(c.addrB) && unmapped(c.addrA) !== unmapped(c.addrB));
+    const bad = mismatches(cs, () => 'OK');
+    out.push(
+      cs.length === 0
+        ? notTested('C24', 'needs two specific addresses in --set addresses')
+        : judge('C24', bad.length === 0, bad.length ? `${bad.length}/${cs.length} pairs of different specific addresses conflicted: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} pairs of different specific addresses (${kindsOf(cs)}, no flags) → OK`, cs.length),
+    );
+  }
+  out.push(judgeAfterBind(afterBind));
   return out;
 }
 
-/** The verdicts the matrix gives on a kernel (by default this one). */
-export function judgeClaims(all: Cells, kernelRelease = os.release()): Array<{ id: ClaimId; verdict: Verdict; evidence: string }> {
-  return judgements(all).map(([id, j]) => ({ id, ...decide(claimById(id), j, kernelRelease) }));
+/** The verdicts the matrix (and the after-bind trials) give on a kernel (by default this one). */
+export function judgeClaims(all: Cells, kernelRelease = os.release(), afterBind: readonly AfterBindTrial[] = []): Array<{ id: ClaimId; verdict: Verdict; evidence: string }> {
+  return judgements(all, afterBind).map(([id, j]) => ({ id, ...decide(claimById(id), j, kernelRelease) }));
+}
+
+// ---------------------------------------------------------------- SO_REUSEPORT set after bind() (C22)
+/** One probe: A binds, then sets SO_REUSEPORT; B sets it and binds the same address and port. */
+export interface AfterBindTrial {
+  proto: Proto;
+  kind: 'bound' | 'listening';
+  port: number;
+  /** the control on a port of its own: A set SO_REUSEPORT before its bind (and listened), then B bound */
+  control: { setupA: string; bindB: string };
+  /** A's bind() (and listen(), for the listening kind) */
+  setupA: string;
+  /** setsockopt(SO_REUSEPORT, 1) on A after its bind, and what getsockopt reads back */
+  setAfter: string;
+  readBack: string;
+  /** B's bind(): OK or the errno */
+  bindB: string;
+}
+
+async function reuseportAfterBind(ctx: LabContext, proto: Proto, kind: 'bound' | 'listening', port: number): Promise<AfterBindTrial> {
+  const addr = ctx.addr.host4;
+  const listening = kind === 'listening';
+  // the control: the flag set before A's bind lets B share the port
+  const ca = ctx.socket('ipv4', proto);
+  const cb = ctx.socket('ipv4', proto);
+  ca.setOption('SO_REUSEPORT', true);
+  let controlA = outcome(ca.bind(addr, port + 1));
+  if (controlA === 'OK' && listening) controlA = outcome(ca.listen());
+  cb.setOption('SO_REUSEPORT', true);
+  const control = { setupA: controlA, bindB: controlA === 'OK' ? outcome(cb.bind(addr, port + 1)) : 'not measured' };
+  ca.closeNow();
+  cb.closeNow();
+  // the probe: the flag set only after A's bind
+  const a = ctx.socket('ipv4', proto);
+  const b = ctx.socket('ipv4', proto);
+  try {
+    const setupA = outcome(a.bind(addr, port));
+    const set = a.setOption('SO_REUSEPORT', true);
+    const got = a.getOption('SO_REUSEPORT');
+    const setAfter = outcome(set);
+    const readBack = got.value === null ? `getsockopt ${got.errno}` : got.value ? '1' : '0';
+    const listen = setupA === 'OK' && listening ? outcome(a.listen()) : 'OK';
+    b.setOption('SO_REUSEPORT', true);
+    const bindB = setupA === 'OK' && listen === 'OK' ? outcome(b.bind(addr, port)) : 'not measured';
+    return { proto, kind, port, control, setupA: setupA === 'OK' ? listen : setupA, setAfter, readBack, bindB };
+  } finally {
+    a.closeNow();
+    b.closeNow();
+  }
+}
+
+function judgeAfterBind(trials: readonly AfterBindTrial[]): [ClaimId, Judgement] {
+  if (trials.length === 0) return notTested('C22', 'the SO_REUSEPORT-after-bind probes were not run (see --set protocols/kinds)');
+  const by = (f: (t: AfterBindTrial) => string): string =>
+    [...new Set(trials.map((t) => `${t.proto} ${t.kind}`))].map((k) => `${k} → ${[...new Set(trials.filter((t) => `${t.proto} ${t.kind}` === k).map(f))].join('/')}`).join(', ');
+  return [
+    'C22',
+    {
+      trials: trials.map((t) => ({
+        requires: [
+          requires("A's bind() (and listen()) and its setsockopt(SO_REUSEPORT) after the bind returned 0", t.setupA === 'OK' && t.setAfter === 'OK', `bind/listen → ${t.setupA}, setsockopt → ${t.setAfter}`),
+          requires('A reads SO_REUSEPORT back as 1', t.readBack === '1', t.readBack),
+          requires("the control: with SO_REUSEPORT set before A's bind, B binds the same address and port", t.control.setupA === 'OK' && t.control.bindB === 'OK', `A → ${t.control.setupA}, B → ${t.control.bindB}`),
+        ],
+        agrees: t.bindB === 'EADDRINUSE',
+      })),
+      evidence: `A bound 192.0.2.1:P, then set SO_REUSEPORT (read back ${[...new Set(trials.map((t) => t.readBack))].join('/')}); B set it and bound the same address and port: ${by((t) => t.bindB)}; with the flag set before A's bind: ${by((t) => t.control.bindB)}`,
+    },
+  ];
 }
 
 // ---------------------------------------------------------------- the seed's table
@@ -503,6 +625,7 @@ export default defineLab({
   questions: [
     { id: 'q1', text: "Socket A is bound to 0.0.0.0:P with no flags. Socket B sets SO_REUSEADDR and binds 192.0.2.1:P (TCP). What does B's bind() return?", choices: ['OK', 'EADDRINUSE'] },
     { id: 'q2', text: "Both sockets set SO_REUSEPORT and bind 192.0.2.1:P, but B belongs to another user (nobody). What does B's bind() return?", choices: ['OK', 'EADDRINUSE'] },
+    { id: 'q3', text: "Socket A binds 192.0.2.1:P (TCP) and only then sets SO_REUSEPORT. Socket B sets SO_REUSEPORT and binds 192.0.2.1:P. What does B's bind() return?", choices: ['OK', 'EADDRINUSE'] },
   ],
   recordSysctls: ['net.ipv4.ip_local_port_range', 'net.ipv6.bindv6only'],
   async run(ctx) {
@@ -529,6 +652,25 @@ export default defineLab({
       return { cellCount: cells.length, elapsedMs: Math.round(performance.now() - t0), cells };
     }));
 
+    // C22: SO_REUSEPORT set after bind(), against the same set before it (the control)
+    const afterBind = (
+      await ctx.variant('reuseport-after-bind', { trials: ctx.int('trials') }, async () => {
+        const out: AfterBindTrial[] = [];
+        const kinds = ctx.list('kinds');
+        const probes = (ctx.list('protocols') as Proto[]).flatMap((proto) =>
+          (['bound', 'listening'] as const).filter((k) => kinds.includes(k) && (k === 'bound' || proto === 'tcp')).map((kind) => ({ proto, kind })),
+        );
+        let port = ctx.int('base_port') + cells.length + 1;
+        for (let i = 0; i < ctx.int('trials'); i++) {
+          for (const { proto, kind } of probes) {
+            out.push(await reuseportAfterBind(ctx, proto, kind, port));
+            port = port >= 64000 ? ctx.int('base_port') : port + 2;
+          }
+        }
+        return { trials: out };
+      })
+    ).trials as AfterBindTrial[];
+
     const unicast = cells.filter((c) => c.uidB === 'same' && c.kind !== 'multicast' && c.setupA === 'OK');
     ctx.print(`Lab 01 — ${this.title}`);
     ctx.print(`${cells.length} cells measured in ${observations.elapsedMs as number} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`);
@@ -546,7 +688,7 @@ export default defineLab({
     if (untested.length) ctx.print(`${untested.length} cells not tested: ${untested[0]!.notTested}`);
     ctx.print();
     ctx.print('Claims');
-    for (const [id, j] of judgements(cells)) {
+    for (const [id, j] of judgements(cells, afterBind)) {
       const c = ctx.judge(id, j);
       ctx.conclude(`  ${c.id} ${c.verdict.toUpperCase()}: ${c.text} [${c.scope}]`);
       ctx.print(`      ${c.evidence}`);
@@ -568,6 +710,17 @@ export default defineLab({
       answer: q2?.result ?? '',
       why: `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner → ${q2same?.result ?? '?'}${q2?.result === 'EADDRINUSE' && q2same?.result === 'OK' ? ' (SO_REUSEPORT groups are per effective user)' : ''}`,
       requires: measuredCell('SO_REUSEPORT on both, B another user', q2),
+    });
+    const q3 = afterBind.filter((t) => t.proto === 'tcp' && t.kind === 'bound');
+    const q3results = [...new Set(q3.map((t) => t.bindB))];
+    ctx.answer('q3', {
+      answer: q3results[0] ?? '',
+      why: `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind → ${[...new Set(q3.map((t) => t.control.bindB))].join('/')}${q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : ''}`,
+      requires: [
+        requires('the probe ran (TCP, A only bound)', q3.length > 0, `${q3.length} probes (see --set protocols/kinds)`),
+        requires("A's setsockopt after the bind returned 0 and reads back 1", q3.every((t) => t.setAfter === 'OK' && t.readBack === '1'), q3.map((t) => `${t.setAfter}/${t.readBack}`).join(' ')),
+        requires('every probe gave the same answer', q3results.length === 1, q3results.join(' / ')),
+      ],
     });
   },
 });

@@ -5,7 +5,7 @@
 //
 // Each close is repeated on `trials` connections (closed together, so waiting out one TIME_WAIT
 // waits out all of them).
-import { defineLab, kernelConnects, PATIENT_PEER, peerReaches, requires, type LabContext, type Precondition, type Trial } from '../src/lab';
+import { defineLab, finExchange, kernelConnects, PATIENT_PEER, peerReaches, requires, type LabContext, type Precondition, type Trial } from '../src/lab';
 
 const PORT = 80;
 const TIMER_SLACK_MS = 1500;
@@ -37,6 +37,9 @@ interface PeerCloser {
   /** the kernel read end-of-file (the peer's FIN) before it closed */
   eof: boolean;
   close: { ret: number; errno: string | null };
+  /** the kernel's states seen in the socket table from the peer's FIN on (CLOSE_WAIT, LAST_ACK, …) */
+  kernelStates: string[];
+  /** the kernel's entries for the four-tuple 300 ms after the close */
   kernelEntries: string[];
   kernelTimeWait: boolean;
   peerStates: string[];
@@ -123,18 +126,28 @@ async function peerClosesFirst(ctx: LabContext, n: number): Promise<PeerCloser[]
   const out: PeerCloser[] = [];
   for (let i = 0; i < n; i++) {
     const { k, conn, local } = await kernelConnects(ctx, PORT);
+    const kernelStates: string[] = [];
+    const look = (): string[] => {
+      const states = ctx.table((e) => e.local.port === local.port && e.remote.port === PORT).map((e) => e.state);
+      for (const st of states) if (kernelStates[kernelStates.length - 1] !== st) kernelStates.push(st);
+      return states;
+    };
     conn.end(); // FIN from the peer
     const eof = await k.recv(100, { timeoutMs: 3000 }); // the kernel reads end-of-file …
+    look(); // CLOSE_WAIT
     const close = await k.close(); // … and closes: FIN back
+    look();
     const peerTimeWait = await peerReaches(conn, 'TIME-WAIT', 3000);
-    await ctx.sleep(300);
-    const kernelEntries = ctx.table((e) => e.local.port === local.port && e.remote.port === PORT).map((e) => e.state);
+    // the kernel's side: watched for 300 ms after the close (a TIME_WAIT would show up here)
+    for (const t0 = performance.now(); performance.now() - t0 < 300; await ctx.sleep(20)) look();
+    const kernelEntries = look();
     out.push({
       local: local.port,
       eof: eof.ret === 0,
       close: { ret: close.ret, errno: close.errno },
+      kernelStates,
       kernelEntries,
-      kernelTimeWait: kernelEntries.includes('TIME_WAIT'),
+      kernelTimeWait: kernelStates.includes('TIME_WAIT'),
       peerStates: conn.history.map((h) => h.state),
       peerEnteredTimeWait: peerTimeWait,
     });
@@ -187,22 +200,42 @@ export default defineLab({
     ).trials as KernelCloser[];
 
     const notReset = (x: KernelCloser): Precondition[] => [requires('the peer sent no RST on the four-tuple (an RST ends TIME_WAIT: lab 13)', !x.peerReset, x.peerReset ? 'the peer reset it' : 'no RST from the peer')];
-    const finsCrossed = (x: KernelCloser): Trial['requires'] => [
-      requires('close() returned 0', x.close.ret === 0, `close() → ${x.close.ret}${x.close.errno ? ` ${x.close.errno}` : ''}`),
-      requires('both FINs were sent and acknowledged (the peer went LAST-ACK → CLOSED)', x.peerClosed, x.peerStates.join('→')),
-      ...notReset(x),
-    ];
+    // T1 is judged on the kernel's side: its socket table, and its close in the capture. What the
+    // peer (our own TCP) did is a precondition only.
+    const closeA = (x: KernelCloser) => finExchange(ctx.flows('kernel-closes-first').segments, { address: ctx.addr.host4, port: x.local });
+    const closeB = (x: PeerCloser) => finExchange(ctx.flows('peer-closes-first').segments, { address: ctx.addr.host4, port: x.local });
+    const finsCrossed = (x: KernelCloser): Trial['requires'] => {
+      const f = closeA(x);
+      return [
+        requires('close() returned 0', x.close.ret === 0, `close() → ${x.close.ret}${x.close.errno ? ` ${x.close.errno}` : ''}`),
+        requires("the kernel closed first (in the capture, the peer's FIN acknowledges the kernel's) and acknowledged the peer's FIN", f.order === 'kernel first' && f.kernelAckedPeerFin, f.text),
+        requires('the peer went LAST-ACK → CLOSED (our TCP did its part)', x.peerClosed, x.peerStates.join('→')),
+        ...notReset(x),
+      ];
+    };
+    const kernelGone = (x: PeerCloser): boolean => !x.kernelEntries.some((s) => s === 'CLOSE_WAIT' || s === 'LAST_ACK');
     ctx.judge('T1', {
       trials: [
-        ...a.map((x): Trial => ({ requires: finsCrossed(x), agrees: x.kernelTimeWait && !x.peerEnteredTimeWait })),
-        ...b.map((x): Trial => ({
-          requires: [requires('the kernel read the peer’s FIN before it closed', x.eof, x.eof ? 'recv() → 0' : 'no end-of-file')],
-          agrees: x.peerEnteredTimeWait && !x.kernelTimeWait,
-        })),
+        // the kernel closed first: its socket table must show the four-tuple in TIME_WAIT
+        ...a.map((x): Trial => ({ requires: finsCrossed(x), agrees: x.kernelTimeWait })),
+        // the peer closed first: the kernel passes CLOSE_WAIT and LAST_ACK, and never holds TIME_WAIT
+        ...b.map((x): Trial => {
+          const f = closeB(x);
+          return {
+            requires: [
+              requires('the kernel read the peer’s FIN before it closed', x.eof, x.eof ? 'recv() → 0' : 'no end-of-file'),
+              requires("the peer closed first (in the capture, the kernel's FIN acknowledges the peer's) and acknowledged the kernel's FIN", f.order === 'peer first' && f.peerAckedKernelFin, f.text),
+              requires('the kernel left LAST_ACK within 300 ms (its close completed)', kernelGone(x), `kernel ${x.kernelStates.join('→') || 'no entry'}, then ${x.kernelEntries.join(', ') || 'none'}`),
+              requires('the peer entered TIME-WAIT (our TCP did its part)', x.peerEnteredTimeWait, x.peerStates.join('→')),
+            ],
+            agrees: !x.kernelTimeWait,
+          };
+        }),
       ],
       evidence:
-        `kernel closed first: kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, peer TIME-WAIT in ${a.filter((x) => x.peerEnteredTimeWait).length}/${n}; ` +
-        `peer closed first: peer TIME-WAIT in ${b.filter((x) => x.peerEnteredTimeWait).length}/${n}, kernel TIME_WAIT in ${b.filter((x) => x.kernelTimeWait).length}/${n}`,
+        `kernel closed first: kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n} (the socket table); ` +
+        `peer closed first: the kernel went ${[...new Set(b.map((x) => x.kernelStates.join('→') || 'no entry'))].join(' / ')}, TIME_WAIT in ${b.filter((x) => x.kernelTimeWait).length}/${n}; ` +
+        `the peer held TIME-WAIT in ${b.filter((x) => x.peerEnteredTimeWait).length}/${n} and ${a.filter((x) => x.peerEnteredTimeWait).length}/${n} (its own state, for comparison)`,
     });
     const watch = ctx.int('watch_s');
     const unwatched = a.filter((x) => x.kernelTimeWait && x.lifetimeMs === null);
@@ -250,7 +283,7 @@ export default defineLab({
     ctx.print(`Lab 02 — ${this.title} (${n} connections per variant)`);
     ctx.print(`kernel closes first : kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, timer at entry ${range(a.map((x) => x.timerAtEntryMs))}; peer ${a[0]?.peerStates.join(' → ')}`);
     if (waitFull) ctx.print(`                      the TIME_WAIT entries vanished ${range(a.map((x) => x.lifetimeMs))} after close()`);
-    ctx.print(`peer closes first   : kernel ${[...new Set(b.flatMap((x) => x.kernelEntries))].join(', ') || 'no socket left'}; peer ${b[0]?.peerStates.join(' → ')}`);
+    ctx.print(`peer closes first   : kernel ${[...new Set(b.map((x) => x.kernelStates.join(' → ')))].join(' / ') || 'no entry'}, then ${[...new Set(b.flatMap((x) => x.kernelEntries))].join(', ') || 'no socket left'}; peer ${b[0]?.peerStates.join(' → ')}`);
     ctx.print(`tcp_fin_timeout=${other}  : kernel TIME_WAIT timer ${range(c.map((x) => x.timerAtEntryMs))}`);
     ctx.print();
     ctx.concludeClaims();

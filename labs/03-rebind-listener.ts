@@ -3,7 +3,7 @@
 // Question: the server closed a connection first (so the server side holds TIME_WAIT on its
 // port), then the server process restarts and binds the port again. Which flags, on the old
 // listener and on the new socket, let the new bind() succeed?
-import { defineLab, LabError, requires, type KernelSocket, type LabContext, type Trial } from '../src/lab';
+import { defineLab, LabError, requires, type Judgement, type KernelSocket, type LabContext, type Trial } from '../src/lab';
 
 type Flags = 'none' | 'reuseaddr' | 'reuseport' | 'both';
 const FLAGS: readonly Flags[] = ['none', 'reuseaddr', 'reuseport', 'both'];
@@ -57,6 +57,52 @@ async function restart(ctx: LabContext, address: 'specific' | 'wildcard', oldFla
 }
 
 const has = (f: Flags, x: 'reuseaddr' | 'reuseport'): boolean => f === x || f === 'both';
+const results = (cs: readonly RebindCell[]): string => [...new Set(cs.map((c) => c.bind))].join('/');
+
+/**
+ * C4 and C17 from the restarts. One trial per pass over the matrix: the cells a claim speaks of must
+ * each have had the old connection in TIME_WAIT when the new bind() ran; the pass agrees when no
+ * cell contradicts the claim. Both claims need the control: with no TIME_WAIT on the server (the
+ * client closed first), a new socket without flags binds the port — else a refusal in the matrix
+ * could be something other than the TIME_WAIT (the old listener still bound, say).
+ */
+export function rebindJudgements(cells: readonly RebindCell[], control: RebindCell, n: number, closer: string): { C4: Judgement; C17: Judgement } {
+  const controlOk = requires(
+    'the control: with no TIME_WAIT on the server (the client closed first), a new socket without flags binds the port',
+    !control.timeWait && control.bind === 'OK',
+    `${control.timeWait ? 'a TIME_WAIT entry was there' : 'no TIME_WAIT entry'}, bind → ${control.bind}`,
+  );
+  const passes = (select: (c: RebindCell) => boolean, predict: (c: RebindCell) => boolean): Trial[] =>
+    Array.from({ length: n }, (_, i) => {
+      const cs = cells.filter((c) => c.trial === i + 1 && select(c));
+      const noTw = cs.filter((c) => !c.timeWait);
+      return {
+        requires: [
+          requires('the old connection was in TIME_WAIT when the new bind() ran', cs.length > 0 && noTw.length === 0, noTw.length ? `no TIME_WAIT entry in ${noTw.length}/${cs.length} cells (closer=${closer})` : `${cs.length} cells`),
+        ],
+        agrees: cs.every((c) => (c.bind === 'OK') === predict(c)),
+      };
+    });
+  // C4: no SO_REUSEPORT anywhere; the seed predicts OK exactly when the new socket sets SO_REUSEADDR
+  const c4 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseport') && !has(c.newSocket, 'reuseport');
+  const byOld = (old: 'none' | 'reuseaddr'): string => results(cells.filter((c) => c4(c) && c.oldListener === old && c.newSocket === 'reuseaddr'));
+  // C17: no SO_REUSEADDR anywhere; OK exactly when both set SO_REUSEPORT
+  const c17 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseaddr') && !has(c.newSocket, 'reuseaddr');
+  const both = cells.filter((c) => c17(c) && c.oldListener === 'reuseport' && c.newSocket === 'reuseport');
+  const one = cells.filter((c) => c17(c) && (c.oldListener === 'reuseport') !== (c.newSocket === 'reuseport'));
+  return {
+    C4: {
+      requires: [controlOk],
+      trials: passes(c4, (c) => has(c.newSocket, 'reuseaddr')),
+      evidence: `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR; without a TIME_WAIT (control) → ${control.bind}`,
+    },
+    C17: {
+      requires: [controlOk],
+      trials: passes(c17, (c) => has(c.oldListener, 'reuseport') && has(c.newSocket, 'reuseport')),
+      evidence: `SO_REUSEPORT on both → ${results(both)}; on one of them → ${results(one)}; without a TIME_WAIT (control) → ${control.bind}`,
+    },
+  };
+}
 
 export default defineLab({
   id: '03',
@@ -98,37 +144,9 @@ export default defineLab({
     const control = await ctx.variant('control-no-time-wait', {}, async () => ({ cell: await restart(ctx, 'specific', 'none', 'none', port++, false, 1) }));
     const controlCell = control.cell as RebindCell;
 
-    /**
-     * One trial per pass over the matrix: the cells a claim speaks of must each have had the old
-     * connection in TIME_WAIT when the new bind() ran; the pass agrees when no cell contradicts.
-     */
-    const passes = (select: (c: RebindCell) => boolean, predict: (c: RebindCell) => boolean): Trial[] =>
-      Array.from({ length: n }, (_, i) => {
-        const cs = cells.filter((c) => c.trial === i + 1 && select(c));
-        const noTw = cs.filter((c) => !c.timeWait);
-        return {
-          requires: [
-            requires('the old connection was in TIME_WAIT when the new bind() ran', cs.length > 0 && noTw.length === 0, noTw.length ? `no TIME_WAIT entry in ${noTw.length}/${cs.length} cells (closer=${ctx.str('closer')})` : `${cs.length} cells`),
-          ],
-          agrees: cs.every((c) => (c.bind === 'OK') === predict(c)),
-        };
-      });
-    const results = (cs: RebindCell[]): string => [...new Set(cs.map((c) => c.bind))].join('/');
-    // C4: no SO_REUSEPORT anywhere; the seed predicts OK exactly when the new socket sets SO_REUSEADDR
-    const c4 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseport') && !has(c.newSocket, 'reuseport');
-    const byOld = (old: 'none' | 'reuseaddr'): string => results(cells.filter((c) => c4(c) && c.oldListener === old && c.newSocket === 'reuseaddr'));
-    ctx.judge('C4', {
-      trials: passes(c4, (c) => has(c.newSocket, 'reuseaddr')),
-      evidence: `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR`,
-    });
-    // C17: no SO_REUSEADDR anywhere; OK exactly when both set SO_REUSEPORT
-    const c17 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseaddr') && !has(c.newSocket, 'reuseaddr');
-    const both = cells.filter((c) => c17(c) && c.oldListener === 'reuseport' && c.newSocket === 'reuseport');
-    const one = cells.filter((c) => c17(c) && (c.oldListener === 'reuseport') !== (c.newSocket === 'reuseport'));
-    ctx.judge('C17', {
-      trials: passes(c17, (c) => has(c.oldListener, 'reuseport') && has(c.newSocket, 'reuseport')),
-      evidence: `SO_REUSEPORT on both → ${results(both)}; on one of them → ${results(one)}`,
-    });
+    const j = rebindJudgements(cells, controlCell, n, ctx.str('closer'));
+    ctx.judge('C4', j.C4);
+    ctx.judge('C17', j.C17);
 
     const q1 = cells.filter((c) => c.address === 'specific' && c.oldListener === 'none' && c.newSocket === 'reuseaddr');
     const q1results = [...new Set(q1.map((c) => c.bind))];

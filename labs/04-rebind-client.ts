@@ -4,9 +4,9 @@
 // four-tuple) and connects again. When may the new connection reuse that four-tuple, and what
 // does connect() say when it may not? And what do two sockets bound to one address and port
 // get when both connect to the same remote?
-import { defineLab, kernelConnects, KnobMissingError, PATIENT_PEER, requires, type KernelSocket, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, KnobMissingError, PATIENT_PEER, requires, signed, type KernelSocket, type LabContext, type Precondition, type Trial } from '../src/lab';
 
-interface Attempt {
+export interface Attempt {
   /** the option that fixes the local port (bind, or IP_LOCAL_PORT_RANGE) took */
   setup: string;
   bind: string | null;
@@ -18,12 +18,14 @@ interface Attempt {
   twRecycled: number | null;
 }
 
-interface First {
+export interface First {
   /** the kernel's connection used the port and left a TIME_WAIT on the four-tuple */
   timeWait: boolean;
   /** timestamps were negotiated (tcp_tw_reuse takes over only a timestamped TIME_WAIT) */
   timestamps: boolean;
   closedAt: number;
+  /** when the socket table first showed the TIME_WAIT entry (tcp_tw_reuse_delay counts from the kernel's entry into TIME_WAIT, which came before) */
+  twSeenAt: number | null;
   setup: string;
 }
 
@@ -43,12 +45,15 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
     k = c.k;
     timestamps = c.conn.tcb.tsEnabled;
   } catch (e) {
-    return { timeWait: false, timestamps, closedAt: performance.now(), setup: setup === 'OK' ? (e as Error).message : setup };
+    return { timeWait: false, timestamps, closedAt: performance.now(), twSeenAt: null, setup: setup === 'OK' ? (e as Error).message : setup };
   }
   await k.close();
   const closedAt = performance.now();
-  const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0, { timeoutMs: 3000 }));
-  return { timeWait, timestamps, closedAt, setup };
+  // a port that could not be fixed leaves no TIME_WAIT on it to look for (the cell is not counted):
+  // waiting for one would only age the other cells' TIME_WAITs (NetBSD's last 10 s)
+  if (setup !== 'OK') return { timeWait: false, timestamps, closedAt, twSeenAt: null, setup };
+  const twSeenAt = await ctx.waitUntil(() => (ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0 ? performance.now() : null), { timeoutMs: 3000, everyMs: 10 });
+  return { timeWait: twSeenAt !== null, timestamps, closedAt, twSeenAt, setup };
 }
 
 /** The local port, either by bind() (SO_REUSEADDR so a second bind may share it) or by a one-port IP_LOCAL_PORT_RANGE; OK or the errno. */
@@ -75,14 +80,13 @@ async function reconnect(ctx: LabContext, local: number, remotePort: number, how
   const stack = ctx.peer({ timestamps: ctx.bool('timestamps') });
   const listener = stack.listen(remotePort, { tcb: { ...PATIENT_PEER, timestamps: ctx.bool('timestamps') } });
   const twBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0;
-  const before = ctx.counter('TcpExt.TWRecycled');
+  const before = ctx.counters();
   const k = ctx.socket('ipv4', 'tcp');
   const setup = prepare(k, local, how);
   const bind = how === 'bind' ? setup.replace(/^bind /, '') : null;
   const c = await k.connect(ctx.addr.peer4, remotePort);
   const localPort = c.ret === 0 ? (k.localAddress()?.port ?? null) : null;
-  const after = ctx.counter('TcpExt.TWRecycled');
-  const twRecycled = before === null || after === null ? null : after - before;
+  const twRecycled = ctx.counterChange(before, 'TcpExt.TWRecycled');
   if (c.ret === 0) {
     k.setOption('SO_LINGER', { onoff: true, seconds: 0 }); // leave no new TIME_WAIT behind
   }
@@ -91,14 +95,83 @@ async function reconnect(ctx: LabContext, local: number, remotePort: number, how
   return { setup, bind, connect: c.errno ?? 'OK', localPort, twBefore, twRecycled };
 }
 
-interface Cell extends Attempt {
+export interface Cell extends Attempt {
   how: 'bind' | 'range';
   twReuse: '0' | '1';
   trial: number;
   local: number;
   first: First;
-  /** close() of the first connection to the reconnect */
-  delayMs: number;
+  /** from when the first connection's TIME_WAIT entry was first seen to the reconnect (null: never seen) */
+  delayMs: number | null;
+}
+
+/**
+ * T3 and T16, one trial per pass over the reconnects (tcp_tw_reuse 0 and 1 on each path). T3, the
+ * kernel's own port choice: the takeover happens exactly with tcp_tw_reuse=1, once the TIME_WAIT
+ * is tcp_tw_reuse_delay old (counted from when its entry was first seen: the kernel's clock starts
+ * at its entry into TIME_WAIT, before that). T16, an explicit bind: the takeover happens whatever
+ * tcp_tw_reuse says, with no delay either (tcp_twsk_unique() gets no twp on that path).
+ * `delaySysctl` is net.ipv4.tcp_tw_reuse_delay as read (null: this kernel has none, and then
+ * tcp_twsk_unique() waits a second from the TIME_WAIT's last timestamp, which came with its entry).
+ */
+export function reuseTrials(cells: readonly Cell[], n: number, delaySysctl: string | null, timestamps: boolean): { t3: Trial[]; t16: Trial[] } {
+  const reuseDelay = delaySysctl === null ? 1000 : Number(delaySysctl);
+  const delayWhat =
+    delaySysctl === null
+      ? "the reconnect came at least 1000 ms after the TIME_WAIT entry was first seen (this kernel has no net.ipv4.tcp_tw_reuse_delay: its tcp_twsk_unique() waits a second from the TIME_WAIT's last timestamp)"
+      : `the reconnect came at least tcp_tw_reuse_delay (${reuseDelay} ms) after the TIME_WAIT entry was first seen`;
+  const pass = (how: 'bind' | 'range', i: number, needDelay: boolean): { cells: Cell[]; requires: Precondition[] } => {
+    const cs = cells.filter((c) => c.trial === i + 1 && c.how === how);
+    const worst = (test: (c: Cell) => boolean): Cell | undefined => cs.find((c) => !test(c));
+    const noSetup = worst((c) => c.first.setup === 'OK' && c.setup === 'OK');
+    const noTw = worst((c) => c.twBefore);
+    const noTs = worst((c) => c.first.timestamps);
+    const early = worst((c) => c.delayMs !== null && c.delayMs >= reuseDelay);
+    return {
+      cells: cs,
+      requires: [
+        requires(how === 'bind' ? 'the local port could be bound' : 'the local port could be fixed with IP_LOCAL_PORT_RANGE', cs.length === 2 && !noSetup, noSetup ? (noSetup.first.setup !== 'OK' ? noSetup.first.setup : noSetup.setup) : `${cs.length} cells, OK`),
+        requires('the four-tuple was in TIME_WAIT when connect() ran', !noTw, noTw ? `no TIME_WAIT on local port ${noTw.local}` : 'in both cells'),
+        requires('the old connection used timestamps', !noTs, noTs ? `no timestamps on local port ${noTs.local} (timestamps=${timestamps ? 'on' : 'off'})` : 'in both cells'),
+        ...(needDelay ? [requires(delayWhat, !early, early ? (early.delayMs === null ? 'the TIME_WAIT entry was never seen' : `${early.delayMs} ms`) : `${Math.min(...cs.map((c) => c.delayMs ?? 0))} ms or more`)] : []),
+      ],
+    };
+  };
+  return {
+    t3: Array.from({ length: n }, (_, i): Trial => {
+      const p = pass('range', i, true);
+      return { requires: p.requires, agrees: p.cells.every((c) => (c.connect === 'OK') === (c.twReuse === '1')) };
+    }),
+    t16: Array.from({ length: n }, (_, i): Trial => {
+      const p = pass('bind', i, false);
+      return { requires: p.requires, agrees: p.cells.every((c) => c.connect === 'OK') };
+    }),
+  };
+}
+
+export interface TwoSockets {
+  local: number;
+  bindA: string;
+  bindB: string;
+  connectA: string;
+  /** the first connection's state in the socket table right after its connect() */
+  firstState: string | null;
+  connectB: string;
+}
+
+/** The errnos that speak of the five-tuple: another errno (ECONNREFUSED, ETIMEDOUT, …) says nothing of it. */
+const ADDRESS_ERRNOS = ['EADDRINUSE', 'EADDRNOTAVAIL'];
+
+/** C6, one trial: two sockets on one address and port connect to one remote; the second connect() should fail with EADDRINUSE. */
+export function c6Trial(t: TwoSockets, host: string): Trial {
+  return {
+    requires: [
+      requires('both sockets were bound to one address and port', t.bindA === 'OK' && t.bindB === 'OK', `bind ${t.bindA}/${t.bindB} on ${host}:${t.local}`),
+      requires('the first connect() succeeded and the socket table shows it ESTABLISHED', t.connectA === 'OK' && t.firstState === 'ESTABLISHED', `connect → ${t.connectA}, ${t.firstState ?? 'not in the table'}`),
+      requires('the second connect() failed for its address (EADDRINUSE or EADDRNOTAVAIL) or succeeded', t.connectB === 'OK' || ADDRESS_ERRNOS.includes(t.connectB), `connect → ${t.connectB}`),
+    ],
+    agrees: t.connectB === 'EADDRINUSE',
+  };
 }
 
 export default defineLab({
@@ -110,11 +183,11 @@ export default defineLab({
   params: [
     { name: 'timestamps', kind: 'bool', default: true, sysctl: 'net.ipv4.tcp_timestamps', help: 'TCP timestamps: the kernel sysctl and the peer alike' },
     { name: 'tw_reuse', kind: 'enum', default: '2', choices: ['0', '1', '2'], sysctl: 'net.ipv4.tcp_tw_reuse', claims: ['T3'], help: '0 off, 1 on, 2 loopback only (the Linux default)' },
-    { name: 'delay_ms', kind: 'int', default: 1100, min: 0, max: 60_000, help: 'wait between the close and the reconnect (tcp_tw_reuse needs the old timestamp tcp_tw_reuse_delay old)' },
+    { name: 'delay_ms', kind: 'int', default: 1100, min: 0, max: 60_000, help: 'wait between the TIME_WAIT entries and the reconnects (tcp_tw_reuse needs the TIME_WAIT tcp_tw_reuse_delay old)' },
     { name: 'local_port', kind: 'int', default: 41000, min: 1024, max: 60000, help: 'the fixed local port (a few dozen above it are used too)' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of each probe (each on its own local port)' },
   ],
-  claims: ['C6', 'T3'],
+  claims: ['C6', 'T3', 'T16'],
   questions: [
     { id: 'q1', text: 'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote address and port. What does the second connect() return?', choices: ['OK', 'EADDRINUSE', 'EADDRNOTAVAIL', 'ECONNREFUSED'] },
   ],
@@ -145,21 +218,24 @@ export default defineLab({
           const bindA = a.bind(ctx.addr.host4, local);
           const bindB = b.bind(ctx.addr.host4, local);
           const connectA = await a.connect(ctx.addr.peer4, 80);
+          const firstState = ctx.table((e) => e.local.port === local && e.remote.port === 80)[0]?.state ?? null;
           const connectB = await b.connect(ctx.addr.peer4, 80);
           for (const s of [a, b]) s.setOption('SO_LINGER', { onoff: true, seconds: 0 });
           await a.close();
           await b.close();
-          trials.push({ local, bindA: bindA.errno ?? 'OK', bindB: bindB.errno ?? 'OK', connectA: connectA.errno ?? 'OK', connectB: connectB.errno ?? 'OK' });
+          trials.push({ local, bindA: bindA.errno ?? 'OK', bindB: bindB.errno ?? 'OK', connectA: connectA.errno ?? 'OK', firstState, connectB: connectB.errno ?? 'OK' });
         }
         stack.unlisten(listener);
         return { trials };
       })
-    ).trials as Array<{ local: number; bindA: string; bindB: string; connectA: string; connectB: string }>;
+    ).trials as TwoSockets[];
 
     // T3: the same reconnect over a TIME_WAIT four-tuple with tcp_tw_reuse 0 and 1, by explicit bind
     // and by the kernel's own port choice; every first connection is made, then one wait, then
     // every reconnect (tcp_tw_reuse is read at connect time)
     const setting = ctx.str('tw_reuse');
+    /** false where the system has no tcp_tw_reuse (another OS): the two passes are then alike */
+    let twReuseKnob = true;
     const cells = (
       await ctx.variant('tw-reuse-compare', { trials: n }, async () => {
         const out: Cell[] = [];
@@ -170,9 +246,9 @@ export default defineLab({
         await ctx.sleep(delay);
         try {
           for (const twReuse of ['0', '1'] as const) {
-            ctx.sysctl('net.ipv4.tcp_tw_reuse', twReuse);
+            if (ctx.sysctl('net.ipv4.tcp_tw_reuse', twReuse) === null) twReuseKnob = false;
             for (const p of plan.filter((x) => x.twReuse === twReuse)) {
-              const delayMs = Math.round(performance.now() - p.first.closedAt);
+              const delayMs = p.first.twSeenAt === null ? null : Math.round(performance.now() - p.first.twSeenAt);
               out.push({ ...p, delayMs, ...(await reconnect(ctx, p.local, 80, p.how)) });
             }
           }
@@ -184,40 +260,24 @@ export default defineLab({
     ).cells as Cell[];
 
     ctx.judge('C6', {
-      trials: two.map((t) => ({
-        requires: [
-          requires('both sockets were bound to one address and port', t.bindA === 'OK' && t.bindB === 'OK', `bind ${t.bindA}/${t.bindB} on ${ctx.addr.host4}:${t.local}`),
-          requires('the first connect() succeeded', t.connectA === 'OK', `connect → ${t.connectA}`),
-        ],
-        agrees: t.connectB === 'EADDRINUSE',
-      })),
-      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
+      trials: two.map((t) => c6Trial(t, ctx.addr.host4)),
+      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the first ${[...new Set(two.map((t) => t.firstState ?? 'not in the table'))].join('/')}, the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
     });
-    const reuseDelay = Number(ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay') ?? 1000);
+    const delaySysctl = ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay');
     const ts = ctx.bool('timestamps');
     const say = (how: 'bind' | 'range', tw: '0' | '1'): string => [...new Set(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect))].join('/');
+    const passes = (how: 'bind' | 'range'): string =>
+      twReuseKnob ? `${say(how, '0')} with tcp_tw_reuse=0, ${say(how, '1')} with 1` : `${say(how, '0')}, then ${say(how, '1')} (two passes alike: no tcp_tw_reuse on this system)`;
+    const bindCells = cells.filter((c) => c.how === 'bind');
+    const recycled = bindCells.some((c) => c.twRecycled === null) ? null : bindCells.reduce((a, c) => a + c.twRecycled!, 0);
+    const reuse = reuseTrials(cells, n, delaySysctl, ts);
     ctx.judge('T3', {
-      // a trial is one pass over the four cells: tcp_tw_reuse governs the takeover if, on both paths, it happens exactly with tcp_tw_reuse=1
-      trials: Array.from({ length: n }, (_, i): Trial => {
-        const pass = cells.filter((c) => c.trial === i + 1);
-        const worst = (test: (c: Cell) => boolean): Cell | undefined => pass.find((c) => !test(c));
-        const noSetup = worst((c) => c.first.setup === 'OK' && c.setup === 'OK');
-        const noTw = worst((c) => c.twBefore);
-        const noTs = worst((c) => c.first.timestamps);
-        const early = worst((c) => c.delayMs >= reuseDelay);
-        return {
-          requires: [
-            requires('the local port could be fixed (bind, IP_LOCAL_PORT_RANGE)', !noSetup, noSetup ? `${noSetup.how}: ${noSetup.first.setup !== 'OK' ? noSetup.first.setup : noSetup.setup}` : 'OK on both paths'),
-            requires('the four-tuple was in TIME_WAIT when connect() ran', !noTw, noTw ? `no TIME_WAIT on local port ${noTw.local}` : 'in every cell'),
-            requires('the old connection used timestamps', !noTs, noTs ? `no timestamps on local port ${noTs.local} (timestamps=${ts ? 'on' : 'off'})` : 'in every cell'),
-            requires(`the reconnect came at least tcp_tw_reuse_delay (${reuseDelay} ms) after the close`, !early, early ? `${early.delayMs} ms` : `${Math.min(...pass.map((c) => c.delayMs))} ms or more`),
-          ],
-          agrees: pass.every((c) => (c.connect === 'OK') === (c.twReuse === '1')),
-        };
-      }),
-      evidence:
-        `reconnect over a TIME_WAIT four-tuple: explicit bind → ${say('bind', '0')} with tcp_tw_reuse=0, ${say('bind', '1')} with 1; kernel's port choice → ${say('range', '0')} with 0, ${say('range', '1')} with 1` +
-        (cells.some((c) => c.how === 'bind' && c.twReuse === '0' && c.connect === 'OK') ? ' (an explicitly bound socket takes over a timestamped TIME_WAIT whatever tcp_tw_reuse says: tcp_twsk_unique() checks the sysctl only for the kernel-chosen port)' : ''),
+      trials: reuse.t3,
+      evidence: `reconnect over a TIME_WAIT four-tuple from the kernel's own port choice (IP_LOCAL_PORT_RANGE of one port): ${passes('range')}; tcp_tw_reuse_delay ${delaySysctl === null ? 'does not exist on this kernel' : `${delaySysctl} ms`}`,
+    });
+    ctx.judge('T16', {
+      trials: reuse.t16,
+      evidence: `reconnect over a TIME_WAIT four-tuple from an explicitly bound port: ${passes('bind')} (TWRecycled ${signed(recycled)} over ${bindCells.length} reconnects)`,
     });
 
     const seconds = [...new Set(two.map((t) => t.connectB))];
@@ -233,7 +293,7 @@ export default defineLab({
     const line = (name: string, r: Record<string, unknown>): void =>
       ctx.print(`${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${(r.twRecycled as number) ? `, TWRecycled +${r.twRecycled as number}` : ''}`);
     ctx.print(`Lab 04 — ${this.title}`);
-    ctx.print(`tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the close and the reconnect`);
+    ctx.print(`tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; tcp_tw_reuse_delay ${delaySysctl ?? 'not on this kernel'}`);
     line('same local port, same remote', same);
     line('same local port, other remote port', other);
     line('IP_LOCAL_PORT_RANGE of one port', range);

@@ -116,8 +116,10 @@ export default defineLab({
           const accepted = new Promise<Connection>((r) => listener.onConnection(r));
           const helper = await ctx.helper();
           const id = await helper.socket('ipv4', 'tcp');
+          // set, then read back in the process that will die: what its socket really has
           const set = syscall(await helper.setLinger(id, true, ctx.int('linger_s')));
-          const linger = set === 'OK' ? `{1,${ctx.int('linger_s')}}` : `setsockopt ${set}`;
+          const got = await helper.getLinger(id);
+          const linger = set !== 'OK' ? `setsockopt ${set}` : got.value ? `{${got.value.onoff ? 1 : 0},${got.value.seconds}}` : `getsockopt ${got.errno ?? 'error'}`;
           const connect = syscall(await helper.connect(id, ctx.addr.peer4, PORT));
           const local = (await helper.localAddress(id))?.port ?? 0;
           const conn = await Promise.race([accepted, ctx.sleep(3000).then(() => null)]);

@@ -74,10 +74,58 @@ async function stalledCloses(ctx: LabContext, n: number, nonBlocking: boolean): 
   return { trials, loopTicksDuringClose: ticks, framesWhileOrphan };
 }
 
-/** Watches a TIME_WAIT entry until it goes (its lifetime since close(), ms) or `limitMs` passes (the time watched: a lower bound). */
-async function watchTimeWait(ctx: LabContext, port: number, closedAt: number, limitMs: number): Promise<number> {
-  await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port).length === 0, { timeoutMs: Math.max(0, limitMs - (performance.now() - closedAt)), everyMs: 50 });
-  return Math.round(performance.now() - closedAt);
+/** How long a TIME_WAIT entry lasted, read from the socket table: when it was last seen there and when first seen gone (null: still there), ms after close(). */
+interface TimeWaitWatch {
+  lastSeenMs: number;
+  goneMs: number | null;
+}
+
+/** Watches a TIME_WAIT entry in the socket table until it goes, or until `limitMs` after close(). */
+async function watchTimeWait(ctx: LabContext, port: number, closedAt: number, limitMs: number): Promise<TimeWaitWatch> {
+  let lastSeenMs = 0;
+  const gone = await ctx.waitUntil(
+    () => {
+      const at = performance.now() - closedAt;
+      if (ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port).length === 0) return { at };
+      lastSeenMs = at;
+      return null;
+    },
+    { timeoutMs: Math.max(0, limitMs - (performance.now() - closedAt)), everyMs: 50 },
+  );
+  return { lastSeenMs: Math.round(lastSeenMs), goneMs: gone === null ? null : Math.round(gone.at) };
+}
+
+/**
+ * C12's reading of one TIME_WAIT: its timer (Linux's table) or, where the table has no timers
+ * (NetBSD), the watch — which decides only when the table was read on both sides of the bound.
+ */
+function timeWaitWithin(t: { timeWaitTimerMs: number | null; timeWaitWatch: TimeWaitWatch | null }, boundMs: number): { decided: boolean; agrees: boolean; text: string } {
+  if (t.timeWaitTimerMs !== null) return { decided: true, agrees: t.timeWaitTimerMs <= boundMs, text: `timer ${(t.timeWaitTimerMs / 1000).toFixed(1)} s` };
+  const w = t.timeWaitWatch;
+  if (!w) return { decided: false, agrees: false, text: 'no TIME_WAIT entry' };
+  const text = w.goneMs === null ? `still in the table ${(w.lastSeenMs / 1000).toFixed(1)} s after close()` : `seen ${(w.lastSeenMs / 1000).toFixed(1)} s, gone ${(w.goneMs / 1000).toFixed(1)} s after close()`;
+  if (w.goneMs !== null && w.goneMs <= boundMs) return { decided: true, agrees: true, text };
+  return { decided: w.lastSeenMs > boundMs, agrees: false, text };
+}
+
+/**
+ * What the kernel put on the wire for one connection (its segments in the variant's capture): the
+ * data bytes its sequence numbers cover, whether its FIN followed all `queued` bytes, its RSTs.
+ */
+function kernelSent(ctx: LabContext, variant: string, port: number, queued: number): { bytes: number; fin: boolean; finAfterAll: boolean; rst: number; text: string } {
+  const end = `${ctx.addr.host4}:${port}`;
+  const mine = ctx.flows(variant).segments.filter((s) => s.src === end);
+  const bytes = Math.max(0, ...mine.filter((s) => s.len > 0).map((s) => s.relSeq + s.len - 1));
+  const fin = mine.find((s) => (s.flagBits & 1) !== 0);
+  const rst = mine.filter((s) => (s.flagBits & 4) !== 0).length;
+  return {
+    bytes,
+    fin: !!fin,
+    // a FIN may ride on the last data segment: it sits after that segment's bytes
+    finAfterAll: !!fin && fin.relSeq + fin.len === queued + 1,
+    rst,
+    text: `the kernel's segments cover ${bytes} of ${queued} bytes; FIN ${fin ? `#${fin.number} at relative seq ${fin.relSeq + fin.len}` : 'none'}; ${rst} RST`,
+  };
 }
 
 export default defineLab({
@@ -113,44 +161,56 @@ export default defineLab({
           await Promise.race([conn.waitFor('CLOSED'), ctx.sleep(3000)]);
           const closedAt = performance.now() - close.elapsedMs;
           const tw = await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port)[0], { timeoutMs: 2000 });
-          // where the table has no timers (NetBSD), how long TIME_WAIT lasts is watched instead, up to the bound the claim names
-          const timeWaitMs = !tw ? null : tw.timerMs !== null ? tw.timerMs : await watchTimeWait(ctx, local.port, closedAt, linger * 1000 + 2000);
-          out.push({ local: local.port, allAcked, linger: set.ret < 0 ? (set.errno ?? 'error') : 'OK', close: { ret: close.ret, errno: close.errno, elapsedMs: Math.round(close.elapsedMs) }, timeWaitTimerMs: timeWaitMs, timeWaitWatched: !!tw && tw.timerMs === null, peerReceived: conn.received });
+          // where the table has no timers (NetBSD), how long TIME_WAIT lasts is watched instead, past the bound the claim names
+          const timeWaitWatch = tw && tw.timerMs === null ? await watchTimeWait(ctx, local.port, closedAt, linger * 1000 + 2000) : null;
+          out.push({ local: local.port, allAcked, linger: set.ret < 0 ? (set.errno ?? 'error') : 'OK', close: { ret: close.ret, errno: close.errno, elapsedMs: Math.round(close.elapsedMs) }, timeWaitTimerMs: tw?.timerMs ?? null, timeWaitWatch, peerReceived: conn.received });
         }
         return { trials: out };
       })
-    ).trials as Array<{ allAcked: boolean; linger: string; close: { ret: number; elapsedMs: number }; timeWaitTimerMs: number | null; timeWaitWatched: boolean }>;
+    ).trials as Array<{ allAcked: boolean; linger: string; close: { ret: number; elapsedMs: number }; timeWaitTimerMs: number | null; timeWaitWatch: TimeWaitWatch | null }>;
     const stalled = await ctx.variant('peer-stalls', { linger, trials: n }, async () => ({ ...(await stalledCloses(ctx, n, false)) }));
     const nonBlocking = await ctx.variant('non-blocking', { linger, trials: n }, async () => ({ ...(await stalledCloses(ctx, n, true)) }));
 
     const lingerSet = (linger: string): Precondition => requires('setsockopt(SO_LINGER, {1,N}) succeeded', linger === 'OK', linger);
+    const bound = linger * 1000 + 1000;
     ctx.judge('C12', {
-      trials: acked.map((t): Trial => ({
-        requires: [
-          lingerSet(t.linger),
-          requires('everything sent was acknowledged before close()', t.allAcked, t.allAcked ? 'unacked 0' : 'data still unacknowledged'),
-          requires('the socket entered TIME_WAIT', t.timeWaitTimerMs !== null, t.timeWaitTimerMs === null ? 'no TIME_WAIT entry' : `${t.timeWaitWatched ? 'lasted' : 'timer'} ${(t.timeWaitTimerMs / 1000).toFixed(1)} s`),
-        ],
-        agrees: t.timeWaitTimerMs !== null && t.timeWaitTimerMs <= linger * 1000 + 1000,
-      })),
-      evidence: `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT ${acked.some((t) => t.timeWaitWatched) ? `lasted (watched up to ${linger + 2} s after close())` : 'timer read'} ${[...new Set(acked.map((t) => (t.timeWaitTimerMs === null ? 'n/a' : `${(t.timeWaitTimerMs / 1000).toFixed(1)} s`)))].join('/')}`,
+      trials: acked.map((t): Trial => {
+        const within = timeWaitWithin(t, bound);
+        return {
+          requires: [
+            lingerSet(t.linger),
+            requires('everything sent was acknowledged before close()', t.allAcked, t.allAcked ? 'unacked 0' : 'data still unacknowledged'),
+            requires('the socket entered TIME_WAIT', t.timeWaitTimerMs !== null || t.timeWaitWatch !== null, within.text),
+            ...(t.timeWaitWatch ? [requires(`the socket table showed the entry gone by ${bound / 1000} s after close(), or still there later`, within.decided, within.text)] : []),
+          ],
+          agrees: within.agrees,
+        };
+      }),
+      evidence: `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT entries showed ${[...new Set(acked.map((t) => timeWaitWithin(t, bound).text))].join('/')}${acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : ''}`,
     });
     const stalledTrials = [...(stalled.trials as Stalled[]).map((t) => ({ t, v: 'peer-stalls' })), ...(nonBlocking.trials as Stalled[]).map((t) => ({ t, v: 'non-blocking' }))];
+    const onWire = ({ t, v }: { t: Stalled; v: string }) => kernelSent(ctx, v, t.local, t.queued);
     ctx.judge('C18', {
-      trials: stalledTrials.map(({ t, v }): Trial => ({
-        requires: [
-          lingerSet(t.linger),
-          requires(`close() blocked until the linger time (${linger} s) ran out`, t.close.elapsedMs >= linger * 1000 - 50, `${t.close.elapsedMs} ms → ${t.close.ret}${t.close.errno ? ` ${t.close.errno}` : ''}`),
-          requires('data was still unsent when it ran out', (t.afterClose?.sendQueue ?? 0) > 0, t.afterClose ? `${t.afterClose.sendQueue} bytes in the send queue, ${t.afterClose.state}` : 'no socket left'),
-          requires(`the connection ended within ${FINISH_WATCH_MS / 1000} s of the peer reading again`, t.finished, t.finished ? `peer ${t.peerStates.slice(-2).join('→')}` : `peer still ${t.peerStates[t.peerStates.length - 1] ?? '?'}, ${t.peerReceived} of ${t.queued} bytes`),
-        ],
-        // forcefully closed: an RST from the kernel; lost: the peer never got it all
-        agrees: ctx.sentBy(v, ctx.addr.host4, t.local).rst > 0 || !t.peerGotEverything,
-      })),
+      trials: stalledTrials.map((x): Trial => {
+        const { t } = x;
+        const w = onWire(x);
+        return {
+          requires: [
+            lingerSet(t.linger),
+            requires(`close() blocked until the linger time (${linger} s) ran out`, t.close.elapsedMs >= linger * 1000 - 50, `${t.close.elapsedMs} ms → ${t.close.ret}${t.close.errno ? ` ${t.close.errno}` : ''}`),
+            requires('data was still unsent when it ran out', (t.afterClose?.sendQueue ?? 0) > 0, t.afterClose ? `${t.afterClose.sendQueue} bytes in the send queue, ${t.afterClose.state}` : 'no socket left'),
+            requires('the kernel ended its side on the wire (a FIN or an RST in the capture)', w.fin || w.rst > 0, w.text),
+            requires(`the connection ended within ${FINISH_WATCH_MS / 1000} s of the peer reading again (our TCP did its part)`, t.finished, t.finished ? `peer ${t.peerStates.slice(-2).join('→')}` : `peer still ${t.peerStates[t.peerStates.length - 1] ?? '?'}, ${t.peerReceived} of ${t.queued} bytes`),
+          ],
+          // judged on the kernel's segments: forcefully closed (an RST), or the data never sent
+          agrees: w.rst > 0 || w.bytes < t.queued,
+        };
+      }),
       evidence:
         `close() blocked ${[...new Set(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10))].join('/')} s and returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')}; ` +
-        `the kernel kept the connections (${[...new Set(stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'))].join(',')}), sent ${stalledTrials.reduce((a, { t, v }) => a + ctx.sentBy(v, ctx.addr.host4, t.local).rst, 0)} RST, ` +
-        `and the peers, resuming later, received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length}`,
+        `the kernel kept the connections (${[...new Set(stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'))].join(',')}), and on the wire it sent ${stalledTrials.reduce((a, x) => a + onWire(x).rst, 0)} RST, ` +
+        `all the queued bytes and then its FIN in ${stalledTrials.filter((x) => onWire(x).finAfterAll && onWire(x).bytes >= x.t.queued).length}/${stalledTrials.length} (${[...new Set(stalledTrials.map((x) => `${onWire(x).bytes}/${x.t.queued}`))].join(', ')} bytes); ` +
+        `the peers, resuming later, received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length}`,
     });
 
     const fate = (t: Stalled, v: string): string => (ctx.sentBy(v, ctx.addr.host4, t.local).rst > 0 ? 'dropped, with an RST' : t.peerGotEverything ? 'delivered later by the kernel' : 'lost without an RST');
@@ -166,7 +226,7 @@ export default defineLab({
     });
 
     ctx.print(`Lab 06 — ${this.title} (N = ${linger} s, ${n} connections per variant)`);
-    ctx.print(`everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most → ${[...new Set(acked.map((t) => t.close.ret))].join('/')}; TIME_WAIT timer ${[...new Set(acked.map((t) => (t.timeWaitTimerMs === null ? 'n/a' : `${(t.timeWaitTimerMs / 1000).toFixed(1)} s`)))].join('/')}`);
+    ctx.print(`everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most → ${[...new Set(acked.map((t) => t.close.ret))].join('/')}; TIME_WAIT ${[...new Set(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))].join('/')}`);
     for (const [name, r] of [['peer stalls', stalled], ['non-blocking socket', nonBlocking]] as const) {
       const ts = r.trials as Stalled[];
       ctx.print(`${name.padEnd(24)}: close() blocked ${[...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ')}… → ${[...new Set(ts.map((t) => t.close.ret))].join('/')} (the event loop ticked ${r.loopTicksDuringClose as number}× meanwhile)`);

@@ -71,6 +71,7 @@ export default defineLab({
     }
     const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host4, c.local);
     const all = LINGERS.flatMap((l) => results.get(l)!);
+    const aborts = ctx.counterChange('linger-off', 'TcpExt.TCPAbortOnClose');
     ctx.judge('T15', {
       trials: all.map((c): Trial => ({
         requires: [
@@ -83,7 +84,7 @@ export default defineLab({
         LINGERS.map((l) => {
           const cs = results.get(l)!;
           return `SO_LINGER ${label(l)}: ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN over ${cs.length} closes`;
-        }).join('; ') + ` (TcpExt.TCPAbortOnClose ${signed(ctx.variantCounter('linger-off', 'TcpExt.TCPAbortOnClose'))} with linger off)`,
+        }).join('; ') + ` (TcpExt.TCPAbortOnClose ${signed(aborts)} with linger off)`,
     });
     const off = results.get('off')!;
     const kinds = [...new Set(off.map((c) => (sent(c).rst >= 1 && sent(c).fin === 0 ? 'RST' : sent(c).fin >= 1 && sent(c).rst === 0 ? 'FIN' : `${sent(c).fin} FIN, ${sent(c).rst} RST`)))];

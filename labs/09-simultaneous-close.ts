@@ -4,7 +4,7 @@
 // ends in TIME_WAIT? The peer's segments are delayed on the wire so the FINs really cross; the
 // capture shows whether they did (neither FIN acknowledges the other), and only then is the
 // claim judged. Repeated on `trials` connections.
-import { defineLab, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
+import { defineLab, finExchange, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
 
 interface Crossing {
   local: number;
@@ -74,35 +74,42 @@ export default defineLab({
         return { trials: out };
       })
     ).trials as Crossing[];
-    // from the capture: each side's FIN, and whether it acknowledged the other's (then they did not cross)
-    const segs = ctx.flows('crossing-fins').segments;
+    // from the capture: each side's FIN, and whether it acknowledged the other's (then they did not
+    // cross); and whether the kernel acknowledged the peer's FIN afterwards
+    const close = (c: Crossing) => finExchange(ctx.flows('crossing-fins').segments, { address: ctx.addr.host4, port: c.local });
     const crossed = (c: Crossing): { ok: boolean; measured: string } => {
-      const end = `${ctx.addr.host4}:${c.local}`;
-      const mine = segs.filter((s) => s.src === end || s.dst === end);
-      const kFin = mine.find((s) => s.flags.includes('FIN') && s.srcAddress === ctx.addr.host4);
-      const pFin = mine.find((s) => s.flags.includes('FIN') && s.srcAddress === ctx.addr.peer4);
-      if (!kFin || !pFin) return { ok: false, measured: `FIN from the kernel: ${kFin ? `#${kFin.number}` : 'none'}, from the peer: ${pFin ? `#${pFin.number}` : 'none'}` };
-      const kAcksPeerFin = kFin.ack === ((pFin.seq + pFin.len + 1) >>> 0);
-      const pAcksKernelFin = pFin.ack === ((kFin.seq + kFin.len + 1) >>> 0);
-      return {
-        ok: !kAcksPeerFin && !pAcksKernelFin,
-        measured: `kernel FIN #${kFin.number} ${kAcksPeerFin ? 'acknowledges' : 'does not acknowledge'} the peer's FIN #${pFin.number}, which ${pAcksKernelFin ? 'acknowledges' : 'does not acknowledge'} it`,
-      };
+      const f = close(c);
+      return { ok: f.order === 'crossed', measured: f.text };
     };
+    // CLOSING is the kernel between the peer's FIN and the peer's ACK of its own FIN. A stack that
+    // takes its input on a thread of its own (NetBSD's rump kernel, under load) may take both at
+    // once, and then no look at the table can catch it; its ACK of the peer's FIN sent before the
+    // peer's ACK left shows it had the FIN alone first (on the wire, the kernel's side)
+    const tookFinFirst = (c: Crossing): { ok: boolean; measured: string } => {
+      const f = close(c);
+      const ok = c.kernelStates.includes('CLOSING') || (f.kernelAckOfPeerFin !== null && (f.peerAckOfKernelFin === null || f.kernelAckOfPeerFin < f.peerAckOfKernelFin));
+      return { ok, measured: `the kernel's ACK of the peer's FIN ${f.kernelAckOfPeerFin === null ? 'absent' : `#${f.kernelAckOfPeerFin}`}, the peer's ACK of the kernel's FIN ${f.peerAckOfKernelFin === null ? 'absent' : `#${f.peerAckOfKernelFin}`}` };
+    };
+    const peerWent = (c: Crossing): boolean => c.peerStates.includes('CLOSING') && c.peerStates[c.peerStates.length - 1] === 'TIME-WAIT';
     ctx.judge('T6', {
       trials: trials.map((c): Trial => {
         const x = crossed(c);
+        const first = tookFinFirst(c);
         return {
           requires: [
             requires('the FINs crossed (neither acknowledges the other, in the capture)', x.ok, x.measured),
+            requires("the kernel had the peer's FIN before the peer's ACK (it acknowledged the FIN first, in the capture), or CLOSING was seen", first.ok, first.measured),
             // CLOSING lasts from the peer's FIN to its ACK (ack_delay − fin_delay): looks further apart
             // could miss it, so not seeing it counts only when the table was read often enough
             requires(`CLOSING was seen, or the socket table was read at least every ${closingMs / 2} ms`, sawOrCouldSee(c), `longest gap ${c.maxSampleGapMs} ms`),
+            requires('the peer passed CLOSING into TIME-WAIT (our TCP did its part)', peerWent(c), c.peerStates.join('→')),
           ],
-          agrees: c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING') && c.peerStates[c.peerStates.length - 1] === 'TIME-WAIT',
+          // the kernel's side: its socket table (CLOSING, then TIME_WAIT) and its ACK of the peer's
+          // FIN on the wire; the peer's own states are a precondition above
+          agrees: c.kernelStates.includes('CLOSING') && c.kernelTimeWait && close(c).kernelAckedPeerFin,
         };
       }),
-      evidence: `kernel ${[...new Set(trials.map((c) => c.kernelStates.join('→')))].join(' / ')}; peer ${[...new Set(trials.map((c) => c.peerStates.join('→')))].join(' / ')}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
+      evidence: `kernel ${[...new Set(trials.map((c) => c.kernelStates.join('→')))].join(' / ')} (the socket table), the peer's FIN acknowledged by the kernel in ${trials.filter((c) => close(c).kernelAckedPeerFin).length}/${trials.length} (the capture); peer ${[...new Set(trials.map((c) => c.peerStates.join('→')))].join(' / ')}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
     });
     const paths = [...new Set(trials.filter((c) => crossed(c).ok).map((c) => c.kernelStates.filter((s) => s !== 'ESTABLISHED').join(' → ')))];
     ctx.answer('q1', {

@@ -4,7 +4,7 @@
 // port connects again. When does the TIME_WAIT socket let the new connection in, which initial
 // sequence number does the kernel then pick, and what does it answer when it refuses? Each case
 // is tried `trials` times, each on its own four-tuple.
-import { defineLab, kernelServerTimeWait, requires, type LabContext, type Precondition, type Trial } from '../src/lab';
+import { defineLab, kernelServerTimeWait, newSynOnWire, requires, type LabContext, type NewSynOnWire, type Precondition, type Trial } from '../src/lab';
 
 type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
 const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
@@ -13,12 +13,9 @@ const PORT = 7100;
 interface Probe {
   peerPort: number;
   timeWaitBefore: boolean;
-  /** timestamps were on in the old connection */
-  oldTimestamps: boolean;
   synSeqRelative: number;
+  /** the application got the new connection (accept() returned a socket) */
   accepted: boolean;
-  /** the kernel answered the SYN with an ACK of the old connection (a refusal), not a SYN-ACK */
-  refusedWithAck: boolean;
   newIssMinusOldSndNxt: number | null;
   repliesToSyn: string[];
   timeWaitAfter: boolean;
@@ -31,18 +28,25 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   const offset = ctx.int('seq_offset');
   const isn2 = which === 'seq-above' ? (first.twRcvNxt + offset) >>> 0 : (isn1 - offset) >>> 0;
   const replies: string[] = [];
-  let refusedWithAck = false;
   const stack = ctx.peer();
   const off = stack.onSegment((e) => {
     if (e.direction === 'in' && e.tuple.local.port === peerPort) {
       const f = e.tcp.flags;
-      if (f.ack && !f.syn && !f.rst && e.tcp.ack === first.twRcvNxt) refusedWithAck = true;
       replies.push(`${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? (e.tcp.ack - first.twRcvNxt) | 0 : '-'}`);
     }
   });
   const timeWaitBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;
-  const conn = stack.connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port: PORT }, tcb: { isn: isn2, timestamps: ts, tsOffset: 9000, synRetries: 0 } });
-  const acc = await first.listener.accept(1500);
+  const conn = stack.connect({ local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port: PORT }, tcb: { isn: isn2, timestamps: ts, tsOffset: ctx.int('ts_lead_ms') + 9000, synRetries: 0 } });
+  // accept() only says whether the application got a connection; whether the kernel let the SYN in
+  // is read from the capture after the variant (its SYN-ACK, or its ACK of the old connection)
+  // a refusal (an answer without SYN) ends the wait soon; a SYN-ACK'd connection is waited for
+  let refusedAt: number | null = null;
+  const offRefusal = stack.onSegment((e) => {
+    if (e.direction === 'in' && e.tuple.local.port === peerPort && !e.tcp.flags.syn) refusedAt ??= performance.now();
+  });
+  let acc = await first.listener.accept(100);
+  for (const t0 = performance.now(); !acc.socket && performance.now() - t0 < 3000 && !(refusedAt !== null && performance.now() - refusedAt > 200); ) acc = await first.listener.accept(100);
+  offRefusal();
   off();
   const accepted = !!acc.socket;
   const newIss = accepted ? conn.tcb.irs : null;
@@ -56,10 +60,8 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   return {
     peerPort,
     timeWaitBefore,
-    oldTimestamps: first.conn.tcb.tsEnabled,
     synSeqRelative: (isn2 - first.twRcvNxt) | 0,
     accepted,
-    refusedWithAck: !accepted && refusedWithAck,
     // Linux takes the new ISN from the old space: tw_snd_nxt + 65535 + 2 (tcp_timewait_state_process)
     newIssMinusOldSndNxt: newIss === null ? null : (newIss - first.twSndNxt) >>> 0,
     repliesToSyn: replies.slice(0, 4),
@@ -77,6 +79,7 @@ export default defineLab({
     { name: 'seq_offset', kind: 'int', default: 100_000, min: 1, max: 1 << 30, help: "how far above (or below) the old sequence space the new SYN's ISN lies" },
     { name: 'first_close', kind: 'enum', default: 'kernel', choices: ['kernel', 'peer'], help: 'who closes the first connection first: the kernel (it holds TIME_WAIT) or the peer (then the kernel holds none)' },
     { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'probes per case, each on its own four-tuple' },
+    { name: 'ts_lead_ms', kind: 'int', default: 1000, min: -1_000_000, max: 1_000_000, unit: 'ms', help: "seq-below-newer-ts: how far the new SYN's timestamp clock runs ahead of the old connection's (negative enough, and its timestamp is older: T10 cannot be tested)" },
   ],
   claims: ['T9', 'T10'],
   questions: [
@@ -97,28 +100,52 @@ export default defineLab({
       r.set(which, obs.trials as Probe[]);
     }
     const tw = (p: Probe): Precondition => requires('the kernel held the four-tuple in TIME_WAIT when the SYN came', p.timeWaitBefore, p.timeWaitBefore ? 'TIME_WAIT entry present' : `no TIME_WAIT entry (first_close=${ctx.str('first_close')})`);
+    // from the capture: the kernel's answer to the new SYN, and where that SYN lay
+    const wire = new Map<Probe, NewSynOnWire>();
+    for (const c of CASES) for (const p of r.get(c)!) wire.set(p, newSynOnWire(ctx.onWire(c, { address: ctx.addr.host4, port: PORT }, { address: ctx.addr.peer4, port: p.peerPort })));
+    const w = (p: Probe): NewSynOnWire => wire.get(p)!;
+    const letIn = (p: Probe): boolean => w(p).synAck !== null;
+    const refused = (p: Probe): boolean => w(p).synAck === null && w(p).refusal !== null;
     // a refusal is an answer the capture shows (an ACK of the old connection), never a mere accept() timeout
-    const answered = (p: Probe): Precondition => requires('the kernel answered the SYN (SYN-ACK, or an ACK of the old connection)', p.accepted || p.refusedWithAck, p.repliesToSyn.join(', ') || 'no answer');
+    const answered = (p: Probe): Precondition => requires('the kernel answered the SYN (a SYN-ACK, or an ACK of the old connection, in the capture)', letIn(p) || refused(p), p.repliesToSyn.join(', ') || 'no answer');
+    const placed = (p: Probe, above: boolean): Precondition => {
+      const x = w(p);
+      return requires(
+        `the new SYN lay ${above ? 'above' : 'below'} the old connection's sequence space (against the kernel's RCV.NXT, in the capture)`,
+        x.synVsRcvNxt !== null && (above ? x.synVsRcvNxt > 0 : x.synVsRcvNxt < 0),
+        x.syn === null ? 'no new SYN in the capture' : x.synVsRcvNxt === null ? `SYN #${x.syn}, but no ACK of the kernel before it` : `SYN #${x.syn} ${x.synVsRcvNxt} from the kernel's RCV.NXT`,
+      );
+    };
+    const noTimestamps = (p: Probe): Precondition => requires("the old connection used no timestamps (the kernel's SYN-ACK)", w(p).oldTimestamps === false, w(p).oldTimestamps === null ? 'no SYN-ACK in the capture' : w(p).oldTimestamps ? 'on' : 'off');
     const tally = (c: Case): string => {
       const ps = r.get(c)!;
-      return `${ps.filter((p) => p.accepted).length}/${ps.length} accepted`;
+      return `${ps.filter(letIn).length}/${ps.length} let in (SYN-ACK)`;
     };
     ctx.judge('T9', {
       trials: [
-        ...r.get('seq-above')!.map((p): Trial => ({ requires: [tw(p), answered(p)], agrees: p.accepted })),
-        ...r.get('seq-below-no-ts')!.map((p): Trial => ({ requires: [tw(p), answered(p)], agrees: !p.accepted })),
+        ...r.get('seq-above')!.map((p): Trial => ({ requires: [tw(p), noTimestamps(p), placed(p, true), answered(p)], agrees: letIn(p) && p.accepted })),
+        ...r.get('seq-below-no-ts')!.map((p): Trial => ({ requires: [tw(p), noTimestamps(p), placed(p, false), answered(p)], agrees: refused(p) })),
       ],
-      evidence: `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}; below it → ${tally('seq-below-no-ts')} (refused with ${[...new Set(r.get('seq-below-no-ts')!.filter((p) => !p.accepted).map((p) => p.repliesToSyn[0] ?? 'no answer'))].join('/') || '—'})`,
+      evidence: `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}, accept() → ${r.get('seq-above')!.filter((p) => p.accepted).length}/${r.get('seq-above')!.length}; below it → ${r.get('seq-below-no-ts')!.filter(refused).length}/${r.get('seq-below-no-ts')!.length} refused with ${[...new Set(r.get('seq-below-no-ts')!.filter(refused).map((p) => (w(p).synAck === null && p.repliesToSyn[0]) || 'no answer'))].join('/') || '—'}`,
     });
     ctx.judge('T10', {
-      trials: r.get('seq-below-newer-ts')!.map((p): Trial => ({
-        requires: [tw(p), requires('the old connection used timestamps', p.oldTimestamps, p.oldTimestamps ? 'on' : 'off'), answered(p)],
-        agrees: p.accepted,
-      })),
-      evidence: `timestamps on, a SYN below the old space but with a newer timestamp → ${tally('seq-below-newer-ts')}`,
+      trials: r.get('seq-below-newer-ts')!.map((p): Trial => {
+        const x = w(p);
+        return {
+          requires: [
+            tw(p),
+            requires("the old connection used timestamps (the kernel's SYN-ACK)", x.oldTimestamps === true, x.oldTimestamps === null ? 'no SYN-ACK in the capture' : x.oldTimestamps ? 'on' : 'off'),
+            placed(p, false),
+            requires("the new SYN's timestamp was newer than the old connection's last (TSvals in the capture)", x.tsvalLead !== null && x.tsvalLead > 0, x.tsvalLead === null ? 'no TSval to compare' : `TSval ${x.tsvalLead > 0 ? '+' : ''}${x.tsvalLead} from the newest of the old connection`),
+            answered(p),
+          ],
+          agrees: letIn(p) && p.accepted,
+        };
+      }),
+      evidence: `timestamps on, a SYN below the old space with a newer timestamp (TSval +${[...new Set(r.get('seq-below-newer-ts')!.map((p) => w(p).tsvalLead))].join('/')}) → ${tally('seq-below-newer-ts')}`,
     });
     const above = r.get('seq-above')!;
-    const aboveAnswers = [...new Set(above.map((p) => (p.accepted ? 'accepted' : 'refused')))];
+    const aboveAnswers = [...new Set(above.map((p) => (letIn(p) ? 'accepted' : 'refused')))];
     ctx.answer('q1', {
       answer: aboveAnswers[0] ?? '',
       why: `measured ${above.length} times: ${tally('seq-above')}; the kernel's new ISN was old SND.NXT + ${[...new Set(above.map((p) => p.newIssMinusOldSndNxt).filter((x) => x !== null))].join('/') || '—'}`,
@@ -126,7 +153,7 @@ export default defineLab({
       requires: [requires('the four-tuple was in TIME_WAIT every time', above.every((p) => p.timeWaitBefore), `${above.filter((p) => p.timeWaitBefore).length}/${above.length}`), requires('every probe gave the same answer', aboveAnswers.length === 1, aboveAnswers.join(' / '))],
     });
     const below = r.get('seq-below-no-ts')!;
-    const belowAnswers = [...new Set(below.map((p) => (p.accepted ? 'SYN-ACK' : p.refusedWithAck ? 'an ACK of the old connection' : /RST/.test(p.repliesToSyn[0] ?? '') ? 'RST' : p.repliesToSyn.length ? p.repliesToSyn[0]! : 'nothing')))];
+    const belowAnswers = [...new Set(below.map((p) => (letIn(p) ? 'SYN-ACK' : w(p).refusal !== null ? (/RST/.test(p.repliesToSyn[0] ?? '') ? 'RST' : 'an ACK of the old connection') : 'nothing')))];
     ctx.answer('q2', {
       answer: belowAnswers[0] ?? '',
       why: `measured ${below.length} times: ${[...new Set(below.map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')}${belowAnswers[0] === 'an ACK of the old connection' ? ' (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)' : ''}`,

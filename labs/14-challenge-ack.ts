@@ -4,17 +4,22 @@
 // RCV.NXT, a SYN on an established four-tuple, and an ACK for data it never sent — and how are
 // those answers (challenge ACKs) rate-limited? Each probe is sent on `trials` connections; on
 // one connection the probes are spaced beyond the per-socket rate limit, so each may be answered.
-import { defineLab, kernelConnects, NO_FLAGS, requires, signed, type Connection, type KernelClient, type LabContext, type Trial } from '../src/lab';
+// The answers are counted in the capture after the variant, never in a live time window: a late
+// answer is still an answer.
+import { defineLab, kernelConnects, NO_FLAGS, requires, signed, type Connection, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
 
-type Kind = 'rst' | 'syn' | 'ack';
+export type Kind = 'rst' | 'syn' | 'ack';
 
 interface Probe {
   kind: Kind;
   local: number;
+  /** the peer's port of this connection (the capture's four-tuple is host:local ↔ peer:peerPort) */
+  peerPort: number;
   stateBefore: string | undefined;
   /** ms since the previous probe on this connection (null for the first) */
   sincePreviousMs: number | null;
-  answers: number;
+  /** answers the peer saw while the lab waited (only paces the probes; the verdict counts the capture's) */
+  answersSeenLive: number;
   stateAfter: string | undefined;
   peerReset: string | null;
   /** the ACK probe carries "evil": what the application then read */
@@ -22,9 +27,9 @@ interface Probe {
 }
 
 /**
- * Bare ACKs of RCV.NXT from the kernel on `conn`'s four-tuple, counted while `during` runs and
- * until frames already waiting on the TUN are read (a busy machine must not turn a late read into
- * "no answer": timers run before I/O in an event-loop turn, setImmediate after it).
+ * Bare ACKs of RCV.NXT from the kernel on `conn`'s four-tuple, as the peer sees them while
+ * `during` runs: only to pace the probes (wait for the first answer, not longer). What is judged
+ * is counted in the capture (challengeAcks).
  */
 async function countAnswers(ctx: LabContext, conn: Connection, during: (answers: () => number) => Promise<void>): Promise<number> {
   let answers = 0;
@@ -33,11 +38,28 @@ async function countAnswers(ctx: LabContext, conn: Connection, during: (answers:
   });
   try {
     await during(() => answers);
-    await new Promise((r) => setImmediate(r));
   } finally {
     off();
   }
   return answers;
+}
+
+/** A probe of `kind` as the capture shows it: the peer's segment on the four-tuple. */
+export const isProbe = (kind: Kind, s: FlowSegment): boolean => (kind === 'rst' ? (s.flagBits & 4) !== 0 : kind === 'syn' ? s.flags === 'SYN' : s.len === 4 && (s.flagBits & 16) !== 0);
+
+/**
+ * From the capture: the kernel's challenge ACKs to the peer's segments that pass `probe` — bare
+ * ACKs of its RCV.NXT (the ACK of its last segment before the probe), sent after the first such
+ * probe and before the next segment the peer sent that is no probe (or the capture's end).
+ */
+export function challengeAcks(w: TupleOnWire, probe: (s: FlowSegment) => boolean): { probes: FlowSegment[]; acks: FlowSegment[] } {
+  const probes = w.peerSent(probe);
+  if (!probes.length) return { probes, acks: [] };
+  const from = probes[0]!.number;
+  const rcvNxt = w.kernelRcvNxt(from);
+  const next = w.peerSent((s) => s.number > from && !probe(s))[0]?.number ?? Infinity;
+  const acks = w.kernelSent(from).filter((s) => s.number < next && s.flagBits === 16 && s.len === 0 && rcvNxt !== null && (s.ack as number) === rcvNxt);
+  return { probes, acks };
 }
 
 const craft = (kind: Kind, c: Connection): Parameters<ReturnType<LabContext['peer']>['sendSegment']>[1] =>
@@ -89,7 +111,7 @@ export default defineLab({
                 await ctx.waitUntil(() => seen() > 0, { timeoutMs: Math.max(150, spacing - 50), everyMs: 10 });
                 await ctx.sleep(100);
               });
-              const p: Probe = { kind, local: local.port, stateBefore, sincePreviousMs: prev === undefined ? null : Math.round(now - prev), answers, stateAfter: k.tcpInfo().info?.state, peerReset: conn.resetReason };
+              const p: Probe = { kind, local: local.port, peerPort: conn.tuple.local.port, stateBefore, sincePreviousMs: prev === undefined ? null : Math.round(now - prev), answersSeenLive: answers, stateAfter: k.tcpInfo().info?.state, peerReset: conn.resetReason };
               if (kind === 'ack') {
                 const r = await k.recv(100, { timeoutMs: 200 });
                 p.injectedRead = r.ret > 0 ? r.data.toString() : '';
@@ -104,7 +126,7 @@ export default defineLab({
       })
     ).trials as Probe[];
     const rate = await ctx.variant('rate-limit', { burst: ctx.int('burst') }, async () => {
-      const { k, conn } = await kernelConnects(ctx, 81);
+      const { k, conn, local } = await kernelConnects(ctx, 81);
       await ctx.sleep(Math.max(spacing, ratelimit + 100));
       const t0 = performance.now();
       const answers = await countAnswers(ctx, conn, async () => {
@@ -114,12 +136,22 @@ export default defineLab({
         }
         await ctx.sleep(100);
       });
-      return { sent: ctx.int('burst'), spanMs: Math.round(performance.now() - t0 - 100), challengeAcks: answers, stateAfter: k.tcpInfo().info?.state };
+      return { sent: ctx.int('burst'), spanMs: Math.round(performance.now() - t0 - 100), answersSeenLive: answers, local: local.port, stateAfter: k.tcpInfo().info?.state };
     });
+    const onWire = (variant: string, local: number, peerPort: number): TupleOnWire => ctx.onWire(variant, { address: ctx.addr.host4, port: local }, { address: ctx.addr.peer4, port: peerPort });
+    // each probe's answers, counted in the capture
+    const answersOf = new Map<Probe, { probe: FlowSegment | null; acks: FlowSegment[] }>();
+    for (const p of probes) {
+      const { probes: sent, acks } = challengeAcks(onWire('probes', p.local, p.peerPort), (s) => isProbe(p.kind, s));
+      answersOf.set(p, { probe: sent[0] ?? null, acks });
+    }
+    const answers = (p: Probe): number => answersOf.get(p)!.acks.length;
+    const burst = challengeAcks(onWire('rate-limit', rate.local as number, 81), (s) => isProbe('rst', s));
 
     const alive = (p: Probe): boolean => p.stateAfter === 'ESTABLISHED' && !p.peerReset;
     const conditions = (p: Probe): Trial['requires'] => [
       requires('the connection was ESTABLISHED before the probe', p.stateBefore === 'ESTABLISHED', p.stateBefore ?? 'no socket'),
+      requires('the probe is in the capture', answersOf.get(p)!.probe !== null, answersOf.get(p)!.probe ? `#${answersOf.get(p)!.probe!.number}` : 'not found'),
       requires(
         `no earlier probe on this connection within tcp_invalid_ratelimit (${ratelimit} ms)`,
         p.sincePreviousMs === null || p.sincePreviousMs > ratelimit,
@@ -127,14 +159,15 @@ export default defineLab({
       ),
     ];
     const of = (kind: Kind): Probe[] => probes.filter((p) => p.kind === kind);
-    const answered = (kind: Kind): string => `${of(kind).filter((p) => p.answers >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
-    ctx.judge('T12', { trials: of('rst').map((p) => ({ requires: conditions(p), agrees: p.answers >= 1 && alive(p) })), evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}` });
-    ctx.judge('T13', { trials: of('syn').map((p) => ({ requires: conditions(p), agrees: p.answers >= 1 && alive(p) })), evidence: `SYN on the established four-tuple: ${answered('syn')}` });
+    const answered = (kind: Kind): string => `${of(kind).filter((p) => answers(p) >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
+    ctx.judge('T12', { trials: of('rst').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}` });
+    ctx.judge('T13', { trials: of('syn').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `SYN on the established four-tuple: ${answered('syn')}` });
+    const change = (variant: string, name: string): string => `${name} ${signed(ctx.counterChange(variant, name))}`;
     ctx.judge('T14', {
-      trials: of('ack').map((p) => ({ requires: conditions(p), agrees: p.answers >= 1 && p.injectedRead === '' && alive(p) })),
-      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; TcpExt.TCPChallengeACK ${signed(ctx.variantCounter('probes', 'TcpExt.TCPChallengeACK'))}`,
+      trials: of('ack').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && p.injectedRead === '' && alive(p) })),
+      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; ${change('probes', 'TcpExt.TCPChallengeACK')}`,
     });
-    const rstFates = [...new Set(of('rst').map((p) => (!alive(p) ? 'resets the connection' : p.answers >= 1 ? 'answers with an ACK and keeps the connection' : 'ignores it silently')))];
+    const rstFates = [...new Set(of('rst').map((p) => (!alive(p) ? 'resets the connection' : answers(p) >= 1 ? 'answers with an ACK and keeps the connection' : 'ignores it silently')))];
     ctx.answer('q1', {
       answer: rstFates[0] ?? '',
       why: `measured on ${of('rst').length} connections: ${answered('rst')}${rstFates[0] === 'answers with an ACK and keeps the connection' ? ' (RFC 5961 §3: the challenge ACK lets a real peer resend its RST at RCV.NXT)' : ''}`,
@@ -146,8 +179,8 @@ export default defineLab({
     ctx.print(`SYN when established      → ${answered('syn')}`);
     ctx.print(`ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}`);
     ctx.print(
-      `rate limit: ${rate.sent as number} in-window RSTs over ${rate.spanMs as number} ms drew ${rate.challengeAcks as number} challenge ACKs ` +
-        `(tcp_invalid_ratelimit ${ratelimit} ms; TcpExt.TCPChallengeACK ${signed(ctx.variantCounter('rate-limit', 'TcpExt.TCPChallengeACK'))}, TCPACKSkippedChallenge ${signed(ctx.variantCounter('rate-limit', 'TcpExt.TCPACKSkippedChallenge'))})`,
+      `rate limit: ${burst.probes.length} in-window RSTs over ${rate.spanMs as number} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
+        `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
     );
     ctx.print();
     ctx.concludeClaims();

@@ -1,17 +1,24 @@
 // Lab 15 — SO_REUSEPORT load balancing.
 //
 // Question: several kernel sockets share one port with SO_REUSEPORT. How evenly does Linux spread
-// incoming connections and datagrams over them, what happens to connections queued on a listener
-// that closes, and may a socket of another user join the group?
-import { defineLab, emitUdpFrame, requires, type Connection, type KernelSocket, type LabContext, type Trial } from '../src/lab';
+// incoming connections and datagrams over them (and what skew the test could see), which socket
+// gets the datagrams of an endpoint one of them is connected to, what happens to connections
+// queued on a listener that closes, and may a socket of another user join the group?
+import { defineLab, emitUdpFrame, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type Trial } from '../src/lab';
 
 const TCP_PORT = 7300;
 const UDP_PORT = 7400;
+/** groups with one connected socket, one port per trial from here */
+const CONNECTED_PORT = 7500;
+/** the peer's endpoint the connected UDP socket connects to */
+const PEER_PORT = 9000;
 
 /** "Evenly" is judged by Pearson's χ² test against a uniform spread: rejected below this p-value. */
 export const ALPHA = 0.001;
 /** χ² is trustworthy only with this many expected per socket (Cochran's rule). */
 export const MIN_EXPECTED = 5;
+/** The power at which the skew the test can see is stated. */
+export const POWER = 0.9;
 
 /** Pearson's chi-square against a uniform spread, its p-value, and the mean each socket should get. */
 export function evenness(counts: number[]): { chiSquare: number; df: number; pValue: number; expected: number; min: number; max: number } {
@@ -71,6 +78,62 @@ function upperGammaQ(a: number, x: number): number {
   return Math.min(1, front * h);
 }
 
+/** The χ² value a uniform spread exceeds with probability `alpha`: the test's rejection threshold. */
+export function chiSquareCritical(df: number, alpha = ALPHA): number {
+  let lo = 0;
+  let hi = 1;
+  while (chiSquarePValue(hi, df) > alpha) hi *= 2;
+  for (let i = 0; i < 200; i++) {
+    const mid = (lo + hi) / 2;
+    if (chiSquarePValue(mid, df) > alpha) lo = mid;
+    else hi = mid;
+  }
+  return hi;
+}
+
+/**
+ * The test's power: the probability that Pearson's χ² rejects (p < alpha) when the true spread has
+ * noncentrality λ (noncentral χ², a Poisson mixture of central ones).
+ */
+export function chiSquarePower(df: number, lambda: number, alpha = ALPHA): number {
+  const c = chiSquareCritical(df, alpha);
+  const half = lambda / 2;
+  let weight = Math.exp(-half);
+  let power = 0;
+  const last = Math.ceil(half + 12 * Math.sqrt(half + 1) + 50);
+  for (let j = 0; j <= last; j++) {
+    power += weight * upperGammaQ(df / 2 + j, c / 2);
+    weight *= half / (j + 1);
+  }
+  return Math.min(1, power);
+}
+
+/**
+ * The smallest skew the test sees: with `n` samples over `k` sockets, the share one socket must get
+ * (instead of 1/k, the others sharing the rest evenly) for χ² to reject the uniform spread with
+ * probability `power`. λ = n·k²·d²/(k−1) for a share 1/k ± d.
+ */
+export function detectableSkew(n: number, k: number, alpha = ALPHA, power = POWER): { even: number; above: number; below: number } {
+  let lo = 0;
+  let hi = 1;
+  while (chiSquarePower(k - 1, hi, alpha) < power) hi *= 2;
+  for (let i = 0; i < 60; i++) {
+    const mid = (lo + hi) / 2;
+    if (chiSquarePower(k - 1, mid, alpha) < power) lo = mid;
+    else hi = mid;
+  }
+  const d = Math.sqrt((hi * (k - 1)) / (n * k * k));
+  return { even: 1 / k, above: Math.min(1, 1 / k + d), below: Math.max(0, 1 / k - d) };
+}
+
+const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
+
+/** One line for the evidence and the README: what skew this many samples would reveal. */
+export function skewSentence(n: number, k: number): string {
+  const s = detectableSkew(n, k);
+  return `with ${n} over ${k} sockets the test rejects, ${Math.round(POWER * 100)} times in 100, a spread where one socket gets ${pct(s.above)} or ${pct(s.below)} instead of ${pct(s.even)}`;
+}
+
 function histogram(ctx: LabContext, title: string, counts: number[]): void {
   const max = Math.max(...counts, 1);
   ctx.print(title);
@@ -86,35 +149,107 @@ async function drainAccepts(l: KernelSocket): Promise<KernelSocket[]> {
   }
 }
 
+// ---------------------------------------------------------------- a group of sockets, set up and checked
+/** What each socket's setup calls returned: the claims judge a group only when every call returned 0. */
+export interface SocketSetup {
+  group: string;
+  /** 1-based, as the histograms number them */
+  socket: number;
+  reuseport: string;
+  bind: string;
+  /** TCP: listen(), called only when bind() succeeded */
+  listen?: string;
+  /** UDP, the connected socket: connect() */
+  connect?: string;
+}
+
+const ok = (r: { errno: string | null }): string => r.errno ?? 'OK';
+
+/** `n` sockets sharing `port` with SO_REUSEPORT (socket `without`, 1-based, does not set it: 0 = every one does). */
+function openGroup(ctx: LabContext, group: string, proto: 'tcp' | 'udp', port: number, n: number, without: number): { socks: KernelSocket[]; setup: SocketSetup[] } {
+  const socks: KernelSocket[] = [];
+  const setup: SocketSetup[] = [];
+  for (let i = 1; i <= n; i++) {
+    const s = ctx.socket('ipv4', proto, { timeline: false });
+    const reuseport = i === without ? 'not set' : ok(s.setOption('SO_REUSEPORT', true));
+    const bind = ok(s.bind(ctx.addr.host4, port));
+    // listen() on a socket whose bind() failed would bind it to a port of the kernel's choosing
+    const listen = proto === 'tcp' ? (bind === 'OK' ? ok(s.listen(4096)) : 'not called') : undefined;
+    socks.push(s);
+    setup.push({ group, socket: i, reuseport, bind, ...(listen ? { listen } : {}) });
+  }
+  return { socks, setup };
+}
+
+const setupFailed = (x: SocketSetup): boolean => x.reuseport !== 'OK' || x.bind !== 'OK' || (x.listen !== undefined && x.listen !== 'OK') || (x.connect !== undefined && x.connect !== 'OK');
+const setupText = (x: SocketSetup): string =>
+  `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
+
+/** The precondition every claim of the lab needs: each socket it speaks of was set up as the lab says. */
+export function everySocketSetUp(setups: readonly SocketSetup[]): Precondition {
+  const failed = setups.filter(setupFailed);
+  return requires(
+    'every socket of the group set SO_REUSEPORT and its bind() (and listen(), connect()) returned 0',
+    setups.length > 0 && failed.length === 0,
+    failed.length ? failed.map(setupText).join('; ') : `${setups.length} sockets, every call 0`,
+  );
+}
+
+/** A datagram from the peer to the kernel's `port`, from source port `srcPort`, carrying that port (so the receiver knows who sent it). */
+function datagram(ctx: LabContext, srcPort: number, port: number): Uint8Array {
+  const payload = new Uint8Array(8);
+  new DataView(payload.buffer).setUint16(0, srcPort);
+  return emitUdpFrame(ctx.addr.peer4, ctx.addr.host4, { srcPort, dstPort: port, payload });
+}
+
+/** Every datagram queued on `s`, as the source ports they carry. */
+async function drainDatagrams(s: KernelSocket): Promise<number[]> {
+  const from: number[] = [];
+  for (;;) {
+    const r = await s.recv(64, { timeoutMs: 0 });
+    if (r.ret < 2) return from;
+    from.push(r.data.readUInt16BE(0));
+  }
+}
+
+// ---------------------------------------------------------------- the lab
 export default defineLab({
   id: '15',
   slug: 'reuseport-balance',
   title: 'SO_REUSEPORT: sharing one port, balancing the load',
-  shows: 'how connections and datagrams spread over SO_REUSEPORT sockets, what a closing listener does to its queue, and the same-user rule',
-  question: 'Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, and who may join?',
+  shows: 'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing listener does to its queue, and the same-user rule',
+  question: 'Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket\'s datagrams, and who may join?',
   params: [
     { name: 'listeners', kind: 'int', default: 4, min: 2, max: 64, help: 'sockets sharing the port' },
     { name: 'connections', kind: 'int', default: 400, min: 10, max: 20_000, help: 'connections (and datagrams) the peer sends, each from its own source port' },
-    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'binds tried by a socket of ours and by one of another user, each' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'binds tried by a socket of ours and by one of another user, each; and groups with one connected UDP socket' },
+    {
+      name: 'no_reuseport',
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: 64,
+      help: 'socket k (1-based) of every group binds without SO_REUSEPORT, so a setup call fails and the claims say which (0: every socket sets it)',
+    },
   ],
-  claims: ['C10', 'C9'],
+  claims: ['C10', 'C9', 'C20'],
   questions: [
     { id: 'q1', text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?', choices: ['OK', 'EADDRINUSE', 'EPERM'] },
+    {
+      id: 'q2',
+      text: 'Four UDP sockets share a port with SO_REUSEPORT; one of them connect()s to 192.0.2.2:9000. Who receives the datagrams 192.0.2.2:9000 sends to the port?',
+      choices: ['the connected socket', 'spread over all four', 'the three others'],
+    },
   ],
   recordSysctls: ['net.ipv4.tcp_migrate_req', 'net.core.somaxconn'],
   async run(ctx) {
     const n = ctx.int('listeners');
     const total = ctx.int('connections');
+    const without = ctx.int('no_reuseport');
     const stack = ctx.peer();
 
     const tcp = await ctx.variant('tcp-connections', { listeners: n, connections: total }, async () => {
-      const listeners = Array.from({ length: n }, () => {
-        const l = ctx.socket('ipv4', 'tcp', { timeline: false });
-        l.setOption('SO_REUSEPORT', true);
-        l.bind(ctx.addr.host4, TCP_PORT);
-        l.listen(4096);
-        return l;
-      });
+      const { socks: listeners, setup } = openGroup(ctx, 'TCP', 'tcp', TCP_PORT, n, without);
       const conns: Connection[] = [];
       const accepted = await ctx.cpuHeavy(`${total} connections`, async () => {
         for (let i = 0; i < total; i++) conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
@@ -155,33 +290,54 @@ export default defineLab({
         }
       }
       for (const l of listeners.slice(1)) l.closeNow();
-      return { counts, ...evenness(counts), queuedWhenClosed: queued.length, resetWhenListenerClosed: reset, acceptedByOthersAfter: acceptedAfter, sameUidBinds, otherUidBinds, helperError };
+      return { setup, counts, ...evenness(counts), queuedWhenClosed: queued.length, resetWhenListenerClosed: reset, acceptedByOthersAfter: acceptedAfter, sameUidBinds, otherUidBinds, helperError };
     });
 
     const udp = await ctx.variant('udp-datagrams', { sockets: n, datagrams: total }, async () => {
-      const socks = Array.from({ length: n }, () => {
-        const s = ctx.socket('ipv4', 'udp', { timeline: false });
-        s.setOption('SO_REUSEPORT', true);
-        s.bind(ctx.addr.host4, UDP_PORT);
-        return s;
-      });
+      const { socks, setup } = openGroup(ctx, 'UDP', 'udp', UDP_PORT, n, without);
       for (let i = 0; i < total; i++) {
-        ctx.link.send(emitUdpFrame(ctx.addr.peer4, ctx.addr.host4, { srcPort: 20000 + i, dstPort: UDP_PORT, payload: new Uint8Array(8) }));
+        ctx.link.send(datagram(ctx, 20000 + i, UDP_PORT));
         if (i % 100 === 99) await ctx.sleep(1);
       }
       await ctx.sleep(200);
-      const counts = await Promise.all(
-        socks.map(async (s) => {
-          let c = 0;
-          while ((await s.recv(64, { timeoutMs: 0 })).ret > 0) c++;
-          return c;
-        }),
-      );
+      const counts = (await Promise.all(socks.map(drainDatagrams))).map((from) => from.length);
       for (const s of socks) s.closeNow();
-      return { counts, ...evenness(counts) };
+      return { setup, counts, ...evenness(counts) };
     });
 
-    type Spread = { counts: number[]; chiSquare: number; df: number; pValue: number; expected: number };
+    // one socket of the group connect()s to the peer's PEER_PORT: whose are that endpoint's
+    // datagrams, and the other endpoints'? Each trial a fresh group, a different socket connected.
+    const perEndpoint = 20;
+    const connected = (
+      await ctx.variant('udp-connected', { sockets: n, trials: ctx.int('trials'), datagrams: 2 * perEndpoint }, async () => {
+        const out: ConnectedTrial[] = [];
+        for (let t = 0; t < ctx.int('trials'); t++) {
+          const port = CONNECTED_PORT + t;
+          const { socks, setup } = openGroup(ctx, `UDP group ${t + 1}`, 'udp', port, n, without);
+          const which = t % n;
+          setup[which]!.connect = ok(await socks[which]!.connect(ctx.addr.peer4, PEER_PORT));
+          for (let i = 0; i < perEndpoint; i++) {
+            ctx.link.send(datagram(ctx, PEER_PORT, port)); // from the connected endpoint
+            ctx.link.send(datagram(ctx, PEER_PORT + 1 + i, port)); // from another one
+          }
+          await ctx.sleep(100);
+          const got = await Promise.all(socks.map(drainDatagrams));
+          for (const s of socks) s.closeNow();
+          out.push({
+            setup,
+            connected: which + 1,
+            sent: { fromEndpoint: perEndpoint, fromOthers: perEndpoint },
+            fromEndpoint: got.map((from) => from.filter((p) => p === PEER_PORT).length),
+            fromOthers: got.map((from) => from.filter((p) => p !== PEER_PORT).length),
+          });
+        }
+        return { trials: out };
+      })
+    ).trials as ConnectedTrial[];
+
+    type Spread = { setup: SocketSetup[]; counts: number[]; chiSquare: number; df: number; pValue: number; expected: number };
+    const t = tcp as unknown as Spread;
+    const u = udp as unknown as Spread;
     const spreadTrial = (what: string, x: Spread, sent: number): Trial => ({
       requires: [
         requires(`every ${what} reached a socket`, x.counts.reduce((a, b) => a + b, 0) === sent, `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`),
@@ -189,12 +345,15 @@ export default defineLab({
       ],
       agrees: x.pValue >= ALPHA,
     });
-    const t = tcp as unknown as Spread;
-    const u = udp as unknown as Spread;
     const p = (x: number): string => (x < 1e-4 ? x.toExponential(1) : x.toFixed(3));
     ctx.judge('C10', {
+      // a socket whose setup failed gets nothing and the others absorb its share: that would be
+      // our skew, not the kernel's
+      requires: [everySocketSetUp([...t.setup, ...u.setup])],
       trials: [spreadTrial('connection', t, total), spreadTrial('datagram', u, total)],
-      evidence: `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ${total} datagrams ${u.counts.join('/')} (χ²=${u.chiSquare}, p=${p(u.pValue)})`,
+      evidence:
+        `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ` +
+        `${total} datagrams ${u.counts.join('/')} (χ²=${u.chiSquare}, p=${p(u.pValue)}); ${skewSentence(total, n)}`,
     });
     const same = tcp.sameUidBinds as string[];
     const other = tcp.otherUidBinds as string[];
@@ -208,6 +367,20 @@ export default defineLab({
       })),
       evidence: `another socket of ours with SO_REUSEPORT → ${[...new Set(same)].join('/')}; one of uid 65534 → ${[...new Set(other)].join('/') || 'not measured'}`,
     });
+    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+    const at = (c: ConnectedTrial, xs: number[]): number => xs[c.connected - 1]!;
+    ctx.judge('C20', {
+      trials: connected.map((c): Trial => ({
+        requires: [
+          everySocketSetUp(c.setup),
+          requires('every datagram reached a socket', sum(c.fromEndpoint) === c.sent.fromEndpoint && sum(c.fromOthers) === c.sent.fromOthers, `${sum(c.fromEndpoint) + sum(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`),
+        ],
+        agrees: at(c, c.fromEndpoint) === c.sent.fromEndpoint && at(c, c.fromOthers) === 0,
+      })),
+      evidence:
+        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer4}:${PEER_PORT}: it received ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of that endpoint's datagrams ` +
+        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' (the unconnected sockets: ${connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ')})`,
+    });
 
     const others = [...new Set(other)];
     ctx.answer('q1', {
@@ -218,13 +391,42 @@ export default defineLab({
         requires('every try gave the same answer', others.length === 1, others.join(' / ')),
       ],
     });
+    const receiver = (c: ConnectedTrial): string => {
+      const mine = at(c, c.fromEndpoint);
+      return mine === c.sent.fromEndpoint ? 'the connected socket' : mine === 0 ? 'the three others' : 'spread over all four';
+    };
+    const receivers = [...new Set(connected.map(receiver))];
+    ctx.answer('q2', {
+      answer: receivers[0] ?? '',
+      why: `measured in ${connected.length} groups of ${n}: the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of its endpoint's datagrams`,
+      requires: [
+        requires('four sockets shared the port', n === 4, `listeners=${n}`),
+        everySocketSetUp(connected.flatMap((c) => c.setup)),
+        requires('every group gave the same answer', receivers.length === 1, receivers.join(' / ')),
+      ],
+    });
     ctx.print(`Lab 15 — ${this.title}`);
-    histogram(ctx, `TCP: ${total} connections over ${n} listeners (each from its own source port)`, tcp.counts as number[]);
-    histogram(ctx, `UDP: ${total} datagrams over ${n} sockets`, udp.counts as number[]);
+    histogram(ctx, `TCP: ${total} connections over ${n} listeners (each from its own source port)`, t.counts);
+    histogram(ctx, `UDP: ${total} datagrams over ${n} sockets`, u.counts);
+    ctx.print(`(${skewSentence(total, n)})`);
+    for (const x of [...t.setup, ...u.setup].filter(setupFailed)) ctx.print(`setup failed: ${setupText(x)}`);
     ctx.print(
       `a listener closed with ${tcp.queuedWhenClosed as number} connections queued across the group: ${tcp.resetWhenListenerClosed as number} were reset; the others accepted ${tcp.acceptedByOthersAfter as number} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
+    );
+    ctx.print(
+      `UDP, one socket of ${n} connected to ${ctx.addr.peer4}:${PEER_PORT}: ${perEndpoint} datagrams from it and ${perEndpoint} from other ports, per group → the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,
     );
     ctx.print();
     ctx.concludeClaims();
   },
 });
+
+interface ConnectedTrial {
+  setup: SocketSetup[];
+  /** which socket (1-based) connected to the peer's PEER_PORT */
+  connected: number;
+  sent: { fromEndpoint: number; fromOthers: number };
+  /** per socket: datagrams received from the connected endpoint, and from the others */
+  fromEndpoint: number[];
+  fromOthers: number[];
+}

@@ -25,6 +25,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -326,7 +327,7 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
 class TunPoller : public Napi::ObjectWrap<TunPoller> {
  public:
   static Napi::Function Init(Napi::Env env) {
-    return DefineClass(env, "TunPoller", {InstanceMethod("stop", &TunPoller::Stop)});
+    return DefineClass(env, "TunPoller", {InstanceMethod("stop", &TunPoller::Stop), InstanceMethod("drain", &TunPoller::DrainNow)});
   }
 
   explicit TunPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunPoller>(info) {
@@ -358,7 +359,7 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
     self->Drain();
   }
 
-  void Drain() {
+  void Drain(bool nested = false) {
     Napi::Env env = callback_.Env();
     Napi::HandleScope scope(env);
     Napi::Array frames = Napi::Array::New(env);
@@ -379,7 +380,14 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
       n++;
     }
     if (n == 0 && lastErr == 0) return;
-    callback_.MakeCallback(env.Global(), {frames, times, ErrnoValue(env, lastErr)}, *context_);
+    if (nested) callback_.Call(env.Global(), {frames, times, ErrnoValue(env, lastErr)});
+    else callback_.MakeCallback(env.Global(), {frames, times, ErrnoValue(env, lastErr)}, *context_);
+  }
+
+  // drain(): reads what is queued now, from JS (the callback runs before drain returns)
+  Napi::Value DrainNow(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) Drain(true);
+    return info.Env().Undefined();
   }
 
   void StopPolling() {
@@ -403,6 +411,24 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
   Napi::FunctionReference callback_;
   std::unique_ptr<Napi::AsyncContext> context_;
 };
+
+// ---- evidence folders: an atomic swap (src/lab/evidence.ts) ----
+// renameat2(RENAME_EXCHANGE) exchanges two paths in one step: a lab's folder is at every instant
+// either its old evidence or its new, whenever the process dies. Not every filesystem has it
+// (9p in a guest, NFS): the errno says so and the caller falls back.
+#ifndef RENAME_EXCHANGE
+#define RENAME_EXCHANGE (1 << 1)  // include/uapi/linux/fs.h
+#endif
+
+Napi::Value RenameExchange(const Napi::CallbackInfo& info) {
+  if (info.Length() < 2 || !info[0].IsString() || !info[1].IsString()) {
+    throw Napi::TypeError::New(info.Env(), "renameExchange(a, b) takes two paths");
+  }
+  const std::string a = info[0].As<Napi::String>().Utf8Value();
+  const std::string b = info[1].As<Napi::String>().Utf8Value();
+  long r = syscall(SYS_renameat2, AT_FDCWD, a.c_str(), AT_FDCWD, b.c_str(), RENAME_EXCHANGE);
+  return Result(info.Env(), r, errno);
+}
 
 // ---- packet socket and pipes (the wire and the channel to another OS's stack, issue 18) ----
 
@@ -467,6 +493,20 @@ Napi::Object Constants(Napi::Env env) {
   return c;
 }
 
+// Moves CLOCK_REALTIME by deltaMs (clock_settime). Only a twlab guest calls it (src/host/clock.ts
+// guestRealtime): the kernel's ISN clock follows the realtime clock (net/core/secure_seq.c).
+Napi::Value ShiftRealtime(const Napi::CallbackInfo& info) {
+  if (info.Length() < 1 || !info[0].IsNumber()) throw Napi::TypeError::New(info.Env(), "deltaMs must be a number");
+  const int64_t delta = static_cast<int64_t>(info[0].As<Napi::Number>().DoubleValue() * 1e6);
+  timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  const int64_t ns = static_cast<int64_t>(ts.tv_sec) * 1000000000 + ts.tv_nsec + delta;
+  ts.tv_sec = static_cast<time_t>(ns / 1000000000);
+  ts.tv_nsec = static_cast<long>(ns % 1000000000);
+  const int r = clock_settime(CLOCK_REALTIME, &ts);
+  return Result(info.Env(), r, errno);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", Constants(env));
   exports.Set("socket", Napi::Function::New(env, Socket));
@@ -487,7 +527,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close));
   exports.Set("tunOpen", Napi::Function::New(env, TunOpen));
   exports.Set("tunWrite", Napi::Function::New(env, TunWrite));
+  exports.Set("shiftRealtime", Napi::Function::New(env, ShiftRealtime));
   exports.Set("TunPoller", TunPoller::Init(env));
+  exports.Set("renameExchange", Napi::Function::New(env, RenameExchange));
   exports.Set("packetOpen", Napi::Function::New(env, PacketOpen));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   return exports;

@@ -12,10 +12,10 @@ import { assertReady, checks, isolation, liveCheck } from './lab/preflight';
 import { allLabs, resolveLabIds } from './lab/registry';
 import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner';
 import { formatCourse, writeCourseHtml } from './lab/course';
-import { prepareOutDir } from './lab/outdir';
+import { checkOutDir, prepareOutDir } from './lab/outdir';
 import { askOnTerminal, formatPredictions, readPredictions } from './lab/predict';
 import type { Predictions } from './lab/questions';
-import { writeReports } from './lab/report';
+import { writeLabReport, writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
 import { compareBindMatrix, compareClaims, renderComparisonText, type KernelColumn } from './lab/compare';
 import { labClaims, labDirName, type LabDefinition, type LabResult } from './lab/types';
@@ -80,7 +80,7 @@ function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
     if (opts.verbose) {
       out(`    question: ${l.question}`);
       for (const p of l.params) out(`    --set ${describeParam(p)}`);
-      for (const c of labClaims(l)) out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}]`);
+      for (const c of labClaims(l)) out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}${c.modality === 'may' ? '; a claim of possibility: holds when some valid trial shows it' : ''}]`);
       for (const q of l.questions ?? []) out(`    question ${q.id}: ${q.text} (${q.choices.map((c, i) => `${i + 1}) ${c}`).join(', ')})`);
     }
   }
@@ -122,7 +122,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   }
   if (opts.kernel !== undefined) return kernelsRunCommand(labs, params, jobs, opts);
   const isolation = assertReady();
-  const outDir = prepareOutDir(opts.out); // before any lab starts: a bad --out is one line, at once
+  checkOutDir(opts.out); // before any question or lab: a bad --out is one line, at once (made once the answers are in)
   let predictions: Predictions | undefined;
   if (typeof opts.predict === 'string') {
     const file = opts.predict;
@@ -135,6 +135,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     if (!labs.some((l) => l.questions?.length)) throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
     predictions = await askOnTerminal(labs, process.stdin, process.stderr);
   }
+  const outDir = prepareOutDir(opts.out);
   const tty = !opts.json && process.stderr.isTTY;
   const printed = new Map<string, string[]>();
   let lastProgress = '';
@@ -154,38 +155,60 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   };
   if (!opts.json) err(`twlab: running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (each in its own network namespace)`);
   const runner = new LabRunner();
-  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions }));
+  // each lab's report.html is written into its staging folder, so it replaces the old one with the evidence
+  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions, beforeReplace: (dir, result) => void writeLabReport(dir, result) }));
   if (tty && lastProgress) process.stderr.write('\r\x1b[K');
-  if (runner.interrupted) throw interruptedError(runner.interrupted);
+  for (const r of runner.restored) err(`twlab: put back ${shownPath(r)}: a run killed while replacing it had left it renamed aside`);
+  const saved = outcomes.filter((o) => o.dir);
+  if (runner.interrupted) {
+    // labs that finished before the signal have their new evidence and report: the index lists them
+    const index = saved.length ? writeIndex(outDir) : null;
+    throw interruptedError(runner.interrupted, { replaced: saved.map((o) => `${o.def.id} ${o.def.slug}`), index, untouched: outcomes.filter((o) => !o.dir).map((o) => `${o.def.id} ${o.def.slug}`) });
+  }
   const results: LabResult[] = [];
   let failures = 0;
   for (const o of outcomes) {
     if (o.result) results.push(o.result);
-    if (!opts.json) {
+    if (!opts.json && o.dir) {
+      // a failed lab's verdict lines are not shown: nothing of that run was kept
       for (const line of printed.get(o.def.id) ?? []) out(line);
       if (predictions && o.result?.questions?.length) {
         out();
         for (const line of formatPredictions(o.result)) out(line);
       }
-      if (o.dir) {
-        const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
-        out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
-      }
+      const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
+      out(`\nEvidence: ${shownPath(o.dir)}/ (${files.join(', ')}${o.extraError ? '' : ', report.html'})${o.replaced ? ', replacing the earlier run\'s' : ''}\n`);
     }
+    if (o.dir && o.extraError) err(`twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written (${o.extraError.split('\n')[0]})`);
     if (o.error) {
       failures++;
-      err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}`);
+      err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}${fs.existsSync(path.join(outDir, labDirName(o.def))) ? '; its earlier evidence is left as it was' : ''}`);
     }
   }
-  // the readable reports: captures/NN-slug/report.html and captures/index.html
-  try {
-    const written = writeReports(outDir, outcomes.filter((o) => o.dir).map((o) => o.def.id));
-    if (!opts.json && written.length) out(`Reports: ${path.relative(process.cwd(), path.join(outDir, 'index.html')) || 'index.html'} (and report.html in each lab folder)`);
-  } catch (e) {
-    err(`twlab: the evidence is saved, but the HTML reports could not be written: ${(e as Error).message}`);
+  const index = writeIndex(outDir);
+  if (!opts.json && index === null && saved.length) out(`Reports: ${shownPath(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
+  if (index !== null) {
+    err(`twlab: ${shownPath(path.join(outDir, 'index.html'))} could not be written (${index})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`);
+    failures++;
   }
   if (opts.json) out(formatJson(results, 6));
   return failures ? 1 : 0;
+}
+
+/** A path as the user would type it: relative to here when under here, else absolute. */
+function shownPath(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel && !rel.startsWith('..') ? rel : p;
+}
+
+/** Writes --out's index.html; returns why it could not (null when written). */
+function writeIndex(outDir: string): string | null {
+  try {
+    writeReports(outDir, []);
+    return null;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'ENOSPC' ? 'no space left on device' : ((e as NodeJS.ErrnoException).code ?? (e as Error).message);
+  }
 }
 
 /** `twlab run … --kernel 6.1,6.12,host`: every lab on every kernel named, then the side-by-side. */
@@ -234,12 +257,11 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
       out(`==== kernel ${t.release}${how}\n`);
     }
     for (const o of run.outcomes) {
-      if (!opts.json) {
+      if (!opts.json && o.dir) {
+        // a failed lab's verdict lines are not shown: nothing of that run was kept
         for (const line of printed.get(key(run.target, o.def.id)) ?? []) out(line);
-        if (o.dir) {
-          const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
-          out(`\nEvidence: ${path.relative(process.cwd(), o.dir) || o.dir}/ (${files.join(', ')})\n`);
-        }
+        const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
+        out(`\nEvidence: ${shownPath(o.dir)}/ (${files.join(', ')})\n`);
       }
       if (o.error) {
         failures++;
@@ -267,12 +289,47 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   }
   try {
     const written = writeReports(outDir, labs.map((l) => l.id));
-    if (!opts.json && written.length) out(`Reports: ${path.relative(process.cwd(), path.join(outDir, 'index.html')) || 'index.html'} (the kernels side by side; report.html in each lab folder)`);
+    if (!opts.json && written.length) out(`Reports: ${shownPath(path.join(outDir, 'index.html'))} (the kernels side by side; report.html in each lab folder)`);
   } catch (e) {
-    err(`twlab: the evidence is saved, but the HTML reports could not be written: ${(e as Error).message}`);
+    const saved = runs.flatMap((r) => r.outcomes.filter((o) => o.dir).map((o) => `${o.def.id} on ${r.target.release}`));
+    err(`twlab: the HTML reports could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`);
+    failures++;
   }
   if (opts.json) out(formatJson(labs.flatMap((l) => runs.map((r) => r.outcomes.find((o) => o.def.id === l.id)?.result).filter((x): x is LabResult => !!x)), 6));
   return failures ? 1 : 0;
+}
+
+/** `twlab report`: the reports rebuilt from --out; a damaged lab folder is skipped and named. */
+function reportCommand(ids: string[], outOption: string): number {
+  const only = ids.length ? resolveLabIds(ids).map((d) => d.id) : undefined;
+  const outDir = evidenceDir(outOption);
+  const skipped: string[] = [];
+  let written: string[];
+  try {
+    written = writeReports(outDir, only, skipped);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EROFS' ? 'read-only filesystem' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message);
+    throw new TwlabError('BAD_USAGE', `cannot write the reports into ${outDir} (${why})${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`);
+  }
+  for (const f of written) out(shownPath(f));
+  for (const s of skipped) err(`twlab: skipped ${s}: run that lab again to replace it`);
+  return skipped.length ? 1 : 0;
+}
+
+/** --out of a command that reads evidence: an existing directory (not a file, not a kernel pseudo-filesystem). */
+function evidenceDir(outOption: string): string {
+  if (outOption.trim() === '') throw new TwlabError('BAD_USAGE', '--out takes a directory, not an empty string');
+  const outDir = path.resolve(outOption);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(outDir);
+  } catch {
+    throw new TwlabError('BAD_USAGE', `no evidence in ${outDir}; run some labs first (\`twlab run all --out ${outOption}\`)`);
+  }
+  if (!st.isDirectory()) throw new TwlabError('BAD_USAGE', `--out ${outOption}: ${outDir} is a file, not a directory of evidence`);
+  checkOutDir(outOption);
+  return outDir;
 }
 
 function kernelsCommand(opts: { json?: boolean }): void {
@@ -324,12 +381,13 @@ function showCommand(target: string, opts: ShowCliOptions): number {
       throw e;
     }
   };
-  // a capture file, or a lab id whose captures are shown variant by variant
-  if (!fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
+  // a capture file (`-`: standard input), or a lab id whose captures are shown variant by variant
+  if (target !== '-' && !fs.existsSync(target) && /^[a-z0-9-]+$/i.test(target)) {
     const [def] = resolveLabIds([target]);
     const dir = path.resolve(opts.out, opts.kernel ? kernelFolder(path.resolve(opts.out), opts.kernel) : '', labDirName(def!));
     if (!fs.existsSync(dir)) throw new TwlabError('BAD_PCAP', `no captures for lab ${def!.id} in ${dir}; run \`twlab run ${def!.id}\` first`);
     const pcaps = fs.readdirSync(dir).filter((f) => f.endsWith('.pcap')).sort();
+    if (pcaps.length === 0) throw new TwlabError('BAD_PCAP', `no captures (*.pcap) in ${dir}; run \`twlab run ${def!.id}\` again to make them`);
     for (const f of pcaps) {
       out(`== ${def!.id} ${def!.slug} · ${f}`);
       show(path.join(dir, f));
@@ -345,7 +403,8 @@ export function buildProgram(): Command {
   const program = new Command('twlab')
     .description('A TIME_WAIT and linger laboratory: the Linux kernel\'s TCP against a scriptable userspace peer, with pcap evidence and verdicts.')
     .version(require('../../package.json').version as string)
-    .showHelpAfterError('(run `twlab --help` for usage)')
+    // commander's own errors (an unknown option, a missing argument) as one line like every other
+    .configureOutput({ outputError: (message, write) => write(`twlab: ${message.replace(/^error: /, '').trim()} (run \`twlab --help\` for usage)\n`) })
     .exitOverride();
   program
     .command('list')
@@ -404,12 +463,7 @@ export function buildProgram(): Command {
     .argument('[ids...]', 'labs to rebuild (default: every lab folder found)')
     .option('--out <dir>', 'directory holding the evidence', 'captures')
     .action((ids: string[], opts: { out: string }) => {
-      const outDir = path.resolve(opts.out);
-      if (!fs.existsSync(outDir)) throw new TwlabError('BAD_USAGE', `no evidence in ${outDir}; run some labs first (\`twlab run all\`)`);
-      const only = ids.length ? resolveLabIds(ids).map((d) => d.id) : undefined;
-      const written = writeReports(outDir, only);
-      for (const f of written) out(path.relative(process.cwd(), f) || f);
-      process.exitCode = 0;
+      process.exitCode = reportCommand(ids, opts.out);
     });
   program
     .command('course')

@@ -1,5 +1,5 @@
 // The kernel matrix for real: Debian's 6.1 booted under qemu (fetched into the cache on first
-// use), labs 05 and 13 run inside it and on the host, results, captures, verdicts and the
+// use), labs 05, 11 and 13 run inside it and on the host, results, captures, verdicts and the
 // side-by-side index; the one-line errors for a kernel nobody knows and for a missing qemu;
 // and an interrupted guest leaving nothing behind.
 import { spawn, spawnSync } from 'node:child_process';
@@ -51,20 +51,20 @@ describe.skipIf(!run)('a guest kernel', () => {
     expect(fs.existsSync(out)).toBe(false);
   });
 
-  describe('labs 05 and 13 on Debian 6.1 and on the host, side by side', () => {
+  describe('labs 05, 11 and 13 on Debian 6.1 and on the host, side by side', () => {
     let out: string;
     let results: LabResult[];
     let stderr: string;
     beforeAll(() => {
       out = tmpDir('matrix');
-      const r = runCli(['run', '05', '13', '--kernel', '6.1,host', '--json', '--out', out], { timeoutMs: 400_000 });
+      const r = runCli(['run', '05', '11', '13', '--kernel', '6.1,host', '--json', '--out', out], { timeoutMs: 540_000 });
       stderr = r.stderr;
       expect(r.code, r.stderr).toBe(0);
       results = JSON.parse(r.stdout) as LabResult[];
-    }, 420_000);
+    }, 560_000);
 
     it('--json prints one result per (lab, kernel), each naming its kernel', () => {
-      expect(results.map((x) => `${x.lab} ${/^6\.1\./.test(x.kernel) ? 'guest' : x.kernel === os.release() ? 'host' : x.kernel}`)).toEqual(['05 guest', '05 host', '13 guest', '13 host']);
+      expect(results.map((x) => `${x.lab} ${/^6\.1\./.test(x.kernel) ? 'guest' : x.kernel === os.release() ? 'host' : x.kernel}`)).toEqual(['05 guest', '05 host', '11 guest', '11 host', '13 guest', '13 host']);
       expect(stderr).toBe('');
     });
 
@@ -76,16 +76,32 @@ describe.skipIf(!run)('a guest kernel', () => {
       const c16 = guest[0]!.claims.find((c) => c.id === 'C16')!;
       expect(c16.verdict).toBe('differs by OS');
       expect(c16.evidence).toContain(`this is Linux ${guest[0]!.kernel}`);
-      expect(guest[1]!.claims.find((c) => c.id === 'T11')!.verdict).toBe('holds');
+      expect(guest[2]!.claims.find((c) => c.id === 'T11')!.verdict).toBe('holds');
       // the peer saw the kernel's RSTs: counted from the 6.1 kernel's own counters
       const idle = guest[0]!.variants.find((v) => v.name === 'established-idle')!;
       expect((idle.observations.counters as Record<string, number>)['Tcp.OutRsts']).toBeGreaterThanOrEqual(5);
     });
 
+    it('lab 11 is judged in the guest too: its ISNs lined up by setting the guest\'s own realtime clock back (the host\'s by outrunning it)', () => {
+      const [guest11, host11] = results.filter((x) => x.lab === '11');
+      for (const r of [guest11!, host11!]) {
+        const v = Object.fromEntries(r.claims.map((c) => [c.id, c.verdict]));
+        expect(v, `${r.kernel}: ${r.claims.map((c) => c.evidence).join(' | ')}`).toEqual({ C13: 'holds', C14: 'holds', T8: 'holds' });
+      }
+      const skipped = (r: LabResult) => ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'].map((n) => (r.variants.find((v) => v.name === n)!.observations.trials as Array<Record<string, unknown>>)[0]!);
+      for (const o of skipped(guest11!)) {
+        expect(o).toMatchObject({ isnAlign: 'clock', firstBytes: 0, kernelRead: 'BBBB' });
+        expect(o.clockBackMs as number).toBeGreaterThan(500); // the time since the first SYN, and clock_back_ms more
+        expect(o.oldAckLead as number).toBeGreaterThanOrEqual(0);
+      }
+      for (const o of skipped(host11!)) expect(o).toMatchObject({ isnAlign: 'outrun', clockBackMs: null, kernelRead: 'BBBB' });
+      expect(guest11!.claims.find((c) => c.id === 'C13')!.evidence).toMatch(/ISNs aligned by setting the guest's clock back/);
+    });
+
     it('evidence per kernel: <out>/<uname -r>/NN-slug with non-empty captures, the console log and kernel.json beside', () => {
       const release = results.find((x) => /^6\.1\./.test(x.kernel))!.kernel;
       const dir = path.join(out, release);
-      expect(fs.readdirSync(dir).sort()).toEqual(['05-linger-zero', '13-time-wait-assassination', 'console.log', 'index.html', 'kernel.json']);
+      expect(fs.readdirSync(dir).sort()).toEqual(['05-linger-zero', '11-old-duplicate', '13-time-wait-assassination', 'console.log', 'index.html', 'kernel.json']);
       for (const lab of ['05-linger-zero', '13-time-wait-assassination']) {
         const res = JSON.parse(fs.readFileSync(path.join(dir, lab, 'result.json'), 'utf8')) as LabResult;
         expect(res.kernel).toBe(release);

@@ -52,7 +52,11 @@ function checksumOk(file: ReturnType<typeof readPcap>, number: number): boolean 
   return !isWireError(seg) && seg.kind === 'tcp' && seg.tcp.checksumOk === true;
 }
 
-const clean = { rst: 0, retransmissions: 0 };
+// What must hold however busy the machine is: no RST, and each side's FIN at one sequence number
+// (sent once or more). Retransmissions are not asserted: when this process is not scheduled for a
+// few milliseconds the kernel's tail-loss probe or RTO fires (the scheduler's doing, not TCP's);
+// `npm run bench` counts them (bench/goodput.ts) instead.
+const noRst = { kernel: 0, stack: 0 };
 
 describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
   it('kernel client ↔ stack server, 10 MB each way, the kernel closes first', async () => {
@@ -66,8 +70,8 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT', timer: 'time-wait' })]);
     expect(r.table[0]!.timerMs).toBeGreaterThan(55_000);
     expect(r.kernel.options).toBe(7); // TCP_INFO: timestamps | SACK | window scaling
-    expect(r.capture.kernel).toMatchObject({ ...clean, fin: 1, bytes: 10 << 20 });
-    expect(r.capture.stack).toMatchObject({ ...clean, fin: 1, bytes: 10 << 20 });
+    expect(r.capture.rst).toEqual(noRst);
+    expect(r.capture.finAt).toEqual({ kernel: [1 + (10 << 20)], stack: [1 + (10 << 20)] }); // one FIN each way, after all the data
     expectCleanInTshark(r.capture.pcap);
   });
 
@@ -79,8 +83,8 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.stack.states).toEqual(['SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'TIME-WAIT', 'CLOSED']);
     expect(r.extra).toMatchObject({ inTimeWait: true, stateBeforeExpiry: 'TIME-WAIT', closedAfter2Msl: true });
     expect(r.table).toEqual([]); // the kernel closed second: no TIME_WAIT on its side
-    expect(r.capture.kernel).toMatchObject({ ...clean, fin: 1 });
-    expect(r.capture.stack).toMatchObject({ ...clean, fin: 1 });
+    expect(r.capture.rst).toEqual(noRst);
+    expect(r.capture.finAt).toEqual({ kernel: [1 + (10 << 20)], stack: [1 + (10 << 20)] });
     expectCleanInTshark(r.capture.pcap);
   });
 
@@ -89,28 +93,50 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.kernel.options).toBe(2); // SACK only
     expect(r.kernel.sha256).toBe((r.kernel.expect as { toKernel: string }).toKernel);
     expect(r.stack.sha256).toBe((r.kernel.expect as { toStack: string }).toStack);
-    expect(r.capture.stack).toMatchObject(clean);
+    expect(r.capture.rst).toEqual(noRst);
+    expect(r.capture.finAt).toEqual({ kernel: [300_001], stack: [300_001] });
     expectCleanInTshark(r.capture.pcap);
   });
 
   it('in TIME-WAIT the stack re-ACKs the FIN the kernel retransmits when the first ACK is lost', async () => {
     const r = await scenario('stack-client', { bytes: 100_000, dropFirstFinAck: true });
     expect(r.stack.states.slice(-2)).toEqual(['TIME-WAIT', 'CLOSED']);
-    expect(r.extra.timeWaitRestarts).toBe(1);
-    // the only retransmission in the capture: the kernel's FIN, once
-    expect(r.capture.kernel).toMatchObject({ rst: 0, retransmissions: 1, fin: 2 });
-    expect(r.capture.stack).toMatchObject(clean);
+    // the kernel sent its FIN again (one FIN, at one sequence number), and every copy that reached TIME-WAIT restarted it
+    expect(r.extra.timeWaitRestarts).toBeGreaterThanOrEqual(1);
+    expect(r.capture.finAt.kernel).toEqual([100_001]);
+    expect(r.capture.kernel).toMatchObject({ fin: 1 + (r.extra.timeWaitRestarts as number) });
+    expect(r.capture.rst).toEqual(noRst);
     expectCleanInTshark(r.capture.pcap);
   });
 
   it('simultaneous close: both sides pass through CLOSING into TIME-WAIT', async () => {
     const r = await scenario('simultaneous-close');
-    expect(r.kernel).toMatchObject({ kernelBefore: 'FIN_WAIT1', kernelMid: 'CLOSING' });
-    expect(r.extra.stackMid).toBe('CLOSING');
+    expect(r.extra).toMatchObject({ finHeld: true, stackGotFin: true, stackMid: 'CLOSING', timeWait: true });
+    expect(r.kernel).toMatchObject({ kernelBefore: 'FIN_WAIT1', kernelClosing: true, kernelMid: 'CLOSING' });
     expect(r.stack.states).toEqual(['SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1', 'CLOSING', 'TIME-WAIT']);
     expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT' })]);
-    expect(r.capture.kernel).toMatchObject({ ...clean, fin: 1 });
-    expect(r.capture.stack).toMatchObject({ ...clean, fin: 1 });
+    expect(r.capture.rst).toEqual(noRst);
+    expect(r.capture.finAt).toEqual({ kernel: [1], stack: [1] });
+    expectCleanInTshark(r.capture.pcap);
+  });
+
+  it('close() with data queued behind the kernel\'s shut window, the kernel\'s FIN crossing: the stack goes FIN-WAIT-1 → CLOSING → TIME-WAIT, and so does the kernel\'s side', async () => {
+    const bytes = 256 * 1024;
+    const r = await scenario('close-with-queued-data', { bytes });
+    expect(r.extra.shut).toBe(true); // the kernel's window was shut with data still queued
+    expect(r.extra.afterClose).toMatchObject({ state: 'FIN-WAIT-1', finSent: false });
+    expect((r.extra.afterClose as { unsent: number }).unsent).toBeGreaterThan(0);
+    // the kernel's FIN arrived while ours still waited behind data
+    expect(r.extra.atKernelFin).toMatchObject({ finSent: false });
+    expect((r.extra.atKernelFin as { unsent: number }).unsent).toBeGreaterThan(0);
+    expect(r.kernel.kernelFinAcked).toBe(true); // FIN_WAIT2: the stack acknowledged the kernel's FIN
+    expect(r.kernel.sha256).toBe(r.kernel.expect);
+    expect(r.kernel.eof).toEqual({ ret: 0, errno: null });
+    expect(r.stack.states).toEqual(['SYN-SENT', 'ESTABLISHED', 'FIN-WAIT-1', 'CLOSING', 'TIME-WAIT']);
+    expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT', timer: 'time-wait' })]); // the kernel's side holds TIME_WAIT too
+    // one FIN each way: the stack's after all its data, the kernel's with none
+    expect(r.capture.finAt).toEqual({ stack: [1 + bytes], kernel: [1] });
+    expect(r.capture.rst).toEqual(noRst);
     expectCleanInTshark(r.capture.pcap);
   });
 
@@ -120,7 +146,8 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.kernel.sha256).toBe(r.kernel.expect);
     expect(r.stack.states).toEqual(['SYN-RECEIVED', 'ESTABLISHED', 'CLOSE-WAIT', 'LAST-ACK', 'CLOSED']);
     expect(r.table).toEqual([expect.objectContaining({ state: 'TIME_WAIT' })]);
-    expect(r.capture.stack).toMatchObject({ ...clean, bytes: 1 << 20 });
+    expect(r.capture.rst).toEqual(noRst);
+    expect(r.capture.finAt).toEqual({ kernel: [1], stack: [1 + (1 << 20)] });
     expectCleanInTshark(r.capture.pcap);
   });
 
@@ -128,7 +155,8 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     const r = await scenario('abort', { by: 'stack' });
     expect(r.kernel.recv).toEqual({ ret: -1, errno: 'ECONNRESET' });
     expect(r.stack).toMatchObject({ final: 'CLOSED', resetReason: 'rst-sent' });
-    expect(r.capture.stack).toMatchObject({ rst: 1, retransmissions: 0 });
+    expect(r.capture.rst).toEqual({ kernel: 0, stack: 1 });
+    expect(r.capture.stack).toMatchObject({ fin: 0 });
     expect(r.table).toEqual([]);
     expectCleanInTshark(r.capture.pcap);
   });
@@ -137,7 +165,8 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     const r = await scenario('abort', { by: 'kernel' });
     expect(r.kernel.stackClosed).toBe(true);
     expect(r.stack).toMatchObject({ final: 'CLOSED', resetReason: 'rst-received' });
-    expect(r.capture.kernel).toMatchObject({ rst: 1, retransmissions: 0, fin: 0 });
+    expect(r.capture.rst).toEqual({ kernel: 1, stack: 0 });
+    expect(r.capture.kernel).toMatchObject({ fin: 0 });
     expect(r.table).toEqual([]);
     expectCleanInTshark(r.capture.pcap);
   });
@@ -148,14 +177,15 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.capture.stack!.zeroWindow).toBeGreaterThanOrEqual(1);
     expect(r.capture.kernel!.windowProbes).toBeGreaterThanOrEqual(1);
     expect(r.stack.sha256).toBe(r.kernel.expect);
-    expect(r.capture.kernel).toMatchObject({ rst: 0, retransmissions: 0 });
+    expect(r.capture.rst).toEqual(noRst);
+    expect(r.capture.finAt).toEqual({ kernel: [1 + (1 << 20)], stack: [1] });
     expect(r.kernel.sendMs).toBeGreaterThan(1000); // send() waited out the stall
     expectCleanInTshark(r.capture.pcap);
   });
 
   it('peer behaviours: keep-alives the kernel answers, urgent data from MSG_OOB, close() with unread data and data after close() reset', async () => {
     const r = await scenario('peer-behaviours');
-    // every 200 ms of silence a probe, each answered (the count of unanswered ones starts over): more than the 3 allowed, still up
+    // a probe after 200 ms of silence, then every 400 ms: the kernel answers one per 500 ms (tcp_invalid_ratelimit), each answer starts the count over: 3 or more probes, still up
     expect(r.extra.keepalive).toMatchObject({ state: 'ESTABLISHED' });
     expect((r.extra.keepalive as { probes: number }).probes).toBeGreaterThanOrEqual(3);
     expect(r.extra.urgentPointers).toEqual([4]); // Linux's urgent pointer: the byte after the urgent one (RFC 6093)
@@ -179,7 +209,7 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.stack.sha256).toBe((r.kernel.expect as { toStack: string }).toStack);
     expect(r.stack.final).toBe('CLOSED');
     expect(r.extra.retransmitsByStack).toBeGreaterThan(0);
-    expect(r.capture.stack!.rst + r.capture.kernel!.rst).toBe(0);
+    expect(r.capture.rst).toEqual(noRst);
     expectCleanInTshark(r.capture.pcap);
   });
 });

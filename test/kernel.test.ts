@@ -56,11 +56,13 @@ describe.skipIf(!run)('TUN device and capture', () => {
     const pcap = path.join(dir, 'tun.pcap');
     const r = await inNamespace<{
       quietFrames: number;
+      polled: Array<string | undefined>;
       fromKernel: Array<{ kind: string; src: string; dst: string; dstPort?: number; payload?: string; checksumOk?: boolean }>;
       received: { ret: number; text: string };
       captured: number;
     }>('tun-capture', { pcap });
     expect(r.quietFrames).toBe(0);
+    expect(r.polled).toEqual(['from the kernel']); // TunLink.poll() read it synchronously
     expect(r.fromKernel).toContainEqual({ kind: 'udp', src: '192.0.2.1', dst: '192.0.2.2', dstPort: 9, payload: 'from the kernel', checksumOk: true });
     expect(r.fromKernel).toContainEqual({ kind: 'udp', src: '2001:db8::1', dst: '2001:db8::2', dstPort: 9, payload: 'v6 from the kernel', checksumOk: true });
     expect(r.fromKernel.some((f) => f.kind === 'tcp' && f.dstPort === 80)).toBe(true);

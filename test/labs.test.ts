@@ -1,4 +1,4 @@
-// Labs 02–15 run for real, all at once (as `twlab run all` runs them), each in its own namespace,
+// Labs 02–17 run for real, all at once (as `twlab run all` runs them), each in its own namespace,
 // in fast settings where a lab has them. The tests assert what this kernel measured — errno,
 // bytes, frames in the capture, counters — not only the verdict words, and that every capture
 // opens in tshark with its frames in time order.
@@ -7,8 +7,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPcap } from '../src/capture/pcap';
+import { parseFoundHereCell, readmeCells } from '../src/lab/foundhere';
 import type { LabResult } from '../src/lab/types';
-import { hasTool, privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
+import { hasTool, privileged, removeTmpDirs, ROOT, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
 
@@ -26,14 +27,18 @@ function tshark(pcap: string, filter: string, fields: string[]): string[][] {
 }
 const count = (pcap: string, filter: string): number => tshark(pcap, filter, ['frame.number']).length;
 
-describe.skipIf(!run)('labs 02–15 on this kernel', () => {
+// wait=none: lab 17 glimpses its orphans instead of waiting them out, so C25 is not tested here
+// (and says why); the full wait is below, beside lab 02's
+const UNWAITED: Record<string, string[]> = { '17': ['C25'] };
+
+describe.skipIf(!run)('labs 02–17 on this kernel', () => {
   let out: string;
   let results: Map<string, LabResult>;
   let stderr: string;
   beforeAll(() => {
     out = tmpDir('labs');
     const r = runCli(
-      ['run', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15', '--json', '--out', out, '--set', 'wait=none', '--set', 'fin_timeout=3', '--set', 'linger=2', '--set', 'connections=40', '--set', 'burst=20'],
+      ['run', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15', '16', '17', '--json', '--out', out, '--set', 'wait=none', '--set', 'fin_timeout=3', '--set', 'linger=2', '--set', 'connections=40', '--set', 'burst=20'],
       { timeoutMs: 240_000 },
     );
     stderr = r.stderr;
@@ -48,8 +53,8 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
   const dirOf = (id: string): string => path.join(out, `${id}-${results.get(id)!.slug}`);
   const pcapOf = (id: string, name: string): string => path.join(dirOf(id), `${name}.pcap`);
 
-  it('runs all fourteen at once, each leaving result.json, timeline.json and one pcap per variant', () => {
-    expect([...results.keys()]).toEqual(['02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15']);
+  it('runs all sixteen at once, each leaving result.json, timeline.json and one pcap per variant', () => {
+    expect([...results.keys()]).toEqual(['02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15', '16', '17']);
     expect(stderr).toBe(''); // --json: nothing but JSON, no progress lines
     for (const r of results.values()) {
       for (const f of ['result.json', 'timeline.json', ...r.variants.map((v) => v.pcap!)]) expect(fs.existsSync(path.join(dirOf(r.lab), f)), `${r.lab}/${f}`).toBe(true);
@@ -59,11 +64,24 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     }
   });
 
+  /**
+   * On the host lab 11 lines the old ACK up by outrunning the kernel's ISN clock (15.6 MB/s); a
+   * machine too busy to send that fast leaves those trials out, with the numbers — measured, per
+   * skip variant, as an old ACK below the new ISN. What depends on them is checked in lab 11's own test.
+   */
+  const outrun11 = (): { aligned: number; slow: number } => {
+    const leads = ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'].map((v) => trials<{ oldAckLead: number }>('11', v)[0]!.oldAckLead);
+    return { aligned: leads.filter((l) => l >= 0).length, slow: leads.filter((l) => l < 0).length };
+  };
+  const speedBound = (lab: string, id: string): boolean => lab === '11' && outrun11().slow > 0 && (id === 'C13' || id === 'q1' || (id === 'C14' && outrun11().aligned === 0));
+
   it('every claim carries its scope and the preconditions checked, each met', () => {
     for (const r of results.values()) {
       for (const c of r.claims) {
+        if (UNWAITED[r.lab]?.includes(c.id)) continue;
         expect(c.scope, `${r.lab} ${c.id}`).toMatch(/\w/);
         expect(c.preconditions.length + (c.trials ? 1 : 0), `${r.lab} ${c.id} checked something`).toBeGreaterThan(0);
+        if (speedBound(r.lab, c.id)) continue;
         expect(c.preconditions.every((p) => p.met), `${r.lab} ${c.id}: ${c.evidence}`).toBe(true);
         if (c.trials) expect(c.trials.excluded, `${r.lab} ${c.id}: ${c.evidence}`).toBe(0);
       }
@@ -74,6 +92,11 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     for (const r of results.values()) {
       expect(r.questions?.length, `${r.lab} asks questions`).toBeGreaterThan(0);
       for (const q of r.questions!) {
+        if (UNWAITED[r.lab]) {
+          expect(q.notScored, `${r.lab} ${q.id}`).toMatch(/watched until it went — wait=none/);
+          continue;
+        }
+        if (speedBound(r.lab, q.id)) continue;
         expect(q.answer, `${r.lab} ${q.id}: ${q.notScored}`).not.toBeNull();
         expect(q.choices, `${r.lab} ${q.id}`).toContain(q.answer);
         expect(q.why).toMatch(/measured|the socket table|sampled/);
@@ -124,7 +147,7 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     expect(comments).toHaveLength(5); // one RST per trial
     for (const [, c] of comments) expect(c).toMatch(/^RST; abortive close: 192\.0\.2\.1:\d+ reset the connection .* \(twlab run 05\)$/);
     const stray = tshark(path.join(dirOf('11'), 'linger-abort.pcapng'), 'frame.comment contains "STRAY"', ['frame.comment']);
-    expect(stray.map((x) => x[0])).toEqual([expect.stringMatching(/STRAY: a segment of incarnation 1 of 192\.0\.2\.1:7001 ↔ 192\.0\.2\.2:45001, seen in incarnation 2/)]);
+    expect(stray.map((x) => x[0])).toEqual([expect.stringMatching(/STRAY: a segment of incarnation 1 of 192\.0\.2\.1:7001 ↔ 192\.0\.2\.2:45100, seen in incarnation 2/)]);
     // the pcapng holds the same frames as the pcap
     expect(count(path.join(dirOf('05'), 'unsent-data.pcapng'), 'frame')).toBe(readPcap(pcapOf('05', 'unsent-data')).records.length);
   });
@@ -139,8 +162,11 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
         expect(c.peerStates.slice(-2)).toEqual(['LAST-ACK', 'CLOSED']);
       }
     }
-    for (const c of trials<{ kernelEntries: string[]; peerStates: string[] }>('02', 'peer-closes-first')) {
-      expect(c.kernelEntries).not.toContain('TIME_WAIT');
+    for (const c of trials<{ kernelStates: string[]; kernelEntries: string[]; peerStates: string[] }>('02', 'peer-closes-first')) {
+      // the kernel's side: CLOSE_WAIT once it read the peer's FIN, then gone, never TIME_WAIT
+      expect(c.kernelStates[0]).toBe('CLOSE_WAIT');
+      expect(c.kernelStates).not.toContain('TIME_WAIT');
+      expect(c.kernelEntries).toEqual([]);
       expect(c.peerStates[c.peerStates.length - 1]).toBe('TIME-WAIT');
     }
     // one FIN per connection (a FIN the kernel resent under load is a retransmission, not a new close)
@@ -156,13 +182,16 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     expect([at('none', 'reuseaddr'), at('reuseaddr', 'reuseaddr'), at('reuseport', 'reuseport'), at('none', 'none')]).toEqual([['EADDRINUSE'], ['OK'], ['OK'], ['EADDRINUSE']]);
   });
 
-  it('04: a second connect() on an existing four-tuple is EADDRNOTAVAIL; tcp_tw_reuse only governs kernel-chosen ports', () => {
-    expect(verdicts('04')).toEqual({ C6: 'differs by OS', T3: 'does not hold' });
-    for (const t of trials<{ connectA: string; connectB: string }>('04', 'two-sockets-one-tuple')) expect(t).toMatchObject({ connectA: 'OK', connectB: 'EADDRNOTAVAIL' });
+  it('04: a second connect() on an existing four-tuple is EADDRNOTAVAIL; tcp_tw_reuse governs kernel-chosen ports only', () => {
+    expect(verdicts('04')).toEqual({ C6: 'differs by OS', T3: 'holds', T16: 'holds' });
+    for (const t of trials<{ connectA: string; firstState: string; connectB: string }>('04', 'two-sockets-one-tuple')) expect(t).toMatchObject({ connectA: 'OK', firstState: 'ESTABLISHED', connectB: 'EADDRNOTAVAIL' });
     const cells = variant('04', 'tw-reuse-compare').cells as Array<{ how: string; twReuse: string; connect: string; twBefore: boolean; delayMs: number }>;
     const at = (how: string, tw: string): string[] => [...new Set(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect))];
     expect([at('range', '0'), at('range', '1'), at('bind', '0'), at('bind', '1')]).toEqual([['EADDRNOTAVAIL'], ['OK'], ['OK'], ['OK']]);
+    // the delay counts from the TIME_WAIT entry's first sighting
     expect(cells.every((c) => c.twBefore && c.delayMs >= 1000)).toBe(true);
+    const delay = results.get('04')!.sysctls['net.ipv4.tcp_tw_reuse_delay'];
+    expect(claim('04', 'T3').evidence).toMatch(delay === undefined ? /tcp_tw_reuse_delay does not exist on this kernel/ : new RegExp(`tcp_tw_reuse_delay ${delay} ms`));
   });
 
   it('05: SO_LINGER {1,0} resets, drops unsent data, no TIME_WAIT — also when the process is killed', () => {
@@ -182,6 +211,8 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
 
   it('06: a lingering close() blocks N s (non-blocking too), returns 0, and the data still arrives; TIME_WAIT is 60 s', () => {
     expect(verdicts('06')).toEqual({ C12: 'differs by OS', C18: 'differs by OS' });
+    // C18 is judged on the kernel's segments: every queued byte on the wire, then its FIN, no RST
+    expect(claim('06', 'C18').evidence).toMatch(/sent 0 RST, all the queued bytes and then its FIN in 10\/10/);
     for (const v of ['peer-stalls', 'non-blocking']) {
       for (const t of trials<{ close: { ret: number; elapsedMs: number }; peerGotEverything: boolean; afterClose: { sendQueue: number } }>('06', v)) {
         expect(t.close.elapsedMs, v).toBeGreaterThanOrEqual(1950);
@@ -223,6 +254,7 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
   it('09: both sides pass CLOSING into TIME_WAIT; the capture shows the FINs crossing', () => {
     expect(verdicts('09')).toEqual({ T6: 'holds' });
     expect(claim('09', 'T6').trials).toEqual({ agree: 5, valid: 5, excluded: 0 });
+    expect(claim('09', 'T6').evidence).toMatch(/CLOSING→TIME_WAIT \(the socket table\), the peer's FIN acknowledged by the kernel in 5\/5 \(the capture\)/);
     if (!canTshark) return;
     const pcap = pcapOf('09', 'crossing-fins');
     const fins = tshark(pcap, 'tcp.flags.fin == 1 && !tcp.analysis.retransmission', ['ip.src', 'tcp.seq_raw', 'tcp.ack_raw', 'tcp.srcport', 'tcp.dstport']);
@@ -249,17 +281,45 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
     expect(new Set(eight.bindSkipped as string[])).toEqual(new Set(['OK']));
   });
 
-  it('11: with TIME_WAIT skipped, the old "BBBB" is read as the new connection\'s data; TIME_WAIT blocks the reuse; under 10 MB of evidence', () => {
-    expect(verdicts('11')).toEqual({ C13: 'holds', C14: 'holds', T8: 'holds' });
-    for (const v of ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short']) {
-      const o = variant('11', v);
-      expect(o.kernelRead, v).toBe('BBBB');
-      expect(o.timeWaitBeforeSecond).toBe(false);
-      expect(o.oldAckLead as number).toBeGreaterThanOrEqual(0);
+  it("README's found-here column gives the verdicts this run measured (else: npm run readme:table after a run)", () => {
+    const cells = readmeCells(fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8'));
+    // (a claim this run did not wait out is left out: the README's comes from a default run)
+    const judged = (id: string, v: Record<string, string>): Record<string, string> => Object.fromEntries(Object.entries(v).filter(([c]) => !UNWAITED[id]?.includes(c)));
+    for (const id of results.keys()) {
+      const readme = judged(id, parseFoundHereCell(cells.get(id) ?? ''));
+      const measured = judged(id, verdicts(id));
+      expect(Object.keys(readme).sort(), `lab ${id}: ${cells.get(id)}`).toEqual(Object.keys(measured).sort());
+      // a claim this run could not judge (its evidence names why; the lab's own test checks it) is no contradiction
+      for (const [c, v] of Object.entries(measured)) if (v !== 'not tested') expect(readme[c], `lab ${id} ${c}: ${cells.get(id)}`).toBe(v);
     }
-    expect(variant('11', 'with-time-wait')).toMatchObject({ opened: false, timeWaitBeforeSecond: true });
-    expect(variant('11', 'paws-with-timestamps')).toMatchObject({ kernelRead: 'NEW!', timestamps: true });
-    expect(variant('11', 'paws-with-timestamps').pawsEstab as number).toBeGreaterThan(0);
+  });
+
+  it('11: with TIME_WAIT skipped, the old "BBBB" is read as the new connection\'s data; TIME_WAIT blocks the reuse; under 10 MB of evidence', () => {
+    const c13 = claim('11', 'C13');
+    // every trial whose old segment lined up read the old bytes; one that did not line up (a busy
+    // machine's transfer slower than the ISN clock) is left out with its numbers, never counted against
+    const skipped = ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'].map((v) => ({ v, o: trials<{ kernelRead: string; timeWaitBeforeSecond: boolean; oldAckLead: number; isnAlign: string }>('11', v)[0]! }));
+    const aligned = skipped.filter(({ o }) => o.oldAckLead >= 0);
+    for (const { v, o } of aligned) expect(o.kernelRead, v).toBe('BBBB');
+    for (const { o } of skipped) {
+      expect(o.timeWaitBeforeSecond).toBe(false);
+      expect(o.isnAlign).toBe('outrun'); // the host's clock is never set
+    }
+    expect(c13.trials).toEqual({ agree: aligned.length, valid: aligned.length, excluded: 3 - aligned.length });
+    // a claim of possibility: one valid trial that shows it is enough; none, and it is not tested (never "does not hold")
+    expect(c13.verdict).toBe(aligned.length > 0 ? 'holds' : 'not tested');
+    if (aligned.length === 0) expect(c13.evidence).toMatch(/^precondition failed in all 3 trials: the old segment's ACK fell inside the new connection — it lies [\d.]+ MB below the new ISN/);
+    expect(claim('11', 'T8').verdict).toBe('holds');
+    for (const o of trials('11', 'with-time-wait')) expect(o).toMatchObject({ opened: false, timeWaitBeforeSecond: true });
+    // the control's SYN met the TIME_WAIT: the kernel re-acknowledged the old connection and sent no SYN-ACK (in the capture)
+    expect(count(pcapOf('11', 'with-time-wait'), 'tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == 192.0.2.1')).toBe(3); // the three first incarnations only
+    const c14 = claim('11', 'C14');
+    if (aligned.length > 0) expect(c14).toMatchObject({ verdict: 'holds', trials: { agree: 3, valid: 3, excluded: 0 } });
+    else expect(c14.evidence).toMatch(/^precondition failed: without TIME_WAIT an old segment was taken for new data — 0 of 3/);
+    for (const o of trials<{ kernelRead: string; timestamps: boolean; pawsEstab: number }>('11', 'paws-with-timestamps')) {
+      expect(o).toMatchObject({ kernelRead: 'NEW!', timestamps: true });
+      expect(o.pawsEstab).toBe(1);
+    }
     expect(variant('11', 'isn-clock').perSecond as number).toBeGreaterThan(1e6);
     const bytes = fs.readdirSync(dirOf('11')).reduce((n, f) => n + fs.statSync(path.join(dirOf('11'), f)).size, 0);
     expect(bytes).toBeLessThan(10 << 20);
@@ -270,47 +330,127 @@ describe.skipIf(!run)('labs 02–15 on this kernel', () => {
 
   it('12: a higher sequence number or a newer timestamp gets a SYN into TIME_WAIT; the new ISN is old SND.NXT + 65537', () => {
     expect(verdicts('12')).toEqual({ T9: 'holds', T10: 'holds' });
-    for (const p of trials<{ newIssMinusOldSndNxt: number }>('12', 'seq-above')) expect(p.newIssMinusOldSndNxt).toBe(65537);
-    for (const p of trials<{ accepted: boolean; refusedWithAck: boolean }>('12', 'seq-below-no-ts')) expect(p).toMatchObject({ accepted: false, refusedWithAck: true });
+    for (const p of trials<{ newIssMinusOldSndNxt: number; accepted: boolean }>('12', 'seq-above')) expect(p).toMatchObject({ newIssMinusOldSndNxt: 65537, accepted: true });
+    for (const p of trials<{ accepted: boolean; repliesToSyn: string[] }>('12', 'seq-below-no-ts')) expect(p).toMatchObject({ accepted: false, repliesToSyn: ['ACK ack=0'] });
+    // the refusals on the wire: one bare ACK from the kernel per refused SYN, no SYN-ACK after the first handshakes
+    expect(count(pcapOf('12', 'seq-below-no-ts'), 'tcp.flags.syn == 1 && tcp.flags.ack == 1 && ip.src == 192.0.2.1')).toBe(5);
+    expect(claim('12', 'T10').evidence).toMatch(/with a newer timestamp \(TSval \+\d+/);
   });
 
-  it('13: an in-window RST kills TIME_WAIT (the port is free at once) unless tcp_rfc1337=1', () => {
-    expect(verdicts('13')).toEqual({ T11: 'holds' });
+  it('13: an in-window RST kills TIME_WAIT (the port is free at once) unless tcp_rfc1337=1; a late segment beside a new listener goes to the TIME_WAIT', () => {
+    expect(verdicts('13')).toEqual({ T11: 'holds', C19: 'differs by OS' });
     for (const t of trials('13', 'rfc1337-0')) expect(t).toMatchObject({ timeWaitBefore: true, timeWaitAfterRst: false, rebindWithoutFlags: 'OK' });
     for (const t of trials('13', 'rfc1337-1')) expect(t).toMatchObject({ timeWaitBefore: true, timeWaitAfterRst: true, rebindWithoutFlags: 'EADDRINUSE' });
+    expect(claim('13', 'T11').trials).toEqual({ agree: 10, valid: 10, excluded: 0 });
+    const beside = trials<{ late: string; bind: string; listen: string; timeWaitBefore: boolean; timeWaitAfter: boolean; listeningAfter: boolean; accept: string }>('13', 'beside-new-listener');
+    for (const b of beside) expect(b).toMatchObject({ bind: 'OK', listen: 'OK', timeWaitBefore: true, listeningAfter: true, accept: 'EAGAIN', timeWaitAfter: b.late === 'data' });
+    expect(claim('13', 'C19').trials).toEqual({ agree: 0, valid: 10, excluded: 0 });
+    // the late data drew the TIME_WAIT's ACK of the old connection, never an RST from the listener
+    expect(count(pcapOf('13', 'beside-new-listener'), 'tcp.flags.reset == 1 && ip.src == 192.0.2.1')).toBe(0);
   });
 
   it('14: challenge ACKs for in-window RST, SYN and ACK beyond SND.NXT; rate-limited per socket', () => {
     expect(verdicts('14')).toEqual({ T12: 'holds', T13: 'holds', T14: 'holds' });
-    for (const p of trials<{ kind: string; answers: number; injectedRead?: string }>('14', 'probes')) {
-      expect(p.answers, p.kind).toBe(1);
-      if (p.kind === 'ack') expect(p.injectedRead).toBe('');
-    }
+    for (const id of ['T12', 'T13', 'T14']) expect(claim('14', id).trials).toEqual({ agree: 5, valid: 5, excluded: 0 });
+    for (const p of trials<{ kind: string; injectedRead?: string }>('14', 'probes')) if (p.kind === 'ack') expect(p.injectedRead).toBe('');
     const rate = variant('14', 'rate-limit');
-    expect(rate.challengeAcks as number).toBeLessThan(rate.sent as number);
-    expect((rate.counters as Record<string, number>)['TcpExt.TCPACKSkippedChallenge']).toBeGreaterThan(0);
+    const rc = rate.counters as Record<string, number>;
+    expect(rc['TcpExt.TCPACKSkippedChallenge']).toBeGreaterThan(0);
+    // the capture and the kernel's own counter agree: the kernel's bare ACKs in the burst's capture
+    // are its handshake ACK and one per challenge ACK it counted
+    expect(count(pcapOf('14', 'rate-limit'), 'ip.src == 192.0.2.1 && tcp.flags == 0x010 && tcp.len == 0')).toBe(1 + rc['TcpExt.TCPChallengeACK']!);
+    expect(rc['TcpExt.TCPChallengeACK']).toBeLessThan(20);
+    expect(claim('14', 'T12').evidence).toMatch(/5\/5 answered with a challenge ACK/);
   });
 
-  it('15: SO_REUSEPORT spreads connections and datagrams evenly; another uid may not join', () => {
-    expect(verdicts('15')).toEqual({ C10: 'holds', C9: 'holds' });
+  it('15: SO_REUSEPORT spreads connections and datagrams evenly; a connected UDP socket gets its endpoint; another uid may not join', () => {
+    expect(verdicts('15')).toEqual({ C10: 'holds', C9: 'holds', C20: 'holds' });
     const tcp = variant('15', 'tcp-connections');
+    const udp = variant('15', 'udp-datagrams');
+    // every setup call returned 0: four listeners bound and listening, four UDP sockets bound
+    for (const x of [...(tcp.setup as Array<Record<string, string>>), ...(udp.setup as Array<Record<string, string>>)]) expect(x).toMatchObject({ reuseport: 'OK', bind: 'OK' });
+    expect((tcp.setup as Array<{ listen: string }>).map((x) => x.listen)).toEqual(['OK', 'OK', 'OK', 'OK']);
     expect((tcp.counts as number[]).reduce((a, b) => a + b, 0)).toBe(40);
     expect(tcp.pValue as number).toBeGreaterThanOrEqual(0.001);
     expect(new Set(tcp.otherUidBinds as string[])).toEqual(new Set(['EADDRINUSE']));
-    expect((variant('15', 'udp-datagrams').counts as number[]).reduce((a, b) => a + b, 0)).toBe(40);
+    expect((udp.counts as number[]).reduce((a, b) => a + b, 0)).toBe(40);
+    expect(claim('15', 'C10').evidence).toMatch(/with 40 over 4 sockets the test rejects, 90 times in 100, a spread where one socket gets [\d.]+ % or [\d.]+ % instead of 25\.0 %/);
+    for (const t of trials<{ connected: number; fromEndpoint: number[]; fromOthers: number[] }>('15', 'udp-connected')) {
+      expect(t.fromEndpoint[t.connected - 1]).toBe(20);
+      expect(t.fromEndpoint.reduce((a, b) => a + b, 0)).toBe(20);
+      expect(t.fromOthers[t.connected - 1]).toBe(0);
+      expect(t.fromOthers.reduce((a, b) => a + b, 0)).toBe(20);
+    }
+  });
+
+  it('16: the specific address wins over the wildcard, for datagrams and connections, in either binding order', () => {
+    expect(verdicts('16')).toEqual({ C21: 'holds' });
+    for (const proto of ['udp', 'tcp']) {
+      const ts = trials<{ order: string; wildcardSetup: string; specificSetup: string; toSpecific: object; toOther: object }>('16', proto);
+      expect(ts.map((t) => t.order)).toEqual(['wildcard first', 'specific first', 'wildcard first', 'specific first', 'wildcard first']);
+      for (const t of ts) {
+        expect(t).toMatchObject({ wildcardSetup: 'OK', specificSetup: 'OK', toSpecific: { bySpecific: 10, byWildcard: 0 }, toOther: { bySpecific: 0, byWildcard: 10 } });
+      }
+    }
+    if (!canTshark) return;
+    expect(count(pcapOf('16', 'udp'), 'udp && ip.dst == 192.0.2.1')).toBe(50);
+    expect(count(pcapOf('16', 'tcp'), 'ip.src == 192.0.2.1 && tcp.flags.syn == 1 && tcp.flags.ack == 1')).toBe(50);
+    expect(count(pcapOf('16', 'tcp'), 'ip.src == 198.51.100.1 && tcp.flags.syn == 1 && tcp.flags.ack == 1')).toBe(50);
+  });
+
+  it('17: close() with data unsent to a silent peer returns at once; the orphan retransmits (wait=none: not waited out, so not tested)', () => {
+    const c = claim('17', 'C25');
+    expect(c.verdict).toBe('not tested');
+    expect(c.evidence).toMatch(/^precondition failed in all 3 trials: the orphan was watched until it went \(watch 3 s\) — still FIN_WAIT1/);
+    for (const o of variant('17', 'silent-peer').orphans as Array<{ close: { ret: number; elapsedMs: number }; afterClose: { state: string; sendQueue: number }; lifetimeMs: number | null }>) {
+      expect(o.close.ret).toBe(0);
+      expect(o.afterClose.state).toBe('FIN_WAIT1');
+      expect(o.afterClose.sendQueue).toBeGreaterThan(0);
+      expect(o.lifetimeMs).toBeNull();
+    }
+    if (!canTshark) return;
+    expect(count(pcapOf('17', 'silent-peer'), 'ip.src == 192.0.2.1 && tcp.analysis.retransmission')).toBeGreaterThan(0);
+    expect(count(pcapOf('17', 'silent-peer'), 'ip.src == 192.0.2.1 && tcp.flags.reset == 1')).toBe(0);
   });
 });
 
-describe.skipIf(!run)('a full TIME_WAIT, waited out', () => {
-  it('02 with wait=full: the kernel entries vanish 60 s after close()', () => {
-    const out = tmpDir('tw-full');
-    const r = runCli(['run', '02', '--set', 'wait=full', '--set', 'trials=3', '--json', '--out', out], { timeoutMs: 150_000 });
+// The two long waits, at once: lab 02's TIME_WAIT minute and lab 17's orphans (about two minutes)
+describe.skipIf(!run)('waited out: a full TIME_WAIT, and orphans until the kernel gives up', () => {
+  let results: Map<string, LabResult>;
+  let out: string;
+  beforeAll(() => {
+    out = tmpDir('waited');
+    const r = runCli(['run', '02', '17', '--set', 'wait=full', '--set', 'trials=3', '--json', '--out', out], { timeoutMs: 280_000 });
     expect(r.code, r.stderr).toBe(0);
-    const [res] = JSON.parse(r.stdout) as LabResult[];
-    for (const c of res!.variants.find((v) => v.name === 'kernel-closes-first')!.observations.trials as Array<{ lifetimeMs: number }>) {
+    results = new Map((JSON.parse(r.stdout) as LabResult[]).map((x) => [x.lab, x]));
+  }, 300_000);
+
+  it('02 with wait=full: the kernel entries vanish 60 s after close()', () => {
+    const res = results.get('02')!;
+    for (const c of res.variants.find((v) => v.name === 'kernel-closes-first')!.observations.trials as Array<{ lifetimeMs: number }>) {
       expect(c.lifetimeMs).toBeGreaterThan(59_000);
       expect(c.lifetimeMs).toBeLessThan(63_000);
     }
-    expect(res!.claims.find((c) => c.id === 'T2')!.verdict).toBe('holds');
-  }, 150_000);
+    expect(res.claims.find((c) => c.id === 'T2')!.verdict).toBe('holds');
+  });
+
+  it('17 with wait=full: the orphans retransmit and leave the socket table no sooner than 8 backed-off retries allow; C25 holds', () => {
+    const res = results.get('17')!;
+    const c = res.claims.find((x) => x.id === 'C25')!;
+    expect(c.verdict, c.evidence).toBe('holds');
+    for (const o of res.variants[0]!.observations.orphans as Array<{ close: { elapsedMs: number }; afterClose: { state: string } | null; lifetimeMs: number }>) {
+      expect(o.close.elapsedMs).toBeLessThan(1000);
+      expect(o.afterClose?.state).toBe('FIN_WAIT1');
+      // tcp_orphan_retries=0 means 8 retries: the kernel gives up once (2^9 − 1) × TCP_RTO_MIN =
+      // 102.2 s have passed since the first unacknowledged segment (sent 300 ms before close());
+      // a longer measured round trip only makes it later
+      expect(o.lifetimeMs).toBeGreaterThan(101_000);
+      expect(o.lifetimeMs).toBeLessThan(240_000);
+    }
+    expect(c.evidence).toMatch(/with 0 RST; net\.ipv4\.tcp_orphan_retries=0 \(0 means 8\)/);
+    if (!canTshark) return;
+    // the kernel kept sending after close(), and never reset
+    expect(count(path.join(out, '17-orphan-lifetime', 'silent-peer.pcap'), 'ip.src == 192.0.2.1 && tcp.analysis.retransmission')).toBeGreaterThan(3);
+    expect(count(path.join(out, '17-orphan-lifetime', 'silent-peer.pcap'), 'ip.src == 192.0.2.1 && tcp.flags.reset == 1')).toBe(0);
+  });
 });

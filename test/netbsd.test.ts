@@ -29,7 +29,20 @@ afterAll(removeTmpDirs);
 
 const SOURCE = process.env.TWLAB_NETBSD_SRC ?? [path.resolve(ROOT, '..', 'shared', 'netbsd'), path.resolve(ROOT, '..', '..', 'shared', 'netbsd')].find((d) => fs.existsSync(d));
 if (!SOURCE && process.env.CI) throw new Error('the pinned NetBSD sources are not at ../shared/netbsd (or TWLAB_NETBSD_SRC): the NetBSD tests must run in CI');
-const ENV: Record<string, string> = SOURCE ? { TWLAB_NETBSD_SRC: SOURCE } : {};
+/** a mark in the environment of this file's runs: helpers of other runs on a shared machine are not ours to count */
+const RUN_MARK = `TWLAB_TEST_RUN=netbsd-${process.pid}-${Date.now()}`;
+const ENV: Record<string, string> = { ...(SOURCE ? { TWLAB_NETBSD_SRC: SOURCE } : {}), [RUN_MARK.split('=')[0]!]: RUN_MARK.split('=')[1]! };
+
+/** Helper processes started by this file's runs (their environment carries RUN_MARK). */
+function ourHelpers(): number[] {
+  return pidsMatching('twlab-netbsd-helper').filter((pid) => {
+    try {
+      return fs.readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(RUN_MARK);
+    } catch {
+      return false; // gone meanwhile
+    }
+  });
+}
 const NETBSD = { os: 'NetBSD', release: '7.99.34' };
 
 describe('the helper protocol and the NetBSD mapping, in memory', () => {
@@ -232,7 +245,7 @@ describe('NetBSD\'s stack, built from the pinned sources', () => {
     });
 
     it('no helper process is left behind', () => {
-      expect(pidsMatching('twlab-netbsd-helper')).toEqual([]);
+      expect(ourHelpers()).toEqual([]);
     });
   });
 });

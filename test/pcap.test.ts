@@ -102,6 +102,46 @@ describe('pcapng', () => {
     expect(cut.records).toHaveLength(1);
     expect(cut.warnings).toEqual([`cut.pcapng: frame 2 truncated at byte ${file.length - second.length} (${second.length - 10} of ${second.length} bytes); showing the 1 whole frame before it`]);
   });
+  it('a block shorter than its type\'s fixed part, or whose two lengths disagree, is one error naming the block and its offset (never a RangeError)', () => {
+    const o = 'le';
+    const head = Buffer.concat([shb(o), idb(o, 101)]);
+    const frame = epb(o, 0, 0, 1, Buffer.from(syn));
+    /** a block of `type` whose both length fields say `total`, filled with zeros */
+    const short = (type: number, total: number): Buffer => Buffer.concat([w32(o, type), w32(o, total), Buffer.alloc(Math.max(0, total - 12)), w32(o, total)]);
+    const cases: Array<[string, Buffer, RegExp]> = [
+      ['an enhanced packet block of 28 bytes', Buffer.concat([head, frame, short(6, 28)]), /enhanced packet block at byte \d+ is 28 bytes, shorter than its 32-byte fixed part/],
+      ['an enhanced packet block of 12 bytes', Buffer.concat([head, short(6, 12)]), /enhanced packet block at byte 48 is 12 bytes, shorter than its 32-byte fixed part/],
+      ['an obsolete packet block of 24 bytes', Buffer.concat([head, short(2, 24)]), /obsolete packet block at byte 48 is 24 bytes, shorter than its 32-byte fixed part/],
+      ['an interface description block of 16 bytes', Buffer.concat([shb(o), short(1, 16)]), /interface description block at byte 28 is 16 bytes, shorter than its 20-byte fixed part/],
+      ['a simple packet block of 12 bytes', Buffer.concat([head, short(3, 12)]), /simple packet block at byte 48 is 12 bytes, shorter than its 16-byte fixed part/],
+      ['a section header of 24 bytes', Buffer.concat([w32(o, 0x0a0d0d0a), w32(o, 24), w32(o, 0x1a2b3c4d), Buffer.alloc(12)]), /section header at byte 0 claims 24 bytes, shorter than its 28-byte fixed part/],
+      ['a block of 10 bytes', Buffer.concat([head, short(4, 10)]), /block of type 0x4 at byte 48 claims 10 bytes \(not a multiple of 4\)/],
+      ['lengths that disagree', Buffer.concat([head, frame.subarray(0, frame.length - 4), w32(o, frame.length + 4)]), /enhanced packet block at byte 48: its length fields disagree \(\d+ at the start, \d+ at the end\)/],
+      ['an interface option running past its block', Buffer.concat([shb(o), blk(o, 1, Buffer.concat([w16(o, 101), w16(o, 0), w32(o, 65535), w16(o, 14), w16(o, 200), Buffer.alloc(8)]))]), /interface description block at byte 28: option 14 of 200 bytes runs past the block/],
+    ];
+    for (const [what, bytes, message] of cases) {
+      let err: unknown = null;
+      try {
+        parsePcap(bytes, 'bad.pcapng');
+      } catch (e) {
+        err = e;
+      }
+      expect(err, what).toBeInstanceOf(PcapError);
+      expect((err as PcapError).code, what).toBe('PCAP_BAD_RECORD');
+      expect((err as Error).message, what).toMatch(/^bad\.pcapng: /);
+      expect((err as Error).message, what).toMatch(message);
+    }
+  });
+  it('a record that claims more bytes than the file holds is not read into memory: the frames before it, and one warning', () => {
+    const file = path.join(tmpDir('ng'), 'claims.pcapng');
+    const big = Buffer.concat([w32('le', 6), w32('le', 60 << 20)]);
+    fs.writeFileSync(file, Buffer.concat([shb('le'), idb('le', 101), epb('le', 0, 0, 1, Buffer.from(syn)), big, Buffer.alloc(100)]));
+    const before = process.memoryUsage().arrayBuffers;
+    const p = readPcap(file);
+    expect(process.memoryUsage().arrayBuffers - before).toBeLessThan(16 << 20);
+    expect(p.records).toHaveLength(1);
+    expect(p.warnings[0]).toMatch(/frame 2 truncated at byte \d+ \(108 of 62914560 bytes\); showing the 1 whole frame before it/);
+  });
   it('twlab writes an annotated pcapng that reads back with its frames, times and original lengths', () => {
     const file = path.join(tmpDir('ng'), 'marks.pcapng');
     const w = new PcapngWriter(file);

@@ -348,6 +348,37 @@ describe('batches of frames (a TUN read that drained several)', () => {
   it('a small receive buffer is acknowledged more often: at most a quarter of it waits', () => {
     expect(acksFor(8, { rcvBuf: 12_000 })).toEqual(['ack=4000', 'ack=8000']);
   });
+  /** A link that can say what has already arrived (a TUN read on demand). */
+  class PollLink extends BatchLink {
+    poll(): void {
+      this.pump();
+    }
+  }
+  /** The client sends data and FIN; the server's ACK arrives while the client's process is not scheduled; then its timers run. */
+  function stalledClient(clientLink: BatchLink): { retransmits: number; state: string } {
+    const clock = new VirtualClock();
+    const la = new BatchLink();
+    la.peer = clientLink;
+    clientLink.peer = la;
+    const server = new TcpStack(la, { addresses: [A], clock });
+    const client = new TcpStack(clientLink, { addresses: [B], clock });
+    accept(server, 80);
+    const c = client.connect({ local: { address: B }, remote: { address: A, port: 80 } });
+    for (let i = 0; i < 4; i++) la.pump() + clientLink.pump();
+    let retransmits = 0;
+    c.tcbEvents.on((e) => e.kind === 'retransmit' && retransmits++);
+    c.write(new TextEncoder().encode('hello'));
+    c.end();
+    la.pump(); // the server takes data and FIN; its ACK waits in the client's queue
+    clock.advance(5000); // the client's process runs again only now: its timers are long due
+    clientLink.pump();
+    return { retransmits, state: c.state };
+  }
+  it('before a timer acts, what has already arrived is read (Link.poll): a stalled process does not retransmit what was acknowledged meanwhile', () => {
+    expect(stalledClient(new PollLink())).toEqual({ retransmits: 0, state: 'FIN-WAIT-2' });
+    // a link that cannot tell: the timer fires first and sends the FIN again for nothing
+    expect(stalledClient(new BatchLink()).retransmits).toBeGreaterThan(0);
+  });
 });
 
 describe('scripting hooks', () => {

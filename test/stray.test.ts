@@ -18,28 +18,31 @@ function runLabs(args: string[]): Map<string, LabResult> {
 }
 
 const verdicts = (r: LabResult): Record<string, string> => Object.fromEntries(r.claims.map((c) => [c.id, c.verdict]));
-const obs = (r: LabResult, v: string): Record<string, unknown> => r.variants.find((x) => x.name === v)!.observations;
+const obs = (r: LabResult, v: string): Record<string, unknown> => (r.variants.find((x) => x.name === v)!.observations.trials as Array<Record<string, unknown>>)[0]!;
 
 describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome turns on', () => {
   it('twlab show marks the old segment as stray in the new incarnation', () => {
     const dir = tmpDir('show11');
     const run11 = runCli(['run', '11', '--out', dir], { timeoutMs: 120_000 });
     expect(run11.code, run11.stderr).toBe(0);
-    const q1 = (JSON.parse(fs.readFileSync(path.join(dir, '11-old-duplicate', 'result.json'), 'utf8')) as LabResult).questions![0]!;
-    expect(q1).toMatchObject({ answer: '"BBBB" (the old data)' });
+    const result = JSON.parse(fs.readFileSync(path.join(dir, '11-old-duplicate', 'result.json'), 'utf8')) as LabResult;
+    const q1 = result.questions![0]!;
+    // the answer key follows the kernel; a machine too busy to outrun the ISN clock leaves the question unscored, saying why
+    if ((obs(result, 'linger-abort').oldAckLead as number) >= 0) expect(q1).toMatchObject({ answer: '"BBBB" (the old data)' });
+    else expect(q1.notScored).toMatch(/the old segment's ACK fell inside the new connection — it lies/);
     expect(q1.frames[0]!.numbers).toHaveLength(1); // the stray frame itself
     const ladder = spawnSync(process.execPath, [CLI, 'show', '11', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
     expect(ladder.status, ladder.stderr).toBe(0);
     // the ladder keeps the stray segment (long uneventful runs are condensed) and marks it
-    // three skip variants, and the PAWS run (where the stray also carries an old timestamp)
-    expect(ladder.stdout.split('\n').filter((l) => l.includes('STRAY') && l.includes('len=4')).length).toBe(4);
+    // three skip variants, and the three PAWS runs (where the stray also carries an old timestamp)
+    expect(ladder.stdout.split('\n').filter((l) => l.includes('STRAY') && l.includes('len=4')).length).toBe(6);
     expect(ladder.stdout).toMatch(/old timestamp \(PAWS\), STRAY|STRAY.*old timestamp/);
     const show = spawnSync(process.execPath, [CLI, 'show', '11', '--list', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
     expect(show.status, show.stderr).toBe(0);
     // the replayed data segment, in each variant that reached a second incarnation (the control never opened one;
     // there the TIME_WAIT's own ACK, from the old sequence space, may be marked too)
     const strayData = show.stdout.split('\n').filter((l) => l.includes('STRAY') && l.includes('len=4'));
-    expect(strayData.length).toBe(4);
+    expect(strayData.length).toBe(6);
     for (const l of strayData) expect(l).toMatch(/P→K .* len=4 \(incarnation 2\) STRAY: a segment of incarnation 1/);
   }, 150_000);
 
@@ -48,8 +51,10 @@ describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome tu
     const r11 = flipped.get('11')!;
     // the answer key follows the kernel: with timestamps the application reads the new data
     expect(r11.questions!.find((q) => q.id === 'q1')!.answer).toBe('"NEW!"');
-    // with timestamps the old segment is aligned as before, and PAWS refuses it
-    expect(verdicts(r11)).toMatchObject({ C13: 'does not hold', T8: 'holds' });
+    // with timestamps the old segment is aligned as before, and PAWS refuses it: T8 holds, and C13 —
+    // a claim of possibility, whose enabling condition is no PAWS — is not tested (it does not fail for every TCP)
+    expect(verdicts(r11)).toMatchObject({ C13: 'not tested', T8: 'holds' });
+    expect(r11.claims.find((c) => c.id === 'C13')!.evidence).toMatch(/^precondition failed in all 3 trials: PAWS could not guard the new connection \(the kernel's SYN-ACK carried no timestamp\) — timestamps on \(SYN-ACK #\d+\)/);
     for (const v of ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short']) {
       expect(obs(r11, v).kernelRead, v).toBe('NEW!');
       expect(obs(r11, v).pawsEstab as number, v).toBeGreaterThan(0);

@@ -819,3 +819,82 @@ describe('keep-alive, FIN-WAIT-2 timeout, close() with unread data, challenge-AC
     for (let i = 0; i < 5; i++) send(unlimited, T0 + i, { flags: flags('rst'), seq: seqAdd(REMOTE_SEQ, 100 + i) }, [RECV_TEMPL]);
   });
 });
+
+// ---------------------------------------------------------------- the peer must not bend the evidence (issue 16)
+describe('closing with data queued, a FIN into a shut window, an old ACK', () => {
+  it('close() with data queued behind a shut window: FIN-WAIT-1 at once; a crossing FIN then means CLOSING, and the ACK of ours TIME-WAIT (RFC 9293 §3.10.4, as Linux)', () => {
+    const t = tcbEstablished({ mss: 100 });
+    send(t, T0, { window: 0 }, []); // the peer's window is shut
+    t.write(new Uint8Array(150));
+    t.close(T0);
+    expect(t.state).toBe('FIN-WAIT-1'); // not ESTABLISHED until the queue drains
+    recv(t, T0, []); // nothing may go: data and FIN wait
+    // the peer's FIN crosses ours (which is not even sent): CLOSING, and an ACK of it
+    send(t, T0 + 1, { flags: flags('fin,ack'), window: 0 }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2) }]);
+    expect(t.state).toBe('CLOSING');
+    // the window opens: the data, the FIN after it
+    send(t, T0 + 2, { seq: seqAdd(REMOTE_SEQ, 2), window: 1000 }, [
+      { ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2), len: 100 },
+      { ...RECV_TEMPL, flags: 'FIN,PSH,ACK', seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 2), len: 50 },
+    ]);
+    expect(t.finSeq).toBe(seqAdd(LOCAL_SEQ, 151));
+    send(t, T0 + 3, { seq: seqAdd(REMOTE_SEQ, 2), ack: seqAdd(LOCAL_SEQ, 152), window: 1000 }, []);
+    expect(states(t).slice(2)).toEqual(['ESTABLISHED→FIN-WAIT-1', 'FIN-WAIT-1→CLOSING', 'CLOSING→TIME-WAIT']);
+  });
+  it('end() in CLOSE-WAIT with data queued: LAST-ACK at once; an ABORT before the FIN went still resets (Linux tcp_disconnect)', () => {
+    const t = tcbCloseWait();
+    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 2), window: 0 }, []);
+    t.write(bytes('reply'));
+    t.shutdown(T0);
+    expect(t.state).toBe('LAST-ACK');
+    recv(t, T0, []);
+    expectSegments(t.abort(T0 + 1), [{ flags: 'RST,ACK', seq: seqAdd(LOCAL_SEQ, 1), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    expect(t.state).toBe('CLOSED');
+  });
+  it('close() in SYN-RECEIVED with data queued: FIN-WAIT-1 as soon as the handshake completes, before the FIN can go', () => {
+    const t = tcbSynReceived();
+    t.write(bytes('early'));
+    t.close(T0);
+    expect(t.state).toBe('SYN-RECEIVED');
+    send(t, T0, { window: 0 }, []);
+    expect(states(t)).toEqual(['LISTEN→SYN-RECEIVED', 'SYN-RECEIVED→ESTABLISHED', 'ESTABLISHED→FIN-WAIT-1']);
+  });
+  it('a FIN sent into a shut window and not taken goes again the moment the window reopens, not after the RTO', () => {
+    const t = tcbEstablished({ mss: 100 });
+    t.write(bytes('abc'));
+    recv(t, T0, [{ ...RECV_TEMPL, flags: 'PSH,ACK', payload: 'abc' }]);
+    send(t, T0 + 1, { ack: seqAdd(LOCAL_SEQ, 4), window: 0 }, []); // all taken, the window shut
+    t.shutdown(T0 + 1);
+    const fin: Sent = { ...RECV_TEMPL, flags: 'FIN,ACK', seq: seqAdd(LOCAL_SEQ, 4) };
+    recv(t, T0 + 1, [fin]); // a FIN needs no window to go (RFC 9293)…
+    send(t, T0 + 2, { ack: seqAdd(LOCAL_SEQ, 4), window: 0 }, []); // …but Linux before 6.10 drops it and says so
+    expect(t.timers.get('retransmit')).toBeGreaterThan(T0 + 100);
+    send(t, T0 + 50, { ack: seqAdd(LOCAL_SEQ, 4), window: 1000 }, [fin]); // the window update: the FIN again, at once
+    expect(t.events.filter((e) => e.kind === 'retransmit').map((e) => (e.kind === 'retransmit' ? [e.seq, e.bytes, e.timer] : []))).toEqual([[seqAdd(LOCAL_SEQ, 4), 1, false]]);
+    send(t, T0 + 51, { ack: seqAdd(LOCAL_SEQ, 5), window: 1000 }, []);
+    expect(t.state).toBe('FIN-WAIT-2');
+  });
+  it('a window update that also acknowledges the FIN (Linux ≥ 6.10 took it) sends nothing more', () => {
+    const t = tcbEstablished({ mss: 100 });
+    send(t, T0, { window: 0 }, []);
+    t.shutdown(T0);
+    recv(t, T0, [{ ...RECV_TEMPL, flags: 'FIN,ACK' }]);
+    send(t, T0 + 1, { ack: seqAdd(LOCAL_SEQ, 2), window: 1000 }, []);
+    expect(t.state).toBe('FIN-WAIT-2');
+  });
+  it('an old ACK (SEG.ACK < SND.UNA) with a newer SEQ does not touch SND.WND; its text is still taken (RFC 9293 §3.10.7.4)', () => {
+    const t = tcbEstablished({ mss: 100 });
+    t.write(new Uint8Array(100));
+    recv(t, T0, [{ ...RECV_TEMPL, flags: 'PSH,ACK', len: 100 }]);
+    // the peer acknowledges it all, with a byte of its own: SND.WL1 = its SEQ
+    send(t, T0 + 1, { ack: seqAdd(LOCAL_SEQ, 101), payload: bytes('a') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    // an older segment (an old duplicate, say) with a newer SEQ, an ACK below SND.UNA and a shut window
+    send(t, T0 + 2, { seq: seqAdd(REMOTE_SEQ, 2), ack: seqAdd(LOCAL_SEQ, 1), window: 0, payload: bytes('b') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 3) }]);
+    expect(t.sndWnd).toBe(WIN);
+    t.write(bytes('more'));
+    recv(t, T0 + 3, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 3), payload: 'more' }]);
+    // a bare old ACK at RCV.NXT likewise
+    send(t, T0 + 4, { seq: seqAdd(REMOTE_SEQ, 3), ack: seqAdd(LOCAL_SEQ, 50), window: 0 }, []);
+    expect(t.sndWnd).toBe(WIN);
+  });
+});

@@ -48,7 +48,7 @@ describe('the course', () => {
     const r = runCli(['course']);
     expect(r.code).toBe(0);
     const ids = [...r.stdout.matchAll(/^\s*\d+\. (\d{2}) /gm)].map((m) => m[1]);
-    expect(new Set(ids).size).toBe(15);
+    expect(new Set(ids).size).toBe(17);
     expect(r.stdout).toMatch(/teaches: .*\n\s+look at: .*\n\s+run: {5}twlab run \d{2} --predict/);
   });
 });

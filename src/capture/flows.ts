@@ -9,6 +9,8 @@ import { seq, seqAdd, seqGt, seqLe, seqRelative, type SeqNumber } from '../wire/
 import { formatFlags } from '../wire/tcp';
 import { ACK, FIN, newTcpView, RST, SYN, viewTcp, type TcpView } from '../wire/view';
 import { ipPayloadOf, type PcapFile, type PcapRecord } from './pcap';
+import { PairTable } from './pairtable';
+import { Slab } from './slab';
 
 export type Mark = 'rst' | 'retransmission' | 'zero-window' | 'window-probe' | 'syn' | 'fin' | 'stray' | 'challenge-ack' | 'out-of-window' | 'old-timestamp';
 
@@ -21,6 +23,11 @@ export interface FlowSegment {
   dst: string;
   /** the four-tuple, direction-free */
   flow: string;
+  /**
+   * the connection's number, 1-based in order of first appearance: a four-tuple seen again after
+   * its connection was forgotten (see AnalyzerOptions.forgetAfterUs) starts a new one
+   */
+  conn: number;
   incarnation: number;
   /** the flow's newest incarnation when the segment was seen (differs from `incarnation` for a stray) */
   current: number;
@@ -38,6 +45,8 @@ export interface FlowSegment {
   relAck: number | null;
   len: number;
   window: number;
+  /** the timestamps option's TSval, -1 without one */
+  tsval: number;
   marks: Mark[];
   /** false when the TCP checksum is wrong */
   checksumOk: boolean | null;
@@ -64,47 +73,52 @@ export interface FlowSummary {
 }
 
 
-/** Per incarnation; per-direction facts are pairs indexed by side (0: from the flow's first endpoint). */
-interface Incarnation {
-  number: number;
-  /** per side: its ISN, the highest sequence end sent, the other side's latest ACK of it */
-  isn: [number, number];
-  hasIsn: [boolean, boolean];
-  highest: [number, number];
-  hasHighest: [boolean, boolean];
-  /** per side: the latest ACK it sent */
-  lastAck: [number, number];
-  hasLastAck: [boolean, boolean];
-  /** keys of the segments it carried (see signature()), for recognising an old duplicate later */
-  seen: Set<number>;
-  /** over: FINs both ways, or an RST not answered by a challenge ACK */
-  closed: boolean;
-  fin: [boolean, boolean];
-  established: boolean;
-  /** per side: the window scale its SYN offered (-1: none), the latest window it advertised (-1: none yet), its newest TSval (-1: none) */
-  wscale: [number, number];
-  lastWindow: [number, number];
-  tsval: [number, number];
-}
+// Flows and their incarnations are records in two Slabs (see slab.ts), not objects: a capture may
+// hold hundreds of thousands at once. Their fields: 64-bit numbers (read as D[(r >> 1) + field])
+// first, then whole numbers (W[r + field]).
 
-function newIncarnation(number: number): Incarnation {
-  return {
-    number,
-    isn: [0, 0],
-    hasIsn: [false, false],
-    highest: [0, 0],
-    hasHighest: [false, false],
-    lastAck: [0, 0],
-    hasLastAck: [false, false],
-    seen: new Set(),
-    closed: false,
-    fin: [false, false],
-    established: false,
-    wscale: [-1, -1],
-    lastWindow: [-1, -1],
-    tsval: [-1, -1],
-  };
-}
+/**
+ * An incarnation: per side s at `field + s` (side 0: sent by the flow's first endpoint; -1 until
+ * seen), its ISN; the highest sequence end it sent; the latest ACK it sent; its newest TSval; the
+ * window scale its SYN offered; the latest window it advertised. Then its number and state.
+ */
+const ISN = 0;
+const HIGHEST = 2;
+const LAST_ACK = 4;
+const TSVAL = 6;
+const WSCALE = 16;
+const WINDOW = 18;
+const NUMBER = 20;
+/** bits: a FIN seen from side s (1 << s); CLOSED (FINs both ways, or an RST not answered by a challenge ACK); ESTABLISHED */
+const STATE = 21;
+const CLOSED = 4;
+const ESTABLISHED = 8;
+/** an incarnation's record: 8 64-bit numbers, 6 whole ones */
+const newIncarnations = (initialRecords?: number): Slab => new Slab(8, 6, initialRecords);
+
+/**
+ * A flow (one four-tuple): the time of its latest segment; IPv4: each side's endpoint as address ×
+ * 65536 + port, side 0 first (-1 for IPv6); its connection's number (FlowSegment.conn; -1 once
+ * forgotten); its previous segment's flags, side and incarnation (for challenge ACKs); its current
+ * incarnation's record and how many it has had; its neighbours in the list of ended flows (-1:
+ * none), and whether it is in it. With directions counted, then each side's DirectionSummary counts
+ * (COUNTED order).
+ */
+const LAST_US = 0;
+const END0 = 1;
+const END1 = 2;
+const CONN = 6;
+const LAST_FLAGS = 7;
+const LAST_SIDE = 8;
+const LAST_INCARNATION = 9;
+const CURRENT = 10;
+const INCARNATIONS = 11;
+const PREV = 12;
+const NEXT = 13;
+const ENDED = 14;
+const COUNTS = 15;
+/** a flow's record: 3 64-bit numbers, then whole ones up to COUNTS (and the counts when directions are counted) */
+const newFlows = (directions: boolean): Slab => new Slab(3, COUNTS - 6 + (directions ? 2 * COUNTED.length : 0));
 
 const FLAG_NAMES: string[] = Array.from({ length: 256 }, (_, b) =>
   formatFlags({ fin: !!(b & 1), syn: !!(b & 2), rst: !!(b & 4), psh: !!(b & 8), ack: !!(b & 16), urg: !!(b & 32), ece: !!(b & 64), cwr: !!(b & 128) }) || 'none',
@@ -128,21 +142,27 @@ function signature(side: number, seqNo: number, ack: number, flags: number, len:
   return (h >>> 0) * 2 ** 21 + (seqNo & 0x1fffff);
 }
 
-interface Flow {
+/** A flow's text: made once per flow, when first wanted (segments carry it; a summary needs it only at the end). */
+export interface FlowNames {
+  /** the four-tuple, "a:p<>b:p" */
   key: string;
-  /** the endpoints as text, side 0 first; the two directions' keys; each side's address */
+  /** the endpoints, side 0 first; the two directions' keys ("a:p>b:p"); each side's address */
   ends: [string, string];
   directions: [string, string];
   addresses: [string, string];
-  /** IPv4: side 0's endpoint as address × 65536 + port (-1 for IPv6) */
-  low: number;
-  list: Incarnation[];
-  /** the flow's previous segment: its flags, side and incarnation (for challenge ACKs) */
-  lastFlags: number;
-  lastSide: 0 | 1;
-  lastIncarnation: number;
-  dirs: [DirectionSummary, DirectionSummary];
 }
+
+/** The fields of a DirectionSummary, in the order a flow's record counts them (7 per side). */
+const COUNTED = ['segments', 'bytes', 'rst', 'retransmissions', 'zeroWindow', 'windowProbes', 'fin'] as const;
+
+const v4Text = (n: number): string => `${n >>> 24}.${(n >>> 16) & 255}.${(n >>> 8) & 255}.${n & 255}`;
+
+function namesOf(a: string, b: string, addressA: string, addressB: string): FlowNames {
+  return { key: `${a}<>${b}`, ends: [a, b], directions: [`${a}>${b}`, `${b}>${a}`], addresses: [addressA, addressB] };
+}
+
+/** What a summary needs of each segment: numbers only. The object (and its marks) is reused for the next segment: copy what you keep. */
+export type SegmentFacts = Pick<FlowSegment, 'number' | 'timeUs' | 'conn' | 'side' | 'flagBits' | 'seq' | 'ack' | 'len' | 'current' | 'strayFrom' | 'marks'>;
 
 export interface AnalyzerOptions {
   /** keep every segment in `segments` (ladders and listings need them; a summary does not) */
@@ -151,74 +171,169 @@ export interface AnalyzerOptions {
   checksums?: boolean;
   /** each TCP segment as it is analysed, with its marks */
   onSegment?: (s: FlowSegment) => void;
+  /** the same, numbers only: with no `onSegment` and `keepSegments: false`, no text is made per flow */
+  onFacts?: (s: SegmentFacts) => void;
+  /** count each direction's segments, bytes, RSTs… for summary().directions (default true) */
+  directions?: boolean;
   /** each frame that is not TCP, or not decodable */
   onOther?: (o: FlowSummary['other'][number]) => void;
   /** segment keys remembered for old-duplicate detection, over all flows (oldest closed incarnations forgotten first) */
   signatureBudget?: number;
+  /**
+   * Forget a connection once it has ended (FINs both ways, or an RST) and this long of capture
+   * time has passed without a segment of it: its state is dropped (what keeps memory bounded on a
+   * capture of any length) and `onForget` called. A later segment on the same four-tuple starts a
+   * new connection. Unset: every connection is kept to the end.
+   */
+  forgetAfterUs?: number;
+  onForget?: (conn: number, names: FlowNames) => void;
 }
+
+/**
+ * How long after its end a connection may still see segments of its own: the longest TIME_WAIT
+ * a stack holds, 2 × MSL with RFC 9293's MSL of 2 minutes (Linux holds 60 s, BSD 30–60 s,
+ * Windows up to 240 s). Past it a new SYN on the four-tuple is a new connection, not a reuse.
+ */
+export const TIME_WAIT_BOUND_US = 240e6;
 
 /** Feeds records one at a time; what it keeps is bounded unless `keepSegments`. */
 export class FlowAnalyzer {
   readonly segments: FlowSegment[] = [];
   readonly other: FlowSummary['other'] = [];
-  readonly directions: Record<string, DirectionSummary> = {};
-  /** incarnations whose segment keys were forgotten to stay within the budget */
+  /** incarnations whose segment keys were forgotten to stay within the budget (while their connection was still remembered) */
   forgotten = 0;
   readonly #opts: AnalyzerOptions;
-  /** IPv4 flows by their endpoints as numbers (address × 65536 + port, the lower first), others by text */
-  readonly #v4 = new Map<number, Map<number, Flow>>();
-  readonly #flows = new Map<string, Flow>();
+  readonly #flows: Slab;
+  #incarnations = newIncarnations();
+  /** IPv4 flows by their endpoints as numbers (address × 65536 + port, the lower first), IPv6 flows by their key */
+  #v4 = new PairTable();
+  readonly #v6 = new Map<string, number>();
+  /** each flow's text, once made (IPv6 flows have it from the start) */
+  readonly #names = new Map<number, FlowNames>();
+  /** the records of a flow's earlier incarnations (by number − 1), once it has had more than one */
+  readonly #earlier = new Map<number, number[]>();
+  /** connections numbered so far */
+  #connections = 0;
+  /** the list of ended flows, least recently active first (when forgetting): its ends */
+  #endedHead = -1;
+  #endedTail = -1;
+  /** the latest frame time seen */
+  #now = -Infinity;
+  /** each incarnation's segment keys (see signature()), for recognising an old duplicate later */
+  #seen = new Map<number, Set<number>>();
+  /** set by finish(): no more segments */
+  #finished = false;
   /** closed incarnations still holding keys, oldest first */
-  readonly #closedWithKeys: Incarnation[] = [];
+  readonly #closedWithKeys = new Set<number>();
   #keys = 0;
   readonly #budget: number;
   readonly #view = newTcpView();
+  readonly #facts: SegmentFacts = { number: 0, timeUs: 0, conn: 0, side: 0, flagBits: 0, seq: seq(0), ack: seq(0), len: 0, current: 0, strayFrom: undefined, marks: [] };
 
-  /** The flow a segment belongs to, made on first sight: its strings are built once, not per segment. */
-  #flow(v: TcpView): Flow {
+  constructor(opts: AnalyzerOptions = {}) {
+    this.#opts = opts;
+    this.#budget = opts.signatureBudget ?? 250_000;
+    this.#flows = newFlows(opts.directions !== false);
+  }
+
+  /** how many connections it has seen (the highest FlowSegment.conn) */
+  get connections(): number {
+    return this.#connections;
+  }
+
+  /** The flow a segment belongs to (its record), made on first sight with its first incarnation. */
+  #flow(v: TcpView): number {
     let low = -1;
     let high = -1;
+    let names: FlowNames | null = null;
     if (v.family === 4) {
       const a = v.srcNum * 65536 + v.srcPort;
       const b = v.dstNum * 65536 + v.dstPort;
       low = Math.min(a, b);
       high = Math.max(a, b);
-      const f = this.#v4.get(low)?.get(high);
-      if (f) return f;
+      const f = this.#v4.get(low, high);
+      if (f >= 0) return f;
+    } else {
+      const src = endpoint(v.src, v.srcPort);
+      const dst = endpoint(v.dst, v.dstPort);
+      names = src < dst ? namesOf(src, dst, v.src, v.dst) : namesOf(dst, src, v.dst, v.src);
+      const f = this.#v6.get(names.key);
+      if (f !== undefined) return f;
     }
-    const src = v.family === 4 ? `${v.src}:${v.srcPort}` : endpoint(v.src, v.srcPort);
-    const dst = v.family === 4 ? `${v.dst}:${v.dstPort}` : endpoint(v.dst, v.dstPort);
     // side 0 is the endpoint whose text sorts first, as flow keys have always named them
-    const srcFirst = src < dst;
-    const ends: [string, string] = srcFirst ? [src, dst] : [dst, src];
-    const key = `${ends[0]}<>${ends[1]}`;
-    const mk = (): DirectionSummary => ({ segments: 0, bytes: 0, rst: 0, retransmissions: 0, zeroWindow: 0, windowProbes: 0, fin: 0 });
-    const f: Flow = {
-      key,
-      ends,
-      directions: [`${ends[0]}>${ends[1]}`, `${ends[1]}>${ends[0]}`],
-      addresses: srcFirst ? [v.src, v.dst] : [v.dst, v.src],
-      low: v.family === 4 ? (srcFirst ? v.srcNum * 65536 + v.srcPort : v.dstNum * 65536 + v.dstPort) : -1,
-      list: [],
-      lastFlags: -1,
-      lastSide: 0,
-      lastIncarnation: 0,
-      dirs: [mk(), mk()],
-    };
-    this.#flows.set(key, f);
-    this.directions[f.directions[0]] = f.dirs[0];
-    this.directions[f.directions[1]] = f.dirs[1];
-    if (v.family === 4) {
-      let m = this.#v4.get(low);
-      if (!m) this.#v4.set(low, (m = new Map()));
-      m.set(high, f);
-    }
+    const srcFirst = v.family === 4 ? `${v.src}:${v.srcPort}` < `${v.dst}:${v.dstPort}` : names!.ends[0] === endpoint(v.src, v.srcPort);
+    const src = v.srcNum * 65536 + v.srcPort;
+    const dst = v.dstNum * 65536 + v.dstPort;
+    const inc = this.#newIncarnation(1);
+    const f = this.#flows.alloc(0);
+    const FD = this.#flows.doubles;
+    const FW = this.#flows.words;
+    FW[f + CONN] = ++this.#connections;
+    FD[(f >> 1) + LAST_US] = -Infinity;
+    FD[(f >> 1) + END0] = v.family === 4 ? (srcFirst ? src : dst) : -1;
+    FD[(f >> 1) + END1] = v.family === 4 ? (srcFirst ? dst : src) : -1;
+    FW[f + LAST_FLAGS] = -1;
+    FW[f + CURRENT] = inc;
+    FW[f + INCARNATIONS] = 1;
+    FW[f + PREV] = -1;
+    FW[f + NEXT] = -1;
+    if (names) {
+      this.#names.set(f, names);
+      this.#v6.set(names.key, f);
+    } else this.#v4.set(low, high, f);
     return f;
   }
 
-  constructor(opts: AnalyzerOptions = {}) {
-    this.#opts = opts;
-    this.#budget = opts.signatureBudget ?? 250_000;
+  #newIncarnation(number: number): number {
+    const inc = this.#incarnations.alloc(-1);
+    this.#incarnations.words[inc + NUMBER] = number;
+    this.#incarnations.words[inc + STATE] = 0;
+    return inc;
+  }
+
+  /** The record of flow f's incarnation `number`. */
+  #incarnation(f: number, number: number): number {
+    const FW = this.#flows.words;
+    return number === FW[f + INCARNATIONS] ? FW[f + CURRENT]! : this.#earlier.get(f)![number - 1]!;
+  }
+
+  /** A flow's text: an IPv4 flow's is made from its numbers the first time it is wanted (and kept when `keep`). */
+  #namesOf(f: number, keep = true): FlowNames {
+    const made = this.#names.get(f);
+    if (made) return made;
+    const FD = this.#flows.doubles;
+    const end0 = FD[(f >> 1) + END0]!;
+    const end1 = FD[(f >> 1) + END1]!;
+    const address = (n: number): string => v4Text(Math.floor(n / 65536));
+    const names = namesOf(`${address(end0)}:${end0 % 65536}`, `${address(end1)}:${end1 % 65536}`, address(end0), address(end1));
+    if (keep) this.#names.set(f, names);
+    return names;
+  }
+
+  /** The records of the flows it remembers, in order of first appearance. */
+  #rememberedFlows(): number[] {
+    const flows: number[] = [];
+    const FW = this.#flows.words;
+    for (let f = 0; f < this.#flows.top; f += this.#flows.stride) if (FW[f + CONN]! > 0) flows.push(f);
+    return flows.sort((a, b) => FW[a + CONN]! - FW[b + CONN]!);
+  }
+
+  /**
+   * No more segments will come: what only the analysis needed (incarnations, lookup tables,
+   * segment keys) is let go, so the memory is free for what follows (summarising every connection
+   * still remembered, say); the flows themselves and their text remain.
+   */
+  finish(): void {
+    this.#finished = true;
+    this.#incarnations = newIncarnations(1);
+    this.#v4 = new PairTable(16);
+    this.#seen = new Map();
+    this.#closedWithKeys.clear();
+  }
+
+  /** The connections it still remembers, in order of first appearance, each with its text. */
+  *remembered(): Generator<{ conn: number; names: FlowNames }> {
+    for (const f of this.#rememberedFlows()) yield { conn: this.#flows.words[f + CONN]!, names: this.#namesOf(f, false) };
   }
 
   #otherFrame(o: FlowSummary['other'][number]): void {
@@ -226,17 +341,74 @@ export class FlowAnalyzer {
     this.#opts.onOther?.(o);
   }
 
-  #remember(inc: Incarnation, key: number): void {
-    if (inc.seen.has(key)) return;
-    while (this.#keys >= this.#budget && this.#closedWithKeys.length) {
-      const old = this.#closedWithKeys.shift()!;
-      this.#keys -= old.seen.size;
-      old.seen.clear();
+  #remember(inc: number, key: number): void {
+    let seen = this.#seen.get(inc);
+    if (seen?.has(key)) return;
+    while (this.#keys >= this.#budget && this.#closedWithKeys.size) {
+      const old: number = this.#closedWithKeys.values().next().value!;
+      this.#closedWithKeys.delete(old);
+      this.#keys -= this.#seen.get(old)?.size ?? 0;
+      this.#seen.delete(old);
       this.forgotten++;
     }
     if (this.#keys >= this.#budget) return; // only live incarnations hold keys: stop adding
-    inc.seen.add(key);
+    if (!seen) this.#seen.set(inc, (seen = new Set()));
+    seen.add(key);
     this.#keys++;
+  }
+
+  /** Takes flow f out of the list of ended flows. */
+  #unlink(f: number): void {
+    const FD = this.#flows.doubles;
+    const FW = this.#flows.words;
+    if (!FW[f + ENDED]) return;
+    const prev = FW[f + PREV]!;
+    const next = FW[f + NEXT]!;
+    if (prev >= 0) FW[prev + NEXT] = next;
+    else this.#endedHead = next;
+    if (next >= 0) FW[next + PREV] = prev;
+    else this.#endedTail = prev;
+    FW[f + PREV] = -1;
+    FW[f + NEXT] = -1;
+    FW[f + ENDED] = 0;
+  }
+
+  /** Puts flow f at the end of the list of ended flows (the most recently active). */
+  #append(f: number): void {
+    const FD = this.#flows.doubles;
+    const FW = this.#flows.words;
+    FW[f + PREV] = this.#endedTail;
+    FW[f + NEXT] = -1;
+    FW[f + ENDED] = 1;
+    if (this.#endedTail >= 0) FW[this.#endedTail + NEXT] = f;
+    else this.#endedHead = f;
+    this.#endedTail = f;
+  }
+
+  /** Drops every ended connection idle longer than `after` at the latest frame's time. */
+  #forgetIdle(after: number): void {
+    for (let f = this.#endedHead; f >= 0; f = this.#endedHead) {
+      const FD = this.#flows.doubles;
+    const FW = this.#flows.words;
+      if (FD[(f >> 1) + LAST_US]! + after >= this.#now) return;
+      this.#unlink(f);
+      const names = this.#namesOf(f, false);
+      if (FD[(f >> 1) + END0]! >= 0) {
+        this.#v4.delete(Math.min(FD[(f >> 1) + END0]!, FD[(f >> 1) + END1]!), Math.max(FD[(f >> 1) + END0]!, FD[(f >> 1) + END1]!));
+      } else this.#v6.delete(names.key);
+      for (const inc of [...(this.#earlier.get(f) ?? []), FW[f + CURRENT]!]) {
+        this.#keys -= this.#seen.get(inc)?.size ?? 0;
+        this.#seen.delete(inc);
+        this.#closedWithKeys.delete(inc);
+        this.#incarnations.free(inc);
+      }
+      this.#earlier.delete(f);
+      this.#names.delete(f);
+      const conn = FW[f + CONN]!;
+      FW[f + CONN] = -1;
+      this.#flows.free(f);
+      this.#opts.onForget?.(conn, names);
+    }
   }
 
   /** Describes a frame that is not a whole TCP segment (the full decoder says what it is). */
@@ -260,6 +432,12 @@ export class FlowAnalyzer {
   }
 
   push(rec: Pick<PcapRecord, 'number' | 'timeUs' | 'data' | 'origLength' | 'linkType'>): void {
+    if (this.#finished) throw new Error('FlowAnalyzer: push() after finish()');
+    const after = this.#opts.forgetAfterUs;
+    if (rec.timeUs > this.#now) {
+      this.#now = rec.timeUs;
+      if (after !== undefined) this.#forgetIdle(after);
+    }
     const ip = ipPayloadOf(rec.linkType, rec.data);
     if (!ip) {
       this.#otherFrame({ number: rec.number, timeUs: rec.timeUs, summary: `link type ${rec.linkType}: not IP (${rec.data.length} bytes)` });
@@ -279,136 +457,188 @@ export class FlowAnalyzer {
     const ackFlag = (fl & ACK) !== 0;
     const len = v.len;
     const flow = this.#flow(v);
-    const side: 0 | 1 = flow.low >= 0 ? (v.srcNum * 65536 + v.srcPort === flow.low ? 0 : 1) : endpoint(v.src, v.srcPort) === flow.ends[0] ? 0 : 1;
+    let FD = this.#flows.doubles;
+    let FW = this.#flows.words;
+    const side: 0 | 1 = FD[(flow >> 1) + END0]! >= 0 ? (v.srcNum * 65536 + v.srcPort === FD[(flow >> 1) + END0] ? 0 : 1) : endpoint(v.src, v.srcPort) === this.#names.get(flow)!.ends[0] ? 0 : 1;
     const other = (1 - side) as 0 | 1;
-    const src = flow.ends[side];
-    const dst = flow.ends[other];
-    const list = flow.list;
-    let cur = list[list.length - 1];
+    let cur = FW[flow + CURRENT]!;
+    let ID = this.#incarnations.doubles;
+    let IW = this.#incarnations.words;
     const key = signature(side, v.seq, v.ack, fl, len, ip, v.payloadOffset, v.payloadPresent);
     // a SYN opens the next incarnation once the current one is over (or, before it was
     // established, when it carries a new ISN); a SYN into a live connection stays in it
     const freshSyn = syn && !ackFlag;
-    if (!cur || (freshSyn && (cur.closed || (!cur.established && cur.hasIsn[side] && cur.isn[side] !== v.seq)))) {
-      cur = newIncarnation(list.length + 1);
-      list.push(cur);
+    if (freshSyn && (IW[cur + STATE]! & CLOSED || (!(IW[cur + STATE]! & ESTABLISHED) && ID[(cur >> 1) + ISN + side]! >= 0 && ID[(cur >> 1) + ISN + side] !== v.seq))) {
+      const count = FW[flow + INCARNATIONS]!;
+      const earlier = this.#earlier.get(flow);
+      if (earlier) earlier.push(cur);
+      else this.#earlier.set(flow, [cur]);
+      cur = this.#newIncarnation(count + 1);
+      FD = this.#flows.doubles;
+      FW = this.#flows.words;
+      ID = this.#incarnations.doubles;
+      IW = this.#incarnations.words;
+      FW[flow + CURRENT] = cur;
+      FW[flow + INCARNATIONS] = count + 1;
     }
+    const curNumber = FW[flow + INCARNATIONS]!;
     // a segment of an earlier incarnation: byte for byte one it carried, or an ACK from its sequence space
     let strayFrom: number | undefined;
-    if (!syn && list.length > 1) {
-      for (let i = list.length - 2; i >= 0; i--) {
-        const old = list[i]!;
-        const ackOld = ackFlag && old.hasIsn[other] && cur.hasIsn[other] && Math.abs(seqRelative(seq(v.ack), seq(cur.isn[other])) | 0) > 1 << 30 && seqRelative(seq(v.ack), seq(old.isn[other])) < 1 << 30;
-        if (old.seen.has(key) || ackOld) {
-          strayFrom = old.number;
+    if (!syn && curNumber > 1) {
+      const earlier = this.#earlier.get(flow)!;
+      for (let i = earlier.length - 1; i >= 0; i--) {
+        const old = earlier[i]!;
+        const oldIsn = ID[(old >> 1) + ISN + other]!;
+        const curIsn = ID[(cur >> 1) + ISN + other]!;
+        const ackOld = ackFlag && oldIsn >= 0 && curIsn >= 0 && Math.abs(seqRelative(seq(v.ack), seq(curIsn)) | 0) > 1 << 30 && seqRelative(seq(v.ack), seq(oldIsn)) < 1 << 30;
+        if (this.#seen.get(old)?.has(key) || ackOld) {
+          strayFrom = IW[old + NUMBER]!;
           break;
         }
       }
     }
-    const inc = strayFrom !== undefined ? list[strayFrom - 1]! : cur;
-    if (syn && strayFrom === undefined && !cur.established) {
-      cur.isn[side] = v.seq;
-      cur.hasIsn[side] = true;
-    }
-    if (!inc.hasIsn[side]) {
-      inc.isn[side] = v.seq;
-      inc.hasIsn[side] = true;
-    }
-    const d = flow.dirs[side];
+    const inc = strayFrom !== undefined ? this.#incarnation(flow, strayFrom) : cur;
+    if (syn && strayFrom === undefined && !(IW[cur + STATE]! & ESTABLISHED)) ID[(cur >> 1) + ISN + side] = v.seq;
+    if (ID[(inc >> 1) + ISN + side]! < 0) ID[(inc >> 1) + ISN + side] = v.seq;
     const span = len + (syn ? 1 : 0) + (fin ? 1 : 0);
     const end = seqAdd(seq(v.seq), span);
-    const marks: Mark[] = [];
-    const hasHigh = inc.hasHighest[side];
-    const high = seq(inc.highest[side]);
+    // numbers only (no FlowSegments wanted): one facts object and marks list, reused for every segment
+    const lean = this.#opts.keepSegments === false && !this.#opts.onSegment;
+    const marks: Mark[] = lean ? this.#facts.marks : [];
+    marks.length = 0;
+    const hasHigh = ID[(inc >> 1) + HIGHEST + side]! >= 0;
+    const high = seq(ID[(inc >> 1) + HIGHEST + side]!);
     if (syn) {
       marks.push('syn');
       if (hasHigh && !seqGt(end, high)) marks.push('retransmission');
     } else if (rst) marks.push('rst');
     else if (span > 0 && hasHigh && seqLe(end, high)) marks.push('retransmission');
     // a probe: no new data, one below what the receiver has acknowledged (Linux's zero-window probe)
-    const hasAcked = inc.hasLastAck[other];
-    const acked = seq(inc.lastAck[other]);
+    const hasAcked = ID[(inc >> 1) + LAST_ACK + other]! >= 0;
+    const acked = seq(ID[(inc >> 1) + LAST_ACK + other]!);
     if (!syn && !rst && !fin && hasAcked && span <= 1 && seqAdd(seq(v.seq), 1) === acked) marks.push('window-probe');
     if (v.window === 0 && !rst) marks.push('zero-window');
     if (fin) marks.push('fin');
     if (strayFrom !== undefined) marks.push('stray');
     // beyond the right edge of the window the receiver last advertised (scaled once both SYNs offered it)
-    const scaled = inc.wscale[side] >= 0 && inc.wscale[other] >= 0;
-    const revWindow = inc.lastWindow[other];
+    const scaled = IW[inc + WSCALE + side]! >= 0 && IW[inc + WSCALE + other]! >= 0;
+    const revWindow = IW[inc + WINDOW + other]!;
     if (len > 0 && hasAcked && revWindow >= 0 && strayFrom === undefined) {
-      const edge = seqAdd(acked, revWindow * 2 ** (scaled ? inc.wscale[other] : 0));
+      const edge = seqAdd(acked, revWindow * 2 ** (scaled ? IW[inc + WSCALE + other]! : 0));
       if (seqGt(end, edge) && !(revWindow === 0 && span <= 1)) marks.push('out-of-window');
     }
     // a timestamp older than one this side already sent: what PAWS rejects (RFC 7323 §5)
     // (against the current incarnation: the receiver's PAWS compares with the connection it has now)
-    const newest = cur.tsval[side];
+    const newest = ID[(cur >> 1) + TSVAL + side]!;
     if (v.tsval >= 0 && newest >= 0 && ((v.tsval - newest) | 0) < 0 && !syn) marks.push('old-timestamp');
     // a challenge ACK: a bare ACK answering, at once, an RST or SYN the other side sent into an established connection
-    if (flow.lastFlags >= 0 && flow.lastSide === other && ackFlag && !rst && !syn && span === 0 && inc.established && ((flow.lastFlags & RST) !== 0 || (flow.lastFlags === SYN && flow.lastIncarnation === inc.number))) {
+    const lastFlags = FW[flow + LAST_FLAGS]!;
+    const incNumber = IW[inc + NUMBER]!;
+    if (lastFlags >= 0 && FW[flow + LAST_SIDE] === other && ackFlag && !rst && !syn && span === 0 && IW[inc + STATE]! & ESTABLISHED && ((lastFlags & RST) !== 0 || (lastFlags === SYN && FW[flow + LAST_INCARNATION] === incNumber))) {
       marks.push('challenge-ack');
-      inc.closed = false; // the RST did not end it
+      IW[inc + STATE] = IW[inc + STATE]! & ~CLOSED; // the RST did not end it
     }
-    if (syn && v.wscale >= 0) inc.wscale[side] = v.wscale;
-    if (v.tsval >= 0 && strayFrom === undefined && (newest < 0 || ((v.tsval - newest) | 0) > 0)) cur.tsval[side] = v.tsval;
+    if (syn && v.wscale >= 0) IW[inc + WSCALE + side] = v.wscale;
+    if (v.tsval >= 0 && strayFrom === undefined && (newest < 0 || ((v.tsval - newest) | 0) > 0)) ID[(cur >> 1) + TSVAL + side] = v.tsval;
     if (strayFrom === undefined) {
-      if (!rst) inc.lastWindow[side] = v.window;
-      if (!hasHigh || seqGt(end, high)) {
-        inc.highest[side] = end;
-        inc.hasHighest[side] = true;
-      }
-      if (ackFlag) {
-        inc.lastAck[side] = v.ack;
-        inc.hasLastAck[side] = true;
-      }
+      if (!rst) IW[inc + WINDOW + side] = v.window;
+      if (!hasHigh || seqGt(end, high)) ID[(inc >> 1) + HIGHEST + side] = end;
+      if (ackFlag) ID[(inc >> 1) + LAST_ACK + side] = v.ack;
       this.#remember(inc, key);
-      const wasClosed = inc.closed;
-      if (rst) inc.closed = true;
-      if (fin) inc.fin[side] = true;
-      if (inc.fin[0] && inc.fin[1]) inc.closed = true;
-      if (ackFlag && !syn && inc.hasIsn[0] && inc.hasIsn[1]) inc.established = true;
-      if (inc.closed && !wasClosed) this.#closedWithKeys.push(inc);
+      let state = IW[inc + STATE]!;
+      const wasClosed = state & CLOSED;
+      if (rst) state |= CLOSED;
+      if (fin) state |= 1 << side;
+      if ((state & 3) === 3) state |= CLOSED;
+      if (ackFlag && !syn && ID[(inc >> 1) + ISN]! >= 0 && ID[(inc >> 1) + ISN + 1]! >= 0) state |= ESTABLISHED;
+      IW[inc + STATE] = state;
+      if (state & CLOSED && !wasClosed) this.#closedWithKeys.add(inc);
     }
-    d.segments++;
-    d.bytes += len;
-    if (rst) d.rst++;
-    if (marks.includes('retransmission')) d.retransmissions++;
-    if (marks.includes('zero-window')) d.zeroWindow++;
-    if (marks.includes('window-probe')) d.windowProbes++;
-    if (fin) d.fin++;
+    if (rec.timeUs > FD[(flow >> 1) + LAST_US]!) FD[(flow >> 1) + LAST_US] = rec.timeUs;
+    if (after !== undefined) {
+      // the least recently active first: taken out and put back at the end
+      this.#unlink(flow);
+      if (IW[cur + STATE]! & CLOSED) this.#append(flow);
+    }
+    if (this.#flows.stride > COUNTS + 1) {
+      const at = flow + COUNTS + side * COUNTED.length;
+      FW[at]!++;
+      FW[at + 1]! += len;
+      if (rst) FW[at + 2]!++;
+      if (marks.includes('retransmission')) FW[at + 3]!++;
+      if (marks.includes('zero-window')) FW[at + 4]!++;
+      if (marks.includes('window-probe')) FW[at + 5]!++;
+      if (fin) FW[at + 6]!++;
+    }
+    FW[flow + LAST_FLAGS] = fl;
+    FW[flow + LAST_SIDE] = side;
+    FW[flow + LAST_INCARNATION] = incNumber;
+    const conn = FW[flow + CONN]!;
+    const opts = this.#opts;
+    if (lean) {
+      // no text is made for the flow
+      const f = this.#facts;
+      f.number = rec.number;
+      f.timeUs = rec.timeUs;
+      f.conn = conn;
+      f.side = side;
+      f.flagBits = fl;
+      f.seq = seq(v.seq);
+      f.ack = seq(v.ack);
+      f.len = len;
+      f.current = curNumber;
+      f.strayFrom = strayFrom;
+      opts.onFacts?.(f);
+      return;
+    }
+    const names = this.#namesOf(flow);
+    const isn = ID[(inc >> 1) + ISN + side]!;
+    const otherIsn = ID[(inc >> 1) + ISN + other]!;
     const seg: FlowSegment = {
       number: rec.number,
       timeUs: rec.timeUs,
-      direction: flow.directions[side],
-      src,
-      dst,
-      flow: flow.key,
-      incarnation: inc.number,
-      current: cur.number,
+      direction: names.directions[side],
+      src: names.ends[side],
+      dst: names.ends[other],
+      flow: names.key,
+      conn,
+      incarnation: incNumber,
+      current: curNumber,
       strayFrom,
       flags: FLAG_NAMES[fl]!,
       flagBits: fl,
       side,
       seq: seq(v.seq),
       ack: seq(v.ack),
-      relSeq: seqRelative(seq(v.seq), seq(inc.isn[side])),
-      relAck: ackFlag ? (inc.hasIsn[other] ? seqRelative(seq(v.ack), seq(inc.isn[other])) : null) : null,
+      relSeq: seqRelative(seq(v.seq), seq(isn)),
+      relAck: ackFlag ? (otherIsn >= 0 ? seqRelative(seq(v.ack), seq(otherIsn)) : null) : null,
       len,
       window: v.window,
+      tsval: v.tsval,
       marks,
       checksumOk,
-      srcAddress: flow.addresses[side],
-      dstAddress: flow.addresses[other],
+      srcAddress: names.addresses[side],
+      dstAddress: names.addresses[other],
     };
-    if (this.#opts.keepSegments !== false) this.segments.push(seg);
-    flow.lastFlags = fl;
-    flow.lastSide = side;
-    flow.lastIncarnation = inc.number;
-    this.#opts.onSegment?.(seg);
+    if (opts.keepSegments !== false) this.segments.push(seg);
+    opts.onSegment?.(seg);
+    opts.onFacts?.(seg);
   }
 
   summary(): FlowSummary {
-    // directions of flows that never sent a segment that way are not listed
-    const directions = Object.fromEntries(Object.entries(this.directions).filter(([, d]) => d.segments > 0));
+    // the directions of the flows still remembered; those that never sent a segment that way are not listed
+    const directions: Record<string, DirectionSummary> = {};
+    if (this.#flows.stride > COUNTS + 1) {
+      for (const f of this.#rememberedFlows()) {
+        const FD = this.#flows.doubles;
+    const FW = this.#flows.words;
+        for (const side of [0, 1] as const) {
+          const at = f + COUNTS + side * COUNTED.length;
+          if (FW[at] === 0) continue;
+          directions[this.#namesOf(f).directions[side]] = { segments: FW[at]!, bytes: FW[at + 1]!, rst: FW[at + 2]!, retransmissions: FW[at + 3]!, zeroWindow: FW[at + 4]!, windowProbes: FW[at + 5]!, fin: FW[at + 6]! };
+        }
+      }
+    }
     return { segments: this.segments, directions, other: this.other };
   }
 }

@@ -45,8 +45,15 @@ export function listFrames(file: PcapFile): ListingRow[] {
 /** The listing's lines: a header, then a row per frame; `widths` fixes the address columns (when streaming). */
 export function formatListing(rows: readonly ListingRow[], widths?: { src: number; dst: number }): string[] {
   if (rows.length === 0) return ['(no frames: nothing crossed the TUN)'];
-  const srcW = widths?.src ?? Math.max(3, ...rows.map((r) => r.src.length));
-  const dstW = widths?.dst ?? Math.max(3, ...rows.map((r) => r.dst.length));
+  // (a loop, not a spread into Math.max: a listing may have more rows than a call takes arguments)
+  let srcW = widths?.src ?? 3;
+  let dstW = widths?.dst ?? 3;
+  if (!widths) {
+    for (const r of rows) {
+      srcW = Math.max(srcW, r.src.length);
+      dstW = Math.max(dstW, r.dst.length);
+    }
+  }
   const head = `${'No.'.padStart(5)}  ${'Time (s)'.padStart(10)}  Dir  ${'Source'.padEnd(srcW)}    ${'Destination'.padEnd(dstW)}  Info`;
   return [head, ...rows.map((r) => `${String(r.number).padStart(5)}  ${r.timeS.toFixed(6).padStart(10)}  ${r.direction.padEnd(3)}  ${r.src.padEnd(srcW)} →  ${r.dst.padEnd(dstW)}  ${r.summary}`)];
 }

@@ -199,12 +199,16 @@ class Bytes {
   #eof: boolean;
   /** bytes consumed before the buffer's start */
   #base = 0;
+  /** the file's size when it is a regular file (a record claiming more than is left is not read into memory) */
+  #size = Infinity;
   short = 0;
 
   constructor(source: Buffer | number) {
     if (typeof source === 'number') {
       this.#fd = source;
-      this.#buf = Buffer.allocUnsafe(4 << 20);
+      const st = fs.fstatSync(source);
+      if (st.isFile()) this.#size = st.size;
+      this.#buf = Buffer.allocUnsafe(Math.min(4 << 20, Math.max(64 << 10, this.#size)));
       this.#end = 0;
       this.#eof = false;
     } else {
@@ -228,29 +232,53 @@ class Bytes {
       this.#base += this.#start;
       this.#start = 0;
     }
+    // more than the file holds: read what is left (for `short`) without growing the buffer to n
+    if (this.#base + n > this.#size) n = Math.min(n, this.#buf.length);
     if (n > this.#buf.length) {
       const bigger = Buffer.allocUnsafe(Math.max(n, this.#buf.length * 2));
       this.#buf.copy(bigger, 0, 0, this.#end);
       this.#buf = bigger;
     }
     while (this.#end < n && !this.#eof) {
-      const got = fs.readSync(this.#fd, this.#buf, this.#end, this.#buf.length - this.#end, null);
+      let got: number;
+      try {
+        got = fs.readSync(this.#fd, this.#buf, this.#end, this.#buf.length - this.#end, null);
+      } catch (e) {
+        // a pipe (twlab show -) whose writer is behind: wait for it
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') throw e;
+        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5);
+        continue;
+      }
       if (got === 0) this.#eof = true;
       this.#end += got;
     }
   }
 
   take(n: number): Buffer | null {
+    const at = this.skip(n);
+    return at < 0 ? null : this.#buf.subarray(at, at + n);
+  }
+
+  /**
+   * Consumes the next n bytes and returns where they start in `buffer` (valid until the next
+   * call), or -1 at the end of the data (with `short` set): take() without making a view.
+   */
+  skip(n: number): number {
     if (this.#end - this.#start < n) this.#fill(n);
     const have = this.#end - this.#start;
     if (have < n) {
-      this.short = have;
+      // (a regular file's remaining bytes, also when a corrupt length made us stop reading early)
+      this.short = Number.isFinite(this.#size) ? Math.max(have, Math.min(n, this.#size - this.offset)) : have;
       this.#start = this.#end;
-      return null;
+      return -1;
     }
-    const view = this.#buf.subarray(this.#start, this.#start + n);
+    const at = this.#start;
     this.#start += n;
-    return view;
+    return at;
+  }
+
+  get buffer(): Buffer {
+    return this.#buf;
   }
 
   /** true when nothing is left */
@@ -350,12 +378,13 @@ export class CaptureReader implements Iterable<PcapRecord> {
     for (;;) {
       if (this.#bytes.done()) return;
       const at = this.#bytes.offset;
-      const h = this.#bytes.take(16);
-      if (!h) return this.#cut(`frame ${this.#number + 1} cut short in its record header at byte ${at} (${this.#bytes.short} of 16 bytes)`);
-      const sec = le ? h.readUInt32LE(0) : h.readUInt32BE(0);
-      const frac = le ? h.readUInt32LE(4) : h.readUInt32BE(4);
-      const caplen = le ? h.readUInt32LE(8) : h.readUInt32BE(8);
-      const origLength = le ? h.readUInt32LE(12) : h.readUInt32BE(12);
+      const o = this.#bytes.skip(16);
+      if (o < 0) return this.#cut(`frame ${this.#number + 1} cut short in its record header at byte ${at} (${this.#bytes.short} of 16 bytes)`);
+      const h = this.#bytes.buffer;
+      const sec = le ? h.readUInt32LE(o) : h.readUInt32BE(o);
+      const frac = le ? h.readUInt32LE(o + 4) : h.readUInt32BE(o + 4);
+      const caplen = le ? h.readUInt32LE(o + 8) : h.readUInt32BE(o + 8);
+      const origLength = le ? h.readUInt32LE(o + 12) : h.readUInt32BE(o + 12);
       if (caplen > limit || caplen > MAX_RECORD) throw new PcapError('PCAP_BAD_RECORD', `${this.name}: frame ${this.#number + 1} at byte ${at} claims ${caplen} bytes (snaplen ${this.info.snaplen})`);
       const data = this.#bytes.take(caplen);
       if (!data) return this.#cut(`frame ${this.#number + 1} truncated (${this.#bytes.short} of ${caplen} bytes)`);
@@ -374,25 +403,33 @@ export class CaptureReader implements Iterable<PcapRecord> {
   #readFirstSection(): void {
     const lenBytes = this.#bytes.take(4);
     if (!lenBytes) throw new PcapError('PCAP_TRUNCATED', `${this.name}: truncated pcapng section header`);
-    this.#sectionHeader(Buffer.concat([this.#head, lenBytes]));
+    const cut = this.#sectionHeader(Buffer.concat([this.#head, lenBytes]), 0);
+    if (cut) throw new PcapError('PCAP_TRUNCATED', `${this.name}: ${cut}`);
   }
 
-  /** Consumes a section header block given its first 8 bytes: a new section, its byte order, no interfaces yet. */
-  #sectionHeader(first8: Buffer): void {
+  /**
+   * Consumes a section header block given its first 8 bytes: a new section, its byte order, no
+   * interfaces yet. Returns what was cut short when the file ends inside it (null when whole).
+   */
+  #sectionHeader(first8: Buffer, at: number): string | null {
     const bomBytes = this.#bytes.take(4);
-    if (!bomBytes) throw new PcapError('PCAP_TRUNCATED', `${this.name}: truncated pcapng section header`);
+    if (!bomBytes) return `a section header cut short at byte ${at}`;
     const bom = bomBytes.readUInt32LE(0);
     if (bom === PCAPNG_BOM) this.#le = true;
     else if (bomBytes.readUInt32BE(0) === PCAPNG_BOM) this.#le = false;
-    else throw new PcapError('PCAP_BAD_MAGIC', `${this.name}: pcapng section header with a bad byte-order magic 0x${bom.toString(16)}`);
+    else throw new PcapError('PCAP_BAD_MAGIC', `${this.name}: pcapng section header at byte ${at} with a bad byte-order magic 0x${bom.toString(16)}`);
     const total = this.#u32(first8, 4);
-    if (total < 28 || total % 4 !== 0 || total > MAX_RECORD) throw new PcapError('PCAP_BAD_RECORD', `${this.name}: pcapng section header of ${total} bytes`);
+    if (total < 28 || total % 4 !== 0 || total > MAX_RECORD) throw this.#bad(`pcapng section header at byte ${at} claims ${total} bytes${total < 28 ? ', shorter than its 28-byte fixed part' : ''}`);
     const rest = this.#bytes.take(total - 12);
-    if (!rest) throw new PcapError('PCAP_TRUNCATED', `${this.name}: truncated pcapng section header`);
+    if (!rest) return `a section header cut short at byte ${at} (${12 + this.#bytes.short} of ${total} bytes)`;
+    const trailer = this.#u32(rest, total - 16);
+    if (trailer !== total) throw this.#bad(`pcapng section header at byte ${at}: its length fields disagree (${total} at the start, ${trailer} at the end)`);
     this.#interfaces = [];
+    return null;
   }
 
-  #interface(body: Buffer): void {
+  /** An interface description block's fields (without header and trailer): link type, snaplen, and the options that set its clock. */
+  #interface(body: Buffer, at: number): void {
     const linkType = this.#u16(body, 0);
     const snaplen = this.#u32(body, 4);
     let unitsPerSecond = 1e6;
@@ -401,6 +438,7 @@ export class CaptureReader implements Iterable<PcapRecord> {
       const code = this.#u16(body, o);
       const len = this.#u16(body, o + 2);
       if (code === 0) break;
+      if (o + 4 + len > body.length) throw this.#bad(`pcapng interface description block at byte ${at}: option ${code} of ${len} bytes runs past the block`);
       if (code === 9 && len >= 1) {
         const v = body[o + 4]!;
         unitsPerSecond = v & 0x80 ? 2 ** (v & 0x7f) : 10 ** v;
@@ -424,56 +462,92 @@ export class CaptureReader implements Iterable<PcapRecord> {
       const h = this.#bytes.take(8);
       if (!h) return this.#cut(`a block cut short at byte ${at}`);
       if (h.readUInt32LE(0) === PCAPNG_SHB) {
-        this.#sectionHeader(Buffer.from(h));
+        const cut = this.#sectionHeader(Buffer.from(h), at);
+        if (cut) return this.#cut(cut);
         continue;
       }
       const type = this.#u32(h, 0);
       const total = this.#u32(h, 4);
-      if (total < 12 || total % 4 !== 0 || total > MAX_RECORD) throw new PcapError('PCAP_BAD_RECORD', `${this.name}: pcapng block at byte ${at} claims ${total} bytes`);
+      const name = blockName(type);
+      // every length is checked before a field is read: a block shorter than its type's fixed part,
+      // or whose two length fields disagree, is corruption (one line), not a capture cut short
+      const fixed = BLOCK_FIXED[type] ?? 12;
+      if (total % 4 !== 0 || total > MAX_RECORD) throw this.#bad(`${name} at byte ${at} claims ${total} bytes${total % 4 ? ' (not a multiple of 4)' : ''}`);
+      if (total < fixed) throw this.#bad(`${name} at byte ${at} is ${total} bytes, shorter than its ${fixed}-byte fixed part`);
       const body = this.#bytes.take(total - 8);
       if (!body) return this.#cut(`${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} truncated at byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`);
+      const trailer = this.#u32(body, total - 12);
+      if (trailer !== total) throw this.#bad(`${name} at byte ${at}: its length fields disagree (${total} at the start, ${trailer} at the end)`);
+      const fields = body.subarray(0, total - 12);
       if (type === 1) {
-        this.#interface(body.subarray(0, total - 12));
+        this.#interface(fields, at);
         continue;
       }
       if (type === 6 || type === 2) {
         // enhanced (6) or obsolete (2) packet block
         const obsolete = type === 2;
-        const id = obsolete ? this.#u16(body, 0) : this.#u32(body, 0);
+        const id = obsolete ? this.#u16(fields, 0) : this.#u32(fields, 0);
         const iface = this.#interfaces[id];
-        if (!iface) throw new PcapError('PCAP_BAD_RECORD', `${this.name}: frame ${this.#number + 1} at byte ${at} names interface ${id}, which has no description block`);
-        const caplen = this.#u32(body, 12);
-        if (20 + caplen > total - 12) throw new PcapError('PCAP_BAD_RECORD', `${this.name}: frame ${this.#number + 1} at byte ${at} claims ${caplen} bytes in a ${total}-byte block`);
-        const timeUs = this.#timeUs(iface, this.#u32(body, 4), this.#u32(body, 8));
+        if (!iface) throw this.#bad(`frame ${this.#number + 1} at byte ${at} names interface ${id}, which has no description block`);
+        const caplen = this.#u32(fields, 12);
+        if (20 + caplen > fields.length) throw this.#bad(`frame ${this.#number + 1} at byte ${at} claims ${caplen} bytes in a ${total}-byte block`);
+        const timeUs = this.#timeUs(iface, this.#u32(fields, 4), this.#u32(fields, 8));
         this.#lastUs = timeUs;
-        yield { number: ++this.#number, timeUs, data: body.subarray(20, 20 + caplen), origLength: this.#u32(body, 16), linkType: iface.linkType };
+        yield { number: ++this.#number, timeUs, data: fields.subarray(20, 20 + caplen), origLength: this.#u32(fields, 16), linkType: iface.linkType };
         continue;
       }
       if (type === 3) {
         // simple packet block: no timestamp, interface 0
         const iface = this.#interfaces[0];
-        if (!iface) throw new PcapError('PCAP_BAD_RECORD', `${this.name}: a simple packet block at byte ${at} before any interface description`);
-        const origLength = this.#u32(body, 0);
-        const caplen = Math.min(origLength, iface.snaplen || origLength, total - 16);
-        yield { number: ++this.#number, timeUs: this.#lastUs, data: body.subarray(4, 4 + caplen), origLength, linkType: iface.linkType };
+        if (!iface) throw this.#bad(`a simple packet block at byte ${at} before any interface description`);
+        const origLength = this.#u32(fields, 0);
+        const caplen = Math.min(origLength, iface.snaplen || origLength, fields.length - 4);
+        yield { number: ++this.#number, timeUs: this.#lastUs, data: fields.subarray(4, 4 + caplen), origLength, linkType: iface.linkType };
       }
       // any other block (name resolution, statistics, secrets, custom): skipped
     }
   }
+
+  #bad(what: string): PcapError {
+    return new PcapError('PCAP_BAD_RECORD', `${this.name}: ${what}`);
+  }
 }
 
-/** Opens a capture file for streaming; throws PcapError (one line) when it cannot be read at all. */
+/** The smallest whole block of each pcapng type: header and trailer (12 bytes) and the fixed fields. */
+const BLOCK_FIXED: Record<number, number> = { [PCAPNG_SHB]: 28, 1: 20, 2: 32, 3: 16, 6: 32 };
+
+function blockName(type: number): string {
+  switch (type) {
+    case 1:
+      return 'pcapng interface description block';
+    case 2:
+      return 'pcapng obsolete packet block';
+    case 3:
+      return 'pcapng simple packet block';
+    case 6:
+      return 'pcapng enhanced packet block';
+    default:
+      return `pcapng block of type 0x${type.toString(16)}`;
+  }
+}
+
+/**
+ * Opens a capture file for streaming (`-`: standard input, a capture piped in); throws PcapError
+ * (one line) when it cannot be read at all. Only regular files are opened by name: opening a FIFO
+ * would wait, silently, for a writer that may never come.
+ */
 export function openCapture(path: string): CaptureReader {
+  if (path === '-') return new CaptureReader(0, 'standard input');
   let fd: number;
   try {
+    const st = fs.statSync(path);
+    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : null;
+    if (kind) throw Object.assign(new Error(kind), { code: 'NOT_A_FILE' });
     fd = fs.openSync(path, 'r');
-    if (fs.fstatSync(fd).isDirectory()) {
-      fs.closeSync(fd);
-      throw Object.assign(new Error('is a directory'), { code: 'EISDIR' });
-    }
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new PcapError('PCAP_NOT_FOUND', `${path}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory, not a capture' : err.message}`);
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'NOT_A_FILE' ? `${err.message}, not a capture file${err.message.includes('directory') ? '' : '; to read a capture from a pipe, give it on standard input: … | twlab show -'}` : err.message;
+    throw new PcapError('PCAP_NOT_FOUND', `${path}: ${why}`);
   }
   return new CaptureReader(fd, path, fd);
 }

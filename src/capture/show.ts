@@ -4,11 +4,11 @@
 // only up to a limit (beyond it, the summary is shown and --conn picks one connection).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { FlowAnalyzer, type FlowSegment, type FlowSummary } from './flows';
+import { FlowAnalyzer, TIME_WAIT_BOUND_US, type AnalyzerOptions, type FlowSegment, type FlowSummary, type SegmentFacts } from './flows';
 import { layoutLadders, renderLadderText, type TimelineEvent } from './ladder';
 import { formatListing, listingRow, type ListingRow } from './listing';
 import { openCapture } from './pcap';
-import { ConnectionSummaries, formatSummary } from './summary';
+import { ConnectionSummaries, SummaryWriter, type ConnectionSummary } from './summary';
 
 export interface ShowOptions {
   list?: boolean;
@@ -45,9 +45,9 @@ function stream(file: string, analyzer: FlowAnalyzer): string[] {
   return reader.warnings;
 }
 
-/** Matches --conn against a connection: an index, or a four-tuple in either order. */
-function connMatcher(conn: string): (flow: string, index: number) => boolean {
-  if (/^\d+$/.test(conn)) return (_f, i) => i === Number(conn);
+/** Matches --conn against a connection: its number, or a four-tuple in either order (every connection on it). */
+function connMatcher(conn: string): (flow: string, number: number) => boolean {
+  if (/^\d+$/.test(conn)) return (_f, n) => n === Number(conn);
   const m = /^(.+:\d+)-(.+:\d+)$/.exec(conn.replace(/\s+/g, '').replace('↔', '-').replace('<>', '-'));
   if (!m) throw new ShowError(`--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port, not ${JSON.stringify(conn)}`);
   const [a, b] = [m[1]!, m[2]!].sort();
@@ -64,29 +64,104 @@ export function showCapture(file: string, opts: ShowOptions, io: ShowIO): void {
   const limit = opts.ladderLimit ?? LADDER_LIMIT;
   const segments: FlowSegment[] = [];
   const other: FlowSummary['other'] = [];
-  const summaries = new ConnectionSummaries();
   let nonTcp = 0;
   let over = false;
+  const summary = new SummaryStream(opts, io, true);
   const analyzer = new FlowAnalyzer({
     keepSegments: false,
+    ...summary.options,
     onSegment: (s) => {
-      summaries.push(s);
-      if (segments.length < limit) segments.push(s);
-      else over = true;
+      summary.push(s);
+      if (over) return;
+      if (segments.length < limit) return void segments.push(s);
+      over = true;
+      segments.length = 0;
+      other.length = 0;
+      io.out(`(more than ${limit} TCP segments: too many to draw; the summary follows — draw one connection with --conn N)`);
+      summary.start();
     },
     onOther: (o) => {
       nonTcp++;
-      if (other.length < limit) other.push(o);
+      if (!over && other.length < limit) other.push(o);
     },
   });
   const warnings = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
-  if (over) {
-    io.out(`(more than ${limit} TCP segments: too many to draw; the summary follows — draw one connection with --conn N)`);
-    printSummary(summaries, nonTcp, analyzer.forgotten, opts, io);
-    return;
+  if (over) return summary.end(analyzer, nonTcp);
+  drawLadders(file, { segments: asIncarnations(segments), directions: analyzer.summary().directions, other }, opts, io);
+}
+
+/**
+ * The summary as the capture streams: a connection's line is written once the analyzer forgets
+ * it (ended, and its TIME_WAIT would be over), its facts dropped; the rest at the end. Held back
+ * (`held`) until `start()` when it may not be wanted (the ladders' fallback).
+ */
+class SummaryStream {
+  readonly #summaries = new ConnectionSummaries();
+  readonly #writer: SummaryWriter;
+  #held: ConnectionSummary[] | null;
+  readonly #opts: ShowOptions;
+  readonly #io: ShowIO;
+
+  constructor(opts: ShowOptions, io: ShowIO, held = false) {
+    this.#opts = opts;
+    this.#io = io;
+    this.#writer = new SummaryWriter((line) => io.out(line), { explain: opts.explain });
+    this.#held = held ? [] : null;
   }
-  drawLadders(file, { segments, directions: analyzer.summary().directions, other }, opts, io);
+
+  /** for FlowAnalyzer: forget ended connections, and write them out */
+  get options(): Pick<AnalyzerOptions, 'forgetAfterUs' | 'onForget'> {
+    return {
+      forgetAfterUs: TIME_WAIT_BOUND_US,
+      onForget: (conn, names) => {
+        const c = this.#summaries.retire(conn, { flow: names.key, endpoints: names.ends });
+        if (!c) return;
+        if (this.#held) this.#held.push(c);
+        else this.#writer.add(c);
+      },
+    };
+  }
+
+  push(s: SegmentFacts): void {
+    this.#summaries.push(s);
+  }
+
+  start(): void {
+    for (const c of this.#held ?? []) this.#writer.add(c);
+    this.#held = null;
+  }
+
+  end(analyzer: FlowAnalyzer, nonTcp: number): void {
+    this.start();
+    analyzer.finish();
+    for (const { conn, names } of analyzer.remembered()) {
+      const c = this.#summaries.retire(conn, { flow: names.key, endpoints: names.ends });
+      if (c) this.#writer.add(c);
+    }
+    const forgotten = analyzer.forgotten;
+    this.#writer.end();
+    const n = this.#writer.count;
+    const io = this.#io;
+    io.out(`(${n} connection${n === 1 ? '' : 's'}${nonTcp ? `, ${nonTcp} frames that are not TCP` : ''}; left/right: the endpoints as the connection column names them${this.#opts.explain ? '' : '; --explain says why each ended as it did'})`);
+    if (forgotten) io.out(`(old-duplicate detection forgot the segments of ${forgotten} closed incarnations to stay within memory)`);
+  }
+}
+
+/**
+ * Connections on one four-tuple — a later one began after the earlier was forgotten — drawn in
+ * one ladder as its incarnations: the later connection's incarnations are counted on.
+ */
+function asIncarnations(segments: readonly FlowSegment[]): FlowSegment[] {
+  const seen = new Map<string, { conn: number; offset: number; top: number }>();
+  return segments.map((s) => {
+    let k = seen.get(s.flow);
+    if (!k) seen.set(s.flow, (k = { conn: s.conn, offset: 0, top: 0 }));
+    if (k.conn !== s.conn) Object.assign(k, { conn: s.conn, offset: k.offset + k.top, top: 0 });
+    k.top = Math.max(k.top, s.current);
+    if (k.offset === 0) return s;
+    return { ...s, incarnation: s.incarnation + k.offset, current: s.current + k.offset, strayFrom: s.strayFrom === undefined ? undefined : s.strayFrom + k.offset };
+  });
 }
 
 function drawLadders(file: string, flows: FlowSummary, opts: ShowOptions, io: ShowIO): void {
@@ -100,37 +175,54 @@ function drawLadders(file: string, flows: FlowSummary, opts: ShowOptions, io: Sh
 }
 
 function showSummary(file: string, opts: ShowOptions, io: ShowIO): void {
-  const summaries = new ConnectionSummaries();
+  const summary = new SummaryStream(opts, io);
   let other = 0;
-  const analyzer = new FlowAnalyzer({ keepSegments: false, checksums: false, onSegment: (s) => summaries.push(s), onOther: () => other++ });
+  const analyzer = new FlowAnalyzer({ keepSegments: false, checksums: false, directions: false, ...summary.options, onFacts: (s) => summary.push(s), onOther: () => other++ });
   const warnings = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
-  printSummary(summaries, other, analyzer.forgotten, opts, io);
+  summary.end(analyzer, other);
 }
 
-function printSummary(summaries: ConnectionSummaries, other: number, forgotten: number, opts: ShowOptions, io: ShowIO): void {
-  const conns = summaries.connections();
-  for (const line of formatSummary(conns, { explain: opts.explain })) io.out(line);
-  io.out(`(${conns.length} connection${conns.length === 1 ? '' : 's'}${other ? `, ${other} frames that are not TCP` : ''}; left/right: the endpoints as the connection column names them${opts.explain ? '' : '; --explain says why each ended as it did'})`);
-  if (forgotten) io.out(`(old-duplicate detection forgot the segments of ${forgotten} closed incarnations to stay within memory)`);
-}
-
+/**
+ * One connection's ladder (or every connection on a four-tuple). Like the ladders, it keeps at
+ * most the ladder limit of segments: the first half and the last half, the middle left out.
+ */
 function showConnection(file: string, opts: ShowOptions, io: ShowIO): void {
   const match = connMatcher(opts.conn!);
-  const index = new Map<string, number>();
-  const segments: FlowSegment[] = [];
-  let chosen: string | null = null;
+  const limit = opts.ladderLimit ?? LADDER_LIMIT;
+  const head: FlowSegment[] = [];
+  const tail: FlowSegment[] = [];
+  let tailAt = 0;
+  let chosen = 0;
+  let count = 0;
+  const wanted = new Map<number, boolean>();
   const analyzer = new FlowAnalyzer({
     keepSegments: false,
+    forgetAfterUs: TIME_WAIT_BOUND_US,
+    onForget: (conn) => wanted.delete(conn),
     onSegment: (s) => {
-      if (!index.has(s.flow)) index.set(s.flow, index.size + 1);
-      if (chosen === null && match(s.flow, index.get(s.flow)!)) chosen = s.flow;
-      if (s.flow === chosen) segments.push(s);
+      let want = wanted.get(s.conn);
+      if (want === undefined) wanted.set(s.conn, (want = match(s.flow, s.conn)));
+      if (!want) return;
+      chosen ||= s.conn;
+      count++;
+      if (head.length < Math.ceil(limit / 2)) return void head.push(s);
+      // the latest segments in a ring
+      if (tail.length < Math.floor(limit / 2)) tail.push(s);
+      else tail[tailAt] = s;
+      tailAt = (tailAt + 1) % Math.max(1, Math.floor(limit / 2));
     },
   });
   const warnings = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
-  if (chosen === null) throw new ShowError(`${file}: no connection ${opts.conn} (it has ${index.size}; see --summary)`);
+  if (!chosen) throw new ShowError(`${file}: no connection ${opts.conn} (it has ${analyzer.connections}; see --summary)`);
+  const last = tail.length < Math.floor(limit / 2) ? tail : [...tail.slice(tailAt), ...tail.slice(0, tailAt)];
+  const segments = asIncarnations([...head, ...last]);
+  if (count > segments.length) {
+    const gapFrom = head[head.length - 1]!.number;
+    const gapTo = last[0]!.number;
+    io.out(`(connection ${opts.conn} has ${count} segments, more than ${limit} to draw: the first ${head.length} and the last ${last.length} are drawn; ${count - segments.length} between frames #${gapFrom} and #${gapTo} are left out)`);
+  }
   const directions = Object.fromEntries(Object.entries(analyzer.summary().directions).filter(([d]) => segments.some((s) => s.direction === d)));
   drawLadders(file, { segments, directions, other: [] }, opts, io);
 }
@@ -157,6 +249,7 @@ function showListing(file: string, io: ShowIO): void {
   };
   const analyzer = new FlowAnalyzer({
     keepSegments: false,
+    forgetAfterUs: TIME_WAIT_BOUND_US,
     onSegment: (s) => {
       t0 ??= s.timeUs;
       if (s.current > 1) flowsWithMany.add(s.flow);

@@ -56,6 +56,8 @@ export interface NativeConstants {
 
 export interface TunPollerHandle {
   stop(): void;
+  /** reads every frame queued now and hands them to the callback before returning */
+  drain(): void;
 }
 
 export interface NativeAddon {
@@ -78,7 +80,11 @@ export interface NativeAddon {
   close(fd: number): Promise<AsyncSyscallResult>;
   tunOpen(name: string): SyscallResult & { name: string | null };
   tunWrite(fd: number, frame: Buffer | Uint8Array): SyscallResult;
+  /** clock_settime(CLOCK_REALTIME, now + deltaMs): a twlab guest's own clock only (src/host/clock.ts) */
+  shiftRealtime(deltaMs: number): SyscallResult;
   TunPoller: new (fd: number, onFrames: (frames: Buffer[], timesUs: number[], errno: string | null) => void) => TunPollerHandle;
+  /** renameat2(a, b, RENAME_EXCHANGE): swaps two paths in one step */
+  renameExchange(a: string, b: string): SyscallResult;
   /** AF_PACKET socket bound to an interface (a tap): whole Ethernet frames, non-blocking; read with TunPoller, write with tunWrite */
   packetOpen(iface: string): SyscallResult;
   /** pipe2(O_CLOEXEC), both ends blocking */

@@ -259,6 +259,11 @@ export class TapLink implements LabLink {
     this.#sink = sink;
   }
 
+  /** Hands over at once the frames already queued on the packet socket (the peer reads before it acts on a timer). */
+  poll(): void {
+    this.#poller?.drain?.();
+  }
+
   onFrame(listener: (frame: Uint8Array, timeUs: number, more: boolean) => void): () => void {
     this.#listeners.add(listener);
     return () => this.#listeners.delete(listener);

@@ -27,6 +27,8 @@ export interface LabLink {
   setSink(sink: FrameSink | null): void;
   send(frame: Uint8Array): void;
   onFrame(listener: (frame: Uint8Array, timeUs: number, more: boolean) => void): () => void;
+  /** delivers at once the frames already queued (src/stack/link.ts) */
+  poll(): void;
   tap(listener: (e: FrameEvent) => void): () => void;
   close(): void;
 }
@@ -88,6 +90,11 @@ export class TunLink implements LabLink {
     this.#record(frame, this.#stamp(wallUs()), 'peer→kernel');
     const r = native().tunWrite(this.fd, frame);
     if (r.ret < 0) this.#lastError = r.errno;
+  }
+
+  /** Hands over at once the frames already queued (the peer reads before it acts on a timer). */
+  poll(): void {
+    this.#poller?.drain?.(); // an addon built before drain() existed has none: frames then wait for the poll phase
   }
 
   onFrame(listener: (frame: Uint8Array, timeUs: number, more: boolean) => void): () => void {

@@ -13,6 +13,7 @@ type Request =
   | { op: 'whoami' }
   | { op: 'socket'; family: RemoteBind['family']; proto: RemoteBind['proto'] }
   | { op: 'linger'; id: number; onoff: boolean; seconds: number }
+  | { op: 'getlinger'; id: number }
   | { op: 'connect'; id: number; address: string; port: number }
   | { op: 'send'; id: number; bytes: number }
   | { op: 'local'; id: number };
@@ -28,6 +29,10 @@ async function handle(req: Request): Promise<unknown> {
     }
     case 'linger':
       return { result: sockets.get(req.id)?.setOption('SO_LINGER', { onoff: req.onoff, seconds: req.seconds }) ?? { ret: -1, errno: 'EBADF' } };
+    case 'getlinger': {
+      const g = sockets.get(req.id)?.getOption('SO_LINGER');
+      return { result: g ? { ret: g.ret, errno: g.errno } : { ret: -1, errno: 'EBADF' }, value: g?.value ?? null };
+    }
     case 'connect':
       return { result: (await sockets.get(req.id)?.connect(req.address, req.port)) ?? { ret: -1, errno: 'EBADF' } };
     case 'send':

@@ -77,7 +77,9 @@ export class UidHelper implements ProcessHandle {
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const helper = new UidHelper(uid, child, dir);
-    const ready = await helper.#next(10000);
+    // a bound on a helper that hangs, not a measurement: a second Node starting inside an emulated
+    // guest on a busy machine took more than 10 s, and more than 60 s at a load of 20–40
+    const ready = await helper.#next(120_000);
     if (!ready.ok || ready.uid !== uid) {
       helper.stop();
       throw new UidHelperError(`cannot start a process as uid ${uid}: ${(ready.error as string) ?? stderr.trim().split('\n').pop() ?? 'no reply'}`);
@@ -85,7 +87,7 @@ export class UidHelper implements ProcessHandle {
     return helper;
   }
 
-  #next(timeoutMs = 10000): Promise<Record<string, unknown>> {
+  #next(timeoutMs = 30_000): Promise<Record<string, unknown>> {
     return new Promise((resolve) => {
       const timer = setTimeout(() => resolve({ ok: false, error: 'helper did not answer' }), timeoutMs);
       this.#pending.push((r) => {
@@ -124,6 +126,12 @@ export class UidHelper implements ProcessHandle {
 
   async setLinger(id: number, onoff: boolean, seconds: number): Promise<SyscallResult> {
     return (await this.#call({ op: 'linger', id, onoff, seconds })).result as SyscallResult;
+  }
+
+  /** getsockopt(SO_LINGER) in the helper's own process: what the socket really has */
+  async getLinger(id: number): Promise<SyscallResult & { value: { onoff: boolean; seconds: number } | null }> {
+    const r = await this.#call({ op: 'getlinger', id });
+    return { ...(r.result as SyscallResult), value: r.value as { onoff: boolean; seconds: number } | null };
   }
 
   async connect(id: number, address: string, port: number): Promise<SyscallResult> {

@@ -14,7 +14,8 @@ import type { LabMessage } from '../lab/context';
 import { TwlabError } from '../lab/errors';
 import type { ParamValue } from '../lab/params';
 import { which } from '../lab/preflight';
-import { GRACE_MS, killGroup, removeStaleStaging, type LabOutcome } from '../lab/runner';
+import { recoverStaging } from '../lab/evidence';
+import { GRACE_MS, killGroup, type LabOutcome } from '../lab/runner';
 import { labDirName, type LabDefinition, type LabResult } from '../lab/types';
 import { cacheDir, type CachedKernel } from './debian';
 import { cpioNewc, type CpioEntry } from './image';
@@ -161,11 +162,10 @@ export interface GuestRunOptions {
 }
 
 function removeGuestLeftovers(outDir: string): void {
-  removeStaleStaging(outDir);
-  for (const name of fs.readdirSync(outDir)) {
-    // staging folders of a guest that died: their pids were the guest's, never alive here
-    if (/^\.\d{2}-[a-z0-9-]+\.(partial|old)-\d+$/.test(name) || name === JOB_FILE || name === OUTCOMES_FILE) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
-  }
+  // staging folders of a guest that died: their pids were the guest's, never alive here (old
+  // evidence a kill left renamed aside is put back)
+  recoverStaging(outDir, () => true);
+  for (const name of fs.readdirSync(outDir)) if (name === JOB_FILE || name === OUTCOMES_FILE) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
 }
 
 export class GuestRunner {

@@ -4,12 +4,12 @@ import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../capture/flows';
 import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
-import { wallUs } from '../host/clock';
+import { guestRealtime, wallUs } from '../host/clock';
 import { currentBackend } from '../host/backend/current';
 import { KnobMissingError, type Backend, type ProcessHandle } from '../host/backend/types';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
 import { ADDR, type LabNetwork } from '../host/netns';
-import { counterDelta, type SocketEntry } from '../host/observe';
+import { counterChange, counterDelta, type SocketEntry } from '../host/observe';
 import type { LabLink } from '../host/tunlink';
 import { NOBODY_UID } from '../host/uidhelper';
 import { TcpStack } from '../stack/stack';
@@ -22,6 +22,7 @@ import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
 import { decide, requires, type Judgement } from './verdict';
 import { resolveAnswer, type Answer, type QuestionResult } from './questions';
+import { TupleOnWire, type Endpoint } from './onwire';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
 
@@ -92,6 +93,12 @@ export class LabContext {
   #peer: TcpStack | null = null;
   #sampleKernel: (() => void) | null = null;
   #flows = new Map<string, FlowSummary>();
+  /** each finished variant's counters, read at its start and end */
+  #counterReadings = new Map<string, { before: Record<string, number>; after: Record<string, number> }>();
+  /** a socket-table read that failed while the table was watched (the variant then fails with it) */
+  #watchError: Error | null = null;
+  /** counters found missing, noted once each */
+  #countersNoted = new Set<string>();
   /** set during a bulk phase: frames are counted instead of listed, their payload not captured */
   #bulk: { frames: number; bytes: number } | null = null;
   /** sysctls changed during the run, as read back */
@@ -204,27 +211,48 @@ export class LabContext {
     return this.system.table().filter(filter);
   }
 
-  /** Counters by Linux's names; one the system has no equivalent of throws KnobMissingError when read. */
+  /**
+   * Every TCP counter now, by Linux's names (Tcp.*, TcpExt.*; another OS's mapped where it has an
+   * equivalent). A reading that fails is an error, never `{}`; a counter the system lacks is absent
+   * (on another OS, reading it throws KnobMissingError naming why).
+   */
   counters(): Record<string, number> {
     return this.system.counters();
   }
 
-  /** How much a counter (Linux's name) moved during a finished variant; null where the system has no such counter. */
-  variantCounter(variant: string, name: string): number | null {
-    if (!this.system.hasCounter(name)) return null;
-    const delta = this.variants.find((v) => v.name === variant)?.observations.counters as Record<string, number> | undefined;
-    return delta?.[name] ?? 0;
+  /**
+   * How much counter `name` (Linux's name) changed during a finished variant, or since `reading`
+   * (one `ctx.counters()` took) until now: null when the system has no such counter — a claim that
+   * needs it must then say `not tested`; a missing counter is never a 0. A missing one is noted in
+   * the timeline with the reason the system gives.
+   */
+  counterChange(since: string | Readonly<Record<string, number>>, name: string): number | null {
+    let before: Readonly<Record<string, number>>;
+    let after: Readonly<Record<string, number>>;
+    if (typeof since === 'string') {
+      const r = this.#counterReadings.get(since);
+      if (!r) throw new Error(`no counters for variant ${since}`);
+      ({ before, after } = r);
+    } else {
+      before = since;
+      after = this.system.counters();
+    }
+    const d = counterChange(before, after, name);
+    if (d === null) this.#counterMissing(after, name);
+    return d;
   }
 
-  /** One counter by Linux's name, or null where the system has no equivalent (noted in the timeline). */
-  counter(name: string): number | null {
+  #counterMissing(reading: Readonly<Record<string, number>>, name: string): void {
+    if (this.#countersNoted.has(name)) return;
+    this.#countersNoted.add(name);
+    let why = `${this.system.identity.label} has no such counter`;
     try {
-      return this.system.counters()[name] ?? 0;
+      void reading[name]; // another OS's reading says why it has none
     } catch (e) {
       if (!(e instanceof KnobMissingError)) throw e;
-      this.note(`counter missing: ${e.message}`);
-      return null;
+      why = e.message;
     }
+    this.note(`counter missing: ${name} (${why})`);
   }
 
   /** A knob the system lacks: the claims that need it (the parameter with that sysctl says which; else all) will say `not tested`. */
@@ -263,6 +291,23 @@ export class LabContext {
 
   readSysctl(name: string): string | null {
     return this.system.readSysctl(name);
+  }
+
+  /**
+   * The system's realtime clock when it is the lab's own to set — a twlab guest's (`--kernel`) —
+   * or null (the host's clock is never touched, nor is another OS's stack, whose clock is the
+   * host's). Each shift is noted in the timeline.
+   */
+  realtimeClock(): { shift(deltaMs: number): { ret: number; errno: string | null } } | null {
+    const clock = this.system.identity.os === 'Linux' ? guestRealtime() : null;
+    if (!clock) return null;
+    return {
+      shift: (deltaMs: number) => {
+        const r = clock.shift(deltaMs);
+        this.note(`the guest's realtime clock shifted ${deltaMs >= 0 ? '+' : ''}${deltaMs.toFixed(1)} ms (${r.errno ?? 'OK'})`);
+        return r;
+      },
+    };
   }
 
   sleep(ms: number): Promise<void> {
@@ -312,7 +357,10 @@ export class LabContext {
     const stopWatch = this.#watchKernel();
     try {
       const observations = await fn();
-      const delta = counterDelta(before, this.system.counters());
+      if (this.#watchError) throw this.#watchError;
+      const after = this.system.counters();
+      this.#counterReadings.set(name, { before, after });
+      const delta = counterDelta(before, after);
       this.timeline.push({ kind: 'counters', at: wallUs(), variant: name, delta });
       const result: VariantResult = { name, params, pcap: file, pcapng: `${name}.pcapng`, frames: pcap.count, observations: { ...observations, counters: delta } };
       this.variants.push(result);
@@ -380,7 +428,14 @@ export class LabContext {
     const seen = new Map<string, { state: string; timer: string }>();
     const sample = (): void => {
       const now = new Set<string>();
-      for (const e of this.system.table()) {
+      let table: SocketEntry[];
+      try {
+        table = this.system.table();
+      } catch (e) {
+        this.#watchError ??= e as Error; // the variant fails with it when its steps return
+        return;
+      }
+      for (const e of table) {
         const key = `${ep(e.local)}|${ep(e.remote)}|${e.inode}|${e.state === 'TIME_WAIT' ? 'tw' : ''}`;
         now.add(key);
         const prev = seen.get(key);
@@ -413,6 +468,11 @@ export class LabContext {
     return flows;
   }
 
+  /** One four-tuple's segments in a finished variant's capture, read from the kernel's side. */
+  onWire(variant: string, kernel: Endpoint, peer: Endpoint): TupleOnWire {
+    return new TupleOnWire(this.flows(variant), kernel, peer);
+  }
+
   /**
    * Totals over every direction that starts at `from` (an address, e.g. the kernel's 192.0.2.1),
    * or only at `from`:`port` (one connection's side), in a finished variant's capture.
@@ -437,8 +497,8 @@ export class LabContext {
     if (this.claims.some((c) => c.id === id)) throw new Error(`claim ${id} judged twice`);
     const knobs = this.missingKnobs.filter((m) => m.claims === null || m.claims.includes(id)).map((m) => requires(`the knob ${m.error.knob}`, false, m.error.message));
     if (knobs.length) judgement = { ...judgement, requires: [...knobs, ...(judgement.requires ?? [])] };
-    const d = decide(spec, judgement, this.system.identity.os === 'Linux' ? this.system.identity.release : this.system.identity);
-    const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
+    const d = decide(spec, judgement, this.system.identity);
+    const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), ...(spec.modality === 'may' ? { modality: 'may' as const } : {}), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
     this.claims.push(result);
     return result;
   }

@@ -32,6 +32,37 @@ const fail = (message: string): never => {
 
 /** Makes sure `dir` exists and takes files; returns its absolute path, or throws one line. */
 export function prepareOutDir(dir: string): string {
+  const { abs, existing, missing } = checkOutDir(dir);
+  let made = existing;
+  for (const part of missing) {
+    made = path.join(made, part);
+    try {
+      fs.mkdirSync(made);
+    } catch (e) {
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST') continue;
+      fail(`--out ${dir}: cannot create ${made} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`);
+    }
+  }
+  const probe = path.join(abs, `.twlab-write-test-${process.pid}`);
+  try {
+    fs.writeFileSync(probe, '');
+    fs.rmSync(probe);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    fs.rmSync(probe, { force: true });
+    fail(`--out ${dir}: cannot write into ${abs} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : code === 'ENOSPC' ? 'no space left on device' : (code ?? (e as Error).message)})`);
+  }
+  return abs;
+}
+
+/**
+ * Checks `dir` as --out without making anything: not empty, every existing level a directory,
+ * not on a kernel pseudo-filesystem, the deepest existing level writable. Returns that level and
+ * the levels still to make; throws one line otherwise.
+ */
+export function checkOutDir(dir: string): { abs: string; existing: string; missing: string[] } {
+  if (dir.trim() === '') fail('--out takes a directory, not an empty string (use --out . for this one)');
   const abs = path.resolve(dir);
   // the deepest level that exists, and what is missing below it
   let existing = abs;
@@ -61,26 +92,13 @@ export function prepareOutDir(dir: string): string {
   } catch (e) {
     if (e instanceof TwlabError) throw e;
   }
-  let made = existing;
-  for (const part of missing) {
-    made = path.join(made, part);
-    try {
-      fs.mkdirSync(made);
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (code === 'EEXIST') continue;
-      fail(`--out ${dir}: cannot create ${made} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`);
-    }
-  }
-  const probe = path.join(abs, `.twlab-write-test-${process.pid}`);
   try {
-    fs.writeFileSync(probe, '');
-    fs.rmSync(probe);
+    fs.accessSync(existing, fs.constants.W_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    fail(`--out ${dir}: cannot write into ${abs} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`);
+    fail(`--out ${dir}: cannot write into ${existing} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`);
   }
-  return abs;
+  return { abs, existing, missing };
 }
 
 /** The first component of `p` that exists and is not a directory (for the error message). */

@@ -45,10 +45,14 @@ export function allLabs(): LabDefinition[] {
 export function resolveLabIds(ids: readonly string[]): LabDefinition[] {
   const labs = allLabs();
   if (ids.length === 0) throw new TwlabError('UNKNOWN_LAB', 'name at least one lab (or `all`); `twlab list` shows them');
-  if (ids.includes('all')) return labs;
   const chosen: LabDefinition[] = [];
+  // every id is checked, also beside `all`: a typo must not pass unnoticed
   for (const raw of ids) {
     const want = raw.trim().toLowerCase();
+    if (want === 'all') {
+      for (const l of labs) if (!chosen.includes(l)) chosen.push(l);
+      continue;
+    }
     const def = labs.find((l) => l.id === want || l.id === want.padStart(2, '0') || l.slug === want || `${l.id}-${l.slug}` === want);
     if (!def) {
       throw new TwlabError('UNKNOWN_LAB', `unknown lab ${JSON.stringify(raw)}; known: ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (see \`twlab list\`)`);

@@ -185,16 +185,42 @@ ${labs.map(row).join('\n')}
 `;
 }
 
-/** The lab folders (NN-slug with a result.json) directly in `dir`. */
-function labEntries(dir: string): Array<{ dirName: string; result: LabResult }> {
+/**
+ * The lab folders (NN-slug with a result.json) directly in `dir`. A folder whose result.json cannot
+ * be read as a lab's result (empty, cut short, not one) is left out and named in `skipped`.
+ */
+function labEntries(dir: string, skipped: string[] = []): Array<{ dirName: string; result: LabResult }> {
   const out: Array<{ dirName: string; result: LabResult }> = [];
   if (!fs.existsSync(dir)) return out;
   for (const dirName of fs.readdirSync(dir).sort()) {
     if (!/^\d{2}-/.test(dirName)) continue;
     const resultFile = path.join(dir, dirName, 'result.json');
-    if (fs.existsSync(resultFile)) out.push({ dirName, result: JSON.parse(fs.readFileSync(resultFile, 'utf8')) as LabResult });
+    if (!fs.existsSync(resultFile)) continue;
+    const result = readResult(resultFile);
+    if (typeof result === 'string') skipped.push(`${path.join(dir, dirName)} (${result})`);
+    else out.push({ dirName, result });
   }
   return out;
+}
+
+/** A lab's result.json, or why it is not one. */
+function readResult(file: string): LabResult | string {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    return `result.json unreadable: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`;
+  }
+  if (!text.trim()) return 'result.json is empty';
+  let r: Partial<LabResult>;
+  try {
+    r = JSON.parse(text) as Partial<LabResult>;
+  } catch {
+    return `result.json is not whole JSON (${text.length} bytes; cut short?)`;
+  }
+  if (!r || typeof r !== 'object' || typeof r.lab !== 'string' || !Array.isArray(r.claims) || !Array.isArray(r.variants)) return 'result.json is not a lab result';
+  if (!r.claims.every((c) => c && typeof c.id === 'string' && typeof c.verdict === 'string') || !r.variants.every((v) => v && typeof v.name === 'string')) return 'result.json has claims or variants that are not whole';
+  return r as LabResult;
 }
 
 /** What a guest's kernel.json says about its run (src/kernels/guest.ts). */
@@ -210,10 +236,10 @@ interface KernelInfo {
  * The kernels with evidence under `outDir`: the host's lab folders directly in it, then each
  * guest kernel's folder (named by its `uname -r`, `twlab run --kernel`).
  */
-export function readColumns(outDir: string): KernelColumn[] {
+export function readColumns(outDir: string, skipped: string[] = []): KernelColumn[] {
   const columns: KernelColumn[] = [];
   const toMap = (labs: Array<{ dirName: string; result: LabResult }>): KernelColumn['labs'] => new Map(labs.map((l) => [l.result.lab, l]));
-  const host = labEntries(outDir);
+  const host = labEntries(outDir, skipped);
   if (host.length) columns.push({ kernel: host[0]!.result.kernel, host: true, folder: '', labs: toMap(host) });
   if (!fs.existsSync(outDir)) return columns;
   const guests = fs
@@ -222,7 +248,7 @@ export function readColumns(outDir: string): KernelColumn[] {
     .map((e) => e.name)
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   for (const folder of guests) {
-    const labs = labEntries(path.join(outDir, folder));
+    const labs = labEntries(path.join(outDir, folder), skipped);
     if (labs.length) columns.push({ kernel: labs[0]!.result.kernel, host: false, folder, labs: toMap(labs) });
   }
   return columns;
@@ -292,9 +318,29 @@ ${bindSection}
 `;
 }
 
+/** Writes `file` whole or not at all: a temporary beside it, renamed over it; removed if writing fails (a full disk). */
 function writeAtomically(file: string, text: string): void {
-  fs.writeFileSync(`${file}.${process.pid}`, text);
-  fs.renameSync(`${file}.${process.pid}`, file);
+  const temporary = `${file}.${process.pid}`;
+  try {
+    fs.writeFileSync(temporary, text);
+    fs.renameSync(temporary, file);
+  } catch (e) {
+    fs.rmSync(temporary, { force: true });
+    throw e;
+  }
+}
+
+/** Writes report.html in one lab's folder from its result.json and timeline.json (the runner does it before the folder replaces the old one). */
+export function writeLabReport(dir: string, result: LabResult): string {
+  let events: TimelineEvent[] = [];
+  try {
+    events = (JSON.parse(fs.readFileSync(path.join(dir, 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
+  } catch {
+    // a report without states
+  }
+  const file = path.join(dir, 'report.html');
+  writeAtomically(file, renderLabReport(dir, result, events));
+  return file;
 }
 
 /**
@@ -302,22 +348,21 @@ function writeAtomically(file: string, text: string): void {
  * guest kernel's — an index.html per guest kernel, and index.html over all of them: the host's
  * list of labs when it is the only kernel, the side-by-side of every kernel otherwise.
  */
-export function writeReports(outDir: string, ids?: readonly string[]): string[] {
+export function writeReports(outDir: string, ids?: readonly string[], skipped: string[] = []): string[] {
   const written: string[] = [];
   if (!fs.existsSync(outDir)) return written;
-  const columns = readColumns(outDir);
+  const columns = readColumns(outDir, skipped);
   for (const c of columns) {
     const dir = path.join(outDir, c.folder);
     for (const { dirName, result } of c.labs.values()) {
       if (ids && !ids.includes(result.lab)) continue;
-      let events: TimelineEvent[] = [];
       try {
-        events = (JSON.parse(fs.readFileSync(path.join(dir, dirName, 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
-      } catch {
-        // a report without states
+        written.push(writeLabReport(path.join(dir, dirName), result));
+      } catch (e) {
+        // a disk that cannot take it stops here; a result that cannot be drawn is named and passed over
+        if (['ENOSPC', 'EDQUOT', 'EROFS', 'EACCES', 'EPERM', 'EIO'].includes((e as NodeJS.ErrnoException).code ?? '')) throw e;
+        skipped.push(`${path.join(dir, dirName)} (its report could not be drawn from result.json: ${(e as Error).message})`);
       }
-      writeAtomically(path.join(dir, dirName, 'report.html'), renderLabReport(path.join(dir, dirName), result, events));
-      written.push(path.join(dir, dirName, 'report.html'));
     }
     if (c.folder) {
       writeAtomically(path.join(dir, 'index.html'), renderIndex([...c.labs.values()]));

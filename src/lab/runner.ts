@@ -5,7 +5,8 @@
 // started in its own process group. The namespace, the TUN device and every socket die with
 // that process; the death signal kills it if this process dies (even by SIGKILL); signals we
 // receive are forwarded to the group, which is killed outright after a short grace period.
-// Evidence is written to a staging directory and renamed into place only when the lab succeeds.
+// Evidence is written to a staging directory and swapped into place only when the lab succeeds
+// (evidence.ts: a kill at any instant leaves the old evidence or the new).
 import { spawn, type ChildProcess } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
@@ -15,6 +16,7 @@ import { pidAlive } from '../host/pid';
 import { removeHelperCopies } from '../host/uidhelper';
 import type { LabMessage } from './context';
 import { TwlabError } from './errors';
+import { recoverStaging, replaceFolder, stagingName } from './evidence';
 import { prepareOutDir } from './outdir';
 import type { LabJob, StackJob } from './inner';
 import type { ParamValue } from './params';
@@ -29,6 +31,10 @@ export interface LabOutcome {
   result: LabResult | null;
   /** the lab's directory, when its evidence was put in place */
   dir: string | null;
+  /** its evidence replaced an earlier run's (when dir is set) */
+  replaced?: boolean;
+  /** what went wrong in `beforeReplace` (the evidence was put in place without it) */
+  extraError?: string;
   error: { code: string; message: string } | null;
 }
 
@@ -46,6 +52,11 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** the student's predictions, per lab id (twlab run --predict): each such lab scores them */
   predictions?: Predictions;
+  /**
+   * Called with a finished lab's staging folder before it replaces the old evidence (the CLI writes
+   * the lab's report there, so the report is part of the swap); an error is recorded, not fatal.
+   */
+  beforeReplace?: (staging: string, result: LabResult) => void;
   /** another OS's TCP/IP stack as the system under test (--kernel netbsd) */
   stack?: StackJob;
 }
@@ -54,24 +65,12 @@ export function innerEntry(): string {
   return path.join(__dirname, 'inner.js');
 }
 
-const STAGING = /^\.(\d{2}-[a-z0-9-]+)\.(partial|old)-(\d+)$/;
-
-/** Removes staging directories left by runs that were killed outright. */
-export function removeStaleStaging(outDir: string): void {
-  if (!fs.existsSync(outDir)) return;
-  for (const name of fs.readdirSync(outDir)) {
-    const m = STAGING.exec(name);
-    if (m && !pidAlive(Number(m[3]))) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
-  }
-}
-
-/** Puts a finished staging directory in place of `final`, replacing the old run's evidence. */
-export function promote(staging: string, final: string): void {
-  const old = path.join(path.dirname(final), `.${path.basename(final)}.old-${process.pid}`);
-  const hadOld = fs.existsSync(final);
-  if (hadOld) fs.renameSync(final, old);
-  fs.renameSync(staging, final);
-  if (hadOld) fs.rmSync(old, { recursive: true, force: true });
+/**
+ * Clears the staging folders of runs that were killed outright, putting back old evidence a kill
+ * left renamed aside. Returns the lab folders put back.
+ */
+export function removeStaleStaging(outDir: string): string[] {
+  return recoverStaging(outDir, (pid) => !pidAlive(pid));
 }
 
 /** A counting semaphore: the run's CPU slots. */
@@ -101,6 +100,8 @@ export function defaultCpuSlots(): number {
 
 export class LabRunner {
   #children = new Set<ChildProcess>();
+  /** lab folders a killed run had left renamed aside, put back by this run */
+  restored: string[] = [];
   #killTimer: NodeJS.Timeout | null = null;
   #interrupted: NodeJS.Signals | null = null;
 
@@ -121,7 +122,7 @@ export class LabRunner {
 
   async run(opts: RunOptions): Promise<LabOutcome[]> {
     prepareOutDir(opts.outDir);
-    removeStaleStaging(opts.outDir);
+    this.restored = removeStaleStaging(opts.outDir);
     removeHelperCopies();
     const queue = [...opts.labs];
     const outcomes = new Map<string, LabOutcome>();
@@ -146,7 +147,7 @@ export class LabRunner {
 
   #runOne(def: LabDefinition, opts: RunOptions, slots: Slots): Promise<LabOutcome> {
     const final = path.join(opts.outDir, labDirName(def));
-    const staging = path.join(opts.outDir, `.${labDirName(def)}.partial-${process.pid}`);
+    const staging = stagingName(final, 'partial');
     fs.rmSync(staging, { recursive: true, force: true });
     const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging, ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}), ...(opts.stack ? { stack: opts.stack } : {}) };
     const child = spawn(
@@ -181,7 +182,7 @@ export class LabRunner {
         return;
       }
       if (m.type === 'result') done = true;
-      else if (m.type === 'error') error = { code: m.code, message: m.message };
+      else if (m.type === 'error') error = diskError(m.code, m.message) ?? { code: m.code, message: m.message };
       opts.onMessage?.(m);
     });
     child.stderr!.on('data', (d: Buffer) => {
@@ -197,13 +198,26 @@ export class LabRunner {
         killGroup(child, 'SIGKILL'); // anything the lab left in its group
         if (child.pid !== undefined) removeHelperCopies(child.pid);
         if (code === 0 && done && !this.#interrupted) {
+          let result: LabResult | null = null;
           try {
-            const result = JSON.parse(fs.readFileSync(path.join(staging, 'result.json'), 'utf8')) as LabResult;
-            promote(staging, final);
-            resolve({ def, result, dir: final, error: null });
-            return;
+            result = JSON.parse(fs.readFileSync(path.join(staging, 'result.json'), 'utf8')) as LabResult;
           } catch (e) {
             error = { code: 'LAB_FAILED', message: `lab finished but its result.json is unreadable: ${(e as Error).message}` };
+          }
+          if (result) {
+            let extraError: string | undefined;
+            try {
+              opts.beforeReplace?.(staging, result);
+            } catch (e) {
+              extraError = (e as Error).message;
+            }
+            try {
+              const { replaced } = replaceFolder(staging, final);
+              resolve({ def, result, dir: final, replaced, error: null, ...(extraError ? { extraError } : {}) });
+              return;
+            } catch (e) {
+              error = { code: 'LAB_FAILED', message: `its evidence could not be put in place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${path.basename(final)} is as it was` };
+            }
           }
         }
         fs.rmSync(staging, { recursive: true, force: true });
@@ -216,6 +230,13 @@ export class LabRunner {
       });
     });
   }
+}
+
+/** A lab that failed because the disk (or its quota, or its inodes) was full, said so plainly. */
+function diskError(code: string, message: string): { code: string; message: string } | null {
+  if (code !== 'ENOSPC' && code !== 'EDQUOT' && !/\b(ENOSPC|EDQUOT)\b/.test(message)) return null;
+  const file = /'([^']+)'/.exec(message)?.[1];
+  return { code: 'ENOSPC', message: `no space left on device while writing its evidence${file ? ` (${path.basename(file)})` : ''}: nothing of this run was kept` };
 }
 
 /** Sends `signal` to a child's whole process group (it was started detached), if it is still there. */
@@ -240,6 +261,14 @@ export async function withSignalForwarding<T>(runner: { interrupt(signal: NodeJS
   }
 }
 
-export function interruptedError(signal: NodeJS.Signals): TwlabError {
-  return new TwlabError('INTERRUPTED', `interrupted by ${signal}; lab processes stopped, earlier evidence left as it was`);
+/**
+ * The one line an interrupted run ends with: what it replaced (labs that finished before the
+ * signal; whether the index could be updated) and what it left as it was.
+ */
+export function interruptedError(signal: NodeJS.Signals, what: { replaced?: string[]; untouched?: string[]; index?: string | null } = {}): TwlabError {
+  const replaced = what.replaced ?? [];
+  const parts = [`interrupted by ${signal}; lab processes stopped`];
+  if (replaced.length) parts.push(`${replaced.join(', ')} had finished: their evidence and report.html replaced the earlier (${what.index ? `index.html not updated: ${what.index}` : 'index.html updated'})`);
+  if (what.untouched?.length || !replaced.length) parts.push(`earlier evidence${replaced.length ? ` of ${what.untouched!.join(', ')}` : ''} left as it was`);
+  return new TwlabError('INTERRUPTED', parts.join('; '));
 }

@@ -1,6 +1,6 @@
 // The lab contract: what a lab file declares, and the result.json every run produces
 // (../shared/DESIGN.md "result.json").
-import { CLAIMS, claimById, type ClaimSpec } from './claims';
+import { CLAIMS, claimById, validateClaim, type ClaimSpec } from './claims';
 import type { ParamSpec, ParamValue } from './params';
 import type { LabContext } from './context';
 import type { Precondition, Verdict } from './verdict';
@@ -17,6 +17,8 @@ export interface ClaimResult {
   source: string;
   /** what the source states the claim for, e.g. "BSD; Linux ≥ 3.9" */
   scope: string;
+  /** `may`: a claim of possibility, which holds when some valid trial shows it (src/lab/verdict.ts) */
+  modality?: 'may';
   verdict: Verdict;
   /** one line: what was observed (and, when not tested, which precondition failed) */
   evidence: string;
@@ -93,6 +95,7 @@ export function labClaims(def: Pick<LabDefinition, 'id' | 'claims'>): ClaimSpec[
     if (typeof c === 'string') return claimById(c);
     const known = CLAIMS.find((x) => x.id === c.id);
     if (known && known.text !== c.text) throw new Error(`lab ${def.id}: claim ${c.id} is the registry's, with another text; give your claim its own id`);
+    validateClaim(c); // an unknown scope string must not become "differs by OS" everywhere
     return c;
   });
 }

@@ -7,4 +7,11 @@ export interface Link {
    * its whole queue per wake-up), so the stack may answer the batch as a whole.
    */
   onFrame(listener: (frame: Uint8Array, timeUs: number, more?: boolean) => void): () => void;
+  /**
+   * Delivers at once the frames that have already arrived, if the link can tell. The stack calls
+   * it before acting on a timer: after this process was not scheduled for a while, the ACKs that
+   * came meanwhile must count before a retransmission timer decides anything (a kernel takes
+   * segments as they arrive, whatever its timers say).
+   */
+  poll?(): void;
 }

@@ -678,6 +678,7 @@ export class TcpStack {
       at,
       handle: this.clock.at(at, () => {
         if (this.#timers.get(conn) === entry) this.#timers.delete(conn);
+        this.#link.poll?.(); // what arrived while we were not running counts first: the timer may be moot
         if (this.#registered(conn)) this.afterTcb(conn);
       }),
     };

@@ -233,6 +233,8 @@ export class Tcb {
   recovery: LossRecovery;
   /** send the first lost segment now, whatever pipe says (fast retransmit, RTO) */
   #forceRetransmit = false;
+  /** the window reopened with only our FIN outstanding: send it again now, not after the RTO */
+  #finResendDue = false;
   /** the tail loss probe may send one new segment beyond cwnd */
   #probeNew = false;
   #probeSent = false;
@@ -336,7 +338,11 @@ export class Tcb {
     if (seqGt(edge, this.rcvAdvEdge) && seqDiff(edge, this.rcvNxt) >= 2 * current) this.#ackNow = true;
   }
 
-  /** shutdown(SHUT_WR), RFC 9293's CLOSE: a FIN follows the queued data; receiving goes on. */
+  /**
+   * shutdown(SHUT_WR), RFC 9293's CLOSE: a FIN follows the queued data; receiving goes on. The
+   * state changes at once, data still queued or not (§3.10.4: "enter FIN-WAIT-1"; Linux's
+   * tcp_close_state), so a FIN that crosses ours finds FIN-WAIT-1 and leads to CLOSING.
+   */
   shutdown(now: number): void {
     switch (this.#state) {
       case 'LISTEN':
@@ -344,9 +350,15 @@ export class Tcb {
         this.#toClosed(now);
         return;
       case 'SYN-RECEIVED':
+        this.finQueued = true; // FIN-WAIT-1 once ESTABLISHED (§3.10.4: "queue for processing after entering ESTABLISHED")
+        return;
       case 'ESTABLISHED':
+        this.finQueued = true;
+        this.#setState('FIN-WAIT-1', now);
+        return;
       case 'CLOSE-WAIT':
         this.finQueued = true;
+        this.#setState('LAST-ACK', now);
         return;
       default:
         return; // already closing
@@ -360,7 +372,7 @@ export class Tcb {
    * segments to send at once (the RST).
    */
   close(now: number): TcpRepr[] {
-    if (this.recvQ.length > 0 && ABORT_RESETS.has(this.#state)) return this.abort(now);
+    if (this.recvQ.length > 0 && this.#abortResets()) return this.abort(now);
     this.orphaned = true;
     this.shutdown(now);
     if (this.#state === 'FIN-WAIT-2') this.#armFinWait2(now);
@@ -370,12 +382,21 @@ export class Tcb {
   /** ABORT: an RST where the RFC sends one, then CLOSED. Returns the segments to send. */
   abort(now: number): TcpRepr[] {
     const out: TcpRepr[] = [];
-    if (ABORT_RESETS.has(this.#state)) {
+    if (this.#abortResets()) {
       out.push(this.#segment(RST_ACK, this.sndNxt, EMPTY, now));
       this.events.push({ kind: 'reset', reason: 'rst-sent', at: now });
     }
     this.#toClosed(now);
     return out;
+  }
+
+  /**
+   * Whether ABORT sends an RST: in the states §3.10.5 names, and in CLOSING or LAST-ACK while our
+   * FIN has not gone yet (data still queued), where the peer is owed more (Linux tcp_disconnect:
+   * snd_nxt != write_seq).
+   */
+  #abortResets(): boolean {
+    return ABORT_RESETS.has(this.#state) || ((this.#state === 'CLOSING' || this.#state === 'LAST-ACK') && this.finSeq === null);
   }
 
   /**
@@ -585,6 +606,7 @@ export class Tcb {
       this.#updateWindow(seg, true);
       this.#ackAdvance(seg, now);
       this.#setState('ESTABLISHED', now);
+      if (this.finQueued) this.#setState('FIN-WAIT-1', now); // CLOSE was called in SYN-RECEIVED
       if (simultaneous) {
         this.#ackNow = true;
         return false;
@@ -607,9 +629,11 @@ export class Tcb {
     }
     this.#lastAckAt = now;
     const finWasAcked = this.#finAcked();
+    // an old ACK (below SND.UNA) updates nothing, whatever its SEQ (§3.10.7.4: only SND.UNA ≤ SEG.ACK ≤ SND.NXT updates the window)
+    const mayUpdateWindow = seqGe(seg.ack, this.sndUna);
     if (seqGt(seg.ack, this.sndUna)) this.#ackAdvance(seg, now);
     else this.#sameAck(seg, now);
-    this.#updateWindow(seg, false);
+    if (mayUpdateWindow) this.#updateWindow(seg, false);
     const finAcked = this.#finAcked();
     switch (this.#state) {
       case 'FIN-WAIT-1':
@@ -874,7 +898,7 @@ export class Tcb {
         if (this.recovery.phase === 'loss') {
           this.recovery.highRxt = this.sndUna;
           this.#forceRetransmit = true;
-        }
+        } else if (this.finSeq !== null && this.sndUna === this.finSeq) this.#finResendDue = true; // our FIN alone is outstanding: the shut window dropped it (Linux < 6.10 does), it goes again now
       }
     }
   }
@@ -1126,7 +1150,7 @@ export class Tcb {
     if (n === 0 && !fin) return from;
     const psh = n > 0 && end === dataEnd;
     out.push(this.#segment(flagsOf({ ack: true, psh, fin }), from, this.sendQ.view(offset, n), now, sack));
-    if (fin && this.finSeq === null) this.#finSent(dataEnd, now);
+    if (fin && this.finSeq === null) this.finSeq = dataEnd; // the state changed when CLOSE was called
     if (!this.timers.has('retransmit')) this.timers.set('retransmit', now + this.rto.rtoMs);
     return seqAdd(end, fin ? 1 : 0);
   }
@@ -1161,6 +1185,15 @@ export class Tcb {
       if (sent === r.from) break; // nothing could go (no room): do not spin
     }
     this.#forceRetransmit = false;
+    // … or the FIN sent into a window that was shut
+    if (this.#finResendDue) {
+      this.#finResendDue = false;
+      if (this.finSeq !== null && this.sndUna === this.finSeq) {
+        this.events.push({ kind: 'retransmit', seq: this.finSeq, bytes: 1, timer: false, at: now });
+        this.#rttProbe = null; // Karn
+        this.#dataSegment(this.finSeq, 0, true, now, out);
+      }
+    }
     // 2. new data
     for (;;) {
       const unsent = this.#unsent();
@@ -1188,12 +1221,6 @@ export class Tcb {
       this.sndNxt = end;
       this.#noteSent(end);
     }
-  }
-
-  #finSent(dataEnd: SeqNumber, now: number): void {
-    this.finSeq = dataEnd;
-    if (this.#state === 'ESTABLISHED' || this.#state === 'SYN-RECEIVED') this.#setState('FIN-WAIT-1', now);
-    else if (this.#state === 'CLOSE-WAIT') this.#setState('LAST-ACK', now);
   }
 
   /** The timers that wait for silence: tail loss probe, persist (zero window, SWS override), keep-alive. */

@@ -3,12 +3,14 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { analyzeTcp, type DirectionSummary } from '../../src/capture/flows';
 import { PcapWriter, readPcap } from '../../src/capture/pcap';
+import { isWireError } from '../../src/wire/errors';
+import { parseFrame } from '../../src/wire/frame';
 import { KernelSocket } from '../../src/host/ksocket';
 import { ADDR, setupLabNetwork } from '../../src/host/netns';
 import { findSockets, type SocketEntry } from '../../src/host/observe';
 import { TunLink } from '../../src/host/tunlink';
 import { seededRandom } from '../../src/stack/clock';
-import { TcpStack, type Connection } from '../../src/stack/stack';
+import { TcpStack, type Connection, type SegmentEvent } from '../../src/stack/stack';
 import type { TcbConfig, TcbEvent, TcpState } from '../../src/stack/tcb';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -18,7 +20,16 @@ export interface InteropResult {
   stack: { states: TcpState[]; final: TcpState; events: string[]; received: number; sha256: string; resetReason: string | null };
   /** socket table entries for the connection's four-tuple after the scenario */
   table: Array<Pick<SocketEntry, 'state' | 'timer' | 'timerMs'>>;
-  capture: { frames: number; kernel: DirectionSummary | null; stack: DirectionSummary | null; pcap: string };
+  capture: {
+    frames: number;
+    kernel: DirectionSummary | null;
+    stack: DirectionSummary | null;
+    pcap: string;
+    /** each side's FINs by relative sequence number (one entry is one FIN, however often it was sent), read frame by frame */
+    finAt: { kernel: number[]; stack: number[] };
+    /** RST segments each side sent, read frame by frame */
+    rst: { kernel: number; stack: number };
+  };
   extra: Record<string, unknown>;
 }
 
@@ -43,10 +54,27 @@ async function withStack(input: Record<string, unknown>, tcb: Partial<TcbConfig>
     const dirs = Object.entries(flows.directions);
     const kernelDir = dirs.find(([d]) => d.startsWith(`${ADDR.host4}:`) || d.startsWith(`[${ADDR.host6}]`))?.[1] ?? null;
     const stackDir = dirs.find(([d]) => d.startsWith(`${ADDR.peer4}:`) || d.startsWith(`[${ADDR.peer6}]`))?.[1] ?? null;
-    return { ...r, capture: { frames: flows.segments.length, kernel: kernelDir, stack: stackDir, pcap: String(input.pcap) } };
+    return { ...r, capture: { frames: flows.segments.length, kernel: kernelDir, stack: stackDir, pcap: String(input.pcap), ...finsAndResets(String(input.pcap)) } };
   } finally {
     stack.detach();
   }
+}
+
+/** Each side's FINs (relative to its SYN's sequence number) and RSTs, from the frames themselves. */
+function finsAndResets(pcap: string): Pick<InteropResult['capture'], 'finAt' | 'rst'> {
+  const isn = new Map<string, number>();
+  const fins = { kernel: new Set<number>(), stack: new Set<number>() };
+  const rst = { kernel: 0, stack: 0 };
+  for (const rec of readPcap(pcap).records) {
+    const f = parseFrame(rec.data);
+    if (isWireError(f) || f.kind !== 'tcp') continue;
+    const side = f.ip.src === ADDR.host4 || f.ip.src === ADDR.host6 ? 'kernel' : 'stack';
+    const from = `${f.ip.src} ${f.tcp.srcPort}`;
+    if (f.tcp.flags.syn) isn.set(from, f.tcp.seq);
+    if (f.tcp.flags.rst) rst[side]++;
+    if (f.tcp.flags.fin && isn.has(from)) fins[side].add((f.tcp.seq + f.tcp.payload.length - isn.get(from)!) >>> 0);
+  }
+  return { finAt: { kernel: [...fins.kernel], stack: [...fins.stack] }, rst };
 }
 
 function stackView(c: Connection, sha: ReturnType<typeof createHash>, events: TcbEvent[]): InteropResult['stack'] {
@@ -190,7 +218,12 @@ export async function stackClient(input: Record<string, unknown>): Promise<Inter
   });
 }
 
-/** Both sides send FIN before seeing the other's: the stack's segments are delayed so they cross. */
+/**
+ * Both sides send FIN before seeing the other's, in an order nothing can race: everything the
+ * stack sends after end() is held on the wire (its TCB thinks it went) until the kernel's FIN has
+ * reached the stack; then the stack's FIN is let through, and its ACK of the kernel's FIN only
+ * once the kernel is in CLOSING. Both pass through CLOSING into TIME-WAIT.
+ */
 export async function simultaneousClose(input: Record<string, unknown>): Promise<InteropResult> {
   return withStack(input, { mslMs: 1000 }, async ({ stack }) => {
     const listener = KernelSocket.create('ipv4', 'tcp');
@@ -200,25 +233,76 @@ export async function simultaneousClose(input: Record<string, unknown>): Promise
     const w = watch(conn);
     const k = (await listener.accept(5000)).socket!;
     await waitState(conn, 'ESTABLISHED');
-    await sleep(50);
-    // our FIN reaches the kernel after 60 ms, our ACK of its FIN 120 ms after we sent it (less than
-    // the kernel's 200 ms minimum RTO, so it need not retransmit): in between the kernel has sent a
-    // FIN and received one that does not acknowledge its own — CLOSING
-    stack.addFilter({ direction: 'out', match: () => true, action: (e) => ({ delayMs: e.tcp.flags.fin ? 60 : 120 }) });
-    conn.end();
-    await sleep(10);
+    const held: SegmentEvent[] = [];
+    const openGate = stack.addFilter({
+      direction: 'out',
+      match: () => true,
+      action: (e) => {
+        held.push({ ...e, frame: e.frame.slice() });
+        return 'drop';
+      },
+    });
+    conn.end(); // FIN-WAIT-1; the FIN is held
+    const finHeld = await waitFor(() => held.some((e) => e.tcp.flags.fin));
     k.shutdown('SHUT_WR'); // the kernel's FIN crosses ours
-    await sleep(20);
-    const kernelBefore = k.tcpInfo().info?.state;
+    const stackGotFin = await waitFor(() => conn.tcb.finReceived && held.some((e) => !e.tcp.flags.fin));
     const stackMid = conn.state;
-    await sleep(60);
+    const kernelBefore = k.tcpInfo().info?.state; // nothing of ours has reached it
+    openGate();
+    const fins = held.filter((e) => e.tcp.flags.fin);
+    const rest = held.filter((e) => !e.tcp.flags.fin);
+    for (const e of fins) stack.replay(e);
+    const kernelClosing = await waitFor(() => k.tcpInfo().info?.state === 'CLOSING');
     const kernelMid = k.tcpInfo().info?.state;
-    await sleep(400);
-    const kernelEnd = k.tcpInfo().info?.state;
+    for (const e of rest) stack.replay(e); // now the ACK of its FIN
+    const timeWait = await waitState(conn, 'TIME-WAIT');
     const table = tableFor(8080, conn.tuple.local.port);
     await k.close();
     listener.closeNow();
-    return { kernel: { kernelBefore, kernelMid, kernelEnd }, stack: stackView(conn, w.sha, w.events), table, extra: { stackMid } };
+    return { kernel: { kernelBefore, kernelClosing, kernelMid }, stack: stackView(conn, w.sha, w.events), table, extra: { finHeld, stackGotFin, stackMid, timeWait } };
+  });
+}
+
+/**
+ * The stack closes with data still queued behind the kernel's shut window, and the kernel's FIN
+ * crosses: the stack is in FIN-WAIT-1 from close() on (RFC 9293 §3.10.4, as Linux), so the FIN
+ * takes it to CLOSING and, once its own FIN (after all the data) is acknowledged, to TIME-WAIT.
+ * Nothing races: the kernel reads nothing until the stack has taken its FIN.
+ */
+export async function closeWithQueuedData(input: Record<string, unknown>): Promise<InteropResult> {
+  const bytes = Number(input.bytes ?? 256 * 1024);
+  return withStack(input, { mslMs: 1000 }, async ({ stack }) => {
+    const data = randomBytes(bytes);
+    const listener = KernelSocket.create('ipv4', 'tcp');
+    listener.setOption('SO_RCVBUF', 4096); // a small receive buffer: its window shuts long before `bytes` arrive
+    listener.bind(ADDR.host4, 8080);
+    listener.listen(8);
+    const conn = stack.connect({ local: { address: ADDR.peer4 }, remote: { address: ADDR.host4, port: 8080 } });
+    const w = watch(conn);
+    const k = (await listener.accept(5000)).socket!;
+    conn.write(data);
+    const unsent = (): number => conn.tcb.sendQ.length - ((conn.tcb.sndNxt - conn.tcb.sndBase) >>> 0);
+    const shut = await waitFor(() => conn.tcb.sndWnd === 0 && unsent() > 0, 10000);
+    conn.close();
+    const afterClose = { state: conn.state, unsent: unsent(), finSent: conn.tcb.finSeq !== null };
+    let atKernelFin: { unsent: number; finSent: boolean } | null = null;
+    conn.onState((_from, to) => {
+      if (to === 'CLOSING') atKernelFin = { unsent: unsent(), finSent: conn.tcb.finSeq !== null };
+    });
+    k.shutdown('SHUT_WR'); // the kernel's FIN crosses the stack's, which waits behind the data
+    const closing = await waitState(conn, 'CLOSING');
+    const kernelFinAcked = await waitFor(() => k.tcpInfo().info?.state === 'FIN_WAIT2');
+    const got = await kernelReadAll(k); // now the window opens: the data, then the stack's FIN (end of file)
+    const timeWait = await waitState(conn, 'TIME-WAIT');
+    await k.close();
+    const table = tableFor(8080, conn.tuple.local.port);
+    listener.closeNow();
+    return {
+      kernel: { received: got.bytes, sha256: got.sha256, eof: got.last, kernelFinAcked, expect: hash(data) },
+      stack: stackView(conn, w.sha, w.events),
+      table,
+      extra: { shut, afterClose, atKernelFin, closing, timeWait },
+    };
   });
 }
 
@@ -304,9 +388,12 @@ export async function zeroWindow(input: Record<string, unknown>): Promise<Intero
  */
 export async function peerBehaviours(input: Record<string, unknown>): Promise<InteropResult> {
   return withStack(input, {}, async ({ stack }) => {
-    // keep-alive: 3 probes 100 ms apart after 200 ms of silence; the kernel answers each, so the connection lives
-    const ka = await kernelConnects(stack, 80, (c) => c.setKeepAlive({ idleMs: 200, intervalMs: 100, probes: 3 }));
-    await sleep(700);
+    // keep-alive: a probe after 200 ms of silence, then every 400 ms while unanswered, 3 allowed. The kernel
+    // answers such out-of-window ACKs at most once per 500 ms (tcp_invalid_ratelimit), so the probe 200 ms
+    // after an answer goes unanswered and the next, 400 ms later, is answered: the count never reaches 3,
+    // however late our timers run (a late timer only makes the gap since the last answer longer)
+    const ka = await kernelConnects(stack, 80, (c) => c.setKeepAlive({ idleMs: 200, intervalMs: 400, probes: 3 }));
+    await sleep(1300);
     const keepalive = { probes: ka.w.events.filter((e) => e.kind === 'keepalive').length, state: ka.conn.state };
     // urgent data: one byte after "abc" with MSG_OOB
     const pointers: number[] = [];
@@ -342,7 +429,7 @@ export async function peerBehaviours(input: Record<string, unknown>): Promise<In
   });
 }
 
-async function waitFor(cond: () => boolean, ms = 2000): Promise<boolean> {
+async function waitFor(cond: () => boolean, ms = 10000): Promise<boolean> {
   const until = performance.now() + ms;
   while (!cond() && performance.now() < until) await sleep(5);
   return cond();

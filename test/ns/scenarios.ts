@@ -8,7 +8,7 @@ import { TunLink } from '../../src/host/tunlink';
 import { isWireError } from '../../src/wire/errors';
 import { emitTcpFrame, emitUdpFrame, parseFrame } from '../../src/wire/frame';
 import { seq, seqAdd } from '../../src/wire/seq';
-import { abort, halfClose, kernelClient, peerBehaviours, simultaneousClose, stackClient, zeroWindow } from './interop';
+import { abort, closeWithQueuedData, halfClose, kernelClient, peerBehaviours, simultaneousClose, stackClient, zeroWindow } from './interop';
 import { flags } from '../../src/wire/tcp';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -131,6 +131,10 @@ const tunCapture: Scenario = async (input) => {
   u.bind(ADDR.host4, 40001);
   await u.connect(ADDR.peer4, 9);
   const sent = u.sendNow(Buffer.from('from the kernel'));
+  // the datagram is queued on the TUN when sendNow returns: poll() hands it over before it returns
+  const beforePoll = fromKernel.length;
+  link.poll();
+  const polled = fromKernel.slice(beforePoll).map((f) => f.payload);
   const u6 = KernelSocket.create('ipv6', 'udp');
   await u6.connect(ADDR.peer6, 9);
   u6.sendNow(Buffer.from('v6 from the kernel'));
@@ -145,7 +149,7 @@ const tunCapture: Scenario = async (input) => {
   u6.closeNow();
   link.close();
   pcap.close();
-  return { quietFrames, sent, syn, fromKernel, received: { ret: received.ret, errno: received.errno, text: received.data.toString() }, captured: pcap.count, linkError: link.lastError };
+  return { quietFrames, sent, polled, syn, fromKernel, received: { ret: received.ret, errno: received.errno, text: received.data.toString() }, captured: pcap.count, linkError: link.lastError };
 };
 
 export const scenarios: Record<string, Scenario> = {
@@ -155,6 +159,7 @@ export const scenarios: Record<string, Scenario> = {
   'kernel-client': kernelClient,
   'stack-client': stackClient,
   'simultaneous-close': simultaneousClose,
+  'close-with-queued-data': closeWithQueuedData,
   'half-close': halfClose,
   abort,
   'zero-window': zeroWindow,

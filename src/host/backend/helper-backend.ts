@@ -254,6 +254,9 @@ class HelperProcess implements ProcessHandle {
   async setLinger(id: number, onoff: boolean, seconds: number): Promise<SyscallResult> {
     return this.#calls.setOption(id, 'SO_LINGER', { onoff, seconds });
   }
+  async getLinger(id: number): Promise<SyscallResult & { value: SocketOptionValues['SO_LINGER'] | null }> {
+    return this.#calls.getOption(id, 'SO_LINGER');
+  }
   async connect(id: number, address: string, port: number): Promise<SyscallResult> {
     const r = await this.#calls.connect(id, address, port);
     return { ret: r.ret, errno: r.errno };
@@ -281,13 +284,13 @@ class HelperProcess implements ProcessHandle {
   }
 }
 
-/** Wraps counters so that reading a Linux counter the OS has no equivalent of throws instead of reading as 0. */
+/** Wraps counters so that reading a Linux counter the OS has no equivalent of throws (naming why) instead of reading as 0; `in` stays plain. */
 function strictCounters(values: Record<string, number>, table: KnobTable, system: string): Record<string, number> {
   return new Proxy(values, {
     get(target, key) {
       if (typeof key !== 'string' || key in target) return Reflect.get(target, key) as unknown;
       const mapped = table.counters[key];
-      if (typeof mapped === 'string') return 0; // the OS has it; unchanged in a delta
+      if (typeof mapped === 'string') return undefined; // the OS has it, and this reading did not bring it: not a 0
       if (mapped) throw new KnobMissingError(key, system, `has no equivalent: ${mapped.missing}`);
       if (LINUX_COUNTER.test(key)) throw new KnobMissingError(key, system);
       return undefined;
@@ -323,20 +326,20 @@ export function helperBackend(h: StackHelper, o: HelperBackendOptions): Backend 
     },
     counters() {
       const r = h.call('counters');
+      // a reading that fails is an error, never no counters (a missing counter is not a 0)
+      if (r.kind !== 'ok' || r.ret < 0) throw new Error(`the ${system} counters could not be read: ${r.kind === 'ok' ? r.errno : r.what}`);
       const raw: Record<string, number> = {};
-      if (r.kind === 'ok' && r.ret >= 0) {
-        for (const line of r.data.toString('latin1').split('\n')) {
-          const [k, v] = line.split(' ');
-          if (k && v !== undefined) raw[k] = Number(v);
-        }
+      for (const line of r.data.toString('latin1').split('\n')) {
+        if (!line) continue;
+        const [k, v] = line.split(' ');
+        const n = Number(v);
+        if (!k || v === undefined || !Number.isFinite(n)) throw new Error(`the ${system} counters could not be read: malformed line ${JSON.stringify(line)}`);
+        raw[k] = n;
       }
       const out: Record<string, number> = {};
       for (const [linux, mapped] of Object.entries(o.knobs.counters)) if (typeof mapped === 'string' && mapped in raw) out[linux] = raw[mapped]!;
       for (const [k, v] of Object.entries(raw)) out[`${o.identity.os}.${k}`] = v;
       return strictCounters(out, o.knobs, system);
-    },
-    hasCounter(name) {
-      return typeof o.knobs.counters[name] === 'string' || name.startsWith(`${o.identity.os}.`);
     },
     readSysctl(name) {
       const m = sysctl(name);

@@ -164,7 +164,6 @@ export function linuxBackend(): Backend {
     sockets: linuxSockets,
     table: socketTable,
     counters,
-    hasCounter: () => true,
     readSysctl,
     writeSysctl(name, value) {
       writeSysctl(name, value);

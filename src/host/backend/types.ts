@@ -116,10 +116,12 @@ export interface SystemIdentity {
 /** The kernel's own view: socket table, counters, sysctls (by Linux's names; mapped where the OS has an equivalent). */
 export interface Observer {
   table(): SocketEntry[];
-  /** counters by Linux's names (Tcp.*, TcpExt.*); reading one the system has no equivalent of throws KnobMissingError */
+  /**
+   * counters by Linux's names (Tcp.*, TcpExt.*): one the system lacks is absent (`in` says false;
+   * another OS's reading throws KnobMissingError naming why when it is read), never a 0. A reading
+   * that fails throws.
+   */
   counters(): Record<string, number>;
-  /** whether the system has a counter by that Linux name (one it lacks reads as missing, never as 0) */
-  hasCounter(name: string): boolean;
   readSysctl(name: string): string | null;
   /** throws KnobMissingError when the system has no such knob */
   writeSysctl(name: string, value: string | number): string;
@@ -134,6 +136,8 @@ export interface ProcessHandle {
   close(id: number): Promise<SyscallResult>;
   socket(family: IpFamily, proto: Proto): Promise<number>;
   setLinger(id: number, onoff: boolean, seconds: number): Promise<SyscallResult>;
+  /** getsockopt(SO_LINGER) in that process: what its socket really has */
+  getLinger(id: number): Promise<SyscallResult & { value: Linger | null }>;
   connect(id: number, address: string, port: number): Promise<SyscallResult>;
   /** send(2) with MSG_DONTWAIT of `bytes` zero bytes */
   send(id: number, bytes: number): Promise<SyscallResult>;
