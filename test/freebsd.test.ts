@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StackHelper, type Done } from '../src/host/backend/stack-helper';
 import { cachedStack, ensureHelper, ensureStack, FSTACK, type FreebsdStack } from '../src/kernels/freebsd';
 import type { LabResult } from '../src/lab/types';
+import type { Round } from '../labs/14-challenge-ack';
 import { CLI, privileged, ROOT, removeTmpDirs, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
@@ -345,4 +346,32 @@ describe('lab 01 end to end on FreeBSD (--kernel freebsd)', () => {
     for (const id of ['C2', 'C3', 'C5']) expect(verdicts[id]?.verdict, `${id}: ${verdicts[id]?.evidence}`).toBe('holds');
     expect(verdicts.C9).toMatchObject({ verdict: 'not tested', evidence: expect.stringContaining('priv_check') });
   }, 900_000);
+});
+
+describe('lab 14 end to end on FreeBSD (--kernel freebsd)', () => {
+  it('probes carry the timestamp FreeBSD requires (RFC 7323 §3.2), and each draws a challenge ACK that FreeBSD’s own check counted', (ctx) => {
+    if (!helper) ctx.skip(why);
+    if (!privileged()) ctx.skip('needs root: labs run in a private network namespace');
+    const out = tmpDir('fbsd-14-');
+    const r = spawnSync(process.execPath, [CLI, 'run', '14', '--kernel', 'freebsd', '--json', '--out', out], { encoding: 'utf8', timeout: 300_000 });
+    expect(r.status, r.stderr).toBe(0);
+    const [lab] = JSON.parse(r.stdout) as LabResult[];
+    // FreeBSD 13.0 has no rate limit on challenge ACKs: every probe is answered, however busy the machine
+    for (const id of ['T12', 'T13', 'T14']) expect(lab!.claims.find((c) => c.id === id), id).toMatchObject({ verdict: 'holds', trials: { agree: 5, valid: 5, excluded: 0 } });
+    const rounds = lab!.variants.find((v) => v.name === 'probes')!.observations.rounds as Round[];
+    expect(rounds.map((x) => [x.kind, x.counters])).toEqual([
+      ['rst', [{ name: 'FreeBSD.tcp.badrst', change: 5 }]],
+      ['syn', [{ name: 'FreeBSD.tcp.badsyn', change: 5 }]],
+      ['ack', [{ name: 'FreeBSD.tcp.rcvacktoomuch', change: 5 }]],
+    ]);
+    // in the capture (tshark): every segment of the peer carries a timestamp, the 15 probes among them
+    const pcap = path.join(out, 'freebsd-13.0', '14-challenge-ack', 'probes.pcap');
+    const frames = (filter: string): number => {
+      const t = spawnSync('tshark', ['-r', pcap, '-Y', filter, '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+      expect(t.status, t.stderr).toBe(0);
+      return t.stdout.split('\n').filter(Boolean).length;
+    };
+    expect(frames('ip.src == 192.0.2.2 && (tcp.flags.reset == 1 || tcp.flags == 0x002 || tcp.len == 4)')).toBe(15);
+    expect(frames('ip.src == 192.0.2.2 && !tcp.options.timestamp.tsval')).toBe(0);
+  }, 600_000);
 });

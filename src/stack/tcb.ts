@@ -1007,13 +1007,21 @@ export class Tcb {
     return Math.min(65535, Math.floor(wnd / 2 ** this.rcvShift));
   }
 
+  /**
+   * The timestamps option a segment of this connection carries at `now` once they were negotiated
+   * (RFC 7323 §3.2: on every segment; TSecr is TS.Recent when the ACK bit is set, else 0), none
+   * otherwise. Also for segments a script builds outside the TCB, so they look like ours.
+   */
+  timestampOptions(now: number, ack: boolean): TcpOption[] {
+    return this.tsEnabled ? [NOP, NOP, { kind: 'timestamps', tsval: (now + this.tsOffset) >>> 0, tsecr: ack ? (this.tsRecent ?? 0) : 0 }] : [];
+  }
+
   /** A segment of ours: timestamps on every one once negotiated (RFC 7323 §3.2), SACK blocks when given; a SYN brings its own options. */
   #segment(flags: TcpFlags, seqNo: SeqNumber, payload: Uint8Array, now: number, sack: Array<[SeqNumber, SeqNumber]> | null = null, synOptions: TcpOption[] | null = null): TcpRepr {
     let options: TcpOption[];
     if (synOptions) options = synOptions;
     else {
-      options = [];
-      if (this.tsEnabled) options.push(NOP, NOP, { kind: 'timestamps', tsval: (now + this.tsOffset) >>> 0, tsecr: flags.ack ? (this.tsRecent ?? 0) : 0 });
+      options = this.timestampOptions(now, flags.ack);
       if (sack) options.push(NOP, NOP, { kind: 'sack', blocks: sack });
     }
     const window = flags.rst ? 0 : this.#windowField(flags.syn);
