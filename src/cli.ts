@@ -14,6 +14,8 @@ import { interruptedError, LabRunner, withSignalForwarding } from './lab/runner'
 import { formatCourse, writeCourseHtml } from './lab/course';
 import { checkOutDir, prepareOutDir } from './lab/outdir';
 import { askOnTerminal, formatPredictions, readPredictions } from './lab/predict';
+import { formatClass, type ClassAnswers } from './lab/classroom';
+import { EARLIER_DIR, KEEP_EARLIER } from './lab/earlier';
 import type { Predictions } from './lab/questions';
 import { writeLabReport, writeReports } from './lab/report';
 import { scopeLabel } from './lab/claims';
@@ -63,6 +65,26 @@ const err = (s: string): boolean => {
   stdout.flush(); // in order with what came before on a terminal
   return process.stderr.write(s + '\n');
 };
+
+/** Colour on a terminal that wants it (NO_COLOR unset). */
+const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
+
+const VERDICT_COLOUR: Record<string, string> = { HOLDS: '32', 'DOES NOT HOLD': '31', 'DIFFERS BY OS': '33', MIXED: '35', 'NOT TESTED': '90' };
+
+/** A lab's printed line with its verdict word (and a prediction's ✓/✗) coloured, on a terminal. */
+function paintVerdicts(line: string): string {
+  if (!colour) return line;
+  return line
+    .replace(/^(\s*\S+ )(HOLDS|DOES NOT HOLD|DIFFERS BY OS|MIXED|NOT TESTED)(:)/, (_m, a: string, v: string, b: string) => `${a}\x1b[1;${VERDICT_COLOUR[v]}m${v}\x1b[0m${b}`)
+    .replace(/ ✓$/, ' \x1b[32m✓\x1b[0m')
+    .replace(/ ✗$/, ' \x1b[31m✗\x1b[0m');
+}
+
+/** A path as printed: relative to here when it is below here, else absolute (never ../../tmp/…). */
+function shown(p: string): string {
+  const rel = path.relative(process.cwd(), p);
+  return rel === '' ? '.' : rel.startsWith('..') || path.isAbsolute(rel) ? p : rel;
+}
 
 function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
@@ -124,12 +146,15 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   const isolation = assertReady();
   checkOutDir(opts.out); // before any question or lab: a bad --out is one line, at once (made once the answers are in)
   let predictions: Predictions | undefined;
+  let classAnswers: ClassAnswers | undefined;
   if (typeof opts.predict === 'string') {
     const file = opts.predict;
     if (!fs.existsSync(file) && allLabs().some((l) => l.id === file.padStart(2, '0') || l.slug === file)) {
       throw new TwlabError('BAD_USAGE', `--predict ${file}: that is a lab id, not a file of answers; put --predict after the lab ids (twlab run 03 05 --predict)`);
     }
-    predictions = readPredictions(file, labs);
+    const read = readPredictions(file, labs);
+    if ('one' in read) predictions = read.one;
+    else classAnswers = read.class;
   } else if (opts.predict) {
     if (!process.stdin.isTTY || !process.stderr.isTTY) throw new TwlabError('BAD_USAGE', "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)");
     if (!labs.some((l) => l.questions?.length)) throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
@@ -156,14 +181,18 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   if (!opts.json) err(`twlab: running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (each in its own network namespace)`);
   const runner = new LabRunner();
   // each lab's report.html is written into its staging folder, so it replaces the old one with the evidence
-  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions, beforeReplace: (dir, result) => void writeLabReport(dir, result) }));
+  const outcomes = await withSignalForwarding(runner, () => runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage, predictions, classAnswers, beforeReplace: (dir, result) => void writeLabReport(dir, result) }));
   if (tty && lastProgress) process.stderr.write('\r\x1b[K');
-  for (const r of runner.restored) err(`twlab: put back ${shownPath(r)}: a run killed while replacing it had left it renamed aside`);
+  for (const r of runner.restored) err(`twlab: put back ${shown(r)}: a run killed while replacing it had left it renamed aside`);
+  for (const k of runner.keptAfterKill) {
+    const where = k.earlier ? `kept it in ${shown(k.earlier.dir)}/` : `could not keep it under ${shown(path.join(outDir, EARLIER_DIR))}/ (${k.notKept ?? 'unknown'}) and removed it`;
+    err(`twlab: a run killed while replacing ${shown(k.final)} had left its previous evidence at ${path.basename(k.left)}: ${where}`);
+  }
   const saved = outcomes.filter((o) => o.dir);
   if (runner.interrupted) {
     // labs that finished before the signal have their new evidence and report: the index lists them
     const index = saved.length ? writeIndex(outDir) : null;
-    throw interruptedError(runner.interrupted, { replaced: saved.map((o) => `${o.def.id} ${o.def.slug}`), index, untouched: outcomes.filter((o) => !o.dir).map((o) => `${o.def.id} ${o.def.slug}`) });
+    throw interruptedError(runner.interrupted, { replaced: saved.map((o) => `${o.def.id} ${o.def.slug}${o.earlier ? ` (its previous run kept in ${shown(o.earlier.dir)}/)` : ''}`), index, untouched: outcomes.filter((o) => !o.dir).map((o) => `${o.def.id} ${o.def.slug}`) });
   }
   const results: LabResult[] = [];
   let failures = 0;
@@ -171,13 +200,20 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     if (o.result) results.push(o.result);
     if (!opts.json && o.dir) {
       // a failed lab's verdict lines are not shown: nothing of that run was kept
-      for (const line of printed.get(o.def.id) ?? []) out(line);
+      for (const line of printed.get(o.def.id) ?? []) out(paintVerdicts(line));
       if (predictions && o.result?.questions?.length) {
         out();
-        for (const line of formatPredictions(o.result)) out(line);
+        for (const line of formatPredictions(o.result)) out(paintVerdicts(line));
+      }
+      if (classAnswers && o.result?.class) {
+        out();
+        for (const line of formatClass(o.result, colour)) out(line);
       }
       const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
-      out(`\nEvidence: ${shownPath(o.dir)}/ (${files.join(', ')}${o.extraError ? '' : ', report.html'})${o.replaced ? ', replacing the earlier run\'s' : ''}\n`);
+      out(`\nEvidence: ${shown(o.dir)}/ (${files.join(', ')}${o.extraError ? '' : ', report.html'})`);
+      if (o.earlier) out(`  the previous run's evidence${o.earlier.startedAt ? ` (${o.earlier.startedAt})` : ''} was kept: ${shown(o.earlier.dir)}/${o.earlier.removed.length ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)` : ''}`);
+      else if (o.replaced) out(`  the previous run's evidence was replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`);
+      out();
     }
     if (o.dir && o.extraError) err(`twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written (${o.extraError.split('\n')[0]})`);
     if (o.error) {
@@ -186,19 +222,13 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     }
   }
   const index = writeIndex(outDir);
-  if (!opts.json && index === null && saved.length) out(`Reports: ${shownPath(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
+  if (!opts.json && index === null && saved.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
   if (index !== null) {
-    err(`twlab: ${shownPath(path.join(outDir, 'index.html'))} could not be written (${index})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`);
+    err(`twlab: ${shown(path.join(outDir, 'index.html'))} could not be written (${index})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`);
     failures++;
   }
   if (opts.json) out(formatJson(results, 6));
   return failures ? 1 : 0;
-}
-
-/** A path as the user would type it: relative to here when under here, else absolute. */
-function shownPath(p: string): string {
-  const rel = path.relative(process.cwd(), p);
-  return rel && !rel.startsWith('..') ? rel : p;
 }
 
 /** Writes --out's index.html; returns why it could not (null when written). */
@@ -261,7 +291,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
         // a failed lab's verdict lines are not shown: nothing of that run was kept
         for (const line of printed.get(key(run.target, o.def.id)) ?? []) out(line);
         const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
-        out(`\nEvidence: ${shownPath(o.dir)}/ (${files.join(', ')})\n`);
+        out(`\nEvidence: ${shown(o.dir)}/ (${files.join(', ')})\n`);
       }
       if (o.error) {
         failures++;
@@ -289,7 +319,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   }
   try {
     const written = writeReports(outDir, labs.map((l) => l.id));
-    if (!opts.json && written.length) out(`Reports: ${shownPath(path.join(outDir, 'index.html'))} (the kernels side by side; report.html in each lab folder)`);
+    if (!opts.json && written.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (the kernels side by side; report.html in each lab folder)`);
   } catch (e) {
     const saved = runs.flatMap((r) => r.outcomes.filter((o) => o.dir).map((o) => `${o.def.id} on ${r.target.release}`));
     err(`twlab: the HTML reports could not be written (${(e as NodeJS.ErrnoException).code ?? (e as Error).message})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`);
@@ -312,7 +342,7 @@ function reportCommand(ids: string[], outOption: string): number {
     const why = code === 'ENOSPC' ? 'no space left on device' : code === 'EROFS' ? 'read-only filesystem' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message);
     throw new TwlabError('BAD_USAGE', `cannot write the reports into ${outDir} (${why})${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`);
   }
-  for (const f of written) out(shownPath(f));
+  for (const f of written) out(shown(f));
   for (const s of skipped) err(`twlab: skipped ${s}: run that lab again to replace it`);
   return skipped.length ? 1 : 0;
 }
@@ -375,7 +405,7 @@ function showCommand(target: string, opts: ShowCliOptions): number {
   const io: ShowIO = { out, warn: (line) => err(`twlab: warning: ${line}`) };
   const show = (file: string): void => {
     try {
-      showCapture(file, { ...opts, colour: process.stdout.isTTY && !process.env.NO_COLOR }, io);
+      showCapture(file, { ...opts, colour: process.stdout.isTTY && !process.env.NO_COLOR, columns: process.stdout.isTTY ? process.stdout.columns : undefined }, io);
     } catch (e) {
       if (e instanceof ShowError) throw new TwlabError('BAD_USAGE', e.message);
       throw e;
@@ -473,7 +503,7 @@ export function buildProgram(): Command {
     .action((opts: { html?: boolean; out: string }) => {
       if (opts.html) {
         const file = writeCourseHtml(prepareOutDir(opts.out));
-        out(path.relative(process.cwd(), file) || file);
+        out(shown(file));
       } else for (const line of formatCourse()) out(line);
       process.exitCode = 0;
     });

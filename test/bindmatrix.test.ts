@@ -175,7 +175,7 @@ describe.skipIf(!privileged())('lab 01 on this kernel', () => {
   };
 
   it('writes result.json per the contract, with a cell for every combination', () => {
-    expect(Object.keys(result)).toEqual(['lab', 'slug', 'title', 'kernel', 'startedAt', 'durationMs', 'params', 'sysctls', 'variants', 'claims', 'conclusion', 'questions']);
+    expect(Object.keys(result)).toEqual(['lab', 'slug', 'title', 'kernel', 'startedAt', 'durationMs', 'params', 'sysctls', 'variants', 'claims', 'conclusion', 'output', 'questions']);
     expect(result).toMatchObject({ lab: '01', slug: 'bind-matrix' });
     expect(result.variants[0]!.pcap).toBe('matrix.pcap');
     expect(fs.existsSync(path.join(out, '01-bind-matrix', 'matrix.pcap'))).toBe(true);

@@ -1,5 +1,6 @@
 // What twlab promises about evidence: a SIGKILL at any point of the replace leaves a lab's old
-// evidence or its new, whole; an interrupted run keeps (with reports) the labs that finished and
+// evidence or its new, whole, and the old evidence is kept under earlier/ (by the next run when the
+// kill came after the swap); an interrupted run keeps (with reports) the labs that finished and
 // says which; a full disk leaves the old evidence as it was, no temporaries, and says exactly
 // what was and was not written. The kill is placed inside the replace by strace (delaying the
 // swap's syscall), the full disk is a small tmpfs mounted in a private mount namespace.
@@ -7,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { recoverStaging, replaceFolder, stagingName } from '../src/lab/evidence';
 import { CLI, FIXTURE_LABS, ROOT, assertBuilt, childrenOf, hasTool, pidAlive, privileged, runCli, removeTmpDirs, tmpDir, waitFor } from './helpers';
 
 afterAll(removeTmpDirs);
@@ -47,6 +49,69 @@ async function killInsideReplace(out: string, inject: string[], waitFor_: RegExp
   await waitFor('the CLI to be gone', () => !pidAlive(cli!), 10_000);
 }
 
+/** A lab folder with a result.json started at `startedAt` and one more file. */
+function labFolder(dir: string, startedAt: string, body: string): string {
+  fs.mkdirSync(dir, { recursive: true });
+  fs.writeFileSync(path.join(dir, 'result.json'), JSON.stringify({ startedAt }));
+  fs.writeFileSync(path.join(dir, 'hold.pcap'), body);
+  return dir;
+}
+
+describe('the replace and the clean-up after a kill, on folders (no lab)', () => {
+  const OLD = '2026-01-02T03:04:05.000Z';
+  const kept = (out: string): string => path.join(out, 'earlier', '2026-01-02T03-04-05Z', '90-hold');
+
+  it('a replace swaps the folders and keeps the old one under earlier/<its start time>/', () => {
+    const out = tmpDir('replace');
+    const final = labFolder(path.join(out, '90-hold'), OLD, 'old');
+    const staging = labFolder(stagingName(final, 'partial'), '2026-01-02T04:00:00.000Z', 'new');
+    const r = replaceFolder(staging, final);
+    expect(r).toMatchObject({ replaced: true, earlier: { dir: kept(out), startedAt: OLD, removed: [] } });
+    expect(fs.readFileSync(path.join(final, 'hold.pcap'), 'utf8')).toBe('new');
+    expect(fs.readFileSync(path.join(kept(out), 'hold.pcap'), 'utf8')).toBe('old');
+    expect(fs.readdirSync(out).sort()).toEqual(['90-hold', 'earlier']);
+  });
+
+  it('after a kill: old evidence renamed aside goes back when the folder is missing, else under earlier/; a swap folder by its inode', () => {
+    const dead = 999_999_999;
+    // the fallback, killed between its two renames: the folder missing, put back
+    const a = tmpDir('recover-aside');
+    labFolder(path.join(a, `.90-hold.old-${dead}`), OLD, 'old');
+    labFolder(path.join(a, `.90-hold.swap-${dead}-1`), '2026-01-02T04:00:00.000Z', 'new');
+    expect(recoverStaging(a, () => true)).toEqual({ restored: [path.join(a, '90-hold')], kept: [] });
+    expect(fs.readdirSync(a)).toEqual(['90-hold']);
+    expect(fs.readFileSync(path.join(a, '90-hold', 'hold.pcap'), 'utf8')).toBe('old');
+    // the fallback, killed after its second rename: the old folder kept
+    const b = tmpDir('recover-aside-done');
+    labFolder(path.join(b, '90-hold'), '2026-01-02T04:00:00.000Z', 'new');
+    labFolder(path.join(b, `.90-hold.old-${dead}`), OLD, 'old');
+    expect(recoverStaging(b, () => true).kept).toMatchObject([{ final: path.join(b, '90-hold'), earlier: { dir: kept(b) } }]);
+    expect(fs.readFileSync(path.join(kept(b), 'hold.pcap'), 'utf8')).toBe('old');
+    // killed after the swap: the swap folder is the one whose inode its name holds — the old evidence, kept
+    const c = tmpDir('recover-swapped');
+    labFolder(path.join(c, '90-hold'), '2026-01-02T04:00:00.000Z', 'new');
+    const left = labFolder(path.join(c, '.swapped'), OLD, 'old');
+    const ino = fs.statSync(left, { bigint: true }).ino;
+    fs.renameSync(left, path.join(c, `.90-hold.swap-${dead}-${ino}`));
+    expect(recoverStaging(c, () => true).kept).toMatchObject([{ left: path.join(c, `.90-hold.swap-${dead}-${ino}`), earlier: { dir: kept(c) } }]);
+    expect(fs.readFileSync(path.join(kept(c), 'hold.pcap'), 'utf8')).toBe('old');
+    // killed before the swap: the swap folder is another (the new evidence, never in place): removed, as a partial one is
+    const d = tmpDir('recover-unswapped');
+    const final = labFolder(path.join(d, '90-hold'), OLD, 'old');
+    labFolder(path.join(d, `.90-hold.swap-${dead}-${fs.statSync(final, { bigint: true }).ino}-x`), OLD, 'not ours');
+    labFolder(path.join(d, `.90-hold.swap-${dead}-${fs.statSync(final, { bigint: true }).ino}`), '2026-01-02T04:00:00.000Z', 'new');
+    labFolder(path.join(d, `.90-hold.partial-${dead}`), '2026-01-02T04:00:00.000Z', 'new');
+    expect(recoverStaging(d, () => true)).toEqual({ restored: [], kept: [] });
+    expect(fs.readdirSync(d).sort()).toEqual([`.90-hold.swap-${dead}-${fs.statSync(final, { bigint: true }).ino}-x`, '90-hold']);
+    expect(fs.readFileSync(path.join(final, 'hold.pcap'), 'utf8')).toBe('old');
+    // a live run's folders are left alone
+    const e = tmpDir('recover-alive');
+    labFolder(path.join(e, `.90-hold.partial-${process.pid}`), OLD, 'new');
+    expect(recoverStaging(e, (pid) => pid !== process.pid)).toEqual({ restored: [], kept: [] });
+    expect(fs.readdirSync(e)).toEqual([`.90-hold.partial-${process.pid}`]);
+  });
+});
+
 describe.skipIf(!run || !strace)('SIGKILL inside the replace of a lab folder', () => {
   it('before the swap: the old evidence stays whole; the next run clears the killed run\'s folder', async () => {
     const out = tmpDir('kill-enter');
@@ -54,23 +119,36 @@ describe.skipIf(!run || !strace)('SIGKILL inside the replace of a lab folder', (
     const before = snapshot(path.join(out, '90-hold'));
     await killInsideReplace(out, ['renameat2:delay_enter=30000000'], /renameat2\(.*RENAME_EXCHANGE/);
     expect(snapshot(path.join(out, '90-hold'))).toEqual(before);
-    expect(leftovers(out)).toEqual([expect.stringMatching(/^\.90-hold\.partial-\d+$/)]);
+    // the killed run's new evidence, renamed for the swap (the old folder's inode in its name), never swapped
+    expect(leftovers(out)).toEqual([expect.stringMatching(/^\.90-hold\.swap-\d+-\d+$/)]);
     const next = runCli([...QUICK, '--out', out], { env });
     expect(next.code, next.stderr).toBe(0);
+    expect(next.stderr).not.toMatch(/had left its previous evidence/);
     expect(leftovers(out)).toEqual([]);
     expect(fs.readdirSync(path.join(out, '90-hold')).sort()).toEqual(['hold.pcap', 'hold.pcapng', 'report.html', 'result.json', 'timeline.json']);
+    // the next run's own replace kept the first run's evidence, whole, and only it
+    const kept = fs.readdirSync(path.join(out, 'earlier'));
+    expect(kept).toHaveLength(1);
+    expect(snapshot(path.join(out, 'earlier', kept[0]!, '90-hold'))).toEqual(before);
   }, 120_000);
 
-  it('after the swap: the new evidence is in place, whole, with its report', async () => {
+  it('after the swap: the new evidence is in place, whole, with its report; the next run keeps the old under earlier/', async () => {
     const out = tmpDir('kill-exit');
     expect(runCli([...QUICK, '--out', out], { env }).code).toBe(0);
+    const before = snapshot(path.join(out, '90-hold'));
     const old = JSON.parse(fs.readFileSync(path.join(out, '90-hold', 'result.json'), 'utf8')) as { startedAt: string };
     await killInsideReplace(out, ['renameat2:delay_exit=30000000'], /renameat2\(.*RENAME_EXCHANGE\) = 0/);
     const now = JSON.parse(fs.readFileSync(path.join(out, '90-hold', 'result.json'), 'utf8')) as { startedAt: string };
     expect(now.startedAt).not.toBe(old.startedAt);
     expect(fs.readdirSync(path.join(out, '90-hold')).sort()).toEqual(['hold.pcap', 'hold.pcapng', 'report.html', 'result.json', 'timeline.json']);
-    // the killed run's folder now holds the old evidence: stale, removed by the next run
-    expect(runCli([...QUICK, '--out', out], { env }).code).toBe(0);
+    // the killed run's swap folder now holds the old evidence: the next run keeps it under earlier/ and says so
+    expect(leftovers(out)).toEqual([expect.stringMatching(/^\.90-hold\.swap-\d+-\d+$/)]);
+    const next = runCli([...QUICK, '--out', out], { env });
+    expect(next.code, next.stderr).toBe(0);
+    const m = /twlab: a run killed while replacing \S*90-hold had left its previous evidence at \.90-hold\.swap-\d+-\d+: kept it in (\S+)\/\n/.exec(next.stderr);
+    expect(m, next.stderr).not.toBeNull();
+    expect(path.relative(out, path.resolve(ROOT, m![1]!))).toMatch(/^earlier\/[^/]+\/90-hold$/);
+    expect(snapshot(path.resolve(ROOT, m![1]!))).toEqual(before);
     expect(leftovers(out)).toEqual([]);
   }, 120_000);
 
@@ -78,10 +156,11 @@ describe.skipIf(!run || !strace)('SIGKILL inside the replace of a lab folder', (
     const out = tmpDir('kill-aside');
     expect(runCli([...QUICK, '--out', out], { env }).code).toBe(0);
     const before = snapshot(path.join(out, '90-hold'));
-    // renameat2 fails as on 9p or NFS; the CLI's renames: the report's temporary, then the old folder aside (delayed)
-    await killInsideReplace(out, ['renameat2:error=EINVAL', 'rename:delay_exit=30000000:when=2'], /rename\(".*90-hold", ".*\.90-hold\.old-\d+"\) = 0/);
+    // renameat2 fails as on 9p or NFS; the CLI's renames: the report's temporary, the staging folder
+    // to its swap name, then the old folder aside (delayed)
+    await killInsideReplace(out, ['renameat2:error=EINVAL', 'rename:delay_exit=30000000:when=3'], /rename\(".*90-hold", ".*\.90-hold\.old-\d+"\) = 0/);
     expect(fs.existsSync(path.join(out, '90-hold'))).toBe(false);
-    expect(leftovers(out).sort()).toEqual([expect.stringMatching(/^\.90-hold\.old-\d+$/), expect.stringMatching(/^\.90-hold\.partial-\d+$/)]);
+    expect(leftovers(out).sort()).toEqual([expect.stringMatching(/^\.90-hold\.old-\d+$/), expect.stringMatching(/^\.90-hold\.swap-\d+-\d+$/)]);
     // the next run (any lab) finds the final folder missing and puts the old one back, whole
     const next = runCli(['run', '01', '--set', 'protocols=udp', '--set', 'uids=same', '--set', 'kinds=bound', '--set', 'addresses=127.0.0.1', '--out', out], { env });
     expect(next.code, next.stderr).toBe(0);
@@ -139,7 +218,7 @@ describe.skipIf(!run)('a full disk (a small tmpfs in a private mount namespace)'
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readFileSync(result, 'utf8').trim()).toBe('1');
     expect(fs.readFileSync(path.join(dir, 'after.txt'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'before.txt'), 'utf8'));
-    expect(fs.readFileSync(path.join(dir, 'ls.txt'), 'utf8').trim().split('\n')).toEqual(['90-hold', 'index.html']);
+    expect(fs.readFileSync(path.join(dir, 'ls.txt'), 'utf8').trim().split('\n')).toEqual(['90-hold', 'course.html', 'index.html']);
     expect(fs.readFileSync(path.join(dir, 'stdout.txt'), 'utf8')).not.toMatch(/held for|H1|Evidence:/);
     const errs = fs.readFileSync(path.join(dir, 'stderr.txt'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('twlab: running'));
     expect(errs[0]).toMatch(/^twlab: lab 90 hold failed: no space left on device while writing its evidence( \(\S+\))?: nothing of this run was kept; its earlier evidence is left as it was$/);

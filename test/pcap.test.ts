@@ -249,7 +249,7 @@ describe('pcap', () => {
 });
 
 describe('twlab show listing', () => {
-  it('prints time, direction, flags, relative seq/ack and length', () => {
+  it('prints time, direction, flags, relative seq/ack, length and a payload that reads as text', () => {
     const { file, dir } = handshakeCapture();
     const lines = formatListing(listFrames(readPcap(file)));
     expect(lines).toEqual([
@@ -257,7 +257,7 @@ describe('twlab show listing', () => {
       '    1    0.000000  K→P  192.0.2.1:40000 →  192.0.2.2:80     TCP [SYN] seq=0 win=512 len=0',
       '    2    0.001500  P→K  192.0.2.2:80    →  192.0.2.1:40000  TCP [SYN,ACK] seq=0 ack=1 win=512 len=0',
       '    3    0.002000  K→P  192.0.2.1:40000 →  192.0.2.2:80     TCP [ACK] seq=1 ack=1 win=512 len=0',
-      '    4    0.003000  K→P  192.0.2.1:40000 →  192.0.2.2:80     TCP [PSH,ACK] seq=1 ack=1 win=512 len=5',
+      '    4    0.003000  K→P  192.0.2.1:40000 →  192.0.2.2:80     TCP [PSH,ACK] seq=1 ack=1 win=512 len=5 "hello"',
       '    5    0.004000  P→K  192.0.2.2:80    →  192.0.2.1:40000  TCP [RST,ACK] seq=1 ack=6 win=512 len=0',
     ]);
     fs.rmSync(dir, { recursive: true });

@@ -78,7 +78,7 @@ describe.skipIf(!run)('runner: nothing left behind', () => {
     // the killed run's staging folder is stale; a new run removes it and leaves complete evidence only
     const r = runCli(['run', '90', '--set', 'seconds=0', '--set', 'helper=off', '--out', s.out], { env: { TWLAB_LABS_DIR: FIXTURE_LABS } });
     expect(r.code, r.stderr).toBe(0);
-    expect(fs.readdirSync(s.out).sort()).toEqual(['90-hold', 'index.html']);
+    expect(fs.readdirSync(s.out).sort()).toEqual(['90-hold', 'course.html', 'index.html']);
     expect(helperCopies(s.inner)).toEqual([]);
     fs.rmSync(s.out, { recursive: true, force: true });
   });
@@ -117,7 +117,7 @@ describe.skipIf(!run)('runner: nothing left behind', () => {
     expect(results.map((x) => x.lab)).toEqual(['01', '90']);
     // the hold lab took 2 s; run one after the other the wall time would exceed both durations' sum
     expect(Date.now() - t0).toBeLessThan(results.reduce((n, x) => n + x.durationMs, 0) + 4000);
-    expect(fs.readdirSync(out).sort()).toEqual(['01-bind-matrix', '90-hold', 'index.html']);
+    expect(fs.readdirSync(out).sort()).toEqual(['01-bind-matrix', '90-hold', 'course.html', 'index.html']);
     fs.rmSync(out, { recursive: true, force: true });
   });
 });

@@ -79,6 +79,6 @@ describe.skipIf(!run || !tools)('twlab show on tcpdump captures of kernel-to-ker
     const tuple = /(127\.0\.0\.1:\d+) ↔ (127\.0\.0\.1:\d+)/.exec(orderly)!;
     const byTuple = runCli(['show', micro.file, '--conn', `${tuple[2]}-${tuple[1]}`]);
     expect(byTuple.code, byTuple.stderr).toBe(0);
-    expect(byTuple.stdout.match(/FIN/g)?.length).toBe(2);
+    expect(byTuple.stdout.match(/FIN,ACK seq/g)?.length).toBe(2);
   });
 });

@@ -35,8 +35,10 @@ describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome tu
     expect(ladder.status, ladder.stderr).toBe(0);
     // the ladder keeps the stray segment (long uneventful runs are condensed) and marks it
     // three skip variants, and the three PAWS runs (where the stray also carries an old timestamp)
-    expect(ladder.stdout.split('\n').filter((l) => l.includes('STRAY') && l.includes('len=4')).length).toBe(6);
-    expect(ladder.stdout).toMatch(/old timestamp \(PAWS\), STRAY|STRAY.*old timestamp/);
+    // (a row is its arrow line and the lines that continue it: its label's rest, its marks, at 80 columns)
+    const rows = ladder.stdout.split(/\n(?=\s*#\d+ )/);
+    expect(rows.filter((r) => r.includes('STRAY') && r.includes('len=4')).length).toBe(6);
+    expect(rows.some((r) => /STRAY,\s+old[\s│]+timestamp|old timestamp \(PAWS\), STRAY/.test(r))).toBe(true);
     const show = spawnSync(process.execPath, [CLI, 'show', '11', '--list', '--out', dir], { encoding: 'utf8', maxBuffer: 256 << 20 });
     expect(show.status, show.stderr).toBe(0);
     // the replayed data segment, in each variant that reached a second incarnation (the control never opened one;
@@ -49,12 +51,18 @@ describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome tu
   it('flipping timestamps, rfc1337 and the ISN placement flips what is observed', () => {
     const flipped = runLabs(['11', '13', '--set', 'timestamps=on', '--set', 'rfc1337=1', '--set', 'trials=2']);
     const r11 = flipped.get('11')!;
-    // the answer key follows the kernel: with timestamps the application reads the new data
-    expect(r11.questions!.find((q) => q.id === 'q1')!.answer).toBe('"NEW!"');
-    // with timestamps the old segment is aligned as before, and PAWS refuses it: T8 holds, and C13 —
-    // a claim of possibility, whose enabling condition is no PAWS — is not tested (it does not fail for every TCP)
-    expect(verdicts(r11)).toMatchObject({ C13: 'not tested', T8: 'holds' });
-    expect(r11.claims.find((c) => c.id === 'C13')!.evidence).toMatch(/^precondition failed in all 3 trials: PAWS could not guard the new connection \(the kernel's SYN-ACK carried no timestamp\) — timestamps on \(SYN-ACK #\d+\)/);
+    // the old segment is aligned inside the new connection only if the first transfer outran the
+    // kernel's ISN clock; a machine too busy for that leaves T8 and the question unjudged, saying why
+    const aligned = ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'].filter((v) => (obs(r11, v).oldAckLead as number) >= 0).length;
+    const q1 = r11.questions!.find((q) => q.id === 'q1')!;
+    // the answer key follows the kernel: with timestamps the application reads the new data (the
+    // question is asked of linger-abort, and needs its old segment aligned)
+    if ((obs(r11, 'linger-abort').oldAckLead as number) >= 0) expect(q1.answer).toBe('"NEW!"');
+    else expect(q1.notScored, JSON.stringify(q1)).toMatch(/the old segment's ACK fell inside the new connection/);
+    // with timestamps the old segment is aligned as before, and PAWS refuses it: T8 holds (it needs
+    // all three aligned), and C13 — a claim of possibility, whose enabling condition is no PAWS — is
+    // not tested (it does not fail for every TCP)
+    expect(verdicts(r11)).toMatchObject({ C13: 'not tested', T8: aligned === 3 ? 'holds' : 'not tested' });
     for (const v of ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short']) {
       expect(obs(r11, v).kernelRead, v).toBe('NEW!');
       expect(obs(r11, v).pawsEstab as number, v).toBeGreaterThan(0);

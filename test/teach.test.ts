@@ -43,6 +43,22 @@ describe('predictions: bad input is one line', () => {
   });
 });
 
+describe('a class\'s answers: bad input is one line', () => {
+  it('an empty file, a CSV without lab.question headers, a student\'s answer that is no choice', () => {
+    if (!run) return;
+    const dir = tmpDir('c0');
+    const f = (name: string, text: string): string => {
+      fs.writeFileSync(path.join(dir, name), text);
+      return path.join(dir, name);
+    };
+    oneLine(runCli(['run', '05', '--predict', f('empty.json', '{}'), '--out', dir]), /holds no answers \(\{\}\)/);
+    oneLine(runCli(['run', '05', '--predict', f('none.json', '{"05": {}}'), '--out', dir]), /names no answer/);
+    oneLine(runCli(['run', '05', '--predict', f('bad.csv', 'student,first,second\nana,RST,no\n'), '--out', dir]), /column 2 "first": name it by lab and question, like 05\.q1/);
+    oneLine(runCli(['run', '05', '--predict', f('c.json', JSON.stringify({ students: { ana: { '05': { q1: 'RST' } }, ben: { '05': { q1: 'a FIN' } } } })), '--out', dir]), /student "ben": lab 05 q1: "a FIN" is none of/);
+    oneLine(runCli(['run', '05', '--predict', f('twice.csv', 'student,05.q1\nana,RST\nana,FIN\n'), '--out', dir]), /row 3: student "ana" appears twice/);
+  });
+});
+
 describe('the course', () => {
   it('prints an order through every lab, each with what it teaches and what to look at', () => {
     const r = runCli(['course']);
@@ -114,7 +130,7 @@ describe.skipIf(!run)('predict, then observe (lab 05)', () => {
     expect(html).not.toMatch(/<script|https?:\/\//);
   });
 
-  it.skipIf(!haveChromium)('report.html steps through a ladder in Chromium (and shows it whole without scripts)', async () => {
+  it.skipIf(!haveChromium)('report.html opens on whole ladders, steps through one by button and keyboard, and links the answers\' frames to their rows', async () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
     const file = `file://${path.join(out, '05-linger-zero', 'report.html')}`;
@@ -130,19 +146,36 @@ describe.skipIf(!run)('predict, then observe (lab 05)', () => {
       const total = await rows.count();
       expect(total).toBeGreaterThan(3);
       const visible = async (): Promise<number> => rows.evaluateAll((gs) => gs.filter((g) => (g as unknown as { style: { visibility: string } }).style.visibility !== 'hidden').length);
+      // it opens on the whole ladder; stepping is asked for
+      expect(await visible()).toBe(total);
+      expect(await box.locator('.status').textContent()).toMatch(/^the whole ladder \(\d+ steps\)/);
+      await box.locator('button[data-go="first"]').click();
       expect(await visible()).toBe(1);
-      expect(await box.locator('.status').textContent()).toMatch(/^step 1\/\d+ · frame #1 · t=0\.000 s · kernel: /);
+      expect(await box.locator('.status').textContent()).toMatch(/^step 1\/\d+ (· frame #\d+ )?· t=0\.000 s · kernel: /);
       await box.locator('button[data-go="next"]').click();
       await box.locator('button[data-go="next"]').click();
       expect(await visible()).toBe(3);
       expect(await box.locator('.status').textContent()).toMatch(/^step 3\//);
       await page.screenshot({ path: path.join(out, '05-linger-zero', 'step-3.png'), fullPage: false });
-      await box.locator('button[data-go="all"]').click();
+      // the keyboard steps the ladder that has the focus
+      await box.focus();
+      await page.keyboard.press('ArrowRight');
+      expect(await visible()).toBe(4);
+      await page.keyboard.press('ArrowLeft');
+      await page.keyboard.press('ArrowLeft');
+      expect(await visible()).toBe(2);
+      await page.keyboard.press('End');
       expect(await visible()).toBe(total);
-      expect(await box.locator('.status').textContent()).toMatch(new RegExp(`^step ${total}/${total} .* kernel: \\S`));
+      expect(await box.locator('.status').textContent()).toMatch(/^the whole ladder .* kernel: \S/);
       await page.screenshot({ path: path.join(out, '05-linger-zero', 'step-all.png'), fullPage: false });
-      await box.locator('button[data-go="first"]').click();
+      await page.keyboard.press('Home');
       expect(await visible()).toBe(1);
+      // an answer's frame number leads to its row in the ladder, shown and marked
+      const link = page.locator('a[href^="#established-idle-f"]').first();
+      const target = (await link.getAttribute('href'))!.slice(1);
+      await page.locator('details summary').first().click();
+      await link.click();
+      expect(await page.locator(`[id="${target}"]`).evaluate((g) => g.classList.contains('hl') && (g as unknown as { style: { visibility: string } }).style.visibility !== 'hidden')).toBe(true);
       expect(requests).toEqual([]);
       expect(errors).toEqual([]);
       expect(fs.statSync(path.join(out, '05-linger-zero', 'step-3.png')).size).toBeGreaterThan(10_000);
@@ -158,4 +191,54 @@ describe.skipIf(!run)('predict, then observe (lab 05)', () => {
       await browser.close();
     }
   }, 60_000);
+});
+
+describe.skipIf(!run)('a class predicts, then looks (lab 05, three students)', () => {
+  let out: string;
+  let stdout: string;
+  beforeAll(() => {
+    out = tmpDir('class');
+    const csv = path.join(out, 'class.csv');
+    // as a spreadsheet exports it: a header of lab.question, one row per student, an empty cell skipped
+    fs.writeFileSync(csv, 'student,05.q1,05.q2\nAna,RST,no\nBen,FIN,yes\n"Cy, the third",2,\n');
+    const r = runCli(['run', '05', '--set', 'trials=1', '--predict', csv, '--out', out], { timeoutMs: 90_000 });
+    expect(r.code, r.stderr).toBe(0);
+    stdout = r.stdout;
+  }, 120_000);
+
+  it('prints the class table: per question each answer with its count and who chose it, beside the kernel\'s', () => {
+    expect(stdout).toMatch(/Class predictions, lab 05 \(3 students\):/);
+    expect(stdout).toMatch(/q1\. .*\n\s+the kernel: RST\n\s+FIN\s+1 .*Ben\n\s+RST\s+2 .*✓ Ana, Cy, the third\n\s+nothing\s+0/);
+    expect(stdout).toMatch(/right: 2\/3/);
+    expect(stdout).toMatch(/q2\. [\s\S]*skipped\s+1 .*Cy, the third[\s\S]*right: 1\/2/);
+    expect(stdout).toMatch(/scores: Ana 2\/2, Ben 0\/2, Cy, the third 1\/1/);
+  });
+
+  it('result.json and the report carry the class table', () => {
+    const res = JSON.parse(fs.readFileSync(path.join(out, '05-linger-zero', 'result.json'), 'utf8')) as LabResult;
+    expect(res.class!.students).toEqual([
+      { name: 'Ana', correct: 2, scored: 2, answered: 2 },
+      { name: 'Ben', correct: 0, scored: 2, answered: 2 },
+      { name: 'Cy, the third', correct: 1, scored: 1, answered: 1 },
+    ]);
+    expect(res.class!.questions[0]).toMatchObject({ id: 'q1', answer: 'RST', right: 2, scored: 3, skipped: [] });
+    const html = fs.readFileSync(path.join(out, '05-linger-zero', 'report.html'), 'utf8');
+    expect(html).toMatch(/The class's predictions \(3 students\)/);
+    expect(html).toMatch(/<td>RST ✓<\/td><td class="n">2<\/td>/);
+  });
+
+  it('a second run keeps the first\'s evidence and says where it went', () => {
+    const first = JSON.parse(fs.readFileSync(path.join(out, '05-linger-zero', 'result.json'), 'utf8')) as LabResult;
+    const r = runCli(['run', '05', '--set', 'trials=1', '--out', out], { timeoutMs: 90_000 });
+    expect(r.code, r.stderr).toBe(0);
+    const m = /the previous run's evidence \((.+?)\) was kept: (\S+)\//.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    expect(m![1]).toBe(first.startedAt);
+    const kept = JSON.parse(fs.readFileSync(path.join(m![2]!, 'result.json'), 'utf8')) as LabResult;
+    expect(kept.startedAt).toBe(first.startedAt);
+    expect(kept.class?.students).toHaveLength(3);
+    expect(path.relative(out, m![2]!)).toMatch(/^earlier\/\d{4}-\d\d-\d\dT\d\d-\d\d-\d\dZ\/05-linger-zero$/);
+    // the index and `twlab show 05` read the new run, not the kept one
+    expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).not.toContain('earlier/');
+  }, 100_000);
 });

@@ -35,10 +35,13 @@ export function annotations(flows: FlowSummary): Map<number, string> {
   }
   for (const c of summaries.connections()) {
     for (const p of c.patterns) {
-      for (const n of p.frames) add(n, `${PATTERNS[p.id].name}: ${p.text}${p.lab ? ` (twlab run ${p.lab})` : ''}`);
+      // an RST after the other side's data is unread data (lab 07) or SO_LINGER {1,0} (lab 05): both labs named
+      const labs = p.id === 'abort-unread' ? '07 (unread data), 05 (SO_LINGER {1,0})' : p.lab;
+      for (const n of p.frames) add(n, `${PATTERNS[p.id].name}: ${p.text}${labs ? ` (twlab run ${labs})` : ''}`);
     }
   }
-  return new Map([...notes].map(([n, l]) => [n, l.join('; ')]));
+  // a bare "RST" beside a close pattern named for the RST ("RST after received data: …") says it twice
+  return new Map([...notes].map(([n, l]) => [n, (l.some((x) => x !== 'RST' && x.startsWith('RST')) ? l.filter((x) => x !== 'RST') : l).join('; ')]));
 }
 
 /** Writes `pcapng`: every frame of `file`, with its comment. Returns how many frames carry one. */

@@ -4,7 +4,7 @@
 // fed one at a time (FlowAnalyzer) so a capture of any size streams through in bounded memory.
 import { formatEndpoint as endpoint } from '../wire/address';
 import { isWireError } from '../wire/errors';
-import { parseFrame } from '../wire/frame';
+import { parseFrame, tcpChecksumPartial } from '../wire/frame';
 import { seq, seqAdd, seqGt, seqLe, seqRelative, type SeqNumber } from '../wire/seq';
 import { formatFlags } from '../wire/tcp';
 import { ACK, FIN, newTcpView, RST, SYN, viewTcp, type TcpView } from '../wire/view';
@@ -44,11 +44,18 @@ export interface FlowSegment {
   relSeq: number;
   relAck: number | null;
   len: number;
+  /** the window field as sent */
   window: number;
+  /** the window in bytes: the field scaled by the sender's shift once both SYNs offered scaling (RFC 7323 §2.3); null when the capture missed the SYNs */
+  scaledWindow: number | null;
+  /** the sender's window scale shift applied (0: none) */
+  windowScale: number;
+  /** the first bytes of the payload as text (non-printable bytes as '.'), when the capture kept them and they read as text */
+  snippet?: string;
   /** the timestamps option's TSval, -1 without one */
   tsval: number;
   marks: Mark[];
-  /** false when the TCP checksum is wrong */
+  /** false when the TCP checksum is wrong; null when not checked, or left to the device (pseudo-header sum only) */
   checksumOk: boolean | null;
   /** the IP addresses, for telling which side is the kernel */
   srcAddress: string;
@@ -73,6 +80,29 @@ export interface FlowSummary {
 }
 
 
+/** bytes of payload shown as a snippet */
+const SNIPPET = 16;
+
+/** Payload bytes as text: printable ASCII as is, anything else as '.'. */
+function snippetOf(b: Uint8Array, at: number, n: number): string {
+  let out = '';
+  for (let i = 0; i < n; i++) {
+    const c = b[at + i]!;
+    out += c >= 0x20 && c < 0x7f ? String.fromCharCode(c) : '.';
+  }
+  return out;
+}
+
+/** Whether payload bytes read as text: most of them printable (a buffer of zeros is no snippet). */
+function readable(b: Uint8Array, at: number, n: number): boolean {
+  let printable = 0;
+  for (let i = 0; i < n; i++) {
+    const c = b[at + i]!;
+    if ((c >= 0x20 && c < 0x7f) || c === 0x0a || c === 0x0d || c === 0x09) printable++;
+  }
+  return printable * 2 > n;
+}
+
 // Flows and their incarnations are records in two Slabs (see slab.ts), not objects: a capture may
 // hold hundreds of thousands at once. Their fields: 64-bit numbers (read as D[(r >> 1) + field])
 // first, then whole numbers (W[r + field]).
@@ -89,10 +119,15 @@ const TSVAL = 6;
 const WSCALE = 16;
 const WINDOW = 18;
 const NUMBER = 20;
-/** bits: a FIN seen from side s (1 << s); CLOSED (FINs both ways, or an RST not answered by a challenge ACK); ESTABLISHED */
+/**
+ * bits: a FIN seen from side s (1 << s); CLOSED (FINs both ways, or an RST not answered by a
+ * challenge ACK); ESTABLISHED; side s's SYN in the capture (SAW_SYN << s; else its window scale is unknown)
+ */
 const STATE = 21;
 const CLOSED = 4;
 const ESTABLISHED = 8;
+const SAW_SYN = 16;
+const BOTH_SYNS = SAW_SYN | (SAW_SYN << 1);
 /** an incarnation's record: 8 64-bit numbers, 6 whole ones */
 const newIncarnations = (initialRecords?: number): Slab => new Slab(8, 6, initialRecords);
 
@@ -448,7 +483,7 @@ export class FlowAnalyzer {
     let checksumOk: boolean | null = null;
     if (this.#opts.checksums !== false && v.payloadPresent === v.len) {
       const full = parseFrame(ip);
-      if (!isWireError(full) && full.kind === 'tcp') checksumOk = full.tcp.checksumOk;
+      if (!isWireError(full) && full.kind === 'tcp') checksumOk = full.tcp.checksumOk === false && tcpChecksumPartial(ip) ? null : full.tcp.checksumOk;
     }
     const fl = v.flags;
     const syn = (fl & SYN) !== 0;
@@ -498,6 +533,7 @@ export class FlowAnalyzer {
       }
     }
     const inc = strayFrom !== undefined ? this.#incarnation(flow, strayFrom) : cur;
+    if (syn) IW[inc + STATE] = IW[inc + STATE]! | (SAW_SYN << side);
     if (syn && strayFrom === undefined && !(IW[cur + STATE]! & ESTABLISHED)) ID[(cur >> 1) + ISN + side] = v.seq;
     if (ID[(inc >> 1) + ISN + side]! < 0) ID[(inc >> 1) + ISN + side] = v.seq;
     const span = len + (syn ? 1 : 0) + (fin ? 1 : 0);
@@ -539,6 +575,8 @@ export class FlowAnalyzer {
       IW[inc + STATE] = IW[inc + STATE]! & ~CLOSED; // the RST did not end it
     }
     if (syn && v.wscale >= 0) IW[inc + WSCALE + side] = v.wscale;
+    // RFC 7323 §2.2: a SYN's window is never scaled; the shift applies once both SYNs offered it
+    const shift = !syn && scaled ? IW[inc + WSCALE + side]! : 0;
     if (v.tsval >= 0 && strayFrom === undefined && (newest < 0 || ((v.tsval - newest) | 0) > 0)) ID[(cur >> 1) + TSVAL + side] = v.tsval;
     if (strayFrom === undefined) {
       if (!rst) IW[inc + WINDOW + side] = v.window;
@@ -614,6 +652,9 @@ export class FlowAnalyzer {
       relAck: ackFlag ? (otherIsn >= 0 ? seqRelative(seq(v.ack), seq(otherIsn)) : null) : null,
       len,
       window: v.window,
+      scaledWindow: syn ? v.window : (IW[inc + STATE]! & BOTH_SYNS) === BOTH_SYNS ? v.window * 2 ** shift : null,
+      windowScale: shift,
+      ...(v.payloadPresent > 0 && readable(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) ? { snippet: snippetOf(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) } : {}),
       tsval: v.tsval,
       marks,
       checksumOk,

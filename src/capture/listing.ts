@@ -25,10 +25,12 @@ function directionOf(src: string, dst: string): string {
 export function listingRow(s: FlowSegment, t0: number, incarnations: boolean): ListingRow {
   const parts = [`[${s.flags}]`, `seq=${s.relSeq}`];
   if (s.flags.includes('ACK')) parts.push(`ack=${s.relAck ?? `${s.ack >>> 0} (abs)`}`);
-  parts.push(`win=${s.window}`, `len=${s.len}`);
+  // the window in bytes (as Wireshark's "calculated window size"), the field as sent beside it when scaled
+  parts.push(`win=${s.scaledWindow ?? s.window}${s.windowScale ? ` (field ${s.window} ×2^${s.windowScale})` : s.scaledWindow === null ? ' (field; scale unknown)' : ''}`, `len=${s.len}`);
   if (s.checksumOk === false) parts.push('BAD-CHECKSUM');
   if (incarnations) parts.push(`(incarnation ${s.current})`);
   if (s.strayFrom !== undefined) parts.push(`STRAY: a segment of incarnation ${s.strayFrom}`);
+  if (s.snippet) parts.push(JSON.stringify(s.snippet)); // last: the payload's first bytes as text
   return { number: s.number, timeS: (s.timeUs - t0) / 1e6, direction: directionOf(s.srcAddress, s.dstAddress), src: s.src, dst: s.dst, summary: `TCP ${parts.join(' ')}`, incarnation: s.incarnation, strayFrom: s.strayFrom };
 }
 

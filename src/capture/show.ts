@@ -18,6 +18,8 @@ export interface ShowOptions {
   /** one connection: its index in the summary, or its four-tuple ("a:p-b:p", either order) */
   conn?: string;
   colour?: boolean;
+  /** the terminal's width: ladders fit it (80 when not a terminal) */
+  columns?: number;
   /** ladders keep at most this many segments (default LADDER_LIMIT) */
   ladderLimit?: number;
 }
@@ -29,10 +31,12 @@ export interface ShowIO {
   warn: (line: string) => void;
 }
 
-/** The timeline.json next to a lab's capture, if there is one: its events give the ladder its states. */
+/** The timeline.json next to a lab's capture, if there is one: its events of this capture's variant give the ladder its states and syscalls. */
 function timelineBeside(file: string): TimelineEvent[] {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
+    const events = (JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
+    const variant = path.basename(file).replace(/\.pcap(ng)?$/, '');
+    return events.filter((e) => (e as { variant?: string | null }).variant === variant);
   } catch {
     return [];
   }
@@ -168,7 +172,7 @@ function drawLadders(file: string, flows: FlowSummary, opts: ShowOptions, io: Sh
   const ladders = layoutLadders(flows, timelineBeside(file));
   if (ladders.length === 0 && flows.other.length === 0) io.out('(no frames: nothing crossed the wire)');
   for (const l of ladders) {
-    for (const line of renderLadderText(l, { colour: !!opts.colour })) io.out(line);
+    for (const line of renderLadderText(l, { colour: !!opts.colour, columns: opts.columns })) io.out(line);
     io.out();
   }
   for (const o of flows.other) io.out(`   #${o.number}  ${o.summary}`);

@@ -14,7 +14,8 @@ export const PATTERNS = {
   'simultaneous-close': { name: 'simultaneous close', lab: '09' },
   'abort-unsent': { name: 'abortive close with data unsent', lab: '05' },
   abort: { name: 'abortive close', lab: '05' },
-  'abort-unread': { name: 'RST: closed with received data unread', lab: '07' },
+  // the wire cannot tell unread data (lab 07) from SO_LINGER {1,0} after reading it (lab 05, lab 11's abort)
+  'abort-unread': { name: 'RST after received data', lab: '07' },
   'rst-after-fin': { name: 'RST to late data after a FIN', lab: '08' },
   refused: { name: 'connection refused', lab: null },
   'rst-into-time-wait': { name: 'RST into TIME_WAIT', lab: '13' },

@@ -1,19 +1,19 @@
 // KernelSocket: the system under test. Every method is exactly one syscall with exactly the
 // options the caller names — no SO_REUSEADDR behind your back (unlike libuv's listeners).
 // An errno is a result ({ ret, errno }), never an exception.
-import type { IpFamily } from '../wire/address';
+import { formatEndpoint, type IpFamily } from '../wire/address';
 import { currentBackend } from './backend/current';
 import type { Proto, Shutdown, SocketCalls, SocketOption, SocketOptionValues, TcpInfo } from './backend/types';
-import { wallUs } from './clock';
+import { fromRealtimeUs, wallUs } from './clock';
 import type { AsyncSyscallResult, SyscallResult } from './native';
+import type { SocketAddress } from './sockaddr';
 
 const MSG_OOB = 1; // Linux's number (bits/socket.h), the one flag send() takes
-import type { SocketAddress } from './sockaddr';
 
 export type { KernelTcpState, Linger, Proto, SocketOption, SocketOptionValues, TcpInfo } from './backend/types';
 export { tcpStateName } from './backend/types';
 
-/** One syscall as the timeline records it. `at` is wall time in µs at the call's start. */
+/** One syscall as the timeline records it. `at` is wall time in µs at the call's start (on a worker: when the worker began it). */
 export interface SyscallRecord {
   at: number;
   fd: number;
@@ -70,7 +70,12 @@ export class KernelSocket {
 
   #record<R extends SyscallResult>(call: string, args: Record<string, unknown>, at: number, r: R): R {
     const rec: SyscallRecord = { at, fd: this.fd, call, args, ret: r.ret, errno: r.errno };
-    if ('elapsedMs' in r) rec.elapsedMs = (r as unknown as AsyncSyscallResult).elapsedMs;
+    if ('elapsedMs' in r) {
+      const a = r as unknown as AsyncSyscallResult;
+      rec.elapsedMs = a.elapsedMs;
+      // a call on a worker ran when the worker got to it: that is when it happened
+      if (a.startUs) rec.at = fromRealtimeUs(a.startUs);
+    }
     this.#observer?.(rec);
     return r;
   }
@@ -124,7 +129,7 @@ export class KernelSocket {
   async recv(maxLength = 65536, opts: { peek?: boolean; timeoutMs?: number } = {}): Promise<AsyncSyscallResult & { data: Buffer }> {
     const at = wallUs();
     const r = await this.#calls.recv(this.fd, maxLength, { peek: !!opts.peek, timeoutMs: opts.timeoutMs ?? -1 });
-    this.#record('recv', { maxLength, ...(opts.peek ? { peek: true } : {}) }, at, { ret: r.ret, errno: r.errno, elapsedMs: r.elapsedMs });
+    this.#record('recv', { maxLength, ...(opts.peek ? { peek: true } : {}) }, at, { ret: r.ret, errno: r.errno, elapsedMs: r.elapsedMs, ...(r.startUs === undefined ? {} : { startUs: r.startUs }) });
     return r;
   }
 
@@ -152,6 +157,14 @@ export class KernelSocket {
     this.#closed = true;
     const at = wallUs();
     return this.#record('close', {}, at, this.#calls.closeNow(this.fd));
+  }
+
+  /** The connection an open fd of the system `calls` reach is, as "local>remote" (getsockname, getpeername), or null when it has no peer. */
+  static endpointsOf(fd: number, calls: SocketCalls = currentBackend().sockets): string | null {
+    const local = calls.localAddress(fd);
+    const remote = calls.peerAddress(fd);
+    if (!local || !remote || remote.port === 0) return null;
+    return `${formatEndpoint(local.address, local.port)}>${formatEndpoint(remote.address, remote.port)}`;
   }
 
   localAddress(): SocketAddress | null {

@@ -11,6 +11,8 @@ export interface SyscallResult {
 /** Result of a syscall run on a libuv worker. */
 export interface AsyncSyscallResult extends SyscallResult {
   elapsedMs: number;
+  /** when the worker began the call (CLOCK_REALTIME, µs): later than asked when the thread pool is busy */
+  startUs?: number;
 }
 
 export interface NativeConstants {
@@ -51,6 +53,7 @@ export interface NativeConstants {
   MSG_NOSIGNAL: number;
   EAGAIN: number;
   EINPROGRESS: number;
+  SO_RCVBUFFORCE: number;
   sizeofTcpInfo: number;
 }
 
@@ -59,6 +62,17 @@ export interface TunPollerHandle {
   /** reads every frame queued now and hands them to the callback before returning */
   drain(): void;
 }
+
+/** A packet socket's reader (see native/addon.cc "AF_PACKET"). */
+export interface PacketPollerHandle {
+  stop(): void;
+  /** reads every frame queued now, handing them to the callback before it returns; how many */
+  drain(): number;
+  setSnaplen(snaplen: number): void;
+}
+
+/** frames (at most snaplen bytes each), the kernel's stamps (µs, CLOCK_REALTIME), lengths on the wire, sent by this host? */
+export type PacketFramesCallback = (frames: Buffer[], timesUs: number[], lengths: number[], outgoing: boolean[], errno: string | null) => void;
 
 export interface NativeAddon {
   constants: NativeConstants;
@@ -83,10 +97,22 @@ export interface NativeAddon {
   /** clock_settime(CLOCK_REALTIME, now + deltaMs): a twlab guest's own clock only (src/host/clock.ts) */
   shiftRealtime(deltaMs: number): SyscallResult;
   TunPoller: new (fd: number, onFrames: (frames: Buffer[], timesUs: number[], errno: string | null) => void) => TunPollerHandle;
+  /**
+   * AF_PACKET socket bound to `ifname` with kernel timestamps; `raw`: SOCK_RAW (link header kept)
+   * instead of SOCK_DGRAM; `ignoreOutgoing`: frames this host sends are not read back (a tap's
+   * wire: read with TunPoller, write with packetSend); `step` names the call that failed
+   */
+  packetOpen(ifname: string, raw?: boolean, ignoreOutgoing?: boolean): SyscallResult & { ifindex: number | null; step: string | null };
+  packetSend(fd: number, frame: Buffer | Uint8Array): SyscallResult;
+  /** PACKET_STATISTICS since the last call: frames queued to the socket, frames dropped for want of buffer */
+  packetStats(fd: number): SyscallResult & { packets: number; drops: number };
+  PacketPoller: new (fd: number, snaplen: number, onFrames: PacketFramesCallback) => PacketPollerHandle;
+  /** clock_gettime(CLOCK_REALTIME) in µs (ns as the fraction) */
+  realtimeUs(): number;
+  /** the kernel's TCP socket for one four-tuple (exact NETLINK_SOCK_DIAG request); ENOENT when none; remotePort 0: the listener it falls to */
+  diagLookup(local: Buffer, remote: Buffer): SyscallResult & { state?: number; timer?: number; expiresMs?: number; retrans?: number; rqueue?: number; wqueue?: number; uid?: number; inode?: number; remotePort?: number };
   /** renameat2(a, b, RENAME_EXCHANGE): swaps two paths in one step */
   renameExchange(a: string, b: string): SyscallResult;
-  /** AF_PACKET socket bound to an interface (a tap): whole Ethernet frames, non-blocking; read with TunPoller, write with tunWrite */
-  packetOpen(iface: string): SyscallResult;
   /** pipe2(O_CLOEXEC), both ends blocking */
   pipe(): SyscallResult & { readFd: number; writeFd: number };
 }

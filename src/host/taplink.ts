@@ -229,7 +229,7 @@ export class TapLink implements LabLink {
   }
 
   #write(frame: Uint8Array): void {
-    const r = native().tunWrite(this.fd, frame);
+    const r = native().packetSend(this.fd, frame);
     if (r.ret < 0) this.#lastError = r.errno;
   }
 

@@ -30,6 +30,11 @@ export interface LabLink {
   /** delivers at once the frames already queued (src/stack/link.ts) */
   poll(): void;
   tap(listener: (e: FrameEvent) => void): () => void;
+  /**
+   * Each frame once the system under test has it or gave it (its socket table then shows the
+   * result): a TUN's; absent where frames reach the system on another process's time (a tap).
+   */
+  onDelivered?(listener: (direction: Direction, frame: Uint8Array) => void): () => void;
   close(): void;
 }
 
@@ -39,6 +44,7 @@ export class TunLink implements LabLink {
   #poller: TunPollerHandle | null;
   #listeners = new Set<(frame: Uint8Array, timeUs: number, more: boolean) => void>();
   #taps = new Set<(e: FrameEvent) => void>();
+  #delivered = new Set<(direction: Direction, frame: Uint8Array) => void>();
   #sink: FrameSink | null;
   #lastError: string | null = null;
   #lastUs = 0;
@@ -60,6 +66,7 @@ export class TunLink implements LabLink {
         stamps[i] = this.#stamp(now - Math.max(0, last - (times[i] ?? last)));
         this.#record(frames[i]!, stamps[i]!, 'kernel→peer');
       }
+      if (this.#delivered.size) for (let i = 0; i < n; i++) for (const d of this.#delivered) d('kernel→peer', frames[i]!);
       // `more`: the rest of the batch follows at once, so the peer can answer the batch as a whole
       for (let i = 0; i < n; i++) for (const l of this.#listeners) l(frames[i]!, stamps[i]!, i < n - 1);
     });
@@ -90,6 +97,17 @@ export class TunLink implements LabLink {
     this.#record(frame, this.#stamp(wallUs()), 'peer→kernel');
     const r = native().tunWrite(this.fd, frame);
     if (r.ret < 0) this.#lastError = r.errno;
+    else for (const d of this.#delivered) d('peer→kernel', frame);
+  }
+
+  /**
+   * Called as each frame is handed over: a kernel frame once read (before the peer sees it), a
+   * peer frame once write(2) returned — by then the kernel has processed it (a TUN delivers a
+   * written frame to the stack inside the write), so its socket table shows the result.
+   */
+  onDelivered(listener: (direction: Direction, frame: Uint8Array) => void): () => void {
+    this.#delivered.add(listener);
+    return () => this.#delivered.delete(listener);
   }
 
   /** Hands over at once the frames already queued (the peer reads before it acts on a timer). */

@@ -4,7 +4,8 @@ import * as path from 'node:path';
 import { analyzeTcp, type DirectionSummary, type FlowSegment, type FlowSummary } from '../capture/flows';
 import { writeAnnotated } from '../capture/annotate';
 import { PcapWriter, readPcap } from '../capture/pcap';
-import { guestRealtime, wallUs } from '../host/clock';
+import type { CapturedFrame, PacketCapture } from '../host/capture';
+import { fromRealtimeUs, guestRealtime, wallUs, wallUsOf } from '../host/clock';
 import { currentBackend } from '../host/backend/current';
 import { KnobMissingError, type Backend, type ProcessHandle } from '../host/backend/types';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../host/ksocket';
@@ -16,26 +17,36 @@ import { TcpStack } from '../stack/stack';
 import type { TcbConfig } from '../stack/tcb';
 import { formatEndpoint, type IpFamily } from '../wire/address';
 import { tcpHeadersLength } from '../wire/frame';
+import { newTcpView, viewTcp, ACK, FIN, RST, SYN } from '../wire/view';
+import { SocketFollower } from './kernel-watch';
 import { formatFlags } from '../wire/tcp';
 import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
 import { labClaims, type ClaimResult, type LabDefinition, type VariantResult } from './types';
 import { decide, requires, type Judgement } from './verdict';
-import { resolveAnswer, type Answer, type QuestionResult } from './questions';
+import { resolveAnswer, singular, type Answer, type QuestionResult } from './questions';
 import { TupleOnWire, type Endpoint } from './onwire';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
+/** "192.0.2.1:80" or "[2001:db8::1]:80" back to its parts */
+const parseEndpoint = (s: string): { address: string; port: number } => {
+  const i = s.lastIndexOf(':');
+  return { address: s.slice(0, i).replace(/^\[|\]$/g, ''), port: Number(s.slice(i + 1)) };
+};
 
 export type TimelineEvent =
-  | ({ kind: 'syscall'; variant: string | null } & SyscallRecord)
+  /** `conn`: the connection the socket was, when it was one (local>remote), for drawing the call on its ladder */
+  | ({ kind: 'syscall'; variant: string | null; conn?: string } & SyscallRecord)
+  /** `number`: the frame's number in its variant's capture, as Wireshark numbers it */
   | { kind: 'frame'; at: number; variant: string | null; direction: string; bytes: number; number: number }
   | { kind: 'note'; at: number; variant: string | null; text: string }
   | { kind: 'variant'; at: number; variant: string; phase: 'start' | 'end' }
-  /** a kernel socket appeared, changed state or timer, or vanished (state null) */
-  | { kind: 'kernel'; at: number; variant: string | null; local: string; remote: string; state: string | null; timer: string | null; timerMs: number | null }
+  /** a kernel socket appeared, changed state or timer, or vanished (state null); followed by four-tuple (a listener by its inode) */
+  | { kind: 'kernel'; at: number; variant: string | null; local: string; remote: string; state: string | null; timer: string | null; timerMs: number | null; inode?: number }
   | { kind: 'counters'; at: number; variant: string | null; delta: Record<string, number> }
   | { kind: 'peer-state'; at: number; variant: string | null; local: string; remote: string; from: string; to: string }
-  | { kind: 'peer-segment'; at: number; variant: string | null; direction: 'in' | 'out'; local: string; remote: string; flags: string; seq: number; ack: number; len: number; window: number }
+  /** `heldMs`: how long the peer held an outgoing segment back after building it (a lab's wire delay) */
+  | { kind: 'peer-segment'; at: number; variant: string | null; direction: 'in' | 'out'; local: string; remote: string; flags: string; seq: number; ack: number; len: number; window: number; heldMs?: number }
   | { kind: 'sysctl'; at: number; variant: string | null; name: string; value: string };
 
 /** Messages from the lab process to the runner (one JSON object per stdout line). */
@@ -63,6 +74,8 @@ export interface ContextInit {
   dir: string;
   net: LabNetwork;
   link: LabLink;
+  /** the packet socket on the TUN: frames with the kernel's timestamps; without it, frames are stamped as the link reads or writes them */
+  capture?: PacketCapture | null;
   send: (m: LabMessage) => void;
   cpu?: CpuGate;
   /** the system under test (default: this process's, Linux unless inner.ts chose another) */
@@ -85,6 +98,9 @@ export class LabContext {
   readonly claims: ClaimResult[] = [];
   readonly questions: QuestionResult[] = [];
   readonly conclusion: string[] = [];
+  /** every line the lab printed (its tables too), kept for the report */
+  readonly printed: string[] = [];
+  readonly capture: PacketCapture | null;
   #send: (m: LabMessage) => void;
   #cpu: CpuGate;
   #cpuDepth = 0;
@@ -92,6 +108,12 @@ export class LabContext {
   #helpers: ProcessHandle[] = [];
   #peer: TcpStack | null = null;
   #sampleKernel: (() => void) | null = null;
+  /** the kernel's socket table as last followed (for deciding which frames may have changed it) */
+  #follower: SocketFollower | null = null;
+  /** where captured frames go while a variant runs */
+  #frameSink: ((f: CapturedFrame) => void) | null = null;
+  /** each open kernel socket's connection, once it had one (fd → "local>remote") */
+  #connOf = new Map<number, string | null>();
   #flows = new Map<string, FlowSummary>();
   /** each finished variant's counters, read at its start and end */
   #counterReadings = new Map<string, { before: Record<string, number>; after: Record<string, number> }>();
@@ -116,16 +138,45 @@ export class LabContext {
     this.dir = init.dir;
     this.#send = init.send;
     this.#cpu = init.cpu ?? NO_GATE;
-    let n = 0;
-    this.link.tap((e) => {
-      n++;
-      if (this.#bulk) {
-        this.#bulk.frames++;
-        this.#bulk.bytes += e.frame.length;
-        return;
-      }
-      this.timeline.push({ kind: 'frame', at: e.timeUs, variant: this.#variant, direction: e.direction, bytes: e.frame.length, number: n });
+    this.capture = init.capture ?? null;
+    if (this.capture) this.capture.onFrame((f) => this.#frameSink?.(f));
+    else this.link.tap((e) => this.#frameSink?.({ timeUs: e.timeUs, direction: e.direction, data: e.frame, length: e.frame.length }));
+    // a frame that may change its connection's state: that four-tuple's socket is read as soon as
+    // the frame has crossed (one lookup, src/host/diag.ts), before the peer answers it — a SYN, FIN
+    // or RST, or an ACK of the kernel's SYN or FIN (RFC 9293 §3.10.7.4: what moves SYN-RECEIVED,
+    // FIN-WAIT-1, CLOSING and LAST-ACK on); an ACK of data moves nothing
+    const view = newTcpView();
+    /** per four-tuple: the sequence number just past the kernel's latest SYN or FIN, awaiting its ACK */
+    const awaited = new Map<string, number>();
+    this.link.onDelivered?.((_dir, frame) => {
+      if (!this.#follower || this.#bulk || !viewTcp(frame, true, view)) return;
+      const fromPeer = view.src === ADDR.peer4 || view.src === ADDR.peer4b || view.src === ADDR.peer6;
+      const local = fromPeer ? { address: view.dst, port: view.dstPort } : { address: view.src, port: view.srcPort };
+      const remote = fromPeer ? { address: view.src, port: view.srcPort } : { address: view.dst, port: view.dstPort };
+      const key = `${ep(local)}|${ep(remote)}`;
+      const control = (view.flags & (SYN | FIN | RST)) !== 0;
+      if (!fromPeer && (view.flags & (SYN | FIN)) !== 0) awaited.set(key, (view.seq + view.len + ((view.flags & SYN) ? 1 : 0) + ((view.flags & FIN) ? 1 : 0)) >>> 0);
+      const want = awaited.get(key);
+      const acksIt = fromPeer && want !== undefined && (view.flags & ACK) !== 0 && ((view.ack - want) | 0) >= 0;
+      if (acksIt) awaited.delete(key);
+      if (control || acksIt) this.#sampleOne(local, remote);
     });
+  }
+
+  /** Reads one four-tuple's socket and records what changed (the whole table where the kernel has no sock_diag). */
+  #sampleOne(local: { address: string; port: number }, remote: { address: string; port: number }): void {
+    if (!this.#follower) return;
+    const lookup = this.system.socketAt;
+    if (!lookup) return this.#sampleKernel?.();
+    const at = wallUs();
+    for (const c of this.#follower.updateOne(ep(local), ep(remote), lookup.call(this.system, local, remote))) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
+  }
+
+  /** Which clock the captures carry, for timeline.json and the README's promise. */
+  get clock(): string {
+    return this.capture
+      ? `wall time (CLOCK_REALTIME), microseconds; frames stamped by the kernel where they crossed ${this.net.tunName} (AF_PACKET socket, SO_TIMESTAMPNS — as tcpdump's)`
+      : `wall time (CLOCK_REALTIME), microseconds; frames stamped as twlab read or wrote them on ${this.net.tunName} (no packet socket here)`;
   }
 
   // ---- parameters, typed ----
@@ -156,10 +207,36 @@ export class LabContext {
       opts.timeline === false
         ? undefined
         : (r: SyscallRecord) => {
-            this.timeline.push({ kind: 'syscall', variant: this.#variant, ...r });
-            this.#sampleKernel?.(); // the kernel's state right after each syscall
+            const conn = this.#connection(r);
+            this.timeline.push({ kind: 'syscall', variant: this.#variant, ...r, ...(conn ? { conn } : {}) });
+            // the kernel's state right after each syscall: its connection's socket, or the whole table
+            if (conn) {
+              const [l, rem] = conn.split('>');
+              this.#sampleOne(parseEndpoint(l!), parseEndpoint(rem!));
+            } else this.#sampleKernel?.();
           };
     return KernelSocket.create(family, proto, { nonBlocking: opts.nonBlocking, observer, calls: this.system.sockets });
+  }
+
+  /**
+   * The connection a syscall's socket is (or was, for close()): read with getsockname/getpeername
+   * once it is connected (after connect(), or on the socket accept() returned), remembered until close.
+   */
+  #connection(r: SyscallRecord): string | undefined {
+    const fd = r.call === 'accept' ? r.ret : r.fd;
+    if (fd < 0) return undefined;
+    if (r.call === 'close') {
+      const conn = this.#connOf.get(fd);
+      this.#connOf.delete(fd);
+      return conn ?? undefined;
+    }
+    if (r.call === 'socket' || r.call === 'bind' || r.call === 'listen') {
+      this.#connOf.delete(fd); // a new socket on a reused fd number
+      return undefined;
+    }
+    // looked up once per connection: a socket without a peer yet is asked again at its next call
+    if (r.call === 'connect' || !this.#connOf.get(fd)) this.#connOf.set(fd, KernelSocket.endpointsOf(fd, this.system.sockets));
+    return this.#connOf.get(fd) ?? undefined;
   }
 
   /** A process under another uid in this namespace (stopped when the lab ends). */
@@ -182,7 +259,7 @@ export class LabContext {
   peer(tcb: Partial<TcbConfig> = {}): TcpStack {
     if (this.#peer) return this.#peer;
     const stack = new TcpStack(this.link, { addresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6], tcb });
-    const wall = (ms: number): number => Math.round((performance.timeOrigin + ms) * 1000);
+    const wall = wallUsOf;
     stack.onSegment((e) =>
       this.#bulk ? undefined : this.timeline.push({
         kind: 'peer-segment',
@@ -196,6 +273,7 @@ export class LabContext {
         ack: e.tcp.ack,
         len: e.tcp.payload.length,
         window: e.tcp.window,
+        ...(e.direction === 'out' && performance.now() - e.at >= 1 ? { heldMs: Math.round((performance.now() - e.at) * 10) / 10 } : {}),
       }),
     );
     stack.created.on((c) =>
@@ -343,20 +421,27 @@ export class LabContext {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`variant name must be kebab-case: ${name}`);
     const file = `${name}.pcap`;
     const pcap = new PcapWriter(path.join(this.dir, file));
-    this.link.setSink({
-      write: (timeUs, frame) => {
-        // in a bulk phase a frame carrying data keeps its headers only, as tcpdump's snaplen would
-        const headers = this.#bulk ? tcpHeadersLength(frame) : null;
-        if (headers !== null && headers < frame.length) pcap.write(timeUs, frame.subarray(0, headers), frame.length);
-        else pcap.write(timeUs, frame);
-      },
-    });
+    this.capture?.drain(); // what crossed before the variant began is not its evidence
+    let number = 0;
+    this.#frameSink = (f) => {
+      if (this.#bulk) {
+        this.#bulk.frames++;
+        this.#bulk.bytes += f.length;
+      }
+      // in a bulk phase a frame carrying data keeps its headers only, as tcpdump's snaplen would
+      const headers = this.#bulk ? tcpHeadersLength(f.data) : null;
+      if (headers !== null && headers < f.length) pcap.write(f.timeUs, f.data.subarray(0, headers), f.length);
+      else pcap.write(f.timeUs, f.data, f.length);
+      number++;
+      if (!this.#bulk) this.timeline.push({ kind: 'frame', at: f.timeUs, variant: name, direction: f.direction, bytes: f.length, number });
+    };
     this.#variant = name;
     this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'start' });
     const before = this.system.counters();
     const stopWatch = this.#watchKernel();
     try {
       const observations = await fn();
+      this.capture?.drain(); // every frame that crossed while the variant ran is queued by now: counted below
       if (this.#watchError) throw this.#watchError;
       const after = this.system.counters();
       this.#counterReadings.set(name, { before, after });
@@ -366,9 +451,10 @@ export class LabContext {
       this.variants.push(result);
       return { ...observations, counters: delta };
     } finally {
+      this.capture?.drain(); // every frame that crossed while the variant ran is queued by now
       stopWatch();
       this.timeline.push({ kind: 'variant', at: wallUs(), variant: name, phase: 'end' });
-      this.link.setSink(null);
+      this.#frameSink = null;
       this.#variant = null;
       pcap.close();
       // analysed once: what the lab asks of the capture later, and the same frames with twlab's
@@ -393,10 +479,14 @@ export class LabContext {
   async #bulkPhase<T>(what: string, fn: () => Promise<T>): Promise<T> {
     const b = { frames: 0, bytes: 0 };
     const t0 = performance.now();
+    this.capture?.drain();
     this.#bulk = b;
+    this.capture?.setSnaplen(256); // headers only are kept: the socket need not copy the rest
     try {
       return await fn();
     } finally {
+      this.capture?.drain();
+      this.capture?.setSnaplen(262144);
       this.#bulk = null;
       const ms = performance.now() - t0;
       this.note(`bulk: ${what}: ${b.frames} frames, ${b.bytes} bytes on the wire in ${Math.round(ms)} ms (${(b.bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s); data frames captured headers-only`);
@@ -423,11 +513,17 @@ export class LabContext {
     }
   }
 
-  /** Samples the socket table every 20 ms (and after each syscall); changes of state or timer kind go to the timeline. */
+  /**
+   * Follows the socket table while a variant runs: each socket every 20 ms, after every syscall,
+   * and as soon as a frame that can change its state has crossed (a SYN, FIN or RST, or an ACK to
+   * a socket waiting for one), so each state shows when the table shows it; the whole table every
+   * 200 ms and after a syscall on no connection (new listeners, sockets a syscall reset). Sockets
+   * are followed by four-tuple through close() to their end (src/lab/kernel-watch.ts).
+   */
   #watchKernel(): () => void {
-    const seen = new Map<string, { state: string; timer: string }>();
+    const follower = new SocketFollower();
     const sample = (): void => {
-      const now = new Set<string>();
+      const at = wallUs();
       let table: SocketEntry[];
       try {
         table = this.system.table();
@@ -435,29 +531,25 @@ export class LabContext {
         this.#watchError ??= e as Error; // the variant fails with it when its steps return
         return;
       }
-      for (const e of table) {
-        const key = `${ep(e.local)}|${ep(e.remote)}|${e.inode}|${e.state === 'TIME_WAIT' ? 'tw' : ''}`;
-        now.add(key);
-        const prev = seen.get(key);
-        if (!prev || prev.state !== e.state || prev.timer !== e.timer) {
-          seen.set(key, { state: e.state, timer: e.timer });
-          this.timeline.push({ kind: 'kernel', at: wallUs(), variant: this.#variant, local: ep(e.local), remote: ep(e.remote), state: e.state, timer: e.timer, timerMs: e.timerMs });
-        }
-      }
-      for (const key of [...seen.keys()]) {
-        if (now.has(key)) continue;
-        seen.delete(key);
-        const [local, remote] = key.split('|');
-        this.timeline.push({ kind: 'kernel', at: wallUs(), variant: this.#variant, local: local!, remote: remote!, state: null, timer: null, timerMs: null });
-      }
+      for (const c of follower.update(table)) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
     };
+    // every 20 ms: the sockets already followed, each looked up on its own (cheap); the whole table
+    // (which walks the kernel's entire established hash) every 200 ms, or when many are followed
+    let tick = 0;
+    const poll = (): void => {
+      const known = follower.connections();
+      if (tick++ % 10 === 0 || known.length > 64 || !this.system.socketAt) return sample();
+      for (const k of known) this.#sampleOne(parseEndpoint(k.local), parseEndpoint(k.remote));
+    };
+    this.#follower = follower;
     sample();
-    const timer = setInterval(sample, 20);
+    const timer = setInterval(poll, 20);
     this.#sampleKernel = sample;
     return () => {
       clearInterval(timer);
       sample();
       this.#sampleKernel = null;
+      this.#follower = null;
     };
   }
 
@@ -509,6 +601,8 @@ export class LabContext {
 
   /** A line of the human-readable output (not printed with --json). */
   print(text = ''): void {
+    text = singular(text);
+    this.printed.push(text);
     this.#send({ type: 'print', lab: this.def.id, text });
   }
 

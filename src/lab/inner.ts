@@ -11,6 +11,8 @@ import { fstackBackend, FREEBSD_KNOBS } from '../host/backend/freebsd';
 import { NETBSD_KNOBS } from '../host/backend/knobs';
 import { setupStackNetwork } from '../host/backend/stack-network';
 import { KnobMissingError, type Backend } from '../host/backend/types';
+import { CaptureError, PacketCapture } from '../host/capture';
+import { diagAvailable } from '../host/diag';
 import { setupLabNetwork, type LabNetwork } from '../host/netns';
 import { TunLink, type LabLink } from '../host/tunlink';
 import * as readline from 'node:readline';
@@ -20,6 +22,7 @@ import { formatJson } from './json';
 import { resolveLabIds } from './registry';
 import { labClaims, type LabResult } from './types';
 import { score, type QuestionResult } from './questions';
+import { scoreClass } from './classroom';
 import { requires } from './verdict';
 
 export interface LabJob {
@@ -29,6 +32,8 @@ export interface LabJob {
   stagingDir: string;
   /** the student's predictions for this lab's questions (twlab run --predict) */
   predictions?: Record<string, string | number | null>;
+  /** a class's predictions for this lab's questions, per student (twlab run --predict class.csv) */
+  classAnswers?: Array<[string, Record<string, string | number | null>]>;
   /** another OS's TCP/IP stack as the system under test (default: the Linux kernel) */
   stack?: StackJob;
 }
@@ -84,7 +89,21 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   }
   const { net, link, system, missingKnobs } = await labNetwork(job, sysctls, [...(def!.recordSysctls ?? [])]);
   fs.mkdirSync(job.stagingDir, { recursive: true });
-  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, send, system, missingKnobs, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
+  // Linux's frames with the kernel's own timestamps; where no packet socket can be had, and for
+  // another OS's stack (its frames cross a tap on a helper's time, not its own), as the link sees them
+  let capture: PacketCapture | null = null;
+  let noCapture = '';
+  if (system.identity.os === 'Linux') {
+    try {
+      capture = new PacketCapture(net.tunName);
+    } catch (e) {
+      if (!(e instanceof CaptureError)) throw e;
+      noCapture = e.message;
+    }
+  }
+  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, capture, send, system, missingKnobs, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
+  if (noCapture) ctx.note(`${noCapture}: frames are stamped as twlab reads and writes them`);
+  if (system.identity.os === 'Linux' && !diagAvailable()) ctx.note('this kernel answers no sock_diag for TCP (tcp_diag not loaded): the socket table is read whole from /proc/net/tcp where one four-tuple would do');
   const startedAt = new Date();
   const t0 = performance.now();
   let stoppedBy: KnobMissingError | null = null;
@@ -102,6 +121,9 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     ctx.concludeClaims();
   } finally {
     ctx.dispose();
+    const drops = capture?.drops() ?? 0;
+    if (drops) ctx.note(`the capture socket dropped ${drops} frames for want of buffer: the pcaps miss them`);
+    capture?.close();
     link.close();
     system.close();
   }
@@ -118,6 +140,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     variants: ctx.variants,
     claims: ctx.claims,
     conclusion: ctx.conclusion,
+    output: ctx.printed,
   };
   const asked = def!.questions ?? [];
   const unanswered = asked.filter((q) => !ctx.questions.some((a) => a.id === q.id)).map((q) => q.id);
@@ -129,10 +152,11 @@ export async function runJob(job: LabJob): Promise<LabResult> {
       result.questions = s.questions;
       result.predictionScore = s.score;
     } else result.questions = ordered;
+    if (job.classAnswers) result.class = scoreClass(ordered, job.classAnswers);
   }
   const missing = labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
   if (missing.length) throw new Error(`lab ${def!.id} gave no verdict for ${missing.join(', ')}`);
-  fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: 'wall time, microseconds (same clock as the pcap timestamps)', events: ctx.timeline }) + '\n');
+  fs.writeFileSync(path.join(job.stagingDir, 'timeline.json'), JSON.stringify({ lab: def!.id, clock: ctx.clock, events: ctx.timeline }) + '\n');
   fs.writeFileSync(path.join(job.stagingDir, 'result.json'), formatJson(result, 5) + '\n');
   return result;
 }

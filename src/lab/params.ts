@@ -77,8 +77,9 @@ export function defaultOf(spec: ParamSpec): ParamValue {
   return spec.kind === 'list' ? [...spec.default] : spec.default;
 }
 
+/** A value as `--set` takes it: lists comma-separated, booleans on/off. */
 export function formatParamValue(v: ParamValue): string {
-  return Array.isArray(v) ? v.join(',') : String(v);
+  return Array.isArray(v) ? v.join(',') : typeof v === 'boolean' ? (v ? 'on' : 'off') : String(v);
 }
 
 /** A one-line description for help and `twlab list`: name=default (type) help */

@@ -3,47 +3,23 @@
 import * as fs from 'node:fs';
 import * as readline from 'node:readline';
 import { TwlabError } from './errors';
-import { choiceOf, type Predictions, type QuestionResult } from './questions';
-import { resolveLabIds } from './registry';
+import { readAnswersFile, type ClassAnswers } from './classroom';
+import type { Predictions, QuestionResult } from './questions';
 import type { LabDefinition, LabResult } from './types';
 
-/** Reads `{ "<lab>": { "<question>": "<choice text or number>" } }`; every name and choice is checked. */
-export function readPredictions(file: string, labs: readonly LabDefinition[]): Predictions {
-  let raw: unknown;
+/**
+ * Reads a file of answers: one student's (`{ "<lab>": { "<question>": "<choice text or number>" } }`)
+ * or a class's (JSON of named students, or CSV; src/lab/classroom.ts). Every name and choice is checked.
+ */
+export function readPredictions(file: string, labs: readonly LabDefinition[]): { one: Predictions } | { class: ClassAnswers } {
+  let text: string;
   try {
-    raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new TwlabError('BAD_USAGE', `--predict ${file}: ${err.code === 'ENOENT' ? 'no such file' : err instanceof SyntaxError ? `not JSON (${err.message})` : err.message}`);
+    throw new TwlabError('BAD_USAGE', `--predict ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory, not a file of answers' : err.message}`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) throw new TwlabError('BAD_USAGE', `--predict ${file}: expected an object like {"03": {"q1": "EADDRINUSE"}}`);
-  const out: Predictions = {};
-  for (const [labKey, answers] of Object.entries(raw as Record<string, unknown>)) {
-    let def: LabDefinition;
-    try {
-      def = resolveLabIds([labKey])[0]!;
-    } catch {
-      throw new TwlabError('BAD_USAGE', `--predict ${file}: unknown lab ${JSON.stringify(labKey)}`);
-    }
-    if (!labs.includes(def)) throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id} is not in this run (add it to the ids)`);
-    if (!answers || typeof answers !== 'object' || Array.isArray(answers)) throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id}: expected an object of question → answer`);
-    const mine: Record<string, string | null> = {};
-    for (const [qid, value] of Object.entries(answers as Record<string, unknown>)) {
-      const q = (def.questions ?? []).find((x) => x.id === qid);
-      if (!q) throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id} has no question ${JSON.stringify(qid)} (it has ${(def.questions ?? []).map((x) => x.id).join(', ') || 'none'})`);
-      if (value === null || value === '') {
-        mine[qid] = null;
-        continue;
-      }
-      if (typeof value !== 'string' && typeof value !== 'number') throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id} ${qid}: an answer is a choice's text or number`);
-      const c = choiceOf(q, value);
-      if (c === null) throw new TwlabError('BAD_USAGE', `--predict ${file}: lab ${def.id} ${qid}: ${JSON.stringify(value)} is none of ${q.choices.map((x, i) => `${i + 1}) ${x}`).join(', ')}`);
-      mine[qid] = c;
-    }
-    out[def.id] = mine;
-  }
-  for (const l of labs) out[l.id] ??= {};
-  return out;
+  return readAnswersFile(file, text, labs);
 }
 
 /**
@@ -57,16 +33,17 @@ export async function askOnTerminal(labs: readonly LabDefinition[], input: NodeJ
   input.setRawMode(true);
   input.resume();
   const w = (s: string): boolean => output.write(s);
+  const paint = output.isTTY && !process.env.NO_COLOR ? (code: string, s: string): string => `\x1b[${code}m${s}\x1b[0m` : (_code: string, s: string): string => s;
   try {
     w('\nPredict first: what will the kernel do? (↑/↓ or a number to choose, Enter to confirm; Enter with nothing chosen skips)\n');
     for (const def of labs) {
       const qs = def.questions ?? [];
       out[def.id] = {};
       if (qs.length === 0) continue;
-      w(`\nLab ${def.id} — ${def.title}\n`);
+      w(`\n${paint('1', `Lab ${def.id} — ${def.title}`)}\n`);
       for (const q of qs) {
-        w(`  ${q.text}\n`);
-        out[def.id]![q.id] = await choose(q.choices, input, w);
+        w(`  ${paint('1', q.text)}\n`);
+        out[def.id]![q.id] = await choose(q.choices, input, w, paint);
       }
     }
   } finally {
@@ -76,11 +53,11 @@ export async function askOnTerminal(labs: readonly LabDefinition[], input: NodeJ
   return out;
 }
 
-function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: string) => boolean): Promise<string | null> {
+function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: string) => boolean, paint: (code: string, s: string) => string): Promise<string | null> {
   let at = -1;
   const draw = (first: boolean): void => {
     if (!first) w(`\x1b[${choices.length}A`);
-    choices.forEach((c, i) => w(`\r\x1b[K    ${i === at ? '›' : ' '} ${i + 1}) ${c}\n`));
+    choices.forEach((c, i) => w(`\r\x1b[K    ${i === at ? paint('1;36', `› ${i + 1}) ${c}`) : `  ${i + 1}) ${c}`}\n`));
   };
   draw(true);
   return new Promise((resolve, reject) => {
@@ -95,7 +72,7 @@ function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: str
       else if (str && /^[1-9]$/.test(str) && Number(str) <= choices.length) at = Number(str) - 1;
       else if (key?.name === 'return' || key?.name === 'enter') {
         input.off('keypress', onKey);
-        w(`    → ${at >= 0 ? choices[at] : '(skipped)'}\n`);
+        w(`    ${at >= 0 ? paint('36', `→ ${choices[at]}`) : paint('2', '→ (skipped)')}\n`);
         resolve(at >= 0 ? choices[at]! : null);
         return;
       } else return;

@@ -48,10 +48,14 @@ export interface PredictionScore {
 /** Predictions for a run: lab id → question id → the chosen text (or its 1-based number). */
 export type Predictions = Record<string, Record<string, string | number | null>>;
 
+/** "measured on 1 connections" → "1 connection": a lab writes its counts one way for any number. */
+export const singular = (text: string): string => text.replace(/\b1 (connection|trial|segment|frame|probe|close|restart|listener|cell|socket)s\b/g, '1 $1');
+
 export function resolveAnswer(q: QuestionSpec, a: Answer): QuestionResult {
   const failed = (a.requires ?? []).find((p) => !p.met);
-  if (failed) return { ...q, choices: [...q.choices], answer: null, why: a.why, frames: a.frames ?? [], notScored: `${failed.what} — ${failed.measured}` };
-  return { ...q, choices: [...q.choices], answer: a.answer, why: a.why, frames: a.frames ?? [] };
+  const why = singular(a.why);
+  if (failed) return { ...q, choices: [...q.choices], answer: null, why, frames: a.frames ?? [], notScored: `${failed.what} — ${failed.measured}` };
+  return { ...q, choices: [...q.choices], answer: a.answer, why, frames: a.frames ?? [] };
 }
 
 /** A prediction as the chosen text: a choice's text, or its 1-based number. */

@@ -1,13 +1,14 @@
 // Reports: captures/NN-slug/report.html per lab and captures/index.html for the run — single
-// offline files (inline CSS and SVG, no scripts, no fetches) a teacher can project.
+// offline files (inline CSS, SVG and one small script, no fetches) a teacher can project or print.
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { analyzeTcp } from '../capture/flows';
 import { escapeXml as esc } from '../capture/html';
-import { layoutLadders, renderLadderSvg, type TimelineEvent } from '../capture/ladder';
+import { layoutLadders, renderLadderSvg, type Ladder, type TimelineEvent } from '../capture/ladder';
 import { readPcap } from '../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../capture/timeline-svg';
 import { columnLabel, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
+import { writeCourseHtml } from './course';
 import { allLabs } from './registry';
 import type { QuestionResult } from './questions';
 import type { LabResult, VariantResult } from './types';
@@ -25,6 +26,24 @@ th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.85r
 .meta{color:#555}.svgbox{overflow-x:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto}
 .controls{margin:.5rem 0 0 0}.controls button{font-size:1rem;padding:.15rem .6rem}.status{font-family:ui-monospace,monospace;font-size:.85rem;margin-left:.5rem}
 .right{background:#d7f0d0}.wrong{background:#f8d0d0}.skipped,.not-scored{background:#e6e6e6}
+.stepper:focus{outline:2px solid #57a;outline-offset:2px}.stepper:focus-visible{outline:2px solid #57a}
+g.row:target line,g.row.hl line{stroke-width:4}g.row:target text,g.row.hl text{font-weight:bold}
+pre.output{font-size:.78rem;line-height:1.25}.same{color:#555;font-size:.9rem;margin:.2rem 0 1rem 0}
+table.class td.n{text-align:right}.bar{display:inline-block;height:.7rem;background:#9bc;vertical-align:middle}
+@media print{
+ body{max-width:none;margin:0;padding:0;font-size:10pt;line-height:1.3}
+ .controls,.noprint{display:none!important}
+ g.row{visibility:visible!important}
+ .svgbox{overflow:visible;border:none;break-inside:avoid}
+ svg{max-width:100%;height:auto}
+ pre{white-space:pre-wrap;overflow:visible;break-inside:auto}
+ pre.output{white-space:pre-wrap;overflow-wrap:anywhere;font-size:6.5pt}
+ details:not(.more)::details-content{content-visibility:visible;display:block}
+ details>summary{list-style:none;font-weight:bold}
+ h2,h3,h4{break-after:avoid}
+ table{break-inside:auto}tr{break-inside:avoid}
+ a{color:inherit;text-decoration:none}
+}
 `;
 
 function verdictBadge(v: string): string {
@@ -32,15 +51,16 @@ function verdictBadge(v: string): string {
 }
 
 /**
- * A ladder a class can step through: the controls appear only when the page's script runs
- * (without scripts, or printed, the whole ladder shows). Each step reveals one more row, and the
- * status line gives each side's state at that point, the TIME_WAIT timer counting down.
+ * A ladder, whole, that a class can also step through: the controls appear only when the page's
+ * script runs (without scripts, or printed, the whole ladder shows). Stepping reveals one row at
+ * a time, and the status line gives each side's state at that point, the TIME_WAIT timer
+ * counting down; the arrow keys step the ladder that has the focus.
  */
 function stepper(svg: string): string {
-  return `<div class="stepper"><div class="controls" hidden><button type="button" data-go="first" title="back to the start">|◀ start</button> <button type="button" data-go="prev" title="one step back">◀ back</button> <button type="button" data-go="next" title="what happens next?">next ▶</button> <button type="button" data-go="all" title="the whole ladder">all ▶|</button> <span class="status"></span></div><div class="svgbox">${svg}</div></div>`;
+  return `<div class="stepper" tabindex="0"><div class="controls" hidden><button type="button" data-go="first" title="step through from the start (Home)">▶ step through</button> <button type="button" data-go="prev" title="one step back (←)">◀ back</button> <button type="button" data-go="next" title="what happens next? (→ or space)">next ▶</button> <button type="button" data-go="all" title="the whole ladder (End)">whole ladder</button> <span class="status"></span></div><div class="svgbox">${svg}</div></div>`;
 }
 
-/** The stepping, inline: no fetches, nothing but this page. */
+/** The stepping and the frame links, inline: no fetches, nothing but this page. */
 const STEPPER_SCRIPT = `<script>
 (function () {
   function tw(label, since, now) {
@@ -52,7 +72,8 @@ const STEPPER_SCRIPT = `<script>
     if (!rows.length) return;
     var controls = box.querySelector('.controls');
     var status = box.querySelector('.status');
-    var at = 0;
+    var at = rows.length - 1;
+    var whole = true;
     function show() {
       var left = '—', right = '—', leftAt = 0, rightAt = 0, now = 0;
       rows.forEach(function (r, i) {
@@ -60,30 +81,71 @@ const STEPPER_SCRIPT = `<script>
         r.style.visibility = on ? 'visible' : 'hidden';
         if (!on) return;
         now = parseFloat(r.getAttribute('data-t'));
-        if (r.getAttribute('data-left')) { left = r.getAttribute('data-left'); leftAt = now; }
-        if (r.getAttribute('data-right')) { right = r.getAttribute('data-right'); rightAt = now; }
+        if (r.getAttribute('data-left')) { left = r.getAttribute('data-left').replace(/.* → /, ''); leftAt = now; }
+        if (r.getAttribute('data-right')) { right = r.getAttribute('data-right').replace(/.* → /, ''); rightAt = now; }
       });
       var frame = rows[at].getAttribute('data-frame');
-      status.textContent = 'step ' + (at + 1) + '/' + rows.length + (frame ? ' · frame #' + frame : '') + ' · t=' + now.toFixed(3) + ' s · kernel: ' + tw(left, leftAt, now) + ' · peer: ' + tw(right, rightAt, now);
+      status.textContent = (whole ? 'the whole ladder (' + rows.length + ' steps) · ▶ or → steps through it' : 'step ' + (at + 1) + '/' + rows.length) + (frame ? ' · frame #' + frame : '') + ' · t=' + now.toFixed(3) + ' s · ' + box.getAttribute('data-left-role') + ': ' + tw(left, leftAt, now) + ' · ' + box.getAttribute('data-right-role') + ': ' + tw(right, rightAt, now);
     }
+    function go(to) {
+      if (to === 'first') { at = 0; whole = false; }
+      else if (to === 'prev') { at = whole ? rows.length - 1 : Math.max(0, at - 1); whole = false; }
+      else if (to === 'next') { at = whole ? 0 : Math.min(rows.length - 1, at + 1); whole = at === rows.length - 1 && whole; }
+      else { at = rows.length - 1; whole = true; }
+      show();
+    }
+    var svg = box.querySelector('svg');
+    box.setAttribute('data-left-role', (svg && svg.getAttribute('data-left-role')) || 'left');
+    box.setAttribute('data-right-role', (svg && svg.getAttribute('data-right-role')) || 'right');
     controls.hidden = false;
     controls.addEventListener('click', function (e) {
-      var go = e.target && e.target.getAttribute && e.target.getAttribute('data-go');
-      if (!go) return;
-      at = go === 'first' ? 0 : go === 'prev' ? Math.max(0, at - 1) : go === 'next' ? Math.min(rows.length - 1, at + 1) : rows.length - 1;
-      show();
+      var to = e.target && e.target.getAttribute && e.target.getAttribute('data-go');
+      if (to) go(to);
+    });
+    box.addEventListener('keydown', function (e) {
+      var to = { ArrowRight: 'next', ' ': 'next', j: 'next', ArrowLeft: 'prev', k: 'prev', Home: 'first', End: 'all' }[e.key];
+      if (!to) return;
+      e.preventDefault();
+      go(to);
     });
     show();
   });
+  // a frame link (#variant-fN) opens what hides its row and marks it
+  function target() {
+    var id = decodeURIComponent(location.hash.slice(1));
+    var el = id && document.getElementById(id);
+    if (!el) return;
+    for (var d = el.parentNode; d; d = d.parentNode) if (d.tagName === 'DETAILS') d.open = true;
+    el.style.visibility = 'visible';
+    document.querySelectorAll('g.row.hl').forEach(function (g) { g.classList.remove('hl'); });
+    el.classList.add('hl');
+    el.scrollIntoView({ block: 'center' });
+  }
+  window.addEventListener('hashchange', target);
+  target();
+  // printed, everything shows: answers and collapsed ladders opened, every row visible
+  var opened = [];
+  window.addEventListener('beforeprint', function () {
+    document.querySelectorAll('details:not([open]):not(.more)').forEach(function (d) { d.open = true; opened.push(d); });
+    document.querySelectorAll('g.row').forEach(function (g) { g.style.visibility = 'visible'; });
+  });
+  window.addEventListener('afterprint', function () { opened.splice(0).forEach(function (d) { d.open = false; }); });
 })();
 </script>`;
 
-function questionsSection(result: LabResult): string {
+/** The anchor of a frame's row in a variant's ladder: `<variant>-f<n>` (the pcap's name without .pcap). */
+export const frameAnchor = (pcap: string, n: number): string => `${pcap.replace(/\.pcap(ng)?$/, '')}-f${n}`;
+
+function questionsSection(result: LabResult, drawn: ReadonlySet<string>): string {
   if (!result.questions?.length) return '';
+  // each frame number links to its row in the ladder below (when that connection is drawn) or names the capture
   const frames = (q: QuestionResult): string =>
     q.frames
       .filter((f) => f.numbers.length)
-      .map((f) => `<a href="${esc(f.pcap)}">${esc(f.pcap)}</a> ${esc(f.numbers.slice(0, 12).map((n) => `#${n}`).join(', '))}${f.numbers.length > 12 ? ' …' : ''}`)
+      .map((f) => {
+        const shown = f.numbers.slice(0, 12).map((n) => (drawn.has(frameAnchor(f.pcap, n)) ? `<a href="#${esc(frameAnchor(f.pcap, n))}">#${n}</a>` : `#${n}`));
+        return `<a href="${esc(f.pcap)}">${esc(f.pcap)}</a> ${shown.join(', ')}${f.numbers.length > 12 ? ' …' : ''}`;
+      })
       .join('; ');
   const rows = result.questions.map((q) => {
     const verdict = q.answer === null ? 'not scored' : q.prediction === undefined ? '' : q.prediction === null ? 'skipped' : q.correct ? 'right' : 'wrong';
@@ -91,10 +153,37 @@ function questionsSection(result: LabResult): string {
   });
   const s = result.predictionScore;
   return `<h2>Predict, then look</h2>
-<p class="meta">Each answer comes from this run's own measurements${s ? `; the predictions scored ${s.correct}/${s.scored}` : ''}. Open an answer only after you have predicted it.</p>
+<p class="meta">Each answer comes from this run's own measurements${s ? `; the predictions scored ${s.correct}/${s.scored}` : ''}. Open an answer only after you have predicted it; its frame numbers lead to the ladder.</p>
 <table><tr><th>question</th>${s ? '<th>predicted</th>' : ''}<th>answer</th></tr>
 ${rows.join('\n')}
-</table>`;
+</table>
+${classSection(result)}`;
+}
+
+/** A class's predictions: per question, how many chose each answer (who, on hover), beside the kernel's; each student's score. */
+function classSection(result: LabResult): string {
+  const c = result.class;
+  if (!c) return '';
+  const n = c.students.length;
+  const qs = c.questions
+    .map((q) => {
+      const cells = q.choices
+        .map((x) => {
+          const right = x.choice === q.answer;
+          return `<tr class="${right ? 'right' : ''}"><td>${esc(x.choice)}${right ? ' ✓' : ''}</td><td class="n">${x.students.length}</td><td><span class="bar" style="width:${Math.round((x.students.length / Math.max(1, n)) * 12)}rem"></span></td><td class="meta">${esc(x.students.join(', '))}</td></tr>`;
+        })
+        .join('');
+      const skipped = q.skipped.length ? `<tr><td class="meta">skipped</td><td class="n">${q.skipped.length}</td><td></td><td class="meta">${esc(q.skipped.join(', '))}</td></tr>` : '';
+      return `<h4>${esc(q.id)}. ${esc(q.text)}</h4>
+<p>the kernel: <strong>${esc(q.answer ?? 'not scored (a precondition failed)')}</strong>${q.answer !== null ? ` · right: ${q.right}/${q.scored}` : ''}</p>
+<table class="class"><tr><th>answer</th><th>students</th><th></th><th>who</th></tr>${cells}${skipped}</table>`;
+    })
+    .join('\n');
+  const scores = c.students.map((st) => `<tr><td>${esc(st.name)}</td><td class="n">${st.correct}/${st.scored}</td><td class="meta">${st.answered < c.questions.length ? `${c.questions.length - st.answered} skipped` : ''}</td></tr>`).join('');
+  return `<h3>The class's predictions (${n} student${n === 1 ? '' : 's'})</h3>
+${qs}
+<h4>Scores</h4>
+<table class="class"><tr><th>student</th><th>right</th><th></th></tr>${scores}</table>`;
 }
 
 function preconditionList(pre: LabResult['claims'][number]['preconditions'] | undefined): string {
@@ -115,7 +204,7 @@ function timelineFor(events: TimelineEvent[], variant: string): TimelineInput {
   const end = [...mine].reverse().find((e) => e.kind === 'variant')?.at ?? mine[mine.length - 1]?.at ?? start + 1;
   const kernel = mine
     .filter((e): e is Extract<TimelineEvent, { kind: 'kernel' }> => e.kind === 'kernel')
-    .map((e) => ({ at: e.at, socket: `${e.local}→${e.remote}`, state: e.state }));
+    .map((e) => ({ at: e.at, socket: `${e.local}→${e.remote}${(e as { inode?: number }).inode ? ` #${(e as { inode?: number }).inode}` : ''}`, state: e.state }));
   const peer = mine
     .filter((e): e is Extract<TimelineEvent, { kind: 'peer-state' }> => e.kind === 'peer-state')
     .map((e) => ({ at: e.at, conn: `${e.local}→${e.remote}`, to: e.to }));
@@ -123,62 +212,116 @@ function timelineFor(events: TimelineEvent[], variant: string): TimelineInput {
   return { start, end, kernel, peer, syscalls };
 }
 
-function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], maxLadders: number): string {
-  const parts: string[] = [`<h3>Variant <code>${esc(v.name)}</code></h3>`];
+/** What makes two ladders "the same" for a reader: rows, labels, marks and states, not ports or times. */
+function shapeOf(l: Ladder): string {
+  return l.rows
+    .map((r) => [r.kind, r.leftToRight, r.label.replace(/ \([0-9.]+ m?s\)$/, ''), r.marks.join('+'), (r.leftState ?? '').replace(/ [0-9.]+ s$/, ''), (r.rightState ?? '').replace(/ [0-9.]+ s$/, '')].join('|'))
+    .join('\n');
+}
+
+/** ladders of different shapes drawn per variant; the rest are listed under the one they repeat */
+const MAX_SHAPES = 4;
+/** at most this many ladders in a variant's section (lab 15 has hundreds of connections) */
+const MAX_LADDERS = 30;
+
+/** A variant: parameters, observations, counters, the state timeline and its connections' ladders. `anchors` collects the frame rows drawn. */
+function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], anchors: Set<string>): string {
+  const parts: string[] = [`<h3 id="variant-${esc(v.name)}">Variant <code>${esc(v.name)}</code></h3>`];
   if (Object.keys(v.params).length) parts.push(`<p class="meta">${Object.entries(v.params).map(([k, val]) => `${esc(k)} = ${esc(String(val))}`).join(' · ')}</p>`);
   const counters = (v.observations.counters ?? {}) as Record<string, number>;
   const obs = { ...v.observations };
   delete obs.counters;
-  parts.push(`<details><summary>Observations</summary><pre>${esc(JSON.stringify(summarise(obs), null, 2))}</pre></details>`);
+  parts.push(`<details class="more"><summary>Observations</summary><pre>${esc(JSON.stringify(summarise(obs), null, 2))}</pre></details>`);
   if (Object.keys(counters).length) {
     parts.push(`<details><summary>Counters that changed (${Object.keys(counters).length})</summary><pre>${esc(Object.entries(counters).map(([k, n]) => `${k} ${n > 0 ? '+' : ''}${n}`).join('\n'))}</pre></details>`);
   }
-  parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(timelineFor(events, v.name))}</div>`);
+  const mine = events.filter((e) => (e as { variant?: string | null }).variant === v.name);
+  const tl = timelineFor(events, v.name);
+  if (tl.kernel.some((k) => k.state !== null && k.state !== 'LISTEN') || tl.peer.length) parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(tl)}</div>`);
+  else parts.push(`<p class="meta">No TCP connection in this variant's socket table${v.frames === 0 ? ', and nothing crossed the wire' : ''}: ${v.frames === 0 ? 'bind() and listen() put nothing on it' : 'see the capture'}.</p>`);
   if (v.pcap) {
     const file = path.join(dir, v.pcap);
     parts.push(`<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`);
     if (fs.existsSync(file) && v.frames > 0) {
-      const ladders = layoutLadders(analyzeTcp(readPcap(file)), events);
-      for (const l of ladders.slice(0, maxLadders)) parts.push(stepper(renderLadderSvg(l)));
-      if (ladders.length > maxLadders) parts.push(`<p class="meta">… ${ladders.length - maxLadders} more connections in the capture</p>`);
+      const ladders = layoutLadders(analyzeTcp(readPcap(file)), mine);
+      const id = v.pcap.replace(/\.pcap$/, '');
+      const draw = (l: Ladder): string => {
+        for (const r of l.rows) if (r.kind === 'segment' && !r.elided) anchors.add(frameAnchor(v.pcap!, r.number));
+        return stepper(renderLadderSvg(l, { id }));
+      };
+      // one ladder per shape; the connections that went the same way are listed (and drawn, folded) under it
+      const shapes = new Map<string, Ladder[]>();
+      for (const l of ladders) {
+        const k = shapeOf(l);
+        shapes.set(k, [...(shapes.get(k) ?? []), l]);
+      }
+      let drawn = 0;
+      let shapeCount = 0;
+      for (const group of shapes.values()) {
+        if (shapeCount >= MAX_SHAPES || drawn >= MAX_LADDERS) break;
+        shapeCount++;
+        const [first, ...same] = group;
+        parts.push(draw(first!));
+        drawn++;
+        if (same.length) {
+          const inner = same.slice(0, Math.max(0, MAX_LADDERS - drawn));
+          drawn += inner.length;
+          parts.push(`<details class="more same"><summary>The same on ${same.length} more connection${same.length === 1 ? '' : 's'}: ${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`);
+        }
+      }
+      const left = ladders.length - [...shapes.values()].slice(0, shapeCount).reduce((n, g) => n + g.length, 0);
+      if (left > 0) parts.push(`<p class="meta">… ${left} more connections in the capture, differently shaped: <code>twlab show ${esc(v.pcap)} --summary</code>, then <code>--conn N</code></p>`);
     }
   }
   return parts.join('\n');
 }
 
-export function renderLabReport(dir: string, result: LabResult, events: TimelineEvent[], opts: { maxLadders?: number } = {}): string {
+/** What the lab printed: its tables (lab 01's bind matrix, lab 03's restart matrix) and its conclusion as on the terminal. */
+function outputSection(result: LabResult): string {
+  if (!result.output?.length) return result.conclusion.length ? `<h2>Conclusion</h2><pre>${esc(result.conclusion.join('\n'))}</pre>` : '';
+  return `<h2>What the run printed</h2>
+<p class="meta">As <code>twlab run ${esc(result.lab)}</code> printed it: the tables and the conclusion.</p>
+<pre class="output">${esc(result.output.join('\n'))}</pre>`;
+}
+
+export function renderLabReport(dir: string, result: LabResult, events: TimelineEvent[]): string {
   const def = allLabs().find((l) => l.id === result.lab);
   const rows = (o: Record<string, unknown>): string => Object.entries(o).map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(Array.isArray(v) ? v.join(',') : String(v))}</code></td></tr>`).join('');
+  // the variants first: the answers link to the ladder rows they draw
+  const anchors = new Set<string>();
+  const variants = result.variants.map((v) => variantSection(dir, v, events, anchors)).join('\n');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab ${esc(result.lab)} — ${esc(result.title)}</title><style>${CSS}</style></head>
 <body>
-<p class="meta"><a href="../index.html">all labs</a></p>
+<p class="meta noprint"><a href="../index.html">all labs</a> · <a href="../course.html">the course</a></p>
 <h1>Lab ${esc(result.lab)} — ${esc(result.title)}</h1>
 ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
 <p class="meta">kernel ${esc(result.kernel)} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
-${questionsSection(result)}
+${questionsSection(result, anchors)}
 <h2>Claims</h2>
 <table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
 ${result.claims.map((c) => `<tr id="claim-${esc(c.id)}"><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}${preconditionList(c.preconditions)}</td></tr>`).join('\n')}
 </table>
-${result.conclusion.length ? `<h2>Conclusion</h2><pre>${esc(result.conclusion.join('\n'))}</pre>` : ''}
+${outputSection(result)}
 <h2>Parameters and sysctls</h2>
 <table>${rows(result.params)}</table>
 <table>${rows(result.sysctls)}</table>
 <h2>Variants</h2>
-${result.variants.map((v) => variantSection(dir, v, events, opts.maxLadders ?? 3)).join('\n')}
+${variants}
 ${STEPPER_SCRIPT}
 </body></html>
 `;
 }
 
-export function renderIndex(labs: Array<{ dirName: string; result: LabResult }>): string {
+export function renderIndex(labs: Array<{ dirName: string; result: LabResult }>, opts: { course?: boolean } = {}): string {
   const row = ({ dirName, result }: { dirName: string; result: LabResult }): string =>
-    `<tr><td>${esc(result.lab)}</td><td><a href="${esc(dirName)}/report.html">${esc(result.title)}</a></td><td>${result.claims.map((c) => `${esc(c.id)} ${verdictBadge(c.verdict)}`).join(' ')}</td><td class="meta">${esc(result.startedAt)}</td></tr>`;
+    `<tr><td>${esc(result.lab)}</td><td><a href="${esc(dirName)}/report.html">${esc(result.title)}</a></td><td>${result.claims
+      .map((c) => `<div><a href="${esc(dirName)}/report.html#claim-${esc(c.id)}">${esc(c.id)}</a> ${verdictBadge(c.verdict)} <span class="meta">${esc(c.text)}</span></div>`)
+      .join('')}</td><td class="meta">${esc(result.startedAt)}</td></tr>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab — results</title><style>${CSS}</style></head>
 <body><h1>twlab — results</h1>
-<p class="meta">kernel ${esc(labs[0]?.result.kernel ?? '?')}</p>
+<p class="meta">kernel ${esc(labs[0]?.result.kernel ?? '?')}${opts.course === false ? '' : ' · <a href="course.html">a course through the labs</a> (an order to teach them in, what each asks)'}</p>
 <table><tr><th>lab</th><th>title</th><th>claims</th><th>run</th></tr>
 ${labs.map(row).join('\n')}
 </table></body></html>
@@ -365,9 +508,15 @@ export function writeReports(outDir: string, ids?: readonly string[], skipped: s
       }
     }
     if (c.folder) {
-      writeAtomically(path.join(dir, 'index.html'), renderIndex([...c.labs.values()]));
+      writeAtomically(path.join(dir, 'index.html'), renderIndex([...c.labs.values()], { course: false }));
       written.push(path.join(dir, 'index.html'));
     }
+  }
+  // the course page beside the index, linking the reports just written
+  try {
+    written.push(writeCourseHtml(outDir));
+  } catch {
+    // the index still links to it; `twlab course --html` writes it
   }
   const index = path.join(outDir, 'index.html');
   const single = columns.length === 1 && columns[0]!.host;

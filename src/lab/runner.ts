@@ -16,7 +16,8 @@ import { pidAlive } from '../host/pid';
 import { removeHelperCopies } from '../host/uidhelper';
 import type { LabMessage } from './context';
 import { TwlabError } from './errors';
-import { recoverStaging, replaceFolder, stagingName } from './evidence';
+import type { Kept } from './earlier';
+import { recoverStaging, replaceFolder, stagingName, type Recovered } from './evidence';
 import { prepareOutDir } from './outdir';
 import type { LabJob, StackJob } from './inner';
 import type { ParamValue } from './params';
@@ -33,6 +34,10 @@ export interface LabOutcome {
   dir: string | null;
   /** its evidence replaced an earlier run's (when dir is set) */
   replaced?: boolean;
+  /** where the previous run's evidence of this lab was kept (earlier/<start time>/NN-slug), when it was */
+  earlier?: Kept | null;
+  /** why the previous run's evidence could not be kept (it was removed), when it could not */
+  notKept?: string;
   /** what went wrong in `beforeReplace` (the evidence was put in place without it) */
   extraError?: string;
   error: { code: string; message: string } | null;
@@ -52,6 +57,8 @@ export interface RunOptions {
   env?: Record<string, string>;
   /** the student's predictions, per lab id (twlab run --predict): each such lab scores them */
   predictions?: Predictions;
+  /** a class's predictions (twlab run --predict class.csv): student → lab id → question → answer */
+  classAnswers?: Map<string, Predictions>;
   /**
    * Called with a finished lab's staging folder before it replaces the old evidence (the CLI writes
    * the lab's report there, so the report is part of the swap); an error is recorded, not fatal.
@@ -66,10 +73,10 @@ export function innerEntry(): string {
 }
 
 /**
- * Clears the staging folders of runs that were killed outright, putting back old evidence a kill
- * left renamed aside. Returns the lab folders put back.
+ * Clears the staging folders of runs that were killed outright: old evidence a kill left renamed
+ * aside is put back, old evidence a kill left beside a replaced folder is kept under earlier/.
  */
-export function removeStaleStaging(outDir: string): string[] {
+export function removeStaleStaging(outDir: string): Recovered {
   return recoverStaging(outDir, (pid) => !pidAlive(pid));
 }
 
@@ -102,6 +109,8 @@ export class LabRunner {
   #children = new Set<ChildProcess>();
   /** lab folders a killed run had left renamed aside, put back by this run */
   restored: string[] = [];
+  /** old evidence a killed run had left beside its replaced folder, kept under earlier/ by this run */
+  keptAfterKill: Recovered['kept'] = [];
   #killTimer: NodeJS.Timeout | null = null;
   #interrupted: NodeJS.Signals | null = null;
 
@@ -122,7 +131,7 @@ export class LabRunner {
 
   async run(opts: RunOptions): Promise<LabOutcome[]> {
     prepareOutDir(opts.outDir);
-    this.restored = removeStaleStaging(opts.outDir);
+    ({ restored: this.restored, kept: this.keptAfterKill } = removeStaleStaging(opts.outDir));
     removeHelperCopies();
     const queue = [...opts.labs];
     const outcomes = new Map<string, LabOutcome>();
@@ -149,7 +158,14 @@ export class LabRunner {
     const final = path.join(opts.outDir, labDirName(def));
     const staging = stagingName(final, 'partial');
     fs.rmSync(staging, { recursive: true, force: true });
-    const job: LabJob = { labId: def.id, params: opts.params.get(def.id) ?? {}, stagingDir: staging, ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}), ...(opts.stack ? { stack: opts.stack } : {}) };
+    const job: LabJob = {
+      labId: def.id,
+      params: opts.params.get(def.id) ?? {},
+      stagingDir: staging,
+      ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}),
+      ...(opts.classAnswers ? { classAnswers: [...opts.classAnswers].map(([name, p]) => [name, p[def.id] ?? {}] as [string, Record<string, string | number | null>]) } : {}),
+      ...(opts.stack ? { stack: opts.stack } : {}),
+    };
     const child = spawn(
       'setpriv',
       ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, innerEntry(), JSON.stringify(job)],
@@ -212,8 +228,8 @@ export class LabRunner {
               extraError = (e as Error).message;
             }
             try {
-              const { replaced } = replaceFolder(staging, final);
-              resolve({ def, result, dir: final, replaced, error: null, ...(extraError ? { extraError } : {}) });
+              const { replaced, earlier, notKept } = replaceFolder(staging, final);
+              resolve({ def, result, dir: final, replaced, earlier, error: null, ...(notKept ? { notKept } : {}), ...(extraError ? { extraError } : {}) });
               return;
             } catch (e) {
               error = { code: 'LAB_FAILED', message: `its evidence could not be put in place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${path.basename(final)} is as it was` };

@@ -5,6 +5,7 @@ import type { ParamSpec, ParamValue } from './params';
 import type { LabContext } from './context';
 import type { Precondition, Verdict } from './verdict';
 import type { PredictionScore, QuestionResult, QuestionSpec } from './questions';
+import type { ClassResult } from './classroom';
 import type { SystemIdentity } from '../host/backend/types';
 
 export type { Verdict } from './verdict';
@@ -55,10 +56,14 @@ export interface LabResult {
   claims: ClaimResult[];
   /** the short conclusion a student reads, as printed on the terminal */
   conclusion: string[];
+  /** everything the lab printed, its tables too (lab 01's matrix, lab 03's), for the report */
+  output?: string[];
   /** the lab's questions, answered by this run's measurements (with the student's predictions, when asked) */
   questions?: QuestionResult[];
   /** how the predictions fared, when the run was asked to --predict */
   predictionScore?: PredictionScore;
+  /** a class's predictions, per question and per student, when the run was given a class's answers */
+  class?: ClassResult;
 }
 
 export interface LabDefinition {

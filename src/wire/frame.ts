@@ -169,6 +169,21 @@ export function parseTcpPacket(frame: Uint8Array): TcpPacket | WireError | null 
   return isWireError(tcp) ? tcp : { srcAt, dstAt, addrLen, tcp };
 }
 
+/**
+ * Whether a TCP frame's checksum field holds the pseudo-header's sum alone: what a sender that
+ * leaves checksumming to the device (CHECKSUM_PARTIAL; loopback, offloading NICs) puts there, as
+ * a capture taken on the way out sees it. Not an error: Wireshark does not flag it either.
+ */
+export function tcpChecksumPartial(frame: Uint8Array): boolean {
+  if (ipSpan(frame, false, span) || span.fragmented || span.protocol !== PROTO_TCP) return false;
+  const { srcAt, addrLen, headerLength, totalLength } = span;
+  if (totalLength - headerLength < 20) return false;
+  let sum = PROTO_TCP + pseudoLength(addrLen === 16, totalLength - headerLength);
+  for (let i = srcAt; i < srcAt + 2 * addrLen; i += 2) sum += (frame[i]! << 8) | frame[i + 1]!;
+  const field = (frame[headerLength + 16]! << 8) | frame[headerLength + 17]!;
+  return field === fold(sum);
+}
+
 /** one span for the receive path: it is filled and read synchronously, never held */
 const span = newIpSpan();
 

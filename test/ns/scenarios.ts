@@ -10,6 +10,7 @@ import { emitTcpFrame, emitUdpFrame, parseFrame } from '../../src/wire/frame';
 import { seq, seqAdd } from '../../src/wire/seq';
 import { abort, closeWithQueuedData, halfClose, kernelClient, peerBehaviours, simultaneousClose, stackClient, zeroWindow } from './interop';
 import { flags } from '../../src/wire/tcp';
+import { packetCapture, socketDiag } from './capture-scenarios';
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -156,6 +157,8 @@ export const scenarios: Record<string, Scenario> = {
   'addon-basics': addonBasics,
   'linger-close': lingerClose,
   'tun-capture': tunCapture,
+  'packet-capture': packetCapture,
+  'socket-diag': socketDiag,
   'kernel-client': kernelClient,
   'stack-client': stackClient,
   'simultaneous-close': simultaneousClose,

@@ -5,6 +5,7 @@ import * as os from 'node:os';
 import { parseAddress, type IpFamily } from '../../wire/address';
 import { native, type SyscallResult } from '../native';
 import { readSysctl, setTunMtu, TUN_NAME, writeSysctl } from '../netns';
+import { diagAvailable, socketAt } from '../diag';
 import { counters, socketTable } from '../observe';
 import { decodeSockaddr, encodeSockaddr } from '../sockaddr';
 import { NOBODY_UID, UidHelper } from '../uidhelper';
@@ -163,6 +164,11 @@ export function linuxBackend(): Backend {
     identity: { os: 'Linux', release: os.release(), label: os.release() },
     sockets: linuxSockets,
     table: socketTable,
+    // sock_diag's exact lookup, where the kernel answers it (tcp_diag loaded): asked on first use,
+    // inside the lab's namespace once its loopback is up
+    get socketAt() {
+      return diagAvailable() ? socketAt : undefined;
+    },
     counters,
     readSysctl,
     writeSysctl(name, value) {

@@ -62,8 +62,9 @@ export async function setupStackNetwork(o: StackNetworkOptions): Promise<StackNe
     if (wire.kind !== 'ok' || wire.ret < 0) throw new NamespaceError('TUN_UNAVAILABLE', `${identity.label} could not create its interface on a tap device: ${wire.kind === 'ok' ? wire.errno : `${wire.what} missing`}`);
     const ifname = wire.kv.if!;
     await ip(['link', 'set', 'tun0', 'up']);
-    const fd = native().packetOpen('tun0');
-    if (fd.ret < 0) throw new NamespaceError('TUN_UNAVAILABLE', `cannot open a packet socket on tun0: ${fd.errno}`);
+    // whole Ethernet frames, not those Linux itself sends on tun0 (the peer's own)
+    const fd = native().packetOpen('tun0', true, true);
+    if (fd.ret < 0) throw new NamespaceError('TUN_UNAVAILABLE', `cannot open a packet socket on tun0: ${fd.step} → ${fd.errno}`);
     const link = new TapLink(fd.ret, { peerMac: parseMac(PEER_MAC), peerAddresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6] });
     for (const [addr, prefix] of [[ADDR.host4, 24], [ADDR.host4b, 24], [ADDR.host6, 64]] as const) {
       const r = helper.call('if_addr', { if: ifname, addr, prefix });

@@ -117,6 +117,11 @@ export interface SystemIdentity {
 export interface Observer {
   table(): SocketEntry[];
   /**
+   * One four-tuple's socket as table() would show it (null: none), asked of the system directly;
+   * absent where the system has no such lookup (then table() is read whole).
+   */
+  socketAt?(local: { address: string; port: number }, remote: { address: string; port: number }): SocketEntry | null;
+  /**
    * counters by Linux's names (Tcp.*, TcpExt.*): one the system lacks is absent (`in` says false;
    * another OS's reading throws KnobMissingError naming why when it is read), never a 0. A reading
    * that fails throws.
