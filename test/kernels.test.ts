@@ -14,8 +14,9 @@ import { hasTool, removeTmpDirs, tmpDir } from './helpers';
 afterAll(removeTmpDirs);
 
 describe('naming kernels (--kernel)', () => {
-  it('all is 6.1, 6.12 and the host; repeats are dropped; exact releases pass', () => {
-    expect(parseKernelList('all')).toEqual([{ kind: 'series', series: '6.1' }, { kind: 'series', series: '6.12' }, { kind: 'host' }, { kind: 'netbsd' }]);
+  it('all is 6.1, 6.12, the host and the two BSD stacks; repeats are dropped; exact releases pass', () => {
+    expect(parseKernelList('all')).toEqual([{ kind: 'series', series: '6.1' }, { kind: 'series', series: '6.12' }, { kind: 'host' }, { kind: 'netbsd' }, { kind: 'freebsd' }]);
+    expect(parseKernelList('freebsd,netbsd,host,freebsd')).toEqual([{ kind: 'freebsd' }, { kind: 'netbsd' }, { kind: 'host' }]);
     expect(parseKernelList('host,6.1,host,6.1')).toEqual([{ kind: 'host' }, { kind: 'series', series: '6.1' }]);
     expect(parseKernelList('6.1.0-56,6.12.115,6.1.0-57-amd64,6.12.117+deb12-amd64').map((s) => (s.kind === 'exact' ? s.release : s.kind))).toEqual([
       '6.1.0-56',

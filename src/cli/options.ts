@@ -29,7 +29,7 @@ export const OPTIONS = {
   kernel: () =>
     new Option(
       '--kernel <list>',
-      `run on these kernels side by side: host, a Debian series (6.1, 6.12), an exact release (6.1.0-57) or netbsd, comma-separated, or all (= ${ALL_KERNELS.join(',')}); other kernels boot under qemu, evidence in --out/<uname -r>/`,
+      `run on these kernels side by side: host, a Debian series (6.1, 6.12), an exact release (6.1.0-57), netbsd or freebsd (those OSes' TCP/IP stacks, built on first use), comma-separated, or all (= ${ALL_KERNELS.join(',')}); Debian kernels boot under qemu, evidence in --out/<uname -r>/ (--out/netbsd-7.99.34/, --out/freebsd-13.0/)`,
     ),
 } as const;
 

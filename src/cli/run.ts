@@ -179,7 +179,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
 async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Record<string, ParamValue>>, jobs: number | undefined, opts: RunOptions): Promise<number> {
   const specs = parseKernelList(opts.kernel!);
   if (opts.predict !== undefined) throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
-  const isolation = specs.some((s) => s.kind === 'host' || s.kind === 'netbsd') ? assertReady() : null;
+  // the host's labs, and those run against another OS's stack, run in namespaces here
+  const isolation = specs.some((s) => s.kind !== 'series' && s.kind !== 'exact') ? assertReady() : null;
   const say = (s: string): void => {
     if (!opts.json) err(`twlab: ${s}`);
   };
@@ -201,7 +202,7 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   for (const run of runs) {
     if (!opts.json) {
       const t = run.target;
-      const how = t.kind === 'host' ? ' (host)' : t.kind === 'stack' ? ` — ${t.stack.label}, a rump kernel in a helper process (${(run.info.wallMs / 1000).toFixed(0)} s in all)` : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
+      const how = t.kind === 'host' ? ' (host)' : t.kind === 'stack' ? ` — ${t.stack.label}, ${t.stack.how} (${(run.info.wallMs / 1000).toFixed(0)} s in all)` : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
       out(`==== kernel ${t.release}${how}\n`);
     }
     for (const o of run.outcomes) {

@@ -33,7 +33,7 @@ export function register(program: Command): void {
 
 /** The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64). */
 function kernelFolder(out: string, name: string): string {
-  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => (/^\d+\.\d+/.test(f) || /^netbsd-/.test(f)) && fs.statSync(path.join(out, f)).isDirectory()) : [];
+  const folders = fs.existsSync(out) ? fs.readdirSync(out).filter((f) => (/^\d+\.\d+/.test(f) || /^(netbsd|freebsd)-/.test(f)) && fs.statSync(path.join(out, f)).isDirectory()) : [];
   if (folders.includes(name)) return name;
   const matches = folders.filter((f) => f.startsWith(name + '.') || f.startsWith(name + '-') || f.startsWith(name + '+'));
   if (matches.length === 1) return matches[0]!;

@@ -32,6 +32,8 @@ async function ip(args: string[]): Promise<void> {
 export interface StackNetworkOptions {
   /** the helper binary */
   helper: string;
+  /** its environment (F-Stack's helper is told its tap's name: DPDK makes the tap when it boots) */
+  env?: Record<string, string>;
   /** os and label of the stack; the release comes from the booted kernel */
   os: SystemIdentity['os'];
   label: (release: string) => string;
@@ -53,7 +55,7 @@ export interface StackNetwork {
 export async function setupStackNetwork(o: StackNetworkOptions): Promise<StackNetwork> {
   assertFreshNamespace();
   writeSysctl('net.ipv6.conf.default.disable_ipv6', '1'); // the tap, made next, gets no IPv6 from Linux
-  const helper = StackHelper.start(o.helper);
+  const helper = StackHelper.start(o.helper, o.env);
   try {
     const release = helper.ready.release ?? 'unknown';
     const identity: SystemIdentity = { os: o.os, release, label: o.label(release) };

@@ -27,7 +27,8 @@ export type TwlabErrorCode =
   | 'BAD_USAGE'
   | 'UNKNOWN_KERNEL'
   | 'KERNEL_FETCH'
-  | 'GUEST_FAILED';
+  | 'GUEST_FAILED'
+  | 'STACK_BUILD';
 
 export class TwlabError extends Error implements CodedError {
   constructor(

@@ -127,7 +127,8 @@ export interface BindMatrixChange {
 export function compareBindMatrix(columns: readonly KernelColumn[]): { compared: number; changes: BindMatrixChange[] } {
   const byKernel = columns.map((c) => {
     const cells = (c.labs.get('01')?.result.variants[0]?.observations.cells ?? []) as BindCell[];
-    return new Map(cells.map((cell) => [bindCellKey(cell), bindCellOutcome(cell)]));
+    // a cell the system could not make (another user on F-Stack) was not measured there
+    return new Map(cells.filter((cell) => !(cell as { notTested?: string }).notTested).map((cell) => [bindCellKey(cell), bindCellOutcome(cell)]));
   });
   const keys = [...new Set(byKernel.flatMap((m) => [...m.keys()]))];
   const changes: BindMatrixChange[] = [];

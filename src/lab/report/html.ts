@@ -388,7 +388,7 @@ export function readColumns(outDir: string, skipped: string[] = []): KernelColum
   if (!fs.existsSync(outDir)) return columns;
   const guests = fs
     .readdirSync(outDir, { withFileTypes: true })
-    .filter((e) => e.isDirectory() && (/^\d+\.\d+/.test(e.name) || /^netbsd-/.test(e.name)))
+    .filter((e) => e.isDirectory() && (/^\d+\.\d+/.test(e.name) || /^(netbsd|freebsd)-/.test(e.name)))
     .map((e) => e.name)
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
   for (const folder of guests) {

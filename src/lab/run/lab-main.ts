@@ -8,6 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { writeTimeline } from '../../capture/timeline';
 import { currentBackend, useBackend } from '../../host/backend/current';
+import { fstackBackend, FREEBSD_KNOBS } from '../../host/backend/freebsd';
 import { NETBSD_KNOBS } from '../../host/backend/knobs';
 import { setupStackNetwork } from '../../host/backend/stack-network';
 import { KnobMissingError, type Backend } from '../../host/backend/types';
@@ -37,10 +38,12 @@ export interface LabJob {
   stack?: StackJob;
 }
 
-/** Which stack, and the helper that boots it (src/kernels/netbsd.ts builds it). */
+/** Which stack, and the helper that boots it (src/kernels/netbsd.ts, freebsd.ts build them). */
 export interface StackJob {
-  os: 'NetBSD';
+  os: 'NetBSD' | 'FreeBSD';
   helper: string;
+  /** the helper's environment */
+  env?: Record<string, string>;
   /** the result's label, `{release}` replaced by the booted kernel's release */
   label: string;
 }
@@ -165,9 +168,11 @@ async function labNetwork(job: LabJob, sysctls: Record<string, string | number>,
     return { net, link: new TunLink(net.tunFd), system: currentBackend(), missingKnobs: [] };
   }
   const label = job.stack.label;
-  const s = await setupStackNetwork({ helper: job.stack.helper, os: job.stack.os, label: (release) => label.replace('{release}', release), knobs: NETBSD_KNOBS, sysctls, record });
-  useBackend(s.backend);
-  return { net: s.net, link: s.link, system: s.backend, missingKnobs: s.missing };
+  const freebsd = job.stack.os === 'FreeBSD';
+  const s = await setupStackNetwork({ helper: job.stack.helper, env: job.stack.env, os: job.stack.os, label: (release) => label.replace('{release}', release), knobs: freebsd ? FREEBSD_KNOBS : NETBSD_KNOBS, sysctls, record });
+  const system = freebsd ? fstackBackend(s.backend) : s.backend;
+  useBackend(system);
+  return { net: s.net, link: s.link, system, missingKnobs: s.missing };
 }
 
 async function main(): Promise<void> {
