@@ -8,7 +8,8 @@
 // compare best with best. TWLAB_BENCH_MB sets the transfer size, TWLAB_BENCH_ROUNDS the rounds;
 // TWLAB_BENCH_ONLY=kernel→stack (or stack→kernel) measures that alone, e.g. under --cpu-prof:
 //   TWLAB_BENCH_ONLY=kernel→stack TWLAB_BENCH_MB=200 unshare --net node --cpu-prof dist/bench/goodput.js
-import { setupLabNetwork, ADDR } from '../src/host/netns';
+import { setupLabNetwork } from '../src/host/netns';
+import { ADDR } from '../src/wire/address-plan';
 import { KernelSocket } from '../src/host/ksocket';
 import { TunLink } from '../src/host/tunlink';
 import { TcpStack, type Connection } from '../src/stack/stack';

@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readPcap } from '../src/capture/pcap';
-import type { LabResult } from '../src/lab/types';
+import type { LabResult } from '../src/lab/api/types';
 
 const CLI = path.resolve(__dirname, '..', '..', 'bin', 'twlab.js');
 

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 // It may run before anything was installed (`npx twlab` typed first in a fresh clone), so it
 // uses nothing but Node and says in one line what to do.
 const root = path.join(__dirname, '..');
-const cli = path.join(root, 'dist', 'src', 'cli.js');
+const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
 if (!fs.existsSync(cli)) {
   const installed = fs.existsSync(path.join(root, 'node_modules', 'typescript'));
   process.stderr.write(

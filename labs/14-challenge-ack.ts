@@ -5,8 +5,12 @@
 // those answers (challenge ACKs) rate-limited? Each probe is sent on `trials` connections; on
 // one connection the probes are spaced beyond the per-socket rate limit, so each may be answered.
 // The answers are counted in the capture after the variant, never in a live time window: a late
-// answer is still an answer.
-import { defineLab, kernelConnects, NO_FLAGS, requires, seqAdd, seqEq, signed, type Connection, type CraftedSegment, type SegmentPattern, type FlowSegment, type KernelClient, type LabContext, type Trial, type TupleOnWire } from '../src/lab';
+// answer is still an answer. On a connection that negotiated timestamps every probe carries one,
+// as a real peer's segment would (RFC 7323 §3.2 lets a stack drop a segment without one before
+// any other check: FreeBSD 13 does). A probe that drew no answer counts against a claim only when
+// the kernel's side does not say it was dropped before RFC 5961's check: where the system counts
+// that check, its counters must have moved for every probe of the round.
+import { defineLab, kernelConnects, NO_FLAGS, requires, seqAdd, seqDiff, seqEq, signed, type Connection, type CraftedSegment, type FlowSegment, type KernelClient, type LabContext, type Precondition, type SegmentPattern, type Trial, type TupleOnWire } from '../src/lab';
 
 export type Kind = 'rst' | 'syn' | 'ack';
 
@@ -24,6 +28,73 @@ interface Probe {
   peerReset: string | null;
   /** the ACK probe carries "evil": what the application then read */
   injectedRead?: string;
+}
+
+/**
+ * Counters that count a probe of each kind reaching the connection's RFC 5961 check, whatever the
+ * check then does (answer, hold back by a rate limit, drop), by the names a system's counters go by
+ * (ctx.counters()); a system has some of them, or none for a kind. A counter of the answer alone
+ * is not one. Linux: an in-window RST not at RCV.NXT goes to tcp_send_challenge_ack(), which
+ * counts TCPChallengeACK or TCPACKSkippedChallenge (nothing once the host-wide
+ * tcp_challenge_ack_limit runs out); a SYN counts TCPSYNChallenge first; an ACK beyond SND.NXT
+ * has none: 6.1 drops it in tcp_ack() uncounted (RFC 793's rule), 6.18 answers it and counts the
+ * answer in TCPChallengeACK. FreeBSD 13's tcp_do_segment(): badrst, badsyn, rcvacktoomuch.
+ * NetBSD 7.99's tcp_input(): rcvacktoomuch only (its RST and SYN checks answer through
+ * dropafterack_ratelim, which counts nothing).
+ */
+export const CHECKED_BY: Readonly<Record<Kind, readonly string[]>> = {
+  rst: ['TcpExt.TCPChallengeACK', 'TcpExt.TCPACKSkippedChallenge', 'FreeBSD.tcp.badrst'],
+  syn: ['TcpExt.TCPSYNChallenge', 'FreeBSD.tcp.badsyn'],
+  ack: ['FreeBSD.tcp.rcvacktoomuch', 'NetBSD.tcp.rcvacktoomuch'],
+};
+
+/** One round of probes (one kind, one per connection, sent together) and how the system's CHECKED_BY counters moved over it. */
+export interface Round {
+  kind: Kind;
+  probes: number;
+  counters: Array<{ name: string; change: number }>;
+}
+
+export function roundCount(kind: Kind, probes: number, before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): Round {
+  // `in` first: another OS's reading throws on a Linux name it has no equivalent of
+  return { kind, probes, counters: CHECKED_BY[kind].filter((name) => name in before && name in after).map((name) => ({ name, change: after[name]! - before[name]! })) };
+}
+
+const roundText = (r: Round): string =>
+  r.counters.length ? `${r.counters.map((c) => `${c.name} ${signed(c.change)}`).join(', ')} for ${r.probes} ${r.kind.toUpperCase()} probes` : `no counter of the check here (${CHECKED_BY[r.kind].join(', ')})`;
+
+/**
+ * Where the kernel sent no answer, that must still be its answer to this probe, not a drop before
+ * RFC 5961's check: it reset the connection (its own state), or — where the system counts the
+ * check — its counters moved by every probe of the round (a counter cannot tell a round's probes
+ * apart). A system that counts no such check is judged on the probe's own preconditions (the
+ * capture's), and the evidence says so: Linux 6.1 drops an ACK beyond SND.NXT at that very check
+ * without counting it, and that silence is its answer.
+ */
+export function probeTaken(answered: boolean, stateAfter: string | undefined, round: Round): Precondition {
+  const what = "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the check, where it has any, moving for every probe of the round)";
+  if (answered) return requires(what, true, 'answered');
+  if (stateAfter !== 'ESTABLISHED') return requires(what, true, `no answer; the connection is ${stateAfter ?? 'gone'}`);
+  const taken = round.counters.reduce((n, c) => n + c.change, 0);
+  return requires(what, round.counters.length === 0 || taken >= round.probes, `no answer; ${roundText(round)}`);
+}
+
+/**
+ * RFC 7323 §3.2: once both SYNs carried timestamps, a segment without one may be dropped before
+ * any other check (FreeBSD 13 drops every one but an RST: net.inet.tcp.tolerate_missing_ts=0),
+ * and one whose TSval is older than the last (PAWS, §5) likewise. From the capture: the probe
+ * carries one, not older than the peer's last segment's.
+ */
+export function probeTimestamp(w: TupleOnWire, probe: FlowSegment): Precondition {
+  const what = "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the capture)";
+  const syn = w.segments.find((s) => (s.flagBits & 18) === 2 && s.number < probe.number);
+  const synAck = w.segments.find((s) => (s.flagBits & 18) === 18 && s.number < probe.number);
+  if (!syn || !synAck) return requires(what, false, 'the handshake is not in the capture');
+  if (syn.tsval < 0 || synAck.tsval < 0) return requires(what, true, 'no timestamps negotiated');
+  if (probe.tsval < 0) return requires(what, false, `no timestamp option on #${probe.number}, on a connection whose SYNs both carried one`);
+  const last = w.peerSent((s) => s.number < probe.number && s.tsval >= 0).pop();
+  const lead = last ? seqDiff(probe.tsval, last.tsval) : 0; // TSvals wrap as sequence numbers do (RFC 7323 §5.2)
+  return requires(what, lead >= 0, `TSval ${probe.tsval}, ${signed(lead)} on the peer's last (#${last?.number ?? '-'})`);
 }
 
 /**
@@ -51,12 +122,15 @@ export function challengeAcks(w: TupleOnWire, probe: (s: FlowSegment) => boolean
   return { probes, acks };
 }
 
+/** The timestamps option the connection's own next segment would carry (none if not negotiated): a probe looks like the peer's. */
+const tsNow = (c: Connection, ack: boolean) => c.tcb.timestampOptions(c.stack.clock.now(), ack);
+
 const craft = (kind: Kind, c: Connection): CraftedSegment =>
   kind === 'rst'
-    ? { seq: seqAdd(c.tcb.sndNxt, 1000), flags: { ...NO_FLAGS, rst: true } }
+    ? { seq: seqAdd(c.tcb.sndNxt, 1000), flags: { ...NO_FLAGS, rst: true }, options: tsNow(c, false) }
     : kind === 'syn'
-      ? { seq: seqAdd(c.tcb.sndNxt, 5000), flags: { ...NO_FLAGS, syn: true }, window: 1000 }
-      : { seq: c.tcb.sndNxt, ack: seqAdd(c.tcb.rcvNxt, 100_000), flags: { ...NO_FLAGS, ack: true, psh: true }, window: 1000, payload: new TextEncoder().encode('evil') };
+      ? { seq: seqAdd(c.tcb.sndNxt, 5000), flags: { ...NO_FLAGS, syn: true }, window: 1000, options: tsNow(c, false) }
+      : { seq: c.tcb.sndNxt, ack: seqAdd(c.tcb.rcvNxt, 100_000), flags: { ...NO_FLAGS, ack: true, psh: true }, window: 1000, payload: new TextEncoder().encode('evil'), options: tsNow(c, true) };
 
 export default defineLab({
   id: '14',
@@ -83,47 +157,48 @@ export default defineLab({
     const spacing = ctx.int('spacing_ms');
     const ratelimit = ctx.int('invalid_ratelimit');
     const n = ctx.int('trials');
-    const probes = (
-      await ctx.variant('probes', { trials: n, spacing_ms: spacing }, async () => {
-        const conns: KernelClient[] = [];
-        for (let i = 0; i < n; i++) conns.push(await kernelConnects(ctx, 80));
-        const last = new Map<number, number>();
-        const out: Probe[] = [];
-        for (const kind of ['rst', 'syn', 'ack'] as const) {
-          await ctx.sleep(spacing);
-          // one probe per connection, at the same moment: each socket has its own rate limit
-          const round = await Promise.all(
-            conns.map(async ({ k, conn, local }): Promise<Probe> => {
-              const stateBefore = k.tcpInfo().info?.state;
-              const prev = last.get(local.port);
-              const now = performance.now();
-              last.set(local.port, now);
-              ctx.peer().sendSegment(conn.tuple, craft(kind, conn));
-              // the first answer (waiting at most what the spacing leaves), then a little longer for any second one
-              const first = await ctx.peer().expect(challengeAck(conn), Math.max(150, spacing - 50));
-              const second = await ctx.peer().expect(challengeAck(conn), 100);
-              const answers = Number(first.came) + Number(second.came);
-              const p: Probe = { kind, local: local.port, peerPort: conn.tuple.local.port, stateBefore, sincePreviousMs: prev === undefined ? null : Math.round(now - prev), answersSeenLive: answers, stateAfter: k.tcpInfo().info?.state, peerReset: conn.resetReason };
-              if (kind === 'ack') {
-                const r = await k.recv(100, { timeoutMs: 200 });
-                p.injectedRead = r.ret > 0 ? r.data.toString() : '';
-              }
-              return p;
-            }),
-          );
-          out.push(...round);
-        }
-        for (const { k } of conns) k.closeNow();
-        return { trials: out };
-      })
-    ).trials;
+    const { trials: probes, rounds } = await ctx.variant('probes', { trials: n, spacing_ms: spacing }, async () => {
+      const conns: KernelClient[] = [];
+      for (let i = 0; i < n; i++) conns.push(await kernelConnects(ctx, 80));
+      const last = new Map<number, number>();
+      const out: Probe[] = [];
+      const rounds: Round[] = [];
+      for (const kind of ['rst', 'syn', 'ack'] as const) {
+        await ctx.sleep(spacing);
+        const before = ctx.counters();
+        // one probe per connection, at the same moment: each socket has its own rate limit
+        const round = await Promise.all(
+          conns.map(async ({ k, conn, local }): Promise<Probe> => {
+            const stateBefore = k.tcpInfo().info?.state;
+            const prev = last.get(local.port);
+            const now = performance.now();
+            last.set(local.port, now);
+            ctx.peer().sendSegment(conn.tuple, craft(kind, conn));
+            // the first answer (waiting at most what the spacing leaves), then a little longer for any second one
+            const first = await ctx.peer().expect(challengeAck(conn), Math.max(150, spacing - 50));
+            const second = await ctx.peer().expect(challengeAck(conn), 100);
+            const answers = Number(first.came) + Number(second.came);
+            const p: Probe = { kind, local: local.port, peerPort: conn.tuple.local.port, stateBefore, sincePreviousMs: prev === undefined ? null : Math.round(now - prev), answersSeenLive: answers, stateAfter: k.tcpInfo().info?.state, peerReset: conn.resetReason };
+            if (kind === 'ack') {
+              const r = await k.recv(100, { timeoutMs: 200 });
+              p.injectedRead = r.ret > 0 ? r.data.toString() : '';
+            }
+            return p;
+          }),
+        );
+        out.push(...round);
+        rounds.push(roundCount(kind, round.length, before, ctx.counters()));
+      }
+      for (const { k } of conns) k.closeNow();
+      return { trials: out, rounds };
+    });
     const rate = await ctx.variant('rate-limit', { burst: ctx.int('burst') }, async () => {
       const { k, conn, local } = await kernelConnects(ctx, 81);
       await ctx.sleep(Math.max(spacing, ratelimit + 100));
       const t0 = performance.now();
       let answers = 0;
       for (let i = 0; i < ctx.int('burst'); i++) {
-        ctx.peer().sendSegment(conn.tuple, { seq: seqAdd(conn.tcb.sndNxt, 1000 + i), flags: { ...NO_FLAGS, rst: true } });
+        ctx.peer().sendSegment(conn.tuple, { seq: seqAdd(conn.tcb.sndNxt, 1000 + i), flags: { ...NO_FLAGS, rst: true }, options: tsNow(conn, false) });
         const answer = ctx.peer().expect(challengeAck(conn), 20);
         await ctx.sleep(20);
         if ((await answer).came) answers++;
@@ -133,32 +208,39 @@ export default defineLab({
     });
     const onWire = (variant: string, local: number, peerPort: number): TupleOnWire => ctx.onWire(variant, { address: ctx.addr.host4, port: local }, { address: ctx.addr.peer4, port: peerPort });
     // each probe's answers, counted in the capture
-    const answersOf = new Map<Probe, { probe: FlowSegment | null; acks: FlowSegment[] }>();
+    const answersOf = new Map<Probe, { w: TupleOnWire; probe: FlowSegment | null; acks: FlowSegment[] }>();
     for (const p of probes) {
-      const { probes: sent, acks } = challengeAcks(onWire('probes', p.local, p.peerPort), (s) => isProbe(p.kind, s));
-      answersOf.set(p, { probe: sent[0] ?? null, acks });
+      const w = onWire('probes', p.local, p.peerPort);
+      const { probes: sent, acks } = challengeAcks(w, (s) => isProbe(p.kind, s));
+      answersOf.set(p, { w, probe: sent[0] ?? null, acks });
     }
+    const roundOf = (kind: Kind): Round => rounds.find((r) => r.kind === kind)!;
     const answers = (p: Probe): number => answersOf.get(p)!.acks.length;
     const burst = challengeAcks(onWire('rate-limit', rate.local, 81), (s) => isProbe('rst', s));
 
     const alive = (p: Probe): boolean => p.stateAfter === 'ESTABLISHED' && !p.peerReset;
-    const conditions = (p: Probe): Trial['requires'] => [
-      requires('the connection was ESTABLISHED before the probe', p.stateBefore === 'ESTABLISHED', p.stateBefore ?? 'no socket'),
-      requires('the probe is in the capture', answersOf.get(p)!.probe !== null, answersOf.get(p)!.probe ? `#${answersOf.get(p)!.probe!.number}` : 'not found'),
-      requires(
-        `no earlier probe on this connection within tcp_invalid_ratelimit (${ratelimit} ms)`,
-        p.sincePreviousMs === null || p.sincePreviousMs > ratelimit,
-        p.sincePreviousMs === null ? 'the first probe' : `${p.sincePreviousMs} ms after the previous one`,
-      ),
-    ];
+    const conditions = (p: Probe): Trial['requires'] => {
+      const { w, probe } = answersOf.get(p)!;
+      return [
+        requires('the connection was ESTABLISHED before the probe', p.stateBefore === 'ESTABLISHED', p.stateBefore ?? 'no socket'),
+        requires('the probe is in the capture', probe !== null, probe ? `#${probe.number}` : 'not found'),
+        requires(
+          `no earlier probe on this connection within tcp_invalid_ratelimit (${ratelimit} ms)`,
+          p.sincePreviousMs === null || p.sincePreviousMs > ratelimit,
+          p.sincePreviousMs === null ? 'the first probe' : `${p.sincePreviousMs} ms after the previous one`,
+        ),
+        ...(probe ? [probeTimestamp(w, probe)] : []),
+        probeTaken(answers(p) >= 1, p.stateAfter, roundOf(p.kind)),
+      ];
+    };
     const of = (kind: Kind): Probe[] => probes.filter((p) => p.kind === kind);
     const answered = (kind: Kind): string => `${of(kind).filter((p) => answers(p) >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
-    ctx.judge('T12', { trials: of('rst').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}` });
-    ctx.judge('T13', { trials: of('syn').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `SYN on the established four-tuple: ${answered('syn')}` });
+    ctx.judge('T12', { trials: of('rst').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}; ${roundText(roundOf('rst'))}` });
+    ctx.judge('T13', { trials: of('syn').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `SYN on the established four-tuple: ${answered('syn')}; ${roundText(roundOf('syn'))}` });
     const change = (variant: string, name: string): string => `${name} ${signed(ctx.counterChange(variant, name))}`;
     ctx.judge('T14', {
       trials: of('ack').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && p.injectedRead === '' && alive(p) })),
-      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; ${change('probes', 'TcpExt.TCPChallengeACK')}`,
+      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; ${roundText(roundOf('ack'))}`,
     });
     const rstFates = [...new Set(of('rst').map((p) => (!alive(p) ? 'resets the connection' : answers(p) >= 1 ? 'answers with an ACK and keeps the connection' : 'ignores it silently')))];
     ctx.answer('q1', {

@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { labSources, withClaimTexts } from '../src/lab/claim-texts';
-import { claimById } from '../src/lab/claims';
+import { labSources, withClaimTexts } from '../src/lab/report/claim-texts';
+import { claimById } from '../src/lab/api/claims';
 
 const LABS = path.resolve(__dirname, '..', 'labs');
 

@@ -8,7 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recoverStaging, replaceFolder, stagingName } from '../src/lab/evidence';
+import { recoverStaging, replaceFolder, stagingName } from '../src/lab/run/evidence';
 import { CLI, FIXTURE_LABS, ROOT, assertBuilt, childrenOf, hasTool, pidAlive, privileged, runCli, removeTmpDirs, tmpDir, waitFor } from './helpers';
 
 afterAll(removeTmpDirs);

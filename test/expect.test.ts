@@ -5,7 +5,7 @@ import { VirtualClock } from '../src/stack/clock';
 import { describePattern } from '../src/stack/expect';
 import { memoryLink } from '../src/stack/memorylink';
 import { TcpStack, type Connection } from '../src/stack/stack';
-import { seqAdd } from '../src/lab/seq';
+import { seqAdd } from '../src/lab/api/seq';
 import { NO_FLAGS } from '../src/wire/tcp';
 
 const A = '192.0.2.1';

@@ -5,12 +5,12 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { foundHereCell, parseFoundHereCell, readmeCells, updateReadme } from '../src/lab/foundhere';
-import { labClaims, type LabDefinition, type LabResult } from '../src/lab/types';
+import { foundHereCell, parseFoundHereCell, readmeCells, updateReadme } from '../src/lab/report/foundhere';
+import { labClaims, type LabDefinition, type LabResult } from '../src/lab/api/types';
 import { DIST, ROOT } from './helpers';
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const allLabs = (): LabDefinition[] => (require(path.join(DIST, 'src', 'lab', 'registry.js')) as { allLabs(): LabDefinition[] }).allLabs();
+const allLabs = (): LabDefinition[] => (require(path.join(DIST, 'src', 'lab', 'run', 'registry.js')) as { allLabs(): LabDefinition[] }).allLabs();
 
 type Claim = LabResult['claims'][number];
 const c = (id: string, verdict: Claim['verdict'], trials?: [number, number]): Claim => ({

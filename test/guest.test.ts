@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPcap } from '../src/capture/pcap';
-import type { LabResult } from '../src/lab/types';
+import type { LabResult } from '../src/lab/api/types';
 import { CLI, FIXTURE_LABS, ROOT, pidsMatching, privileged, removeTmpDirs, runCli, tmpDir, waitFor } from './helpers';
 
 afterAll(removeTmpDirs);

@@ -21,7 +21,7 @@ export function privileged(): boolean {
 }
 
 export function assertBuilt(): void {
-  if (!fs.existsSync(path.join(DIST, 'src', 'cli.js')) || !fs.existsSync(path.join(DIST, 'test', 'ns', 'entry.js'))) {
+  if (!fs.existsSync(path.join(DIST, 'src', 'cli', 'main.js')) || !fs.existsSync(path.join(DIST, 'test', 'ns', 'entry.js'))) {
     throw new Error('dist/ is missing: run the tests with `npm test` (it compiles first)');
   }
 }

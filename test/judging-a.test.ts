@@ -6,16 +6,16 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeTcp } from '../src/capture/flows';
 import type { PcapRecord } from '../src/capture/pcap';
-import { claimById } from '../src/lab/claims';
-import { newSynOnWire, TupleOnWire } from '../src/lab/onwire';
-import type { LabResult } from '../src/lab/types';
-import { decide, requires, type Trial } from '../src/lab/verdict';
+import { claimById } from '../src/lab/api/claims';
+import { newSynOnWire, TupleOnWire } from '../src/lab/api/onwire';
+import type { LabResult } from '../src/lab/api/types';
+import { decide, requires, type Trial } from '../src/lab/api/verdict';
 import { emitTcpFrame } from '../src/wire/frame';
 import { seq } from '../src/wire/seq';
 import { NO_FLAGS, type TcpFlags } from '../src/wire/tcp';
 import { controlTrial, pawsTrial, type Outcome } from '../labs/11-old-duplicate';
 import { besideTrial, lateSegmentTaker, rstOnWire, type Beside } from '../labs/13-time-wait-assassination';
-import { challengeAcks, isProbe } from '../labs/14-challenge-ack';
+import { CHECKED_BY, challengeAcks, isProbe, probeTaken, probeTimestamp, roundCount, type Kind } from '../labs/14-challenge-ack';
 import { privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
@@ -186,6 +186,81 @@ describe('lab 14: challenge ACKs are counted in the capture, however late', () =
     const w = wire([...EST, { from: 'p', flags: 'R', seq: 2001 }]);
     expect(challengeAcks(w, (s) => isProbe('rst', s))).toMatchObject({ acks: [] });
     expect(challengeAcks(w, (s) => isProbe('syn', s)).probes).toEqual([]);
+  });
+});
+
+describe('lab 14: a probe that drew no answer counts only when it could be taken to the check, and nothing says it was not', () => {
+  // a connection that negotiated timestamps: both SYNs carry one
+  const TS_EST: Seg[] = [
+    { from: 'k', flags: 'S', seq: 5000, tsval: 70_000, at: 0 },
+    { from: 'p', flags: 'SA', seq: 1000, ack: 5001, tsval: 9000, at: 1 },
+    { from: 'k', flags: 'A', seq: 5001, ack: 1001, tsval: 70_002, at: 2 },
+  ];
+  const synProbe = (tsval?: number): TupleOnWire => wire([...TS_EST, { from: 'p', flags: 'S', seq: 6001, ...(tsval === undefined ? {} : { tsval }), at: 600 }]);
+  const probeOf = (w: TupleOnWire) => challengeAcks(w, (s) => isProbe('syn', s)).probes[0]!;
+  /** counters before and after a round of five probes of `kind`, as ctx.counters() gives them */
+  const round = (kind: Kind, counters: Record<string, [number, number]>) =>
+    roundCount(kind, 5, Object.fromEntries(Object.entries(counters).map(([k, [b]]) => [k, b])), Object.fromEntries(Object.entries(counters).map(([k, [, a]]) => [k, a])));
+
+  it('without a timestamp on a timestamped connection (RFC 7323 §3.2: FreeBSD 13 drops it unseen) the trial is left out', () => {
+    const w = synProbe();
+    const p = probeTimestamp(w, probeOf(w));
+    expect(p).toMatchObject({ met: false, measured: 'no timestamp option on #4, on a connection whose SYNs both carried one' });
+  });
+  it('a current timestamp passes; one older than the peer’s last (PAWS) does not; no timestamps negotiated needs none', () => {
+    const w = synProbe(9600);
+    expect(probeTimestamp(w, probeOf(w))).toMatchObject({ met: true, measured: "TSval 9600, +600 on the peer's last (#2)" });
+    const old = synProbe(8000);
+    expect(probeTimestamp(old, probeOf(old))).toMatchObject({ met: false, measured: "TSval 8000, -1000 on the peer's last (#2)" });
+    const plain = wire([...TS_EST.map(({ tsval: _, ...seg }) => seg), { from: 'p', flags: 'S', seq: 6001 }]);
+    expect(probeTimestamp(plain, probeOf(plain))).toMatchObject({ met: true, measured: 'no timestamps negotiated' });
+  });
+  it('no answer: where the system counts the check, its counters must have moved for every probe of the round', () => {
+    // FreeBSD's SYN probes before they carried timestamps: no answer, and tcp.badsyn did not move
+    const unseen = round('syn', { 'FreeBSD.tcp.badsyn': [7, 7], 'FreeBSD.tcp.rcvtotal': [40, 45] });
+    expect(unseen.counters).toEqual([{ name: 'FreeBSD.tcp.badsyn', change: 0 }]);
+    expect(probeTaken(false, 'ESTABLISHED', unseen)).toMatchObject({ met: false, measured: 'no answer; FreeBSD.tcp.badsyn +0 for 5 SYN probes' });
+    // some moved, not all: which probes were taken cannot be told, so none counts
+    expect(probeTaken(false, 'ESTABLISHED', round('rst', { 'TcpExt.TCPChallengeACK': [0, 2], 'TcpExt.TCPACKSkippedChallenge': [0, 1] })).met).toBe(false);
+    // every probe reached the check (Linux: answered or skipped by the per-socket rate limit)
+    expect(probeTaken(false, 'ESTABLISHED', round('rst', { 'TcpExt.TCPChallengeACK': [0, 2], 'TcpExt.TCPACKSkippedChallenge': [0, 3] }))).toMatchObject({ met: true });
+    // the kernel's own signs need no counter: its answer, or its reset of the connection
+    expect(probeTaken(true, 'ESTABLISHED', round('syn', {})).met).toBe(true);
+    expect(probeTaken(false, 'CLOSE', round('syn', {})).met).toBe(true);
+  });
+  it('a counter of the answer is no counter of the check: Linux 6.1 drops an ACK beyond SND.NXT at the check, uncounted, and that silence is judged', () => {
+    // 6.1 in a guest: no answer to 5 ACK probes, TCPChallengeACK +0 — not a sign the probes were dropped before the check
+    const linux61 = round('ack', { 'TcpExt.TCPChallengeACK': [3, 3], 'TcpExt.TCPACKSkippedChallenge': [0, 0], 'TcpExt.TCPSYNChallenge': [5, 5] });
+    expect(linux61.counters).toEqual([]);
+    expect(probeTaken(false, 'ESTABLISHED', linux61)).toMatchObject({ met: true, measured: `no answer; no counter of the check here (${CHECKED_BY.ack.join(', ')})` });
+    expect(judge('T14', [0, 1, 2, 3, 4].map(() => ({ requires: [probeTaken(false, 'ESTABLISHED', linux61)], agrees: false }))).verdict).toBe('does not hold');
+    // NetBSD counts its ACK check (tcp.rcvacktoomuch), so there an uncounted probe is not judged
+    expect(probeTaken(false, 'ESTABLISHED', round('ack', { 'NetBSD.tcp.rcvacktoomuch': [0, 4] }))).toMatchObject({ met: false, measured: 'no answer; NetBSD.tcp.rcvacktoomuch +4 for 5 ACK probes' });
+    // and its RST and SYN checks count nothing: a NetBSD counter of another kind is not theirs
+    expect(round('syn', { 'NetBSD.tcp.rcvacktoomuch': [0, 5] }).counters).toEqual([]);
+  });
+  it('another OS’s reading throws on a Linux counter it lacks: the round only asks `in`', () => {
+    const strict = (values: Record<string, number>) =>
+      new Proxy(values, {
+        get: (t, k) => {
+          if (typeof k === 'string' && !(k in t) && k.startsWith('TcpExt.')) throw new Error(`${k}: no equivalent`);
+          return Reflect.get(t, k) as unknown;
+        },
+      });
+    const r = roundCount('rst', 5, strict({ 'FreeBSD.tcp.badrst': 1 }), strict({ 'FreeBSD.tcp.badrst': 6 }));
+    expect(r.counters).toEqual([{ name: 'FreeBSD.tcp.badrst', change: 5 }]);
+  });
+  it('through the verdict rules: unanswered probes the kernel’s counters say never reached the check are not tested; taken ones do not hold', () => {
+    const w = synProbe(9600);
+    const trial = (taken: ReturnType<typeof probeTaken>): Trial => ({ requires: [probeTimestamp(w, probeOf(w)), taken], agrees: false });
+    const unseen = round('syn', { 'FreeBSD.tcp.badsyn': [7, 7] });
+    const d = judge('T13', [0, 1, 2, 3, 4].map(() => trial(probeTaken(false, 'ESTABLISHED', unseen))));
+    expect(d.verdict).toBe('not tested');
+    expect(d.evidence).toMatch(/^precondition failed in all 5 trials: no sign on the kernel's side that the probe was dropped before RFC 5961's check .* — no answer; FreeBSD.tcp.badsyn \+0 for 5 SYN probes/);
+    const taken = round('syn', { 'TcpExt.TCPSYNChallenge': [0, 5] });
+    expect(judge('T13', [0, 1, 2, 3, 4].map(() => trial(probeTaken(false, 'ESTABLISHED', taken)))).verdict).toBe('does not hold');
+    const noTs = synProbe();
+    expect(judge('T13', [0, 1, 2].map(() => ({ requires: [probeTimestamp(noTs, probeOf(noTs)), probeTaken(false, 'ESTABLISHED', taken)], agrees: false }))).evidence).toMatch(/no timestamp option on #4/);
   });
 });
 

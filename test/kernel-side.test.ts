@@ -10,10 +10,10 @@ import { ALPHA, chiSquareCritical, chiSquarePValue, detectableSkew, everySocketS
 import { c21Trial, type PairTrial } from '../labs/16-specific-vs-wildcard';
 import { c25Trial, type Orphan, type OrphanOnWire } from '../labs/17-orphan-lifetime';
 import type { FlowSegment } from '../src/capture/flows';
-import { claimById } from '../src/lab/claims';
-import { finExchange } from '../src/lab/fins';
-import type { LabResult } from '../src/lab/types';
-import { decide, type Judgement, type Trial } from '../src/lab/verdict';
+import { claimById } from '../src/lab/api/claims';
+import { finExchange } from '../src/lab/api/fins';
+import type { LabResult } from '../src/lab/api/types';
+import { decide, type Judgement, type Trial } from '../src/lab/api/verdict';
 import { seq } from '../src/wire/seq';
 import { privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
 

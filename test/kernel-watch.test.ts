@@ -3,7 +3,7 @@
 // the timeline records.
 import { describe, expect, it } from 'vitest';
 import type { SocketEntry } from '../src/host/observe';
-import { SocketFollower, type SocketChange } from '../src/lab/kernel-watch';
+import { SocketFollower, type SocketChange } from '../src/lab/api/kernel-watch';
 
 const K = '192.0.2.1';
 const P = '192.0.2.2';

@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareBindMatrix, compareClaims, renderComparisonText, type BindCell, type KernelColumn } from '../src/lab/compare';
-import type { ClaimResult, LabResult, Verdict } from '../src/lab/types';
+import { compareBindMatrix, compareClaims, renderComparisonText, type BindCell, type KernelColumn } from '../src/lab/report/compare';
+import type { ClaimResult, LabResult, Verdict } from '../src/lab/api/types';
 import { compareReleases, parseKernelList, resolveKernel, seriesOf, type CachedKernel, type DebianKernel } from '../src/kernels/debian';
 import { cpioNewc, ImageError, loadOrder, moduleName, readModinfo, vmlinuxFromBzImage } from '../src/kernels/image';
 import { hasTool, removeTmpDirs, tmpDir } from './helpers';
@@ -14,8 +14,9 @@ import { hasTool, removeTmpDirs, tmpDir } from './helpers';
 afterAll(removeTmpDirs);
 
 describe('naming kernels (--kernel)', () => {
-  it('all is 6.1, 6.12 and the host; repeats are dropped; exact releases pass', () => {
-    expect(parseKernelList('all')).toEqual([{ kind: 'series', series: '6.1' }, { kind: 'series', series: '6.12' }, { kind: 'host' }, { kind: 'netbsd' }]);
+  it('all is 6.1, 6.12, the host and the two BSD stacks; repeats are dropped; exact releases pass', () => {
+    expect(parseKernelList('all')).toEqual([{ kind: 'series', series: '6.1' }, { kind: 'series', series: '6.12' }, { kind: 'host' }, { kind: 'netbsd' }, { kind: 'freebsd' }]);
+    expect(parseKernelList('freebsd,netbsd,host,freebsd')).toEqual([{ kind: 'freebsd' }, { kind: 'netbsd' }, { kind: 'host' }]);
     expect(parseKernelList('host,6.1,host,6.1')).toEqual([{ kind: 'host' }, { kind: 'series', series: '6.1' }]);
     expect(parseKernelList('6.1.0-56,6.12.115,6.1.0-57-amd64,6.12.117+deb12-amd64').map((s) => (s.kind === 'exact' ? s.release : s.kind))).toEqual([
       '6.1.0-56',

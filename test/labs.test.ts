@@ -8,9 +8,9 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { analyzeTcp } from '../src/capture/flows';
 import { ipPayloadOf, readPcap } from '../src/capture/pcap';
-import { parseFoundHereCell, readmeCells } from '../src/lab/foundhere';
+import { parseFoundHereCell, readmeCells } from '../src/lab/report/foundhere';
 import { newTcpView, viewTcp } from '../src/wire/view';
-import type { LabResult } from '../src/lab/types';
+import type { LabResult } from '../src/lab/api/types';
 import { hasTool, privileged, removeTmpDirs, ROOT, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyzeTcp } from '../src/capture/flows';
-import { condense, layoutLadders, renderLadderSvg, renderLadderText, type LadderRow, type TimelineEvent } from '../src/capture/ladder';
+import { condense, layoutLadders, renderLadderSvg, renderLadderText, type LadderEvent as TimelineEvent, type LadderRow } from '../src/capture/ladder';
 import { parsePcap, PcapWriter } from '../src/capture/pcap';
 import { emitTcpFrame } from '../src/wire/frame';
 import { seq } from '../src/wire/seq';

@@ -20,9 +20,9 @@ import { decodeValue, encodeValue, StackHelper } from '../src/host/backend/stack
 import { KnobMissingError } from '../src/host/backend/types';
 import { ensureNetbsd, type NetbsdStack } from '../src/kernels/netbsd';
 import { parseKernelList } from '../src/kernels/debian';
-import { claimById, inScope } from '../src/lab/claims';
-import { decide } from '../src/lab/verdict';
-import type { LabResult } from '../src/lab/types';
+import { claimById, inScope } from '../src/lab/api/claims';
+import { decide } from '../src/lab/api/verdict';
+import type { LabResult } from '../src/lab/api/types';
 import { pidsMatching, privileged, removeTmpDirs, ROOT, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);

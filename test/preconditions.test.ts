@@ -2,7 +2,7 @@
 // must say "not tested", name the precondition that failed and give its measured numbers —
 // never "holds" or "does not hold". All sixteen labs run at once in one namespace each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabResult } from '../src/lab/types';
+import type { LabResult } from '../src/lab/api/types';
 import { privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);

@@ -32,7 +32,7 @@ async function startHold(seconds = 30): Promise<Started> {
   cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   cli.stdout!.resume();
   // the lab process carries the staging path (under `out`) in its arguments
-  const inner = await waitFor('the lab process', () => pidsMatching(`${out}/.90-hold.partial`).find((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('inner.js')));
+  const inner = await waitFor('the lab process', () => pidsMatching(`${out}/.90-hold.partial`).find((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('lab-main.js')));
   await waitFor('the lab to start holding', () => stderr.includes('holding') || fs.existsSync(path.join(out, `.90-hold.partial-${cli.pid}`, 'hold.pcap')));
   const netns = netnsOf(inner)!;
   const helpers = childrenOf(inner);

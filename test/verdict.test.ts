@@ -3,15 +3,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLAIMS, claimById, compareVersions, inScope, scopeLabel, validateClaim, type ClaimSpec, type Scope } from '../src/lab/claims';
-import type { LabDefinition } from '../src/lab/types';
-import { labClaims } from '../src/lab/types';
+import { CLAIMS, claimById, compareVersions, inScope, scopeLabel, validateClaim, type ClaimSpec, type Scope } from '../src/lab/api/claims';
+import type { LabDefinition } from '../src/lab/api/types';
+import { labClaims } from '../src/lab/api/types';
 import { DIST } from './helpers';
 
 // the compiled labs (npm test compiles first): the registry loads lab files with require()
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const allLabs = (): LabDefinition[] => (require(path.join(DIST, 'src', 'lab', 'registry.js')) as { allLabs(): LabDefinition[] }).allLabs();
-import { decide, MIN_VALID_TRIALS, requires, type Trial } from '../src/lab/verdict';
+const allLabs = (): LabDefinition[] => (require(path.join(DIST, 'src', 'lab', 'run', 'registry.js')) as { allLabs(): LabDefinition[] }).allLabs();
+import { decide, MIN_VALID_TRIALS, requires, type Trial } from '../src/lab/api/verdict';
 
 const BSD: ClaimSpec = { id: 'X1', text: 'x', source: 's', scope: ['BSD'] };
 const ANY: ClaimSpec = { id: 'X2', text: 'x', source: 's', scope: ['any'] };

@@ -47,6 +47,8 @@ export interface Cell {
   listenB?: string;
   /** what the seed's BSD rules predict, where they cover the cell */
   bsd: string | null;
+  /** why the cell was not tested: the system under test cannot make it (a knob it lacks) */
+  notTested?: string;
 }
 
 export const FLAGS: ReadonlyArray<[boolean, boolean]> = [

@@ -6,7 +6,7 @@
 // SO_REUSEADDR and SO_REUSEPORT on none/A/B/both; wildcard, loopback, specific and IPv6
 // addresses; B owned by the same or another user — and judges each claim from the cells. Then it
 // asks whether SO_REUSEPORT set after bind() counts, against the flag set before (the control).
-import { defineLab, familyOf, LabError, requires, type KernelSocket, type LabContext, type Proto, type UidHelper } from '../../src/lab';
+import { defineLab, familyOf, KnobMissingError, LabError, requires, type KernelSocket, type LabContext, type Proto, type UidHelper } from '../../src/lab';
 import { ADDRESS_TOKEN, bsdPrediction, endpoint, FLAGS, isMulticastGroup, outcome, type AfterBindTrial, type Cell, type Endpoint, type Kind, type Uid } from './cells';
 import { describe, judgements } from './judge';
 import { printDifferences, printIPv6, printSeedTable } from './print';
@@ -74,6 +74,8 @@ export default defineLab({
   async run(ctx) {
     const specs = [...cellSpecs(ctx)];
     const helper = specs.some((s) => s.uid === 'other') ? await ctx.otherUid().catch((e: Error) => {
+      // a system that cannot have another user: those cells are not tested, naming why
+      if (e instanceof KnobMissingError) return e;
       throw new LabError(`uids=other needs a second user (${e.message}); run as root, or --set uids=same`);
     }) : null;
     const cells: Cell[] = [];
@@ -123,8 +125,10 @@ export default defineLab({
     printDifferences(ctx, cells.filter((c) => c.setupA === 'OK'));
     ctx.print();
     printIPv6(ctx, cells);
-    const broken = cells.filter((c) => c.setupA !== 'OK');
+    const broken = cells.filter((c) => c.setupA !== 'OK' && !c.notTested);
     if (broken.length) ctx.print(`${broken.length} cells not measured because socket A's own bind/listen failed, e.g. ${describe(broken[0]!)} → ${broken[0]!.setupA}`);
+    const untested = cells.filter((c) => c.notTested);
+    if (untested.length) ctx.print(`${untested.length} cells not tested: ${untested[0]!.notTested}`);
     ctx.print();
     ctx.print('Claims');
     for (const [id, j] of judgements(cells, afterBind)) {
@@ -193,7 +197,7 @@ interface CellSpec {
   port: number;
 }
 
-async function measure(ctx: LabContext, helper: UidHelper | null, s: CellSpec): Promise<Cell> {
+async function measure(ctx: LabContext, helper: UidHelper | KnobMissingError | null, s: CellSpec): Promise<Cell> {
   const cell: Cell = {
     proto: s.proto,
     kind: s.kind,
@@ -212,6 +216,10 @@ async function measure(ctx: LabContext, helper: UidHelper | null, s: CellSpec): 
     bsd: null,
   };
   cell.bsd = bsdPrediction({ ...cell, addrA: s.a.token, addrB: s.b.token });
+  if (s.uid === 'other' && helper instanceof KnobMissingError) {
+    // the system under test has no second user to own B (F-Stack: one credential for all)
+    return { ...cell, setupA: 'not measured', result: 'not measured', notTested: helper.message };
+  }
   const a = ctx.socket(s.a.family, s.proto, { timeline: false });
   let b: KernelSocket | null = null;
   let remote: number | null = null;
@@ -228,20 +236,20 @@ async function measure(ctx: LabContext, helper: UidHelper | null, s: CellSpec): 
       setFlags(b, s.ra[1], s.rp[1], s.b.v6only);
       cell.result = outcome(b.bind(s.b.address, s.port));
     } else {
-      const r = await helper!.bind({ family: s.b.family, proto: s.proto, reuseaddr: s.ra[1], reuseport: s.rp[1], v6only: s.b.v6only, address: s.b.address, port: s.port });
+      const r = await (helper as UidHelper).bind({ family: s.b.family, proto: s.proto, reuseaddr: s.ra[1], reuseport: s.rp[1], v6only: s.b.v6only, address: s.b.address, port: s.port });
       remote = r.id;
       cell.result = outcome(r.bind);
     }
     if (s.proto === 'tcp' && cell.result === 'OK') {
       // which of the two may then listen(): A first (unless it already does), then B
       if (s.kind === 'bound') cell.listenA = outcome(a.listen());
-      cell.listenB = b ? outcome(b.listen()) : outcome(await helper!.listen(remote!));
+      cell.listenB = b ? outcome(b.listen()) : outcome(await (helper as UidHelper).listen(remote!));
     }
     return cell;
   } finally {
     a.closeNow();
     b?.closeNow();
-    if (remote !== null) await helper!.close(remote);
+    if (remote !== null) await (helper as UidHelper).close(remote);
   }
 }
 

@@ -169,7 +169,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     const addrShared = addrAcross.filter((c) => c.result === 'OK').length;
     out.push(
       other.length === 0
-        ? notTested('C9', 'needs uids=other (B owned by another user)')
+        ? notTested('C9', all.find((c) => c.uidB === 'other' && c.notTested)?.notTested ?? 'needs uids=other (B owned by another user)')
         : [
             'C9',
             {

@@ -6,7 +6,8 @@
 // made on the connection, at the time they ran. One pure layout, two renderings: text and SVG.
 import type { FlowSegment, FlowSummary, Mark } from './flows';
 import { escapeXml as esc } from './html';
-import { KERNEL_ADDRESSES } from './listing';
+import { KERNEL_ADDRESSES } from '../wire/address-plan';
+import type { KernelEvent, PeerStateEvent, SyscallEvent, TimelineEvent } from './timeline';
 
 export interface StateChange {
   /** wall time in µs, the capture's clock */
@@ -86,32 +87,34 @@ export function condense(rows: LadderRow[], maxRows: number): { rows: LadderRow[
   return { rows: out, omitted };
 }
 
-/** The timeline events a ladder reads (a subset of timeline.json). */
-export type TimelineEvent =
-  | { kind: 'kernel'; at: number; local: string; remote: string; state: string | null; timer: string | null; timerMs: number | null }
-  | { kind: 'peer-state'; at: number; local: string; remote: string; to: string }
-  | { kind: 'syscall'; at: number; call: string; args: Record<string, unknown>; ret: number; errno: string | null; elapsedMs?: number; conn?: string }
-  | { kind: string; at: number };
+/**
+ * What a ladder reads of timeline.json's events (src/capture/timeline.ts): the kernel's and the
+ * peer's states and the syscalls on a four-tuple; any other event passes by.
+ */
+export type LadderEvent =
+  | Pick<KernelEvent, 'kind' | 'at' | 'local' | 'remote' | 'state' | 'timer' | 'timerMs'>
+  | Pick<PeerStateEvent, 'kind' | 'at' | 'local' | 'remote' | 'to'>
+  | Pick<SyscallEvent, 'kind' | 'at' | 'call' | 'args' | 'ret' | 'errno' | 'elapsedMs' | 'conn'>
+  | Pick<Exclude<TimelineEvent, KernelEvent | PeerStateEvent | SyscallEvent>, 'kind' | 'at'>;
+type LadderSyscall = Extract<LadderEvent, { kind: 'syscall' }>;
 
 /** The kernel's and the peer's state changes on one four-tuple, from the timeline. */
-function stateChanges(left: string, right: string, timeline: readonly TimelineEvent[]): StateChange[] {
+function stateChanges(left: string, right: string, timeline: readonly LadderEvent[]): StateChange[] {
   const out: StateChange[] = [];
   let lastLeft = '';
   let lastRight = '';
   for (const e of timeline) {
     if (e.kind === 'kernel') {
-      const k = e as Extract<TimelineEvent, { kind: 'kernel' }>;
-      if (k.local !== left || k.remote !== right) continue;
+      if (e.local !== left || e.remote !== right) continue;
       // TIME_WAIT with its timer as first read; the countdown itself is no change
-      const name = k.state ?? 'gone';
+      const name = e.state ?? 'gone';
       if (name === lastLeft) continue;
-      out.push({ at: k.at, side: 'left', state: k.state === 'TIME_WAIT' && k.timerMs ? `TIME_WAIT ${(k.timerMs / 1000).toFixed(1)} s` : name });
+      out.push({ at: e.at, side: 'left', state: e.state === 'TIME_WAIT' && e.timerMs ? `TIME_WAIT ${(e.timerMs / 1000).toFixed(1)} s` : name });
       lastLeft = name;
     } else if (e.kind === 'peer-state') {
-      const p = e as Extract<TimelineEvent, { kind: 'peer-state' }>;
-      if (p.local !== right || p.remote !== left) continue;
-      if (p.to !== lastRight) out.push({ at: p.at, side: 'right', state: p.to, live: true });
-      lastRight = p.to;
+      if (e.local !== right || e.remote !== left) continue;
+      if (e.to !== lastRight) out.push({ at: e.at, side: 'right', state: e.to, live: true });
+      lastRight = e.to;
     }
   }
   return out.sort((a, b) => a.at - b.at);
@@ -194,7 +197,7 @@ function optionValue(v: unknown): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
-function callText(e: Extract<TimelineEvent, { kind: 'syscall' }>): string {
+function callText(e: LadderSyscall): string {
   const a = e.args ?? {};
   const args =
     e.call === 'setsockopt' ? `${a.option} ${optionValue(a.value)}` : e.call === 'shutdown' ? String(a.how) : e.call === 'send' ? `${a.bytes} B` : '';
@@ -202,9 +205,9 @@ function callText(e: Extract<TimelineEvent, { kind: 'syscall' }>): string {
   return `${e.call}(${args}) → ${result}`;
 }
 
-function syscallRows(left: string, right: string, timeline: readonly TimelineEvent[]): LadderRow[] {
+function syscallRows(left: string, right: string, timeline: readonly LadderEvent[]): LadderRow[] {
   const conn = `${left}>${right}`;
-  const calls = timeline.filter((e): e is Extract<TimelineEvent, { kind: 'syscall' }> => e.kind === 'syscall' && (e as { conn?: string }).conn === conn && DRAWN_CALLS.has((e as { call: string }).call));
+  const calls = timeline.filter((e): e is LadderSyscall => e.kind === 'syscall' && e.conn === conn && DRAWN_CALLS.has(e.call));
   const dataCalls = calls.filter((c) => c.call === 'send' || c.call === 'recv').length;
   const rows: LadderRow[] = [];
   for (const c of calls) {
@@ -283,7 +286,7 @@ function placeStates(rows: LadderRow[], changes: readonly StateChange[]): Ladder
  * the timeline. Anyone's: the client (the side that sent the first SYN) on the left, the states
  * inferred from the segments.
  */
-export function layoutLadders(flows: FlowSummary, timeline: readonly TimelineEvent[] = [], maxRows = 400): Ladder[] {
+export function layoutLadders(flows: FlowSummary, timeline: readonly LadderEvent[] = [], maxRows = 400): Ladder[] {
   const byFlow = new Map<string, FlowSegment[]>();
   for (const s of flows.segments) {
     const list = byFlow.get(s.flow);

@@ -2,9 +2,8 @@
 // incarnation and stray marks. Pure: from a parsed pcap to lines.
 import { analyzeTcp, type FlowSegment } from './flows';
 import type { PcapFile } from './pcap';
+import { KERNEL_ADDRESSES } from '../wire/address-plan';
 
-/** twlab's kernel-side addresses: frames from these are the kernel's, frames to them the peer's. */
-export const KERNEL_ADDRESSES = new Set(['192.0.2.1', '198.51.100.1', '2001:db8::1']);
 
 export interface ListingRow {
   number: number;

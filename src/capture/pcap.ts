@@ -27,7 +27,9 @@ const MAX_RECORD = 64 << 20;
 
 export type PcapErrorCode = 'PCAP_NOT_FOUND' | 'PCAP_BAD_MAGIC' | 'PCAP_TRUNCATED' | 'PCAP_BAD_RECORD';
 
+/** A file that is no capture twlab can read (a CodedError: src/lab/api/errors.ts). */
 export class PcapError extends Error {
+  readonly exitCode = 2;
   constructor(
     readonly code: PcapErrorCode,
     message: string,

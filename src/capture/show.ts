@@ -5,7 +5,8 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FlowAnalyzer, TIME_WAIT_BOUND_US, type AnalyzerOptions, type FlowSegment, type FlowSummary, type SegmentFacts } from './flows';
-import { layoutLadders, renderLadderText, type TimelineEvent } from './ladder';
+import { layoutLadders, renderLadderText } from './ladder';
+import { readTimelineEvents, type TimelineEvent } from './timeline';
 import { formatListing, listingRow, type ListingRow } from './listing';
 import { openCapture } from './pcap';
 import { ConnectionSummaries, SummaryWriter, type ConnectionSummary } from './summary';
@@ -33,13 +34,8 @@ export interface ShowIO {
 
 /** The timeline.json next to a lab's capture, if there is one: its events of this capture's variant give the ladder its states and syscalls. */
 function timelineBeside(file: string): TimelineEvent[] {
-  try {
-    const events = (JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
-    const variant = path.basename(file).replace(/\.pcap(ng)?$/, '');
-    return events.filter((e) => (e as { variant?: string | null }).variant === variant);
-  } catch {
-    return [];
-  }
+  const variant = path.basename(file).replace(/\.pcap(ng)?$/, '');
+  return readTimelineEvents(path.dirname(file)).filter((e) => e.variant === variant);
 }
 
 /** Streams a capture through the analyzer (its callbacks keep what they need). Returns the warnings. */
@@ -58,7 +54,11 @@ function connMatcher(conn: string): (flow: string, number: number) => boolean {
   return (f) => f === `${a}<>${b}`;
 }
 
-export class ShowError extends Error {}
+/** A bad `twlab show` option (a CodedError: src/lab/api/errors.ts). */
+export class ShowError extends Error {
+  readonly code = 'BAD_USAGE';
+  readonly exitCode = 2;
+}
 
 export function showCapture(file: string, opts: ShowOptions, io: ShowIO): void {
   if (opts.summary || opts.explain) return showSummary(file, opts, io);

@@ -117,8 +117,10 @@ export interface NativeAddon {
   pipe(): SyscallResult & { readFd: number; writeFd: number };
 }
 
+/** The native addon is not built (a CodedError: src/lab/api/errors.ts). */
 export class AddonMissingError extends Error {
   readonly code = 'ADDON_MISSING';
+  readonly exitCode = 2;
 }
 
 /** Where node-gyp puts the addon, relative to the package root. */

@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pidAlive } from '../host/pid';
-import { TwlabError } from '../lab/errors';
+import { TwlabError } from '../lab/api/errors';
 import { decompress, GUEST_MODULES, loadOrder, moduleKey, moduleName, readModinfo, vmlinuxFromBzImage } from './image';
 
 /** A kernel as apt offers it. */
@@ -90,10 +90,10 @@ export function cachedKernels(): CachedKernel[] {
 }
 
 /** A kernel named on the command line: `host`, a series (`6.1`), or an exact release (`6.1.0-57`, `6.12.117`, `6.1.0-57-amd64`). */
-export type KernelSpec = { kind: 'host' } | { kind: 'series'; series: string } | { kind: 'exact'; release: string } | { kind: 'netbsd' };
+export type KernelSpec = { kind: 'host' } | { kind: 'series'; series: string } | { kind: 'exact'; release: string } | { kind: 'netbsd' } | { kind: 'freebsd' };
 
-/** `all`: Debian's two series, the host, and NetBSD's stack (src/kernels/netbsd.ts) */
-export const ALL_KERNELS = ['6.1', '6.12', 'host', 'netbsd'] as const;
+/** `all`: Debian's two series, the host, NetBSD's stack (src/kernels/netbsd.ts) and FreeBSD's (freebsd.ts) */
+export const ALL_KERNELS = ['6.1', '6.12', 'host', 'netbsd', 'freebsd'] as const;
 
 const SPEC_WORD = /^\d+\.\d+(?:\.\d+(?:-\d+)?(?:\+deb\d+(?:u\d+)?)?(?:-amd64)?)?$/;
 
@@ -102,13 +102,14 @@ export function parseKernelList(text: string): KernelSpec[] {
   const words = text.split(',').map((w) => w.trim()).filter(Boolean);
   if (!words.length) throw new TwlabError('UNKNOWN_KERNEL', '--kernel takes a list such as 6.1,6.12,host, or all');
   const specs: KernelSpec[] = [];
-  const key = (s: KernelSpec): string => (s.kind === 'host' || s.kind === 'netbsd' ? s.kind : s.kind === 'series' ? s.series : s.release);
+  const key = (s: KernelSpec): string => (s.kind === 'series' ? s.series : s.kind === 'exact' ? s.release : s.kind);
   for (const w of words.flatMap((x) => (x === 'all' ? [...ALL_KERNELS] : [x]))) {
     let spec: KernelSpec;
     if (w === 'host') spec = { kind: 'host' };
     else if (w === 'netbsd') spec = { kind: 'netbsd' };
+    else if (w === 'freebsd') spec = { kind: 'freebsd' };
     else if (!SPEC_WORD.test(w)) {
-      throw new TwlabError('UNKNOWN_KERNEL', `unknown kernel "${w}"; name host, a Debian series (6.1, 6.12), an exact release (6.1.0-57, 6.12.117), netbsd (NetBSD's TCP/IP stack), or all — \`twlab kernels\` lists them`);
+      throw new TwlabError('UNKNOWN_KERNEL', `unknown kernel "${w}"; name host, a Debian series (6.1, 6.12), an exact release (6.1.0-57, 6.12.117), netbsd or freebsd (those OSes' TCP/IP stacks), or all — \`twlab kernels\` lists them`);
     } else if (/^\d+\.\d+$/.test(w)) spec = { kind: 'series', series: w };
     else spec = { kind: 'exact', release: w };
     if (!specs.some((s) => key(s) === key(spec))) specs.push(spec);

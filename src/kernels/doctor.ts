@@ -2,9 +2,10 @@
 // it) and `twlab kernels` (what is cached, what apt can fetch).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { which, type Check } from '../lab/preflight';
+import { which, type Check } from '../lab/run/preflight';
 import { availableKernels, cacheDir, cachedKernels, compareReleases, type CachedKernel, type DebianKernel } from './debian';
 import { chooseAccel, guestInitPath, QEMU } from './guest';
+import { freebsdCheck, freebsdListing, type FreebsdListing } from './freebsd';
 import { cachedNetbsd, netbsdCacheRoot, netbsdLabel, NETBSD_PIN } from './netbsd';
 
 function sizeOf(dir: string): number {
@@ -20,6 +21,8 @@ export interface KernelListing {
   cacheDir: string;
   /** NetBSD's stack (--kernel netbsd): built or not, from where */
   netbsd: { cacheDir: string; built: { label: string; dir: string; bytes: number; source: string; builtAt: string; buildMs: number } | null; pinned: string; sourceEnv: string | null };
+  /** FreeBSD's stack (--kernel freebsd, F-Stack): built or not, from where */
+  freebsd: FreebsdListing;
   cached: Array<CachedKernel & { bytes: number }>;
   /** per series, newest first */
   available: Record<string, DebianKernel[]>;
@@ -37,6 +40,7 @@ export function kernelListing(): KernelListing {
       pinned: `${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)} + ${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}`,
       sourceEnv: process.env.TWLAB_NETBSD_SRC ?? null,
     },
+    freebsd: freebsdListing(),
     cacheDir: cacheDir(),
     cached: cachedKernels().map((k) => ({ ...k, bytes: sizeOf(k.dir) })),
     available: Object.fromEntries(series.map((s) => [s, available[s]!])),
@@ -67,6 +71,7 @@ export function kernelChecks(): Check[] {
     warning: true,
   });
   out.push(netbsdCheck(listing));
+  out.push(freebsdCheck(listing.freebsd));
   const probeWith = listing.cached[listing.cached.length - 1];
   if (qemu && probeWith && fs.existsSync(init)) {
     const { accel, why } = chooseAccel(probeWith);

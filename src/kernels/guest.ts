@@ -1,7 +1,7 @@
 // Runs labs inside a guest kernel: boots a cached Debian kernel under qemu with our initramfs
 // (native/guest-init.c and the package's own modules), the host's root read-only over 9p and
 // the kernel's evidence folder read-write, and lets the guest run the same LabRunner as the
-// host (src/kernels/inside.ts). qemu runs in its own process group under the same death signal
+// host (src/kernels/guest-main.ts). qemu runs in its own process group under the same death signal
 // as a lab process, the initramfs is an unlinked file handed over as fd 3, and a staging folder
 // the guest left is removed: nothing stays behind, whatever way the run ends.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -10,16 +10,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import type { LabMessage } from '../lab/context';
-import { TwlabError } from '../lab/errors';
-import type { ParamValue } from '../lab/params';
-import { which } from '../lab/preflight';
-import { recoverStaging } from '../lab/evidence';
-import { GRACE_MS, killGroup, type LabOutcome } from '../lab/runner';
-import { labDirName, type LabDefinition, type LabResult } from '../lab/types';
+import type { LabMessage } from '../lab/api/context';
+import { TwlabError } from '../lab/api/errors';
+import type { ParamValue } from '../lab/api/params';
+import { which } from '../lab/run/preflight';
+import { recoverStaging } from '../lab/run/evidence';
+import { GRACE_MS, killGroup, type LabOutcome } from '../lab/run/runner';
+import { labDirName, type LabDefinition, type LabResult } from '../lab/api/types';
 import { cacheDir, type CachedKernel } from './debian';
 import { cpioNewc, type CpioEntry } from './image';
-import { CONSOLE_MARK, JOB_FILE, OUTCOMES_FILE, type GuestJob, type GuestMessage, type GuestOutcome } from './inside';
+import { CONSOLE_MARK, JOB_FILE, OUTCOMES_FILE, type GuestJob, type GuestMessage, type GuestOutcome } from './guest-main';
 
 export const QEMU = 'qemu-system-x86_64';
 /** a guest that has not started its main process by then is taken for dead (TCG on a busy machine boots in ~5 s) */
@@ -86,7 +86,7 @@ export function qemuArgs(o: { accel: Accel; vmlinux: string; outDir: string; mem
     kernelWord('twlab_out', o.outDir),
     kernelWord('twlab_cwd', process.cwd()),
     kernelWord('twlab_node', process.execPath),
-    kernelWord('twlab_main', path.join(__dirname, 'inside.js')),
+    kernelWord('twlab_main', path.join(__dirname, 'guest-main.js')),
   ].join(' ');
   if (append.length > 2000) throw new TwlabError('BAD_USAGE', `the guest's kernel command line would be ${append.length} bytes (at most 2048): use shorter paths`);
   return [

@@ -6,24 +6,27 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { LabMessage } from '../lab/context';
-import { TwlabError } from '../lab/errors';
-import type { ParamValue } from '../lab/params';
-import { which, type Isolation } from '../lab/preflight';
-import { LabRunner, type LabOutcome } from '../lab/runner';
-import type { LabDefinition } from '../lab/types';
+import type { LabMessage } from '../lab/api/context';
+import { TwlabError } from '../lab/api/errors';
+import type { ParamValue } from '../lab/api/params';
+import { which, type Isolation } from '../lab/run/preflight';
+import { LabRunner, type LabOutcome } from '../lab/run/runner';
+import type { LabDefinition } from '../lab/api/types';
 import { availableKernels, cachedKernels, ensureKernel, resolveKernel, type CachedKernel, type KernelSpec } from './debian';
 import { chooseAccel, GuestRunner, guestInitPath, KERNEL_INFO, QEMU, type Accel, type KernelRunInfo } from './guest';
-import { checkNetbsdSource, ensureNetbsd, netbsdFolder, type NetbsdStack } from './netbsd';
+import { checkNetbsdSource, ensureNetbsd } from './netbsd';
+import { netbsdTarget, prepareFreebsd, type StackTarget } from './stacks';
+import { checkFreebsdSource } from './freebsd';
 
 /**
  * One column of the side-by-side: the host, a guest kernel, or another OS's TCP/IP stack run by
- * the host's labs through its helper (`release` is then its evidence folder, netbsd-7.99.34).
+ * the host's labs through its helper (`release` is then its evidence folder, netbsd-7.99.34,
+ * freebsd-13.0).
  */
 export type KernelTarget =
   | { kind: 'host'; release: string }
   | { kind: 'guest'; release: string; kernel: CachedKernel; accel: Accel; accelWhy: string }
-  | { kind: 'stack'; release: string; stack: NetbsdStack };
+  | { kind: 'stack'; release: string; stack: StackTarget };
 
 /** What a guest needs on the host: qemu and our guest init. */
 export function guestChecks(): void {
@@ -39,8 +42,8 @@ function fetchChecks(): void {
 }
 
 /**
- * Resolves each named kernel, fetching the ones not cached yet (and building NetBSD's stack on
- * first use). `beforeFetch` runs once the names are known good and qemu is there, before
+ * Resolves each named kernel, fetching the ones not cached yet (and building NetBSD's or
+ * FreeBSD's stack on first use). `beforeFetch` runs once the names are known good and qemu is there, before
  * anything is downloaded, built or written.
  */
 export async function prepareKernels(specs: KernelSpec[], log: (s: string) => void, beforeFetch: () => void = () => undefined): Promise<KernelTarget[]> {
@@ -55,15 +58,16 @@ export async function prepareKernels(specs: KernelSpec[], log: (s: string) => vo
     if (picked.some((k) => !('dir' in k))) fetchChecks();
   }
   if (specs.some((s) => s.kind === 'netbsd')) checkNetbsdSource();
+  if (specs.some((s) => s.kind === 'freebsd')) checkFreebsdSource();
   beforeFetch();
   for (const spec of specs) {
     if (spec.kind === 'host') {
       targets.push({ kind: 'host', release: os.release() });
       continue;
     }
-    if (spec.kind === 'netbsd') {
-      const stack = await ensureNetbsd(log);
-      targets.push({ kind: 'stack', release: netbsdFolder(stack.release), stack });
+    if (spec.kind === 'netbsd' || spec.kind === 'freebsd') {
+      const stack = spec.kind === 'netbsd' ? netbsdTarget(await ensureNetbsd(log)) : await prepareFreebsd(log);
+      targets.push({ kind: 'stack', release: stack.folder, stack });
       continue;
     }
     const k = ensureKernel(picked[guests.indexOf(spec)]!, log);
@@ -164,11 +168,11 @@ export class MatrixRunner {
         outDir,
         isolation: o.isolation,
         concurrency: o.concurrency,
-        stack: { os: 'NetBSD', helper: t.stack.helper, label: t.stack.label.replace(t.stack.release, '{release}') },
+        stack: { os: t.stack.os, helper: t.stack.helper, env: t.stack.env, label: t.stack.label.replace(t.stack.release, '{release}') },
         onMessage: (m) => o.onMessage?.(t, m),
       });
       this.#stacks.delete(runner);
-      const info: KernelRunInfo = { release: t.stack.label, package: 'NetBSD rump kernel', version: `src-netbsd ${t.stack.srcRev.slice(0, 7)}, buildrump.sh ${t.stack.buildrumpRev}`, accel: 'stack', bootMs: null, wallMs: Math.round(performance.now() - t0) };
+      const info: KernelRunInfo = { release: t.stack.label, package: t.stack.package, version: t.stack.version, accel: 'stack', bootMs: null, wallMs: Math.round(performance.now() - t0) };
       fs.writeFileSync(path.join(outDir, KERNEL_INFO), JSON.stringify(info, null, 2) + '\n');
       results.set(t, { target: t, outDir, outcomes, info });
     };

@@ -19,8 +19,8 @@ import * as readline from 'node:readline';
 import { StackHelper } from '../host/backend/stack-helper';
 import { packageRoot } from '../host/native';
 import { pidAlive } from '../host/pid';
-import { TwlabError } from '../lab/errors';
-import { which } from '../lab/preflight';
+import { TwlabError } from '../lab/api/errors';
+import { which } from '../lab/run/preflight';
 
 /** The pinned revisions (../shared/netbsd/NOTES.md): NetBSD-current "7.99.34" of 2016-08-02. */
 export const NETBSD_PIN = {

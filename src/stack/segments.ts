@@ -52,6 +52,15 @@ function windowField(t: TcbVariables, syn: boolean): number {
 }
 
 /**
+ * The timestamps option a segment of this connection carries at `now` once they were negotiated
+ * (RFC 7323 §3.2: on every segment; TSecr is TS.Recent when the ACK bit is set, else 0), none
+ * otherwise. Also for segments a script builds outside the TCB, so they look like ours.
+ */
+export function timestampOptions(t: TcbVariables, now: number, ack: boolean): TcpOption[] {
+  return t.tsEnabled ? [NOP, NOP, { kind: 'timestamps', tsval: (now + t.tsOffset) >>> 0, tsecr: ack ? (t.tsRecent ?? 0) : 0 }] : [];
+}
+
+/**
  * A segment of ours: timestamps on every one once negotiated (RFC 7323 §3.2), SACK blocks when
  * given; a SYN brings its own options.
  */
@@ -67,10 +76,7 @@ export function segment(
   let options: TcpOption[];
   if (synOptions) options = synOptions;
   else {
-    options = [];
-    if (t.tsEnabled) {
-      options.push(NOP, NOP, { kind: 'timestamps', tsval: (now + t.tsOffset) >>> 0, tsecr: flags.ack ? (t.tsRecent ?? 0) : 0 });
-    }
+    options = timestampOptions(t, now, flags.ack);
     if (sack) options.push(NOP, NOP, { kind: 'sack', blocks: sack });
   }
   const window = flags.rst ? 0 : windowField(t, flags.syn);

@@ -20,14 +20,14 @@
 // Congestion control, loss recovery and out-of-order data live in congestion.ts, recovery.ts and
 // reassembly.ts; the stack (stack.ts) answers for CLOSED and LISTEN (§3.10.7.1–2).
 import { seq, seqAdd, seqDiff, seqGt, seqLt } from '../wire/seq';
-import type { TcpRepr } from '../wire/tcp';
+import type { TcpOption, TcpRepr } from '../wire/tcp';
 import { updateWindow } from './arrives-ack';
 import { synSentArrives } from './arrives-syn-sent';
 import { synchronizedArrives } from './arrives-synchronized';
 import type { TcbConfig, TcbInit } from './config';
 import { learnSyn, option } from './options';
 import { output } from './output';
-import { EMPTY, RST_ACK, segment, windowEdge } from './segments';
+import { EMPTY, RST_ACK, segment, timestampOptions, windowEdge } from './segments';
 import { armFinWait2, armIdleTimers, expireTimers, nextDeadline } from './timers';
 import { SYNCHRONIZED, TCP_STATES, TcbVariables, type TcpState } from './variables';
 
@@ -211,6 +211,11 @@ export class Tcb extends TcbVariables {
   /** Whether a dispatch would send an ACK at once (the stack need not wait for the end of a batch of frames). */
   get ackDue(): boolean {
     return this.ackNow || this.synDue;
+  }
+
+  /** The timestamps option our next segment would carry at `now` (none if not negotiated): for segments a script crafts. */
+  timestampOptions(now: number, ack: boolean): TcpOption[] {
+    return timestampOptions(this, now, ack);
   }
 
   /** The earliest timer deadline, or null. */

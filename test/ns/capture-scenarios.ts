@@ -3,7 +3,8 @@ import { PacketCapture, CaptureError, type CapturedFrame } from '../../src/host/
 import { wallUs } from '../../src/host/clock';
 import { KernelSocket } from '../../src/host/ksocket';
 import { native } from '../../src/host/native';
-import { ADDR, setupLabNetwork } from '../../src/host/netns';
+import { setupLabNetwork } from '../../src/host/netns';
+import { ADDR } from '../../src/wire/address-plan';
 import { TunLink } from '../../src/host/tunlink';
 import { emitUdpFrame, parseFrame } from '../../src/wire/frame';
 import { isWireError } from '../../src/wire/errors';

@@ -3,7 +3,8 @@
 import { PcapWriter } from '../../src/capture/pcap';
 import { KernelSocket } from '../../src/host/ksocket';
 import { native } from '../../src/host/native';
-import { ADDR, setupLabNetwork } from '../../src/host/netns';
+import { setupLabNetwork } from '../../src/host/netns';
+import { ADDR } from '../../src/wire/address-plan';
 import { TunLink } from '../../src/host/tunlink';
 import { isWireError } from '../../src/wire/errors';
 import { emitTcpFrame, emitUdpFrame, parseFrame } from '../../src/wire/frame';

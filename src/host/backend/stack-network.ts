@@ -7,7 +7,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { native } from '../native';
-import { ADDR, assertFreshNamespace, NamespaceError, writeSysctl, type LabNetwork } from '../netns';
+import { ADDR, HOST_PREFIXES, PEER_ADDRESSES } from '../../wire/address-plan';
+import { assertFreshNamespace, NamespaceError, writeSysctl, type LabNetwork } from '../netns';
 import { parseMac, TapLink } from '../taplink';
 import { helperBackend } from './helper-backend';
 import type { KnobTable } from './knobs';
@@ -31,6 +32,8 @@ async function ip(args: string[]): Promise<void> {
 export interface StackNetworkOptions {
   /** the helper binary */
   helper: string;
+  /** its environment (F-Stack's helper is told its tap's name: DPDK makes the tap when it boots) */
+  env?: Record<string, string>;
   /** os and label of the stack; the release comes from the booted kernel */
   os: SystemIdentity['os'];
   label: (release: string) => string;
@@ -52,7 +55,7 @@ export interface StackNetwork {
 export async function setupStackNetwork(o: StackNetworkOptions): Promise<StackNetwork> {
   assertFreshNamespace();
   writeSysctl('net.ipv6.conf.default.disable_ipv6', '1'); // the tap, made next, gets no IPv6 from Linux
-  const helper = StackHelper.start(o.helper);
+  const helper = StackHelper.start(o.helper, o.env);
   try {
     const release = helper.ready.release ?? 'unknown';
     const identity: SystemIdentity = { os: o.os, release, label: o.label(release) };
@@ -63,8 +66,8 @@ export async function setupStackNetwork(o: StackNetworkOptions): Promise<StackNe
     // whole Ethernet frames, not those Linux itself sends on tun0 (the peer's own)
     const fd = native().packetOpen('tun0', true, true);
     if (fd.ret < 0) throw new NamespaceError('TUN_UNAVAILABLE', `cannot open a packet socket on tun0: ${fd.step} → ${fd.errno}`);
-    const link = new TapLink(fd.ret, { peerMac: parseMac(PEER_MAC), peerAddresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6] });
-    for (const [addr, prefix] of [[ADDR.host4, 24], [ADDR.host4b, 24], [ADDR.host6, 64]] as const) {
+    const link = new TapLink(fd.ret, { peerMac: parseMac(PEER_MAC), peerAddresses: [...PEER_ADDRESSES] });
+    for (const [addr, prefix] of HOST_PREFIXES) {
       const r = helper.call('if_addr', { if: ifname, addr, prefix });
       if (r.kind !== 'ok' || r.ret < 0) throw new NamespaceError('IP_FAILED', `${identity.label}: cannot add ${addr}/${prefix} to ${ifname}: ${r.kind === 'ok' ? r.errno : 'missing'}`);
     }
