@@ -12,126 +12,6 @@
 // that check, its counters must have moved for every probe of the round.
 import { defineLab, kernelConnects, NO_FLAGS, requires, seqAdd, seqDiff, seqEq, signed, type Connection, type CraftedSegment, type FlowSegment, type KernelClient, type LabContext, type Precondition, type SegmentPattern, type Trial, type TupleOnWire } from '../src/lab';
 
-export type Kind = 'rst' | 'syn' | 'ack';
-
-interface Probe {
-  kind: Kind;
-  local: number;
-  /** the peer's port of this connection (the capture's four-tuple is host:local ↔ peer:peerPort) */
-  peerPort: number;
-  stateBefore: string | undefined;
-  /** ms since the previous probe on this connection (null for the first) */
-  sincePreviousMs: number | null;
-  /** answers the peer saw while the lab waited (only paces the probes; the verdict counts the capture's) */
-  answersSeenLive: number;
-  stateAfter: string | undefined;
-  peerReset: string | null;
-  /** the ACK probe carries "evil": what the application then read */
-  injectedRead?: string;
-}
-
-/**
- * Counters that count a probe of each kind reaching the connection's RFC 5961 check, whatever the
- * check then does (answer, hold back by a rate limit, drop), by the names a system's counters go by
- * (ctx.counters()); a system has some of them, or none for a kind. A counter of the answer alone
- * is not one. Linux: an in-window RST not at RCV.NXT goes to tcp_send_challenge_ack(), which
- * counts TCPChallengeACK or TCPACKSkippedChallenge (nothing once the host-wide
- * tcp_challenge_ack_limit runs out); a SYN counts TCPSYNChallenge first; an ACK beyond SND.NXT
- * has none: 6.1 drops it in tcp_ack() uncounted (RFC 793's rule), 6.18 answers it and counts the
- * answer in TCPChallengeACK. FreeBSD 13's tcp_do_segment(): badrst, badsyn, rcvacktoomuch.
- * NetBSD 7.99's tcp_input(): rcvacktoomuch only (its RST and SYN checks answer through
- * dropafterack_ratelim, which counts nothing).
- */
-export const CHECKED_BY: Readonly<Record<Kind, readonly string[]>> = {
-  rst: ['TcpExt.TCPChallengeACK', 'TcpExt.TCPACKSkippedChallenge', 'FreeBSD.tcp.badrst'],
-  syn: ['TcpExt.TCPSYNChallenge', 'FreeBSD.tcp.badsyn'],
-  ack: ['FreeBSD.tcp.rcvacktoomuch', 'NetBSD.tcp.rcvacktoomuch'],
-};
-
-/** One round of probes (one kind, one per connection, sent together) and how the system's CHECKED_BY counters moved over it. */
-export interface Round {
-  kind: Kind;
-  probes: number;
-  counters: Array<{ name: string; change: number }>;
-}
-
-export function roundCount(kind: Kind, probes: number, before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): Round {
-  // `in` first: another OS's reading throws on a Linux name it has no equivalent of
-  return { kind, probes, counters: CHECKED_BY[kind].filter((name) => name in before && name in after).map((name) => ({ name, change: after[name]! - before[name]! })) };
-}
-
-const roundText = (r: Round): string =>
-  r.counters.length ? `${r.counters.map((c) => `${c.name} ${signed(c.change)}`).join(', ')} for ${r.probes} ${r.kind.toUpperCase()} probes` : `no counter of the check here (${CHECKED_BY[r.kind].join(', ')})`;
-
-/**
- * Where the kernel sent no answer, that must still be its answer to this probe, not a drop before
- * RFC 5961's check: it reset the connection (its own state), or — where the system counts the
- * check — its counters moved by every probe of the round (a counter cannot tell a round's probes
- * apart). A system that counts no such check is judged on the probe's own preconditions (the
- * capture's), and the evidence says so: Linux 6.1 drops an ACK beyond SND.NXT at that very check
- * without counting it, and that silence is its answer.
- */
-export function probeTaken(answered: boolean, stateAfter: string | undefined, round: Round): Precondition {
-  const what = "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the check, where it has any, moving for every probe of the round)";
-  if (answered) return requires(what, true, 'answered');
-  if (stateAfter !== 'ESTABLISHED') return requires(what, true, `no answer; the connection is ${stateAfter ?? 'gone'}`);
-  const taken = round.counters.reduce((n, c) => n + c.change, 0);
-  return requires(what, round.counters.length === 0 || taken >= round.probes, `no answer; ${roundText(round)}`);
-}
-
-/**
- * RFC 7323 §3.2: once both SYNs carried timestamps, a segment without one may be dropped before
- * any other check (FreeBSD 13 drops every one but an RST: net.inet.tcp.tolerate_missing_ts=0),
- * and one whose TSval is older than the last (PAWS, §5) likewise. From the capture: the probe
- * carries one, not older than the peer's last segment's.
- */
-export function probeTimestamp(w: TupleOnWire, probe: FlowSegment): Precondition {
-  const what = "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the capture)";
-  const syn = w.segments.find((s) => (s.flagBits & 18) === 2 && s.number < probe.number);
-  const synAck = w.segments.find((s) => (s.flagBits & 18) === 18 && s.number < probe.number);
-  if (!syn || !synAck) return requires(what, false, 'the handshake is not in the capture');
-  if (syn.tsval < 0 || synAck.tsval < 0) return requires(what, true, 'no timestamps negotiated');
-  if (probe.tsval < 0) return requires(what, false, `no timestamp option on #${probe.number}, on a connection whose SYNs both carried one`);
-  const last = w.peerSent((s) => s.number < probe.number && s.tsval >= 0).pop();
-  const lead = last ? seqDiff(probe.tsval, last.tsval) : 0; // TSvals wrap as sequence numbers do (RFC 7323 §5.2)
-  return requires(what, lead >= 0, `TSval ${probe.tsval}, ${signed(lead)} on the peer's last (#${last?.number ?? '-'})`);
-}
-
-/**
- * A challenge ACK as the peer sees it: a bare ACK of RCV.NXT from the kernel on `conn`'s
- * four-tuple. Only to pace the probes (wait for the first answer, not longer); what is judged is
- * counted in the capture (challengeAcks).
- */
-const challengeAck = (conn: Connection): SegmentPattern => ({ on: conn.tuple, flags: 'A', len: 0, ackNo: conn.tcb.sndNxt });
-
-/** A probe of `kind` as the capture shows it: the peer's segment on the four-tuple. */
-export const isProbe = (kind: Kind, s: FlowSegment): boolean => (kind === 'rst' ? (s.flagBits & 4) !== 0 : kind === 'syn' ? s.flags === 'SYN' : s.len === 4 && (s.flagBits & 16) !== 0);
-
-/**
- * From the capture: the kernel's challenge ACKs to the peer's segments that pass `probe` — bare
- * ACKs of its RCV.NXT (the ACK of its last segment before the probe), sent after the first such
- * probe and before the next segment the peer sent that is no probe (or the capture's end).
- */
-export function challengeAcks(w: TupleOnWire, probe: (s: FlowSegment) => boolean): { probes: FlowSegment[]; acks: FlowSegment[] } {
-  const probes = w.peerSent(probe);
-  if (!probes.length) return { probes, acks: [] };
-  const from = probes[0]!.number;
-  const rcvNxt = w.kernelRcvNxt(from);
-  const next = w.peerSent((s) => s.number > from && !probe(s))[0]?.number ?? Infinity;
-  const acks = w.kernelSent(from).filter((s) => s.number < next && s.flagBits === 16 && s.len === 0 && rcvNxt !== null && seqEq(s.ack, rcvNxt));
-  return { probes, acks };
-}
-
-/** The timestamps option the connection's own next segment would carry (none if not negotiated): a probe looks like the peer's. */
-const tsNow = (c: Connection, ack: boolean) => c.tcb.timestampOptions(c.stack.clock.now(), ack);
-
-const craft = (kind: Kind, c: Connection): CraftedSegment =>
-  kind === 'rst'
-    ? { seq: seqAdd(c.tcb.sndNxt, 1000), flags: { ...NO_FLAGS, rst: true }, options: tsNow(c, false) }
-    : kind === 'syn'
-      ? { seq: seqAdd(c.tcb.sndNxt, 5000), flags: { ...NO_FLAGS, syn: true }, window: 1000, options: tsNow(c, false) }
-      : { seq: c.tcb.sndNxt, ack: seqAdd(c.tcb.rcvNxt, 100_000), flags: { ...NO_FLAGS, ack: true, psh: true }, window: 1000, payload: new TextEncoder().encode('evil'), options: tsNow(c, true) };
-
 export default defineLab({
   id: '14',
   slug: 'challenge-ack',
@@ -261,3 +141,124 @@ export default defineLab({
     ctx.concludeClaims();
   },
 });
+
+export type Kind = 'rst' | 'syn' | 'ack';
+
+interface Probe {
+  kind: Kind;
+  local: number;
+  /** the peer's port of this connection (the capture's four-tuple is host:local ↔ peer:peerPort) */
+  peerPort: number;
+  stateBefore: string | undefined;
+  /** ms since the previous probe on this connection (null for the first) */
+  sincePreviousMs: number | null;
+  /** answers the peer saw while the lab waited (only paces the probes; the verdict counts the capture's) */
+  answersSeenLive: number;
+  stateAfter: string | undefined;
+  peerReset: string | null;
+  /** the ACK probe carries "evil": what the application then read */
+  injectedRead?: string;
+}
+
+/**
+ * Counters that count a probe of each kind reaching the connection's RFC 5961 check, whatever the
+ * check then does (answer, hold back by a rate limit, drop), by the names a system's counters go by
+ * (ctx.counters()); a system has some of them, or none for a kind. A counter of the answer alone
+ * is not one. Linux: an in-window RST not at RCV.NXT goes to tcp_send_challenge_ack(), which
+ * counts TCPChallengeACK or TCPACKSkippedChallenge (nothing once the host-wide
+ * tcp_challenge_ack_limit runs out); a SYN counts TCPSYNChallenge first; an ACK beyond SND.NXT
+ * has none: 6.1 drops it in tcp_ack() uncounted (RFC 793's rule), 6.18 answers it and counts the
+ * answer in TCPChallengeACK. FreeBSD 13's tcp_do_segment(): badrst, badsyn, rcvacktoomuch.
+ * NetBSD 7.99's tcp_input(): rcvacktoomuch only (its RST and SYN checks answer through
+ * dropafterack_ratelim, which counts nothing).
+ */
+export const CHECKED_BY: Readonly<Record<Kind, readonly string[]>> = {
+  rst: ['TcpExt.TCPChallengeACK', 'TcpExt.TCPACKSkippedChallenge', 'FreeBSD.tcp.badrst'],
+  syn: ['TcpExt.TCPSYNChallenge', 'FreeBSD.tcp.badsyn'],
+  ack: ['FreeBSD.tcp.rcvacktoomuch', 'NetBSD.tcp.rcvacktoomuch'],
+};
+
+/** One round of probes (one kind, one per connection, sent together) and how the system's CHECKED_BY counters moved over it. */
+export interface Round {
+  kind: Kind;
+  probes: number;
+  counters: Array<{ name: string; change: number }>;
+}
+
+export function roundCount(kind: Kind, probes: number, before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): Round {
+  // `in` first: another OS's reading throws on a Linux name it has no equivalent of
+  return { kind, probes, counters: CHECKED_BY[kind].filter((name) => name in before && name in after).map((name) => ({ name, change: after[name]! - before[name]! })) };
+}
+
+const roundText = (r: Round): string =>
+  r.counters.length ? `${r.counters.map((c) => `${c.name} ${signed(c.change)}`).join(', ')} for ${r.probes} ${r.kind.toUpperCase()} probes` : `no counter of the check here (${CHECKED_BY[r.kind].join(', ')})`;
+
+/**
+ * Where the kernel sent no answer, that must still be its answer to this probe, not a drop before
+ * RFC 5961's check: it reset the connection (its own state), or — where the system counts the
+ * check — its counters moved by every probe of the round (a counter cannot tell a round's probes
+ * apart). A system that counts no such check is judged on the probe's own preconditions (the
+ * capture's), and the evidence says so: Linux 6.1 drops an ACK beyond SND.NXT at that very check
+ * without counting it, and that silence is its answer.
+ */
+export function probeTaken(answered: boolean, stateAfter: string | undefined, round: Round): Precondition {
+  const what = "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the check, where it has any, moving for every probe of the round)";
+  if (answered) return requires(what, true, 'answered');
+  if (stateAfter !== 'ESTABLISHED') return requires(what, true, `no answer; the connection is ${stateAfter ?? 'gone'}`);
+  const taken = round.counters.reduce((n, c) => n + c.change, 0);
+  return requires(what, round.counters.length === 0 || taken >= round.probes, `no answer; ${roundText(round)}`);
+}
+
+/**
+ * RFC 7323 §3.2: once both SYNs carried timestamps, a segment without one may be dropped before
+ * any other check (FreeBSD 13 drops every one but an RST: net.inet.tcp.tolerate_missing_ts=0),
+ * and one whose TSval is older than the last (PAWS, §5) likewise. From the capture: the probe
+ * carries one, not older than the peer's last segment's.
+ */
+export function probeTimestamp(w: TupleOnWire, probe: FlowSegment): Precondition {
+  const what = "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the capture)";
+  const syn = w.segments.find((s) => (s.flagBits & 18) === 2 && s.number < probe.number);
+  const synAck = w.segments.find((s) => (s.flagBits & 18) === 18 && s.number < probe.number);
+  if (!syn || !synAck) return requires(what, false, 'the handshake is not in the capture');
+  if (syn.tsval < 0 || synAck.tsval < 0) return requires(what, true, 'no timestamps negotiated');
+  if (probe.tsval < 0) return requires(what, false, `no timestamp option on #${probe.number}, on a connection whose SYNs both carried one`);
+  const last = w.peerSent((s) => s.number < probe.number && s.tsval >= 0).pop();
+  const lead = last ? seqDiff(probe.tsval, last.tsval) : 0; // TSvals wrap as sequence numbers do (RFC 7323 §5.2)
+  return requires(what, lead >= 0, `TSval ${probe.tsval}, ${signed(lead)} on the peer's last (#${last?.number ?? '-'})`);
+}
+
+/**
+ * A challenge ACK as the peer sees it: a bare ACK of RCV.NXT from the kernel on `conn`'s
+ * four-tuple. Only to pace the probes (wait for the first answer, not longer); what is judged is
+ * counted in the capture (challengeAcks).
+ */
+const challengeAck = (conn: Connection): SegmentPattern => ({ on: conn.tuple, flags: 'A', len: 0, ackNo: conn.tcb.sndNxt });
+
+/** A probe of `kind` as the capture shows it: the peer's segment on the four-tuple. */
+export const isProbe = (kind: Kind, s: FlowSegment): boolean => (kind === 'rst' ? (s.flagBits & 4) !== 0 : kind === 'syn' ? s.flags === 'SYN' : s.len === 4 && (s.flagBits & 16) !== 0);
+
+/**
+ * From the capture: the kernel's challenge ACKs to the peer's segments that pass `probe` — bare
+ * ACKs of its RCV.NXT (the ACK of its last segment before the probe), sent after the first such
+ * probe and before the next segment the peer sent that is no probe (or the capture's end).
+ */
+export function challengeAcks(w: TupleOnWire, probe: (s: FlowSegment) => boolean): { probes: FlowSegment[]; acks: FlowSegment[] } {
+  const probes = w.peerSent(probe);
+  if (!probes.length) return { probes, acks: [] };
+  const from = probes[0]!.number;
+  const rcvNxt = w.kernelRcvNxt(from);
+  const next = w.peerSent((s) => s.number > from && !probe(s))[0]?.number ?? Infinity;
+  const acks = w.kernelSent(from).filter((s) => s.number < next && s.flagBits === 16 && s.len === 0 && rcvNxt !== null && seqEq(s.ack, rcvNxt));
+  return { probes, acks };
+}
+
+/** The timestamps option the connection's own next segment would carry (none if not negotiated): a probe looks like the peer's. */
+const tsNow = (c: Connection, ack: boolean) => c.tcb.timestampOptions(c.stack.clock.now(), ack);
+
+const craft = (kind: Kind, c: Connection): CraftedSegment =>
+  kind === 'rst'
+    ? { seq: seqAdd(c.tcb.sndNxt, 1000), flags: { ...NO_FLAGS, rst: true }, options: tsNow(c, false) }
+    : kind === 'syn'
+      ? { seq: seqAdd(c.tcb.sndNxt, 5000), flags: { ...NO_FLAGS, syn: true }, window: 1000, options: tsNow(c, false) }
+      : { seq: c.tcb.sndNxt, ack: seqAdd(c.tcb.rcvNxt, 100_000), flags: { ...NO_FLAGS, ack: true, psh: true }, window: 1000, payload: new TextEncoder().encode('evil'), options: tsNow(c, true) };
+
