@@ -63,11 +63,14 @@ function main(): void {
     fs.rmSync(out, { recursive: true, force: true });
   }
   const same = verdictSets.every((v) => v === verdictSets[0]);
-  console.log(same ? `identical verdicts in all ${runs} runs (${verdictSets[0]!.split('\n').length} claims)` : 'verdicts DIFFER between runs:');
+  console.log(
+    same ? `identical verdicts in all ${runs} runs (${verdictSets[0]!.split('\n').length} claims)` : 'verdicts DIFFER between runs:',
+  );
   if (!same) {
     const lines = verdictSets.map((v) => new Set(v.split('\n')));
     const all = new Set(lines.flatMap((l) => [...l]));
-    for (const v of [...all].sort()) if (!lines.every((l) => l.has(v))) console.log(`  ${v}: in ${lines.filter((l) => l.has(v)).length}/${runs} runs`);
+    for (const v of [...all].sort())
+      if (!lines.every((l) => l.has(v))) console.log(`  ${v}: in ${lines.filter((l) => l.has(v)).length}/${runs} runs`);
   }
 }
 

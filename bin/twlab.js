@@ -17,7 +17,9 @@ if (!fs.existsSync(cli)) {
   );
   process.exit(2);
 }
-require(cli).main(process.argv).catch((e) => {
-  process.stderr.write('twlab: internal error: ' + (e && e.stack ? e.stack : String(e)) + '\n');
-  process.exit(70);
-});
+require(cli)
+  .main(process.argv)
+  .catch((e) => {
+    process.stderr.write('twlab: internal error: ' + (e?.stack ? e.stack : String(e)) + '\n');
+    process.exit(70);
+  });

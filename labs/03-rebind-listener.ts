@@ -10,11 +10,24 @@ export default defineLab({
   slug: 'rebind-listener',
   title: 'Restarting a server while its old connection is in TIME_WAIT',
   shows: 'which SO_REUSEADDR / SO_REUSEPORT settings, old listener × new socket, let bind() take a port held by TIME_WAIT',
-  question: "A server closed a connection first and restarts: which flags let the new socket bind the port its old connection holds in TIME_WAIT?",
+  question:
+    'A server closed a connection first and restarts: which flags let the new socket bind the port its old connection holds in TIME_WAIT?',
   params: [
-    { name: 'addresses', kind: 'list', default: ['specific', 'wildcard'], choices: ['specific', 'wildcard'], help: 'bind to 192.0.2.1 (specific) and/or 0.0.0.0 (wildcard), old listener and new socket alike' },
+    {
+      name: 'addresses',
+      kind: 'list',
+      default: ['specific', 'wildcard'],
+      choices: ['specific', 'wildcard'],
+      help: 'bind to 192.0.2.1 (specific) and/or 0.0.0.0 (wildcard), old listener and new socket alike',
+    },
     { name: 'base_port', kind: 'int', default: 8000, min: 1024, max: 60000, help: 'first port; each cell uses a fresh one' },
-    { name: 'closer', kind: 'enum', default: 'server', choices: ['server', 'client'], help: 'who closes the old connection first: the server (its side holds TIME_WAIT) or the client (none on the server)' },
+    {
+      name: 'closer',
+      kind: 'enum',
+      default: 'server',
+      choices: ['server', 'client'],
+      help: 'who closes the old connection first: the server (its side holds TIME_WAIT) or the client (none on the server)',
+    },
     { name: 'trials', kind: 'int', default: 3, min: 1, max: 20, help: 'passes over the 4 × 4 matrix per address' },
   ],
   claims: [
@@ -24,7 +37,11 @@ export default defineLab({
     //   both set SO_REUSEPORT before binding.
   ],
   questions: [
-    { id: 'q1', text: "A server closed its connection first, so that connection is in TIME_WAIT. Its listener had no SO_REUSEADDR; the restarted server's new socket sets SO_REUSEADDR and binds the same address and port. What does bind() return?", choices: ['OK', 'EADDRINUSE'] },
+    {
+      id: 'q1',
+      text: "A server closed its connection first, so that connection is in TIME_WAIT. Its listener had no SO_REUSEADDR; the restarted server's new socket sets SO_REUSEADDR and binds the same address and port. What does bind() return?",
+      choices: ['OK', 'EADDRINUSE'],
+    },
   ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
   async run(ctx) {
@@ -47,7 +64,9 @@ export default defineLab({
       });
       cells.push(...obs.cells);
     }
-    const control = await ctx.variant('control-no-time-wait', {}, async () => ({ cell: await restart(ctx, 'specific', 'none', 'none', port++, false, 1) }));
+    const control = await ctx.variant('control-no-time-wait', {}, async () => ({
+      cell: await restart(ctx, 'specific', 'none', 'none', port++, false, 1),
+    }));
     const controlCell = control.cell;
 
     const j = rebindJudgements(cells, controlCell, n, ctx.str('closer'));
@@ -61,14 +80,22 @@ export default defineLab({
       answer: q1results[0] ?? '',
       why: `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too → ${q1both}${q1results[0] === 'EADDRINUSE' && q1both === 'OK' ? " (so the old socket's flag counts too, not only the new one's)" : ''}`,
       requires: [
-        requires('the old connection was in TIME_WAIT at each restart', q1.length > 0 && q1.every((c) => c.timeWait), `${q1.filter((c) => c.timeWait).length}/${q1.length} with TIME_WAIT (closer=${ctx.str('closer')}, addresses=${ctx.list('addresses').join(',')})`),
+        requires(
+          'the old connection was in TIME_WAIT at each restart',
+          q1.length > 0 && q1.every((c) => c.timeWait),
+          `${q1.filter((c) => c.timeWait).length}/${q1.length} with TIME_WAIT (closer=${ctx.str('closer')}, addresses=${ctx.list('addresses').join(',')})`,
+        ),
         requires('every restart gave the same answer', q1results.length === 1, q1results.join(' / ')),
       ],
     });
 
     ctx.print(`Lab 03 — ${this.title}`);
-    ctx.print(`The ${serverFirst ? 'server' : 'client'} closed first${serverFirst ? ' (its side holds TIME_WAIT)' : ' (no TIME_WAIT on the server)'}, the server closed its listener, and a new socket binds the same port.`);
-    ctx.print("Rows: the old listener's flags (inherited by the TIME_WAIT socket); columns: the new socket's; cell: bind() result (+ listen()), over every pass.");
+    ctx.print(
+      `The ${serverFirst ? 'server' : 'client'} closed first${serverFirst ? ' (its side holds TIME_WAIT)' : ' (no TIME_WAIT on the server)'}, the server closed its listener, and a new socket binds the same port.`,
+    );
+    ctx.print(
+      "Rows: the old listener's flags (inherited by the TIME_WAIT socket); columns: the new socket's; cell: bind() result (+ listen()), over every pass.",
+    );
     for (const address of ctx.list('addresses')) {
       ctx.print();
       ctx.print(`${address === 'specific' ? ctx.addr.host4 : '0.0.0.0'} (${address})`);
@@ -113,7 +140,15 @@ export interface RebindCell {
 }
 
 /** One restart: listener (old flags) → connection → the server closes first → listener closed → new socket binds. */
-async function restart(ctx: LabContext, address: 'specific' | 'wildcard', oldFlags: Flags, newFlags: Flags, port: number, serverClosesFirst: boolean, trial: number): Promise<RebindCell> {
+async function restart(
+  ctx: LabContext,
+  address: 'specific' | 'wildcard',
+  oldFlags: Flags,
+  newFlags: Flags,
+  port: number,
+  serverClosesFirst: boolean,
+  trial: number,
+): Promise<RebindCell> {
   const addr = address === 'specific' ? ctx.addr.host4 : '0.0.0.0';
   const listener = ctx.socket('ipv4', 'tcp');
   setFlags(listener, oldFlags);
@@ -133,13 +168,24 @@ async function restart(ctx: LabContext, address: 'specific' | 'wildcard', oldFla
   }
   await Promise.race([conn.waitFor(serverClosesFirst ? 'CLOSED' : 'TIME-WAIT'), ctx.sleep(3000)]);
   listener.closeNow(); // the server process "exits"
-  const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port).length > 0, { timeoutMs: serverClosesFirst ? 2000 : 200 }));
+  const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port).length > 0, {
+    timeoutMs: serverClosesFirst ? 2000 : 200,
+  }));
   const fresh = ctx.socket('ipv4', 'tcp');
   setFlags(fresh, newFlags);
   const bind = fresh.bind(addr, port);
   const listen = bind.ret === 0 ? fresh.listen(4) : null;
   fresh.closeNow();
-  return { address, trial, oldListener: oldFlags, newSocket: newFlags, port, timeWait, bind: bind.errno ?? 'OK', listen: listen ? (listen.errno ?? 'OK') : null };
+  return {
+    address,
+    trial,
+    oldListener: oldFlags,
+    newSocket: newFlags,
+    port,
+    timeWait,
+    bind: bind.errno ?? 'OK',
+    listen: listen ? (listen.errno ?? 'OK') : null,
+  };
 }
 
 const has = (f: Flags, x: 'reuseaddr' | 'reuseport'): boolean => f === x || f === 'both';
@@ -152,7 +198,12 @@ const results = (cs: readonly RebindCell[]): string => [...new Set(cs.map((c) =>
  * client closed first), a new socket without flags binds the port — else a refusal in the matrix
  * could be something other than the TIME_WAIT (the old listener still bound, say).
  */
-export function rebindJudgements(cells: readonly RebindCell[], control: RebindCell, n: number, closer: string): { C4: Judgement; C17: Judgement } {
+export function rebindJudgements(
+  cells: readonly RebindCell[],
+  control: RebindCell,
+  n: number,
+  closer: string,
+): { C4: Judgement; C17: Judgement } {
   const controlOk = requires(
     'the control: with no TIME_WAIT on the server (the client closed first), a new socket without flags binds the port',
     !control.timeWait && control.bind === 'OK',
@@ -164,14 +215,19 @@ export function rebindJudgements(cells: readonly RebindCell[], control: RebindCe
       const noTw = cs.filter((c) => !c.timeWait);
       return {
         requires: [
-          requires('the old connection was in TIME_WAIT when the new bind() ran', cs.length > 0 && noTw.length === 0, noTw.length ? `no TIME_WAIT entry in ${noTw.length}/${cs.length} cells (closer=${closer})` : `${cs.length} cells`),
+          requires(
+            'the old connection was in TIME_WAIT when the new bind() ran',
+            cs.length > 0 && noTw.length === 0,
+            noTw.length ? `no TIME_WAIT entry in ${noTw.length}/${cs.length} cells (closer=${closer})` : `${cs.length} cells`,
+          ),
         ],
         agrees: cs.every((c) => (c.bind === 'OK') === predict(c)),
       };
     });
   // C4: no SO_REUSEPORT anywhere; the seed predicts OK exactly when the new socket sets SO_REUSEADDR
   const c4 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseport') && !has(c.newSocket, 'reuseport');
-  const byOld = (old: 'none' | 'reuseaddr'): string => results(cells.filter((c) => c4(c) && c.oldListener === old && c.newSocket === 'reuseaddr'));
+  const byOld = (old: 'none' | 'reuseaddr'): string =>
+    results(cells.filter((c) => c4(c) && c.oldListener === old && c.newSocket === 'reuseaddr'));
   // C17: no SO_REUSEADDR anywhere; OK exactly when both set SO_REUSEPORT
   const c17 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseaddr') && !has(c.newSocket, 'reuseaddr');
   const both = cells.filter((c) => c17(c) && c.oldListener === 'reuseport' && c.newSocket === 'reuseport');
@@ -189,4 +245,3 @@ export function rebindJudgements(cells: readonly RebindCell[], control: RebindCe
     },
   };
 }
-

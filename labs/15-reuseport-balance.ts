@@ -4,19 +4,44 @@
 // incoming connections and datagrams over them (and what skew the test could see), which socket
 // gets the datagrams of an endpoint one of them is connected to, what happens to connections
 // queued on a listener that closes, and may a socket of another user join the group?
-import { defineLab, emitUdpFrame, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type Trial } from '../src/lab';
+import {
+  defineLab,
+  emitUdpFrame,
+  requires,
+  type Connection,
+  type KernelSocket,
+  type LabContext,
+  type Precondition,
+  type Trial,
+} from '../src/lab';
 
 // ---------------------------------------------------------------- the lab
 export default defineLab({
   id: '15',
   slug: 'reuseport-balance',
   title: 'SO_REUSEPORT: sharing one port, balancing the load',
-  shows: 'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing listener does to its queue, and the same-user rule',
-  question: 'Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket\'s datagrams, and who may join?',
+  shows:
+    'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing listener does to its queue, and the same-user rule',
+  question:
+    "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, and who may join?",
   params: [
     { name: 'listeners', kind: 'int', default: 4, min: 2, max: 64, help: 'sockets sharing the port' },
-    { name: 'connections', kind: 'int', default: 400, min: 10, max: 20_000, help: 'connections (and datagrams) the peer sends, each from its own source port' },
-    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'binds tried by a socket of ours and by one of another user, each; and groups with one connected UDP socket' },
+    {
+      name: 'connections',
+      kind: 'int',
+      default: 400,
+      min: 10,
+      max: 20_000,
+      help: 'connections (and datagrams) the peer sends, each from its own source port',
+    },
+    {
+      name: 'trials',
+      kind: 'int',
+      default: 5,
+      min: 1,
+      max: 50,
+      help: 'binds tried by a socket of ours and by one of another user, each; and groups with one connected UDP socket',
+    },
     {
       name: 'no_reuseport',
       kind: 'int',
@@ -34,7 +59,11 @@ export default defineLab({
     //   it is connected to; the unconnected sockets get only the other endpoints' datagrams.
   ],
   questions: [
-    { id: 'q1', text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?', choices: ['OK', 'EADDRINUSE', 'EPERM'] },
+    {
+      id: 'q1',
+      text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?',
+      choices: ['OK', 'EADDRINUSE', 'EPERM'],
+    },
     {
       id: 'q2',
       text: 'Four UDP sockets share a port with SO_REUSEPORT; one of them connect()s to 192.0.2.2:9000. Who receives the datagrams 192.0.2.2:9000 sends to the port?',
@@ -52,8 +81,12 @@ export default defineLab({
       const { socks: listeners, setup } = openGroup(ctx, 'TCP', 'tcp', TCP_PORT, n, without);
       const conns: Connection[] = [];
       const accepted = await ctx.cpuHeavy(`${total} connections`, async () => {
-        for (let i = 0; i < total; i++) conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
-        await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), { timeoutMs: 20_000, progress: () => `${conns.filter((c) => c.state === 'ESTABLISHED').length}/${total} connected` });
+        for (let i = 0; i < total; i++)
+          conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
+        await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), {
+          timeoutMs: 20_000,
+          progress: () => `${conns.filter((c) => c.state === 'ESTABLISHED').length}/${total} connected`,
+        });
         return Promise.all(listeners.map(drainAccepts));
       });
       const counts = accepted.map((a) => a.length);
@@ -61,7 +94,8 @@ export default defineLab({
       for (const c of conns) c.abort();
       // a second batch stays queued; then the first listener closes
       const queued: Connection[] = [];
-      for (let i = 0; i < Math.min(100, total); i++) queued.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
+      for (let i = 0; i < Math.min(100, total); i++)
+        queued.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
       await ctx.waitUntil(() => queued.every((c) => c.state === 'ESTABLISHED'), { timeoutMs: 10_000 });
       listeners[0]!.closeNow();
       await ctx.sleep(300);
@@ -84,13 +118,31 @@ export default defineLab({
         sameUidBinds.push(mine.bind(ctx.addr.host4, TCP_PORT).errno ?? 'OK');
         mine.closeNow();
         if (helper) {
-          const r = await helper.bind({ family: 'ipv4', proto: 'tcp', reuseaddr: false, reuseport: true, v6only: null, address: ctx.addr.host4, port: TCP_PORT });
+          const r = await helper.bind({
+            family: 'ipv4',
+            proto: 'tcp',
+            reuseaddr: false,
+            reuseport: true,
+            v6only: null,
+            address: ctx.addr.host4,
+            port: TCP_PORT,
+          });
           otherUidBinds.push(r.bind.errno ?? 'OK');
           await helper.close(r.id);
         }
       }
       for (const l of listeners.slice(1)) l.closeNow();
-      return { setup, counts, ...evenness(counts), queuedWhenClosed: queued.length, resetWhenListenerClosed: reset, acceptedByOthersAfter: acceptedAfter, sameUidBinds, otherUidBinds, helperError };
+      return {
+        setup,
+        counts,
+        ...evenness(counts),
+        queuedWhenClosed: queued.length,
+        resetWhenListenerClosed: reset,
+        acceptedByOthersAfter: acceptedAfter,
+        sameUidBinds,
+        otherUidBinds,
+        helperError,
+      };
     });
 
     const udp = await ctx.variant('udp-datagrams', { sockets: n, datagrams: total }, async () => {
@@ -140,8 +192,16 @@ export default defineLab({
     const u: Spread = udp;
     const spreadTrial = (what: string, x: Spread, sent: number): Trial => ({
       requires: [
-        requires(`every ${what} reached a socket`, x.counts.reduce((a, b) => a + b, 0) === sent, `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`),
-        requires(`at least ${MIN_EXPECTED} ${what}s expected per socket (for the χ² test)`, x.expected >= MIN_EXPECTED, `${x.expected.toFixed(1)} per socket`),
+        requires(
+          `every ${what} reached a socket`,
+          x.counts.reduce((a, b) => a + b, 0) === sent,
+          `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`,
+        ),
+        requires(
+          `at least ${MIN_EXPECTED} ${what}s expected per socket (for the χ² test)`,
+          x.expected >= MIN_EXPECTED,
+          `${x.expected.toFixed(1)} per socket`,
+        ),
       ],
       agrees: x.pValue >= ALPHA,
     });
@@ -158,25 +218,37 @@ export default defineLab({
     const same = tcp.sameUidBinds;
     const other = tcp.otherUidBinds;
     ctx.judge('C9', {
-      trials: same.map((mine, i): Trial => ({
-        requires: [
-          requires('a process of another user (uid 65534) was running in the namespace', tcp.helperError === null, tcp.helperError ?? 'uid 65534'),
-          requires('a socket of the same user could join the group', mine === 'OK', `bind → ${mine}`),
-        ],
-        agrees: other[i] === 'EADDRINUSE',
-      })),
+      trials: same.map(
+        (mine, i): Trial => ({
+          requires: [
+            requires(
+              'a process of another user (uid 65534) was running in the namespace',
+              tcp.helperError === null,
+              tcp.helperError ?? 'uid 65534',
+            ),
+            requires('a socket of the same user could join the group', mine === 'OK', `bind → ${mine}`),
+          ],
+          agrees: other[i] === 'EADDRINUSE',
+        }),
+      ),
       evidence: `another socket of ours with SO_REUSEPORT → ${[...new Set(same)].join('/')}; one of uid 65534 → ${[...new Set(other)].join('/') || 'not measured'}`,
     });
     const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
     const at = (c: ConnectedTrial, xs: number[]): number => xs[c.connected - 1]!;
     ctx.judge('C20', {
-      trials: connected.map((c): Trial => ({
-        requires: [
-          everySocketSetUp(c.setup),
-          requires('every datagram reached a socket', sum(c.fromEndpoint) === c.sent.fromEndpoint && sum(c.fromOthers) === c.sent.fromOthers, `${sum(c.fromEndpoint) + sum(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`),
-        ],
-        agrees: at(c, c.fromEndpoint) === c.sent.fromEndpoint && at(c, c.fromOthers) === 0,
-      })),
+      trials: connected.map(
+        (c): Trial => ({
+          requires: [
+            everySocketSetUp(c.setup),
+            requires(
+              'every datagram reached a socket',
+              sum(c.fromEndpoint) === c.sent.fromEndpoint && sum(c.fromOthers) === c.sent.fromOthers,
+              `${sum(c.fromEndpoint) + sum(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`,
+            ),
+          ],
+          agrees: at(c, c.fromEndpoint) === c.sent.fromEndpoint && at(c, c.fromOthers) === 0,
+        }),
+      ),
       evidence:
         `${n} UDP sockets on one port, one connected to ${ctx.addr.peer4}:${PEER_PORT}: it received ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of that endpoint's datagrams ` +
         `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' (the unconnected sockets: ${connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ')})`,
@@ -241,7 +313,14 @@ export function evenness(counts: number[]): { chiSquare: number; df: number; pVa
   const mean = total / counts.length;
   const chiSquare = mean > 0 ? counts.reduce((s, c) => s + (c - mean) ** 2 / mean, 0) : 0;
   const df = counts.length - 1;
-  return { chiSquare: Math.round(chiSquare * 100) / 100, df, pValue: chiSquarePValue(chiSquare, df), expected: mean, min: Math.min(...counts), max: Math.max(...counts) };
+  return {
+    chiSquare: Math.round(chiSquare * 100) / 100,
+    df,
+    pValue: chiSquarePValue(chiSquare, df),
+    expected: mean,
+    min: Math.min(...counts),
+    max: Math.max(...counts),
+  };
 }
 
 /** P(X ≥ x) for X ~ χ²(df): the regularized upper incomplete gamma Q(df/2, x/2). */
@@ -252,7 +331,10 @@ export function chiSquarePValue(x: number, df: number): number {
 
 function logGamma(z: number): number {
   // Lanczos approximation (g = 7, n = 9)
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - logGamma(1 - z);
   z -= 1;
   let a = c[0]!;
@@ -352,7 +434,8 @@ export function skewSentence(n: number, k: number): string {
 function histogram(ctx: LabContext, title: string, counts: number[]): void {
   const max = Math.max(...counts, 1);
   ctx.print(title);
-  counts.forEach((c, i) => ctx.print(`  socket ${i + 1}  ${String(c).padStart(5)}  ${'█'.repeat(Math.round((40 * c) / max))}`));
+  for (const [i, c] of counts.entries())
+    ctx.print(`  socket ${i + 1}  ${String(c).padStart(5)}  ${'█'.repeat(Math.round((40 * c) / max))}`);
 }
 
 async function drainAccepts(l: KernelSocket): Promise<KernelSocket[]> {
@@ -381,7 +464,14 @@ export interface SocketSetup {
 const ok = (r: { errno: string | null }): string => r.errno ?? 'OK';
 
 /** `n` sockets sharing `port` with SO_REUSEPORT (socket `without`, 1-based, does not set it: 0 = every one does). */
-function openGroup(ctx: LabContext, group: string, proto: 'tcp' | 'udp', port: number, n: number, without: number): { socks: KernelSocket[]; setup: SocketSetup[] } {
+function openGroup(
+  ctx: LabContext,
+  group: string,
+  proto: 'tcp' | 'udp',
+  port: number,
+  n: number,
+  without: number,
+): { socks: KernelSocket[]; setup: SocketSetup[] } {
   const socks: KernelSocket[] = [];
   const setup: SocketSetup[] = [];
   for (let i = 1; i <= n; i++) {
@@ -396,7 +486,11 @@ function openGroup(ctx: LabContext, group: string, proto: 'tcp' | 'udp', port: n
   return { socks, setup };
 }
 
-const setupFailed = (x: SocketSetup): boolean => x.reuseport !== 'OK' || x.bind !== 'OK' || (x.listen !== undefined && x.listen !== 'OK') || (x.connect !== undefined && x.connect !== 'OK');
+const setupFailed = (x: SocketSetup): boolean =>
+  x.reuseport !== 'OK' ||
+  x.bind !== 'OK' ||
+  (x.listen !== undefined && x.listen !== 'OK') ||
+  (x.connect !== undefined && x.connect !== 'OK');
 const setupText = (x: SocketSetup): string =>
   `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
 

@@ -18,13 +18,37 @@ export default defineLab({
   id: '17',
   slug: 'orphan-lifetime',
   title: 'How long a closed socket keeps trying: the default linger time',
-  shows: 'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — watched in the socket table',
-  question: 'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to deliver the data?',
+  shows:
+    'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — watched in the socket table',
+  question:
+    'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to deliver the data?',
   params: [
-    { name: 'unsent', kind: 'int', default: 65536, min: 1, max: 4 << 20, unit: 'bytes', help: 'data queued before close(); the silent peer acknowledges none of it' },
+    {
+      name: 'unsent',
+      kind: 'int',
+      default: 65536,
+      min: 1,
+      max: 4 << 20,
+      unit: 'bytes',
+      help: 'data queued before close(); the silent peer acknowledges none of it',
+    },
     { name: 'trials', kind: 'int', default: 3, min: 1, max: 20, help: 'connections closed at the same time' },
-    { name: 'wait', kind: 'enum', default: 'full', choices: ['full', 'none'], help: `full: watch the orphans until they go (about two minutes here); none: a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested` },
-    { name: 'orphan_watch_s', kind: 'int', default: 240, min: 1, max: 1800, unit: 'seconds', help: 'with wait=full, how long to watch for the orphans to go' },
+    {
+      name: 'wait',
+      kind: 'enum',
+      default: 'full',
+      choices: ['full', 'none'],
+      help: `full: watch the orphans until they go (about two minutes here); none: a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested`,
+    },
+    {
+      name: 'orphan_watch_s',
+      kind: 'int',
+      default: 240,
+      min: 1,
+      max: 1800,
+      unit: 'seconds',
+      help: 'with wait=full, how long to watch for the orphans to go',
+    },
   ],
   claims: [
     'C25', // By default a closed socket keeps trying to deliver its unsent data for a long time, about two
@@ -42,7 +66,9 @@ export default defineLab({
     const n = ctx.int('trials');
     const full = ctx.str('wait') === 'full';
     const watchS = full ? ctx.int('orphan_watch_s') : GLIMPSE_MS / 1000;
-    const seen = await ctx.variant('silent-peer', { unsent: ctx.int('unsent'), trials: n, wait: ctx.str('wait') }, async () => ({ ...(await orphans(ctx, n, watchS * 1000)) }));
+    const seen = await ctx.variant('silent-peer', { unsent: ctx.int('unsent'), trials: n, wait: ctx.str('wait') }, async () => ({
+      ...(await orphans(ctx, n, watchS * 1000)),
+    }));
     const os = seen.orphans;
     const closedAtUs = seen.closedAtUs;
 
@@ -63,7 +89,10 @@ export default defineLab({
     };
     const retries = ctx.readSysctl('net.ipv4.tcp_orphan_retries');
     // another OS's stack may have no such knob (NetBSD: an orphan retransmits as any connection does)
-    const retriesText = retries === null ? 'no net.ipv4.tcp_orphan_retries on this system' : `net.ipv4.tcp_orphan_retries=${retries}${retries === '0' ? ' (0 means 8)' : ''}`;
+    const retriesText =
+      retries === null
+        ? 'no net.ipv4.tcp_orphan_retries on this system'
+        : `net.ipv4.tcp_orphan_retries=${retries}${retries === '0' ? ' (0 means 8)' : ''}`;
     ctx.judge('C25', {
       trials: os.map((o) => c25Trial(o, onWire(o), watchS)),
       evidence:
@@ -83,7 +112,11 @@ export default defineLab({
       why: `measured on ${os.length} connections: the orphans left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
       frames: [ctx.framesWhere('silent-peer', (s) => s.srcAddress === ctx.addr.host4 && s.marks.includes('retransmission'))],
       requires: [
-        requires('every orphan was watched until it went', os.every((o) => o.lifetimeMs !== null), full ? `watch ${watchS} s` : 'wait=none'),
+        requires(
+          'every orphan was watched until it went',
+          os.every((o) => o.lifetimeMs !== null),
+          full ? `watch ${watchS} s` : 'wait=none',
+        ),
         requires('every connection gave the same answer', answers.length === 1, answers.join(' / ')),
       ],
     });
@@ -180,7 +213,12 @@ async function orphans(ctx: LabContext, n: number, watchMs: number): Promise<{ o
       }
       return lifetime.size === conns.length;
     },
-    { timeoutMs: watchMs, everyMs: LOOK_MS, progress: (ms) => `${conns.length - lifetime.size} orphans still trying, ${Math.round(ms / 1000)} s after close() (watching up to ${Math.round(watchMs / 1000)} s)` },
+    {
+      timeoutMs: watchMs,
+      everyMs: LOOK_MS,
+      progress: (ms) =>
+        `${conns.length - lifetime.size} orphans still trying, ${Math.round(ms / 1000)} s after close() (watching up to ${Math.round(watchMs / 1000)} s)`,
+    },
   );
   return {
     closedAtUs,
@@ -205,13 +243,38 @@ const secs = (ms: number | null): string => (ms === null ? '—' : `${(ms / 1000
 export function c25Trial(o: Orphan, wire: OrphanOnWire, watchS: number): Trial {
   return {
     requires: [
-      requires('close() returned 0 at once (no SO_LINGER)', o.close.ret === 0 && o.close.elapsedMs < 1000, `close() → ${o.close.ret}${o.close.errno ? ` ${o.close.errno}` : ''} after ${o.close.elapsedMs} ms`),
-      requires('the kernel kept the socket with data unsent (an orphan)', (o.afterClose?.sendQueue ?? 0) > 0, o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes in the send queue` : 'no entry after close()'),
-      requires('the peer stayed silent (no segment from it after close(), in the capture)', wire.fromPeer === 0, `${wire.fromPeer} segments from the peer`),
-      requires(`the orphan was watched until it went (watch ${watchS} s)`, o.lifetimeMs !== null, o.lifetimeMs === null ? `still ${o.stillAfterWatch ?? 'there'} after ${watchS} s (wait=full waits it out)` : `gone after ${secs(o.lifetimeMs)}`),
-      ...(o.lifetimeMs === null ? [] : [requires(`the entry was seen going to within ${2 * LOOK_MS} ms`, (o.goneWithinMs ?? Infinity) <= 2 * LOOK_MS, `last seen ${o.goneWithinMs} ms before it was found gone`)]),
+      requires(
+        'close() returned 0 at once (no SO_LINGER)',
+        o.close.ret === 0 && o.close.elapsedMs < 1000,
+        `close() → ${o.close.ret}${o.close.errno ? ` ${o.close.errno}` : ''} after ${o.close.elapsedMs} ms`,
+      ),
+      requires(
+        'the kernel kept the socket with data unsent (an orphan)',
+        (o.afterClose?.sendQueue ?? 0) > 0,
+        o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes in the send queue` : 'no entry after close()',
+      ),
+      requires(
+        'the peer stayed silent (no segment from it after close(), in the capture)',
+        wire.fromPeer === 0,
+        `${wire.fromPeer} segments from the peer`,
+      ),
+      requires(
+        `the orphan was watched until it went (watch ${watchS} s)`,
+        o.lifetimeMs !== null,
+        o.lifetimeMs === null
+          ? `still ${o.stillAfterWatch ?? 'there'} after ${watchS} s (wait=full waits it out)`
+          : `gone after ${secs(o.lifetimeMs)}`,
+      ),
+      ...(o.lifetimeMs === null
+        ? []
+        : [
+            requires(
+              `the entry was seen going to within ${2 * LOOK_MS} ms`,
+              (o.goneWithinMs ?? Infinity) <= 2 * LOOK_MS,
+              `last seen ${o.goneWithinMs} ms before it was found gone`,
+            ),
+          ]),
     ],
     agrees: o.lifetimeMs !== null && o.lifetimeMs >= TWO_MINUTES.min && o.lifetimeMs <= TWO_MINUTES.max,
   };
 }
-

@@ -8,7 +8,11 @@ import { SocketFollower, type SocketChange } from '../src/lab/api/kernel-watch';
 const K = '192.0.2.1';
 const P = '192.0.2.2';
 
-function entry(state: SocketEntry['state'], inode: number, o: { lport?: number; rport?: number; timer?: SocketEntry['timer']; timerMs?: number } = {}): SocketEntry {
+function entry(
+  state: SocketEntry['state'],
+  inode: number,
+  o: { lport?: number; rport?: number; timer?: SocketEntry['timer']; timerMs?: number } = {},
+): SocketEntry {
   return {
     family: 'ipv4',
     state,

@@ -5,7 +5,13 @@ import { describeParam, ParamError, parseParam, resolveParams, splitAssignment, 
 
 const LINGER: ParamSpec = { name: 'linger', kind: 'int', default: 3, min: 0, max: 600, unit: 'seconds', help: 'SO_LINGER seconds' };
 const TS: ParamSpec = { name: 'timestamps', kind: 'bool', default: true, help: 'TCP timestamps' };
-const RST: ParamSpec = { name: 'rst', kind: 'enum', default: 'in-window', choices: ['in-window', 'out-of-window'], help: 'where the RST lands' };
+const RST: ParamSpec = {
+  name: 'rst',
+  kind: 'enum',
+  default: 'in-window',
+  choices: ['in-window', 'out-of-window'],
+  help: 'where the RST lands',
+};
 const PROTOS: ParamSpec = { name: 'protocols', kind: 'list', default: ['tcp', 'udp'], choices: ['tcp', 'udp'], help: 'protocols' };
 
 describe('parseParam', () => {

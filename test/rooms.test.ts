@@ -26,7 +26,14 @@ function importGraph(): Map<string, string[]> {
   const graph = new Map<string, string[]>();
   for (const f of files) {
     const imports = ts.preProcessFile(fs.readFileSync(f, 'utf8'), true, true).importedFiles.map((i) => i.fileName);
-    graph.set(rel(f), imports.filter((s) => s.startsWith('.')).map((s) => resolve(f, s)).filter((x): x is string => x !== null).map(rel));
+    graph.set(
+      rel(f),
+      imports
+        .filter((s) => s.startsWith('.'))
+        .map((s) => resolve(f, s))
+        .filter((x): x is string => x !== null)
+        .map(rel),
+    );
   }
   return graph;
 }

@@ -69,7 +69,9 @@ export function isWildcard(address: string): boolean {
  * both; wildcard vs specific needs SO_REUSEADDR on B (or SO_REUSEPORT on both); different
  * specific addresses never conflict; on a multicast address either flag counts as SO_REUSEPORT.
  */
-export function bsdPrediction(c: Pick<Cell, 'kind' | 'addrA' | 'addrB' | 'reuseaddrA' | 'reuseaddrB' | 'reuseportA' | 'reuseportB' | 'uidB'>): string | null {
+export function bsdPrediction(
+  c: Pick<Cell, 'kind' | 'addrA' | 'addrB' | 'reuseaddrA' | 'reuseaddrB' | 'reuseportA' | 'reuseportB' | 'uidB'>,
+): string | null {
   if (c.uidB !== 'same') return null;
   if (familyOf(c.addrA) !== 'ipv4' || familyOf(c.addrB) !== 'ipv4' || c.addrA.includes('+') || c.addrB.includes('+')) return null;
   if (c.kind === 'multicast') return (c.reuseaddrA || c.reuseportA) && (c.reuseaddrB || c.reuseportB) ? 'OK' : 'EADDRINUSE';

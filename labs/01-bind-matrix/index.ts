@@ -6,8 +6,30 @@
 // SO_REUSEADDR and SO_REUSEPORT on none/A/B/both; wildcard, loopback, specific and IPv6
 // addresses; B owned by the same or another user — and judges each claim from the cells. Then it
 // asks whether SO_REUSEPORT set after bind() counts, against the flag set before (the control).
-import { defineLab, familyOf, KnobMissingError, LabError, requires, type KernelSocket, type LabContext, type Proto, type UidHelper } from '../../src/lab';
-import { ADDRESS_TOKEN, bsdPrediction, endpoint, FLAGS, isMulticastGroup, outcome, type AfterBindTrial, type Cell, type Endpoint, type Kind, type Uid } from './cells';
+import {
+  defineLab,
+  familyOf,
+  KnobMissingError,
+  LabError,
+  requires,
+  type KernelSocket,
+  type LabContext,
+  type Proto,
+  type UidHelper,
+} from '../../src/lab';
+import {
+  ADDRESS_TOKEN,
+  bsdPrediction,
+  endpoint,
+  FLAGS,
+  isMulticastGroup,
+  outcome,
+  type AfterBindTrial,
+  type Cell,
+  type Endpoint,
+  type Kind,
+  type Uid,
+} from './cells';
 import { describe, judgements } from './judge';
 import { printDifferences, printIPv6, printSeedTable } from './print';
 
@@ -42,7 +64,8 @@ export default defineLab({
   slug: 'bind-matrix',
   title: 'The bind matrix: SO_REUSEADDR, SO_REUSEPORT and who may share a port',
   shows: 'every bind() pairing (TCP/UDP, bound/listening, flags, IPv4/IPv6, owner) with the errno this kernel returns',
-  question: 'When may a second socket bind the address and port a first socket holds, and how does Linux differ from the BSD rules in the seed?',
+  question:
+    'When may a second socket bind the address and port a first socket holds, and how does Linux differ from the BSD rules in the seed?',
   params: [
     { name: 'protocols', kind: 'list', default: ['tcp', 'udp'], choices: ['tcp', 'udp'], help: 'transport protocols to measure' },
     {
@@ -59,50 +82,94 @@ export default defineLab({
       validate: checkAddressToken,
       help: 'addresses paired as A × B (all ordered pairs); +v6only sets IPV6_V6ONLY, plain IPv6 clears it',
     },
-    { name: 'multicast', kind: 'string', default: '224.1.2.3', validate: (v: string) => (!familyOf(v) ? `${JSON.stringify(v)} is not an IP address` : isMulticastGroup(v) ? null : `${JSON.stringify(v)} is not a multicast group address (224.0.0.0–239.255.255.255, or ff00::/8): the multicast cells bind both sockets to a group`), help: 'group both sockets bind in the multicast kind' },
-    { name: 'uids', kind: 'list', default: ['same', 'other'], choices: ['same', 'other'], help: 'owner of socket B: the lab (root) or another user (nobody, 65534)' },
+    {
+      name: 'multicast',
+      kind: 'string',
+      default: '224.1.2.3',
+      validate: (v: string) =>
+        !familyOf(v)
+          ? `${JSON.stringify(v)} is not an IP address`
+          : isMulticastGroup(v)
+            ? null
+            : `${JSON.stringify(v)} is not a multicast group address (224.0.0.0–239.255.255.255, or ff00::/8): the multicast cells bind both sockets to a group`,
+      help: 'group both sockets bind in the multicast kind',
+    },
+    {
+      name: 'uids',
+      kind: 'list',
+      default: ['same', 'other'],
+      choices: ['same', 'other'],
+      help: 'owner of socket B: the lab (root) or another user (nobody, 65534)',
+    },
     { name: 'base_port', kind: 'int', default: 20000, min: 1024, max: 60000, help: 'first port; each cell binds a fresh one' },
-    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of the SO_REUSEPORT-after-bind probe, per protocol and kind' },
+    {
+      name: 'trials',
+      kind: 'int',
+      default: 5,
+      min: 1,
+      max: 50,
+      help: 'repetitions of the SO_REUSEPORT-after-bind probe, per protocol and kind',
+    },
   ],
   claims: CLAIM_IDS,
   questions: [
-    { id: 'q1', text: "Socket A is bound to 0.0.0.0:P with no flags. Socket B sets SO_REUSEADDR and binds 192.0.2.1:P (TCP). What does B's bind() return?", choices: ['OK', 'EADDRINUSE'] },
-    { id: 'q2', text: "Both sockets set SO_REUSEPORT and bind 192.0.2.1:P, but B belongs to another user (nobody). What does B's bind() return?", choices: ['OK', 'EADDRINUSE'] },
-    { id: 'q3', text: "Socket A binds 192.0.2.1:P (TCP) and only then sets SO_REUSEPORT. Socket B sets SO_REUSEPORT and binds 192.0.2.1:P. What does B's bind() return?", choices: ['OK', 'EADDRINUSE'] },
+    {
+      id: 'q1',
+      text: "Socket A is bound to 0.0.0.0:P with no flags. Socket B sets SO_REUSEADDR and binds 192.0.2.1:P (TCP). What does B's bind() return?",
+      choices: ['OK', 'EADDRINUSE'],
+    },
+    {
+      id: 'q2',
+      text: "Both sockets set SO_REUSEPORT and bind 192.0.2.1:P, but B belongs to another user (nobody). What does B's bind() return?",
+      choices: ['OK', 'EADDRINUSE'],
+    },
+    {
+      id: 'q3',
+      text: "Socket A binds 192.0.2.1:P (TCP) and only then sets SO_REUSEPORT. Socket B sets SO_REUSEPORT and binds 192.0.2.1:P. What does B's bind() return?",
+      choices: ['OK', 'EADDRINUSE'],
+    },
   ],
   recordSysctls: ['net.ipv4.ip_local_port_range', 'net.ipv6.bindv6only'],
   async run(ctx) {
     const specs = [...cellSpecs(ctx)];
-    const helper = specs.some((s) => s.uid === 'other') ? await ctx.otherUid().catch((e: Error) => {
-      // a system that cannot have another user: those cells are not tested, naming why
-      if (e instanceof KnobMissingError) return e;
-      throw new LabError(`uids=other needs a second user (${e.message}); run as root, or --set uids=same`);
-    }) : null;
+    const helper = specs.some((s) => s.uid === 'other')
+      ? await ctx.otherUid().catch((e: Error) => {
+          // a system that cannot have another user: those cells are not tested, naming why
+          if (e instanceof KnobMissingError) return e;
+          throw new LabError(`uids=other needs a second user (${e.message}); run as root, or --set uids=same`);
+        })
+      : null;
     const cells: Cell[] = [];
-    const observations = await ctx.variant('matrix', {}, () => ctx.cpuHeavy('the bind matrix', async () => {
-      const t0 = performance.now();
-      let port = ctx.int('base_port');
-      let lastProgress = 0;
-      for (const spec of specs) {
-        cells.push(await measure(ctx, helper, { ...spec, port }));
-        port = port >= 65000 ? ctx.int('base_port') : port + 1;
-        if (performance.now() - lastProgress > 500) {
-          lastProgress = performance.now();
-          ctx.progress(`bind matrix: ${cells.length}/${specs.length} cells`);
+    const observations = await ctx.variant('matrix', {}, () =>
+      ctx.cpuHeavy('the bind matrix', async () => {
+        const t0 = performance.now();
+        let port = ctx.int('base_port');
+        let lastProgress = 0;
+        for (const spec of specs) {
+          cells.push(await measure(ctx, helper, { ...spec, port }));
+          port = port >= 65000 ? ctx.int('base_port') : port + 1;
+          if (performance.now() - lastProgress > 500) {
+            lastProgress = performance.now();
+            ctx.progress(`bind matrix: ${cells.length}/${specs.length} cells`);
+          }
         }
-      }
-      ctx.progress(`bind matrix: ${cells.length}/${specs.length} cells`);
-      return { cellCount: cells.length, elapsedMs: Math.round(performance.now() - t0), cells };
-    }));
+        ctx.progress(`bind matrix: ${cells.length}/${specs.length} cells`);
+        return { cellCount: cells.length, elapsedMs: Math.round(performance.now() - t0), cells };
+      }),
+    );
 
     // C22: SO_REUSEPORT set after bind(), against the same set before it (the control)
     const afterBind = (
       await ctx.variant('reuseport-after-bind', { trials: ctx.int('trials') }, async () => {
         const out: AfterBindTrial[] = [];
         const kinds = ctx.list('kinds');
-        const probes = (ctx.list<Proto>('protocols')).flatMap((proto) =>
-          (['bound', 'listening'] as const).filter((k) => kinds.includes(k) && (k === 'bound' || proto === 'tcp')).map((kind) => ({ proto, kind })),
-        );
+        const probes = ctx
+          .list<Proto>('protocols')
+          .flatMap((proto) =>
+            (['bound', 'listening'] as const)
+              .filter((k) => kinds.includes(k) && (k === 'bound' || proto === 'tcp'))
+              .map((kind) => ({ proto, kind })),
+          );
         let port = ctx.int('base_port') + cells.length + 1;
         for (let i = 0; i < ctx.int('trials'); i++) {
           for (const { proto, kind } of probes) {
@@ -116,17 +183,25 @@ export default defineLab({
 
     const unicast = cells.filter((c) => c.uidB === 'same' && c.kind !== 'multicast' && c.setupA === 'OK');
     ctx.print(`Lab 01 — ${this.title}`);
-    ctx.print(`${cells.length} cells measured in ${observations.elapsedMs} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`);
+    ctx.print(
+      `${cells.length} cells measured in ${observations.elapsedMs} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`,
+    );
     ctx.print();
     if (unicast.length) {
       printSeedTable(ctx, unicast);
       ctx.print();
     }
-    printDifferences(ctx, cells.filter((c) => c.setupA === 'OK'));
+    printDifferences(
+      ctx,
+      cells.filter((c) => c.setupA === 'OK'),
+    );
     ctx.print();
     printIPv6(ctx, cells);
     const broken = cells.filter((c) => c.setupA !== 'OK' && !c.notTested);
-    if (broken.length) ctx.print(`${broken.length} cells not measured because socket A's own bind/listen failed, e.g. ${describe(broken[0]!)} → ${broken[0]!.setupA}`);
+    if (broken.length)
+      ctx.print(
+        `${broken.length} cells not measured because socket A's own bind/listen failed, e.g. ${describe(broken[0]!)} → ${broken[0]!.setupA}`,
+      );
     const untested = cells.filter((c) => c.notTested);
     if (untested.length) ctx.print(`${untested.length} cells not tested: ${untested[0]!.notTested}`);
     ctx.print();
@@ -138,8 +213,23 @@ export default defineLab({
     }
     // the questions, answered by the cells
     const cell = (w: Partial<Cell>): Cell | undefined =>
-      cells.find((c) => c.setupA === 'OK' && Object.entries({ proto: 'tcp', kind: 'bound', reuseaddrA: false, reuseaddrB: false, reuseportA: false, reuseportB: false, uidB: 'same', ...w }).every(([k, v]) => c[k as keyof Cell] === v));
-    const measuredCell = (what: string, c: Cell | undefined) => [requires(`the cell was measured (${what})`, !!c, c ? `port ${c.port}` : 'not in this run (see --set)')];
+      cells.find(
+        (c) =>
+          c.setupA === 'OK' &&
+          Object.entries({
+            proto: 'tcp',
+            kind: 'bound',
+            reuseaddrA: false,
+            reuseaddrB: false,
+            reuseportA: false,
+            reuseportB: false,
+            uidB: 'same',
+            ...w,
+          }).every(([k, v]) => c[k as keyof Cell] === v),
+      );
+    const measuredCell = (what: string, c: Cell | undefined) => [
+      requires(`the cell was measured (${what})`, !!c, c ? `port ${c.port}` : 'not in this run (see --set)'),
+    ];
     const q1 = cell({ addrA: '0.0.0.0', addrB: '192.0.2.1', reuseaddrB: true });
     const q1both = cell({ addrA: '0.0.0.0', addrB: '192.0.2.1', reuseaddrA: true, reuseaddrB: true });
     ctx.answer('q1', {
@@ -161,7 +251,11 @@ export default defineLab({
       why: `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind → ${[...new Set(q3.map((t) => t.control.bindB))].join('/')}${q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : ''}`,
       requires: [
         requires('the probe ran (TCP, A only bound)', q3.length > 0, `${q3.length} probes (see --set protocols/kinds)`),
-        requires("A's setsockopt after the bind returned 0 and reads back 1", q3.every((t) => t.setAfter === 'OK' && t.readBack === '1'), q3.map((t) => `${t.setAfter}/${t.readBack}`).join(' ')),
+        requires(
+          "A's setsockopt after the bind returned 0 and reads back 1",
+          q3.every((t) => t.setAfter === 'OK' && t.readBack === '1'),
+          q3.map((t) => `${t.setAfter}/${t.readBack}`).join(' '),
+        ),
         requires('every probe gave the same answer', q3results.length === 1, q3results.join(' / ')),
       ],
     });
@@ -236,7 +330,15 @@ async function measure(ctx: LabContext, helper: UidHelper | KnobMissingError | n
       setFlags(b, s.ra[1], s.rp[1], s.b.v6only);
       cell.result = outcome(b.bind(s.b.address, s.port));
     } else {
-      const r = await (helper as UidHelper).bind({ family: s.b.family, proto: s.proto, reuseaddr: s.ra[1], reuseport: s.rp[1], v6only: s.b.v6only, address: s.b.address, port: s.port });
+      const r = await (helper as UidHelper).bind({
+        family: s.b.family,
+        proto: s.proto,
+        reuseaddr: s.ra[1],
+        reuseport: s.rp[1],
+        v6only: s.b.v6only,
+        address: s.b.address,
+        port: s.port,
+      });
       remote = r.id;
       cell.result = outcome(r.bind);
     }
@@ -264,7 +366,9 @@ function* cellSpecs(ctx: LabContext): Generator<Omit<CellSpec, 'port'>> {
         if (kind === 'listening' && proto !== 'tcp') continue;
         if (kind === 'multicast' && proto !== 'udp') continue;
         const pairs: Array<[Endpoint, Endpoint]> =
-          kind === 'multicast' ? [[endpoint(ctx.str('multicast')), endpoint(ctx.str('multicast'))]] : endpoints.flatMap((a) => endpoints.map((b): [Endpoint, Endpoint] => [a, b]));
+          kind === 'multicast'
+            ? [[endpoint(ctx.str('multicast')), endpoint(ctx.str('multicast'))]]
+            : endpoints.flatMap((a) => endpoints.map((b): [Endpoint, Endpoint] => [a, b]));
         for (const [a, b] of pairs) for (const ra of FLAGS) for (const rp of FLAGS) yield { proto, kind, a, b, ra, rp, uid };
       }
     }

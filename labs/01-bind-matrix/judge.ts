@@ -23,7 +23,14 @@ export function judge(id: ClaimId, agrees: boolean, evidence: string, cells: num
 
 /** The cells a claim needs were left out (by --set): not tested, and which ones. */
 export function notTested(id: ClaimId, why: string): [ClaimId, Judgement] {
-  return [id, { requires: [requires('cells the claim speaks of were measured', false, why)], agrees: false, evidence: 'nothing measured for this claim' }];
+  return [
+    id,
+    {
+      requires: [requires('cells the claim speaks of were measured', false, why)],
+      agrees: false,
+      evidence: 'nothing measured for this claim',
+    },
+  ];
 }
 
 /** Compares measured cells with what a claim predicts; returns mismatches. */
@@ -58,13 +65,25 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     out.push(
       cs.length === 0
         ? notTested('C1', 'no same-address cells without flags were measured (see --set addresses/kinds)')
-        : judge('C1', bad.length === 0, bad.length ? `${bad.length}/${cs.length} cells bound twice: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} same-address cells without flags → EADDRINUSE`, cs.length),
+        : judge(
+            'C1',
+            bad.length === 0,
+            bad.length
+              ? `${bad.length}/${cs.length} cells bound twice: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}`
+              : `all ${cs.length} same-address cells without flags → EADDRINUSE`,
+            cs.length,
+          ),
     );
   }
   // C2: wildcard vs specific (IPv4), no SO_REUSEPORT: OK iff SO_REUSEADDR on B
   {
     const cs = unicast.filter(
-      (c) => family(c.addrA) === 'ipv4' && family(c.addrB) === 'ipv4' && isWildcard(c.addrA) !== isWildcard(c.addrB) && !c.reuseportA && !c.reuseportB,
+      (c) =>
+        family(c.addrA) === 'ipv4' &&
+        family(c.addrB) === 'ipv4' &&
+        isWildcard(c.addrA) !== isWildcard(c.addrB) &&
+        !c.reuseportA &&
+        !c.reuseportB,
     );
     const bad = mismatches(cs, (c) => (c.reuseaddrB ? 'OK' : 'EADDRINUSE'));
     const byFlags = (a: boolean, b: boolean, kind: Kind): string => {
@@ -110,7 +129,14 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     out.push(
       cs.length === 0
         ? notTested('C5', 'no same-address cells were measured')
-        : judge('C5', bad.length === 0, bad.length ? `${bad.length}/${cs.length} cells differ: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `${cs.length} same-address cells: OK exactly when both set SO_REUSEPORT (bound and listening)`, cs.length),
+        : judge(
+            'C5',
+            bad.length === 0,
+            bad.length
+              ? `${bad.length}/${cs.length} cells differ: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}`
+              : `${cs.length} same-address cells: OK exactly when both set SO_REUSEPORT (bound and listening)`,
+            cs.length,
+          ),
     );
   }
   // C7: multicast: either flag counts as SO_REUSEPORT
@@ -137,27 +163,47 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     const plain = new Map(listening.filter((c) => !c.reuseaddrA && !c.reuseaddrB).map((c) => [key(c), c.result]));
     const badA = listening.filter((c) => plain.has(key(c)) && plain.get(key(c)) !== c.result);
     const bound = unicast.filter((c) => c.kind === 'bound');
-    const viaPort = new Map(bound.filter((c) => !c.reuseaddrA && !c.reuseaddrB && c.reuseportA && c.reuseportB).map((c) => [key(c), c.result]));
+    const viaPort = new Map(
+      bound.filter((c) => !c.reuseaddrA && !c.reuseaddrB && c.reuseportA && c.reuseportB).map((c) => [key(c), c.result]),
+    );
     const viaAddr = bound.filter((c) => c.reuseaddrA && c.reuseaddrB && !c.reuseportA && !c.reuseportB && viaPort.has(key(c)));
     const badB = viaAddr.filter((c) => viaPort.get(key(c)) !== c.result);
     // pairs that share a port only thanks to SO_REUSEADDR (without flags they conflict)
     const conflicting = new Set(bound.filter((c) => noReuse(c) && c.result !== 'OK').map(key));
-    const listenB = bound.filter((c) => c.reuseaddrA && c.reuseaddrB && !c.reuseportA && !c.reuseportB && c.proto === 'tcp' && c.result === 'OK' && conflicting.has(key(c)));
+    const listenB = bound.filter(
+      (c) =>
+        c.reuseaddrA && c.reuseaddrB && !c.reuseportA && !c.reuseportB && c.proto === 'tcp' && c.result === 'OK' && conflicting.has(key(c)),
+    );
     const secondListen = [...new Set(listenB.map((c) => c.listenB))].join('/');
     if (listening.length === 0 && viaAddr.length === 0) out.push(notTested('C8', 'needs the listening or bound kinds'));
     else {
       const holds = badA.length === 0 && badB.length === 0;
       const parts: string[] = [];
-      parts.push(listening.length ? (badA.length ? `A listening: SO_REUSEADDR changed ${badA.length} results, e.g. ${describe(badA[0]!)} → ${badA[0]!.result}` : `A listening: SO_REUSEADDR changed none of ${listening.length} results`) : 'listening kind not measured');
-      parts.push(viaAddr.length ? (badB.length ? `not listening: REUSEADDR-both ≠ REUSEPORT-both in ${badB.length}/${viaAddr.length} pairs, e.g. ${describe(badB[0]!)} → ${badB[0]!.result}` : `not listening: REUSEADDR on both = REUSEPORT on both in all ${viaAddr.length} pairs`) : 'bound kind not measured');
-      if (secondListen) parts.push(`after such a shared bind (TCP, ${listenB.length} pairs), B's listen() → ${secondListen} once A listens`);
+      parts.push(
+        listening.length
+          ? badA.length
+            ? `A listening: SO_REUSEADDR changed ${badA.length} results, e.g. ${describe(badA[0]!)} → ${badA[0]!.result}`
+            : `A listening: SO_REUSEADDR changed none of ${listening.length} results`
+          : 'listening kind not measured',
+      );
+      parts.push(
+        viaAddr.length
+          ? badB.length
+            ? `not listening: REUSEADDR-both ≠ REUSEPORT-both in ${badB.length}/${viaAddr.length} pairs, e.g. ${describe(badB[0]!)} → ${badB[0]!.result}`
+            : `not listening: REUSEADDR on both = REUSEPORT on both in all ${viaAddr.length} pairs`
+          : 'bound kind not measured',
+      );
+      if (secondListen)
+        parts.push(`after such a shared bind (TCP, ${listenB.length} pairs), B's listen() → ${secondListen} once A listens`);
       out.push(judge('C8', holds, parts.join('; '), listening.length + viaAddr.length));
     }
   }
   // C9: REUSEPORT sharing needs the same uid. The control: the same cells with one owner bind
   // (else a refusal across users says nothing about users)
   {
-    const other = measured(all).filter((c) => c.uidB === 'other' && c.kind !== 'multicast' && sameAddr(c) && c.reuseportA && c.reuseportB && !c.reuseaddrA && !c.reuseaddrB);
+    const other = measured(all).filter(
+      (c) => c.uidB === 'other' && c.kind !== 'multicast' && sameAddr(c) && c.reuseportA && c.reuseportB && !c.reuseaddrA && !c.reuseaddrB,
+    );
     const key = (c: Cell): string => `${c.proto}|${c.kind}|${c.addrA}|${c.v6onlyA}|${c.addrB}|${c.v6onlyB}|${c.reuseaddrA}|${c.reuseaddrB}`;
     const sameOwner = new Map(unicast.filter((c) => sameAddr(c) && c.reuseportA && c.reuseportB).map((c) => [key(c), c]));
     const controls = other.map((c) => sameOwner.get(key(c)));
@@ -165,7 +211,9 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     const refused = controls.filter((c): c is Cell => c !== undefined && c.result !== 'OK');
     const controlResults = [...new Set(controls.filter((c): c is Cell => c !== undefined).map((c) => c.result))].join('/');
     const sharedAcross = other.filter((c) => c.result === 'OK');
-    const addrAcross = measured(all).filter((c) => c.uidB === 'other' && c.kind === 'bound' && sameAddr(c) && c.reuseaddrA && c.reuseaddrB && !c.reuseportA && !c.reuseportB);
+    const addrAcross = measured(all).filter(
+      (c) => c.uidB === 'other' && c.kind === 'bound' && sameAddr(c) && c.reuseaddrA && c.reuseaddrB && !c.reuseportA && !c.reuseportB,
+    );
     const addrShared = addrAcross.filter((c) => c.result === 'OK').length;
     out.push(
       other.length === 0
@@ -178,7 +226,11 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
                 requires(
                   'the control: the same cells with one owner were measured and bound (SO_REUSEPORT shares the port within one user)',
                   missing === 0 && refused.length === 0,
-                  missing ? `${missing}/${other.length} not measured (uids=${[...new Set(all.map((c) => c.uidB))].join(',')})` : refused.length ? `${refused.length}/${other.length} refused, e.g. ${describe(refused[0]!)} → ${refused[0]!.result}` : `all ${other.length} → ${controlResults}`,
+                  missing
+                    ? `${missing}/${other.length} not measured (uids=${[...new Set(all.map((c) => c.uidB))].join(',')})`
+                    : refused.length
+                      ? `${refused.length}/${other.length} refused, e.g. ${describe(refused[0]!)} → ${refused[0]!.result}`
+                      : `all ${other.length} → ${controlResults}`,
                 ),
               ],
               agrees: sharedAcross.length === 0,
@@ -186,8 +238,12 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
                 (sharedAcross.length
                   ? `${sharedAcross.length}/${other.length} cells shared a port across users, e.g. ${describe(sharedAcross[0]!)}`
                   : `all ${other.length} SO_REUSEPORT-both cells with B owned by uid 65534 → ${[...new Set(other.map((c) => c.result))].join('/')}`) +
-                (missing < other.length ? `; the same cells with one owner → ${controlResults}` : '; the same cells with one owner: not measured') +
-                (addrAcross.length ? `; SO_REUSEADDR on both, not listening, shared across users in ${addrShared}/${addrAcross.length} cells` : ''),
+                (missing < other.length
+                  ? `; the same cells with one owner → ${controlResults}`
+                  : '; the same cells with one owner: not measured') +
+                (addrAcross.length
+                  ? `; SO_REUSEADDR on both, not listening, shared across users in ${addrShared}/${addrAcross.length} cells`
+                  : ''),
             },
           ],
     );
@@ -200,7 +256,14 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     out.push(
       cs.length === 0
         ? notTested('C23', 'needs 0.0.0.0 and a specific IPv4 address in --set addresses')
-        : judge('C23', bad.length === 0, bad.length ? `${bad.length}/${cs.length} cells bound beside 0.0.0.0: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} cells with A on 0.0.0.0 and B on ${addrs} (${kindsOf(cs)}, no flags) → EADDRINUSE`, cs.length),
+        : judge(
+            'C23',
+            bad.length === 0,
+            bad.length
+              ? `${bad.length}/${cs.length} cells bound beside 0.0.0.0: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}`
+              : `all ${cs.length} cells with A on 0.0.0.0 and B on ${addrs} (${kindsOf(cs)}, no flags) → EADDRINUSE`,
+            cs.length,
+          ),
     );
   }
   // C24: two different specific addresses (an IPv4-mapped IPv6 address is its IPv4 address) never conflict
@@ -210,7 +273,14 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     out.push(
       cs.length === 0
         ? notTested('C24', 'needs two specific addresses in --set addresses')
-        : judge('C24', bad.length === 0, bad.length ? `${bad.length}/${cs.length} pairs of different specific addresses conflicted: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}` : `all ${cs.length} pairs of different specific addresses (${kindsOf(cs)}, no flags) → OK`, cs.length),
+        : judge(
+            'C24',
+            bad.length === 0,
+            bad.length
+              ? `${bad.length}/${cs.length} pairs of different specific addresses conflicted: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}`
+              : `all ${cs.length} pairs of different specific addresses (${kindsOf(cs)}, no flags) → OK`,
+            cs.length,
+          ),
     );
   }
   out.push(judgeAfterBind(afterBind));
@@ -218,22 +288,36 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
 }
 
 /** The verdicts the matrix (and the after-bind trials) give on a kernel (by default this one). */
-export function judgeClaims(all: Cells, kernelRelease = os.release(), afterBind: readonly AfterBindTrial[] = []): Array<{ id: ClaimId; verdict: Verdict; evidence: string }> {
+export function judgeClaims(
+  all: Cells,
+  kernelRelease = os.release(),
+  afterBind: readonly AfterBindTrial[] = [],
+): Array<{ id: ClaimId; verdict: Verdict; evidence: string }> {
   return judgements(all, afterBind).map(([id, j]) => ({ id, ...decide(claimById(id), j, kernelRelease) }));
 }
 
 export function judgeAfterBind(trials: readonly AfterBindTrial[]): [ClaimId, Judgement] {
   if (trials.length === 0) return notTested('C22', 'the SO_REUSEPORT-after-bind probes were not run (see --set protocols/kinds)');
   const by = (f: (t: AfterBindTrial) => string): string =>
-    [...new Set(trials.map((t) => `${t.proto} ${t.kind}`))].map((k) => `${k} → ${[...new Set(trials.filter((t) => `${t.proto} ${t.kind}` === k).map(f))].join('/')}`).join(', ');
+    [...new Set(trials.map((t) => `${t.proto} ${t.kind}`))]
+      .map((k) => `${k} → ${[...new Set(trials.filter((t) => `${t.proto} ${t.kind}` === k).map(f))].join('/')}`)
+      .join(', ');
   return [
     'C22',
     {
       trials: trials.map((t) => ({
         requires: [
-          requires("A's bind() (and listen()) and its setsockopt(SO_REUSEPORT) after the bind returned 0", t.setupA === 'OK' && t.setAfter === 'OK', `bind/listen → ${t.setupA}, setsockopt → ${t.setAfter}`),
+          requires(
+            "A's bind() (and listen()) and its setsockopt(SO_REUSEPORT) after the bind returned 0",
+            t.setupA === 'OK' && t.setAfter === 'OK',
+            `bind/listen → ${t.setupA}, setsockopt → ${t.setAfter}`,
+          ),
           requires('A reads SO_REUSEPORT back as 1', t.readBack === '1', t.readBack),
-          requires("the control: with SO_REUSEPORT set before A's bind, B binds the same address and port", t.control.setupA === 'OK' && t.control.bindB === 'OK', `A → ${t.control.setupA}, B → ${t.control.bindB}`),
+          requires(
+            "the control: with SO_REUSEPORT set before A's bind, B binds the same address and port",
+            t.control.setupA === 'OK' && t.control.bindB === 'OK',
+            `A → ${t.control.setupA}, B → ${t.control.bindB}`,
+          ),
         ],
         agrees: t.bindB === 'EADDRINUSE',
       })),

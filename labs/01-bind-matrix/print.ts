@@ -14,13 +14,16 @@ export function printSeedTable(ctx: LabContext, unicast: Cells): void {
   ];
   const present = views.filter(([, f]) => unicast.some(f));
   ctx.print("The seed's SO_REUSEADDR table (BSD) on this kernel — SO_REUSEPORT off, one owner.");
-  ctx.print('Each kernel column: B\'s bind() with SO_REUSEADDR on neither | A only | B only | both; * = differs from BSD.');
+  ctx.print("Each kernel column: B's bind() with SO_REUSEADDR on neither | A only | B only | both; * = differs from BSD.");
   const head = ['#', 'REUSEADDR', 'socket A', 'socket B', 'BSD (seed)', ...present.map(([n]) => n)];
   const rows: string[][] = [];
   for (const row of seedTableRows(unicast)) {
     const cols = present.map(([, f]) =>
       FLAGS.map(([a, b]) => {
-        const c = unicast.find((x) => f(x) && x.addrA === row.a && x.addrB === row.b && x.reuseaddrA === a && x.reuseaddrB === b && !x.reuseportA && !x.reuseportB);
+        const c = unicast.find(
+          (x) =>
+            f(x) && x.addrA === row.a && x.addrB === row.b && x.reuseaddrA === a && x.reuseaddrB === b && !x.reuseportA && !x.reuseportB,
+        );
         if (!c) return '-';
         const applies = row.flag === 'ON/OFF' || b === (row.flag === 'ON');
         return short(c.result) + (applies && c.result !== row.bsd ? '*' : applies ? '' : '·');
@@ -34,7 +37,11 @@ export function printSeedTable(ctx: LabContext, unicast: Cells): void {
 
 export function table(ctx: LabContext, head: string[], rows: string[][]): void {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   ctx.print(line(head));
   ctx.print(widths.map((w) => '─'.repeat(w)).join('  '));
   for (const r of rows) ctx.print(line(r));
@@ -65,7 +72,14 @@ export function printDifferences(ctx: LabContext, cells: Cells): void {
 }
 
 export function printIPv6(ctx: LabContext, cells: Cells): void {
-  const mixed = cells.filter((c) => c.uidB === 'same' && c.proto === 'tcp' && c.kind === 'bound' && noReuse(c) && (family(c.addrA) === 'ipv6' || family(c.addrB) === 'ipv6'));
+  const mixed = cells.filter(
+    (c) =>
+      c.uidB === 'same' &&
+      c.proto === 'tcp' &&
+      c.kind === 'bound' &&
+      noReuse(c) &&
+      (family(c.addrA) === 'ipv6' || family(c.addrB) === 'ipv6'),
+  );
   if (!mixed.length) return;
   ctx.print('Pairs with an IPv6 side on one port (TCP, A bound, no flags) that conflict:');
   const name = (addr: string, v6only: boolean | null): string => (v6only ? `${addr} (V6ONLY)` : addr);

@@ -1,8 +1,3 @@
-// `twlab show`: any capture (classic pcap or pcapng, twlab's or anyone's) read as a stream — as
-// ladder diagrams, a per-frame listing, a per-connection summary, or the ladder of one chosen
-// connection. Memory stays bounded whatever the capture's size: only ladders keep segments, and
-// only up to a limit (beyond it, the summary is shown and --conn picks one connection).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { FlowAnalyzer, TIME_WAIT_BOUND_US, type AnalyzerOptions, type FlowSegment, type FlowSummary, type SegmentFacts } from './flows';
 import { layoutLadders, renderLadderText } from './ladder';
@@ -49,7 +44,10 @@ function stream(file: string, analyzer: FlowAnalyzer): string[] {
 function connMatcher(conn: string): (flow: string, number: number) => boolean {
   if (/^\d+$/.test(conn)) return (_f, n) => n === Number(conn);
   const m = /^(.+:\d+)-(.+:\d+)$/.exec(conn.replace(/\s+/g, '').replace('↔', '-').replace('<>', '-'));
-  if (!m) throw new ShowError(`--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port, not ${JSON.stringify(conn)}`);
+  if (!m)
+    throw new ShowError(
+      `--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port, not ${JSON.stringify(conn)}`,
+    );
   const [a, b] = [m[1]!, m[2]!].sort();
   return (f) => f === `${a}<>${b}`;
 }
@@ -147,7 +145,9 @@ class SummaryStream {
     this.#writer.end();
     const n = this.#writer.count;
     const io = this.#io;
-    io.out(`(${n} connection${n === 1 ? '' : 's'}${nonTcp ? `, ${nonTcp} frames that are not TCP` : ''}; left/right: the endpoints as the connection column names them${this.#opts.explain ? '' : '; --explain says why each ended as it did'})`);
+    io.out(
+      `(${n} connection${n === 1 ? '' : 's'}${nonTcp ? `, ${nonTcp} frames that are not TCP` : ''}; left/right: the endpoints as the connection column names them${this.#opts.explain ? '' : '; --explain says why each ended as it did'})`,
+    );
     if (forgotten) io.out(`(old-duplicate detection forgot the segments of ${forgotten} closed incarnations to stay within memory)`);
   }
 }
@@ -164,7 +164,12 @@ function asIncarnations(segments: readonly FlowSegment[]): FlowSegment[] {
     if (k.conn !== s.conn) Object.assign(k, { conn: s.conn, offset: k.offset + k.top, top: 0 });
     k.top = Math.max(k.top, s.current);
     if (k.offset === 0) return s;
-    return { ...s, incarnation: s.incarnation + k.offset, current: s.current + k.offset, strayFrom: s.strayFrom === undefined ? undefined : s.strayFrom + k.offset };
+    return {
+      ...s,
+      incarnation: s.incarnation + k.offset,
+      current: s.current + k.offset,
+      strayFrom: s.strayFrom === undefined ? undefined : s.strayFrom + k.offset,
+    };
   });
 }
 
@@ -181,7 +186,14 @@ function drawLadders(file: string, flows: FlowSummary, opts: ShowOptions, io: Sh
 function showSummary(file: string, opts: ShowOptions, io: ShowIO): void {
   const summary = new SummaryStream(opts, io);
   let other = 0;
-  const analyzer = new FlowAnalyzer({ keepSegments: false, checksums: false, directions: false, ...summary.options, onFacts: (s) => summary.push(s), onOther: () => other++ });
+  const analyzer = new FlowAnalyzer({
+    keepSegments: false,
+    checksums: false,
+    directions: false,
+    ...summary.options,
+    onFacts: (s) => summary.push(s),
+    onOther: () => other++,
+  });
   const warnings = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
   summary.end(analyzer, other);
@@ -225,9 +237,13 @@ function showConnection(file: string, opts: ShowOptions, io: ShowIO): void {
   if (count > segments.length) {
     const gapFrom = head[head.length - 1]!.number;
     const gapTo = last[0]!.number;
-    io.out(`(connection ${opts.conn} has ${count} segments, more than ${limit} to draw: the first ${head.length} and the last ${last.length} are drawn; ${count - segments.length} between frames #${gapFrom} and #${gapTo} are left out)`);
+    io.out(
+      `(connection ${opts.conn} has ${count} segments, more than ${limit} to draw: the first ${head.length} and the last ${last.length} are drawn; ${count - segments.length} between frames #${gapFrom} and #${gapTo} are left out)`,
+    );
   }
-  const directions = Object.fromEntries(Object.entries(analyzer.summary().directions).filter(([d]) => segments.some((s) => s.direction === d)));
+  const directions = Object.fromEntries(
+    Object.entries(analyzer.summary().directions).filter(([d]) => segments.some((s) => s.direction === d)),
+  );
   drawLadders(file, { segments, directions, other: [] }, opts, io);
 }
 

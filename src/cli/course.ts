@@ -9,7 +9,7 @@ export function register(program: Command): void {
   program
     .command('course')
     .description('a suggested order through the labs: what each teaches and what to look at in its capture')
-    .option('--html', 'write course.html into --out, linking each lab\'s report')
+    .option('--html', "write course.html into --out, linking each lab's report")
     .addOption(OPTIONS.out('where the evidence is (and course.html goes)'))
     .action((opts: { html?: boolean; out: string }) => {
       if (opts.html) {

@@ -19,7 +19,21 @@ export function register(program: Command): void {
 function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
   const labs = allLabs();
   if (opts.json) {
-    out(JSON.stringify(labs.map((l) => ({ id: l.id, slug: l.slug, title: l.title, shows: l.shows, question: l.question, params: l.params.map((p) => ({ ...p, validate: undefined })), claims: labClaims(l).map((c) => ({ ...c, scope: scopeLabel(c.scope) })) })), null, 2));
+    out(
+      JSON.stringify(
+        labs.map((l) => ({
+          id: l.id,
+          slug: l.slug,
+          title: l.title,
+          shows: l.shows,
+          question: l.question,
+          params: l.params.map((p) => ({ ...p, validate: undefined })),
+          claims: labClaims(l).map((c) => ({ ...c, scope: scopeLabel(c.scope) })),
+        })),
+        null,
+        2,
+      ),
+    );
     return;
   }
   for (const l of labs) {
@@ -28,7 +42,10 @@ function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
     if (opts.verbose) {
       out(`    question: ${l.question}`);
       for (const p of l.params) out(`    --set ${describeParam(p)}`);
-      for (const c of labClaims(l)) out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}${c.modality === 'may' ? '; a claim of possibility: holds when some valid trial shows it' : ''}]`);
+      for (const c of labClaims(l))
+        out(
+          `    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}${c.modality === 'may' ? '; a claim of possibility: holds when some valid trial shows it' : ''}]`,
+        );
       for (const q of l.questions ?? []) out(`    question ${q.id}: ${q.text} (${q.choices.map((c, i) => `${i + 1}) ${c}`).join(', ')})`);
     }
   }

@@ -17,10 +17,14 @@ const COMMANDS: ReadonlyArray<{ register(program: Command): void }> = [list, run
 
 export function buildProgram(): Command {
   const program = new Command('twlab')
-    .description('A TIME_WAIT and linger laboratory: the Linux kernel\'s TCP against a scriptable userspace peer, with pcap evidence and verdicts.')
+    .description(
+      "A TIME_WAIT and linger laboratory: the Linux kernel's TCP against a scriptable userspace peer, with pcap evidence and verdicts.",
+    )
     .version(require('../../../package.json').version as string)
     // commander's own errors (an unknown option, a missing argument) as one line like every other
-    .configureOutput({ outputError: (message, write) => write(`twlab: ${message.replace(/^error: /, '').trim()} (run \`twlab --help\` for usage)\n`) })
+    .configureOutput({
+      outputError: (message, write) => write(`twlab: ${message.replace(/^error: /, '').trim()} (run \`twlab --help\` for usage)\n`),
+    })
     .exitOverride();
   for (const c of COMMANDS) c.register(program);
   return program;

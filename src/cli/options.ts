@@ -15,7 +15,10 @@ export const OPTIONS = {
   json: (what: string) => new Option('--json', what),
   out: (what: string) => new Option('--out <dir>', what).default(DEFAULT_OUT_DIR),
   verbose: () => new Option('-v, --verbose', 'also show parameters (with defaults) and claims'),
-  set: () => new Option('--set <name=value>', 'set a lab parameter; applies to every lab in the run that declares it (repeatable)').argParser(collect).default([]),
+  set: () =>
+    new Option('--set <name=value>', 'set a lab parameter; applies to every lab in the run that declares it (repeatable)')
+      .argParser(collect)
+      .default([]),
   predict: () =>
     new Option(
       '--predict [answers]',
@@ -36,7 +39,8 @@ export const OPTIONS = {
 /** `--jobs`: a whole number ≥ 1, or undefined (the default). */
 export function parseJobs(jobs: string | undefined): number | undefined {
   if (jobs === undefined) return undefined;
-  if (!/^\d+$/.test(jobs) || Number(jobs) < 1) throw new TwlabError('BAD_USAGE', `--jobs takes a whole number ≥ 1, not ${JSON.stringify(jobs)}`);
+  if (!/^\d+$/.test(jobs) || Number(jobs) < 1)
+    throw new TwlabError('BAD_USAGE', `--jobs takes a whole number ≥ 1, not ${JSON.stringify(jobs)}`);
   return Number(jobs);
 }
 

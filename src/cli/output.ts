@@ -26,7 +26,8 @@ class StdoutLines {
         data = data.subarray(n);
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
-        if (code === 'EAGAIN') Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // the reader is behind: wait for it
+        if (code === 'EAGAIN')
+          Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 2); // the reader is behind: wait for it
         else if (code === 'EPIPE') process.exit(process.exitCode ?? 0);
         else throw e;
       }
@@ -44,13 +45,22 @@ export const err = (s: string): boolean => {
 /** Colour on a terminal that wants it (NO_COLOR unset). */
 export const colour = process.stdout.isTTY === true && !process.env.NO_COLOR;
 
-const VERDICT_COLOUR: Record<string, string> = { HOLDS: '32', 'DOES NOT HOLD': '31', 'DIFFERS BY OS': '33', MIXED: '35', 'NOT TESTED': '90' };
+const VERDICT_COLOUR: Record<string, string> = {
+  HOLDS: '32',
+  'DOES NOT HOLD': '31',
+  'DIFFERS BY OS': '33',
+  MIXED: '35',
+  'NOT TESTED': '90',
+};
 
 /** A lab's printed line with its verdict word (and a prediction's ✓/✗) coloured, on a terminal. */
 export function paintVerdicts(line: string): string {
   if (!colour) return line;
   return line
-    .replace(/^(\s*\S+ )(HOLDS|DOES NOT HOLD|DIFFERS BY OS|MIXED|NOT TESTED)(:)/, (_m, a: string, v: string, b: string) => `${a}\x1b[1;${VERDICT_COLOUR[v]}m${v}\x1b[0m${b}`)
+    .replace(
+      /^(\s*\S+ )(HOLDS|DOES NOT HOLD|DIFFERS BY OS|MIXED|NOT TESTED)(:)/,
+      (_m, a: string, v: string, b: string) => `${a}\x1b[1;${VERDICT_COLOUR[v]}m${v}\x1b[0m${b}`,
+    )
     .replace(/ ✓$/, ' \x1b[32m✓\x1b[0m')
     .replace(/ ✗$/, ' \x1b[31m✗\x1b[0m');
 }
@@ -64,5 +74,11 @@ export function shown(p: string): string {
 /** Why a file could not be written, in words (ENOSPC → "no space left on device"). */
 export function whyNotWritten(e: unknown): string {
   const code = (e as NodeJS.ErrnoException).code;
-  return code === 'ENOSPC' ? 'no space left on device' : code === 'EROFS' ? 'read-only filesystem' : code === 'EACCES' ? 'permission denied' : (code ?? (e as Error).message);
+  return code === 'ENOSPC'
+    ? 'no space left on device'
+    : code === 'EROFS'
+      ? 'read-only filesystem'
+      : code === 'EACCES'
+        ? 'permission denied'
+        : (code ?? (e as Error).message);
 }

@@ -29,7 +29,10 @@ function reportCommand(ids: string[], outOption: string): number {
   try {
     written = writeReports(outDir, only, skipped);
   } catch (e) {
-    throw new TwlabError('BAD_USAGE', `cannot write the reports into ${outDir} (${whyNotWritten(e)})${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`);
+    throw new TwlabError(
+      'BAD_USAGE',
+      `cannot write the reports into ${outDir} (${whyNotWritten(e)})${skipped.length ? `; skipped ${skipped.join(', ')}` : ''}`,
+    );
   }
   for (const f of written) out(shown(f));
   for (const s of skipped) err(`twlab: skipped ${s}: run that lab again to replace it`);

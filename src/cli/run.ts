@@ -90,8 +90,14 @@ function printSaved(o: LabOutcome, lines: readonly string[], outDir: string, wit
   for (const line of lines) out(line);
   const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
   out(`\nEvidence: ${shown(o.dir!)}/ (${files.join(', ')}${withReport ? ', report.html' : ''})`);
-  if (o.earlier) out(`  the previous run's evidence${o.earlier.startedAt ? ` (${o.earlier.startedAt})` : ''} was kept: ${shown(o.earlier.dir)}/${o.earlier.removed.length ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)` : ''}`);
-  else if (o.replaced) out(`  the previous run's evidence was replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`);
+  if (o.earlier)
+    out(
+      `  the previous run's evidence${o.earlier.startedAt ? ` (${o.earlier.startedAt})` : ''} was kept: ${shown(o.earlier.dir)}/${o.earlier.removed.length ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)` : ''}`,
+    );
+  else if (o.replaced)
+    out(
+      `  the previous run's evidence was replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`,
+    );
   out();
 }
 
@@ -116,14 +122,22 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   if (typeof opts.predict === 'string') {
     const file = opts.predict;
     if (!fs.existsSync(file) && allLabs().some((l) => l.id === file.padStart(2, '0') || l.slug === file)) {
-      throw new TwlabError('BAD_USAGE', `--predict ${file}: that is a lab id, not a file of answers; put --predict after the lab ids (twlab run 03 05 --predict)`);
+      throw new TwlabError(
+        'BAD_USAGE',
+        `--predict ${file}: that is a lab id, not a file of answers; put --predict after the lab ids (twlab run 03 05 --predict)`,
+      );
     }
     const read = readPredictions(file, labs);
     if ('one' in read) predictions = read.one;
     else classAnswers = read.class;
   } else if (opts.predict) {
-    if (!process.stdin.isTTY || !process.stderr.isTTY) throw new TwlabError('BAD_USAGE', "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)");
-    if (!labs.some((l) => l.questions?.length)) throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
+    if (!process.stdin.isTTY || !process.stderr.isTTY)
+      throw new TwlabError(
+        'BAD_USAGE',
+        "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)",
+      );
+    if (!labs.some((l) => l.questions?.length))
+      throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
     predictions = await askOnTerminal(labs, process.stdin, process.stderr);
   }
   const outDir = prepareOutDir(opts.out);
@@ -132,12 +146,24 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   const runner = new LabRunner();
   // each lab's report.html is written into its staging folder, so it replaces the old one with the evidence
   const outcomes = await withSignalForwarding(runner, () =>
-    runner.run({ labs, params, outDir, isolation, concurrency: jobs, onMessage: (m) => messages.take(m.lab, m), predictions, classAnswers, beforeReplace: (dir, result) => void writeLabReport(dir, result) }),
+    runner.run({
+      labs,
+      params,
+      outDir,
+      isolation,
+      concurrency: jobs,
+      onMessage: (m) => messages.take(m.lab, m),
+      predictions,
+      classAnswers,
+      beforeReplace: (dir, result) => void writeLabReport(dir, result),
+    }),
   );
   messages.done();
   for (const r of runner.restored) err(`twlab: put back ${shown(r)}: a run killed while replacing it had left it renamed aside`);
   for (const k of runner.keptAfterKill) {
-    const where = k.earlier ? `kept it in ${shown(k.earlier.dir)}/` : `could not keep it under ${shown(path.join(outDir, EARLIER_DIR))}/ (${k.notKept ?? 'unknown'}) and removed it`;
+    const where = k.earlier
+      ? `kept it in ${shown(k.earlier.dir)}/`
+      : `could not keep it under ${shown(path.join(outDir, EARLIER_DIR))}/ (${k.notKept ?? 'unknown'}) and removed it`;
     err(`twlab: a run killed while replacing ${shown(k.final)} had left its previous evidence at ${path.basename(k.left)}: ${where}`);
   }
   const saved = outcomes.filter((o) => o.dir);
@@ -160,15 +186,22 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
       if (classAnswers && o.result?.class) lines.push('', ...formatClass(o.result, colour));
       printSaved(o, lines, outDir, !o.extraError);
     }
-    if (o.dir && o.extraError) err(`twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written (${o.extraError.split('\n')[0]})`);
+    if (o.dir && o.extraError)
+      err(
+        `twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written (${o.extraError.split('\n')[0]})`,
+      );
     if (o.error) {
       failures++;
-      err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}${fs.existsSync(path.join(outDir, labDirName(o.def))) ? '; its earlier evidence is left as it was' : ''}`);
+      err(
+        `twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}${fs.existsSync(path.join(outDir, labDirName(o.def))) ? '; its earlier evidence is left as it was' : ''}`,
+      );
     }
   }
   const index = writeIndex(outDir);
   if ('error' in index) {
-    err(`twlab: ${shown(path.join(outDir, 'index.html'))} could not be written (${index.error})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`);
+    err(
+      `twlab: ${shown(path.join(outDir, 'index.html'))} could not be written (${index.error})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`,
+    );
     failures++;
   } else if (!opts.json && saved.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
   if (opts.json) out(formatJson(results, 6));
@@ -176,9 +209,15 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
 }
 
 /** `twlab run … --kernel 6.1,6.12,host`: every lab on every kernel named, then the side-by-side. */
-async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Record<string, ParamValue>>, jobs: number | undefined, opts: RunOptions): Promise<number> {
+async function kernelsRunCommand(
+  labs: LabDefinition[],
+  params: Map<string, Record<string, ParamValue>>,
+  jobs: number | undefined,
+  opts: RunOptions,
+): Promise<number> {
   const specs = parseKernelList(opts.kernel!);
-  if (opts.predict !== undefined) throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
+  if (opts.predict !== undefined)
+    throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
   // the host's labs, and those run against another OS's stack, run in namespaces here
   const isolation = specs.some((s) => s.kind !== 'series' && s.kind !== 'exact') ? assertReady() : null;
   const say = (s: string): void => {
@@ -189,12 +228,23 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   const targets = await prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
   const messages = new LabMessages(opts.json);
   const key = (t: KernelTarget, lab: string): string => `${t.release} ${lab}`;
-  say(`running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`);
+  say(
+    `running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`,
+  );
   for (const t of targets) if (t.kind === 'guest' && t.accel === 'tcg') say(`${t.release}: ${t.accelWhy}`);
   const runner = new MatrixRunner();
   const t0 = performance.now();
   const runs = await withSignalForwarding(runner, () =>
-    runner.run({ targets, labs, params, outDir, isolation, concurrency: jobs, onMessage: (t, m) => messages.take(key(t, m.lab), m), log: (s) => (messages.tty ? undefined : say(s)) }),
+    runner.run({
+      targets,
+      labs,
+      params,
+      outDir,
+      isolation,
+      concurrency: jobs,
+      onMessage: (t, m) => messages.take(key(t, m.lab), m),
+      log: (s) => (messages.tty ? undefined : say(s)),
+    }),
   );
   messages.done();
   if (runner.interrupted) throw interruptedError(runner.interrupted);
@@ -202,7 +252,12 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   for (const run of runs) {
     if (!opts.json) {
       const t = run.target;
-      const how = t.kind === 'host' ? ' (host)' : t.kind === 'stack' ? ` — ${t.stack.label}, ${t.stack.how} (${(run.info.wallMs / 1000).toFixed(0)} s in all)` : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
+      const how =
+        t.kind === 'host'
+          ? ' (host)'
+          : t.kind === 'stack'
+            ? ` — ${t.stack.label}, ${t.stack.how} (${(run.info.wallMs / 1000).toFixed(0)} s in all)`
+            : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
       out(`==== kernel ${t.release}${how}\n`);
     }
     for (const o of run.outcomes) {
@@ -216,28 +271,45 @@ async function kernelsRunCommand(labs: LabDefinition[], params: Map<string, Reco
   }
   // this run's kernels side by side (the index also shows kernels from earlier runs in --out)
   const columns: KernelColumn[] = runs.map((r) => ({
-    kernel: r.outcomes.find((o) => o.result)?.result!.kernel ?? r.target.release,
+    kernel: r.outcomes.find((o) => o.result)?.result?.kernel ?? r.target.release,
     host: r.target.kind === 'host',
     folder: r.target.kind === 'host' ? '' : r.target.release,
-    labs: new Map(r.outcomes.filter((o) => o.result && o.dir).map((o) => [o.def.id, { dirName: path.basename(o.dir!), result: o.result! }])),
+    labs: new Map(
+      r.outcomes.filter((o) => o.result && o.dir).map((o) => [o.def.id, { dirName: path.basename(o.dir!), result: o.result! }]),
+    ),
   }));
   if (!opts.json && columns.length > 1) {
     out(`==== side by side (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
     for (const line of renderComparisonText(columns, compareClaims(columns))) out(line);
     const bind = compareBindMatrix(columns);
     if (columns.filter((c) => c.labs.has('01')).length > 1) {
-      out(`\nLab 01: ${bind.changes.length} of ${bind.compared} bind-matrix cells changed between kernels${bind.changes.length ? ':' : ''}`);
-      for (const ch of bind.changes.slice(0, 20)) out(`  ${ch.cell}: ${ch.outcomes.map((x, i) => `${columns[i]!.kernel} ${x ?? '—'}`).join(' · ')}`);
+      out(
+        `\nLab 01: ${bind.changes.length} of ${bind.compared} bind-matrix cells changed between kernels${bind.changes.length ? ':' : ''}`,
+      );
+      for (const ch of bind.changes.slice(0, 20))
+        out(`  ${ch.cell}: ${ch.outcomes.map((x, i) => `${columns[i]!.kernel} ${x ?? '—'}`).join(' · ')}`);
       if (bind.changes.length > 20) out(`  … ${bind.changes.length - 20} more in the index`);
     }
     out();
   }
-  const reports = writeIndex(outDir, labs.map((l) => l.id));
+  const reports = writeIndex(
+    outDir,
+    labs.map((l) => l.id),
+  );
   if ('error' in reports) {
     const saved = runs.flatMap((r) => r.outcomes.filter((o) => o.dir).map((o) => `${o.def.id} on ${r.target.release}`));
-    err(`twlab: the HTML reports could not be written (${reports.error})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`);
+    err(
+      `twlab: the HTML reports could not be written (${reports.error})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`,
+    );
     failures++;
-  } else if (!opts.json && reports.written.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (the kernels side by side; report.html in each lab folder)`);
-  if (opts.json) out(formatJson(labs.flatMap((l) => runs.map((r) => r.outcomes.find((o) => o.def.id === l.id)?.result).filter((x): x is LabResult => !!x)), 6));
+  } else if (!opts.json && reports.written.length)
+    out(`Reports: ${shown(path.join(outDir, 'index.html'))} (the kernels side by side; report.html in each lab folder)`);
+  if (opts.json)
+    out(
+      formatJson(
+        labs.flatMap((l) => runs.map((r) => r.outcomes.find((o) => o.def.id === l.id)?.result).filter((x): x is LabResult => !!x)),
+        6,
+      ),
+    );
   return failures ? 1 : 0;
 }

@@ -62,7 +62,10 @@ export function interfaces(): string[] {
 export function assertFreshNamespace(): void {
   const ifs = interfaces();
   if (ifs.length !== 1 || ifs[0] !== 'lo') {
-    throw new NamespaceError('NOT_ISOLATED', `refusing to configure the network: this namespace already has interfaces (${ifs.join(', ')}); labs run only via the runner, in a fresh namespace`);
+    throw new NamespaceError(
+      'NOT_ISOLATED',
+      `refusing to configure the network: this namespace already has interfaces (${ifs.join(', ')}); labs run only via the runner, in a fresh namespace`,
+    );
   }
   try {
     const mine = fs.statSync('/proc/self/ns/net').ino;

@@ -29,7 +29,10 @@ export interface GuestOutcome {
   error: { code: string; message: string } | null;
 }
 
-export type GuestMessage = LabMessage | { type: 'ready'; kernel: string; uptimeS: number } | { type: 'fatal'; code: string; message: string };
+export type GuestMessage =
+  | LabMessage
+  | { type: 'ready'; kernel: string; uptimeS: number }
+  | { type: 'fatal'; code: string; message: string };
 
 export const JOB_FILE = '.guest-job.json';
 export const OUTCOMES_FILE = '.guest-outcomes.json';

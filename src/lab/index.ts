@@ -18,7 +18,16 @@ export { seqOf, seqAdd, seqSub, seqDiff, seqSpan, seqLt, seqLe, seqGt, seqGe, se
 export type { TcbConfig, TcpState } from '../stack/tcb';
 export type { SocketEntry } from '../host/observe';
 export { finExchange, type FinExchange } from './api/fins';
-export { kernelConnects, kernelServerTimeWait, peerConnects, peerReaches, PATIENT_PEER, type KernelClient, type PeerClient, type ServerTimeWait } from './api/connect';
+export {
+  kernelConnects,
+  kernelServerTimeWait,
+  peerConnects,
+  peerReaches,
+  PATIENT_PEER,
+  type KernelClient,
+  type PeerClient,
+  type ServerTimeWait,
+} from './api/connect';
 export type { SegmentEvent as SegmentEventLike } from '../stack/stack';
 export { emitTcpFrame, emitUdpFrame } from '../wire/frame';
 export { NO_FLAGS, flags } from '../wire/tcp';

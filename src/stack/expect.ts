@@ -79,7 +79,10 @@ function flagSet(letters: string): TcpFlags {
 }
 
 const sameTuple = (a: FourTuple, b: FourTuple): boolean =>
-  a.local.port === b.local.port && a.remote.port === b.remote.port && a.local.address === b.local.address && a.remote.address === b.remote.address;
+  a.local.port === b.local.port &&
+  a.remote.port === b.remote.port &&
+  a.local.address === b.local.address &&
+  a.remote.address === b.remote.address;
 
 /** Whether one segment event fits the pattern (direction aside). */
 export function matchesPattern(p: SegmentPattern, e: SegmentEvent): boolean {
@@ -99,10 +102,11 @@ export function matchesPattern(p: SegmentPattern, e: SegmentEvent): boolean {
 
 /** The pattern in words: "RST on port 40000", "flags SA, ack 12345". */
 export function describePattern(m: SegmentMatch): string {
-  if (typeof m === 'function') return m.name ? `a segment passing ${m.name}` : 'a segment passing the lab\'s test';
+  if (typeof m === 'function') return m.name ? `a segment passing ${m.name}` : "a segment passing the lab's test";
   const parts: string[] = [];
   if (m.flags !== undefined) parts.push(formatFlags(flagSet(m.flags)) || 'no flags');
-  for (const k of ['syn', 'fin', 'rst', 'ack', 'psh'] as const) if (m[k] !== undefined) parts.push(`${m[k] ? '' : 'no '}${k.toUpperCase()}`);
+  for (const k of ['syn', 'fin', 'rst', 'ack', 'psh'] as const)
+    if (m[k] !== undefined) parts.push(`${m[k] ? '' : 'no '}${k.toUpperCase()}`);
   if (m.seq !== undefined) parts.push(`seq ${m.seq >>> 0}`);
   if (m.ackNo !== undefined) parts.push(`ack ${m.ackNo >>> 0}`);
   if (m.len !== undefined) parts.push(`len ${m.len}`);

@@ -319,7 +319,10 @@ export class TcpStack {
   }
 
   unlisten(l: StackListener): void {
-    this.#listeners.set(l.port, (this.#listeners.get(l.port) ?? []).filter((x) => x !== l));
+    this.#listeners.set(
+      l.port,
+      (this.#listeners.get(l.port) ?? []).filter((x) => x !== l),
+    );
   }
 
   connect(opts: { local: { address: string; port?: number }; remote: Endpoint; tcb?: Partial<TcbConfig> }): Connection {
@@ -339,7 +342,13 @@ export class TcpStack {
       this.#forget(old);
     }
     const cfg = { ...this.cfg, ...opts.tcb };
-    const tcb = Tcb.connect(cfg, tuple.local.port, tuple.remote.port, now, this.#init(tuple, cfg, now, opts.tcb?.isn === undefined ? iss : undefined));
+    const tcb = Tcb.connect(
+      cfg,
+      tuple.local.port,
+      tuple.remote.port,
+      now,
+      this.#init(tuple, cfg, now, opts.tcb?.isn === undefined ? iss : undefined),
+    );
     const conn = this.#register(tuple, tcb);
     this.kick(conn);
     return conn;
@@ -418,7 +427,10 @@ export class TcpStack {
   // ---------------------------------------------------------------- engine
 
   #canonical(t: FourTuple): FourTuple {
-    return { local: { address: canonicalAddress(t.local.address), port: t.local.port }, remote: { address: canonicalAddress(t.remote.address), port: t.remote.port } };
+    return {
+      local: { address: canonicalAddress(t.local.address), port: t.local.port },
+      remote: { address: canonicalAddress(t.remote.address), port: t.remote.port },
+    };
   }
 
   /**
@@ -543,7 +555,14 @@ export class TcpStack {
     go(false);
   }
 
-  #arrive(tuple: FourTuple, seg: TcpRepr, frame: Uint8Array, hint: Connection | undefined, more: boolean, event: SegmentEvent | null): void {
+  #arrive(
+    tuple: FourTuple,
+    seg: TcpRepr,
+    frame: Uint8Array,
+    hint: Connection | undefined,
+    more: boolean,
+    event: SegmentEvent | null,
+  ): void {
     this.stats.in++;
     const now = this.clock.now();
     if (this.segments.size) this.segments.emit(event ?? { direction: 'in', at: now, tuple, tcp: seg, frame });
@@ -554,7 +573,14 @@ export class TcpStack {
     }
     const listener = this.#listenerFor(tuple);
     let iss: number | undefined;
-    if (conn && conn.state === 'TIME-WAIT' && seg.flags.syn && !seg.flags.ack && listener && conn.tcb.acceptsNewIncarnation(seg, listener.cfg.timestamps)) {
+    if (
+      conn &&
+      conn.state === 'TIME-WAIT' &&
+      seg.flags.syn &&
+      !seg.flags.ack &&
+      listener &&
+      conn.tcb.acceptsNewIncarnation(seg, listener.cfg.timestamps)
+    ) {
       // a new incarnation takes over the TIME-WAIT four-tuple (RFC 9293 §3.10.7.4, RFC 6191),
       // its ISS above the old SND.NXT (RFC 1122 §4.2.2.13; Linux: tw_snd_nxt + 65537)
       iss = seqAdd(conn.tcb.sndNxt, TW_ISS_STEP);

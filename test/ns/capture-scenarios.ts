@@ -26,7 +26,15 @@ export async function packetCapture(input: Record<string, unknown>): Promise<unk
     const s = parseFrame(data);
     return isWireError(s) ? `error ${s.reason}` : s.kind === 'udp' ? `udp ${Buffer.from(s.udp.payload).toString()}` : s.kind;
   };
-  capture.onFrame((f) => captured.push({ timeUs: f.timeUs, direction: f.direction, length: f.length, kept: f.data.length, what: f.data.length < f.length ? 'cut' : describe(f.data) }));
+  capture.onFrame((f) =>
+    captured.push({
+      timeUs: f.timeUs,
+      direction: f.direction,
+      length: f.length,
+      kept: f.data.length,
+      what: f.data.length < f.length ? 'cut' : describe(f.data),
+    }),
+  );
   const readAt = new Map<string, number>();
   link.onFrame((frame) => readAt.set(describe(frame), wallUs()));
   const u = KernelSocket.create('ipv4', 'udp');
@@ -63,7 +71,18 @@ export async function packetCapture(input: Record<string, unknown>): Promise<unk
   u.closeNow();
   capture.close();
   link.close();
-  return { busyMs, sentAt, readAt: Object.fromEntries(readAt), before, after, captured, received: received.data.toString(), cut: cut ?? null, stats: { ret: stats.ret, drops: stats.drops }, noDevice };
+  return {
+    busyMs,
+    sentAt,
+    readAt: Object.fromEntries(readAt),
+    before,
+    after,
+    captured,
+    received: received.data.toString(),
+    cut: cut ?? null,
+    stats: { ret: stats.ret, drops: stats.drops },
+    noDevice,
+  };
 }
 
 /**

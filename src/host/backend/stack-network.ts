@@ -60,7 +60,11 @@ export async function setupStackNetwork(o: StackNetworkOptions): Promise<StackNe
     const release = helper.ready.release ?? 'unknown';
     const identity: SystemIdentity = { os: o.os, release, label: o.label(release) };
     const wire = helper.call('wire_create', { tap: 'tun0' });
-    if (wire.kind !== 'ok' || wire.ret < 0) throw new NamespaceError('TUN_UNAVAILABLE', `${identity.label} could not create its interface on a tap device: ${wire.kind === 'ok' ? wire.errno : `${wire.what} missing`}`);
+    if (wire.kind !== 'ok' || wire.ret < 0)
+      throw new NamespaceError(
+        'TUN_UNAVAILABLE',
+        `${identity.label} could not create its interface on a tap device: ${wire.kind === 'ok' ? wire.errno : `${wire.what} missing`}`,
+      );
     const ifname = wire.kv.if!;
     await ip(['link', 'set', 'tun0', 'up']);
     // whole Ethernet frames, not those Linux itself sends on tun0 (the peer's own)
@@ -69,15 +73,21 @@ export async function setupStackNetwork(o: StackNetworkOptions): Promise<StackNe
     const link = new TapLink(fd.ret, { peerMac: parseMac(PEER_MAC), peerAddresses: [...PEER_ADDRESSES] });
     for (const [addr, prefix] of HOST_PREFIXES) {
       const r = helper.call('if_addr', { if: ifname, addr, prefix });
-      if (r.kind !== 'ok' || r.ret < 0) throw new NamespaceError('IP_FAILED', `${identity.label}: cannot add ${addr}/${prefix} to ${ifname}: ${r.kind === 'ok' ? r.errno : 'missing'}`);
+      if (r.kind !== 'ok' || r.ret < 0)
+        throw new NamespaceError(
+          'IP_FAILED',
+          `${identity.label}: cannot add ${addr}/${prefix} to ${ifname}: ${r.kind === 'ok' ? r.errno : 'missing'}`,
+        );
     }
-    if (!(await link.resolve(ADDR.host4, ADDR.peer4))) throw new NamespaceError('TUN_UNAVAILABLE', `${identity.label} did not answer ARP for ${ADDR.host4} on tun0 within 3 s`);
+    if (!(await link.resolve(ADDR.host4, ADDR.peer4)))
+      throw new NamespaceError('TUN_UNAVAILABLE', `${identity.label} did not answer ARP for ${ADDR.host4} on tun0 within 3 s`);
     const backend = helperBackend(helper, {
       identity,
       knobs: o.knobs,
       async setMtu(mtu) {
         const r = helper.call('if_mtu', { if: ifname, mtu });
-        if (r.kind === 'missing') throw new KnobMissingError(`MTU ${mtu}`, `${identity.os} ${release}`, `has no way to set it on ${ifname}`);
+        if (r.kind === 'missing')
+          throw new KnobMissingError(`MTU ${mtu}`, `${identity.os} ${release}`, `has no way to set it on ${ifname}`);
         if (r.ret < 0) throw new KnobMissingError(`MTU ${mtu}`, `${identity.os} ${release}`, `refuses it on ${ifname} (${r.errno})`);
         await ip(['link', 'set', 'tun0', 'mtu', String(mtu)]);
       },

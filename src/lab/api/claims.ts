@@ -30,14 +30,24 @@ export interface ClaimSpec {
 
 export const CLAIMS: readonly ClaimSpec[] = [
   // ---- the seed (../shared/seeds/): mostly stated for BSD, some for Linux by kernel version
-  { id: 'C1', text: 'By default no two sockets can be bound to the same source address and port.', source: 'seed §basics ("pretty much equal for all major operating systems")', scope: ['any'] },
+  {
+    id: 'C1',
+    text: 'By default no two sockets can be bound to the same source address and port.',
+    source: 'seed §basics ("pretty much equal for all major operating systems")',
+    scope: ['any'],
+  },
   {
     id: 'C2',
     text: 'Binding a wildcard address and a specific address on the same port fails without SO_REUSEADDR and succeeds with it, set on the socket being bound, in either order.',
     source: 'seed §SO_REUSEADDR',
     scope: ['BSD'],
   },
-  { id: 'C3', text: "The seed's eight-row SO_REUSEADDR table (socket A bound, then socket B binds) gives each result.", source: 'seed §SO_REUSEADDR (table)', scope: ['BSD'] },
+  {
+    id: 'C3',
+    text: "The seed's eight-row SO_REUSEADDR table (socket A bound, then socket B binds) gives each result.",
+    source: 'seed §SO_REUSEADDR (table)',
+    scope: ['BSD'],
+  },
   {
     id: 'C4',
     text: 'A socket in TIME_WAIT blocks bind() unless the new socket sets SO_REUSEADDR; the flag of the old socket is not looked at.',
@@ -50,8 +60,18 @@ export const CLAIMS: readonly ClaimSpec[] = [
     source: 'seed §SO_REUSEPORT; seed §Linux >= 3.9 ("behaves exactly like the option in BSD")',
     scope: ['BSD', 'Linux >= 3.9'],
   },
-  { id: 'C6', text: 'connect() fails with EADDRINUSE when the five-tuple already exists.', source: 'seed §"Connect() Returning EADDRINUSE?"', scope: ['BSD'] },
-  { id: 'C7', text: 'For multicast addresses SO_REUSEADDR behaves exactly as SO_REUSEPORT, and the other way round.', source: 'seed §Multicast Addresses', scope: ['BSD'] },
+  {
+    id: 'C6',
+    text: 'connect() fails with EADDRINUSE when the five-tuple already exists.',
+    source: 'seed §"Connect() Returning EADDRINUSE?"',
+    scope: ['BSD'],
+  },
+  {
+    id: 'C7',
+    text: 'For multicast addresses SO_REUSEADDR behaves exactly as SO_REUSEPORT, and the other way round.',
+    source: 'seed §Multicast Addresses',
+    scope: ['BSD'],
+  },
   {
     id: 'C8',
     text: 'While a TCP socket listens on a port SO_REUSEADDR is ignored for that port; for sockets that do not listen, SO_REUSEADDR on both behaves like SO_REUSEPORT.',
@@ -64,14 +84,24 @@ export const CLAIMS: readonly ClaimSpec[] = [
     source: 'seed §Linux >= 3.9 (1.); man 7 socket (SO_REUSEPORT)',
     scope: ['Linux >= 3.9'],
   },
-  { id: 'C10', text: 'Linux distributes incoming connections and datagrams evenly across SO_REUSEPORT sockets.', source: 'seed §Linux >= 3.9 (2.)', scope: ['Linux >= 3.9'] },
+  {
+    id: 'C10',
+    text: 'Linux distributes incoming connections and datagrams evenly across SO_REUSEPORT sockets.',
+    source: 'seed §Linux >= 3.9 (2.)',
+    scope: ['Linux >= 3.9'],
+  },
   {
     id: 'C11',
     text: 'close() with SO_LINGER {1,0} sends RST instead of FIN, discards unsent data, and leaves no TIME_WAIT.',
     source: 'seed §SO_REUSEADDR ("disabling lingering"); man 7 socket (SO_LINGER)',
     scope: ['BSD', 'Linux'],
   },
-  { id: 'C12', text: 'The linger time bounds how long the socket stays in TIME_WAIT.', source: 'seed comments (Mecki, on FreeBSD and macOS; disputed by user207421)', scope: ['BSD'] },
+  {
+    id: 'C12',
+    text: 'The linger time bounds how long the socket stays in TIME_WAIT.',
+    source: 'seed comments (Mecki, on FreeBSD and macOS; disputed by user207421)',
+    scope: ['BSD'],
+  },
   {
     id: 'C13',
     text: 'When a four-tuple is used again, the new connection may get data destined for the old one.',
@@ -82,70 +112,99 @@ export const CLAIMS: readonly ClaimSpec[] = [
   {
     id: 'C19',
     text: 'A late segment for a socket in TIME_WAIT may be consumed by another socket bound to the same address and port with SO_REUSEADDR, so the TIME_WAIT socket never sees it and the other socket reacts to it.',
-    source: 'seed comments (Mecki: "this packet may be consumed by the other socket bound to the same address"); seed §SO_REUSEADDR ("side effects in case the other socket is still at work")',
+    source:
+      'seed comments (Mecki: "this packet may be consumed by the other socket bound to the same address"); seed §SO_REUSEADDR ("side effects in case the other socket is still at work")',
     scope: ['BSD'],
     modality: 'may',
   },
-  { id: 'C14', text: 'TIME_WAIT exists so that delayed segments of an old connection are not taken for new data.', source: 'seed comments; RFC 9293 §3.4.1, §3.6.1', scope: ['any'] },
-  { id: 'C16', text: 'If the process dies without closing the socket, the system lingers nonetheless, ignoring SO_LINGER.', source: 'seed §SO_REUSEADDR ("BSD (and possibly other systems)")', scope: ['BSD'] },
+  {
+    id: 'C14',
+    text: 'TIME_WAIT exists so that delayed segments of an old connection are not taken for new data.',
+    source: 'seed comments; RFC 9293 §3.4.1, §3.6.1',
+    scope: ['any'],
+  },
+  {
+    id: 'C16',
+    text: 'If the process dies without closing the socket, the system lingers nonetheless, ignoring SO_LINGER.',
+    source: 'seed §SO_REUSEADDR ("BSD (and possibly other systems)")',
+    scope: ['BSD'],
+  },
   {
     id: 'C17',
     text: 'Without SO_REUSEADDR, a socket may bind the address and port of a socket in TIME_WAIT only if both set SO_REUSEPORT before binding.',
     source: 'seed §SO_REUSEPORT ("SO_REUSEPORT does not imply SO_REUSEADDR")',
     scope: ['BSD'],
   },
-  { id: 'C18', text: 'When the linger time runs out with data unsent, the socket is closed forcefully and the unsent data is lost.', source: 'seed §SO_REUSEADDR ("closed forcefully")', scope: ['BSD'] },
+  {
+    id: 'C18',
+    text: 'When the linger time runs out with data unsent, the socket is closed forcefully and the unsent data is lost.',
+    source: 'seed §SO_REUSEADDR ("closed forcefully")',
+    scope: ['BSD'],
+  },
   // the seed, covered (issue 16): claims no lab tested before
   {
     id: 'C20',
-    text: 'A connected UDP socket in a SO_REUSEPORT group receives every datagram from the remote endpoint it is connected to; the unconnected sockets get only the other endpoints\' datagrams.',
-    source: 'seed comments (Mecki, Sep 2 \'19: "if one is connected to a remote endpoint, then all datagrams originating from that remote endpoint will end up at the connected socket. The unconnected one would only catch datagrams from other remote endpoints")',
+    text: "A connected UDP socket in a SO_REUSEPORT group receives every datagram from the remote endpoint it is connected to; the unconnected sockets get only the other endpoints' datagrams.",
+    source:
+      'seed comments (Mecki, Sep 2 \'19: "if one is connected to a remote endpoint, then all datagrams originating from that remote endpoint will end up at the connected socket. The unconnected one would only catch datagrams from other remote endpoints")',
     scope: ['Linux >= 3.9'],
   },
   {
     id: 'C21',
     text: 'When one socket is bound to the wildcard address and another to a specific address on the same port, traffic to the specific address goes to the specific-address socket.',
-    source: 'seed comments (Mecki, Apr 25 \'18: "the socket with the specific address usually wins over the socket with the wildcard address (in networking, the most specific match usually wins)")',
+    source:
+      'seed comments (Mecki, Apr 25 \'18: "the socket with the specific address usually wins over the socket with the wildcard address (in networking, the most specific match usually wins)")',
     scope: ['any'],
   },
   {
     id: 'C22',
     text: 'SO_REUSEPORT counts only when it was set before bind(): a socket that set it after binding does not let another socket bind the same address and port.',
-    source: 'seed §SO_REUSEPORT ("as long as all prior bound sockets also had SO_REUSEPORT set before they were bound"); seed §Linux >= 3.9 ("as long as all sockets have this option set prior to binding them")',
+    source:
+      'seed §SO_REUSEPORT ("as long as all prior bound sockets also had SO_REUSEPORT set before they were bound"); seed §Linux >= 3.9 ("as long as all sockets have this option set prior to binding them")',
     scope: ['BSD', 'Linux >= 3.9'],
   },
   {
     id: 'C23',
     text: 'Without SO_REUSEADDR or SO_REUSEPORT, a socket bound to 0.0.0.0:P keeps every other socket from binding port P, whatever specific address it names.',
-    source: 'seed §basics ("If a socket is bound to 0.0.0.0:21 … no other socket can be bound to port 21, regardless which specific IP address it tries to bind to"; "pretty much equal for all major operating systems")',
+    source:
+      'seed §basics ("If a socket is bound to 0.0.0.0:21 … no other socket can be bound to port 21, regardless which specific IP address it tries to bind to"; "pretty much equal for all major operating systems")',
     scope: ['any'],
   },
   {
     id: 'C24',
     text: 'Two sockets can always bind the same port on two different specific addresses, without any flag.',
-    source: 'seed §basics ("Binding socketA to ipA:portA and socketB to ipB:portB is always possible if ipA != ipB holds true, even when portA == portB"; "pretty much equal for all major operating systems")',
+    source:
+      'seed §basics ("Binding socketA to ipA:portA and socketB to ipB:portB is always possible if ipA != ipB holds true, even when portA == portB"; "pretty much equal for all major operating systems")',
     scope: ['any'],
   },
   {
     id: 'C25',
     text: 'By default a closed socket keeps trying to deliver its unsent data for a long time, about two minutes (the default linger time), before the system gives up.',
-    source: 'seed §SO_REUSEADDR ("The Linger Time is globally configurable on most systems and by default rather long (two minutes is a common value you will find on many systems)")',
+    source:
+      'seed §SO_REUSEADDR ("The Linger Time is globally configurable on most systems and by default rather long (two minutes is a common value you will find on many systems)")',
     scope: ['any'],
   },
 
   // ---- RFCs, man pages, kernel documentation
   { id: 'T1', text: 'Only the side that closes first enters TIME-WAIT.', source: 'RFC 9293 §3.6 (figure 12)', scope: ['any'] },
-  { id: 'T2', text: 'Linux keeps TIME_WAIT for 60 s, and tcp_fin_timeout does not change that.', source: 'man 7 tcp (tcp_fin_timeout); include/net/tcp.h TCP_TIMEWAIT_LEN', scope: ['Linux'] },
+  {
+    id: 'T2',
+    text: 'Linux keeps TIME_WAIT for 60 s, and tcp_fin_timeout does not change that.',
+    source: 'man 7 tcp (tcp_fin_timeout); include/net/tcp.h TCP_TIMEWAIT_LEN',
+    scope: ['Linux'],
+  },
   {
     id: 'T3',
     text: 'For a connect() whose local port the kernel chooses, tcp_tw_reuse decides whether it may take over a four-tuple in TIME_WAIT (when timestamps make it safe and the TIME_WAIT is tcp_tw_reuse_delay old).',
-    source: 'Documentation/networking/ip-sysctl.rst (tcp_tw_reuse: "Enable reuse of TIME-WAIT sockets for new connections when it is safe from protocol viewpoint"; tcp_tw_reuse_delay)',
+    source:
+      'Documentation/networking/ip-sysctl.rst (tcp_tw_reuse: "Enable reuse of TIME-WAIT sockets for new connections when it is safe from protocol viewpoint"; tcp_tw_reuse_delay)',
     scope: ['Linux'],
   },
   {
     id: 'T16',
     text: 'A connect() from an explicitly bound local port takes over a four-tuple in a timestamped TIME_WAIT whatever tcp_tw_reuse says: the sysctl is never consulted on that path.',
-    source: 'net/ipv4/tcp_ipv4.c tcp_twsk_unique() ("if (ts_recent_stamp && (!twp || (reuse && …)))"); net/ipv4/inet_hashtables.c __inet_hash_connect() (a bound port: check_established(…, NULL))',
+    source:
+      'net/ipv4/tcp_ipv4.c tcp_twsk_unique() ("if (ts_recent_stamp && (!twp || (reuse && …)))"); net/ipv4/inet_hashtables.c __inet_hash_connect() (a bound port: check_established(…, NULL))',
     scope: ['Linux'],
   },
   {
@@ -154,7 +213,12 @@ export const CLAIMS: readonly ClaimSpec[] = [
     source: 'man 7 tcp (tcp_fin_timeout)',
     scope: ['Linux'],
   },
-  { id: 'T6', text: 'In a simultaneous close both sides pass through CLOSING and both enter TIME-WAIT.', source: 'RFC 9293 §3.6 (figure 13)', scope: ['any'] },
+  {
+    id: 'T6',
+    text: 'In a simultaneous close both sides pass through CLOSING and both enter TIME-WAIT.',
+    source: 'RFC 9293 §3.6 (figure 13)',
+    scope: ['any'],
+  },
   {
     id: 'T7',
     text: 'Beyond tcp_max_tw_buckets the kernel skips TIME_WAIT (and says so in a counter), and the port is free at once.',
@@ -176,11 +240,16 @@ export const CLAIMS: readonly ClaimSpec[] = [
   },
   {
     id: 'T11',
-    text: 'An RST at the TIME-WAIT socket\'s RCV.NXT kills it (the port is free at once) unless tcp_rfc1337=1.',
+    text: "An RST at the TIME-WAIT socket's RCV.NXT kills it (the port is free at once) unless tcp_rfc1337=1.",
     source: 'RFC 1337 hazard H1; man 7 tcp (tcp_rfc1337)',
     scope: ['Linux'],
   },
-  { id: 'T12', text: 'An RST inside the window but not at RCV.NXT draws a challenge ACK instead of a reset.', source: 'RFC 5961 §3', scope: ['any'] },
+  {
+    id: 'T12',
+    text: 'An RST inside the window but not at RCV.NXT draws a challenge ACK instead of a reset.',
+    source: 'RFC 5961 §3',
+    scope: ['any'],
+  },
   { id: 'T13', text: 'A SYN on an established four-tuple draws a challenge ACK.', source: 'RFC 5961 §4', scope: ['any'] },
   { id: 'T14', text: 'An ACK beyond SND.NXT is dropped and answered with an ACK.', source: 'RFC 5961 §5', scope: ['any'] },
   {
@@ -212,10 +281,15 @@ export function validateClaim(c: ClaimSpec): void {
   for (const s of c.scope as readonly string[]) {
     if (s === 'any' || SCOPE_OSES.includes(s)) continue;
     const m = /^Linux (<|>=) (.*)$/.exec(s);
-    if (!m) throw new Error(`claim ${c.id}: unknown scope ${JSON.stringify(s)} (give any, ${SCOPE_OSES.join(', ')}, "Linux < X.Y" or "Linux >= X.Y")`);
-    if (!/^\d+(\.\d+)*$/.test(m[2]!)) throw new Error(`claim ${c.id}: scope ${JSON.stringify(s)}: the kernel version must be dotted numbers`);
+    if (!m)
+      throw new Error(
+        `claim ${c.id}: unknown scope ${JSON.stringify(s)} (give any, ${SCOPE_OSES.join(', ')}, "Linux < X.Y" or "Linux >= X.Y")`,
+      );
+    if (!/^\d+(\.\d+)*$/.test(m[2]!))
+      throw new Error(`claim ${c.id}: scope ${JSON.stringify(s)}: the kernel version must be dotted numbers`);
   }
-  if (c.modality !== undefined && c.modality !== 'must' && c.modality !== 'may') throw new Error(`claim ${c.id}: unknown modality ${JSON.stringify(c.modality)} (must or may)`);
+  if (c.modality !== undefined && c.modality !== 'must' && c.modality !== 'may')
+    throw new Error(`claim ${c.id}: unknown modality ${JSON.stringify(c.modality)} (must or may)`);
 }
 
 for (const c of CLAIMS) validateClaim(c);

@@ -61,13 +61,19 @@ export interface PeerClient {
 }
 
 /** The peer connects to a kernel listener on 192.0.2.1:`port`; `before` configures the listener. */
-export async function peerConnects(ctx: LabContext, port: number, opts: { before?: (l: KernelSocket) => void; tcb?: Partial<TcbConfig>; localPort?: number } = {}): Promise<PeerClient> {
+export async function peerConnects(
+  ctx: LabContext,
+  port: number,
+  opts: { before?: (l: KernelSocket) => void; tcb?: Partial<TcbConfig>; localPort?: number } = {},
+): Promise<PeerClient> {
   const listener = ctx.socket('ipv4', 'tcp');
   opts.before?.(listener);
   const b = listener.bind(ctx.addr.host4, port);
   if (b.ret < 0) throw new LabError(`bind of the kernel listener to ${ctx.addr.host4}:${port} failed: ${b.errno}`);
   listener.listen(16);
-  const conn = ctx.peer().connect({ local: { address: ctx.addr.peer4, port: opts.localPort }, remote: { address: ctx.addr.host4, port }, tcb: opts.tcb });
+  const conn = ctx
+    .peer()
+    .connect({ local: { address: ctx.addr.peer4, port: opts.localPort }, remote: { address: ctx.addr.host4, port }, tcb: opts.tcb });
   const acc = await listener.accept(5000);
   if (!acc.socket) throw new LabError(`the kernel listener accepted nothing within 5 s (${acc.result.errno})`);
   return { listener, k: acc.socket, conn };
@@ -96,8 +102,18 @@ export interface ServerTimeWait {
  * way, and the kernel closes first: the kernel holds the four-tuple in TIME_WAIT. (With
  * `closer: 'peer'` the peer closes first instead, and the TIME_WAIT is the peer's.)
  */
-export async function kernelServerTimeWait(ctx: LabContext, port: number, peerPort: number, tcb: Partial<TcbConfig> = {}, closer: 'kernel' | 'peer' = 'kernel'): Promise<ServerTimeWait> {
-  const { listener, k, conn } = await peerConnects(ctx, port, { before: (l) => l.setOption('SO_REUSEADDR', true), tcb, localPort: peerPort });
+export async function kernelServerTimeWait(
+  ctx: LabContext,
+  port: number,
+  peerPort: number,
+  tcb: Partial<TcbConfig> = {},
+  closer: 'kernel' | 'peer' = 'kernel',
+): Promise<ServerTimeWait> {
+  const { listener, k, conn } = await peerConnects(ctx, port, {
+    before: (l) => l.setOption('SO_REUSEADDR', true),
+    tcb,
+    localPort: peerPort,
+  });
   conn.write(new TextEncoder().encode('hello'));
   await k.recv(100, { timeoutMs: 2000 });
   await k.send(new TextEncoder().encode('world'));
@@ -111,6 +127,9 @@ export async function kernelServerTimeWait(ctx: LabContext, port: number, peerPo
     await k.close();
     await peerReaches(conn, 'TIME-WAIT', 3000);
   }
-  const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port && e.remote.port === peerPort).length > 0, { timeoutMs: closer === 'kernel' ? 2000 : 200 }));
+  const timeWait = !!(await ctx.waitUntil(
+    () => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port && e.remote.port === peerPort).length > 0,
+    { timeoutMs: closer === 'kernel' ? 2000 : 200 },
+  ));
   return { listener, conn, kernelIss: conn.tcb.irs, twRcvNxt: conn.tcb.sndNxt, twSndNxt: conn.tcb.rcvNxt, timeWait };
 }

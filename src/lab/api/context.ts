@@ -6,7 +6,7 @@ import { writeAnnotated } from '../../capture/annotate';
 import type { TimelineEvent } from '../../capture/timeline';
 import { PcapWriter, readPcap } from '../../capture/pcap';
 import type { CapturedFrame, PacketCapture } from '../../host/capture';
-import { fromRealtimeUs, guestRealtime, wallUs, wallUsOf } from '../../host/clock';
+import { guestRealtime, wallUs, wallUsOf } from '../../host/clock';
 import { currentBackend } from '../../host/backend/current';
 import { KnobMissingError, type Backend, type ProcessHandle } from '../../host/backend/types';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../../host/ksocket';
@@ -143,7 +143,8 @@ export class LabContext {
       const remote = fromPeer ? { address: view.src, port: view.srcPort } : { address: view.dst, port: view.dstPort };
       const key = `${ep(local)}|${ep(remote)}`;
       const control = (view.flags & (SYN | FIN | RST)) !== 0;
-      if (!fromPeer && (view.flags & (SYN | FIN)) !== 0) awaited.set(key, (view.seq + view.len + ((view.flags & SYN) ? 1 : 0) + ((view.flags & FIN) ? 1 : 0)) >>> 0);
+      if (!fromPeer && (view.flags & (SYN | FIN)) !== 0)
+        awaited.set(key, (view.seq + view.len + (view.flags & SYN ? 1 : 0) + (view.flags & FIN ? 1 : 0)) >>> 0);
       const want = awaited.get(key);
       const acksIt = fromPeer && want !== undefined && (view.flags & ACK) !== 0 && ((view.ack - want) | 0) >= 0;
       if (acksIt) awaited.delete(key);
@@ -157,7 +158,8 @@ export class LabContext {
     const lookup = this.system.socketAt;
     if (!lookup) return this.#sampleKernel?.();
     const at = wallUs();
-    for (const c of this.#follower.updateOne(ep(local), ep(remote), lookup.call(this.system, local, remote))) this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
+    for (const c of this.#follower.updateOne(ep(local), ep(remote), lookup.call(this.system, local, remote)))
+      this.timeline.push({ kind: 'kernel', at, variant: this.#variant, ...c });
   }
 
   /** Which clock the captures carry, for timeline.json and the README's promise. */
@@ -251,20 +253,22 @@ export class LabContext {
     const stack = new TcpStack(this.link, { addresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6], tcb });
     const wall = wallUsOf;
     stack.onSegment((e) =>
-      this.#bulk ? undefined : this.timeline.push({
-        kind: 'peer-segment',
-        at: wall(e.at),
-        variant: this.#variant,
-        direction: e.direction,
-        local: ep(e.tuple.local),
-        remote: ep(e.tuple.remote),
-        flags: formatFlags(e.tcp.flags),
-        seq: e.tcp.seq,
-        ack: e.tcp.ack,
-        len: e.tcp.payload.length,
-        window: e.tcp.window,
-        ...(e.direction === 'out' && performance.now() - e.at >= 1 ? { heldMs: Math.round((performance.now() - e.at) * 10) / 10 } : {}),
-      }),
+      this.#bulk
+        ? undefined
+        : this.timeline.push({
+            kind: 'peer-segment',
+            at: wall(e.at),
+            variant: this.#variant,
+            direction: e.direction,
+            local: ep(e.tuple.local),
+            remote: ep(e.tuple.remote),
+            flags: formatFlags(e.tcp.flags),
+            seq: e.tcp.seq,
+            ack: e.tcp.ack,
+            len: e.tcp.payload.length,
+            window: e.tcp.window,
+            ...(e.direction === 'out' && performance.now() - e.at >= 1 ? { heldMs: Math.round((performance.now() - e.at) * 10) / 10 } : {}),
+          }),
     );
     stack.onExpect((r) =>
       this.timeline.push({
@@ -274,11 +278,23 @@ export class LabContext {
         what: r.what,
         came: r.came,
         ms: Math.round((r.came ? r.afterMs : r.waitedMs) * 10) / 10,
-        ...(r.came ? { flags: formatFlags(r.segment.tcp.flags), seq: r.segment.tcp.seq, ack: r.segment.tcp.ack, len: r.segment.tcp.payload.length } : {}),
+        ...(r.came
+          ? { flags: formatFlags(r.segment.tcp.flags), seq: r.segment.tcp.seq, ack: r.segment.tcp.ack, len: r.segment.tcp.payload.length }
+          : {}),
       }),
     );
     stack.created.on((c) =>
-      c.onState((from, to, at) => this.timeline.push({ kind: 'peer-state', at: wall(at), variant: this.#variant, local: ep(c.tuple.local), remote: ep(c.tuple.remote), from, to })),
+      c.onState((from, to, at) =>
+        this.timeline.push({
+          kind: 'peer-state',
+          at: wall(at),
+          variant: this.#variant,
+          local: ep(c.tuple.local),
+          remote: ep(c.tuple.remote),
+          from,
+          to,
+        }),
+      ),
     );
     this.#peer = stack;
     return stack;
@@ -397,7 +413,10 @@ export class LabContext {
    * Polls `probe` every `everyMs` until it returns a value, or `timeoutMs` passes (null). With
    * `progress`, a long wait reports itself once a second (on a terminal only).
    */
-  async waitUntil<T>(probe: () => T | null | undefined | false, opts: { timeoutMs: number; everyMs?: number; progress?: (elapsedMs: number) => string }): Promise<T | null> {
+  async waitUntil<T>(
+    probe: () => T | null | undefined | false,
+    opts: { timeoutMs: number; everyMs?: number; progress?: (elapsedMs: number) => string },
+  ): Promise<T | null> {
     const t0 = performance.now();
     let last = 0;
     for (;;) {
@@ -419,7 +438,11 @@ export class LabContext {
    * TUN while `fn` runs is recorded. `fn` returns the variant's measured observations, and the
    * variant returns them, typed as `fn` returned them, with the counters' changes added.
    */
-  async variant<T extends object>(name: string, params: Record<string, ParamValue>, fn: () => Promise<T>): Promise<T & { counters: Record<string, number> }> {
+  async variant<T extends object>(
+    name: string,
+    params: Record<string, ParamValue>,
+    fn: () => Promise<T>,
+  ): Promise<T & { counters: Record<string, number> }> {
     if (!/^[a-z0-9][a-z0-9-]*$/.test(name)) throw new Error(`variant name must be kebab-case: ${name}`);
     const file = `${name}.pcap`;
     const pcap = new PcapWriter(path.join(this.dir, file));
@@ -492,7 +515,9 @@ export class LabContext {
       this.capture?.setSnaplen(262144);
       this.#bulk = null;
       const ms = performance.now() - t0;
-      this.note(`bulk: ${what}: ${b.frames} frames, ${b.bytes} bytes on the wire in ${Math.round(ms)} ms (${(b.bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s); data frames captured headers-only`);
+      this.note(
+        `bulk: ${what}: ${b.frames} frames, ${b.bytes} bytes on the wire in ${Math.round(ms)} ms (${(b.bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s); data frames captured headers-only`,
+      );
     }
   }
 
@@ -590,10 +615,22 @@ export class LabContext {
     const spec = labClaims(this.def).find((c) => c.id === id);
     if (!spec) throw new Error(`lab ${this.def.id} does not list claim ${id}`);
     if (this.claims.some((c) => c.id === id)) throw new Error(`claim ${id} judged twice`);
-    const knobs = this.missingKnobs.filter((m) => m.claims === null || m.claims.includes(id)).map((m) => requires(`the knob ${m.error.knob}`, false, m.error.message));
+    const knobs = this.missingKnobs
+      .filter((m) => m.claims === null || m.claims.includes(id))
+      .map((m) => requires(`the knob ${m.error.knob}`, false, m.error.message));
     if (knobs.length) judgement = { ...judgement, requires: [...knobs, ...(judgement.requires ?? [])] };
     const d = decide(spec, judgement, this.system.identity);
-    const result: ClaimResult = { id, text: spec.text, source: spec.source, scope: scopeLabel(spec.scope), ...(spec.modality === 'may' ? { modality: 'may' as const } : {}), verdict: d.verdict, evidence: d.evidence, preconditions: d.preconditions, ...(d.trials ? { trials: d.trials } : {}) };
+    const result: ClaimResult = {
+      id,
+      text: spec.text,
+      source: spec.source,
+      scope: scopeLabel(spec.scope),
+      ...(spec.modality === 'may' ? { modality: 'may' as const } : {}),
+      verdict: d.verdict,
+      evidence: d.evidence,
+      preconditions: d.preconditions,
+      ...(d.trials ? { trials: d.trials } : {}),
+    };
     this.claims.push(result);
     return result;
   }
@@ -631,7 +668,12 @@ export class LabContext {
   /** Frame numbers in a finished variant's capture whose segment passes `test` (for answers and explanations). */
   framesWhere(variant: string, test: (s: FlowSegment) => boolean): { pcap: string; numbers: number[] } {
     const v = this.variants.find((x) => x.name === variant);
-    return { pcap: v?.pcap ?? `${variant}.pcap`, numbers: this.flows(variant).segments.filter(test).map((s) => s.number) };
+    return {
+      pcap: v?.pcap ?? `${variant}.pcap`,
+      numbers: this.flows(variant)
+        .segments.filter(test)
+        .map((s) => s.number),
+    };
   }
 
   /** Prints each judged claim with its verdict (kept as the conclusion) and its evidence. */

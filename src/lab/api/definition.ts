@@ -30,7 +30,8 @@ export function labClaims(def: Pick<LabSpec, 'id' | 'claims'>): ClaimSpec[] {
   return def.claims.map((c) => {
     if (typeof c === 'string') return claimById(c);
     const known = CLAIMS.find((x) => x.id === c.id);
-    if (known && known.text !== c.text) throw new Error(`lab ${def.id}: claim ${c.id} is the registry's, with another text; give your claim its own id`);
+    if (known && known.text !== c.text)
+      throw new Error(`lab ${def.id}: claim ${c.id} is the registry's, with another text; give your claim its own id`);
     validateClaim(c); // an unknown scope string must not become "differs by OS" everywhere
     return c;
   });

@@ -12,7 +12,9 @@ export interface CodedError extends Error {
 }
 
 export function isCodedError(e: unknown): e is CodedError {
-  return e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { exitCode?: unknown }).exitCode === 'number';
+  return (
+    e instanceof Error && typeof (e as { code?: unknown }).code === 'string' && typeof (e as { exitCode?: unknown }).exitCode === 'number'
+  );
 }
 export type TwlabErrorCode =
   | 'UNKNOWN_LAB'

@@ -35,7 +35,8 @@ export function finExchange(segments: readonly FlowSegment[], kernel: { address:
   const fromPeer = mine.filter((s) => s.dst === end);
   const kFin = fromKernel.find((s) => (s.flagBits & FIN) !== 0) ?? null;
   const pFin = fromPeer.find((s) => (s.flagBits & FIN) !== 0) ?? null;
-  const acks = (from: FlowSegment[], fin: FlowSegment | null): FlowSegment | undefined => (fin ? from.find((s) => s.number > fin.number && (s.flagBits & ACK) !== 0 && s.ack === afterFin(fin)) : undefined);
+  const acks = (from: FlowSegment[], fin: FlowSegment | null): FlowSegment | undefined =>
+    fin ? from.find((s) => s.number > fin.number && (s.flagBits & ACK) !== 0 && s.ack === afterFin(fin)) : undefined;
   const kernelAck = acks(fromKernel, pFin);
   const peerAck = acks(fromPeer, kFin);
   if (!kFin || !pFin) {

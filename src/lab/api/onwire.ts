@@ -74,8 +74,13 @@ export function newSynOnWire(w: TupleOnWire): NewSynOnWire {
   const rcvNxt = w.kernelRcvNxt(syn.number);
   const answers = w.kernelSent(syn.number);
   const synAck = answers.find((s) => s.flags === 'SYN,ACK') ?? null;
-  const refusal = answers.find((s) => !(s.flagBits & 2) && (((s.flagBits & 16) !== 0 && rcvNxt !== null && (s.ack as number) === rcvNxt) || (s.flagBits & 4) !== 0)) ?? null;
-  const newestOld = w.peerSent((s) => s.number < syn.number && s.tsval >= 0).reduce<number | null>((m, s) => (m === null || ((s.tsval - m) | 0) > 0 ? s.tsval : m), null);
+  const refusal =
+    answers.find(
+      (s) => !(s.flagBits & 2) && (((s.flagBits & 16) !== 0 && rcvNxt !== null && (s.ack as number) === rcvNxt) || (s.flagBits & 4) !== 0),
+    ) ?? null;
+  const newestOld = w
+    .peerSent((s) => s.number < syn.number && s.tsval >= 0)
+    .reduce<number | null>((m, s) => (m === null || ((s.tsval - m) | 0) > 0 ? s.tsval : m), null);
   return {
     syn: syn.number,
     synVsRcvNxt: rcvNxt === null ? null : ((syn.seq as number) - rcvNxt) | 0,

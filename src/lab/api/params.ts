@@ -20,7 +20,13 @@ export type ParamSpec =
   | (ParamBase & { kind: 'enum'; default: string; choices: readonly string[] })
   | (ParamBase & { kind: 'string'; default: string; validate?: (v: string) => string | null })
   /** comma-separated list; each item is checked against `choices` or by `validate` */
-  | (ParamBase & { kind: 'list'; default: readonly string[]; choices?: readonly string[]; validate?: (item: string) => string | null; allowEmpty?: boolean });
+  | (ParamBase & {
+      kind: 'list';
+      default: readonly string[];
+      choices?: readonly string[];
+      validate?: (item: string) => string | null;
+      allowEmpty?: boolean;
+    });
 
 /** A bad `--set` (a CodedError: src/lab/api/errors.ts). */
 export class ParamError extends Error {
@@ -36,7 +42,8 @@ export function parseParam(spec: ParamSpec, raw: string, labId?: string): ParamV
   const where = labId ? `lab ${labId} parameter ${spec.name}` : `parameter ${spec.name}`;
   switch (spec.kind) {
     case 'int': {
-      if (!/^-?\d+$/.test(raw.trim())) throw new ParamError(`${where} takes a whole number${spec.unit ? ` (${spec.unit})` : ''}, not ${JSON.stringify(raw)}`);
+      if (!/^-?\d+$/.test(raw.trim()))
+        throw new ParamError(`${where} takes a whole number${spec.unit ? ` (${spec.unit})` : ''}, not ${JSON.stringify(raw)}`);
       const n = Number(raw);
       if (spec.min !== undefined && n < spec.min) throw new ParamError(`${where} must be ≥ ${spec.min}, not ${n}`);
       if (spec.max !== undefined && n > spec.max) throw new ParamError(`${where} must be ≤ ${spec.max}, not ${n}`);
@@ -62,7 +69,8 @@ export function parseParam(spec: ParamSpec, raw: string, labId?: string): ParamV
         .split(',')
         .map((s) => s.trim())
         .filter(Boolean);
-      if (items.length === 0 && !spec.allowEmpty) throw new ParamError(`${where} takes a comma-separated list, e.g. ${spec.default.join(',')}`);
+      if (items.length === 0 && !spec.allowEmpty)
+        throw new ParamError(`${where} takes a comma-separated list, e.g. ${spec.default.join(',')}`);
       for (const item of items) {
         if (spec.choices && !spec.choices.includes(item)) {
           throw new ParamError(`${where}: ${JSON.stringify(item)} is not one of ${spec.choices.join(', ')}`);
@@ -112,7 +120,8 @@ export function splitAssignment(text: string): { name: string; value: string } {
   const eq = text.indexOf('=');
   if (eq <= 0) throw new ParamError(`--set takes name=value, not ${JSON.stringify(text)}`);
   const name = text.slice(0, eq).trim();
-  if (!/^[a-z][a-z0-9_]*$/.test(name)) throw new ParamError(`--set: ${JSON.stringify(name)} is not a parameter name (lowercase letters, digits, _)`);
+  if (!/^[a-z][a-z0-9_]*$/.test(name))
+    throw new ParamError(`--set: ${JSON.stringify(name)} is not a parameter name (lowercase letters, digits, _)`);
   return { name, value: text.slice(eq + 1) };
 }
 
@@ -131,7 +140,9 @@ export function resolveParams(
     const declaring = labs.filter((l) => l.params.some((p) => p.name === name));
     if (declaring.length === 0) {
       const known = [...new Set(labs.flatMap((l) => l.params.map((p) => p.name)))].sort();
-      throw new ParamError(`no lab in this run has a parameter ${JSON.stringify(name)}${known.length ? ` (known: ${known.join(', ')})` : ''}`);
+      throw new ParamError(
+        `no lab in this run has a parameter ${JSON.stringify(name)}${known.length ? ` (known: ${known.join(', ')})` : ''}`,
+      );
     }
     for (const lab of declaring) {
       const spec = lab.params.find((p) => p.name === name)!;

@@ -49,12 +49,14 @@ export interface PredictionScore {
 export type Predictions = Record<string, Record<string, string | number | null>>;
 
 /** "measured on 1 connections" → "1 connection": a lab writes its counts one way for any number. */
-export const singular = (text: string): string => text.replace(/\b1 (connection|trial|segment|frame|probe|close|restart|listener|cell|socket)s\b/g, '1 $1');
+export const singular = (text: string): string =>
+  text.replace(/\b1 (connection|trial|segment|frame|probe|close|restart|listener|cell|socket)s\b/g, '1 $1');
 
 export function resolveAnswer(q: QuestionSpec, a: Answer): QuestionResult {
   const failed = (a.requires ?? []).find((p) => !p.met);
   const why = singular(a.why);
-  if (failed) return { ...q, choices: [...q.choices], answer: null, why, frames: a.frames ?? [], notScored: `${failed.what} — ${failed.measured}` };
+  if (failed)
+    return { ...q, choices: [...q.choices], answer: null, why, frames: a.frames ?? [], notScored: `${failed.what} — ${failed.measured}` };
   return { ...q, choices: [...q.choices], answer: a.answer, why, frames: a.frames ?? [] };
 }
 
@@ -69,7 +71,10 @@ export function choiceOf(q: QuestionSpec, p: string | number | null | undefined)
 }
 
 /** Scores predictions against a run's answers; returns the questions with prediction and verdict, and the score. */
-export function score(questions: QuestionResult[], predictions: Record<string, string | number | null> | undefined): { questions: QuestionResult[]; score: PredictionScore } {
+export function score(
+  questions: QuestionResult[],
+  predictions: Record<string, string | number | null> | undefined,
+): { questions: QuestionResult[]; score: PredictionScore } {
   let correct = 0;
   let scored = 0;
   const out = questions.map((q) => {
@@ -100,7 +105,10 @@ export interface ClassResult {
 }
 
 /** Scores every student on one lab's answered questions. */
-export function scoreClass(questions: readonly QuestionResult[], students: ReadonlyArray<[string, Record<string, string | number | null>]>): ClassResult {
+export function scoreClass(
+  questions: readonly QuestionResult[],
+  students: ReadonlyArray<[string, Record<string, string | number | null>]>,
+): ClassResult {
   const result: ClassResult = { students: [], questions: [] };
   for (const q of questions) {
     const byChoice = new Map<string, string[]>(q.choices.map((c) => [c, []]));
@@ -119,7 +127,15 @@ export function scoreClass(questions: readonly QuestionResult[], students: Reado
         if (p === q.answer) right++;
       }
     }
-    result.questions.push({ id: q.id, text: q.text, answer: q.answer, choices: [...byChoice].map(([choice, who]) => ({ choice, students: who })), skipped, right, scored });
+    result.questions.push({
+      id: q.id,
+      text: q.text,
+      answer: q.answer,
+      choices: [...byChoice].map(([choice, who]) => ({ choice, students: who })),
+      skipped,
+      right,
+      scored,
+    });
   }
   for (const [name, answers] of students) {
     let correct = 0;

@@ -72,20 +72,41 @@ export function decide(claim: ClaimSpec, j: Judgement, system: string | SystemUn
   const may = claim.modality === 'may';
   const preconditions = [...(j.requires ?? [])];
   const failed = preconditions.find((p) => !p.met);
-  if (failed) return { verdict: 'not tested', evidence: `precondition failed: ${failedText(failed)}. Observed: ${j.evidence}`, preconditions };
+  if (failed)
+    return { verdict: 'not tested', evidence: `precondition failed: ${failedText(failed)}. Observed: ${j.evidence}`, preconditions };
   /** the word when the system did otherwise than the claim says: it depends on the claim's scope */
   const against = (evidence: string, trials?: Decision['trials']): Decision => {
     const scoped = inScope(claim.scope, sut);
     if (scoped === null) {
-      const p = requires(`the kernel release reads as a version (the claim is stated for ${scopeLabel(claim.scope)})`, false, JSON.stringify(sut.release));
-      return { verdict: 'not tested', evidence: `precondition failed: ${failedText(p)}. Observed: ${evidence}`, preconditions: [...preconditions, p], ...(trials ? { trials } : {}) };
+      const p = requires(
+        `the kernel release reads as a version (the claim is stated for ${scopeLabel(claim.scope)})`,
+        false,
+        JSON.stringify(sut.release),
+      );
+      return {
+        verdict: 'not tested',
+        evidence: `precondition failed: ${failedText(p)}. Observed: ${evidence}`,
+        preconditions: [...preconditions, p],
+        ...(trials ? { trials } : {}),
+      };
     }
     if (scoped) return { verdict: 'does not hold', evidence, preconditions, ...(trials ? { trials } : {}) };
-    return { verdict: 'differs by OS', evidence: `${evidence}; the source states it for ${scopeLabel(claim.scope)}, this is ${sut.os} ${sut.release}`, preconditions, ...(trials ? { trials } : {}) };
+    return {
+      verdict: 'differs by OS',
+      evidence: `${evidence}; the source states it for ${scopeLabel(claim.scope)}, this is ${sut.os} ${sut.release}`,
+      preconditions,
+      ...(trials ? { trials } : {}),
+    };
   };
   if (j.trials === undefined) return j.agrees ? { verdict: 'holds', evidence: j.evidence, preconditions } : against(j.evidence);
 
-  if (j.trials.length === 0) return { verdict: 'not tested', evidence: `no trials were run. Observed: ${j.evidence}`, preconditions, trials: { agree: 0, valid: 0, excluded: 0 } };
+  if (j.trials.length === 0)
+    return {
+      verdict: 'not tested',
+      evidence: `no trials were run. Observed: ${j.evidence}`,
+      preconditions,
+      trials: { agree: 0, valid: 0, excluded: 0 },
+    };
   const valid = j.trials.filter((t) => (t.requires ?? []).every((p) => p.met));
   const excluded = j.trials.length - valid.length;
   const firstExcluded = j.trials.flatMap((t) => (t.requires ?? []).filter((p) => !p.met))[0];
@@ -93,11 +114,22 @@ export function decide(claim: ClaimSpec, j: Judgement, system: string | SystemUn
   const agree = valid.filter((t) => t.agrees).length;
   const trials = { agree, valid: valid.length, excluded };
   if (valid.length === 0) {
-    return { verdict: 'not tested', evidence: `precondition failed in all ${j.trials.length} trials: ${failedText(firstExcluded!)}. Observed: ${j.evidence}`, preconditions, trials };
+    return {
+      verdict: 'not tested',
+      evidence: `precondition failed in all ${j.trials.length} trials: ${failedText(firstExcluded!)}. Observed: ${j.evidence}`,
+      preconditions,
+      trials,
+    };
   }
   const tally = `${agree}/${valid.length} trials agree${excludedText}: `;
   // a possibility is shown by one instance
-  if (may && agree > 0) return { verdict: 'holds', evidence: `${tally}${j.evidence} (a "may" claim: it holds when some valid trial shows it)`, preconditions, trials };
+  if (may && agree > 0)
+    return {
+      verdict: 'holds',
+      evidence: `${tally}${j.evidence} (a "may" claim: it holds when some valid trial shows it)`,
+      preconditions,
+      trials,
+    };
   const needed = Math.min(MIN_VALID_TRIALS, j.trials.length);
   if (valid.length < needed) {
     return {
@@ -108,6 +140,7 @@ export function decide(claim: ClaimSpec, j: Judgement, system: string | SystemUn
     };
   }
   if (agree === valid.length) return { verdict: 'holds', evidence: tally + j.evidence, preconditions, trials };
-  if (agree === 0) return against(tally + j.evidence + (may ? ` (a "may" claim: none of ${valid.length} valid trials shows it)` : ''), trials);
+  if (agree === 0)
+    return against(tally + j.evidence + (may ? ` (a "may" claim: none of ${valid.length} valid trials shows it)` : ''), trials);
   return { verdict: 'mixed', evidence: tally + j.evidence, preconditions, trials };
 }

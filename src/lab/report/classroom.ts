@@ -67,18 +67,28 @@ function checkAnswers(file: string, who: string, raw: unknown, labs: readonly La
     const def = labOf(labKey);
     if (!def) fail(file, `${who}unknown lab ${JSON.stringify(labKey)}`);
     if (!labs.includes(def!)) fail(file, `${who}lab ${def!.id} is not in this run (add it to the ids)`);
-    if (!answers || typeof answers !== 'object' || Array.isArray(answers)) fail(file, `${who}lab ${def!.id}: expected an object of question → answer`);
+    if (!answers || typeof answers !== 'object' || Array.isArray(answers))
+      fail(file, `${who}lab ${def!.id}: expected an object of question → answer`);
     const mine: Record<string, string | null> = {};
     for (const [qid, value] of Object.entries(answers as Record<string, unknown>)) {
       const q = (def!.questions ?? []).find((x) => x.id === qid);
-      if (!q) fail(file, `${who}lab ${def!.id} has no question ${JSON.stringify(qid)} (it has ${(def!.questions ?? []).map((x) => x.id).join(', ') || 'none'})`);
+      if (!q)
+        fail(
+          file,
+          `${who}lab ${def!.id} has no question ${JSON.stringify(qid)} (it has ${(def!.questions ?? []).map((x) => x.id).join(', ') || 'none'})`,
+        );
       if (value === null || value === '') {
         mine[qid] = null;
         continue;
       }
-      if (typeof value !== 'string' && typeof value !== 'number') fail(file, `${who}lab ${def!.id} ${qid}: an answer is a choice's text or number`);
+      if (typeof value !== 'string' && typeof value !== 'number')
+        fail(file, `${who}lab ${def!.id} ${qid}: an answer is a choice's text or number`);
       const c = choiceOf(q!, value as string | number);
-      if (c === null) fail(file, `${who}lab ${def!.id} ${qid}: ${JSON.stringify(value)} is none of ${q!.choices.map((x, i) => `${i + 1}) ${x}`).join(', ')}`);
+      if (c === null)
+        fail(
+          file,
+          `${who}lab ${def!.id} ${qid}: ${JSON.stringify(value)} is none of ${q!.choices.map((x, i) => `${i + 1}) ${x}`).join(', ')}`,
+        );
       mine[qid] = c;
     }
     out[def!.id] = mine;
@@ -87,13 +97,18 @@ function checkAnswers(file: string, who: string, raw: unknown, labs: readonly La
   return out;
 }
 
-const answerCount = (p: Predictions): number => Object.values(p).reduce((n, qs) => n + Object.values(qs).filter((v) => v !== null).length, 0);
+const answerCount = (p: Predictions): number =>
+  Object.values(p).reduce((n, qs) => n + Object.values(qs).filter((v) => v !== null).length, 0);
 
 /**
  * Reads a file of answers: one student's (`{"03": {"q1": …}}`, as before) or a class's (JSON with
  * named students, or CSV). Every name is checked; a file with no answer at all is an error.
  */
-export function readAnswersFile(file: string, text: string, labs: readonly LabDefinition[]): { one: Predictions } | { class: ClassAnswers } {
+export function readAnswersFile(
+  file: string,
+  text: string,
+  labs: readonly LabDefinition[],
+): { one: Predictions } | { class: ClassAnswers } {
   const csv = /\.csv$/i.test(file) || (!/^\s*[[{]/.test(text) && text.includes(','));
   if (csv) return { class: readCsv(file, text, labs) };
   let raw: unknown;
@@ -102,7 +117,8 @@ export function readAnswersFile(file: string, text: string, labs: readonly LabDe
   } catch (e) {
     return fail(file, `not JSON (${(e as Error).message}); a class's answers can also be CSV (student,05.q1,05.q2, one row per student)`);
   }
-  if (!raw || typeof raw !== 'object' || Array.isArray(raw)) return fail(file, 'expected an object like {"03": {"q1": "EADDRINUSE"}}, or {"students": {"ana": {"03": {"q1": …}}}}');
+  if (!raw || typeof raw !== 'object' || Array.isArray(raw))
+    return fail(file, 'expected an object like {"03": {"q1": "EADDRINUSE"}}, or {"students": {"ana": {"03": {"q1": …}}}}');
   const top = raw as Record<string, unknown>;
   const keys = Object.keys(top);
   if (keys.length === 0) return fail(file, 'the file holds no answers ({}): give each question\'s answer, e.g. {"05": {"q1": "RST"}}');
@@ -113,7 +129,8 @@ export function readAnswersFile(file: string, text: string, labs: readonly LabDe
     if (answerCount(one) === 0) fail(file, 'the file names no answer (every one empty)');
     return { one };
   }
-  if (!named || typeof named !== 'object' || Array.isArray(named) || Object.keys(named).length === 0) return fail(file, '"students" must name each student: {"students": {"ana": {"05": {"q1": "RST"}}}}');
+  if (!named || typeof named !== 'object' || Array.isArray(named) || Object.keys(named).length === 0)
+    return fail(file, '"students" must name each student: {"students": {"ana": {"05": {"q1": "RST"}}}}');
   const klass: ClassAnswers = new Map();
   for (const [name, answers] of Object.entries(named as Record<string, unknown>)) {
     if (!name.trim()) fail(file, 'a student without a name');
@@ -148,7 +165,8 @@ function readCsv(file: string, text: string, labs: readonly LabDefinition[]): Cl
   return klass;
 }
 
-const listNames = (names: readonly string[], max = 6): string => (names.length > max ? `${names.slice(0, max).join(', ')}, … (${names.length})` : names.join(', '));
+const listNames = (names: readonly string[], max = 6): string =>
+  names.length > max ? `${names.slice(0, max).join(', ')}, … (${names.length})` : names.join(', ');
 
 /** The class table of one lab, for the terminal: per question, each choice with its count, a bar and who chose it. */
 export function formatClass(r: LabResult, colour = false): string[] {
@@ -164,10 +182,12 @@ export function formatClass(r: LabResult, colour = false): string[] {
     lines.push(`     the kernel: ${q.answer === null ? 'not scored (a precondition failed; see the report)' : paint('1', q.answer)}`);
     const w = Math.max(...q.choices.map((x) => x.choice.length), 7);
     for (const x of q.choices) {
-      const row = `     ${x.choice.padEnd(w)} ${String(x.students.length).padStart(3)}  ${bar(x.students.length)}  ${x.choice === q.answer ? '✓ ' : ''}${listNames(x.students)}`.trimEnd();
+      const row =
+        `     ${x.choice.padEnd(w)} ${String(x.students.length).padStart(3)}  ${bar(x.students.length)}  ${x.choice === q.answer ? '✓ ' : ''}${listNames(x.students)}`.trimEnd();
       lines.push(x.choice === q.answer ? paint('32', row) : row);
     }
-    if (q.skipped.length) lines.push(`     ${'skipped'.padEnd(w)} ${String(q.skipped.length).padStart(3)}  ${bar(0)}  ${listNames(q.skipped)}`);
+    if (q.skipped.length)
+      lines.push(`     ${'skipped'.padEnd(w)} ${String(q.skipped.length).padStart(3)}  ${bar(0)}  ${listNames(q.skipped)}`);
     if (q.answer !== null) lines.push(`     right: ${q.right}/${q.scored}`);
   }
   lines.push(`  scores: ${c.students.map((s) => `${s.name} ${s.correct}/${s.scored}`).join(', ')}`);

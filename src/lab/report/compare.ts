@@ -65,7 +65,9 @@ export function compareClaims(columns: readonly KernelColumn[]): ComparedRow[] {
       const cells = columns.map((c): ComparedCell | null => {
         const entry = c.labs.get(lab);
         const cl = entry?.result.claims.find((x) => x.id === claim);
-        return entry && cl ? { verdict: cl.verdict, evidence: cl.evidence, href: `${labHref(c, entry.dirName)}#claim-${claim}`, differs: false } : null;
+        return entry && cl
+          ? { verdict: cl.verdict, evidence: cl.evidence, href: `${labHref(c, entry.dirName)}#claim-${claim}`, differs: false }
+          : null;
       });
       // "not tested" is no verdict: only kernels that judged the claim are compared
       const present = cells.filter((x): x is ComparedCell => x !== null);
@@ -128,7 +130,9 @@ export function compareBindMatrix(columns: readonly KernelColumn[]): { compared:
   const byKernel = columns.map((c) => {
     const cells = (c.labs.get('01')?.result.variants[0]?.observations.cells ?? []) as BindCell[];
     // a cell the system could not make (another user on F-Stack) was not measured there
-    return new Map(cells.filter((cell) => !(cell as { notTested?: string }).notTested).map((cell) => [bindCellKey(cell), bindCellOutcome(cell)]));
+    return new Map(
+      cells.filter((cell) => !(cell as { notTested?: string }).notTested).map((cell) => [bindCellKey(cell), bindCellOutcome(cell)]),
+    );
   });
   const keys = [...new Set(byKernel.flatMap((m) => [...m.keys()]))];
   const changes: BindMatrixChange[] = [];
@@ -146,11 +150,28 @@ export function compareBindMatrix(columns: readonly KernelColumn[]): { compared:
 /** The side-by-side as text for the terminal: one line per claim, `≠` where kernels differ, `?` where some could not judge. */
 export function renderComparisonText(columns: readonly KernelColumn[], rows: readonly ComparedRow[]): string[] {
   const heads = ['', 'claim', 'lab', ...columns.map(columnLabel)];
-  const body = rows.map((r) => [r.differs ? '≠' : r.partlyUntested ? '?' : '', r.claim, `${r.lab} ${r.slug}`, ...r.cells.map((c) => (c ? c.verdict + (c.differs ? ' *' : '') : '—'))]);
+  const body = rows.map((r) => [
+    r.differs ? '≠' : r.partlyUntested ? '?' : '',
+    r.claim,
+    `${r.lab} ${r.slug}`,
+    ...r.cells.map((c) => (c ? c.verdict + (c.differs ? ' *' : '') : '—')),
+  ]);
   const widths = heads.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
-  const line = (cells: string[]): string => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ').trimEnd();
+  const line = (cells: string[]): string =>
+    cells
+      .map((c, i) => c.padEnd(widths[i]!))
+      .join('  ')
+      .trimEnd();
   const differing = rows.filter((r) => r.differs).length;
   const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
-  const summary = differing ? `≠ ${differing} of ${rows.length} claims differ between kernels (* marks the verdicts that differ)` : `no claim has different verdicts on kernels that judged it (${rows.length} claims)`;
-  return [line(heads), ...body.map(line), '', summary, ...(untested ? [`? ${untested} not judged on every kernel: a precondition failed there ("not tested", the evidence says which)`] : [])];
+  const summary = differing
+    ? `≠ ${differing} of ${rows.length} claims differ between kernels (* marks the verdicts that differ)`
+    : `no claim has different verdicts on kernels that judged it (${rows.length} claims)`;
+  return [
+    line(heads),
+    ...body.map(line),
+    '',
+    summary,
+    ...(untested ? [`? ${untested} not judged on every kernel: a precondition failed there ("not tested", the evidence says which)`] : []),
+  ];
 }

@@ -6,8 +6,17 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import type { LabResult, Verdict } from '../api/types';
 
-const PLURAL: Record<Verdict, string> = { holds: 'hold', 'does not hold': 'do not hold', 'differs by OS': 'differ by OS', mixed: 'mixed', 'not tested': 'not tested' };
-const SINGULAR_OF = new Map<string, Verdict>([...(Object.entries(PLURAL) as Array<[Verdict, string]>).map(([v, p]): [string, Verdict] => [p, v]), ...(Object.keys(PLURAL) as Verdict[]).map((v): [string, Verdict] => [v, v])]);
+const PLURAL: Record<Verdict, string> = {
+  holds: 'hold',
+  'does not hold': 'do not hold',
+  'differs by OS': 'differ by OS',
+  mixed: 'mixed',
+  'not tested': 'not tested',
+};
+const SINGULAR_OF = new Map<string, Verdict>([
+  ...(Object.entries(PLURAL) as Array<[Verdict, string]>).map(([v, p]): [string, Verdict] => [p, v]),
+  ...(Object.keys(PLURAL) as Verdict[]).map((v): [string, Verdict] => [v, v]),
+]);
 
 const tally = (c: LabResult['claims'][number]): string | null => (c.trials ? `${c.trials.agree}/${c.trials.valid}` : null);
 
@@ -32,7 +41,9 @@ export function foundHereCell(r: Pick<LabResult, 'claims'>): string {
 export function parseFoundHereCell(cell: string): Record<string, Verdict> {
   const out: Record<string, Verdict> = {};
   for (const part of cell.split('; ')) {
-    const m = /^(.+?) (holds|hold|does not hold|do not hold|differs by OS|differ by OS|mixed|not tested)(?: \(\d+\/\d+(?: each)?\))?$/.exec(part.trim());
+    const m = /^(.+?) (holds|hold|does not hold|do not hold|differs by OS|differ by OS|mixed|not tested)(?: \(\d+\/\d+(?: each)?\))?$/.exec(
+      part.trim(),
+    );
     if (!m) throw new Error(`not a "found here" entry: ${JSON.stringify(part)}`);
     for (const id of m[1]!.split(', ')) out[id.replace(/ \(\d+\/\d+\)$/, '')] = SINGULAR_OF.get(m[2]!)!;
   }
@@ -89,6 +100,8 @@ if (require.main === module) {
   const after = updateReadme(before, results);
   const missing = [...readmeCells(before).keys()].filter((id) => !results.some((r) => r.lab === id));
   fs.writeFileSync(file, after);
-  process.stdout.write(`README.md: "found here" from ${results.length} results in ${dir} (${results[0]!.kernel})${before === after ? ', unchanged' : ''}\n`);
+  process.stdout.write(
+    `README.md: "found here" from ${results.length} results in ${dir} (${results[0]!.kernel})${before === after ? ', unchanged' : ''}\n`,
+  );
   if (missing.length) process.stdout.write(`not in this run, left as they were: lab ${missing.join(', ')}\n`);
 }

@@ -14,7 +14,6 @@ import { allLabs } from '../run/registry';
 import type { QuestionResult } from '../api/questions';
 import type { LabResult, VariantResult } from '../api/types';
 
-
 const CSS = `
 body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:70rem;padding:0 1rem;color:#222;line-height:1.45}
 h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px solid #ddd}h3{margin-top:1.5rem}
@@ -144,12 +143,23 @@ function questionsSection(result: LabResult, drawn: ReadonlySet<string>): string
     q.frames
       .filter((f) => f.numbers.length)
       .map((f) => {
-        const shown = f.numbers.slice(0, 12).map((n) => (drawn.has(frameAnchor(f.pcap, n)) ? `<a href="#${esc(frameAnchor(f.pcap, n))}">#${n}</a>` : `#${n}`));
+        const shown = f.numbers
+          .slice(0, 12)
+          .map((n) => (drawn.has(frameAnchor(f.pcap, n)) ? `<a href="#${esc(frameAnchor(f.pcap, n))}">#${n}</a>` : `#${n}`));
         return `<a href="${esc(f.pcap)}">${esc(f.pcap)}</a> ${shown.join(', ')}${f.numbers.length > 12 ? ' …' : ''}`;
       })
       .join('; ');
   const rows = result.questions.map((q) => {
-    const verdict = q.answer === null ? 'not scored' : q.prediction === undefined ? '' : q.prediction === null ? 'skipped' : q.correct ? 'right' : 'wrong';
+    const verdict =
+      q.answer === null
+        ? 'not scored'
+        : q.prediction === undefined
+          ? ''
+          : q.prediction === null
+            ? 'skipped'
+            : q.correct
+              ? 'right'
+              : 'wrong';
     return `<tr><td>${esc(q.text)}<div class="meta">${esc(q.choices.join(' · '))}</div></td>${result.predictionScore ? `<td>${esc(q.prediction ?? '—')}</td>` : ''}<td><details><summary>the kernel's answer</summary><strong>${esc(q.answer ?? 'not scored')}</strong>${verdict ? ` <span class="verdict ${esc(verdict)}">${esc(verdict)}</span>` : ''}<div>${esc(q.answer === null ? `${q.notScored}. ${q.why}` : q.why)}</div>${frames(q) ? `<div class="meta">see ${frames(q)}</div>` : ''}</details></td></tr>`;
   });
   const s = result.predictionScore;
@@ -174,13 +184,20 @@ function classSection(result: LabResult): string {
           return `<tr class="${right ? 'right' : ''}"><td>${esc(x.choice)}${right ? ' ✓' : ''}</td><td class="n">${x.students.length}</td><td><span class="bar" style="width:${Math.round((x.students.length / Math.max(1, n)) * 12)}rem"></span></td><td class="meta">${esc(x.students.join(', '))}</td></tr>`;
         })
         .join('');
-      const skipped = q.skipped.length ? `<tr><td class="meta">skipped</td><td class="n">${q.skipped.length}</td><td></td><td class="meta">${esc(q.skipped.join(', '))}</td></tr>` : '';
+      const skipped = q.skipped.length
+        ? `<tr><td class="meta">skipped</td><td class="n">${q.skipped.length}</td><td></td><td class="meta">${esc(q.skipped.join(', '))}</td></tr>`
+        : '';
       return `<h4>${esc(q.id)}. ${esc(q.text)}</h4>
 <p>the kernel: <strong>${esc(q.answer ?? 'not scored (a precondition failed)')}</strong>${q.answer !== null ? ` · right: ${q.right}/${q.scored}` : ''}</p>
 <table class="class"><tr><th>answer</th><th>students</th><th></th><th>who</th></tr>${cells}${skipped}</table>`;
     })
     .join('\n');
-  const scores = c.students.map((st) => `<tr><td>${esc(st.name)}</td><td class="n">${st.correct}/${st.scored}</td><td class="meta">${st.answered < c.questions.length ? `${c.questions.length - st.answered} skipped` : ''}</td></tr>`).join('');
+  const scores = c.students
+    .map(
+      (st) =>
+        `<tr><td>${esc(st.name)}</td><td class="n">${st.correct}/${st.scored}</td><td class="meta">${st.answered < c.questions.length ? `${c.questions.length - st.answered} skipped` : ''}</td></tr>`,
+    )
+    .join('');
   return `<h3>The class's predictions (${n} student${n === 1 ? '' : 's'})</h3>
 ${qs}
 <h4>Scores</h4>
@@ -195,7 +212,8 @@ function preconditionList(pre: LabResult['claims'][number]['preconditions'] | un
 /** Observations for humans: long arrays summarised (lab 01's 6,000 cells stay in result.json). */
 function summarise(value: unknown): unknown {
   if (Array.isArray(value)) return value.length > 20 ? `[${value.length} entries — see result.json]` : value.map(summarise);
-  if (value && typeof value === 'object') return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, summarise(v)]));
+  if (value && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value as Record<string, unknown>).map(([k, v]) => [k, summarise(v)]));
   return value;
 }
 
@@ -216,7 +234,16 @@ function timelineFor(events: TimelineEvent[], variant: string): TimelineInput {
 /** What makes two ladders "the same" for a reader: rows, labels, marks and states, not ports or times. */
 function shapeOf(l: Ladder): string {
   return l.rows
-    .map((r) => [r.kind, r.leftToRight, r.label.replace(/ \([0-9.]+ m?s\)$/, ''), r.marks.join('+'), (r.leftState ?? '').replace(/ [0-9.]+ s$/, ''), (r.rightState ?? '').replace(/ [0-9.]+ s$/, '')].join('|'))
+    .map((r) =>
+      [
+        r.kind,
+        r.leftToRight,
+        r.label.replace(/ \([0-9.]+ m?s\)$/, ''),
+        r.marks.join('+'),
+        (r.leftState ?? '').replace(/ [0-9.]+ s$/, ''),
+        (r.rightState ?? '').replace(/ [0-9.]+ s$/, ''),
+      ].join('|'),
+    )
     .join('\n');
 }
 
@@ -228,21 +255,38 @@ const MAX_LADDERS = 30;
 /** A variant: parameters, observations, counters, the state timeline and its connections' ladders. `anchors` collects the frame rows drawn. */
 function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], anchors: Set<string>): string {
   const parts: string[] = [`<h3 id="variant-${esc(v.name)}">Variant <code>${esc(v.name)}</code></h3>`];
-  if (Object.keys(v.params).length) parts.push(`<p class="meta">${Object.entries(v.params).map(([k, val]) => `${esc(k)} = ${esc(String(val))}`).join(' · ')}</p>`);
+  if (Object.keys(v.params).length)
+    parts.push(
+      `<p class="meta">${Object.entries(v.params)
+        .map(([k, val]) => `${esc(k)} = ${esc(String(val))}`)
+        .join(' · ')}</p>`,
+    );
   const counters = (v.observations.counters ?? {}) as Record<string, number>;
   const obs = { ...v.observations };
   delete obs.counters;
   parts.push(`<details class="more"><summary>Observations</summary><pre>${esc(JSON.stringify(summarise(obs), null, 2))}</pre></details>`);
   if (Object.keys(counters).length) {
-    parts.push(`<details><summary>Counters that changed (${Object.keys(counters).length})</summary><pre>${esc(Object.entries(counters).map(([k, n]) => `${k} ${n > 0 ? '+' : ''}${n}`).join('\n'))}</pre></details>`);
+    parts.push(
+      `<details><summary>Counters that changed (${Object.keys(counters).length})</summary><pre>${esc(
+        Object.entries(counters)
+          .map(([k, n]) => `${k} ${n > 0 ? '+' : ''}${n}`)
+          .join('\n'),
+      )}</pre></details>`,
+    );
   }
   const mine = events.filter((e) => (e as { variant?: string | null }).variant === v.name);
   const tl = timelineFor(events, v.name);
-  if (tl.kernel.some((k) => k.state !== null && k.state !== 'LISTEN') || tl.peer.length) parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(tl)}</div>`);
-  else parts.push(`<p class="meta">No TCP connection in this variant's socket table${v.frames === 0 ? ', and nothing crossed the wire' : ''}: ${v.frames === 0 ? 'bind() and listen() put nothing on it' : 'see the capture'}.</p>`);
+  if (tl.kernel.some((k) => k.state !== null && k.state !== 'LISTEN') || tl.peer.length)
+    parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(tl)}</div>`);
+  else
+    parts.push(
+      `<p class="meta">No TCP connection in this variant's socket table${v.frames === 0 ? ', and nothing crossed the wire' : ''}: ${v.frames === 0 ? 'bind() and listen() put nothing on it' : 'see the capture'}.</p>`,
+    );
   if (v.pcap) {
     const file = path.join(dir, v.pcap);
-    parts.push(`<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`);
+    parts.push(
+      `<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`,
+    );
     if (fs.existsSync(file) && v.frames > 0) {
       const ladders = layoutLadders(analyzeTcp(readPcap(file)), mine);
       const id = v.pcap.replace(/\.pcap$/, '');
@@ -267,11 +311,16 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
         if (same.length) {
           const inner = same.slice(0, Math.max(0, MAX_LADDERS - drawn));
           drawn += inner.length;
-          parts.push(`<details class="more same"><summary>The same on ${same.length} more connection${same.length === 1 ? '' : 's'}: ${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`);
+          parts.push(
+            `<details class="more same"><summary>The same on ${same.length} more connection${same.length === 1 ? '' : 's'}: ${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`,
+          );
         }
       }
       const left = ladders.length - [...shapes.values()].slice(0, shapeCount).reduce((n, g) => n + g.length, 0);
-      if (left > 0) parts.push(`<p class="meta">… ${left} more connections in the capture, differently shaped: <code>twlab show ${esc(v.pcap)} --summary</code>, then <code>--conn N</code></p>`);
+      if (left > 0)
+        parts.push(
+          `<p class="meta">… ${left} more connections in the capture, differently shaped: <code>twlab show ${esc(v.pcap)} --summary</code>, then <code>--conn N</code></p>`,
+        );
     }
   }
   return parts.join('\n');
@@ -287,7 +336,10 @@ function outputSection(result: LabResult): string {
 
 export function renderLabReport(dir: string, result: LabResult, events: TimelineEvent[]): string {
   const def = allLabs().find((l) => l.id === result.lab);
-  const rows = (o: Record<string, unknown>): string => Object.entries(o).map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(Array.isArray(v) ? v.join(',') : String(v))}</code></td></tr>`).join('');
+  const rows = (o: Record<string, unknown>): string =>
+    Object.entries(o)
+      .map(([k, v]) => `<tr><th>${esc(k)}</th><td><code>${esc(Array.isArray(v) ? v.join(',') : String(v))}</code></td></tr>`)
+      .join('');
   // the variants first: the answers link to the ladder rows they draw
   const anchors = new Set<string>();
   const variants = result.variants.map((v) => variantSection(dir, v, events, anchors)).join('\n');
@@ -317,7 +369,10 @@ ${STEPPER_SCRIPT}
 export function renderIndex(labs: Array<{ dirName: string; result: LabResult }>, opts: { course?: boolean } = {}): string {
   const row = ({ dirName, result }: { dirName: string; result: LabResult }): string =>
     `<tr><td>${esc(result.lab)}</td><td><a href="${esc(dirName)}/report.html">${esc(result.title)}</a></td><td>${result.claims
-      .map((c) => `<div><a href="${esc(dirName)}/report.html#claim-${esc(c.id)}">${esc(c.id)}</a> ${verdictBadge(c.verdict)} <span class="meta">${esc(c.text)}</span></div>`)
+      .map(
+        (c) =>
+          `<div><a href="${esc(dirName)}/report.html#claim-${esc(c.id)}">${esc(c.id)}</a> ${verdictBadge(c.verdict)} <span class="meta">${esc(c.text)}</span></div>`,
+      )
       .join('')}</td><td class="meta">${esc(result.startedAt)}</td></tr>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab — results</title><style>${CSS}</style></head>
@@ -362,8 +417,13 @@ function readResult(file: string): LabResult | string {
   } catch {
     return `result.json is not whole JSON (${text.length} bytes; cut short?)`;
   }
-  if (!r || typeof r !== 'object' || typeof r.lab !== 'string' || !Array.isArray(r.claims) || !Array.isArray(r.variants)) return 'result.json is not a lab result';
-  if (!r.claims.every((c) => c && typeof c.id === 'string' && typeof c.verdict === 'string') || !r.variants.every((v) => v && typeof v.name === 'string')) return 'result.json has claims or variants that are not whole';
+  if (!r || typeof r !== 'object' || typeof r.lab !== 'string' || !Array.isArray(r.claims) || !Array.isArray(r.variants))
+    return 'result.json is not a lab result';
+  if (
+    !r.claims.every((c) => c && typeof c.id === 'string' && typeof c.verdict === 'string') ||
+    !r.variants.every((v) => v && typeof v.name === 'string')
+  )
+    return 'result.json has claims or variants that are not whole';
   return r as LabResult;
 }
 
@@ -413,7 +473,9 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
   const bind = compareBindMatrix(columns);
   const differing = rows.filter((r) => r.differs).length;
   const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
-  const head = columns.map((c) => `<th>${c.folder ? `<a href="${esc(c.folder)}/index.html">${esc(columnLabel(c))}</a>` : esc(columnLabel(c))}</th>`).join('');
+  const head = columns
+    .map((c) => `<th>${c.folder ? `<a href="${esc(c.folder)}/index.html">${esc(columnLabel(c))}</a>` : esc(columnLabel(c))}</th>`)
+    .join('');
   const kernelRows = columns
     .map((c, i) => {
       const info = infos[i] ?? {};
@@ -429,7 +491,11 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
   const claimRows = rows
     .map((r) => {
       const cells = r.cells
-        .map((x) => (x ? `<td class="${x.differs ? 'differs' : ''}" title="${esc(x.evidence)}"><a href="${esc(x.href)}">${verdictBadge(x.verdict)}</a></td>` : '<td class="meta">—</td>'))
+        .map((x) =>
+          x
+            ? `<td class="${x.differs ? 'differs' : ''}" title="${esc(x.evidence)}"><a href="${esc(x.href)}">${verdictBadge(x.verdict)}</a></td>`
+            : '<td class="meta">—</td>',
+        )
         .join('');
       return `<tr class="${r.differs ? 'row-differs' : r.partlyUntested ? 'row-untested' : ''}"><th>${esc(r.claim)}</th><td>${esc(r.lab)} ${esc(r.slug)}</td><td>${esc(r.text)}</td>${cells}</tr>`;
     })
@@ -437,11 +503,15 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
   const LIMIT = 300;
   const bindRows = bind.changes
     .slice(0, LIMIT)
-    .map((ch) => `<tr><td><code>${esc(ch.cell)}</code></td>${ch.outcomes.map((o) => `<td><code>${o === null ? '—' : esc(o)}</code></td>`).join('')}</tr>`)
+    .map(
+      (ch) =>
+        `<tr><td><code>${esc(ch.cell)}</code></td>${ch.outcomes.map((o) => `<td><code>${o === null ? '—' : esc(o)}</code></td>`).join('')}</tr>`,
+    )
     .join('\n');
-  const bindSection = columns.filter((c) => c.labs.has('01')).length < 2
-    ? ''
-    : `<h2>Lab 01: bind-matrix cells that changed between kernels</h2>
+  const bindSection =
+    columns.filter((c) => c.labs.has('01')).length < 2
+      ? ''
+      : `<h2>Lab 01: bind-matrix cells that changed between kernels</h2>
 <p>${bind.changes.length} of ${bind.compared} cells measured on more than one kernel have another outcome (B's <code>bind()</code>, and the <code>listen()</code> calls where both binds succeeded).${bind.changes.length > LIMIT ? ` The first ${LIMIT} are shown; result.json has them all.` : ''}</p>
 ${bind.changes.length ? `<table><tr><th>cell</th>${head}</tr>\n${bindRows}\n</table>` : ''}`;
   return `<!doctype html>
@@ -516,7 +586,15 @@ export function writeReports(outDir: string, ids?: readonly string[], skipped: s
   }
   const index = path.join(outDir, 'index.html');
   const single = columns.length === 1 && columns[0]!.host;
-  writeAtomically(index, columns.length === 0 || single ? renderIndex([...(columns[0]?.labs.values() ?? [])]) : renderMatrixIndex(columns, columns.map((c) => kernelInfo(outDir, c))));
+  writeAtomically(
+    index,
+    columns.length === 0 || single
+      ? renderIndex([...(columns[0]?.labs.values() ?? [])])
+      : renderMatrixIndex(
+          columns,
+          columns.map((c) => kernelInfo(outDir, c)),
+        ),
+  );
   written.push(index);
   return written;
 }

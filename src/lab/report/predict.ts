@@ -17,7 +17,10 @@ export function readPredictions(file: string, labs: readonly LabDefinition[]): {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new TwlabError('BAD_USAGE', `--predict ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory, not a file of answers' : err.message}`);
+    throw new TwlabError(
+      'BAD_USAGE',
+      `--predict ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory, not a file of answers' : err.message}`,
+    );
   }
   return readAnswersFile(file, text, labs);
 }
@@ -26,14 +29,21 @@ export function readPredictions(file: string, labs: readonly LabDefinition[]): {
  * Asks each lab's questions on the terminal: arrow keys move, a number picks, Enter confirms (or
  * skips, with nothing picked); Ctrl-C stops. Prompts go to `output` (stderr), so stdout stays clean.
  */
-export async function askOnTerminal(labs: readonly LabDefinition[], input: NodeJS.ReadStream, output: NodeJS.WriteStream): Promise<Predictions> {
+export async function askOnTerminal(
+  labs: readonly LabDefinition[],
+  input: NodeJS.ReadStream,
+  output: NodeJS.WriteStream,
+): Promise<Predictions> {
   const out: Predictions = {};
   readline.emitKeypressEvents(input);
   const wasRaw = input.isRaw;
   input.setRawMode(true);
   input.resume();
   const w = (s: string): boolean => output.write(s);
-  const paint = output.isTTY && !process.env.NO_COLOR ? (code: string, s: string): string => `\x1b[${code}m${s}\x1b[0m` : (_code: string, s: string): string => s;
+  const paint =
+    output.isTTY && !process.env.NO_COLOR
+      ? (code: string, s: string): string => `\x1b[${code}m${s}\x1b[0m`
+      : (_code: string, s: string): string => s;
   try {
     w('\nPredict first: what will the kernel do? (↑/↓ or a number to choose, Enter to confirm; Enter with nothing chosen skips)\n');
     for (const def of labs) {
@@ -53,11 +63,16 @@ export async function askOnTerminal(labs: readonly LabDefinition[], input: NodeJ
   return out;
 }
 
-function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: string) => boolean, paint: (code: string, s: string) => string): Promise<string | null> {
+function choose(
+  choices: readonly string[],
+  input: NodeJS.ReadStream,
+  w: (s: string) => boolean,
+  paint: (code: string, s: string) => string,
+): Promise<string | null> {
   let at = -1;
   const draw = (first: boolean): void => {
     if (!first) w(`\x1b[${choices.length}A`);
-    choices.forEach((c, i) => w(`\r\x1b[K    ${i === at ? paint('1;36', `› ${i + 1}) ${c}`) : `  ${i + 1}) ${c}`}\n`));
+    for (const [i, c] of choices.entries()) w(`\r\x1b[K    ${i === at ? paint('1;36', `› ${i + 1}) ${c}`) : `  ${i + 1}) ${c}`}\n`);
   };
   draw(true);
   return new Promise((resolve, reject) => {
@@ -85,7 +100,13 @@ function choose(choices: readonly string[], input: NodeJS.ReadStream, w: (s: str
 const framesText = (q: QuestionResult): string =>
   q.frames
     .filter((f) => f.numbers.length)
-    .map((f) => `${f.pcap} ${f.numbers.slice(0, 8).map((n) => `#${n}`).join(', ')}${f.numbers.length > 8 ? ` … (${f.numbers.length} frames)` : ''}`)
+    .map(
+      (f) =>
+        `${f.pcap} ${f.numbers
+          .slice(0, 8)
+          .map((n) => `#${n}`)
+          .join(', ')}${f.numbers.length > 8 ? ` … (${f.numbers.length} frames)` : ''}`,
+    )
     .join('; ');
 
 /** Each prediction beside what the kernel did, why, and where the capture shows it. */

@@ -22,7 +22,10 @@ export interface Kept {
 /** A folder name for a start time: 2026-12-03T17-40-12Z (no colons: they trouble other systems). */
 export function stampOf(startedAt: string | null, fallback: Date): string {
   const d = startedAt && !Number.isNaN(Date.parse(startedAt)) ? new Date(startedAt) : fallback;
-  return d.toISOString().replace(/\.\d+Z$/, 'Z').replace(/:/g, '-');
+  return d
+    .toISOString()
+    .replace(/\.\d+Z$/, 'Z')
+    .replace(/:/g, '-');
 }
 
 /**

@@ -101,9 +101,23 @@ export async function runJob(job: LabJob): Promise<LabResult> {
       noCapture = e.message;
     }
   }
-  const ctx = new LabContext({ def: def!, params: job.params, dir: job.stagingDir, net, link, capture, send, system, missingKnobs, cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE });
+  const ctx = new LabContext({
+    def: def!,
+    params: job.params,
+    dir: job.stagingDir,
+    net,
+    link,
+    capture,
+    send,
+    system,
+    missingKnobs,
+    cpu: process.env.TWLAB_CPU_GATE === '1' ? runnerGate(def!.id) : NO_GATE,
+  });
   if (noCapture) ctx.note(`${noCapture}: frames are stamped as twlab reads and writes them`);
-  if (system.identity.os === 'Linux' && !diagAvailable()) ctx.note('this kernel answers no sock_diag for TCP (tcp_diag not loaded): the socket table is read whole from /proc/net/tcp where one four-tuple would do');
+  if (system.identity.os === 'Linux' && !diagAvailable())
+    ctx.note(
+      'this kernel answers no sock_diag for TCP (tcp_diag not loaded): the socket table is read whole from /proc/net/tcp where one four-tuple would do',
+    );
   const startedAt = new Date();
   const t0 = performance.now();
   let stoppedBy: KnobMissingError | null = null;
@@ -115,7 +129,11 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     if (!(e instanceof KnobMissingError)) throw e;
     stoppedBy = e;
     for (const c of labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id))) {
-      ctx.judge(c.id, { requires: [requires(`the knob ${e.knob}`, false, e.message)], agrees: false, evidence: 'the lab stopped where it needed that knob' });
+      ctx.judge(c.id, {
+        requires: [requires(`the knob ${e.knob}`, false, e.message)],
+        agrees: false,
+        evidence: 'the lab stopped where it needed that knob',
+      });
     }
     ctx.conclude(`Stopped: ${e.message}; claims not judged by then are not tested.`);
     ctx.concludeClaims();
@@ -154,7 +172,9 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     } else result.questions = ordered;
     if (job.classAnswers) result.class = scoreClass(ordered, job.classAnswers);
   }
-  const missing = labClaims(def!).filter((c) => !ctx.claims.some((r) => r.id === c.id)).map((c) => c.id);
+  const missing = labClaims(def!)
+    .filter((c) => !ctx.claims.some((r) => r.id === c.id))
+    .map((c) => c.id);
   if (missing.length) throw new Error(`lab ${def!.id} gave no verdict for ${missing.join(', ')}`);
   writeTimeline(job.stagingDir, { lab: def!.id, clock: ctx.clock, events: ctx.timeline });
   fs.writeFileSync(path.join(job.stagingDir, 'result.json'), formatJson(result, 5) + '\n');
@@ -162,14 +182,26 @@ export async function runJob(job: LabJob): Promise<LabResult> {
 }
 
 /** The lab's network and system under test: Linux's TUN, or another OS's stack on a tap. */
-async function labNetwork(job: LabJob, sysctls: Record<string, string | number>, record: string[]): Promise<{ net: LabNetwork; link: LabLink; system: Backend; missingKnobs: KnobMissingError[] }> {
+async function labNetwork(
+  job: LabJob,
+  sysctls: Record<string, string | number>,
+  record: string[],
+): Promise<{ net: LabNetwork; link: LabLink; system: Backend; missingKnobs: KnobMissingError[] }> {
   if (!job.stack) {
     const net = await setupLabNetwork({ sysctls, record });
     return { net, link: new TunLink(net.tunFd), system: currentBackend(), missingKnobs: [] };
   }
   const label = job.stack.label;
   const freebsd = job.stack.os === 'FreeBSD';
-  const s = await setupStackNetwork({ helper: job.stack.helper, env: job.stack.env, os: job.stack.os, label: (release) => label.replace('{release}', release), knobs: freebsd ? FREEBSD_KNOBS : NETBSD_KNOBS, sysctls, record });
+  const s = await setupStackNetwork({
+    helper: job.stack.helper,
+    env: job.stack.env,
+    os: job.stack.os,
+    label: (release) => label.replace('{release}', release),
+    knobs: freebsd ? FREEBSD_KNOBS : NETBSD_KNOBS,
+    sysctls,
+    record,
+  });
   const system = freebsd ? fstackBackend(s.backend) : s.backend;
   useBackend(system);
   return { net: s.net, link: s.link, system, missingKnobs: s.missing };
@@ -190,7 +222,7 @@ async function main(): Promise<void> {
     process.exit(0);
   } catch (e) {
     const err = e as Error & { code?: string };
-    send({ type: 'error', lab: job.labId, code: err.code ?? 'LAB_FAILED', message: err.code ? err.message : err.stack ?? err.message });
+    send({ type: 'error', lab: job.labId, code: err.code ?? 'LAB_FAILED', message: err.code ? err.message : (err.stack ?? err.message) });
     process.exit(1);
   }
 }

@@ -41,7 +41,9 @@ export function prepareOutDir(dir: string): string {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') continue;
-      fail(`--out ${dir}: cannot create ${made} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`);
+      fail(
+        `--out ${dir}: cannot create ${made} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`,
+      );
     }
   }
   const probe = path.join(abs, `.twlab-write-test-${process.pid}`);
@@ -51,7 +53,9 @@ export function prepareOutDir(dir: string): string {
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     fs.rmSync(probe, { force: true });
-    fail(`--out ${dir}: cannot write into ${abs} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : code === 'ENOSPC' ? 'no space left on device' : (code ?? (e as Error).message)})`);
+    fail(
+      `--out ${dir}: cannot write into ${abs} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : code === 'ENOSPC' ? 'no space left on device' : (code ?? (e as Error).message)})`,
+    );
   }
   return abs;
 }
@@ -88,7 +92,10 @@ export function checkOutDir(dir: string): { abs: string; existing: string; missi
   }
   try {
     const kind = PSEUDO_FS[Number(fs.statfsSync(existing).type)];
-    if (kind) fail(`--out ${dir}: ${existing} is on ${kind}, a kernel pseudo-filesystem; choose a directory on a real disk (e.g. --out ./captures)`);
+    if (kind)
+      fail(
+        `--out ${dir}: ${existing} is on ${kind}, a kernel pseudo-filesystem; choose a directory on a real disk (e.g. --out ./captures)`,
+      );
   } catch (e) {
     if (e instanceof TwlabError) throw e;
   }
@@ -96,7 +103,9 @@ export function checkOutDir(dir: string): { abs: string; existing: string; missi
     fs.accessSync(existing, fs.constants.W_OK);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    fail(`--out ${dir}: cannot write into ${existing} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`);
+    fail(
+      `--out ${dir}: cannot write into ${existing} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`,
+    );
   }
   return { abs, existing, missing };
 }

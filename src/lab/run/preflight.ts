@@ -71,7 +71,11 @@ export function checks(): Check[] {
   out.push({
     name: 'privileges for a private network namespace',
     ok: iso,
-    detail: root ? 'running as root: `unshare --net`' : iso ? 'not root; unprivileged user namespaces work: `unshare -rn`' : 'not root, and `unshare -rn true` fails (no unprivileged user namespaces)',
+    detail: root
+      ? 'running as root: `unshare --net`'
+      : iso
+        ? 'not root; unprivileged user namespaces work: `unshare -rn`'
+        : 'not root, and `unshare -rn true` fails (no unprivileged user namespaces)',
     fix: 'run as root (sudo npx twlab …), or allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu)',
     code: 'NO_PRIVILEGE',
   });
@@ -110,14 +114,26 @@ export function checks(): Check[] {
   } catch (e) {
     addonDetail = (e as Error).message.split('\n')[0]!;
   }
-  out.push({ name: 'native addon built', ok: addonOk, detail: addonDetail, fix: 'npm install (or npm run build) in the twlab folder; needs python3, make and g++', code: 'ADDON_MISSING' });
+  out.push({
+    name: 'native addon built',
+    ok: addonOk,
+    detail: addonDetail,
+    fix: 'npm install (or npm run build) in the twlab folder; needs python3, make and g++',
+    code: 'ADDON_MISSING',
+  });
   // measured, not guessed from the version: distributions backport it (Debian's 6.1 has it)
   let portRange: { ok: boolean; detail: string } = { ok: false, detail: 'the native addon is needed to try it' };
   if (addonOk) {
     const s = KernelSocket.create('ipv4', 'tcp');
     const r = s.setOption('IP_LOCAL_PORT_RANGE', { lo: 40000, hi: 40010 });
     s.closeNow();
-    portRange = { ok: r.ret === 0, detail: r.ret === 0 ? `setsockopt(IP_LOCAL_PORT_RANGE) works on ${os.release()}` : `setsockopt(IP_LOCAL_PORT_RANGE) → ${r.errno} on ${os.release()}` };
+    portRange = {
+      ok: r.ret === 0,
+      detail:
+        r.ret === 0
+          ? `setsockopt(IP_LOCAL_PORT_RANGE) works on ${os.release()}`
+          : `setsockopt(IP_LOCAL_PORT_RANGE) → ${r.errno} on ${os.release()}`,
+    };
   }
   out.push({
     name: 'IP_LOCAL_PORT_RANGE (Linux 6.3, or a backport)',
@@ -127,14 +143,27 @@ export function checks(): Check[] {
     warning: true,
   });
   const [nodeMaj, nodeMin] = process.versions.node.split('.').map(Number) as [number, number];
-  out.push({ name: 'Node.js ≥ 20.19', ok: nodeMaj > 20 || (nodeMaj === 20 && nodeMin >= 19), detail: `node ${process.versions.node}`, fix: 'install Node.js 20.19 or newer', warning: true });
+  out.push({
+    name: 'Node.js ≥ 20.19',
+    ok: nodeMaj > 20 || (nodeMaj === 20 && nodeMin >= 19),
+    detail: `node ${process.versions.node}`,
+    fix: 'install Node.js 20.19 or newer',
+    warning: true,
+  });
   return out;
 }
 
 /** Starts a throw-away lab namespace exactly as the runner would, and builds the lab network in it. */
 export function liveCheck(iso: Isolation): Check {
-  const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', ...iso.unshareArgs, '--', process.execPath, path.join(__dirname, 'live-check-main.js')], { encoding: 'utf8', timeout: 20000 });
-  let reply: { ok: boolean; interfaces?: string[]; error?: string } = { ok: false, error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop() };
+  const r = spawnSync(
+    'setpriv',
+    ['--pdeathsig', 'KILL', '--', 'unshare', ...iso.unshareArgs, '--', process.execPath, path.join(__dirname, 'live-check-main.js')],
+    { encoding: 'utf8', timeout: 20000 },
+  );
+  let reply: { ok: boolean; interfaces?: string[]; error?: string } = {
+    ok: false,
+    error: (r.stderr || r.error?.message || `exit ${r.status}`).trim().split('\n').pop(),
+  };
   try {
     reply = JSON.parse(r.stdout.trim().split('\n').pop() ?? '') as typeof reply;
   } catch {

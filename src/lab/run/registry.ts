@@ -9,7 +9,8 @@ const LAB_FILE = /^(\d{2})-[a-z0-9-]+\.(js|ts)$/;
 /** a lab with its own judge or printer: `NN-slug/index.ts` beside them */
 const LAB_FOLDER = /^(\d{2})-[a-z0-9-]+$/;
 
-const isLabFolder = (dir: string, f: string): boolean => LAB_FOLDER.test(f) && ['index.js', 'index.ts'].some((i) => fs.existsSync(path.join(dir, f, i)));
+const isLabFolder = (dir: string, f: string): boolean =>
+  LAB_FOLDER.test(f) && ['index.js', 'index.ts'].some((i) => fs.existsSync(path.join(dir, f, i)));
 
 /** A lab file beside a folder of the same name is a stale build of a lab that became a folder: the folder wins. */
 const isLab = (dir: string, f: string): boolean =>
@@ -22,7 +23,10 @@ export function labsDir(): string {
 
 /** twlab's own labs, then any folders in TWLAB_LABS_DIR (colon-separated) holding compiled labs of your own. */
 export function labDirs(): string[] {
-  const extra = (process.env.TWLAB_LABS_DIR ?? '').split(':').filter(Boolean).map((d) => path.resolve(d));
+  const extra = (process.env.TWLAB_LABS_DIR ?? '')
+    .split(':')
+    .filter(Boolean)
+    .map((d) => path.resolve(d));
   return [labsDir(), ...extra];
 }
 
@@ -39,7 +43,10 @@ export function allLabs(): LabDefinition[] {
   const labs: LabDefinition[] = [];
   for (const [dir, f] of files) {
     // eslint-disable-next-line @typescript-eslint/no-require-imports
-    const mod = require(isLabFolder(dir, f) ? path.join(dir, f, 'index') : path.join(dir, f)) as { default?: LabDefinition; lab?: LabDefinition };
+    const mod = require(isLabFolder(dir, f) ? path.join(dir, f, 'index') : path.join(dir, f)) as {
+      default?: LabDefinition;
+      lab?: LabDefinition;
+    };
     const def = mod.default ?? mod.lab;
     if (!def || typeof def.run !== 'function') continue;
     if (labs.some((l) => l.id === def.id)) throw new Error(`two labs share id ${def.id} (${f})`);
@@ -63,7 +70,10 @@ export function resolveLabIds(ids: readonly string[]): LabDefinition[] {
     }
     const def = labs.find((l) => l.id === want || l.id === want.padStart(2, '0') || l.slug === want || `${l.id}-${l.slug}` === want);
     if (!def) {
-      throw new TwlabError('UNKNOWN_LAB', `unknown lab ${JSON.stringify(raw)}; known: ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (see \`twlab list\`)`);
+      throw new TwlabError(
+        'UNKNOWN_LAB',
+        `unknown lab ${JSON.stringify(raw)}; known: ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (see \`twlab list\`)`,
+      );
     }
     if (!chosen.includes(def)) chosen.push(def);
   }

@@ -163,13 +163,23 @@ export class LabRunner {
       params: opts.params.get(def.id) ?? {},
       stagingDir: staging,
       ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}),
-      ...(opts.classAnswers ? { classAnswers: [...opts.classAnswers].map(([name, p]) => [name, p[def.id] ?? {}] as [string, Record<string, string | number | null>]) } : {}),
+      ...(opts.classAnswers
+        ? {
+            classAnswers: [...opts.classAnswers].map(
+              ([name, p]) => [name, p[def.id] ?? {}] as [string, Record<string, string | number | null>],
+            ),
+          }
+        : {}),
       ...(opts.stack ? { stack: opts.stack } : {}),
     };
     const child = spawn(
       'setpriv',
       ['--pdeathsig', 'KILL', '--', 'unshare', ...opts.isolation.unshareArgs, '--', process.execPath, labMainEntry(), JSON.stringify(job)],
-      { detached: true, stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, UV_THREADPOOL_SIZE: '16', TWLAB_CPU_GATE: '1', ...opts.env } },
+      {
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, UV_THREADPOOL_SIZE: '16', TWLAB_CPU_GATE: '1', ...opts.env },
+      },
     );
     this.#children.add(child);
     child.stdin!.on('error', () => undefined); // the lab may be gone before a grant reaches it
@@ -229,10 +239,22 @@ export class LabRunner {
             }
             try {
               const { replaced, earlier, notKept } = replaceFolder(staging, final);
-              resolve({ def, result, dir: final, replaced, earlier, error: null, ...(notKept ? { notKept } : {}), ...(extraError ? { extraError } : {}) });
+              resolve({
+                def,
+                result,
+                dir: final,
+                replaced,
+                earlier,
+                error: null,
+                ...(notKept ? { notKept } : {}),
+                ...(extraError ? { extraError } : {}),
+              });
               return;
             } catch (e) {
-              error = { code: 'LAB_FAILED', message: `its evidence could not be put in place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${path.basename(final)} is as it was` };
+              error = {
+                code: 'LAB_FAILED',
+                message: `its evidence could not be put in place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${path.basename(final)} is as it was`,
+              };
             }
           }
         }
@@ -252,7 +274,10 @@ export class LabRunner {
 function diskError(code: string, message: string): { code: string; message: string } | null {
   if (code !== 'ENOSPC' && code !== 'EDQUOT' && !/\b(ENOSPC|EDQUOT)\b/.test(message)) return null;
   const file = /'([^']+)'/.exec(message)?.[1];
-  return { code: 'ENOSPC', message: `no space left on device while writing its evidence${file ? ` (${path.basename(file)})` : ''}: nothing of this run was kept` };
+  return {
+    code: 'ENOSPC',
+    message: `no space left on device while writing its evidence${file ? ` (${path.basename(file)})` : ''}: nothing of this run was kept`,
+  };
 }
 
 /** Sends `signal` to a child's whole process group (it was started detached), if it is still there. */
@@ -281,10 +306,17 @@ export async function withSignalForwarding<T>(runner: { interrupt(signal: NodeJS
  * The one line an interrupted run ends with: what it replaced (labs that finished before the
  * signal; whether the index could be updated) and what it left as it was.
  */
-export function interruptedError(signal: NodeJS.Signals, what: { replaced?: string[]; untouched?: string[]; index?: string | null } = {}): TwlabError {
+export function interruptedError(
+  signal: NodeJS.Signals,
+  what: { replaced?: string[]; untouched?: string[]; index?: string | null } = {},
+): TwlabError {
   const replaced = what.replaced ?? [];
   const parts = [`interrupted by ${signal}; lab processes stopped`];
-  if (replaced.length) parts.push(`${replaced.join(', ')} had finished: their evidence and report.html replaced the earlier (${what.index ? `index.html not updated: ${what.index}` : 'index.html updated'})`);
-  if (what.untouched?.length || !replaced.length) parts.push(`earlier evidence${replaced.length ? ` of ${what.untouched!.join(', ')}` : ''} left as it was`);
+  if (replaced.length)
+    parts.push(
+      `${replaced.join(', ')} had finished: their evidence and report.html replaced the earlier (${what.index ? `index.html not updated: ${what.index}` : 'index.html updated'})`,
+    );
+  if (what.untouched?.length || !replaced.length)
+    parts.push(`earlier evidence${replaced.length ? ` of ${what.untouched!.join(', ')}` : ''} left as it was`);
   return new TwlabError('INTERRUPTED', parts.join('; '));
 }
