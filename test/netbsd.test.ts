@@ -164,8 +164,16 @@ describe("NetBSD's stack, built from the pinned sources", () => {
       const server = (s as { ret: number }).ret;
       expect(await h.callAsync('recv', { fd: server, max: 10, timeout_ms: 5000 })).toMatchObject({ ret: 0 }); // end of file
       ok('close', { fd: server });
-      const table = h.call('table');
-      const entries = table.kind === 'ok' ? parseTable(table.data.toString()) : [];
+      // the server's FIN reaches the client on the stack's own input thread: the table is read
+      // until the client's socket has left the states before TIME_WAIT (at most 5 s), not once
+      const clientEntry = (es: ReturnType<typeof parseTable>) =>
+        es.find((e) => e.local.port === Number(client.port) && e.remote.port === 7100);
+      let entries: ReturnType<typeof parseTable> = [];
+      for (const t0 = Date.now(); Date.now() - t0 < 5000; await new Promise((r) => setTimeout(r, 20))) {
+        const table = h.call('table');
+        entries = table.kind === 'ok' ? parseTable(table.data.toString()) : [];
+        if (!['ESTABLISHED', 'FIN_WAIT1', 'FIN_WAIT2', 'CLOSING'].includes(clientEntry(entries)?.state ?? '')) break;
+      }
       const tw = entries.filter((e) => e.state === 'TIME_WAIT');
       expect(tw).toHaveLength(1);
       expect(tw[0]).toMatchObject({ local: { address: '127.0.0.1', port: Number(client.port) }, remote: { port: 7100 } });
