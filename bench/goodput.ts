@@ -24,7 +24,10 @@ interface Figure {
   name: string;
   mbps: number;
   pps: number;
-  /** segments the kernel retransmitted (TCP_INFO total_retrans) and retransmissions the stack started (RTO, tail-loss probe, fast retransmit) */
+  /**
+   * segments the kernel retransmitted (TCP_INFO total_retrans) and retransmissions the stack started (RTO, tail-loss probe, fast
+   * retransmit)
+   */
   retrans?: { kernel: number; stack: number };
 }
 
@@ -148,7 +151,8 @@ async function main(): Promise<void> {
   const best = (name: string): Figure => rounds.get(name)!.reduce((a, b) => (b.mbps > a.mbps ? b : a));
   const raw = best('baseline: kernel UDP → TUN → TunLink (no TCP)').mbps;
   console.log(
-    `\nBulk goodput over the TUN device, ${BYTES / MB} MB per transfer, best and median of ${ROUNDS} interleaved rounds (after ${WARM_UP / MB} MB each way to warm up; in a fresh namespace)`,
+    `\nBulk goodput over the TUN device, ${BYTES / MB} MB per transfer, best and median of ${ROUNDS} interleaved rounds ` +
+      `(after ${WARM_UP / MB} MB each way to warm up; in a fresh namespace)`,
   );
   for (const [name, fs] of rounds) {
     const b = best(name);
@@ -172,7 +176,8 @@ async function main(): Promise<void> {
     );
   console.log(`retransmissions per round (kernel: segments, TCP_INFO; stack: retransmissions started) — ${retrans.join('; ')}`);
   console.log(
-    `(each round's ratios to its own raw rate, ${directions.join(' / ')}: ${rawRounds.map((raw, r) => directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`,
+    `(each round's ratios to its own raw ` +
+      `rate, ${directions.join(' / ')}: ${rawRounds.map((raw, r) => directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`,
   );
   process.exit(0);
 }

@@ -55,7 +55,8 @@ function main(): void {
     const bad = backwardsFrames(out, results);
     const notHolding = verdicts.filter((v) => !v.endsWith('holds') && !v.endsWith('differs by OS') && !v.endsWith('does not hold'));
     console.log(
-      `run ${i}: ${(wallMs / 1000).toFixed(1)} s; longest lab ${longest.lab} ${(longest.durationMs / 1000).toFixed(1)} s (×${(wallMs / longest.durationMs).toFixed(2)}); ` +
+      `run ${i}: ${(wallMs / 1000).toFixed(1)} s; longest ` +
+        `lab ${longest.lab} ${(longest.durationMs / 1000).toFixed(1)} s (×${(wallMs / longest.durationMs).toFixed(2)}); ` +
         `lab 11 evidence ${lab11 ? `${(dirBytes(path.join(out, `11-${lab11.slug}`)) / 1e6).toFixed(1)} MB, C13 ${lab11.claims.find((c) => c.id === 'C13')?.verdict}, C14 ${lab11.claims.find((c) => c.id === 'C14')?.verdict}` : 'n/a'}; ` +
         `frames out of time order: ${bad.length ? bad.join(', ') : 'none'}` +
         (notHolding.length ? `; ${notHolding.join('; ')}` : ''),

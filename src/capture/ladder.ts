@@ -532,10 +532,12 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
   const idOf = (n: number): string => (opts.id ? ` id="${esc(opts.id)}-f${n}"` : '');
   const parts: string[] = [];
   parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="monospace" font-size="11" data-left-role="${esc(l.leftRole)}" data-right-role="${esc(l.rightRole)}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="${W}" height="${h}" viewBox="0 ` +
+      `0 ${W} ${h}" font-family="monospace" font-size="11" data-left-role="${esc(l.leftRole)}" data-right-role="${esc(l.rightRole)}">`,
   );
   parts.push(
-    '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>',
+    '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" ' +
+      'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>',
   );
   parts.push(`<text x="${xL}" y="18" text-anchor="middle" font-weight="bold">${esc(l.leftRole)} ${esc(l.left)}</text>`);
   parts.push(`<text x="${xR}" y="18" text-anchor="middle" font-weight="bold">${esc(l.rightRole)} ${esc(l.right)}</text>`);
@@ -546,7 +548,8 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
       l.inferred.includes(side) ? `<title>${esc(s)} (inferred from the segments)</title>` : '';
     if (r.leftState)
       parts.push(
-        `<text class="state" x="${xL - 8}" y="${yy + 4}" text-anchor="end" font-weight="bold">${title('left', r.leftState)}${esc(r.leftState)}</text>`,
+        `<text class="state" x="${xL - 8}" y="${yy + 4}" text-anchor="end" ` +
+          `font-weight="bold">${title('left', r.leftState)}${esc(r.leftState)}</text>`,
       );
     if (r.rightState)
       parts.push(
@@ -557,21 +560,24 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
     const yy = ys[i]!;
     if (i > 0 && r.timeUs - l.rows[i - 1]!.timeUs >= GAP_US) {
       parts.push(
-        `<text class="gap" x="${(xL + xR) / 2}" y="${yy - 14}" text-anchor="middle" fill="#777">⋮ ${((r.timeUs - l.rows[i - 1]!.timeUs) / 1e6).toFixed(1)} s later ⋮</text>`,
+        `<text class="gap" x="${(xL + xR) / 2}" y="${yy - 14}" text-anchor="middle" ` +
+          `fill="#777">⋮ ${((r.timeUs - l.rows[i - 1]!.timeUs) / 1e6).toFixed(1)} s later ⋮</text>`,
       );
     }
     // each row a step (report.html can reveal them one by one); its states and time ride along
     const data = `data-step="${i}" data-t="${r.timeS.toFixed(6)}"${r.leftState ? ` data-left="${esc(r.leftState)}"` : ''}${r.rightState ? ` data-right="${esc(r.rightState)}"` : ''}`;
     if (r.elided) {
       parts.push(
-        `<g class="row elided" ${data}><text x="${(xL + xR) / 2}" y="${yy + 4}" text-anchor="middle" fill="#777">⋮ ${esc(r.label)} ⋮</text></g>`,
+        `<g class="row elided" ${data}><text x="${(xL + xR) / 2}" y="${yy + 4}" text-anchor="middle" ` +
+          `fill="#777">⋮ ${esc(r.label)} ⋮</text></g>`,
       );
       return;
     }
     if (r.kind === 'syscall') {
       parts.push(`<g class="row syscall" ${data}><text x="8" y="${yy + 4}" fill="#555">${r.timeS.toFixed(6)}</text>`);
       parts.push(
-        `<rect x="${xL - 5}" y="${yy - 5}" width="10" height="10" fill="#57a"/><text x="${xL + 12}" y="${yy + 4}" fill="#246" font-weight="bold">${esc(r.label)}</text>`,
+        `<rect x="${xL - 5}" y="${yy - 5}" width="10" height="10" fill="#57a"/><text x="${xL + 12}" y="${yy + 4}" fill="#246" ` +
+          `font-weight="bold">${esc(r.label)}</text>`,
       );
       // a call that blocked: a bar down the lifeline from where it began
       if (r.returns) {

@@ -505,7 +505,8 @@ export class CaptureReader implements Iterable<PcapRecord> {
       const body = this.#bytes.take(total - 8);
       if (!body)
         return this.#cut(
-          `${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} truncated at byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`,
+          `${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} truncated at ` +
+            `byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`,
         );
       const trailer = this.#u32(body, total - 12);
       if (trailer !== total)
@@ -601,7 +602,8 @@ export function openCapture(path: string): CaptureReader {
         : err.code === 'EACCES'
           ? 'permission denied'
           : err.code === 'NOT_A_FILE'
-            ? `${err.message}, not a capture file${err.message.includes('directory') ? '' : '; to read a capture from a pipe, give it on standard input: … | twlab show -'}`
+            ? `${err.message}, not a capture ` +
+              `file${err.message.includes('directory') ? '' : '; to read a capture from a pipe, give it on standard input: … | twlab show -'}`
             : err.message;
     throw new PcapError('PCAP_NOT_FOUND', `${path}: ${why}`);
   }

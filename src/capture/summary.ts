@@ -98,7 +98,10 @@ const SENT_DATA = 2;
 const DATA_AFTER_FIN = 8;
 const ZERO_WINDOW = 32;
 const FIN_HAS_ACK = 128;
-/** what had happened when the first RST came: its sender had sent its FIN; had data the other side had not acknowledged; had seen the other side's window shut */
+/**
+ * what had happened when the first RST came: its sender had sent its FIN; had data the other side had not acknowledged; had seen the other
+ * side's window shut
+ */
 const RST_AFTER_OWN_FIN = 512;
 const RST_UNACKED = 1024;
 const RST_ZERO_WINDOW_SEEN = 2048;
@@ -434,25 +437,29 @@ function explainIncarnation(f: Names, inc: IncarnationFacts, prev: IncarnationFa
     if (inc.bits & RST_AFTER_OWN_FIN && inc.bits & (DATA_AFTER_FIN << o))
       p(
         'rst-after-fin',
-        `${name(from)} had closed (its FIN acknowledged, none came back); ${name(o)}'s late data was answered with RST (#${n}): the socket was gone (FIN_WAIT_2 timed out, or closed)`,
+        `${name(from)} had closed (its FIN acknowledged, none came back); ${name(o)}'s late data was answered with RST ` +
+          `(#${n}): the socket was gone (FIN_WAIT_2 timed out, or closed)`,
         [n],
       );
     else if (inc.bits & (RST_UNACKED | RST_ZERO_WINDOW_SEEN))
       p(
         'abort-unsent',
-        `${name(from)} reset the connection (#${n}) with data still unacknowledged${inc.bits & RST_ZERO_WINDOW_SEEN ? ` and ${name(o)}'s window shut` : ''}: an abortive close (SO_LINGER {1,0}) drops it`,
+        `${name(from)} reset the connection (#${n}) with data still ` +
+          `unacknowledged${inc.bits & RST_ZERO_WINDOW_SEEN ? ` and ${name(o)}'s window shut` : ''}: an abortive close (SO_LINGER {1,0}) drops it`,
         [n],
       );
     else if (x[RST_LAST_DATA_FROM] === o)
       p(
         'abort-unread',
-        `${name(from)} reset the connection (#${n}) after ${name(o)}'s data: closed with received data unread (RFC 2525 §2.17), or SO_LINGER {1,0} after reading it`,
+        `${name(from)} reset the connection (#${n}) after ${name(o)}'s data: closed with received data unread (RFC 2525 §2.17), or ` +
+          `SO_LINGER {1,0} after reading it`,
         [n],
       );
     else
       p(
         'abort',
-        `${name(from)} reset the connection (#${n}) instead of closing with FIN: an abortive close (SO_LINGER {1,0}, or the process was killed with it set)`,
+        `${name(from)} reset the connection (#${n}) instead of closing with FIN: an abortive close (SO_LINGER {1,0}, or the ` +
+          `process was killed with it set)`,
         [n],
       );
   } else if (firstFin >= 0) {

@@ -134,7 +134,9 @@ export function netbsdCheck(listing: KernelListing = kernelListing()): Check {
   return {
     name: 'NetBSD stack (for --kernel netbsd)',
     ok: false,
-    detail: `not built yet: the first --kernel netbsd run builds it into ${nb.cacheDir} from ${from} (a few minutes on 2 cores)${tools.length ? `; missing: ${tools.join(', ')}` : ''}`,
+    detail:
+      `not built yet: the first --kernel netbsd run builds it into ${nb.cacheDir} from ${from} (a few minutes on 2 ` +
+      `cores)${tools.length ? `; missing: ${tools.join(', ')}` : ''}`,
     fix: tools.length
       ? 'apt-get install gcc make xz-utils tar'
       : 'nothing to do: it is built on first use (or now, with `twlab run 01 --kernel netbsd`)',

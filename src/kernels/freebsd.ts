@@ -119,7 +119,8 @@ function requireTools(): void {
   if (missing.length) {
     throw new TwlabError(
       'MISSING_TOOL',
-      `building FreeBSD's stack (F-Stack) needs ${missing.map((t) => t.what).join(', ')}; fix: apt-get install ${[...new Set(missing.map((t) => t.pkg))].join(' ')}`,
+      `building FreeBSD's stack (F-Stack) needs ${missing.map((t) => t.what).join(', ')}; fix: apt-get ` +
+        `install ${[...new Set(missing.map((t) => t.pkg))].join(' ')}`,
     );
   }
 }
@@ -191,7 +192,8 @@ async function download(step: Step, into: string): Promise<string> {
   } catch (e) {
     throw new TwlabError(
       'STACK_BUILD',
-      `cannot download F-Stack from ${FSTACK.archiveUrl}: ${(e as Error).message}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack at commit ${FSTACK.commit} (a folder or a .tar.xz/.tar.gz)`,
+      `cannot download F-Stack from ${FSTACK.archiveUrl}: ${(e as Error).message}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack ` +
+        `at commit ${FSTACK.commit} (a folder or a .tar.xz/.tar.gz)`,
     );
   }
   if (!res.ok || !res.body)
@@ -227,7 +229,8 @@ async function fetchSource(step: Step, scratch: string, src: string): Promise<st
     } catch {
       throw new TwlabError(
         'STACK_BUILD',
-        `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
+        `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of ` +
+          `commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
       );
     }
     if (st.isDirectory()) {
@@ -238,7 +241,8 @@ async function fetchSource(step: Step, scratch: string, src: string): Promise<st
       if (git.status === 0 && git.stdout.trim() !== FSTACK.commit) {
         throw new TwlabError(
           'STACK_BUILD',
-          `TWLAB_FREEBSD_SRC=${named} is F-Stack at commit ${git.stdout.trim().slice(0, 12)}; twlab is pinned to ${FSTACK.commit.slice(0, 12)} (git checkout ${FSTACK.commit})`,
+          `TWLAB_FREEBSD_SRC=${named} is F-Stack at commit ${git.stdout.trim().slice(0, 12)}; twlab is pinned ` +
+            `to ${FSTACK.commit.slice(0, 12)} (git checkout ${FSTACK.commit})`,
         );
       }
       step.log(`copying F-Stack's source from ${p}`);
@@ -419,7 +423,8 @@ export function checkFreebsdSource(): void {
   if (named && !fs.existsSync(path.resolve(named))) {
     throw new TwlabError(
       'STACK_BUILD',
-      `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
+      `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of ` +
+        `commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
     );
   }
 }
@@ -665,7 +670,10 @@ export function freebsdCheck(l: FreebsdListing = freebsdListing()): Check {
   return {
     name,
     ok: false,
-    detail: `not built yet: the first --kernel freebsd run builds F-Stack and a minimal DPDK into ${l.cacheDir} from ${from} (~6 min of CPU: 3–4 min on 2 idle cores)${l.missing.length ? `; missing: ${l.missing.join(', ')}` : ''}`,
+    detail:
+      `not built yet: the first --kernel freebsd run builds F-Stack and a minimal DPDK ` +
+      `into ${l.cacheDir} from ${from} (~6 min of CPU: 3–4 min on 2 idle ` +
+      `cores)${l.missing.length ? `; missing: ${l.missing.join(', ')}` : ''}`,
     fix: l.missing.length
       ? `apt-get install ${l.missing.join(' ')}`
       : 'nothing to do: it is built on first use (or now, with `twlab kernels --build freebsd`)',

@@ -134,7 +134,9 @@ export function decide(claim: ClaimSpec, j: Judgement, system: string | SystemUn
   if (valid.length < needed) {
     return {
       verdict: 'not tested',
-      evidence: `too few valid trials: ${valid.length} of ${j.trials.length} (a verdict needs ${needed}${needed < MIN_VALID_TRIALS ? `, every trial run` : ''}); ${excluded} not counted: ${failedText(firstExcluded!)}. Observed: ${j.evidence}`,
+      evidence:
+        `too few valid trials: ${valid.length} of ${j.trials.length} (a verdict ` +
+        `needs ${needed}${needed < MIN_VALID_TRIALS ? `, every trial run` : ''}); ${excluded} not counted: ${failedText(firstExcluded!)}. Observed: ${j.evidence}`,
       preconditions,
       trials,
     };

@@ -253,7 +253,9 @@ export class LabRunner {
             } catch (e) {
               error = {
                 code: 'LAB_FAILED',
-                message: `its evidence could not be put in place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${path.basename(final)} is as it was`,
+                message:
+                  `its evidence could not be put in place ` +
+                  `(${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${path.basename(final)} is as it was`,
               };
             }
           }
@@ -314,7 +316,8 @@ export function interruptedError(
   const parts = [`interrupted by ${signal}; lab processes stopped`];
   if (replaced.length)
     parts.push(
-      `${replaced.join(', ')} had finished: their evidence and report.html replaced the earlier (${what.index ? `index.html not updated: ${what.index}` : 'index.html updated'})`,
+      `${replaced.join(', ')} had finished: their evidence and report.html replaced the earlier ` +
+        `(${what.index ? `index.html not updated: ${what.index}` : 'index.html updated'})`,
     );
   if (what.untouched?.length || !replaced.length)
     parts.push(`earlier evidence${replaced.length ? ` of ${what.untouched!.join(', ')}` : ''} left as it was`);
