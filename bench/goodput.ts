@@ -170,15 +170,16 @@ async function main(): Promise<void> {
   // the kernel waits for (its tail-loss probe or RTO fires), or one of the kernel's delays ours
   const retrans = [...rounds]
     .filter(([, fs]) => fs[0]!.retrans)
-    .map(
-      ([name, fs]) =>
-        `${name.replace('stack: ', '')}: kernel ${fs.map((f) => f.retrans!.kernel).join('/')}, stack ${fs.map((f) => f.retrans!.stack).join('/')}`,
-    );
+    .map(([name, fs]) => {
+      const kernel = fs.map((f) => f.retrans!.kernel).join('/');
+      const stack = fs.map((f) => f.retrans!.stack).join('/');
+      return `${name.replace('stack: ', '')}: kernel ${kernel}, stack ${stack}`;
+    });
   console.log(`retransmissions per round (kernel: segments, TCP_INFO; stack: retransmissions started) — ${retrans.join('; ')}`);
-  console.log(
-    `(each round's ratios to its own raw ` +
-      `rate, ${directions.join(' / ')}: ${rawRounds.map((raw, r) => directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`,
+  const roundRatios = rawRounds.map((raw, r) =>
+    directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / '),
   );
+  console.log(`(each round's ratios to its own raw rate, ${directions.join(' / ')}: ${roundRatios.join(', ')})`);
   process.exit(0);
 }
 

@@ -571,6 +571,9 @@ function blockName(type: number): string {
   }
 }
 
+/** What openCapture adds when a name is not a regular file (a FIFO, a device): how to give a pipe instead. */
+const PIPE_HINT = '; to read a capture from a pipe, give it on standard input: … | twlab show -';
+
 /**
  * Opens a capture file for streaming (`-`: standard input, a capture piped in); throws PcapError
  * (one line) when it cannot be read at all. Only regular files are opened by name: opening a FIFO
@@ -602,8 +605,7 @@ export function openCapture(path: string): CaptureReader {
         : err.code === 'EACCES'
           ? 'permission denied'
           : err.code === 'NOT_A_FILE'
-            ? `${err.message}, not a capture ` +
-              `file${err.message.includes('directory') ? '' : '; to read a capture from a pipe, give it on standard input: … | twlab show -'}`
+            ? `${err.message}, not a capture file${err.message.includes('directory') ? '' : PIPE_HINT}`
             : err.message;
     throw new PcapError('PCAP_NOT_FOUND', `${path}: ${why}`);
   }

@@ -395,7 +395,8 @@ function explainIncarnation(f: Names, inc: IncarnationFacts, prev: IncarnationFa
       if (prevClosedFirst === client)
         p(
           'tw-reuse-by-closer',
-          `${c} closed the previous incarnation first, so held its TIME_WAIT, and opened the four-tuple again (tcp_tw_reuse, or an explicit bind)`,
+          `${c} closed the previous incarnation first, so held its TIME_WAIT, ` +
+            `and opened the four-tuple again (tcp_tw_reuse, or an explicit bind)`,
           [x[SYN_NUMBER]!],
         );
       else
@@ -434,6 +435,7 @@ function explainIncarnation(f: Names, inc: IncarnationFacts, prev: IncarnationFa
     const from = x[RST_FROM]!;
     const o = (1 - from) as 0 | 1;
     const n = x[RST_NUMBER]!;
+    const windowShut = inc.bits & RST_ZERO_WINDOW_SEEN ? ` and ${name(o)}'s window shut` : '';
     if (inc.bits & RST_AFTER_OWN_FIN && inc.bits & (DATA_AFTER_FIN << o))
       p(
         'rst-after-fin',
@@ -444,8 +446,8 @@ function explainIncarnation(f: Names, inc: IncarnationFacts, prev: IncarnationFa
     else if (inc.bits & (RST_UNACKED | RST_ZERO_WINDOW_SEEN))
       p(
         'abort-unsent',
-        `${name(from)} reset the connection (#${n}) with data still ` +
-          `unacknowledged${inc.bits & RST_ZERO_WINDOW_SEEN ? ` and ${name(o)}'s window shut` : ''}: an abortive close (SO_LINGER {1,0}) drops it`,
+        `${name(from)} reset the connection (#${n}) with data still unacknowledged${windowShut}: ` +
+          `an abortive close (SO_LINGER {1,0}) drops it`,
         [n],
       );
     else if (x[RST_LAST_DATA_FROM] === o)
@@ -570,7 +572,8 @@ export class SummaryWriter {
     const tw = c.timeWait.length ? c.timeWait.map((x) => (x === c.endpoints[0] ? 'left' : 'right')).join('+') : '-';
     const main = c.patterns.map((p) => PATTERNS[p.id].name).join('; ');
     const ended = c.ended.replace(c.endpoints[0], 'left').replace(c.endpoints[1], 'right');
-    const rest = `${String(c.incarnations).padStart(3)}  ${ended.padEnd(14)}  ${tw.padEnd(18)}  ${String(c.strays).padStart(6)}  ${String(c.retransmissions).padStart(7)}  ${dur.padStart(8)}  ${main}`;
+    const counts = `${String(c.strays).padStart(6)}  ${String(c.retransmissions).padStart(7)}`;
+    const rest = `${String(c.incarnations).padStart(3)}  ${ended.padEnd(14)}  ${tw.padEnd(18)}  ${counts}  ${dur.padStart(8)}  ${main}`;
     const explained = this.#explain
       ? c.patterns
           .map((p) => `\n${''.padStart(6)}${PATTERNS[p.id].name}: ${p.text}${p.lab ? ` — see \`twlab run ${p.lab}\`` : ''}`)
@@ -593,9 +596,8 @@ export class SummaryWriter {
     if (!pending) return;
     this.#pending = null;
     for (const text of pending) this.#width = Math.max(this.#width, text.split('\0')[1]!.length);
-    this.#out(
-      `${'#'.padStart(4)}  ${'connection'.padEnd(this.#width)}  inc  ${'ended'.padEnd(14)}  TIME_WAIT held by   strays  retrans  duration  close`,
-    );
+    const connection = 'connection'.padEnd(this.#width);
+    this.#out(`${'#'.padStart(4)}  ${connection}  inc  ${'ended'.padEnd(14)}  TIME_WAIT held by   strays  retrans  duration  close`);
     for (const text of pending) this.#write(text);
   }
 

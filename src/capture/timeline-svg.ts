@@ -105,13 +105,16 @@ export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
     for (const b of lane.bands) {
       const w = Math.max(1, x(b.to) - x(b.from));
       const dur = (b.to - b.from) / 1e6;
+      const stateName = b.state.replace(/ .*/, '');
+      const lasted = dur >= 1 ? `${dur.toFixed(1)} s` : `${(dur * 1000).toFixed(1)} ms`;
       parts.push(
-        `<g class="band" data-state="${esc(b.state.replace(/ .*/, ''))}"><rect x="${x(b.from).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="18" fill="${STATE_COLOURS[b.state.replace(/ .*/, '')] ?? '#ccc'}"><title>${esc(`${b.state}: ${dur >= 1 ? dur.toFixed(1) : (dur * 1000).toFixed(1)} ${dur >= 1 ? 's' : 'ms'}`)}</title></rect>`,
+        `<g class="band" data-state="${esc(stateName)}">` +
+          `<rect x="${x(b.from).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="18" fill="${STATE_COLOURS[stateName] ?? '#ccc'}">` +
+          `<title>${esc(`${b.state}: ${lasted}`)}</title></rect>`,
       );
-      if (w > 60)
-        parts.push(
-          `<text x="${(x(b.from) + 4).toFixed(1)}" y="${y + 13}">${esc(b.state)}${w > 160 ? ` · ${dur >= 1 ? `${dur.toFixed(1)} s` : `${(dur * 1000).toFixed(0)} ms`}` : ''}</text>`,
-        );
+      // a wide band also says how long it lasted, to the millisecond
+      const lastedLabel = w > 160 ? ` · ${dur >= 1 ? `${dur.toFixed(1)} s` : `${(dur * 1000).toFixed(0)} ms`}` : '';
+      if (w > 60) parts.push(`<text x="${(x(b.from) + 4).toFixed(1)}" y="${y + 13}">${esc(b.state)}${lastedLabel}</text>`);
       parts.push('</g>');
     }
   });
@@ -133,9 +136,8 @@ export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
     const y = sysTop + 20 + i * 16;
     const x1 = x(s.at);
     const x2 = x(s.at + (s.elapsedMs ?? 0) * 1000);
-    parts.push(
-      `<g class="syscall"><text x="${x0 - 6}" y="${y + 10}" text-anchor="end">${esc(`${s.call}(fd ${s.fd}) → ${s.errno ?? s.ret}`)}</text>`,
-    );
+    const call = `${s.call}(fd ${s.fd}) → ${s.errno ?? s.ret}`;
+    parts.push(`<g class="syscall"><text x="${x0 - 6}" y="${y + 10}" text-anchor="end">${esc(call)}</text>`);
     parts.push(
       `<rect x="${x1.toFixed(1)}" y="${y}" width="${Math.max(2, x2 - x1).toFixed(1)}" height="12" ` +
         `fill="#57a"><title>${esc(`${s.call} ${(s.elapsedMs ?? 0).toFixed(1)} ms`)}</title></rect>`,

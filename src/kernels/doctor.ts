@@ -120,10 +120,12 @@ export function kernelChecks(): Check[] {
 export function netbsdCheck(listing: KernelListing = kernelListing()): Check {
   const nb = listing.netbsd;
   if (nb.built) {
+    const minutes = (nb.built.buildMs / 60000).toFixed(1);
+    const mb = (nb.built.bytes / 1e6).toFixed(0);
     return {
       name: 'NetBSD stack (for --kernel netbsd)',
       ok: true,
-      detail: `${nb.built.label} built in ${(nb.built.buildMs / 60000).toFixed(1)} min from ${nb.built.source}: ${nb.built.dir} (${(nb.built.bytes / 1e6).toFixed(0)} MB)`,
+      detail: `${nb.built.label} built in ${minutes} min from ${nb.built.source}: ${nb.built.dir} (${mb} MB)`,
       warning: true,
     };
   }

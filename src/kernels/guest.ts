@@ -202,10 +202,12 @@ export function chooseAccel(k: CachedKernel): { accel: Accel; why: string } {
   );
   fs.closeSync(fd);
   const works = r.status === 0 && r.stdout.includes('twlab-init:');
+  // why not: the probe's first error line, else its exit status
+  const whyNot = (): string =>
+    r.error ? 'no answer in 20 s' : ((r.stderr || r.stdout).split('\n').find((l) => /error|fail/i.test(l)) ?? `exit ${r.status}`).trim();
   const detail = works
     ? `KVM boots a guest (probe: ${Math.round(performance.now() - t0)} ms)`
-    : `KVM does not run a guest here ` +
-      `(${r.error ? 'no answer in 20 s' : ((r.stderr || r.stdout).split('\n').find((l) => /error|fail/i.test(l)) ?? `exit ${r.status}`).trim()}): TCG (emulation, 10–30× slower)`;
+    : `KVM does not run a guest here (${whyNot()}): TCG (emulation, 10–30× slower)`;
   fs.mkdirSync(path.dirname(memo), { recursive: true });
   fs.writeFileSync(memo, JSON.stringify({ key, works, detail }) + '\n');
   return works ? { accel: 'kvm', why: detail } : { accel: 'tcg', why: detail };

@@ -235,7 +235,9 @@ function sources(work: string, log: (s: string) => void): Sources {
   }
   return {
     ...out,
-    from: `github.com/${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)}, github.com/${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}`,
+    from:
+      `github.com/${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)}, ` +
+      `github.com/${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}`,
   };
 }
 

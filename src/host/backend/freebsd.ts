@@ -22,7 +22,8 @@ import { KnobMissingError, type Backend, type SocketCalls } from './types';
 /** F-Stack's departures from stock FreeBSD, as the README and the refusals name them. */
 export const FSTACK_DEVIATIONS = {
   credentials:
-    'gives every socket one credential and lets every privilege check pass (F-Stack’s priv_check()), so a socket of another user cannot be made',
+    'gives every socket one credential and lets every privilege check pass (F-Stack’s priv_check()), ' +
+    'so a socket of another user cannot be made',
   anonymousPort: 'assigns no port to bind(port 0) (F-Stack’s in_pcbbind() leaves it to connect())',
   listenUnbound: 'listens on port 0 when listen() comes before bind() (F-Stack’s in_pcbbind() assigns no port)',
   lingeringClose:
@@ -91,7 +92,8 @@ export const FREEBSD_KNOBS: KnobTable = {
       // only when fast_finwait2_recycle=1, else TP_MAXIDLE (keepcnt × keepintvl)
       missing:
         'an orphaned FIN_WAIT_2 lives until idle for tcp_maxidle (net.inet.tcp.keepcnt × keepintvl, 8 × 75 s); ' +
-        'net.inet.tcp.finwait2_timeout counts only with fast_finwait2_recycle=1 (off by default; F-Stack’s sample config turns it on): no one knob',
+        'net.inet.tcp.finwait2_timeout counts only with fast_finwait2_recycle=1 ' +
+        '(off by default; F-Stack’s sample config turns it on): no one knob',
     },
     'net.ipv4.tcp_timestamps': {
       name: 'net.inet.tcp.rfc1323',

@@ -262,10 +262,9 @@ export class LabRunner {
         }
         fs.rmSync(staging, { recursive: true, force: true });
         if (this.#interrupted) error = { code: 'INTERRUPTED', message: `interrupted by ${this.#interrupted}` };
-        error ??= {
-          code: 'LAB_FAILED',
-          message: `lab process ended (${signal ?? `exit ${code}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
-        };
+        // its last words, if it said any
+        const said = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
+        error ??= { code: 'LAB_FAILED', message: `lab process ended (${signal ?? `exit ${code}`})${said}` };
         resolve({ def, result: null, dir: null, error });
       });
     });
