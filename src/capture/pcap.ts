@@ -505,8 +505,8 @@ export class CaptureReader implements Iterable<PcapRecord> {
       const body = this.#bytes.take(total - 8);
       if (!body)
         return this.#cut(
-          `${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} truncated at ` +
-            `byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`,
+          `${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} ` +
+            `truncated at byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`,
         );
       const trailer = this.#u32(body, total - 12);
       if (trailer !== total)

@@ -87,16 +87,16 @@ export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
   const sysTop = legendTop + legendRows * 16 + 10;
   const h = sysTop + 20 + Math.min(slow.length, 12) * 16 + 30;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${W}" height="${h}" viewBox="0 ` +
-      `0 ${W} ${h}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${W}" height="${h}" ` +
+      `viewBox="0 0 ${W} ${h}" font-family="sans-serif" font-size="11">`,
   ];
   // the time axis, with ticks (a 60 s TIME_WAIT reads off it)
   const stepUs = tickStep(span);
   for (let us = 0; us <= span; us += stepUs) {
     const xx = x(t.start + us);
     parts.push(
-      `<line x1="${xx.toFixed(1)}" y1="18" x2="${xx.toFixed(1)}" y2="${legendTop - 4}" stroke="#eee"/><text ` +
-        `x="${xx.toFixed(1)}" y="14" text-anchor="${us === 0 ? 'start' : 'middle'}" fill="#555">${fmtS(us, stepUs)}</text>`,
+      `<line x1="${xx.toFixed(1)}" y1="18" x2="${xx.toFixed(1)}" y2="${legendTop - 4}" stroke="#eee"/>` +
+        `<text x="${xx.toFixed(1)}" y="14" text-anchor="${us === 0 ? 'start' : 'middle'}" fill="#555">${fmtS(us, stepUs)}</text>`,
     );
   }
   shown.forEach((lane, i) => {

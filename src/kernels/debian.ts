@@ -149,10 +149,10 @@ export function resolveKernel(
     throw new TwlabError(
       'UNKNOWN_KERNEL',
       available.length
-        ? `unknown kernel "${name}": apt offers no linux-image-${name}…-amd64-unsigned (series it ` +
-            `has: ${series.join(', ')}); \`twlab kernels\` lists them`
-        : `unknown kernel "${name}": apt knows no linux-image-*-amd64-unsigned packages at all; fix: run \`apt-get update\` (the ` +
-            `kernels come from Debian's archive)`,
+        ? `unknown kernel "${name}": apt offers no linux-image-${name}…-amd64-unsigned ` +
+            `(series it has: ${series.join(', ')}); \`twlab kernels\` lists them`
+        : `unknown kernel "${name}": apt knows no linux-image-*-amd64-unsigned packages at all; ` +
+            `fix: run \`apt-get update\` (the kernels come from Debian's archive)`,
     );
   }
   return fromCache.find((k) => k.release === pick.release) ?? pick;

@@ -73,8 +73,8 @@ function kernelWord(name: string, value: string): string {
   if (/["\s]/.test(value))
     throw new TwlabError(
       'BAD_USAGE',
-      `${name} ${JSON.stringify(value)} holds a space or a quote, which a kernel command line cannot carry; run from (and write ` +
-        `evidence to) a path without them`,
+      `${name} ${JSON.stringify(value)} holds a space or a quote, which a kernel command line cannot carry; ` +
+        `run from (and write evidence to) a path without them`,
     );
   return `${name}=${value}`;
 }

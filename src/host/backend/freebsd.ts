@@ -27,8 +27,8 @@ export const FSTACK_DEVIATIONS = {
   anonymousPort: 'assigns no port to bind(port 0) (F-Stack’s in_pcbbind() leaves it to connect())',
   listenUnbound: 'listens on port 0 when listen() comes before bind() (F-Stack’s in_pcbbind() assigns no port)',
   lingeringClose:
-    'cannot sleep in the kernel (F-Stack’s tsleep() returns at once): close() with SO_LINGER {1,N} on a blocking socket returns -1 ' +
-    'EPERM at once instead of waiting',
+    'cannot sleep in the kernel (F-Stack’s tsleep() returns at once): ' +
+    'close() with SO_LINGER {1,N} on a blocking socket returns -1 EPERM at once instead of waiting',
 } as const;
 
 /** The FreeBSD backend: the helper's, with F-Stack's deviations refused as missing knobs. */
