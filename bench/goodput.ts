@@ -24,7 +24,10 @@ interface Figure {
   name: string;
   mbps: number;
   pps: number;
-  /** segments the kernel retransmitted (TCP_INFO total_retrans) and retransmissions the stack started (RTO, tail-loss probe, fast retransmit) */
+  /**
+   * segments the kernel retransmitted (TCP_INFO total_retrans) and retransmissions the stack started (RTO, tail-loss probe, fast
+   * retransmit)
+   */
   retrans?: { kernel: number; stack: number };
 }
 
@@ -148,7 +151,8 @@ async function main(): Promise<void> {
   const best = (name: string): Figure => rounds.get(name)!.reduce((a, b) => (b.mbps > a.mbps ? b : a));
   const raw = best('baseline: kernel UDP → TUN → TunLink (no TCP)').mbps;
   console.log(
-    `\nBulk goodput over the TUN device, ${BYTES / MB} MB per transfer, best and median of ${ROUNDS} interleaved rounds (after ${WARM_UP / MB} MB each way to warm up; in a fresh namespace)`,
+    `\nBulk goodput over the TUN device, ${BYTES / MB} MB per transfer, best and median of ${ROUNDS} interleaved rounds ` +
+      `(after ${WARM_UP / MB} MB each way to warm up; in a fresh namespace)`,
   );
   for (const [name, fs] of rounds) {
     const b = best(name);
@@ -166,14 +170,16 @@ async function main(): Promise<void> {
   // the kernel waits for (its tail-loss probe or RTO fires), or one of the kernel's delays ours
   const retrans = [...rounds]
     .filter(([, fs]) => fs[0]!.retrans)
-    .map(
-      ([name, fs]) =>
-        `${name.replace('stack: ', '')}: kernel ${fs.map((f) => f.retrans!.kernel).join('/')}, stack ${fs.map((f) => f.retrans!.stack).join('/')}`,
-    );
+    .map(([name, fs]) => {
+      const kernel = fs.map((f) => f.retrans!.kernel).join('/');
+      const stack = fs.map((f) => f.retrans!.stack).join('/');
+      return `${name.replace('stack: ', '')}: kernel ${kernel}, stack ${stack}`;
+    });
   console.log(`retransmissions per round (kernel: segments, TCP_INFO; stack: retransmissions started) — ${retrans.join('; ')}`);
-  console.log(
-    `(each round's ratios to its own raw rate, ${directions.join(' / ')}: ${rawRounds.map((raw, r) => directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`,
+  const roundRatios = rawRounds.map((raw, r) =>
+    directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / '),
   );
+  console.log(`(each round's ratios to its own raw rate, ${directions.join(' / ')}: ${roundRatios.join(', ')})`);
   process.exit(0);
 }
 

@@ -70,7 +70,9 @@ console.log(
   for (let i = 0; i < 3; i++) stackPath(8 << 20); // warm up
   const f = stackPath(32 << 20);
   console.log(
-    `${'stack ↔ stack in memory, per segment'.padEnd(40)} ${f.usPerSegment.toFixed(2).padStart(12)} µs CPU (both stacks: segment out, ACKs back; ${f.framesPerSegment.toFixed(2)} frames per segment), ${f.heapPerFrame.toFixed(0)} heap bytes per frame`,
+    `${'stack ↔ stack in memory, per segment'.padEnd(40)} ${f.usPerSegment.toFixed(2).padStart(12)} µs CPU ` +
+      `(both stacks: segment out, ACKs back; ${f.framesPerSegment.toFixed(2)} frames per segment), ` +
+      `${f.heapPerFrame.toFixed(0)} heap bytes per frame`,
   );
 }
 
@@ -114,7 +116,8 @@ bench('listing of 100,000 frames', 1, () => listFrames(readPcap(file)), 'files')
   const svg = renderLadderSvg(ladders[0]!).length;
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
   console.log(
-    `${'ladder of a 100,000-packet capture'.padEnd(40)} ${ms.toFixed(0).padStart(12)} ms  (analysis, layout, text ${text} lines, SVG ${(svg / 1024).toFixed(0)} KiB)`,
+    `${'ladder of a 100,000-packet capture'.padEnd(40)} ${ms.toFixed(0).padStart(12)} ms  ` +
+      `(analysis, layout, text ${text} lines, SVG ${(svg / 1024).toFixed(0)} KiB)`,
   );
 }
 console.log(`(${parsed} frames, ${(fs.statSync(file).size / 1e6).toFixed(1)} MB)`);

@@ -52,11 +52,16 @@ function main(): void {
     const verdicts = results.flatMap((x) => x.claims.map((c) => `${x.lab} ${c.id} ${c.verdict}`));
     verdictSets.push(verdicts.join('\n'));
     const lab11 = results.find((x) => x.lab === '11');
+    const verdictOf = (id: string): string | undefined => lab11?.claims.find((c) => c.id === id)?.verdict;
+    const lab11Evidence = lab11
+      ? `${(dirBytes(path.join(out, `11-${lab11.slug}`)) / 1e6).toFixed(1)} MB, C13 ${verdictOf('C13')}, C14 ${verdictOf('C14')}`
+      : 'n/a';
     const bad = backwardsFrames(out, results);
     const notHolding = verdicts.filter((v) => !v.endsWith('holds') && !v.endsWith('differs by OS') && !v.endsWith('does not hold'));
     console.log(
-      `run ${i}: ${(wallMs / 1000).toFixed(1)} s; longest lab ${longest.lab} ${(longest.durationMs / 1000).toFixed(1)} s (×${(wallMs / longest.durationMs).toFixed(2)}); ` +
-        `lab 11 evidence ${lab11 ? `${(dirBytes(path.join(out, `11-${lab11.slug}`)) / 1e6).toFixed(1)} MB, C13 ${lab11.claims.find((c) => c.id === 'C13')?.verdict}, C14 ${lab11.claims.find((c) => c.id === 'C14')?.verdict}` : 'n/a'}; ` +
+      `run ${i}: ${(wallMs / 1000).toFixed(1)} s; ` +
+        `longest lab ${longest.lab} ${(longest.durationMs / 1000).toFixed(1)} s (×${(wallMs / longest.durationMs).toFixed(2)}); ` +
+        `lab 11 evidence ${lab11Evidence}; ` +
         `frames out of time order: ${bad.length ? bad.join(', ') : 'none'}` +
         (notHolding.length ? `; ${notHolding.join('; ')}` : ''),
     );

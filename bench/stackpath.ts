@@ -84,6 +84,7 @@ if (require.main === module) {
   for (let i = 0; i < 3; i++) stackPath(8 << 20); // warm up
   const f = stackPath(64 << 20);
   console.log(
-    `stack ↔ stack in memory: ${f.usPerSegment.toFixed(2)} µs CPU per data segment (${f.segments} segments, ${f.framesPerSegment.toFixed(2)} frames each), ${f.heapPerFrame.toFixed(0)} heap bytes per frame`,
+    `stack ↔ stack in memory: ${f.usPerSegment.toFixed(2)} µs CPU per data segment ` +
+      `(${f.segments} segments, ${f.framesPerSegment.toFixed(2)} frames each), ${f.heapPerFrame.toFixed(0)} heap bytes per frame`,
   );
 }

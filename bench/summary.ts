@@ -138,10 +138,11 @@ function measure(cmd: string, args: string[]): Measured {
   return { seconds, maxRssMiB: Number.isFinite(kib) ? kib / 1024 : null, status: r.status, stdout: r.stdout, stderr: lines.join('\n') };
 }
 
-const row = (name: string, m: Measured, extra = ''): void =>
-  console.log(
-    `  ${name.padEnd(38)} ${m.seconds.toFixed(2).padStart(7)} s  ${m.maxRssMiB === null ? '   n/a' : `${m.maxRssMiB.toFixed(0).padStart(6)} MiB`}${m.status ? `  (exit ${m.status}: ${m.stderr.split('\n')[0]})` : ''}${extra}`,
-  );
+const row = (name: string, m: Measured, extra = ''): void => {
+  const rss = m.maxRssMiB === null ? '   n/a' : `${m.maxRssMiB.toFixed(0).padStart(6)} MiB`;
+  const exit = m.status ? `  (exit ${m.status}: ${m.stderr.split('\n')[0]})` : '';
+  console.log(`  ${name.padEnd(38)} ${m.seconds.toFixed(2).padStart(7)} s  ${rss}${exit}${extra}`);
+};
 
 const tshark = spawnSync('sh', ['-c', 'command -v tshark'], { encoding: 'utf8' }).stdout.trim();
 
@@ -150,9 +151,9 @@ function captureFile(name: string, make: (file: string) => number): string {
   if (!fs.existsSync(file)) {
     const t0 = performance.now();
     const frames = make(file);
-    console.log(
-      `(generated ${file}: ${frames.toLocaleString('en')} frames, ${(fs.statSync(file).size / 1e6).toFixed(0)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
-    );
+    const mb = (fs.statSync(file).size / 1e6).toFixed(0);
+    const secs = ((performance.now() - t0) / 1000).toFixed(1);
+    console.log(`(generated ${file}: ${frames.toLocaleString('en')} frames, ${mb} MB, in ${secs} s)`);
   }
   return file;
 }
@@ -166,9 +167,8 @@ function summaryBench(title: string, file: string, vsTshark: boolean): void {
   if (!tshark) return console.log('  (tshark not installed: no baseline)');
   const t = measure(tshark, ['-q', '-n', '-z', 'conv,tcp', '-r', file]);
   row('baseline: tshark -q -z conv,tcp', t);
-  console.log(
-    `  twlab / tshark: wall time ${(mine.seconds / t.seconds).toFixed(2)}, peak memory ${mine.maxRssMiB && t.maxRssMiB ? (mine.maxRssMiB / t.maxRssMiB).toFixed(2) : 'n/a'}`,
-  );
+  const memory = mine.maxRssMiB && t.maxRssMiB ? (mine.maxRssMiB / t.maxRssMiB).toFixed(2) : 'n/a';
+  console.log(`  twlab / tshark: wall time ${(mine.seconds / t.seconds).toFixed(2)}, peak memory ${memory}`);
 }
 
 function main(): void {

@@ -28,9 +28,10 @@ export function annotations(flows: FlowSummary): Map<number, string> {
   for (const s of flows.segments) {
     summaries.push(s);
     for (const m of s.marks) {
-      if (m === 'stray')
-        add(s.number, `STRAY: a segment of incarnation ${s.strayFrom} of ${s.flow.replace('<>', ' ↔ ')}, seen in incarnation ${s.current}`);
-      else if (MARK_TEXT[m]) add(s.number, MARK_TEXT[m]!);
+      if (m === 'stray') {
+        const flow = s.flow.replace('<>', ' ↔ ');
+        add(s.number, `STRAY: a segment of incarnation ${s.strayFrom} of ${flow}, seen in incarnation ${s.current}`);
+      } else if (MARK_TEXT[m]) add(s.number, MARK_TEXT[m]!);
     }
     if (s.checksumOk === false) add(s.number, 'bad TCP checksum');
   }

@@ -56,7 +56,10 @@ export interface FlowSegment {
   len: number;
   /** the window field as sent */
   window: number;
-  /** the window in bytes: the field scaled by the sender's shift once both SYNs offered scaling (RFC 7323 §2.3); null when the capture missed the SYNs */
+  /**
+   * the window in bytes: the field scaled by the sender's shift once both SYNs offered scaling (RFC 7323 §2.3); null when the capture
+   * missed the SYNs
+   */
   scaledWindow: number | null;
   /** the sender's window scale shift applied (0: none) */
   windowScale: number;

@@ -274,7 +274,10 @@ function detailOf(s: FlowSegment): string {
       : s.windowScale
         ? `window ${s.scaledWindow} bytes = field ${s.window} × 2^${s.windowScale}`
         : `window ${s.window} bytes`;
-  return `frame #${s.number}: ${s.flags}, seq ${s.seq >>> 0}${s.relAck !== null ? `, ack ${s.ack >>> 0}` : ''}, ${w}${s.len ? `, ${s.len} bytes` : ''}${s.snippet ? `: ${JSON.stringify(s.snippet)}` : ''}`;
+  const ack = s.relAck !== null ? `, ack ${s.ack >>> 0}` : '';
+  const bytes = s.len ? `, ${s.len} bytes` : '';
+  const snippet = s.snippet ? `: ${JSON.stringify(s.snippet)}` : '';
+  return `frame #${s.number}: ${s.flags}, seq ${s.seq >>> 0}${ack}, ${w}${bytes}${snippet}`;
 }
 
 /** how far from a segment (µs) a state change is still drawn beside it rather than on a row of its own */
@@ -476,7 +479,8 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; columns?: 
     if (prev && r.timeUs - prev.timeUs >= GAP_US)
       out.push(c(ANSI.dim, between(`⋮ ${((r.timeUs - prev.timeUs) / 1e6).toFixed(1)} s later ⋮`)));
     prev = r;
-    const head = `${(r.number ? `#${r.number}` : '').padStart(numW)} ${r.timeS.toFixed(6).padStart(timeW)} ${pad(shortState(r.leftState ?? ''), stateW)} `;
+    const frameNo = r.number ? `#${r.number}` : '';
+    const head = `${frameNo.padStart(numW)} ${r.timeS.toFixed(6).padStart(timeW)} ${pad(shortState(r.leftState ?? ''), stateW)} `;
     const tail = ` ${shortState(r.rightState ?? '')}`;
     if (r.elided) {
       out.push(c(ANSI.dim, between(`⋮ ${r.label} ⋮`)));
@@ -532,10 +536,12 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
   const idOf = (n: number): string => (opts.id ? ` id="${esc(opts.id)}-f${n}"` : '');
   const parts: string[] = [];
   parts.push(
-    `<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="monospace" font-size="11" data-left-role="${esc(l.leftRole)}" data-right-role="${esc(l.rightRole)}">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" ` +
+      `font-family="monospace" font-size="11" data-left-role="${esc(l.leftRole)}" data-right-role="${esc(l.rightRole)}">`,
   );
   parts.push(
-    '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>',
+    '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" ' +
+      'orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>',
   );
   parts.push(`<text x="${xL}" y="18" text-anchor="middle" font-weight="bold">${esc(l.leftRole)} ${esc(l.left)}</text>`);
   parts.push(`<text x="${xR}" y="18" text-anchor="middle" font-weight="bold">${esc(l.rightRole)} ${esc(l.right)}</text>`);
@@ -546,7 +552,8 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
       l.inferred.includes(side) ? `<title>${esc(s)} (inferred from the segments)</title>` : '';
     if (r.leftState)
       parts.push(
-        `<text class="state" x="${xL - 8}" y="${yy + 4}" text-anchor="end" font-weight="bold">${title('left', r.leftState)}${esc(r.leftState)}</text>`,
+        `<text class="state" x="${xL - 8}" y="${yy + 4}" text-anchor="end" ` +
+          `font-weight="bold">${title('left', r.leftState)}${esc(r.leftState)}</text>`,
       );
     if (r.rightState)
       parts.push(
@@ -557,21 +564,26 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
     const yy = ys[i]!;
     if (i > 0 && r.timeUs - l.rows[i - 1]!.timeUs >= GAP_US) {
       parts.push(
-        `<text class="gap" x="${(xL + xR) / 2}" y="${yy - 14}" text-anchor="middle" fill="#777">⋮ ${((r.timeUs - l.rows[i - 1]!.timeUs) / 1e6).toFixed(1)} s later ⋮</text>`,
+        `<text class="gap" x="${(xL + xR) / 2}" y="${yy - 14}" text-anchor="middle" ` +
+          `fill="#777">⋮ ${((r.timeUs - l.rows[i - 1]!.timeUs) / 1e6).toFixed(1)} s later ⋮</text>`,
       );
     }
     // each row a step (report.html can reveal them one by one); its states and time ride along
-    const data = `data-step="${i}" data-t="${r.timeS.toFixed(6)}"${r.leftState ? ` data-left="${esc(r.leftState)}"` : ''}${r.rightState ? ` data-right="${esc(r.rightState)}"` : ''}`;
+    const leftData = r.leftState ? ` data-left="${esc(r.leftState)}"` : '';
+    const rightData = r.rightState ? ` data-right="${esc(r.rightState)}"` : '';
+    const data = `data-step="${i}" data-t="${r.timeS.toFixed(6)}"${leftData}${rightData}`;
     if (r.elided) {
       parts.push(
-        `<g class="row elided" ${data}><text x="${(xL + xR) / 2}" y="${yy + 4}" text-anchor="middle" fill="#777">⋮ ${esc(r.label)} ⋮</text></g>`,
+        `<g class="row elided" ${data}><text x="${(xL + xR) / 2}" y="${yy + 4}" text-anchor="middle" ` +
+          `fill="#777">⋮ ${esc(r.label)} ⋮</text></g>`,
       );
       return;
     }
     if (r.kind === 'syscall') {
       parts.push(`<g class="row syscall" ${data}><text x="8" y="${yy + 4}" fill="#555">${r.timeS.toFixed(6)}</text>`);
       parts.push(
-        `<rect x="${xL - 5}" y="${yy - 5}" width="10" height="10" fill="#57a"/><text x="${xL + 12}" y="${yy + 4}" fill="#246" font-weight="bold">${esc(r.label)}</text>`,
+        `<rect x="${xL - 5}" y="${yy - 5}" width="10" height="10" fill="#57a"/>` +
+          `<text x="${xL + 12}" y="${yy + 4}" fill="#246" font-weight="bold">${esc(r.label)}</text>`,
       );
       // a call that blocked: a bar down the lifeline from where it began
       if (r.returns) {
@@ -600,8 +612,11 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
     parts.push(`<g class="${cls}"${idOf(r.number)} data-frame="${r.number}" ${data}>`);
     if (r.detail) parts.push(`<title>${esc(r.detail)}</title>`);
     parts.push(`<text x="8" y="${yy + 4}" fill="#555">#${r.number} ${r.timeS.toFixed(6)}</text>`);
+    const strokeWidth = r.marks.length ? 2 : 1.2;
+    const dashes = r.marks.includes('stray') ? ' stroke-dasharray="6 3"' : '';
     parts.push(
-      `<line x1="${x1}" y1="${yy - slant / 2}" x2="${x2}" y2="${yy + slant / 2}" stroke="${colour}" stroke-width="${r.marks.length ? 2 : 1.2}"${r.marks.includes('stray') ? ' stroke-dasharray="6 3"' : ''} marker-end="url(#arrow)"/>`,
+      `<line x1="${x1}" y1="${yy - slant / 2}" x2="${x2}" y2="${yy + slant / 2}" ` +
+        `stroke="${colour}" stroke-width="${strokeWidth}"${dashes} marker-end="url(#arrow)"/>`,
     );
     parts.push(`<text x="${(xL + xR) / 2}" y="${yy - 4}" text-anchor="middle" fill="${colour}">${esc(r.label)}</text>`);
     if (r.marks.length)

@@ -24,10 +24,8 @@ export function listingRow(s: FlowSegment, t0: number, incarnations: boolean): L
   const parts = [`[${s.flags}]`, `seq=${s.relSeq}`];
   if (s.flags.includes('ACK')) parts.push(`ack=${s.relAck ?? `${s.ack >>> 0} (abs)`}`);
   // the window in bytes (as Wireshark's "calculated window size"), the field as sent beside it when scaled
-  parts.push(
-    `win=${s.scaledWindow ?? s.window}${s.windowScale ? ` (field ${s.window} ×2^${s.windowScale})` : s.scaledWindow === null ? ' (field; scale unknown)' : ''}`,
-    `len=${s.len}`,
-  );
+  const field = s.windowScale ? ` (field ${s.window} ×2^${s.windowScale})` : s.scaledWindow === null ? ' (field; scale unknown)' : '';
+  parts.push(`win=${s.scaledWindow ?? s.window}${field}`, `len=${s.len}`);
   if (s.checksumOk === false) parts.push('BAD-CHECKSUM');
   if (incarnations) parts.push(`(incarnation ${s.current})`);
   if (s.strayFrom !== undefined) parts.push(`STRAY: a segment of incarnation ${s.strayFrom}`);
@@ -70,9 +68,9 @@ export function formatListing(rows: readonly ListingRow[], widths?: { src: numbe
   const head = `${'No.'.padStart(5)}  ${'Time (s)'.padStart(10)}  Dir  ${'Source'.padEnd(srcW)}    ${'Destination'.padEnd(dstW)}  Info`;
   return [
     head,
-    ...rows.map(
-      (r) =>
-        `${String(r.number).padStart(5)}  ${r.timeS.toFixed(6).padStart(10)}  ${r.direction.padEnd(3)}  ${r.src.padEnd(srcW)} →  ${r.dst.padEnd(dstW)}  ${r.summary}`,
-    ),
+    ...rows.map((r) => {
+      const when = `${String(r.number).padStart(5)}  ${r.timeS.toFixed(6).padStart(10)}  ${r.direction.padEnd(3)}`;
+      return `${when}  ${r.src.padEnd(srcW)} →  ${r.dst.padEnd(dstW)}  ${r.summary}`;
+    }),
   ];
 }

@@ -505,7 +505,8 @@ export class CaptureReader implements Iterable<PcapRecord> {
       const body = this.#bytes.take(total - 8);
       if (!body)
         return this.#cut(
-          `${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} truncated at byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`,
+          `${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} ` +
+            `truncated at byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`,
         );
       const trailer = this.#u32(body, total - 12);
       if (trailer !== total)
@@ -570,6 +571,9 @@ function blockName(type: number): string {
   }
 }
 
+/** What openCapture adds when a name is not a regular file (a FIFO, a device): how to give a pipe instead. */
+const PIPE_HINT = '; to read a capture from a pipe, give it on standard input: … | twlab show -';
+
 /**
  * Opens a capture file for streaming (`-`: standard input, a capture piped in); throws PcapError
  * (one line) when it cannot be read at all. Only regular files are opened by name: opening a FIFO
@@ -601,7 +605,7 @@ export function openCapture(path: string): CaptureReader {
         : err.code === 'EACCES'
           ? 'permission denied'
           : err.code === 'NOT_A_FILE'
-            ? `${err.message}, not a capture file${err.message.includes('directory') ? '' : '; to read a capture from a pipe, give it on standard input: … | twlab show -'}`
+            ? `${err.message}, not a capture file${err.message.includes('directory') ? '' : PIPE_HINT}`
             : err.message;
     throw new PcapError('PCAP_NOT_FOUND', `${path}: ${why}`);
   }

@@ -27,7 +27,9 @@ export interface ShowIO {
   warn: (line: string) => void;
 }
 
-/** The timeline.json next to a lab's capture, if there is one: its events of this capture's variant give the ladder its states and syscalls. */
+/**
+ * The timeline.json next to a lab's capture, if there is one: its events of this capture's variant give the ladder its states and syscalls.
+ */
 function timelineBeside(file: string): TimelineEvent[] {
   const variant = path.basename(file).replace(/\.pcap(ng)?$/, '');
   return readTimelineEvents(path.dirname(file)).filter((e) => e.variant === variant);
@@ -145,8 +147,10 @@ class SummaryStream {
     this.#writer.end();
     const n = this.#writer.count;
     const io = this.#io;
+    const explainHint = this.#opts.explain ? '' : '; --explain says why each ended as it did';
     io.out(
-      `(${n} connection${n === 1 ? '' : 's'}${nonTcp ? `, ${nonTcp} frames that are not TCP` : ''}; left/right: the endpoints as the connection column names them${this.#opts.explain ? '' : '; --explain says why each ended as it did'})`,
+      `(${n} connection${n === 1 ? '' : 's'}${nonTcp ? `, ${nonTcp} frames that are not TCP` : ''}; ` +
+        `left/right: the endpoints as the connection column names them${explainHint})`,
     );
     if (forgotten) io.out(`(old-duplicate detection forgot the segments of ${forgotten} closed incarnations to stay within memory)`);
   }
@@ -238,7 +242,9 @@ function showConnection(file: string, opts: ShowOptions, io: ShowIO): void {
     const gapFrom = head[head.length - 1]!.number;
     const gapTo = last[0]!.number;
     io.out(
-      `(connection ${opts.conn} has ${count} segments, more than ${limit} to draw: the first ${head.length} and the last ${last.length} are drawn; ${count - segments.length} between frames #${gapFrom} and #${gapTo} are left out)`,
+      `(connection ${opts.conn} has ${count} segments, more than ${limit} to draw: ` +
+        `the first ${head.length} and the last ${last.length} are drawn; ${count - segments.length} between frames ` +
+        `#${gapFrom} and #${gapTo} are left out)`,
     );
   }
   const directions = Object.fromEntries(

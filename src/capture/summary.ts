@@ -98,7 +98,10 @@ const SENT_DATA = 2;
 const DATA_AFTER_FIN = 8;
 const ZERO_WINDOW = 32;
 const FIN_HAS_ACK = 128;
-/** what had happened when the first RST came: its sender had sent its FIN; had data the other side had not acknowledged; had seen the other side's window shut */
+/**
+ * what had happened when the first RST came: its sender had sent its FIN; had data the other side had not acknowledged; had seen the other
+ * side's window shut
+ */
 const RST_AFTER_OWN_FIN = 512;
 const RST_UNACKED = 1024;
 const RST_ZERO_WINDOW_SEEN = 2048;
@@ -392,7 +395,8 @@ function explainIncarnation(f: Names, inc: IncarnationFacts, prev: IncarnationFa
       if (prevClosedFirst === client)
         p(
           'tw-reuse-by-closer',
-          `${c} closed the previous incarnation first, so held its TIME_WAIT, and opened the four-tuple again (tcp_tw_reuse, or an explicit bind)`,
+          `${c} closed the previous incarnation first, so held its TIME_WAIT, ` +
+            `and opened the four-tuple again (tcp_tw_reuse, or an explicit bind)`,
           [x[SYN_NUMBER]!],
         );
       else
@@ -431,28 +435,33 @@ function explainIncarnation(f: Names, inc: IncarnationFacts, prev: IncarnationFa
     const from = x[RST_FROM]!;
     const o = (1 - from) as 0 | 1;
     const n = x[RST_NUMBER]!;
+    const windowShut = inc.bits & RST_ZERO_WINDOW_SEEN ? ` and ${name(o)}'s window shut` : '';
     if (inc.bits & RST_AFTER_OWN_FIN && inc.bits & (DATA_AFTER_FIN << o))
       p(
         'rst-after-fin',
-        `${name(from)} had closed (its FIN acknowledged, none came back); ${name(o)}'s late data was answered with RST (#${n}): the socket was gone (FIN_WAIT_2 timed out, or closed)`,
+        `${name(from)} had closed (its FIN acknowledged, none came back); ${name(o)}'s late data was answered with RST ` +
+          `(#${n}): the socket was gone (FIN_WAIT_2 timed out, or closed)`,
         [n],
       );
     else if (inc.bits & (RST_UNACKED | RST_ZERO_WINDOW_SEEN))
       p(
         'abort-unsent',
-        `${name(from)} reset the connection (#${n}) with data still unacknowledged${inc.bits & RST_ZERO_WINDOW_SEEN ? ` and ${name(o)}'s window shut` : ''}: an abortive close (SO_LINGER {1,0}) drops it`,
+        `${name(from)} reset the connection (#${n}) with data still unacknowledged${windowShut}: ` +
+          `an abortive close (SO_LINGER {1,0}) drops it`,
         [n],
       );
     else if (x[RST_LAST_DATA_FROM] === o)
       p(
         'abort-unread',
-        `${name(from)} reset the connection (#${n}) after ${name(o)}'s data: closed with received data unread (RFC 2525 §2.17), or SO_LINGER {1,0} after reading it`,
+        `${name(from)} reset the connection (#${n}) after ${name(o)}'s data: closed with received data unread (RFC 2525 §2.17), or ` +
+          `SO_LINGER {1,0} after reading it`,
         [n],
       );
     else
       p(
         'abort',
-        `${name(from)} reset the connection (#${n}) instead of closing with FIN: an abortive close (SO_LINGER {1,0}, or the process was killed with it set)`,
+        `${name(from)} reset the connection (#${n}) instead of closing with FIN: an abortive close (SO_LINGER {1,0}, or the ` +
+          `process was killed with it set)`,
         [n],
       );
   } else if (firstFin >= 0) {
@@ -563,7 +572,8 @@ export class SummaryWriter {
     const tw = c.timeWait.length ? c.timeWait.map((x) => (x === c.endpoints[0] ? 'left' : 'right')).join('+') : '-';
     const main = c.patterns.map((p) => PATTERNS[p.id].name).join('; ');
     const ended = c.ended.replace(c.endpoints[0], 'left').replace(c.endpoints[1], 'right');
-    const rest = `${String(c.incarnations).padStart(3)}  ${ended.padEnd(14)}  ${tw.padEnd(18)}  ${String(c.strays).padStart(6)}  ${String(c.retransmissions).padStart(7)}  ${dur.padStart(8)}  ${main}`;
+    const counts = `${String(c.strays).padStart(6)}  ${String(c.retransmissions).padStart(7)}`;
+    const rest = `${String(c.incarnations).padStart(3)}  ${ended.padEnd(14)}  ${tw.padEnd(18)}  ${counts}  ${dur.padStart(8)}  ${main}`;
     const explained = this.#explain
       ? c.patterns
           .map((p) => `\n${''.padStart(6)}${PATTERNS[p.id].name}: ${p.text}${p.lab ? ` — see \`twlab run ${p.lab}\`` : ''}`)
@@ -586,9 +596,8 @@ export class SummaryWriter {
     if (!pending) return;
     this.#pending = null;
     for (const text of pending) this.#width = Math.max(this.#width, text.split('\0')[1]!.length);
-    this.#out(
-      `${'#'.padStart(4)}  ${'connection'.padEnd(this.#width)}  inc  ${'ended'.padEnd(14)}  TIME_WAIT held by   strays  retrans  duration  close`,
-    );
+    const connection = 'connection'.padEnd(this.#width);
+    this.#out(`${'#'.padStart(4)}  ${connection}  inc  ${'ended'.padEnd(14)}  TIME_WAIT held by   strays  retrans  duration  close`);
     for (const text of pending) this.#write(text);
   }
 

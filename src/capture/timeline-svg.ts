@@ -87,14 +87,16 @@ export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
   const sysTop = legendTop + legendRows * 16 + 10;
   const h = sysTop + 20 + Math.min(slow.length, 12) * 16 + 30;
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="sans-serif" font-size="11">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" class="timeline" width="${W}" height="${h}" ` +
+      `viewBox="0 0 ${W} ${h}" font-family="sans-serif" font-size="11">`,
   ];
   // the time axis, with ticks (a 60 s TIME_WAIT reads off it)
   const stepUs = tickStep(span);
   for (let us = 0; us <= span; us += stepUs) {
     const xx = x(t.start + us);
     parts.push(
-      `<line x1="${xx.toFixed(1)}" y1="18" x2="${xx.toFixed(1)}" y2="${legendTop - 4}" stroke="#eee"/><text x="${xx.toFixed(1)}" y="14" text-anchor="${us === 0 ? 'start' : 'middle'}" fill="#555">${fmtS(us, stepUs)}</text>`,
+      `<line x1="${xx.toFixed(1)}" y1="18" x2="${xx.toFixed(1)}" y2="${legendTop - 4}" stroke="#eee"/>` +
+        `<text x="${xx.toFixed(1)}" y="14" text-anchor="${us === 0 ? 'start' : 'middle'}" fill="#555">${fmtS(us, stepUs)}</text>`,
     );
   }
   shown.forEach((lane, i) => {
@@ -103,13 +105,16 @@ export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
     for (const b of lane.bands) {
       const w = Math.max(1, x(b.to) - x(b.from));
       const dur = (b.to - b.from) / 1e6;
+      const stateName = b.state.replace(/ .*/, '');
+      const lasted = dur >= 1 ? `${dur.toFixed(1)} s` : `${(dur * 1000).toFixed(1)} ms`;
       parts.push(
-        `<g class="band" data-state="${esc(b.state.replace(/ .*/, ''))}"><rect x="${x(b.from).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="18" fill="${STATE_COLOURS[b.state.replace(/ .*/, '')] ?? '#ccc'}"><title>${esc(`${b.state}: ${dur >= 1 ? dur.toFixed(1) : (dur * 1000).toFixed(1)} ${dur >= 1 ? 's' : 'ms'}`)}</title></rect>`,
+        `<g class="band" data-state="${esc(stateName)}">` +
+          `<rect x="${x(b.from).toFixed(1)}" y="${y}" width="${w.toFixed(1)}" height="18" fill="${STATE_COLOURS[stateName] ?? '#ccc'}">` +
+          `<title>${esc(`${b.state}: ${lasted}`)}</title></rect>`,
       );
-      if (w > 60)
-        parts.push(
-          `<text x="${(x(b.from) + 4).toFixed(1)}" y="${y + 13}">${esc(b.state)}${w > 160 ? ` · ${dur >= 1 ? `${dur.toFixed(1)} s` : `${(dur * 1000).toFixed(0)} ms`}` : ''}</text>`,
-        );
+      // a wide band also says how long it lasted, to the millisecond
+      const lastedLabel = w > 160 ? ` · ${dur >= 1 ? `${dur.toFixed(1)} s` : `${(dur * 1000).toFixed(0)} ms`}` : '';
+      if (w > 60) parts.push(`<text x="${(x(b.from) + 4).toFixed(1)}" y="${y + 13}">${esc(b.state)}${lastedLabel}</text>`);
       parts.push('</g>');
     }
   });
@@ -122,7 +127,8 @@ export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
     const lx = x0 + (i % 6) * 104;
     const ly = legendTop + (lanes.length > shown.length ? 14 : 0) + Math.floor(i / 6) * 16;
     parts.push(
-      `<g class="legend"><rect x="${lx}" y="${ly}" width="12" height="12" fill="${STATE_COLOURS[st] ?? '#ccc'}"/><text x="${lx + 16}" y="${ly + 10}">${esc(st)}</text></g>`,
+      `<g class="legend"><rect x="${lx}" y="${ly}" width="12" height="12" ` +
+        `fill="${STATE_COLOURS[st] ?? '#ccc'}"/><text x="${lx + 16}" y="${ly + 10}">${esc(st)}</text></g>`,
     );
   });
   parts.push(`<text x="${x0 - 6}" y="${sysTop + 12}" text-anchor="end" font-weight="bold">syscalls ≥ 1 ms</text>`);
@@ -130,11 +136,11 @@ export function renderTimelineSvg(t: TimelineInput, maxLanes = 8): string {
     const y = sysTop + 20 + i * 16;
     const x1 = x(s.at);
     const x2 = x(s.at + (s.elapsedMs ?? 0) * 1000);
+    const call = `${s.call}(fd ${s.fd}) → ${s.errno ?? s.ret}`;
+    parts.push(`<g class="syscall"><text x="${x0 - 6}" y="${y + 10}" text-anchor="end">${esc(call)}</text>`);
     parts.push(
-      `<g class="syscall"><text x="${x0 - 6}" y="${y + 10}" text-anchor="end">${esc(`${s.call}(fd ${s.fd}) → ${s.errno ?? s.ret}`)}</text>`,
-    );
-    parts.push(
-      `<rect x="${x1.toFixed(1)}" y="${y}" width="${Math.max(2, x2 - x1).toFixed(1)}" height="12" fill="#57a"><title>${esc(`${s.call} ${(s.elapsedMs ?? 0).toFixed(1)} ms`)}</title></rect>`,
+      `<rect x="${x1.toFixed(1)}" y="${y}" width="${Math.max(2, x2 - x1).toFixed(1)}" height="12" ` +
+        `fill="#57a"><title>${esc(`${s.call} ${(s.elapsedMs ?? 0).toFixed(1)} ms`)}</title></rect>`,
     );
     parts.push(
       `<text x="${(Math.max(x2, x1 + 2) + 4).toFixed(1)}" y="${y + 10}" fill="#333">${(s.elapsedMs ?? 0).toFixed(1)} ms</text></g>`,

@@ -60,7 +60,8 @@ export class PacketCapture {
       for (let i = 0; i < frames.length; i++) {
         const timeUs = Math.max(this.#lastUs, Math.round(times[i]! + offset));
         this.#lastUs = timeUs;
-        const f: CapturedFrame = { timeUs, direction: outgoing[i] ? 'kernel→peer' : 'peer→kernel', data: frames[i]!, length: lengths[i]! };
+        const direction = outgoing[i] ? 'kernel→peer' : 'peer→kernel';
+        const f: CapturedFrame = { timeUs, direction, data: frames[i]!, length: lengths[i]! };
         for (const l of this.#listeners) l(f);
       }
     });

@@ -171,7 +171,9 @@ export class KernelSocket {
     return this.#record('close', {}, at, this.#calls.closeNow(this.fd));
   }
 
-  /** The connection an open fd of the system `calls` reach is, as "local>remote" (getsockname, getpeername), or null when it has no peer. */
+  /**
+   * The connection an open fd of the system `calls` reach is, as "local>remote" (getsockname, getpeername), or null when it has no peer.
+   */
   static endpointsOf(fd: number, calls: SocketCalls = currentBackend().sockets): string | null {
     const local = calls.localAddress(fd);
     const remote = calls.peerAddress(fd);

@@ -115,7 +115,9 @@ export interface NativeAddon {
   PacketPoller: new (fd: number, snaplen: number, onFrames: PacketFramesCallback) => PacketPollerHandle;
   /** clock_gettime(CLOCK_REALTIME) in µs (ns as the fraction) */
   realtimeUs(): number;
-  /** the kernel's TCP socket for one four-tuple (exact NETLINK_SOCK_DIAG request); ENOENT when none; remotePort 0: the listener it falls to */
+  /**
+   * the kernel's TCP socket for one four-tuple (exact NETLINK_SOCK_DIAG request); ENOENT when none; remotePort 0: the listener it falls to
+   */
   diagLookup(
     local: Buffer,
     remote: Buffer,

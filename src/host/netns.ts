@@ -64,7 +64,8 @@ export function assertFreshNamespace(): void {
   if (ifs.length !== 1 || ifs[0] !== 'lo') {
     throw new NamespaceError(
       'NOT_ISOLATED',
-      `refusing to configure the network: this namespace already has interfaces (${ifs.join(', ')}); labs run only via the runner, in a fresh namespace`,
+      `refusing to configure the network: this namespace already has interfaces ` +
+        `(${ifs.join(', ')}); labs run only via the runner, in a fresh namespace`,
     );
   }
   try {

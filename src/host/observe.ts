@@ -86,7 +86,8 @@ export class ObserverError extends Error {
     detail?: string,
   ) {
     super(
-      `the kernel's ${path.basename(file) === 'netstat' || path.basename(file) === 'snmp' ? 'counters' : 'socket table'} could not be read: ${file}: ${detail ?? errno}`,
+      `the kernel's ${path.basename(file) === 'netstat' || path.basename(file) === 'snmp' ? 'counters' : 'socket table'} ` +
+        `could not be read: ${file}: ${detail ?? errno}`,
     );
   }
 }

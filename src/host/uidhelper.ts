@@ -160,7 +160,10 @@ export class UidHelper implements ProcessHandle {
     return this.#child.pid;
   }
 
-  /** Kills the process outright (SIGKILL): its sockets are closed by the kernel as it exits. Resolves with the signal it died of (null if it had exited already). */
+  /**
+   * Kills the process outright (SIGKILL): its sockets are closed by the kernel as it exits. Resolves with the signal it died of (null if it
+   * had exited already).
+   */
   kill(): Promise<NodeJS.Signals | null> {
     if (this.#exited) return Promise.resolve(null);
     return new Promise((resolve) => {

@@ -119,7 +119,8 @@ export function parseKernelList(text: string): KernelSpec[] {
     else if (!SPEC_WORD.test(w)) {
       throw new TwlabError(
         'UNKNOWN_KERNEL',
-        `unknown kernel "${w}"; name host, a Debian series (6.1, 6.12), an exact release (6.1.0-57, 6.12.117), netbsd or freebsd (those OSes' TCP/IP stacks), or all — \`twlab kernels\` lists them`,
+        `unknown kernel "${w}"; name host, a Debian series (6.1, 6.12), an exact release (6.1.0-57, 6.12.117), netbsd or freebsd ` +
+          `(those OSes' TCP/IP stacks), or all — \`twlab kernels\` lists them`,
       );
     } else if (/^\d+\.\d+$/.test(w)) spec = { kind: 'series', series: w };
     else spec = { kind: 'exact', release: w };
@@ -148,8 +149,10 @@ export function resolveKernel(
     throw new TwlabError(
       'UNKNOWN_KERNEL',
       available.length
-        ? `unknown kernel "${name}": apt offers no linux-image-${name}…-amd64-unsigned (series it has: ${series.join(', ')}); \`twlab kernels\` lists them`
-        : `unknown kernel "${name}": apt knows no linux-image-*-amd64-unsigned packages at all; fix: run \`apt-get update\` (the kernels come from Debian's archive)`,
+        ? `unknown kernel "${name}": apt offers no linux-image-${name}…-amd64-unsigned ` +
+            `(series it has: ${series.join(', ')}); \`twlab kernels\` lists them`
+        : `unknown kernel "${name}": apt knows no linux-image-*-amd64-unsigned packages at all; ` +
+            `fix: run \`apt-get update\` (the kernels come from Debian's archive)`,
     );
   }
   return fromCache.find((k) => k.release === pick.release) ?? pick;

@@ -120,10 +120,12 @@ export function kernelChecks(): Check[] {
 export function netbsdCheck(listing: KernelListing = kernelListing()): Check {
   const nb = listing.netbsd;
   if (nb.built) {
+    const minutes = (nb.built.buildMs / 60000).toFixed(1);
+    const mb = (nb.built.bytes / 1e6).toFixed(0);
     return {
       name: 'NetBSD stack (for --kernel netbsd)',
       ok: true,
-      detail: `${nb.built.label} built in ${(nb.built.buildMs / 60000).toFixed(1)} min from ${nb.built.source}: ${nb.built.dir} (${(nb.built.bytes / 1e6).toFixed(0)} MB)`,
+      detail: `${nb.built.label} built in ${minutes} min from ${nb.built.source}: ${nb.built.dir} (${mb} MB)`,
       warning: true,
     };
   }
@@ -134,7 +136,9 @@ export function netbsdCheck(listing: KernelListing = kernelListing()): Check {
   return {
     name: 'NetBSD stack (for --kernel netbsd)',
     ok: false,
-    detail: `not built yet: the first --kernel netbsd run builds it into ${nb.cacheDir} from ${from} (a few minutes on 2 cores)${tools.length ? `; missing: ${tools.join(', ')}` : ''}`,
+    detail:
+      `not built yet: the first --kernel netbsd run builds it into ${nb.cacheDir} from ${from} (a few minutes on 2 ` +
+      `cores)${tools.length ? `; missing: ${tools.join(', ')}` : ''}`,
     fix: tools.length
       ? 'apt-get install gcc make xz-utils tar'
       : 'nothing to do: it is built on first use (or now, with `twlab run 01 --kernel netbsd`)',

@@ -119,7 +119,8 @@ function requireTools(): void {
   if (missing.length) {
     throw new TwlabError(
       'MISSING_TOOL',
-      `building FreeBSD's stack (F-Stack) needs ${missing.map((t) => t.what).join(', ')}; fix: apt-get install ${[...new Set(missing.map((t) => t.pkg))].join(' ')}`,
+      `building FreeBSD's stack (F-Stack) needs ${missing.map((t) => t.what).join(', ')}; fix: apt-get ` +
+        `install ${[...new Set(missing.map((t) => t.pkg))].join(' ')}`,
     );
   }
 }
@@ -191,13 +192,15 @@ async function download(step: Step, into: string): Promise<string> {
   } catch (e) {
     throw new TwlabError(
       'STACK_BUILD',
-      `cannot download F-Stack from ${FSTACK.archiveUrl}: ${(e as Error).message}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack at commit ${FSTACK.commit} (a folder or a .tar.xz/.tar.gz)`,
+      `cannot download F-Stack from ${FSTACK.archiveUrl}: ${(e as Error).message}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack ` +
+        `at commit ${FSTACK.commit} (a folder or a .tar.xz/.tar.gz)`,
     );
   }
   if (!res.ok || !res.body)
     throw new TwlabError(
       'STACK_BUILD',
-      `downloading ${FSTACK.archiveUrl} failed: HTTP ${res.status}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack at commit ${FSTACK.commit}`,
+      `downloading ${FSTACK.archiveUrl} failed: HTTP ${res.status}; ` +
+        `fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack at commit ${FSTACK.commit}`,
     );
   const out = fs.createWriteStream(file);
   let got = 0;
@@ -227,7 +230,8 @@ async function fetchSource(step: Step, scratch: string, src: string): Promise<st
     } catch {
       throw new TwlabError(
         'STACK_BUILD',
-        `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
+        `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of ` +
+          `commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
       );
     }
     if (st.isDirectory()) {
@@ -238,7 +242,8 @@ async function fetchSource(step: Step, scratch: string, src: string): Promise<st
       if (git.status === 0 && git.stdout.trim() !== FSTACK.commit) {
         throw new TwlabError(
           'STACK_BUILD',
-          `TWLAB_FREEBSD_SRC=${named} is F-Stack at commit ${git.stdout.trim().slice(0, 12)}; twlab is pinned to ${FSTACK.commit.slice(0, 12)} (git checkout ${FSTACK.commit})`,
+          `TWLAB_FREEBSD_SRC=${named} is F-Stack at commit ${git.stdout.trim().slice(0, 12)}; twlab is pinned ` +
+            `to ${FSTACK.commit.slice(0, 12)} (git checkout ${FSTACK.commit})`,
         );
       }
       step.log(`copying F-Stack's source from ${p}`);
@@ -419,7 +424,8 @@ export function checkFreebsdSource(): void {
   if (named && !fs.existsSync(path.resolve(named))) {
     throw new TwlabError(
       'STACK_BUILD',
-      `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
+      `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of ` +
+        `commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
     );
   }
 }
@@ -461,9 +467,9 @@ export async function ensureStack(log: (s: string) => void = () => undefined): P
       fs.rmSync(final, { recursive: true, force: true });
       fs.renameSync(ready, final);
       fs.rmSync(step.keptLog, { force: true });
-      log(
-        `${meta.label} built in ${(meta.buildMs.total / 1000).toFixed(0)} s (DPDK ${(meta.buildMs.dpdk / 1000).toFixed(0)} s, F-Stack ${(meta.buildMs.fstack / 1000).toFixed(0)} s); cached in ${final} (${(meta.bytes / 1e6).toFixed(0)} MB)`,
-      );
+      const secs = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
+      const took = `${secs(meta.buildMs.total)} (DPDK ${secs(meta.buildMs.dpdk)}, F-Stack ${secs(meta.buildMs.fstack)})`;
+      log(`${meta.label} built in ${took}; cached in ${final} (${(meta.bytes / 1e6).toFixed(0)} MB)`);
       return { ...meta, dir: final };
     } catch (e) {
       if (e instanceof TwlabError && e.message.includes(step.keptLog)) fs.copyFileSync(step.logFile, step.keptLog);
@@ -652,20 +658,25 @@ export function freebsdListing(): FreebsdListing {
 export function freebsdCheck(l: FreebsdListing = freebsdListing()): Check {
   const name = 'FreeBSD stack (for --kernel freebsd)';
   if (l.built) {
+    const minutes = (l.built.buildMs.total / 60000).toFixed(1);
+    const mb = (l.built.bytes / 1e6).toFixed(0);
     return {
       name,
       ok: true,
-      detail: `${l.built.label} built in ${(l.built.buildMs.total / 60000).toFixed(1)} min from ${l.built.source}: ${l.built.dir} (${(l.built.bytes / 1e6).toFixed(0)} MB)`,
+      detail: `${l.built.label} built in ${minutes} min from ${l.built.source}: ${l.built.dir} (${mb} MB)`,
       warning: true,
     };
   }
+  const missing = l.missing.length ? `; missing: ${l.missing.join(', ')}` : '';
   const from = l.sourceEnv
     ? `TWLAB_FREEBSD_SRC=${l.sourceEnv}`
     : `GitHub's archive of ${l.pinned} (~85 MB; set TWLAB_FREEBSD_SRC to a copy to build offline)`;
   return {
     name,
     ok: false,
-    detail: `not built yet: the first --kernel freebsd run builds F-Stack and a minimal DPDK into ${l.cacheDir} from ${from} (~6 min of CPU: 3–4 min on 2 idle cores)${l.missing.length ? `; missing: ${l.missing.join(', ')}` : ''}`,
+    detail:
+      `not built yet: the first --kernel freebsd run builds F-Stack and a minimal DPDK into ${l.cacheDir} from ${from} ` +
+      `(~6 min of CPU: 3–4 min on 2 idle cores)${missing}`,
     fix: l.missing.length
       ? `apt-get install ${l.missing.join(' ')}`
       : 'nothing to do: it is built on first use (or now, with `twlab kernels --build freebsd`)',

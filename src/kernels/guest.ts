@@ -73,7 +73,8 @@ function kernelWord(name: string, value: string): string {
   if (/["\s]/.test(value))
     throw new TwlabError(
       'BAD_USAGE',
-      `${name} ${JSON.stringify(value)} holds a space or a quote, which a kernel command line cannot carry; run from (and write evidence to) a path without them`,
+      `${name} ${JSON.stringify(value)} holds a space or a quote, which a kernel command line cannot carry; ` +
+        `run from (and write evidence to) a path without them`,
     );
   return `${name}=${value}`;
 }
@@ -201,9 +202,12 @@ export function chooseAccel(k: CachedKernel): { accel: Accel; why: string } {
   );
   fs.closeSync(fd);
   const works = r.status === 0 && r.stdout.includes('twlab-init:');
+  // why not: the probe's first error line, else its exit status
+  const whyNot = (): string =>
+    r.error ? 'no answer in 20 s' : ((r.stderr || r.stdout).split('\n').find((l) => /error|fail/i.test(l)) ?? `exit ${r.status}`).trim();
   const detail = works
     ? `KVM boots a guest (probe: ${Math.round(performance.now() - t0)} ms)`
-    : `KVM does not run a guest here (${r.error ? 'no answer in 20 s' : ((r.stderr || r.stdout).split('\n').find((l) => /error|fail/i.test(l)) ?? `exit ${r.status}`).trim()}): TCG (emulation, 10–30× slower)`;
+    : `KVM does not run a guest here (${whyNot()}): TCG (emulation, 10–30× slower)`;
   fs.mkdirSync(path.dirname(memo), { recursive: true });
   fs.writeFileSync(memo, JSON.stringify({ key, works, detail }) + '\n');
   return works ? { accel: 'kvm', why: detail } : { accel: 'tcg', why: detail };

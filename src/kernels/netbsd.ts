@@ -141,7 +141,9 @@ export function checkNetbsdSource(): void {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
     throw new TwlabError(
       'KERNEL_FETCH',
-      `TWLAB_NETBSD_SRC=${named}: no such folder (it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, or the unpacked buildrump.sh/ and src-netbsd/ trees)`,
+      `TWLAB_NETBSD_SRC=${named}: no such folder ` +
+        `(it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, ` +
+        `or the unpacked buildrump.sh/ and src-netbsd/ trees)`,
     );
   if (fs.existsSync(path.join(dir, 'buildrump.sh', 'buildrump.sh')) && fs.existsSync(path.join(dir, 'src-netbsd', 'sys'))) return;
   const missing = [NETBSD_PIN.buildrump.archive, NETBSD_PIN.src.archive].filter((a) => !fs.existsSync(path.join(dir, a)));
@@ -167,7 +169,9 @@ function sources(work: string, log: (s: string) => void): Sources {
     if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
       throw new TwlabError(
         'KERNEL_FETCH',
-        `TWLAB_NETBSD_SRC=${named}: no such folder (it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, or the unpacked buildrump.sh/ and src-netbsd/ trees)`,
+        `TWLAB_NETBSD_SRC=${named}: no such folder ` +
+          `(it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, ` +
+          `or the unpacked buildrump.sh/ and src-netbsd/ trees)`,
       );
     const trees = { buildrump: path.join(dir, 'buildrump.sh'), src: path.join(dir, 'src-netbsd') };
     if (fs.existsSync(path.join(trees.buildrump, 'buildrump.sh')) && fs.existsSync(path.join(trees.src, 'sys', 'netinet', 'tcp_input.c'))) {
@@ -178,7 +182,8 @@ function sources(work: string, log: (s: string) => void): Sources {
     if (missing.length)
       throw new TwlabError(
         'KERNEL_FETCH',
-        `TWLAB_NETBSD_SRC=${named}: ${missing.map((m) => path.basename(m)).join(' and ')} not found there (the pinned NetBSD sources; see ../shared/netbsd/ or the README)`,
+        `TWLAB_NETBSD_SRC=${named}: ${missing.map((m) => path.basename(m)).join(' and ')} not found there ` +
+          `(the pinned NetBSD sources; see ../shared/netbsd/ or the README)`,
       );
     for (const a of archives) {
       log(`unpacking ${path.basename(a)}`);
@@ -219,7 +224,8 @@ function sources(work: string, log: (s: string) => void): Sources {
     if (r.status !== 0)
       throw new TwlabError(
         'KERNEL_FETCH',
-        `cannot fetch ${url}: ${(r.stderr || `curl exit ${r.status}`).trim().split('\n').pop()}; set TWLAB_NETBSD_SRC to a folder holding ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive} instead`,
+        `cannot fetch ${url}: ${(r.stderr || `curl exit ${r.status}`).trim().split('\n').pop()}; ` +
+          `set TWLAB_NETBSD_SRC to a folder holding ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive} instead`,
       );
     const dest = path.join(work, key === 'buildrump' ? 'buildrump.sh' : 'src-netbsd');
     fs.mkdirSync(dest);
@@ -231,7 +237,9 @@ function sources(work: string, log: (s: string) => void): Sources {
   }
   return {
     ...out,
-    from: `github.com/${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)}, github.com/${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}`,
+    from:
+      `github.com/${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)}, ` +
+      `github.com/${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}`,
   };
 }
 
@@ -379,7 +387,8 @@ async function build(root: string, log: (s: string) => void): Promise<NetbsdBuil
       const ready = path.join(scratch, 'ready');
       const jobs = Math.max(1, os.cpus().length);
       log(
-        `building NetBSD's TCP/IP stack (rump kernel, ${NETBSD_PIN.src.repo} ${NETBSD_PIN.src.rev.slice(0, 7)}) with ${jobs} jobs: a few minutes, once`,
+        `building NetBSD's TCP/IP stack (rump kernel, ${NETBSD_PIN.src.repo} ${NETBSD_PIN.src.rev.slice(0, 7)}) ` +
+          `with ${jobs} jobs: a few minutes, once`,
       );
       await runRecipe([src.buildrump, src.src, path.join(scratch, 'work'), ready, String(jobs)], log);
       // boot it once: the release comes from the kernel itself

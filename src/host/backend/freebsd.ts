@@ -22,11 +22,13 @@ import { KnobMissingError, type Backend, type SocketCalls } from './types';
 /** F-Stack's departures from stock FreeBSD, as the README and the refusals name them. */
 export const FSTACK_DEVIATIONS = {
   credentials:
-    'gives every socket one credential and lets every privilege check pass (F-Stack’s priv_check()), so a socket of another user cannot be made',
+    'gives every socket one credential and lets every privilege check pass (F-Stack’s priv_check()), ' +
+    'so a socket of another user cannot be made',
   anonymousPort: 'assigns no port to bind(port 0) (F-Stack’s in_pcbbind() leaves it to connect())',
   listenUnbound: 'listens on port 0 when listen() comes before bind() (F-Stack’s in_pcbbind() assigns no port)',
   lingeringClose:
-    'cannot sleep in the kernel (F-Stack’s tsleep() returns at once): close() with SO_LINGER {1,N} on a blocking socket returns -1 EPERM at once instead of waiting',
+    'cannot sleep in the kernel (F-Stack’s tsleep() returns at once): ' +
+    'close() with SO_LINGER {1,N} on a blocking socket returns -1 EPERM at once instead of waiting',
 } as const;
 
 /** The FreeBSD backend: the helper's, with F-Stack's deviations refused as missing knobs. */
@@ -89,7 +91,9 @@ export const FREEBSD_KNOBS: KnobTable = {
       // tcp_usrclosed(), tcp_input(), tcp_timer_2msl(): the orphan's 2MSL timer is finwait2_timeout
       // only when fast_finwait2_recycle=1, else TP_MAXIDLE (keepcnt × keepintvl)
       missing:
-        'an orphaned FIN_WAIT_2 lives until idle for tcp_maxidle (net.inet.tcp.keepcnt × keepintvl, 8 × 75 s); net.inet.tcp.finwait2_timeout counts only with fast_finwait2_recycle=1 (off by default; F-Stack’s sample config turns it on): no one knob',
+        'an orphaned FIN_WAIT_2 lives until idle for tcp_maxidle (net.inet.tcp.keepcnt × keepintvl, 8 × 75 s); ' +
+        'net.inet.tcp.finwait2_timeout counts only with fast_finwait2_recycle=1 ' +
+        '(off by default; F-Stack’s sample config turns it on): no one knob',
     },
     'net.ipv4.tcp_timestamps': {
       name: 'net.inet.tcp.rfc1323',
@@ -101,7 +105,8 @@ export const FREEBSD_KNOBS: KnobTable = {
     'net.core.somaxconn': { name: 'kern.ipc.soacceptqueue', why: 'the cap on listen() backlogs (kern.ipc.somaxconn is its old name)' },
     'net.ipv4.tcp_max_tw_buckets': {
       missing:
-        'net.inet.tcp.maxtcptw caps TIME_WAIT entries, but at the cap FreeBSD ends the oldest one to make room (tcp_tw_2msl_scan) instead of skipping the new one, and 0 means "sized automatically"',
+        'net.inet.tcp.maxtcptw caps TIME_WAIT entries, but at the cap FreeBSD ends the oldest one to make room (tcp_tw_2msl_scan) ' +
+        'instead of skipping the new one, and 0 means "sized automatically"',
     },
     'net.ipv4.tcp_tw_reuse': { missing: 'no reuse of TIME_WAIT four-tuples for outgoing connections' },
     'net.ipv4.tcp_tw_reuse_delay': { missing: 'no reuse of TIME_WAIT four-tuples for outgoing connections' },

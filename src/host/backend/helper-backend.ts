@@ -297,7 +297,9 @@ class HelperProcess implements ProcessHandle {
   }
 }
 
-/** Wraps counters so that reading a Linux counter the OS has no equivalent of throws (naming why) instead of reading as 0; `in` stays plain. */
+/**
+ * Wraps counters so that reading a Linux counter the OS has no equivalent of throws (naming why) instead of reading as 0; `in` stays plain.
+ */
 function strictCounters(values: Record<string, number>, table: KnobTable, system: string): Record<string, number> {
   return new Proxy(values, {
     get(target, key) {

@@ -38,7 +38,9 @@ export const CLAIMS: readonly ClaimSpec[] = [
   },
   {
     id: 'C2',
-    text: 'Binding a wildcard address and a specific address on the same port fails without SO_REUSEADDR and succeeds with it, set on the socket being bound, in either order.',
+    text:
+      'Binding a wildcard address and a specific address on the same port fails without SO_REUSEADDR and succeeds with it, ' +
+      'set on the socket being bound, in either order.',
     source: 'seed §SO_REUSEADDR',
     scope: ['BSD'],
   },
@@ -56,7 +58,9 @@ export const CLAIMS: readonly ClaimSpec[] = [
   },
   {
     id: 'C5',
-    text: 'SO_REUSEPORT lets sockets bind exactly the same address and port only if every socket, the first included, set it before binding.',
+    text:
+      'SO_REUSEPORT lets sockets bind exactly the same address and port ' +
+      'only if every socket, the first included, set it before binding.',
     source: 'seed §SO_REUSEPORT; seed §Linux >= 3.9 ("behaves exactly like the option in BSD")',
     scope: ['BSD', 'Linux >= 3.9'],
   },
@@ -74,7 +78,9 @@ export const CLAIMS: readonly ClaimSpec[] = [
   },
   {
     id: 'C8',
-    text: 'While a TCP socket listens on a port SO_REUSEADDR is ignored for that port; for sockets that do not listen, SO_REUSEADDR on both behaves like SO_REUSEPORT.',
+    text:
+      'While a TCP socket listens on a port SO_REUSEADDR is ignored for that port; ' +
+      'for sockets that do not listen, SO_REUSEADDR on both behaves like SO_REUSEPORT.',
     source: 'seed §Linux < 3.9',
     scope: ['Linux < 3.9'],
   },
@@ -111,9 +117,12 @@ export const CLAIMS: readonly ClaimSpec[] = [
   },
   {
     id: 'C19',
-    text: 'A late segment for a socket in TIME_WAIT may be consumed by another socket bound to the same address and port with SO_REUSEADDR, so the TIME_WAIT socket never sees it and the other socket reacts to it.',
+    text:
+      'A late segment for a socket in TIME_WAIT may be consumed by another socket bound to the same address and port with ' +
+      'SO_REUSEADDR, so the TIME_WAIT socket never sees it and the other socket reacts to it.',
     source:
-      'seed comments (Mecki: "this packet may be consumed by the other socket bound to the same address"); seed §SO_REUSEADDR ("side effects in case the other socket is still at work")',
+      'seed comments (Mecki: "this packet may be consumed by the other socket bound to the same address"); ' +
+      'seed §SO_REUSEADDR ("side effects in case the other socket is still at work")',
     scope: ['BSD'],
     modality: 'may',
   },
@@ -131,7 +140,9 @@ export const CLAIMS: readonly ClaimSpec[] = [
   },
   {
     id: 'C17',
-    text: 'Without SO_REUSEADDR, a socket may bind the address and port of a socket in TIME_WAIT only if both set SO_REUSEPORT before binding.',
+    text:
+      'Without SO_REUSEADDR, a socket may bind the address and port of a socket in TIME_WAIT ' +
+      'only if both set SO_REUSEPORT before binding.',
     source: 'seed §SO_REUSEPORT ("SO_REUSEPORT does not imply SO_REUSEADDR")',
     scope: ['BSD'],
   },
@@ -144,44 +155,61 @@ export const CLAIMS: readonly ClaimSpec[] = [
   // the seed, covered (issue 16): claims no lab tested before
   {
     id: 'C20',
-    text: "A connected UDP socket in a SO_REUSEPORT group receives every datagram from the remote endpoint it is connected to; the unconnected sockets get only the other endpoints' datagrams.",
+    text:
+      'A connected UDP socket in a SO_REUSEPORT group receives every datagram from the remote endpoint it is connected to; ' +
+      "the unconnected sockets get only the other endpoints' datagrams.",
     source:
-      'seed comments (Mecki, Sep 2 \'19: "if one is connected to a remote endpoint, then all datagrams originating from that remote endpoint will end up at the connected socket. The unconnected one would only catch datagrams from other remote endpoints")',
+      'seed comments (Mecki, Sep 2 \'19: "if one is connected to a remote endpoint, ' +
+      'then all datagrams originating from that remote endpoint will end up at the connected socket. ' +
+      'The unconnected one would only catch datagrams from other remote endpoints")',
     scope: ['Linux >= 3.9'],
   },
   {
     id: 'C21',
-    text: 'When one socket is bound to the wildcard address and another to a specific address on the same port, traffic to the specific address goes to the specific-address socket.',
+    text:
+      'When one socket is bound to the wildcard address and another to a specific address on the same port, ' +
+      'traffic to the specific address goes to the specific-address socket.',
     source:
-      'seed comments (Mecki, Apr 25 \'18: "the socket with the specific address usually wins over the socket with the wildcard address (in networking, the most specific match usually wins)")',
+      'seed comments (Mecki, Apr 25 \'18: "the socket with the specific address usually wins over the socket with the wildcard address ' +
+      '(in networking, the most specific match usually wins)")',
     scope: ['any'],
   },
   {
     id: 'C22',
-    text: 'SO_REUSEPORT counts only when it was set before bind(): a socket that set it after binding does not let another socket bind the same address and port.',
+    text:
+      'SO_REUSEPORT counts only when it was set before bind(): ' +
+      'a socket that set it after binding does not let another socket bind the same address and port.',
     source:
-      'seed §SO_REUSEPORT ("as long as all prior bound sockets also had SO_REUSEPORT set before they were bound"); seed §Linux >= 3.9 ("as long as all sockets have this option set prior to binding them")',
+      'seed §SO_REUSEPORT ("as long as all prior bound sockets also had SO_REUSEPORT set before they were bound"); ' +
+      'seed §Linux >= 3.9 ("as long as all sockets have this option set prior to binding them")',
     scope: ['BSD', 'Linux >= 3.9'],
   },
   {
     id: 'C23',
-    text: 'Without SO_REUSEADDR or SO_REUSEPORT, a socket bound to 0.0.0.0:P keeps every other socket from binding port P, whatever specific address it names.',
+    text:
+      'Without SO_REUSEADDR or SO_REUSEPORT, a socket bound to 0.0.0.0:P keeps every other socket from binding port P, ' +
+      'whatever specific address it names.',
     source:
-      'seed §basics ("If a socket is bound to 0.0.0.0:21 … no other socket can be bound to port 21, regardless which specific IP address it tries to bind to"; "pretty much equal for all major operating systems")',
+      'seed §basics ("If a socket is bound to 0.0.0.0:21 … no other socket can be bound to port 21, ' +
+      'regardless which specific IP address it tries to bind to"; "pretty much equal for all major operating systems")',
     scope: ['any'],
   },
   {
     id: 'C24',
     text: 'Two sockets can always bind the same port on two different specific addresses, without any flag.',
     source:
-      'seed §basics ("Binding socketA to ipA:portA and socketB to ipB:portB is always possible if ipA != ipB holds true, even when portA == portB"; "pretty much equal for all major operating systems")',
+      'seed §basics ("Binding socketA to ipA:portA and socketB to ipB:portB is always possible if ipA != ipB holds true, ' +
+      'even when portA == portB"; "pretty much equal for all major operating systems")',
     scope: ['any'],
   },
   {
     id: 'C25',
-    text: 'By default a closed socket keeps trying to deliver its unsent data for a long time, about two minutes (the default linger time), before the system gives up.',
+    text:
+      'By default a closed socket keeps trying to deliver its unsent data for a long time, ' +
+      'about two minutes (the default linger time), before the system gives up.',
     source:
-      'seed §SO_REUSEADDR ("The Linger Time is globally configurable on most systems and by default rather long (two minutes is a common value you will find on many systems)")',
+      'seed §SO_REUSEADDR ("The Linger Time is globally configurable on most systems and by default rather long ' +
+      '(two minutes is a common value you will find on many systems)")',
     scope: ['any'],
   },
 
@@ -195,16 +223,22 @@ export const CLAIMS: readonly ClaimSpec[] = [
   },
   {
     id: 'T3',
-    text: 'For a connect() whose local port the kernel chooses, tcp_tw_reuse decides whether it may take over a four-tuple in TIME_WAIT (when timestamps make it safe and the TIME_WAIT is tcp_tw_reuse_delay old).',
+    text:
+      'For a connect() whose local port the kernel chooses, tcp_tw_reuse decides whether it may take over a four-tuple in TIME_WAIT ' +
+      '(when timestamps make it safe and the TIME_WAIT is tcp_tw_reuse_delay old).',
     source:
-      'Documentation/networking/ip-sysctl.rst (tcp_tw_reuse: "Enable reuse of TIME-WAIT sockets for new connections when it is safe from protocol viewpoint"; tcp_tw_reuse_delay)',
+      'Documentation/networking/ip-sysctl.rst (tcp_tw_reuse: ' +
+      '"Enable reuse of TIME-WAIT sockets for new connections when it is safe from protocol viewpoint"; tcp_tw_reuse_delay)',
     scope: ['Linux'],
   },
   {
     id: 'T16',
-    text: 'A connect() from an explicitly bound local port takes over a four-tuple in a timestamped TIME_WAIT whatever tcp_tw_reuse says: the sysctl is never consulted on that path.',
+    text:
+      'A connect() from an explicitly bound local port takes over a four-tuple in a timestamped TIME_WAIT whatever tcp_tw_reuse says: ' +
+      'the sysctl is never consulted on that path.',
     source:
-      'net/ipv4/tcp_ipv4.c tcp_twsk_unique() ("if (ts_recent_stamp && (!twp || (reuse && …)))"); net/ipv4/inet_hashtables.c __inet_hash_connect() (a bound port: check_established(…, NULL))',
+      'net/ipv4/tcp_ipv4.c tcp_twsk_unique() ("if (ts_recent_stamp && (!twp || (reuse && …)))"); ' +
+      'net/ipv4/inet_hashtables.c __inet_hash_connect() (a bound port: check_established(…, NULL))',
     scope: ['Linux'],
   },
   {
@@ -228,13 +262,17 @@ export const CLAIMS: readonly ClaimSpec[] = [
   { id: 'T8', text: 'With timestamps, PAWS rejects the old segment.', source: 'RFC 7323 §5', scope: ['any'] },
   {
     id: 'T9',
-    text: 'Without timestamps, a TIME-WAIT socket lets in a new SYN whose sequence number is above any of the old incarnation (RFC 9293 permits it), and refuses one below it with an ACK of the old connection.',
+    text:
+      'Without timestamps, a TIME-WAIT socket lets in a new SYN whose sequence number is above any of the old incarnation ' +
+      '(RFC 9293 permits it), and refuses one below it with an ACK of the old connection.',
     source: 'RFC 9293 §3.10.7.4 (MAY-2, and "an acknowledgment should be sent" for an unacceptable segment); RFC 1122 §4.2.2.13',
     scope: ['any'],
   },
   {
     id: 'T10',
-    text: 'With timestamps, a new SYN whose timestamp is newer than the last one the TIME-WAIT socket saw is let in, whatever its sequence number.',
+    text:
+      'With timestamps, a new SYN whose timestamp is newer than the last one the TIME-WAIT socket saw is let in, ' +
+      'whatever its sequence number.',
     source: 'RFC 6191 §2',
     scope: ['any'],
   },

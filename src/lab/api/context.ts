@@ -165,8 +165,10 @@ export class LabContext {
   /** Which clock the captures carry, for timeline.json and the README's promise. */
   get clock(): string {
     return this.capture
-      ? `wall time (CLOCK_REALTIME), microseconds; frames stamped by the kernel where they crossed ${this.net.tunName} (AF_PACKET socket, SO_TIMESTAMPNS — as tcpdump's)`
-      : `wall time (CLOCK_REALTIME), microseconds; frames stamped as twlab read or wrote them on ${this.net.tunName} (no packet socket here)`;
+      ? `wall time (CLOCK_REALTIME), microseconds; frames stamped by the kernel where they crossed ${this.net.tunName} ` +
+          `(AF_PACKET socket, SO_TIMESTAMPNS — as tcpdump's)`
+      : `wall time (CLOCK_REALTIME), microseconds; frames stamped as twlab read or wrote them on ${this.net.tunName} ` +
+          `(no packet socket here)`;
   }
 
   // ---- parameters, typed ----
@@ -515,8 +517,10 @@ export class LabContext {
       this.capture?.setSnaplen(262144);
       this.#bulk = null;
       const ms = performance.now() - t0;
+      const mbPerS = (b.bytes / 1e6 / (ms / 1000)).toFixed(1);
       this.note(
-        `bulk: ${what}: ${b.frames} frames, ${b.bytes} bytes on the wire in ${Math.round(ms)} ms (${(b.bytes / 1e6 / (ms / 1000)).toFixed(1)} MB/s); data frames captured headers-only`,
+        `bulk: ${what}: ${b.frames} frames, ${b.bytes} bytes on the wire in ${Math.round(ms)} ms (${mbPerS} MB/s); ` +
+          `data frames captured headers-only`,
       );
     }
   }

@@ -63,7 +63,9 @@ export function finExchange(segments: readonly FlowSegment[], kernel: { address:
     kernelAckOfPeerFin: kernelAck?.number ?? null,
     peerAckOfKernelFin: peerAck?.number ?? null,
     text:
-      `kernel FIN #${kFin.number} ${kAcksP ? 'acknowledges' : 'does not acknowledge'} the peer's FIN #${pFin.number}, which ${pAcksK ? 'acknowledges' : 'does not acknowledge'} it; ` +
-      `the kernel acknowledged the peer's FIN ${kernelAck ? `in #${kernelAck.number}` : 'in no segment'}, the peer the kernel's ${peerAck ? `in #${peerAck.number}` : 'in no segment'}`,
+      `kernel FIN #${kFin.number} ${kAcksP ? 'acknowledges' : 'does not acknowledge'} the peer's FIN #${pFin.number}, ` +
+      `which ${pAcksK ? 'acknowledges' : 'does not acknowledge'} it; ` +
+      `the kernel acknowledged the peer's FIN ${kernelAck ? `in #${kernelAck.number}` : 'in no segment'}, ` +
+      `the peer the kernel's ${peerAck ? `in #${peerAck.number}` : 'in no segment'}`,
   };
 }

@@ -96,9 +96,11 @@ export function formatParamValue(v: ParamValue): string {
 export function describeParam(spec: ParamSpec): string {
   let type: string;
   switch (spec.kind) {
-    case 'int':
-      type = `integer${spec.min !== undefined || spec.max !== undefined ? ` ${spec.min ?? ''}..${spec.max ?? ''}` : ''}${spec.unit ? ` ${spec.unit}` : ''}`;
+    case 'int': {
+      const range = spec.min !== undefined || spec.max !== undefined ? ` ${spec.min ?? ''}..${spec.max ?? ''}` : '';
+      type = `integer${range}${spec.unit ? ` ${spec.unit}` : ''}`;
       break;
+    }
     case 'bool':
       type = 'on/off';
       break;

@@ -132,9 +132,12 @@ export function decide(claim: ClaimSpec, j: Judgement, system: string | SystemUn
     };
   const needed = Math.min(MIN_VALID_TRIALS, j.trials.length);
   if (valid.length < needed) {
+    const everyTrial = needed < MIN_VALID_TRIALS ? `, every trial run` : '';
     return {
       verdict: 'not tested',
-      evidence: `too few valid trials: ${valid.length} of ${j.trials.length} (a verdict needs ${needed}${needed < MIN_VALID_TRIALS ? `, every trial run` : ''}); ${excluded} not counted: ${failedText(firstExcluded!)}. Observed: ${j.evidence}`,
+      evidence:
+        `too few valid trials: ${valid.length} of ${j.trials.length} (a verdict needs ${needed}${everyTrial}); ` +
+        `${excluded} not counted: ${failedText(firstExcluded!)}. Observed: ${j.evidence}`,
       preconditions,
       trials,
     };

@@ -116,7 +116,8 @@ export async function runJob(job: LabJob): Promise<LabResult> {
   if (noCapture) ctx.note(`${noCapture}: frames are stamped as twlab reads and writes them`);
   if (system.identity.os === 'Linux' && !diagAvailable())
     ctx.note(
-      'this kernel answers no sock_diag for TCP (tcp_diag not loaded): the socket table is read whole from /proc/net/tcp where one four-tuple would do',
+      'this kernel answers no sock_diag for TCP (tcp_diag not loaded): ' +
+        'the socket table is read whole from /proc/net/tcp where one four-tuple would do',
     );
   const startedAt = new Date();
   const t0 = performance.now();

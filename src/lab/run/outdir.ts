@@ -30,6 +30,19 @@ const fail = (message: string): never => {
   throw new TwlabError('BAD_USAGE', message);
 };
 
+/** The errnos a user can act on, in words; `ENOSPC` only where a file is written. */
+const ERRNO_WORDS = new Map([
+  ['EACCES', 'permission denied'],
+  ['EROFS', 'read-only filesystem'],
+]);
+const WRITE_ERRNO_WORDS = new Map([...ERRNO_WORDS, ['ENOSPC', 'no space left on device']]);
+
+/** Why a call failed: its errno in words when `words` has it, else the code itself (or the message when there is none). */
+function reason(e: unknown, words = ERRNO_WORDS): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  return (code === undefined ? undefined : words.get(code)) ?? code ?? (e as Error).message;
+}
+
 /** Makes sure `dir` exists and takes files; returns its absolute path, or throws one line. */
 export function prepareOutDir(dir: string): string {
   const { abs, existing, missing } = checkOutDir(dir);
@@ -41,9 +54,7 @@ export function prepareOutDir(dir: string): string {
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       if (code === 'EEXIST') continue;
-      fail(
-        `--out ${dir}: cannot create ${made} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`,
-      );
+      fail(`--out ${dir}: cannot create ${made} (${reason(e)})`);
     }
   }
   const probe = path.join(abs, `.twlab-write-test-${process.pid}`);
@@ -51,11 +62,8 @@ export function prepareOutDir(dir: string): string {
     fs.writeFileSync(probe, '');
     fs.rmSync(probe);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
     fs.rmSync(probe, { force: true });
-    fail(
-      `--out ${dir}: cannot write into ${abs} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : code === 'ENOSPC' ? 'no space left on device' : (code ?? (e as Error).message)})`,
-    );
+    fail(`--out ${dir}: cannot write into ${abs} (${reason(e, WRITE_ERRNO_WORDS)})`);
   }
   return abs;
 }
@@ -102,10 +110,7 @@ export function checkOutDir(dir: string): { abs: string; existing: string; missi
   try {
     fs.accessSync(existing, fs.constants.W_OK);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    fail(
-      `--out ${dir}: cannot write into ${existing} (${code === 'EACCES' ? 'permission denied' : code === 'EROFS' ? 'read-only filesystem' : (code ?? (e as Error).message)})`,
-    );
+    fail(`--out ${dir}: cannot write into ${existing} (${reason(e)})`);
   }
   return { abs, existing, missing };
 }

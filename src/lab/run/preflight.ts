@@ -76,7 +76,9 @@ export function checks(): Check[] {
       : iso
         ? 'not root; unprivileged user namespaces work: `unshare -rn`'
         : 'not root, and `unshare -rn true` fails (no unprivileged user namespaces)',
-    fix: 'run as root (sudo npx twlab …), or allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu)',
+    fix:
+      'run as root (sudo npx twlab …), or allow user namespaces (sysctl kernel.unprivileged_userns_clone=1, or ' +
+      'kernel.apparmor_restrict_unprivileged_userns=0 on Ubuntu)',
     code: 'NO_PRIVILEGE',
   });
   let tunOk = false;

@@ -253,17 +253,18 @@ export class LabRunner {
             } catch (e) {
               error = {
                 code: 'LAB_FAILED',
-                message: `its evidence could not be put in place (${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${path.basename(final)} is as it was`,
+                message:
+                  `its evidence could not be put in place ` +
+                  `(${(e as NodeJS.ErrnoException).code ?? (e as Error).message}); ${path.basename(final)} is as it was`,
               };
             }
           }
         }
         fs.rmSync(staging, { recursive: true, force: true });
         if (this.#interrupted) error = { code: 'INTERRUPTED', message: `interrupted by ${this.#interrupted}` };
-        error ??= {
-          code: 'LAB_FAILED',
-          message: `lab process ended (${signal ?? `exit ${code}`})${stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : ''}`,
-        };
+        // its last words, if it said any
+        const said = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
+        error ??= { code: 'LAB_FAILED', message: `lab process ended (${signal ?? `exit ${code}`})${said}` };
         resolve({ def, result: null, dir: null, error });
       });
     });
@@ -314,7 +315,8 @@ export function interruptedError(
   const parts = [`interrupted by ${signal}; lab processes stopped`];
   if (replaced.length)
     parts.push(
-      `${replaced.join(', ')} had finished: their evidence and report.html replaced the earlier (${what.index ? `index.html not updated: ${what.index}` : 'index.html updated'})`,
+      `${replaced.join(', ')} had finished: their evidence and report.html replaced the earlier ` +
+        `(${what.index ? `index.html not updated: ${what.index}` : 'index.html updated'})`,
     );
   if (what.untouched?.length || !replaced.length)
     parts.push(`earlier evidence${replaced.length ? ` of ${what.untouched!.join(', ')}` : ''} left as it was`);
