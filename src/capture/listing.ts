@@ -1,10 +1,20 @@
 // A readable per-frame listing of a capture: time, direction, flags, relative seq/ack, length,
 // incarnation and stray marks. Pure: from a parsed pcap to lines.
 import { analyzeTcp, type FlowSegment } from './flows';
-import type { PcapFile } from './pcap';
+import { isRawIp, type PcapFile } from './pcap';
 
 /** twlab's kernel-side addresses: frames from these are the kernel's, frames to them the peer's. */
-export const KERNEL_ADDRESSES = new Set(['192.0.2.1', '198.51.100.1', '2001:db8::1']);
+export const KERNEL_ADDRESSES: ReadonlySet<string> = new Set(['192.0.2.1', '198.51.100.1', '2001:db8::1']);
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * The addresses that mark the kernel's side in frames of this link type: twlab's, in its own
+ * captures (bare IP); none in anyone else's, where 192.0.2.1 or 2001:db8::1 is just a host (a
+ * tcpdump of two kernel sockets on lo names no kernel and no peer: its ends are client and server).
+ */
+export function kernelAddressesFor(linkType: number): ReadonlySet<string> {
+  return isRawIp(linkType) ? KERNEL_ADDRESSES : NONE;
+}
 
 export interface ListingRow {
   number: number;
@@ -17,12 +27,15 @@ export interface ListingRow {
   strayFrom?: number;
 }
 
-function directionOf(src: string, dst: string): string {
-  return KERNEL_ADDRESSES.has(src) ? 'K→P' : KERNEL_ADDRESSES.has(dst) ? 'P→K' : '→';
+function directionOf(src: string, dst: string, kernel: ReadonlySet<string>): string {
+  return kernel.has(src) ? 'K→P' : kernel.has(dst) ? 'P→K' : '→';
 }
 
-/** One segment's row; `incarnations` says whether its four-tuple has more than one (then each row names its own). */
-export function listingRow(s: FlowSegment, t0: number, incarnations: boolean): ListingRow {
+/**
+ * One segment's row; `incarnations` says whether its four-tuple has more than one (then each row
+ * names its own); `kernel`, the addresses that mark the kernel's side (kernelAddressesFor).
+ */
+export function listingRow(s: FlowSegment, t0: number, incarnations: boolean, kernel: ReadonlySet<string> = KERNEL_ADDRESSES): ListingRow {
   const parts = [`[${s.flags}]`, `seq=${s.relSeq}`];
   if (s.flags.includes('ACK')) parts.push(`ack=${s.relAck ?? `${s.ack >>> 0} (abs)`}`);
   // the window in bytes (as Wireshark's "calculated window size"), the field as sent beside it when scaled
@@ -31,7 +44,7 @@ export function listingRow(s: FlowSegment, t0: number, incarnations: boolean): L
   if (incarnations) parts.push(`(incarnation ${s.current})`);
   if (s.strayFrom !== undefined) parts.push(`STRAY: a segment of incarnation ${s.strayFrom}`);
   if (s.snippet) parts.push(JSON.stringify(s.snippet)); // last: the payload's first bytes as text
-  return { number: s.number, timeS: (s.timeUs - t0) / 1e6, direction: directionOf(s.srcAddress, s.dstAddress), src: s.src, dst: s.dst, summary: `TCP ${parts.join(' ')}`, incarnation: s.incarnation, strayFrom: s.strayFrom };
+  return { number: s.number, timeS: (s.timeUs - t0) / 1e6, direction: directionOf(s.srcAddress, s.dstAddress, kernel), src: s.src, dst: s.dst, summary: `TCP ${parts.join(' ')}`, incarnation: s.incarnation, strayFrom: s.strayFrom };
 }
 
 export function listFrames(file: PcapFile): ListingRow[] {
@@ -39,7 +52,8 @@ export function listFrames(file: PcapFile): ListingRow[] {
   const flows = analyzeTcp(file);
   const incarnationsOf = new Map<string, number>();
   for (const s of flows.segments) incarnationsOf.set(s.flow, Math.max(incarnationsOf.get(s.flow) ?? 0, s.incarnation));
-  const rows: ListingRow[] = flows.segments.map((s) => listingRow(s, t0, (incarnationsOf.get(s.flow) ?? 1) > 1));
+  const kernel = kernelAddressesFor(file.linkType);
+  const rows: ListingRow[] = flows.segments.map((s) => listingRow(s, t0, (incarnationsOf.get(s.flow) ?? 1) > 1, kernel));
   for (const o of flows.other) rows.push({ number: o.number, timeS: (o.timeUs - t0) / 1e6, direction: '?', src: '', dst: '', summary: o.summary });
   return rows.sort((a, b) => a.number - b.number);
 }
