@@ -8,7 +8,8 @@
 // compare best with best. TWLAB_BENCH_MB sets the transfer size, TWLAB_BENCH_ROUNDS the rounds;
 // TWLAB_BENCH_ONLY=kernel→stack (or stack→kernel) measures that alone, e.g. under --cpu-prof:
 //   TWLAB_BENCH_ONLY=kernel→stack TWLAB_BENCH_MB=200 unshare --net node --cpu-prof dist/bench/goodput.js
-import { setupLabNetwork, ADDR } from '../src/host/netns';
+import { setupLabNetwork } from '../src/host/netns';
+import { ADDR } from '../src/wire/address-plan';
 import { KernelSocket } from '../src/host/ksocket';
 import { TunLink } from '../src/host/tunlink';
 import { TcpStack, type Connection } from '../src/stack/stack';
@@ -71,7 +72,13 @@ async function tunRaw(link: TunLink): Promise<Figure> {
 
 let nextPort = 80;
 
-async function stackTransfer(stack: TcpStack, direction: 'kernel→stack' | 'stack→kernel', bytes = BYTES, tcb: Partial<TcbConfig> = {}, label = ''): Promise<Figure> {
+async function stackTransfer(
+  stack: TcpStack,
+  direction: 'kernel→stack' | 'stack→kernel',
+  bytes = BYTES,
+  tcb: Partial<TcbConfig> = {},
+  label = '',
+): Promise<Figure> {
   const port = nextPort++;
   const listener = stack.listen(port, { tcb });
   const accepted = new Promise<Connection>((r) => listener.onConnection(r));
@@ -107,7 +114,12 @@ async function stackTransfer(stack: TcpStack, direction: 'kernel→stack' | 'sta
   conn.abort();
   k.closeNow();
   stack.unlisten(listener);
-  return { name: `stack: ${direction}${label}`, mbps: bytes / MB / secs, pps: packets / secs, retrans: { kernel: kernelRetrans, stack: stackRetrans } };
+  return {
+    name: `stack: ${direction}${label}`,
+    mbps: bytes / MB / secs,
+    pps: packets / secs,
+    retrans: { kernel: kernelRetrans, stack: stackRetrans },
+  };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
@@ -135,20 +147,33 @@ async function main(): Promise<void> {
   link.close();
   const best = (name: string): Figure => rounds.get(name)!.reduce((a, b) => (b.mbps > a.mbps ? b : a));
   const raw = best('baseline: kernel UDP → TUN → TunLink (no TCP)').mbps;
-  console.log(`\nBulk goodput over the TUN device, ${BYTES / MB} MB per transfer, best and median of ${ROUNDS} interleaved rounds (after ${WARM_UP / MB} MB each way to warm up; in a fresh namespace)`);
+  console.log(
+    `\nBulk goodput over the TUN device, ${BYTES / MB} MB per transfer, best and median of ${ROUNDS} interleaved rounds (after ${WARM_UP / MB} MB each way to warm up; in a fresh namespace)`,
+  );
   for (const [name, fs] of rounds) {
     const b = best(name);
     const pps = Number.isNaN(b.pps) ? ''.padStart(19) : `${b.pps.toFixed(0).padStart(9)} packets/s`;
     const ratio = name.startsWith('stack') ? `  ${((100 * b.mbps) / raw).toFixed(0).padStart(3)} % of the raw TUN rate` : '';
-    console.log(`${name.padEnd(52)} ${b.mbps.toFixed(1).padStart(7)} MB/s (median ${median(fs.map((f) => f.mbps)).toFixed(1).padStart(6)}) ${pps}${ratio}`);
+    console.log(
+      `${name.padEnd(52)} ${b.mbps.toFixed(1).padStart(7)} MB/s (median ${median(fs.map((f) => f.mbps))
+        .toFixed(1)
+        .padStart(6)}) ${pps}${ratio}`,
+    );
   }
   const directions = ['kernel→stack', 'stack→kernel'].filter((d) => rounds.has(`stack: ${d}`));
   const rawRounds = rounds.get('baseline: kernel UDP → TUN → TunLink (no TCP)')!;
   // retransmissions on a lossless TUN come from scheduling: a stall of this process delays the ACKs
   // the kernel waits for (its tail-loss probe or RTO fires), or one of the kernel's delays ours
-  const retrans = [...rounds].filter(([, fs]) => fs[0]!.retrans).map(([name, fs]) => `${name.replace('stack: ', '')}: kernel ${fs.map((f) => f.retrans!.kernel).join('/')}, stack ${fs.map((f) => f.retrans!.stack).join('/')}`);
+  const retrans = [...rounds]
+    .filter(([, fs]) => fs[0]!.retrans)
+    .map(
+      ([name, fs]) =>
+        `${name.replace('stack: ', '')}: kernel ${fs.map((f) => f.retrans!.kernel).join('/')}, stack ${fs.map((f) => f.retrans!.stack).join('/')}`,
+    );
   console.log(`retransmissions per round (kernel: segments, TCP_INFO; stack: retransmissions started) — ${retrans.join('; ')}`);
-  console.log(`(each round's ratios to its own raw rate, ${directions.join(' / ')}: ${rawRounds.map((raw, r) => directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`);
+  console.log(
+    `(each round's ratios to its own raw rate, ${directions.join(' / ')}: ${rawRounds.map((raw, r) => directions.map((d) => `${((100 * rounds.get(`stack: ${d}`)![r]!.mbps) / raw.mbps).toFixed(0)} %`).join(' / ')).join(', ')})`,
+  );
   process.exit(0);
 }
 

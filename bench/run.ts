@@ -56,12 +56,22 @@ bench('emit TCP/IPv4 frame (1448 B payload)', 500_000, () => framer.emit(seg), '
 bench('  … from address text (emitTcpFrame)', 200_000, () => emitTcpFrame('192.0.2.1', '192.0.2.2', seg), 'frames');
 bench('parse TCP/IPv4 frame + checksum', 200_000, () => parseFrame(frame), 'frames');
 bench('  … for the stack (parseTcpPacket)', 500_000, () => parseTcpPacket(frame), 'frames');
-console.log(`${'heap allocated per emitted frame'.padEnd(40)} ${heapPerCall(() => framer.emit(seg)).toFixed(0).padStart(12)} bytes (+ ${frame.length} B of frame in pooled ArrayBuffers)`);
-console.log(`${'heap allocated per parsed frame (stack)'.padEnd(40)} ${heapPerCall(() => parseTcpPacket(frame)).toFixed(0).padStart(12)} bytes`);
+console.log(
+  `${'heap allocated per emitted frame'.padEnd(40)} ${heapPerCall(() => framer.emit(seg))
+    .toFixed(0)
+    .padStart(12)} bytes (+ ${frame.length} B of frame in pooled ArrayBuffers)`,
+);
+console.log(
+  `${'heap allocated per parsed frame (stack)'.padEnd(40)} ${heapPerCall(() => parseTcpPacket(frame))
+    .toFixed(0)
+    .padStart(12)} bytes`,
+);
 {
   for (let i = 0; i < 3; i++) stackPath(8 << 20); // warm up
   const f = stackPath(32 << 20);
-  console.log(`${'stack ↔ stack in memory, per segment'.padEnd(40)} ${f.usPerSegment.toFixed(2).padStart(12)} µs CPU (both stacks: segment out, ACKs back; ${f.framesPerSegment.toFixed(2)} frames per segment), ${f.heapPerFrame.toFixed(0)} heap bytes per frame`);
+  console.log(
+    `${'stack ↔ stack in memory, per segment'.padEnd(40)} ${f.usPerSegment.toFixed(2).padStart(12)} µs CPU (both stacks: segment out, ACKs back; ${f.framesPerSegment.toFixed(2)} frames per segment), ${f.heapPerFrame.toFixed(0)} heap bytes per frame`,
+  );
 }
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'twlab-bench-'));
@@ -79,7 +89,17 @@ bench('listing of 100,000 frames', 1, () => listFrames(readPcap(file)), 'files')
   const big = path.join(dir, 'conversation.pcap');
   const wr = new PcapWriter(big);
   const mk = (src: string, dst: string, sp: number, dp: number, s: number, a: number, f: string, len: number): Uint8Array =>
-    emitTcpFrame(src, dst, { srcPort: sp, dstPort: dp, seq: seq(s), ack: seq(a), flags: flags(f), window: 500, urgent: 0, options: [], payload: new Uint8Array(len) });
+    emitTcpFrame(src, dst, {
+      srcPort: sp,
+      dstPort: dp,
+      seq: seq(s),
+      ack: seq(a),
+      flags: flags(f),
+      window: 500,
+      urgent: 0,
+      options: [],
+      payload: new Uint8Array(len),
+    });
   wr.write(1e15, mk('192.0.2.1', '192.0.2.2', 40000, 80, 0, 0, 'syn', 0));
   wr.write(1e15 + 1, mk('192.0.2.2', '192.0.2.1', 80, 40000, 0, 1, 'syn,ack', 0));
   for (let i = 0; i < 49_999; i++) {
@@ -93,14 +113,20 @@ bench('listing of 100,000 frames', 1, () => listFrames(readPcap(file)), 'files')
   const text = renderLadderText(ladders[0]!).length;
   const svg = renderLadderSvg(ladders[0]!).length;
   const ms = Number(process.hrtime.bigint() - t) / 1e6;
-  console.log(`${'ladder of a 100,000-packet capture'.padEnd(40)} ${ms.toFixed(0).padStart(12)} ms  (analysis, layout, text ${text} lines, SVG ${(svg / 1024).toFixed(0)} KiB)`);
+  console.log(
+    `${'ladder of a 100,000-packet capture'.padEnd(40)} ${ms.toFixed(0).padStart(12)} ms  (analysis, layout, text ${text} lines, SVG ${(svg / 1024).toFixed(0)} KiB)`,
+  );
 }
 console.log(`(${parsed} frames, ${(fs.statSync(file).size / 1e6).toFixed(1)} MB)`);
 fs.rmSync(dir, { recursive: true });
 
 // Over the TUN device: needs root (a fresh namespace); the figures come from bench/goodput.ts.
 if (process.geteuid?.() === 0) {
-  const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--', process.execPath, path.join(__dirname, 'goodput.js')], { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '16' } });
+  const r = spawnSync(
+    'setpriv',
+    ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--', process.execPath, path.join(__dirname, 'goodput.js')],
+    { stdio: 'inherit', env: { ...process.env, UV_THREADPOOL_SIZE: '16' } },
+  );
   if (r.status !== 0) process.exitCode = 1;
 } else {
   console.log('\n(goodput over TUN skipped: it needs root for a private namespace)');

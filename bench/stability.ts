@@ -7,7 +7,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { readPcap } from '../src/capture/pcap';
-import type { LabResult } from '../src/lab/types';
+import type { LabResult } from '../src/lab/api/types';
 
 const CLI = path.resolve(__dirname, '..', '..', 'bin', 'twlab.js');
 
@@ -63,11 +63,14 @@ function main(): void {
     fs.rmSync(out, { recursive: true, force: true });
   }
   const same = verdictSets.every((v) => v === verdictSets[0]);
-  console.log(same ? `identical verdicts in all ${runs} runs (${verdictSets[0]!.split('\n').length} claims)` : 'verdicts DIFFER between runs:');
+  console.log(
+    same ? `identical verdicts in all ${runs} runs (${verdictSets[0]!.split('\n').length} claims)` : 'verdicts DIFFER between runs:',
+  );
   if (!same) {
     const lines = verdictSets.map((v) => new Set(v.split('\n')));
     const all = new Set(lines.flatMap((l) => [...l]));
-    for (const v of [...all].sort()) if (!lines.every((l) => l.has(v))) console.log(`  ${v}: in ${lines.filter((l) => l.has(v)).length}/${runs} runs`);
+    for (const v of [...all].sort())
+      if (!lines.every((l) => l.has(v))) console.log(`  ${v}: in ${lines.filter((l) => l.has(v)).length}/${runs} runs`);
   }
 }
 

@@ -72,11 +72,18 @@ export function stackPath(bytes: number): PathFigure {
   }
   const t = process.cpuUsage(t0);
   const segments = Math.ceil(bytes / c.tcb.effMss());
-  return { usPerSegment: (t.user + t.system) / segments, segments, framesPerSegment: (la.frames + lb.frames) / segments, heapPerFrame: heap / Math.max(1, heapFrames) };
+  return {
+    usPerSegment: (t.user + t.system) / segments,
+    segments,
+    framesPerSegment: (la.frames + lb.frames) / segments,
+    heapPerFrame: heap / Math.max(1, heapFrames),
+  };
 }
 
 if (require.main === module) {
   for (let i = 0; i < 3; i++) stackPath(8 << 20); // warm up
   const f = stackPath(64 << 20);
-  console.log(`stack ↔ stack in memory: ${f.usPerSegment.toFixed(2)} µs CPU per data segment (${f.segments} segments, ${f.framesPerSegment.toFixed(2)} frames each), ${f.heapPerFrame.toFixed(0)} heap bytes per frame`);
+  console.log(
+    `stack ↔ stack in memory: ${f.usPerSegment.toFixed(2)} µs CPU per data segment (${f.segments} segments, ${f.framesPerSegment.toFixed(2)} frames each), ${f.heapPerFrame.toFixed(0)} heap bytes per frame`,
+  );
 }

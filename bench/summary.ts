@@ -61,7 +61,7 @@ function generate(file: string, shape: Shape): number {
       const si = (5000 + c * 104729) >>> 0;
       const frames: Uint8Array[] = [mk(true, ci, 0, 'syn'), mk(false, si, ci + 1, 'syn,ack'), mk(true, ci + 1, si + 1, 'ack')];
       let cs = ci + 1;
-      let ss = si + 1;
+      const ss = si + 1;
       for (let i = 0; i < shape.exchanges; i++) {
         frames.push(mk(true, cs, ss, 'psh,ack', payload));
         cs += payload.length;
@@ -87,7 +87,17 @@ function generateOne(file: string, segments: number): number {
   const w = new PcapWriter(file + '.tmp');
   const payload = new Uint8Array(1448).fill(1);
   const mk = (fromClient: boolean, s: number, a: number, f: string, data = new Uint8Array(0)): Uint8Array =>
-    emitTcpFrame(fromClient ? '198.51.100.7' : '192.0.2.1', fromClient ? '192.0.2.1' : '198.51.100.7', { srcPort: fromClient ? 40000 : 80, dstPort: fromClient ? 80 : 40000, seq: seq(s >>> 0), ack: seq(a >>> 0), flags: flags(f), window: 502, urgent: 0, options: [], payload: data });
+    emitTcpFrame(fromClient ? '198.51.100.7' : '192.0.2.1', fromClient ? '192.0.2.1' : '198.51.100.7', {
+      srcPort: fromClient ? 40000 : 80,
+      dstPort: fromClient ? 80 : 40000,
+      seq: seq(s >>> 0),
+      ack: seq(a >>> 0),
+      flags: flags(f),
+      window: 502,
+      urgent: 0,
+      options: [],
+      payload: data,
+    });
   let t = T0;
   w.write(t++, mk(true, 1, 0, 'syn'));
   w.write(t++, mk(false, 9, 2, 'syn,ack'));
@@ -119,7 +129,9 @@ interface Measured {
 function measure(cmd: string, args: string[]): Measured {
   const gnuTime = fs.existsSync('/usr/bin/time');
   const t0 = performance.now();
-  const r = gnuTime ? spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 }) : spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
+  const r = gnuTime
+    ? spawnSync('/usr/bin/time', ['-f', '%M', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 30 })
+    : spawnSync(cmd, args, { encoding: 'utf8', maxBuffer: 1 << 30 });
   const seconds = (performance.now() - t0) / 1000;
   const lines = r.stderr.trim().split('\n');
   const kib = gnuTime ? Number(lines.pop()) : NaN;
@@ -127,7 +139,9 @@ function measure(cmd: string, args: string[]): Measured {
 }
 
 const row = (name: string, m: Measured, extra = ''): void =>
-  console.log(`  ${name.padEnd(38)} ${m.seconds.toFixed(2).padStart(7)} s  ${m.maxRssMiB === null ? '   n/a' : `${m.maxRssMiB.toFixed(0).padStart(6)} MiB`}${m.status ? `  (exit ${m.status}: ${m.stderr.split('\n')[0]})` : ''}${extra}`);
+  console.log(
+    `  ${name.padEnd(38)} ${m.seconds.toFixed(2).padStart(7)} s  ${m.maxRssMiB === null ? '   n/a' : `${m.maxRssMiB.toFixed(0).padStart(6)} MiB`}${m.status ? `  (exit ${m.status}: ${m.stderr.split('\n')[0]})` : ''}${extra}`,
+  );
 
 const tshark = spawnSync('sh', ['-c', 'command -v tshark'], { encoding: 'utf8' }).stdout.trim();
 
@@ -136,7 +150,9 @@ function captureFile(name: string, make: (file: string) => number): string {
   if (!fs.existsSync(file)) {
     const t0 = performance.now();
     const frames = make(file);
-    console.log(`(generated ${file}: ${frames.toLocaleString('en')} frames, ${(fs.statSync(file).size / 1e6).toFixed(0)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
+    console.log(
+      `(generated ${file}: ${frames.toLocaleString('en')} frames, ${(fs.statSync(file).size / 1e6).toFixed(0)} MB, in ${((performance.now() - t0) / 1000).toFixed(1)} s)`,
+    );
   }
   return file;
 }
@@ -150,7 +166,9 @@ function summaryBench(title: string, file: string, vsTshark: boolean): void {
   if (!tshark) return console.log('  (tshark not installed: no baseline)');
   const t = measure(tshark, ['-q', '-n', '-z', 'conv,tcp', '-r', file]);
   row('baseline: tshark -q -z conv,tcp', t);
-  console.log(`  twlab / tshark: wall time ${(mine.seconds / t.seconds).toFixed(2)}, peak memory ${mine.maxRssMiB && t.maxRssMiB ? (mine.maxRssMiB / t.maxRssMiB).toFixed(2) : 'n/a'}`);
+  console.log(
+    `  twlab / tshark: wall time ${(mine.seconds / t.seconds).toFixed(2)}, peak memory ${mine.maxRssMiB && t.maxRssMiB ? (mine.maxRssMiB / t.maxRssMiB).toFixed(2) : 'n/a'}`,
+  );
 }
 
 function main(): void {

@@ -7,7 +7,7 @@ const fs = require('node:fs');
 // It may run before anything was installed (`npx twlab` typed first in a fresh clone), so it
 // uses nothing but Node and says in one line what to do.
 const root = path.join(__dirname, '..');
-const cli = path.join(root, 'dist', 'src', 'cli.js');
+const cli = path.join(root, 'dist', 'src', 'cli', 'main.js');
 if (!fs.existsSync(cli)) {
   const installed = fs.existsSync(path.join(root, 'node_modules', 'typescript'));
   process.stderr.write(
@@ -17,7 +17,9 @@ if (!fs.existsSync(cli)) {
   );
   process.exit(2);
 }
-require(cli).main(process.argv).catch((e) => {
-  process.stderr.write('twlab: internal error: ' + (e && e.stack ? e.stack : String(e)) + '\n');
-  process.exit(70);
-});
+require(cli)
+  .main(process.argv)
+  .catch((e) => {
+    process.stderr.write('twlab: internal error: ' + (e?.stack ? e.stack : String(e)) + '\n');
+    process.exit(70);
+  });

@@ -4,7 +4,220 @@
 // four-tuple) and connects again. When may the new connection reuse that four-tuple, and what
 // does connect() say when it may not? And what do two sockets bound to one address and port
 // get when both connect to the same remote?
-import { defineLab, kernelConnects, KnobMissingError, PATIENT_PEER, requires, signed, type KernelSocket, type LabContext, type Precondition, type Trial } from '../src/lab';
+import {
+  defineLab,
+  kernelConnects,
+  KnobMissingError,
+  PATIENT_PEER,
+  requires,
+  signed,
+  type KernelSocket,
+  type LabContext,
+  type Precondition,
+  type Trial,
+} from '../src/lab';
+
+export default defineLab({
+  id: '04',
+  slug: 'rebind-client',
+  title: 'Reconnecting from the same port while TIME_WAIT holds the four-tuple',
+  shows: 'connect() from a port whose old connection is in TIME_WAIT, with tcp_tw_reuse and timestamps; two sockets on one four-tuple',
+  question: 'A client closed first and reconnects from the same local port: when may it, and what does connect() say when it may not?',
+  params: [
+    {
+      name: 'timestamps',
+      kind: 'bool',
+      default: true,
+      sysctl: 'net.ipv4.tcp_timestamps',
+      help: 'TCP timestamps: the kernel sysctl and the peer alike',
+    },
+    {
+      name: 'tw_reuse',
+      kind: 'enum',
+      default: '2',
+      choices: ['0', '1', '2'],
+      sysctl: 'net.ipv4.tcp_tw_reuse',
+      claims: [
+        'T3', // For a connect() whose local port the kernel chooses, tcp_tw_reuse decides whether it may take
+        //   over a four-tuple in TIME_WAIT (when timestamps make it safe and the TIME_WAIT is
+        //   tcp_tw_reuse_delay old).
+      ],
+      help: '0 off, 1 on, 2 loopback only (the Linux default)',
+    },
+    {
+      name: 'delay_ms',
+      kind: 'int',
+      default: 1100,
+      min: 0,
+      max: 60_000,
+      help: 'wait between the TIME_WAIT entries and the reconnects (tcp_tw_reuse needs the TIME_WAIT tcp_tw_reuse_delay old)',
+    },
+    {
+      name: 'local_port',
+      kind: 'int',
+      default: 41000,
+      min: 1024,
+      max: 60000,
+      help: 'the fixed local port (a few dozen above it are used too)',
+    },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of each probe (each on its own local port)' },
+  ],
+  claims: [
+    'C6', // connect() fails with EADDRINUSE when the five-tuple already exists.
+    'T3', // For a connect() whose local port the kernel chooses, tcp_tw_reuse decides whether it may take
+    //   over a four-tuple in TIME_WAIT (when timestamps make it safe and the TIME_WAIT is tcp_tw_reuse_delay
+    //   old).
+    'T16', // A connect() from an explicitly bound local port takes over a four-tuple in a timestamped
+    //   TIME_WAIT whatever tcp_tw_reuse says: the sysctl is never consulted on that path.
+  ],
+  questions: [
+    {
+      id: 'q1',
+      text: 'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote address and port. What does the second connect() return?',
+      choices: ['OK', 'EADDRINUSE', 'EADDRNOTAVAIL', 'ECONNREFUSED'],
+    },
+  ],
+  recordSysctls: ['net.ipv4.tcp_tw_reuse_delay', 'net.ipv4.ip_local_port_range'],
+  async run(ctx) {
+    const delay = ctx.int('delay_ms');
+    const n = ctx.int('trials');
+    let port = ctx.int('local_port');
+    const scenario = async (remotePort: number, how: 'bind' | 'range'): Promise<Attempt & { local: number; timeWaitCreated: boolean }> => {
+      const local = port++;
+      const first = await firstConnection(ctx, local, how);
+      await ctx.sleep(delay);
+      return { local, timeWaitCreated: first.timeWait, ...(await reconnect(ctx, local, remotePort, how)) };
+    };
+    const same = await ctx.variant('same-remote', { how: 'bind' }, async () => ({ ...(await scenario(80, 'bind')) }));
+    const other = await ctx.variant('other-remote-port', { how: 'bind' }, async () => ({ ...(await scenario(81, 'bind')) }));
+    const range = await ctx.variant('kernel-port-choice', { how: 'IP_LOCAL_PORT_RANGE' }, async () => ({
+      ...(await scenario(80, 'range')),
+    }));
+    const two = (
+      await ctx.variant('two-sockets-one-tuple', { trials: n }, async () => {
+        const stack = ctx.peer({ timestamps: ctx.bool('timestamps') });
+        const listener = stack.listen(80);
+        const trials = [];
+        for (let i = 0; i < n; i++) {
+          const local = port++;
+          const a = ctx.socket('ipv4', 'tcp');
+          const b = ctx.socket('ipv4', 'tcp');
+          for (const s of [a, b]) s.setOption('SO_REUSEADDR', true);
+          const bindA = a.bind(ctx.addr.host4, local);
+          const bindB = b.bind(ctx.addr.host4, local);
+          const connectA = await a.connect(ctx.addr.peer4, 80);
+          const firstState = ctx.table((e) => e.local.port === local && e.remote.port === 80)[0]?.state ?? null;
+          const connectB = await b.connect(ctx.addr.peer4, 80);
+          for (const s of [a, b]) s.setOption('SO_LINGER', { onoff: true, seconds: 0 });
+          await a.close();
+          await b.close();
+          trials.push({
+            local,
+            bindA: bindA.errno ?? 'OK',
+            bindB: bindB.errno ?? 'OK',
+            connectA: connectA.errno ?? 'OK',
+            firstState,
+            connectB: connectB.errno ?? 'OK',
+          });
+        }
+        stack.unlisten(listener);
+        return { trials };
+      })
+    ).trials;
+
+    // T3: the same reconnect over a TIME_WAIT four-tuple with tcp_tw_reuse 0 and 1, by explicit bind
+    // and by the kernel's own port choice; every first connection is made, then one wait, then
+    // every reconnect (tcp_tw_reuse is read at connect time)
+    const setting = ctx.str('tw_reuse');
+    /** false where the system has no tcp_tw_reuse (another OS): the two passes are then alike */
+    let twReuseKnob = true;
+    const cells = (
+      await ctx.variant('tw-reuse-compare', { trials: n }, async () => {
+        const out: Cell[] = [];
+        const plan: Array<Pick<Cell, 'how' | 'twReuse' | 'trial' | 'local' | 'first'>> = [];
+        for (let trial = 1; trial <= n; trial++) {
+          for (const twReuse of ['0', '1'] as const)
+            for (const how of ['bind', 'range'] as const)
+              plan.push({ how, twReuse, trial, local: port, first: await firstConnection(ctx, port++, how) });
+        }
+        await ctx.sleep(delay);
+        try {
+          for (const twReuse of ['0', '1'] as const) {
+            if (ctx.sysctl('net.ipv4.tcp_tw_reuse', twReuse) === null) twReuseKnob = false;
+            for (const p of plan.filter((x) => x.twReuse === twReuse)) {
+              const delayMs = p.first.twSeenAt === null ? null : Math.round(performance.now() - p.first.twSeenAt);
+              out.push({ ...p, delayMs, ...(await reconnect(ctx, p.local, 80, p.how)) });
+            }
+          }
+        } finally {
+          ctx.sysctl('net.ipv4.tcp_tw_reuse', setting);
+        }
+        return { cells: out };
+      })
+    ).cells;
+
+    ctx.judge('C6', {
+      trials: two.map((t) => c6Trial(t, ctx.addr.host4)),
+      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the first ${[...new Set(two.map((t) => t.firstState ?? 'not in the table'))].join('/')}, the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
+    });
+    const delaySysctl = ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay');
+    const ts = ctx.bool('timestamps');
+    const say = (how: 'bind' | 'range', tw: '0' | '1'): string =>
+      [...new Set(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect))].join('/');
+    const passes = (how: 'bind' | 'range'): string =>
+      twReuseKnob
+        ? `${say(how, '0')} with tcp_tw_reuse=0, ${say(how, '1')} with 1`
+        : `${say(how, '0')}, then ${say(how, '1')} (two passes alike: no tcp_tw_reuse on this system)`;
+    const bindCells = cells.filter((c) => c.how === 'bind');
+    const recycled = bindCells.some((c) => c.twRecycled === null) ? null : bindCells.reduce((a, c) => a + c.twRecycled!, 0);
+    const reuse = reuseTrials(cells, n, delaySysctl, ts);
+    ctx.judge('T3', {
+      trials: reuse.t3,
+      evidence: `reconnect over a TIME_WAIT four-tuple from the kernel's own port choice (IP_LOCAL_PORT_RANGE of one port): ${passes('range')}; tcp_tw_reuse_delay ${delaySysctl === null ? 'does not exist on this kernel' : `${delaySysctl} ms`}`,
+    });
+    ctx.judge('T16', {
+      trials: reuse.t16,
+      evidence: `reconnect over a TIME_WAIT four-tuple from an explicitly bound port: ${passes('bind')} (TWRecycled ${signed(recycled)} over ${bindCells.length} reconnects)`,
+    });
+
+    const seconds = [...new Set(two.map((t) => t.connectB))];
+    ctx.answer('q1', {
+      answer: seconds[0] ?? '',
+      why: `measured ${n} times: the first connect() → ${[...new Set(two.map((t) => t.connectA))].join('/')}, the second → ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
+      requires: [
+        requires(
+          'both binds and the first connect() succeeded',
+          two.every((t) => t.bindA === 'OK' && t.bindB === 'OK' && t.connectA === 'OK'),
+          two.map((t) => `${t.bindA}/${t.bindB}/${t.connectA}`).join(' '),
+        ),
+        requires('every trial gave the same answer', seconds.length === 1, seconds.join(' / ')),
+      ],
+    });
+
+    const line = (name: string, r: Record<string, unknown>): void =>
+      ctx.print(
+        `${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${r.twRecycled ? `, TWRecycled +${r.twRecycled}` : ''}`,
+      );
+    ctx.print(`Lab 04 — ${this.title}`);
+    ctx.print(
+      `tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; tcp_tw_reuse_delay ${delaySysctl ?? 'not on this kernel'}`,
+    );
+    line('same local port, same remote', same);
+    line('same local port, other remote port', other);
+    line('IP_LOCAL_PORT_RANGE of one port', range);
+    for (const how of ['bind', 'range'] as const) {
+      for (const tw of ['0', '1'] as const)
+        ctx.print(
+          `${`${how === 'bind' ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${tw}`.padEnd(34)} connect ${say(how, tw)} (${n} trials)`,
+        );
+    }
+    ctx.print(
+      `two sockets on one address and port → the same remote: first connect ${[...new Set(two.map((t) => t.connectA))].join('/')}, second ${[...new Set(two.map((t) => t.connectB))].join('/')} (${n} trials)`,
+    );
+    ctx.print();
+    ctx.concludeClaims();
+  },
+});
 
 export interface Attempt {
   /** the option that fixes the local port (bind, or IP_LOCAL_PORT_RANGE) took */
@@ -45,14 +258,24 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
     k = c.k;
     timestamps = c.conn.tcb.tsEnabled;
   } catch (e) {
-    return { timeWait: false, timestamps, closedAt: performance.now(), twSeenAt: null, setup: setup === 'OK' ? (e as Error).message : setup };
+    return {
+      timeWait: false,
+      timestamps,
+      closedAt: performance.now(),
+      twSeenAt: null,
+      setup: setup === 'OK' ? (e instanceof Error ? e.message : String(e)) : setup,
+    };
   }
   await k.close();
   const closedAt = performance.now();
   // a port that could not be fixed leaves no TIME_WAIT on it to look for (the cell is not counted):
   // waiting for one would only age the other cells' TIME_WAITs (NetBSD's last 10 s)
   if (setup !== 'OK') return { timeWait: false, timestamps, closedAt, twSeenAt: null, setup };
-  const twSeenAt = await ctx.waitUntil(() => (ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0 ? performance.now() : null), { timeoutMs: 3000, everyMs: 10 });
+  const twSeenAt = await ctx.waitUntil(
+    () =>
+      ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0 ? performance.now() : null,
+    { timeoutMs: 3000, everyMs: 10 },
+  );
   return { timeWait: twSeenAt !== null, timestamps, closedAt, twSeenAt, setup };
 }
 
@@ -114,7 +337,12 @@ export interface Cell extends Attempt {
  * `delaySysctl` is net.ipv4.tcp_tw_reuse_delay as read (null: this kernel has none, and then
  * tcp_twsk_unique() waits a second from the TIME_WAIT's last timestamp, which came with its entry).
  */
-export function reuseTrials(cells: readonly Cell[], n: number, delaySysctl: string | null, timestamps: boolean): { t3: Trial[]; t16: Trial[] } {
+export function reuseTrials(
+  cells: readonly Cell[],
+  n: number,
+  delaySysctl: string | null,
+  timestamps: boolean,
+): { t3: Trial[]; t16: Trial[] } {
   const reuseDelay = delaySysctl === null ? 1000 : Number(delaySysctl);
   const delayWhat =
     delaySysctl === null
@@ -130,10 +358,34 @@ export function reuseTrials(cells: readonly Cell[], n: number, delaySysctl: stri
     return {
       cells: cs,
       requires: [
-        requires(how === 'bind' ? 'the local port could be bound' : 'the local port could be fixed with IP_LOCAL_PORT_RANGE', cs.length === 2 && !noSetup, noSetup ? (noSetup.first.setup !== 'OK' ? noSetup.first.setup : noSetup.setup) : `${cs.length} cells, OK`),
-        requires('the four-tuple was in TIME_WAIT when connect() ran', !noTw, noTw ? `no TIME_WAIT on local port ${noTw.local}` : 'in both cells'),
-        requires('the old connection used timestamps', !noTs, noTs ? `no timestamps on local port ${noTs.local} (timestamps=${timestamps ? 'on' : 'off'})` : 'in both cells'),
-        ...(needDelay ? [requires(delayWhat, !early, early ? (early.delayMs === null ? 'the TIME_WAIT entry was never seen' : `${early.delayMs} ms`) : `${Math.min(...cs.map((c) => c.delayMs ?? 0))} ms or more`)] : []),
+        requires(
+          how === 'bind' ? 'the local port could be bound' : 'the local port could be fixed with IP_LOCAL_PORT_RANGE',
+          cs.length === 2 && !noSetup,
+          noSetup ? (noSetup.first.setup !== 'OK' ? noSetup.first.setup : noSetup.setup) : `${cs.length} cells, OK`,
+        ),
+        requires(
+          'the four-tuple was in TIME_WAIT when connect() ran',
+          !noTw,
+          noTw ? `no TIME_WAIT on local port ${noTw.local}` : 'in both cells',
+        ),
+        requires(
+          'the old connection used timestamps',
+          !noTs,
+          noTs ? `no timestamps on local port ${noTs.local} (timestamps=${timestamps ? 'on' : 'off'})` : 'in both cells',
+        ),
+        ...(needDelay
+          ? [
+              requires(
+                delayWhat,
+                !early,
+                early
+                  ? early.delayMs === null
+                    ? 'the TIME_WAIT entry was never seen'
+                    : `${early.delayMs} ms`
+                  : `${Math.min(...cs.map((c) => c.delayMs ?? 0))} ms or more`,
+              ),
+            ]
+          : []),
       ],
     };
   };
@@ -166,142 +418,22 @@ const ADDRESS_ERRNOS = ['EADDRINUSE', 'EADDRNOTAVAIL'];
 export function c6Trial(t: TwoSockets, host: string): Trial {
   return {
     requires: [
-      requires('both sockets were bound to one address and port', t.bindA === 'OK' && t.bindB === 'OK', `bind ${t.bindA}/${t.bindB} on ${host}:${t.local}`),
-      requires('the first connect() succeeded and the socket table shows it ESTABLISHED', t.connectA === 'OK' && t.firstState === 'ESTABLISHED', `connect → ${t.connectA}, ${t.firstState ?? 'not in the table'}`),
-      requires('the second connect() failed for its address (EADDRINUSE or EADDRNOTAVAIL) or succeeded', t.connectB === 'OK' || ADDRESS_ERRNOS.includes(t.connectB), `connect → ${t.connectB}`),
+      requires(
+        'both sockets were bound to one address and port',
+        t.bindA === 'OK' && t.bindB === 'OK',
+        `bind ${t.bindA}/${t.bindB} on ${host}:${t.local}`,
+      ),
+      requires(
+        'the first connect() succeeded and the socket table shows it ESTABLISHED',
+        t.connectA === 'OK' && t.firstState === 'ESTABLISHED',
+        `connect → ${t.connectA}, ${t.firstState ?? 'not in the table'}`,
+      ),
+      requires(
+        'the second connect() failed for its address (EADDRINUSE or EADDRNOTAVAIL) or succeeded',
+        t.connectB === 'OK' || ADDRESS_ERRNOS.includes(t.connectB),
+        `connect → ${t.connectB}`,
+      ),
     ],
     agrees: t.connectB === 'EADDRINUSE',
   };
 }
-
-export default defineLab({
-  id: '04',
-  slug: 'rebind-client',
-  title: 'Reconnecting from the same port while TIME_WAIT holds the four-tuple',
-  shows: 'connect() from a port whose old connection is in TIME_WAIT, with tcp_tw_reuse and timestamps; two sockets on one four-tuple',
-  question: 'A client closed first and reconnects from the same local port: when may it, and what does connect() say when it may not?',
-  params: [
-    { name: 'timestamps', kind: 'bool', default: true, sysctl: 'net.ipv4.tcp_timestamps', help: 'TCP timestamps: the kernel sysctl and the peer alike' },
-    { name: 'tw_reuse', kind: 'enum', default: '2', choices: ['0', '1', '2'], sysctl: 'net.ipv4.tcp_tw_reuse', claims: ['T3'], help: '0 off, 1 on, 2 loopback only (the Linux default)' },
-    { name: 'delay_ms', kind: 'int', default: 1100, min: 0, max: 60_000, help: 'wait between the TIME_WAIT entries and the reconnects (tcp_tw_reuse needs the TIME_WAIT tcp_tw_reuse_delay old)' },
-    { name: 'local_port', kind: 'int', default: 41000, min: 1024, max: 60000, help: 'the fixed local port (a few dozen above it are used too)' },
-    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'repetitions of each probe (each on its own local port)' },
-  ],
-  claims: ['C6', 'T3', 'T16'],
-  questions: [
-    { id: 'q1', text: 'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote address and port. What does the second connect() return?', choices: ['OK', 'EADDRINUSE', 'EADDRNOTAVAIL', 'ECONNREFUSED'] },
-  ],
-  recordSysctls: ['net.ipv4.tcp_tw_reuse_delay', 'net.ipv4.ip_local_port_range'],
-  async run(ctx) {
-    const delay = ctx.int('delay_ms');
-    const n = ctx.int('trials');
-    let port = ctx.int('local_port');
-    const scenario = async (remotePort: number, how: 'bind' | 'range'): Promise<Attempt & { local: number; timeWaitCreated: boolean }> => {
-      const local = port++;
-      const first = await firstConnection(ctx, local, how);
-      await ctx.sleep(delay);
-      return { local, timeWaitCreated: first.timeWait, ...(await reconnect(ctx, local, remotePort, how)) };
-    };
-    const same = await ctx.variant('same-remote', { how: 'bind' }, async () => ({ ...(await scenario(80, 'bind')) }));
-    const other = await ctx.variant('other-remote-port', { how: 'bind' }, async () => ({ ...(await scenario(81, 'bind')) }));
-    const range = await ctx.variant('kernel-port-choice', { how: 'IP_LOCAL_PORT_RANGE' }, async () => ({ ...(await scenario(80, 'range')) }));
-    const two = (
-      await ctx.variant('two-sockets-one-tuple', { trials: n }, async () => {
-        const stack = ctx.peer({ timestamps: ctx.bool('timestamps') });
-        const listener = stack.listen(80);
-        const trials = [];
-        for (let i = 0; i < n; i++) {
-          const local = port++;
-          const a = ctx.socket('ipv4', 'tcp');
-          const b = ctx.socket('ipv4', 'tcp');
-          for (const s of [a, b]) s.setOption('SO_REUSEADDR', true);
-          const bindA = a.bind(ctx.addr.host4, local);
-          const bindB = b.bind(ctx.addr.host4, local);
-          const connectA = await a.connect(ctx.addr.peer4, 80);
-          const firstState = ctx.table((e) => e.local.port === local && e.remote.port === 80)[0]?.state ?? null;
-          const connectB = await b.connect(ctx.addr.peer4, 80);
-          for (const s of [a, b]) s.setOption('SO_LINGER', { onoff: true, seconds: 0 });
-          await a.close();
-          await b.close();
-          trials.push({ local, bindA: bindA.errno ?? 'OK', bindB: bindB.errno ?? 'OK', connectA: connectA.errno ?? 'OK', firstState, connectB: connectB.errno ?? 'OK' });
-        }
-        stack.unlisten(listener);
-        return { trials };
-      })
-    ).trials as TwoSockets[];
-
-    // T3: the same reconnect over a TIME_WAIT four-tuple with tcp_tw_reuse 0 and 1, by explicit bind
-    // and by the kernel's own port choice; every first connection is made, then one wait, then
-    // every reconnect (tcp_tw_reuse is read at connect time)
-    const setting = ctx.str('tw_reuse');
-    /** false where the system has no tcp_tw_reuse (another OS): the two passes are then alike */
-    let twReuseKnob = true;
-    const cells = (
-      await ctx.variant('tw-reuse-compare', { trials: n }, async () => {
-        const out: Cell[] = [];
-        const plan: Array<Pick<Cell, 'how' | 'twReuse' | 'trial' | 'local' | 'first'>> = [];
-        for (let trial = 1; trial <= n; trial++) {
-          for (const twReuse of ['0', '1'] as const) for (const how of ['bind', 'range'] as const) plan.push({ how, twReuse, trial, local: port, first: await firstConnection(ctx, port++, how) });
-        }
-        await ctx.sleep(delay);
-        try {
-          for (const twReuse of ['0', '1'] as const) {
-            if (ctx.sysctl('net.ipv4.tcp_tw_reuse', twReuse) === null) twReuseKnob = false;
-            for (const p of plan.filter((x) => x.twReuse === twReuse)) {
-              const delayMs = p.first.twSeenAt === null ? null : Math.round(performance.now() - p.first.twSeenAt);
-              out.push({ ...p, delayMs, ...(await reconnect(ctx, p.local, 80, p.how)) });
-            }
-          }
-        } finally {
-          ctx.sysctl('net.ipv4.tcp_tw_reuse', setting);
-        }
-        return { cells: out };
-      })
-    ).cells as Cell[];
-
-    ctx.judge('C6', {
-      trials: two.map((t) => c6Trial(t, ctx.addr.host4)),
-      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the first ${[...new Set(two.map((t) => t.firstState ?? 'not in the table'))].join('/')}, the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
-    });
-    const delaySysctl = ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay');
-    const ts = ctx.bool('timestamps');
-    const say = (how: 'bind' | 'range', tw: '0' | '1'): string => [...new Set(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect))].join('/');
-    const passes = (how: 'bind' | 'range'): string =>
-      twReuseKnob ? `${say(how, '0')} with tcp_tw_reuse=0, ${say(how, '1')} with 1` : `${say(how, '0')}, then ${say(how, '1')} (two passes alike: no tcp_tw_reuse on this system)`;
-    const bindCells = cells.filter((c) => c.how === 'bind');
-    const recycled = bindCells.some((c) => c.twRecycled === null) ? null : bindCells.reduce((a, c) => a + c.twRecycled!, 0);
-    const reuse = reuseTrials(cells, n, delaySysctl, ts);
-    ctx.judge('T3', {
-      trials: reuse.t3,
-      evidence: `reconnect over a TIME_WAIT four-tuple from the kernel's own port choice (IP_LOCAL_PORT_RANGE of one port): ${passes('range')}; tcp_tw_reuse_delay ${delaySysctl === null ? 'does not exist on this kernel' : `${delaySysctl} ms`}`,
-    });
-    ctx.judge('T16', {
-      trials: reuse.t16,
-      evidence: `reconnect over a TIME_WAIT four-tuple from an explicitly bound port: ${passes('bind')} (TWRecycled ${signed(recycled)} over ${bindCells.length} reconnects)`,
-    });
-
-    const seconds = [...new Set(two.map((t) => t.connectB))];
-    ctx.answer('q1', {
-      answer: seconds[0] ?? '',
-      why: `measured ${n} times: the first connect() → ${[...new Set(two.map((t) => t.connectA))].join('/')}, the second → ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
-      requires: [
-        requires('both binds and the first connect() succeeded', two.every((t) => t.bindA === 'OK' && t.bindB === 'OK' && t.connectA === 'OK'), two.map((t) => `${t.bindA}/${t.bindB}/${t.connectA}`).join(' ')),
-        requires('every trial gave the same answer', seconds.length === 1, seconds.join(' / ')),
-      ],
-    });
-
-    const line = (name: string, r: Record<string, unknown>): void =>
-      ctx.print(`${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${(r.twRecycled as number) ? `, TWRecycled +${r.twRecycled as number}` : ''}`);
-    ctx.print(`Lab 04 — ${this.title}`);
-    ctx.print(`tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; tcp_tw_reuse_delay ${delaySysctl ?? 'not on this kernel'}`);
-    line('same local port, same remote', same);
-    line('same local port, other remote port', other);
-    line('IP_LOCAL_PORT_RANGE of one port', range);
-    for (const how of ['bind', 'range'] as const) {
-      for (const tw of ['0', '1'] as const) ctx.print(`${`${how === 'bind' ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${tw}`.padEnd(34)} connect ${say(how, tw)} (${n} trials)`);
-    }
-    ctx.print(`two sockets on one address and port → the same remote: first connect ${[...new Set(two.map((t) => t.connectA))].join('/')}, second ${[...new Set(two.map((t) => t.connectB))].join('/')} (${n} trials)`);
-    ctx.print();
-    ctx.concludeClaims();
-  },
-});

@@ -5,6 +5,110 @@
 // `trials` connections.
 import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
 
+export default defineLab({
+  id: '07',
+  slug: 'close-unread-data',
+  title: 'Closing with received data unread',
+  shows: 'close() with unread data in the receive queue answers with RST, with SO_LINGER off, {1,5} or {1,0}',
+  question: 'The application closes a socket whose receive queue still holds data: FIN or RST, and does SO_LINGER matter?',
+  params: [
+    {
+      name: 'unread',
+      kind: 'int',
+      default: 100,
+      min: 0,
+      max: 1 << 20,
+      unit: 'bytes',
+      help: 'bytes the peer sends that the application never reads (0: none, the close is then orderly)',
+    },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per SO_LINGER setting' },
+  ],
+  claims: [
+    'T15', // close() with received data still unread sends RST, not FIN, whatever SO_LINGER says.
+  ],
+  questions: [
+    {
+      id: 'q1',
+      text: 'The peer sent 100 bytes the application never read. The application calls close() (no SO_LINGER). What does the kernel send?',
+      choices: ['FIN', 'RST'],
+    },
+  ],
+  async run(ctx) {
+    const n = ctx.int('trials');
+    const results = new Map<Linger, Close[]>();
+    for (const linger of LINGERS) {
+      const obs = await ctx.variant(`linger-${linger}`, { linger: label(linger), unread: ctx.int('unread'), trials: n }, async () => {
+        const out: Close[] = [];
+        for (let i = 0; i < n; i++) out.push(await closeWithUnread(ctx, linger));
+        return { trials: out };
+      });
+      results.set(linger, obs.trials);
+    }
+    const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host4, c.local);
+    const all = LINGERS.flatMap((l) => results.get(l)!);
+    const aborts = ctx.counterChange('linger-off', 'TcpExt.TCPAbortOnClose');
+    ctx.judge('T15', {
+      trials: all.map(
+        (c): Trial => ({
+          requires: [
+            requires(
+              'data was unread in the receive queue at close()',
+              c.unreadAtClose > 0,
+              `${c.unreadAtClose} bytes unread (the peer sent ${ctx.int('unread')})`,
+            ),
+            ...(c.linger === 'off'
+              ? []
+              : [requires(`setsockopt(SO_LINGER, ${label(c.linger)}) succeeded`, c.setsockopt === 'OK', c.setsockopt)]),
+          ],
+          agrees: sent(c).rst >= 1 && sent(c).fin === 0,
+        }),
+      ),
+      evidence:
+        LINGERS.map((l) => {
+          const cs = results.get(l)!;
+          return `SO_LINGER ${label(l)}: ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN over ${cs.length} closes`;
+        }).join('; ') + ` (TcpExt.TCPAbortOnClose ${signed(aborts)} with linger off)`,
+    });
+    const off = results.get('off')!;
+    const kinds = [
+      ...new Set(
+        off.map((c) =>
+          sent(c).rst >= 1 && sent(c).fin === 0
+            ? 'RST'
+            : sent(c).fin >= 1 && sent(c).rst === 0
+              ? 'FIN'
+              : `${sent(c).fin} FIN, ${sent(c).rst} RST`,
+        ),
+      ),
+    ];
+    ctx.answer('q1', {
+      answer: kinds[0] ?? '',
+      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${off.reduce((a, c) => a + sent(c).rst, 0)} RST, ${off.reduce((a, c) => a + sent(c).fin, 0)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
+      frames: [
+        ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN'))),
+      ],
+      requires: [
+        requires(
+          'data was unread at close()',
+          off.every((c) => c.unreadAtClose > 0),
+          off.map((c) => c.unreadAtClose).join(', ') + ' bytes',
+        ),
+        requires('every connection gave the same answer', kinds.length === 1, kinds.join(' / ')),
+      ],
+    });
+    ctx.print(`Lab 07 — ${this.title} (${ctx.int('unread')} bytes unread, ${n} connections per setting)`);
+    for (const l of LINGERS) {
+      const cs = results.get(l)!;
+      ctx.print(
+        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN; close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
+          `peer ${[...new Set(cs.map((c) => (c.peerReset ? `reset (${c.peerReset})` : c.peerStates.join('→'))))].join(' / ')}; TIME_WAIT in ${cs.filter((c) => c.timeWait).length}/${cs.length}`,
+      );
+    }
+    ctx.print();
+    ctx.concludeClaims();
+  },
+});
+
 type Linger = 'off' | 'on' | 'zero';
 const LINGERS: readonly Linger[] = ['off', 'on', 'zero'];
 const label = (l: Linger): string => (l === 'off' ? 'off' : l === 'on' ? '{1,5}' : '{1,0}');
@@ -43,69 +147,3 @@ async function closeWithUnread(ctx: LabContext, linger: Linger): Promise<Close> 
     timeWait: ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local.port).length > 0,
   };
 }
-
-export default defineLab({
-  id: '07',
-  slug: 'close-unread-data',
-  title: 'Closing with received data unread',
-  shows: 'close() with unread data in the receive queue answers with RST, with SO_LINGER off, {1,5} or {1,0}',
-  question: 'The application closes a socket whose receive queue still holds data: FIN or RST, and does SO_LINGER matter?',
-  params: [
-    { name: 'unread', kind: 'int', default: 100, min: 0, max: 1 << 20, unit: 'bytes', help: 'bytes the peer sends that the application never reads (0: none, the close is then orderly)' },
-    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections per SO_LINGER setting' },
-  ],
-  claims: ['T15'],
-  questions: [
-    { id: 'q1', text: 'The peer sent 100 bytes the application never read. The application calls close() (no SO_LINGER). What does the kernel send?', choices: ['FIN', 'RST'] },
-  ],
-  async run(ctx) {
-    const n = ctx.int('trials');
-    const results = new Map<Linger, Close[]>();
-    for (const linger of LINGERS) {
-      const obs = await ctx.variant(`linger-${linger}`, { linger: label(linger), unread: ctx.int('unread'), trials: n }, async () => {
-        const out: Close[] = [];
-        for (let i = 0; i < n; i++) out.push(await closeWithUnread(ctx, linger));
-        return { trials: out };
-      });
-      results.set(linger, obs.trials as Close[]);
-    }
-    const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host4, c.local);
-    const all = LINGERS.flatMap((l) => results.get(l)!);
-    const aborts = ctx.counterChange('linger-off', 'TcpExt.TCPAbortOnClose');
-    ctx.judge('T15', {
-      trials: all.map((c): Trial => ({
-        requires: [
-          requires('data was unread in the receive queue at close()', c.unreadAtClose > 0, `${c.unreadAtClose} bytes unread (the peer sent ${ctx.int('unread')})`),
-          ...(c.linger === 'off' ? [] : [requires(`setsockopt(SO_LINGER, ${label(c.linger)}) succeeded`, c.setsockopt === 'OK', c.setsockopt)]),
-        ],
-        agrees: sent(c).rst >= 1 && sent(c).fin === 0,
-      })),
-      evidence:
-        LINGERS.map((l) => {
-          const cs = results.get(l)!;
-          return `SO_LINGER ${label(l)}: ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN over ${cs.length} closes`;
-        }).join('; ') + ` (TcpExt.TCPAbortOnClose ${signed(aborts)} with linger off)`,
-    });
-    const off = results.get('off')!;
-    const kinds = [...new Set(off.map((c) => (sent(c).rst >= 1 && sent(c).fin === 0 ? 'RST' : sent(c).fin >= 1 && sent(c).rst === 0 ? 'FIN' : `${sent(c).fin} FIN, ${sent(c).rst} RST`)))];
-    ctx.answer('q1', {
-      answer: kinds[0] ?? '',
-      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${off.reduce((a, c) => a + sent(c).rst, 0)} RST, ${off.reduce((a, c) => a + sent(c).fin, 0)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
-      frames: [ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN')))],
-      requires: [
-        requires('data was unread at close()', off.every((c) => c.unreadAtClose > 0), off.map((c) => c.unreadAtClose).join(', ') + ' bytes'),
-        requires('every connection gave the same answer', kinds.length === 1, kinds.join(' / ')),
-      ],
-    });
-    ctx.print(`Lab 07 — ${this.title} (${ctx.int('unread')} bytes unread, ${n} connections per setting)`);
-    for (const l of LINGERS) {
-      const cs = results.get(l)!;
-      ctx.print(
-        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN; close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
-          `peer ${[...new Set(cs.map((c) => (c.peerReset ? `reset (${c.peerReset})` : c.peerStates.join('→'))))].join(' / ')}; TIME_WAIT in ${cs.filter((c) => c.timeWait).length}/${cs.length}`,
-      );
-    }
-    ctx.print();
-    ctx.concludeClaims();
-  },
-});

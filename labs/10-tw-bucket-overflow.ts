@@ -5,6 +5,115 @@
 // free at once? Measured with two caps (each a trial): the one given and a second one.
 import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
 
+export default defineLab({
+  id: '10',
+  slug: 'tw-bucket-overflow',
+  title: 'More closing connections than TIME_WAIT buckets',
+  shows: 'connections closed beyond tcp_max_tw_buckets skip TIME_WAIT, the TCPTimeWaitOverflow counter counts them, their ports are free',
+  question: 'When more connections close first than tcp_max_tw_buckets allows, what happens to the rest?',
+  params: [
+    {
+      name: 'max_tw_buckets',
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: 1_000_000,
+      sysctl: 'net.ipv4.tcp_max_tw_buckets',
+      help: 'net.ipv4.tcp_max_tw_buckets in the lab namespace (the first cap measured)',
+    },
+    {
+      name: 'second_limit',
+      kind: 'int',
+      default: 8,
+      min: 0,
+      max: 1_000_000,
+      help: 'a second cap, measured after the first (the same as the first: measured once)',
+    },
+    { name: 'connections', kind: 'int', default: 20, min: 1, max: 2000, help: 'connections the kernel closes first, per cap' },
+  ],
+  claims: [
+    'T7', // Beyond tcp_max_tw_buckets the kernel skips TIME_WAIT (and says so in a counter), and the port is
+    //   free at once.
+  ],
+  questions: [
+    {
+      id: 'q1',
+      text: 'tcp_max_tw_buckets is 0 and the kernel closes a batch of connections first. How many of them does the socket table show in TIME_WAIT?',
+      choices: ['none', 'some', 'all of them'],
+    },
+  ],
+  async run(ctx) {
+    const n = ctx.int('connections');
+    const limits = [...new Set([ctx.int('max_tw_buckets'), ctx.int('second_limit')])];
+    const runs: Overflow[] = [];
+    for (const limit of limits) {
+      const variant = `close-many-limit-${limit}`;
+      const obs = await ctx.variant(variant, { max_tw_buckets: limit, connections: n }, async () => ({
+        ...(await closeMany(ctx, limit, n)),
+      }));
+      runs.push({ ...obs, overflowCounter: ctx.counterChange(variant, 'TcpExt.TCPTimeWaitOverflow') });
+    }
+    ctx.sysctl('net.ipv4.tcp_max_tw_buckets', ctx.int('max_tw_buckets'));
+    const room = (r: Overflow): number => Math.max(0, r.limit - r.existingBefore);
+    ctx.judge('T7', {
+      trials: runs.map(
+        (r): Trial => ({
+          requires: [
+            requires(
+              'more connections closed first than there were free buckets',
+              r.closed > room(r),
+              `${r.closed} connections, tcp_max_tw_buckets=${r.limit} with ${r.existingBefore} TIME_WAIT entries already`,
+            ),
+            requires('every close completed both ways', r.completed === r.closed, `${r.completed}/${r.closed} peers reached CLOSED`),
+            // a counter this kernel lacks is not a 0: the claim speaks of it
+            requires('the kernel has the counter TcpExt.TCPTimeWaitOverflow', r.overflowCounter !== null, signed(r.overflowCounter)),
+          ],
+          agrees:
+            r.timeWaitEntries <= room(r) &&
+            r.overflowCounter !== null &&
+            r.overflowCounter >= r.closed - room(r) &&
+            r.bindSkipped.length > 0 &&
+            r.bindSkipped.every((b) => b === 'OK'),
+        }),
+      ),
+      evidence: runs
+        .map(
+          (r) =>
+            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports → ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}` +
+            (r.bindHeld ? `, to a port still in TIME_WAIT → ${r.bindHeld}` : ''),
+        )
+        .join('; '),
+    });
+    const zero = runs.find((r) => r.limit === 0);
+    ctx.answer('q1', {
+      answer: !zero ? '' : zero.timeWaitEntries === 0 ? 'none' : zero.timeWaitEntries === zero.closed ? 'all of them' : 'some',
+      why: zero
+        ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT entries; TcpExt.TCPTimeWaitOverflow ${signed(zero.overflowCounter)}`
+        : 'no run with tcp_max_tw_buckets=0',
+      requires: [
+        requires('a run with tcp_max_tw_buckets=0', !!zero, `caps ${runs.map((r) => r.limit).join(', ')}`),
+        requires(
+          'every close completed both ways',
+          !!zero && zero.completed === zero.closed,
+          zero ? `${zero.completed}/${zero.closed}` : 'n/a',
+        ),
+      ],
+    });
+    ctx.print(`Lab 10 — ${this.title}`);
+    for (const r of runs) {
+      ctx.print(`tcp_max_tw_buckets=${r.limit}, ${r.closed} connections closed by the kernel first`);
+      ctx.print(
+        `  TIME_WAIT entries: ${r.timeWaitEntries}; skipped: ${r.skipped}; TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}`,
+      );
+      ctx.print(
+        `  bind() without SO_REUSEADDR to a skipped port: ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`,
+      );
+    }
+    ctx.print();
+    ctx.concludeClaims();
+  },
+});
+
 interface Overflow {
   limit: number;
   /** TIME_WAIT entries of this namespace before the variant (they count against the cap too) */
@@ -43,69 +152,14 @@ async function closeMany(ctx: LabContext, limit: number, n: number): Promise<Omi
   };
   const skipped = ports.filter((p) => !withTw.has(p));
   const held = ports.find((p) => withTw.has(p));
-  return { limit, existingBefore, closed: ports.length, completed, timeWaitEntries: withTw.size, skipped: skipped.length, bindSkipped: skipped.map(tryBind), bindHeld: held === undefined ? null : tryBind(held) };
+  return {
+    limit,
+    existingBefore,
+    closed: ports.length,
+    completed,
+    timeWaitEntries: withTw.size,
+    skipped: skipped.length,
+    bindSkipped: skipped.map(tryBind),
+    bindHeld: held === undefined ? null : tryBind(held),
+  };
 }
-
-export default defineLab({
-  id: '10',
-  slug: 'tw-bucket-overflow',
-  title: 'More closing connections than TIME_WAIT buckets',
-  shows: 'connections closed beyond tcp_max_tw_buckets skip TIME_WAIT, the TCPTimeWaitOverflow counter counts them, their ports are free',
-  question: 'When more connections close first than tcp_max_tw_buckets allows, what happens to the rest?',
-  params: [
-    { name: 'max_tw_buckets', kind: 'int', default: 0, min: 0, max: 1_000_000, sysctl: 'net.ipv4.tcp_max_tw_buckets', help: 'net.ipv4.tcp_max_tw_buckets in the lab namespace (the first cap measured)' },
-    { name: 'second_limit', kind: 'int', default: 8, min: 0, max: 1_000_000, help: 'a second cap, measured after the first (the same as the first: measured once)' },
-    { name: 'connections', kind: 'int', default: 20, min: 1, max: 2000, help: 'connections the kernel closes first, per cap' },
-  ],
-  claims: ['T7'],
-  questions: [
-    { id: 'q1', text: 'tcp_max_tw_buckets is 0 and the kernel closes a batch of connections first. How many of them does the socket table show in TIME_WAIT?', choices: ['none', 'some', 'all of them'] },
-  ],
-  async run(ctx) {
-    const n = ctx.int('connections');
-    const limits = [...new Set([ctx.int('max_tw_buckets'), ctx.int('second_limit')])];
-    const runs: Overflow[] = [];
-    for (const limit of limits) {
-      const variant = `close-many-limit-${limit}`;
-      const obs = await ctx.variant(variant, { max_tw_buckets: limit, connections: n }, async () => ({ ...(await closeMany(ctx, limit, n)) }));
-      runs.push({ ...(obs as unknown as Overflow), overflowCounter: ctx.counterChange(variant, 'TcpExt.TCPTimeWaitOverflow') });
-    }
-    ctx.sysctl('net.ipv4.tcp_max_tw_buckets', ctx.int('max_tw_buckets'));
-    const room = (r: Overflow): number => Math.max(0, r.limit - r.existingBefore);
-    ctx.judge('T7', {
-      trials: runs.map((r): Trial => ({
-        requires: [
-          requires('more connections closed first than there were free buckets', r.closed > room(r), `${r.closed} connections, tcp_max_tw_buckets=${r.limit} with ${r.existingBefore} TIME_WAIT entries already`),
-          requires('every close completed both ways', r.completed === r.closed, `${r.completed}/${r.closed} peers reached CLOSED`),
-          // a counter this kernel lacks is not a 0: the claim speaks of it
-          requires('the kernel has the counter TcpExt.TCPTimeWaitOverflow', r.overflowCounter !== null, signed(r.overflowCounter)),
-        ],
-        agrees: r.timeWaitEntries <= room(r) && r.overflowCounter !== null && r.overflowCounter >= r.closed - room(r) && r.bindSkipped.length > 0 && r.bindSkipped.every((b) => b === 'OK'),
-      })),
-      evidence: runs
-        .map(
-          (r) =>
-            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports → ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}` +
-            (r.bindHeld ? `, to a port still in TIME_WAIT → ${r.bindHeld}` : ''),
-        )
-        .join('; '),
-    });
-    const zero = runs.find((r) => r.limit === 0);
-    ctx.answer('q1', {
-      answer: !zero ? '' : zero.timeWaitEntries === 0 ? 'none' : zero.timeWaitEntries === zero.closed ? 'all of them' : 'some',
-      why: zero ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT entries; TcpExt.TCPTimeWaitOverflow ${signed(zero.overflowCounter)}` : 'no run with tcp_max_tw_buckets=0',
-      requires: [
-        requires('a run with tcp_max_tw_buckets=0', !!zero, `caps ${runs.map((r) => r.limit).join(', ')}`),
-        requires('every close completed both ways', !!zero && zero.completed === zero.closed, zero ? `${zero.completed}/${zero.closed}` : 'n/a'),
-      ],
-    });
-    ctx.print(`Lab 10 — ${this.title}`);
-    for (const r of runs) {
-      ctx.print(`tcp_max_tw_buckets=${r.limit}, ${r.closed} connections closed by the kernel first`);
-      ctx.print(`  TIME_WAIT entries: ${r.timeWaitEntries}; skipped: ${r.skipped}; TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}`);
-      ctx.print(`  bind() without SO_REUSEADDR to a skipped port: ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`);
-    }
-    ctx.print();
-    ctx.concludeClaims();
-  },
-});

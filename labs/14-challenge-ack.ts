@@ -10,7 +10,220 @@
 // any other check: FreeBSD 13 does). A probe that drew no answer counts against a claim only when
 // the kernel's side does not say it was dropped before RFC 5961's check: where the system counts
 // that check, its counters must have moved for every probe of the round.
-import { defineLab, kernelConnects, NO_FLAGS, requires, signed, type Connection, type FlowSegment, type KernelClient, type LabContext, type Precondition, type Trial, type TupleOnWire } from '../src/lab';
+import {
+  defineLab,
+  kernelConnects,
+  NO_FLAGS,
+  requires,
+  seqAdd,
+  seqDiff,
+  seqEq,
+  signed,
+  type Connection,
+  type CraftedSegment,
+  type FlowSegment,
+  type KernelClient,
+  type Precondition,
+  type SegmentPattern,
+  type Trial,
+  type TupleOnWire,
+} from '../src/lab';
+
+export default defineLab({
+  id: '14',
+  slug: 'challenge-ack',
+  title: 'Challenge ACKs: blind-attack defences',
+  shows: 'an in-window RST, a SYN and an ACK beyond SND.NXT each draw a challenge ACK; a burst shows the per-socket rate limit',
+  question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
+  params: [
+    {
+      name: 'invalid_ratelimit',
+      kind: 'int',
+      default: 500,
+      min: 0,
+      max: 10_000,
+      unit: 'ms',
+      sysctl: 'net.ipv4.tcp_invalid_ratelimit',
+      claims: [],
+      help: 'net.ipv4.tcp_invalid_ratelimit: at most one challenge ACK per socket per this many ms',
+    },
+    {
+      name: 'spacing_ms',
+      kind: 'int',
+      default: 600,
+      min: 0,
+      max: 20_000,
+      unit: 'ms',
+      help: 'time between two probes on one connection (below invalid_ratelimit the second may go unanswered by design)',
+    },
+    { name: 'burst', kind: 'int', default: 50, min: 1, max: 2000, help: 'in-window RSTs sent, one every 20 ms, to see the rate limit' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections each probe is sent on' },
+  ],
+  claims: [
+    'T12', // An RST inside the window but not at RCV.NXT draws a challenge ACK instead of a reset.
+    'T13', // A SYN on an established four-tuple draws a challenge ACK.
+    'T14', // An ACK beyond SND.NXT is dropped and answered with an ACK.
+  ],
+  questions: [
+    {
+      id: 'q1',
+      text: 'On an established connection an RST arrives inside the window, but not exactly at RCV.NXT. What does the kernel do?',
+      choices: ['resets the connection', 'answers with an ACK and keeps the connection', 'ignores it silently'],
+    },
+  ],
+  recordSysctls: ['net.ipv4.tcp_challenge_ack_limit'],
+  async run(ctx) {
+    const spacing = ctx.int('spacing_ms');
+    const ratelimit = ctx.int('invalid_ratelimit');
+    const n = ctx.int('trials');
+    const { trials: probes, rounds } = await ctx.variant('probes', { trials: n, spacing_ms: spacing }, async () => {
+      const conns: KernelClient[] = [];
+      for (let i = 0; i < n; i++) conns.push(await kernelConnects(ctx, 80));
+      const last = new Map<number, number>();
+      const out: Probe[] = [];
+      const rounds: Round[] = [];
+      for (const kind of ['rst', 'syn', 'ack'] as const) {
+        await ctx.sleep(spacing);
+        const before = ctx.counters();
+        // one probe per connection, at the same moment: each socket has its own rate limit
+        const round = await Promise.all(
+          conns.map(async ({ k, conn, local }): Promise<Probe> => {
+            const stateBefore = k.tcpInfo().info?.state;
+            const prev = last.get(local.port);
+            const now = performance.now();
+            last.set(local.port, now);
+            ctx.peer().sendSegment(conn.tuple, craft(kind, conn));
+            // the first answer (waiting at most what the spacing leaves), then a little longer for any second one
+            const first = await ctx.peer().expect(challengeAck(conn), Math.max(150, spacing - 50));
+            const second = await ctx.peer().expect(challengeAck(conn), 100);
+            const answers = Number(first.came) + Number(second.came);
+            const p: Probe = {
+              kind,
+              local: local.port,
+              peerPort: conn.tuple.local.port,
+              stateBefore,
+              sincePreviousMs: prev === undefined ? null : Math.round(now - prev),
+              answersSeenLive: answers,
+              stateAfter: k.tcpInfo().info?.state,
+              peerReset: conn.resetReason,
+            };
+            if (kind === 'ack') {
+              const r = await k.recv(100, { timeoutMs: 200 });
+              p.injectedRead = r.ret > 0 ? r.data.toString() : '';
+            }
+            return p;
+          }),
+        );
+        out.push(...round);
+        rounds.push(roundCount(kind, round.length, before, ctx.counters()));
+      }
+      for (const { k } of conns) k.closeNow();
+      return { trials: out, rounds };
+    });
+    const rate = await ctx.variant('rate-limit', { burst: ctx.int('burst') }, async () => {
+      const { k, conn, local } = await kernelConnects(ctx, 81);
+      await ctx.sleep(Math.max(spacing, ratelimit + 100));
+      const t0 = performance.now();
+      let answers = 0;
+      for (let i = 0; i < ctx.int('burst'); i++) {
+        ctx.peer().sendSegment(conn.tuple, {
+          seq: seqAdd(conn.tcb.sndNxt, 1000 + i),
+          flags: { ...NO_FLAGS, rst: true },
+          options: tsNow(conn, false),
+        });
+        const answer = ctx.peer().expect(challengeAck(conn), 20);
+        await ctx.sleep(20);
+        if ((await answer).came) answers++;
+      }
+      if ((await ctx.peer().expect(challengeAck(conn), 100)).came) answers++;
+      return {
+        sent: ctx.int('burst'),
+        spanMs: Math.round(performance.now() - t0 - 100),
+        answersSeenLive: answers,
+        local: local.port,
+        stateAfter: k.tcpInfo().info?.state,
+      };
+    });
+    const onWire = (variant: string, local: number, peerPort: number): TupleOnWire =>
+      ctx.onWire(variant, { address: ctx.addr.host4, port: local }, { address: ctx.addr.peer4, port: peerPort });
+    // each probe's answers, counted in the capture
+    const answersOf = new Map<Probe, { w: TupleOnWire; probe: FlowSegment | null; acks: FlowSegment[] }>();
+    for (const p of probes) {
+      const w = onWire('probes', p.local, p.peerPort);
+      const { probes: sent, acks } = challengeAcks(w, (s) => isProbe(p.kind, s));
+      answersOf.set(p, { w, probe: sent[0] ?? null, acks });
+    }
+    const roundOf = (kind: Kind): Round => rounds.find((r) => r.kind === kind)!;
+    const answers = (p: Probe): number => answersOf.get(p)!.acks.length;
+    const burst = challengeAcks(onWire('rate-limit', rate.local, 81), (s) => isProbe('rst', s));
+
+    const alive = (p: Probe): boolean => p.stateAfter === 'ESTABLISHED' && !p.peerReset;
+    const conditions = (p: Probe): Trial['requires'] => {
+      const { w, probe } = answersOf.get(p)!;
+      return [
+        requires('the connection was ESTABLISHED before the probe', p.stateBefore === 'ESTABLISHED', p.stateBefore ?? 'no socket'),
+        requires('the probe is in the capture', probe !== null, probe ? `#${probe.number}` : 'not found'),
+        requires(
+          `no earlier probe on this connection within tcp_invalid_ratelimit (${ratelimit} ms)`,
+          p.sincePreviousMs === null || p.sincePreviousMs > ratelimit,
+          p.sincePreviousMs === null ? 'the first probe' : `${p.sincePreviousMs} ms after the previous one`,
+        ),
+        ...(probe ? [probeTimestamp(w, probe)] : []),
+        probeTaken(answers(p) >= 1, p.stateAfter, roundOf(p.kind)),
+      ];
+    };
+    const of = (kind: Kind): Probe[] => probes.filter((p) => p.kind === kind);
+    const answered = (kind: Kind): string =>
+      `${of(kind).filter((p) => answers(p) >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
+    ctx.judge('T12', {
+      trials: of('rst').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })),
+      evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}; ${roundText(roundOf('rst'))}`,
+    });
+    ctx.judge('T13', {
+      trials: of('syn').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })),
+      evidence: `SYN on the established four-tuple: ${answered('syn')}; ${roundText(roundOf('syn'))}`,
+    });
+    const change = (variant: string, name: string): string => `${name} ${signed(ctx.counterChange(variant, name))}`;
+    ctx.judge('T14', {
+      trials: of('ack').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && p.injectedRead === '' && alive(p) })),
+      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; ${roundText(roundOf('ack'))}`,
+    });
+    const rstFates = [
+      ...new Set(
+        of('rst').map((p) =>
+          !alive(p) ? 'resets the connection' : answers(p) >= 1 ? 'answers with an ACK and keeps the connection' : 'ignores it silently',
+        ),
+      ),
+    ];
+    ctx.answer('q1', {
+      answer: rstFates[0] ?? '',
+      why: `measured on ${of('rst').length} connections: ${answered('rst')}${rstFates[0] === 'answers with an ACK and keeps the connection' ? ' (RFC 5961 §3: the challenge ACK lets a real peer resend its RST at RCV.NXT)' : ''}`,
+      frames: [ctx.framesWhere('probes', (s) => s.flags === 'RST' || s.marks.includes('challenge-ack'))],
+      requires: [
+        requires('every probe gave the same answer', rstFates.length === 1, rstFates.join(' / ')),
+        requires(
+          'each connection was ESTABLISHED before the probe',
+          of('rst').every((p) => p.stateBefore === 'ESTABLISHED'),
+          of('rst')
+            .map((p) => p.stateBefore)
+            .join(','),
+        ),
+      ],
+    });
+    ctx.print(`Lab 14 — ${this.title} (${n} connections, probes ${spacing} ms apart)`);
+    ctx.print(`in-window RST             → ${answered('rst')}`);
+    ctx.print(`SYN when established      → ${answered('syn')}`);
+    ctx.print(
+      `ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}`,
+    );
+    ctx.print(
+      `rate limit: ${burst.probes.length} in-window RSTs over ${rate.spanMs} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
+        `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
+    );
+    ctx.print();
+    ctx.concludeClaims();
+  },
+});
 
 export type Kind = 'rst' | 'syn' | 'ack';
 
@@ -55,13 +268,26 @@ export interface Round {
   counters: Array<{ name: string; change: number }>;
 }
 
-export function roundCount(kind: Kind, probes: number, before: Readonly<Record<string, number>>, after: Readonly<Record<string, number>>): Round {
+export function roundCount(
+  kind: Kind,
+  probes: number,
+  before: Readonly<Record<string, number>>,
+  after: Readonly<Record<string, number>>,
+): Round {
   // `in` first: another OS's reading throws on a Linux name it has no equivalent of
-  return { kind, probes, counters: CHECKED_BY[kind].filter((name) => name in before && name in after).map((name) => ({ name, change: after[name]! - before[name]! })) };
+  return {
+    kind,
+    probes,
+    counters: CHECKED_BY[kind]
+      .filter((name) => name in before && name in after)
+      .map((name) => ({ name, change: after[name]! - before[name]! })),
+  };
 }
 
 const roundText = (r: Round): string =>
-  r.counters.length ? `${r.counters.map((c) => `${c.name} ${signed(c.change)}`).join(', ')} for ${r.probes} ${r.kind.toUpperCase()} probes` : `no counter of the check here (${CHECKED_BY[r.kind].join(', ')})`;
+  r.counters.length
+    ? `${r.counters.map((c) => `${c.name} ${signed(c.change)}`).join(', ')} for ${r.probes} ${r.kind.toUpperCase()} probes`
+    : `no counter of the check here (${CHECKED_BY[r.kind].join(', ')})`;
 
 /**
  * Where the kernel sent no answer, that must still be its answer to this probe, not a drop before
@@ -72,7 +298,8 @@ const roundText = (r: Round): string =>
  * without counting it, and that silence is its answer.
  */
 export function probeTaken(answered: boolean, stateAfter: string | undefined, round: Round): Precondition {
-  const what = "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the check, where it has any, moving for every probe of the round)";
+  const what =
+    "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the check, where it has any, moving for every probe of the round)";
   if (answered) return requires(what, true, 'answered');
   if (stateAfter !== 'ESTABLISHED') return requires(what, true, `no answer; the connection is ${stateAfter ?? 'gone'}`);
   const taken = round.counters.reduce((n, c) => n + c.change, 0);
@@ -86,37 +313,28 @@ export function probeTaken(answered: boolean, stateAfter: string | undefined, ro
  * carries one, not older than the peer's last segment's.
  */
 export function probeTimestamp(w: TupleOnWire, probe: FlowSegment): Precondition {
-  const what = "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the capture)";
+  const what =
+    "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the capture)";
   const syn = w.segments.find((s) => (s.flagBits & 18) === 2 && s.number < probe.number);
   const synAck = w.segments.find((s) => (s.flagBits & 18) === 18 && s.number < probe.number);
   if (!syn || !synAck) return requires(what, false, 'the handshake is not in the capture');
   if (syn.tsval < 0 || synAck.tsval < 0) return requires(what, true, 'no timestamps negotiated');
   if (probe.tsval < 0) return requires(what, false, `no timestamp option on #${probe.number}, on a connection whose SYNs both carried one`);
   const last = w.peerSent((s) => s.number < probe.number && s.tsval >= 0).pop();
-  const lead = last ? (probe.tsval - last.tsval) | 0 : 0;
+  const lead = last ? seqDiff(probe.tsval, last.tsval) : 0; // TSvals wrap as sequence numbers do (RFC 7323 §5.2)
   return requires(what, lead >= 0, `TSval ${probe.tsval}, ${signed(lead)} on the peer's last (#${last?.number ?? '-'})`);
 }
 
 /**
- * Bare ACKs of RCV.NXT from the kernel on `conn`'s four-tuple, as the peer sees them while
- * `during` runs: only to pace the probes (wait for the first answer, not longer). What is judged
- * is counted in the capture (challengeAcks).
+ * A challenge ACK as the peer sees it: a bare ACK of RCV.NXT from the kernel on `conn`'s
+ * four-tuple. Only to pace the probes (wait for the first answer, not longer); what is judged is
+ * counted in the capture (challengeAcks).
  */
-async function countAnswers(ctx: LabContext, conn: Connection, during: (answers: () => number) => Promise<void>): Promise<number> {
-  let answers = 0;
-  const off = ctx.peer().onSegment((e) => {
-    if (e.direction === 'in' && e.tuple.local.port === conn.tuple.local.port && e.tuple.remote.port === conn.tuple.remote.port && e.tcp.flags.ack && !e.tcp.flags.rst && e.tcp.payload.length === 0 && e.tcp.ack === conn.tcb.sndNxt) answers++;
-  });
-  try {
-    await during(() => answers);
-  } finally {
-    off();
-  }
-  return answers;
-}
+const challengeAck = (conn: Connection): SegmentPattern => ({ on: conn.tuple, flags: 'A', len: 0, ackNo: conn.tcb.sndNxt });
 
 /** A probe of `kind` as the capture shows it: the peer's segment on the four-tuple. */
-export const isProbe = (kind: Kind, s: FlowSegment): boolean => (kind === 'rst' ? (s.flagBits & 4) !== 0 : kind === 'syn' ? s.flags === 'SYN' : s.len === 4 && (s.flagBits & 16) !== 0);
+export const isProbe = (kind: Kind, s: FlowSegment): boolean =>
+  kind === 'rst' ? (s.flagBits & 4) !== 0 : kind === 'syn' ? s.flags === 'SYN' : s.len === 4 && (s.flagBits & 16) !== 0;
 
 /**
  * From the capture: the kernel's challenge ACKs to the peer's segments that pass `probe` — bare
@@ -129,142 +347,25 @@ export function challengeAcks(w: TupleOnWire, probe: (s: FlowSegment) => boolean
   const from = probes[0]!.number;
   const rcvNxt = w.kernelRcvNxt(from);
   const next = w.peerSent((s) => s.number > from && !probe(s))[0]?.number ?? Infinity;
-  const acks = w.kernelSent(from).filter((s) => s.number < next && s.flagBits === 16 && s.len === 0 && rcvNxt !== null && (s.ack as number) === rcvNxt);
+  const acks = w
+    .kernelSent(from)
+    .filter((s) => s.number < next && s.flagBits === 16 && s.len === 0 && rcvNxt !== null && seqEq(s.ack, rcvNxt));
   return { probes, acks };
 }
 
 /** The timestamps option the connection's own next segment would carry (none if not negotiated): a probe looks like the peer's. */
 const tsNow = (c: Connection, ack: boolean) => c.tcb.timestampOptions(c.stack.clock.now(), ack);
 
-const craft = (kind: Kind, c: Connection): Parameters<ReturnType<LabContext['peer']>['sendSegment']>[1] =>
+const craft = (kind: Kind, c: Connection): CraftedSegment =>
   kind === 'rst'
-    ? { seq: (c.tcb.sndNxt + 1000) as never, flags: { ...NO_FLAGS, rst: true }, options: tsNow(c, false) }
+    ? { seq: seqAdd(c.tcb.sndNxt, 1000), flags: { ...NO_FLAGS, rst: true }, options: tsNow(c, false) }
     : kind === 'syn'
-      ? { seq: (c.tcb.sndNxt + 5000) as never, flags: { ...NO_FLAGS, syn: true }, window: 1000, options: tsNow(c, false) }
-      : { seq: c.tcb.sndNxt, ack: (c.tcb.rcvNxt + 100_000) as never, flags: { ...NO_FLAGS, ack: true, psh: true }, window: 1000, payload: new TextEncoder().encode('evil'), options: tsNow(c, true) };
-
-export default defineLab({
-  id: '14',
-  slug: 'challenge-ack',
-  title: 'Challenge ACKs: blind-attack defences',
-  shows: 'an in-window RST, a SYN and an ACK beyond SND.NXT each draw a challenge ACK; a burst shows the per-socket rate limit',
-  question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
-  params: [
-    { name: 'invalid_ratelimit', kind: 'int', default: 500, min: 0, max: 10_000, unit: 'ms', sysctl: 'net.ipv4.tcp_invalid_ratelimit', claims: [], help: 'net.ipv4.tcp_invalid_ratelimit: at most one challenge ACK per socket per this many ms' },
-    { name: 'spacing_ms', kind: 'int', default: 600, min: 0, max: 20_000, unit: 'ms', help: 'time between two probes on one connection (below invalid_ratelimit the second may go unanswered by design)' },
-    { name: 'burst', kind: 'int', default: 50, min: 1, max: 2000, help: 'in-window RSTs sent, one every 20 ms, to see the rate limit' },
-    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'connections each probe is sent on' },
-  ],
-  claims: ['T12', 'T13', 'T14'],
-  questions: [
-    { id: 'q1', text: 'On an established connection an RST arrives inside the window, but not exactly at RCV.NXT. What does the kernel do?', choices: ['resets the connection', 'answers with an ACK and keeps the connection', 'ignores it silently'] },
-  ],
-  recordSysctls: ['net.ipv4.tcp_challenge_ack_limit'],
-  async run(ctx) {
-    const spacing = ctx.int('spacing_ms');
-    const ratelimit = ctx.int('invalid_ratelimit');
-    const n = ctx.int('trials');
-    const { trials: probes, rounds } = (await ctx.variant('probes', { trials: n, spacing_ms: spacing }, async () => {
-      const conns: KernelClient[] = [];
-      for (let i = 0; i < n; i++) conns.push(await kernelConnects(ctx, 80));
-      const last = new Map<number, number>();
-      const out: Probe[] = [];
-      const rounds: Round[] = [];
-      for (const kind of ['rst', 'syn', 'ack'] as const) {
-        await ctx.sleep(spacing);
-        const before = ctx.counters();
-        // one probe per connection, at the same moment: each socket has its own rate limit
-        const round = await Promise.all(
-          conns.map(async ({ k, conn, local }): Promise<Probe> => {
-            const stateBefore = k.tcpInfo().info?.state;
-            const prev = last.get(local.port);
-            const now = performance.now();
-            last.set(local.port, now);
-            const answers = await countAnswers(ctx, conn, async (seen) => {
-              ctx.peer().sendSegment(conn.tuple, craft(kind, conn));
-              // the first answer (waiting at most what the spacing leaves), then a little longer for any second one
-              await ctx.waitUntil(() => seen() > 0, { timeoutMs: Math.max(150, spacing - 50), everyMs: 10 });
-              await ctx.sleep(100);
-            });
-            const p: Probe = { kind, local: local.port, peerPort: conn.tuple.local.port, stateBefore, sincePreviousMs: prev === undefined ? null : Math.round(now - prev), answersSeenLive: answers, stateAfter: k.tcpInfo().info?.state, peerReset: conn.resetReason };
-            if (kind === 'ack') {
-              const r = await k.recv(100, { timeoutMs: 200 });
-              p.injectedRead = r.ret > 0 ? r.data.toString() : '';
-            }
-            return p;
-          }),
-        );
-        out.push(...round);
-        rounds.push(roundCount(kind, round.length, before, ctx.counters()));
-      }
-      for (const { k } of conns) k.closeNow();
-      return { trials: out, rounds };
-    })) as { trials: Probe[]; rounds: Round[] };
-    const rate = await ctx.variant('rate-limit', { burst: ctx.int('burst') }, async () => {
-      const { k, conn, local } = await kernelConnects(ctx, 81);
-      await ctx.sleep(Math.max(spacing, ratelimit + 100));
-      const t0 = performance.now();
-      const answers = await countAnswers(ctx, conn, async () => {
-        for (let i = 0; i < ctx.int('burst'); i++) {
-          ctx.peer().sendSegment(conn.tuple, { seq: (conn.tcb.sndNxt + 1000 + i) as never, flags: { ...NO_FLAGS, rst: true }, options: tsNow(conn, false) });
-          await ctx.sleep(20);
-        }
-        await ctx.sleep(100);
-      });
-      return { sent: ctx.int('burst'), spanMs: Math.round(performance.now() - t0 - 100), answersSeenLive: answers, local: local.port, stateAfter: k.tcpInfo().info?.state };
-    });
-    const onWire = (variant: string, local: number, peerPort: number): TupleOnWire => ctx.onWire(variant, { address: ctx.addr.host4, port: local }, { address: ctx.addr.peer4, port: peerPort });
-    // each probe's answers, counted in the capture
-    const answersOf = new Map<Probe, { w: TupleOnWire; probe: FlowSegment | null; acks: FlowSegment[] }>();
-    for (const p of probes) {
-      const w = onWire('probes', p.local, p.peerPort);
-      const { probes: sent, acks } = challengeAcks(w, (s) => isProbe(p.kind, s));
-      answersOf.set(p, { w, probe: sent[0] ?? null, acks });
-    }
-    const roundOf = (kind: Kind): Round => rounds.find((r) => r.kind === kind)!;
-    const answers = (p: Probe): number => answersOf.get(p)!.acks.length;
-    const burst = challengeAcks(onWire('rate-limit', rate.local as number, 81), (s) => isProbe('rst', s));
-
-    const alive = (p: Probe): boolean => p.stateAfter === 'ESTABLISHED' && !p.peerReset;
-    const conditions = (p: Probe): Trial['requires'] => {
-      const { w, probe } = answersOf.get(p)!;
-      return [
-        requires('the connection was ESTABLISHED before the probe', p.stateBefore === 'ESTABLISHED', p.stateBefore ?? 'no socket'),
-        requires('the probe is in the capture', probe !== null, probe ? `#${probe.number}` : 'not found'),
-        requires(
-          `no earlier probe on this connection within tcp_invalid_ratelimit (${ratelimit} ms)`,
-          p.sincePreviousMs === null || p.sincePreviousMs > ratelimit,
-          p.sincePreviousMs === null ? 'the first probe' : `${p.sincePreviousMs} ms after the previous one`,
-        ),
-        ...(probe ? [probeTimestamp(w, probe)] : []),
-        probeTaken(answers(p) >= 1, p.stateAfter, roundOf(p.kind)),
-      ];
-    };
-    const of = (kind: Kind): Probe[] => probes.filter((p) => p.kind === kind);
-    const answered = (kind: Kind): string => `${of(kind).filter((p) => answers(p) >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
-    ctx.judge('T12', { trials: of('rst').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}; ${roundText(roundOf('rst'))}` });
-    ctx.judge('T13', { trials: of('syn').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })), evidence: `SYN on the established four-tuple: ${answered('syn')}; ${roundText(roundOf('syn'))}` });
-    const change = (variant: string, name: string): string => `${name} ${signed(ctx.counterChange(variant, name))}`;
-    ctx.judge('T14', {
-      trials: of('ack').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && p.injectedRead === '' && alive(p) })),
-      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; ${roundText(roundOf('ack'))}`,
-    });
-    const rstFates = [...new Set(of('rst').map((p) => (!alive(p) ? 'resets the connection' : answers(p) >= 1 ? 'answers with an ACK and keeps the connection' : 'ignores it silently')))];
-    ctx.answer('q1', {
-      answer: rstFates[0] ?? '',
-      why: `measured on ${of('rst').length} connections: ${answered('rst')}${rstFates[0] === 'answers with an ACK and keeps the connection' ? ' (RFC 5961 §3: the challenge ACK lets a real peer resend its RST at RCV.NXT)' : ''}`,
-      frames: [ctx.framesWhere('probes', (s) => s.flags === 'RST' || s.marks.includes('challenge-ack'))],
-      requires: [requires('every probe gave the same answer', rstFates.length === 1, rstFates.join(' / ')), requires('each connection was ESTABLISHED before the probe', of('rst').every((p) => p.stateBefore === 'ESTABLISHED'), of('rst').map((p) => p.stateBefore).join(','))],
-    });
-    ctx.print(`Lab 14 — ${this.title} (${n} connections, probes ${spacing} ms apart)`);
-    ctx.print(`in-window RST             → ${answered('rst')}`);
-    ctx.print(`SYN when established      → ${answered('syn')}`);
-    ctx.print(`ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}`);
-    ctx.print(
-      `rate limit: ${burst.probes.length} in-window RSTs over ${rate.spanMs as number} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
-        `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
-    );
-    ctx.print();
-    ctx.concludeClaims();
-  },
-});
+      ? { seq: seqAdd(c.tcb.sndNxt, 5000), flags: { ...NO_FLAGS, syn: true }, window: 1000, options: tsNow(c, false) }
+      : {
+          seq: c.tcb.sndNxt,
+          ack: seqAdd(c.tcb.rcvNxt, 100_000),
+          flags: { ...NO_FLAGS, ack: true, psh: true },
+          window: 1000,
+          payload: new TextEncoder().encode('evil'),
+          options: tsNow(c, true),
+        };

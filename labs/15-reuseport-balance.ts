@@ -4,7 +4,294 @@
 // incoming connections and datagrams over them (and what skew the test could see), which socket
 // gets the datagrams of an endpoint one of them is connected to, what happens to connections
 // queued on a listener that closes, and may a socket of another user join the group?
-import { defineLab, emitUdpFrame, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type Trial } from '../src/lab';
+import {
+  defineLab,
+  emitUdpFrame,
+  requires,
+  type Connection,
+  type KernelSocket,
+  type LabContext,
+  type Precondition,
+  type Trial,
+} from '../src/lab';
+
+// ---------------------------------------------------------------- the lab
+export default defineLab({
+  id: '15',
+  slug: 'reuseport-balance',
+  title: 'SO_REUSEPORT: sharing one port, balancing the load',
+  shows:
+    'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing listener does to its queue, and the same-user rule',
+  question:
+    "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, and who may join?",
+  params: [
+    { name: 'listeners', kind: 'int', default: 4, min: 2, max: 64, help: 'sockets sharing the port' },
+    {
+      name: 'connections',
+      kind: 'int',
+      default: 400,
+      min: 10,
+      max: 20_000,
+      help: 'connections (and datagrams) the peer sends, each from its own source port',
+    },
+    {
+      name: 'trials',
+      kind: 'int',
+      default: 5,
+      min: 1,
+      max: 50,
+      help: 'binds tried by a socket of ours and by one of another user, each; and groups with one connected UDP socket',
+    },
+    {
+      name: 'no_reuseport',
+      kind: 'int',
+      default: 0,
+      min: 0,
+      max: 64,
+      help: 'socket k (1-based) of every group binds without SO_REUSEPORT, so a setup call fails and the claims say which (0: every socket sets it)',
+    },
+  ],
+  claims: [
+    'C10', // Linux distributes incoming connections and datagrams evenly across SO_REUSEPORT sockets.
+    'C9', // Sockets can share an address and port through SO_REUSEPORT only if they belong to the same
+    //   effective user ID.
+    'C20', // A connected UDP socket in a SO_REUSEPORT group receives every datagram from the remote endpoint
+    //   it is connected to; the unconnected sockets get only the other endpoints' datagrams.
+  ],
+  questions: [
+    {
+      id: 'q1',
+      text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?',
+      choices: ['OK', 'EADDRINUSE', 'EPERM'],
+    },
+    {
+      id: 'q2',
+      text: 'Four UDP sockets share a port with SO_REUSEPORT; one of them connect()s to 192.0.2.2:9000. Who receives the datagrams 192.0.2.2:9000 sends to the port?',
+      choices: ['the connected socket', 'spread over all four', 'the three others'],
+    },
+  ],
+  recordSysctls: ['net.ipv4.tcp_migrate_req', 'net.core.somaxconn'],
+  async run(ctx) {
+    const n = ctx.int('listeners');
+    const total = ctx.int('connections');
+    const without = ctx.int('no_reuseport');
+    const stack = ctx.peer();
+
+    const tcp = await ctx.variant('tcp-connections', { listeners: n, connections: total }, async () => {
+      const { socks: listeners, setup } = openGroup(ctx, 'TCP', 'tcp', TCP_PORT, n, without);
+      const conns: Connection[] = [];
+      const accepted = await ctx.cpuHeavy(`${total} connections`, async () => {
+        for (let i = 0; i < total; i++)
+          conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
+        await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), {
+          timeoutMs: 20_000,
+          progress: () => `${conns.filter((c) => c.state === 'ESTABLISHED').length}/${total} connected`,
+        });
+        return Promise.all(listeners.map(drainAccepts));
+      });
+      const counts = accepted.map((a) => a.length);
+      for (const a of accepted) for (const s of a) s.closeNow();
+      for (const c of conns) c.abort();
+      // a second batch stays queued; then the first listener closes
+      const queued: Connection[] = [];
+      for (let i = 0; i < Math.min(100, total); i++)
+        queued.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
+      await ctx.waitUntil(() => queued.every((c) => c.state === 'ESTABLISHED'), { timeoutMs: 10_000 });
+      listeners[0]!.closeNow();
+      await ctx.sleep(300);
+      const reset = queued.filter((c) => c.resetReason === 'rst-received').length;
+      const survivors = await Promise.all(listeners.slice(1).map(drainAccepts));
+      const acceptedAfter = survivors.reduce((s, a) => s + a.length, 0);
+      for (const a of survivors) for (const s of a) s.closeNow();
+      for (const c of queued) if (c.state !== 'CLOSED') c.abort();
+      // the same-user rule, live: more sockets of ours join; sockets of nobody's may not
+      const sameUidBinds: string[] = [];
+      const otherUidBinds: string[] = [];
+      let helperError: string | null = null;
+      const helper = await ctx.otherUid().catch((e: Error) => {
+        helperError = e.message;
+        return null;
+      });
+      for (let i = 0; i < ctx.int('trials'); i++) {
+        const mine = ctx.socket('ipv4', 'tcp');
+        mine.setOption('SO_REUSEPORT', true);
+        sameUidBinds.push(mine.bind(ctx.addr.host4, TCP_PORT).errno ?? 'OK');
+        mine.closeNow();
+        if (helper) {
+          const r = await helper.bind({
+            family: 'ipv4',
+            proto: 'tcp',
+            reuseaddr: false,
+            reuseport: true,
+            v6only: null,
+            address: ctx.addr.host4,
+            port: TCP_PORT,
+          });
+          otherUidBinds.push(r.bind.errno ?? 'OK');
+          await helper.close(r.id);
+        }
+      }
+      for (const l of listeners.slice(1)) l.closeNow();
+      return {
+        setup,
+        counts,
+        ...evenness(counts),
+        queuedWhenClosed: queued.length,
+        resetWhenListenerClosed: reset,
+        acceptedByOthersAfter: acceptedAfter,
+        sameUidBinds,
+        otherUidBinds,
+        helperError,
+      };
+    });
+
+    const udp = await ctx.variant('udp-datagrams', { sockets: n, datagrams: total }, async () => {
+      const { socks, setup } = openGroup(ctx, 'UDP', 'udp', UDP_PORT, n, without);
+      for (let i = 0; i < total; i++) {
+        ctx.link.send(datagram(ctx, 20000 + i, UDP_PORT));
+        if (i % 100 === 99) await ctx.sleep(1);
+      }
+      await ctx.sleep(200);
+      const counts = (await Promise.all(socks.map(drainDatagrams))).map((from) => from.length);
+      for (const s of socks) s.closeNow();
+      return { setup, counts, ...evenness(counts) };
+    });
+
+    // one socket of the group connect()s to the peer's PEER_PORT: whose are that endpoint's
+    // datagrams, and the other endpoints'? Each trial a fresh group, a different socket connected.
+    const perEndpoint = 20;
+    const connected = (
+      await ctx.variant('udp-connected', { sockets: n, trials: ctx.int('trials'), datagrams: 2 * perEndpoint }, async () => {
+        const out: ConnectedTrial[] = [];
+        for (let t = 0; t < ctx.int('trials'); t++) {
+          const port = CONNECTED_PORT + t;
+          const { socks, setup } = openGroup(ctx, `UDP group ${t + 1}`, 'udp', port, n, without);
+          const which = t % n;
+          setup[which]!.connect = ok(await socks[which]!.connect(ctx.addr.peer4, PEER_PORT));
+          for (let i = 0; i < perEndpoint; i++) {
+            ctx.link.send(datagram(ctx, PEER_PORT, port)); // from the connected endpoint
+            ctx.link.send(datagram(ctx, PEER_PORT + 1 + i, port)); // from another one
+          }
+          await ctx.sleep(100);
+          const got = await Promise.all(socks.map(drainDatagrams));
+          for (const s of socks) s.closeNow();
+          out.push({
+            setup,
+            connected: which + 1,
+            sent: { fromEndpoint: perEndpoint, fromOthers: perEndpoint },
+            fromEndpoint: got.map((from) => from.filter((p) => p === PEER_PORT).length),
+            fromOthers: got.map((from) => from.filter((p) => p !== PEER_PORT).length),
+          });
+        }
+        return { trials: out };
+      })
+    ).trials;
+
+    type Spread = { setup: SocketSetup[]; counts: number[]; chiSquare: number; df: number; pValue: number; expected: number };
+    const t: Spread = tcp;
+    const u: Spread = udp;
+    const spreadTrial = (what: string, x: Spread, sent: number): Trial => ({
+      requires: [
+        requires(
+          `every ${what} reached a socket`,
+          x.counts.reduce((a, b) => a + b, 0) === sent,
+          `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`,
+        ),
+        requires(
+          `at least ${MIN_EXPECTED} ${what}s expected per socket (for the χ² test)`,
+          x.expected >= MIN_EXPECTED,
+          `${x.expected.toFixed(1)} per socket`,
+        ),
+      ],
+      agrees: x.pValue >= ALPHA,
+    });
+    const p = (x: number): string => (x < 1e-4 ? x.toExponential(1) : x.toFixed(3));
+    ctx.judge('C10', {
+      // a socket whose setup failed gets nothing and the others absorb its share: that would be
+      // our skew, not the kernel's
+      requires: [everySocketSetUp([...t.setup, ...u.setup])],
+      trials: [spreadTrial('connection', t, total), spreadTrial('datagram', u, total)],
+      evidence:
+        `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ` +
+        `${total} datagrams ${u.counts.join('/')} (χ²=${u.chiSquare}, p=${p(u.pValue)}); ${skewSentence(total, n)}`,
+    });
+    const same = tcp.sameUidBinds;
+    const other = tcp.otherUidBinds;
+    ctx.judge('C9', {
+      trials: same.map(
+        (mine, i): Trial => ({
+          requires: [
+            requires(
+              'a process of another user (uid 65534) was running in the namespace',
+              tcp.helperError === null,
+              tcp.helperError ?? 'uid 65534',
+            ),
+            requires('a socket of the same user could join the group', mine === 'OK', `bind → ${mine}`),
+          ],
+          agrees: other[i] === 'EADDRINUSE',
+        }),
+      ),
+      evidence: `another socket of ours with SO_REUSEPORT → ${[...new Set(same)].join('/')}; one of uid 65534 → ${[...new Set(other)].join('/') || 'not measured'}`,
+    });
+    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+    const at = (c: ConnectedTrial, xs: number[]): number => xs[c.connected - 1]!;
+    ctx.judge('C20', {
+      trials: connected.map(
+        (c): Trial => ({
+          requires: [
+            everySocketSetUp(c.setup),
+            requires(
+              'every datagram reached a socket',
+              sum(c.fromEndpoint) === c.sent.fromEndpoint && sum(c.fromOthers) === c.sent.fromOthers,
+              `${sum(c.fromEndpoint) + sum(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`,
+            ),
+          ],
+          agrees: at(c, c.fromEndpoint) === c.sent.fromEndpoint && at(c, c.fromOthers) === 0,
+        }),
+      ),
+      evidence:
+        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer4}:${PEER_PORT}: it received ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of that endpoint's datagrams ` +
+        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' (the unconnected sockets: ${connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ')})`,
+    });
+
+    const others = [...new Set(other)];
+    ctx.answer('q1', {
+      answer: others[0] ?? '',
+      why: `measured ${other.length} times: another socket of ours → ${[...new Set(same)].join('/')}, one of uid 65534 → ${others.join('/') || 'not measured'}`,
+      requires: [
+        requires('a process of another user was running', tcp.helperError === null, tcp.helperError ?? 'uid 65534'),
+        requires('every try gave the same answer', others.length === 1, others.join(' / ')),
+      ],
+    });
+    const receiver = (c: ConnectedTrial): string => {
+      const mine = at(c, c.fromEndpoint);
+      return mine === c.sent.fromEndpoint ? 'the connected socket' : mine === 0 ? 'the three others' : 'spread over all four';
+    };
+    const receivers = [...new Set(connected.map(receiver))];
+    ctx.answer('q2', {
+      answer: receivers[0] ?? '',
+      why: `measured in ${connected.length} groups of ${n}: the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of its endpoint's datagrams`,
+      requires: [
+        requires('four sockets shared the port', n === 4, `listeners=${n}`),
+        everySocketSetUp(connected.flatMap((c) => c.setup)),
+        requires('every group gave the same answer', receivers.length === 1, receivers.join(' / ')),
+      ],
+    });
+    ctx.print(`Lab 15 — ${this.title}`);
+    histogram(ctx, `TCP: ${total} connections over ${n} listeners (each from its own source port)`, t.counts);
+    histogram(ctx, `UDP: ${total} datagrams over ${n} sockets`, u.counts);
+    ctx.print(`(${skewSentence(total, n)})`);
+    for (const x of [...t.setup, ...u.setup].filter(setupFailed)) ctx.print(`setup failed: ${setupText(x)}`);
+    ctx.print(
+      `a listener closed with ${tcp.queuedWhenClosed} connections queued across the group: ${tcp.resetWhenListenerClosed} were reset; the others accepted ${tcp.acceptedByOthersAfter} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
+    );
+    ctx.print(
+      `UDP, one socket of ${n} connected to ${ctx.addr.peer4}:${PEER_PORT}: ${perEndpoint} datagrams from it and ${perEndpoint} from other ports, per group → the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,
+    );
+    ctx.print();
+    ctx.concludeClaims();
+  },
+});
 
 const TCP_PORT = 7300;
 const UDP_PORT = 7400;
@@ -26,7 +313,14 @@ export function evenness(counts: number[]): { chiSquare: number; df: number; pVa
   const mean = total / counts.length;
   const chiSquare = mean > 0 ? counts.reduce((s, c) => s + (c - mean) ** 2 / mean, 0) : 0;
   const df = counts.length - 1;
-  return { chiSquare: Math.round(chiSquare * 100) / 100, df, pValue: chiSquarePValue(chiSquare, df), expected: mean, min: Math.min(...counts), max: Math.max(...counts) };
+  return {
+    chiSquare: Math.round(chiSquare * 100) / 100,
+    df,
+    pValue: chiSquarePValue(chiSquare, df),
+    expected: mean,
+    min: Math.min(...counts),
+    max: Math.max(...counts),
+  };
 }
 
 /** P(X ≥ x) for X ~ χ²(df): the regularized upper incomplete gamma Q(df/2, x/2). */
@@ -37,7 +331,10 @@ export function chiSquarePValue(x: number, df: number): number {
 
 function logGamma(z: number): number {
   // Lanczos approximation (g = 7, n = 9)
-  const c = [0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905, -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7];
+  const c = [
+    0.99999999999980993, 676.5203681218851, -1259.1392167224028, 771.32342877765313, -176.61502916214059, 12.507343278686905,
+    -0.13857109526572012, 9.9843695780195716e-6, 1.5056327351493116e-7,
+  ];
   if (z < 0.5) return Math.log(Math.PI / Math.sin(Math.PI * z)) - logGamma(1 - z);
   z -= 1;
   let a = c[0]!;
@@ -137,7 +434,8 @@ export function skewSentence(n: number, k: number): string {
 function histogram(ctx: LabContext, title: string, counts: number[]): void {
   const max = Math.max(...counts, 1);
   ctx.print(title);
-  counts.forEach((c, i) => ctx.print(`  socket ${i + 1}  ${String(c).padStart(5)}  ${'█'.repeat(Math.round((40 * c) / max))}`));
+  for (const [i, c] of counts.entries())
+    ctx.print(`  socket ${i + 1}  ${String(c).padStart(5)}  ${'█'.repeat(Math.round((40 * c) / max))}`);
 }
 
 async function drainAccepts(l: KernelSocket): Promise<KernelSocket[]> {
@@ -166,7 +464,14 @@ export interface SocketSetup {
 const ok = (r: { errno: string | null }): string => r.errno ?? 'OK';
 
 /** `n` sockets sharing `port` with SO_REUSEPORT (socket `without`, 1-based, does not set it: 0 = every one does). */
-function openGroup(ctx: LabContext, group: string, proto: 'tcp' | 'udp', port: number, n: number, without: number): { socks: KernelSocket[]; setup: SocketSetup[] } {
+function openGroup(
+  ctx: LabContext,
+  group: string,
+  proto: 'tcp' | 'udp',
+  port: number,
+  n: number,
+  without: number,
+): { socks: KernelSocket[]; setup: SocketSetup[] } {
   const socks: KernelSocket[] = [];
   const setup: SocketSetup[] = [];
   for (let i = 1; i <= n; i++) {
@@ -181,7 +486,11 @@ function openGroup(ctx: LabContext, group: string, proto: 'tcp' | 'udp', port: n
   return { socks, setup };
 }
 
-const setupFailed = (x: SocketSetup): boolean => x.reuseport !== 'OK' || x.bind !== 'OK' || (x.listen !== undefined && x.listen !== 'OK') || (x.connect !== undefined && x.connect !== 'OK');
+const setupFailed = (x: SocketSetup): boolean =>
+  x.reuseport !== 'OK' ||
+  x.bind !== 'OK' ||
+  (x.listen !== undefined && x.listen !== 'OK') ||
+  (x.connect !== undefined && x.connect !== 'OK');
 const setupText = (x: SocketSetup): string =>
   `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
 
@@ -211,215 +520,6 @@ async function drainDatagrams(s: KernelSocket): Promise<number[]> {
     from.push(r.data.readUInt16BE(0));
   }
 }
-
-// ---------------------------------------------------------------- the lab
-export default defineLab({
-  id: '15',
-  slug: 'reuseport-balance',
-  title: 'SO_REUSEPORT: sharing one port, balancing the load',
-  shows: 'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing listener does to its queue, and the same-user rule',
-  question: 'Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket\'s datagrams, and who may join?',
-  params: [
-    { name: 'listeners', kind: 'int', default: 4, min: 2, max: 64, help: 'sockets sharing the port' },
-    { name: 'connections', kind: 'int', default: 400, min: 10, max: 20_000, help: 'connections (and datagrams) the peer sends, each from its own source port' },
-    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'binds tried by a socket of ours and by one of another user, each; and groups with one connected UDP socket' },
-    {
-      name: 'no_reuseport',
-      kind: 'int',
-      default: 0,
-      min: 0,
-      max: 64,
-      help: 'socket k (1-based) of every group binds without SO_REUSEPORT, so a setup call fails and the claims say which (0: every socket sets it)',
-    },
-  ],
-  claims: ['C10', 'C9', 'C20'],
-  questions: [
-    { id: 'q1', text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?', choices: ['OK', 'EADDRINUSE', 'EPERM'] },
-    {
-      id: 'q2',
-      text: 'Four UDP sockets share a port with SO_REUSEPORT; one of them connect()s to 192.0.2.2:9000. Who receives the datagrams 192.0.2.2:9000 sends to the port?',
-      choices: ['the connected socket', 'spread over all four', 'the three others'],
-    },
-  ],
-  recordSysctls: ['net.ipv4.tcp_migrate_req', 'net.core.somaxconn'],
-  async run(ctx) {
-    const n = ctx.int('listeners');
-    const total = ctx.int('connections');
-    const without = ctx.int('no_reuseport');
-    const stack = ctx.peer();
-
-    const tcp = await ctx.variant('tcp-connections', { listeners: n, connections: total }, async () => {
-      const { socks: listeners, setup } = openGroup(ctx, 'TCP', 'tcp', TCP_PORT, n, without);
-      const conns: Connection[] = [];
-      const accepted = await ctx.cpuHeavy(`${total} connections`, async () => {
-        for (let i = 0; i < total; i++) conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
-        await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), { timeoutMs: 20_000, progress: () => `${conns.filter((c) => c.state === 'ESTABLISHED').length}/${total} connected` });
-        return Promise.all(listeners.map(drainAccepts));
-      });
-      const counts = accepted.map((a) => a.length);
-      for (const a of accepted) for (const s of a) s.closeNow();
-      for (const c of conns) c.abort();
-      // a second batch stays queued; then the first listener closes
-      const queued: Connection[] = [];
-      for (let i = 0; i < Math.min(100, total); i++) queued.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
-      await ctx.waitUntil(() => queued.every((c) => c.state === 'ESTABLISHED'), { timeoutMs: 10_000 });
-      listeners[0]!.closeNow();
-      await ctx.sleep(300);
-      const reset = queued.filter((c) => c.resetReason === 'rst-received').length;
-      const survivors = await Promise.all(listeners.slice(1).map(drainAccepts));
-      const acceptedAfter = survivors.reduce((s, a) => s + a.length, 0);
-      for (const a of survivors) for (const s of a) s.closeNow();
-      for (const c of queued) if (c.state !== 'CLOSED') c.abort();
-      // the same-user rule, live: more sockets of ours join; sockets of nobody's may not
-      const sameUidBinds: string[] = [];
-      const otherUidBinds: string[] = [];
-      let helperError: string | null = null;
-      const helper = await ctx.otherUid().catch((e: Error) => {
-        helperError = e.message;
-        return null;
-      });
-      for (let i = 0; i < ctx.int('trials'); i++) {
-        const mine = ctx.socket('ipv4', 'tcp');
-        mine.setOption('SO_REUSEPORT', true);
-        sameUidBinds.push(mine.bind(ctx.addr.host4, TCP_PORT).errno ?? 'OK');
-        mine.closeNow();
-        if (helper) {
-          const r = await helper.bind({ family: 'ipv4', proto: 'tcp', reuseaddr: false, reuseport: true, v6only: null, address: ctx.addr.host4, port: TCP_PORT });
-          otherUidBinds.push(r.bind.errno ?? 'OK');
-          await helper.close(r.id);
-        }
-      }
-      for (const l of listeners.slice(1)) l.closeNow();
-      return { setup, counts, ...evenness(counts), queuedWhenClosed: queued.length, resetWhenListenerClosed: reset, acceptedByOthersAfter: acceptedAfter, sameUidBinds, otherUidBinds, helperError };
-    });
-
-    const udp = await ctx.variant('udp-datagrams', { sockets: n, datagrams: total }, async () => {
-      const { socks, setup } = openGroup(ctx, 'UDP', 'udp', UDP_PORT, n, without);
-      for (let i = 0; i < total; i++) {
-        ctx.link.send(datagram(ctx, 20000 + i, UDP_PORT));
-        if (i % 100 === 99) await ctx.sleep(1);
-      }
-      await ctx.sleep(200);
-      const counts = (await Promise.all(socks.map(drainDatagrams))).map((from) => from.length);
-      for (const s of socks) s.closeNow();
-      return { setup, counts, ...evenness(counts) };
-    });
-
-    // one socket of the group connect()s to the peer's PEER_PORT: whose are that endpoint's
-    // datagrams, and the other endpoints'? Each trial a fresh group, a different socket connected.
-    const perEndpoint = 20;
-    const connected = (
-      await ctx.variant('udp-connected', { sockets: n, trials: ctx.int('trials'), datagrams: 2 * perEndpoint }, async () => {
-        const out: ConnectedTrial[] = [];
-        for (let t = 0; t < ctx.int('trials'); t++) {
-          const port = CONNECTED_PORT + t;
-          const { socks, setup } = openGroup(ctx, `UDP group ${t + 1}`, 'udp', port, n, without);
-          const which = t % n;
-          setup[which]!.connect = ok(await socks[which]!.connect(ctx.addr.peer4, PEER_PORT));
-          for (let i = 0; i < perEndpoint; i++) {
-            ctx.link.send(datagram(ctx, PEER_PORT, port)); // from the connected endpoint
-            ctx.link.send(datagram(ctx, PEER_PORT + 1 + i, port)); // from another one
-          }
-          await ctx.sleep(100);
-          const got = await Promise.all(socks.map(drainDatagrams));
-          for (const s of socks) s.closeNow();
-          out.push({
-            setup,
-            connected: which + 1,
-            sent: { fromEndpoint: perEndpoint, fromOthers: perEndpoint },
-            fromEndpoint: got.map((from) => from.filter((p) => p === PEER_PORT).length),
-            fromOthers: got.map((from) => from.filter((p) => p !== PEER_PORT).length),
-          });
-        }
-        return { trials: out };
-      })
-    ).trials as ConnectedTrial[];
-
-    type Spread = { setup: SocketSetup[]; counts: number[]; chiSquare: number; df: number; pValue: number; expected: number };
-    const t = tcp as unknown as Spread;
-    const u = udp as unknown as Spread;
-    const spreadTrial = (what: string, x: Spread, sent: number): Trial => ({
-      requires: [
-        requires(`every ${what} reached a socket`, x.counts.reduce((a, b) => a + b, 0) === sent, `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`),
-        requires(`at least ${MIN_EXPECTED} ${what}s expected per socket (for the χ² test)`, x.expected >= MIN_EXPECTED, `${x.expected.toFixed(1)} per socket`),
-      ],
-      agrees: x.pValue >= ALPHA,
-    });
-    const p = (x: number): string => (x < 1e-4 ? x.toExponential(1) : x.toFixed(3));
-    ctx.judge('C10', {
-      // a socket whose setup failed gets nothing and the others absorb its share: that would be
-      // our skew, not the kernel's
-      requires: [everySocketSetUp([...t.setup, ...u.setup])],
-      trials: [spreadTrial('connection', t, total), spreadTrial('datagram', u, total)],
-      evidence:
-        `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ` +
-        `${total} datagrams ${u.counts.join('/')} (χ²=${u.chiSquare}, p=${p(u.pValue)}); ${skewSentence(total, n)}`,
-    });
-    const same = tcp.sameUidBinds as string[];
-    const other = tcp.otherUidBinds as string[];
-    ctx.judge('C9', {
-      trials: same.map((mine, i): Trial => ({
-        requires: [
-          requires('a process of another user (uid 65534) was running in the namespace', tcp.helperError === null, (tcp.helperError as string | null) ?? 'uid 65534'),
-          requires('a socket of the same user could join the group', mine === 'OK', `bind → ${mine}`),
-        ],
-        agrees: other[i] === 'EADDRINUSE',
-      })),
-      evidence: `another socket of ours with SO_REUSEPORT → ${[...new Set(same)].join('/')}; one of uid 65534 → ${[...new Set(other)].join('/') || 'not measured'}`,
-    });
-    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
-    const at = (c: ConnectedTrial, xs: number[]): number => xs[c.connected - 1]!;
-    ctx.judge('C20', {
-      trials: connected.map((c): Trial => ({
-        requires: [
-          everySocketSetUp(c.setup),
-          requires('every datagram reached a socket', sum(c.fromEndpoint) === c.sent.fromEndpoint && sum(c.fromOthers) === c.sent.fromOthers, `${sum(c.fromEndpoint) + sum(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`),
-        ],
-        agrees: at(c, c.fromEndpoint) === c.sent.fromEndpoint && at(c, c.fromOthers) === 0,
-      })),
-      evidence:
-        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer4}:${PEER_PORT}: it received ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of that endpoint's datagrams ` +
-        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' (the unconnected sockets: ${connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ')})`,
-    });
-
-    const others = [...new Set(other)];
-    ctx.answer('q1', {
-      answer: others[0] ?? '',
-      why: `measured ${other.length} times: another socket of ours → ${[...new Set(same)].join('/')}, one of uid 65534 → ${others.join('/') || 'not measured'}`,
-      requires: [
-        requires('a process of another user was running', tcp.helperError === null, (tcp.helperError as string | null) ?? 'uid 65534'),
-        requires('every try gave the same answer', others.length === 1, others.join(' / ')),
-      ],
-    });
-    const receiver = (c: ConnectedTrial): string => {
-      const mine = at(c, c.fromEndpoint);
-      return mine === c.sent.fromEndpoint ? 'the connected socket' : mine === 0 ? 'the three others' : 'spread over all four';
-    };
-    const receivers = [...new Set(connected.map(receiver))];
-    ctx.answer('q2', {
-      answer: receivers[0] ?? '',
-      why: `measured in ${connected.length} groups of ${n}: the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of its endpoint's datagrams`,
-      requires: [
-        requires('four sockets shared the port', n === 4, `listeners=${n}`),
-        everySocketSetUp(connected.flatMap((c) => c.setup)),
-        requires('every group gave the same answer', receivers.length === 1, receivers.join(' / ')),
-      ],
-    });
-    ctx.print(`Lab 15 — ${this.title}`);
-    histogram(ctx, `TCP: ${total} connections over ${n} listeners (each from its own source port)`, t.counts);
-    histogram(ctx, `UDP: ${total} datagrams over ${n} sockets`, u.counts);
-    ctx.print(`(${skewSentence(total, n)})`);
-    for (const x of [...t.setup, ...u.setup].filter(setupFailed)) ctx.print(`setup failed: ${setupText(x)}`);
-    ctx.print(
-      `a listener closed with ${tcp.queuedWhenClosed as number} connections queued across the group: ${tcp.resetWhenListenerClosed as number} were reset; the others accepted ${tcp.acceptedByOthersAfter as number} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
-    );
-    ctx.print(
-      `UDP, one socket of ${n} connected to ${ctx.addr.peer4}:${PEER_PORT}: ${perEndpoint} datagrams from it and ${perEndpoint} from other ports, per group → the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,
-    );
-    ctx.print();
-    ctx.concludeClaims();
-  },
-});
 
 interface ConnectedTrial {
   setup: SocketSetup[];

@@ -6,7 +6,117 @@
 // "usually wins". The control: traffic for the namespace's other address, 198.51.100.1:P, can only
 // go to the wildcard socket — so it is alive and receiving. Each trial binds a fresh pair, in
 // alternating order (wildcard first, then specific first).
-import { defineLab, emitUdpFrame, requires, type Connection, type KernelSocket, type LabContext, type Precondition, type Proto, type Trial } from '../src/lab';
+import {
+  defineLab,
+  emitUdpFrame,
+  requires,
+  type Connection,
+  type KernelSocket,
+  type LabContext,
+  type Precondition,
+  type Proto,
+  type Trial,
+} from '../src/lab';
+
+export default defineLab({
+  id: '16',
+  slug: 'specific-vs-wildcard',
+  title: 'A specific address and the wildcard on one port: who gets the traffic',
+  shows: 'datagrams and connections for 192.0.2.1:P when one socket holds 0.0.0.0:P and another 192.0.2.1:P, in both binding orders',
+  question:
+    'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to the specific address?',
+  params: [
+    {
+      name: 'protocols',
+      kind: 'list',
+      default: ['udp', 'tcp'],
+      choices: ['udp', 'tcp'],
+      help: 'UDP (SO_REUSEADDR on both) and TCP listeners (SO_REUSEPORT on both)',
+    },
+    { name: 'per_address', kind: 'int', default: 10, min: 1, max: 500, help: 'datagrams (or connections) sent to each address per trial' },
+    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'pairs bound per protocol, alternating which binds first' },
+    {
+      name: 'flags',
+      kind: 'enum',
+      default: 'reuse',
+      choices: ['reuse', 'none'],
+      help: 'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the claim is not tested)',
+    },
+  ],
+  claims: [
+    'C21', // When one socket is bound to the wildcard address and another to a specific address on the same
+    //   port, traffic to the specific address goes to the specific-address socket.
+  ],
+  questions: [
+    {
+      id: 'q1',
+      text: 'UDP socket A is bound to 0.0.0.0:P, socket B to 192.0.2.1:P (SO_REUSEADDR on both). Datagrams arrive for 192.0.2.1:P. Which socket receives them?',
+      choices: ['B, the specific one', 'A, the wildcard one', 'spread over both', 'whichever bound first'],
+    },
+  ],
+  async run(ctx) {
+    const k = ctx.int('per_address');
+    const n = ctx.int('trials');
+    const protocols = ctx.list<Proto>('protocols');
+    const trials: PairTrial[] = [];
+    let port = BASE_PORT;
+    for (const proto of protocols) {
+      const obs = await ctx.variant(proto, { proto, per_address: k, trials: n }, async () => {
+        const out: PairTrial[] = [];
+        for (let t = 1; t <= n; t++) out.push(await (proto === 'udp' ? udpTrial(ctx, t, port++, k) : tcpTrial(ctx, t, port++, k)));
+        return { trials: out };
+      });
+      trials.push(...obs.trials);
+    }
+
+    const tally = (proto: Proto): string => {
+      const ts = trials.filter((t) => t.proto === proto);
+      if (!ts.length) return `${proto}: not measured`;
+      const sum = (f: (t: PairTrial) => number): number => ts.reduce((a, t) => a + f(t), 0);
+      return (
+        `${proto}: to 192.0.2.1, the specific socket got ${sum((t) => t.toSpecific.bySpecific)} and the wildcard ${sum((t) => t.toSpecific.byWildcard)} of ${sum((t) => t.sent.specific)}; ` +
+        `to ${OTHER}, the wildcard got ${sum((t) => t.toOther.byWildcard)} of ${sum((t) => t.sent.other)}`
+      );
+    };
+    ctx.judge('C21', {
+      trials: trials.map(c21Trial),
+      evidence: `${protocols.map(tally).join('; ')} (both binding orders)`,
+    });
+
+    const udp = trials.filter((t) => t.proto === 'udp');
+    const winner = (t: PairTrial): string =>
+      t.toSpecific.bySpecific === t.sent.specific
+        ? 'B, the specific one'
+        : t.toSpecific.byWildcard === t.sent.specific
+          ? 'A, the wildcard one'
+          : 'spread over both';
+    const winners = [...new Set(udp.map(winner))];
+    ctx.answer('q1', {
+      answer: winners.length === 1 ? winners[0]! : 'whichever bound first',
+      why: `measured in ${udp.length} pairs: the specific socket received ${udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ')} of the datagrams to 192.0.2.1, whichever bound first`,
+      requires: [
+        requires('the UDP pairs were measured', udp.length > 0, `protocols=${protocols.join(',')}`),
+        requires(
+          'every pair was set up',
+          udp.every((t) => t.wildcardSetup === 'OK' && t.specificSetup === 'OK'),
+          udp.map((t) => `${t.wildcardSetup}/${t.specificSetup}`).join(' '),
+        ),
+      ],
+    });
+
+    ctx.print(`Lab 16 — ${this.title}`);
+    ctx.print(
+      `Each trial: a socket on 0.0.0.0:P and one on ${ctx.addr.host4}:P (odd trials wildcard first); ${k} sent to ${ctx.addr.host4}:P and ${k} to ${OTHER}:P.`,
+    );
+    for (const t of trials) {
+      ctx.print(
+        `${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; to ${ctx.addr.host4}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}; to ${OTHER}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`,
+      );
+    }
+    ctx.print();
+    ctx.concludeClaims();
+  },
+});
 
 const BASE_PORT = 7600;
 /** the other specific address of the namespace: only the wildcard socket can take its traffic */
@@ -28,7 +138,7 @@ export interface PairTrial {
   toOther: { bySpecific: number; byWildcard: number };
 }
 
-const ok = (r: { errno: string | null }): string => r.errno ?? 'OK';
+const _ok = (r: { errno: string | null }): string => r.errno ?? 'OK';
 
 /** SO_REUSEADDR (UDP) or SO_REUSEPORT (TCP) unless `flags` is none, then bind() (and listen() for TCP): OK or the first failing call. */
 function setUp(s: KernelSocket, proto: Proto, address: string, port: number, flags: string): string {
@@ -46,7 +156,12 @@ function setUp(s: KernelSocket, proto: Proto, address: string, port: number, fla
 }
 
 /** Binds the pair in the trial's order; returns the sockets and what their setup returned. */
-function pair(ctx: LabContext, proto: Proto, port: number, order: PairTrial['order']): { wildcard: KernelSocket; specific: KernelSocket; wildcardSetup: string; specificSetup: string } {
+function pair(
+  ctx: LabContext,
+  proto: Proto,
+  port: number,
+  order: PairTrial['order'],
+): { wildcard: KernelSocket; specific: KernelSocket; wildcardSetup: string; specificSetup: string } {
   const wildcard = ctx.socket('ipv4', proto);
   const specific = ctx.socket('ipv4', proto);
   let wildcardSetup: string;
@@ -67,7 +182,10 @@ async function udpTrial(ctx: LabContext, trial: number, port: number, k: number)
   const order = trial % 2 === 1 ? 'wildcard first' : 'specific first';
   const { wildcard, specific, wildcardSetup, specificSetup } = pair(ctx, 'udp', port, order);
   for (let i = 0; i < k; i++) {
-    for (const [dst, tag] of [[ctx.addr.host4, 1], [OTHER, 2]] as const) {
+    for (const [dst, tag] of [
+      [ctx.addr.host4, 1],
+      [OTHER, 2],
+    ] as const) {
       ctx.link.send(emitUdpFrame(ctx.addr.peer4, dst, { srcPort: 30000 + i, dstPort: port, payload: new Uint8Array([tag, 0, 0, 0]) }));
     }
   }
@@ -141,83 +259,21 @@ async function tcpTrial(ctx: LabContext, trial: number, port: number, k: number)
 export function c21Trial(t: PairTrial): Trial {
   const what = t.proto === 'udp' ? 'datagram' : 'connection';
   const reqs: Precondition[] = [
-    requires('both sockets were set up: setsockopt, bind() (and listen()) returned 0', t.wildcardSetup === 'OK' && t.specificSetup === 'OK', `0.0.0.0:${t.port} → ${t.wildcardSetup}, 192.0.2.1:${t.port} → ${t.specificSetup}`),
-    requires(`every ${what} to 192.0.2.1 reached one of the two`, t.toSpecific.bySpecific + t.toSpecific.byWildcard === t.sent.specific, `${t.toSpecific.bySpecific + t.toSpecific.byWildcard} of ${t.sent.specific}`),
-    requires(`the control: the wildcard socket received every ${what} to ${OTHER}`, t.toOther.byWildcard === t.sent.other, `${t.toOther.byWildcard} of ${t.sent.other}`),
+    requires(
+      'both sockets were set up: setsockopt, bind() (and listen()) returned 0',
+      t.wildcardSetup === 'OK' && t.specificSetup === 'OK',
+      `0.0.0.0:${t.port} → ${t.wildcardSetup}, 192.0.2.1:${t.port} → ${t.specificSetup}`,
+    ),
+    requires(
+      `every ${what} to 192.0.2.1 reached one of the two`,
+      t.toSpecific.bySpecific + t.toSpecific.byWildcard === t.sent.specific,
+      `${t.toSpecific.bySpecific + t.toSpecific.byWildcard} of ${t.sent.specific}`,
+    ),
+    requires(
+      `the control: the wildcard socket received every ${what} to ${OTHER}`,
+      t.toOther.byWildcard === t.sent.other,
+      `${t.toOther.byWildcard} of ${t.sent.other}`,
+    ),
   ];
   return { requires: reqs, agrees: t.toSpecific.bySpecific === t.sent.specific };
 }
-
-export default defineLab({
-  id: '16',
-  slug: 'specific-vs-wildcard',
-  title: 'A specific address and the wildcard on one port: who gets the traffic',
-  shows: 'datagrams and connections for 192.0.2.1:P when one socket holds 0.0.0.0:P and another 192.0.2.1:P, in both binding orders',
-  question: 'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to the specific address?',
-  params: [
-    { name: 'protocols', kind: 'list', default: ['udp', 'tcp'], choices: ['udp', 'tcp'], help: 'UDP (SO_REUSEADDR on both) and TCP listeners (SO_REUSEPORT on both)' },
-    { name: 'per_address', kind: 'int', default: 10, min: 1, max: 500, help: 'datagrams (or connections) sent to each address per trial' },
-    { name: 'trials', kind: 'int', default: 5, min: 1, max: 50, help: 'pairs bound per protocol, alternating which binds first' },
-    { name: 'flags', kind: 'enum', default: 'reuse', choices: ['reuse', 'none'], help: 'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the claim is not tested)' },
-  ],
-  claims: ['C21'],
-  questions: [
-    {
-      id: 'q1',
-      text: 'UDP socket A is bound to 0.0.0.0:P, socket B to 192.0.2.1:P (SO_REUSEADDR on both). Datagrams arrive for 192.0.2.1:P. Which socket receives them?',
-      choices: ['B, the specific one', 'A, the wildcard one', 'spread over both', 'whichever bound first'],
-    },
-  ],
-  async run(ctx) {
-    const k = ctx.int('per_address');
-    const n = ctx.int('trials');
-    const protocols = ctx.list('protocols') as Proto[];
-    const trials: PairTrial[] = [];
-    let port = BASE_PORT;
-    for (const proto of protocols) {
-      const obs = await ctx.variant(proto, { proto, per_address: k, trials: n }, async () => {
-        const out: PairTrial[] = [];
-        for (let t = 1; t <= n; t++) out.push(await (proto === 'udp' ? udpTrial(ctx, t, port++, k) : tcpTrial(ctx, t, port++, k)));
-        return { trials: out };
-      });
-      trials.push(...(obs.trials as PairTrial[]));
-    }
-
-    const tally = (proto: Proto): string => {
-      const ts = trials.filter((t) => t.proto === proto);
-      if (!ts.length) return `${proto}: not measured`;
-      const sum = (f: (t: PairTrial) => number): number => ts.reduce((a, t) => a + f(t), 0);
-      return (
-        `${proto}: to 192.0.2.1, the specific socket got ${sum((t) => t.toSpecific.bySpecific)} and the wildcard ${sum((t) => t.toSpecific.byWildcard)} of ${sum((t) => t.sent.specific)}; ` +
-        `to ${OTHER}, the wildcard got ${sum((t) => t.toOther.byWildcard)} of ${sum((t) => t.sent.other)}`
-      );
-    };
-    ctx.judge('C21', {
-      trials: trials.map(c21Trial),
-      evidence: `${protocols.map(tally).join('; ')} (both binding orders)`,
-    });
-
-    const udp = trials.filter((t) => t.proto === 'udp');
-    const winner = (t: PairTrial): string =>
-      t.toSpecific.bySpecific === t.sent.specific ? 'B, the specific one' : t.toSpecific.byWildcard === t.sent.specific ? 'A, the wildcard one' : 'spread over both';
-    const winners = [...new Set(udp.map(winner))];
-    ctx.answer('q1', {
-      answer: winners.length === 1 ? winners[0]! : 'whichever bound first',
-      why: `measured in ${udp.length} pairs: the specific socket received ${udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ')} of the datagrams to 192.0.2.1, whichever bound first`,
-      requires: [
-        requires('the UDP pairs were measured', udp.length > 0, `protocols=${protocols.join(',')}`),
-        requires('every pair was set up', udp.every((t) => t.wildcardSetup === 'OK' && t.specificSetup === 'OK'), udp.map((t) => `${t.wildcardSetup}/${t.specificSetup}`).join(' ')),
-      ],
-    });
-
-    ctx.print(`Lab 16 — ${this.title}`);
-    ctx.print(`Each trial: a socket on 0.0.0.0:P and one on ${ctx.addr.host4}:P (odd trials wildcard first); ${k} sent to ${ctx.addr.host4}:P and ${k} to ${OTHER}:P.`);
-    for (const t of trials) {
-      ctx.print(
-        `${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; to ${ctx.addr.host4}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}; to ${OTHER}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`,
-      );
-    }
-    ctx.print();
-    ctx.concludeClaims();
-  },
-});

@@ -11,13 +11,135 @@
 // not tested).
 import { defineLab, kernelConnects, requires, type KernelClient, type LabContext, type Trial } from '../src/lab';
 
+/** wait=none: how long the orphans are watched before the lab stops */
+const GLIMPSE_MS = 3000;
+
+export default defineLab({
+  id: '17',
+  slug: 'orphan-lifetime',
+  title: 'How long a closed socket keeps trying: the default linger time',
+  shows:
+    'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — watched in the socket table',
+  question:
+    'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to deliver the data?',
+  params: [
+    {
+      name: 'unsent',
+      kind: 'int',
+      default: 65536,
+      min: 1,
+      max: 4 << 20,
+      unit: 'bytes',
+      help: 'data queued before close(); the silent peer acknowledges none of it',
+    },
+    { name: 'trials', kind: 'int', default: 3, min: 1, max: 20, help: 'connections closed at the same time' },
+    {
+      name: 'wait',
+      kind: 'enum',
+      default: 'full',
+      choices: ['full', 'none'],
+      help: `full: watch the orphans until they go (about two minutes here); none: a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested`,
+    },
+    {
+      name: 'orphan_watch_s',
+      kind: 'int',
+      default: 240,
+      min: 1,
+      max: 1800,
+      unit: 'seconds',
+      help: 'with wait=full, how long to watch for the orphans to go',
+    },
+  ],
+  claims: [
+    'C25', // By default a closed socket keeps trying to deliver its unsent data for a long time, about two
+    //   minutes (the default linger time), before the system gives up.
+  ],
+  questions: [
+    {
+      id: 'q1',
+      text: 'The application close()s a socket (no SO_LINGER) with 64 KiB still unsent; the peer has gone silent. How long does the kernel keep trying to deliver the data?',
+      choices: ['it drops it at once', 'about 15 seconds', 'about 100 seconds', 'about 15 minutes', 'until the peer answers'],
+    },
+  ],
+  recordSysctls: ['net.ipv4.tcp_orphan_retries', 'net.ipv4.tcp_retries2', 'net.ipv4.tcp_max_orphans'],
+  async run(ctx) {
+    const n = ctx.int('trials');
+    const full = ctx.str('wait') === 'full';
+    const watchS = full ? ctx.int('orphan_watch_s') : GLIMPSE_MS / 1000;
+    const seen = await ctx.variant('silent-peer', { unsent: ctx.int('unsent'), trials: n, wait: ctx.str('wait') }, async () => ({
+      ...(await orphans(ctx, n, watchS * 1000)),
+    }));
+    const os = seen.orphans;
+    const closedAtUs = seen.closedAtUs;
+
+    // the capture: what each orphan put on the wire after close(), and whether the peer said anything
+    const segs = ctx.flows('silent-peer').segments;
+    const onWire = (o: Orphan): OrphanOnWire => {
+      const end = `${ctx.addr.host4}:${o.local}`;
+      const afterClose = segs.filter((s) => (s.src === end || s.dst === end) && s.timeUs >= closedAtUs);
+      const mine = afterClose.filter((s) => s.src === end);
+      const last = mine[mine.length - 1];
+      return {
+        segments: mine.length,
+        retransmissions: mine.filter((s) => s.marks.includes('retransmission')).length,
+        lastSegmentMs: last ? Math.round((last.timeUs - closedAtUs) / 1000) : null,
+        rst: mine.filter((s) => (s.flagBits & 4) !== 0).length,
+        fromPeer: afterClose.length - mine.length,
+      };
+    };
+    const retries = ctx.readSysctl('net.ipv4.tcp_orphan_retries');
+    // another OS's stack may have no such knob (NetBSD: an orphan retransmits as any connection does)
+    const retriesText =
+      retries === null
+        ? 'no net.ipv4.tcp_orphan_retries on this system'
+        : `net.ipv4.tcp_orphan_retries=${retries}${retries === '0' ? ' (0 means 8)' : ''}`;
+    ctx.judge('C25', {
+      trials: os.map((o) => c25Trial(o, onWire(o), watchS)),
+      evidence:
+        `close() returned after ${[...new Set(os.map((o) => `${o.close.elapsedMs} ms`))].join('/')}; the orphans (${[...new Set(os.map((o) => o.afterClose?.state ?? 'no entry'))].join('/')}) ` +
+        `left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close() ("about two minutes" taken as ${TWO_MINUTES.min / 1000}–${TWO_MINUTES.max / 1000} s), ` +
+        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), with ${os.reduce((a, o) => a + onWire(o).rst, 0)} RST; ${retriesText}`,
+    });
+
+    const bucket = (o: Orphan): string => {
+      if (o.lifetimeMs === null) return '';
+      const s = o.lifetimeMs / 1000;
+      return s < 5 ? 'it drops it at once' : s < 45 ? 'about 15 seconds' : s < 400 ? 'about 100 seconds' : 'about 15 minutes';
+    };
+    const answers = [...new Set(os.map(bucket))];
+    ctx.answer('q1', {
+      answer: answers[0] ?? '',
+      why: `measured on ${os.length} connections: the orphans left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
+      frames: [ctx.framesWhere('silent-peer', (s) => s.srcAddress === ctx.addr.host4 && s.marks.includes('retransmission'))],
+      requires: [
+        requires(
+          'every orphan was watched until it went',
+          os.every((o) => o.lifetimeMs !== null),
+          full ? `watch ${watchS} s` : 'wait=none',
+        ),
+        requires('every connection gave the same answer', answers.length === 1, answers.join(' / ')),
+      ],
+    });
+
+    ctx.print(`Lab 17 — ${this.title} (${n} connections, ${ctx.int('unsent')} bytes queued each)`);
+    for (const o of os) {
+      const w = onWire(o);
+      ctx.print(
+        `port ${o.local}: close() ${o.close.elapsedMs} ms → ${o.close.ret}; then ${o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes queued` : 'no entry'}; ` +
+          `${w.retransmissions} retransmissions, the last ${secs(w.lastSegmentMs)} after close(); ${o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`}`,
+      );
+    }
+    ctx.print(`${retriesText}, tcp_retries2=${ctx.readSysctl('net.ipv4.tcp_retries2') ?? 'n/a'}`);
+    ctx.print();
+    ctx.concludeClaims();
+  },
+});
+
 const PORT = 80;
 /** "about two minutes", as judged here: within a factor of two of 120 s */
 export const TWO_MINUTES = { min: 60_000, max: 240_000 };
 /** how often the orphans are looked for in the socket table, and how precise their lifetime is */
 const LOOK_MS = 200;
-/** wait=none: how long the orphans are watched before the lab stops */
-const GLIMPSE_MS = 3000;
 
 export interface Orphan {
   local: number;
@@ -91,7 +213,12 @@ async function orphans(ctx: LabContext, n: number, watchMs: number): Promise<{ o
       }
       return lifetime.size === conns.length;
     },
-    { timeoutMs: watchMs, everyMs: LOOK_MS, progress: (ms) => `${conns.length - lifetime.size} orphans still trying, ${Math.round(ms / 1000)} s after close() (watching up to ${Math.round(watchMs / 1000)} s)` },
+    {
+      timeoutMs: watchMs,
+      everyMs: LOOK_MS,
+      progress: (ms) =>
+        `${conns.length - lifetime.size} orphans still trying, ${Math.round(ms / 1000)} s after close() (watching up to ${Math.round(watchMs / 1000)} s)`,
+    },
   );
   return {
     closedAtUs,
@@ -116,97 +243,38 @@ const secs = (ms: number | null): string => (ms === null ? '—' : `${(ms / 1000
 export function c25Trial(o: Orphan, wire: OrphanOnWire, watchS: number): Trial {
   return {
     requires: [
-      requires('close() returned 0 at once (no SO_LINGER)', o.close.ret === 0 && o.close.elapsedMs < 1000, `close() → ${o.close.ret}${o.close.errno ? ` ${o.close.errno}` : ''} after ${o.close.elapsedMs} ms`),
-      requires('the kernel kept the socket with data unsent (an orphan)', (o.afterClose?.sendQueue ?? 0) > 0, o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes in the send queue` : 'no entry after close()'),
-      requires('the peer stayed silent (no segment from it after close(), in the capture)', wire.fromPeer === 0, `${wire.fromPeer} segments from the peer`),
-      requires(`the orphan was watched until it went (watch ${watchS} s)`, o.lifetimeMs !== null, o.lifetimeMs === null ? `still ${o.stillAfterWatch ?? 'there'} after ${watchS} s (wait=full waits it out)` : `gone after ${secs(o.lifetimeMs)}`),
-      ...(o.lifetimeMs === null ? [] : [requires(`the entry was seen going to within ${2 * LOOK_MS} ms`, (o.goneWithinMs ?? Infinity) <= 2 * LOOK_MS, `last seen ${o.goneWithinMs} ms before it was found gone`)]),
+      requires(
+        'close() returned 0 at once (no SO_LINGER)',
+        o.close.ret === 0 && o.close.elapsedMs < 1000,
+        `close() → ${o.close.ret}${o.close.errno ? ` ${o.close.errno}` : ''} after ${o.close.elapsedMs} ms`,
+      ),
+      requires(
+        'the kernel kept the socket with data unsent (an orphan)',
+        (o.afterClose?.sendQueue ?? 0) > 0,
+        o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes in the send queue` : 'no entry after close()',
+      ),
+      requires(
+        'the peer stayed silent (no segment from it after close(), in the capture)',
+        wire.fromPeer === 0,
+        `${wire.fromPeer} segments from the peer`,
+      ),
+      requires(
+        `the orphan was watched until it went (watch ${watchS} s)`,
+        o.lifetimeMs !== null,
+        o.lifetimeMs === null
+          ? `still ${o.stillAfterWatch ?? 'there'} after ${watchS} s (wait=full waits it out)`
+          : `gone after ${secs(o.lifetimeMs)}`,
+      ),
+      ...(o.lifetimeMs === null
+        ? []
+        : [
+            requires(
+              `the entry was seen going to within ${2 * LOOK_MS} ms`,
+              (o.goneWithinMs ?? Infinity) <= 2 * LOOK_MS,
+              `last seen ${o.goneWithinMs} ms before it was found gone`,
+            ),
+          ]),
     ],
     agrees: o.lifetimeMs !== null && o.lifetimeMs >= TWO_MINUTES.min && o.lifetimeMs <= TWO_MINUTES.max,
   };
 }
-
-export default defineLab({
-  id: '17',
-  slug: 'orphan-lifetime',
-  title: 'How long a closed socket keeps trying: the default linger time',
-  shows: 'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — watched in the socket table',
-  question: 'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to deliver the data?',
-  params: [
-    { name: 'unsent', kind: 'int', default: 65536, min: 1, max: 4 << 20, unit: 'bytes', help: 'data queued before close(); the silent peer acknowledges none of it' },
-    { name: 'trials', kind: 'int', default: 3, min: 1, max: 20, help: 'connections closed at the same time' },
-    { name: 'wait', kind: 'enum', default: 'full', choices: ['full', 'none'], help: `full: watch the orphans until they go (about two minutes here); none: a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested` },
-    { name: 'orphan_watch_s', kind: 'int', default: 240, min: 1, max: 1800, unit: 'seconds', help: 'with wait=full, how long to watch for the orphans to go' },
-  ],
-  claims: ['C25'],
-  questions: [
-    {
-      id: 'q1',
-      text: 'The application close()s a socket (no SO_LINGER) with 64 KiB still unsent; the peer has gone silent. How long does the kernel keep trying to deliver the data?',
-      choices: ['it drops it at once', 'about 15 seconds', 'about 100 seconds', 'about 15 minutes', 'until the peer answers'],
-    },
-  ],
-  recordSysctls: ['net.ipv4.tcp_orphan_retries', 'net.ipv4.tcp_retries2', 'net.ipv4.tcp_max_orphans'],
-  async run(ctx) {
-    const n = ctx.int('trials');
-    const full = ctx.str('wait') === 'full';
-    const watchS = full ? ctx.int('orphan_watch_s') : GLIMPSE_MS / 1000;
-    const seen = await ctx.variant('silent-peer', { unsent: ctx.int('unsent'), trials: n, wait: ctx.str('wait') }, async () => ({ ...(await orphans(ctx, n, watchS * 1000)) }));
-    const os = seen.orphans as Orphan[];
-    const closedAtUs = seen.closedAtUs as number;
-
-    // the capture: what each orphan put on the wire after close(), and whether the peer said anything
-    const segs = ctx.flows('silent-peer').segments;
-    const onWire = (o: Orphan): OrphanOnWire => {
-      const end = `${ctx.addr.host4}:${o.local}`;
-      const afterClose = segs.filter((s) => (s.src === end || s.dst === end) && s.timeUs >= closedAtUs);
-      const mine = afterClose.filter((s) => s.src === end);
-      const last = mine[mine.length - 1];
-      return {
-        segments: mine.length,
-        retransmissions: mine.filter((s) => s.marks.includes('retransmission')).length,
-        lastSegmentMs: last ? Math.round((last.timeUs - closedAtUs) / 1000) : null,
-        rst: mine.filter((s) => (s.flagBits & 4) !== 0).length,
-        fromPeer: afterClose.length - mine.length,
-      };
-    };
-    const retries = ctx.readSysctl('net.ipv4.tcp_orphan_retries');
-    // another OS's stack may have no such knob (NetBSD: an orphan retransmits as any connection does)
-    const retriesText = retries === null ? 'no net.ipv4.tcp_orphan_retries on this system' : `net.ipv4.tcp_orphan_retries=${retries}${retries === '0' ? ' (0 means 8)' : ''}`;
-    ctx.judge('C25', {
-      trials: os.map((o) => c25Trial(o, onWire(o), watchS)),
-      evidence:
-        `close() returned after ${[...new Set(os.map((o) => `${o.close.elapsedMs} ms`))].join('/')}; the orphans (${[...new Set(os.map((o) => o.afterClose?.state ?? 'no entry'))].join('/')}) ` +
-        `left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close() ("about two minutes" taken as ${TWO_MINUTES.min / 1000}–${TWO_MINUTES.max / 1000} s), ` +
-        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), with ${os.reduce((a, o) => a + onWire(o).rst, 0)} RST; ${retriesText}`,
-    });
-
-    const bucket = (o: Orphan): string => {
-      if (o.lifetimeMs === null) return '';
-      const s = o.lifetimeMs / 1000;
-      return s < 5 ? 'it drops it at once' : s < 45 ? 'about 15 seconds' : s < 400 ? 'about 100 seconds' : 'about 15 minutes';
-    };
-    const answers = [...new Set(os.map(bucket))];
-    ctx.answer('q1', {
-      answer: answers[0] ?? '',
-      why: `measured on ${os.length} connections: the orphans left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
-      frames: [ctx.framesWhere('silent-peer', (s) => s.srcAddress === ctx.addr.host4 && s.marks.includes('retransmission'))],
-      requires: [
-        requires('every orphan was watched until it went', os.every((o) => o.lifetimeMs !== null), full ? `watch ${watchS} s` : 'wait=none'),
-        requires('every connection gave the same answer', answers.length === 1, answers.join(' / ')),
-      ],
-    });
-
-    ctx.print(`Lab 17 — ${this.title} (${n} connections, ${ctx.int('unsent')} bytes queued each)`);
-    for (const o of os) {
-      const w = onWire(o);
-      ctx.print(
-        `port ${o.local}: close() ${o.close.elapsedMs} ms → ${o.close.ret}; then ${o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes queued` : 'no entry'}; ` +
-          `${w.retransmissions} retransmissions, the last ${secs(w.lastSegmentMs)} after close(); ${o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`}`,
-      );
-    }
-    ctx.print(`${retriesText}, tcp_retries2=${ctx.readSysctl('net.ipv4.tcp_retries2') ?? 'n/a'}`);
-    ctx.print();
-    ctx.concludeClaims();
-  },
-});

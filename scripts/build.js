@@ -19,7 +19,7 @@ const root = path.join(__dirname, '..');
 const step = process.argv[2];
 const STEPS = {
   addon: { needs: 'node-addon-api', output: 'build/Release/twlab.node', what: 'the native addon' },
-  ts: { needs: 'typescript/bin/tsc', output: 'dist/src/cli.js', what: 'the TypeScript' },
+  ts: { needs: 'typescript/bin/tsc', output: 'dist/src/cli/main.js', what: 'the TypeScript' },
 };
 const s = STEPS[step];
 if (!s) {

@@ -26,7 +26,11 @@ function expectOneLineError(r: { code: number | null; stdout: string; stderr: st
 describe('run: refused before anything starts or is written', () => {
   const cases: Array<[string, string[], RegExp]> = [
     ['an unknown id beside `all`', ['run', 'all', 'nosuch'], /^twlab: unknown lab "nosuch"; known: 01 bind-matrix/],
-    ['a multicast group that is a unicast address', ['run', '01', '--set', 'multicast=10.0.0.1'], /lab 01 parameter multicast: "10\.0\.0\.1" is not a multicast group address \(224\.0\.0\.0–239\.255\.255\.255, or ff00::\/8\)/],
+    [
+      'a multicast group that is a unicast address',
+      ['run', '01', '--set', 'multicast=10.0.0.1'],
+      /lab 01 parameter multicast: "10\.0\.0\.1" is not a multicast group address \(224\.0\.0\.0–239\.255\.255\.255, or ff00::\/8\)/,
+    ],
     ['a multicast group that is no address', ['run', '01', '--set', 'multicast=banana'], /"banana" is not an IP address/],
   ];
   for (const [name, args, pattern] of cases) {
@@ -51,14 +55,20 @@ describe('run: refused before anything starts or is written', () => {
 
   it.skipIf(!run)('a rejected --predict leaves no --out folder behind', () => {
     const out = path.join(tmpDir('predict'), 'captures');
-    expectOneLineError(runCli(['run', '03', '--predict', path.join(ROOT, 'nosuch-answers.json'), '--out', out]), /--predict .*nosuch-answers\.json: no such file/);
+    expectOneLineError(
+      runCli(['run', '03', '--predict', path.join(ROOT, 'nosuch-answers.json'), '--out', out]),
+      /--predict .*nosuch-answers\.json: no such file/,
+    );
     expect(fs.existsSync(out)).toBe(false);
   });
 });
 
 describe('report: --out must be a folder of evidence', () => {
   it('a file, /proc, an empty string: one line each', () => {
-    expectOneLineError(runCli(['report', '--out', '/etc/passwd']), /--out \/etc\/passwd: \/etc\/passwd is a file, not a directory of evidence/);
+    expectOneLineError(
+      runCli(['report', '--out', '/etc/passwd']),
+      /--out \/etc\/passwd: \/etc\/passwd is a file, not a directory of evidence/,
+    );
     expectOneLineError(runCli(['report', '--out', '/proc']), /\/proc is on proc, a kernel pseudo-filesystem/);
     expectOneLineError(runCli(['report', '--out', '']), /--out takes a directory, not an empty string/);
     expect(fs.existsSync('/proc/index.html')).toBe(false);
@@ -67,7 +77,24 @@ describe('report: --out must be a folder of evidence', () => {
   it.skipIf(!run)('a read-only place: one line (a read-only bind mount in a private mount namespace)', () => {
     const dir = tmpDir('ro');
     fs.mkdirSync(path.join(dir, '07-close-unread-data'));
-    const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', `mount --bind "${dir}" "${dir}" && mount -o remount,ro,bind "${dir}" && exec "$0" "$@"`, process.execPath, CLI, 'report', '--out', dir], { encoding: 'utf8', cwd: ROOT });
+    const r = spawnSync(
+      'unshare',
+      [
+        '--mount',
+        '--propagation',
+        'private',
+        '--',
+        'sh',
+        '-c',
+        `mount --bind "${dir}" "${dir}" && mount -o remount,ro,bind "${dir}" && exec "$0" "$@"`,
+        process.execPath,
+        CLI,
+        'report',
+        '--out',
+        dir,
+      ],
+      { encoding: 'utf8', cwd: ROOT },
+    );
     expectOneLineError({ code: r.status, stdout: r.stdout, stderr: r.stderr }, /cannot write into .* \(read-only filesystem\)/);
   });
 
@@ -80,13 +107,30 @@ describe('report: --out must be a folder of evidence', () => {
     lab('05-linger-zero', '');
     lab('07-close-unread-data', '{"lab": "07", "slug": "close-unread-data", "claims": [');
     lab('08-fin-wait-2', '[1, 2, 3]');
-    lab('13-time-wait-assassination', JSON.stringify({ lab: '13', slug: 'time-wait-assassination', title: 'T', kernel: 'k', startedAt: 'now', durationMs: 1, params: {}, sysctls: {}, variants: [], claims: [], conclusion: [] }));
+    lab(
+      '13-time-wait-assassination',
+      JSON.stringify({
+        lab: '13',
+        slug: 'time-wait-assassination',
+        title: 'T',
+        kernel: 'k',
+        startedAt: 'now',
+        durationMs: 1,
+        params: {},
+        sysctls: {},
+        variants: [],
+        claims: [],
+        conclusion: [],
+      }),
+    );
     const r = runCli(['report', '--out', dir]);
     expect(r.code, r.stderr).toBe(1);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(r.stderr.trim().split('\n')).toEqual([
       `twlab: skipped ${path.join(dir, '05-linger-zero')} (result.json is empty): run that lab again to replace it`,
-      expect.stringMatching(/^twlab: skipped .*07-close-unread-data \(result\.json is not whole JSON \(\d+ bytes; cut short\?\)\): run that lab again/),
+      expect.stringMatching(
+        /^twlab: skipped .*07-close-unread-data \(result\.json is not whole JSON \(\d+ bytes; cut short\?\)\): run that lab again/,
+      ),
       expect.stringMatching(/^twlab: skipped .*08-fin-wait-2 \(result\.json is not a lab result\): run that lab again/),
     ]);
     expect(r.stdout).toMatch(/13-time-wait-assassination\/report\.html/);
@@ -101,7 +145,10 @@ describe('show: files that are no capture, and lab folders without captures', ()
     const fifo = path.join(dir, 'pipe');
     expect(spawnSync('mkfifo', [fifo]).status).toBe(0);
     const t0 = Date.now();
-    expectOneLineError(runCli(['show', fifo], { timeoutMs: 20_000 }), /pipe: a FIFO \(named pipe\), not a capture file; to read a capture from a pipe, give it on standard input: … \| twlab show -/);
+    expectOneLineError(
+      runCli(['show', fifo], { timeoutMs: 20_000 }),
+      /pipe: a FIFO \(named pipe\), not a capture file; to read a capture from a pipe, give it on standard input: … \| twlab show -/,
+    );
     expect(Date.now() - t0).toBeLessThan(15_000);
     expectOneLineError(runCli(['show', '/dev/zero'], { timeoutMs: 20_000 }), /\/dev\/zero: a character device, not a capture file/);
     // the same bytes on standard input
@@ -114,14 +161,25 @@ describe('show: files that are no capture, and lab folders without captures', ()
     const r = spawnSync(process.execPath, [CLI, 'show', '-', '--summary'], { input: pcap, encoding: 'utf8', cwd: ROOT, timeout: 20_000 });
     expect(r.status, r.stderr).toBe(0);
     expect(r.stdout).toMatch(/\(no TCP connections in the capture\)/);
-    const garbage = spawnSync(process.execPath, [CLI, 'show', '-'], { input: 'not a capture at all', encoding: 'utf8', cwd: ROOT, timeout: 20_000 });
-    expectOneLineError({ code: garbage.status, stdout: garbage.stdout, stderr: garbage.stderr }, /standard input: not a pcap or pcapng file/);
+    const garbage = spawnSync(process.execPath, [CLI, 'show', '-'], {
+      input: 'not a capture at all',
+      encoding: 'utf8',
+      cwd: ROOT,
+      timeout: 20_000,
+    });
+    expectOneLineError(
+      { code: garbage.status, stdout: garbage.stdout, stderr: garbage.stderr },
+      /standard input: not a pcap or pcapng file/,
+    );
   });
 
   it('a lab folder without captures is one line, not an empty success', () => {
     const dir = tmpDir('nocaptures');
     fs.mkdirSync(path.join(dir, '05-linger-zero'));
     fs.writeFileSync(path.join(dir, '05-linger-zero', 'result.json'), '{}');
-    expectOneLineError(runCli(['show', '05', '--out', dir]), /no captures \(\*\.pcap\) in .*05-linger-zero; run `twlab run 05` again to make them/);
+    expectOneLineError(
+      runCli(['show', '05', '--out', dir]),
+      /no captures \(\*\.pcap\) in .*05-linger-zero; run `twlab run 05` again to make them/,
+    );
   });
 });

@@ -27,9 +27,40 @@ const MODES: ShowOptions[] = [{}, { list: true }, { summary: true }, { explain: 
 function frames(): Array<[number, Uint8Array]> {
   const t0 = 1_700_000_000_000_000;
   const out: Array<[number, Uint8Array]> = [];
-  const opts = (ts: number): TcpOption[] => [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }, { kind: 'timestamps', tsval: ts, tsecr: 0 }, { kind: 'nop' }, { kind: 'wscale', shift: 7 }];
-  const f = (t: number, src: string, dst: string, sp: number, dp: number, s: number, a: number, fl: string, len = 0, options: TcpOption[] = [], window = 512): void => {
-    out.push([t0 + t, emitTcpFrame(src, dst, { srcPort: sp, dstPort: dp, seq: seq(s >>> 0), ack: seq(a >>> 0), flags: flags(fl), window, urgent: 0, options, payload: new Uint8Array(len).fill(0x42) })]);
+  const opts = (ts: number): TcpOption[] => [
+    { kind: 'mss', value: 1460 },
+    { kind: 'sackPermitted' },
+    { kind: 'timestamps', tsval: ts, tsecr: 0 },
+    { kind: 'nop' },
+    { kind: 'wscale', shift: 7 },
+  ];
+  const f = (
+    t: number,
+    src: string,
+    dst: string,
+    sp: number,
+    dp: number,
+    s: number,
+    a: number,
+    fl: string,
+    len = 0,
+    options: TcpOption[] = [],
+    window = 512,
+  ): void => {
+    out.push([
+      t0 + t,
+      emitTcpFrame(src, dst, {
+        srcPort: sp,
+        dstPort: dp,
+        seq: seq(s >>> 0),
+        ack: seq(a >>> 0),
+        flags: flags(fl),
+        window,
+        urgent: 0,
+        options,
+        payload: new Uint8Array(len).fill(0x42),
+      }),
+    ]);
   };
   const [k, p] = ['192.0.2.1', '192.0.2.2'];
   f(0, k, p, 40000, 80, 1000, 0, 'syn', 0, opts(1));
@@ -72,10 +103,12 @@ const u32 = (n: number): Buffer => {
   b.writeUInt32LE(n >>> 0);
   return b;
 };
-const block = (type: number, body: Buffer, total = 12 + body.length, trailer = total): Buffer => Buffer.concat([u32(type), u32(total), body, u32(trailer)]);
+const block = (type: number, body: Buffer, total = 12 + body.length, trailer = total): Buffer =>
+  Buffer.concat([u32(type), u32(total), body, u32(trailer)]);
 const SHB = block(0x0a0d0d0a, Buffer.concat([u32(0x1a2b3c4d), Buffer.from([1, 0, 0, 0]), Buffer.alloc(8, 0xff)]));
 const IDB = block(1, Buffer.concat([Buffer.from([101, 0, 0, 0]), u32(65535)]));
-const EPB = (data: Buffer): Buffer => block(6, Buffer.concat([u32(0), u32(0), u32(1), u32(data.length), u32(data.length), data, Buffer.alloc((4 - (data.length % 4)) % 4)]));
+const EPB = (data: Buffer): Buffer =>
+  block(6, Buffer.concat([u32(0), u32(0), u32(1), u32(data.length), u32(data.length), data, Buffer.alloc((4 - (data.length % 4)) % 4)]));
 
 /** Malformed blocks, each in an otherwise good capture. */
 function handMade(): Array<[string, Buffer]> {
@@ -83,22 +116,61 @@ function handMade(): Array<[string, Buffer]> {
   const good = EPB(frame);
   const zeros = (type: number, total: number): Buffer => block(type, Buffer.alloc(Math.max(0, total - 12)), total);
   const cases: Array<[string, Buffer]> = [];
-  for (const [type, name, fixed] of [[6, 'EPB', 32], [2, 'OPB', 32], [1, 'IDB', 20], [3, 'SPB', 16]] as const) {
-    for (let total = 12; total < fixed; total += 4) cases.push([`${name} of ${total} bytes`, Buffer.concat([SHB, IDB, good, zeros(type, total)])]);
+  for (const [type, name, fixed] of [
+    [6, 'EPB', 32],
+    [2, 'OPB', 32],
+    [1, 'IDB', 20],
+    [3, 'SPB', 16],
+  ] as const) {
+    for (let total = 12; total < fixed; total += 4)
+      cases.push([`${name} of ${total} bytes`, Buffer.concat([SHB, IDB, good, zeros(type, total)])]);
   }
   cases.push(
     ['a block of 0 bytes', Buffer.concat([SHB, IDB, good, u32(6), u32(0)])],
     ['a block of 8 bytes', Buffer.concat([SHB, IDB, good, u32(6), u32(8)])],
     ['a block of 4 GiB − 4', Buffer.concat([SHB, IDB, good, u32(6), u32(0xfffffffc), Buffer.alloc(64)])],
-    ['a block whose trailer disagrees', Buffer.concat([SHB, IDB, block(6, good.subarray(8, good.length - 4), good.length, good.length + 8)])],
-    ['a frame longer than its block', Buffer.concat([SHB, IDB, block(6, Buffer.concat([u32(0), u32(0), u32(0), u32(4000), u32(4000), Buffer.alloc(40)]))])],
-    ['a frame on an interface never described', Buffer.concat([SHB, IDB, block(6, Buffer.concat([u32(9), u32(0), u32(0), u32(4), u32(4), Buffer.alloc(4)]))])],
+    [
+      'a block whose trailer disagrees',
+      Buffer.concat([SHB, IDB, block(6, good.subarray(8, good.length - 4), good.length, good.length + 8)]),
+    ],
+    [
+      'a frame longer than its block',
+      Buffer.concat([SHB, IDB, block(6, Buffer.concat([u32(0), u32(0), u32(0), u32(4000), u32(4000), Buffer.alloc(40)]))]),
+    ],
+    [
+      'a frame on an interface never described',
+      Buffer.concat([SHB, IDB, block(6, Buffer.concat([u32(9), u32(0), u32(0), u32(4), u32(4), Buffer.alloc(4)]))]),
+    ],
     ['a packet before any interface', Buffer.concat([SHB, good])],
-    ['an interface option running past its block', Buffer.concat([SHB, block(1, Buffer.concat([Buffer.from([101, 0, 0, 0]), u32(65535), Buffer.from([9, 0, 200, 0]), Buffer.alloc(4)])), good])],
-    ['an if_tsresol of 2^-127 s', Buffer.concat([SHB, block(1, Buffer.concat([Buffer.from([101, 0, 0, 0]), u32(65535), Buffer.from([9, 0, 1, 0, 0xff, 0, 0, 0]), Buffer.alloc(4)])), good])],
+    [
+      'an interface option running past its block',
+      Buffer.concat([
+        SHB,
+        block(1, Buffer.concat([Buffer.from([101, 0, 0, 0]), u32(65535), Buffer.from([9, 0, 200, 0]), Buffer.alloc(4)])),
+        good,
+      ]),
+    ],
+    [
+      'an if_tsresol of 2^-127 s',
+      Buffer.concat([
+        SHB,
+        block(1, Buffer.concat([Buffer.from([101, 0, 0, 0]), u32(65535), Buffer.from([9, 0, 1, 0, 0xff, 0, 0, 0]), Buffer.alloc(4)])),
+        good,
+      ]),
+    ],
     ['a section header cut short after a frame', Buffer.concat([SHB, IDB, good, SHB.subarray(0, 10)])],
     ['a section header of a bad byte order', Buffer.concat([SHB, IDB, good, u32(0x0a0d0d0a), u32(28), u32(0x12345678), Buffer.alloc(16)])],
-    ['a classic pcap frame of 2^31 bytes', Buffer.concat([Buffer.from('d4c3b2a1020004000000000000000000ffff000065000000', 'hex'), u32(0), u32(0), u32(0x80000000), u32(0x80000000), Buffer.alloc(32)])],
+    [
+      'a classic pcap frame of 2^31 bytes',
+      Buffer.concat([
+        Buffer.from('d4c3b2a1020004000000000000000000ffff000065000000', 'hex'),
+        u32(0),
+        u32(0),
+        u32(0x80000000),
+        u32(0x80000000),
+        Buffer.alloc(32),
+      ]),
+    ],
     ['four bytes of magic only', u32(0x0a0d0d0a)],
     ['nothing at all', Buffer.alloc(0)],
   );
@@ -140,7 +212,8 @@ beforeAll(() => {
     expect(r.code, r.stderr).toBe(0);
     for (const lab of fs.readdirSync(out)) {
       const labDir = path.join(out, lab);
-      if (fs.statSync(labDir).isDirectory()) for (const f of fs.readdirSync(labDir)) if (/\.pcap(ng)?$/.test(f)) seeds.push(path.join(labDir, f));
+      if (fs.statSync(labDir).isDirectory())
+        for (const f of fs.readdirSync(labDir)) if (/\.pcap(ng)?$/.test(f)) seeds.push(path.join(labDir, f));
     }
     expect(seeds.length).toBeGreaterThan(10);
   }
@@ -165,7 +238,7 @@ function tryAllModes(file: string): string | null {
 }
 
 describe('twlab show on hostile captures', () => {
-  it('hand-made malformed blocks: twlab\'s own one-line errors or warnings, nothing else', () => {
+  it("hand-made malformed blocks: twlab's own one-line errors or warnings, nothing else", () => {
     const failures: string[] = [];
     for (const [name, bytes] of handMade()) {
       const file = path.join(dir, 'hand.pcapng');
@@ -204,11 +277,16 @@ describe('twlab show on hostile captures', () => {
       const file = path.join(dir, `m${(i * 7) % 50}.bin`);
       const mode = [[], ['--summary'], ['--list'], ['--explain'], ['--conn', '1']][i % 5]!;
       const args = [CLI, 'show', file, ...mode];
-      const r = time ? spawnSync('/usr/bin/time', ['-f', 'maxrss %M', process.execPath, ...args], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 }) : spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
-      const lines = r.stderr.split('\n').filter((l) => l && !l.startsWith('maxrss ') && !l.startsWith('Command exited with non-zero status'));
+      const r = time
+        ? spawnSync('/usr/bin/time', ['-f', 'maxrss %M', process.execPath, ...args], { encoding: 'utf8', cwd: ROOT, timeout: 60_000 })
+        : spawnSync(process.execPath, args, { encoding: 'utf8', cwd: ROOT, timeout: 60_000 });
+      const lines = r.stderr
+        .split('\n')
+        .filter((l) => l && !l.startsWith('maxrss ') && !l.startsWith('Command exited with non-zero status'));
       const rss = Number(/maxrss (\d+)/.exec(r.stderr)?.[1] ?? 0) / 1024;
       if (r.status !== 0 && r.status !== 2) failures.push(`${path.basename(file)} ${mode.join(' ')}: exit ${r.status}`);
-      if (lines.length > 1 || /\n\s+at /.test(r.stderr) || (lines[0] && !/^twlab: /.test(lines[0]))) failures.push(`${path.basename(file)} ${mode.join(' ')}: stderr ${JSON.stringify(r.stderr)}`);
+      if (lines.length > 1 || /\n\s+at /.test(r.stderr) || (lines[0] && !/^twlab: /.test(lines[0])))
+        failures.push(`${path.basename(file)} ${mode.join(' ')}: stderr ${JSON.stringify(r.stderr)}`);
       if (rss > 256) failures.push(`${path.basename(file)} ${mode.join(' ')}: ${rss.toFixed(0)} MiB`);
     }
     expect(failures).toEqual([]);

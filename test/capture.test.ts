@@ -48,14 +48,20 @@ describe.skipIf(!run)('packet-socket capture on the TUN', () => {
     expect(r.noDevice).toEqual({ errno: 'ENODEV', step: 'ioctl(SIOCGIFINDEX)' });
   });
 
-  it('one four-tuple\'s socket read with an exact sock_diag lookup agrees with /proc/net/tcp through a close', async () => {
+  it("one four-tuple's socket read with an exact sock_diag lookup agrees with /proc/net/tcp through a close", async () => {
     const r = await inNamespace<Record<string, unknown>>('socket-diag');
     expect(r.connect).toBe(0);
-    expect(r.established).toEqual({ diag: { state: 'ESTABLISHED', timer: 'none', inodeZero: false, timerMs: 0 }, proc: { state: 'ESTABLISHED', timer: 'none', inodeZero: false } });
+    expect(r.established).toEqual({
+      diag: { state: 'ESTABLISHED', timer: 'none', inodeZero: false, timerMs: 0 },
+      proc: { state: 'ESTABLISHED', timer: 'none', inodeZero: false },
+    });
     const fw2 = r.finWait2 as { diag: { state: string; inodeZero: boolean }; proc: { state: string; inodeZero: boolean } };
     expect(fw2.diag).toMatchObject({ state: 'FIN_WAIT2', inodeZero: true });
     expect(fw2.proc).toMatchObject({ state: 'FIN_WAIT2', inodeZero: true });
-    const tw = r.timeWait as { diag: { state: string; timer: string; inodeZero: boolean; timerMs: number }; proc: { state: string; timer: string } };
+    const tw = r.timeWait as {
+      diag: { state: string; timer: string; inodeZero: boolean; timerMs: number };
+      proc: { state: string; timer: string };
+    };
     expect(tw.diag).toMatchObject({ state: 'TIME_WAIT', timer: 'time-wait', inodeZero: true });
     expect(tw.diag.timerMs).toBeGreaterThan(55_000);
     expect(tw.proc).toMatchObject({ state: 'TIME_WAIT', timer: 'time-wait' });

@@ -95,23 +95,56 @@ describe('bad input: one line, non-zero exit, no stack trace, no capture written
     const dir = tmpDir('cut');
     const file = path.join(dir, 'cut.pcap');
     const w = new PcapWriter(file);
-    for (let i = 0; i < 3; i++) w.write(1e15 + i, emitTcpFrame('192.0.2.1', '192.0.2.2', { srcPort: 1, dstPort: 2, seq: seq(1 + i), ack: seq(0), flags: flags(i ? 'ack' : 'syn'), window: 1, urgent: 0, options: [], payload: new Uint8Array() }));
+    for (let i = 0; i < 3; i++)
+      w.write(
+        1e15 + i,
+        emitTcpFrame('192.0.2.1', '192.0.2.2', {
+          srcPort: 1,
+          dstPort: 2,
+          seq: seq(1 + i),
+          ack: seq(0),
+          flags: flags(i ? 'ack' : 'syn'),
+          window: 1,
+          urgent: 0,
+          options: [],
+          payload: new Uint8Array(),
+        }),
+      );
     w.close();
     fs.truncateSync(file, fs.statSync(file).size - 5);
     for (const args of [[], ['--list'], ['--summary']]) {
       const r = runCli(['show', file, ...args]);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stderr.trim().split('\n'), args.join(' ')).toEqual(['twlab: warning: ' + file + ': frame 3 truncated (35 of 40 bytes); showing the 2 whole frames before it']);
+      expect(r.stderr.trim().split('\n'), args.join(' ')).toEqual([
+        'twlab: warning: ' + file + ': frame 3 truncated (35 of 40 bytes); showing the 2 whole frames before it',
+      ]);
       expect(r.stdout).toMatch(/192\.0\.2\.1/);
     }
-    expect(runCli(['show', file, '--list']).stdout.split('\n').filter((l) => /^\s+\d+\s/.test(l))).toHaveLength(2);
+    expect(
+      runCli(['show', file, '--list'])
+        .stdout.split('\n')
+        .filter((l) => /^\s+\d+\s/.test(l)),
+    ).toHaveLength(2);
   });
 
   it('show --conn: an unknown connection or a malformed four-tuple is one line', () => {
     const dir = tmpDir('conn');
     const file = path.join(dir, 'one.pcap');
     const w = new PcapWriter(file);
-    w.write(1e15, emitTcpFrame('192.0.2.1', '192.0.2.2', { srcPort: 1, dstPort: 2, seq: seq(1), ack: seq(0), flags: flags('syn'), window: 1, urgent: 0, options: [], payload: new Uint8Array() }));
+    w.write(
+      1e15,
+      emitTcpFrame('192.0.2.1', '192.0.2.2', {
+        srcPort: 1,
+        dstPort: 2,
+        seq: seq(1),
+        ack: seq(0),
+        flags: flags('syn'),
+        window: 1,
+        urgent: 0,
+        options: [],
+        payload: new Uint8Array(),
+      }),
+    );
     w.close();
     expectOneLineError(runCli(['show', file, '--conn', '7']), /no connection 7 \(it has 1; see --summary\)/);
     expectOneLineError(runCli(['show', file, '--conn', 'nonsense']), /--conn takes a connection's number/);
@@ -140,7 +173,11 @@ describe.skipIf(!run)('bad environment', () => {
   it('no /dev/net/tun: one line saying how to fix it', () => {
     // a private mount namespace hides the device from this run only
     const out = path.join(tmpDir('notun'), 'captures');
-    const r = spawnSync('unshare', ['--mount', '--', 'sh', '-c', 'mount -t tmpfs none /dev/net && exec "$0" "$@"', process.execPath, CLI, 'run', '01', '--out', out], { encoding: 'utf8', cwd: ROOT });
+    const r = spawnSync(
+      'unshare',
+      ['--mount', '--', 'sh', '-c', 'mount -t tmpfs none /dev/net && exec "$0" "$@"', process.execPath, CLI, 'run', '01', '--out', out],
+      { encoding: 'utf8', cwd: ROOT },
+    );
     expectOneLineError({ code: r.status, stdout: r.stdout, stderr: r.stderr }, /\/dev\/net\/tun does not exist; fix: load the tun module/);
     expect(fs.existsSync(out)).toBe(false);
   });
@@ -154,8 +191,22 @@ describe.skipIf(!run)('bad environment', () => {
     }
     spawnSync('chmod', ['-R', 'a+rX', copy]);
     const out = path.join(copy, 'captures');
-    const r = spawnSync(path.join(ROOT, 'test', 'fixtures', 'no-userns.sh'), [process.execPath, path.join(copy, 'bin', 'twlab.js'), 'run', '01', '--out', out], { encoding: 'utf8', cwd: copy });
-    expectOneLineError({ code: r.status, stdout: r.stdout, stderr: r.stderr.split('\n').filter((l) => !l.startsWith('unshare:')).join('\n') }, /not root, and `unshare -rn true` fails.*fix: run as root/);
+    const r = spawnSync(
+      path.join(ROOT, 'test', 'fixtures', 'no-userns.sh'),
+      [process.execPath, path.join(copy, 'bin', 'twlab.js'), 'run', '01', '--out', out],
+      { encoding: 'utf8', cwd: copy },
+    );
+    expectOneLineError(
+      {
+        code: r.status,
+        stdout: r.stdout,
+        stderr: r.stderr
+          .split('\n')
+          .filter((l) => !l.startsWith('unshare:'))
+          .join('\n'),
+      },
+      /not root, and `unshare -rn true` fails.*fix: run as root/,
+    );
     expect(fs.existsSync(out)).toBe(false);
     fs.rmSync(copy, { recursive: true, force: true });
   });
@@ -169,5 +220,4 @@ describe.skipIf(!run)('bad environment', () => {
     expect(r.stdout).toMatch(/\[ok {2}\] live: a lab namespace with its TUN device: created and removed a namespace with lo, tw0/);
     expect(r.stdout).toMatch(/Ready: labs can run here/);
   });
-
 });

@@ -8,8 +8,21 @@ import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { recoverStaging, replaceFolder, stagingName } from '../src/lab/evidence';
-import { CLI, FIXTURE_LABS, ROOT, assertBuilt, childrenOf, hasTool, pidAlive, privileged, runCli, removeTmpDirs, tmpDir, waitFor } from './helpers';
+import { recoverStaging, replaceFolder, stagingName } from '../src/lab/run/evidence';
+import {
+  CLI,
+  FIXTURE_LABS,
+  ROOT,
+  assertBuilt,
+  childrenOf,
+  hasTool,
+  pidAlive,
+  privileged,
+  runCli,
+  removeTmpDirs,
+  tmpDir,
+  waitFor,
+} from './helpers';
 
 afterAll(removeTmpDirs);
 
@@ -39,7 +52,23 @@ const leftovers = (out: string): string[] => fs.readdirSync(out).filter((n) => n
 async function killInsideReplace(out: string, inject: string[], waitFor_: RegExp): Promise<void> {
   assertBuilt();
   const log = path.join(tmpDir('strace'), 'log');
-  const st = spawn('strace', ['-qq', '-o', log, '-e', 'trace=rename,renameat2', ...inject.flatMap((i) => ['-e', `inject=${i}`]), process.execPath, CLI, ...QUICK, '--out', out], { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' });
+  const st = spawn(
+    'strace',
+    [
+      '-qq',
+      '-o',
+      log,
+      '-e',
+      'trace=rename,renameat2',
+      ...inject.flatMap((i) => ['-e', `inject=${i}`]),
+      process.execPath,
+      CLI,
+      ...QUICK,
+      '--out',
+      out,
+    ],
+    { cwd: ROOT, env: { ...process.env, ...env }, stdio: 'ignore' },
+  );
   await waitFor('the process to stop inside the replace', () => fs.existsSync(log) && waitFor_.test(fs.readFileSync(log, 'utf8')), 60_000);
   const [cli] = childrenOf(st.pid!);
   expect(cli, 'the CLI under strace').toBeDefined();
@@ -93,7 +122,9 @@ describe('the replace and the clean-up after a kill, on folders (no lab)', () =>
     const left = labFolder(path.join(c, '.swapped'), OLD, 'old');
     const ino = fs.statSync(left, { bigint: true }).ino;
     fs.renameSync(left, path.join(c, `.90-hold.swap-${dead}-${ino}`));
-    expect(recoverStaging(c, () => true).kept).toMatchObject([{ left: path.join(c, `.90-hold.swap-${dead}-${ino}`), earlier: { dir: kept(c) } }]);
+    expect(recoverStaging(c, () => true).kept).toMatchObject([
+      { left: path.join(c, `.90-hold.swap-${dead}-${ino}`), earlier: { dir: kept(c) } },
+    ]);
     expect(fs.readFileSync(path.join(kept(c), 'hold.pcap'), 'utf8')).toBe('old');
     // killed before the swap: the swap folder is another (the new evidence, never in place): removed, as a partial one is
     const d = tmpDir('recover-unswapped');
@@ -113,7 +144,7 @@ describe('the replace and the clean-up after a kill, on folders (no lab)', () =>
 });
 
 describe.skipIf(!run || !strace)('SIGKILL inside the replace of a lab folder', () => {
-  it('before the swap: the old evidence stays whole; the next run clears the killed run\'s folder', async () => {
+  it("before the swap: the old evidence stays whole; the next run clears the killed run's folder", async () => {
     const out = tmpDir('kill-enter');
     expect(runCli([...QUICK, '--out', out], { env }).code).toBe(0);
     const before = snapshot(path.join(out, '90-hold'));
@@ -125,7 +156,13 @@ describe.skipIf(!run || !strace)('SIGKILL inside the replace of a lab folder', (
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).not.toMatch(/had left its previous evidence/);
     expect(leftovers(out)).toEqual([]);
-    expect(fs.readdirSync(path.join(out, '90-hold')).sort()).toEqual(['hold.pcap', 'hold.pcapng', 'report.html', 'result.json', 'timeline.json']);
+    expect(fs.readdirSync(path.join(out, '90-hold')).sort()).toEqual([
+      'hold.pcap',
+      'hold.pcapng',
+      'report.html',
+      'result.json',
+      'timeline.json',
+    ]);
     // the next run's own replace kept the first run's evidence, whole, and only it
     const kept = fs.readdirSync(path.join(out, 'earlier'));
     expect(kept).toHaveLength(1);
@@ -140,12 +177,21 @@ describe.skipIf(!run || !strace)('SIGKILL inside the replace of a lab folder', (
     await killInsideReplace(out, ['renameat2:delay_exit=30000000'], /renameat2\(.*RENAME_EXCHANGE\) = 0/);
     const now = JSON.parse(fs.readFileSync(path.join(out, '90-hold', 'result.json'), 'utf8')) as { startedAt: string };
     expect(now.startedAt).not.toBe(old.startedAt);
-    expect(fs.readdirSync(path.join(out, '90-hold')).sort()).toEqual(['hold.pcap', 'hold.pcapng', 'report.html', 'result.json', 'timeline.json']);
+    expect(fs.readdirSync(path.join(out, '90-hold')).sort()).toEqual([
+      'hold.pcap',
+      'hold.pcapng',
+      'report.html',
+      'result.json',
+      'timeline.json',
+    ]);
     // the killed run's swap folder now holds the old evidence: the next run keeps it under earlier/ and says so
     expect(leftovers(out)).toEqual([expect.stringMatching(/^\.90-hold\.swap-\d+-\d+$/)]);
     const next = runCli([...QUICK, '--out', out], { env });
     expect(next.code, next.stderr).toBe(0);
-    const m = /twlab: a run killed while replacing \S*90-hold had left its previous evidence at \.90-hold\.swap-\d+-\d+: kept it in (\S+)\/\n/.exec(next.stderr);
+    const m =
+      /twlab: a run killed while replacing \S*90-hold had left its previous evidence at \.90-hold\.swap-\d+-\d+: kept it in (\S+)\/\n/.exec(
+        next.stderr,
+      );
     expect(m, next.stderr).not.toBeNull();
     expect(path.relative(out, path.resolve(ROOT, m![1]!))).toMatch(/^earlier\/[^/]+\/90-hold$/);
     expect(snapshot(path.resolve(ROOT, m![1]!))).toEqual(before);
@@ -158,11 +204,21 @@ describe.skipIf(!run || !strace)('SIGKILL inside the replace of a lab folder', (
     const before = snapshot(path.join(out, '90-hold'));
     // renameat2 fails as on 9p or NFS; the CLI's renames: the report's temporary, the staging folder
     // to its swap name, then the old folder aside (delayed)
-    await killInsideReplace(out, ['renameat2:error=EINVAL', 'rename:delay_exit=30000000:when=3'], /rename\(".*90-hold", ".*\.90-hold\.old-\d+"\) = 0/);
+    await killInsideReplace(
+      out,
+      ['renameat2:error=EINVAL', 'rename:delay_exit=30000000:when=3'],
+      /rename\(".*90-hold", ".*\.90-hold\.old-\d+"\) = 0/,
+    );
     expect(fs.existsSync(path.join(out, '90-hold'))).toBe(false);
-    expect(leftovers(out).sort()).toEqual([expect.stringMatching(/^\.90-hold\.old-\d+$/), expect.stringMatching(/^\.90-hold\.swap-\d+-\d+$/)]);
+    expect(leftovers(out).sort()).toEqual([
+      expect.stringMatching(/^\.90-hold\.old-\d+$/),
+      expect.stringMatching(/^\.90-hold\.swap-\d+-\d+$/),
+    ]);
     // the next run (any lab) finds the final folder missing and puts the old one back, whole
-    const next = runCli(['run', '01', '--set', 'protocols=udp', '--set', 'uids=same', '--set', 'kinds=bound', '--set', 'addresses=127.0.0.1', '--out', out], { env });
+    const next = runCli(
+      ['run', '01', '--set', 'protocols=udp', '--set', 'uids=same', '--set', 'kinds=bound', '--set', 'addresses=127.0.0.1', '--out', out],
+      { env },
+    );
     expect(next.code, next.stderr).toBe(0);
     expect(next.stderr).toMatch(/twlab: put back .*90-hold: a run killed while replacing it had left it renamed aside/);
     expect(snapshot(path.join(out, '90-hold'))).toEqual(before);
@@ -176,7 +232,30 @@ describe.skipIf(!run)('an interrupted run', () => {
     const out = tmpDir('interrupt');
     expect(runCli([...QUICK, '--out', out], { env }).code).toBe(0);
     const held = snapshot(path.join(out, '90-hold'));
-    const cli = spawn(process.execPath, [CLI, 'run', '01', '90', '--set', 'seconds=60', '--set', 'helper=off', '--set', 'protocols=udp', '--set', 'uids=same', '--set', 'kinds=bound', '--set', 'addresses=127.0.0.1', '--out', out], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const cli = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        '01',
+        '90',
+        '--set',
+        'seconds=60',
+        '--set',
+        'helper=off',
+        '--set',
+        'protocols=udp',
+        '--set',
+        'uids=same',
+        '--set',
+        'kinds=bound',
+        '--set',
+        'addresses=127.0.0.1',
+        '--out',
+        out,
+      ],
+      { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let stderr = '';
     cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     cli.stdout!.resume();
@@ -184,8 +263,13 @@ describe.skipIf(!run)('an interrupted run', () => {
     cli.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => cli.on('exit', resolve));
     expect(code).toBe(130);
-    const lines = stderr.trim().split('\n').filter((l) => !l.startsWith('[') && !l.startsWith('twlab: running'));
-    expect(lines).toEqual(['twlab: interrupted by SIGINT; lab processes stopped; 01 bind-matrix had finished: their evidence and report.html replaced the earlier (index.html updated); earlier evidence of 90 hold left as it was']);
+    const lines = stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('[') && !l.startsWith('twlab: running'));
+    expect(lines).toEqual([
+      'twlab: interrupted by SIGINT; lab processes stopped; 01 bind-matrix had finished: their evidence and report.html replaced the earlier (index.html updated); earlier evidence of 90 hold left as it was',
+    ]);
     expect(fs.existsSync(path.join(out, '01-bind-matrix', 'report.html'))).toBe(true);
     expect(fs.readFileSync(path.join(out, 'index.html'), 'utf8')).toMatch(/01-bind-matrix\/report\.html/);
     expect(snapshot(path.join(out, '90-hold'))).toEqual(held);
@@ -195,7 +279,12 @@ describe.skipIf(!run)('an interrupted run', () => {
 
 /** Runs `script` (sh) in a private mount namespace: its mounts vanish with it, the host's are never touched. */
 function inMountNamespace(script: string): { code: number | null; stdout: string; stderr: string } {
-  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env, NODE: process.execPath, CLI }, timeout: 120_000 });
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', '--', 'sh', '-c', script], {
+    cwd: ROOT,
+    encoding: 'utf8',
+    env: { ...process.env, ...env, NODE: process.execPath, CLI },
+    timeout: 120_000,
+  });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -220,8 +309,14 @@ describe.skipIf(!run)('a full disk (a small tmpfs in a private mount namespace)'
     expect(fs.readFileSync(path.join(dir, 'after.txt'), 'utf8')).toBe(fs.readFileSync(path.join(dir, 'before.txt'), 'utf8'));
     expect(fs.readFileSync(path.join(dir, 'ls.txt'), 'utf8').trim().split('\n')).toEqual(['90-hold', 'course.html', 'index.html']);
     expect(fs.readFileSync(path.join(dir, 'stdout.txt'), 'utf8')).not.toMatch(/held for|H1|Evidence:/);
-    const errs = fs.readFileSync(path.join(dir, 'stderr.txt'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('twlab: running'));
-    expect(errs[0]).toMatch(/^twlab: lab 90 hold failed: no space left on device while writing its evidence( \(\S+\))?: nothing of this run was kept; its earlier evidence is left as it was$/);
+    const errs = fs
+      .readFileSync(path.join(dir, 'stderr.txt'), 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('twlab: running'));
+    expect(errs[0]).toMatch(
+      /^twlab: lab 90 hold failed: no space left on device while writing its evidence( \(\S+\))?: nothing of this run was kept; its earlier evidence is left as it was$/,
+    );
     expect(errs.slice(1)).toEqual([expect.stringMatching(/^twlab: \S+index\.html could not be written \(no space left on device\)$/)]);
     expect(fs.readFileSync(path.join(dir, 'stderr.txt'), 'utf8')).not.toMatch(/\n\s+at /);
   });
@@ -234,11 +329,26 @@ describe.skipIf(!run)('a full disk (a small tmpfs in a private mount namespace)'
       (cd "${dir}/mnt/captures" && find . | sort) > "${dir}/files.txt"`);
     expect(r.code, r.stderr).toBe(0);
     expect(fs.readFileSync(path.join(dir, 'code.txt'), 'utf8').trim()).toBe('1');
-    expect(fs.readFileSync(path.join(dir, 'files.txt'), 'utf8').trim().split('\n')).toEqual(['.', './90-hold', './90-hold/hold.pcap', './90-hold/hold.pcapng', './90-hold/result.json', './90-hold/timeline.json']);
-    expect(fs.readFileSync(path.join(dir, 'stdout.txt'), 'utf8')).toMatch(/Evidence: \S+90-hold\/ \(result\.json, timeline\.json, hold\.pcap, hold\.pcapng\)\n/);
-    const errs = fs.readFileSync(path.join(dir, 'stderr.txt'), 'utf8').trim().split('\n').filter((l) => !l.startsWith('twlab: running'));
+    expect(fs.readFileSync(path.join(dir, 'files.txt'), 'utf8').trim().split('\n')).toEqual([
+      '.',
+      './90-hold',
+      './90-hold/hold.pcap',
+      './90-hold/hold.pcapng',
+      './90-hold/result.json',
+      './90-hold/timeline.json',
+    ]);
+    expect(fs.readFileSync(path.join(dir, 'stdout.txt'), 'utf8')).toMatch(
+      /Evidence: \S+90-hold\/ \(result\.json, timeline\.json, hold\.pcap, hold\.pcapng\)\n/,
+    );
+    const errs = fs
+      .readFileSync(path.join(dir, 'stderr.txt'), 'utf8')
+      .trim()
+      .split('\n')
+      .filter((l) => !l.startsWith('twlab: running'));
     expect(errs).toEqual([
-      expect.stringMatching(/^twlab: lab 90 hold: its evidence is saved, but its report\.html could not be written \(ENOSPC: no space left on device/),
+      expect.stringMatching(
+        /^twlab: lab 90 hold: its evidence is saved, but its report\.html could not be written \(ENOSPC: no space left on device/,
+      ),
       expect.stringMatching(/^twlab: \S+index\.html could not be written \(no space left on device\); the evidence of 90 is saved$/),
     ]);
   });

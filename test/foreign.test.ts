@@ -18,7 +18,22 @@ describe.skipIf(!run || !tools)('twlab show on a loopback capture made by tcpdum
   let ports: Record<string, number>;
   beforeAll(() => {
     const dir = tmpDir('foreign');
-    const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--', process.execPath, path.join(DIST, 'test', 'ns', 'kernel-captures.js'), dir, 'micro'], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync(
+      'setpriv',
+      [
+        '--pdeathsig',
+        'KILL',
+        '--',
+        'unshare',
+        '--net',
+        '--',
+        process.execPath,
+        path.join(DIST, 'test', 'ns', 'kernel-captures.js'),
+        dir,
+        'micro',
+      ],
+      { encoding: 'utf8', timeout: 60_000 },
+    );
     expect(r.status, r.stderr).toBe(0);
     ({ file, ports } = JSON.parse(r.stdout.trim().split('\n').pop()!) as { file: string; ports: Record<string, number> });
   }, 90_000);

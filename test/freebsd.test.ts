@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StackHelper, type Done } from '../src/host/backend/stack-helper';
 import { cachedStack, ensureHelper, ensureStack, FSTACK, type FreebsdStack } from '../src/kernels/freebsd';
-import type { LabResult } from '../src/lab/types';
+import type { LabResult } from '../src/lab/api/types';
 import type { Round } from '../labs/14-challenge-ack';
 import { CLI, privileged, ROOT, removeTmpDirs, tmpDir } from './helpers';
 
@@ -53,7 +53,12 @@ function leftovers(cache: string): string[] {
 describe('building FreeBSD’s stack: a bad source is one line, and nothing half-built is cached', () => {
   it('a source that does not exist', async () => {
     const cache = tmpDir('fbsd-cache-');
-    const err = await withEnv({ TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: '/nonexistent/f-stack.tar.xz' }, () => ensureStack().then(() => null, (e: Error) => e));
+    const err = await withEnv({ TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: '/nonexistent/f-stack.tar.xz' }, () =>
+      ensureStack().then(
+        () => null,
+        (e: Error) => e,
+      ),
+    );
     expect(err?.message).toMatch(/^TWLAB_FREEBSD_SRC=\/nonexistent\/f-stack\.tar\.xz: no such file or folder; fix: /);
     expect(err?.message).not.toContain('\n');
     expect(leftovers(cache)).toEqual([]);
@@ -62,9 +67,15 @@ describe('building FreeBSD’s stack: a bad source is one line, and nothing half
   it('from the command line: one line, exit 2, no evidence folder and nothing cached', () => {
     const cache = tmpDir('fbsd-cache-');
     const out = path.join(tmpDir('fbsd-out-'), 'evidence');
-    const r = spawnSync(process.execPath, [CLI, 'run', '01', '--kernel', 'freebsd', '--out', out], { encoding: 'utf8', env: { ...process.env, TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: '/nonexistent/f-stack' }, timeout: 60_000 });
+    const r = spawnSync(process.execPath, [CLI, 'run', '01', '--kernel', 'freebsd', '--out', out], {
+      encoding: 'utf8',
+      env: { ...process.env, TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: '/nonexistent/f-stack' },
+      timeout: 60_000,
+    });
     expect(r.status).toBe(2);
-    expect(r.stderr.trim().split('\n')).toEqual([expect.stringMatching(/^twlab: TWLAB_FREEBSD_SRC=\/nonexistent\/f-stack: no such file or folder; fix: /)]);
+    expect(r.stderr.trim().split('\n')).toEqual([
+      expect.stringMatching(/^twlab: TWLAB_FREEBSD_SRC=\/nonexistent\/f-stack: no such file or folder; fix: /),
+    ]);
     expect(fs.existsSync(out)).toBe(false);
     expect(leftovers(cache)).toEqual([]);
   });
@@ -76,7 +87,12 @@ describe('building FreeBSD’s stack: a bad source is one line, and nothing half
     if (src && fs.statSync(src).isFile()) fs.writeFileSync(cut, fs.readFileSync(src).subarray(0, 3 << 20));
     else fs.writeFileSync(cut, Buffer.from('not an xz archive at all'));
     const cache = tmpDir('fbsd-cache-');
-    const err = await withEnv({ TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: cut }, () => ensureStack().then(() => null, (e: Error) => e));
+    const err = await withEnv({ TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: cut }, () =>
+      ensureStack().then(
+        () => null,
+        (e: Error) => e,
+      ),
+    );
     expect(err?.message).toMatch(/^unpacking .*f-stack-cut\.tar\.xz failed \(exit \d+\): .* — full log: /);
     expect(err?.message).not.toContain('\n');
     expect(leftovers(cache)).toEqual([]);
@@ -86,7 +102,12 @@ describe('building FreeBSD’s stack: a bad source is one line, and nothing half
     const dir = tmpDir('fbsd-src-');
     fs.writeFileSync(path.join(dir, 'VERSION'), '1.25\n');
     const cache = tmpDir('fbsd-cache-');
-    const err = await withEnv({ TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: dir }, () => ensureStack().then(() => null, (e: Error) => e));
+    const err = await withEnv({ TWLAB_FREEBSD_CACHE: cache, TWLAB_FREEBSD_SRC: dir }, () =>
+      ensureStack().then(
+        () => null,
+        (e: Error) => e,
+      ),
+    );
     expect(err?.message).toMatch(/is not F-Stack's source \(no lib\/ff_api\.h, /);
     expect(leftovers(cache)).toEqual([]);
   });
@@ -119,10 +140,16 @@ function boot(env: Record<string, string> = {}): StackHelper {
   return h;
 }
 const booted: StackHelper[] = [];
-afterAll(() => booted.forEach((h) => h.close()));
+afterAll(() => {
+  for (const h of booted) h.close();
+});
 
 /** A synchronous call that must be answered `ok`: its ret and errno. */
-function ok(h: StackHelper, op: string, args: Record<string, string | number> = {}): { ret: number; errno: string | null; kv: Record<string, string>; data: Buffer } {
+function ok(
+  h: StackHelper,
+  op: string,
+  args: Record<string, string | number> = {},
+): { ret: number; errno: string | null; kv: Record<string, string>; data: Buffer } {
   const r = h.call(op, args);
   if (r.kind !== 'ok') throw new Error(`${op}: ${r.kind} ${r.what}`);
   return r;
@@ -175,7 +202,14 @@ describe('the FreeBSD helper answers as FreeBSD 13.0’s code does', () => {
   it('boots with no device and no privilege, and says which stack it is', (ctx) => {
     if (!helper) ctx.skip(why);
     const h = boot();
-    expect(h.ready).toMatchObject({ os: 'FreeBSD', release: '13.0', version: 'FreeBSD 13.0 network stack (F-Stack 1.25)', fstack: '1.25', procs: '1', wire: 'none' });
+    expect(h.ready).toMatchObject({
+      os: 'FreeBSD',
+      release: '13.0',
+      version: 'FreeBSD 13.0 network stack (F-Stack 1.25)',
+      fstack: '1.25',
+      procs: '1',
+      wire: 'none',
+    });
     expect(h.ready.freebsd_version).toBe('1300139');
   });
 
@@ -220,7 +254,10 @@ describe('the FreeBSD helper answers as FreeBSD 13.0’s code does', () => {
     expect(ok(h, 'bind', { fd: tcp(h), addr: '203.0.113.9', port: 20002 })).toMatchObject({ ret: -1, errno: 'EADDRNOTAVAIL' });
     expect(ok(h, 'bind', { fd: 99999, addr: '0.0.0.0', port: 20003 })).toMatchObject({ ret: -1, errno: 'EBADF' });
     // Linux's own knob is missing, not faked
-    expect(h.call('setsockopt', { fd: a, opt: 'IP_LOCAL_PORT_RANGE', value: '41000,41000' })).toEqual({ kind: 'missing', what: 'IP_LOCAL_PORT_RANGE' });
+    expect(h.call('setsockopt', { fd: a, opt: 'IP_LOCAL_PORT_RANGE', value: '41000,41000' })).toEqual({
+      kind: 'missing',
+      what: 'IP_LOCAL_PORT_RANGE',
+    });
   });
 
   it('the side that closes first holds TIME_WAIT, and net.inet.tcp.pcblist shows it', async (ctx) => {
@@ -240,7 +277,14 @@ describe('the FreeBSD helper answers as FreeBSD 13.0’s code does', () => {
       tw = table(h).find((e) => e.state === 'TIME_WAIT');
       if (!tw) await new Promise((r) => setTimeout(r, 10));
     }
-    expect(tw).toMatchObject({ family: 'inet', state: 'TIME_WAIT', laddr: '127.0.0.1', lport: String(p.clientPort), raddr: '127.0.0.1', rport: '30000' });
+    expect(tw).toMatchObject({
+      family: 'inet',
+      state: 'TIME_WAIT',
+      laddr: '127.0.0.1',
+      lport: String(p.clientPort),
+      raddr: '127.0.0.1',
+      rport: '30000',
+    });
     expect(tw?.timer_ms).toBeUndefined(); // FreeBSD exports no TIME_WAIT timer
     expect(counters(h)['tcp.states.TIME_WAIT']).toBe(1);
     // the port stays taken: binding the four-tuple's local side again without flags
@@ -308,7 +352,8 @@ describe('the FreeBSD helper answers as FreeBSD 13.0’s code does', () => {
     const h = boot();
     const pid = h.pid!;
     h.close();
-    for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); i++) spawnSync('sleep', ['0.02']);
+    for (let i = 0; i < 100 && fs.existsSync(`/proc/${pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')); i++)
+      spawnSync('sleep', ['0.02']);
     expect(!fs.existsSync(`/proc/${pid}`) || /^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))).toBe(true);
   });
 });
@@ -319,15 +364,24 @@ describe('lab 01 end to end on FreeBSD (--kernel freebsd)', () => {
     if (!privileged()) ctx.skip('needs root: labs run in a private network namespace');
     const out = tmpDir('fbsd-out-');
     // (6,176 cells: more JSON than runCli's default buffer holds)
-    const r = spawnSync(process.execPath, [CLI, 'run', '01', '--kernel', 'freebsd', '--json', '--out', out], { encoding: 'utf8', timeout: 600_000, maxBuffer: 1 << 28 });
+    const r = spawnSync(process.execPath, [CLI, 'run', '01', '--kernel', 'freebsd', '--json', '--out', out], {
+      encoding: 'utf8',
+      timeout: 600_000,
+      maxBuffer: 1 << 28,
+    });
     expect(r.status, r.stderr).toBe(0);
-    const results = JSON.parse(r.stdout) as Array<LabResult & { variants: Array<{ observations: { cells: Array<Record<string, unknown>> } }> }>;
+    const results = JSON.parse(r.stdout) as Array<
+      LabResult & { variants: Array<{ observations: { cells: Array<Record<string, unknown>> } }> }
+    >;
     expect(results).toHaveLength(1);
     const lab = results[0]!;
     expect(lab.kernel).toBe('FreeBSD 13.0 network stack (F-Stack 1.25)');
     expect(lab.system).toMatchObject({ os: 'FreeBSD', release: '13.0' });
     expect(fs.existsSync(path.join(out, 'freebsd-13.0', '01-bind-matrix', 'result.json'))).toBe(true);
-    expect(JSON.parse(fs.readFileSync(path.join(out, 'freebsd-13.0', 'kernel.json'), 'utf8'))).toMatchObject({ release: lab.kernel, accel: 'stack' });
+    expect(JSON.parse(fs.readFileSync(path.join(out, 'freebsd-13.0', 'kernel.json'), 'utf8'))).toMatchObject({
+      release: lab.kernel,
+      accel: 'stack',
+    });
     const cells = lab.variants[0]!.observations.cells;
     const same = cells.filter((c) => c.uidB === 'same' && c.setupA === 'OK');
     const other = cells.filter((c) => c.uidB === 'other');
@@ -338,7 +392,17 @@ describe('lab 01 end to end on FreeBSD (--kernel freebsd)', () => {
     // FreeBSD's own answers to the seed's BSD table: a wildcard bound, a specific address with
     // SO_REUSEADDR on B alone → OK; without → EADDRINUSE; SO_REUSEPORT on both → OK
     const find = (w: Record<string, unknown>): Record<string, unknown> | undefined =>
-      same.find((c) => Object.entries({ proto: 'tcp', kind: 'bound', reuseaddrA: false, reuseaddrB: false, reuseportA: false, reuseportB: false, ...w }).every(([k, v]) => c[k] === v));
+      same.find((c) =>
+        Object.entries({
+          proto: 'tcp',
+          kind: 'bound',
+          reuseaddrA: false,
+          reuseaddrB: false,
+          reuseportA: false,
+          reuseportB: false,
+          ...w,
+        }).every(([k, v]) => c[k] === v),
+      );
     expect(find({ addrA: '0.0.0.0', addrB: '192.0.2.1', reuseaddrB: true })?.result).toBe('OK');
     expect(find({ addrA: '0.0.0.0', addrB: '192.0.2.1' })?.result).toBe('EADDRINUSE');
     expect(find({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true })?.result).toBe('OK');
@@ -353,11 +417,18 @@ describe('lab 14 end to end on FreeBSD (--kernel freebsd)', () => {
     if (!helper) ctx.skip(why);
     if (!privileged()) ctx.skip('needs root: labs run in a private network namespace');
     const out = tmpDir('fbsd-14-');
-    const r = spawnSync(process.execPath, [CLI, 'run', '14', '--kernel', 'freebsd', '--json', '--out', out], { encoding: 'utf8', timeout: 300_000 });
+    const r = spawnSync(process.execPath, [CLI, 'run', '14', '--kernel', 'freebsd', '--json', '--out', out], {
+      encoding: 'utf8',
+      timeout: 300_000,
+    });
     expect(r.status, r.stderr).toBe(0);
     const [lab] = JSON.parse(r.stdout) as LabResult[];
     // FreeBSD 13.0 has no rate limit on challenge ACKs: every probe is answered, however busy the machine
-    for (const id of ['T12', 'T13', 'T14']) expect(lab!.claims.find((c) => c.id === id), id).toMatchObject({ verdict: 'holds', trials: { agree: 5, valid: 5, excluded: 0 } });
+    for (const id of ['T12', 'T13', 'T14'])
+      expect(
+        lab!.claims.find((c) => c.id === id),
+        id,
+      ).toMatchObject({ verdict: 'holds', trials: { agree: 5, valid: 5, excluded: 0 } });
     const rounds = lab!.variants.find((v) => v.name === 'probes')!.observations.rounds as Round[];
     expect(rounds.map((x) => [x.kind, x.counters])).toEqual([
       ['rst', [{ name: 'FreeBSD.tcp.badrst', change: 5 }]],

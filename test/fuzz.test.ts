@@ -22,10 +22,24 @@ function randomSegment(r: () => number, tcb: Tcb): TcpRepr {
   const flags = { ...NO_FLAGS };
   for (const f of FLAG_NAMES) flags[f] = r() < (f === 'ack' ? 0.85 : f === 'syn' || f === 'rst' ? 0.06 : 0.12);
   // sequence numbers where things happen (at RCV.NXT, a little off, in or beyond the window), or anywhere
-  const seqNo = pick([tcb.rcvNxt, tcb.rcvNxt, seqAdd(tcb.rcvNxt, Math.floor(r() * 3000)), seqAdd(tcb.rcvNxt, -Math.floor(r() * 3000)), seqAdd(REMOTE_SEQ, Math.floor(r() * WIN * 2) - WIN), seq(Math.floor(r() * 2 ** 32))]);
-  const ack = pick([tcb.sndNxt, tcb.sndUna, seqAdd(tcb.sndUna, Math.floor(r() * (seqDiff(tcb.sndNxt, tcb.sndUna) + 1))), seqAdd(LOCAL_SEQ, Math.floor(r() * 200_000) - 100_000), seq(Math.floor(r() * 2 ** 32))]);
+  const seqNo = pick([
+    tcb.rcvNxt,
+    tcb.rcvNxt,
+    seqAdd(tcb.rcvNxt, Math.floor(r() * 3000)),
+    seqAdd(tcb.rcvNxt, -Math.floor(r() * 3000)),
+    seqAdd(REMOTE_SEQ, Math.floor(r() * WIN * 2) - WIN),
+    seq(Math.floor(r() * 2 ** 32)),
+  ]);
+  const ack = pick([
+    tcb.sndNxt,
+    tcb.sndUna,
+    seqAdd(tcb.sndUna, Math.floor(r() * (seqDiff(tcb.sndNxt, tcb.sndUna) + 1))),
+    seqAdd(LOCAL_SEQ, Math.floor(r() * 200_000) - 100_000),
+    seq(Math.floor(r() * 2 ** 32)),
+  ]);
   const options: TcpOption[] = [];
-  if (r() < 0.4) options.push({ kind: 'timestamps', tsval: (tcb.tsRecent ?? 0) + Math.floor(r() * 2000) - 500, tsecr: Math.floor(r() * 2 ** 32) });
+  if (r() < 0.4)
+    options.push({ kind: 'timestamps', tsval: (tcb.tsRecent ?? 0) + Math.floor(r() * 2000) - 500, tsecr: Math.floor(r() * 2 ** 32) });
   if (r() < 0.25) {
     const l = seqAdd(tcb.sndUna, Math.floor(r() * 6000) - 500);
     options.push({ kind: 'sack', blocks: [[l, seqAdd(l, Math.floor(r() * 3000) - 200)]] });
@@ -93,21 +107,25 @@ class Watch {
     if (t.state !== 'CLOSED') {
       if (seqLt(t.sndUna, this.#una)) fail(`SND.UNA moved back ${this.#una} → ${t.sndUna}`);
       if (t.state !== 'SYN-SENT' && seqLt(t.rcvNxt, this.#rcvNxt)) fail(`RCV.NXT moved back ${this.#rcvNxt} → ${t.rcvNxt}`);
-      if (t.state !== 'SYN-SENT' && seqGt(t.rcvNxt, this.#rcvNxt) && !this.peer.covers(this.#rcvNxt, t.rcvNxt)) fail(`RCV.NXT ${t.rcvNxt} covers bytes the peer never sent (from ${this.#rcvNxt})`);
+      if (t.state !== 'SYN-SENT' && seqGt(t.rcvNxt, this.#rcvNxt) && !this.peer.covers(this.#rcvNxt, t.rcvNxt))
+        fail(`RCV.NXT ${t.rcvNxt} covers bytes the peer never sent (from ${this.#rcvNxt})`);
       this.#una = t.sndUna;
       this.#rcvNxt = t.rcvNxt;
     }
     const ownMss = t.cfg.mss ?? t.cfg.mtu - 40;
     for (const s of out) {
       const name = `${formatFlags(s.flags)} seq=${s.seq} ack=${s.ack} len=${s.payload.length}`;
-      if (s.payload.length > 0 && s.payload.length + optionsLength(s.options) > Math.min(t.peerMss, ownMss)) fail(`${name}: payload + options beyond the MSS ${Math.min(t.peerMss, ownMss)}`);
+      if (s.payload.length > 0 && s.payload.length + optionsLength(s.options) > Math.min(t.peerMss, ownMss))
+        fail(`${name}: payload + options beyond the MSS ${Math.min(t.peerMss, ownMss)}`);
       if (s.flags.rst) continue; // an RST's numbers answer the segment that drew it
       if (s.flags.ack && !s.flags.syn && !this.peer.covers(t.irs, s.ack)) fail(`${name}: ACKs bytes the peer never sent`);
       if (seqGt(seqAdd(s.seq, segLen(s)), t.sndNxt)) fail(`${name}: beyond SND.NXT ${t.sndNxt}`);
-      if (s.payload.length > 0 && s.seq !== t.sndUna && seqGt(seqAdd(s.seq, s.payload.length), seqAdd(t.sndUna, t.sndWnd))) fail(`${name}: beyond the peer's window ${t.sndUna}+${t.sndWnd}`);
+      if (s.payload.length > 0 && s.seq !== t.sndUna && seqGt(seqAdd(s.seq, s.payload.length), seqAdd(t.sndUna, t.sndWnd)))
+        fail(`${name}: beyond the peer's window ${t.sndUna}+${t.sndWnd}`);
       if (s.flags.ack && t.windowOverride === null) {
         const edge = seqAdd(s.ack, s.window * 2 ** (s.flags.syn ? 0 : t.rcvShift));
-        if (this.#edge !== null && seqLt(edge, seqAdd(this.#edge, -(2 ** t.rcvShift - 1)))) fail(`${name}: right edge moved left ${this.#edge} → ${edge}`);
+        if (this.#edge !== null && seqLt(edge, seqAdd(this.#edge, -(2 ** t.rcvShift - 1))))
+          fail(`${name}: right edge moved left ${this.#edge} → ${edge}`);
         if (this.#edge === null || seqGt(edge, this.#edge)) this.#edge = edge;
       }
     }
@@ -151,7 +169,12 @@ describe('fuzz: random and mutated frames into a stack', () => {
     const stack = new TcpStack(la, { addresses: ['192.0.2.1'], clock });
     stack.listen(80);
     const r = seededRandom(42);
-    const valid = emitTcpFrame('192.0.2.2', '192.0.2.1', { ...SEND_TEMPL, dstPort: 80, flags: { ...NO_FLAGS, syn: true }, options: [{ kind: 'mss', value: 1460 }] });
+    const valid = emitTcpFrame('192.0.2.2', '192.0.2.1', {
+      ...SEND_TEMPL,
+      dstPort: 80,
+      flags: { ...NO_FLAGS, syn: true },
+      options: [{ kind: 'mss', value: 1460 }],
+    });
     for (let i = 0; i < 5000; i++) {
       let frame: Uint8Array;
       const kind = r();
@@ -187,9 +210,14 @@ describe('fuzz: the checks bite', () => {
   it('a right edge moving left is caught', () => {
     const tcb = FIXTURES[2]![1]();
     const watch = new Watch(tcb);
-    const ack = (window: number): TcpRepr => ({ ...SEND_TEMPL, flags: { ...NO_FLAGS, ack: true }, seq: tcb.sndNxt, ack: tcb.rcvNxt, window });
+    const ack = (window: number): TcpRepr => ({
+      ...SEND_TEMPL,
+      flags: { ...NO_FLAGS, ack: true },
+      seq: tcb.sndNxt,
+      ack: tcb.rcvNxt,
+      window,
+    });
     watch.check([ack(1000)], 'first');
     expect(() => watch.check([ack(10)], 'tampered')).toThrow(/moved left/);
   });
 });
-

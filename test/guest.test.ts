@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readPcap } from '../src/capture/pcap';
-import type { LabResult } from '../src/lab/types';
+import type { LabResult } from '../src/lab/api/types';
 import { CLI, FIXTURE_LABS, ROOT, pidsMatching, privileged, removeTmpDirs, runCli, tmpDir, waitFor } from './helpers';
 
 afterAll(removeTmpDirs);
@@ -29,7 +29,10 @@ function expectOneLineError(r: { code: number | null; stdout: string; stderr: st
 describe('naming a kernel that does not exist', () => {
   it('a word that is no kernel: one line, exit 2, nothing written', () => {
     const out = path.join(tmpDir('badkernel'), 'captures');
-    expectOneLineError(runCli(['run', '05', '--kernel', '6.1,banana', '--out', out]), /unknown kernel "banana"; name host, a Debian series \(6\.1, 6\.12\), an exact release/);
+    expectOneLineError(
+      runCli(['run', '05', '--kernel', '6.1,banana', '--out', out]),
+      /unknown kernel "banana"; name host, a Debian series \(6\.1, 6\.12\), an exact release/,
+    );
     expect(fs.existsSync(out)).toBe(false);
   });
 });
@@ -37,7 +40,10 @@ describe('naming a kernel that does not exist', () => {
 describe.skipIf(!run)('a guest kernel', () => {
   it('a series Debian does not have: one line naming the series it has, exit 2, nothing written', () => {
     const out = path.join(tmpDir('nokernel'), 'captures');
-    expectOneLineError(runCli(['run', '05', '--kernel', '2.4', '--out', out]), /unknown kernel "2\.4": apt offers no linux-image-2\.4…-amd64-unsigned \(series it has: .*6\.1.*\)|apt knows no linux-image/);
+    expectOneLineError(
+      runCli(['run', '05', '--kernel', '2.4', '--out', out]),
+      /unknown kernel "2\.4": apt offers no linux-image-2\.4…-amd64-unsigned \(series it has: .*6\.1.*\)|apt knows no linux-image/,
+    );
     expect(fs.existsSync(out)).toBe(false);
   });
 
@@ -46,8 +52,29 @@ describe.skipIf(!run)('a guest kernel', () => {
     const dir = tmpDir('noqemu');
     const out = path.join(dir, 'captures');
     fs.writeFileSync(path.join(dir, 'empty'), '');
-    const r = spawnSync('unshare', ['--mount', '--', 'sh', '-c', `mount --bind "${dir}/empty" ${QEMU} && exec "$0" "$@"`, process.execPath, CLI, 'run', '05', '--kernel', '6.1', '--out', out], { encoding: 'utf8', cwd: ROOT });
-    expectOneLineError({ code: r.status, stdout: r.stdout, stderr: r.stderr }, /qemu-system-x86_64 not found on PATH; fix: apt-get install qemu-system-x86/);
+    const r = spawnSync(
+      'unshare',
+      [
+        '--mount',
+        '--',
+        'sh',
+        '-c',
+        `mount --bind "${dir}/empty" ${QEMU} && exec "$0" "$@"`,
+        process.execPath,
+        CLI,
+        'run',
+        '05',
+        '--kernel',
+        '6.1',
+        '--out',
+        out,
+      ],
+      { encoding: 'utf8', cwd: ROOT },
+    );
+    expectOneLineError(
+      { code: r.status, stdout: r.stdout, stderr: r.stderr },
+      /qemu-system-x86_64 not found on PATH; fix: apt-get install qemu-system-x86/,
+    );
     expect(fs.existsSync(out)).toBe(false);
   });
 
@@ -64,7 +91,14 @@ describe.skipIf(!run)('a guest kernel', () => {
     }, 560_000);
 
     it('--json prints one result per (lab, kernel), each naming its kernel', () => {
-      expect(results.map((x) => `${x.lab} ${/^6\.1\./.test(x.kernel) ? 'guest' : x.kernel === os.release() ? 'host' : x.kernel}`)).toEqual(['05 guest', '05 host', '11 guest', '11 host', '13 guest', '13 host']);
+      expect(results.map((x) => `${x.lab} ${/^6\.1\./.test(x.kernel) ? 'guest' : x.kernel === os.release() ? 'host' : x.kernel}`)).toEqual([
+        '05 guest',
+        '05 host',
+        '11 guest',
+        '11 host',
+        '13 guest',
+        '13 host',
+      ]);
       expect(stderr).toBe('');
     });
 
@@ -82,13 +116,16 @@ describe.skipIf(!run)('a guest kernel', () => {
       expect((idle.observations.counters as Record<string, number>)['Tcp.OutRsts']).toBeGreaterThanOrEqual(5);
     });
 
-    it('lab 11 is judged in the guest too: its ISNs lined up by setting the guest\'s own realtime clock back (the host\'s by outrunning it)', () => {
+    it("lab 11 is judged in the guest too: its ISNs lined up by setting the guest's own realtime clock back (the host's by outrunning it)", () => {
       const [guest11, host11] = results.filter((x) => x.lab === '11');
       for (const r of [guest11!, host11!]) {
         const v = Object.fromEntries(r.claims.map((c) => [c.id, c.verdict]));
         expect(v, `${r.kernel}: ${r.claims.map((c) => c.evidence).join(' | ')}`).toEqual({ C13: 'holds', C14: 'holds', T8: 'holds' });
       }
-      const skipped = (r: LabResult) => ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'].map((n) => (r.variants.find((v) => v.name === n)!.observations.trials as Array<Record<string, unknown>>)[0]!);
+      const skipped = (r: LabResult) =>
+        ['linger-abort', 'no-tw-buckets', 'peer-time-wait-short'].map(
+          (n) => (r.variants.find((v) => v.name === n)!.observations.trials as Array<Record<string, unknown>>)[0]!,
+        );
       for (const o of skipped(guest11!)) {
         expect(o).toMatchObject({ isnAlign: 'clock', firstBytes: 0, kernelRead: 'BBBB' });
         expect(o.clockBackMs as number).toBeGreaterThan(500); // the time since the first SYN, and clock_back_ms more
@@ -101,7 +138,14 @@ describe.skipIf(!run)('a guest kernel', () => {
     it('evidence per kernel: <out>/<uname -r>/NN-slug with non-empty captures, the console log and kernel.json beside', () => {
       const release = results.find((x) => /^6\.1\./.test(x.kernel))!.kernel;
       const dir = path.join(out, release);
-      expect(fs.readdirSync(dir).sort()).toEqual(['05-linger-zero', '11-old-duplicate', '13-time-wait-assassination', 'console.log', 'index.html', 'kernel.json']);
+      expect(fs.readdirSync(dir).sort()).toEqual([
+        '05-linger-zero',
+        '11-old-duplicate',
+        '13-time-wait-assassination',
+        'console.log',
+        'index.html',
+        'kernel.json',
+      ]);
       for (const lab of ['05-linger-zero', '13-time-wait-assassination']) {
         const res = JSON.parse(fs.readFileSync(path.join(dir, lab, 'result.json'), 'utf8')) as LabResult;
         expect(res.kernel).toBe(release);
@@ -111,7 +155,12 @@ describe.skipIf(!run)('a guest kernel', () => {
           expect(v.frames).toBeGreaterThan(0);
         }
       }
-      const info = JSON.parse(fs.readFileSync(path.join(dir, 'kernel.json'), 'utf8')) as { release: string; package: string; accel: string; bootMs: number };
+      const info = JSON.parse(fs.readFileSync(path.join(dir, 'kernel.json'), 'utf8')) as {
+        release: string;
+        package: string;
+        accel: string;
+        bootMs: number;
+      };
       expect(info.release).toBe(release);
       expect(info.package).toBe(`linux-image-${release}-unsigned`);
       expect(info.bootMs).toBeGreaterThan(0);
@@ -129,7 +178,11 @@ describe.skipIf(!run)('a guest kernel', () => {
       expect(html).toContain('Claims side by side');
       // the host first, then each guest kernel (by release)
       expect(html).toContain(`<th>${os.release()} (host)</th><th><a href="${release}/index.html">${release}</a></th>`);
-      for (const href of [`${release}/05-linger-zero/report.html#claim-C11`, '05-linger-zero/report.html#claim-C11', `${release}/13-time-wait-assassination/report.html#claim-T11`]) {
+      for (const href of [
+        `${release}/05-linger-zero/report.html#claim-C11`,
+        '05-linger-zero/report.html#claim-C11',
+        `${release}/13-time-wait-assassination/report.html#claim-T11`,
+      ]) {
         expect(html).toContain(`href="${href}"`);
         expect(fs.existsSync(path.join(out, href.split('#')[0]!))).toBe(true);
       }
@@ -142,7 +195,10 @@ describe.skipIf(!run)('a guest kernel', () => {
       expect(r.stdout).toMatch(/== 05 linger-zero · established-idle\.pcap/);
       expect(r.stdout).toContain('RST');
       const release = results.find((x) => /^6\.1\./.test(x.kernel))!.kernel;
-      expectOneLineError(runCli(['show', '05', '--kernel', '6.12', '--out', out]), new RegExp(`no evidence for kernel 6\\.12 in .* \\(there is: ${release.replace(/[.+]/g, '\\$&')}\\)`));
+      expectOneLineError(
+        runCli(['show', '05', '--kernel', '6.12', '--out', out]),
+        new RegExp(`no evidence for kernel 6\\.12 in .* \\(there is: ${release.replace(/[.+]/g, '\\$&')}\\)`),
+      );
     });
 
     it('nothing is left: no qemu, no job or staging files', () => {
@@ -164,7 +220,12 @@ describe.skipIf(!run)('a guest kernel', () => {
     cli.stdout!.resume();
     // the lab is running inside the guest once its staging folder appears in the shared folder
     const kernelDir = await waitFor('the guest kernel folder', () => fs.readdirSync(out).find((n) => /^6\.1\./.test(n)), 120_000, 200);
-    await waitFor('the lab to start in the guest', () => fs.readdirSync(path.join(out, kernelDir)).some((n) => n.startsWith('.90-hold.partial-')), 120_000, 200);
+    await waitFor(
+      'the lab to start in the guest',
+      () => fs.readdirSync(path.join(out, kernelDir)).some((n) => n.startsWith('.90-hold.partial-')),
+      120_000,
+      200,
+    );
     expect(pidsMatching(out).length).toBeGreaterThan(0); // qemu, with the folder in its arguments
     cli.kill('SIGINT');
     const code = await new Promise<number | null>((resolve) => cli.on('exit', (c) => resolve(c)));

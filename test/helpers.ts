@@ -21,7 +21,7 @@ export function privileged(): boolean {
 }
 
 export function assertBuilt(): void {
-  if (!fs.existsSync(path.join(DIST, 'src', 'cli.js')) || !fs.existsSync(path.join(DIST, 'test', 'ns', 'entry.js'))) {
+  if (!fs.existsSync(path.join(DIST, 'src', 'cli', 'main.js')) || !fs.existsSync(path.join(DIST, 'test', 'ns', 'entry.js'))) {
     throw new Error('dist/ is missing: run the tests with `npm test` (it compiles first)');
   }
 }
@@ -46,10 +46,25 @@ export function runCli(args: string[], opts: { env?: Record<string, string>; cwd
 /** Runs test/ns/scenarios.ts[name] in a fresh network namespace and returns what it measured. */
 export async function inNamespace<T = Record<string, unknown>>(name: string, input: Record<string, unknown> = {}): Promise<T> {
   assertBuilt();
-  const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--', process.execPath, path.join(DIST, 'test', 'ns', 'entry.js'), name, JSON.stringify(input)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
-  });
+  const child = spawn(
+    'setpriv',
+    [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      'unshare',
+      '--net',
+      '--',
+      process.execPath,
+      path.join(DIST, 'test', 'ns', 'entry.js'),
+      name,
+      JSON.stringify(input),
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, UV_THREADPOOL_SIZE: '16' },
+    },
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));

@@ -25,7 +25,36 @@ async function scenario(name: string, input: Record<string, unknown> = {}): Prom
  */
 function expectCleanInTshark(pcap: string): void {
   if (!hasTool('tshark') && !process.env.CI) return;
-  const t = spawnSync('tshark', ['-r', pcap, '-d', 'tcp.port==1-65535,data', '-o', 'tcp.check_checksum:TRUE', '-T', 'fields', '-e', 'frame.number', '-e', 'ip.src', '-e', 'tcp.flags.str', '-e', 'tcp.len', '-e', 'frame.protocols', '-e', '_ws.malformed', '-e', 'tcp.checksum.status', '-e', 'tcp.checksum'], { encoding: 'utf8', maxBuffer: 64 << 20 });
+  const t = spawnSync(
+    'tshark',
+    [
+      '-r',
+      pcap,
+      '-d',
+      'tcp.port==1-65535,data',
+      '-o',
+      'tcp.check_checksum:TRUE',
+      '-T',
+      'fields',
+      '-e',
+      'frame.number',
+      '-e',
+      'ip.src',
+      '-e',
+      'tcp.flags.str',
+      '-e',
+      'tcp.len',
+      '-e',
+      'frame.protocols',
+      '-e',
+      '_ws.malformed',
+      '-e',
+      'tcp.checksum.status',
+      '-e',
+      'tcp.checksum',
+    ],
+    { encoding: 'utf8', maxBuffer: 64 << 20 },
+  );
   expect(t.status, t.stderr).toBe(0);
   const frames = readPcap(pcap);
   const bad = t.stdout
@@ -43,7 +72,12 @@ function expectCleanInTshark(pcap: string): void {
     // keep the capture for a look: the temporary folder is removed after the run
     const kept = path.join(ROOT, 'captures', `failed-${path.basename(pcap)}`);
     fs.copyFileSync(pcap, kept);
-    expect.fail(`${bad.length} frame(s) not clean in tshark, e.g. ${bad.slice(0, 3).map((f) => `#${f[0]} from ${f[1]} [${f[2]}] len ${f[3]} protocols ${f[4]} checksum status ${f[6]}`).join('; ')} (capture kept: ${kept})`);
+    expect.fail(
+      `${bad.length} frame(s) not clean in tshark, e.g. ${bad
+        .slice(0, 3)
+        .map((f) => `#${f[0]} from ${f[1]} [${f[2]}] len ${f[3]} protocols ${f[4]} checksum status ${f[6]}`)
+        .join('; ')} (capture kept: ${kept})`,
+    );
   }
 }
 
@@ -120,7 +154,7 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expectCleanInTshark(r.capture.pcap);
   });
 
-  it('close() with data queued behind the kernel\'s shut window, the kernel\'s FIN crossing: the stack goes FIN-WAIT-1 → CLOSING → TIME-WAIT, and so does the kernel\'s side', async () => {
+  it("close() with data queued behind the kernel's shut window, the kernel's FIN crossing: the stack goes FIN-WAIT-1 → CLOSING → TIME-WAIT, and so does the kernel's side", async () => {
     const bytes = 256 * 1024;
     const r = await scenario('close-with-queued-data', { bytes });
     expect(r.extra.shut).toBe(true); // the kernel's window was shut with data still queued
@@ -196,7 +230,9 @@ describe.skipIf(!run)('stack ↔ kernel over TUN', () => {
     expect(r.kernel.lateState).toBe('CLOSE'); // the kernel took the RST
     expect(r.kernel.afterLate).toEqual({ ret: -1, errno: 'EPIPE' }); // reset in CLOSE_WAIT: EPIPE (tcp_reset)
     if (hasTool('tshark')) {
-      const t = spawnSync('tshark', ['-r', r.capture.pcap, '-Y', 'tcp.analysis.keep_alive', '-T', 'fields', '-e', 'frame.number'], { encoding: 'utf8' });
+      const t = spawnSync('tshark', ['-r', r.capture.pcap, '-Y', 'tcp.analysis.keep_alive', '-T', 'fields', '-e', 'frame.number'], {
+        encoding: 'utf8',
+      });
       expect(t.stdout.trim().split('\n').filter(Boolean).length).toBeGreaterThanOrEqual(3); // Wireshark recognises them as keep-alives
     }
     expectCleanInTshark(r.capture.pcap);

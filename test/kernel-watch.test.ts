@@ -3,12 +3,16 @@
 // the timeline records.
 import { describe, expect, it } from 'vitest';
 import type { SocketEntry } from '../src/host/observe';
-import { SocketFollower, type SocketChange } from '../src/lab/kernel-watch';
+import { SocketFollower, type SocketChange } from '../src/lab/api/kernel-watch';
 
 const K = '192.0.2.1';
 const P = '192.0.2.2';
 
-function entry(state: SocketEntry['state'], inode: number, o: { lport?: number; rport?: number; timer?: SocketEntry['timer']; timerMs?: number } = {}): SocketEntry {
+function entry(
+  state: SocketEntry['state'],
+  inode: number,
+  o: { lport?: number; rport?: number; timer?: SocketEntry['timer']; timerMs?: number } = {},
+): SocketEntry {
   return {
     family: 'ipv4',
     state,

@@ -39,7 +39,12 @@ describe.skipIf(!run)('native addon: syscalls and errno names', () => {
 
 describe.skipIf(!run)('blocking calls run on a worker', () => {
   it('close() with SO_LINGER {1,3} waits for the unacknowledged FIN while the event loop keeps running', async () => {
-    const r = await inNamespace<{ close: { ret: number; errno: string | null; elapsedMs: number }; ticks: number; stateAfterConnect: string; seen: string[] }>('linger-close', { linger: 3 });
+    const r = await inNamespace<{
+      close: { ret: number; errno: string | null; elapsedMs: number };
+      ticks: number;
+      stateAfterConnect: string;
+      seen: string[];
+    }>('linger-close', { linger: 3 });
     expect(r.stateAfterConnect).toBe('ESTABLISHED');
     // the kernel sent SYN, then the ACK of the handshake, then its FIN (retransmitted: nobody ACKs it)
     expect(r.seen.slice(0, 3)).toEqual(['S', '.', 'F.']);
@@ -63,8 +68,22 @@ describe.skipIf(!run)('TUN device and capture', () => {
     }>('tun-capture', { pcap });
     expect(r.quietFrames).toBe(0);
     expect(r.polled).toEqual(['from the kernel']); // TunLink.poll() read it synchronously
-    expect(r.fromKernel).toContainEqual({ kind: 'udp', src: '192.0.2.1', dst: '192.0.2.2', dstPort: 9, payload: 'from the kernel', checksumOk: true });
-    expect(r.fromKernel).toContainEqual({ kind: 'udp', src: '2001:db8::1', dst: '2001:db8::2', dstPort: 9, payload: 'v6 from the kernel', checksumOk: true });
+    expect(r.fromKernel).toContainEqual({
+      kind: 'udp',
+      src: '192.0.2.1',
+      dst: '192.0.2.2',
+      dstPort: 9,
+      payload: 'from the kernel',
+      checksumOk: true,
+    });
+    expect(r.fromKernel).toContainEqual({
+      kind: 'udp',
+      src: '2001:db8::1',
+      dst: '2001:db8::2',
+      dstPort: 9,
+      payload: 'v6 from the kernel',
+      checksumOk: true,
+    });
     expect(r.fromKernel.some((f) => f.kind === 'tcp' && f.dstPort === 80)).toBe(true);
     expect(r.fromKernel.every((f) => !f.kind.startsWith('error'))).toBe(true);
     expect(r.received).toMatchObject({ ret: 13, text: 'from the peer' });
@@ -72,7 +91,9 @@ describe.skipIf(!run)('TUN device and capture', () => {
     const file = readPcap(pcap);
     expect(file.linkType).toBe(101);
     expect(file.records.length).toBe(r.captured);
-    const payloads = file.records.map((rec) => parseFrame(rec.data)).map((s) => ('kind' in s && s.kind === 'udp' ? Buffer.from(s.udp.payload).toString() : null));
+    const payloads = file.records
+      .map((rec) => parseFrame(rec.data))
+      .map((s) => ('kind' in s && s.kind === 'udp' ? Buffer.from(s.udp.payload).toString() : null));
     expect(payloads).toContain('from the kernel');
     expect(payloads).toContain('from the peer');
     fs.rmSync(dir, { recursive: true, force: true });
@@ -82,9 +103,16 @@ describe.skipIf(!run)('TUN device and capture', () => {
     const dir = tmpDir('tshark');
     const pcap = path.join(dir, 'tun.pcap');
     await inNamespace('tun-capture', { pcap });
-    const t = spawnSync('tshark', ['-r', pcap, '-T', 'fields', '-e', 'frame.number', '-e', 'frame.protocols', '-e', '_ws.malformed', '-e', '_ws.expert.severity'], { encoding: 'utf8' });
+    const t = spawnSync(
+      'tshark',
+      ['-r', pcap, '-T', 'fields', '-e', 'frame.number', '-e', 'frame.protocols', '-e', '_ws.malformed', '-e', '_ws.expert.severity'],
+      { encoding: 'utf8' },
+    );
     expect(t.status, t.stderr).toBe(0);
-    const rows = t.stdout.trim().split('\n').map((l) => l.split('\t'));
+    const rows = t.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('\t'));
     expect(rows.length).toBe(4);
     for (const [num, protocols, malformed] of rows) {
       expect(protocols, `frame ${num}`).toMatch(/^raw:ip(v6)?:(udp|tcp)/);

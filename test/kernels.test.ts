@@ -5,8 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareBindMatrix, compareClaims, renderComparisonText, type BindCell, type KernelColumn } from '../src/lab/compare';
-import type { ClaimResult, LabResult, Verdict } from '../src/lab/types';
+import { compareBindMatrix, compareClaims, renderComparisonText, type BindCell, type KernelColumn } from '../src/lab/report/compare';
+import type { ClaimResult, LabResult, Verdict } from '../src/lab/api/types';
 import { compareReleases, parseKernelList, resolveKernel, seriesOf, type CachedKernel, type DebianKernel } from '../src/kernels/debian';
 import { cpioNewc, ImageError, loadOrder, moduleName, readModinfo, vmlinuxFromBzImage } from '../src/kernels/image';
 import { hasTool, removeTmpDirs, tmpDir } from './helpers';
@@ -15,39 +15,56 @@ afterAll(removeTmpDirs);
 
 describe('naming kernels (--kernel)', () => {
   it('all is 6.1, 6.12, the host and the two BSD stacks; repeats are dropped; exact releases pass', () => {
-    expect(parseKernelList('all')).toEqual([{ kind: 'series', series: '6.1' }, { kind: 'series', series: '6.12' }, { kind: 'host' }, { kind: 'netbsd' }, { kind: 'freebsd' }]);
+    expect(parseKernelList('all')).toEqual([
+      { kind: 'series', series: '6.1' },
+      { kind: 'series', series: '6.12' },
+      { kind: 'host' },
+      { kind: 'netbsd' },
+      { kind: 'freebsd' },
+    ]);
     expect(parseKernelList('freebsd,netbsd,host,freebsd')).toEqual([{ kind: 'freebsd' }, { kind: 'netbsd' }, { kind: 'host' }]);
     expect(parseKernelList('host,6.1,host,6.1')).toEqual([{ kind: 'host' }, { kind: 'series', series: '6.1' }]);
-    expect(parseKernelList('6.1.0-56,6.12.115,6.1.0-57-amd64,6.12.117+deb12-amd64').map((s) => (s.kind === 'exact' ? s.release : s.kind))).toEqual([
-      '6.1.0-56',
-      '6.12.115',
-      '6.1.0-57-amd64',
-      '6.12.117+deb12-amd64',
-    ]);
+    expect(
+      parseKernelList('6.1.0-56,6.12.115,6.1.0-57-amd64,6.12.117+deb12-amd64').map((s) => (s.kind === 'exact' ? s.release : s.kind)),
+    ).toEqual(['6.1.0-56', '6.12.115', '6.1.0-57-amd64', '6.12.117+deb12-amd64']);
   });
   it('a word that names no kernel is a one-line error saying what would', () => {
     for (const w of ['banana', '6', 'v6.1', '6.1;rm', '']) {
-      expect(() => parseKernelList(w), w).toThrow(w ? /unknown kernel ".*"; name host, a Debian series \(6\.1, 6\.12\)|--kernel takes a list/ : /--kernel takes a list/);
+      expect(() => parseKernelList(w), w).toThrow(
+        w ? /unknown kernel ".*"; name host, a Debian series \(6\.1, 6\.12\)|--kernel takes a list/ : /--kernel takes a list/,
+      );
     }
   });
   it('releases order by every number in them; the series is major.minor', () => {
     const rs = ['6.12.117+deb12-amd64', '6.1.0-9-amd64', '6.1.0-57-amd64', '6.12.9+deb12-amd64', '6.1.0-10-amd64'];
-    expect([...rs].sort(compareReleases)).toEqual(['6.1.0-9-amd64', '6.1.0-10-amd64', '6.1.0-57-amd64', '6.12.9+deb12-amd64', '6.12.117+deb12-amd64']);
+    expect([...rs].sort(compareReleases)).toEqual([
+      '6.1.0-9-amd64',
+      '6.1.0-10-amd64',
+      '6.1.0-57-amd64',
+      '6.12.9+deb12-amd64',
+      '6.12.117+deb12-amd64',
+    ]);
     expect(seriesOf('6.12.117+deb12-amd64')).toBe('6.12');
     expect(seriesOf('6.1.0-57-amd64')).toBe('6.1');
   });
   it('a series takes the newest apt offers or the cache holds; an exact release takes that one', () => {
     const k = (release: string): DebianKernel => ({ release, series: seriesOf(release), package: `linux-image-${release}-unsigned` });
     const apt = ['6.1.0-56-amd64', '6.1.0-57-amd64', '6.12.115+deb12-amd64', '6.12.117+deb12-amd64'].map(k);
-    const cached: CachedKernel[] = [{ ...k('6.1.0-58-amd64'), dir: '/c', vmlinux: '/c/vmlinux', modules: [], fetchedAt: '', fetchMs: 0, debBytes: 0 }];
+    const cached: CachedKernel[] = [
+      { ...k('6.1.0-58-amd64'), dir: '/c', vmlinux: '/c/vmlinux', modules: [], fetchedAt: '', fetchMs: 0, debBytes: 0 },
+    ];
     expect(resolveKernel({ kind: 'series', series: '6.1' }, apt, []).release).toBe('6.1.0-57-amd64');
     expect(resolveKernel({ kind: 'series', series: '6.1' }, apt, cached).release).toBe('6.1.0-58-amd64');
     expect(resolveKernel({ kind: 'series', series: '6.12' }, apt, cached).release).toBe('6.12.117+deb12-amd64');
     expect(resolveKernel({ kind: 'exact', release: '6.1.0-56' }, apt, cached).release).toBe('6.1.0-56-amd64');
     expect(resolveKernel({ kind: 'exact', release: '6.12.115' }, apt, cached).release).toBe('6.12.115+deb12-amd64');
-    expect(() => resolveKernel({ kind: 'series', series: '5.10' }, apt, cached)).toThrow(/unknown kernel "5.10": apt offers no linux-image-5.10…-amd64-unsigned \(series it has: 6.1, 6.12\)/);
+    expect(() => resolveKernel({ kind: 'series', series: '5.10' }, apt, cached)).toThrow(
+      /unknown kernel "5.10": apt offers no linux-image-5.10…-amd64-unsigned \(series it has: 6.1, 6.12\)/,
+    );
     expect(() => resolveKernel({ kind: 'exact', release: '6.1.0-5' }, apt, cached)).toThrow(/unknown kernel "6.1.0-5"/);
-    expect(() => resolveKernel({ kind: 'series', series: '6.1' }, [], [])).toThrow(/apt knows no linux-image-\*-amd64-unsigned packages at all; fix: run `apt-get update`/);
+    expect(() => resolveKernel({ kind: 'series', series: '6.1' }, [], [])).toThrow(
+      /apt knows no linux-image-\*-amd64-unsigned packages at all; fix: run `apt-get update`/,
+    );
   });
 });
 
@@ -71,7 +88,10 @@ describe('the kernel image', () => {
   const vmlinux = Buffer.concat([Buffer.from([0x7f, 0x45, 0x4c, 0x46]), Buffer.from('a kernel, compressible '.repeat(500))]);
   it('the payload the setup header points at unpacks to the ELF vmlinux (gzip, xz, zstd)', () => {
     expect(vmlinuxFromBzImage(fakeBzImage(vmlinux, (b) => zlib.gzipSync(b)))).toEqual(vmlinux);
-    for (const [tool, args] of [['xz', ['-c', '--check=crc32']], ['zstd', ['-c', '-q']]] as const) {
+    for (const [tool, args] of [
+      ['xz', ['-c', '--check=crc32']],
+      ['zstd', ['-c', '-q']],
+    ] as const) {
       if (!hasTool(tool)) continue;
       const squeeze = (b: Buffer): Buffer => spawnSync(tool, [...args], { input: b }).stdout;
       expect(vmlinuxFromBzImage(fakeBzImage(vmlinux, squeeze)), tool).toEqual(vmlinux);
@@ -83,7 +103,12 @@ describe('the kernel image', () => {
     const end = bad.length - 4;
     bad.writeUInt32LE(vmlinux.length + 1, end);
     expect(() => vmlinuxFromBzImage(bad, 'x')).toThrow(ImageError);
-    expect(() => vmlinuxFromBzImage(fakeBzImage(Buffer.from('not an elf'), (b) => zlib.gzipSync(b)), 'x')).toThrow(/did not unpack to an ELF vmlinux/);
+    expect(() =>
+      vmlinuxFromBzImage(
+        fakeBzImage(Buffer.from('not an elf'), (b) => zlib.gzipSync(b)),
+        'x',
+      ),
+    ).toThrow(/did not unpack to an ELF vmlinux/);
   });
 });
 
@@ -92,7 +117,10 @@ describe('kernel modules', () => {
     if (!hasTool('cc')) return expect.fail('cc is needed (it builds the addon too)');
     const dir = tmpDir('modinfo');
     const src = path.join(dir, 'm.c');
-    fs.writeFileSync(src, 'static const char info[] __attribute__((section(".modinfo"), used)) = "license=GPL\\0depends=netfs,9pnet\\0vermagic=6.1.0-57-amd64 SMP mod_unload\\0alias=fs-9p";\nint f(void) { return 1; }\n');
+    fs.writeFileSync(
+      src,
+      'static const char info[] __attribute__((section(".modinfo"), used)) = "license=GPL\\0depends=netfs,9pnet\\0vermagic=6.1.0-57-amd64 SMP mod_unload\\0alias=fs-9p";\nint f(void) { return 1; }\n',
+    );
     const r = spawnSync('cc', ['-c', '-o', path.join(dir, 'm.ko'), src], { encoding: 'utf8' });
     expect(r.status, r.stderr).toBe(0);
     const info = readModinfo(fs.readFileSync(path.join(dir, 'm.ko')));
@@ -106,9 +134,29 @@ describe('kernel modules', () => {
     expect(moduleName('kernel/drivers/virtio/virtio-pci.ko')).toBe('virtio_pci');
   });
   it('load order puts each module after what it depends on, skips built-ins, names what is missing', () => {
-    const deps: Record<string, string[]> = { '9p': ['netfs', '9pnet'], '9pnet_virtio': ['9pnet', 'virtio_ring'], netfs: ['fscache'], fscache: [], '9pnet': [], tun: [], virtio_ring: [] };
-    const src = { files: new Map(Object.keys(deps).map((n) => [n, `${n}.ko`])), builtin: new Set(['virtio_pci']), depends: (n: string) => deps[n]! };
-    expect(loadOrder(['virtio_pci', '9pnet_virtio', '9p', 'tun'], src)).toEqual(['9pnet', 'virtio_ring', '9pnet_virtio', 'fscache', 'netfs', '9p', 'tun']);
+    const deps: Record<string, string[]> = {
+      '9p': ['netfs', '9pnet'],
+      '9pnet_virtio': ['9pnet', 'virtio_ring'],
+      netfs: ['fscache'],
+      fscache: [],
+      '9pnet': [],
+      tun: [],
+      virtio_ring: [],
+    };
+    const src = {
+      files: new Map(Object.keys(deps).map((n) => [n, `${n}.ko`])),
+      builtin: new Set(['virtio_pci']),
+      depends: (n: string) => deps[n]!,
+    };
+    expect(loadOrder(['virtio_pci', '9pnet_virtio', '9p', 'tun'], src)).toEqual([
+      '9pnet',
+      'virtio_ring',
+      '9pnet_virtio',
+      'fscache',
+      'netfs',
+      '9p',
+      'tun',
+    ]);
     expect(() => loadOrder(['nosuch'], src)).toThrow(/module nosuch is neither in the package nor built in/);
     deps.fscache = ['9p'];
     expect(() => loadOrder(['9p'], src)).toThrow(/module dependency cycle: 9p → netfs → fscache → 9p/);
@@ -165,20 +213,55 @@ function result(lab: string, kernel: string, verdicts: Record<string, Verdict>, 
     params: {},
     sysctls: {},
     variants: cells ? [{ name: 'matrix', params: {}, pcap: null, frames: 0, observations: { cells } }] : [],
-    claims: Object.entries(verdicts).map(([id, verdict]): ClaimResult => ({ id, text: `claim ${id}`, source: 's', scope: 'Linux', verdict, evidence: `${id} on ${kernel}`, preconditions: [] })),
+    claims: Object.entries(verdicts).map(
+      ([id, verdict]): ClaimResult => ({
+        id,
+        text: `claim ${id}`,
+        source: 's',
+        scope: 'Linux',
+        verdict,
+        evidence: `${id} on ${kernel}`,
+        preconditions: [],
+      }),
+    ),
     conclusion: [],
   };
 }
 
 function column(kernel: string, host: boolean, results: LabResult[]): KernelColumn {
-  return { kernel, host, folder: host ? '' : kernel, labs: new Map(results.map((r) => [r.lab, { dirName: `${r.lab}-${r.slug}`, result: r }])) };
+  return {
+    kernel,
+    host,
+    folder: host ? '' : kernel,
+    labs: new Map(results.map((r) => [r.lab, { dirName: `${r.lab}-${r.slug}`, result: r }])),
+  };
 }
 
 describe('side by side', () => {
-  const cell = (addrB: string, result: string): Partial<BindCell> => ({ proto: 'tcp', kind: 'bound', reuseaddrA: false, reuseaddrB: true, reuseportA: false, reuseportB: false, addrA: '0.0.0.0', addrB, v6onlyA: null, v6onlyB: null, uidB: 'same', setupA: 'OK', result });
+  const cell = (addrB: string, result: string): Partial<BindCell> => ({
+    proto: 'tcp',
+    kind: 'bound',
+    reuseaddrA: false,
+    reuseaddrB: true,
+    reuseportA: false,
+    reuseportB: false,
+    addrA: '0.0.0.0',
+    addrB,
+    v6onlyA: null,
+    v6onlyB: null,
+    uidB: 'same',
+    setupA: 'OK',
+    result,
+  });
   const cols = [
-    column('6.1.0-57-amd64', false, [result('04', '6.1.0-57-amd64', { C6: 'differs by OS', T3: 'holds', T14: 'not tested' }), result('01', '6.1.0-57-amd64', { C1: 'holds' }, [cell('127.0.0.1', 'EADDRINUSE'), cell('192.0.2.1', 'OK')])]),
-    column('6.12.117+deb12-amd64', false, [result('04', '6.12.117+deb12-amd64', { C6: 'differs by OS', T3: 'does not hold', T14: 'holds' }), result('01', '6.12.117+deb12-amd64', { C1: 'holds' }, [cell('127.0.0.1', 'OK'), cell('192.0.2.1', 'OK')])]),
+    column('6.1.0-57-amd64', false, [
+      result('04', '6.1.0-57-amd64', { C6: 'differs by OS', T3: 'holds', T14: 'not tested' }),
+      result('01', '6.1.0-57-amd64', { C1: 'holds' }, [cell('127.0.0.1', 'EADDRINUSE'), cell('192.0.2.1', 'OK')]),
+    ]),
+    column('6.12.117+deb12-amd64', false, [
+      result('04', '6.12.117+deb12-amd64', { C6: 'differs by OS', T3: 'does not hold', T14: 'holds' }),
+      result('01', '6.12.117+deb12-amd64', { C1: 'holds' }, [cell('127.0.0.1', 'OK'), cell('192.0.2.1', 'OK')]),
+    ]),
     column('6.18.44', true, [result('04', '6.18.44', { C6: 'differs by OS', T3: 'does not hold', T14: 'holds' })]),
   ];
   it('rows are claims, columns kernels; the odd verdict out is marked and links to its report', () => {
@@ -201,7 +284,9 @@ describe('side by side', () => {
     expect(t14.cells.map((c) => c?.differs)).toEqual([false, false, false]);
   });
   it('a tie marks every verdict of the row', () => {
-    const rows = compareClaims(cols.slice(0, 1).concat([column('6.18.44', true, [result('04', '6.18.44', { C6: 'differs by OS', T3: 'does not hold' })])]));
+    const rows = compareClaims(
+      cols.slice(0, 1).concat([column('6.18.44', true, [result('04', '6.18.44', { C6: 'differs by OS', T3: 'does not hold' })])]),
+    );
     expect(rows.find((r) => r.claim === 'T3')!.cells.map((c) => c?.differs)).toEqual([true, true]);
   });
   it('lab 01: the cells whose outcome changed, with each kernel’s outcome', () => {

@@ -4,7 +4,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { analyzeTcp } from '../src/capture/flows';
-import { condense, layoutLadders, renderLadderSvg, renderLadderText, type LadderRow, type TimelineEvent } from '../src/capture/ladder';
+import {
+  condense,
+  layoutLadders,
+  renderLadderSvg,
+  renderLadderText,
+  type LadderEvent as TimelineEvent,
+  type LadderRow,
+} from '../src/capture/ladder';
 import { parsePcap, PcapWriter } from '../src/capture/pcap';
 import { emitTcpFrame } from '../src/wire/frame';
 import { seq } from '../src/wire/seq';
@@ -19,8 +26,27 @@ const K = '192.0.2.1';
 const P = '192.0.2.2';
 const T0 = 1_700_000_000_000_000;
 
-function frame(src: string, dst: string, sp: number, dp: number, s: number, a: number, f: string, opts: { len?: number; win?: number } = {}): Uint8Array {
-  return emitTcpFrame(src, dst, { srcPort: sp, dstPort: dp, seq: seq(s), ack: seq(a), flags: flags(f), window: opts.win ?? 512, urgent: 0, options: [], payload: new Uint8Array(opts.len ?? 0) });
+function frame(
+  src: string,
+  dst: string,
+  sp: number,
+  dp: number,
+  s: number,
+  a: number,
+  f: string,
+  opts: { len?: number; win?: number } = {},
+): Uint8Array {
+  return emitTcpFrame(src, dst, {
+    srcPort: sp,
+    dstPort: dp,
+    seq: seq(s),
+    ack: seq(a),
+    flags: flags(f),
+    window: opts.win ?? 512,
+    urgent: 0,
+    options: [],
+    payload: new Uint8Array(opts.len ?? 0),
+  });
 }
 
 /** A kernel client: handshake, data, a zero window and its probe, a retransmission, an abort; then a second incarnation and a stray. */
@@ -28,8 +54,10 @@ function trace(): { bytes: Uint8Array; timeline: TimelineEvent[] } {
   const dir = tmpDir('golden');
   const file = path.join(dir, 'g.pcap');
   const w = new PcapWriter(file);
-  const k = (us: number, s: number, a: number, f: string, o?: { len?: number; win?: number }): void => w.write(T0 + us, frame(K, P, 40000, 80, s, a, f, o));
-  const p = (us: number, s: number, a: number, f: string, o?: { len?: number; win?: number }): void => w.write(T0 + us, frame(P, K, 80, 40000, s, a, f, o));
+  const k = (us: number, s: number, a: number, f: string, o?: { len?: number; win?: number }): void =>
+    w.write(T0 + us, frame(K, P, 40000, 80, s, a, f, o));
+  const p = (us: number, s: number, a: number, f: string, o?: { len?: number; win?: number }): void =>
+    w.write(T0 + us, frame(P, K, 80, 40000, s, a, f, o));
   k(0, 1000, 0, 'syn');
   p(300, 5000, 1001, 'syn,ack');
   k(400, 1001, 5001, 'ack');
@@ -69,7 +97,9 @@ describe('ladder diagrams', () => {
   const [ladder] = layoutLadders(flows, timeline);
 
   it('marks what matters: zero window, window probe, retransmission, RST, a second incarnation and a stray', () => {
-    expect(flows.segments.map((s) => `${s.number}:${s.incarnation}:${s.marks.filter((m) => m !== 'syn' && m !== 'fin').join('+')}`)).toEqual([
+    expect(
+      flows.segments.map((s) => `${s.number}:${s.incarnation}:${s.marks.filter((m) => m !== 'syn' && m !== 'fin').join('+')}`),
+    ).toEqual([
       '1:1:',
       '2:1:',
       '3:1:',
@@ -91,7 +121,9 @@ describe('ladder diagrams', () => {
 
   it('text rendering in colour on a terminal: the RST line in red, the stray in magenta', () => {
     const lines = renderLadderText(ladder!, { colour: true });
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the ANSI escape is what is tested
     expect(lines.find((l) => l.includes('RST,ACK'))).toMatch(/^\x1b\[31;1m/);
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the ANSI escape is what is tested
     expect(lines.find((l) => l.includes('STRAY'))).toMatch(/^\x1b\[35;1m/);
   });
 
@@ -108,8 +140,29 @@ describe('ladder diagrams', () => {
     const file = path.join(dir, 'm.pcap');
     const w = new PcapWriter(file);
     const ts = (v: number): Array<{ kind: 'timestamps'; tsval: number; tsecr: number }> => [{ kind: 'timestamps', tsval: v, tsecr: 0 }];
-    const f = (src: string, dst: string, sp: number, dp: number, s: number, a: number, fl: string, len: number, win: number, tsval: number): Uint8Array =>
-      emitTcpFrame(src, dst, { srcPort: sp, dstPort: dp, seq: seq(s), ack: seq(a), flags: flags(fl), window: win, urgent: 0, options: ts(tsval), payload: new Uint8Array(len) });
+    const f = (
+      src: string,
+      dst: string,
+      sp: number,
+      dp: number,
+      s: number,
+      a: number,
+      fl: string,
+      len: number,
+      win: number,
+      tsval: number,
+    ): Uint8Array =>
+      emitTcpFrame(src, dst, {
+        srcPort: sp,
+        dstPort: dp,
+        seq: seq(s),
+        ack: seq(a),
+        flags: flags(fl),
+        window: win,
+        urgent: 0,
+        options: ts(tsval),
+        payload: new Uint8Array(len),
+      });
     w.write(T0, f(K, P, 1, 2, 100, 0, 'syn', 0, 1000, 10));
     w.write(T0 + 1, f(P, K, 2, 1, 500, 101, 'syn,ack', 0, 50, 20));
     w.write(T0 + 2, f(K, P, 1, 2, 101, 501, 'ack', 40, 1000, 11));
@@ -121,7 +174,15 @@ describe('ladder diagrams', () => {
   });
 
   it('a long capture is condensed around eventful rows', () => {
-    const plain = (n: number, label = 'ACK seq=1 ack=1 win=1'): LadderRow => ({ number: n, timeUs: n, timeS: n, leftToRight: true, label, marks: [], incarnation: 1 });
+    const plain = (n: number, label = 'ACK seq=1 ack=1 win=1'): LadderRow => ({
+      number: n,
+      timeUs: n,
+      timeS: n,
+      leftToRight: true,
+      label,
+      marks: [],
+      incarnation: 1,
+    });
     const rows = Array.from({ length: 1000 }, (_, i) => plain(i + 1));
     rows[500] = { ...rows[500]!, marks: ['rst'], label: 'RST seq=1 win=0' };
     const { rows: out, omitted } = condense(rows, 100);

@@ -20,15 +20,18 @@ import { decodeValue, encodeValue, StackHelper } from '../src/host/backend/stack
 import { KnobMissingError } from '../src/host/backend/types';
 import { ensureNetbsd, type NetbsdStack } from '../src/kernels/netbsd';
 import { parseKernelList } from '../src/kernels/debian';
-import { claimById, inScope } from '../src/lab/claims';
-import { decide } from '../src/lab/verdict';
-import type { LabResult } from '../src/lab/types';
+import { claimById, inScope } from '../src/lab/api/claims';
+import { decide } from '../src/lab/api/verdict';
+import type { LabResult } from '../src/lab/api/types';
 import { pidsMatching, privileged, removeTmpDirs, ROOT, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
 
-const SOURCE = process.env.TWLAB_NETBSD_SRC ?? [path.resolve(ROOT, '..', 'shared', 'netbsd'), path.resolve(ROOT, '..', '..', 'shared', 'netbsd')].find((d) => fs.existsSync(d));
-if (!SOURCE && process.env.CI) throw new Error('the pinned NetBSD sources are not at ../shared/netbsd (or TWLAB_NETBSD_SRC): the NetBSD tests must run in CI');
+const SOURCE =
+  process.env.TWLAB_NETBSD_SRC ??
+  [path.resolve(ROOT, '..', 'shared', 'netbsd'), path.resolve(ROOT, '..', '..', 'shared', 'netbsd')].find((d) => fs.existsSync(d));
+if (!SOURCE && process.env.CI)
+  throw new Error('the pinned NetBSD sources are not at ../shared/netbsd (or TWLAB_NETBSD_SRC): the NetBSD tests must run in CI');
 /** a mark in the environment of this file's runs: helpers of other runs on a shared machine are not ours to count */
 const RUN_MARK = `TWLAB_TEST_RUN=netbsd-${process.pid}-${Date.now()}`;
 const ENV: Record<string, string> = { ...(SOURCE ? { TWLAB_NETBSD_SRC: SOURCE } : {}), [RUN_MARK.split('=')[0]!]: RUN_MARK.split('=')[1]! };
@@ -59,7 +62,14 @@ describe('the helper protocol and the NetBSD mapping, in memory', () => {
         'family=inet state=CLOSE laddr=0.0.0.0 lport=0 raddr=0.0.0.0 rport=0 sndq=0 rcvq=0\n',
     );
     expect(t).toHaveLength(2);
-    expect(t[0]).toMatchObject({ family: 'ipv4', state: 'TIME_WAIT', local: { address: '192.0.2.1', port: 80 }, remote: { address: '192.0.2.2', port: 41000 }, timer: 'unknown', timerMs: null });
+    expect(t[0]).toMatchObject({
+      family: 'ipv4',
+      state: 'TIME_WAIT',
+      local: { address: '192.0.2.1', port: 80 },
+      remote: { address: '192.0.2.2', port: 41000 },
+      timer: 'unknown',
+      timerMs: null,
+    });
     expect(t[1]).toMatchObject({ family: 'ipv6', state: 'LISTEN' });
   });
 
@@ -88,21 +98,24 @@ describe('the helper protocol and the NetBSD mapping, in memory', () => {
   });
 });
 
-describe('NetBSD\'s stack, built from the pinned sources', () => {
+describe("NetBSD's stack, built from the pinned sources", () => {
   let stack: NetbsdStack;
   beforeAll(async () => {
     if (SOURCE) process.env.TWLAB_NETBSD_SRC ??= SOURCE;
     stack = await ensureNetbsd();
   }, 45 * 60_000);
 
-  describe('the helper against NetBSD\'s own kernel', () => {
+  describe("the helper against NetBSD's own kernel", () => {
     let h: StackHelper;
     beforeAll(() => {
       h = StackHelper.start(stack.helper);
     });
     afterAll(() => h?.close());
 
-    const ok = (op: string, args: Record<string, string | number> = {}): { ret: number; errno: string | null; kv: Record<string, string> } => {
+    const ok = (
+      op: string,
+      args: Record<string, string | number> = {},
+    ): { ret: number; errno: string | null; kv: Record<string, string> } => {
       const r = h.call(op, args);
       if (r.kind !== 'ok') throw new Error(`${op}: ${r.what} missing`);
       return r;
@@ -114,7 +127,7 @@ describe('NetBSD\'s stack, built from the pinned sources', () => {
       expect(stack.label).toBe('NetBSD 7.99.34 (src-netbsd 82f3a69)');
     });
 
-    it('errnos cross by name, not by NetBSD\'s numbers (EADDRINUSE is 48 there, 98 on Linux)', async () => {
+    it("errnos cross by name, not by NetBSD's numbers (EADDRINUSE is 48 there, 98 on Linux)", async () => {
       const a = ok('socket', { family: 'inet', type: 'stream' }).ret;
       const b = ok('socket', { family: 'inet', type: 'stream' }).ret;
       expect(ok('bind', { fd: a, addr: '127.0.0.1', port: 7000 })).toMatchObject({ ret: 0, errno: null });
@@ -128,13 +141,16 @@ describe('NetBSD\'s stack, built from the pinned sources', () => {
 
     it('an option only Linux has is missing, not an errno', () => {
       const fd = ok('socket', { family: 'inet', type: 'stream' }).ret;
-      expect(h.call('setsockopt', { fd, opt: 'IP_LOCAL_PORT_RANGE', value: '41000,41000' })).toEqual({ kind: 'missing', what: 'IP_LOCAL_PORT_RANGE' });
+      expect(h.call('setsockopt', { fd, opt: 'IP_LOCAL_PORT_RANGE', value: '41000,41000' })).toEqual({
+        kind: 'missing',
+        what: 'IP_LOCAL_PORT_RANGE',
+      });
       expect(ok('setsockopt', { fd, opt: 'SO_LINGER', value: '1,0' }).ret).toBe(0);
       expect(ok('getsockopt', { fd, opt: 'SO_LINGER' }).kv.value).toBe('1,0');
       ok('close', { fd });
     });
 
-    it('the side that closes first holds TIME_WAIT, and NetBSD\'s pcb list shows it', async () => {
+    it("the side that closes first holds TIME_WAIT, and NetBSD's pcb list shows it", async () => {
       const l = ok('socket', { family: 'inet', type: 'stream' }).ret;
       ok('bind', { fd: l, addr: '127.0.0.1', port: 7100 });
       ok('listen', { fd: l, backlog: 4 });
@@ -156,7 +172,7 @@ describe('NetBSD\'s stack, built from the pinned sources', () => {
       ok('close', { fd: l });
     });
 
-    it('sysctls by NetBSD\'s names: read, set, an unknown one is ENOENT; Linux names map or are missing', () => {
+    it("sysctls by NetBSD's names: read, set, an unknown one is ENOENT; Linux names map or are missing", () => {
       expect(Number(ok('sysctl_get', { name: 'net.inet.tcp.msl' }).kv.value)).toBeGreaterThan(0);
       expect(ok('sysctl_get', { name: 'net.inet.tcp.no_such_knob' })).toMatchObject({ ret: -1, errno: 'ENOENT' });
       const b = helperBackend(h, { identity: { os: 'NetBSD', release: '7.99.34', label: stack.label }, knobs: NETBSD_KNOBS });
@@ -188,9 +204,13 @@ describe('NetBSD\'s stack, built from the pinned sources', () => {
     let out: string;
     let results: LabResult[];
     let stderr: string;
+    // biome-ignore lint/suspicious/noDuplicateTestHooks: this describe's own hook (biome also counts the sibling describe's)
     beforeAll(() => {
       out = tmpDir('netbsd-matrix');
-      const r = runCli(['run', '01', '05', '13', '--kernel', 'netbsd,host', '--json', '--out', out, '--set', 'trials=2'], { timeoutMs: 600_000, env: ENV });
+      const r = runCli(['run', '01', '05', '13', '--kernel', 'netbsd,host', '--json', '--out', out, '--set', 'trials=2'], {
+        timeoutMs: 600_000,
+        env: ENV,
+      });
       stderr = r.stderr;
       expect(r.code, r.stderr).toBe(0);
       results = JSON.parse(r.stdout) as LabResult[];
@@ -225,7 +245,9 @@ describe('NetBSD\'s stack, built from the pinned sources', () => {
         .flatMap((p) => ('kind' in p || p.ip.src !== '192.0.2.1' ? [] : [parseTcp(p.payload)]))
         .filter((t) => !('kind' in t) && t.flags.rst);
       expect(rsts.length).toBeGreaterThanOrEqual(2);
-      const tshark = spawnSync('tshark', ['-r', path.join(dir, 'established-idle.pcap'), '-Y', 'tcp.flags.reset==1 && ip.src==192.0.2.1'], { encoding: 'utf8' });
+      const tshark = spawnSync('tshark', ['-r', path.join(dir, 'established-idle.pcap'), '-Y', 'tcp.flags.reset==1 && ip.src==192.0.2.1'], {
+        encoding: 'utf8',
+      });
       expect(tshark.status, tshark.stderr).toBe(0);
       expect(tshark.stdout.trim().split('\n').length).toBeGreaterThanOrEqual(2);
     });
@@ -239,7 +261,8 @@ describe('NetBSD\'s stack, built from the pinned sources', () => {
     it('the index shows a NetBSD column, and its links work', () => {
       const index = fs.readFileSync(path.join(out, 'index.html'), 'utf8');
       expect(index).toContain('NetBSD 7.99.34 (src-netbsd 82f3a69)');
-      for (const href of [...index.matchAll(/href="(netbsd-7\.99\.34\/[^"#]+)/g)].map((m) => m[1]!)) expect(fs.existsSync(path.join(out, href)), href).toBe(true);
+      for (const href of [...index.matchAll(/href="(netbsd-7\.99\.34\/[^"#]+)/g)].map((m) => m[1]!))
+        expect(fs.existsSync(path.join(out, href)), href).toBe(true);
       const info = JSON.parse(fs.readFileSync(path.join(out, 'netbsd-7.99.34', 'kernel.json'), 'utf8')) as { accel: string };
       expect(info.accel).toBe('stack');
     });
@@ -255,7 +278,9 @@ describe('a missing or broken NetBSD source', () => {
     const dir = tmpDir('nb-missing');
     const cache = path.join(dir, 'cache');
     const out = path.join(dir, 'captures');
-    const r = runCli(['run', '01', '--kernel', 'netbsd', '--out', out], { env: { TWLAB_NETBSD_CACHE: cache, TWLAB_NETBSD_SRC: path.join(dir, 'nowhere') } });
+    const r = runCli(['run', '01', '--kernel', 'netbsd', '--out', out], {
+      env: { TWLAB_NETBSD_CACHE: cache, TWLAB_NETBSD_SRC: path.join(dir, 'nowhere') },
+    });
     expect(r.code, r.stderr).toBe(2);
     expect(r.stderr.trim().split('\n')).toHaveLength(1);
     expect(r.stderr).toMatch(/^twlab: TWLAB_NETBSD_SRC=.*nowhere: no such folder/);
@@ -272,7 +297,10 @@ describe('a missing or broken NetBSD source', () => {
     fs.writeFileSync(path.join(src, 'src-netbsd-82f3a690.tar.xz'), 'not an archive either');
     const r = runCli(['kernels', '--build', 'netbsd'], { env: { TWLAB_NETBSD_CACHE: cache, TWLAB_NETBSD_SRC: src } });
     expect(r.code, r.stderr).toBe(2);
-    const lines = r.stderr.trim().split('\n').filter((l) => !/^twlab: unpacking /.test(l));
+    const lines = r.stderr
+      .trim()
+      .split('\n')
+      .filter((l) => !/^twlab: unpacking /.test(l));
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^twlab: .*buildrump\.sh-6cccd46\.tar\.xz cannot be unpacked/);
     expect(fs.readdirSync(cache)).toEqual([]);

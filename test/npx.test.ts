@@ -21,7 +21,14 @@ if (!canClone && process.env.CI) throw new Error('the fresh-clone test needs git
 function userEnv(cache: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [k, v] of Object.entries(process.env)) if (!/^npm_/i.test(k) && k !== 'INIT_CWD') env[k] = v;
-  return { ...env, npm_config_cache: cache, npm_config_update_notifier: 'false', npm_config_audit: 'false', npm_config_fund: 'false', ...extra };
+  return {
+    ...env,
+    npm_config_cache: cache,
+    npm_config_update_notifier: 'false',
+    npm_config_audit: 'false',
+    npm_config_fund: 'false',
+    ...extra,
+  };
 }
 
 function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, timeoutMs = 120_000) {
@@ -31,12 +38,15 @@ function run(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, t
 }
 
 /** npx's cache folder for a local directory: the first 16 hex digits of the SHA-512 of its path (libnpmexec). */
-const npxDir = (cache: string, dir: string): string => path.join(cache, '_npx', createHash('sha512').update(dir).digest('hex').slice(0, 16));
+const npxDir = (cache: string, dir: string): string =>
+  path.join(cache, '_npx', createHash('sha512').update(dir).digest('hex').slice(0, 16));
 
 const LAB_LIST = /^01\s+bind-matrix\s/m;
 
 describe.skipIf(!canClone)('a fresh clone, commands in any order', () => {
-  it('npx twlab list before npm install prints one line naming the fix; after npm install, npx, npm exec and npm link each run twlab', { timeout: 900_000 }, () => {
+  it('npx twlab list before npm install prints one line naming the fix; after npm install, npx, npm exec and npm link each run twlab', {
+    timeout: 900_000,
+  }, () => {
     const dir = fs.realpathSync(tmpDir('clone'));
     const repo = path.join(dir, 'twlab');
     const cache = path.join(dir, 'npm-cache');
@@ -47,7 +57,9 @@ describe.skipIf(!canClone)('a fresh clone, commands in any order', () => {
     const before = run('npx', ['twlab', 'list'], repo, env);
     expect(before.code).not.toBe(0);
     expect(before.stdout).toBe('');
-    expect(before.errLines).toEqual([`twlab: not installed yet; run \`npm install\` in ${repo} first (it installs the dependencies and builds twlab)`]);
+    expect(before.errLines).toEqual([
+      `twlab: not installed yet; run \`npm install\` in ${repo} first (it installs the dependencies and builds twlab)`,
+    ]);
     // npx's cache entry for this clone is whole (the half-made one of issue 23 had no package.json)
     expect(fs.existsSync(path.join(npxDir(cache, repo), 'package.json'))).toBe(true);
     // and the machine's own cache has none

@@ -13,14 +13,16 @@ const TCP = [
   '  sl  local_address rem_address   st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode',
   '   0: 010200C0:1C20 020200C0:B798 06 00000000:00000000 03:00001770 00000000     0        0 0 3 0000000000000000',
 ].join('\n');
-const TCP6 = '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
+const TCP6 =
+  '  sl  local_address                         remote_address                        st tx_queue rx_queue tr tm->when retrnsmt   uid  timeout inode\n';
 const SNMP = 'Tcp: RtoAlgorithm ActiveOpens\nTcp: 1 7\n';
 const NETSTAT = 'TcpExt: PAWSEstab TWRecycled\nTcpExt: 2 0\n';
 
 function procDir(files: Record<string, string | null>): string {
   const dir = tmpDir('proc');
   for (const [name, text] of Object.entries(files)) {
-    if (text === null) fs.mkdirSync(path.join(dir, name)); // a directory where the file should be: EISDIR
+    if (text === null)
+      fs.mkdirSync(path.join(dir, name)); // a directory where the file should be: EISDIR
     else fs.writeFileSync(path.join(dir, name), text);
   }
   return dir;
@@ -29,7 +31,13 @@ function procDir(files: Record<string, string | null>): string {
 describe('the socket table', () => {
   it('reads a TIME_WAIT entry with its timer', () => {
     const [e] = socketTable(procDir({ tcp: TCP, tcp6: TCP6 }));
-    expect(e).toMatchObject({ state: 'TIME_WAIT', local: { address: '192.0.2.1', port: 7200 }, remote: { address: '192.0.2.2', port: 47000 }, timer: 'time-wait', timerMs: 60_000 });
+    expect(e).toMatchObject({
+      state: 'TIME_WAIT',
+      local: { address: '192.0.2.1', port: 7200 },
+      remote: { address: '192.0.2.2', port: 47000 },
+      timer: 'time-wait',
+      timerMs: 60_000,
+    });
   });
   it('an unreadable table is an error naming the file, not an empty table', () => {
     const missing = procDir({ tcp6: TCP6 });
@@ -51,7 +59,12 @@ describe('the socket table', () => {
 
 describe('the counters', () => {
   it('reads header/value pairs', () => {
-    expect(counters(procDir({ snmp: SNMP, netstat: NETSTAT }))).toEqual({ 'Tcp.RtoAlgorithm': 1, 'Tcp.ActiveOpens': 7, 'TcpExt.PAWSEstab': 2, 'TcpExt.TWRecycled': 0 });
+    expect(counters(procDir({ snmp: SNMP, netstat: NETSTAT }))).toEqual({
+      'Tcp.RtoAlgorithm': 1,
+      'Tcp.ActiveOpens': 7,
+      'TcpExt.PAWSEstab': 2,
+      'TcpExt.TWRecycled': 0,
+    });
   });
   it('an unreadable file is an error naming it, never {}', () => {
     const dir = procDir({ snmp: SNMP });
@@ -74,6 +87,13 @@ describe('the counters', () => {
   });
   it("this process's namespace has the counters the labs need", () => {
     const c = counters();
-    for (const name of ['TcpExt.PAWSEstab', 'TcpExt.TCPChallengeACK', 'TcpExt.TCPTimeWaitOverflow', 'TcpExt.TWRecycled', 'TcpExt.TCPAbortOnClose']) expect(c, name).toHaveProperty([name]);
+    for (const name of [
+      'TcpExt.PAWSEstab',
+      'TcpExt.TCPChallengeACK',
+      'TcpExt.TCPTimeWaitOverflow',
+      'TcpExt.TWRecycled',
+      'TcpExt.TCPAbortOnClose',
+    ])
+      expect(c, name).toHaveProperty([name]);
   });
 });

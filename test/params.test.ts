@@ -1,11 +1,17 @@
 // Lab parameters: parsing, defaults, and `--set` across the labs of one run.
 import { describe, expect, it } from 'vitest';
-import { formatJson } from '../src/lab/json';
-import { describeParam, ParamError, parseParam, resolveParams, splitAssignment, type ParamSpec } from '../src/lab/params';
+import { formatJson } from '../src/lab/api/json';
+import { describeParam, ParamError, parseParam, resolveParams, splitAssignment, type ParamSpec } from '../src/lab/api/params';
 
 const LINGER: ParamSpec = { name: 'linger', kind: 'int', default: 3, min: 0, max: 600, unit: 'seconds', help: 'SO_LINGER seconds' };
 const TS: ParamSpec = { name: 'timestamps', kind: 'bool', default: true, help: 'TCP timestamps' };
-const RST: ParamSpec = { name: 'rst', kind: 'enum', default: 'in-window', choices: ['in-window', 'out-of-window'], help: 'where the RST lands' };
+const RST: ParamSpec = {
+  name: 'rst',
+  kind: 'enum',
+  default: 'in-window',
+  choices: ['in-window', 'out-of-window'],
+  help: 'where the RST lands',
+};
 const PROTOS: ParamSpec = { name: 'protocols', kind: 'list', default: ['tcp', 'udp'], choices: ['tcp', 'udp'], help: 'protocols' };
 
 describe('parseParam', () => {

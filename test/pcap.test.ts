@@ -13,7 +13,17 @@ import { removeTmpDirs, tmpDir } from './helpers';
 afterAll(removeTmpDirs);
 
 function tcp(src: string, dst: string, sp: number, dp: number, s: number, a: number, f: string, payload = ''): Uint8Array {
-  return emitTcpFrame(src, dst, { srcPort: sp, dstPort: dp, seq: seq(s), ack: seq(a), flags: flags(f), window: 512, urgent: 0, options: [], payload: Buffer.from(payload) });
+  return emitTcpFrame(src, dst, {
+    srcPort: sp,
+    dstPort: dp,
+    seq: seq(s),
+    ack: seq(a),
+    flags: flags(f),
+    window: 512,
+    urgent: 0,
+    options: [],
+    payload: Buffer.from(payload),
+  });
 }
 
 function handshakeCapture(): { file: string; dir: string } {
@@ -52,9 +62,30 @@ function blk(o: Order, type: number, body: Buffer): Buffer {
 const opt = (o: Order, code: number, value: Buffer): Buffer => Buffer.concat([w16(o, code), w16(o, value.length), padded(value)]);
 const shb = (o: Order): Buffer => blk(o, 0x0a0d0d0a, Buffer.concat([w32(o, 0x1a2b3c4d), w16(o, 1), w16(o, 0), Buffer.alloc(8, 0xff)]));
 const idb = (o: Order, linkType: number, tsresol?: number): Buffer =>
-  blk(o, 1, Buffer.concat([w16(o, linkType), w16(o, 0), w32(o, 262144), ...(tsresol === undefined ? [] : [opt(o, 9, Buffer.of(tsresol)), Buffer.alloc(4)])]));
+  blk(
+    o,
+    1,
+    Buffer.concat([
+      w16(o, linkType),
+      w16(o, 0),
+      w32(o, 262144),
+      ...(tsresol === undefined ? [] : [opt(o, 9, Buffer.of(tsresol)), Buffer.alloc(4)]),
+    ]),
+  );
 const epb = (o: Order, iface: number, high: number, low: number, data: Buffer, comment?: string): Buffer =>
-  blk(o, 6, Buffer.concat([w32(o, iface), w32(o, high), w32(o, low), w32(o, data.length), w32(o, data.length), padded(data), ...(comment ? [opt(o, 1, Buffer.from(comment)), Buffer.alloc(4)] : [])]));
+  blk(
+    o,
+    6,
+    Buffer.concat([
+      w32(o, iface),
+      w32(o, high),
+      w32(o, low),
+      w32(o, data.length),
+      w32(o, data.length),
+      padded(data),
+      ...(comment ? [opt(o, 1, Buffer.from(comment)), Buffer.alloc(4)] : []),
+    ]),
+  );
 const spb = (o: Order, data: Buffer): Buffer => blk(o, 3, Buffer.concat([w32(o, data.length), padded(data)]));
 const pcapng = (_o: Order, blocks: Buffer[]): Buffer => Buffer.concat(blocks);
 
@@ -100,24 +131,62 @@ describe('pcapng', () => {
     const file = pcapng('le', [shb('le'), idb('le', 101), epb('le', 0, 0, 1, Buffer.from(syn)), second]);
     const cut = parsePcap(file.subarray(0, file.length - 10), 'cut.pcapng');
     expect(cut.records).toHaveLength(1);
-    expect(cut.warnings).toEqual([`cut.pcapng: frame 2 truncated at byte ${file.length - second.length} (${second.length - 10} of ${second.length} bytes); showing the 1 whole frame before it`]);
+    expect(cut.warnings).toEqual([
+      `cut.pcapng: frame 2 truncated at byte ${file.length - second.length} (${second.length - 10} of ${second.length} bytes); showing the 1 whole frame before it`,
+    ]);
   });
-  it('a block shorter than its type\'s fixed part, or whose two lengths disagree, is one error naming the block and its offset (never a RangeError)', () => {
+  it("a block shorter than its type's fixed part, or whose two lengths disagree, is one error naming the block and its offset (never a RangeError)", () => {
     const o = 'le';
     const head = Buffer.concat([shb(o), idb(o, 101)]);
     const frame = epb(o, 0, 0, 1, Buffer.from(syn));
     /** a block of `type` whose both length fields say `total`, filled with zeros */
-    const short = (type: number, total: number): Buffer => Buffer.concat([w32(o, type), w32(o, total), Buffer.alloc(Math.max(0, total - 12)), w32(o, total)]);
+    const short = (type: number, total: number): Buffer =>
+      Buffer.concat([w32(o, type), w32(o, total), Buffer.alloc(Math.max(0, total - 12)), w32(o, total)]);
     const cases: Array<[string, Buffer, RegExp]> = [
-      ['an enhanced packet block of 28 bytes', Buffer.concat([head, frame, short(6, 28)]), /enhanced packet block at byte \d+ is 28 bytes, shorter than its 32-byte fixed part/],
-      ['an enhanced packet block of 12 bytes', Buffer.concat([head, short(6, 12)]), /enhanced packet block at byte 48 is 12 bytes, shorter than its 32-byte fixed part/],
-      ['an obsolete packet block of 24 bytes', Buffer.concat([head, short(2, 24)]), /obsolete packet block at byte 48 is 24 bytes, shorter than its 32-byte fixed part/],
-      ['an interface description block of 16 bytes', Buffer.concat([shb(o), short(1, 16)]), /interface description block at byte 28 is 16 bytes, shorter than its 20-byte fixed part/],
-      ['a simple packet block of 12 bytes', Buffer.concat([head, short(3, 12)]), /simple packet block at byte 48 is 12 bytes, shorter than its 16-byte fixed part/],
-      ['a section header of 24 bytes', Buffer.concat([w32(o, 0x0a0d0d0a), w32(o, 24), w32(o, 0x1a2b3c4d), Buffer.alloc(12)]), /section header at byte 0 claims 24 bytes, shorter than its 28-byte fixed part/],
+      [
+        'an enhanced packet block of 28 bytes',
+        Buffer.concat([head, frame, short(6, 28)]),
+        /enhanced packet block at byte \d+ is 28 bytes, shorter than its 32-byte fixed part/,
+      ],
+      [
+        'an enhanced packet block of 12 bytes',
+        Buffer.concat([head, short(6, 12)]),
+        /enhanced packet block at byte 48 is 12 bytes, shorter than its 32-byte fixed part/,
+      ],
+      [
+        'an obsolete packet block of 24 bytes',
+        Buffer.concat([head, short(2, 24)]),
+        /obsolete packet block at byte 48 is 24 bytes, shorter than its 32-byte fixed part/,
+      ],
+      [
+        'an interface description block of 16 bytes',
+        Buffer.concat([shb(o), short(1, 16)]),
+        /interface description block at byte 28 is 16 bytes, shorter than its 20-byte fixed part/,
+      ],
+      [
+        'a simple packet block of 12 bytes',
+        Buffer.concat([head, short(3, 12)]),
+        /simple packet block at byte 48 is 12 bytes, shorter than its 16-byte fixed part/,
+      ],
+      [
+        'a section header of 24 bytes',
+        Buffer.concat([w32(o, 0x0a0d0d0a), w32(o, 24), w32(o, 0x1a2b3c4d), Buffer.alloc(12)]),
+        /section header at byte 0 claims 24 bytes, shorter than its 28-byte fixed part/,
+      ],
       ['a block of 10 bytes', Buffer.concat([head, short(4, 10)]), /block of type 0x4 at byte 48 claims 10 bytes \(not a multiple of 4\)/],
-      ['lengths that disagree', Buffer.concat([head, frame.subarray(0, frame.length - 4), w32(o, frame.length + 4)]), /enhanced packet block at byte 48: its length fields disagree \(\d+ at the start, \d+ at the end\)/],
-      ['an interface option running past its block', Buffer.concat([shb(o), blk(o, 1, Buffer.concat([w16(o, 101), w16(o, 0), w32(o, 65535), w16(o, 14), w16(o, 200), Buffer.alloc(8)]))]), /interface description block at byte 28: option 14 of 200 bytes runs past the block/],
+      [
+        'lengths that disagree',
+        Buffer.concat([head, frame.subarray(0, frame.length - 4), w32(o, frame.length + 4)]),
+        /enhanced packet block at byte 48: its length fields disagree \(\d+ at the start, \d+ at the end\)/,
+      ],
+      [
+        'an interface option running past its block',
+        Buffer.concat([
+          shb(o),
+          blk(o, 1, Buffer.concat([w16(o, 101), w16(o, 0), w32(o, 65535), w16(o, 14), w16(o, 200), Buffer.alloc(8)])),
+        ]),
+        /interface description block at byte 28: option 14 of 200 bytes runs past the block/,
+      ],
     ];
     for (const [what, bytes, message] of cases) {
       let err: unknown = null;
@@ -172,7 +241,17 @@ describe('pcap', () => {
     const { tcpHeadersLength } = await import('../src/wire/frame');
     const file = path.join(tmpDir('snapped'), 'snapped.pcap');
     const w = new PcapWriter(file);
-    const frame = emitTcpFrame('192.0.2.1', '192.0.2.2', { srcPort: 80, dstPort: 40000, seq: seq(1), ack: seq(1), flags: flags('ack'), window: 512, urgent: 0, options: [], payload: new Uint8Array(60000) });
+    const frame = emitTcpFrame('192.0.2.1', '192.0.2.2', {
+      srcPort: 80,
+      dstPort: 40000,
+      seq: seq(1),
+      ack: seq(1),
+      flags: flags('ack'),
+      window: 512,
+      urgent: 0,
+      options: [],
+      payload: new Uint8Array(60000),
+    });
     const h = tcpHeadersLength(frame)!;
     w.write(1_000_000, frame.subarray(0, h), frame.length);
     w.close();
@@ -214,7 +293,11 @@ describe('pcap', () => {
   it.each([
     ['empty file', Buffer.alloc(0), 'PCAP_TRUNCATED'],
     ['not a pcap', Buffer.from('hello, this is not a capture file'), 'PCAP_BAD_MAGIC'],
-    ['a pcapng with a bad byte-order magic', Buffer.from('0a0d0d0a1c00000011223344010000000000000000000000000000001c000000', 'hex'), 'PCAP_BAD_MAGIC'],
+    [
+      'a pcapng with a bad byte-order magic',
+      Buffer.from('0a0d0d0a1c00000011223344010000000000000000000000000000001c000000', 'hex'),
+      'PCAP_BAD_MAGIC',
+    ],
     ['a pcapng frame naming a missing interface', pcapng('le', [shb('le'), epb('le', 3, 0, 0, Buffer.alloc(20))]), 'PCAP_BAD_RECORD'],
   ])('rejects %s with a typed one-line error', (_n, bytes, code) => {
     try {
@@ -243,7 +326,14 @@ describe('pcap', () => {
   it('unwraps Ethernet captures (tcpdump -i eth0 -w)', () => {
     const ip = tcp('192.0.2.1', '192.0.2.2', 1, 2, 3, 4, 'syn');
     const eth = Buffer.concat([Buffer.alloc(12), Buffer.from([0x08, 0x00]), ip]);
-    const rows = listFrames({ format: 'pcap', linkType: LINKTYPE_ETHERNET, nanosecond: false, snaplen: 65535, warnings: [], records: [{ number: 1, timeUs: 0, data: eth, origLength: eth.length, linkType: LINKTYPE_ETHERNET }] });
+    const rows = listFrames({
+      format: 'pcap',
+      linkType: LINKTYPE_ETHERNET,
+      nanosecond: false,
+      snaplen: 65535,
+      warnings: [],
+      records: [{ number: 1, timeUs: 0, data: eth, origLength: eth.length, linkType: LINKTYPE_ETHERNET }],
+    });
     expect(rows[0]!.summary).toMatch(/^TCP \[SYN\] seq=0/);
   });
 });

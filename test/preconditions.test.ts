@@ -2,7 +2,7 @@
 // must say "not tested", name the precondition that failed and give its measured numbers —
 // never "holds" or "does not hold". All sixteen labs run at once in one namespace each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabResult } from '../src/lab/types';
+import type { LabResult } from '../src/lab/api/types';
 import { privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
@@ -38,7 +38,32 @@ const BREAK: Array<[string, string]> = [
 describe.skipIf(!run)('a precondition that cannot be met gives "not tested", with the numbers', () => {
   let results: Map<string, LabResult>;
   beforeAll(() => {
-    const r = runCli(['run', '02', '03', '04', '05', '06', '07', '08', '09', '10', '11', '12', '13', '14', '15', '16', '17', '--json', '--out', tmpDir('pre'), ...BREAK.flatMap(([s]) => ['--set', s])], { timeoutMs: 180_000 });
+    const r = runCli(
+      [
+        'run',
+        '02',
+        '03',
+        '04',
+        '05',
+        '06',
+        '07',
+        '08',
+        '09',
+        '10',
+        '11',
+        '12',
+        '13',
+        '14',
+        '15',
+        '16',
+        '17',
+        '--json',
+        '--out',
+        tmpDir('pre'),
+        ...BREAK.flatMap(([s]) => ['--set', s]),
+      ],
+      { timeoutMs: 180_000 },
+    );
     expect(r.code, r.stderr).toBe(0);
     results = new Map((JSON.parse(r.stdout) as LabResult[]).map((x) => [x.lab, x]));
   }, 200_000);
@@ -51,12 +76,20 @@ describe.skipIf(!run)('a precondition that cannot be met gives "not tested", wit
     ['04', 'T16', /the old connection used timestamps — no timestamps on local port \d+ \(timestamps=off\)/],
     ['05', 'C11', /the socket had SO_LINGER \{1,0\} — \{1,5\}/],
     ['05', 'C16', /the socket had SO_LINGER \{1,0\} — \{1,5\}/],
-    ['06', 'C18', /(data was still unsent when it ran out — 0 bytes in the send queue|close\(\) blocked until the linger time \(1 s\) ran out — \d+ ms)/],
+    [
+      '06',
+      'C18',
+      /(data was still unsent when it ran out — 0 bytes in the send queue|close\(\) blocked until the linger time \(1 s\) ran out — \d+ ms)/,
+    ],
     ['07', 'T15', /data was unread in the receive queue at close\(\) — 0 bytes unread/],
     ['08', 'T5', /(the kernel sat in FIN_WAIT2|the peer sent no FIN while the kernel waited)/],
     ['09', 'T6', /the FINs crossed \(neither acknowledges the other, in the capture\) — kernel FIN #\d+ acknowledges the peer's FIN #\d+/],
     ['10', 'T7', /more connections closed first than there were free buckets — 10 connections, tcp_max_tw_buckets=100/],
-    ['11', 'C13', /the old segment's ACK fell inside the new connection — it lies [\d.]+ MB below the new ISN: the kernel's ISN grew [\d.]+ MB between the incarnations; it had sent 0.0 MB first/],
+    [
+      '11',
+      'C13',
+      /the old segment's ACK fell inside the new connection — it lies [\d.]+ MB below the new ISN: the kernel's ISN grew [\d.]+ MB between the incarnations; it had sent 0.0 MB first/,
+    ],
     ['11', 'C14', /without TIME_WAIT an old segment was taken for new data — 0 of 3/],
     ['12', 'T9', /the kernel held the four-tuple in TIME_WAIT when the SYN came — no TIME_WAIT entry \(first_close=peer\)/],
     ['12', 'T10', /no TIME_WAIT entry \(first_close=peer\)/],
@@ -64,7 +97,11 @@ describe.skipIf(!run)('a precondition that cannot be met gives "not tested", wit
     ['14', 'T13', /no earlier probe on this connection within tcp_invalid_ratelimit \(500 ms\) — \d+ ms after the previous one/],
     ['14', 'T14', /within tcp_invalid_ratelimit/],
     ['15', 'C10', /at least 5 connections expected per socket \(for the χ² test\) — 2.5 per socket/],
-    ['16', 'C21', /both sockets were set up: setsockopt, bind\(\) \(and listen\(\)\) returned 0 — 0\.0\.0\.0:\d+ → OK, 192\.0\.2\.1:\d+ → bind EADDRINUSE/],
+    [
+      '16',
+      'C21',
+      /both sockets were set up: setsockopt, bind\(\) \(and listen\(\)\) returned 0 — 0\.0\.0\.0:\d+ → OK, 192\.0\.2\.1:\d+ → bind EADDRINUSE/,
+    ],
     ['17', 'C25', /the orphan was watched until it went \(watch 3 s\) — still FIN_WAIT1 \(\w+ timer\) after 3 s/],
   ];
   it.each(cases)('lab %s, claim %s', (lab, id, why) => {
@@ -84,8 +121,16 @@ describe.skipIf(!run)('a precondition that cannot be met gives "not tested", wit
 
   it('lab 16 without flags: the second bind() of every pair failed, whichever bound first', () => {
     for (const proto of ['udp', 'tcp']) {
-      const ts = results.get('16')!.variants.find((v) => v.name === proto)!.observations.trials as Array<{ order: string; wildcardSetup: string; specificSetup: string }>;
-      for (const t of ts) expect(t.order === 'wildcard first' ? [t.wildcardSetup, t.specificSetup] : [t.specificSetup, t.wildcardSetup], `${proto} ${t.order}`).toEqual(['OK', 'bind EADDRINUSE']);
+      const ts = results.get('16')!.variants.find((v) => v.name === proto)!.observations.trials as Array<{
+        order: string;
+        wildcardSetup: string;
+        specificSetup: string;
+      }>;
+      for (const t of ts)
+        expect(
+          t.order === 'wildcard first' ? [t.wildcardSetup, t.specificSetup] : [t.specificSetup, t.wildcardSetup],
+          `${proto} ${t.order}`,
+        ).toEqual(['OK', 'bind EADDRINUSE']);
     }
   });
 });

@@ -38,7 +38,15 @@ describe.skipIf(!run || !haveChromium)('HTML reports in a browser', () => {
     const { chromium } = await import('playwright-core');
     const browser = await chromium.launch({
       executablePath: CHROMIUM,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+      args: [
+        '--no-sandbox',
+        '--disable-gpu',
+        '--disable-quic',
+        '--no-first-run',
+        '--disable-background-networking',
+        '--disable-component-update',
+        '--disable-sync',
+      ],
     });
     try {
       const page = await browser.newPage({ viewport: { width: 1200, height: 1600 } });
@@ -68,19 +76,32 @@ describe.skipIf(!run || !haveChromium)('HTML reports in a browser', () => {
     }
   }, 60_000);
 
-  it.skipIf(!havePoppler)('printed to PDF, every ladder shows whole: every row, inside the page, no buttons, no line cut off', async () => {
-    const { chromium } = await import('playwright-core');
-    const browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'] });
-    try {
-      for (const lab of ['05-linger-zero', '09-simultaneous-close']) {
-        // A4 at 96 dpi, as printed
-        const page = await browser.newPage({ viewport: { width: 794, height: 1123 } });
-        await page.goto(`file://${path.join(out, lab, 'report.html')}`);
-        // a teacher stepped a ladder back to its first row before printing: the print still shows all
-        await page.locator('.stepper button[data-go="first"]').first().click();
-        await page.emulateMedia({ media: 'print' });
-        // in the page (the test is compiled without the DOM's types: the script is text)
-        const layout = (await page.evaluate(`(() => {
+  it.skipIf(!havePoppler)(
+    'printed to PDF, every ladder shows whole: every row, inside the page, no buttons, no line cut off',
+    async () => {
+      const { chromium } = await import('playwright-core');
+      const browser = await chromium.launch({
+        executablePath: CHROMIUM,
+        args: [
+          '--no-sandbox',
+          '--disable-gpu',
+          '--disable-quic',
+          '--no-first-run',
+          '--disable-background-networking',
+          '--disable-component-update',
+          '--disable-sync',
+        ],
+      });
+      try {
+        for (const lab of ['05-linger-zero', '09-simultaneous-close']) {
+          // A4 at 96 dpi, as printed
+          const page = await browser.newPage({ viewport: { width: 794, height: 1123 } });
+          await page.goto(`file://${path.join(out, lab, 'report.html')}`);
+          // a teacher stepped a ladder back to its first row before printing: the print still shows all
+          await page.locator('.stepper button[data-go="first"]').first().click();
+          await page.emulateMedia({ media: 'print' });
+          // in the page (the test is compiled without the DOM's types: the script is text)
+          const layout = (await page.evaluate(`(() => {
           const printed = [...document.querySelectorAll('svg.ladder')].filter((svg) => !svg.closest('details.more'));
           return {
             ladders: printed.map((svg) => ({
@@ -93,38 +114,47 @@ describe.skipIf(!run || !haveChromium)('HTML reports in a browser', () => {
             controls: [...document.querySelectorAll('.controls')].filter((c) => getComputedStyle(c).display !== 'none').length,
             output: ((document.querySelector('pre.output') || {}).textContent || '').split('\\n').filter((l) => l.trim()),
           };
-        })()`)) as { ladders: Array<{ right: number; rows: number; visible: number; labels: string[] }>; width: number; controls: number; output: string[] };
-        expect(layout.ladders.length, lab).toBeGreaterThan(0);
-        expect(layout.controls).toBe(0);
-        for (const l of layout.ladders) {
-          expect(l.visible).toBe(l.rows);
-          expect(l.right).toBeLessThanOrEqual(layout.width + 1);
+        })()`)) as {
+            ladders: Array<{ right: number; rows: number; visible: number; labels: string[] }>;
+            width: number;
+            controls: number;
+            output: string[];
+          };
+          expect(layout.ladders.length, lab).toBeGreaterThan(0);
+          expect(layout.controls).toBe(0);
+          for (const l of layout.ladders) {
+            expect(l.visible).toBe(l.rows);
+            expect(l.right).toBeLessThanOrEqual(layout.width + 1);
+          }
+          await page.screenshot({ path: path.join(out, lab, 'report-print.png'), fullPage: true });
+          const pdf = path.join(out, lab, 'report.pdf');
+          await page.pdf({ path: pdf, format: 'A4', margin: { top: '1cm', bottom: '1cm', left: '1cm', right: '1cm' } });
+          const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
+          // every drawn row's frame number and time is in the PDF: no ladder stopped at its SYN, none cut off
+          for (const l of layout.ladders) for (const label of l.labels) expect(text, `${lab}: ${label}`).toContain(label);
+          expect(text).not.toMatch(/step through|next ▶/);
+          // what the lab printed, each line to its end (a long line wraps, it is not cut)
+          for (const line of layout.output) {
+            const tail = line.trim().split(/\s+/).slice(-2).join(' ');
+            expect(text, `${lab}: ${line}`).toContain(tail);
+          }
+          // the pages as images, for people to look at
+          const shot = spawnSync('pdftoppm', ['-png', '-r', '50', '-f', '1', '-l', '3', pdf, path.join(out, lab, 'report-page')], {
+            encoding: 'utf8',
+          });
+          expect(shot.status, shot.stderr).toBe(0);
+          // (pdftoppm pads the page number to the page count's width: report-page-1.png or -01.png)
+          const first = fs.readdirSync(path.join(out, lab)).filter((f) => /^report-page-0*1\.png$/.test(f));
+          expect(first).toHaveLength(1);
+          expect(fs.statSync(path.join(out, lab, first[0]!)).size).toBeGreaterThan(10_000);
+          await page.close();
         }
-        await page.screenshot({ path: path.join(out, lab, 'report-print.png'), fullPage: true });
-        const pdf = path.join(out, lab, 'report.pdf');
-        await page.pdf({ path: pdf, format: 'A4', margin: { top: '1cm', bottom: '1cm', left: '1cm', right: '1cm' } });
-        const text = spawnSync('pdftotext', ['-layout', pdf, '-'], { encoding: 'utf8' }).stdout.replace(/\s+/g, ' ');
-        // every drawn row's frame number and time is in the PDF: no ladder stopped at its SYN, none cut off
-        for (const l of layout.ladders) for (const label of l.labels) expect(text, `${lab}: ${label}`).toContain(label);
-        expect(text).not.toMatch(/step through|next ▶/);
-        // what the lab printed, each line to its end (a long line wraps, it is not cut)
-        for (const line of layout.output) {
-          const tail = line.trim().split(/\s+/).slice(-2).join(' ');
-          expect(text, `${lab}: ${line}`).toContain(tail);
-        }
-        // the pages as images, for people to look at
-        const shot = spawnSync('pdftoppm', ['-png', '-r', '50', '-f', '1', '-l', '3', pdf, path.join(out, lab, 'report-page')], { encoding: 'utf8' });
-        expect(shot.status, shot.stderr).toBe(0);
-        // (pdftoppm pads the page number to the page count's width: report-page-1.png or -01.png)
-        const first = fs.readdirSync(path.join(out, lab)).filter((f) => /^report-page-0*1\.png$/.test(f));
-        expect(first).toHaveLength(1);
-        expect(fs.statSync(path.join(out, lab, first[0]!)).size).toBeGreaterThan(10_000);
-        await page.close();
+      } finally {
+        await browser.close();
       }
-    } finally {
-      await browser.close();
-    }
-  }, 90_000);
+    },
+    90_000,
+  );
 
   it('twlab report rebuilds them from the evidence alone', () => {
     fs.rmSync(path.join(out, 'index.html'));
@@ -134,5 +164,4 @@ describe.skipIf(!run || !haveChromium)('HTML reports in a browser', () => {
     expect(fs.existsSync(path.join(out, 'index.html'))).toBe(true);
     expect(fs.existsSync(path.join(out, '05-linger-zero', 'report.html'))).toBe(true);
   });
-
 });

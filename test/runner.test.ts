@@ -4,7 +4,22 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { CLI, FIXTURE_LABS, ROOT, assertBuilt, childrenOf, netnsOf, pidAlive, pidsMatching, privileged, processesInNetns, runCli, removeTmpDirs, tmpDir, waitFor } from './helpers';
+import {
+  CLI,
+  FIXTURE_LABS,
+  ROOT,
+  assertBuilt,
+  childrenOf,
+  netnsOf,
+  pidAlive,
+  pidsMatching,
+  privileged,
+  processesInNetns,
+  runCli,
+  removeTmpDirs,
+  tmpDir,
+  waitFor,
+} from './helpers';
 
 afterAll(removeTmpDirs);
 
@@ -32,8 +47,13 @@ async function startHold(seconds = 30): Promise<Started> {
   cli.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
   cli.stdout!.resume();
   // the lab process carries the staging path (under `out`) in its arguments
-  const inner = await waitFor('the lab process', () => pidsMatching(`${out}/.90-hold.partial`).find((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('inner.js')));
-  await waitFor('the lab to start holding', () => stderr.includes('holding') || fs.existsSync(path.join(out, `.90-hold.partial-${cli.pid}`, 'hold.pcap')));
+  const inner = await waitFor('the lab process', () =>
+    pidsMatching(`${out}/.90-hold.partial`).find((p) => fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes('lab-main.js')),
+  );
+  await waitFor(
+    'the lab to start holding',
+    () => stderr.includes('holding') || fs.existsSync(path.join(out, `.90-hold.partial-${cli.pid}`, 'hold.pcap')),
+  );
   const netns = netnsOf(inner)!;
   const helpers = childrenOf(inner);
   return { cli, inner, netns, helpers, out, stderr: () => stderr };
@@ -100,9 +120,15 @@ describe.skipIf(!run)('runner: nothing left behind', () => {
   it('a parameter with a sysctl sets it inside the lab namespace only, and the result records it', () => {
     const hostBefore = fs.readFileSync('/proc/sys/net/ipv4/tcp_fin_timeout', 'utf8').trim();
     const want = hostBefore === '7' ? '8' : '7';
-    const r = runCli(['run', '90', '--set', 'seconds=0', '--set', 'helper=off', '--set', `fin_timeout=${want}`, '--json', '--out', tmpDir('sysctl')], { env: { TWLAB_LABS_DIR: FIXTURE_LABS } });
+    const r = runCli(
+      ['run', '90', '--set', 'seconds=0', '--set', 'helper=off', '--set', `fin_timeout=${want}`, '--json', '--out', tmpDir('sysctl')],
+      { env: { TWLAB_LABS_DIR: FIXTURE_LABS } },
+    );
     expect(r.code, r.stderr).toBe(0);
-    const [res] = JSON.parse(r.stdout) as Array<{ sysctls: Record<string, string>; variants: Array<{ observations: { finTimeout: string } }> }>;
+    const [res] = JSON.parse(r.stdout) as Array<{
+      sysctls: Record<string, string>;
+      variants: Array<{ observations: { finTimeout: string } }>;
+    }>;
     expect(res!.sysctls).toEqual({ 'net.ipv4.tcp_fin_timeout': want });
     expect(res!.variants[0]!.observations.finTimeout).toBe(want);
     expect(fs.readFileSync('/proc/sys/net/ipv4/tcp_fin_timeout', 'utf8').trim()).toBe(hostBefore);
@@ -111,7 +137,25 @@ describe.skipIf(!run)('runner: nothing left behind', () => {
   it('labs run in parallel, each in its own namespace', async () => {
     const out = tmpDir('parallel');
     const t0 = Date.now();
-    const r = runCli(['run', '90', '01', '--set', 'seconds=2', '--set', 'helper=off', '--set', 'protocols=udp', '--set', 'uids=same', '--json', '--out', out], { env: { TWLAB_LABS_DIR: FIXTURE_LABS } });
+    const r = runCli(
+      [
+        'run',
+        '90',
+        '01',
+        '--set',
+        'seconds=2',
+        '--set',
+        'helper=off',
+        '--set',
+        'protocols=udp',
+        '--set',
+        'uids=same',
+        '--json',
+        '--out',
+        out,
+      ],
+      { env: { TWLAB_LABS_DIR: FIXTURE_LABS } },
+    );
     expect(r.code, r.stderr).toBe(0);
     const results = JSON.parse(r.stdout) as Array<{ lab: string; durationMs: number }>;
     expect(results.map((x) => x.lab)).toEqual(['01', '90']);

@@ -22,14 +22,32 @@ function capture(frames: Array<[number, boolean, number, number, string, string,
   const file = path.join(tmpDir('big'), 'c.pcap');
   const w = new PcapWriter(file);
   for (const [us, fromClient, s, a, f, client, port, len] of frames) {
-    w.write(T0 + us, emitTcpFrame(fromClient ? client : S, fromClient ? S : client, { srcPort: fromClient ? port : 80, dstPort: fromClient ? 80 : port, seq: seq(s >>> 0), ack: seq(a >>> 0), flags: flags(f), window: 512, urgent: 0, options: [], payload: new Uint8Array(len ?? 0) }));
+    w.write(
+      T0 + us,
+      emitTcpFrame(fromClient ? client : S, fromClient ? S : client, {
+        srcPort: fromClient ? port : 80,
+        dstPort: fromClient ? 80 : port,
+        seq: seq(s >>> 0),
+        ack: seq(a >>> 0),
+        flags: flags(f),
+        window: 512,
+        urgent: 0,
+        options: [],
+        payload: new Uint8Array(len ?? 0),
+      }),
+    );
   }
   w.close();
   return file;
 }
 
 /** A whole connection from `client:port` at time `t` µs: handshake, one data segment, an orderly close. */
-function orderly(t: number, client: string, port: number, isn = 1000): Array<[number, boolean, number, number, string, string, number, number?]> {
+function orderly(
+  t: number,
+  client: string,
+  port: number,
+  isn = 1000,
+): Array<[number, boolean, number, number, string, string, number, number?]> {
   return [
     [t, true, isn, 0, 'syn', client, port],
     [t + 10, false, 9000, isn + 1, 'syn,ack', client, port],
@@ -58,7 +76,10 @@ describe('connections forgotten once their TIME_WAIT would be over', () => {
 
     const late = capture([...orderly(0, '198.51.100.7', 40000), ...orderly(TIME_WAIT_BOUND_US + 61e6, '198.51.100.7', 40000, 50_000)]);
     const two = rows(show(late, { summary: true }));
-    expect(two.map((l) => l.trim().split(/\s+/).slice(0, 5).join(' '))).toEqual(['1 192.0.2.1:80 ↔ 198.51.100.7:40000 1', '2 192.0.2.1:80 ↔ 198.51.100.7:40000 1']);
+    expect(two.map((l) => l.trim().split(/\s+/).slice(0, 5).join(' '))).toEqual([
+      '1 192.0.2.1:80 ↔ 198.51.100.7:40000 1',
+      '2 192.0.2.1:80 ↔ 198.51.100.7:40000 1',
+    ]);
     // --conn takes the same numbers; by four-tuple it draws both, as incarnations 1 and 2 of one ladder
     expect(show(late, { conn: '2' }).join('\n')).toMatch(/SYN seq=0/);
     expect(show(late, { conn: '2' }).filter((l) => /#\d+ /.test(l))).toHaveLength(7);
@@ -95,12 +116,21 @@ describe('--conn on a connection bigger than the ladder limit', () => {
     ];
     let s = 2;
     for (let i = 0; i < 100; i++) {
-      frames.push([10 + 2 * i, true, s, 101, 'ack', '198.51.100.9', 40009, 100], [11 + 2 * i, false, 101, s + 100, 'ack', '198.51.100.9', 40009]);
+      frames.push(
+        [10 + 2 * i, true, s, 101, 'ack', '198.51.100.9', 40009, 100],
+        [11 + 2 * i, false, 101, s + 100, 'ack', '198.51.100.9', 40009],
+      );
       s += 100;
     }
-    frames.push([500, true, s, 101, 'fin,ack', '198.51.100.9', 40009], [501, false, 101, s + 1, 'fin,ack', '198.51.100.9', 40009], [502, true, s + 1, 102, 'ack', '198.51.100.9', 40009]);
+    frames.push(
+      [500, true, s, 101, 'fin,ack', '198.51.100.9', 40009],
+      [501, false, 101, s + 1, 'fin,ack', '198.51.100.9', 40009],
+      [502, true, s + 1, 102, 'ack', '198.51.100.9', 40009],
+    );
     const lines = show(capture(frames), { conn: '1', ladderLimit: 20 });
-    expect(lines[0]).toBe('(connection 1 has 206 segments, more than 20 to draw: the first 10 and the last 10 are drawn; 186 between frames #10 and #197 are left out)');
+    expect(lines[0]).toBe(
+      '(connection 1 has 206 segments, more than 20 to draw: the first 10 and the last 10 are drawn; 186 between frames #10 and #197 are left out)',
+    );
     const drawn = lines.join('\n');
     expect(drawn).toMatch(/#1 /);
     expect(drawn).toMatch(/#206 /);
@@ -113,7 +143,21 @@ describe('a summary of more connections than a spread into Math.max can take', (
   it('formats 200,000 connections', () => {
     const conns: ConnectionSummary[] = [];
     for (let i = 1; i <= 200_000; i++) {
-      conns.push({ index: i, flow: `a<>b`, endpoints: [`192.0.2.1:80`, `198.51.100.${i % 250}:${1024 + (i % 60000)}`], incarnations: 1, firstUs: 0, lastUs: 1000, segments: 3, strays: 0, retransmissions: 0, closedFirst: null, ended: 'open', timeWait: [], patterns: [] });
+      conns.push({
+        index: i,
+        flow: `a<>b`,
+        endpoints: [`192.0.2.1:80`, `198.51.100.${i % 250}:${1024 + (i % 60000)}`],
+        incarnations: 1,
+        firstUs: 0,
+        lastUs: 1000,
+        segments: 3,
+        strays: 0,
+        retransmissions: 0,
+        closedFirst: null,
+        ended: 'open',
+        timeWait: [],
+        patterns: [],
+      });
     }
     const lines = formatSummary(conns);
     expect(lines).toHaveLength(200_001);

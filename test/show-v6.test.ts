@@ -83,7 +83,7 @@ describe('twlab show on IPv6 captures made by tcpdump and dumpcap', () => {
     loopbacks = [rewrap(dir, LINKTYPE_NULL), rewrap(dir, LINKTYPE_LOOP)];
   });
 
-  it('--summary names each v6 connection\'s close pattern, whatever the link type (Ethernet, Linux cooked v1 and v2, BSD loopback, bare IP)', () => {
+  it("--summary names each v6 connection's close pattern, whatever the link type (Ethernet, Linux cooked v1 and v2, BSD loopback, bare IP)", () => {
     for (const file of [ETHERNET, SLL2, raw, ...loopbacks]) {
       const out = show([file, '--summary']);
       expectRows(out, V6_ROWS);
@@ -101,12 +101,16 @@ describe('twlab show on IPv6 captures made by tcpdump and dumpcap', () => {
     const out = show([ETHERNET, '--explain']);
     expect(out).toContain('orderly close: [2001:db8::1]:40001 closed first (FIN #');
     expect(out).toMatch(/\) and holds TIME_WAIT; \[2001:db8::2\]:5001 closed after it — see `twlab run 02`/);
-    expect(out).toMatch(/abortive close: \[2001:db8::1\]:40002 reset the connection \(#\d+\) instead of closing with FIN.*see `twlab run 05`/);
-    expect(out).toMatch(/simultaneous close: the FINs crossed \(#\d+, #\d+\): both sides pass CLOSING and hold TIME_WAIT — see `twlab run 09`/);
+    expect(out).toMatch(
+      /abortive close: \[2001:db8::1\]:40002 reset the connection \(#\d+\) instead of closing with FIN.*see `twlab run 05`/,
+    );
+    expect(out).toMatch(
+      /simultaneous close: the FINs crossed \(#\d+, #\d+\): both sides pass CLOSING and hold TIME_WAIT — see `twlab run 09`/,
+    );
     expect(out).toContain("connection refused: [2001:db8::2]:5004 answered [2001:db8::1]:40004's SYN with RST");
   });
 
-  it('the ladder of anyone\'s capture names the ends client and server (2001:db8::1 is no kernel there), endpoints in brackets, states inferred', () => {
+  it("the ladder of anyone's capture names the ends client and server (2001:db8::1 is no kernel there), endpoints in brackets, states inferred", () => {
     const lines = show([ETHERNET, '--conn', '1']).split('\n');
     expect(lines[0]).toMatch(/^\s+client\s+server$/);
     expect(lines[1]).toMatch(/^\s+\[2001:db8::1\]:40001\s+\[2001:db8::2\]:5001$/);
@@ -118,7 +122,7 @@ describe('twlab show on IPv6 captures made by tcpdump and dumpcap', () => {
     expect(lines.join('\n')).toContain('"world"');
   });
 
-  it('the simultaneous close\'s ladder: both sides pass CLOSING to TIME-WAIT', () => {
+  it("the simultaneous close's ladder: both sides pass CLOSING to TIME-WAIT", () => {
     const lines = show([SLL2, '--conn', '[2001:db8::1]:40003-[2001:db8::2]:5003']).split('\n');
     const left = lines.map((l) => /^\s+#\d+\s+[\d.]+\s+(\S+)\s+│/.exec(l)?.[1]).filter(Boolean);
     const right = lines.map((l) => /│ ([A-Z][A-Z0-9-]+)\s*$/.exec(l)?.[1]).filter(Boolean);
@@ -126,7 +130,7 @@ describe('twlab show on IPv6 captures made by tcpdump and dumpcap', () => {
     expect(right.slice(-3)).toEqual(['FIN-WAIT-1', 'CLOSING', 'TIME-WAIT']);
   });
 
-  it('twlab\'s own capture of the same frames (bare IP) names the kernel (2001:db8::1) and the peer', () => {
+  it("twlab's own capture of the same frames (bare IP) names the kernel (2001:db8::1) and the peer", () => {
     const lines = show([raw, '--conn', '2']).split('\n');
     expect(lines[0]).toMatch(/^\s+kernel\s+peer$/);
     expect(lines[1]).toMatch(/^\s+\[2001:db8::1\]:40002\s+\[2001:db8::2\]:5002$/);
@@ -137,7 +141,11 @@ describe('twlab show on IPv6 captures made by tcpdump and dumpcap', () => {
 
   it('--conn picks a v6 connection by number or four-tuple, in either order and any spelling of the address', () => {
     const byNumber = show([SLL, '--conn', '3']);
-    for (const tuple of ['[2001:db8::2]:5003-[2001:db8::1]:40003', '[2001:DB8:0:0::1]:40003 ↔ [2001:db8::0:2]:5003', '[2001:db8::1]:40003<>[2001:db8::2]:5003']) {
+    for (const tuple of [
+      '[2001:db8::2]:5003-[2001:db8::1]:40003',
+      '[2001:DB8:0:0::1]:40003 ↔ [2001:db8::0:2]:5003',
+      '[2001:db8::1]:40003<>[2001:db8::2]:5003',
+    ]) {
       expect(show([SLL, '--conn', tuple])).toBe(byNumber);
     }
     expect(byNumber).toMatch(/\[2001:db8::1\]:40003\s+\[2001:db8::2\]:5003/);
@@ -153,7 +161,7 @@ describe('twlab show on IPv6 captures made by tcpdump and dumpcap', () => {
     expect(bad.stderr).toMatch(/^twlab: --conn takes .*\[2001:db8::1\]:80-\[2001:db8::2\]:40000.*\n$/);
   });
 
-  it('--list shows both families\' endpoints, anyone\'s capture with no kernel side', () => {
+  it("--list shows both families' endpoints, anyone's capture with no kernel side", () => {
     const lines = show([SLL, '--list']).split('\n').filter(Boolean);
     expect(lines).toHaveLength(1 + readPcap(SLL).records.length);
     expect(lines[1]).toMatch(/^\s+1\s+0\.000000\s+→\s+\[2001:db8::1\]:40001\s+→\s+\[2001:db8::2\]:5001\s+TCP \[SYN\] seq=0 /);
@@ -163,7 +171,9 @@ describe('twlab show on IPv6 captures made by tcpdump and dumpcap', () => {
 
   it('ladders of v6 connections fit 80 columns', () => {
     for (const file of [ETHERNET, SLL, raw]) {
-      const wide = show([file]).split('\n').filter((l) => [...l].length > 80);
+      const wide = show([file])
+        .split('\n')
+        .filter((l) => [...l].length > 80);
       expect(wide).toEqual([]);
     }
   });
@@ -179,7 +189,21 @@ describe('IPv6 text in the renderers', () => {
   });
 
   it('the summary\'s "ended" names a side by its whole endpoint (…:5000 is not the start of …:50000)', () => {
-    const c = { index: 1, flow: '', endpoints: ['[2001:db8::1]:5000', '[2001:db8::1]:50000'] as [string, string], incarnations: 1, firstUs: 0, lastUs: 0, segments: 3, strays: 0, retransmissions: 0, closedFirst: null, ended: 'RST from [2001:db8::1]:50000', timeWait: [], patterns: [] };
+    const c = {
+      index: 1,
+      flow: '',
+      endpoints: ['[2001:db8::1]:5000', '[2001:db8::1]:50000'] as [string, string],
+      incarnations: 1,
+      firstUs: 0,
+      lastUs: 0,
+      segments: 3,
+      strays: 0,
+      retransmissions: 0,
+      closedFirst: null,
+      ended: 'RST from [2001:db8::1]:50000',
+      timeWait: [],
+      patterns: [],
+    };
     expect(formatSummary([c])[1]).toMatch(/ RST from right /);
   });
 });
@@ -193,9 +217,35 @@ describe.skipIf(!tshark)('the annotated pcapng of a v6 capture', () => {
     const file = readPcap(SLL);
     const flows = analyzeTcp(file);
     const commented = writeAnnotated(file, flows, out);
-    const t = spawnSync('tshark', ['-r', out, '-T', 'fields', '-E', 'separator=|', '-e', 'frame.number', '-e', 'ipv6.src', '-e', 'ip.src', '-e', 'tcp.srcport', '-e', 'tcp.flags.str', '-e', 'frame.comment'], { encoding: 'utf8' });
+    const t = spawnSync(
+      'tshark',
+      [
+        '-r',
+        out,
+        '-T',
+        'fields',
+        '-E',
+        'separator=|',
+        '-e',
+        'frame.number',
+        '-e',
+        'ipv6.src',
+        '-e',
+        'ip.src',
+        '-e',
+        'tcp.srcport',
+        '-e',
+        'tcp.flags.str',
+        '-e',
+        'frame.comment',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(t.status, t.stderr).toBe(0);
-    const rows = t.stdout.trim().split('\n').map((l) => l.split('|'));
+    const rows = t.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split('|'));
     expect(rows).toHaveLength(file.records.length);
     expect(rows.filter((r) => r[5])).toHaveLength(commented);
     const comment = (re: RegExp): string[][] => rows.filter((r) => re.test(r[5] ?? ''));
@@ -230,11 +280,15 @@ if (run && !makers && process.env.CI) throw new Error('tcpdump, dumpcap, python3
 describe.skipIf(!run || !makers)('the v6 fixtures made again (make.sh)', () => {
   it('a capture made now reads as the committed one: v6 and v4 connections, orderly, abortive and refused', () => {
     const dir = tmpDir('show-v6-make');
-    const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'sh', path.join(FIXTURES, 'make.sh'), dir], { encoding: 'utf8', timeout: 60_000 });
+    const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'sh', path.join(FIXTURES, 'make.sh'), dir], {
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
     expect(r.status, r.stderr + r.stdout).toBe(0);
     // the kernel's own table while it ran: the client of the orderly close in TIME-WAIT, over v6
     expect(r.stdout).toMatch(/TIME-WAIT\s+0\s+0\s+\[2001:db8::1\]:40001\s+\[2001:db8::2\]:5001\s+timer:\(timewait,/);
-    for (const f of ['v6-lo-ethernet.pcap', 'mixed-any-sll.pcap', 'v6-any-sll2.pcapng']) expect(fs.statSync(path.join(dir, f)).size).toBeGreaterThan(1000);
+    for (const f of ['v6-lo-ethernet.pcap', 'mixed-any-sll.pcap', 'v6-any-sll2.pcapng'])
+      expect(fs.statSync(path.join(dir, f)).size).toBeGreaterThan(1000);
     const out = show([path.join(dir, 'mixed-any-sll.pcap'), '--summary']);
     expectRows(out, [V6_ROWS[0]!, V6_ROWS[1]!, V6_ROWS[3]!, ...V4_ROWS]);
   });

@@ -18,7 +18,22 @@ interface Capture {
 }
 
 function capture(dir: string, precision: 'micro' | 'nano'): Capture {
-  const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', 'unshare', '--net', '--', process.execPath, path.join(DIST, 'test', 'ns', 'kernel-captures.js'), dir, precision], { encoding: 'utf8', timeout: 60_000 });
+  const r = spawnSync(
+    'setpriv',
+    [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      'unshare',
+      '--net',
+      '--',
+      process.execPath,
+      path.join(DIST, 'test', 'ns', 'kernel-captures.js'),
+      dir,
+      precision,
+    ],
+    { encoding: 'utf8', timeout: 60_000 },
+  );
   expect(r.status, r.stderr).toBe(0);
   return JSON.parse(r.stdout.trim().split('\n').pop()!) as Capture;
 }
@@ -52,15 +67,22 @@ describe.skipIf(!run || !tools)('twlab show on tcpdump captures of kernel-to-ker
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toBe('');
     const p = micro.ports;
-    expect(connection(r.stdout, p.orderly)).toMatch(/FIN\/FIN .* orderly close\n.*orderly close: 127\.0\.0\.1:\d+ closed first .* holds TIME_WAIT.*twlab run 02/);
+    expect(connection(r.stdout, p.orderly)).toMatch(
+      /FIN\/FIN .* orderly close\n.*orderly close: 127\.0\.0\.1:\d+ closed first .* holds TIME_WAIT.*twlab run 02/,
+    );
     expect(connection(r.stdout, p.abort)).toMatch(/RST from left .* abortive close\n.*instead of closing with FIN.*twlab run 05/);
     expect(connection(r.stdout, p.refused)).toMatch(/connection refused\n.*127\.0\.0\.1:9003 answered .*SYN with RST: nothing listening/);
     expect(connection(r.stdout, p.unread)).toMatch(/closed with received data unread.*twlab run 07/);
-    expect(connection(r.stdout, p.reuse)).toMatch(/\s2\s+RST from left.*orderly close; four-tuple reused by the side in TIME_WAIT; abortive close[\s\S]*twlab run 04/);
+    expect(connection(r.stdout, p.reuse)).toMatch(
+      /\s2\s+RST from left.*orderly close; four-tuple reused by the side in TIME_WAIT; abortive close[\s\S]*twlab run 04/,
+    );
   });
 
   it('a nanosecond pcap and a pcapng made by editcap read as the same connections', () => {
-    const summary = (file: string): string => runCli(['show', file, '--summary']).stdout.replace(/127\.0\.0\.1:\d{5}/g, 'client').replace(/\d+\.\d{3} s/g, 't');
+    const summary = (file: string): string =>
+      runCli(['show', file, '--summary'])
+        .stdout.replace(/127\.0\.0\.1:\d{5}/g, 'client')
+        .replace(/\d+\.\d{3} s/g, 't');
     const a = summary(micro.file);
     expect(summary(nano.file)).toBe(a);
     expect(summary(pcapng)).toBe(a);
@@ -75,7 +97,9 @@ describe.skipIf(!run || !tools)('twlab show on tcpdump captures of kernel-to-ker
     expect(byNumber.code, byNumber.stderr).toBe(0);
     expect(byNumber.stdout).toMatch(/127\.0\.0\.1:9003/);
     expect(byNumber.stdout).not.toMatch(/127\.0\.0\.1:9001/);
-    const orderly = runCli(['show', micro.file, '--summary']).stdout.split('\n').find((l) => l.includes(':9001 '))!;
+    const orderly = runCli(['show', micro.file, '--summary'])
+      .stdout.split('\n')
+      .find((l) => l.includes(':9001 '))!;
     const tuple = /(127\.0\.0\.1:\d+) ↔ (127\.0\.0\.1:\d+)/.exec(orderly)!;
     const byTuple = runCli(['show', micro.file, '--conn', `${tuple[2]}-${tuple[1]}`]);
     expect(byTuple.code, byTuple.stderr).toBe(0);

@@ -87,7 +87,8 @@ describe('whole connections', () => {
     c.end();
     srv.conns[0]!.end();
     clock.advance(50);
-    for (const conn of [c, srv.conns[0]!]) expect(conn.history.map((h) => h.state).slice(-3)).toEqual(['FIN-WAIT-1', 'CLOSING', 'TIME-WAIT']);
+    for (const conn of [c, srv.conns[0]!])
+      expect(conn.history.map((h) => h.state).slice(-3)).toEqual(['FIN-WAIT-1', 'CLOSING', 'TIME-WAIT']);
   });
 
   it('1 MB each way with 5 % loss and reordering in both directions arrives intact', () => {
@@ -118,11 +119,17 @@ describe('whole connections', () => {
 });
 
 describe('segments for no connection (RFC 9293 §3.10.7.1–2)', () => {
-  function probe(stack: TcpStack, clock: VirtualClock, lb: ReturnType<typeof memoryLink>[1], seg: Parameters<typeof emitTcpFrame>[2]): string[] {
+  function probe(
+    stack: TcpStack,
+    clock: VirtualClock,
+    lb: ReturnType<typeof memoryLink>[1],
+    seg: Parameters<typeof emitTcpFrame>[2],
+  ): string[] {
     const replies: string[] = [];
     const off = lb.onFrame((f) => {
       const s = parseFrame(f);
-      if (!isWireError(s) && s.kind === 'tcp') replies.push(`${formatFlags(s.tcp.flags)} seq=${s.tcp.seq} ack=${s.tcp.flags.ack ? s.tcp.ack : '-'}`);
+      if (!isWireError(s) && s.kind === 'tcp')
+        replies.push(`${formatFlags(s.tcp.flags)} seq=${s.tcp.seq} ack=${s.tcp.flags.ack ? s.tcp.ack : '-'}`);
     });
     lb.send(emitTcpFrame(B, A, seg));
     clock.advance(5);
@@ -130,7 +137,17 @@ describe('segments for no connection (RFC 9293 §3.10.7.1–2)', () => {
     void stack;
     return replies;
   }
-  const base = { srcPort: 4000, dstPort: 9, seq: seq(100), ack: seq(0), flags: NO_FLAGS, window: 1000, urgent: 0, options: [], payload: new Uint8Array(3) };
+  const base = {
+    srcPort: 4000,
+    dstPort: 9,
+    seq: seq(100),
+    ack: seq(0),
+    flags: NO_FLAGS,
+    window: 1000,
+    urgent: 0,
+    options: [],
+    payload: new Uint8Array(3),
+  };
 
   it('CLOSED: a segment without ACK draws RST,ACK <SEQ=0><ACK=SEG.SEQ+SEG.LEN>', () => {
     const { server, clock, lb } = pair();
@@ -145,7 +162,11 @@ describe('segments for no connection (RFC 9293 §3.10.7.1–2)', () => {
     const { server, clock, lb } = pair();
     let tsOut: TcpOption | undefined;
     server.onSegment((e) => e.direction === 'out' && (tsOut = e.tcp.options.find((o) => o.kind === 'timestamps')));
-    const withTs = { ...base, flags: flags('syn'), options: [{ kind: 'nop' as const }, { kind: 'nop' as const }, { kind: 'timestamps' as const, tsval: 4242, tsecr: 0 }] };
+    const withTs = {
+      ...base,
+      flags: flags('syn'),
+      options: [{ kind: 'nop' as const }, { kind: 'nop' as const }, { kind: 'timestamps' as const, tsval: 4242, tsecr: 0 }],
+    };
     expect(probe(server, clock, lb, withTs)).toEqual(['RST,ACK seq=0 ack=104']);
     expect(tsOut).toMatchObject({ kind: 'timestamps', tsecr: 4242 });
   });
@@ -192,7 +213,11 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
   }
   it('a SYN above the old sequence space opens a new incarnation', () => {
     const { clock, client, s, srv } = timeWaitOnServer({ timestamps: false });
-    const c2 = client.connect({ local: { address: B, port: 5555 }, remote: { address: A, port: 80 }, tcb: { isn: seqAdd(s.tcb.rcvNxt, 100_000) } });
+    const c2 = client.connect({
+      local: { address: B, port: 5555 },
+      remote: { address: A, port: 80 },
+      tcb: { isn: seqAdd(s.tcb.rcvNxt, 100_000) },
+    });
     clock.advance(20);
     expect(c2.state).toBe('ESTABLISHED');
     expect(srv.conns).toHaveLength(2);
@@ -205,7 +230,11 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
     client.connect({ local: { address: B, port: 5555 }, remote: { address: A, port: 80 }, tcb: { isn: seqAdd(s.tcb.rcvNxt, 100_000) } });
     clock.advance(20);
     const synAck = out.find((e) => e.tcp.flags.syn)!;
-    expect([formatFlags(synAck.tcp.flags), synAck.tcp.seq, synAck.tcp.ack]).toEqual(['SYN,ACK', seqAdd(oldSndNxt, 65537), seqAdd(s.tcb.rcvNxt, 100_000 + 1)]);
+    expect([formatFlags(synAck.tcp.flags), synAck.tcp.seq, synAck.tcp.ack]).toEqual([
+      'SYN,ACK',
+      seqAdd(oldSndNxt, 65537),
+      seqAdd(s.tcb.rcvNxt, 100_000 + 1),
+    ]);
     expect(s.history.map((h) => h.state).slice(-2)).toEqual(['TIME-WAIT', 'CLOSED']);
     expect(s.resetReason).toBe('reincarnated');
   });
@@ -218,7 +247,11 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
     });
     const lastOld = s.tcb.tsOffset + clock.now();
     clock.advance(1);
-    const c2 = client.connect({ local: { address: B, port: 5555 }, remote: { address: A, port: 80 }, tcb: { isn: seqAdd(s.tcb.rcvNxt, -100_000) } });
+    const c2 = client.connect({
+      local: { address: B, port: 5555 },
+      remote: { address: A, port: 80 },
+      tcb: { isn: seqAdd(s.tcb.rcvNxt, -100_000) },
+    });
     clock.advance(20);
     expect(c2.state).toBe('ESTABLISHED');
     const s2 = srv.conns[1]!;
@@ -227,12 +260,24 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
     for (const v of tsvals) expect(v - lastOld).toBeGreaterThan(0);
   });
   it('with timestamps, an equal TSval and a higher sequence number take over too (RFC 6191 §2); equal and lower draws the TIME-WAIT ACK', () => {
-    for (const [offset, want] of [[100_000, 'SYN,ACK'], [-100_000, 'ACK']] as const) {
+    for (const [offset, want] of [
+      [100_000, 'SYN,ACK'],
+      [-100_000, 'ACK'],
+    ] as const) {
       const { clock, client, server, s } = timeWaitOnServer({ timestamps: true });
       const replies: string[] = [];
-      server.onSegment((e) => e.direction === 'out' && replies.push(`${formatFlags(e.tcp.flags)} ${e.tcp.seq === seqAdd(s.tcb.sndNxt, 65537) ? 'iss=old+65537' : ''}`.trim()));
+      server.onSegment(
+        (e) =>
+          e.direction === 'out' &&
+          replies.push(`${formatFlags(e.tcp.flags)} ${e.tcp.seq === seqAdd(s.tcb.sndNxt, 65537) ? 'iss=old+65537' : ''}`.trim()),
+      );
       const tuple = { local: { address: B, port: 5555 }, remote: { address: A, port: 80 } };
-      client.sendSegment(tuple, { seq: seqAdd(s.tcb.rcvNxt, offset), flags: flags('syn'), window: 1000, options: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: s.tcb.tsRecent!, tsecr: 0 }] });
+      client.sendSegment(tuple, {
+        seq: seqAdd(s.tcb.rcvNxt, offset),
+        flags: flags('syn'),
+        window: 1000,
+        options: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: s.tcb.tsRecent!, tsecr: 0 }],
+      });
       clock.advance(5);
       expect(replies).toEqual([want === 'SYN,ACK' ? 'SYN,ACK iss=old+65537' : 'ACK']);
     }
@@ -240,7 +285,11 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
   it('a SYN below it (no timestamps) draws an ACK from TIME-WAIT; the client answers RST, which kills the TIME-WAIT (RFC 1337 hazard H1)', () => {
     const { clock, client, s, srv, log } = timeWaitOnServer({ timestamps: false });
     log.length = 0;
-    const c2 = client.connect({ local: { address: B, port: 5555 }, remote: { address: A, port: 80 }, tcb: { isn: seqAdd(s.tcb.rcvNxt, -100_000), synRetries: 0 } });
+    const c2 = client.connect({
+      local: { address: B, port: 5555 },
+      remote: { address: A, port: 80 },
+      tcb: { isn: seqAdd(s.tcb.rcvNxt, -100_000), synRetries: 0 },
+    });
     clock.advance(20);
     expect(log).toEqual(['B SYN len=0', 'A ACK len=0', 'B RST len=0']);
     expect(srv.conns).toHaveLength(1);
@@ -250,7 +299,11 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
   it('with rfc1337 on, the RST is ignored and TIME-WAIT survives', () => {
     const { clock, client, s, log } = timeWaitOnServer({ timestamps: false, rfc1337: true });
     log.length = 0;
-    client.connect({ local: { address: B, port: 5555 }, remote: { address: A, port: 80 }, tcb: { isn: seqAdd(s.tcb.rcvNxt, -100_000), synRetries: 0, rfc1337: false } });
+    client.connect({
+      local: { address: B, port: 5555 },
+      remote: { address: A, port: 80 },
+      tcb: { isn: seqAdd(s.tcb.rcvNxt, -100_000), synRetries: 0, rfc1337: false },
+    });
     clock.advance(20);
     expect(log).toEqual(['B SYN len=0', 'A ACK len=0', 'B RST len=0']);
     expect(s.state).toBe('TIME-WAIT');
@@ -258,7 +311,7 @@ describe('TIME-WAIT and a new SYN on the same four-tuple (RFC 9293 §3.10.7.4, R
 });
 
 describe('the stack picks, the TCB is given (RFC 6528, RFC 7323 §5.4)', () => {
-  it('no Math.random: ISNs and timestamp offsets come from the stack\'s injected generator and clock', () => {
+  it("no Math.random: ISNs and timestamp offsets come from the stack's injected generator and clock", () => {
     const spy = vi.spyOn(Math, 'random');
     try {
       const isns = (seed: number): number[] => {
@@ -278,7 +331,7 @@ describe('the stack picks, the TCB is given (RFC 6528, RFC 7323 §5.4)', () => {
       expect(isns(1)).toEqual([first, second, offset]); // the same generator, the same numbers
       expect(isns(7)).not.toEqual([first, second, offset]);
       // RFC 6528: a clock of 4 µs ticks under a keyed hash of the four-tuple: 2 s later, 500,000 higher
-      expect(((second! - first!) >>> 0)).toBe(500_000);
+      expect((second! - first!) >>> 0).toBe(500_000);
       expect(spy).not.toHaveBeenCalled();
     } finally {
       spy.mockRestore();
@@ -297,7 +350,9 @@ describe('addresses', () => {
     clock.advance(10);
     expect(c.state).toBe('ESTABLISHED');
     expect(c.tuple.local.address).toBe('2001:db8::2');
-    expect(client.connection({ local: { address: '2001:db8:0::2', port: c.tuple.local.port }, remote: { address: '2001:db8::1', port: 80 } })).toBe(c);
+    expect(
+      client.connection({ local: { address: '2001:db8:0::2', port: c.tuple.local.port }, remote: { address: '2001:db8::1', port: 80 } }),
+    ).toBe(c);
     expect(srv.conns[0]!.tcb.peerMss).toBe(1440); // IPv6: MTU 1500 − 60
   });
 });
@@ -318,7 +373,7 @@ describe('batches of frames (a TUN read that drained several)', () => {
     pump(): number {
       const batch = this.queue;
       this.queue = [];
-      batch.forEach((f, i) => this.#ls.forEach((l) => l(f, 0, i < batch.length - 1)));
+      for (const [i, f] of batch.entries()) for (const l of this.#ls) l(f, 0, i < batch.length - 1);
       return batch.length;
     }
   }
@@ -406,7 +461,14 @@ describe('scripting hooks', () => {
     const s = srv.conns[0]!;
     const pointers: number[] = [];
     s.onUrgent((p) => pointers.push((p - s.tcb.irs) >>> 0));
-    client.sendSegment(c.tuple, { seq: c.tcb.sndNxt, ack: c.tcb.rcvNxt, flags: flags('urg,psh,ack'), urgent: 2, window: 1000, payload: new TextEncoder().encode('!!rest') });
+    client.sendSegment(c.tuple, {
+      seq: c.tcb.sndNxt,
+      ack: c.tcb.rcvNxt,
+      flags: flags('urg,psh,ack'),
+      urgent: 2,
+      window: 1000,
+      payload: new TextEncoder().encode('!!rest'),
+    });
     clock.advance(10);
     expect(pointers).toEqual([3]); // relative: the byte after the two urgent ones
     expect(s.received).toBe(6);
@@ -430,10 +492,17 @@ describe('scripting hooks', () => {
     accept(server, 80);
     const seen: SegmentEvent[] = [];
     client.onSegment((e) => e.direction === 'out' && seen.push(e));
-    client.connect({ local: { address: B }, remote: { address: A, port: 80 }, tcb: { isn: 123456, timestamps: false, wscale: 3, mss: 1000, sackPermitted: false } });
+    client.connect({
+      local: { address: B },
+      remote: { address: A, port: 80 },
+      tcb: { isn: 123456, timestamps: false, wscale: 3, mss: 1000, sackPermitted: false },
+    });
     clock.advance(5);
     expect(seen[0]!.tcp.seq).toBe(123456);
-    expect(seen[0]!.tcp.options.filter((o) => o.kind !== 'nop')).toEqual([{ kind: 'mss', value: 1000 }, { kind: 'wscale', shift: 3 }]);
+    expect(seen[0]!.tcp.options.filter((o) => o.kind !== 'nop')).toEqual([
+      { kind: 'mss', value: 1000 },
+      { kind: 'wscale', shift: 3 },
+    ]);
   });
 
   it('stop reading: the window shrinks to zero and the sender stalls; resume: it drains', () => {
@@ -515,7 +584,10 @@ describe('scripting hooks', () => {
     const { clock, server, client } = pair();
     const seen: string[] = [];
     server.onSegment((e) => e.direction === 'in' && seen.push(`${formatFlags(e.tcp.flags)} ${e.tcp.seq} ${e.tcp.window}`));
-    client.sendSegment({ local: { address: B, port: 1234 }, remote: { address: A, port: 4321 } }, { seq: seq(42), flags: flags('fin,psh'), window: 7, payload: new Uint8Array(2) });
+    client.sendSegment(
+      { local: { address: B, port: 1234 }, remote: { address: A, port: 4321 } },
+      { seq: seq(42), flags: flags('fin,psh'), window: 7, payload: new Uint8Array(2) },
+    );
     clock.advance(5);
     expect(seen).toEqual(['FIN,PSH 42 7']);
   });

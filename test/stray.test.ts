@@ -3,8 +3,8 @@
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { LabResult } from '../src/lab/types';
+import { afterAll, describe, expect, it } from 'vitest';
+import type { LabResult } from '../src/lab/api/types';
 import { CLI, privileged, removeTmpDirs, runCli, tmpDir } from './helpers';
 
 afterAll(removeTmpDirs);
@@ -18,7 +18,8 @@ function runLabs(args: string[]): Map<string, LabResult> {
 }
 
 const verdicts = (r: LabResult): Record<string, string> => Object.fromEntries(r.claims.map((c) => [c.id, c.verdict]));
-const obs = (r: LabResult, v: string): Record<string, unknown> => (r.variants.find((x) => x.name === v)!.observations.trials as Array<Record<string, unknown>>)[0]!;
+const obs = (r: LabResult, v: string): Record<string, unknown> =>
+  (r.variants.find((x) => x.name === v)!.observations.trials as Array<Record<string, unknown>>)[0]!;
 
 describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome turns on', () => {
   it('twlab show marks the old segment as stray in the new incarnation', () => {
@@ -69,11 +70,14 @@ describe.skipIf(!run)('lab 11: stray segments, and the parameters the outcome tu
     }
     // rfc1337=1 is now the main variant: its TIME_WAIT survives the RST
     expect(flipped.get('13')!.variants[0]!.name).toBe('rfc1337-1');
-    for (const t of flipped.get('13')!.variants[0]!.observations.trials as Array<{ timeWaitAfterRst: boolean }>) expect(t.timeWaitAfterRst).toBe(true);
+    for (const t of flipped.get('13')!.variants[0]!.observations.trials as Array<{ timeWaitAfterRst: boolean }>)
+      expect(t.timeWaitAfterRst).toBe(true);
     // a far ISN puts the old segment outside the new window: nothing to judge C13 on, and the capture says why
     const far = runLabs(['11', '--set', 'isn=far']).get('11')!;
     expect(obs(far, 'linger-abort').kernelRead).toBe('NEW!');
     expect(verdicts(far).C13).toBe('not tested');
-    expect(far.claims.find((c) => c.id === 'C13')!.evidence).toMatch(/the old segment's sequence number fell inside the new receive window — -?\d+ bytes from RCV.NXT/);
+    expect(far.claims.find((c) => c.id === 'C13')!.evidence).toMatch(
+      /the old segment's sequence number fell inside the new receive window — -?\d+ bytes from RCV.NXT/,
+    );
   }, 250_000);
 });

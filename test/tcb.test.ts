@@ -52,16 +52,47 @@ describe('SYN-SENT', () => {
   it('CLOSED → SYN-SENT: the SYN carries our options in the order and layout Linux sends them (a 40-byte header)', () => {
     const t = Tcb.connect({ ...CFG, timestamps: true, wscale: 7, sackPermitted: true }, LOCAL_PORT, REMOTE_PORT, T0);
     const [syn] = recv(t, T0, [
-      { flags: 'SYN', seq: LOCAL_SEQ, ack: 0, window: WIN, opts: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }, { kind: 'timestamps', tsval: T0, tsecr: 0 }, { kind: 'nop' }, { kind: 'wscale', shift: 7 }] },
+      {
+        flags: 'SYN',
+        seq: LOCAL_SEQ,
+        ack: 0,
+        window: WIN,
+        opts: [
+          { kind: 'mss', value: 1460 },
+          { kind: 'sackPermitted' },
+          { kind: 'timestamps', tsval: T0, tsecr: 0 },
+          { kind: 'nop' },
+          { kind: 'wscale', shift: 7 },
+        ],
+      },
     ]);
     expect(states(t)).toEqual(['CLOSED→SYN-SENT']);
     const frame = emitTcpFrame('192.0.2.2', '192.0.2.1', syn!);
     expect(frame[20 + 12]! >> 4).toBe(10); // data offset: 40 bytes, no EOL padding
     // without SACK: NOP NOP before the timestamps; without timestamps: NOP NOP before SACK-permitted
     recv(Tcb.connect({ ...CFG, timestamps: true, wscale: 7 }, LOCAL_PORT, REMOTE_PORT, T0), T0, [
-      { flags: 'SYN', seq: LOCAL_SEQ, ack: 0, opts: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: T0, tsecr: 0 }, { kind: 'nop' }, { kind: 'wscale', shift: 7 }] },
+      {
+        flags: 'SYN',
+        seq: LOCAL_SEQ,
+        ack: 0,
+        opts: [
+          { kind: 'mss', value: 1460 },
+          { kind: 'nop' },
+          { kind: 'nop' },
+          { kind: 'timestamps', tsval: T0, tsecr: 0 },
+          { kind: 'nop' },
+          { kind: 'wscale', shift: 7 },
+        ],
+      },
     ]);
-    recv(Tcb.connect({ ...CFG, sackPermitted: true }, LOCAL_PORT, REMOTE_PORT, T0), T0, [{ flags: 'SYN', seq: LOCAL_SEQ, ack: 0, opts: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'sackPermitted' }] }]);
+    recv(Tcb.connect({ ...CFG, sackPermitted: true }, LOCAL_PORT, REMOTE_PORT, T0), T0, [
+      {
+        flags: 'SYN',
+        seq: LOCAL_SEQ,
+        ack: 0,
+        opts: [{ kind: 'mss', value: 1460 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'sackPermitted' }],
+      },
+    ]);
   });
   it('a SYN,ACK acknowledging our SYN: ESTABLISHED, and an ACK', () => {
     const t = tcbSynSent();
@@ -79,7 +110,9 @@ describe('SYN-SENT', () => {
   });
   it('an ACK for something we never sent: RST <SEQ=SEG.ACK>, state unchanged', () => {
     const t = tcbSynSent();
-    send(t, T0, { seq: REMOTE_SEQ, ack: seqAdd(LOCAL_SEQ, 100), flags: flags('syn,ack') }, [{ flags: 'RST', seq: seqAdd(LOCAL_SEQ, 100), ack: 0 }]);
+    send(t, T0, { seq: REMOTE_SEQ, ack: seqAdd(LOCAL_SEQ, 100), flags: flags('syn,ack') }, [
+      { flags: 'RST', seq: seqAdd(LOCAL_SEQ, 100), ack: 0 },
+    ]);
     expect(t.state).toBe('SYN-SENT');
   });
   it('RST with an acceptable ACK: connection refused, CLOSED', () => {
@@ -113,7 +146,11 @@ describe('SYN-SENT', () => {
 // ---------------------------------------------------------------- SYN-RECEIVED
 describe('SYN-RECEIVED', () => {
   it('LISTEN → SYN-RECEIVED: a SYN,ACK answering the options the peer offered, and only those', () => {
-    const t = Tcb.accept({ ...CFG, timestamps: true, wscale: 7, sackPermitted: true }, { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1400 }, { kind: 'nop' }, { kind: 'wscale', shift: 9 }] }, T0);
+    const t = Tcb.accept(
+      { ...CFG, timestamps: true, wscale: 7, sackPermitted: true },
+      { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1400 }, { kind: 'nop' }, { kind: 'wscale', shift: 9 }] },
+      T0,
+    );
     recv(t, T0, [{ flags: 'SYN,ACK', seq: LOCAL_SEQ, ack: seqAdd(REMOTE_SEQ, 1), options: ['mss', 'wscale'] }]);
     expect(states(t)).toEqual(['LISTEN→SYN-RECEIVED']);
     expect([t.peerMss, t.sndShift, t.rcvShift, t.tsEnabled, t.sackEnabled]).toEqual([1400, 9, 7, false, false]);
@@ -180,7 +217,9 @@ describe('ESTABLISHED', () => {
     recv(t, T0, []); // 3 of 6 bytes: neither a full segment, nor all that is queued, nor half the largest window
     recv(t, T0 + 199, []);
     recv(t, T0 + 200, [{ ...RECV_TEMPL, payload: 'abc' }]); // the override (persist) timer, one RTO
-    send(t, T0 + 201, { ack: seqAdd(LOCAL_SEQ, 4), window: 100 }, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 4), payload: 'def' }]);
+    send(t, T0 + 201, { ack: seqAdd(LOCAL_SEQ, 4), window: 100 }, [
+      { ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 4), payload: 'def' },
+    ]);
   });
   it('FIN: CLOSE-WAIT, and an ACK of it', () => {
     const t = tcbEstablished();
@@ -247,7 +286,10 @@ describe('ESTABLISHED', () => {
     expect(new TextDecoder().decode(t.read())).toBe('abcdef');
   });
   it('with SACK permitted, the duplicate ACK carries a SACK block for what we hold', () => {
-    const t = tcbSynReceived({ sackPermitted: true }, { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] });
+    const t = tcbSynReceived(
+      { sackPermitted: true },
+      { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] },
+    );
     send(t, T0, {});
     const [ack] = send(t, T0, { seq: seqAdd(REMOTE_SEQ, 4), payload: bytes('def') }, [{ ...RECV_TEMPL, options: ['sack'] }]);
     expect(ack!.options.find((o) => o.kind === 'sack')).toEqual({ kind: 'sack', blocks: [[seqAdd(REMOTE_SEQ, 4), seqAdd(REMOTE_SEQ, 7)]] });
@@ -332,7 +374,16 @@ describe('ESTABLISHED', () => {
 describe('PAWS', () => {
   const ts = (tsval: number): TcpOption[] => [{ kind: 'timestamps', tsval, tsecr: 0 }];
   function tcbWithTimestamps(paws = true): Tcb {
-    const t = tcbSynReceived({ timestamps: true, paws }, { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'timestamps', tsval: 5000, tsecr: 0 }] });
+    const t = tcbSynReceived(
+      { timestamps: true, paws },
+      {
+        ...SYN_FROM_PEER,
+        options: [
+          { kind: 'mss', value: 1460 },
+          { kind: 'timestamps', tsval: 5000, tsecr: 0 },
+        ],
+      },
+    );
     send(t, T0, { options: ts(5001) });
     return t;
   }
@@ -364,7 +415,9 @@ describe('FIN-WAIT-1', () => {
   });
   it('the peer FIN with the ACK of ours: TIME-WAIT at once', () => {
     const t = tcbFinWait1();
-    send(t, T0, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    send(t, T0, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) },
+    ]);
     expect(t.state).toBe('TIME-WAIT');
   });
   it('our FIN is retransmitted on the RTO', () => {
@@ -380,12 +433,16 @@ describe('FIN-WAIT-1', () => {
 describe('FIN-WAIT-2', () => {
   it('data is still taken (half-close)', () => {
     const t = tcbFinWait2();
-    send(t, T0, { ack: seqAdd(LOCAL_SEQ, 2), payload: bytes('late') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 5) }]);
+    send(t, T0, { ack: seqAdd(LOCAL_SEQ, 2), payload: bytes('late') }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 5) },
+    ]);
     expect(t.state).toBe('FIN-WAIT-2');
   });
   it('the peer FIN: TIME-WAIT, an ACK, and a 2MSL timer', () => {
     const t = tcbFinWait2();
-    send(t, T0, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    send(t, T0, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) },
+    ]);
     expect(t.state).toBe('TIME-WAIT');
     expect(t.timers.get('time-wait')).toBe(T0 + 60_000);
   });
@@ -433,7 +490,9 @@ describe('LAST-ACK', () => {
 describe('TIME-WAIT', () => {
   it('a retransmitted FIN is re-ACKed and restarts 2MSL', () => {
     const t = tcbTimeWait();
-    send(t, T0 + 5000, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    send(t, T0 + 5000, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) },
+    ]);
     expect(t.timers.get('time-wait')).toBe(T0 + 5000 + 60_000);
     expect(t.events.some((e) => e.kind === 'time-wait-restart')).toBe(true);
   });
@@ -450,7 +509,9 @@ describe('TIME-WAIT', () => {
     send(t, T0, {});
     t.close(T0);
     t.dispatch(T0);
-    send(t, T0, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    send(t, T0, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2) }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) },
+    ]);
     expect(t.timers.get('time-wait')).toBe(T0 + 2000);
   });
   it('an RST at RCV.NXT kills it (the RFC 1337 hazard)', () => {
@@ -460,7 +521,9 @@ describe('TIME-WAIT', () => {
   });
   it('other segments are answered with an ACK', () => {
     const t = tcbTimeWait();
-    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 1), ack: seqAdd(LOCAL_SEQ, 2), payload: bytes('old') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 1), ack: seqAdd(LOCAL_SEQ, 2), payload: bytes('old') }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) },
+    ]);
     expect(t.state).toBe('TIME-WAIT');
   });
 });
@@ -477,14 +540,25 @@ describe('every synchronized state answers an out-of-window segment with an ACK 
   });
 });
 
-
 // ---------------------------------------------------------------- loss recovery and congestion control
 // (recovery.ts, congestion.ts). mss 100, no timestamps: segment i is LOCAL_SEQ+1+100·i, 100 bytes.
-const data = (i: number, n = 10): Sent => ({ ...RECV_TEMPL, flags: i === n - 1 ? 'PSH,ACK' : 'ACK', seq: seqAdd(LOCAL_SEQ, 1 + 100 * i), len: 100 });
+const data = (i: number, n = 10): Sent => ({
+  ...RECV_TEMPL,
+  flags: i === n - 1 ? 'PSH,ACK' : 'ACK',
+  seq: seqAdd(LOCAL_SEQ, 1 + 100 * i),
+  len: 100,
+});
 const ackOf = (i: number): Partial<TcpRepr> => ({ ack: seqAdd(LOCAL_SEQ, 1 + 100 * i) });
-const sackOf = (from: number, to: number): TcpOption[] => [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[seqAdd(LOCAL_SEQ, 1 + 100 * from), seqAdd(LOCAL_SEQ, 1 + 100 * to)]] }];
+const sackOf = (from: number, to: number): TcpOption[] => [
+  { kind: 'nop' },
+  { kind: 'nop' },
+  { kind: 'sack', blocks: [[seqAdd(LOCAL_SEQ, 1 + 100 * from), seqAdd(LOCAL_SEQ, 1 + 100 * to)]] },
+];
 function tcbSack(cfg: Partial<TcbConfig> = {}): Tcb {
-  const t = tcbSynReceived({ sackPermitted: true, mss: 100, ...cfg }, { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] });
+  const t = tcbSynReceived(
+    { sackPermitted: true, mss: 100, ...cfg },
+    { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] },
+  );
   send(t, T0, {});
   return t;
 }
@@ -493,7 +567,11 @@ describe('loss recovery and congestion control', () => {
   it('after an RTO the window restarts at one segment and slow start grows it per ACK, resending from SND.UNA (RFC 5681 §3.1)', () => {
     const t = tcbEstablished({ mss: 100 });
     t.write(new Uint8Array(1000));
-    recv(t, T0, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => data(i)));
+    recv(
+      t,
+      T0,
+      [0, 1, 2, 3, 4, 5, 6, 7, 8, 9].map((i) => data(i)),
+    );
     recv(t, T0 + 200, [data(0)]); // the RTO (200 ms: the handshake measured an RTT of 0)
     expect([t.cc.cwnd, t.cc.ssthresh]).toEqual([100, 500]);
     send(t, T0 + 201, ackOf(1), [data(1), data(2)]); // cwnd 200
@@ -509,7 +587,11 @@ describe('loss recovery and congestion control', () => {
   it('an RTO forgets the SACK scoreboard: data SACKed before it is resent, the receiver may have reneged (RFC 2018 §8, RFC 6675 §5.1)', () => {
     const t = tcbSack();
     t.write(new Uint8Array(500));
-    recv(t, T0, [0, 1, 2, 3, 4].map((i) => data(i, 5)));
+    recv(
+      t,
+      T0,
+      [0, 1, 2, 3, 4].map((i) => data(i, 5)),
+    );
     send(t, T0 + 1, { ...ackOf(0), options: sackOf(2, 4) }, []); // one duplicate ACK SACKing segments 2–3: no fast retransmit yet
     expect(t.recovery.scoreboard.ranges).toEqual([[seqAdd(LOCAL_SEQ, 201), seqAdd(LOCAL_SEQ, 401)]]);
     recv(t, T0 + 200, [data(0, 5)]);
@@ -520,7 +602,11 @@ describe('loss recovery and congestion control', () => {
   it('a SACK block beyond SND.NXT reports data never sent and is ignored (RFC 2018, RFC 6675 §5)', () => {
     const t = tcbSack();
     t.write(new Uint8Array(300));
-    recv(t, T0, [0, 1, 2].map((i) => data(i, 3)));
+    recv(
+      t,
+      T0,
+      [0, 1, 2].map((i) => data(i, 3)),
+    );
     send(t, T0 + 1, { ...ackOf(0), options: sackOf(4, 7) }, []);
     expect(t.recovery.scoreboard.ranges).toEqual([]);
     expect(t.recovery.phase).toBe('open');
@@ -551,7 +637,11 @@ describe('loss recovery and congestion control', () => {
   it('ACKs and RSTs carry SND.NXT, not the retransmission point, after an RTO (spurious or not)', () => {
     const t = tcbEstablished({ mss: 100 });
     t.write(new Uint8Array(300));
-    recv(t, T0, [0, 1, 2].map((i) => data(i, 3)));
+    recv(
+      t,
+      T0,
+      [0, 1, 2].map((i) => data(i, 3)),
+    );
     recv(t, T0 + 200, [data(0, 3)]);
     // the peer's data, acknowledging nothing new: our ACK is at SND.NXT, the highest sequence number sent
     send(t, T0 + 201, { payload: bytes('x') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 301), ack: seqAdd(REMOTE_SEQ, 2) }]);
@@ -562,13 +652,17 @@ describe('loss recovery and congestion control', () => {
   it('a spurious RTO: the late ACK of the whole flight ends the loss phase, nothing more is resent', () => {
     const t = tcbEstablished({ mss: 100 });
     t.write(new Uint8Array(300));
-    recv(t, T0, [0, 1, 2].map((i) => data(i, 3)));
+    recv(
+      t,
+      T0,
+      [0, 1, 2].map((i) => data(i, 3)),
+    );
     recv(t, T0 + 200, [data(0, 3)]);
     send(t, T0 + 210, ackOf(3), []);
     expect([t.recovery.phase, t.sndUna, t.timers.has('retransmit')]).toEqual(['open', seqAdd(LOCAL_SEQ, 301), false]);
   });
 
-  it("Karn: an ACK of retransmitted data without timestamps gives no RTT sample, so the backed-off RTO stays (RFC 6298 §5)", () => {
+  it('Karn: an ACK of retransmitted data without timestamps gives no RTT sample, so the backed-off RTO stays (RFC 6298 §5)', () => {
     const t = tcbEstablished();
     t.write(bytes('data'));
     recv(t, T0, [{ ...RECV_TEMPL, flags: 'PSH,ACK', payload: 'data' }]);
@@ -581,10 +675,14 @@ describe('loss recovery and congestion control', () => {
     recv(t, T0 + 650, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 5), payload: 'more' }]);
   });
 
-  it('a window shrunk to zero under data in flight is probed with SND.UNA\'s segment on each RTO, and the connection lives while the peer answers (RFC 9293 §3.8.6.1)', () => {
+  it("a window shrunk to zero under data in flight is probed with SND.UNA's segment on each RTO, and the connection lives while the peer answers (RFC 9293 §3.8.6.1)", () => {
     const t = tcbEstablished({ mss: 100 });
     t.write(new Uint8Array(300));
-    recv(t, T0, [0, 1, 2].map((i) => data(i, 3)));
+    recv(
+      t,
+      T0,
+      [0, 1, 2].map((i) => data(i, 3)),
+    );
     send(t, T0 + 10, { ...ackOf(1), window: 0 }, []); // the peer took one segment and shut its window
     let now = T0 + 10;
     for (let probe = 0; probe < 20; probe++) {
@@ -602,7 +700,11 @@ describe('loss recovery and congestion control', () => {
   it('without SACK, three duplicate ACKs retransmit once and each partial ACK resends the next hole at once (RFC 6582)', () => {
     const t = tcbEstablished({ mss: 100 });
     t.write(new Uint8Array(600));
-    recv(t, T0, [0, 1, 2, 3, 4, 5].map((i) => data(i, 6)));
+    recv(
+      t,
+      T0,
+      [0, 1, 2, 3, 4, 5].map((i) => data(i, 6)),
+    );
     send(t, T0 + 1, ackOf(0), []);
     send(t, T0 + 2, ackOf(0), []);
     send(t, T0 + 3, ackOf(0), [data(0, 6)]);
@@ -633,7 +735,9 @@ describe('silly window syndrome avoidance', () => {
     send(t, T0, { payload: new Uint8Array(9000) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 9001), window: 1000 }]);
     expect(t.read(1000).length).toBe(1000); // 2000 free now, but 1000 more than advertised is less than a segment
     recv(t, T0, []);
-    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 9001), payload: new Uint8Array(100) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 9101), window: 900 }]);
+    send(t, T0, { seq: seqAdd(REMOTE_SEQ, 9001), payload: new Uint8Array(100) }, [
+      { ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 9101), window: 900 },
+    ]);
     expect(t.read(2000).length).toBe(2000); // 3900 free: the edge moves, and the window at least doubles: tell the sender
     recv(t, T0, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 9101), window: 3900 }]);
   });
@@ -645,7 +749,15 @@ describe('MSS', () => {
     const t = tcbEstablishedTsSack();
     // out-of-order data from the peer: our segments now carry a SACK block
     send(t, T0 + 1, { seq: seqAdd(REMOTE_SEQ, 11), options: ts(PEER_TS + 2, T0), payload: bytes('later') }, [
-      { ...RECV_TEMPL, opts: [...ts(T0 + 1, PEER_TS + 1), { kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[seqAdd(REMOTE_SEQ, 11), seqAdd(REMOTE_SEQ, 16)]] }] },
+      {
+        ...RECV_TEMPL,
+        opts: [
+          ...ts(T0 + 1, PEER_TS + 1),
+          { kind: 'nop' },
+          { kind: 'nop' },
+          { kind: 'sack', blocks: [[seqAdd(REMOTE_SEQ, 11), seqAdd(REMOTE_SEQ, 16)]] },
+        ],
+      },
     ]);
     t.write(new Uint8Array(3000));
     const out = recv(t, T0 + 2, [
@@ -671,7 +783,10 @@ describe('MSS', () => {
     const t = tcbSynSent();
     send(t, T0, { seq: REMOTE_SEQ, ack: seqAdd(LOCAL_SEQ, 1), flags: flags('syn,ack'), options: [] }, [RECV_TEMPL]);
     t.write(new Uint8Array(600));
-    recv(t, T0, [{ ...RECV_TEMPL, len: 536 }, { ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 537), len: 64 }]);
+    recv(t, T0, [
+      { ...RECV_TEMPL, len: 536 },
+      { ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 537), len: 64 },
+    ]);
   });
 });
 
@@ -679,22 +794,34 @@ describe('MSS', () => {
 describe('timestamps', () => {
   it('TS.Recent never goes back: an older TSval (PAWS off) is taken as data but not as TS.Recent (RFC 7323 §4.3)', () => {
     const t = tcbEstablishedTsSack({ paws: false });
-    send(t, T0 + 1, { options: ts(PEER_TS - 100, T0), payload: bytes('a') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2), opts: ts(T0 + 1, PEER_TS + 1) }]);
+    send(t, T0 + 1, { options: ts(PEER_TS - 100, T0), payload: bytes('a') }, [
+      { ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 2), opts: ts(T0 + 1, PEER_TS + 1) },
+    ]);
     expect(t.tsRecent).toBe(PEER_TS + 1);
   });
   it('TS.Recent moves only once the segment passed the ACK check: a challenge-ACKed one leaves it', () => {
     const t = tcbEstablishedTsSack();
-    send(t, T0 + 1, { options: ts(PEER_TS + 50, T0), ack: seqAdd(LOCAL_SEQ, 500), payload: bytes('zz') }, [{ ...RECV_TEMPL, opts: ts(T0 + 1, PEER_TS + 1) }]);
+    send(t, T0 + 1, { options: ts(PEER_TS + 50, T0), ack: seqAdd(LOCAL_SEQ, 500), payload: bytes('zz') }, [
+      { ...RECV_TEMPL, opts: ts(T0 + 1, PEER_TS + 1) },
+    ]);
     expect(t.tsRecent).toBe(PEER_TS + 1);
-    send(t, T0 + 2, { options: ts(PEER_TS + 60, T0), payload: bytes('ok') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 3), opts: ts(T0 + 2, PEER_TS + 60) }]);
+    send(t, T0 + 2, { options: ts(PEER_TS + 60, T0), payload: bytes('ok') }, [
+      { ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 3), opts: ts(T0 + 2, PEER_TS + 60) },
+    ]);
   });
   it('TIME-WAIT takes a new incarnation by timestamp: newer, or equal with a higher sequence number (RFC 6191 §2)', () => {
     const t = tcbEstablishedTsSack();
     t.shutdown(T0);
     t.dispatch(T0);
-    send(t, T0 + 1, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2), options: ts(PEER_TS + 5, T0) }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    send(t, T0 + 1, { flags: flags('fin,ack'), ack: seqAdd(LOCAL_SEQ, 2), options: ts(PEER_TS + 5, T0) }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 2), ack: seqAdd(REMOTE_SEQ, 2) },
+    ]);
     expect([t.state, t.tsRecent]).toEqual(['TIME-WAIT', PEER_TS + 5]);
-    const syn = (seqNo: SeqNumber, tsval: number): TcpRepr => ({ ...SYN_LINUX, seq: seqNo, options: [{ kind: 'timestamps', tsval, tsecr: 0 }] });
+    const syn = (seqNo: SeqNumber, tsval: number): TcpRepr => ({
+      ...SYN_LINUX,
+      seq: seqNo,
+      options: [{ kind: 'timestamps', tsval, tsecr: 0 }],
+    });
     const above = seqAdd(t.rcvNxt, 1000);
     const below = seqAdd(t.rcvNxt, -1000);
     expect(t.acceptsNewIncarnation(syn(below, PEER_TS + 6), true)).toBe(true);
@@ -709,7 +836,9 @@ describe('timestamps', () => {
 describe('segments with more in them', () => {
   it('SYN-SENT: a SYN,ACK with text and FIN — the text is taken, the FIN too: ESTABLISHED → CLOSE-WAIT (RFC 9293 §3.10.7.3)', () => {
     const t = tcbSynSent();
-    send(t, T0, { seq: REMOTE_SEQ, ack: seqAdd(LOCAL_SEQ, 1), flags: flags('syn,ack,fin'), payload: bytes('hello') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7), window: WIN - 6 }]);
+    send(t, T0, { seq: REMOTE_SEQ, ack: seqAdd(LOCAL_SEQ, 1), flags: flags('syn,ack,fin'), payload: bytes('hello') }, [
+      { ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7), window: WIN - 6 },
+    ]);
     expect(states(t)).toEqual(['CLOSED→SYN-SENT', 'SYN-SENT→ESTABLISHED', 'ESTABLISHED→CLOSE-WAIT']);
     expect(new TextDecoder().decode(t.read())).toBe('hello');
   });
@@ -727,9 +856,15 @@ describe('segments with more in them', () => {
     send(t, T0 + 1, { payload: bytes('abc') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7) }]);
   });
   it('the same out-of-order data twice is held once, and overlapping data merges into one SACK block', () => {
-    const t = tcbSynReceived({ sackPermitted: true }, { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] });
+    const t = tcbSynReceived(
+      { sackPermitted: true },
+      { ...SYN_FROM_PEER, options: [{ kind: 'mss', value: 1460 }, { kind: 'sackPermitted' }] },
+    );
     send(t, T0, {});
-    const sack = (l: number, r: number): Sent => ({ ...RECV_TEMPL, opts: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[seqAdd(REMOTE_SEQ, l), seqAdd(REMOTE_SEQ, r)]] }] });
+    const sack = (l: number, r: number): Sent => ({
+      ...RECV_TEMPL,
+      opts: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[seqAdd(REMOTE_SEQ, l), seqAdd(REMOTE_SEQ, r)]] }],
+    });
     for (let i = 0; i < 3; i++) send(t, T0, { seq: seqAdd(REMOTE_SEQ, 4), payload: bytes('def') }, [sack(4, 7)]);
     expect([t.ooo.bytes, t.ooo.pieces.length]).toEqual([3, 1]);
     send(t, T0, { seq: seqAdd(REMOTE_SEQ, 3), payload: bytes('cdefg') }, [sack(3, 8)]);
@@ -740,13 +875,18 @@ describe('segments with more in them', () => {
   it('duplicates held once show in the window: a read that frees the buffer announces what is really free', () => {
     const t = tcbEstablished({ rcvBuf: 1000 });
     send(t, T0, { payload: new Uint8Array(900) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 100 }]);
-    for (let i = 0; i < 3; i++) send(t, T0, { seq: seqAdd(REMOTE_SEQ, 951), payload: new Uint8Array(50) }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 100 }]);
+    for (let i = 0; i < 3; i++)
+      send(t, T0, { seq: seqAdd(REMOTE_SEQ, 951), payload: new Uint8Array(50) }, [
+        { ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 100 },
+      ]);
     expect(t.read().length).toBe(900);
     recv(t, T0, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 901), window: 950 }]); // 1000 − the 50 held once, not three times
   });
   it('urgent data is parsed and shown: RCV.UP moves to the byte after it, an event says so (RFC 9293 §3.10.7.4 sixth, RFC 6093)', () => {
     const t = tcbEstablished();
-    send(t, T0, { flags: flags('urg,psh,ack'), urgent: 3, payload: bytes('abcdef') }, [{ ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7), window: WIN - 6 }]);
+    send(t, T0, { flags: flags('urg,psh,ack'), urgent: 3, payload: bytes('abcdef') }, [
+      { ...RECV_TEMPL, ack: seqAdd(REMOTE_SEQ, 7), window: WIN - 6 },
+    ]);
     expect(t.rcvUp).toBe(seqAdd(REMOTE_SEQ, 4));
     expect(t.events.filter((e) => e.kind === 'urgent')).toEqual([{ kind: 'urgent', pointer: seqAdd(REMOTE_SEQ, 4), at: T0 }]);
   });
@@ -814,7 +954,9 @@ describe('keep-alive, FIN-WAIT-2 timeout, close() with unread data, challenge-AC
     send(t, T0 + 200, { flags: flags('syn'), seq: seqAdd(REMOTE_SEQ, 77), ack: seq(0) }, []);
     send(t, T0 + 300, { ack: seqAdd(LOCAL_SEQ, 900) }, []);
     send(t, T0 + 500, { flags: flags('rst'), seq: seqAdd(REMOTE_SEQ, 102) }, [RECV_TEMPL]);
-    expect(t.events.filter((e) => e.kind === 'challenge-ack-limited').map((e) => (e.kind === 'challenge-ack-limited' ? e.reason : ''))).toEqual(['rst', 'syn', 'ack']);
+    expect(
+      t.events.filter((e) => e.kind === 'challenge-ack-limited').map((e) => (e.kind === 'challenge-ack-limited' ? e.reason : '')),
+    ).toEqual(['rst', 'syn', 'ack']);
     const unlimited = tcbEstablished({ challengeAckLimit: null });
     for (let i = 0; i < 5; i++) send(unlimited, T0 + i, { flags: flags('rst'), seq: seqAdd(REMOTE_SEQ, 100 + i) }, [RECV_TEMPL]);
   });
@@ -870,7 +1012,9 @@ describe('closing with data queued, a FIN into a shut window, an old ACK', () =>
     send(t, T0 + 2, { ack: seqAdd(LOCAL_SEQ, 4), window: 0 }, []); // …but Linux before 6.10 drops it and says so
     expect(t.timers.get('retransmit')).toBeGreaterThan(T0 + 100);
     send(t, T0 + 50, { ack: seqAdd(LOCAL_SEQ, 4), window: 1000 }, [fin]); // the window update: the FIN again, at once
-    expect(t.events.filter((e) => e.kind === 'retransmit').map((e) => (e.kind === 'retransmit' ? [e.seq, e.bytes, e.timer] : []))).toEqual([[seqAdd(LOCAL_SEQ, 4), 1, false]]);
+    expect(t.events.filter((e) => e.kind === 'retransmit').map((e) => (e.kind === 'retransmit' ? [e.seq, e.bytes, e.timer] : []))).toEqual([
+      [seqAdd(LOCAL_SEQ, 4), 1, false],
+    ]);
     send(t, T0 + 51, { ack: seqAdd(LOCAL_SEQ, 5), window: 1000 }, []);
     expect(t.state).toBe('FIN-WAIT-2');
   });
@@ -887,9 +1031,13 @@ describe('closing with data queued, a FIN into a shut window, an old ACK', () =>
     t.write(new Uint8Array(100));
     recv(t, T0, [{ ...RECV_TEMPL, flags: 'PSH,ACK', len: 100 }]);
     // the peer acknowledges it all, with a byte of its own: SND.WL1 = its SEQ
-    send(t, T0 + 1, { ack: seqAdd(LOCAL_SEQ, 101), payload: bytes('a') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 2) }]);
+    send(t, T0 + 1, { ack: seqAdd(LOCAL_SEQ, 101), payload: bytes('a') }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 2) },
+    ]);
     // an older segment (an old duplicate, say) with a newer SEQ, an ACK below SND.UNA and a shut window
-    send(t, T0 + 2, { seq: seqAdd(REMOTE_SEQ, 2), ack: seqAdd(LOCAL_SEQ, 1), window: 0, payload: bytes('b') }, [{ ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 3) }]);
+    send(t, T0 + 2, { seq: seqAdd(REMOTE_SEQ, 2), ack: seqAdd(LOCAL_SEQ, 1), window: 0, payload: bytes('b') }, [
+      { ...RECV_TEMPL, seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 3) },
+    ]);
     expect(t.sndWnd).toBe(WIN);
     t.write(bytes('more'));
     recv(t, T0 + 3, [{ ...RECV_TEMPL, flags: 'PSH,ACK', seq: seqAdd(LOCAL_SEQ, 101), ack: seqAdd(REMOTE_SEQ, 3), payload: 'more' }]);

@@ -3,15 +3,16 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { CLAIMS, claimById, compareVersions, inScope, scopeLabel, validateClaim, type ClaimSpec, type Scope } from '../src/lab/claims';
-import type { LabDefinition } from '../src/lab/types';
-import { labClaims } from '../src/lab/types';
+import { CLAIMS, claimById, compareVersions, inScope, scopeLabel, validateClaim, type ClaimSpec, type Scope } from '../src/lab/api/claims';
+import type { LabDefinition } from '../src/lab/api/types';
+import { labClaims } from '../src/lab/api/types';
 import { DIST } from './helpers';
 
 // the compiled labs (npm test compiles first): the registry loads lab files with require()
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const allLabs = (): LabDefinition[] => (require(path.join(DIST, 'src', 'lab', 'registry.js')) as { allLabs(): LabDefinition[] }).allLabs();
-import { decide, MIN_VALID_TRIALS, requires, type Trial } from '../src/lab/verdict';
+const allLabs = (): LabDefinition[] =>
+  (require(path.join(DIST, 'src', 'lab', 'run', 'registry.js')) as { allLabs(): LabDefinition[] }).allLabs();
+import { decide, MIN_VALID_TRIALS, requires, type Trial } from '../src/lab/api/verdict';
 
 const BSD: ClaimSpec = { id: 'X1', text: 'x', source: 's', scope: ['BSD'] };
 const ANY: ClaimSpec = { id: 'X2', text: 'x', source: 's', scope: ['any'] };
@@ -75,13 +76,17 @@ describe('verdicts', () => {
     expect(decide(BSD, { agrees: true, evidence: 'e' }, '6.18.0').verdict).toBe('holds');
     expect(decide(OLD_LINUX, { agrees: false, evidence: 'e' }, '6.18.0').verdict).toBe('differs by OS');
     expect(decide(OLD_LINUX, { agrees: false, evidence: 'e' }, '3.2.0').verdict).toBe('does not hold');
-    expect(decide(BSD, { agrees: false, evidence: 'e' }, '6.18.0').evidence).toContain('the source states it for BSD, this is Linux 6.18.0');
+    expect(decide(BSD, { agrees: false, evidence: 'e' }, '6.18.0').evidence).toContain(
+      'the source states it for BSD, this is Linux 6.18.0',
+    );
   });
   it('a failed precondition makes it not tested, whatever the outcome, and says which with its numbers', () => {
     for (const agrees of [true, false]) {
       const d = decide(ANY, { requires: [met, failed], agrees, evidence: 'kernel CLOSING→TIME_WAIT' }, '6.18.0');
       expect(d.verdict).toBe('not tested');
-      expect(d.evidence).toBe('precondition failed: the FINs crossed — kernel FIN #6 acknowledges the peer’s FIN #4. Observed: kernel CLOSING→TIME_WAIT');
+      expect(d.evidence).toBe(
+        'precondition failed: the FINs crossed — kernel FIN #6 acknowledges the peer’s FIN #4. Observed: kernel CLOSING→TIME_WAIT',
+      );
       expect(d.preconditions).toEqual([met, failed]);
     }
   });
@@ -122,7 +127,9 @@ describe(`a verdict from trials needs ${MIN_VALID_TRIALS} valid ones (or all, wh
   it('1 valid trial of 5 is not tested, and the evidence says how many were valid and why the rest were not', () => {
     const d = decide(ANY, { trials: [ok, skipped, skipped, skipped, skipped], evidence: 'e' }, '6.1');
     expect(d.verdict).toBe('not tested');
-    expect(d.evidence).toBe('too few valid trials: 1 of 5 (a verdict needs 3); 4 not counted: the four-tuple was in TIME_WAIT — no TIME_WAIT entry. Observed: e');
+    expect(d.evidence).toBe(
+      'too few valid trials: 1 of 5 (a verdict needs 3); 4 not counted: the four-tuple was in TIME_WAIT — no TIME_WAIT entry. Observed: e',
+    );
     expect(d.trials).toEqual({ agree: 1, valid: 1, excluded: 4 });
     // the same against the claim
     expect(decide(ANY, { trials: [no, no, skipped, skipped, skipped], evidence: 'e' }, '6.1').verdict).toBe('not tested');
@@ -147,11 +154,35 @@ describe('claims of possibility ("may")', () => {
   const aligned = requires('PAWS was off (no timestamps)', true, 'off');
   const paws = requires('PAWS was off (no timestamps)', false, 'timestamps on');
   it('holds when some valid trial shows it: one instance proves it can happen', () => {
-    const d = decide(MAY, { trials: [{ requires: [aligned], agrees: false }, { requires: [aligned], agrees: true }, { requires: [aligned], agrees: false }], evidence: 'e' }, '6.1');
+    const d = decide(
+      MAY,
+      {
+        trials: [
+          { requires: [aligned], agrees: false },
+          { requires: [aligned], agrees: true },
+          { requires: [aligned], agrees: false },
+        ],
+        evidence: 'e',
+      },
+      '6.1',
+    );
     expect(d.verdict).toBe('holds');
     expect(d.evidence).toBe('1/3 trials agree: e (a "may" claim: it holds when some valid trial shows it)');
     // one valid trial that shows it is enough, even with others left out
-    expect(decide(MAY, { trials: [{ requires: [aligned], agrees: true }, { requires: [paws], agrees: false }, { requires: [paws], agrees: false }], evidence: 'e' }, '6.1').verdict).toBe('holds');
+    expect(
+      decide(
+        MAY,
+        {
+          trials: [
+            { requires: [aligned], agrees: true },
+            { requires: [paws], agrees: false },
+            { requires: [paws], agrees: false },
+          ],
+          evidence: 'e',
+        },
+        '6.1',
+      ).verdict,
+    ).toBe('holds');
   });
   it('does not hold only when none of enough valid trials shows it; differs by OS out of its scope', () => {
     const none = [0, 1, 2].map((): Trial => ({ requires: [aligned], agrees: false }));
@@ -159,7 +190,9 @@ describe('claims of possibility ("may")', () => {
     expect(d.verdict).toBe('does not hold');
     expect(d.evidence).toBe('0/3 trials agree: e (a "may" claim: none of 3 valid trials shows it)');
     expect(decide(MAY_BSD, { trials: none, evidence: 'e' }, '6.1').verdict).toBe('differs by OS');
-    expect(decide(MAY, { trials: none.slice(0, 1).concat([{ requires: [paws], agrees: false }]), evidence: 'e' }, '6.1').verdict).toBe('not tested');
+    expect(decide(MAY, { trials: none.slice(0, 1).concat([{ requires: [paws], agrees: false }]), evidence: 'e' }, '6.1').verdict).toBe(
+      'not tested',
+    );
   });
   it('its enabling conditions are preconditions: with them failing it is not tested, never "does not hold"', () => {
     const d = decide(MAY, { trials: [0, 1, 2].map((): Trial => ({ requires: [paws], agrees: false })), evidence: 'e' }, '6.1');
@@ -175,27 +208,37 @@ describe('claims of possibility ("may")', () => {
 
 describe('scopes and kernel releases', () => {
   it('an unknown scope string is rejected when a claim is checked, not judged "differs by OS"', () => {
-    expect(() => validateClaim({ id: 'X6', text: 't', source: 's', scope: ['Linux ≥ 3.9' as Scope] })).toThrow(/claim X6: unknown scope "Linux ≥ 3.9"/);
+    expect(() => validateClaim({ id: 'X6', text: 't', source: 's', scope: ['Linux ≥ 3.9' as Scope] })).toThrow(
+      /claim X6: unknown scope "Linux ≥ 3.9"/,
+    );
     expect(() => validateClaim({ id: 'X7', text: 't', source: 's', scope: ['FreeBDS' as Scope] })).toThrow(/unknown scope "FreeBDS"/);
     expect(() => validateClaim({ id: 'X8', text: 't', source: 's', scope: ['Linux < three' as Scope] })).toThrow(/must be dotted numbers/);
     expect(() => validateClaim({ id: 'X9', text: 't', source: 's', scope: [] })).toThrow(/no scope/);
-    expect(() => validateClaim({ id: 'XA', text: 't', source: 's', scope: ['any'], modality: 'might' as never })).toThrow(/unknown modality/);
+    expect(() => validateClaim({ id: 'XA', text: 't', source: 's', scope: ['any'], modality: 'might' as never })).toThrow(
+      /unknown modality/,
+    );
     for (const c of CLAIMS) expect(() => validateClaim(c), c.id).not.toThrow();
   });
   it('a lab bringing a claim of its own with a bad scope fails when the lab is defined', () => {
-    expect(() => labClaims({ id: '42', claims: [{ id: 'Z1', text: 'mine', source: 's', scope: ['Linx' as Scope] }] })).toThrow(/claim Z1: unknown scope "Linx"/);
+    expect(() => labClaims({ id: '42', claims: [{ id: 'Z1', text: 'mine', source: 's', scope: ['Linx' as Scope] }] })).toThrow(
+      /claim Z1: unknown scope "Linx"/,
+    );
   });
   it('an unparsable kernel release never counts as version 0: against a kernel-range claim it is not tested', () => {
     const d = decide(OLD_LINUX, { agrees: false, evidence: 'e' }, 'custom-kernel');
     expect(d.verdict).toBe('not tested');
-    expect(d.evidence).toBe('precondition failed: the kernel release reads as a version (the claim is stated for Linux < 3.9) — "custom-kernel". Observed: e');
+    expect(d.evidence).toBe(
+      'precondition failed: the kernel release reads as a version (the claim is stated for Linux < 3.9) — "custom-kernel". Observed: e',
+    );
     // a version is needed only where the verdict turns on it
     expect(decide(OLD_LINUX, { agrees: true, evidence: 'e' }, 'custom-kernel').verdict).toBe('holds');
     expect(decide(ANY, { agrees: false, evidence: 'e' }, 'custom-kernel').verdict).toBe('does not hold');
     expect(decide(BSD, { agrees: false, evidence: 'e' }, 'custom-kernel').verdict).toBe('differs by OS');
   });
   it('another OS is named as such', () => {
-    expect(decide(OLD_LINUX, { agrees: false, evidence: 'e' }, { os: 'NetBSD', release: '7.99.34' }).evidence).toBe('e; the source states it for Linux < 3.9, this is NetBSD 7.99.34');
+    expect(decide(OLD_LINUX, { agrees: false, evidence: 'e' }, { os: 'NetBSD', release: '7.99.34' }).evidence).toBe(
+      'e; the source states it for Linux < 3.9, this is NetBSD 7.99.34',
+    );
     expect(decide(BSD, { agrees: false, evidence: 'e' }, { os: 'NetBSD', release: '7.99.34' }).verdict).toBe('does not hold');
   });
 });

@@ -8,8 +8,10 @@ import { seq, seqAdd, seqDiff, seqGe, seqGt, seqInRange, seqLe, seqLt, seqRelati
 import { flags, formatFlags, parseTcp, type TcpRepr } from '../src/wire/tcp';
 
 // Frames read from the TUN device in a lab namespace on Linux 6.18 (test/ns tun-capture):
-const KERNEL_SYN = '4500003c3bbd400040067afbc0000201c0000202809a00506823682a00000000a002faf0ffac0000020405b40402080a58ef1f34000000000103030a';
-const KERNEL_UDP6 = '6008abf3001a114020010db800000000000000000000000120010db800000000000000000000000292f10009001a7e5576362066726f6d20746865206b65726e656c';
+const KERNEL_SYN =
+  '4500003c3bbd400040067afbc0000201c0000202809a00506823682a00000000a002faf0ffac0000020405b40402080a58ef1f34000000000103030a';
+const KERNEL_UDP6 =
+  '6008abf3001a114020010db800000000000000000000000120010db800000000000000000000000292f10009001a7e5576362066726f6d20746865206b65726e656c';
 const hex = (s: string): Uint8Array => Uint8Array.from(Buffer.from(s, 'hex'));
 
 function tcpOf(s: Segment | ReturnType<typeof parseFrame>): Extract<Segment, { kind: 'tcp' }> {
@@ -53,9 +55,13 @@ describe('sequence numbers wrap modulo 2^32', () => {
 });
 
 describe('checksums', () => {
-  it('accepts 0xffff, one\'s-complement zero, in the TCP checksum field (Linux sends it)', () => {
+  it("accepts 0xffff, one's-complement zero, in the TCP checksum field (Linux sends it)", () => {
     // a bare ACK Linux 6.18 sent with checksum 0xffff (captured in an interop run)
-    const s = parseFrame(hex('45000040f59c40004006c117c0000201c0000202dabc0050b1697bf694573900b010007bffff00000101080a9ea0abd208c8e61d0101050a94573ea8945745b2'));
+    const s = parseFrame(
+      hex(
+        '45000040f59c40004006c117c0000201c0000202dabc0050b1697bf694573900b010007bffff00000101080a9ea0abd208c8e61d0101050a94573ea8945745b2',
+      ),
+    );
     expect(!isWireError(s) && s.kind === 'tcp' && [s.tcp.checksum, s.tcp.checksumOk]).toEqual([0xffff, true]);
   });
   it('computes the RFC 1071 example', () => {
@@ -101,7 +107,14 @@ describe('round trips', () => {
     flags: flags('psh,ack'),
     window: 1234,
     urgent: 0,
-    options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: 1, tsecr: 2 }, { kind: 'nop' }, { kind: 'nop' }, { kind: 'sack', blocks: [[seq(10), seq(20)]] }],
+    options: [
+      { kind: 'nop' },
+      { kind: 'nop' },
+      { kind: 'timestamps', tsval: 1, tsecr: 2 },
+      { kind: 'nop' },
+      { kind: 'nop' },
+      { kind: 'sack', blocks: [[seq(10), seq(20)]] },
+    ],
     payload: Buffer.from('hello'),
   };
   for (const [src, dst] of [
@@ -111,7 +124,12 @@ describe('round trips', () => {
     it(`TCP over ${src.includes(':') ? 'IPv6' : 'IPv4'}`, () => {
       const s = tcpOf(parseFrame(emitTcpFrame(src, dst, seg)));
       expect(s.tcp.checksumOk).toBe(true);
-      expect({ ...s.tcp, payload: Buffer.from(s.tcp.payload).toString(), checksum: undefined, checksumOk: undefined }).toEqual({ ...seg, payload: 'hello', checksum: undefined, checksumOk: undefined });
+      expect({ ...s.tcp, payload: Buffer.from(s.tcp.payload).toString(), checksum: undefined, checksumOk: undefined }).toEqual({
+        ...seg,
+        payload: 'hello',
+        checksum: undefined,
+        checksumOk: undefined,
+      });
     });
   }
   it('UDP', () => {
@@ -145,8 +163,21 @@ describe('malformed input is a value, not an exception', () => {
 });
 
 describe('frames cut by a snaplen (tcpdump -s, twlab bulk phases)', () => {
-  const seg: TcpRepr = { srcPort: 80, dstPort: 40000, seq: seq(1000), ack: seq(2000), flags: flags('psh,ack'), window: 512, urgent: 0, options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: 7, tsecr: 9 }], payload: new Uint8Array(1448).fill(5) };
-  for (const [family, src, dst, ipHeader] of [['IPv4', '192.0.2.1', '192.0.2.2', 20], ['IPv6', '2001:db8::1', '2001:db8::2', 40]] as const) {
+  const seg: TcpRepr = {
+    srcPort: 80,
+    dstPort: 40000,
+    seq: seq(1000),
+    ack: seq(2000),
+    flags: flags('psh,ack'),
+    window: 512,
+    urgent: 0,
+    options: [{ kind: 'nop' }, { kind: 'nop' }, { kind: 'timestamps', tsval: 7, tsecr: 9 }],
+    payload: new Uint8Array(1448).fill(5),
+  };
+  for (const [family, src, dst, ipHeader] of [
+    ['IPv4', '192.0.2.1', '192.0.2.2', 20],
+    ['IPv6', '2001:db8::1', '2001:db8::2', 40],
+  ] as const) {
     it(`${family}: the headers' length, and a cut frame parses with its true payload length`, async () => {
       const { tcpHeadersLength } = await import('../src/wire/frame');
       const frame = emitTcpFrame(src, dst, seg);

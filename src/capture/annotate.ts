@@ -28,7 +28,8 @@ export function annotations(flows: FlowSummary): Map<number, string> {
   for (const s of flows.segments) {
     summaries.push(s);
     for (const m of s.marks) {
-      if (m === 'stray') add(s.number, `STRAY: a segment of incarnation ${s.strayFrom} of ${s.flow.replace('<>', ' ↔ ')}, seen in incarnation ${s.current}`);
+      if (m === 'stray')
+        add(s.number, `STRAY: a segment of incarnation ${s.strayFrom} of ${s.flow.replace('<>', ' ↔ ')}, seen in incarnation ${s.current}`);
       else if (MARK_TEXT[m]) add(s.number, MARK_TEXT[m]!);
     }
     if (s.checksumOk === false) add(s.number, 'bad TCP checksum');
@@ -41,7 +42,9 @@ export function annotations(flows: FlowSummary): Map<number, string> {
     }
   }
   // a bare "RST" beside a close pattern named for the RST ("RST after received data: …") says it twice
-  return new Map([...notes].map(([n, l]) => [n, (l.some((x) => x !== 'RST' && x.startsWith('RST')) ? l.filter((x) => x !== 'RST') : l).join('; ')]));
+  return new Map(
+    [...notes].map(([n, l]) => [n, (l.some((x) => x !== 'RST' && x.startsWith('RST')) ? l.filter((x) => x !== 'RST') : l).join('; ')]),
+  );
 }
 
 /** Writes `pcapng`: every frame of `file`, with its comment. Returns how many frames carry one. */

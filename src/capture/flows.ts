@@ -12,7 +12,17 @@ import { ipPayloadOf, type PcapFile, type PcapRecord } from './pcap';
 import { PairTable } from './pairtable';
 import { Slab } from './slab';
 
-export type Mark = 'rst' | 'retransmission' | 'zero-window' | 'window-probe' | 'syn' | 'fin' | 'stray' | 'challenge-ack' | 'out-of-window' | 'old-timestamp';
+export type Mark =
+  | 'rst'
+  | 'retransmission'
+  | 'zero-window'
+  | 'window-probe'
+  | 'syn'
+  | 'fin'
+  | 'stray'
+  | 'challenge-ack'
+  | 'out-of-window'
+  | 'old-timestamp';
 
 export interface FlowSegment {
   number: number;
@@ -78,7 +88,6 @@ export interface FlowSummary {
   /** every non-TCP or undecodable frame, by number */
   other: Array<{ number: number; timeUs: number; summary: string }>;
 }
-
 
 /** bytes of payload shown as a snippet */
 const SNIPPET = 16;
@@ -155,8 +164,19 @@ const COUNTS = 15;
 /** a flow's record: 3 64-bit numbers, then whole ones up to COUNTS (and the counts when directions are counted) */
 const newFlows = (directions: boolean): Slab => new Slab(3, COUNTS - 6 + (directions ? 2 * COUNTED.length : 0));
 
-const FLAG_NAMES: string[] = Array.from({ length: 256 }, (_, b) =>
-  formatFlags({ fin: !!(b & 1), syn: !!(b & 2), rst: !!(b & 4), psh: !!(b & 8), ack: !!(b & 16), urg: !!(b & 32), ece: !!(b & 64), cwr: !!(b & 128) }) || 'none',
+const FLAG_NAMES: string[] = Array.from(
+  { length: 256 },
+  (_, b) =>
+    formatFlags({
+      fin: !!(b & 1),
+      syn: !!(b & 2),
+      rst: !!(b & 4),
+      psh: !!(b & 8),
+      ack: !!(b & 16),
+      urg: !!(b & 32),
+      ece: !!(b & 64),
+      cwr: !!(b & 128),
+    }) || 'none',
 );
 
 /**
@@ -164,7 +184,16 @@ const FLAG_NAMES: string[] = Array.from({ length: 256 }, (_, b) =>
  * direction, seq, ack, flags, length and first 16 payload bytes, joined with 21 bits of its seq
  * (a 53-bit number: two different segments share it with odds of 2^-53).
  */
-function signature(side: number, seqNo: number, ack: number, flags: number, len: number, frame: Uint8Array, payloadOffset: number, present: number): number {
+function signature(
+  side: number,
+  seqNo: number,
+  ack: number,
+  flags: number,
+  len: number,
+  frame: Uint8Array,
+  payloadOffset: number,
+  present: number,
+): number {
   let h = 0x811c9dc5 ^ side;
   h = Math.imul(h ^ (seqNo & 0xffff), 0x01000193);
   h = Math.imul(h ^ (seqNo >>> 16), 0x01000193);
@@ -197,7 +226,10 @@ function namesOf(a: string, b: string, addressA: string, addressB: string): Flow
 }
 
 /** What a summary needs of each segment: numbers only. The object (and its marks) is reused for the next segment: copy what you keep. */
-export type SegmentFacts = Pick<FlowSegment, 'number' | 'timeUs' | 'conn' | 'side' | 'flagBits' | 'seq' | 'ack' | 'len' | 'current' | 'strayFrom' | 'marks'>;
+export type SegmentFacts = Pick<
+  FlowSegment,
+  'number' | 'timeUs' | 'conn' | 'side' | 'flagBits' | 'seq' | 'ack' | 'len' | 'current' | 'strayFrom' | 'marks'
+>;
 
 export interface AnalyzerOptions {
   /** keep every segment in `segments` (ladders and listings need them; a summary does not) */
@@ -263,7 +295,19 @@ export class FlowAnalyzer {
   #keys = 0;
   readonly #budget: number;
   readonly #view = newTcpView();
-  readonly #facts: SegmentFacts = { number: 0, timeUs: 0, conn: 0, side: 0, flagBits: 0, seq: seq(0), ack: seq(0), len: 0, current: 0, strayFrom: undefined, marks: [] };
+  readonly #facts: SegmentFacts = {
+    number: 0,
+    timeUs: 0,
+    conn: 0,
+    side: 0,
+    flagBits: 0,
+    seq: seq(0),
+    ack: seq(0),
+    len: 0,
+    current: 0,
+    strayFrom: undefined,
+    marks: [],
+  };
 
   constructor(opts: AnalyzerOptions = {}) {
     this.#opts = opts;
@@ -394,7 +438,7 @@ export class FlowAnalyzer {
 
   /** Takes flow f out of the list of ended flows. */
   #unlink(f: number): void {
-    const FD = this.#flows.doubles;
+    const _FD = this.#flows.doubles;
     const FW = this.#flows.words;
     if (!FW[f + ENDED]) return;
     const prev = FW[f + PREV]!;
@@ -410,7 +454,7 @@ export class FlowAnalyzer {
 
   /** Puts flow f at the end of the list of ended flows (the most recently active). */
   #append(f: number): void {
-    const FD = this.#flows.doubles;
+    const _FD = this.#flows.doubles;
     const FW = this.#flows.words;
     FW[f + PREV] = this.#endedTail;
     FW[f + NEXT] = -1;
@@ -424,7 +468,7 @@ export class FlowAnalyzer {
   #forgetIdle(after: number): void {
     for (let f = this.#endedHead; f >= 0; f = this.#endedHead) {
       const FD = this.#flows.doubles;
-    const FW = this.#flows.words;
+      const FW = this.#flows.words;
       if (FD[(f >> 1) + LAST_US]! + after >= this.#now) return;
       this.#unlink(f);
       const names = this.#namesOf(f, false);
@@ -483,7 +527,8 @@ export class FlowAnalyzer {
     let checksumOk: boolean | null = null;
     if (this.#opts.checksums !== false && v.payloadPresent === v.len) {
       const full = parseFrame(ip);
-      if (!isWireError(full) && full.kind === 'tcp') checksumOk = full.tcp.checksumOk === false && tcpChecksumPartial(ip) ? null : full.tcp.checksumOk;
+      if (!isWireError(full) && full.kind === 'tcp')
+        checksumOk = full.tcp.checksumOk === false && tcpChecksumPartial(ip) ? null : full.tcp.checksumOk;
     }
     const fl = v.flags;
     const syn = (fl & SYN) !== 0;
@@ -494,7 +539,14 @@ export class FlowAnalyzer {
     const flow = this.#flow(v);
     let FD = this.#flows.doubles;
     let FW = this.#flows.words;
-    const side: 0 | 1 = FD[(flow >> 1) + END0]! >= 0 ? (v.srcNum * 65536 + v.srcPort === FD[(flow >> 1) + END0] ? 0 : 1) : endpoint(v.src, v.srcPort) === this.#names.get(flow)!.ends[0] ? 0 : 1;
+    const side: 0 | 1 =
+      FD[(flow >> 1) + END0]! >= 0
+        ? v.srcNum * 65536 + v.srcPort === FD[(flow >> 1) + END0]
+          ? 0
+          : 1
+        : endpoint(v.src, v.srcPort) === this.#names.get(flow)!.ends[0]
+          ? 0
+          : 1;
     const other = (1 - side) as 0 | 1;
     let cur = FW[flow + CURRENT]!;
     let ID = this.#incarnations.doubles;
@@ -503,7 +555,11 @@ export class FlowAnalyzer {
     // a SYN opens the next incarnation once the current one is over (or, before it was
     // established, when it carries a new ISN); a SYN into a live connection stays in it
     const freshSyn = syn && !ackFlag;
-    if (freshSyn && (IW[cur + STATE]! & CLOSED || (!(IW[cur + STATE]! & ESTABLISHED) && ID[(cur >> 1) + ISN + side]! >= 0 && ID[(cur >> 1) + ISN + side] !== v.seq))) {
+    if (
+      freshSyn &&
+      (IW[cur + STATE]! & CLOSED ||
+        (!(IW[cur + STATE]! & ESTABLISHED) && ID[(cur >> 1) + ISN + side]! >= 0 && ID[(cur >> 1) + ISN + side] !== v.seq))
+    ) {
       const count = FW[flow + INCARNATIONS]!;
       const earlier = this.#earlier.get(flow);
       if (earlier) earlier.push(cur);
@@ -525,7 +581,12 @@ export class FlowAnalyzer {
         const old = earlier[i]!;
         const oldIsn = ID[(old >> 1) + ISN + other]!;
         const curIsn = ID[(cur >> 1) + ISN + other]!;
-        const ackOld = ackFlag && oldIsn >= 0 && curIsn >= 0 && Math.abs(seqRelative(seq(v.ack), seq(curIsn)) | 0) > 1 << 30 && seqRelative(seq(v.ack), seq(oldIsn)) < 1 << 30;
+        const ackOld =
+          ackFlag &&
+          oldIsn >= 0 &&
+          curIsn >= 0 &&
+          Math.abs(seqRelative(seq(v.ack), seq(curIsn)) | 0) > 1 << 30 &&
+          seqRelative(seq(v.ack), seq(oldIsn)) < 1 << 30;
         if (this.#seen.get(old)?.has(key) || ackOld) {
           strayFrom = IW[old + NUMBER]!;
           break;
@@ -570,7 +631,16 @@ export class FlowAnalyzer {
     // a challenge ACK: a bare ACK answering, at once, an RST or SYN the other side sent into an established connection
     const lastFlags = FW[flow + LAST_FLAGS]!;
     const incNumber = IW[inc + NUMBER]!;
-    if (lastFlags >= 0 && FW[flow + LAST_SIDE] === other && ackFlag && !rst && !syn && span === 0 && IW[inc + STATE]! & ESTABLISHED && ((lastFlags & RST) !== 0 || (lastFlags === SYN && FW[flow + LAST_INCARNATION] === incNumber))) {
+    if (
+      lastFlags >= 0 &&
+      FW[flow + LAST_SIDE] === other &&
+      ackFlag &&
+      !rst &&
+      !syn &&
+      span === 0 &&
+      IW[inc + STATE]! & ESTABLISHED &&
+      ((lastFlags & RST) !== 0 || (lastFlags === SYN && FW[flow + LAST_INCARNATION] === incNumber))
+    ) {
       marks.push('challenge-ack');
       IW[inc + STATE] = IW[inc + STATE]! & ~CLOSED; // the RST did not end it
     }
@@ -654,7 +724,9 @@ export class FlowAnalyzer {
       window: v.window,
       scaledWindow: syn ? v.window : (IW[inc + STATE]! & BOTH_SYNS) === BOTH_SYNS ? v.window * 2 ** shift : null,
       windowScale: shift,
-      ...(v.payloadPresent > 0 && readable(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) ? { snippet: snippetOf(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) } : {}),
+      ...(v.payloadPresent > 0 && readable(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET))
+        ? { snippet: snippetOf(ip, v.payloadOffset, Math.min(v.payloadPresent, SNIPPET)) }
+        : {}),
       tsval: v.tsval,
       marks,
       checksumOk,
@@ -671,12 +743,20 @@ export class FlowAnalyzer {
     const directions: Record<string, DirectionSummary> = {};
     if (this.#flows.stride > COUNTS + 1) {
       for (const f of this.#rememberedFlows()) {
-        const FD = this.#flows.doubles;
-    const FW = this.#flows.words;
+        const _FD = this.#flows.doubles;
+        const FW = this.#flows.words;
         for (const side of [0, 1] as const) {
           const at = f + COUNTS + side * COUNTED.length;
           if (FW[at] === 0) continue;
-          directions[this.#namesOf(f).directions[side]] = { segments: FW[at]!, bytes: FW[at + 1]!, rst: FW[at + 2]!, retransmissions: FW[at + 3]!, zeroWindow: FW[at + 4]!, windowProbes: FW[at + 5]!, fin: FW[at + 6]! };
+          directions[this.#namesOf(f).directions[side]] = {
+            segments: FW[at]!,
+            bytes: FW[at + 1]!,
+            rst: FW[at + 2]!,
+            retransmissions: FW[at + 3]!,
+            zeroWindow: FW[at + 4]!,
+            windowProbes: FW[at + 5]!,
+            fin: FW[at + 6]!,
+          };
         }
       }
     }

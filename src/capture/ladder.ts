@@ -6,7 +6,8 @@
 // made on the connection, at the time they ran. One pure layout, two renderings: text and SVG.
 import type { FlowSegment, FlowSummary, Mark } from './flows';
 import { escapeXml as esc } from './html';
-import { KERNEL_ADDRESSES } from './listing';
+import { KERNEL_ADDRESSES } from '../wire/address-plan';
+import type { KernelEvent, PeerStateEvent, SyscallEvent, TimelineEvent } from './timeline';
 
 export interface StateChange {
   /** wall time in µs, the capture's clock */
@@ -54,7 +55,13 @@ export interface Ladder {
 
 /** A row worth keeping when a ladder is condensed: marked, a state change, a syscall, or not plain data/ACK. */
 function eventful(r: LadderRow): boolean {
-  return (r.kind !== undefined && r.kind !== 'segment') || r.marks.length > 0 || !!r.leftState || !!r.rightState || !/^(ACK|PSH,ACK) /.test(r.label);
+  return (
+    (r.kind !== undefined && r.kind !== 'segment') ||
+    r.marks.length > 0 ||
+    !!r.leftState ||
+    !!r.rightState ||
+    !/^(ACK|PSH,ACK) /.test(r.label)
+  );
 }
 
 /**
@@ -86,32 +93,38 @@ export function condense(rows: LadderRow[], maxRows: number): { rows: LadderRow[
   return { rows: out, omitted };
 }
 
-/** The timeline events a ladder reads (a subset of timeline.json). */
-export type TimelineEvent =
-  | { kind: 'kernel'; at: number; local: string; remote: string; state: string | null; timer: string | null; timerMs: number | null }
-  | { kind: 'peer-state'; at: number; local: string; remote: string; to: string }
-  | { kind: 'syscall'; at: number; call: string; args: Record<string, unknown>; ret: number; errno: string | null; elapsedMs?: number; conn?: string }
-  | { kind: string; at: number };
+/**
+ * What a ladder reads of timeline.json's events (src/capture/timeline.ts): the kernel's and the
+ * peer's states and the syscalls on a four-tuple; any other event passes by.
+ */
+export type LadderEvent =
+  | Pick<KernelEvent, 'kind' | 'at' | 'local' | 'remote' | 'state' | 'timer' | 'timerMs'>
+  | Pick<PeerStateEvent, 'kind' | 'at' | 'local' | 'remote' | 'to'>
+  | Pick<SyscallEvent, 'kind' | 'at' | 'call' | 'args' | 'ret' | 'errno' | 'elapsedMs' | 'conn'>
+  | Pick<Exclude<TimelineEvent, KernelEvent | PeerStateEvent | SyscallEvent>, 'kind' | 'at'>;
+type LadderSyscall = Extract<LadderEvent, { kind: 'syscall' }>;
 
 /** The kernel's and the peer's state changes on one four-tuple, from the timeline. */
-function stateChanges(left: string, right: string, timeline: readonly TimelineEvent[]): StateChange[] {
+function stateChanges(left: string, right: string, timeline: readonly LadderEvent[]): StateChange[] {
   const out: StateChange[] = [];
   let lastLeft = '';
   let lastRight = '';
   for (const e of timeline) {
     if (e.kind === 'kernel') {
-      const k = e as Extract<TimelineEvent, { kind: 'kernel' }>;
-      if (k.local !== left || k.remote !== right) continue;
+      if (e.local !== left || e.remote !== right) continue;
       // TIME_WAIT with its timer as first read; the countdown itself is no change
-      const name = k.state ?? 'gone';
+      const name = e.state ?? 'gone';
       if (name === lastLeft) continue;
-      out.push({ at: k.at, side: 'left', state: k.state === 'TIME_WAIT' && k.timerMs ? `TIME_WAIT ${(k.timerMs / 1000).toFixed(1)} s` : name });
+      out.push({
+        at: e.at,
+        side: 'left',
+        state: e.state === 'TIME_WAIT' && e.timerMs ? `TIME_WAIT ${(e.timerMs / 1000).toFixed(1)} s` : name,
+      });
       lastLeft = name;
     } else if (e.kind === 'peer-state') {
-      const p = e as Extract<TimelineEvent, { kind: 'peer-state' }>;
-      if (p.local !== right || p.remote !== left) continue;
-      if (p.to !== lastRight) out.push({ at: p.at, side: 'right', state: p.to, live: true });
-      lastRight = p.to;
+      if (e.local !== right || e.remote !== left) continue;
+      if (e.to !== lastRight) out.push({ at: e.at, side: 'right', state: e.to, live: true });
+      lastRight = e.to;
     }
   }
   return out.sort((a, b) => a.at - b.at);
@@ -119,7 +132,18 @@ function stateChanges(left: string, right: string, timeline: readonly TimelineEv
 
 // ---- states read from the segments (a capture without a timeline) ----
 
-type Inferred = 'CLOSED' | 'LISTEN' | 'SYN-SENT' | 'SYN-RECEIVED' | 'ESTABLISHED' | 'FIN-WAIT-1' | 'FIN-WAIT-2' | 'CLOSE-WAIT' | 'CLOSING' | 'LAST-ACK' | 'TIME-WAIT';
+type Inferred =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT';
 
 /**
  * Each side's RFC 9293 state as the segments imply it, at the row where it changes: a side moves
@@ -148,7 +172,10 @@ function inferStates(segs: readonly FlowSegment[], left: string): Array<{ left?:
       crossed[0] = crossed[1] = false;
       before[0] = before[1] = 'CLOSED';
     }
-    if (s.strayFrom !== undefined) return void out.push({});
+    if (s.strayFrom !== undefined) {
+      out.push({});
+      return;
+    }
     const syn = (s.flagBits & 2) !== 0;
     const fin = (s.flagBits & 1) !== 0;
     const rst = (s.flagBits & 4) !== 0;
@@ -219,17 +246,23 @@ function optionValue(v: unknown): string {
   return typeof v === 'object' ? JSON.stringify(v) : String(v);
 }
 
-function callText(e: Extract<TimelineEvent, { kind: 'syscall' }>): string {
+function callText(e: LadderSyscall): string {
   const a = e.args ?? {};
   const args =
-    e.call === 'setsockopt' ? `${a.option} ${optionValue(a.value)}` : e.call === 'shutdown' ? String(a.how) : e.call === 'send' ? `${a.bytes} B` : '';
+    e.call === 'setsockopt'
+      ? `${a.option} ${optionValue(a.value)}`
+      : e.call === 'shutdown'
+        ? String(a.how)
+        : e.call === 'send'
+          ? `${a.bytes} B`
+          : '';
   const result = e.errno ?? (e.call === 'recv' && e.ret === 0 ? '0 (EOF)' : e.call === 'accept' ? `fd ${e.ret}` : String(e.ret));
   return `${e.call}(${args}) → ${result}`;
 }
 
-function syscallRows(left: string, right: string, timeline: readonly TimelineEvent[]): LadderRow[] {
+function syscallRows(left: string, right: string, timeline: readonly LadderEvent[]): LadderRow[] {
   const conn = `${left}>${right}`;
-  const calls = timeline.filter((e): e is Extract<TimelineEvent, { kind: 'syscall' }> => e.kind === 'syscall' && (e as { conn?: string }).conn === conn && DRAWN_CALLS.has((e as { call: string }).call));
+  const calls = timeline.filter((e): e is LadderSyscall => e.kind === 'syscall' && e.conn === conn && DRAWN_CALLS.has(e.call));
   const dataCalls = calls.filter((c) => c.call === 'send' || c.call === 'recv').length;
   const rows: LadderRow[] = [];
   for (const c of calls) {
@@ -237,10 +270,14 @@ function syscallRows(left: string, right: string, timeline: readonly TimelineEve
     const elapsedUs = Math.round((c.elapsedMs ?? 0) * 1000);
     // a call that waits for something (accept, recv) is drawn where it returned; the others where they began
     const waits = c.call === 'accept' || c.call === 'recv';
-    const took = c.elapsedMs !== undefined && c.elapsedMs >= 1 ? ` (${c.elapsedMs >= 1000 ? `${(c.elapsedMs / 1000).toFixed(2)} s` : `${c.elapsedMs.toFixed(0)} ms`})` : '';
+    const took =
+      c.elapsedMs !== undefined && c.elapsedMs >= 1
+        ? ` (${c.elapsedMs >= 1000 ? `${(c.elapsedMs / 1000).toFixed(2)} s` : `${c.elapsedMs.toFixed(0)} ms`})`
+        : '';
     const base = { kind: 'syscall' as const, number: 0, timeS: 0, leftToRight: true, marks: [] as Mark[], incarnation: 0 };
     rows.push({ ...base, timeUs: waits ? c.at + elapsedUs : c.at, label: `${callText(c)}${took}` });
-    if (!waits && (c.elapsedMs ?? 0) >= LONG_CALL_MS) rows.push({ ...base, timeUs: c.at + elapsedUs, label: `${c.call}() returned ${c.errno ?? c.ret}${took}`, returns: true });
+    if (!waits && (c.elapsedMs ?? 0) >= LONG_CALL_MS)
+      rows.push({ ...base, timeUs: c.at + elapsedUs, label: `${c.call}() returned ${c.errno ?? c.ret}${took}`, returns: true });
   }
   return rows;
 }
@@ -259,7 +296,12 @@ function labelOf(s: FlowSegment): string {
 }
 
 function detailOf(s: FlowSegment): string {
-  const w = s.scaledWindow === null ? `window field ${s.window} (scale unknown: the SYNs are not in the capture)` : s.windowScale ? `window ${s.scaledWindow} bytes = field ${s.window} × 2^${s.windowScale}` : `window ${s.window} bytes`;
+  const w =
+    s.scaledWindow === null
+      ? `window field ${s.window} (scale unknown: the SYNs are not in the capture)`
+      : s.windowScale
+        ? `window ${s.scaledWindow} bytes = field ${s.window} × 2^${s.windowScale}`
+        : `window ${s.window} bytes`;
   return `frame #${s.number}: ${s.flags}, seq ${s.seq >>> 0}${s.relAck !== null ? `, ack ${s.ack >>> 0}` : ''}, ${w}${s.len ? `, ${s.len} bytes` : ''}${s.snippet ? `: ${JSON.stringify(s.snippet)}` : ''}`;
 }
 
@@ -309,7 +351,12 @@ function placeStates(rows: LadderRow[], changes: readonly StateChange[]): Ladder
  * inferred from the segments. `kernel`: the addresses that mark the kernel's side (none in anyone's
  * capture: kernelAddressesFor its link type).
  */
-export function layoutLadders(flows: FlowSummary, timeline: readonly TimelineEvent[] = [], maxRows = 400, kernel: ReadonlySet<string> = KERNEL_ADDRESSES): Ladder[] {
+export function layoutLadders(
+  flows: FlowSummary,
+  timeline: readonly LadderEvent[] = [],
+  maxRows = 400,
+  kernel: ReadonlySet<string> = KERNEL_ADDRESSES,
+): Ladder[] {
   const byFlow = new Map<string, FlowSegment[]>();
   for (const s of flows.segments) {
     const list = byFlow.get(s.flow);
@@ -390,7 +437,16 @@ const MARK_TEXT: Record<Mark, string> = {
   'old-timestamp': 'old timestamp (PAWS)',
 };
 
-const ANSI = { red: '\x1b[31;1m', yellow: '\x1b[33m', magenta: '\x1b[35;1m', cyan: '\x1b[36m', blue: '\x1b[34m', dim: '\x1b[2m', bold: '\x1b[1m', reset: '\x1b[0m' };
+const ANSI = {
+  red: '\x1b[31;1m',
+  yellow: '\x1b[33m',
+  magenta: '\x1b[35;1m',
+  cyan: '\x1b[36m',
+  blue: '\x1b[34m',
+  dim: '\x1b[2m',
+  bold: '\x1b[1m',
+  reset: '\x1b[0m',
+};
 
 function colourFor(marks: readonly Mark[]): string | null {
   if (marks.includes('stray')) return ANSI.magenta;
@@ -400,7 +456,8 @@ function colourFor(marks: readonly Mark[]): string | null {
 }
 
 /** A state as the text ladder prints it: TIME_WAIT's timer in whole seconds, to fit its column. */
-const shortState = (s: string): string => s.replace(/^(TIME_WAIT|TIME-WAIT) ([0-9.]+) s$/, (_m, n: string, t: string) => `${n} ${Math.round(Number(t))}s`);
+const shortState = (s: string): string =>
+  s.replace(/^(TIME_WAIT|TIME-WAIT) ([0-9.]+) s$/, (_m, n: string, t: string) => `${n} ${Math.round(Number(t))}s`);
 
 /** Splits `text` into lines of at most `width` at spaces (a word longer than that is cut). */
 function wrap(text: string, width: number): string[] {
@@ -436,7 +493,8 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; columns?: 
   const lead = numW + 1 + timeW + 1 + stateW + 1; // up to the left lifeline
   const arrowW = columns - lead - 2 - 1 - stateW;
   const c = (code: string, s: string): string => (opts.colour ? `${code}${s}${ANSI.reset}` : s);
-  const pad = (s: string, w: number, right = false): string => (s.length > w ? s.slice(0, w - 1) + '…' : right ? s.padEnd(w) : s.padStart(w));
+  const pad = (s: string, w: number, right = false): string =>
+    s.length > w ? s.slice(0, w - 1) + '…' : right ? s.padEnd(w) : s.padStart(w);
   const blankLead = ' '.repeat(lead);
   const between = (text: string, colour: string | null = null): string => {
     const t = text.length > arrowW - 2 ? text.slice(0, arrowW - 3) + '…' : text;
@@ -453,7 +511,8 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; columns?: 
   else out.push(l.left.padStart(lead), l.right.padStart(Math.min(columns, lead + arrowW + 2 + l.right.length)));
   let prev: LadderRow | null = null;
   for (const r of l.rows) {
-    if (prev && r.timeUs - prev.timeUs >= GAP_US) out.push(c(ANSI.dim, between(`⋮ ${((r.timeUs - prev.timeUs) / 1e6).toFixed(1)} s later ⋮`)));
+    if (prev && r.timeUs - prev.timeUs >= GAP_US)
+      out.push(c(ANSI.dim, between(`⋮ ${((r.timeUs - prev.timeUs) / 1e6).toFixed(1)} s later ⋮`)));
     prev = r;
     const head = `${(r.number ? `#${r.number}` : '').padStart(numW)} ${r.timeS.toFixed(6).padStart(timeW)} ${pad(shortState(r.leftState ?? ''), stateW)} `;
     const tail = ` ${shortState(r.rightState ?? '')}`;
@@ -474,7 +533,9 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; columns?: 
     const text = ` ${lines[0]} `;
     const dashes = Math.max(2, arrowW - text.length);
     const half = Math.floor(dashes / 2);
-    const arrow = r.leftToRight ? `${'─'.repeat(half)}${text}${'─'.repeat(dashes - half - 1)}▶` : `◀${'─'.repeat(half - 1)}${text}${'─'.repeat(dashes - half)}`;
+    const arrow = r.leftToRight
+      ? `${'─'.repeat(half)}${text}${'─'.repeat(dashes - half - 1)}▶`
+      : `◀${'─'.repeat(half - 1)}${text}${'─'.repeat(dashes - half)}`;
     const marks = r.marks.map((m) => MARK_TEXT[m]).join(', ');
     const colour = colourFor(r.marks);
     const plain = `${head}│${arrow}│${tail}`;
@@ -508,7 +569,9 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
   const h = y + 40 + (l.inferred.length ? 16 : 0);
   const idOf = (n: number): string => (opts.id ? ` id="${esc(opts.id)}-f${n}"` : '');
   const parts: string[] = [];
-  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="monospace" font-size="11" data-left-role="${esc(l.leftRole)}" data-right-role="${esc(l.rightRole)}">`);
+  parts.push(
+    `<svg xmlns="http://www.w3.org/2000/svg" class="ladder" width="${W}" height="${h}" viewBox="0 0 ${W} ${h}" font-family="monospace" font-size="11" data-left-role="${esc(l.leftRole)}" data-right-role="${esc(l.rightRole)}">`,
+  );
   parts.push(
     '<defs><marker id="arrow" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="context-stroke"/></marker></defs>',
   );
@@ -517,27 +580,43 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
   parts.push(`<line class="lifeline" x1="${xL}" y1="${top - 20}" x2="${xL}" y2="${y}" stroke="#888"/>`);
   parts.push(`<line class="lifeline" x1="${xR}" y1="${top - 20}" x2="${xR}" y2="${y}" stroke="#888"/>`);
   const stateText = (r: LadderRow, yy: number): void => {
-    const title = (side: 'left' | 'right', s: string): string => (l.inferred.includes(side) ? `<title>${esc(s)} (inferred from the segments)</title>` : '');
-    if (r.leftState) parts.push(`<text class="state" x="${xL - 8}" y="${yy + 4}" text-anchor="end" font-weight="bold">${title('left', r.leftState)}${esc(r.leftState)}</text>`);
-    if (r.rightState) parts.push(`<text class="state" x="${xR + 8}" y="${yy + 4}" font-weight="bold">${title('right', r.rightState)}${esc(r.rightState)}</text>`);
+    const title = (side: 'left' | 'right', s: string): string =>
+      l.inferred.includes(side) ? `<title>${esc(s)} (inferred from the segments)</title>` : '';
+    if (r.leftState)
+      parts.push(
+        `<text class="state" x="${xL - 8}" y="${yy + 4}" text-anchor="end" font-weight="bold">${title('left', r.leftState)}${esc(r.leftState)}</text>`,
+      );
+    if (r.rightState)
+      parts.push(
+        `<text class="state" x="${xR + 8}" y="${yy + 4}" font-weight="bold">${title('right', r.rightState)}${esc(r.rightState)}</text>`,
+      );
   };
   l.rows.forEach((r, i) => {
     const yy = ys[i]!;
     if (i > 0 && r.timeUs - l.rows[i - 1]!.timeUs >= GAP_US) {
-      parts.push(`<text class="gap" x="${(xL + xR) / 2}" y="${yy - 14}" text-anchor="middle" fill="#777">⋮ ${((r.timeUs - l.rows[i - 1]!.timeUs) / 1e6).toFixed(1)} s later ⋮</text>`);
+      parts.push(
+        `<text class="gap" x="${(xL + xR) / 2}" y="${yy - 14}" text-anchor="middle" fill="#777">⋮ ${((r.timeUs - l.rows[i - 1]!.timeUs) / 1e6).toFixed(1)} s later ⋮</text>`,
+      );
     }
     // each row a step (report.html can reveal them one by one); its states and time ride along
     const data = `data-step="${i}" data-t="${r.timeS.toFixed(6)}"${r.leftState ? ` data-left="${esc(r.leftState)}"` : ''}${r.rightState ? ` data-right="${esc(r.rightState)}"` : ''}`;
     if (r.elided) {
-      parts.push(`<g class="row elided" ${data}><text x="${(xL + xR) / 2}" y="${yy + 4}" text-anchor="middle" fill="#777">⋮ ${esc(r.label)} ⋮</text></g>`);
+      parts.push(
+        `<g class="row elided" ${data}><text x="${(xL + xR) / 2}" y="${yy + 4}" text-anchor="middle" fill="#777">⋮ ${esc(r.label)} ⋮</text></g>`,
+      );
       return;
     }
     if (r.kind === 'syscall') {
       parts.push(`<g class="row syscall" ${data}><text x="8" y="${yy + 4}" fill="#555">${r.timeS.toFixed(6)}</text>`);
-      parts.push(`<rect x="${xL - 5}" y="${yy - 5}" width="10" height="10" fill="#57a"/><text x="${xL + 12}" y="${yy + 4}" fill="#246" font-weight="bold">${esc(r.label)}</text>`);
+      parts.push(
+        `<rect x="${xL - 5}" y="${yy - 5}" width="10" height="10" fill="#57a"/><text x="${xL + 12}" y="${yy + 4}" fill="#246" font-weight="bold">${esc(r.label)}</text>`,
+      );
       // a call that blocked: a bar down the lifeline from where it began
       if (r.returns) {
-        const from = l.rows.slice(0, i).reverse().findIndex((x) => x.kind === 'syscall' && !x.returns);
+        const from = l.rows
+          .slice(0, i)
+          .reverse()
+          .findIndex((x) => x.kind === 'syscall' && !x.returns);
         if (from >= 0) {
           const y0 = ys[i - 1 - from]!;
           parts.push(`<rect class="blocked" x="${xL - 3}" y="${y0}" width="6" height="${yy - y0}" fill="#57a" opacity="0.5"/>`);
@@ -559,9 +638,12 @@ export function renderLadderSvg(l: Ladder, opts: { id?: string } = {}): string {
     parts.push(`<g class="${cls}"${idOf(r.number)} data-frame="${r.number}" ${data}>`);
     if (r.detail) parts.push(`<title>${esc(r.detail)}</title>`);
     parts.push(`<text x="8" y="${yy + 4}" fill="#555">#${r.number} ${r.timeS.toFixed(6)}</text>`);
-    parts.push(`<line x1="${x1}" y1="${yy - slant / 2}" x2="${x2}" y2="${yy + slant / 2}" stroke="${colour}" stroke-width="${r.marks.length ? 2 : 1.2}"${r.marks.includes('stray') ? ' stroke-dasharray="6 3"' : ''} marker-end="url(#arrow)"/>`);
+    parts.push(
+      `<line x1="${x1}" y1="${yy - slant / 2}" x2="${x2}" y2="${yy + slant / 2}" stroke="${colour}" stroke-width="${r.marks.length ? 2 : 1.2}"${r.marks.includes('stray') ? ' stroke-dasharray="6 3"' : ''} marker-end="url(#arrow)"/>`,
+    );
     parts.push(`<text x="${(xL + xR) / 2}" y="${yy - 4}" text-anchor="middle" fill="${colour}">${esc(r.label)}</text>`);
-    if (r.marks.length) parts.push(`<text x="${xR + 12}" y="${yy + 14}" fill="${colour}">${esc(r.marks.map((m) => MARK_TEXT[m]).join(', '))}</text>`);
+    if (r.marks.length)
+      parts.push(`<text x="${xR + 12}" y="${yy + 14}" fill="${colour}">${esc(r.marks.map((m) => MARK_TEXT[m]).join(', '))}</text>`);
     stateText(r, yy);
     parts.push('</g>');
   });

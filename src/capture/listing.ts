@@ -1,10 +1,9 @@
 // A readable per-frame listing of a capture: time, direction, flags, relative seq/ack, length,
 // incarnation and stray marks. Pure: from a parsed pcap to lines.
 import { analyzeTcp, type FlowSegment } from './flows';
+import { KERNEL_ADDRESSES } from '../wire/address-plan';
 import { isRawIp, type PcapFile } from './pcap';
 
-/** twlab's kernel-side addresses: frames from these are the kernel's, frames to them the peer's. */
-export const KERNEL_ADDRESSES: ReadonlySet<string> = new Set(['192.0.2.1', '198.51.100.1', '2001:db8::1']);
 const NONE: ReadonlySet<string> = new Set();
 
 /**
@@ -39,12 +38,24 @@ export function listingRow(s: FlowSegment, t0: number, incarnations: boolean, ke
   const parts = [`[${s.flags}]`, `seq=${s.relSeq}`];
   if (s.flags.includes('ACK')) parts.push(`ack=${s.relAck ?? `${s.ack >>> 0} (abs)`}`);
   // the window in bytes (as Wireshark's "calculated window size"), the field as sent beside it when scaled
-  parts.push(`win=${s.scaledWindow ?? s.window}${s.windowScale ? ` (field ${s.window} ×2^${s.windowScale})` : s.scaledWindow === null ? ' (field; scale unknown)' : ''}`, `len=${s.len}`);
+  parts.push(
+    `win=${s.scaledWindow ?? s.window}${s.windowScale ? ` (field ${s.window} ×2^${s.windowScale})` : s.scaledWindow === null ? ' (field; scale unknown)' : ''}`,
+    `len=${s.len}`,
+  );
   if (s.checksumOk === false) parts.push('BAD-CHECKSUM');
   if (incarnations) parts.push(`(incarnation ${s.current})`);
   if (s.strayFrom !== undefined) parts.push(`STRAY: a segment of incarnation ${s.strayFrom}`);
   if (s.snippet) parts.push(JSON.stringify(s.snippet)); // last: the payload's first bytes as text
-  return { number: s.number, timeS: (s.timeUs - t0) / 1e6, direction: directionOf(s.srcAddress, s.dstAddress, kernel), src: s.src, dst: s.dst, summary: `TCP ${parts.join(' ')}`, incarnation: s.incarnation, strayFrom: s.strayFrom };
+  return {
+    number: s.number,
+    timeS: (s.timeUs - t0) / 1e6,
+    direction: directionOf(s.srcAddress, s.dstAddress, kernel),
+    src: s.src,
+    dst: s.dst,
+    summary: `TCP ${parts.join(' ')}`,
+    incarnation: s.incarnation,
+    strayFrom: s.strayFrom,
+  };
 }
 
 export function listFrames(file: PcapFile): ListingRow[] {
@@ -54,7 +65,8 @@ export function listFrames(file: PcapFile): ListingRow[] {
   for (const s of flows.segments) incarnationsOf.set(s.flow, Math.max(incarnationsOf.get(s.flow) ?? 0, s.incarnation));
   const kernel = kernelAddressesFor(file.linkType);
   const rows: ListingRow[] = flows.segments.map((s) => listingRow(s, t0, (incarnationsOf.get(s.flow) ?? 1) > 1, kernel));
-  for (const o of flows.other) rows.push({ number: o.number, timeS: (o.timeUs - t0) / 1e6, direction: '?', src: '', dst: '', summary: o.summary });
+  for (const o of flows.other)
+    rows.push({ number: o.number, timeS: (o.timeUs - t0) / 1e6, direction: '?', src: '', dst: '', summary: o.summary });
   return rows.sort((a, b) => a.number - b.number);
 }
 
@@ -71,5 +83,11 @@ export function formatListing(rows: readonly ListingRow[], widths?: { src: numbe
     }
   }
   const head = `${'No.'.padStart(5)}  ${'Time (s)'.padStart(10)}  Dir  ${'Source'.padEnd(srcW)}    ${'Destination'.padEnd(dstW)}  Info`;
-  return [head, ...rows.map((r) => `${String(r.number).padStart(5)}  ${r.timeS.toFixed(6).padStart(10)}  ${r.direction.padEnd(3)}  ${r.src.padEnd(srcW)} →  ${r.dst.padEnd(dstW)}  ${r.summary}`)];
+  return [
+    head,
+    ...rows.map(
+      (r) =>
+        `${String(r.number).padStart(5)}  ${r.timeS.toFixed(6).padStart(10)}  ${r.direction.padEnd(3)}  ${r.src.padEnd(srcW)} →  ${r.dst.padEnd(dstW)}  ${r.summary}`,
+    ),
+  ];
 }

@@ -29,7 +29,9 @@ const MAX_RECORD = 64 << 20;
 
 export type PcapErrorCode = 'PCAP_NOT_FOUND' | 'PCAP_BAD_MAGIC' | 'PCAP_TRUNCATED' | 'PCAP_BAD_RECORD';
 
+/** A file that is no capture twlab can read (a CodedError: src/lab/api/errors.ts). */
 export class PcapError extends Error {
+  readonly exitCode = 2;
   constructor(
     readonly code: PcapErrorCode,
     message: string,
@@ -170,7 +172,7 @@ export class PcapngWriter {
     const head = Buffer.alloc(20);
     head.writeUInt32LE(0, 0); // interface 0
     head.writeUInt32LE(Math.floor(timeUs / 4294967296), 4);
-    head.writeUInt32LE(timeUs % 4294967296 >>> 0, 8);
+    head.writeUInt32LE((timeUs % 4294967296) >>> 0, 8);
     head.writeUInt32LE(caplen, 12);
     head.writeUInt32LE(Math.max(origLength, caplen), 16);
     const parts = [head, Buffer.from(frame.buffer, frame.byteOffset, caplen), Buffer.alloc(pad4(caplen))];
@@ -341,7 +343,12 @@ export class CaptureReader implements Iterable<PcapRecord> {
         throw new PcapError('PCAP_TRUNCATED', `${name}: truncated pcap header (${4 + this.#bytes.short} of 24 bytes)`);
       }
       const u32 = (o: number): number => (le ? rest.readUInt32LE(o) : rest.readUInt32BE(o));
-      this.info = { format: 'pcap', linkType: u32(16) & 0x0fffffff, nanosecond: (le ? m : this.#head.readUInt32BE(0)) === MAGIC_NS, snaplen: u32(12) };
+      this.info = {
+        format: 'pcap',
+        linkType: u32(16) & 0x0fffffff,
+        nanosecond: (le ? m : this.#head.readUInt32BE(0)) === MAGIC_NS,
+        snaplen: u32(12),
+      };
       this.#le = le;
     } else {
       this.close();
@@ -381,16 +388,27 @@ export class CaptureReader implements Iterable<PcapRecord> {
       if (this.#bytes.done()) return;
       const at = this.#bytes.offset;
       const o = this.#bytes.skip(16);
-      if (o < 0) return this.#cut(`frame ${this.#number + 1} cut short in its record header at byte ${at} (${this.#bytes.short} of 16 bytes)`);
+      if (o < 0)
+        return this.#cut(`frame ${this.#number + 1} cut short in its record header at byte ${at} (${this.#bytes.short} of 16 bytes)`);
       const h = this.#bytes.buffer;
       const sec = le ? h.readUInt32LE(o) : h.readUInt32BE(o);
       const frac = le ? h.readUInt32LE(o + 4) : h.readUInt32BE(o + 4);
       const caplen = le ? h.readUInt32LE(o + 8) : h.readUInt32BE(o + 8);
       const origLength = le ? h.readUInt32LE(o + 12) : h.readUInt32BE(o + 12);
-      if (caplen > limit || caplen > MAX_RECORD) throw new PcapError('PCAP_BAD_RECORD', `${this.name}: frame ${this.#number + 1} at byte ${at} claims ${caplen} bytes (snaplen ${this.info.snaplen})`);
+      if (caplen > limit || caplen > MAX_RECORD)
+        throw new PcapError(
+          'PCAP_BAD_RECORD',
+          `${this.name}: frame ${this.#number + 1} at byte ${at} claims ${caplen} bytes (snaplen ${this.info.snaplen})`,
+        );
       const data = this.#bytes.take(caplen);
       if (!data) return this.#cut(`frame ${this.#number + 1} truncated (${this.#bytes.short} of ${caplen} bytes)`);
-      yield { number: ++this.#number, timeUs: sec * 1e6 + (ns ? Math.floor(frac / 1000) : frac), data, origLength, linkType: this.info.linkType };
+      yield {
+        number: ++this.#number,
+        timeUs: sec * 1e6 + (ns ? Math.floor(frac / 1000) : frac),
+        data,
+        origLength,
+        linkType: this.info.linkType,
+      };
     }
   }
 
@@ -419,13 +437,21 @@ export class CaptureReader implements Iterable<PcapRecord> {
     const bom = bomBytes.readUInt32LE(0);
     if (bom === PCAPNG_BOM) this.#le = true;
     else if (bomBytes.readUInt32BE(0) === PCAPNG_BOM) this.#le = false;
-    else throw new PcapError('PCAP_BAD_MAGIC', `${this.name}: pcapng section header at byte ${at} with a bad byte-order magic 0x${bom.toString(16)}`);
+    else
+      throw new PcapError(
+        'PCAP_BAD_MAGIC',
+        `${this.name}: pcapng section header at byte ${at} with a bad byte-order magic 0x${bom.toString(16)}`,
+      );
     const total = this.#u32(first8, 4);
-    if (total < 28 || total % 4 !== 0 || total > MAX_RECORD) throw this.#bad(`pcapng section header at byte ${at} claims ${total} bytes${total < 28 ? ', shorter than its 28-byte fixed part' : ''}`);
+    if (total < 28 || total % 4 !== 0 || total > MAX_RECORD)
+      throw this.#bad(
+        `pcapng section header at byte ${at} claims ${total} bytes${total < 28 ? ', shorter than its 28-byte fixed part' : ''}`,
+      );
     const rest = this.#bytes.take(total - 12);
     if (!rest) return `a section header cut short at byte ${at} (${12 + this.#bytes.short} of ${total} bytes)`;
     const trailer = this.#u32(rest, total - 16);
-    if (trailer !== total) throw this.#bad(`pcapng section header at byte ${at}: its length fields disagree (${total} at the start, ${trailer} at the end)`);
+    if (trailer !== total)
+      throw this.#bad(`pcapng section header at byte ${at}: its length fields disagree (${total} at the start, ${trailer} at the end)`);
     this.#interfaces = [];
     return null;
   }
@@ -440,7 +466,8 @@ export class CaptureReader implements Iterable<PcapRecord> {
       const code = this.#u16(body, o);
       const len = this.#u16(body, o + 2);
       if (code === 0) break;
-      if (o + 4 + len > body.length) throw this.#bad(`pcapng interface description block at byte ${at}: option ${code} of ${len} bytes runs past the block`);
+      if (o + 4 + len > body.length)
+        throw this.#bad(`pcapng interface description block at byte ${at}: option ${code} of ${len} bytes runs past the block`);
       if (code === 9 && len >= 1) {
         const v = body[o + 4]!;
         unitsPerSecond = v & 0x80 ? 2 ** (v & 0x7f) : 10 ** v;
@@ -474,12 +501,17 @@ export class CaptureReader implements Iterable<PcapRecord> {
       // every length is checked before a field is read: a block shorter than its type's fixed part,
       // or whose two length fields disagree, is corruption (one line), not a capture cut short
       const fixed = BLOCK_FIXED[type] ?? 12;
-      if (total % 4 !== 0 || total > MAX_RECORD) throw this.#bad(`${name} at byte ${at} claims ${total} bytes${total % 4 ? ' (not a multiple of 4)' : ''}`);
+      if (total % 4 !== 0 || total > MAX_RECORD)
+        throw this.#bad(`${name} at byte ${at} claims ${total} bytes${total % 4 ? ' (not a multiple of 4)' : ''}`);
       if (total < fixed) throw this.#bad(`${name} at byte ${at} is ${total} bytes, shorter than its ${fixed}-byte fixed part`);
       const body = this.#bytes.take(total - 8);
-      if (!body) return this.#cut(`${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} truncated at byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`);
+      if (!body)
+        return this.#cut(
+          `${type === 6 || type === 3 || type === 2 ? `frame ${this.#number + 1}` : `a block`} truncated at byte ${at} (${8 + this.#bytes.short} of ${total} bytes)`,
+        );
       const trailer = this.#u32(body, total - 12);
-      if (trailer !== total) throw this.#bad(`${name} at byte ${at}: its length fields disagree (${total} at the start, ${trailer} at the end)`);
+      if (trailer !== total)
+        throw this.#bad(`${name} at byte ${at}: its length fields disagree (${total} at the start, ${trailer} at the end)`);
       const fields = body.subarray(0, total - 12);
       if (type === 1) {
         this.#interface(fields, at);
@@ -492,10 +524,17 @@ export class CaptureReader implements Iterable<PcapRecord> {
         const iface = this.#interfaces[id];
         if (!iface) throw this.#bad(`frame ${this.#number + 1} at byte ${at} names interface ${id}, which has no description block`);
         const caplen = this.#u32(fields, 12);
-        if (20 + caplen > fields.length) throw this.#bad(`frame ${this.#number + 1} at byte ${at} claims ${caplen} bytes in a ${total}-byte block`);
+        if (20 + caplen > fields.length)
+          throw this.#bad(`frame ${this.#number + 1} at byte ${at} claims ${caplen} bytes in a ${total}-byte block`);
         const timeUs = this.#timeUs(iface, this.#u32(fields, 4), this.#u32(fields, 8));
         this.#lastUs = timeUs;
-        yield { number: ++this.#number, timeUs, data: fields.subarray(20, 20 + caplen), origLength: this.#u32(fields, 16), linkType: iface.linkType };
+        yield {
+          number: ++this.#number,
+          timeUs,
+          data: fields.subarray(20, 20 + caplen),
+          origLength: this.#u32(fields, 16),
+          linkType: iface.linkType,
+        };
         continue;
       }
       if (type === 3) {
@@ -543,12 +582,29 @@ export function openCapture(path: string): CaptureReader {
   let fd: number;
   try {
     const st = fs.statSync(path);
-    const kind = st.isDirectory() ? 'a directory' : st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device' : st.isBlockDevice() ? 'a block device' : null;
+    const kind = st.isDirectory()
+      ? 'a directory'
+      : st.isFIFO()
+        ? 'a FIFO (named pipe)'
+        : st.isSocket()
+          ? 'a socket'
+          : st.isCharacterDevice()
+            ? 'a character device'
+            : st.isBlockDevice()
+              ? 'a block device'
+              : null;
     if (kind) throw Object.assign(new Error(kind), { code: 'NOT_A_FILE' });
     fd = fs.openSync(path, 'r');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EACCES' ? 'permission denied' : err.code === 'NOT_A_FILE' ? `${err.message}, not a capture file${err.message.includes('directory') ? '' : '; to read a capture from a pipe, give it on standard input: … | twlab show -'}` : err.message;
+    const why =
+      err.code === 'ENOENT'
+        ? 'no such file'
+        : err.code === 'EACCES'
+          ? 'permission denied'
+          : err.code === 'NOT_A_FILE'
+            ? `${err.message}, not a capture file${err.message.includes('directory') ? '' : '; to read a capture from a pipe, give it on standard input: … | twlab show -'}`
+            : err.message;
     throw new PcapError('PCAP_NOT_FOUND', `${path}: ${why}`);
   }
   return new CaptureReader(fd, path, fd);

@@ -1,12 +1,8 @@
-// `twlab show`: any capture (classic pcap or pcapng, twlab's or anyone's) read as a stream — as
-// ladder diagrams, a per-frame listing, a per-connection summary, or the ladder of one chosen
-// connection. Memory stays bounded whatever the capture's size: only ladders keep segments, and
-// only up to a limit (beyond it, the summary is shown and --conn picks one connection).
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { formatEndpoint, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../wire/address';
 import { FlowAnalyzer, TIME_WAIT_BOUND_US, type AnalyzerOptions, type FlowSegment, type FlowSummary, type SegmentFacts } from './flows';
-import { layoutLadders, renderLadderText, type TimelineEvent } from './ladder';
+import { layoutLadders, renderLadderText } from './ladder';
+import { readTimelineEvents, type TimelineEvent } from './timeline';
 import { formatListing, kernelAddressesFor, listingRow, type ListingRow } from './listing';
 import { isRawIp, LINKTYPE_RAW, openCapture } from './pcap';
 import { ConnectionSummaries, SummaryWriter, type ConnectionSummary } from './summary';
@@ -34,13 +30,8 @@ export interface ShowIO {
 
 /** The timeline.json next to a lab's capture, if there is one: its events of this capture's variant give the ladder its states and syscalls. */
 function timelineBeside(file: string): TimelineEvent[] {
-  try {
-    const events = (JSON.parse(fs.readFileSync(path.join(path.dirname(file), 'timeline.json'), 'utf8')) as { events: TimelineEvent[] }).events;
-    const variant = path.basename(file).replace(/\.pcap(ng)?$/, '');
-    return events.filter((e) => (e as { variant?: string | null }).variant === variant);
-  } catch {
-    return [];
-  }
+  const variant = path.basename(file).replace(/\.pcap(ng)?$/, '');
+  return readTimelineEvents(path.dirname(file)).filter((e) => e.variant === variant);
 }
 
 /** What streaming a capture found besides its frames. */
@@ -86,12 +77,19 @@ function connMatcher(conn: string): (flow: string, number: number) => boolean {
   if (/^\d+$/.test(conn)) return (_f, n) => n === Number(conn);
   const m = /^(.+:\d+)-(.+:\d+)$/.exec(conn.replace(/\s+/g, '').replace('↔', '-').replace('<>', '-'));
   const ends = m ? [canonicalEndpoint(m[1]!), canonicalEndpoint(m[2]!)] : [];
-  if (!m || !ends[0] || !ends[1]) throw new ShowError(`--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port (an IPv6 address in brackets: [2001:db8::1]:80-[2001:db8::2]:40000), not ${JSON.stringify(conn)}`);
+  if (!m || !ends[0] || !ends[1])
+    throw new ShowError(
+      `--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port (an IPv6 address in brackets: [2001:db8::1]:80-[2001:db8::2]:40000), not ${JSON.stringify(conn)}`,
+    );
   const [a, b] = (ends as string[]).sort();
   return (f) => f === `${a}<>${b}`;
 }
 
-export class ShowError extends Error {}
+/** A bad `twlab show` option (a CodedError: src/lab/api/errors.ts). */
+export class ShowError extends Error {
+  readonly code = 'BAD_USAGE';
+  readonly exitCode = 2;
+}
 
 export function showCapture(file: string, opts: ShowOptions, io: ShowIO): void {
   if (opts.summary || opts.explain) return showSummary(file, opts, io);
@@ -180,7 +178,9 @@ class SummaryStream {
     this.#writer.end();
     const n = this.#writer.count;
     const io = this.#io;
-    io.out(`(${n} connection${n === 1 ? '' : 's'}${nonTcp ? `, ${nonTcp} frames that are not TCP` : ''}; left/right: the endpoints as the connection column names them${this.#opts.explain ? '' : '; --explain says why each ended as it did'})`);
+    io.out(
+      `(${n} connection${n === 1 ? '' : 's'}${nonTcp ? `, ${nonTcp} frames that are not TCP` : ''}; left/right: the endpoints as the connection column names them${this.#opts.explain ? '' : '; --explain says why each ended as it did'})`,
+    );
     if (forgotten) io.out(`(old-duplicate detection forgot the segments of ${forgotten} closed incarnations to stay within memory)`);
   }
 }
@@ -197,7 +197,12 @@ function asIncarnations(segments: readonly FlowSegment[]): FlowSegment[] {
     if (k.conn !== s.conn) Object.assign(k, { conn: s.conn, offset: k.offset + k.top, top: 0 });
     k.top = Math.max(k.top, s.current);
     if (k.offset === 0) return s;
-    return { ...s, incarnation: s.incarnation + k.offset, current: s.current + k.offset, strayFrom: s.strayFrom === undefined ? undefined : s.strayFrom + k.offset };
+    return {
+      ...s,
+      incarnation: s.incarnation + k.offset,
+      current: s.current + k.offset,
+      strayFrom: s.strayFrom === undefined ? undefined : s.strayFrom + k.offset,
+    };
   });
 }
 
@@ -214,7 +219,14 @@ function drawLadders(file: string, flows: FlowSummary, linkType: number, opts: S
 function showSummary(file: string, opts: ShowOptions, io: ShowIO): void {
   const summary = new SummaryStream(opts, io);
   let other = 0;
-  const analyzer = new FlowAnalyzer({ keepSegments: false, checksums: false, directions: false, ...summary.options, onFacts: (s) => summary.push(s), onOther: () => other++ });
+  const analyzer = new FlowAnalyzer({
+    keepSegments: false,
+    checksums: false,
+    directions: false,
+    ...summary.options,
+    onFacts: (s) => summary.push(s),
+    onOther: () => other++,
+  });
   const { warnings } = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
   summary.end(analyzer, other);
@@ -258,9 +270,13 @@ function showConnection(file: string, opts: ShowOptions, io: ShowIO): void {
   if (count > segments.length) {
     const gapFrom = head[head.length - 1]!.number;
     const gapTo = last[0]!.number;
-    io.out(`(connection ${opts.conn} has ${count} segments, more than ${limit} to draw: the first ${head.length} and the last ${last.length} are drawn; ${count - segments.length} between frames #${gapFrom} and #${gapTo} are left out)`);
+    io.out(
+      `(connection ${opts.conn} has ${count} segments, more than ${limit} to draw: the first ${head.length} and the last ${last.length} are drawn; ${count - segments.length} between frames #${gapFrom} and #${gapTo} are left out)`,
+    );
   }
-  const directions = Object.fromEntries(Object.entries(analyzer.summary().directions).filter(([d]) => segments.some((s) => s.direction === d)));
+  const directions = Object.fromEntries(
+    Object.entries(analyzer.summary().directions).filter(([d]) => segments.some((s) => s.direction === d)),
+  );
   drawLadders(file, { segments, directions, other: [] }, linkType, opts, io);
 }
 

@@ -218,7 +218,13 @@ export class ConnectionSummaries {
       const r = s.current <= n[fn + COUNT]! ? this.#incarnation(f, s.current) : -1;
       const rn = r + DOUBLES;
       const rd = r >> 1;
-      if (r >= 0 && n[rn + CLIENT] === 1 - s.side && !(n[rn + BITS]! & SYN_ACKED) && n[rn + SYN_ANSWER]! < 0 && (s.flagBits & (FIN | SYN | RST | ACK)) === ACK) {
+      if (
+        r >= 0 &&
+        n[rn + CLIENT] === 1 - s.side &&
+        !(n[rn + BITS]! & SYN_ACKED) &&
+        n[rn + SYN_ANSWER]! < 0 &&
+        (s.flagBits & (FIN | SYN | RST | ACK)) === ACK
+      ) {
         n[rn + SYN_ANSWER] = 2;
         n[rn + ANSWER_NUMBER] = s.number;
         d[rd + LAST_US] = s.timeUs;
@@ -311,9 +317,22 @@ export class ConnectionSummaries {
     for (let i = 1; i <= n[fn + COUNT]!; i++) {
       const r = this.#incarnation(f, i);
       const facts = [...d.subarray(r >> 1, (r >> 1) + DOUBLES), ...n.subarray(r + 2 * DOUBLES, r + DOUBLES + FACTS)];
-      incarnations.push({ number: i, facts, bits: facts[BITS]!, challengeFrames: this.#challengeFrames.get(r) ?? null, probeFrames: this.#probeFrames.get(r) ?? null });
+      incarnations.push({
+        number: i,
+        facts,
+        bits: facts[BITS]!,
+        challengeFrames: this.#challengeFrames.get(r) ?? null,
+        probeFrames: this.#probeFrames.get(r) ?? null,
+      });
     }
-    return { index: n[fn + INDEX]!, names, incarnations, segments: n[fn + SEGMENTS]!, strays: n[fn + STRAYS]!, strayFrames: this.#strayFrames.get(f) ?? [] };
+    return {
+      index: n[fn + INDEX]!,
+      names,
+      incarnations,
+      segments: n[fn + SEGMENTS]!,
+      strays: n[fn + STRAYS]!,
+      strayFrames: this.#strayFrames.get(f) ?? [],
+    };
   }
 
   /** The summary of connection `conn`, its records freed (undefined when it had no segment). */
@@ -370,9 +389,23 @@ function explainIncarnation(f: Names, inc: IncarnationFacts, prev: IncarnationFa
     const c = name(client);
     const server = name(1 - client);
     if (inc.bits & SYN_ACKED) {
-      if (prevClosedFirst === client) p('tw-reuse-by-closer', `${c} closed the previous incarnation first, so held its TIME_WAIT, and opened the four-tuple again (tcp_tw_reuse, or an explicit bind)`, [x[SYN_NUMBER]!]);
-      else p('syn-into-time-wait-accepted', `${c} sent a new SYN into ${server}'s TIME_WAIT and it was accepted (a higher sequence number or a newer timestamp, RFC 6191)`, [x[SYN_NUMBER]!, x[ANSWER_NUMBER]!]);
-    } else if (x[SYN_ANSWER] === 2) p('syn-into-time-wait-refused', `${c}'s new SYN met ${server}'s TIME_WAIT and was answered with an ACK of the old connection`, [x[SYN_NUMBER]!, x[ANSWER_NUMBER]!]);
+      if (prevClosedFirst === client)
+        p(
+          'tw-reuse-by-closer',
+          `${c} closed the previous incarnation first, so held its TIME_WAIT, and opened the four-tuple again (tcp_tw_reuse, or an explicit bind)`,
+          [x[SYN_NUMBER]!],
+        );
+      else
+        p(
+          'syn-into-time-wait-accepted',
+          `${c} sent a new SYN into ${server}'s TIME_WAIT and it was accepted (a higher sequence number or a newer timestamp, RFC 6191)`,
+          [x[SYN_NUMBER]!, x[ANSWER_NUMBER]!],
+        );
+    } else if (x[SYN_ANSWER] === 2)
+      p('syn-into-time-wait-refused', `${c}'s new SYN met ${server}'s TIME_WAIT and was answered with an ACK of the old connection`, [
+        x[SYN_NUMBER]!,
+        x[ANSWER_NUMBER]!,
+      ]);
   }
   if (client >= 0 && !(inc.bits & SYN_ACKED) && x[SYN_ANSWER] === 1) {
     p('refused', `${name(1 - client)} answered ${name(client)}'s SYN with RST: nothing listening`, [x[SYN_NUMBER]!, x[ANSWER_NUMBER]!]);
@@ -384,27 +417,59 @@ function explainIncarnation(f: Names, inc: IncarnationFacts, prev: IncarnationFa
     const b = (1 - a) as 0 | 1;
     const fa = x[FIN_NUMBER + a]!;
     const fb = x[FIN_NUMBER + b]!;
-    if (finsCrossed(inc)) p('simultaneous-close', `the FINs crossed (#${fa}, #${fb}): both sides pass CLOSING and hold TIME_WAIT`, [fa, fb]);
+    if (finsCrossed(inc))
+      p('simultaneous-close', `the FINs crossed (#${fa}, #${fb}): both sides pass CLOSING and hold TIME_WAIT`, [fa, fb]);
     else p('orderly-close', `${name(a)} closed first (FIN #${fa}) and holds TIME_WAIT; ${name(b)} closed after it`, [fa, fb]);
     const late = x[LATE_RST + b]!;
-    if (late >= 0) p('rst-into-time-wait', `${name(b)} sent an RST (#${late}) into ${name(a)}'s TIME_WAIT: it dies early unless tcp_rfc1337=1 (RFC 1337)`, [late]);
+    if (late >= 0)
+      p(
+        'rst-into-time-wait',
+        `${name(b)} sent an RST (#${late}) into ${name(a)}'s TIME_WAIT: it dies early unless tcp_rfc1337=1 (RFC 1337)`,
+        [late],
+      );
   } else if (x[RST_FROM]! >= 0) {
     const from = x[RST_FROM]!;
     const o = (1 - from) as 0 | 1;
     const n = x[RST_NUMBER]!;
-    if (inc.bits & RST_AFTER_OWN_FIN && inc.bits & (DATA_AFTER_FIN << o)) p('rst-after-fin', `${name(from)} had closed (its FIN acknowledged, none came back); ${name(o)}'s late data was answered with RST (#${n}): the socket was gone (FIN_WAIT_2 timed out, or closed)`, [n]);
-    else if (inc.bits & (RST_UNACKED | RST_ZERO_WINDOW_SEEN)) p('abort-unsent', `${name(from)} reset the connection (#${n}) with data still unacknowledged${inc.bits & RST_ZERO_WINDOW_SEEN ? ` and ${name(o)}'s window shut` : ''}: an abortive close (SO_LINGER {1,0}) drops it`, [n]);
-    else if (x[RST_LAST_DATA_FROM] === o) p('abort-unread', `${name(from)} reset the connection (#${n}) after ${name(o)}'s data: closed with received data unread (RFC 2525 §2.17), or SO_LINGER {1,0} after reading it`, [n]);
-    else p('abort', `${name(from)} reset the connection (#${n}) instead of closing with FIN: an abortive close (SO_LINGER {1,0}, or the process was killed with it set)`, [n]);
+    if (inc.bits & RST_AFTER_OWN_FIN && inc.bits & (DATA_AFTER_FIN << o))
+      p(
+        'rst-after-fin',
+        `${name(from)} had closed (its FIN acknowledged, none came back); ${name(o)}'s late data was answered with RST (#${n}): the socket was gone (FIN_WAIT_2 timed out, or closed)`,
+        [n],
+      );
+    else if (inc.bits & (RST_UNACKED | RST_ZERO_WINDOW_SEEN))
+      p(
+        'abort-unsent',
+        `${name(from)} reset the connection (#${n}) with data still unacknowledged${inc.bits & RST_ZERO_WINDOW_SEEN ? ` and ${name(o)}'s window shut` : ''}: an abortive close (SO_LINGER {1,0}) drops it`,
+        [n],
+      );
+    else if (x[RST_LAST_DATA_FROM] === o)
+      p(
+        'abort-unread',
+        `${name(from)} reset the connection (#${n}) after ${name(o)}'s data: closed with received data unread (RFC 2525 §2.17), or SO_LINGER {1,0} after reading it`,
+        [n],
+      );
+    else
+      p(
+        'abort',
+        `${name(from)} reset the connection (#${n}) instead of closing with FIN: an abortive close (SO_LINGER {1,0}, or the process was killed with it set)`,
+        [n],
+      );
   } else if (firstFin >= 0) {
     const fin = x[FIN_NUMBER + firstFin]!;
     p('open', `${name(firstFin)} sent FIN (#${fin}); ${name(1 - firstFin)} had not closed by the end of the capture`, [fin]);
   } else p('open', 'no FIN or RST in the capture', []);
   const challenges = x[CHALLENGE_ACKS]!;
-  if (challenges) p('challenge-ack', `${challenges} challenge ACK${challenges > 1 ? 's' : ''}: an in-window RST, a SYN or an ACK of unsent data was not taken (RFC 5961)`, inc.challengeFrames);
+  if (challenges)
+    p(
+      'challenge-ack',
+      `${challenges} challenge ACK${challenges > 1 ? 's' : ''}: an in-window RST, a SYN or an ACK of unsent data was not taken (RFC 5961)`,
+      inc.challengeFrames,
+    );
   const shut = [0, 1].filter((side) => inc.bits & (ZERO_WINDOW << side));
   const probes = x[PROBES]!;
-  if (shut.length && probes) p('zero-window', `${shut.map(name).join(', ')} shut its window; ${probes} window probe${probes > 1 ? 's' : ''}`, inc.probeFrames);
+  if (shut.length && probes)
+    p('zero-window', `${shut.map(name).join(', ')} shut its window; ${probes} window probe${probes > 1 ? 's' : ''}`, inc.probeFrames);
   return out;
 }
 
@@ -414,7 +479,8 @@ const bothFins = (inc: IncarnationFacts): boolean => inc.facts[FIN_NUMBER]! >= 0
 function finsCrossed(inc: IncarnationFacts): boolean {
   if (!bothFins(inc)) return false;
   const x = inc.facts;
-  const acks = (a: number, b: number): boolean => (inc.bits & (FIN_HAS_ACK << a)) !== 0 && x[FIN_ACK + a] === ((x[FIN_SEQ + b]! + x[FIN_LEN + b]! + 1) >>> 0);
+  const acks = (a: number, b: number): boolean =>
+    (inc.bits & (FIN_HAS_ACK << a)) !== 0 && x[FIN_ACK + a] === (x[FIN_SEQ + b]! + x[FIN_LEN + b]! + 1) >>> 0;
   return !acks(0, 1) && !acks(1, 0);
 }
 
@@ -432,10 +498,17 @@ function summarise(f: FlowFacts): ConnectionSummary {
   const patterns: Pattern[] = [];
   let prevClosedFirst: -1 | 0 | 1 = -1;
   f.incarnations.forEach((inc, i) => {
-    for (const pat of explainIncarnation(names, inc, f.incarnations[i - 1], prevClosedFirst)) if (!patterns.some((q) => q.id === pat.id)) patterns.push(pat);
+    for (const pat of explainIncarnation(names, inc, f.incarnations[i - 1], prevClosedFirst))
+      if (!patterns.some((q) => q.id === pat.id)) patterns.push(pat);
     prevClosedFirst = closedFirstOf(inc);
   });
-  if (f.strays) patterns.unshift({ id: 'old-duplicate', text: `${f.strays} segment${f.strays > 1 ? 's' : ''} of an earlier incarnation arrived after a later one had begun`, lab: PATTERNS['old-duplicate'].lab, frames: f.strayFrames ?? [] });
+  if (f.strays)
+    patterns.unshift({
+      id: 'old-duplicate',
+      text: `${f.strays} segment${f.strays > 1 ? 's' : ''} of an earlier incarnation arrived after a later one had begun`,
+      lab: PATTERNS['old-duplicate'].lab,
+      frames: f.strayFrames ?? [],
+    });
   const last = f.incarnations[f.incarnations.length - 1];
   const first = last ? closedFirstOf(last) : -1;
   const rstFrom = last ? last.facts[RST_FROM]! : -1;
@@ -495,7 +568,11 @@ export class SummaryWriter {
       .map((w) => (w === c.endpoints[0] ? 'left' : w === c.endpoints[1] ? 'right' : w))
       .join(' ');
     const rest = `${String(c.incarnations).padStart(3)}  ${ended.padEnd(14)}  ${tw.padEnd(18)}  ${String(c.strays).padStart(6)}  ${String(c.retransmissions).padStart(7)}  ${dur.padStart(8)}  ${main}`;
-    const explained = this.#explain ? c.patterns.map((p) => `\n${''.padStart(6)}${PATTERNS[p.id].name}: ${p.text}${p.lab ? ` — see \`twlab run ${p.lab}\`` : ''}`).join('') : '';
+    const explained = this.#explain
+      ? c.patterns
+          .map((p) => `\n${''.padStart(6)}${PATTERNS[p.id].name}: ${p.text}${p.lab ? ` — see \`twlab run ${p.lab}\`` : ''}`)
+          .join('')
+      : '';
     const text = `${String(c.index).padStart(4)}\0${c.endpoints.join(' ↔ ')}\0${rest}${explained}`;
     if (!this.#pending) return this.#write(text);
     this.#pending.push(text);
@@ -513,7 +590,9 @@ export class SummaryWriter {
     if (!pending) return;
     this.#pending = null;
     for (const text of pending) this.#width = Math.max(this.#width, text.split('\0')[1]!.length);
-    this.#out(`${'#'.padStart(4)}  ${'connection'.padEnd(this.#width)}  inc  ${'ended'.padEnd(14)}  TIME_WAIT held by   strays  retrans  duration  close`);
+    this.#out(
+      `${'#'.padStart(4)}  ${'connection'.padEnd(this.#width)}  inc  ${'ended'.padEnd(14)}  TIME_WAIT held by   strays  retrans  duration  close`,
+    );
     for (const text of pending) this.#write(text);
   }
 

@@ -48,7 +48,8 @@ export class PacketCapture {
     const size = Buffer.alloc(4);
     size.writeInt32LE(RCVBUF_BYTES);
     // SO_RCVBUFFORCE needs CAP_NET_ADMIN (we have it in the lab's namespace); SO_RCVBUF is capped by rmem_max
-    if (n.setsockopt(this.fd, n.constants.SOL_SOCKET, n.constants.SO_RCVBUFFORCE, size).ret < 0) n.setsockopt(this.fd, n.constants.SOL_SOCKET, n.constants.SO_RCVBUF, size);
+    if (n.setsockopt(this.fd, n.constants.SOL_SOCKET, n.constants.SO_RCVBUFFORCE, size).ret < 0)
+      n.setsockopt(this.fd, n.constants.SOL_SOCKET, n.constants.SO_RCVBUF, size);
     this.#poller = new n.PacketPoller(this.fd, snaplen, (frames, times, lengths, outgoing, errno) => {
       if (errno) this.#lastError = errno;
       // the kernel stamps on CLOCK_REALTIME; the lab's clock is the monotonic one anchored at its

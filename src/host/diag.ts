@@ -2,7 +2,7 @@
 // request: one hash lookup) instead of reading the whole table from /proc/net/tcp, which walks
 // every bucket of the established hash whatever the namespace holds (262144 buckets on this
 // host: ~10 ms a read under load). For following a connection as each of its frames crosses.
-import { tcpStateName } from './ksocket';
+import { tcpStateName } from './backend/types';
 import { native } from './native';
 import type { KernelTimer, SocketEntry } from './observe';
 import { encodeSockaddr } from './sockaddr';

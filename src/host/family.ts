@@ -41,7 +41,8 @@ export const SYSCTL_FAMILIES: Readonly<Record<string, FamilyRule>> = {
     counterpart: null,
     scope: 'namespace',
     why: 'tcp_twsk_unique(), called from __inet6_check_established() as from __inet_check_established(); its "loopback only" (2) tests ::1 and ::ffff:127.0.0.0/104 for v6, 127.0.0.0/8 for v4',
-    measured: 'connect() onto a four-tuple in TIME_WAIT: 0 EADDRNOTAVAIL, 1 connected, 2 connected only to 127.0.0.1 and ::1 (EADDRNOTAVAIL to 192.0.2.2 and 2001:db8::2 on lo), both families',
+    measured:
+      'connect() onto a four-tuple in TIME_WAIT: 0 EADDRNOTAVAIL, 1 connected, 2 connected only to 127.0.0.1 and ::1 (EADDRNOTAVAIL to 192.0.2.2 and 2001:db8::2 on lo), both families',
   },
   'net.ipv4.tcp_tw_reuse_delay': {
     governs: ['ipv4', 'ipv6'],

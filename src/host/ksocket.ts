@@ -53,7 +53,14 @@ export class KernelSocket {
     const calls = opts.calls ?? currentBackend().sockets;
     const at = wallUs();
     const result = calls.socket(family, proto, !!opts.nonBlocking);
-    opts.observer?.({ at, fd: result.ret, call: 'socket', args: { family, proto, nonBlocking: !!opts.nonBlocking }, ret: result.ret, errno: result.errno });
+    opts.observer?.({
+      at,
+      fd: result.ret,
+      call: 'socket',
+      args: { family, proto, nonBlocking: !!opts.nonBlocking },
+      ret: result.ret,
+      errno: result.errno,
+    });
     return { socket: result.ret >= 0 ? new KernelSocket(calls, result.ret, family, proto, opts.observer) : null, result };
   }
 
@@ -129,7 +136,12 @@ export class KernelSocket {
   async recv(maxLength = 65536, opts: { peek?: boolean; timeoutMs?: number } = {}): Promise<AsyncSyscallResult & { data: Buffer }> {
     const at = wallUs();
     const r = await this.#calls.recv(this.fd, maxLength, { peek: !!opts.peek, timeoutMs: opts.timeoutMs ?? -1 });
-    this.#record('recv', { maxLength, ...(opts.peek ? { peek: true } : {}) }, at, { ret: r.ret, errno: r.errno, elapsedMs: r.elapsedMs, ...(r.startUs === undefined ? {} : { startUs: r.startUs }) });
+    this.#record('recv', { maxLength, ...(opts.peek ? { peek: true } : {}) }, at, {
+      ret: r.ret,
+      errno: r.errno,
+      elapsedMs: r.elapsedMs,
+      ...(r.startUs === undefined ? {} : { startUs: r.startUs }),
+    });
     return r;
   }
 

@@ -72,7 +72,13 @@ export interface PacketPollerHandle {
 }
 
 /** frames (at most snaplen bytes each), the kernel's stamps (µs, CLOCK_REALTIME), lengths on the wire, sent by this host? */
-export type PacketFramesCallback = (frames: Buffer[], timesUs: number[], lengths: number[], outgoing: boolean[], errno: string | null) => void;
+export type PacketFramesCallback = (
+  frames: Buffer[],
+  timesUs: number[],
+  lengths: number[],
+  outgoing: boolean[],
+  errno: string | null,
+) => void;
 
 export interface NativeAddon {
   constants: NativeConstants;
@@ -110,15 +116,30 @@ export interface NativeAddon {
   /** clock_gettime(CLOCK_REALTIME) in µs (ns as the fraction) */
   realtimeUs(): number;
   /** the kernel's TCP socket for one four-tuple (exact NETLINK_SOCK_DIAG request); ENOENT when none; remotePort 0: the listener it falls to */
-  diagLookup(local: Buffer, remote: Buffer): SyscallResult & { state?: number; timer?: number; expiresMs?: number; retrans?: number; rqueue?: number; wqueue?: number; uid?: number; inode?: number; remotePort?: number };
+  diagLookup(
+    local: Buffer,
+    remote: Buffer,
+  ): SyscallResult & {
+    state?: number;
+    timer?: number;
+    expiresMs?: number;
+    retrans?: number;
+    rqueue?: number;
+    wqueue?: number;
+    uid?: number;
+    inode?: number;
+    remotePort?: number;
+  };
   /** renameat2(a, b, RENAME_EXCHANGE): swaps two paths in one step */
   renameExchange(a: string, b: string): SyscallResult;
   /** pipe2(O_CLOEXEC), both ends blocking */
   pipe(): SyscallResult & { readFd: number; writeFd: number };
 }
 
+/** The native addon is not built (a CodedError: src/lab/api/errors.ts). */
 export class AddonMissingError extends Error {
   readonly code = 'ADDON_MISSING';
+  readonly exitCode = 2;
 }
 
 /** Where node-gyp puts the addon, relative to the package root. */

@@ -4,21 +4,12 @@
 import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 import { promisify } from 'node:util';
+import { HOST_PREFIXES } from '../wire/address-plan';
 import { native } from './native';
 
 const execFileP = promisify(execFile);
 
 export const TUN_NAME = 'tw0';
-
-/** Addresses inside every lab namespace (documentation ranges only: RFC 5737, RFC 3849). */
-export const ADDR = {
-  host4: '192.0.2.1',
-  peer4: '192.0.2.2',
-  host4b: '198.51.100.1',
-  peer4b: '198.51.100.2',
-  host6: '2001:db8::1',
-  peer6: '2001:db8::2',
-} as const;
 
 export class NamespaceError extends Error {
   constructor(
@@ -71,7 +62,10 @@ export function interfaces(): string[] {
 export function assertFreshNamespace(): void {
   const ifs = interfaces();
   if (ifs.length !== 1 || ifs[0] !== 'lo') {
-    throw new NamespaceError('NOT_ISOLATED', `refusing to configure the network: this namespace already has interfaces (${ifs.join(', ')}); labs run only via the runner, in a fresh namespace`);
+    throw new NamespaceError(
+      'NOT_ISOLATED',
+      `refusing to configure the network: this namespace already has interfaces (${ifs.join(', ')}); labs run only via the runner, in a fresh namespace`,
+    );
   }
   try {
     const mine = fs.statSync('/proc/self/ns/net').ino;
@@ -138,9 +132,7 @@ export async function setupLabNetwork(opts: SetupOptions = {}): Promise<LabNetwo
   await ipBatch([
     'link set lo up',
     `link set ${tun.name} multicast off`,
-    `addr add ${ADDR.host4}/24 dev ${tun.name}`,
-    `addr add ${ADDR.host4b}/24 dev ${tun.name}`,
-    `addr add ${ADDR.host6}/64 dev ${tun.name} nodad`,
+    ...HOST_PREFIXES.map(([address, prefix]) => `addr add ${address}/${prefix} dev ${tun.name}${address.includes(':') ? ' nodad' : ''}`),
     `link set ${tun.name} up`,
   ]);
   for (const [k, v] of Object.entries(opts.sysctls ?? {})) writeSysctl(k, v);

@@ -85,7 +85,9 @@ export class ObserverError extends Error {
     readonly errno: string,
     detail?: string,
   ) {
-    super(`the kernel's ${path.basename(file) === 'netstat' || path.basename(file) === 'snmp' ? 'counters' : 'socket table'} could not be read: ${file}: ${detail ?? errno}`);
+    super(
+      `the kernel's ${path.basename(file) === 'netstat' || path.basename(file) === 'snmp' ? 'counters' : 'socket table'} could not be read: ${file}: ${detail ?? errno}`,
+    );
   }
 }
 
@@ -144,12 +146,18 @@ export function findSockets(local: { address?: string; port?: number }, remote: 
 export function parseCounters(text: string, file = 'counters'): Record<string, number> {
   const out: Record<string, number> = {};
   const lines = text.split('\n').filter(Boolean);
-  if (lines.length === 0 || lines.length % 2 !== 0) throw new ObserverError(file, 'EBADMSG', `${lines.length} lines, not header/value pairs`);
+  if (lines.length === 0 || lines.length % 2 !== 0)
+    throw new ObserverError(file, 'EBADMSG', `${lines.length} lines, not header/value pairs`);
   for (let i = 0; i + 1 < lines.length; i += 2) {
     const head = lines[i]!.trim().split(/\s+/);
     const vals = lines[i + 1]!.trim().split(/\s+/);
     const group = head[0]!.replace(/:$/, '');
-    if (head[0] !== vals[0] || head.length !== vals.length) throw new ObserverError(file, 'EBADMSG', `line ${i + 2} does not match its header (${head[0]} ${head.length} fields, ${vals[0]} ${vals.length})`);
+    if (head[0] !== vals[0] || head.length !== vals.length)
+      throw new ObserverError(
+        file,
+        'EBADMSG',
+        `line ${i + 2} does not match its header (${head[0]} ${head.length} fields, ${vals[0]} ${vals.length})`,
+      );
     for (let k = 1; k < head.length; k++) {
       const v = Number(vals[k]);
       if (!Number.isFinite(v)) throw new ObserverError(file, 'EBADMSG', `${group}.${head[k]} is ${JSON.stringify(vals[k])}`);

@@ -105,7 +105,7 @@ export class TapLink implements LabLink {
   }
 
   #learn(mac: Mac): void {
-    if (this.#stackMac && this.#stackMac.every((b, i) => b === mac[i])) return;
+    if (this.#stackMac?.every((b, i) => b === mac[i])) return;
     this.#stackMac = Uint8Array.from(mac);
     for (const w of this.#macWaiters.splice(0)) w();
     for (const f of this.#queued.splice(0)) this.#transmit(f);

@@ -28,7 +28,9 @@ async function handle(req: Request): Promise<unknown> {
       return { id: s.fd };
     }
     case 'linger':
-      return { result: sockets.get(req.id)?.setOption('SO_LINGER', { onoff: req.onoff, seconds: req.seconds }) ?? { ret: -1, errno: 'EBADF' } };
+      return {
+        result: sockets.get(req.id)?.setOption('SO_LINGER', { onoff: req.onoff, seconds: req.seconds }) ?? { ret: -1, errno: 'EBADF' },
+      };
     case 'getlinger': {
       const g = sockets.get(req.id)?.getOption('SO_LINGER');
       return { result: g ? { ret: g.ret, errno: g.errno } : { ret: -1, errno: 'EBADF' }, value: g?.value ?? null };

@@ -71,7 +71,14 @@ export class UidHelper implements ProcessHandle {
     const same = uid === process.geteuid?.();
     const child = spawn(
       'setpriv',
-      [...(same ? [] : ['--reuid', String(uid), '--regid', String(uid), '--clear-groups']), '--pdeathsig', 'KILL', '--', process.execPath, path.join(dir, 'src', 'host', 'uid-helper-main.js')],
+      [
+        ...(same ? [] : ['--reuid', String(uid), '--regid', String(uid), '--clear-groups']),
+        '--pdeathsig',
+        'KILL',
+        '--',
+        process.execPath,
+        path.join(dir, 'src', 'host', 'uid-helper-main.js'),
+      ],
       { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, TWLAB_ADDON: path.join(dir, 'twlab.node') }, cwd: dir },
     );
     let stderr = '';
@@ -82,7 +89,9 @@ export class UidHelper implements ProcessHandle {
     const ready = await helper.#next(120_000);
     if (!ready.ok || ready.uid !== uid) {
       helper.stop();
-      throw new UidHelperError(`cannot start a process as uid ${uid}: ${(ready.error as string) ?? stderr.trim().split('\n').pop() ?? 'no reply'}`);
+      throw new UidHelperError(
+        `cannot start a process as uid ${uid}: ${(ready.error as string) ?? stderr.trim().split('\n').pop() ?? 'no reply'}`,
+      );
     }
     return helper;
   }

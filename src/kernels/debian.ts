@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { pidAlive } from '../host/pid';
-import { TwlabError } from '../lab/errors';
+import { TwlabError } from '../lab/api/errors';
 import { decompress, GUEST_MODULES, loadOrder, moduleKey, moduleName, readModinfo, vmlinuxFromBzImage } from './image';
 
 /** A kernel as apt offers it. */
@@ -90,7 +90,12 @@ export function cachedKernels(): CachedKernel[] {
 }
 
 /** A kernel named on the command line: `host`, a series (`6.1`), or an exact release (`6.1.0-57`, `6.12.117`, `6.1.0-57-amd64`). */
-export type KernelSpec = { kind: 'host' } | { kind: 'series'; series: string } | { kind: 'exact'; release: string } | { kind: 'netbsd' } | { kind: 'freebsd' };
+export type KernelSpec =
+  | { kind: 'host' }
+  | { kind: 'series'; series: string }
+  | { kind: 'exact'; release: string }
+  | { kind: 'netbsd' }
+  | { kind: 'freebsd' };
 
 /** `all`: Debian's two series, the host, NetBSD's stack (src/kernels/netbsd.ts) and FreeBSD's (freebsd.ts) */
 export const ALL_KERNELS = ['6.1', '6.12', 'host', 'netbsd', 'freebsd'] as const;
@@ -99,7 +104,10 @@ const SPEC_WORD = /^\d+\.\d+(?:\.\d+(?:-\d+)?(?:\+deb\d+(?:u\d+)?)?(?:-amd64)?)?
 
 /** Parses `--kernel 6.1,6.12,host` (or `all`); one-line error for a word that names no kernel. */
 export function parseKernelList(text: string): KernelSpec[] {
-  const words = text.split(',').map((w) => w.trim()).filter(Boolean);
+  const words = text
+    .split(',')
+    .map((w) => w.trim())
+    .filter(Boolean);
   if (!words.length) throw new TwlabError('UNKNOWN_KERNEL', '--kernel takes a list such as 6.1,6.12,host, or all');
   const specs: KernelSpec[] = [];
   const key = (s: KernelSpec): string => (s.kind === 'series' ? s.series : s.kind === 'exact' ? s.release : s.kind);
@@ -109,7 +117,10 @@ export function parseKernelList(text: string): KernelSpec[] {
     else if (w === 'netbsd') spec = { kind: 'netbsd' };
     else if (w === 'freebsd') spec = { kind: 'freebsd' };
     else if (!SPEC_WORD.test(w)) {
-      throw new TwlabError('UNKNOWN_KERNEL', `unknown kernel "${w}"; name host, a Debian series (6.1, 6.12), an exact release (6.1.0-57, 6.12.117), netbsd or freebsd (those OSes' TCP/IP stacks), or all — \`twlab kernels\` lists them`);
+      throw new TwlabError(
+        'UNKNOWN_KERNEL',
+        `unknown kernel "${w}"; name host, a Debian series (6.1, 6.12), an exact release (6.1.0-57, 6.12.117), netbsd or freebsd (those OSes' TCP/IP stacks), or all — \`twlab kernels\` lists them`,
+      );
     } else if (/^\d+\.\d+$/.test(w)) spec = { kind: 'series', series: w };
     else spec = { kind: 'exact', release: w };
     if (!specs.some((s) => key(s) === key(spec))) specs.push(spec);
@@ -118,9 +129,15 @@ export function parseKernelList(text: string): KernelSpec[] {
 }
 
 /** The newest kernel of a series, or the exact one named; cached ones count even when apt no longer lists them. */
-export function resolveKernel(spec: Extract<KernelSpec, { kind: 'series' | 'exact' }>, available: DebianKernel[], cached: CachedKernel[]): DebianKernel {
+export function resolveKernel(
+  spec: Extract<KernelSpec, { kind: 'series' | 'exact' }>,
+  available: DebianKernel[],
+  cached: CachedKernel[],
+): DebianKernel {
   const matches = (k: DebianKernel): boolean =>
-    spec.kind === 'series' ? k.series === spec.series : k.release === spec.release || k.release.startsWith(spec.release + '-') || k.release.startsWith(spec.release + '+');
+    spec.kind === 'series'
+      ? k.series === spec.series
+      : k.release === spec.release || k.release.startsWith(spec.release + '-') || k.release.startsWith(spec.release + '+');
   const fromApt = available.filter(matches);
   const fromCache = cached.filter(matches);
   const all = [...fromApt, ...fromCache].sort((a, b) => compareReleases(a.release, b.release));
@@ -141,7 +158,8 @@ export function resolveKernel(spec: Extract<KernelSpec, { kind: 'series' | 'exac
 function run(cmd: string, args: string[], cwd: string, what: string): void {
   const r = spawnSync(cmd, args, { cwd, encoding: 'utf8', maxBuffer: 1 << 26 });
   if (r.error) throw new TwlabError('MISSING_TOOL', `cannot run ${cmd} to ${what}: ${r.error.message}`);
-  if (r.status !== 0) throw new TwlabError('KERNEL_FETCH', `${what} failed: ${cmd} ${args.join(' ')}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
+  if (r.status !== 0)
+    throw new TwlabError('KERNEL_FETCH', `${what} failed: ${cmd} ${args.join(' ')}: ${(r.stderr || r.stdout).trim().split('\n').pop()}`);
 }
 
 function walk(dir: string, out: string[] = []): string[] {
@@ -187,7 +205,9 @@ export function ensureKernel(k: DebianKernel, log: (s: string) => void = () => u
     const files = new Map<string, string>();
     for (const f of walk(path.join(modRoot, 'kernel'))) if (/\.ko(\.(xz|zst|gz))?$/.test(f)) files.set(moduleName(f), f);
     const builtinFile = path.join(modRoot, 'modules.builtin');
-    const builtin = new Set(fs.existsSync(builtinFile) ? fs.readFileSync(builtinFile, 'utf8').split('\n').filter(Boolean).map(moduleName) : []);
+    const builtin = new Set(
+      fs.existsSync(builtinFile) ? fs.readFileSync(builtinFile, 'utf8').split('\n').filter(Boolean).map(moduleName) : [],
+    );
     const unpacked = new Map<string, Buffer>();
     const data = (name: string): Buffer => {
       let b = unpacked.get(name);

@@ -2,7 +2,7 @@
 // it) and `twlab kernels` (what is cached, what apt can fetch).
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { which, type Check } from '../lab/preflight';
+import { which, type Check } from '../lab/run/preflight';
 import { availableKernels, cacheDir, cachedKernels, compareReleases, type CachedKernel, type DebianKernel } from './debian';
 import { chooseAccel, guestInitPath, QEMU } from './guest';
 import { freebsdCheck, freebsdListing, type FreebsdListing } from './freebsd';
@@ -20,7 +20,12 @@ function sizeOf(dir: string): number {
 export interface KernelListing {
   cacheDir: string;
   /** NetBSD's stack (--kernel netbsd): built or not, from where */
-  netbsd: { cacheDir: string; built: { label: string; dir: string; bytes: number; source: string; builtAt: string; buildMs: number } | null; pinned: string; sourceEnv: string | null };
+  netbsd: {
+    cacheDir: string;
+    built: { label: string; dir: string; bytes: number; source: string; builtAt: string; buildMs: number } | null;
+    pinned: string;
+    sourceEnv: string | null;
+  };
   /** FreeBSD's stack (--kernel freebsd, F-Stack): built or not, from where */
   freebsd: FreebsdListing;
   cached: Array<CachedKernel & { bytes: number }>;
@@ -36,7 +41,9 @@ export function kernelListing(): KernelListing {
   return {
     netbsd: {
       cacheDir: netbsdCacheRoot(),
-      built: nb ? { label: netbsdLabel(nb), dir: nb.dir, bytes: nb.bytes, source: nb.source, builtAt: nb.builtAt, buildMs: nb.buildMs } : null,
+      built: nb
+        ? { label: netbsdLabel(nb), dir: nb.dir, bytes: nb.bytes, source: nb.source, builtAt: nb.builtAt, buildMs: nb.buildMs }
+        : null,
       pinned: `${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)} + ${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}`,
       sourceEnv: process.env.TWLAB_NETBSD_SRC ?? null,
     },
@@ -50,16 +57,28 @@ export function kernelListing(): KernelListing {
 export function kernelChecks(): Check[] {
   const out: Check[] = [];
   const qemu = which(QEMU);
-  out.push({ name: `${QEMU} (for --kernel)`, ok: !!qemu, detail: qemu ?? 'not found on PATH', fix: 'apt-get install qemu-system-x86', warning: true });
+  out.push({
+    name: `${QEMU} (for --kernel)`,
+    ok: !!qemu,
+    detail: qemu ?? 'not found on PATH',
+    fix: 'apt-get install qemu-system-x86',
+    warning: true,
+  });
   const init = guestInitPath();
-  out.push({ name: 'guest init built (for --kernel)', ok: fs.existsSync(init), detail: fs.existsSync(init) ? init : `${init} missing`, fix: 'npm install (or npm run build) in the twlab folder', warning: true });
+  out.push({
+    name: 'guest init built (for --kernel)',
+    ok: fs.existsSync(init),
+    detail: fs.existsSync(init) ? init : `${init} missing`,
+    fix: 'npm install (or npm run build) in the twlab folder',
+    warning: true,
+  });
   const listing = kernelListing();
   const series = Object.entries(listing.available).map(([s, ks]) => `${s} (newest ${ks[0]!.release})`);
   out.push({
     name: 'Debian kernels apt can fetch (for --kernel)',
     ok: series.length > 0,
     detail: series.length ? series.join(', ') : 'apt knows no linux-image-*-amd64-unsigned package',
-    fix: 'apt-get update (the kernels come from Debian\'s archive; twlab fetches them with apt-get download, never installs them)',
+    fix: "apt-get update (the kernels come from Debian's archive; twlab fetches them with apt-get download, never installs them)",
     warning: true,
   });
   out.push({
@@ -75,10 +94,24 @@ export function kernelChecks(): Check[] {
   const probeWith = listing.cached[listing.cached.length - 1];
   if (qemu && probeWith && fs.existsSync(init)) {
     const { accel, why } = chooseAccel(probeWith);
-    out.push({ name: 'KVM (for --kernel)', ok: accel === 'kvm', detail: why, fix: 'guests run under TCG: labs stay correct (timers run on the guest clock), busy steps are 10–30× slower', warning: true });
+    out.push({
+      name: 'KVM (for --kernel)',
+      ok: accel === 'kvm',
+      detail: why,
+      fix: 'guests run under TCG: labs stay correct (timers run on the guest clock), busy steps are 10–30× slower',
+      warning: true,
+    });
   } else {
     const kvm = fs.existsSync('/dev/kvm');
-    out.push({ name: 'KVM (for --kernel)', ok: false, detail: kvm ? '/dev/kvm present; whether it runs a guest is probed once a kernel is cached' : '/dev/kvm missing: guests will run under TCG', fix: 'guests run under TCG: labs stay correct, busy steps are 10–30× slower', warning: true });
+    out.push({
+      name: 'KVM (for --kernel)',
+      ok: false,
+      detail: kvm
+        ? '/dev/kvm present; whether it runs a guest is probed once a kernel is cached'
+        : '/dev/kvm missing: guests will run under TCG',
+      fix: 'guests run under TCG: labs stay correct, busy steps are 10–30× slower',
+      warning: true,
+    });
   }
   return out;
 }
@@ -87,15 +120,24 @@ export function kernelChecks(): Check[] {
 export function netbsdCheck(listing: KernelListing = kernelListing()): Check {
   const nb = listing.netbsd;
   if (nb.built) {
-    return { name: 'NetBSD stack (for --kernel netbsd)', ok: true, detail: `${nb.built.label} built in ${(nb.built.buildMs / 60000).toFixed(1)} min from ${nb.built.source}: ${nb.built.dir} (${(nb.built.bytes / 1e6).toFixed(0)} MB)`, warning: true };
+    return {
+      name: 'NetBSD stack (for --kernel netbsd)',
+      ok: true,
+      detail: `${nb.built.label} built in ${(nb.built.buildMs / 60000).toFixed(1)} min from ${nb.built.source}: ${nb.built.dir} (${(nb.built.bytes / 1e6).toFixed(0)} MB)`,
+      warning: true,
+    };
   }
   const tools = ['cc', 'make', 'xz', 'tar'].filter((t) => !which(t));
-  const from = nb.sourceEnv ? `TWLAB_NETBSD_SRC=${nb.sourceEnv}` : `github.com (${nb.pinned}; set TWLAB_NETBSD_SRC to a folder with the two archives to build offline)`;
+  const from = nb.sourceEnv
+    ? `TWLAB_NETBSD_SRC=${nb.sourceEnv}`
+    : `github.com (${nb.pinned}; set TWLAB_NETBSD_SRC to a folder with the two archives to build offline)`;
   return {
     name: 'NetBSD stack (for --kernel netbsd)',
     ok: false,
     detail: `not built yet: the first --kernel netbsd run builds it into ${nb.cacheDir} from ${from} (a few minutes on 2 cores)${tools.length ? `; missing: ${tools.join(', ')}` : ''}`,
-    fix: tools.length ? 'apt-get install gcc make xz-utils tar' : 'nothing to do: it is built on first use (or now, with `twlab run 01 --kernel netbsd`)',
+    fix: tools.length
+      ? 'apt-get install gcc make xz-utils tar'
+      : 'nothing to do: it is built on first use (or now, with `twlab run 01 --kernel netbsd`)',
     warning: true,
   };
 }

@@ -23,8 +23,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { StackHelper } from '../host/backend/stack-helper';
 import { pidAlive } from '../host/pid';
-import { which, type Check } from '../lab/preflight';
-import { TwlabError } from '../lab/errors';
+import { which, type Check } from '../lab/run/preflight';
+import { TwlabError } from '../lab/api/errors';
 
 export const FSTACK = {
   commit: '5cb586b56f407005c3e3dd09017746e0e68799dd',
@@ -63,7 +63,8 @@ export function freebsdCacheDir(): string {
 
 /** The twlab folder, where native/ lives: three levels above dist/src/kernels, two above src/kernels (tests). */
 function packageRoot(): string {
-  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir)) if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
+  for (let dir = __dirname; dir !== path.dirname(dir); dir = path.dirname(dir))
+    if (fs.existsSync(path.join(dir, 'package.json'))) return dir;
   return path.resolve(__dirname, '..', '..', '..');
 }
 
@@ -95,7 +96,9 @@ export function buildTools(): Array<{ what: string; ok: boolean; pkg: string }> 
   // DPDK's build scripts need elftools in python3 on PATH or, failing that, in meson's own python
   const meson = which('meson');
   const mesonPython = meson ? /^#!\s*(\S+)/.exec(fs.readFileSync(meson, 'latin1').slice(0, 200))?.[1] : undefined;
-  const elftools = [...new Set(['python3', mesonPython ?? 'python3'])].some((py) => spawnSync(py, ['-c', 'import elftools'], { stdio: 'ignore' }).status === 0);
+  const elftools = [...new Set(['python3', mesonPython ?? 'python3'])].some(
+    (py) => spawnSync(py, ['-c', 'import elftools'], { stdio: 'ignore' }).status === 0,
+  );
   return [
     { what: 'cc', ok: has('cc'), pkg: 'gcc' },
     { what: 'make', ok: has('make'), pkg: 'make' },
@@ -141,8 +144,19 @@ function run(step: Step, what: string, cmd: string, args: string[], opts: { cwd:
     child.on('error', (e) => reject(new TwlabError('STACK_BUILD', `${what}: cannot run ${cmd}: ${e.message}`)));
     child.on('close', (code, signal) => {
       if (code === 0) return resolve();
-      const tail = fs.readFileSync(step.logFile, 'utf8').trim().split('\n').filter((l) => l.trim()).slice(-1)[0] ?? '';
-      reject(new TwlabError('STACK_BUILD', `${what} failed (${signal ?? `exit ${code}`}): ${tail.trim().slice(0, 200)} — full log: ${step.keptLog}`));
+      const tail =
+        fs
+          .readFileSync(step.logFile, 'utf8')
+          .trim()
+          .split('\n')
+          .filter((l) => l.trim())
+          .slice(-1)[0] ?? '';
+      reject(
+        new TwlabError(
+          'STACK_BUILD',
+          `${what} failed (${signal ?? `exit ${code}`}): ${tail.trim().slice(0, 200)} — full log: ${step.keptLog}`,
+        ),
+      );
     });
   });
 }
@@ -159,7 +173,14 @@ function archiveCommit(file: string): string | undefined {
 /** Parts of FreeBSD's tree F-Stack's lib/ never compiles (device drivers, ZFS, device trees: 178 of its 351 MB) */
 const UNUSED = ['freebsd/contrib/dev', 'freebsd/contrib/device-tree', 'freebsd/contrib/openzfs', 'freebsd/contrib/octeon-sdk'];
 
-const LOOKS_LIKE_FSTACK = ['VERSION', 'lib/ff_api.h', 'lib/ff_config.c', 'dpdk/meson.build', 'freebsd/netinet/tcp_timewait.c', 'tools/compat/compat.h'];
+const LOOKS_LIKE_FSTACK = [
+  'VERSION',
+  'lib/ff_api.h',
+  'lib/ff_config.c',
+  'dpdk/meson.build',
+  'freebsd/netinet/tcp_timewait.c',
+  'tools/compat/compat.h',
+];
 
 async function download(step: Step, into: string): Promise<string> {
   const file = path.join(into, `f-stack-${FSTACK.commit.slice(0, 7)}.tar.gz`);
@@ -168,9 +189,16 @@ async function download(step: Step, into: string): Promise<string> {
   try {
     res = await fetch(FSTACK.archiveUrl);
   } catch (e) {
-    throw new TwlabError('STACK_BUILD', `cannot download F-Stack from ${FSTACK.archiveUrl}: ${(e as Error).message}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack at commit ${FSTACK.commit} (a folder or a .tar.xz/.tar.gz)`);
+    throw new TwlabError(
+      'STACK_BUILD',
+      `cannot download F-Stack from ${FSTACK.archiveUrl}: ${(e as Error).message}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack at commit ${FSTACK.commit} (a folder or a .tar.xz/.tar.gz)`,
+    );
   }
-  if (!res.ok || !res.body) throw new TwlabError('STACK_BUILD', `downloading ${FSTACK.archiveUrl} failed: HTTP ${res.status}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack at commit ${FSTACK.commit}`);
+  if (!res.ok || !res.body)
+    throw new TwlabError(
+      'STACK_BUILD',
+      `downloading ${FSTACK.archiveUrl} failed: HTTP ${res.status}; fix: set TWLAB_FREEBSD_SRC to a copy of F-Stack at commit ${FSTACK.commit}`,
+    );
   const out = fs.createWriteStream(file);
   let got = 0;
   let shown = 0;
@@ -197,14 +225,21 @@ async function fetchSource(step: Step, scratch: string, src: string): Promise<st
     try {
       st = fs.statSync(p);
     } catch {
-      throw new TwlabError('STACK_BUILD', `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`);
+      throw new TwlabError(
+        'STACK_BUILD',
+        `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
+      );
     }
     if (st.isDirectory()) {
       const missing = LOOKS_LIKE_FSTACK.filter((f) => !fs.existsSync(path.join(p, f)));
-      if (missing.length) throw new TwlabError('STACK_BUILD', `TWLAB_FREEBSD_SRC=${named} is not F-Stack's source (no ${missing.join(', ')})`);
+      if (missing.length)
+        throw new TwlabError('STACK_BUILD', `TWLAB_FREEBSD_SRC=${named} is not F-Stack's source (no ${missing.join(', ')})`);
       const git = spawnSync('git', ['-C', p, 'rev-parse', 'HEAD'], { encoding: 'utf8' });
       if (git.status === 0 && git.stdout.trim() !== FSTACK.commit) {
-        throw new TwlabError('STACK_BUILD', `TWLAB_FREEBSD_SRC=${named} is F-Stack at commit ${git.stdout.trim().slice(0, 12)}; twlab is pinned to ${FSTACK.commit.slice(0, 12)} (git checkout ${FSTACK.commit})`);
+        throw new TwlabError(
+          'STACK_BUILD',
+          `TWLAB_FREEBSD_SRC=${named} is F-Stack at commit ${git.stdout.trim().slice(0, 12)}; twlab is pinned to ${FSTACK.commit.slice(0, 12)} (git checkout ${FSTACK.commit})`,
+        );
       }
       step.log(`copying F-Stack's source from ${p}`);
       fs.cpSync(p, src, { recursive: true, filter: (f) => path.basename(f) !== '.git' && !UNUSED.some((u) => f === path.join(p, u)) });
@@ -218,11 +253,20 @@ async function fetchSource(step: Step, scratch: string, src: string): Promise<st
   }
   const commit = archiveCommit(archive);
   if (commit && commit !== FSTACK.commit) {
-    throw new TwlabError('STACK_BUILD', `${archive} is F-Stack at commit ${commit.slice(0, 12)}; twlab is pinned to ${FSTACK.commit.slice(0, 12)}`);
+    throw new TwlabError(
+      'STACK_BUILD',
+      `${archive} is F-Stack at commit ${commit.slice(0, 12)}; twlab is pinned to ${FSTACK.commit.slice(0, 12)}`,
+    );
   }
   step.log(`unpacking ${path.basename(archive)}`);
   fs.mkdirSync(src);
-  await run(step, `unpacking ${archive}`, 'tar', ['-xf', archive, '-C', src, '--strip-components=1', ...UNUSED.map((d) => `--exclude=${d}`)], { cwd: scratch });
+  await run(
+    step,
+    `unpacking ${archive}`,
+    'tar',
+    ['-xf', archive, '-C', src, '--strip-components=1', ...UNUSED.map((d) => `--exclude=${d}`)],
+    { cwd: scratch },
+  );
   const missing = LOOKS_LIKE_FSTACK.filter((f) => !fs.existsSync(path.join(src, f)));
   if (missing.length) throw new TwlabError('STACK_BUILD', `${archive} is not F-Stack's source (no ${missing.join(', ')})`);
   return source;
@@ -257,13 +301,26 @@ async function build(step: Step, scratch: string): Promise<Omit<FreebsdStack, 'd
   const src = path.join(scratch, 'src');
   const source = await fetchSource(step, scratch, src);
   const version = fs.readFileSync(path.join(src, 'VERSION'), 'utf8').trim();
-  if (version !== FSTACK.version) throw new TwlabError('STACK_BUILD', `${source} is F-Stack ${version}; twlab is pinned to F-Stack ${FSTACK.version} (commit ${FSTACK.commit.slice(0, 12)})`);
+  if (version !== FSTACK.version)
+    throw new TwlabError(
+      'STACK_BUILD',
+      `${source} is F-Stack ${version}; twlab is pinned to F-Stack ${FSTACK.version} (commit ${FSTACK.commit.slice(0, 12)})`,
+    );
   const param = fs.readFileSync(path.join(src, 'freebsd', 'sys', 'param.h'), 'utf8');
   const freebsdVersion = Number(/#define\s+__FreeBSD_version\s+(\d+)/.exec(param)?.[1]);
   if (!freebsdVersion) throw new TwlabError('STACK_BUILD', `${source}: freebsd/sys/param.h names no __FreeBSD_version`);
   const dpdkVersion = fs.readFileSync(path.join(src, 'dpdk', 'VERSION'), 'utf8').trim();
-  for (const patch of fs.readdirSync(path.join(packageRoot(), 'native', 'fstack-patches')).filter((f) => f.endsWith('.patch')).sort()) {
-    await run(step, `applying ${patch}`, 'patch', ['-p1', '--forward', '--batch', '-i', path.join(packageRoot(), 'native', 'fstack-patches', patch)], { cwd: src });
+  for (const patch of fs
+    .readdirSync(path.join(packageRoot(), 'native', 'fstack-patches'))
+    .filter((f) => f.endsWith('.patch'))
+    .sort()) {
+    await run(
+      step,
+      `applying ${patch}`,
+      'patch',
+      ['-p1', '--forward', '--batch', '-i', path.join(packageRoot(), 'native', 'fstack-patches', patch)],
+      { cwd: src },
+    );
   }
   const tSource = performance.now();
 
@@ -271,7 +328,13 @@ async function build(step: Step, scratch: string): Promise<Omit<FreebsdStack, 'd
   const dpdk = path.join(ready, 'dpdk');
   const jobs = String(Math.max(1, os.availableParallelism()));
   step.log(`building DPDK ${dpdkVersion} (a minimal static build; ~1–2 min)`);
-  await run(step, 'configuring DPDK (meson)', 'meson', ['setup', path.join(scratch, 'dpdk-build'), `--prefix=${dpdk}`, '--libdir=lib', ...DPDK_MESON_OPTIONS], { cwd: path.join(src, 'dpdk') });
+  await run(
+    step,
+    'configuring DPDK (meson)',
+    'meson',
+    ['setup', path.join(scratch, 'dpdk-build'), `--prefix=${dpdk}`, '--libdir=lib', ...DPDK_MESON_OPTIONS],
+    { cwd: path.join(src, 'dpdk') },
+  );
   await run(step, 'building DPDK (ninja)', 'ninja', ['-C', path.join(scratch, 'dpdk-build'), '-j', jobs, 'install'], { cwd: src });
   // DPDK installs shared libraries beside the static ones; the helper links the static ones
   for (const f of fs.readdirSync(path.join(dpdk, 'lib'))) if (/\.so(\.|$)/.test(f)) fs.rmSync(path.join(dpdk, 'lib', f));
@@ -282,7 +345,10 @@ async function build(step: Step, scratch: string): Promise<Omit<FreebsdStack, 'd
 
   step.log(`building F-Stack ${version}'s libfstack.a (FreeBSD ${releaseOf(freebsdVersion)}'s network code; ~1–3 min)`);
   const env = { ...process.env, PKG_CONFIG_PATH: path.join(dpdk, 'lib', 'pkgconfig') };
-  await run(step, "building F-Stack's lib (make)", 'make', ['-C', path.join(src, 'lib'), '-j', jobs, 'FF_LOOPBACK_SUPPORT=1', 'FF_KNI='], { cwd: src, env });
+  await run(step, "building F-Stack's lib (make)", 'make', ['-C', path.join(src, 'lib'), '-j', jobs, 'FF_LOOPBACK_SUPPORT=1', 'FF_KNI='], {
+    cwd: src,
+    env,
+  });
   const fstack = path.join(ready, 'fstack');
   fs.mkdirSync(path.join(fstack, 'lib'), { recursive: true });
   fs.mkdirSync(path.join(fstack, 'include'), { recursive: true });
@@ -294,7 +360,8 @@ async function build(step: Step, scratch: string): Promise<Omit<FreebsdStack, 'd
   const licences = path.join(ready, 'licenses');
   fs.mkdirSync(licences);
   fs.copyFileSync(path.join(src, 'LICENSE'), path.join(licences, 'F-Stack-LICENSE'));
-  if (fs.existsSync(path.join(src, 'freebsd', 'COPYRIGHT'))) fs.copyFileSync(path.join(src, 'freebsd', 'COPYRIGHT'), path.join(licences, 'FreeBSD-COPYRIGHT'));
+  if (fs.existsSync(path.join(src, 'freebsd', 'COPYRIGHT')))
+    fs.copyFileSync(path.join(src, 'freebsd', 'COPYRIGHT'), path.join(licences, 'FreeBSD-COPYRIGHT'));
   fs.cpSync(path.join(src, 'dpdk', 'license'), path.join(licences, 'dpdk'), { recursive: true });
   const tFstack = performance.now();
 
@@ -307,7 +374,12 @@ async function build(step: Step, scratch: string): Promise<Omit<FreebsdStack, 'd
     dpdkVersion,
     source,
     builtAt: new Date().toISOString(),
-    buildMs: { source: Math.round(tSource - t0), dpdk: Math.round(tDpdk - tSource), fstack: Math.round(tFstack - tDpdk), total: Math.round(tFstack - t0) },
+    buildMs: {
+      source: Math.round(tSource - t0),
+      dpdk: Math.round(tDpdk - tSource),
+      fstack: Math.round(tFstack - tDpdk),
+      total: Math.round(tFstack - t0),
+    },
     bytes: 0,
   };
   meta.bytes = sizeOf(ready);
@@ -345,7 +417,10 @@ export function checkFreebsdSource(): void {
   requireTools();
   const named = process.env.TWLAB_FREEBSD_SRC;
   if (named && !fs.existsSync(path.resolve(named))) {
-    throw new TwlabError('STACK_BUILD', `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`);
+    throw new TwlabError(
+      'STACK_BUILD',
+      `TWLAB_FREEBSD_SRC=${named}: no such file or folder; fix: point it at F-Stack's source (a folder or a .tar.xz/.tar.gz of commit ${FSTACK.commit.slice(0, 7)}), or unset it to download from ${FSTACK.repository}`,
+    );
   }
 }
 
@@ -366,19 +441,29 @@ export async function ensureStack(log: (s: string) => void = () => undefined): P
       if (m && !pidAlive(Number(m[1]))) fs.rmSync(path.join(root, name), { recursive: true, force: true });
     }
     const scratch = fs.mkdtempSync(path.join(root, `.build-${FSTACK.commit.slice(0, 12)}-${process.pid}-`));
-    const step: Step = { log, logFile: path.join(scratch, 'build.log'), keptLog: path.join(root, `build-${FSTACK.commit.slice(0, 12)}.log`) };
+    const step: Step = {
+      log,
+      logFile: path.join(scratch, 'build.log'),
+      keptLog: path.join(root, `build-${FSTACK.commit.slice(0, 12)}.log`),
+    };
     fs.writeFileSync(step.logFile, `twlab: building F-Stack ${FSTACK.version} (${FSTACK.commit}) ${new Date().toISOString()}\n`);
     try {
       const meta = await build(step, scratch);
       // boot it once: a stack that does not start is not cached
       const ready = path.join(scratch, 'ready');
       const booted = bootOnce(await buildHelper({ ...meta, dir: ready }, step));
-      if (booted.release !== meta.freebsdRelease) throw new TwlabError('STACK_BUILD', `the stack built from ${meta.source} booted as FreeBSD ${booted.release}, not ${meta.freebsdRelease}`);
+      if (booted.release !== meta.freebsdRelease)
+        throw new TwlabError(
+          'STACK_BUILD',
+          `the stack built from ${meta.source} booted as FreeBSD ${booted.release}, not ${meta.freebsdRelease}`,
+        );
       const final = path.join(root, FSTACK.commit);
       fs.rmSync(final, { recursive: true, force: true });
       fs.renameSync(ready, final);
       fs.rmSync(step.keptLog, { force: true });
-      log(`${meta.label} built in ${(meta.buildMs.total / 1000).toFixed(0)} s (DPDK ${(meta.buildMs.dpdk / 1000).toFixed(0)} s, F-Stack ${(meta.buildMs.fstack / 1000).toFixed(0)} s); cached in ${final} (${(meta.bytes / 1e6).toFixed(0)} MB)`);
+      log(
+        `${meta.label} built in ${(meta.buildMs.total / 1000).toFixed(0)} s (DPDK ${(meta.buildMs.dpdk / 1000).toFixed(0)} s, F-Stack ${(meta.buildMs.fstack / 1000).toFixed(0)} s); cached in ${final} (${(meta.bytes / 1e6).toFixed(0)} MB)`,
+      );
       return { ...meta, dir: final };
     } catch (e) {
       if (e instanceof TwlabError && e.message.includes(step.keptLog)) fs.copyFileSync(step.logFile, step.keptLog);
@@ -398,7 +483,6 @@ const HELPER_SOURCES = ['protocol.c', 'shim.h', 'fstack.c', 'fstack-bsd.c', 'fst
 function helperDir(): string {
   return path.join(packageRoot(), 'native', 'stack-helper');
 }
-
 
 function helperId(): string {
   const hash = createHash('sha256');
@@ -437,24 +521,67 @@ async function buildHelper(stack: FreebsdStack, step: Step): Promise<string> {
     step.log('building the FreeBSD helper (native/stack-helper/fstack.c)');
     const fst = path.join(stack.dir, 'fstack');
     const common = ['-O2', '-g', '-Wall', '-Wextra', '-I', srcDir];
-    const defs = [`-DFSTACK_VERSION="${stack.fstackVersion}"`, `-DFSTACK_COMMIT="${stack.commit.slice(0, 12)}"`, `-DFREEBSD_VERSION=${stack.freebsdVersion}`];
+    const defs = [
+      `-DFSTACK_VERSION="${stack.fstackVersion}"`,
+      `-DFSTACK_COMMIT="${stack.commit.slice(0, 12)}"`,
+      `-DFREEBSD_VERSION=${stack.freebsdVersion}`,
+    ];
     // fstack-bsd.c sees FreeBSD's structures through F-Stack's compat headers, as its tools do
-    const bsd = ['-D__BSD_VISIBLE', '-DFSTACK', '-DINET', '-DINET6', '-include', path.join(fst, 'compat', 'compat.h'), '-I', path.join(fst, 'compat', 'include'), '-I', path.join(fst, 'compat')];
+    const bsd = [
+      '-D__BSD_VISIBLE',
+      '-DFSTACK',
+      '-DINET',
+      '-DINET6',
+      '-include',
+      path.join(fst, 'compat', 'compat.h'),
+      '-I',
+      path.join(fst, 'compat', 'include'),
+      '-I',
+      path.join(fst, 'compat'),
+    ];
     const obj = (n: string): string => path.join(scratch, `${n}.o`);
-    await run(step, 'compiling protocol.c', 'cc', [...common, '-c', '-o', obj('protocol'), path.join(srcDir, 'protocol.c')], { cwd: scratch });
-    await run(step, 'compiling fstack.c', 'cc', [...common, ...defs, '-I', path.join(fst, 'include'), '-c', '-o', obj('fstack'), path.join(srcDir, 'fstack.c')], { cwd: scratch });
-    await run(step, 'compiling fstack-bsd.c', 'cc', [...common, ...bsd, '-c', '-o', obj('fstack-bsd'), path.join(srcDir, 'fstack-bsd.c')], { cwd: scratch });
+    await run(step, 'compiling protocol.c', 'cc', [...common, '-c', '-o', obj('protocol'), path.join(srcDir, 'protocol.c')], {
+      cwd: scratch,
+    });
+    await run(
+      step,
+      'compiling fstack.c',
+      'cc',
+      [...common, ...defs, '-I', path.join(fst, 'include'), '-c', '-o', obj('fstack'), path.join(srcDir, 'fstack.c')],
+      { cwd: scratch },
+    );
+    await run(step, 'compiling fstack-bsd.c', 'cc', [...common, ...bsd, '-c', '-o', obj('fstack-bsd'), path.join(srcDir, 'fstack-bsd.c')], {
+      cwd: scratch,
+    });
     fs.mkdirSync(path.join(scratch, 'out'));
-    await run(step, 'linking the FreeBSD helper', 'cc', [
-      '-o', path.join(scratch, 'out', FREEBSD_HELPER),
-      obj('protocol'), obj('fstack'), obj('fstack-bsd'),
-      // every object of libfstack.a and of DPDK's libraries: their drivers and FreeBSD's
-      // subsystems register themselves from constructors nothing else references
-      '-Wl,--whole-archive', path.join(fst, 'lib', 'libfstack.a'), ...dpdkStaticLibs(path.join(stack.dir, 'dpdk', 'lib')), '-Wl,--no-whole-archive',
-      '-lrt', '-lm', '-ldl', '-lcrypto', '-pthread', '-lnuma',
-    ], { cwd: scratch });
+    await run(
+      step,
+      'linking the FreeBSD helper',
+      'cc',
+      [
+        '-o',
+        path.join(scratch, 'out', FREEBSD_HELPER),
+        obj('protocol'),
+        obj('fstack'),
+        obj('fstack-bsd'),
+        // every object of libfstack.a and of DPDK's libraries: their drivers and FreeBSD's
+        // subsystems register themselves from constructors nothing else references
+        '-Wl,--whole-archive',
+        path.join(fst, 'lib', 'libfstack.a'),
+        ...dpdkStaticLibs(path.join(stack.dir, 'dpdk', 'lib')),
+        '-Wl,--no-whole-archive',
+        '-lrt',
+        '-lm',
+        '-ldl',
+        '-lcrypto',
+        '-pthread',
+        '-lnuma',
+      ],
+      { cwd: scratch },
+    );
     // helpers built from older sources go; a running one keeps its (deleted) file
-    for (const old of fs.readdirSync(stack.dir)) if (/^helper-[0-9a-f]{12}$/.test(old)) fs.rmSync(path.join(stack.dir, old), { recursive: true, force: true });
+    for (const old of fs.readdirSync(stack.dir))
+      if (/^helper-[0-9a-f]{12}$/.test(old)) fs.rmSync(path.join(stack.dir, old), { recursive: true, force: true });
     try {
       fs.renameSync(path.join(scratch, 'out'), dir);
     } catch (e) {
@@ -485,7 +612,11 @@ function bootOnce(helper: string): { release: string; version: string } {
 function dpdkStaticLibs(libdir: string): string[] {
   const pc = fs.readFileSync(path.join(libdir, 'pkgconfig', 'libdpdk.pc'), 'utf8');
   const names = [...pc.matchAll(/-l:(librte_[a-z0-9_]+\.a)/g)].map((m) => m[1]!);
-  if (!names.length) throw new TwlabError('STACK_BUILD', `${libdir}/pkgconfig/libdpdk.pc lists no static library: the cached DPDK is broken; delete ${path.dirname(libdir)} and run again`);
+  if (!names.length)
+    throw new TwlabError(
+      'STACK_BUILD',
+      `${libdir}/pkgconfig/libdpdk.pc lists no static library: the cached DPDK is broken; delete ${path.dirname(libdir)} and run again`,
+    );
   return names.map((n) => path.join(libdir, n));
 }
 
@@ -507,7 +638,13 @@ export function freebsdListing(): FreebsdListing {
     built: cachedStack() ?? null,
     pinned: `F-Stack/f-stack@${FSTACK.commit.slice(0, 7)} (F-Stack ${FSTACK.version})`,
     sourceEnv: process.env.TWLAB_FREEBSD_SRC ?? null,
-    missing: [...new Set(buildTools().filter((t) => !t.ok).map((t) => t.pkg))],
+    missing: [
+      ...new Set(
+        buildTools()
+          .filter((t) => !t.ok)
+          .map((t) => t.pkg),
+      ),
+    ],
   };
 }
 
@@ -515,14 +652,23 @@ export function freebsdListing(): FreebsdListing {
 export function freebsdCheck(l: FreebsdListing = freebsdListing()): Check {
   const name = 'FreeBSD stack (for --kernel freebsd)';
   if (l.built) {
-    return { name, ok: true, detail: `${l.built.label} built in ${(l.built.buildMs.total / 60000).toFixed(1)} min from ${l.built.source}: ${l.built.dir} (${(l.built.bytes / 1e6).toFixed(0)} MB)`, warning: true };
+    return {
+      name,
+      ok: true,
+      detail: `${l.built.label} built in ${(l.built.buildMs.total / 60000).toFixed(1)} min from ${l.built.source}: ${l.built.dir} (${(l.built.bytes / 1e6).toFixed(0)} MB)`,
+      warning: true,
+    };
   }
-  const from = l.sourceEnv ? `TWLAB_FREEBSD_SRC=${l.sourceEnv}` : `GitHub's archive of ${l.pinned} (~85 MB; set TWLAB_FREEBSD_SRC to a copy to build offline)`;
+  const from = l.sourceEnv
+    ? `TWLAB_FREEBSD_SRC=${l.sourceEnv}`
+    : `GitHub's archive of ${l.pinned} (~85 MB; set TWLAB_FREEBSD_SRC to a copy to build offline)`;
   return {
     name,
     ok: false,
     detail: `not built yet: the first --kernel freebsd run builds F-Stack and a minimal DPDK into ${l.cacheDir} from ${from} (~6 min of CPU: 3–4 min on 2 idle cores)${l.missing.length ? `; missing: ${l.missing.join(', ')}` : ''}`,
-    fix: l.missing.length ? `apt-get install ${l.missing.join(' ')}` : 'nothing to do: it is built on first use (or now, with `twlab kernels --build freebsd`)',
+    fix: l.missing.length
+      ? `apt-get install ${l.missing.join(' ')}`
+      : 'nothing to do: it is built on first use (or now, with `twlab kernels --build freebsd`)',
     warning: true,
   };
 }

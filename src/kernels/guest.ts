@@ -1,7 +1,7 @@
 // Runs labs inside a guest kernel: boots a cached Debian kernel under qemu with our initramfs
 // (native/guest-init.c and the package's own modules), the host's root read-only over 9p and
 // the kernel's evidence folder read-write, and lets the guest run the same LabRunner as the
-// host (src/kernels/inside.ts). qemu runs in its own process group under the same death signal
+// host (src/kernels/guest-main.ts). qemu runs in its own process group under the same death signal
 // as a lab process, the initramfs is an unlinked file handed over as fd 3, and a staging folder
 // the guest left is removed: nothing stays behind, whatever way the run ends.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -10,16 +10,16 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as readline from 'node:readline';
-import type { LabMessage } from '../lab/context';
-import { TwlabError } from '../lab/errors';
-import type { ParamValue } from '../lab/params';
-import { which } from '../lab/preflight';
-import { recoverStaging } from '../lab/evidence';
-import { GRACE_MS, killGroup, type LabOutcome } from '../lab/runner';
-import { labDirName, type LabDefinition, type LabResult } from '../lab/types';
+import type { LabMessage } from '../lab/api/context';
+import { TwlabError } from '../lab/api/errors';
+import type { ParamValue } from '../lab/api/params';
+import { which } from '../lab/run/preflight';
+import { recoverStaging } from '../lab/run/evidence';
+import { GRACE_MS, killGroup, type LabOutcome } from '../lab/run/runner';
+import { labDirName, type LabDefinition, type LabResult } from '../lab/api/types';
 import { cacheDir, type CachedKernel } from './debian';
 import { cpioNewc, type CpioEntry } from './image';
-import { CONSOLE_MARK, JOB_FILE, OUTCOMES_FILE, type GuestJob, type GuestMessage, type GuestOutcome } from './inside';
+import { CONSOLE_MARK, JOB_FILE, OUTCOMES_FILE, type GuestJob, type GuestMessage, type GuestOutcome } from './guest-main';
 
 export const QEMU = 'qemu-system-x86_64';
 /** a guest that has not started its main process by then is taken for dead (TCG on a busy machine boots in ~5 s) */
@@ -70,7 +70,11 @@ function anonymousFile(data: Buffer): number {
 }
 
 function kernelWord(name: string, value: string): string {
-  if (/["\s]/.test(value)) throw new TwlabError('BAD_USAGE', `${name} ${JSON.stringify(value)} holds a space or a quote, which a kernel command line cannot carry; run from (and write evidence to) a path without them`);
+  if (/["\s]/.test(value))
+    throw new TwlabError(
+      'BAD_USAGE',
+      `${name} ${JSON.stringify(value)} holds a space or a quote, which a kernel command line cannot carry; run from (and write evidence to) a path without them`,
+    );
   return `${name}=${value}`;
 }
 
@@ -86,23 +90,40 @@ export function qemuArgs(o: { accel: Accel; vmlinux: string; outDir: string; mem
     kernelWord('twlab_out', o.outDir),
     kernelWord('twlab_cwd', process.cwd()),
     kernelWord('twlab_node', process.execPath),
-    kernelWord('twlab_main', path.join(__dirname, 'inside.js')),
+    kernelWord('twlab_main', path.join(__dirname, 'guest-main.js')),
   ].join(' ');
-  if (append.length > 2000) throw new TwlabError('BAD_USAGE', `the guest's kernel command line would be ${append.length} bytes (at most 2048): use shorter paths`);
+  if (append.length > 2000)
+    throw new TwlabError('BAD_USAGE', `the guest's kernel command line would be ${append.length} bytes (at most 2048): use shorter paths`);
   return [
     ...(o.accel === 'kvm' ? ['-accel', 'kvm', '-cpu', 'host'] : ['-accel', 'tcg', '-cpu', 'max']),
-    '-machine', 'q35',
-    '-smp', '1',
-    '-m', String(o.memoryMb ?? GUEST_MEMORY_MB),
-    '-nodefaults', '-no-reboot', '-display', 'none', '-nic', 'none',
-    '-serial', 'stdio',
-    '-kernel', o.vmlinux,
-    '-initrd', '/proc/self/fd/3',
-    '-append', append,
-    '-fsdev', 'local,id=root,path=/,security_model=none,readonly=on,multidevs=remap',
-    '-device', 'virtio-9p-pci,fsdev=root,mount_tag=twlabroot',
-    '-fsdev', `local,id=out,path=${o.outDir},security_model=none`,
-    '-device', 'virtio-9p-pci,fsdev=out,mount_tag=twlabout',
+    '-machine',
+    'q35',
+    '-smp',
+    '1',
+    '-m',
+    String(o.memoryMb ?? GUEST_MEMORY_MB),
+    '-nodefaults',
+    '-no-reboot',
+    '-display',
+    'none',
+    '-nic',
+    'none',
+    '-serial',
+    'stdio',
+    '-kernel',
+    o.vmlinux,
+    '-initrd',
+    '/proc/self/fd/3',
+    '-append',
+    append,
+    '-fsdev',
+    'local,id=root,path=/,security_model=none,readonly=on,multidevs=remap',
+    '-device',
+    'virtio-9p-pci,fsdev=root,mount_tag=twlabroot',
+    '-fsdev',
+    `local,id=out,path=${o.outDir},security_model=none`,
+    '-device',
+    'virtio-9p-pci,fsdev=out,mount_tag=twlabout',
   ];
 }
 
@@ -130,14 +151,54 @@ export function chooseAccel(k: CachedKernel): { accel: Accel; why: string } {
   } catch {
     // not probed yet
   }
-  const fd = anonymousFile(cpioNewc([{ kind: 'dir', path: 'dev' }, { kind: 'char', path: 'dev/console', major: 5, minor: 1 }, { kind: 'file', path: 'init', mode: 0o755, data: fs.readFileSync(guestInitPath()) }, { kind: 'file', path: 'modules.load', data: Buffer.alloc(0) }]));
+  const fd = anonymousFile(
+    cpioNewc([
+      { kind: 'dir', path: 'dev' },
+      { kind: 'char', path: 'dev/console', major: 5, minor: 1 },
+      { kind: 'file', path: 'init', mode: 0o755, data: fs.readFileSync(guestInitPath()) },
+      { kind: 'file', path: 'modules.load', data: Buffer.alloc(0) },
+    ]),
+  );
   const t0 = performance.now();
-  const r = spawnSync('setpriv', ['--pdeathsig', 'KILL', '--', qemu, '-accel', 'kvm', '-cpu', 'host', '-machine', 'q35', '-smp', '1', '-m', '256', '-nodefaults', '-no-reboot', '-display', 'none', '-nic', 'none', '-serial', 'stdio', '-kernel', k.vmlinux, '-initrd', '/proc/self/fd/3', '-append', 'console=ttyS0 panic=-1 loglevel=4'], {
-    stdio: ['ignore', 'pipe', 'pipe', fd],
-    encoding: 'utf8',
-    timeout: 20_000,
-    killSignal: 'SIGKILL',
-  });
+  const r = spawnSync(
+    'setpriv',
+    [
+      '--pdeathsig',
+      'KILL',
+      '--',
+      qemu,
+      '-accel',
+      'kvm',
+      '-cpu',
+      'host',
+      '-machine',
+      'q35',
+      '-smp',
+      '1',
+      '-m',
+      '256',
+      '-nodefaults',
+      '-no-reboot',
+      '-display',
+      'none',
+      '-nic',
+      'none',
+      '-serial',
+      'stdio',
+      '-kernel',
+      k.vmlinux,
+      '-initrd',
+      '/proc/self/fd/3',
+      '-append',
+      'console=ttyS0 panic=-1 loglevel=4',
+    ],
+    {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+      encoding: 'utf8',
+      timeout: 20_000,
+      killSignal: 'SIGKILL',
+    },
+  );
   fs.closeSync(fd);
   const works = r.status === 0 && r.stdout.includes('twlab-init:');
   const detail = works
@@ -165,7 +226,8 @@ function removeGuestLeftovers(outDir: string): void {
   // staging folders of a guest that died: their pids were the guest's, never alive here (old
   // evidence a kill left renamed aside is put back)
   recoverStaging(outDir, () => true);
-  for (const name of fs.readdirSync(outDir)) if (name === JOB_FILE || name === OUTCOMES_FILE) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
+  for (const name of fs.readdirSync(outDir))
+    if (name === JOB_FILE || name === OUTCOMES_FILE) fs.rmSync(path.join(outDir, name), { recursive: true, force: true });
 }
 
 export class GuestRunner {
@@ -202,13 +264,18 @@ export class GuestRunner {
     };
     fs.writeFileSync(path.join(o.outDir, JOB_FILE), JSON.stringify(job) + '\n');
     const qemu = which(QEMU);
-    if (!qemu) throw new TwlabError('MISSING_TOOL', `${QEMU} not found on PATH; fix: apt-get install qemu-system-x86 (needed for --kernel)`);
+    if (!qemu)
+      throw new TwlabError('MISSING_TOOL', `${QEMU} not found on PATH; fix: apt-get install qemu-system-x86 (needed for --kernel)`);
     const fd = anonymousFile(buildInitramfs(o.kernel));
     const log = fs.createWriteStream(consoleLog);
-    const child = spawn('setpriv', ['--pdeathsig', 'KILL', '--', qemu, ...qemuArgs({ accel: o.accel, vmlinux: o.kernel.vmlinux, outDir: o.outDir })], {
-      detached: true,
-      stdio: ['pipe', 'pipe', 'pipe', fd],
-    });
+    const child = spawn(
+      'setpriv',
+      ['--pdeathsig', 'KILL', '--', qemu, ...qemuArgs({ accel: o.accel, vmlinux: o.kernel.vmlinux, outDir: o.outDir })],
+      {
+        detached: true,
+        stdio: ['pipe', 'pipe', 'pipe', fd],
+      },
+    );
     fs.closeSync(fd);
     this.#qemu = child;
     if (this.#interrupted) this.interrupt(this.#interrupted);
@@ -250,7 +317,14 @@ export class GuestRunner {
     if (this.#killTimer) clearTimeout(this.#killTimer);
     await new Promise<void>((resolve) => log.end(resolve));
     this.#kill('SIGKILL'); // anything left in qemu's group
-    const info: KernelRunInfo = { release: o.kernel.release, package: o.kernel.package, version: o.kernel.version ?? null, accel: o.accel, bootMs, wallMs: Math.round(performance.now() - t0) };
+    const info: KernelRunInfo = {
+      release: o.kernel.release,
+      package: o.kernel.package,
+      version: o.kernel.version ?? null,
+      accel: o.accel,
+      bootMs,
+      wallMs: Math.round(performance.now() - t0),
+    };
     let reported: GuestOutcome[] = [];
     try {
       reported = JSON.parse(fs.readFileSync(path.join(o.outDir, OUTCOMES_FILE), 'utf8')) as GuestOutcome[];
@@ -270,10 +344,24 @@ export class GuestRunner {
           const result = JSON.parse(fs.readFileSync(path.join(dir, 'result.json'), 'utf8')) as LabResult;
           return { def, result, dir, error: null };
         } catch (e) {
-          return { def, result: null, dir: null, error: { code: 'LAB_FAILED', message: `guest ${o.kernel.release}: ${labDirName(def)}/result.json unreadable: ${(e as Error).message}` } };
+          return {
+            def,
+            result: null,
+            dir: null,
+            error: {
+              code: 'LAB_FAILED',
+              message: `guest ${o.kernel.release}: ${labDirName(def)}/result.json unreadable: ${(e as Error).message}`,
+            },
+          };
         }
       }
-      if (r?.error) return { def, result: null, dir: null, error: { code: r.error.code, message: `${r.error.message.split('\n')[0]} (kernel ${o.kernel.release}; console log: ${shown})` } };
+      if (r?.error)
+        return {
+          def,
+          result: null,
+          dir: null,
+          error: { code: r.error.code, message: `${r.error.message.split('\n')[0]} (kernel ${o.kernel.release}; console log: ${shown})` },
+        };
       return { def, result: null, dir: null, error: { code: this.#interrupted ? 'INTERRUPTED' : 'GUEST_FAILED', message: why } };
     });
     return { outcomes, info };

@@ -37,7 +37,8 @@ const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
  */
 export function vmlinuxFromBzImage(bz: Uint8Array, what = 'the bzImage'): Buffer {
   const b = Buffer.from(bz.buffer, bz.byteOffset, bz.byteLength);
-  if (b.length < 0x250 || b.toString('latin1', 0x202, 0x206) !== 'HdrS') throw new ImageError(`${what} is not a bzImage (no HdrS setup header)`);
+  if (b.length < 0x250 || b.toString('latin1', 0x202, 0x206) !== 'HdrS')
+    throw new ImageError(`${what} is not a bzImage (no HdrS setup header)`);
   const version = b.readUInt16LE(0x206);
   if (version < 0x208) throw new ImageError(`${what}: boot protocol ${version.toString(16)} is older than 2.08 (no payload fields)`);
   const setupSects = b[0x1f1] || 4;
@@ -88,7 +89,12 @@ export const moduleKey = (name: string): string => name.replace(/-/g, '_');
 
 /** `kernel/fs/9p/9p.ko.xz` → `9p` */
 export function moduleName(file: string): string {
-  return moduleKey(file.split('/').pop()!.replace(/\.ko(\.(xz|zst|gz))?$/, ''));
+  return moduleKey(
+    file
+      .split('/')
+      .pop()!
+      .replace(/\.ko(\.(xz|zst|gz))?$/, ''),
+  );
 }
 
 export interface ModuleSource {
@@ -111,7 +117,10 @@ export function loadOrder(wanted: readonly string[], src: ModuleSource): string[
     const key = moduleKey(name);
     if (seen.has(key) || src.builtin.has(key)) return;
     if (chain.includes(key)) throw new ImageError(`module dependency cycle: ${[...chain, key].join(' → ')}`);
-    if (!src.files.has(key)) throw new ImageError(`module ${key} is neither in the package nor built in${chain.length ? ` (needed by ${chain[chain.length - 1]})` : ''}`);
+    if (!src.files.has(key))
+      throw new ImageError(
+        `module ${key} is neither in the package nor built in${chain.length ? ` (needed by ${chain[chain.length - 1]})` : ''}`,
+      );
     for (const dep of src.depends(key)) visit(dep, [...chain, key]);
     seen.add(key);
     order.push(key);
@@ -135,8 +144,7 @@ export function cpioNewc(entries: readonly CpioEntry[]): Buffer {
   const push = (name: string, mode: number, data: Uint8Array, rdev: [number, number] = [0, 0]): void => {
     const nameBytes = Buffer.from(name + '\0');
     const header =
-      '070701' +
-      [ino++, mode, 0, 0, mode & 0o40000 ? 2 : 1, 0, data.length, 0, 0, rdev[0], rdev[1], nameBytes.length, 0].map(hex).join('');
+      '070701' + [ino++, mode, 0, 0, mode & 0o40000 ? 2 : 1, 0, data.length, 0, 0, rdev[0], rdev[1], nameBytes.length, 0].map(hex).join('');
     parts.push(Buffer.from(header, 'latin1'), nameBytes, pad4(110 + nameBytes.length), Buffer.from(data), pad4(data.length));
   };
   for (const e of entries) {

@@ -6,12 +6,12 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import type { LabMessage } from '../lab/context';
-import { TwlabError } from '../lab/errors';
-import type { ParamValue } from '../lab/params';
-import { which, type Isolation } from '../lab/preflight';
-import { LabRunner, type LabOutcome } from '../lab/runner';
-import type { LabDefinition } from '../lab/types';
+import type { LabMessage } from '../lab/api/context';
+import { TwlabError } from '../lab/api/errors';
+import type { ParamValue } from '../lab/api/params';
+import { which, type Isolation } from '../lab/run/preflight';
+import { LabRunner, type LabOutcome } from '../lab/run/runner';
+import type { LabDefinition } from '../lab/api/types';
 import { availableKernels, cachedKernels, ensureKernel, resolveKernel, type CachedKernel, type KernelSpec } from './debian';
 import { chooseAccel, GuestRunner, guestInitPath, KERNEL_INFO, QEMU, type Accel, type KernelRunInfo } from './guest';
 import { checkNetbsdSource, ensureNetbsd } from './netbsd';
@@ -30,14 +30,31 @@ export type KernelTarget =
 
 /** What a guest needs on the host: qemu and our guest init. */
 export function guestChecks(): void {
-  if (!which(QEMU)) throw new TwlabError('MISSING_TOOL', `${QEMU} not found on PATH; fix: apt-get install qemu-system-x86 (needed for --kernel; see \`twlab doctor\`)`);
-  if (!fs.existsSync(guestInitPath())) throw new TwlabError('ADDON_MISSING', `the guest init is not built (${guestInitPath()} missing); fix: npm install (or npm run build) in the twlab folder`);
+  if (!which(QEMU))
+    throw new TwlabError(
+      'MISSING_TOOL',
+      `${QEMU} not found on PATH; fix: apt-get install qemu-system-x86 (needed for --kernel; see \`twlab doctor\`)`,
+    );
+  if (!fs.existsSync(guestInitPath()))
+    throw new TwlabError(
+      'ADDON_MISSING',
+      `the guest init is not built (${guestInitPath()} missing); fix: npm install (or npm run build) in the twlab folder`,
+    );
 }
 
 /** What fetching a kernel needs. */
 function fetchChecks(): void {
-  for (const [tool, pkg] of [['apt-get', 'apt'], ['dpkg-deb', 'dpkg'], ['xz', 'xz-utils'], ['zstd', 'zstd']] as const) {
-    if (!which(tool)) throw new TwlabError('MISSING_TOOL', `${tool} not found on PATH; fix: apt-get install ${pkg} (needed to fetch a Debian kernel for --kernel)`);
+  for (const [tool, pkg] of [
+    ['apt-get', 'apt'],
+    ['dpkg-deb', 'dpkg'],
+    ['xz', 'xz-utils'],
+    ['zstd', 'zstd'],
+  ] as const) {
+    if (!which(tool))
+      throw new TwlabError(
+        'MISSING_TOOL',
+        `${tool} not found on PATH; fix: apt-get install ${pkg} (needed to fetch a Debian kernel for --kernel)`,
+      );
   }
 }
 
@@ -46,7 +63,11 @@ function fetchChecks(): void {
  * FreeBSD's stack on first use). `beforeFetch` runs once the names are known good and qemu is there, before
  * anything is downloaded, built or written.
  */
-export async function prepareKernels(specs: KernelSpec[], log: (s: string) => void, beforeFetch: () => void = () => undefined): Promise<KernelTarget[]> {
+export async function prepareKernels(
+  specs: KernelSpec[],
+  log: (s: string) => void,
+  beforeFetch: () => void = () => undefined,
+): Promise<KernelTarget[]> {
   const guests = specs.filter((s): s is Extract<KernelSpec, { kind: 'series' | 'exact' }> => s.kind === 'series' || s.kind === 'exact');
   const targets: KernelTarget[] = [];
   let picked: ReturnType<typeof resolveKernel>[] = [];
@@ -172,7 +193,14 @@ export class MatrixRunner {
         onMessage: (m) => o.onMessage?.(t, m),
       });
       this.#stacks.delete(runner);
-      const info: KernelRunInfo = { release: t.stack.label, package: t.stack.package, version: t.stack.version, accel: 'stack', bootMs: null, wallMs: Math.round(performance.now() - t0) };
+      const info: KernelRunInfo = {
+        release: t.stack.label,
+        package: t.stack.package,
+        version: t.stack.version,
+        accel: 'stack',
+        bootMs: null,
+        wallMs: Math.round(performance.now() - t0),
+      };
       fs.writeFileSync(path.join(outDir, KERNEL_INFO), JSON.stringify(info, null, 2) + '\n');
       results.set(t, { target: t, outDir, outcomes, info });
     };
@@ -181,8 +209,27 @@ export class MatrixRunner {
       if (!host) return;
       if (!o.isolation) throw new TwlabError('NO_PRIVILEGE', 'cannot create a private network namespace; run `twlab doctor`');
       const t0 = performance.now();
-      const outcomes = await this.#host.run({ labs: o.labs, params: o.params, outDir: o.outDir, isolation: o.isolation, concurrency: o.concurrency, onMessage: (m) => o.onMessage?.(host, m) });
-      results.set(host, { target: host, outDir: o.outDir, outcomes, info: { release: host.release, package: null, version: null, accel: 'host', bootMs: null, wallMs: Math.round(performance.now() - t0) } });
+      const outcomes = await this.#host.run({
+        labs: o.labs,
+        params: o.params,
+        outDir: o.outDir,
+        isolation: o.isolation,
+        concurrency: o.concurrency,
+        onMessage: (m) => o.onMessage?.(host, m),
+      });
+      results.set(host, {
+        target: host,
+        outDir: o.outDir,
+        outcomes,
+        info: {
+          release: host.release,
+          package: null,
+          version: null,
+          accel: 'host',
+          bootMs: null,
+          wallMs: Math.round(performance.now() - t0),
+        },
+      });
     };
     const stacks = o.targets.filter((t): t is Extract<KernelTarget, { kind: 'stack' }> => t.kind === 'stack');
     await Promise.all([runHost(), ...stacks.map(runStack), ...Array.from({ length: Math.min(guestSlots(), guests.length) }, guestWorker)]);

@@ -19,13 +19,18 @@ import * as readline from 'node:readline';
 import { StackHelper } from '../host/backend/stack-helper';
 import { packageRoot } from '../host/native';
 import { pidAlive } from '../host/pid';
-import { TwlabError } from '../lab/errors';
-import { which } from '../lab/preflight';
+import { TwlabError } from '../lab/api/errors';
+import { which } from '../lab/run/preflight';
 
 /** The pinned revisions (../shared/netbsd/NOTES.md): NetBSD-current "7.99.34" of 2016-08-02. */
 export const NETBSD_PIN = {
   buildrump: { repo: 'rumpkernel/buildrump.sh', rev: '6cccd46', archive: 'buildrump.sh-6cccd46.tar.xz' },
-  src: { repo: 'rumpkernel/src-netbsd', branch: 'buildrump-src', rev: '82f3a6905f6a3a65ceb3a21046de62437f61e7dd', archive: 'src-netbsd-82f3a690.tar.xz' },
+  src: {
+    repo: 'rumpkernel/src-netbsd',
+    branch: 'buildrump-src',
+    rev: '82f3a6905f6a3a65ceb3a21046de62437f61e7dd',
+    archive: 'src-netbsd-82f3a690.tar.xz',
+  },
 } as const;
 
 export const NETBSD_HELPER = 'twlab-netbsd-helper';
@@ -101,8 +106,18 @@ function sizeOf(p: string): number {
 
 /** What building needs on this machine; a missing tool is one line with its fix. */
 export function buildChecks(): void {
-  for (const [tool, pkg] of [['cc', 'gcc'], ['make', 'make'], ['xz', 'xz-utils'], ['tar', 'tar'], ['sh', 'dash']] as const) {
-    if (!which(tool)) throw new TwlabError('MISSING_TOOL', `${tool} not found on PATH; fix: apt-get install ${pkg} (needed to build NetBSD's stack for --kernel netbsd)`);
+  for (const [tool, pkg] of [
+    ['cc', 'gcc'],
+    ['make', 'make'],
+    ['xz', 'xz-utils'],
+    ['tar', 'tar'],
+    ['sh', 'dash'],
+  ] as const) {
+    if (!which(tool))
+      throw new TwlabError(
+        'MISSING_TOOL',
+        `${tool} not found on PATH; fix: apt-get install ${pkg} (needed to build NetBSD's stack for --kernel netbsd)`,
+      );
   }
 }
 
@@ -115,14 +130,26 @@ export function checkNetbsdSource(): void {
   buildChecks();
   const named = process.env.TWLAB_NETBSD_SRC;
   if (!named) {
-    if (!which('curl')) throw new TwlabError('MISSING_TOOL', "curl not found on PATH; fix: apt-get install curl (to fetch NetBSD's sources), or set TWLAB_NETBSD_SRC to a folder holding them");
+    if (!which('curl'))
+      throw new TwlabError(
+        'MISSING_TOOL',
+        "curl not found on PATH; fix: apt-get install curl (to fetch NetBSD's sources), or set TWLAB_NETBSD_SRC to a folder holding them",
+      );
     return;
   }
   const dir = path.resolve(named);
-  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new TwlabError('KERNEL_FETCH', `TWLAB_NETBSD_SRC=${named}: no such folder (it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, or the unpacked buildrump.sh/ and src-netbsd/ trees)`);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+    throw new TwlabError(
+      'KERNEL_FETCH',
+      `TWLAB_NETBSD_SRC=${named}: no such folder (it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, or the unpacked buildrump.sh/ and src-netbsd/ trees)`,
+    );
   if (fs.existsSync(path.join(dir, 'buildrump.sh', 'buildrump.sh')) && fs.existsSync(path.join(dir, 'src-netbsd', 'sys'))) return;
   const missing = [NETBSD_PIN.buildrump.archive, NETBSD_PIN.src.archive].filter((a) => !fs.existsSync(path.join(dir, a)));
-  if (missing.length) throw new TwlabError('KERNEL_FETCH', `TWLAB_NETBSD_SRC=${named}: ${missing.join(' and ')} not found there (the pinned NetBSD sources; see the README)`);
+  if (missing.length)
+    throw new TwlabError(
+      'KERNEL_FETCH',
+      `TWLAB_NETBSD_SRC=${named}: ${missing.join(' and ')} not found there (the pinned NetBSD sources; see the README)`,
+    );
 }
 
 interface Sources {
@@ -137,42 +164,75 @@ function sources(work: string, log: (s: string) => void): Sources {
   const named = process.env.TWLAB_NETBSD_SRC;
   if (named) {
     const dir = path.resolve(named);
-    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) throw new TwlabError('KERNEL_FETCH', `TWLAB_NETBSD_SRC=${named}: no such folder (it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, or the unpacked buildrump.sh/ and src-netbsd/ trees)`);
+    if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory())
+      throw new TwlabError(
+        'KERNEL_FETCH',
+        `TWLAB_NETBSD_SRC=${named}: no such folder (it should hold ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive}, or the unpacked buildrump.sh/ and src-netbsd/ trees)`,
+      );
     const trees = { buildrump: path.join(dir, 'buildrump.sh'), src: path.join(dir, 'src-netbsd') };
     if (fs.existsSync(path.join(trees.buildrump, 'buildrump.sh')) && fs.existsSync(path.join(trees.src, 'sys', 'netinet', 'tcp_input.c'))) {
       return { ...trees, from: dir };
     }
     const archives = [NETBSD_PIN.buildrump.archive, NETBSD_PIN.src.archive].map((a) => path.join(dir, a));
     const missing = archives.filter((a) => !fs.existsSync(a));
-    if (missing.length) throw new TwlabError('KERNEL_FETCH', `TWLAB_NETBSD_SRC=${named}: ${missing.map((m) => path.basename(m)).join(' and ')} not found there (the pinned NetBSD sources; see ../shared/netbsd/ or the README)`);
+    if (missing.length)
+      throw new TwlabError(
+        'KERNEL_FETCH',
+        `TWLAB_NETBSD_SRC=${named}: ${missing.map((m) => path.basename(m)).join(' and ')} not found there (the pinned NetBSD sources; see ../shared/netbsd/ or the README)`,
+      );
     for (const a of archives) {
       log(`unpacking ${path.basename(a)}`);
       const r = spawnSync('tar', ['-xJf', a, '-C', work], { encoding: 'utf8' });
-      if (r.status !== 0) throw new TwlabError('KERNEL_FETCH', `${a} cannot be unpacked: ${(r.stderr || r.error?.message || `tar exit ${r.status}`).trim().split('\n').pop()}`);
+      if (r.status !== 0)
+        throw new TwlabError(
+          'KERNEL_FETCH',
+          `${a} cannot be unpacked: ${(r.stderr || r.error?.message || `tar exit ${r.status}`).trim().split('\n').pop()}`,
+        );
     }
     const unpacked = { buildrump: path.join(work, 'buildrump.sh'), src: path.join(work, 'src-netbsd') };
-    if (!fs.existsSync(path.join(unpacked.buildrump, 'buildrump.sh')) || !fs.existsSync(path.join(unpacked.src, 'sys', 'netinet', 'tcp_input.c'))) {
-      throw new TwlabError('KERNEL_FETCH', `the archives in ${dir} do not hold buildrump.sh/buildrump.sh and src-netbsd/sys/netinet: not the pinned NetBSD sources`);
+    if (
+      !fs.existsSync(path.join(unpacked.buildrump, 'buildrump.sh')) ||
+      !fs.existsSync(path.join(unpacked.src, 'sys', 'netinet', 'tcp_input.c'))
+    ) {
+      throw new TwlabError(
+        'KERNEL_FETCH',
+        `the archives in ${dir} do not hold buildrump.sh/buildrump.sh and src-netbsd/sys/netinet: not the pinned NetBSD sources`,
+      );
     }
     return { ...unpacked, from: dir };
   }
   // the public repositories at the pinned revisions (GitHub's archive of a commit)
-  if (!which('curl')) throw new TwlabError('MISSING_TOOL', 'curl not found on PATH; fix: apt-get install curl (to fetch NetBSD\'s sources), or set TWLAB_NETBSD_SRC to a folder holding them');
+  if (!which('curl'))
+    throw new TwlabError(
+      'MISSING_TOOL',
+      "curl not found on PATH; fix: apt-get install curl (to fetch NetBSD's sources), or set TWLAB_NETBSD_SRC to a folder holding them",
+    );
   const out: Record<'buildrump' | 'src', string> = { buildrump: '', src: '' };
-  for (const [key, pin] of [['buildrump', NETBSD_PIN.buildrump], ['src', NETBSD_PIN.src]] as const) {
+  for (const [key, pin] of [
+    ['buildrump', NETBSD_PIN.buildrump],
+    ['src', NETBSD_PIN.src],
+  ] as const) {
     const url = `https://codeload.github.com/${pin.repo}/tar.gz/${pin.rev}`;
     log(`fetching ${url}`);
     const file = path.join(work, `${key}.tar.gz`);
     const r = spawnSync('curl', ['-fsSL', '--retry', '2', '-o', file, url], { encoding: 'utf8' });
-    if (r.status !== 0) throw new TwlabError('KERNEL_FETCH', `cannot fetch ${url}: ${(r.stderr || `curl exit ${r.status}`).trim().split('\n').pop()}; set TWLAB_NETBSD_SRC to a folder holding ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive} instead`);
+    if (r.status !== 0)
+      throw new TwlabError(
+        'KERNEL_FETCH',
+        `cannot fetch ${url}: ${(r.stderr || `curl exit ${r.status}`).trim().split('\n').pop()}; set TWLAB_NETBSD_SRC to a folder holding ${NETBSD_PIN.buildrump.archive} and ${NETBSD_PIN.src.archive} instead`,
+      );
     const dest = path.join(work, key === 'buildrump' ? 'buildrump.sh' : 'src-netbsd');
     fs.mkdirSync(dest);
     const x = spawnSync('tar', ['-xzf', file, '-C', dest, '--strip-components=1'], { encoding: 'utf8' });
-    if (x.status !== 0) throw new TwlabError('KERNEL_FETCH', `${url} is not a readable archive: ${(x.stderr || '').trim().split('\n').pop()}`);
+    if (x.status !== 0)
+      throw new TwlabError('KERNEL_FETCH', `${url} is not a readable archive: ${(x.stderr || '').trim().split('\n').pop()}`);
     fs.rmSync(file);
     out[key] = dest;
   }
-  return { ...out, from: `github.com/${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)}, github.com/${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}` };
+  return {
+    ...out,
+    from: `github.com/${NETBSD_PIN.src.repo}@${NETBSD_PIN.src.rev.slice(0, 8)}, github.com/${NETBSD_PIN.buildrump.repo}@${NETBSD_PIN.buildrump.rev}`,
+  };
 }
 
 /** Runs the build recipe, passing its `@step` lines to `log`; the last lines of its output name a failure. */
@@ -192,7 +252,18 @@ function runRecipe(args: string[], log: (s: string) => void): Promise<void> {
     child.on('error', (e) => reject(new TwlabError('KERNEL_FETCH', `cannot run the NetBSD build: ${e.message}`)));
     child.on('close', (code, signal) => {
       if (code === 0) resolve();
-      else reject(new TwlabError('KERNEL_FETCH', `building NetBSD's stack failed (${signal ?? `exit ${code}`}): ${tail.filter((l) => /error|Error|failed|\*\*\*/.test(l)).slice(-2).join(' | ') || tail.slice(-2).join(' | ')}`));
+      else
+        reject(
+          new TwlabError(
+            'KERNEL_FETCH',
+            `building NetBSD's stack failed (${signal ?? `exit ${code}`}): ${
+              tail
+                .filter((l) => /error|Error|failed|\*\*\*/.test(l))
+                .slice(-2)
+                .join(' | ') || tail.slice(-2).join(' | ')
+            }`,
+          ),
+        );
     });
   });
 }
@@ -209,19 +280,42 @@ export function linkHelper(dir: string): string {
     const libs = ['rumpnet_virtif', 'rumpnet_config', 'rumpnet_netinet6', 'rumpnet_netinet', 'rumpnet_net', 'rumpnet', 'rump', 'rumpuser'];
     const r = spawnSync(
       'cc',
-      ['-O2', '-Wall', '-I', path.join(dir, 'include'), '-o', path.join(tmp, NETBSD_HELPER), path.join(src, 'protocol.c'), path.join(src, 'netbsd.c'),
-        '-static', '-L', path.join(dir, 'lib'), '-Wl,--whole-archive', ...libs.map((l) => `-l${l}`), '-Wl,--no-whole-archive', '-lpthread'],
+      [
+        '-O2',
+        '-Wall',
+        '-I',
+        path.join(dir, 'include'),
+        '-o',
+        path.join(tmp, NETBSD_HELPER),
+        path.join(src, 'protocol.c'),
+        path.join(src, 'netbsd.c'),
+        '-static',
+        '-L',
+        path.join(dir, 'lib'),
+        '-Wl,--whole-archive',
+        ...libs.map((l) => `-l${l}`),
+        '-Wl,--no-whole-archive',
+        '-lpthread',
+      ],
       { encoding: 'utf8' },
     );
     if (r.status !== 0) {
-      const msg = (r.stderr || r.error?.message || '').split('\n').filter((l) => /error/.test(l)).slice(0, 2).join(' | ');
-      throw new TwlabError('KERNEL_FETCH', `linking the NetBSD helper failed: ${msg || `cc exit ${r.status}`}; fix: apt-get install gcc libc6-dev`);
+      const msg = (r.stderr || r.error?.message || '')
+        .split('\n')
+        .filter((l) => /error/.test(l))
+        .slice(0, 2)
+        .join(' | ');
+      throw new TwlabError(
+        'KERNEL_FETCH',
+        `linking the NetBSD helper failed: ${msg || `cc exit ${r.status}`}; fix: apt-get install gcc libc6-dev`,
+      );
     }
     fs.rmSync(folder, { recursive: true, force: true });
     fs.renameSync(tmp, folder);
     fs.chmodSync(folder, 0o755);
     // helpers linked from older sources go (a lab still running one keeps its open file)
-    for (const f of fs.readdirSync(dir)) if (/^helper-[0-9a-f]+$/.test(f) && f !== path.basename(folder)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+    for (const f of fs.readdirSync(dir))
+      if (/^helper-[0-9a-f]+$/.test(f) && f !== path.basename(folder)) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
     return binary;
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -284,7 +378,9 @@ async function build(root: string, log: (s: string) => void): Promise<NetbsdBuil
       const src = sources(scratch, log);
       const ready = path.join(scratch, 'ready');
       const jobs = Math.max(1, os.cpus().length);
-      log(`building NetBSD's TCP/IP stack (rump kernel, ${NETBSD_PIN.src.repo} ${NETBSD_PIN.src.rev.slice(0, 7)}) with ${jobs} jobs: a few minutes, once`);
+      log(
+        `building NetBSD's TCP/IP stack (rump kernel, ${NETBSD_PIN.src.repo} ${NETBSD_PIN.src.rev.slice(0, 7)}) with ${jobs} jobs: a few minutes, once`,
+      );
       await runRecipe([src.buildrump, src.src, path.join(scratch, 'work'), ready, String(jobs)], log);
       // boot it once: the release comes from the kernel itself
       const helper = linkHelper(ready);

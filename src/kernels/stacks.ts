@@ -1,6 +1,6 @@
 // Other OSes' TCP/IP stacks as columns beside the Linux kernels (--kernel netbsd, freebsd): what
 // the runner needs of each — the helper that boots it, how its results are labelled, where its
-// evidence goes. The host's labs run against it, one helper per lab (src/lab/inner.ts).
+// evidence goes. The host's labs run against it, one helper per lab (src/lab/run/lab-main.ts).
 import { ensureHelper, ensureStack, type FreebsdStack } from './freebsd';
 import { netbsdFolder, type NetbsdStack } from './netbsd';
 

@@ -51,7 +51,10 @@ export class VirtualClock implements Clock {
     const until = this.#now + ms;
     for (;;) {
       this.#timers = this.#timers.filter((t) => t.live);
-      const next = this.#timers.reduce<VirtualTimer | null>((a, t) => (t.at <= until && (!a || t.at < a.at || (t.at === a.at && t.id < a.id)) ? t : a), null);
+      const next = this.#timers.reduce<VirtualTimer | null>(
+        (a, t) => (t.at <= until && (!a || t.at < a.at || (t.at === a.at && t.id < a.id)) ? t : a),
+        null,
+      );
       if (!next) break;
       next.live = false;
       this.#now = Math.max(this.#now, next.at);

@@ -15,6 +15,7 @@ import { seq, seqAdd, type SeqNumber } from '../wire/seq';
 import { NO_FLAGS, segLen, type TcpOption, type TcpRepr } from '../wire/tcp';
 import { realClock, type Clock, type TimerHandle } from './clock';
 import type { Link } from './link';
+import { expectSegment, type ExpectOptions, type Expected, type SegmentMatch } from './expect';
 import { DEFAULT_TCB, Tcb, type KeepaliveConfig, type TcbConfig, type TcbEvent, type TcpState } from './tcb';
 
 export interface Endpoint {
@@ -36,6 +37,9 @@ export function canonicalAddress(text: string): string {
 }
 
 export type Direction = 'in' | 'out';
+
+/** A segment a script builds by hand: its sequence number, and any header field or payload (the rest zero or empty). */
+export type CraftedSegment = Partial<TcpRepr> & { seq: SeqNumber };
 
 export interface SegmentEvent {
   direction: Direction;
@@ -261,6 +265,7 @@ export class TcpStack {
   readonly addresses: Set<string>;
   readonly cfg: TcbConfig;
   readonly segments = new Emitter<[e: SegmentEvent]>();
+  #expected = new Emitter<[r: Expected]>();
   /** every connection as it is created (active or passive) */
   readonly created = new Emitter<[conn: Connection]>();
   readonly #link: Link;
@@ -314,7 +319,10 @@ export class TcpStack {
   }
 
   unlisten(l: StackListener): void {
-    this.#listeners.set(l.port, (this.#listeners.get(l.port) ?? []).filter((x) => x !== l));
+    this.#listeners.set(
+      l.port,
+      (this.#listeners.get(l.port) ?? []).filter((x) => x !== l),
+    );
   }
 
   connect(opts: { local: { address: string; port?: number }; remote: Endpoint; tcb?: Partial<TcbConfig> }): Connection {
@@ -334,7 +342,13 @@ export class TcpStack {
       this.#forget(old);
     }
     const cfg = { ...this.cfg, ...opts.tcb };
-    const tcb = Tcb.connect(cfg, tuple.local.port, tuple.remote.port, now, this.#init(tuple, cfg, now, opts.tcb?.isn === undefined ? iss : undefined));
+    const tcb = Tcb.connect(
+      cfg,
+      tuple.local.port,
+      tuple.remote.port,
+      now,
+      this.#init(tuple, cfg, now, opts.tcb?.isn === undefined ? iss : undefined),
+    );
     const conn = this.#register(tuple, tcb);
     this.kick(conn);
     return conn;
@@ -365,6 +379,20 @@ export class TcpStack {
     return this.segments.on(l);
   }
 
+  /**
+   * Waits for a segment that fits `match` (incoming unless `direction: 'out'`): the segment, or
+   * "nothing came" after `timeoutMs` (src/stack/expect.ts). Listeners of onExpect see each outcome.
+   */
+  async expect(match: SegmentMatch, timeoutMs: number, opts: ExpectOptions = {}): Promise<Expected> {
+    const r = await expectSegment(this, match, timeoutMs, opts);
+    this.#expected.emit(r);
+    return r;
+  }
+
+  onExpect(l: (r: Expected) => void): () => void {
+    return this.#expected.on(l);
+  }
+
   /** Keeps every segment matching `match` (both directions) for replay later. */
   record(match: (e: SegmentEvent) => boolean): { segments: RecordedSegment[]; stop: () => void } {
     const segments: RecordedSegment[] = [];
@@ -380,7 +408,7 @@ export class TcpStack {
   }
 
   /** Sends a crafted segment on any four-tuple, whether or not a TCB exists. */
-  sendSegment(tuple: FourTuple, tcp: Partial<TcpRepr> & { seq: SeqNumber }): void {
+  sendSegment(tuple: FourTuple, tcp: CraftedSegment): void {
     const full: TcpRepr = {
       srcPort: tuple.local.port,
       dstPort: tuple.remote.port,
@@ -399,7 +427,10 @@ export class TcpStack {
   // ---------------------------------------------------------------- engine
 
   #canonical(t: FourTuple): FourTuple {
-    return { local: { address: canonicalAddress(t.local.address), port: t.local.port }, remote: { address: canonicalAddress(t.remote.address), port: t.remote.port } };
+    return {
+      local: { address: canonicalAddress(t.local.address), port: t.local.port },
+      remote: { address: canonicalAddress(t.remote.address), port: t.remote.port },
+    };
   }
 
   /**
@@ -524,7 +555,14 @@ export class TcpStack {
     go(false);
   }
 
-  #arrive(tuple: FourTuple, seg: TcpRepr, frame: Uint8Array, hint: Connection | undefined, more: boolean, event: SegmentEvent | null): void {
+  #arrive(
+    tuple: FourTuple,
+    seg: TcpRepr,
+    frame: Uint8Array,
+    hint: Connection | undefined,
+    more: boolean,
+    event: SegmentEvent | null,
+  ): void {
     this.stats.in++;
     const now = this.clock.now();
     if (this.segments.size) this.segments.emit(event ?? { direction: 'in', at: now, tuple, tcp: seg, frame });
@@ -535,7 +573,14 @@ export class TcpStack {
     }
     const listener = this.#listenerFor(tuple);
     let iss: number | undefined;
-    if (conn && conn.state === 'TIME-WAIT' && seg.flags.syn && !seg.flags.ack && listener && conn.tcb.acceptsNewIncarnation(seg, listener.cfg.timestamps)) {
+    if (
+      conn &&
+      conn.state === 'TIME-WAIT' &&
+      seg.flags.syn &&
+      !seg.flags.ack &&
+      listener &&
+      conn.tcb.acceptsNewIncarnation(seg, listener.cfg.timestamps)
+    ) {
       // a new incarnation takes over the TIME-WAIT four-tuple (RFC 9293 §3.10.7.4, RFC 6191),
       // its ISS above the old SND.NXT (RFC 1122 §4.2.2.13; Linux: tw_snd_nxt + 65537)
       iss = seqAdd(conn.tcb.sndNxt, TW_ISS_STEP);

@@ -34,19 +34,23 @@ export type TcpState =
   | 'LAST-ACK'
   | 'TIME-WAIT';
 
-export const TCP_STATES: readonly TcpState[] = ['CLOSED', 'LISTEN', 'SYN-SENT', 'SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1',
-  'FIN-WAIT-2', 'CLOSE-WAIT', 'CLOSING', 'LAST-ACK', 'TIME-WAIT'];
+export const TCP_STATES: readonly TcpState[] = [
+  'CLOSED',
+  'LISTEN',
+  'SYN-SENT',
+  'SYN-RECEIVED',
+  'ESTABLISHED',
+  'FIN-WAIT-1',
+  'FIN-WAIT-2',
+  'CLOSE-WAIT',
+  'CLOSING',
+  'LAST-ACK',
+  'TIME-WAIT',
+];
 
 export type TimerKind = 'retransmit' | 'tail-probe' | 'persist' | 'delayed-ack' | 'time-wait' | 'keepalive' | 'fin-wait-2';
 
-export type ResetReason =
-  | 'rst-received'
-  | 'rst-sent'
-  | 'timeout'
-  | 'refused'
-  | 'keepalive-timeout'
-  | 'fin-wait-2-timeout'
-  | 'reincarnated';
+export type ResetReason = 'rst-received' | 'rst-sent' | 'timeout' | 'refused' | 'keepalive-timeout' | 'fin-wait-2-timeout' | 'reincarnated';
 
 export type TcbEvent =
   | { kind: 'state'; from: TcpState; to: TcpState; at: number }
@@ -63,8 +67,16 @@ export type TcbEvent =
   | { kind: 'urgent'; pointer: SeqNumber; at: number };
 
 /** SYN-RECEIVED and every state after it: both sides' sequence numbers are known */
-export const SYNCHRONIZED: ReadonlySet<TcpState> = new Set(['SYN-RECEIVED', 'ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2', 'CLOSE-WAIT',
-  'CLOSING', 'LAST-ACK', 'TIME-WAIT']);
+export const SYNCHRONIZED: ReadonlySet<TcpState> = new Set([
+  'SYN-RECEIVED',
+  'ESTABLISHED',
+  'FIN-WAIT-1',
+  'FIN-WAIT-2',
+  'CLOSE-WAIT',
+  'CLOSING',
+  'LAST-ACK',
+  'TIME-WAIT',
+]);
 export const RECEIVES_TEXT: ReadonlySet<TcpState> = new Set(['ESTABLISHED', 'FIN-WAIT-1', 'FIN-WAIT-2']);
 export const SENDS_DATA: ReadonlySet<TcpState> = new Set(['ESTABLISHED', 'CLOSE-WAIT', 'FIN-WAIT-1', 'CLOSING', 'LAST-ACK']);
 

@@ -1,7 +1,7 @@
 // A whole IP frame (as read from the TUN, LINKTYPE_RAW) decoded down to the transport layer.
 import { formatAddress, parseAddress } from './address';
 import { addressSum, fold, pseudoLength, sum16 } from './checksum';
-import { isWireError, wireError, type WireError } from './errors';
+import { isWireError, type WireError } from './errors';
 import { emitIp, ipSpan, newIpSpan, parseIp, PROTO_ICMP, PROTO_ICMPV6, PROTO_TCP, PROTO_UDP, type IpRepr, type ParseOptions } from './ip';
 import { optionsLength, parseTcp, parseTcpWith, writeTcp, type TcpRepr } from './tcp';
 import { emitUdp, parseUdp, type UdpRepr } from './udp';
@@ -92,7 +92,8 @@ export class TcpFramer {
   constructor(src: AddressLike, dst: AddressLike) {
     this.src = addressBytes(src).slice();
     this.dst = addressBytes(dst).slice();
-    if (this.src.length !== this.dst.length) throw new TypeError(`mixed address families: ${formatAddress(this.src)} → ${formatAddress(this.dst)}`);
+    if (this.src.length !== this.dst.length)
+      throw new TypeError(`mixed address families: ${formatAddress(this.src)} → ${formatAddress(this.dst)}`);
     this.ipv6 = this.src.length === 16;
     this.#addrSum = addressSum(this.src, this.dst, PROTO_TCP);
     this.#ipHeader = this.ipv6 ? 40 : 20;

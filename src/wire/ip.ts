@@ -136,7 +136,15 @@ export function parseIp(frame: Uint8Array, opts: ParseOptions = {}): IpPacket | 
   const common = { protocol: span.protocol, headerLength, totalLength, fragmented: span.fragmented };
   const ip: IpRepr =
     span.version === 4
-      ? { version: 4, src: formatIPv4(srcBytes), dst: formatIPv4(dstBytes), ttl: frame[8]!, id: (frame[4]! << 8) | frame[5]!, dontFragment: (frame[6]! & 0x40) !== 0, ...common }
+      ? {
+          version: 4,
+          src: formatIPv4(srcBytes),
+          dst: formatIPv4(dstBytes),
+          ttl: frame[8]!,
+          id: (frame[4]! << 8) | frame[5]!,
+          dontFragment: (frame[6]! & 0x40) !== 0,
+          ...common,
+        }
       : { version: 6, src: formatIPv6(srcBytes), dst: formatIPv6(dstBytes), ttl: frame[7]!, ...common };
   return { ip, srcBytes, dstBytes, payload: frame.subarray(headerLength, present), missing: totalLength - present };
 }

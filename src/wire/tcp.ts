@@ -60,7 +60,10 @@ export const FLAGS_BY_BYTE: readonly TcpFlags[] = Array.from({ length: 256 }, (_
 
 export function flags(spec: string): TcpFlags {
   const f = { ...NO_FLAGS };
-  for (const name of spec.toLowerCase().split(/[\s,|+]+/).filter(Boolean)) {
+  for (const name of spec
+    .toLowerCase()
+    .split(/[\s,|+]+/)
+    .filter(Boolean)) {
     if (!(name in f)) throw new TypeError(`unknown TCP flag ${name}`);
     f[name as keyof TcpFlags] = true;
   }
@@ -268,7 +271,15 @@ export function writeTcp(out: Uint8Array, at: number, t: TcpRepr, pseudo: number
   put32(out, at + 8, t.ack);
   out[at + 12] = (hlen / 4) << 4;
   const f = t.flags;
-  out[at + 13] = (f.fin ? 0x01 : 0) | (f.syn ? 0x02 : 0) | (f.rst ? 0x04 : 0) | (f.psh ? 0x08 : 0) | (f.ack ? 0x10 : 0) | (f.urg ? 0x20 : 0) | (f.ece ? 0x40 : 0) | (f.cwr ? 0x80 : 0);
+  out[at + 13] =
+    (f.fin ? 0x01 : 0) |
+    (f.syn ? 0x02 : 0) |
+    (f.rst ? 0x04 : 0) |
+    (f.psh ? 0x08 : 0) |
+    (f.ack ? 0x10 : 0) |
+    (f.urg ? 0x20 : 0) |
+    (f.ece ? 0x40 : 0) |
+    (f.cwr ? 0x80 : 0);
   out[at + 14] = t.window >> 8;
   out[at + 15] = t.window & 0xff;
   out[at + 16] = 0;

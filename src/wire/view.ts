@@ -30,7 +30,24 @@ export interface TcpView {
 }
 
 export function newTcpView(): TcpView {
-  return { family: 4, src: '', dst: '', srcNum: -1, dstNum: -1, srcPort: 0, dstPort: 0, seq: 0, ack: 0, flags: 0, window: 0, len: 0, payloadOffset: 0, payloadPresent: 0, tsval: -1, wscale: -1 };
+  return {
+    family: 4,
+    src: '',
+    dst: '',
+    srcNum: -1,
+    dstNum: -1,
+    srcPort: 0,
+    dstPort: 0,
+    seq: 0,
+    ack: 0,
+    flags: 0,
+    window: 0,
+    len: 0,
+    payloadOffset: 0,
+    payloadPresent: 0,
+    tsval: -1,
+    wscale: -1,
+  };
 }
 
 export const FIN = 1;

@@ -3,7 +3,8 @@ import { PacketCapture, CaptureError, type CapturedFrame } from '../../src/host/
 import { wallUs } from '../../src/host/clock';
 import { KernelSocket } from '../../src/host/ksocket';
 import { native } from '../../src/host/native';
-import { ADDR, setupLabNetwork } from '../../src/host/netns';
+import { setupLabNetwork } from '../../src/host/netns';
+import { ADDR } from '../../src/wire/address-plan';
 import { TunLink } from '../../src/host/tunlink';
 import { emitUdpFrame, parseFrame } from '../../src/wire/frame';
 import { isWireError } from '../../src/wire/errors';
@@ -25,7 +26,15 @@ export async function packetCapture(input: Record<string, unknown>): Promise<unk
     const s = parseFrame(data);
     return isWireError(s) ? `error ${s.reason}` : s.kind === 'udp' ? `udp ${Buffer.from(s.udp.payload).toString()}` : s.kind;
   };
-  capture.onFrame((f) => captured.push({ timeUs: f.timeUs, direction: f.direction, length: f.length, kept: f.data.length, what: f.data.length < f.length ? 'cut' : describe(f.data) }));
+  capture.onFrame((f) =>
+    captured.push({
+      timeUs: f.timeUs,
+      direction: f.direction,
+      length: f.length,
+      kept: f.data.length,
+      what: f.data.length < f.length ? 'cut' : describe(f.data),
+    }),
+  );
   const readAt = new Map<string, number>();
   link.onFrame((frame) => readAt.set(describe(frame), wallUs()));
   const u = KernelSocket.create('ipv4', 'udp');
@@ -62,7 +71,18 @@ export async function packetCapture(input: Record<string, unknown>): Promise<unk
   u.closeNow();
   capture.close();
   link.close();
-  return { busyMs, sentAt, readAt: Object.fromEntries(readAt), before, after, captured, received: received.data.toString(), cut: cut ?? null, stats: { ret: stats.ret, drops: stats.drops }, noDevice };
+  return {
+    busyMs,
+    sentAt,
+    readAt: Object.fromEntries(readAt),
+    before,
+    after,
+    captured,
+    received: received.data.toString(),
+    cut: cut ?? null,
+    stats: { ret: stats.ret, drops: stats.drops },
+    noDevice,
+  };
 }
 
 /**

@@ -6,7 +6,8 @@ import { PcapWriter, readPcap } from '../../src/capture/pcap';
 import { isWireError } from '../../src/wire/errors';
 import { parseFrame } from '../../src/wire/frame';
 import { KernelSocket } from '../../src/host/ksocket';
-import { ADDR, setupLabNetwork } from '../../src/host/netns';
+import { setupLabNetwork } from '../../src/host/netns';
+import { ADDR } from '../../src/wire/address-plan';
 import { findSockets, type SocketEntry } from '../../src/host/observe';
 import { TunLink } from '../../src/host/tunlink';
 import { seededRandom } from '../../src/stack/clock';
@@ -39,7 +40,11 @@ interface Env {
   pcap: PcapWriter;
 }
 
-async function withStack(input: Record<string, unknown>, tcb: Partial<TcbConfig>, fn: (env: Env) => Promise<Omit<InteropResult, 'capture'>>): Promise<InteropResult> {
+async function withStack(
+  input: Record<string, unknown>,
+  tcb: Partial<TcbConfig>,
+  fn: (env: Env) => Promise<Omit<InteropResult, 'capture'>>,
+): Promise<InteropResult> {
   const net = await setupLabNetwork();
   const pcap = new PcapWriter(String(input.pcap));
   const link = new TunLink(net.tunFd, pcap);
@@ -54,7 +59,16 @@ async function withStack(input: Record<string, unknown>, tcb: Partial<TcbConfig>
     const dirs = Object.entries(flows.directions);
     const kernelDir = dirs.find(([d]) => d.startsWith(`${ADDR.host4}:`) || d.startsWith(`[${ADDR.host6}]`))?.[1] ?? null;
     const stackDir = dirs.find(([d]) => d.startsWith(`${ADDR.peer4}:`) || d.startsWith(`[${ADDR.peer6}]`))?.[1] ?? null;
-    return { ...r, capture: { frames: flows.segments.length, kernel: kernelDir, stack: stackDir, pcap: String(input.pcap), ...finsAndResets(String(input.pcap)) } };
+    return {
+      ...r,
+      capture: {
+        frames: flows.segments.length,
+        kernel: kernelDir,
+        stack: stackDir,
+        pcap: String(input.pcap),
+        ...finsAndResets(String(input.pcap)),
+      },
+    };
   } finally {
     stack.detach();
   }
@@ -93,7 +107,10 @@ function tableFor(localPort: number, remotePort: number): InteropResult['table']
 }
 
 /** Reads until EOF (or `limit` bytes), hashing what arrives. */
-async function kernelReadAll(s: KernelSocket, limit = Number.MAX_SAFE_INTEGER): Promise<{ bytes: number; sha256: string; last: { ret: number; errno: string | null } }> {
+async function kernelReadAll(
+  s: KernelSocket,
+  limit = Number.MAX_SAFE_INTEGER,
+): Promise<{ bytes: number; sha256: string; last: { ret: number; errno: string | null } }> {
   const h = createHash('sha256');
   let bytes = 0;
   for (;;) {
@@ -162,7 +179,18 @@ export async function kernelClient(input: Record<string, unknown>): Promise<Inte
     const close = await k.close();
     const table = tableFor(local.port, 80);
     return {
-      kernel: { connect, sent: sent.ret, received: got.bytes, sha256: got.sha256, eof: got.last, close, options: info?.options, rcvMss: info?.rcvMss, sndMss: info?.sndMss, expect: { toStack: hash(fromKernel), toKernel: hash(fromStack) } },
+      kernel: {
+        connect,
+        sent: sent.ret,
+        received: got.bytes,
+        sha256: got.sha256,
+        eof: got.last,
+        close,
+        options: info?.options,
+        rcvMss: info?.rcvMss,
+        sndMss: info?.sndMss,
+        expect: { toStack: hash(fromKernel), toKernel: hash(fromStack) },
+      },
       stack: stackView(conn!, watched!.sha, watched!.events),
       table,
       extra: {
@@ -190,10 +218,18 @@ export async function stackClient(input: Record<string, unknown>): Promise<Inter
     const listener = KernelSocket.create(input.ipv6 ? 'ipv6' : 'ipv4', 'tcp');
     listener.bind(input.ipv6 ? ADDR.host6 : ADDR.host4, 8080);
     listener.listen(8);
-    const conn = stack.connect({ local: { address: input.ipv6 ? ADDR.peer6 : ADDR.peer4 }, remote: { address: input.ipv6 ? ADDR.host6 : ADDR.host4, port: 8080 } });
+    const conn = stack.connect({
+      local: { address: input.ipv6 ? ADDR.peer6 : ADDR.peer4 },
+      remote: { address: input.ipv6 ? ADDR.host6 : ADDR.host4, port: 8080 },
+    });
     const w = watch(conn);
     if (input.dropFirstFinAck) {
-      stack.addFilter({ direction: 'out', times: 1, match: (e) => e.tcp.flags.ack && !e.tcp.flags.fin && e.tcp.payload.length === 0 && conn.tcb.finReceived, action: 'drop' });
+      stack.addFilter({
+        direction: 'out',
+        times: 1,
+        match: (e) => e.tcp.flags.ack && !e.tcp.flags.fin && e.tcp.payload.length === 0 && conn.tcb.finReceived,
+        action: 'drop',
+      });
     }
     const acc = await listener.accept(5000);
     const k = acc.socket!;
@@ -210,10 +246,23 @@ export async function stackClient(input: Record<string, unknown>): Promise<Inter
     const closedAfter2Msl = await waitState(conn, 'CLOSED', 6000);
     listener.closeNow();
     return {
-      kernel: { sent: sent.ret, received: got.bytes, sha256: got.sha256, stateAfterEof, close, options: info?.options, expect: { toStack: hash(fromKernel), toKernel: hash(fromStack) } },
+      kernel: {
+        sent: sent.ret,
+        received: got.bytes,
+        sha256: got.sha256,
+        stateAfterEof,
+        close,
+        options: info?.options,
+        expect: { toStack: hash(fromKernel), toKernel: hash(fromStack) },
+      },
       stack: stackView(conn, w.sha, w.events),
       table,
-      extra: { inTimeWait, stateBeforeExpiry, closedAfter2Msl, timeWaitRestarts: w.events.filter((e) => e.kind === 'time-wait-restart').length },
+      extra: {
+        inTimeWait,
+        stateBeforeExpiry,
+        closedAfter2Msl,
+        timeWaitRestarts: w.events.filter((e) => e.kind === 'time-wait-restart').length,
+      },
     };
   });
 }
@@ -259,7 +308,12 @@ export async function simultaneousClose(input: Record<string, unknown>): Promise
     const table = tableFor(8080, conn.tuple.local.port);
     await k.close();
     listener.closeNow();
-    return { kernel: { kernelBefore, kernelClosing, kernelMid }, stack: stackView(conn, w.sha, w.events), table, extra: { finHeld, stackGotFin, stackMid, timeWait } };
+    return {
+      kernel: { kernelBefore, kernelClosing, kernelMid },
+      stack: stackView(conn, w.sha, w.events),
+      table,
+      extra: { finHeld, stackGotFin, stackMid, timeWait },
+    };
   });
 }
 
@@ -335,7 +389,12 @@ export async function halfClose(input: Record<string, unknown>): Promise<Interop
     const got = await kernelReadAll(k);
     await waitState(conn, 'CLOSED');
     await k.close();
-    return { kernel: { kernelAfterShutdown, received: got.bytes, sha256: got.sha256, eof: got.last, expect: hash(data) }, stack: stackView(conn, w.sha, w.events), table: tableFor(local.port, 80), extra: {} };
+    return {
+      kernel: { kernelAfterShutdown, received: got.bytes, sha256: got.sha256, eof: got.last, expect: hash(data) },
+      stack: stackView(conn, w.sha, w.events),
+      table: tableFor(local.port, 80),
+      extra: {},
+    };
   });
 }
 
@@ -369,7 +428,12 @@ export async function zeroWindow(input: Record<string, unknown>): Promise<Intero
     const { k, conn, w } = await kernelConnects(stack, 80, (c) => c.pauseReading());
     const sending = k.send(data);
     await sleep(stallMs);
-    const stalled = { stackQueued: conn.tcb.recvQ.length, kernelUnacked: k.tcpInfo().info?.unacked, kernelProbes: k.tcpInfo().info?.probes, timer: tableFor(k.localAddress()!.port, 80)[0]?.timer };
+    const stalled = {
+      stackQueued: conn.tcb.recvQ.length,
+      kernelUnacked: k.tcpInfo().info?.unacked,
+      kernelProbes: k.tcpInfo().info?.probes,
+      timer: tableFor(k.localAddress()!.port, 80)[0]?.timer,
+    };
     conn.resumeReading();
     const sent = await sending;
     k.shutdown('SHUT_WR');
@@ -377,7 +441,12 @@ export async function zeroWindow(input: Record<string, unknown>): Promise<Intero
     conn.end();
     await waitState(conn, 'CLOSED');
     await k.close();
-    return { kernel: { sent: sent.ret, sendMs: sent.elapsedMs, expect: hash(data) }, stack: stackView(conn, w.sha, w.events), table: [], extra: stalled };
+    return {
+      kernel: { sent: sent.ret, sendMs: sent.elapsedMs, expect: hash(data) },
+      stack: stackView(conn, w.sha, w.events),
+      table: [],
+      extra: stalled,
+    };
   });
 }
 
@@ -421,10 +490,20 @@ export async function peerBehaviours(input: Record<string, unknown>): Promise<In
     const afterLate = await late.k.send(new TextEncoder().encode('more'));
     await late.k.close();
     return {
-      kernel: { afterUnread: { ret: afterUnread.ret, errno: afterUnread.errno }, lateState, afterLate: { ret: afterLate.ret, errno: afterLate.errno } },
+      kernel: {
+        afterUnread: { ret: afterUnread.ret, errno: afterUnread.errno },
+        lateState,
+        afterLate: { ret: afterLate.ret, errno: afterLate.errno },
+      },
       stack: stackView(unread.conn, unread.w.sha, unread.w.events),
       table: [],
-      extra: { keepalive, urgentPointers: pointers, lateReset: late.conn.resetReason, lateStates: late.conn.history.map((h) => h.state), unreadStates: unread.conn.history.map((h) => h.state) },
+      extra: {
+        keepalive,
+        urgentPointers: pointers,
+        lateReset: late.conn.resetReason,
+        lateStates: late.conn.history.map((h) => h.state),
+        unreadStates: unread.conn.history.map((h) => h.state),
+      },
     };
   });
 }

@@ -10,7 +10,10 @@ import { KernelSocket } from '../../src/host/ksocket';
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const LO = '127.0.0.1';
 
-async function pair(port: number, clientOpts: (c: KernelSocket) => void = () => undefined): Promise<{ l: KernelSocket; c: KernelSocket; s: KernelSocket }> {
+async function pair(
+  port: number,
+  clientOpts: (c: KernelSocket) => void = () => undefined,
+): Promise<{ l: KernelSocket; c: KernelSocket; s: KernelSocket }> {
   const l = KernelSocket.create('ipv4', 'tcp');
   l.setOption('SO_REUSEADDR', true);
   l.bind(LO, port);
@@ -26,7 +29,17 @@ async function main(): Promise<void> {
   const dir = process.argv[2]!;
   const file = path.join(dir, `loopback${process.argv[3] === 'nano' ? '-ns' : ''}.pcap`);
   execFileSync('ip', ['link', 'set', 'lo', 'up']);
-  const args = ['-i', 'lo', '-U', '--immediate-mode', '-n', '-w', file, ...(process.argv[3] === 'nano' ? ['--time-stamp-precision=nano'] : []), 'tcp'];
+  const args = [
+    '-i',
+    'lo',
+    '-U',
+    '--immediate-mode',
+    '-n',
+    '-w',
+    file,
+    ...(process.argv[3] === 'nano' ? ['--time-stamp-precision=nano'] : []),
+    'tcp',
+  ];
   const dump = spawn('tcpdump', args, { stdio: ['ignore', 'ignore', 'pipe'] });
   await new Promise<void>((resolve, reject) => {
     let err = '';

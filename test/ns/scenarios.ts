@@ -3,7 +3,8 @@
 import { PcapWriter } from '../../src/capture/pcap';
 import { KernelSocket } from '../../src/host/ksocket';
 import { native } from '../../src/host/native';
-import { ADDR, setupLabNetwork } from '../../src/host/netns';
+import { setupLabNetwork } from '../../src/host/netns';
+import { ADDR } from '../../src/wire/address-plan';
 import { TunLink } from '../../src/host/tunlink';
 import { isWireError } from '../../src/wire/errors';
 import { emitTcpFrame, emitUdpFrame, parseFrame } from '../../src/wire/frame';
@@ -122,8 +123,17 @@ const tunCapture: Scenario = async (input) => {
   link.onFrame((frame) => {
     const s = parseFrame(frame);
     if (isWireError(s)) fromKernel.push({ kind: `error:${s.reason}`, src: '', dst: '' });
-    else if (s.kind === 'udp') fromKernel.push({ kind: 'udp', src: s.ip.src, dst: s.ip.dst, dstPort: s.udp.dstPort, payload: Buffer.from(s.udp.payload).toString(), checksumOk: s.udp.checksumOk });
-    else if (s.kind === 'tcp') fromKernel.push({ kind: 'tcp', src: s.ip.src, dst: s.ip.dst, dstPort: s.tcp.dstPort, checksumOk: s.tcp.checksumOk });
+    else if (s.kind === 'udp')
+      fromKernel.push({
+        kind: 'udp',
+        src: s.ip.src,
+        dst: s.ip.dst,
+        dstPort: s.udp.dstPort,
+        payload: Buffer.from(s.udp.payload).toString(),
+        checksumOk: s.udp.checksumOk,
+      });
+    else if (s.kind === 'tcp')
+      fromKernel.push({ kind: 'tcp', src: s.ip.src, dst: s.ip.dst, dstPort: s.tcp.dstPort, checksumOk: s.tcp.checksumOk });
     else fromKernel.push({ kind: s.kind, src: s.ip.src, dst: s.ip.dst });
   });
   await sleep(300); // the namespace must stay quiet: nothing may arrive here
@@ -150,7 +160,16 @@ const tunCapture: Scenario = async (input) => {
   u6.closeNow();
   link.close();
   pcap.close();
-  return { quietFrames, sent, polled, syn, fromKernel, received: { ret: received.ret, errno: received.errno, text: received.data.toString() }, captured: pcap.count, linkError: link.lastError };
+  return {
+    quietFrames,
+    sent,
+    polled,
+    syn,
+    fromKernel,
+    received: { ret: received.ret, errno: received.errno, text: received.data.toString() },
+    captured: pcap.count,
+    linkError: link.lastError,
+  };
 };
 
 export const scenarios: Record<string, Scenario> = {

@@ -1,5 +1,5 @@
 // Which system this process tests: Linux through the addon unless the lab process was set up
-// for another stack (src/lab/inner.ts calls useBackend before the lab runs).
+// for another stack (src/lab/run/lab-main.ts calls useBackend before the lab runs).
 import { linuxBackend } from './linux';
 import type { Backend } from './types';
 

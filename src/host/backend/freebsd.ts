@@ -21,10 +21,12 @@ import { KnobMissingError, type Backend, type SocketCalls } from './types';
 
 /** F-Stack's departures from stock FreeBSD, as the README and the refusals name them. */
 export const FSTACK_DEVIATIONS = {
-  credentials: 'gives every socket one credential and lets every privilege check pass (F-Stack’s priv_check()), so a socket of another user cannot be made',
+  credentials:
+    'gives every socket one credential and lets every privilege check pass (F-Stack’s priv_check()), so a socket of another user cannot be made',
   anonymousPort: 'assigns no port to bind(port 0) (F-Stack’s in_pcbbind() leaves it to connect())',
   listenUnbound: 'listens on port 0 when listen() comes before bind() (F-Stack’s in_pcbbind() assigns no port)',
-  lingeringClose: 'cannot sleep in the kernel (F-Stack’s tsleep() returns at once): close() with SO_LINGER {1,N} on a blocking socket returns -1 EPERM at once instead of waiting',
+  lingeringClose:
+    'cannot sleep in the kernel (F-Stack’s tsleep() returns at once): close() with SO_LINGER {1,N} on a blocking socket returns -1 EPERM at once instead of waiting',
 } as const;
 
 /** The FreeBSD backend: the helper's, with F-Stack's deviations refused as missing knobs. */
@@ -86,7 +88,8 @@ export const FREEBSD_KNOBS: KnobTable = {
     'net.ipv4.tcp_fin_timeout': {
       // tcp_usrclosed(), tcp_input(), tcp_timer_2msl(): the orphan's 2MSL timer is finwait2_timeout
       // only when fast_finwait2_recycle=1, else TP_MAXIDLE (keepcnt × keepintvl)
-      missing: 'an orphaned FIN_WAIT_2 lives until idle for tcp_maxidle (net.inet.tcp.keepcnt × keepintvl, 8 × 75 s); net.inet.tcp.finwait2_timeout counts only with fast_finwait2_recycle=1 (off by default; F-Stack’s sample config turns it on): no one knob',
+      missing:
+        'an orphaned FIN_WAIT_2 lives until idle for tcp_maxidle (net.inet.tcp.keepcnt × keepintvl, 8 × 75 s); net.inet.tcp.finwait2_timeout counts only with fast_finwait2_recycle=1 (off by default; F-Stack’s sample config turns it on): no one knob',
     },
     'net.ipv4.tcp_timestamps': {
       name: 'net.inet.tcp.rfc1323',
@@ -97,13 +100,18 @@ export const FREEBSD_KNOBS: KnobTable = {
     'net.ipv6.bindv6only': { name: 'net.inet6.ip6.v6only', why: 'the default of IPV6_V6ONLY for new AF_INET6 sockets (FreeBSD: 1)' },
     'net.core.somaxconn': { name: 'kern.ipc.soacceptqueue', why: 'the cap on listen() backlogs (kern.ipc.somaxconn is its old name)' },
     'net.ipv4.tcp_max_tw_buckets': {
-      missing: 'net.inet.tcp.maxtcptw caps TIME_WAIT entries, but at the cap FreeBSD ends the oldest one to make room (tcp_tw_2msl_scan) instead of skipping the new one, and 0 means "sized automatically"',
+      missing:
+        'net.inet.tcp.maxtcptw caps TIME_WAIT entries, but at the cap FreeBSD ends the oldest one to make room (tcp_tw_2msl_scan) instead of skipping the new one, and 0 means "sized automatically"',
     },
     'net.ipv4.tcp_tw_reuse': { missing: 'no reuse of TIME_WAIT four-tuples for outgoing connections' },
     'net.ipv4.tcp_tw_reuse_delay': { missing: 'no reuse of TIME_WAIT four-tuples for outgoing connections' },
     'net.ipv4.tcp_rfc1337': { missing: 'no switch: tcp_twcheck() drops every RST that meets a TIME_WAIT (RFC 1337’s remedy, always on)' },
-    'net.ipv4.tcp_invalid_ratelimit': { missing: 'no rate limit on challenge ACKs: 13.0’s tcp_input answers every in-window RST and every SYN with one' },
-    'net.ipv4.tcp_challenge_ack_limit': { missing: 'no rate limit on challenge ACKs: 13.0’s tcp_input answers every in-window RST and every SYN with one' },
+    'net.ipv4.tcp_invalid_ratelimit': {
+      missing: 'no rate limit on challenge ACKs: 13.0’s tcp_input answers every in-window RST and every SYN with one',
+    },
+    'net.ipv4.tcp_challenge_ack_limit': {
+      missing: 'no rate limit on challenge ACKs: 13.0’s tcp_input answers every in-window RST and every SYN with one',
+    },
     'net.ipv4.tcp_migrate_req': { missing: 'no migration of a closed listener’s requests' },
     'net.ipv4.tcp_orphan_retries': { missing: 'orphans retransmit as any connection (TCP_MAXRXTSHIFT is a constant)' },
     'net.ipv4.tcp_wmem': { missing: 'send buffers are net.inet.tcp.sendspace and sendbuf_max, not a min/default/max triple' },
@@ -116,7 +124,9 @@ export const FREEBSD_KNOBS: KnobTable = {
     'TcpExt.PAWSEstab': { missing: 'tcp.pawsdrop counts PAWS drops in every state, not only ESTABLISHED' },
     'TcpExt.TWRecycled': { missing: 'no reuse of TIME_WAIT four-tuples' },
     'TcpExt.TCPTimeWaitOverflow': { missing: 'no counter of TIME_WAIT entries ended at the cap' },
-    'TcpExt.TCPChallengeACK': { missing: 'challenge ACKs are not counted as such (tcp.badrst and tcp.badsyn count the segments that caused them)' },
+    'TcpExt.TCPChallengeACK': {
+      missing: 'challenge ACKs are not counted as such (tcp.badrst and tcp.badsyn count the segments that caused them)',
+    },
     'TcpExt.TCPACKSkippedChallenge': { missing: 'no rate limit on challenge ACKs, so none is skipped' },
     'TcpExt.TCPAbortOnClose': { missing: 'no counter of connections reset by close() with unread data (tcp.drops counts every drop)' },
   },

@@ -63,7 +63,8 @@ function decodeOption<K extends SocketOption>(name: K, v: string): SocketOptionV
   }
 }
 
-const result = (r: Reply | Done): SyscallResult => ('kind' in r ? (r.kind === 'ok' ? { ret: r.ret, errno: r.errno } : { ret: -1, errno: 'EMISSING' }) : { ret: r.ret, errno: r.errno });
+const result = (r: Reply | Done): SyscallResult =>
+  'kind' in r ? (r.kind === 'ok' ? { ret: r.ret, errno: r.errno } : { ret: -1, errno: 'EMISSING' }) : { ret: r.ret, errno: r.errno };
 const asyncResult = (d: Done): AsyncSyscallResult => ({ ret: d.ret, errno: d.errno, elapsedMs: d.elapsedMs });
 
 function address(kv: Record<string, string>): SocketAddress | null {
@@ -100,7 +101,13 @@ export class HelperSockets implements SocketCalls {
   }
 
   socket(family: IpFamily, proto: Proto, nonBlocking: boolean): SyscallResult {
-    return result(this.#sync('socket', { family: familyName(family), type: proto === 'tcp' ? 'stream' : 'dgram', nonblock: nonBlocking ? 1 : undefined }));
+    return result(
+      this.#sync('socket', {
+        family: familyName(family),
+        type: proto === 'tcp' ? 'stream' : 'dgram',
+        nonblock: nonBlocking ? 1 : undefined,
+      }),
+    );
   }
   setOption<K extends SocketOption>(fd: number, name: K, value: SocketOptionValues[K]): SyscallResult {
     return result(this.#sync('setsockopt', { fd, opt: name, value: encodeOption(name, value) }));
@@ -130,7 +137,12 @@ export class HelperSockets implements SocketCalls {
     return result(this.#sync('send', { fd, flags: 'dontwait' }, data));
   }
   async recv(fd: number, maxLength: number, opts: { peek: boolean; timeoutMs: number }): Promise<AsyncSyscallResult & { data: Buffer }> {
-    const d = await this.#async('recv', { fd, max: maxLength, flags: opts.peek ? 'peek' : undefined, timeout_ms: opts.timeoutMs >= 0 ? opts.timeoutMs : undefined });
+    const d = await this.#async('recv', {
+      fd,
+      max: maxLength,
+      flags: opts.peek ? 'peek' : undefined,
+      timeout_ms: opts.timeoutMs >= 0 ? opts.timeoutMs : undefined,
+    });
     return { ...asyncResult(d), data: d.data };
   }
   shutdown(fd: number, how: 'SHUT_RD' | 'SHUT_WR' | 'SHUT_RDWR'): SyscallResult {
@@ -276,7 +288,8 @@ class HelperProcess implements ProcessHandle {
     if (this.#gone) return null;
     this.#gone = true;
     const r = await this.#h.callAsync('proc_exit', { proc: this.pid });
-    if ('kind' in r || r.ret < 0) throw new Error(`the stack could not end process ${this.pid}: ${'kind' in r ? `${r.what} missing` : r.errno}`);
+    if ('kind' in r || r.ret < 0)
+      throw new Error(`the stack could not end process ${this.pid}: ${'kind' in r ? `${r.what} missing` : r.errno}`);
     return 'SIGKILL';
   }
   stop(): void {
@@ -310,7 +323,9 @@ export function helperBackend(h: StackHelper, o: HelperBackendOptions): Backend 
   const system = `${o.identity.os} ${o.identity.release}`;
   const sockets = new HelperSockets(h, system);
   const processes: HelperProcess[] = [];
-  const sysctl = (linuxName: string): { name: string; toOs?: (v: string) => string | null; toLinux?: (v: string) => string } | { missing: string } => {
+  const sysctl = (
+    linuxName: string,
+  ): { name: string; toOs?: (v: string) => string | null; toLinux?: (v: string) => string } | { missing: string } => {
     const m = o.knobs.sysctls[linuxName];
     if (m) return m;
     // a name in the OS's own namespace is its own knob; any other Linux name is missing
@@ -321,7 +336,8 @@ export function helperBackend(h: StackHelper, o: HelperBackendOptions): Backend 
     sockets,
     table() {
       const r = h.call('table');
-      if (r.kind !== 'ok' || r.ret < 0) throw new Error(`the ${system} socket table could not be read: ${r.kind === 'ok' ? r.errno : r.what}`);
+      if (r.kind !== 'ok' || r.ret < 0)
+        throw new Error(`the ${system} socket table could not be read: ${r.kind === 'ok' ? r.errno : r.what}`);
       return parseTable(r.data.toString('latin1'));
     },
     counters() {
@@ -333,11 +349,13 @@ export function helperBackend(h: StackHelper, o: HelperBackendOptions): Backend 
         if (!line) continue;
         const [k, v] = line.split(' ');
         const n = Number(v);
-        if (!k || v === undefined || !Number.isFinite(n)) throw new Error(`the ${system} counters could not be read: malformed line ${JSON.stringify(line)}`);
+        if (!k || v === undefined || !Number.isFinite(n))
+          throw new Error(`the ${system} counters could not be read: malformed line ${JSON.stringify(line)}`);
         raw[k] = n;
       }
       const out: Record<string, number> = {};
-      for (const [linux, mapped] of Object.entries(o.knobs.counters)) if (typeof mapped === 'string' && mapped in raw) out[linux] = raw[mapped]!;
+      for (const [linux, mapped] of Object.entries(o.knobs.counters))
+        if (typeof mapped === 'string' && mapped in raw) out[linux] = raw[mapped]!;
       for (const [k, v] of Object.entries(raw)) out[`${o.identity.os}.${k}`] = v;
       return strictCounters(out, o.knobs, system);
     },
@@ -350,7 +368,8 @@ export function helperBackend(h: StackHelper, o: HelperBackendOptions): Backend 
     },
     writeSysctl(name, value) {
       const m = sysctl(name);
-      if ('missing' in m) throw new KnobMissingError(name, system, m.missing.startsWith('has no') ? m.missing : `has no equivalent: ${m.missing}`);
+      if ('missing' in m)
+        throw new KnobMissingError(name, system, m.missing.startsWith('has no') ? m.missing : `has no equivalent: ${m.missing}`);
       const v = m.toOs ? m.toOs(String(value)) : String(value);
       if (v === null) throw new KnobMissingError(`${name}=${value}`, system, `has no equivalent of that value (${m.name})`);
       const r = h.call('sysctl_set', { name: m.name, value: v });

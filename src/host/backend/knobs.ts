@@ -33,7 +33,9 @@ export const NETBSD_KNOBS: KnobTable = {
     },
     'net.ipv6.bindv6only': { name: 'net.inet6.ip6.v6only', why: 'the default of IPV6_V6ONLY for new AF_INET6 sockets' },
     'net.core.somaxconn': { name: 'kern.somaxconn', why: 'the cap on listen() backlogs' },
-    'net.ipv4.tcp_fin_timeout': { missing: 'an orphaned FIN_WAIT_2 lives tcp_maxidle there (keepcnt × keepintvl, the keepalive knobs): no knob of its own' },
+    'net.ipv4.tcp_fin_timeout': {
+      missing: 'an orphaned FIN_WAIT_2 lives tcp_maxidle there (keepcnt × keepintvl, the keepalive knobs): no knob of its own',
+    },
     'net.ipv4.tcp_max_tw_buckets': { missing: 'no cap on TIME_WAIT sockets' },
     'net.ipv4.tcp_tw_reuse': { missing: 'no reuse of TIME_WAIT four-tuples for outgoing connections' },
     'net.ipv4.tcp_tw_reuse_delay': { missing: 'no reuse of TIME_WAIT four-tuples for outgoing connections' },

@@ -9,7 +9,15 @@ import { diagAvailable, socketAt } from '../diag';
 import { counters, socketTable } from '../observe';
 import { decodeSockaddr, encodeSockaddr } from '../sockaddr';
 import { NOBODY_UID, UidHelper } from '../uidhelper';
-import { tcpStateName, type Backend, type Linger, type SocketCalls, type SocketOption, type SocketOptionValues, type TcpInfo } from './types';
+import {
+  tcpStateName,
+  type Backend,
+  type Linger,
+  type SocketCalls,
+  type SocketOption,
+  type SocketOptionValues,
+  type TcpInfo,
+} from './types';
 
 export { tcpStateName } from './types';
 

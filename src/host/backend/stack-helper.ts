@@ -38,7 +38,10 @@ export function encodeValue(v: string): string {
 }
 
 export function decodeValue(v: string): string {
-  return Buffer.from(v.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))), 'latin1').toString('utf8');
+  return Buffer.from(
+    v.replace(/%([0-9A-Fa-f]{2})/g, (_, h: string) => String.fromCharCode(parseInt(h, 16))),
+    'latin1',
+  ).toString('utf8');
 }
 
 /** `key=value` tokens of a line (after its first `skip` words) */
@@ -74,7 +77,8 @@ export class StackHelper {
     });
     child.on('exit', (code, signal) => {
       this.#exited = signal ?? `exit ${code}`;
-      for (const [tag, resolve] of this.#pending) resolve({ ret: -1, errno: 'EHELPERDIED', elapsedMs: 0, kv: { tag: String(tag) }, data: Buffer.alloc(0) });
+      for (const [tag, resolve] of this.#pending)
+        resolve({ ret: -1, errno: 'EHELPERDIED', elapsedMs: 0, kv: { tag: String(tag) }, data: Buffer.alloc(0) });
       this.#pending.clear();
       this.#events.unref();
     });
@@ -164,7 +168,8 @@ export class StackHelper {
   #write(tag: number, op: string, args: Args, data?: Uint8Array): void {
     if (this.#exited) throw new StackHelperError(`the stack helper has exited (${this.#exited})${this.#why()}`);
     let line = `${tag} ${op}`;
-    for (const [k, v] of Object.entries(args)) if (v !== undefined) line += ` ${k}=${encodeValue(typeof v === 'boolean' ? (v ? '1' : '0') : String(v))}`;
+    for (const [k, v] of Object.entries(args))
+      if (v !== undefined) line += ` ${k}=${encodeValue(typeof v === 'boolean' ? (v ? '1' : '0') : String(v))}`;
     if (data) line += ` data=${data.length}`;
     const head = Buffer.from(line + '\n', 'latin1');
     const all = data ? Buffer.concat([head, data]) : head;

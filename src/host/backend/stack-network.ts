@@ -7,7 +7,8 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { native } from '../native';
-import { ADDR, assertFreshNamespace, NamespaceError, writeSysctl, type LabNetwork } from '../netns';
+import { ADDR, HOST_PREFIXES, PEER_ADDRESSES } from '../../wire/address-plan';
+import { assertFreshNamespace, NamespaceError, writeSysctl, type LabNetwork } from '../netns';
 import { parseMac, TapLink } from '../taplink';
 import { helperBackend } from './helper-backend';
 import type { KnobTable } from './knobs';
@@ -59,24 +60,34 @@ export async function setupStackNetwork(o: StackNetworkOptions): Promise<StackNe
     const release = helper.ready.release ?? 'unknown';
     const identity: SystemIdentity = { os: o.os, release, label: o.label(release) };
     const wire = helper.call('wire_create', { tap: 'tun0' });
-    if (wire.kind !== 'ok' || wire.ret < 0) throw new NamespaceError('TUN_UNAVAILABLE', `${identity.label} could not create its interface on a tap device: ${wire.kind === 'ok' ? wire.errno : `${wire.what} missing`}`);
+    if (wire.kind !== 'ok' || wire.ret < 0)
+      throw new NamespaceError(
+        'TUN_UNAVAILABLE',
+        `${identity.label} could not create its interface on a tap device: ${wire.kind === 'ok' ? wire.errno : `${wire.what} missing`}`,
+      );
     const ifname = wire.kv.if!;
     await ip(['link', 'set', 'tun0', 'up']);
     // whole Ethernet frames, not those Linux itself sends on tun0 (the peer's own)
     const fd = native().packetOpen('tun0', true, true);
     if (fd.ret < 0) throw new NamespaceError('TUN_UNAVAILABLE', `cannot open a packet socket on tun0: ${fd.step} → ${fd.errno}`);
-    const link = new TapLink(fd.ret, { peerMac: parseMac(PEER_MAC), peerAddresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6] });
-    for (const [addr, prefix] of [[ADDR.host4, 24], [ADDR.host4b, 24], [ADDR.host6, 64]] as const) {
+    const link = new TapLink(fd.ret, { peerMac: parseMac(PEER_MAC), peerAddresses: [...PEER_ADDRESSES] });
+    for (const [addr, prefix] of HOST_PREFIXES) {
       const r = helper.call('if_addr', { if: ifname, addr, prefix });
-      if (r.kind !== 'ok' || r.ret < 0) throw new NamespaceError('IP_FAILED', `${identity.label}: cannot add ${addr}/${prefix} to ${ifname}: ${r.kind === 'ok' ? r.errno : 'missing'}`);
+      if (r.kind !== 'ok' || r.ret < 0)
+        throw new NamespaceError(
+          'IP_FAILED',
+          `${identity.label}: cannot add ${addr}/${prefix} to ${ifname}: ${r.kind === 'ok' ? r.errno : 'missing'}`,
+        );
     }
-    if (!(await link.resolve(ADDR.host4, ADDR.peer4))) throw new NamespaceError('TUN_UNAVAILABLE', `${identity.label} did not answer ARP for ${ADDR.host4} on tun0 within 3 s`);
+    if (!(await link.resolve(ADDR.host4, ADDR.peer4)))
+      throw new NamespaceError('TUN_UNAVAILABLE', `${identity.label} did not answer ARP for ${ADDR.host4} on tun0 within 3 s`);
     const backend = helperBackend(helper, {
       identity,
       knobs: o.knobs,
       async setMtu(mtu) {
         const r = helper.call('if_mtu', { if: ifname, mtu });
-        if (r.kind === 'missing') throw new KnobMissingError(`MTU ${mtu}`, `${identity.os} ${release}`, `has no way to set it on ${ifname}`);
+        if (r.kind === 'missing')
+          throw new KnobMissingError(`MTU ${mtu}`, `${identity.os} ${release}`, `has no way to set it on ${ifname}`);
         if (r.ret < 0) throw new KnobMissingError(`MTU ${mtu}`, `${identity.os} ${release}`, `refuses it on ${ifname} (${r.errno})`);
         await ip(['link', 'set', 'tun0', 'mtu', String(mtu)]);
       },

@@ -1,0 +1,315 @@
+// `twlab run`: labs on the host (each in its own namespace), or on several kernels side by side
+// (--kernel). Both print the labs' lines, their evidence and the reports the same way.
+import type { Command } from 'commander';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { parseKernelList } from '../kernels/debian';
+import { MatrixRunner, prepareKernels, type KernelTarget } from '../kernels/matrix';
+import type { LabMessage } from '../lab/api/context';
+import { TwlabError } from '../lab/api/errors';
+import { formatJson } from '../lab/api/json';
+import { resolveParams, type ParamValue } from '../lab/api/params';
+import type { Predictions } from '../lab/api/questions';
+import { labDirName, type LabDefinition, type LabResult } from '../lab/api/types';
+import { formatClass, type ClassAnswers } from '../lab/report/classroom';
+import { compareBindMatrix, compareClaims, renderComparisonText, type KernelColumn } from '../lab/report/compare';
+import { writeLabReport, writeReports } from '../lab/report/html';
+import { askOnTerminal, formatPredictions, readPredictions } from '../lab/report/predict';
+import { EARLIER_DIR, KEEP_EARLIER } from '../lab/run/earlier';
+import { checkOutDir, prepareOutDir } from '../lab/run/outdir';
+import { assertReady } from '../lab/run/preflight';
+import { allLabs, resolveLabIds } from '../lab/run/registry';
+import { interruptedError, LabRunner, withSignalForwarding, type LabOutcome } from '../lab/run/runner';
+import { OPTIONS, parseJobs, type RunOptions } from './options';
+import { colour, err, out, paintVerdicts, shown, whyNotWritten } from './output';
+
+export function register(program: Command): void {
+  program
+    .command('run')
+    .description('run labs, each in its own network namespace, in parallel; evidence goes to --out')
+    .argument('<ids...>', 'lab ids (01, 1, bind-matrix, 01-bind-matrix) or `all`')
+    .addOption(OPTIONS.set())
+    .addOption(OPTIONS.json('print only a JSON array of results (the result.json of each lab) on stdout'))
+    .addOption(OPTIONS.out('directory for evidence (one folder per lab, replaced on success)'))
+    .addOption(OPTIONS.predict())
+    .addOption(OPTIONS.jobs())
+    .addOption(OPTIONS.kernel())
+    .action(async (ids: string[], opts: RunOptions) => {
+      process.exitCode = await runCommand(ids, opts);
+    });
+}
+
+/**
+ * The labs' messages while they run: progress on one terminal line (without a terminal, a lab's
+ * progress every 5 s at most), printed lines kept per lab until it is done. Nothing with --json.
+ */
+class LabMessages {
+  readonly #quiet: boolean;
+  readonly #tty: boolean;
+  readonly #printed = new Map<string, string[]>();
+  readonly #lastPlain = new Map<string, number>();
+  #lastProgress = '';
+
+  constructor(json: boolean | undefined) {
+    this.#quiet = !!json;
+    this.#tty = !json && process.stderr.isTTY;
+  }
+
+  get tty(): boolean {
+    return this.#tty;
+  }
+
+  /** `key` names the lab (with its kernel, on several), as its progress line shows it. */
+  take(key: string, m: LabMessage): void {
+    if (this.#quiet) return;
+    if (m.type === 'print') this.#printed.set(key, [...(this.#printed.get(key) ?? []), m.text]);
+    else if (m.type === 'progress') {
+      if (this.#tty) {
+        this.#lastProgress = `[${key}] ${m.text}`;
+        process.stderr.write(`\r\x1b[K${this.#lastProgress}`);
+      } else if (Date.now() - (this.#lastPlain.get(key) ?? 0) > 5000) {
+        this.#lastPlain.set(key, Date.now());
+        err(`[${key}] ${m.text}`);
+      }
+    }
+  }
+
+  printed(key: string): string[] {
+    return this.#printed.get(key) ?? [];
+  }
+
+  /** Clears the progress line once the labs are done. */
+  done(): void {
+    if (this.#tty && this.#lastProgress) process.stderr.write('\r\x1b[K');
+  }
+}
+
+/** A saved lab's lines (what it printed, verdicts coloured), then its evidence and what became of the previous run's. */
+function printSaved(o: LabOutcome, lines: readonly string[], outDir: string, withReport: boolean): void {
+  // a failed lab's verdict lines are not shown: nothing of that run was kept
+  for (const line of lines) out(line);
+  const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
+  out(`\nEvidence: ${shown(o.dir!)}/ (${files.join(', ')}${withReport ? ', report.html' : ''})`);
+  if (o.earlier)
+    out(
+      `  the previous run's evidence${o.earlier.startedAt ? ` (${o.earlier.startedAt})` : ''} was kept: ${shown(o.earlier.dir)}/${o.earlier.removed.length ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)` : ''}`,
+    );
+  else if (o.replaced)
+    out(
+      `  the previous run's evidence was replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`,
+    );
+  out();
+}
+
+/** Writes --out's reports (index.html, and each lab's report.html for `ids`); returns why they could not be (null when written). */
+function writeIndex(outDir: string, ids: string[] = []): { written: string[] } | { error: string } {
+  try {
+    return { written: writeReports(outDir, ids) };
+  } catch (e) {
+    return { error: whyNotWritten(e) };
+  }
+}
+
+async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
+  const labs = resolveLabIds(ids);
+  const params = resolveParams(labs, opts.set);
+  const jobs = parseJobs(opts.jobs);
+  if (opts.kernel !== undefined) return kernelsRunCommand(labs, params, jobs, opts);
+  const isolation = assertReady();
+  checkOutDir(opts.out); // before any question or lab: a bad --out is one line, at once (made once the answers are in)
+  let predictions: Predictions | undefined;
+  let classAnswers: ClassAnswers | undefined;
+  if (typeof opts.predict === 'string') {
+    const file = opts.predict;
+    if (!fs.existsSync(file) && allLabs().some((l) => l.id === file.padStart(2, '0') || l.slug === file)) {
+      throw new TwlabError(
+        'BAD_USAGE',
+        `--predict ${file}: that is a lab id, not a file of answers; put --predict after the lab ids (twlab run 03 05 --predict)`,
+      );
+    }
+    const read = readPredictions(file, labs);
+    if ('one' in read) predictions = read.one;
+    else classAnswers = read.class;
+  } else if (opts.predict) {
+    if (!process.stdin.isTTY || !process.stderr.isTTY)
+      throw new TwlabError(
+        'BAD_USAGE',
+        "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)",
+      );
+    if (!labs.some((l) => l.questions?.length))
+      throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
+    predictions = await askOnTerminal(labs, process.stdin, process.stderr);
+  }
+  const outDir = prepareOutDir(opts.out);
+  const messages = new LabMessages(opts.json);
+  if (!opts.json) err(`twlab: running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} (each in its own network namespace)`);
+  const runner = new LabRunner();
+  // each lab's report.html is written into its staging folder, so it replaces the old one with the evidence
+  const outcomes = await withSignalForwarding(runner, () =>
+    runner.run({
+      labs,
+      params,
+      outDir,
+      isolation,
+      concurrency: jobs,
+      onMessage: (m) => messages.take(m.lab, m),
+      predictions,
+      classAnswers,
+      beforeReplace: (dir, result) => void writeLabReport(dir, result),
+    }),
+  );
+  messages.done();
+  for (const r of runner.restored) err(`twlab: put back ${shown(r)}: a run killed while replacing it had left it renamed aside`);
+  for (const k of runner.keptAfterKill) {
+    const where = k.earlier
+      ? `kept it in ${shown(k.earlier.dir)}/`
+      : `could not keep it under ${shown(path.join(outDir, EARLIER_DIR))}/ (${k.notKept ?? 'unknown'}) and removed it`;
+    err(`twlab: a run killed while replacing ${shown(k.final)} had left its previous evidence at ${path.basename(k.left)}: ${where}`);
+  }
+  const saved = outcomes.filter((o) => o.dir);
+  if (runner.interrupted) {
+    // labs that finished before the signal have their new evidence and report: the index lists them
+    const index = saved.length ? writeIndex(outDir) : null;
+    throw interruptedError(runner.interrupted, {
+      replaced: saved.map((o) => `${o.def.id} ${o.def.slug}${o.earlier ? ` (its previous run kept in ${shown(o.earlier.dir)}/)` : ''}`),
+      index: index && 'error' in index ? index.error : null,
+      untouched: outcomes.filter((o) => !o.dir).map((o) => `${o.def.id} ${o.def.slug}`),
+    });
+  }
+  const results: LabResult[] = [];
+  let failures = 0;
+  for (const o of outcomes) {
+    if (o.result) results.push(o.result);
+    if (!opts.json && o.dir) {
+      const lines = messages.printed(o.def.id).map(paintVerdicts);
+      if (predictions && o.result?.questions?.length) lines.push('', ...formatPredictions(o.result).map(paintVerdicts));
+      if (classAnswers && o.result?.class) lines.push('', ...formatClass(o.result, colour));
+      printSaved(o, lines, outDir, !o.extraError);
+    }
+    if (o.dir && o.extraError)
+      err(
+        `twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written (${o.extraError.split('\n')[0]})`,
+      );
+    if (o.error) {
+      failures++;
+      err(
+        `twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}${fs.existsSync(path.join(outDir, labDirName(o.def))) ? '; its earlier evidence is left as it was' : ''}`,
+      );
+    }
+  }
+  const index = writeIndex(outDir);
+  if ('error' in index) {
+    err(
+      `twlab: ${shown(path.join(outDir, 'index.html'))} could not be written (${index.error})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`,
+    );
+    failures++;
+  } else if (!opts.json && saved.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
+  if (opts.json) out(formatJson(results, 6));
+  return failures ? 1 : 0;
+}
+
+/** `twlab run … --kernel 6.1,6.12,host`: every lab on every kernel named, then the side-by-side. */
+async function kernelsRunCommand(
+  labs: LabDefinition[],
+  params: Map<string, Record<string, ParamValue>>,
+  jobs: number | undefined,
+  opts: RunOptions,
+): Promise<number> {
+  const specs = parseKernelList(opts.kernel!);
+  if (opts.predict !== undefined)
+    throw new TwlabError('BAD_USAGE', '--predict scores one kernel at a time; leave out --kernel (or run --predict on the host alone)');
+  // the host's labs, and those run against another OS's stack, run in namespaces here
+  const isolation = specs.some((s) => s.kind !== 'series' && s.kind !== 'exact') ? assertReady() : null;
+  const say = (s: string): void => {
+    if (!opts.json) err(`twlab: ${s}`);
+  };
+  // --out is checked (and made) once the kernels are known good, before anything is fetched or booted
+  let outDir = '';
+  const targets = await prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
+  const messages = new LabMessages(opts.json);
+  const key = (t: KernelTarget, lab: string): string => `${t.release} ${lab}`;
+  say(
+    `running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`,
+  );
+  for (const t of targets) if (t.kind === 'guest' && t.accel === 'tcg') say(`${t.release}: ${t.accelWhy}`);
+  const runner = new MatrixRunner();
+  const t0 = performance.now();
+  const runs = await withSignalForwarding(runner, () =>
+    runner.run({
+      targets,
+      labs,
+      params,
+      outDir,
+      isolation,
+      concurrency: jobs,
+      onMessage: (t, m) => messages.take(key(t, m.lab), m),
+      log: (s) => (messages.tty ? undefined : say(s)),
+    }),
+  );
+  messages.done();
+  if (runner.interrupted) throw interruptedError(runner.interrupted);
+  let failures = 0;
+  for (const run of runs) {
+    if (!opts.json) {
+      const t = run.target;
+      const how =
+        t.kind === 'host'
+          ? ' (host)'
+          : t.kind === 'stack'
+            ? ` — ${t.stack.label}, ${t.stack.how} (${(run.info.wallMs / 1000).toFixed(0)} s in all)`
+            : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
+      out(`==== kernel ${t.release}${how}\n`);
+    }
+    for (const o of run.outcomes) {
+      // each lab's report.html is written with the index, below
+      if (!opts.json && o.dir) printSaved(o, messages.printed(key(run.target, o.def.id)).map(paintVerdicts), outDir, false);
+      if (o.error) {
+        failures++;
+        err(`twlab: lab ${o.def.id} ${o.def.slug} on ${run.target.release} failed: ${o.error.message.split('\n')[0]}`);
+      }
+    }
+  }
+  // this run's kernels side by side (the index also shows kernels from earlier runs in --out)
+  const columns: KernelColumn[] = runs.map((r) => ({
+    kernel: r.outcomes.find((o) => o.result)?.result?.kernel ?? r.target.release,
+    host: r.target.kind === 'host',
+    folder: r.target.kind === 'host' ? '' : r.target.release,
+    labs: new Map(
+      r.outcomes.filter((o) => o.result && o.dir).map((o) => [o.def.id, { dirName: path.basename(o.dir!), result: o.result! }]),
+    ),
+  }));
+  if (!opts.json && columns.length > 1) {
+    out(`==== side by side (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
+    for (const line of renderComparisonText(columns, compareClaims(columns))) out(line);
+    const bind = compareBindMatrix(columns);
+    if (columns.filter((c) => c.labs.has('01')).length > 1) {
+      out(
+        `\nLab 01: ${bind.changes.length} of ${bind.compared} bind-matrix cells changed between kernels${bind.changes.length ? ':' : ''}`,
+      );
+      for (const ch of bind.changes.slice(0, 20))
+        out(`  ${ch.cell}: ${ch.outcomes.map((x, i) => `${columns[i]!.kernel} ${x ?? '—'}`).join(' · ')}`);
+      if (bind.changes.length > 20) out(`  … ${bind.changes.length - 20} more in the index`);
+    }
+    out();
+  }
+  const reports = writeIndex(
+    outDir,
+    labs.map((l) => l.id),
+  );
+  if ('error' in reports) {
+    const saved = runs.flatMap((r) => r.outcomes.filter((o) => o.dir).map((o) => `${o.def.id} on ${r.target.release}`));
+    err(
+      `twlab: the HTML reports could not be written (${reports.error})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`,
+    );
+    failures++;
+  } else if (!opts.json && reports.written.length)
+    out(`Reports: ${shown(path.join(outDir, 'index.html'))} (the kernels side by side; report.html in each lab folder)`);
+  if (opts.json)
+    out(
+      formatJson(
+        labs.flatMap((l) => runs.map((r) => r.outcomes.find((o) => o.def.id === l.id)?.result).filter((x): x is LabResult => !!x)),
+        6,
+      ),
+    );
+  return failures ? 1 : 0;
+}
