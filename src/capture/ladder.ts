@@ -154,8 +154,13 @@ function inferStates(segs: readonly FlowSegment[], left: string): Array<{ left?:
   const st: [Inferred, Inferred] = ['CLOSED', 'CLOSED'];
   /** per side: the sequence number just past its FIN (-1: no FIN sent) */
   const finEnd: [number, number] = [-1, -1];
+  /** per side: the row where the other side's FIN was taken as received (CLOSE-WAIT), until its own FIN says otherwise */
+  const closeWaitAt: [number, number] = [-1, -1];
+  /** per side: its FIN crossed the other's, which it has not acknowledged yet (a simultaneous close, RFC 9293 §3.6 case 3) */
+  const crossed: [boolean, boolean] = [false, false];
+  const out: Array<{ left?: string; right?: string }> = [];
   let inc = 0;
-  return segs.map((s) => {
+  segs.forEach((s, row) => {
     const from = s.src === left ? 0 : 1;
     const to = (1 - from) as 0 | 1;
     const before: [Inferred, Inferred] = [st[0], st[1]];
@@ -163,9 +168,14 @@ function inferStates(segs: readonly FlowSegment[], left: string): Array<{ left?:
       inc = s.incarnation;
       st[0] = st[1] = 'CLOSED';
       finEnd[0] = finEnd[1] = -1;
+      closeWaitAt[0] = closeWaitAt[1] = -1;
+      crossed[0] = crossed[1] = false;
       before[0] = before[1] = 'CLOSED';
     }
-    if (s.strayFrom !== undefined) return {};
+    if (s.strayFrom !== undefined) {
+      out.push({});
+      return;
+    }
     const syn = (s.flagBits & 2) !== 0;
     const fin = (s.flagBits & 1) !== 0;
     const rst = (s.flagBits & 4) !== 0;
@@ -183,22 +193,40 @@ function inferStates(segs: readonly FlowSegment[], left: string): Array<{ left?:
     } else {
       if (ack && st[to] === 'SYN-RECEIVED') st[to] = 'ESTABLISHED';
       if (st[from] === 'SYN-SENT' || st[from] === 'SYN-RECEIVED') st[from] = 'ESTABLISHED';
+      // a FIN whose ACK field does not cover the other side's FIN, sent in "CLOSE-WAIT": the sender
+      // had not received that FIN (it was still on its way: they crossed), so it was never in
+      // CLOSE-WAIT but closed from ESTABLISHED, and meets the other FIN later, in FIN-WAIT-1
+      if (fin && st[from] === 'CLOSE-WAIT' && finEnd[to] >= 0 && !(ack && ((s.ack - finEnd[to]) | 0) >= 0)) {
+        const at = closeWaitAt[from];
+        const side = from === 0 ? 'left' : 'right';
+        if (at >= 0 && out[at]?.[side] === 'CLOSE-WAIT') out[at] = { ...out[at], [side]: undefined };
+        st[from] = 'ESTABLISHED';
+        crossed[from] = true;
+      }
       // the sender's ACK of the receiver's FIN
       if (acksFin(to)) {
         if (st[to] === 'FIN-WAIT-1') st[to] = 'FIN-WAIT-2';
         else if (st[to] === 'CLOSING') st[to] = 'TIME-WAIT';
         else if (st[to] === 'LAST-ACK') st[to] = 'CLOSED';
       }
+      // a side whose FIN crossed the other's: its first ACK of that FIN shows it arrived
+      if (crossed[from] && ack && ((s.ack - finEnd[to]) | 0) >= 0) {
+        crossed[from] = false;
+        st[from] = st[from] === 'FIN-WAIT-1' ? 'CLOSING' : st[from] === 'FIN-WAIT-2' ? 'TIME-WAIT' : st[from];
+      }
       if (fin) {
         finEnd[from] = (s.seq + s.len + 1) >>> 0;
         st[from] = st[from] === 'CLOSE-WAIT' ? 'LAST-ACK' : st[from] === 'ESTABLISHED' ? 'FIN-WAIT-1' : st[from];
-        if (st[to] === 'ESTABLISHED') st[to] = 'CLOSE-WAIT';
-        else if (st[to] === 'FIN-WAIT-1') st[to] = acksFin(to) ? 'TIME-WAIT' : 'CLOSING';
+        if (st[to] === 'ESTABLISHED') {
+          st[to] = 'CLOSE-WAIT';
+          closeWaitAt[to] = row;
+        } else if (st[to] === 'FIN-WAIT-1') st[to] = acksFin(to) ? 'TIME-WAIT' : 'CLOSING';
         else if (st[to] === 'FIN-WAIT-2') st[to] = 'TIME-WAIT';
       }
     }
-    return { left: st[0] !== before[0] ? st[0] : undefined, right: st[1] !== before[1] ? st[1] : undefined };
+    out.push({ left: st[0] !== before[0] ? st[0] : undefined, right: st[1] !== before[1] ? st[1] : undefined });
   });
+  return out;
 }
 
 // ---- syscalls on the connection ----
@@ -323,9 +351,15 @@ function placeStates(rows: LadderRow[], changes: readonly StateChange[]): Ladder
 /**
  * One ladder per four-tuple. twlab's captures: the kernel on the left, its states and syscalls from
  * the timeline. Anyone's: the client (the side that sent the first SYN) on the left, the states
- * inferred from the segments.
+ * inferred from the segments. `kernel`: the addresses that mark the kernel's side (none in anyone's
+ * capture: kernelAddressesFor its link type).
  */
-export function layoutLadders(flows: FlowSummary, timeline: readonly LadderEvent[] = [], maxRows = 400): Ladder[] {
+export function layoutLadders(
+  flows: FlowSummary,
+  timeline: readonly LadderEvent[] = [],
+  maxRows = 400,
+  kernel: ReadonlySet<string> = KERNEL_ADDRESSES,
+): Ladder[] {
   const byFlow = new Map<string, FlowSegment[]>();
   for (const s of flows.segments) {
     const list = byFlow.get(s.flow);
@@ -335,11 +369,11 @@ export function layoutLadders(flows: FlowSummary, timeline: readonly LadderEvent
   const ladders: Ladder[] = [];
   for (const segs of byFlow.values()) {
     const first = segs[0]!;
-    const ours = KERNEL_ADDRESSES.has(first.srcAddress) || KERNEL_ADDRESSES.has(first.dstAddress);
+    const ours = kernel.has(first.srcAddress) || kernel.has(first.dstAddress);
     let left: string;
     let right: string;
     if (ours) {
-      const kernelIsSrc = KERNEL_ADDRESSES.has(first.srcAddress);
+      const kernelIsSrc = kernel.has(first.srcAddress);
       [left, right] = kernelIsSrc ? [first.src, first.dst] : [first.dst, first.src];
     } else {
       const syn = segs.find((s) => s.flagBits & 2);
@@ -473,7 +507,11 @@ export function renderLadderText(l: Ladder, opts: { colour?: boolean; columns?: 
   };
   const out: string[] = [];
   out.push(`${l.leftRole.padStart(lead)}${' '.repeat(arrowW + 2)}${l.rightRole}`);
-  out.push(`${l.left.padStart(lead)}${' '.repeat(arrowW + 2)}${l.right}`);
+  // the endpoints over their lifelines, the right one moved left as far as the width needs ([2001:db8::2]:40000
+  // is wider than the state column); two that cannot share a line (IPv6 text runs to 47 characters) get one each
+  const rightAt = Math.min(lead + arrowW + 2, columns - l.right.length);
+  if (l.left.length <= lead && rightAt > lead + 1) out.push(`${l.left.padStart(lead)}${' '.repeat(rightAt - lead)}${l.right}`);
+  else out.push(l.left.padStart(lead), l.right.padStart(Math.min(columns, lead + arrowW + 2 + l.right.length)));
   let prev: LadderRow | null = null;
   for (const r of l.rows) {
     if (prev && r.timeUs - prev.timeUs >= GAP_US)

@@ -1,8 +1,19 @@
 // A readable per-frame listing of a capture: time, direction, flags, relative seq/ack, length,
 // incarnation and stray marks. Pure: from a parsed pcap to lines.
 import { analyzeTcp, type FlowSegment } from './flows';
-import type { PcapFile } from './pcap';
 import { KERNEL_ADDRESSES } from '../wire/address-plan';
+import { isRawIp, type PcapFile } from './pcap';
+
+const NONE: ReadonlySet<string> = new Set();
+
+/**
+ * The addresses that mark the kernel's side in frames of this link type: twlab's, in its own
+ * captures (bare IP); none in anyone else's, where 192.0.2.1 or 2001:db8::1 is just a host (a
+ * tcpdump of two kernel sockets on lo names no kernel and no peer: its ends are client and server).
+ */
+export function kernelAddressesFor(linkType: number): ReadonlySet<string> {
+  return isRawIp(linkType) ? KERNEL_ADDRESSES : NONE;
+}
 
 export interface ListingRow {
   number: number;
@@ -15,12 +26,15 @@ export interface ListingRow {
   strayFrom?: number;
 }
 
-function directionOf(src: string, dst: string): string {
-  return KERNEL_ADDRESSES.has(src) ? 'K→P' : KERNEL_ADDRESSES.has(dst) ? 'P→K' : '→';
+function directionOf(src: string, dst: string, kernel: ReadonlySet<string>): string {
+  return kernel.has(src) ? 'K→P' : kernel.has(dst) ? 'P→K' : '→';
 }
 
-/** One segment's row; `incarnations` says whether its four-tuple has more than one (then each row names its own). */
-export function listingRow(s: FlowSegment, t0: number, incarnations: boolean): ListingRow {
+/**
+ * One segment's row; `incarnations` says whether its four-tuple has more than one (then each row
+ * names its own); `kernel`, the addresses that mark the kernel's side (kernelAddressesFor).
+ */
+export function listingRow(s: FlowSegment, t0: number, incarnations: boolean, kernel: ReadonlySet<string> = KERNEL_ADDRESSES): ListingRow {
   const parts = [`[${s.flags}]`, `seq=${s.relSeq}`];
   if (s.flags.includes('ACK')) parts.push(`ack=${s.relAck ?? `${s.ack >>> 0} (abs)`}`);
   // the window in bytes (as Wireshark's "calculated window size"), the field as sent beside it when scaled
@@ -33,7 +47,7 @@ export function listingRow(s: FlowSegment, t0: number, incarnations: boolean): L
   return {
     number: s.number,
     timeS: (s.timeUs - t0) / 1e6,
-    direction: directionOf(s.srcAddress, s.dstAddress),
+    direction: directionOf(s.srcAddress, s.dstAddress, kernel),
     src: s.src,
     dst: s.dst,
     summary: `TCP ${parts.join(' ')}`,
@@ -47,7 +61,8 @@ export function listFrames(file: PcapFile): ListingRow[] {
   const flows = analyzeTcp(file);
   const incarnationsOf = new Map<string, number>();
   for (const s of flows.segments) incarnationsOf.set(s.flow, Math.max(incarnationsOf.get(s.flow) ?? 0, s.incarnation));
-  const rows: ListingRow[] = flows.segments.map((s) => listingRow(s, t0, (incarnationsOf.get(s.flow) ?? 1) > 1));
+  const kernel = kernelAddressesFor(file.linkType);
+  const rows: ListingRow[] = flows.segments.map((s) => listingRow(s, t0, (incarnationsOf.get(s.flow) ?? 1) > 1, kernel));
   for (const o of flows.other)
     rows.push({ number: o.number, timeS: (o.timeUs - t0) / 1e6, direction: '?', src: '', dst: '', summary: o.summary });
   return rows.sort((a, b) => a.number - b.number);

@@ -12,6 +12,8 @@ import * as fs from 'node:fs';
 export const LINKTYPE_NULL = 0;
 export const LINKTYPE_ETHERNET = 1;
 export const LINKTYPE_RAW = 101;
+/** OpenBSD's loopback: LINKTYPE_NULL's 4-byte address family, in network byte order */
+export const LINKTYPE_LOOP = 108;
 export const LINKTYPE_LINUX_SLL = 113;
 export const LINKTYPE_IPV4 = 228;
 export const LINKTYPE_IPV6 = 229;
@@ -628,6 +630,15 @@ export function readPcap(path: string): PcapFile {
   return collect(openCapture(path), true);
 }
 
+/**
+ * Whether frames of this link type are bare IP packets, as twlab's own captures are (the TUN and
+ * the tap link write LINKTYPE_RAW): only there can an address say which side is the kernel under
+ * test. A capture with link-layer headers (tcpdump on lo or eth0, Linux cooked) is anyone's.
+ */
+export function isRawIp(linkType: number): boolean {
+  return linkType === LINKTYPE_RAW || linkType === LINKTYPE_IPV4 || linkType === LINKTYPE_IPV6;
+}
+
 /** The IP packet inside a captured frame, for the link types twlab understands; null otherwise. */
 export function ipPayloadOf(linkType: number, data: Uint8Array): Uint8Array | null {
   switch (linkType) {
@@ -636,6 +647,8 @@ export function ipPayloadOf(linkType: number, data: Uint8Array): Uint8Array | nu
     case LINKTYPE_IPV6:
       return data;
     case LINKTYPE_NULL:
+    case LINKTYPE_LOOP:
+      // the address family (AF_INET, or AF_INET6: 10, 24, 28 or 30 by OS) says no more than the IP version does
       return data.length > 4 ? data.subarray(4) : null;
     case LINKTYPE_ETHERNET: {
       let off = 12;

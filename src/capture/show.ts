@@ -1,9 +1,10 @@
 import * as path from 'node:path';
+import { formatEndpoint, formatIPv4, formatIPv6, parseIPv4, parseIPv6 } from '../wire/address';
 import { FlowAnalyzer, TIME_WAIT_BOUND_US, type AnalyzerOptions, type FlowSegment, type FlowSummary, type SegmentFacts } from './flows';
 import { layoutLadders, renderLadderText } from './ladder';
 import { readTimelineEvents, type TimelineEvent } from './timeline';
-import { formatListing, listingRow, type ListingRow } from './listing';
-import { openCapture } from './pcap';
+import { formatListing, kernelAddressesFor, listingRow, type ListingRow } from './listing';
+import { isRawIp, LINKTYPE_RAW, openCapture } from './pcap';
 import { ConnectionSummaries, SummaryWriter, type ConnectionSummary } from './summary';
 
 export interface ShowOptions {
@@ -35,22 +36,54 @@ function timelineBeside(file: string): TimelineEvent[] {
   return readTimelineEvents(path.dirname(file)).filter((e) => e.variant === variant);
 }
 
-/** Streams a capture through the analyzer (its callbacks keep what they need). Returns the warnings. */
-function stream(file: string, analyzer: FlowAnalyzer): string[] {
+/** What streaming a capture found besides its frames. */
+interface Streamed {
+  warnings: string[];
+  /**
+   * the link type of a capture whose every frame is bare IP (twlab's own captures, where the
+   * kernel's address says which side it is), else the first other link type met (anyone's capture)
+   */
+  linkType: number;
+}
+
+/**
+ * Streams a capture through the analyzer (its callbacks keep what they need); `onLinkType` hears
+ * each frame's link type before the analyzer sees the frame.
+ */
+function stream(file: string, analyzer: FlowAnalyzer, onLinkType?: (linkType: number) => void): Streamed {
   const reader = openCapture(file);
-  for (const rec of reader) analyzer.push(rec);
-  return reader.warnings;
+  let linkType = LINKTYPE_RAW;
+  for (const rec of reader) {
+    if (!isRawIp(rec.linkType) && isRawIp(linkType)) linkType = rec.linkType;
+    onLinkType?.(rec.linkType);
+    analyzer.push(rec);
+  }
+  return { warnings: reader.warnings, linkType };
+}
+
+/**
+ * An endpoint as flows name it ("192.0.2.1:80", "[2001:db8::1]:80": RFC 5952 text, so
+ * [2001:DB8:0::1]:80 is the same endpoint), or null when `text` is none.
+ */
+function canonicalEndpoint(text: string): string | null {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([0-9.]+)):(\d{1,5})$/.exec(text);
+  if (!m || Number(m[3]) > 65535) return null;
+  const v6 = m[1] !== undefined ? parseIPv6(m[1]) : null;
+  const v4 = m[2] !== undefined ? parseIPv4(m[2]) : null;
+  if (!v6 && !v4) return null;
+  return formatEndpoint(v6 ? formatIPv6(v6) : formatIPv4(v4!), Number(m[3]));
 }
 
 /** Matches --conn against a connection: its number, or a four-tuple in either order (every connection on it). */
 function connMatcher(conn: string): (flow: string, number: number) => boolean {
   if (/^\d+$/.test(conn)) return (_f, n) => n === Number(conn);
   const m = /^(.+:\d+)-(.+:\d+)$/.exec(conn.replace(/\s+/g, '').replace('↔', '-').replace('<>', '-'));
-  if (!m)
+  const ends = m ? [canonicalEndpoint(m[1]!), canonicalEndpoint(m[2]!)] : [];
+  if (!m || !ends[0] || !ends[1])
     throw new ShowError(
-      `--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port, not ${JSON.stringify(conn)}`,
+      `--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port (an IPv6 address in brackets: [2001:db8::1]:80-[2001:db8::2]:40000), not ${JSON.stringify(conn)}`,
     );
-  const [a, b] = [m[1]!, m[2]!].sort();
+  const [a, b] = (ends as string[]).sort();
   return (f) => f === `${a}<>${b}`;
 }
 
@@ -89,10 +122,10 @@ export function showCapture(file: string, opts: ShowOptions, io: ShowIO): void {
       if (!over && other.length < limit) other.push(o);
     },
   });
-  const warnings = stream(file, analyzer);
+  const { warnings, linkType } = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
   if (over) return summary.end(analyzer, nonTcp);
-  drawLadders(file, { segments: asIncarnations(segments), directions: analyzer.summary().directions, other }, opts, io);
+  drawLadders(file, { segments: asIncarnations(segments), directions: analyzer.summary().directions, other }, linkType, opts, io);
 }
 
 /**
@@ -177,8 +210,8 @@ function asIncarnations(segments: readonly FlowSegment[]): FlowSegment[] {
   });
 }
 
-function drawLadders(file: string, flows: FlowSummary, opts: ShowOptions, io: ShowIO): void {
-  const ladders = layoutLadders(flows, timelineBeside(file));
+function drawLadders(file: string, flows: FlowSummary, linkType: number, opts: ShowOptions, io: ShowIO): void {
+  const ladders = layoutLadders(flows, timelineBeside(file), undefined, kernelAddressesFor(linkType));
   if (ladders.length === 0 && flows.other.length === 0) io.out('(no frames: nothing crossed the wire)');
   for (const l of ladders) {
     for (const line of renderLadderText(l, { colour: !!opts.colour, columns: opts.columns })) io.out(line);
@@ -198,7 +231,7 @@ function showSummary(file: string, opts: ShowOptions, io: ShowIO): void {
     onFacts: (s) => summary.push(s),
     onOther: () => other++,
   });
-  const warnings = stream(file, analyzer);
+  const { warnings } = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
   summary.end(analyzer, other);
 }
@@ -233,7 +266,7 @@ function showConnection(file: string, opts: ShowOptions, io: ShowIO): void {
       tailAt = (tailAt + 1) % Math.max(1, Math.floor(limit / 2));
     },
   });
-  const warnings = stream(file, analyzer);
+  const { warnings, linkType } = stream(file, analyzer);
   for (const w of warnings) io.warn(w);
   if (!chosen) throw new ShowError(`${file}: no connection ${opts.conn} (it has ${analyzer.connections}; see --summary)`);
   const last = tail.length < Math.floor(limit / 2) ? tail : [...tail.slice(tailAt), ...tail.slice(0, tailAt)];
@@ -250,7 +283,7 @@ function showConnection(file: string, opts: ShowOptions, io: ShowIO): void {
   const directions = Object.fromEntries(
     Object.entries(analyzer.summary().directions).filter(([d]) => segments.some((s) => s.direction === d)),
   );
-  drawLadders(file, { segments, directions, other: [] }, opts, io);
+  drawLadders(file, { segments, directions, other: [] }, linkType, opts, io);
 }
 
 function showListing(file: string, io: ShowIO): void {
@@ -259,6 +292,8 @@ function showListing(file: string, io: ShowIO): void {
   let widths: { src: number; dst: number } | null = null;
   let t0: number | null = null;
   const flowsWithMany = new Set<string>();
+  // each frame's kernel addresses by its own link type (a pcapng may mix interfaces)
+  let kernel = kernelAddressesFor(LINKTYPE_RAW);
   const emit = (r: ListingRow): void => {
     if (widths) {
       io.out(formatListing([r], widths)[1]);
@@ -279,14 +314,14 @@ function showListing(file: string, io: ShowIO): void {
     onSegment: (s) => {
       t0 ??= s.timeUs;
       if (s.current > 1) flowsWithMany.add(s.flow);
-      emit(listingRow(s, t0, flowsWithMany.has(s.flow)));
+      emit(listingRow(s, t0, flowsWithMany.has(s.flow), kernel));
     },
     onOther: (o) => {
       t0 ??= o.timeUs;
       emit({ number: o.number, timeS: (o.timeUs - t0) / 1e6, direction: '?', src: '', dst: '', summary: o.summary });
     },
   });
-  const warnings = stream(file, analyzer);
+  const { warnings } = stream(file, analyzer, (linkType) => (kernel = kernelAddressesFor(linkType)));
   if (!widths && pending.length === 0) io.out('(no frames: nothing crossed the wire)');
   else flush();
   for (const w of warnings) io.warn(w);

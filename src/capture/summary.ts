@@ -571,7 +571,11 @@ export class SummaryWriter {
     const dur = `${((c.lastUs - c.firstUs) / 1e6).toFixed(3)} s`;
     const tw = c.timeWait.length ? c.timeWait.map((x) => (x === c.endpoints[0] ? 'left' : 'right')).join('+') : '-';
     const main = c.patterns.map((p) => PATTERNS[p.id].name).join('; ');
-    const ended = c.ended.replace(c.endpoints[0], 'left').replace(c.endpoints[1], 'right');
+    // whole words only: 192.0.2.1:5000 (or [2001:db8::1]:5000) is no part of …:50000
+    const ended = c.ended
+      .split(' ')
+      .map((w) => (w === c.endpoints[0] ? 'left' : w === c.endpoints[1] ? 'right' : w))
+      .join(' ');
     const counts = `${String(c.strays).padStart(6)}  ${String(c.retransmissions).padStart(7)}`;
     const rest = `${String(c.incarnations).padStart(3)}  ${ended.padEnd(14)}  ${tw.padEnd(18)}  ${counts}  ${dur.padStart(8)}  ${main}`;
     const explained = this.#explain
