@@ -81,7 +81,8 @@ function connMatcher(conn: string): (flow: string, number: number) => boolean {
   const ends = m ? [canonicalEndpoint(m[1]!), canonicalEndpoint(m[2]!)] : [];
   if (!m || !ends[0] || !ends[1])
     throw new ShowError(
-      `--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port (an IPv6 address in brackets: [2001:db8::1]:80-[2001:db8::2]:40000), not ${JSON.stringify(conn)}`,
+      `--conn takes a connection's number from --summary, or its four-tuple as address:port-address:port (an IPv6 address in ` +
+        `brackets: [2001:db8::1]:80-[2001:db8::2]:40000), not ${JSON.stringify(conn)}`,
     );
   const [a, b] = (ends as string[]).sort();
   return (f) => f === `${a}<>${b}`;

@@ -26,23 +26,30 @@ export const SYSCTL_FAMILIES: Readonly<Record<string, FamilyRule>> = {
     governs: ['ipv4', 'ipv6'],
     counterpart: null,
     scope: 'namespace',
-    why: 'tcp_fin_time() (include/net/tcp.h), read by tcp_close() for an orphaned FIN_WAIT2 of either family, which tcp_time_wait() then holds that long',
+    why:
+      'tcp_fin_time() (include/net/tcp.h), read by tcp_close() for an orphaned FIN_WAIT2 of either family, which ' +
+      'tcp_time_wait() then holds that long',
     measured: 'an orphaned FIN_WAIT2 timer of 6.9 s at 7 and 32 s at 33, over AF_INET and AF_INET6 alike (ss -tanoe)',
   },
   'net.ipv4.tcp_max_tw_buckets': {
     governs: ['ipv4', 'ipv6'],
     counterpart: null,
     scope: 'namespace',
-    why: 'inet_twsk_alloc() against net->ipv4.tcp_death_row, the one death row tcp_time_wait() uses for both families: v4 and v6 TIME_WAITs count against one cap',
+    why:
+      'inet_twsk_alloc() against net->ipv4.tcp_death_row, the one death row tcp_time_wait() uses for both families: v4 and v6 ' +
+      'TIME_WAITs count against one cap',
     measured: 'with room for one more TIME_WAIT, a v4 one took it and the v6 one after it was not made (TcpExtTCPTimeWaitOverflow +1)',
   },
   'net.ipv4.tcp_tw_reuse': {
     governs: ['ipv4', 'ipv6'],
     counterpart: null,
     scope: 'namespace',
-    why: 'tcp_twsk_unique(), called from __inet6_check_established() as from __inet_check_established(); its "loopback only" (2) tests ::1 and ::ffff:127.0.0.0/104 for v6, 127.0.0.0/8 for v4',
+    why:
+      'tcp_twsk_unique(), called from __inet6_check_established() as from __inet_check_established(); its "loopback only" (2) ' +
+      'tests ::1 and ::ffff:127.0.0.0/104 for v6, 127.0.0.0/8 for v4',
     measured:
-      'connect() onto a four-tuple in TIME_WAIT: 0 EADDRNOTAVAIL, 1 connected, 2 connected only to 127.0.0.1 and ::1 (EADDRNOTAVAIL to 192.0.2.2 and 2001:db8::2 on lo), both families',
+      'connect() onto a four-tuple in TIME_WAIT: 0 EADDRNOTAVAIL, 1 connected, 2 connected only to 127.0.0.1 and ::1 ' +
+      '(EADDRNOTAVAIL to 192.0.2.2 and 2001:db8::2 on lo), both families',
   },
   'net.ipv4.tcp_tw_reuse_delay': {
     governs: ['ipv4', 'ipv6'],
@@ -55,7 +62,9 @@ export const SYSCTL_FAMILIES: Readonly<Record<string, FamilyRule>> = {
     governs: ['ipv4', 'ipv6'],
     counterpart: null,
     scope: 'namespace',
-    why: 'tcp_syn_options() and tcp_connect_init() read it for every TCP socket; secure_tcpv6_ts_off() (tcp_v6_connect) gives 2 its no-offset meaning as secure_tcp_ts_off() does for v4',
+    why:
+      'tcp_syn_options() and tcp_connect_init() read it for every TCP socket; secure_tcpv6_ts_off() (tcp_v6_connect) gives 2 ' +
+      'its no-offset meaning as secure_tcp_ts_off() does for v4',
     measured: 'the SYN carries the timestamps option at 1 and none at 0, over v4 and v6 alike',
   },
   'net.ipv4.tcp_rfc1337': {
@@ -97,7 +106,9 @@ export const SYSCTL_FAMILIES: Readonly<Record<string, FamilyRule>> = {
     governs: ['ipv4', 'ipv6'],
     counterpart: null,
     scope: 'global',
-    why: 'tcp_too_many_orphans() counts every orphan; the knob is in ipv4_table, not the per-namespace table: a lab namespace has no /proc/sys/net/ipv4/tcp_max_orphans',
+    why:
+      'tcp_too_many_orphans() counts every orphan; the knob is in ipv4_table, not the per-namespace table: a lab namespace has ' +
+      'no /proc/sys/net/ipv4/tcp_max_orphans',
     measured: 'absent inside a fresh network namespace',
   },
   'net.ipv4.tcp_migrate_req': {
@@ -118,14 +129,18 @@ export const SYSCTL_FAMILIES: Readonly<Record<string, FamilyRule>> = {
     governs: ['ipv4', 'ipv6'],
     counterpart: null,
     scope: 'namespace',
-    why: 'inet_sk_get_local_port_range() in __inet_hash_connect(), which inet6_hash_connect() calls too (and inet_csk_get_port() for bind(port 0)): one range for both families',
+    why:
+      'inet_sk_get_local_port_range() in __inet_hash_connect(), which inet6_hash_connect() calls too (and inet_csk_get_port() ' +
+      'for bind(port 0)): one range for both families',
     measured: 'a one-port range: AF_INET6 connect() took that port as AF_INET did',
   },
   'net.ipv6.bindv6only': {
     governs: ['ipv6'],
     counterpart: null,
     scope: 'namespace',
-    why: 'inet6_create() copies it into sk_ipv6only, the default of IPV6_V6ONLY: it says whether an AF_INET6 socket also takes IPv4; an AF_INET socket never reads it',
+    why:
+      'inet6_create() copies it into sk_ipv6only, the default of IPV6_V6ONLY: it says whether an AF_INET6 socket also takes ' +
+      'IPv4; an AF_INET socket never reads it',
     measured: null,
   },
   'net.core.somaxconn': {
