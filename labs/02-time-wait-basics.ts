@@ -22,6 +22,8 @@ export default defineLab({
   slug: 'time-wait-basics',
   title: 'Who enters TIME_WAIT, and for how long',
   shows: 'the side that closes first holds TIME_WAIT; its timer (60 s) read from the socket table, with tcp_fin_timeout changed',
+  showsInDetail:
+    'who enters TIME_WAIT (the side closing first) and its timer read from the socket table, also with `tcp_fin_timeout` changed; the entries watched until they go',
   question: 'When a connection closes, which side keeps the four-tuple in TIME_WAIT, for how long, and does tcp_fin_timeout change it?',
   params: [
     {
@@ -72,6 +74,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
+  course: {
+    order: 10,
+    teaches: 'Which side of a closed connection waits in TIME_WAIT, for how long, and whether tcp_fin_timeout changes that.',
+    look: 'kernel-closes-first.pcap: whose FIN comes first; the state timeline in the report: the TIME_WAIT band and its length.',
+  },
   async run(ctx) {
     const waitFull = ctx.str('wait') === 'full';
     const finTimeout = ctx.int('fin_timeout');

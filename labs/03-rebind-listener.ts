@@ -10,6 +10,8 @@ export default defineLab({
   slug: 'rebind-listener',
   title: 'Restarting a server while its old connection is in TIME_WAIT',
   shows: 'which SO_REUSEADDR / SO_REUSEPORT settings, old listener × new socket, let bind() take a port held by TIME_WAIT',
+  showsInDetail:
+    'a server restarts over its own TIME_WAIT: old listener flags × new socket flags, specific and wildcard address, each pass over the matrix a trial',
   question:
     'A server closed a connection first and restarts: which flags let the new socket bind the port its old connection holds in TIME_WAIT?',
   params: [
@@ -44,6 +46,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
+  course: {
+    order: 80,
+    teaches: 'Which socket flags let a restarted server bind the port its old connection holds in TIME_WAIT.',
+    look: 'the matrix in the output: old listener flags × new socket flags.',
+  },
   async run(ctx) {
     let port = ctx.int('base_port');
     const serverFirst = ctx.str('closer') === 'server';

@@ -22,6 +22,8 @@ export default defineLab({
   slug: 'rebind-client',
   title: 'Reconnecting from the same port while TIME_WAIT holds the four-tuple',
   shows: 'connect() from a port whose old connection is in TIME_WAIT, with tcp_tw_reuse and timestamps; two sockets on one four-tuple',
+  showsInDetail:
+    "reconnecting from a fixed port over a TIME_WAIT four-tuple: explicit bind vs the kernel's own choice (`IP_LOCAL_PORT_RANGE`), other remote port, `tcp_tw_reuse` 0/1 (the delay counted from the TIME_WAIT entry's first sighting); two sockets on one four-tuple",
   question: 'A client closed first and reconnects from the same local port: when may it, and what does connect() say when it may not?',
   params: [
     {
@@ -78,6 +80,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_tw_reuse_delay', 'net.ipv4.ip_local_port_range'],
+  course: {
+    order: 90,
+    teaches: 'When a client may reconnect from the port of a connection in TIME_WAIT, and what connect() says when it may not.',
+    look: 'same-remote.pcap: the second SYN on the very same four-tuple.',
+  },
   async run(ctx) {
     const delay = ctx.int('delay_ms');
     const n = ctx.int('trials');

@@ -20,6 +20,7 @@ export default defineLab({
   slug: 'linger-zero',
   title: 'SO_LINGER {1,0}: the abortive close',
   shows: 'close() with a zero linger time sends RST, drops unsent data and skips TIME_WAIT; also when the process is killed',
+  showsInDetail: '`SO_LINGER {1,0}` (read back with `getsockopt`): idle, with data still in the send queue, and when the process is killed',
   question:
     'What does close() with SO_LINGER {1,0} put on the wire, what becomes of unsent data, and what if the process dies instead of closing?',
   params: [
@@ -74,6 +75,11 @@ export default defineLab({
     { id: 'q2', text: 'Is the four-tuple in TIME_WAIT afterwards?', choices: ['yes', 'no'] },
   ],
   recordSysctls: ['net.ipv4.tcp_wmem'],
+  course: {
+    order: 40,
+    teaches: 'What close() with SO_LINGER {1,0} puts on the wire, what becomes of unsent data, and whether anything waits afterwards.',
+    look: 'established-idle.pcap: what goes where a FIN would be (the .pcapng says why in a packet comment).',
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const idle = (

@@ -20,6 +20,8 @@ export default defineLab({
   slug: 'linger-timeout',
   title: 'SO_LINGER {1,N}: a close() that waits',
   shows: 'how long a lingering close() blocks, what it returns, what the kernel does when the time runs out, and the TIME_WAIT after',
+  showsInDetail:
+    '`SO_LINGER {1,N}`: how long `close()` blocks (also non-blocking), what happens when N runs out with data unsent, the TIME_WAIT after',
   question:
     'With SO_LINGER {1,N}, how long does close() block, what happens to unsent data when N runs out, and how long is the TIME_WAIT?',
   params: [
@@ -57,6 +59,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_orphan_retries'],
+  course: {
+    order: 50,
+    teaches: 'How long close() with SO_LINGER {1,N} blocks, and what becomes of unsent data when N runs out.',
+    look: "peer-stalls.pcap: zero windows, the kernel's probes, and what crosses after close() returned.",
+  },
   async run(ctx) {
     const linger = ctx.int('linger');
     const n = ctx.int('trials');

@@ -10,6 +10,7 @@ export default defineLab({
   slug: 'close-unread-data',
   title: 'Closing with received data unread',
   shows: 'close() with unread data in the receive queue answers with RST, with SO_LINGER off, {1,5} or {1,0}',
+  showsInDetail: '`close()` with unread received data, with `SO_LINGER` off, `{1,5}`, `{1,0}`',
   question: 'The application closes a socket whose receive queue still holds data: FIN or RST, and does SO_LINGER matter?',
   params: [
     {
@@ -33,6 +34,11 @@ export default defineLab({
       choices: ['FIN', 'RST'],
     },
   ],
+  course: {
+    order: 70,
+    teaches: 'What closing with received data unread puts on the wire, and whether SO_LINGER changes it.',
+    look: "linger-off.pcap: the peer's data acknowledged, then the kernel's last segment.",
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const results = new Map<Linger, Close[]>();

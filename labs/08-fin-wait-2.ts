@@ -11,6 +11,7 @@ export default defineLab({
   slug: 'fin-wait-2',
   title: 'FIN_WAIT_2: waiting for a FIN that does not come',
   shows: 'an orphaned FIN_WAIT_2 lives tcp_fin_timeout seconds, a shutdown() one lives on; late data is read, or answered with RST',
+  showsInDetail: 'FIN_WAIT_2 after `close()` (orphaned) vs `shutdown(SHUT_WR)`; late data from the peer',
   question:
     'The peer acknowledges our FIN but never sends its own: how long does Linux wait, with and without the application holding the socket?',
   params: [
@@ -44,6 +45,11 @@ export default defineLab({
       choices: ['tcp_fin_timeout', 'TIME_WAIT (60 s)', 'forever'],
     },
   ],
+  course: {
+    order: 30,
+    teaches: "How long a half-closed connection waits for the peer's FIN, with and without the application holding the socket.",
+    look: "closed-orphaned.pcap: what the kernel answers when the peer's data comes late.",
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const orphan = (

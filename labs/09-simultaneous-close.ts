@@ -11,6 +11,8 @@ export default defineLab({
   slug: 'simultaneous-close',
   title: 'Simultaneous close: FINs that cross',
   shows: 'both ends in CLOSING, then both in TIME_WAIT; the crossing FINs in the capture',
+  showsInDetail:
+    "FINs that cross (the peer's segments are held on the wire; the capture shows neither FIN acknowledges the other): both sides through CLOSING into TIME_WAIT",
   question: 'When both sides close at the same moment, which states do they pass and who holds TIME_WAIT?',
   params: [
     { name: 'fin_delay_ms', kind: 'int', default: 60, min: 10, max: 150, help: "how long the peer's FIN is held on the wire" },
@@ -42,6 +44,11 @@ export default defineLab({
       choices: ['FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT', 'FIN_WAIT1 → CLOSING → TIME_WAIT', 'FIN_WAIT1 → TIME_WAIT', 'CLOSE_WAIT → LAST_ACK'],
     },
   ],
+  course: {
+    order: 20,
+    teaches: 'What happens when both sides close at the same moment: the states each passes, and who waits in TIME_WAIT.',
+    look: 'crossing-fins.pcap: the two FINs, and what each one acknowledges.',
+  },
   async run(ctx) {
     const finDelay = ctx.int('fin_delay_ms');
     const ackDelay = Math.max(ctx.int('ack_delay_ms'), finDelay + 20);

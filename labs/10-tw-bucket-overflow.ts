@@ -10,6 +10,7 @@ export default defineLab({
   slug: 'tw-bucket-overflow',
   title: 'More closing connections than TIME_WAIT buckets',
   shows: 'connections closed beyond tcp_max_tw_buckets skip TIME_WAIT, the TCPTimeWaitOverflow counter counts them, their ports are free',
+  showsInDetail: 'more connections closing first than `tcp_max_tw_buckets`, at two caps',
   question: 'When more connections close first than tcp_max_tw_buckets allows, what happens to the rest?',
   params: [
     {
@@ -42,6 +43,11 @@ export default defineLab({
       choices: ['none', 'some', 'all of them'],
     },
   ],
+  course: {
+    order: 160,
+    teaches: 'What happens to connections closing beyond tcp_max_tw_buckets.',
+    look: 'the TIME_WAIT count and the TCPTimeWaitOverflow counter in the output.',
+  },
   async run(ctx) {
     const n = ctx.int('connections');
     const limits = [...new Set([ctx.int('max_tw_buckets'), ctx.int('second_limit')])];

@@ -50,6 +50,8 @@ export default defineLab({
   slug: 'old-duplicate',
   title: 'An old duplicate meets a new incarnation',
   shows: 'a delayed segment of an earlier connection read as new data when TIME_WAIT is skipped; what PAWS and the window check stop',
+  showsInDetail:
+    "two incarnations of one four-tuple: the peer's first copy of \"BBBB\" is held back, TIME_WAIT is skipped (`SO_LINGER {1,0}`, `tcp_max_tw_buckets=0`, the peer's own short TIME-WAIT), the second incarnation opens and the old copy arrives; controls keep TIME_WAIT (the kernel's answer to their SYN read from the capture); runs with timestamps show PAWS. The old ACK is brought inside the new connection by outrunning the kernel's ISN clock, or in a guest by setting its clock back (see below)",
   question:
     'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new one?',
   params: [
@@ -123,6 +125,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_rfc1337'],
+  course: {
+    order: 150,
+    teaches: 'Why TIME_WAIT exists: what a delayed segment of an old connection does to a new one on the same four-tuple.',
+    look: 'linger-abort.pcap: the STRAY segment in the second incarnation (marked in the .pcapng and the ladder).',
+  },
   async run(ctx) {
     await ctx.setMtu(ctx.int('mtu'));
     const guestClock = ctx.realtimeClock() !== null;

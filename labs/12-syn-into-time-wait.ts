@@ -25,6 +25,8 @@ export default defineLab({
   title: 'A new SYN into TIME_WAIT',
   shows:
     'when a TIME_WAIT four-tuple accepts a new SYN (higher sequence number, or newer timestamp), the ISN the kernel then picks, and its answer otherwise',
+  showsInDetail:
+    "a new SYN on a four-tuple the kernel holds in TIME_WAIT: above the old space, below it, below it with a newer timestamp (TSvals compared in the capture); the kernel's answer read from the capture; the new ISN it picks",
   question:
     'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer otherwise?',
   params: [
@@ -74,6 +76,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_timestamps', 'net.ipv4.tcp_rfc1337'],
+  course: {
+    order: 130,
+    teaches: 'When a TIME_WAIT lets a new connection in on the same four-tuple, and what it answers when it does not.',
+    look: "seq-below-no-ts.pcap: the kernel's answer to a SYN below the old sequence space.",
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const r = new Map<Case, Probe[]>();

@@ -32,6 +32,8 @@ export default defineLab({
   title: 'TIME_WAIT assassination by RST, and the socket beside a TIME_WAIT',
   shows:
     "an RST at a TIME_WAIT's RCV.NXT kills the entry early (the port is free at once) unless tcp_rfc1337=1; a late segment for a TIME_WAIT goes to the TIME_WAIT, not to a new SO_REUSEADDR listener on its port",
+  showsInDetail:
+    "an RST at a TIME_WAIT's RCV.NXT (placed by the kernel's own ACKs in the capture), with `tcp_rfc1337` 0 and 1; and the seed's scenario: a new socket bound with `SO_REUSEADDR` beside a live TIME_WAIT, a late data segment or RST for the TIME_WAIT's four-tuple — which socket takes it",
   question:
     'An RST arrives for a four-tuple in TIME_WAIT: does the entry die early, and does tcp_rfc1337 stop it? And with a new socket bound beside the TIME_WAIT, which socket takes a late segment?',
   params: [
@@ -88,6 +90,12 @@ export default defineLab({
       choices: ['the TIME_WAIT', 'the new listener', 'neither'],
     },
   ],
+  course: {
+    order: 140,
+    teaches:
+      'What an RST does to a connection in TIME_WAIT (RFC 1337), and what tcp_rfc1337 changes; and which socket a late segment reaches when a new one is bound beside the TIME_WAIT.',
+    look: "rfc1337-0.pcap: the RST after the close, then whether the port is free; beside-new-listener.pcap: the TIME_WAIT's ACK of the old connection answering the late data.",
+  },
   async run(ctx) {
     const setting = Number(ctx.str('rfc1337'));
     const n = ctx.int('trials');

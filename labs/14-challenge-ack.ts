@@ -34,6 +34,8 @@ export default defineLab({
   slug: 'challenge-ack',
   title: 'Challenge ACKs: blind-attack defences',
   shows: 'an in-window RST, a SYN and an ACK beyond SND.NXT each draw a challenge ACK; a burst shows the per-socket rate limit',
+  showsInDetail:
+    'RFC 5961 on established connections: in-window RST, SYN, ACK beyond SND.NXT, and a burst to show the rate limit; the challenge ACKs counted in the capture',
   question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
   params: [
     {
@@ -72,6 +74,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_challenge_ack_limit'],
+  course: {
+    order: 170,
+    teaches: 'How Linux answers the segments a blind attacker would send, and how often.',
+    look: "probes.pcap: each probe and the kernel's answer right after it.",
+  },
   async run(ctx) {
     const spacing = ctx.int('spacing_ms');
     const ratelimit = ctx.int('invalid_ratelimit');

@@ -22,6 +22,8 @@ export default defineLab({
   title: 'SO_REUSEPORT: sharing one port, balancing the load',
   shows:
     'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing listener does to its queue, and the same-user rule',
+  showsInDetail:
+    "connections and datagrams spread over `SO_REUSEPORT` sockets (histogram, χ² and its p-value, and the skew that many samples would reveal); a connected UDP socket in the group; a listener closing with connections queued; sockets of another uid trying to join. Every socket's `bind()`/`listen()` must return 0 (`no_reuseport=k` makes one fail)",
   question:
     "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, and who may join?",
   params: [
@@ -71,6 +73,12 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_migrate_req', 'net.core.somaxconn'],
+  course: {
+    order: 120,
+    teaches:
+      "How SO_REUSEPORT spreads connections over sockets, which socket a connected UDP socket's endpoint reaches, and who may join a group.",
+    look: 'tcp-connections.pcap: many handshakes on one port; the histogram in the output.',
+  },
   async run(ctx) {
     const n = ctx.int('listeners');
     const total = ctx.int('connections');

@@ -23,6 +23,8 @@ export default defineLab({
   slug: 'specific-vs-wildcard',
   title: 'A specific address and the wildcard on one port: who gets the traffic',
   shows: 'datagrams and connections for 192.0.2.1:P when one socket holds 0.0.0.0:P and another 192.0.2.1:P, in both binding orders',
+  showsInDetail:
+    'one socket on `0.0.0.0:P`, another on `192.0.2.1:P` (UDP: `SO_REUSEADDR` on both; TCP listeners: `SO_REUSEPORT` on both), in both binding orders: who receives datagrams and connections for 192.0.2.1 — and, as the control, for 198.51.100.1',
   question:
     'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to the specific address?',
   params: [
@@ -54,6 +56,12 @@ export default defineLab({
       choices: ['B, the specific one', 'A, the wildcard one', 'spread over both', 'whichever bound first'],
     },
   ],
+  course: {
+    order: 110,
+    teaches:
+      'Which socket gets a datagram or a connection when one holds the wildcard address and another a specific address on the same port.',
+    look: 'udp.pcap and tcp.pcap: what was sent to each address; the output says which socket received it.',
+  },
   async run(ctx) {
     const k = ctx.int('per_address');
     const n = ctx.int('trials');

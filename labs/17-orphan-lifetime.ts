@@ -20,6 +20,8 @@ export default defineLab({
   title: 'How long a closed socket keeps trying: the default linger time',
   shows:
     'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — watched in the socket table',
+  showsInDetail:
+    '`close()` (no `SO_LINGER`) with 64 KiB unsent to a peer gone silent: `close()` returns at once, the orphan retransmits with a doubling timeout until the kernel gives up — watched in the socket table until it goes',
   question:
     'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to deliver the data?',
   params: [
@@ -62,6 +64,12 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_orphan_retries', 'net.ipv4.tcp_retries2', 'net.ipv4.tcp_max_orphans'],
+  course: {
+    order: 60,
+    teaches:
+      'How long the kernel keeps trying to deliver a closed socket\'s unsent data when the peer has gone silent: the "default linger time".',
+    look: 'silent-peer.pcap: the retransmissions after close(), each further apart than the last, then silence.',
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const full = ctx.str('wait') === 'full';

@@ -30,6 +30,7 @@ import {
   type Kind,
   type Uid,
 } from './cells';
+import { BIND_MATRIX_COMPARISON } from './compare';
 import { describe, judgements } from './judge';
 import { printDifferences, printIPv6, printSeedTable } from './print';
 
@@ -64,6 +65,8 @@ export default defineLab({
   slug: 'bind-matrix',
   title: 'The bind matrix: SO_REUSEADDR, SO_REUSEPORT and who may share a port',
   shows: 'every bind() pairing (TCP/UDP, bound/listening, flags, IPv4/IPv6, owner) with the errno this kernel returns',
+  showsInDetail:
+    "every `bind()` pairing — TCP/UDP; A bound or listening; `SO_REUSEADDR` × `SO_REUSEPORT` on none/A/B/both; wildcard, loopback, specific, multicast and IPv6 addresses (± `IPV6_V6ONLY`); B owned by the same user or `nobody` — the errno, the seed's BSD prediction beside it, and which socket may then `listen()`; and whether `SO_REUSEPORT` set after `bind()` counts",
   question:
     'When may a second socket bind the address and port a first socket holds, and how does Linux differ from the BSD rules in the seed?',
   params: [
@@ -130,6 +133,12 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.ip_local_port_range', 'net.ipv6.bindv6only'],
+  course: {
+    order: 100,
+    teaches: 'The whole bind() matrix — SO_REUSEADDR, SO_REUSEPORT, wildcard and specific addresses, users — against the BSD rules.',
+    look: 'no capture: bind() puts nothing on the wire; read the table and the errno.',
+  },
+  report: { compare: BIND_MATRIX_COMPARISON },
   async run(ctx) {
     const specs = [...cellSpecs(ctx)];
     const helper = specs.some((s) => s.uid === 'other')

@@ -12,7 +12,7 @@ import { resolveParams, type ParamValue } from '../lab/api/params';
 import type { Predictions } from '../lab/api/questions';
 import { labDirName, type LabDefinition, type LabResult } from '../lab/api/types';
 import { formatClass, type ClassAnswers } from '../lab/report/classroom';
-import { compareBindMatrix, compareClaims, renderComparisonText, type KernelColumn } from '../lab/report/compare';
+import { compareClaims, compareLabItems, renderComparisonText, type KernelColumn } from '../lab/report/compare';
 import { writeLabReport, writeReports } from '../lab/report/html';
 import { askOnTerminal, formatPredictions, readPredictions } from '../lab/report/predict';
 import { EARLIER_DIR, KEEP_EARLIER } from '../lab/run/earlier';
@@ -281,14 +281,11 @@ async function kernelsRunCommand(
   if (!opts.json && columns.length > 1) {
     out(`==== side by side (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
     for (const line of renderComparisonText(columns, compareClaims(columns))) out(line);
-    const bind = compareBindMatrix(columns);
-    if (columns.filter((c) => c.labs.has('01')).length > 1) {
-      out(
-        `\nLab 01: ${bind.changes.length} of ${bind.compared} bind-matrix cells changed between kernels${bind.changes.length ? ':' : ''}`,
-      );
-      for (const ch of bind.changes.slice(0, 20))
+    for (const { lab, hook, compared, changes } of compareLabItems(columns, labs)) {
+      out(`\nLab ${lab}: ${changes.length} of ${compared} ${hook.items} changed between kernels${changes.length ? ':' : ''}`);
+      for (const ch of changes.slice(0, 20))
         out(`  ${ch.cell}: ${ch.outcomes.map((x, i) => `${columns[i]!.kernel} ${x ?? '—'}`).join(' · ')}`);
-      if (bind.changes.length > 20) out(`  … ${bind.changes.length - 20} more in the index`);
+      if (changes.length > 20) out(`  … ${changes.length - 20} more in the index`);
     }
     out();
   }

@@ -3,7 +3,7 @@ export { defineLab, labDirName, labClaims, LabError } from './api/types';
 export { CLAIMS, claimById, type Scope } from './api/claims';
 export { decide, requires, type Judgement, type Precondition, type Trial } from './api/verdict';
 export type { Answer, QuestionSpec } from './api/questions';
-export type { ClaimSpec, ClaimResult, LabDefinition, LabResult, Verdict, VariantResult } from './api/types';
+export type { ClaimSpec, ClaimResult, CourseEntry, LabDefinition, LabReportHooks, LabResult, Verdict, VariantResult } from './api/types';
 export { LabContext } from './api/context';
 export type { ParamSpec, ParamValue } from './api/params';
 export type { KernelSocket, Proto, Linger, TcpInfo, SyscallRecord } from '../host/ksocket';

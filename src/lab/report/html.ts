@@ -8,7 +8,7 @@ import { layoutLadders, renderLadderSvg, type Ladder } from '../../capture/ladde
 import { readTimelineEvents, type KernelEvent, type PeerStateEvent, type SyscallEvent, type TimelineEvent } from '../../capture/timeline';
 import { readPcap } from '../../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../../capture/timeline-svg';
-import { columnLabel, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
+import { columnLabel, compareClaims, compareLabItems, labHref, type KernelColumn } from './compare';
 import { writeCourseHtml } from './course';
 import { allLabs } from '../run/registry';
 import type { QuestionResult } from '../api/questions';
@@ -326,7 +326,7 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
   return parts.join('\n');
 }
 
-/** What the lab printed: its tables (lab 01's bind matrix, lab 03's restart matrix) and its conclusion as on the terminal. */
+/** What the lab printed: its tables and its conclusion, as on the terminal. */
 function outputSection(result: LabResult): string {
   if (!result.output?.length) return result.conclusion.length ? `<h2>Conclusion</h2><pre>${esc(result.conclusion.join('\n'))}</pre>` : '';
   return `<h2>What the run printed</h2>
@@ -467,10 +467,10 @@ function kernelInfo(outDir: string, c: KernelColumn): KernelInfo {
   }
 }
 
-/** index.html for several kernels: the claims side by side, lab 01's cells that changed, and each kernel's labs. */
+/** index.html for several kernels: the claims side by side, the items labs compare (lab 01's cells) that changed, and each kernel's labs. */
 export function renderMatrixIndex(columns: readonly KernelColumn[], infos: readonly KernelInfo[] = []): string {
   const rows = compareClaims(columns);
-  const bind = compareBindMatrix(columns);
+  const items = compareLabItems(columns, allLabs());
   const differing = rows.filter((r) => r.differs).length;
   const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
   const head = columns
@@ -501,19 +501,21 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
     })
     .join('\n');
   const LIMIT = 300;
-  const bindRows = bind.changes
-    .slice(0, LIMIT)
-    .map(
-      (ch) =>
-        `<tr><td><code>${esc(ch.cell)}</code></td>${ch.outcomes.map((o) => `<td><code>${o === null ? '—' : esc(o)}</code></td>`).join('')}</tr>`,
-    )
+  const itemSections = items
+    .map(({ lab, hook, compared, changes }) => {
+      const itemRows = changes
+        .slice(0, LIMIT)
+        .map((ch) => {
+          const outcomes = ch.outcomes.map((o) => `<td><code>${o === null ? '—' : esc(o)}</code></td>`).join('');
+          return `<tr><td><code>${esc(ch.cell)}</code></td>${outcomes}</tr>`;
+        })
+        .join('\n');
+      const more = changes.length > LIMIT ? ` The first ${LIMIT} are shown; result.json has them all.` : '';
+      return `<h2>Lab ${esc(lab)}: ${esc(hook.items)} that changed between kernels</h2>
+<p>${changes.length} of ${compared} ${esc(hook.items)} measured on more than one kernel have another outcome (${esc(hook.outcome)}).${more}</p>
+${changes.length ? `<table><tr><th>${esc(hook.items)}</th>${head}</tr>\n${itemRows}\n</table>` : ''}`;
+    })
     .join('\n');
-  const bindSection =
-    columns.filter((c) => c.labs.has('01')).length < 2
-      ? ''
-      : `<h2>Lab 01: bind-matrix cells that changed between kernels</h2>
-<p>${bind.changes.length} of ${bind.compared} cells measured on more than one kernel have another outcome (B's <code>bind()</code>, and the <code>listen()</code> calls where both binds succeeded).${bind.changes.length > LIMIT ? ` The first ${LIMIT} are shown; result.json has them all.` : ''}</p>
-${bind.changes.length ? `<table><tr><th>cell</th>${head}</tr>\n${bindRows}\n</table>` : ''}`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab — results on ${columns.length} kernels</title><style>${CSS}</style></head>
 <body><h1>twlab — the same labs on ${columns.length} kernels</h1>
@@ -525,7 +527,7 @@ ${kernelRows}
 <table><tr><th>claim</th><th>lab</th><th>text</th>${head}</tr>
 ${claimRows}
 </table>
-${bindSection}
+${itemSections}
 <h2>Labs</h2>
 <ul>${columns.map((c) => `<li>${esc(columnLabel(c))}: ${[...c.labs.values()].map((l) => `<a href="${esc(labHref(c, l.dirName))}">${esc(l.result.lab)}</a>`).join(' ')}</li>`).join('')}</ul>
 </body></html>
