@@ -15,6 +15,8 @@ import {
   type LabContext,
   type Precondition,
   type Trial,
+  distinct,
+  count,
 } from '../src/lab';
 
 export default defineLab({
@@ -158,9 +160,12 @@ export default defineLab({
         }),
       ],
       evidence:
-        `kernel closed first: kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n} (the socket table); ` +
-        `peer closed first: the kernel went ${[...new Set(b.map((x) => x.kernelStates.join('→') || 'no entry'))].join(' / ')}, TIME_WAIT in ${b.filter((x) => x.kernelTimeWait).length}/${n}; ` +
-        `the peer held TIME-WAIT in ${b.filter((x) => x.peerEnteredTimeWait).length}/${n} and ${a.filter((x) => x.peerEnteredTimeWait).length}/${n} (its own state, for comparison)`,
+        `kernel closed first: kernel TIME_WAIT in ${count(a, (x) => x.kernelTimeWait)}/${n} (the socket table); ` +
+        `peer closed first: the kernel went ${distinct(
+          b.map((x) => x.kernelStates.join('→') || 'no entry'),
+          ' / ',
+        )}, TIME_WAIT in ${count(b, (x) => x.kernelTimeWait)}/${n}; ` +
+        `the peer held TIME-WAIT in ${count(b, (x) => x.peerEnteredTimeWait)}/${n} and ${count(a, (x) => x.peerEnteredTimeWait)}/${n} (its own state, for comparison)`,
     });
     const watch = ctx.int('watch_s');
     const unwatched = a.filter((x) => x.kernelTimeWait && x.lifetimeMs === null);
@@ -214,7 +219,7 @@ export default defineLab({
     const holders = [...new Set(a.map(holder))];
     ctx.answer('q1', {
       answer: holders[0] ?? '',
-      why: `measured on ${n} connections the kernel closed first: kernel in TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, the peer in ${a.filter((x) => x.peerEnteredTimeWait).length}/${n} (its states ${a[0]?.peerStates.join('→')})`,
+      why: `measured on ${n} connections the kernel closed first: kernel in TIME_WAIT in ${count(a, (x) => x.kernelTimeWait)}/${n}, the peer in ${count(a, (x) => x.peerEnteredTimeWait)}/${n} (its states ${a[0]?.peerStates.join('→')})`,
       frames: [ctx.framesWhere('kernel-closes-first', (s) => s.flags.includes('FIN'))],
       requires: [requires('every connection gave the same answer', holders.length === 1, holders.join(' / '))],
     });
@@ -244,11 +249,21 @@ export default defineLab({
 
     ctx.print(`Lab 02 — ${this.title} (${n} connections per variant)`);
     ctx.print(
-      `kernel closes first : kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, timer at entry ${range(a.map((x) => x.timerAtEntryMs))}; peer ${a[0]?.peerStates.join(' → ')}`,
+      `kernel closes first : kernel TIME_WAIT in ${count(a, (x) => x.kernelTimeWait)}/${n}, timer at entry ${range(a.map((x) => x.timerAtEntryMs))}; peer ${a[0]?.peerStates.join(' → ')}`,
     );
     if (waitFull) ctx.print(`                      the TIME_WAIT entries vanished ${range(a.map((x) => x.lifetimeMs))} after close()`);
     ctx.print(
-      `peer closes first   : kernel ${[...new Set(b.map((x) => x.kernelStates.join(' → ')))].join(' / ') || 'no entry'}, then ${[...new Set(b.flatMap((x) => x.kernelEntries))].join(', ') || 'no socket left'}; peer ${b[0]?.peerStates.join(' → ')}`,
+      `peer closes first   : kernel ${
+        distinct(
+          b.map((x) => x.kernelStates.join(' → ')),
+          ' / ',
+        ) || 'no entry'
+      }, then ${
+        distinct(
+          b.flatMap((x) => x.kernelEntries),
+          ', ',
+        ) || 'no socket left'
+      }; peer ${b[0]?.peerStates.join(' → ')}`,
     );
     ctx.print(`tcp_fin_timeout=${other}  : kernel TIME_WAIT timer ${range(c.map((x) => x.timerAtEntryMs))}`);
     ctx.print();

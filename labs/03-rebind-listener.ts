@@ -3,7 +3,7 @@
 // Question: the server closed a connection first (so the server side holds TIME_WAIT on its
 // port), then the server process restarts and binds the port again. Which flags, on the old
 // listener and on the new socket, let the new bind() succeed?
-import { defineLab, LabError, requires, type Judgement, type KernelSocket, type LabContext, type Trial } from '../src/lab';
+import { defineLab, LabError, requires, type Judgement, type KernelSocket, type LabContext, type Trial, kOfN, distinct } from '../src/lab';
 
 export default defineLab({
   id: '03',
@@ -90,7 +90,7 @@ export default defineLab({
         requires(
           'the old connection was in TIME_WAIT at each restart',
           q1.length > 0 && q1.every((c) => c.timeWait),
-          `${q1.filter((c) => c.timeWait).length}/${q1.length} with TIME_WAIT (closer=${ctx.str('closer')}, addresses=${ctx.list('addresses').join(',')})`,
+          `${kOfN(q1, (c) => c.timeWait)} with TIME_WAIT (closer=${ctx.str('closer')}, addresses=${ctx.list('addresses').join(',')})`,
         ),
         requires('every restart gave the same answer', q1results.length === 1, q1results.join(' / ')),
       ],
@@ -196,7 +196,7 @@ async function restart(
 }
 
 const has = (f: Flags, x: 'reuseaddr' | 'reuseport'): boolean => f === x || f === 'both';
-const results = (cs: readonly RebindCell[]): string => [...new Set(cs.map((c) => c.bind))].join('/');
+const results = (cs: readonly RebindCell[]): string => distinct(cs.map((c) => c.bind));
 
 /**
  * C4 and C17 from the restarts. One trial per pass over the matrix: the cells a claim speaks of must

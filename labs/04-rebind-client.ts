@@ -15,6 +15,8 @@ import {
   type LabContext,
   type Precondition,
   type Trial,
+  distinct,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -165,18 +167,18 @@ export default defineLab({
 
     ctx.judge('C6', {
       trials: two.map((t) => c6Trial(t, ctx.addr.host4)),
-      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the first ${[...new Set(two.map((t) => t.firstState ?? 'not in the table'))].join('/')}, the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
+      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the first ${distinct(two.map((t) => t.firstState ?? 'not in the table'))}, the second connect() → ${distinct(two.map((t) => t.connectB))}`,
     });
     const delaySysctl = ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay');
     const ts = ctx.bool('timestamps');
     const say = (how: 'bind' | 'range', tw: '0' | '1'): string =>
-      [...new Set(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect))].join('/');
+      distinct(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect));
     const passes = (how: 'bind' | 'range'): string =>
       twReuseKnob
         ? `${say(how, '0')} with tcp_tw_reuse=0, ${say(how, '1')} with 1`
         : `${say(how, '0')}, then ${say(how, '1')} (two passes alike: no tcp_tw_reuse on this system)`;
     const bindCells = cells.filter((c) => c.how === 'bind');
-    const recycled = bindCells.some((c) => c.twRecycled === null) ? null : bindCells.reduce((a, c) => a + c.twRecycled!, 0);
+    const recycled = bindCells.some((c) => c.twRecycled === null) ? null : sum(bindCells, (c) => c.twRecycled!);
     const reuse = reuseTrials(cells, n, delaySysctl, ts);
     ctx.judge('T3', {
       trials: reuse.t3,
@@ -190,7 +192,7 @@ export default defineLab({
     const seconds = [...new Set(two.map((t) => t.connectB))];
     ctx.answer('q1', {
       answer: seconds[0] ?? '',
-      why: `measured ${n} times: the first connect() → ${[...new Set(two.map((t) => t.connectA))].join('/')}, the second → ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
+      why: `measured ${n} times: the first connect() → ${distinct(two.map((t) => t.connectA))}, the second → ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
       requires: [
         requires(
           'both binds and the first connect() succeeded',
@@ -219,7 +221,7 @@ export default defineLab({
         );
     }
     ctx.print(
-      `two sockets on one address and port → the same remote: first connect ${[...new Set(two.map((t) => t.connectA))].join('/')}, second ${[...new Set(two.map((t) => t.connectB))].join('/')} (${n} trials)`,
+      `two sockets on one address and port → the same remote: first connect ${distinct(two.map((t) => t.connectA))}, second ${distinct(two.map((t) => t.connectB))} (${n} trials)`,
     );
     ctx.print();
     ctx.concludeClaims();

@@ -13,6 +13,9 @@ import {
   type LabContext,
   type Precondition,
   type Trial,
+  kOfN,
+  distinct,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -126,7 +129,7 @@ export default defineLab({
           agrees: within.agrees,
         };
       }),
-      evidence: `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT entries showed ${[...new Set(acked.map((t) => timeWaitWithin(t, bound).text))].join('/')}${acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : ''}`,
+      evidence: `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT entries showed ${distinct(acked.map((t) => timeWaitWithin(t, bound).text))}${acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : ''}`,
     });
     const stalledTrials = [
       ...(stalled.trials as Stalled[]).map((t) => ({ t, v: 'peer-stalls' })),
@@ -164,10 +167,16 @@ export default defineLab({
         };
       }),
       evidence:
-        `close() blocked ${[...new Set(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10))].join('/')} s and returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')}; ` +
-        `the kernel kept the connections (${[...new Set(stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'))].join(',')}), and on the wire it sent ${stalledTrials.reduce((a, x) => a + onWire(x).rst, 0)} RST, ` +
-        `all the queued bytes and then its FIN in ${stalledTrials.filter((x) => onWire(x).finAfterAll && onWire(x).bytes >= x.t.queued).length}/${stalledTrials.length} (${[...new Set(stalledTrials.map((x) => `${onWire(x).bytes}/${x.t.queued}`))].join(', ')} bytes); ` +
-        `the peers, resuming later, received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length}`,
+        `close() blocked ${distinct(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10))} s and returned ${distinct(stalledTrials.map(({ t }) => t.close.ret))}; ` +
+        `the kernel kept the connections (${distinct(
+          stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'),
+          ',',
+        )}), and on the wire it sent ${sum(stalledTrials, (x) => onWire(x).rst)} RST, ` +
+        `all the queued bytes and then its FIN in ${kOfN(stalledTrials, (x) => onWire(x).finAfterAll && onWire(x).bytes >= x.t.queued)} (${distinct(
+          stalledTrials.map((x) => `${onWire(x).bytes}/${x.t.queued}`),
+          ', ',
+        )} bytes); ` +
+        `the peers, resuming later, received everything in ${kOfN(stalledTrials, ({ t }) => t.peerGotEverything)}`,
     });
 
     const fate = (t: Stalled, v: string): string =>
@@ -179,7 +188,7 @@ export default defineLab({
     const fates = [...new Set(stalledTrials.map(({ t, v }) => fate(t, v)))];
     ctx.answer('q1', {
       answer: fates[0] ?? '',
-      why: `measured on ${stalledTrials.length} connections: close() returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')} after ${linger} s${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, and the peers received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length} once they read again`,
+      why: `measured on ${stalledTrials.length} connections: close() returned ${distinct(stalledTrials.map(({ t }) => t.close.ret))} after ${linger} s${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, and the peers received everything in ${kOfN(stalledTrials, ({ t }) => t.peerGotEverything)} once they read again`,
       frames: [ctx.framesWhere('peer-stalls', (s) => s.marks.includes('window-probe') || s.flags.includes('FIN'))],
       requires: [
         requires(
@@ -193,7 +202,7 @@ export default defineLab({
 
     ctx.print(`Lab 06 — ${this.title} (N = ${linger} s, ${n} connections per variant)`);
     ctx.print(
-      `everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most → ${[...new Set(acked.map((t) => t.close.ret))].join('/')}; TIME_WAIT ${[...new Set(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))].join('/')}`,
+      `everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most → ${distinct(acked.map((t) => t.close.ret))}; TIME_WAIT ${distinct(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))}`,
     );
     for (const [name, r] of [
       ['peer stalls', stalled],
@@ -201,13 +210,19 @@ export default defineLab({
     ] as const) {
       const ts = r.trials;
       ctx.print(
-        `${name.padEnd(24)}: close() blocked ${[...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ')}… → ${[...new Set(ts.map((t) => t.close.ret))].join('/')} (the event loop ticked ${r.loopTicksDuringClose}× meanwhile)`,
+        `${name.padEnd(24)}: close() blocked ${[...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ')}… → ${distinct(ts.map((t) => t.close.ret))} (the event loop ticked ${r.loopTicksDuringClose}× meanwhile)`,
       );
       ctx.print(
-        `${''.padEnd(26)}after it: kernel ${[...new Set(ts.map((t) => (t.afterClose ? `${t.afterClose.state} (${t.afterClose.timer} timer)` : 'no entry')))].join(', ')}, ${r.framesWhileOrphan} frames in the next 1.5 s`,
+        `${''.padEnd(26)}after it: kernel ${distinct(
+          ts.map((t) => (t.afterClose ? `${t.afterClose.state} (${t.afterClose.timer} timer)` : 'no entry')),
+          ', ',
+        )}, ${r.framesWhileOrphan} frames in the next 1.5 s`,
       );
       ctx.print(
-        `${''.padEnd(26)}peers resumed: all bytes arrived in ${ts.filter((t) => t.peerGotEverything).length}/${ts.length}; ${[...new Set(ts.map((t) => (t.peerReset ? `reset (${t.peerReset})` : t.peerStates.slice(-2).join('→'))))].join(' / ')}; TIME_WAIT after: ${ts.filter((t) => t.timeWaitAfter).length}/${ts.length}`,
+        `${''.padEnd(26)}peers resumed: all bytes arrived in ${kOfN(ts, (t) => t.peerGotEverything)}; ${distinct(
+          ts.map((t) => (t.peerReset ? `reset (${t.peerReset})` : t.peerStates.slice(-2).join('→'))),
+          ' / ',
+        )}; TIME_WAIT after: ${kOfN(ts, (t) => t.timeWaitAfter)}`,
       );
     }
     ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${ctx.sentBy('peer-stalls', ctx.addr.host4).windowProbes}`);

@@ -3,7 +3,7 @@
 // Question: the peer sent data the application never read, and the application closes. Does
 // the kernel send FIN, or RST — and does SO_LINGER change that? Each setting is tried on
 // `trials` connections.
-import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial, kOfN, distinct, sum } from '../src/lab';
 
 export default defineLab({
   id: '07',
@@ -72,7 +72,7 @@ export default defineLab({
       evidence:
         LINGERS.map((l) => {
           const cs = results.get(l)!;
-          return `SO_LINGER ${label(l)}: ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN over ${cs.length} closes`;
+          return `SO_LINGER ${label(l)}: ${sum(cs, (c) => sent(c).rst)} RST, ${sum(cs, (c) => sent(c).fin)} FIN over ${cs.length} closes`;
         }).join('; ') + ` (TcpExt.TCPAbortOnClose ${signed(aborts)} with linger off)`,
     });
     const off = results.get('off')!;
@@ -89,7 +89,7 @@ export default defineLab({
     ];
     ctx.answer('q1', {
       answer: kinds[0] ?? '',
-      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${off.reduce((a, c) => a + sent(c).rst, 0)} RST, ${off.reduce((a, c) => a + sent(c).fin, 0)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
+      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${sum(off, (c) => sent(c).rst)} RST, ${sum(off, (c) => sent(c).fin)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
       frames: [
         ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],
@@ -106,8 +106,11 @@ export default defineLab({
     for (const l of LINGERS) {
       const cs = results.get(l)!;
       ctx.print(
-        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN; close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
-          `peer ${[...new Set(cs.map((c) => (c.peerReset ? `reset (${c.peerReset})` : c.peerStates.join('→'))))].join(' / ')}; TIME_WAIT in ${cs.filter((c) => c.timeWait).length}/${cs.length}`,
+        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${sum(cs, (c) => sent(c).rst)} RST, ${sum(cs, (c) => sent(c).fin)} FIN; close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
+          `peer ${distinct(
+            cs.map((c) => (c.peerReset ? `reset (${c.peerReset})` : c.peerStates.join('→'))),
+            ' / ',
+          )}; TIME_WAIT in ${kOfN(cs, (c) => c.timeWait)}`,
       );
     }
     ctx.print();

@@ -4,7 +4,18 @@
 // How long does the kernel wait in FIN_WAIT_2 — when the application still holds the socket
 // (shutdown) and when it has let go (close) — and what happens to data the peer sends late?
 // Each way is tried on `trials` connections at once.
-import { defineLab, kernelConnects, requires, type KernelClient, type LabContext, type Precondition, type Trial } from '../src/lab';
+import {
+  defineLab,
+  kernelConnects,
+  requires,
+  type KernelClient,
+  type LabContext,
+  type Precondition,
+  type Trial,
+  kOfN,
+  distinct,
+  sum,
+} from '../src/lab';
 
 export default defineLab({
   id: '08',
@@ -96,8 +107,8 @@ export default defineLab({
         ...held.map((h): Trial => ({ requires: waited(h), agrees: h.stillAfterWatch?.startsWith('FIN_WAIT2') === true })),
       ],
       evidence:
-        `after close(): FIN_WAIT2 gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? 'never (within the watch)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')} with tcp_fin_timeout=${ft / 1000}; ` +
-        `after shutdown(): ${held.filter((h) => h.stillAfterWatch?.startsWith('FIN_WAIT2')).length}/${held.length} still FIN_WAIT2 ${ft / 1000 + 3} s later`,
+        `after close(): FIN_WAIT2 gone after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? 'never (within the watch)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))} with tcp_fin_timeout=${ft / 1000}; ` +
+        `after shutdown(): ${kOfN(held, (h) => h.stillAfterWatch?.startsWith('FIN_WAIT2'))} still FIN_WAIT2 ${ft / 1000 + 3} s later`,
     });
     const fw2 = [
       ...new Set(
@@ -114,7 +125,7 @@ export default defineLab({
     ];
     ctx.answer('q1', {
       answer: fw2[0] ?? '',
-      why: `measured with tcp_fin_timeout=${ft / 1000} s: the orphaned FIN_WAIT2 sockets went after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')}; a socket the application still held (shutdown) stayed`,
+      why: `measured with tcp_fin_timeout=${ft / 1000} s: the orphaned FIN_WAIT2 sockets went after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))}; a socket the application still held (shutdown) stayed`,
       requires: [
         requires(
           'the kernel sat in FIN_WAIT2 with no FIN from the peer',
@@ -129,14 +140,17 @@ export default defineLab({
         requires('every connection gave the same answer', fw2.length === 1, fw2.join(' / ')),
       ],
     });
-    const orphanRst = orphan.reduce((a, h) => a + ctx.sentBy('closed-orphaned', ctx.addr.host4, h.local).rst, 0);
+    const orphanRst = sum(orphan, (h) => ctx.sentBy('closed-orphaned', ctx.addr.host4, h.local).rst);
     ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s, ${n} connections per variant)`);
     ctx.print(
-      `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')}; ` +
+      `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))}; ` +
         `late data from the peers → ${orphanRst} RST from the kernel`,
     );
     ctx.print(
-      `shutdown(): ${held.filter((h) => h.stillAfterWatch).length}/${held.length} still there after ${ft / 1000 + 3} s; late data read by the application: ${[...new Set(held.map((h) => JSON.stringify('readByApplication' in h.lateData ? h.lateData.readByApplication : undefined)))].join(' / ')}`,
+      `shutdown(): ${kOfN(held, (h) => h.stillAfterWatch)} still there after ${ft / 1000 + 3} s; late data read by the application: ${distinct(
+        held.map((h) => JSON.stringify('readByApplication' in h.lateData ? h.lateData.readByApplication : undefined)),
+        ' / ',
+      )}`,
     );
     ctx.print();
     ctx.concludeClaims();

@@ -4,7 +4,7 @@
 // ends in TIME_WAIT? The peer's segments are delayed on the wire so the FINs really cross; the
 // capture shows whether they did (neither FIN acknowledges the other), and only then is the
 // claim judged. Repeated on `trials` connections.
-import { defineLab, finExchange, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
+import { defineLab, finExchange, kernelConnects, requires, type LabContext, type Trial, kOfN, distinct, count } from '../src/lab';
 
 export default defineLab({
   id: '09',
@@ -114,20 +114,29 @@ export default defineLab({
           agrees: c.kernelStates.includes('CLOSING') && c.kernelTimeWait && close(c).kernelAckedPeerFin,
         };
       }),
-      evidence: `kernel ${[...new Set(trials.map((c) => c.kernelStates.join('→')))].join(' / ')} (the socket table), the peer's FIN acknowledged by the kernel in ${trials.filter((c) => close(c).kernelAckedPeerFin).length}/${trials.length} (the capture); peer ${[...new Set(trials.map((c) => c.peerStates.join('→')))].join(' / ')}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
+      evidence: `kernel ${distinct(
+        trials.map((c) => c.kernelStates.join('→')),
+        ' / ',
+      )} (the socket table), the peer's FIN acknowledged by the kernel in ${kOfN(trials, (c) => close(c).kernelAckedPeerFin)} (the capture); peer ${distinct(
+        trials.map((c) => c.peerStates.join('→')),
+        ' / ',
+      )}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
     });
     const paths = [
       ...new Set(trials.filter((c) => crossed(c).ok).map((c) => c.kernelStates.filter((s) => s !== 'ESTABLISHED').join(' → '))),
     ];
     ctx.answer('q1', {
       answer: paths[0] ?? '',
-      why: `sampled from the socket table in ${trials.length} closes: ${[...new Set(trials.map((c) => c.kernelStates.join(' → ')))].join(' / ')}; the crossing FINs are in the capture`,
+      why: `sampled from the socket table in ${trials.length} closes: ${distinct(
+        trials.map((c) => c.kernelStates.join(' → ')),
+        ' / ',
+      )}; the crossing FINs are in the capture`,
       frames: [ctx.framesWhere('crossing-fins', (s) => s.flags.includes('FIN'))],
       requires: [
         requires(
           'the FINs crossed in every close',
           trials.every((c) => crossed(c).ok),
-          `${trials.filter((c) => crossed(c).ok).length}/${trials.length}`,
+          kOfN(trials, (c) => crossed(c).ok),
         ),
         requires(
           `CLOSING was seen, or the socket table was read at least every ${closingMs / 2} ms`,
@@ -147,7 +156,7 @@ export default defineLab({
       `(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire; the kernel shut down ${ctx.int('stagger_ms')} ms after the peer's FIN left)`,
     );
     ctx.print(
-      `FINs crossed in ${trials.filter((c) => crossed(c).ok).length}/${n}; both ends through CLOSING into TIME_WAIT in ${trials.filter((c) => c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING')).length}/${n}`,
+      `FINs crossed in ${count(trials, (c) => crossed(c).ok)}/${n}; both ends through CLOSING into TIME_WAIT in ${count(trials, (c) => c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING'))}/${n}`,
     );
     ctx.print();
     ctx.concludeClaims();

@@ -3,7 +3,7 @@
 // Question: net.ipv4.tcp_max_tw_buckets caps the number of TIME_WAIT sockets. What happens to the
 // connections beyond the cap: do they skip TIME_WAIT, does the kernel say so, and is their port
 // free at once? Measured with two caps (each a trial): the one given and a second one.
-import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial, distinct } from '../src/lab';
 
 export default defineLab({
   id: '10',
@@ -85,7 +85,7 @@ export default defineLab({
       evidence: runs
         .map(
           (r) =>
-            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports → ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}` +
+            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports → ${distinct(r.bindSkipped) || 'n/a'}` +
             (r.bindHeld ? `, to a port still in TIME_WAIT → ${r.bindHeld}` : ''),
         )
         .join('; '),
@@ -112,7 +112,7 @@ export default defineLab({
         `  TIME_WAIT entries: ${r.timeWaitEntries}; skipped: ${r.skipped}; TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}`,
       );
       ctx.print(
-        `  bind() without SO_REUSEADDR to a skipped port: ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`,
+        `  bind() without SO_REUSEADDR to a skipped port: ${distinct(r.bindSkipped) || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`,
       );
     }
     ctx.print();

@@ -43,6 +43,7 @@ import {
   type Trial,
   newSynOnWire,
   type NewSynOnWire,
+  distinct,
 } from '../src/lab';
 
 export default defineLab({
@@ -233,8 +234,8 @@ export default defineLab({
       ],
       trials: controlAnswers.map(({ o, a }) => controlTrial(o.timeWaitBeforeSecond, a, ctx.str('isn'))),
       evidence:
-        `with TIME_WAIT in place the kernel answered the new SYN with ${[...new Set(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))].join('/')}` +
-        ` (accept() → ${[...new Set(control.map((o) => (o.opened ? 'a connection' : 'none')))].join('/')}); without it ${corrupted.length}/${skipped.length} variants read old bytes`,
+        `with TIME_WAIT in place the kernel answered the new SYN with ${distinct(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))}` +
+        ` (accept() → ${distinct(control.map((o) => (o.opened ? 'a connection' : 'none')))}); without it ${corrupted.length}/${skipped.length} variants read old bytes`,
     });
 
     // T8: with timestamps the kernel's own counter says PAWS dropped the old segment, and the application did not read it

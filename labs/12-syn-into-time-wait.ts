@@ -17,6 +17,8 @@ import {
   type NewSynOnWire,
   type Precondition,
   type Trial,
+  kOfN,
+  distinct,
 } from '../src/lab';
 
 export default defineLab({
@@ -134,7 +136,7 @@ export default defineLab({
       );
     const tally = (c: Case): string => {
       const ps = r.get(c)!;
-      return `${ps.filter(letIn).length}/${ps.length} let in (SYN-ACK)`;
+      return `${kOfN(ps, letIn)} let in (SYN-ACK)`;
     };
     ctx.judge('T9', {
       trials: [
@@ -145,7 +147,7 @@ export default defineLab({
           .get('seq-below-no-ts')!
           .map((p): Trial => ({ requires: [tw(p), noTimestamps(p), placed(p, false), answered(p)], agrees: refused(p) })),
       ],
-      evidence: `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}, accept() → ${r.get('seq-above')!.filter((p) => p.accepted).length}/${r.get('seq-above')!.length}; below it → ${r.get('seq-below-no-ts')!.filter(refused).length}/${r.get('seq-below-no-ts')!.length} refused with ${
+      evidence: `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}, accept() → ${kOfN(r.get('seq-above')!, (p) => p.accepted)}; below it → ${kOfN(r.get('seq-below-no-ts')!, refused)} refused with ${
         [
           ...new Set(
             r
@@ -180,19 +182,19 @@ export default defineLab({
           agrees: letIn(p) && p.accepted,
         };
       }),
-      evidence: `timestamps on, a SYN below the old space with a newer timestamp (TSval +${[...new Set(r.get('seq-below-newer-ts')!.map((p) => w(p).tsvalLead))].join('/')}) → ${tally('seq-below-newer-ts')}`,
+      evidence: `timestamps on, a SYN below the old space with a newer timestamp (TSval +${distinct(r.get('seq-below-newer-ts')!.map((p) => w(p).tsvalLead))}) → ${tally('seq-below-newer-ts')}`,
     });
     const above = r.get('seq-above')!;
     const aboveAnswers = [...new Set(above.map((p) => (letIn(p) ? 'accepted' : 'refused')))];
     ctx.answer('q1', {
       answer: aboveAnswers[0] ?? '',
-      why: `measured ${above.length} times: ${tally('seq-above')}; the kernel's new ISN was old SND.NXT + ${[...new Set(above.map((p) => p.newIssMinusOldSndNxt).filter((x) => x !== null))].join('/') || '—'}`,
+      why: `measured ${above.length} times: ${tally('seq-above')}; the kernel's new ISN was old SND.NXT + ${distinct(above.map((p) => p.newIssMinusOldSndNxt).filter((x) => x !== null)) || '—'}`,
       frames: [ctx.framesWhere('seq-above', (s) => s.flags === 'SYN' || s.flags === 'SYN,ACK')],
       requires: [
         requires(
           'the four-tuple was in TIME_WAIT every time',
           above.every((p) => p.timeWaitBefore),
-          `${above.filter((p) => p.timeWaitBefore).length}/${above.length}`,
+          kOfN(above, (p) => p.timeWaitBefore),
         ),
         requires('every probe gave the same answer', aboveAnswers.length === 1, aboveAnswers.join(' / ')),
       ],
@@ -213,13 +215,16 @@ export default defineLab({
     ];
     ctx.answer('q2', {
       answer: belowAnswers[0] ?? '',
-      why: `measured ${below.length} times: ${[...new Set(below.map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')}${belowAnswers[0] === 'an ACK of the old connection' ? ' (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)' : ''}`,
+      why: `measured ${below.length} times: ${distinct(
+        below.map((p) => p.repliesToSyn.join(', ') || 'no answer'),
+        ' / ',
+      )}${belowAnswers[0] === 'an ACK of the old connection' ? ' (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)' : ''}`,
       frames: [ctx.framesWhere('seq-below-no-ts', (s) => s.flags === 'SYN' || s.strayFrom !== undefined)],
       requires: [
         requires(
           'the four-tuple was in TIME_WAIT every time',
           below.every((p) => p.timeWaitBefore),
-          `${below.filter((p) => p.timeWaitBefore).length}/${below.length}`,
+          kOfN(below, (p) => p.timeWaitBefore),
         ),
         requires('every probe gave the same answer', belowAnswers.length === 1, belowAnswers.join(' / ')),
       ],
@@ -233,7 +238,10 @@ export default defineLab({
         `${c.padEnd(20)} SYN at ${String(x.synSeqRelative).padStart(8)} from the old RCV.NXT → ${tally(c)}` +
           (isss.length ? `; the kernel's new ISN = old SND.NXT + ${isss.join('/')}` : '') +
           (ps.some((p) => !p.accepted)
-            ? `; refused: ${[...new Set(ps.filter((p) => !p.accepted).map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')}`
+            ? `; refused: ${distinct(
+                ps.filter((p) => !p.accepted).map((p) => p.repliesToSyn.join(', ') || 'no answer'),
+                ' / ',
+              )}`
             : ''),
       );
     }

@@ -24,6 +24,9 @@ import {
   type LabContext,
   type Trial,
   type TupleOnWire,
+  kOfN,
+  distinct,
+  count,
 } from '../src/lab';
 
 export default defineLab({
@@ -161,8 +164,8 @@ export default defineLab({
         }),
       ),
       evidence:
-        `RST at RCV.NXT in ${t11.filter((x) => x.atRcvNxt).length}/${t11.length} (capture); with tcp_rfc1337=0 the TIME_WAIT died in ${off.filter((r) => !r.timeWaitAfterRst).length}/${off.length} (plain bind() → ${[...new Set(off.map((r) => r.rebindWithoutFlags))].join('/')}); ` +
-        `with tcp_rfc1337=1 it survived in ${on.filter((r) => r.timeWaitAfterRst).length}/${on.length} (bind → ${[...new Set(on.map((r) => r.rebindWithoutFlags))].join('/')})`,
+        `RST at RCV.NXT in ${kOfN(t11, (x) => x.atRcvNxt)} (capture); with tcp_rfc1337=0 the TIME_WAIT died in ${kOfN(off, (r) => !r.timeWaitAfterRst)} (plain bind() → ${distinct(off.map((r) => r.rebindWithoutFlags))}); ` +
+        `with tcp_rfc1337=1 it survived in ${kOfN(on, (r) => r.timeWaitAfterRst)} (bind → ${distinct(on.map((r) => r.rebindWithoutFlags))})`,
     });
 
     // ---- C19: which socket took the late segment, from the kernel's side
@@ -171,18 +174,18 @@ export default defineLab({
       ...lateSegmentTaker(ctx.onWire('beside-new-listener', kernelEp(b.port), peerEp(b.peerPort)), b),
     }));
     const tally = (late: Late, f: (x: (typeof took)[number]) => boolean): string =>
-      `${took.filter((x) => x.b.late === late && f(x)).length}/${took.filter((x) => x.b.late === late).length}`;
+      `${count(took, (x) => x.b.late === late && f(x))}/${count(took, (x) => x.b.late === late)}`;
     ctx.judge('C19', {
       trials: took.map((x) => besideTrial(x.b, x, ctx.bool('beside_reuseaddr'))),
       evidence:
         `a new listener beside each TIME_WAIT (SO_REUSEADDR ${ctx.bool('beside_reuseaddr') ? 'on' : 'off'}); late data answered with an ACK of the old connection in ${tally('data', (x) => x.byTimeWait)}, ` +
-        `a late RST ended the TIME_WAIT in ${tally('rst', (x) => x.byTimeWait)}; the new listener: still LISTEN in ${took.filter((x) => x.b.listeningAfter).length}/${took.length}, accept() → ${[...new Set(beside.map((b) => b.accept))].join('/')}`,
+        `a late RST ended the TIME_WAIT in ${tally('rst', (x) => x.byTimeWait)}; the new listener: still LISTEN in ${kOfN(took, (x) => x.b.listeningAfter)}, accept() → ${distinct(beside.map((b) => b.accept))}`,
     });
 
     const fates = [...new Set(off.map((x) => (x.timeWaitAfterRst ? 'it stays until its timer runs out' : 'it ends at once')))];
     ctx.answer('q1', {
       answer: fates[0] ?? '',
-      why: `measured ${off.length} times with tcp_rfc1337=0: the entry was gone after the RST in ${off.filter((x) => !x.timeWaitAfterRst).length}/${off.length}, and a plain bind() of the port → ${[...new Set(off.map((x) => x.rebindWithoutFlags))].join('/')}`,
+      why: `measured ${off.length} times with tcp_rfc1337=0: the entry was gone after the RST in ${kOfN(off, (x) => !x.timeWaitAfterRst)}, and a plain bind() of the port → ${distinct(off.map((x) => x.rebindWithoutFlags))}`,
       frames: [ctx.framesWhere('rfc1337-0', (s) => s.flags.includes('RST'))],
       requires: [
         requires(
@@ -200,16 +203,14 @@ export default defineLab({
       why: `measured ${dataTook.length} times: ${dataTook
         .map((x) => x.what)
         .slice(0, 2)
-        .join(
-          '; ',
-        )}${dataTook.length > 2 ? '; …' : ''}; the new listener's accept() → ${[...new Set(dataTook.map((x) => x.b.accept))].join('/')}`,
+        .join('; ')}${dataTook.length > 2 ? '; …' : ''}; the new listener's accept() → ${distinct(dataTook.map((x) => x.b.accept))}`,
       frames: [ctx.framesWhere('beside-new-listener', (s) => s.len > 0 || s.flags === 'ACK')],
       requires: [
         requires('every probe gave the same answer', takers.length === 1, takers.join(' / ')),
         requires(
           'the new socket listened beside each TIME_WAIT',
           dataTook.every((x) => x.b.listeningBefore && x.b.timeWaitBefore),
-          `${dataTook.filter((x) => x.b.listeningBefore && x.b.timeWaitBefore).length}/${dataTook.length}`,
+          kOfN(dataTook, (x) => x.b.listeningBefore && x.b.timeWaitBefore),
         ),
       ],
     });
@@ -219,12 +220,12 @@ export default defineLab({
       [1, on],
     ] as const) {
       ctx.print(
-        `tcp_rfc1337=${v}: TIME_WAIT before the RST in ${xs.filter((r) => r.timeWaitBefore).length}/${xs.length} → still there after it in ${xs.filter((r) => r.timeWaitAfterRst).length}/${xs.length}; ` +
-          `bind() without SO_REUSEADDR → ${[...new Set(xs.map((r) => r.rebindWithoutFlags))].join('/')}`,
+        `tcp_rfc1337=${v}: TIME_WAIT before the RST in ${kOfN(xs, (r) => r.timeWaitBefore)} → still there after it in ${kOfN(xs, (r) => r.timeWaitAfterRst)}; ` +
+          `bind() without SO_REUSEADDR → ${distinct(xs.map((r) => r.rebindWithoutFlags))}`,
       );
     }
     ctx.print(
-      `beside a new SO_REUSEADDR listener: late data taken by the TIME_WAIT in ${tally('data', (x) => x.byTimeWait)}, late RST in ${tally('rst', (x) => x.byTimeWait)}; the listener took ${took.filter((x) => x.byNewSocket).length}/${took.length}`,
+      `beside a new SO_REUSEADDR listener: late data taken by the TIME_WAIT in ${tally('data', (x) => x.byTimeWait)}, late RST in ${tally('rst', (x) => x.byTimeWait)}; the listener took ${kOfN(took, (x) => x.byNewSocket)}`,
     );
     ctx.print();
     ctx.concludeClaims();

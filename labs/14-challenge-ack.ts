@@ -27,6 +27,9 @@ import {
   type SegmentPattern,
   type Trial,
   type TupleOnWire,
+  kOfN,
+  distinct,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -181,7 +184,7 @@ export default defineLab({
     };
     const of = (kind: Kind): Probe[] => probes.filter((p) => p.kind === kind);
     const answered = (kind: Kind): string =>
-      `${of(kind).filter((p) => answers(p) >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
+      `${kOfN(of(kind), (p) => answers(p) >= 1)} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
     ctx.judge('T12', {
       trials: of('rst').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })),
       evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}; ${roundText(roundOf('rst'))}`,
@@ -193,7 +196,7 @@ export default defineLab({
     const change = (variant: string, name: string): string => `${name} ${signed(ctx.counterChange(variant, name))}`;
     ctx.judge('T14', {
       trials: of('ack').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && p.injectedRead === '' && alive(p) })),
-      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; ${roundText(roundOf('ack'))}`,
+      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${distinct(of('ack').map((p) => JSON.stringify(p.injectedRead)))}; ${roundText(roundOf('ack'))}`,
     });
     const rstFates = [
       ...new Set(
@@ -221,7 +224,7 @@ export default defineLab({
     ctx.print(`in-window RST             → ${answered('rst')}`);
     ctx.print(`SYN when established      → ${answered('syn')}`);
     ctx.print(
-      `ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}`,
+      `ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${distinct(of('ack').map((p) => JSON.stringify(p.injectedRead)))}`,
     );
     ctx.print(
       `rate limit: ${burst.probes.length} in-window RSTs over ${rate.spanMs} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
@@ -309,7 +312,7 @@ export function probeTaken(answered: boolean, stateAfter: string | undefined, ro
     "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the check, where it has any, moving for every probe of the round)";
   if (answered) return requires(what, true, 'answered');
   if (stateAfter !== 'ESTABLISHED') return requires(what, true, `no answer; the connection is ${stateAfter ?? 'gone'}`);
-  const taken = round.counters.reduce((n, c) => n + c.change, 0);
+  const taken = sum(round.counters, (c) => c.change);
   return requires(what, round.counters.length === 0 || taken >= round.probes, `no answer; ${roundText(round)}`);
 }
 

@@ -13,6 +13,9 @@ import {
   type LabContext,
   type Precondition,
   type Trial,
+  distinct,
+  sum,
+  count,
 } from '../src/lab';
 
 // ---------------------------------------------------------------- the lab
@@ -93,7 +96,7 @@ export default defineLab({
           conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
         await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), {
           timeoutMs: 20_000,
-          progress: () => `${conns.filter((c) => c.state === 'ESTABLISHED').length}/${total} connected`,
+          progress: () => `${count(conns, (c) => c.state === 'ESTABLISHED')}/${total} connected`,
         });
         return Promise.all(listeners.map(drainAccepts));
       });
@@ -109,7 +112,7 @@ export default defineLab({
       await ctx.sleep(300);
       const reset = queued.filter((c) => c.resetReason === 'rst-received').length;
       const survivors = await Promise.all(listeners.slice(1).map(drainAccepts));
-      const acceptedAfter = survivors.reduce((s, a) => s + a.length, 0);
+      const acceptedAfter = sum(survivors, (a) => a.length);
       for (const a of survivors) for (const s of a) s.closeNow();
       for (const c of queued) if (c.state !== 'CLOSED') c.abort();
       // the same-user rule, live: more sockets of ours join; sockets of nobody's may not
@@ -200,11 +203,7 @@ export default defineLab({
     const u: Spread = udp;
     const spreadTrial = (what: string, x: Spread, sent: number): Trial => ({
       requires: [
-        requires(
-          `every ${what} reached a socket`,
-          x.counts.reduce((a, b) => a + b, 0) === sent,
-          `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`,
-        ),
+        requires(`every ${what} reached a socket`, sum(x.counts, (b) => b) === sent, `${sum(x.counts, (b) => b)} of ${sent}`),
         requires(
           `at least ${MIN_EXPECTED} ${what}s expected per socket (for the χ² test)`,
           x.expected >= MIN_EXPECTED,
@@ -239,9 +238,9 @@ export default defineLab({
           agrees: other[i] === 'EADDRINUSE',
         }),
       ),
-      evidence: `another socket of ours with SO_REUSEPORT → ${[...new Set(same)].join('/')}; one of uid 65534 → ${[...new Set(other)].join('/') || 'not measured'}`,
+      evidence: `another socket of ours with SO_REUSEPORT → ${distinct(same)}; one of uid 65534 → ${distinct(other) || 'not measured'}`,
     });
-    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+    const received = (xs: number[]): number => sum(xs, (b) => b);
     const at = (c: ConnectedTrial, xs: number[]): number => xs[c.connected - 1]!;
     ctx.judge('C20', {
       trials: connected.map(
@@ -250,8 +249,8 @@ export default defineLab({
             everySocketSetUp(c.setup),
             requires(
               'every datagram reached a socket',
-              sum(c.fromEndpoint) === c.sent.fromEndpoint && sum(c.fromOthers) === c.sent.fromOthers,
-              `${sum(c.fromEndpoint) + sum(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`,
+              received(c.fromEndpoint) === c.sent.fromEndpoint && received(c.fromOthers) === c.sent.fromOthers,
+              `${received(c.fromEndpoint) + received(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`,
             ),
           ],
           agrees: at(c, c.fromEndpoint) === c.sent.fromEndpoint && at(c, c.fromOthers) === 0,
@@ -265,7 +264,7 @@ export default defineLab({
     const others = [...new Set(other)];
     ctx.answer('q1', {
       answer: others[0] ?? '',
-      why: `measured ${other.length} times: another socket of ours → ${[...new Set(same)].join('/')}, one of uid 65534 → ${others.join('/') || 'not measured'}`,
+      why: `measured ${other.length} times: another socket of ours → ${distinct(same)}, one of uid 65534 → ${others.join('/') || 'not measured'}`,
       requires: [
         requires('a process of another user was running', tcp.helperError === null, tcp.helperError ?? 'uid 65534'),
         requires('every try gave the same answer', others.length === 1, others.join(' / ')),
@@ -317,9 +316,9 @@ export const POWER = 0.9;
 
 /** Pearson's chi-square against a uniform spread, its p-value, and the mean each socket should get. */
 export function evenness(counts: number[]): { chiSquare: number; df: number; pValue: number; expected: number; min: number; max: number } {
-  const total = counts.reduce((a, b) => a + b, 0);
+  const total = sum(counts, (b) => b);
   const mean = total / counts.length;
-  const chiSquare = mean > 0 ? counts.reduce((s, c) => s + (c - mean) ** 2 / mean, 0) : 0;
+  const chiSquare = mean > 0 ? sum(counts, (c) => (c - mean) ** 2 / mean) : 0;
   const df = counts.length - 1;
   return {
     chiSquare: Math.round(chiSquare * 100) / 100,

@@ -16,6 +16,7 @@ import {
   type Precondition,
   type Proto,
   type Trial,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -80,10 +81,10 @@ export default defineLab({
     const tally = (proto: Proto): string => {
       const ts = trials.filter((t) => t.proto === proto);
       if (!ts.length) return `${proto}: not measured`;
-      const sum = (f: (t: PairTrial) => number): number => ts.reduce((a, t) => a + f(t), 0);
+      const of = (f: (t: PairTrial) => number): number => sum(ts, f);
       return (
-        `${proto}: to 192.0.2.1, the specific socket got ${sum((t) => t.toSpecific.bySpecific)} and the wildcard ${sum((t) => t.toSpecific.byWildcard)} of ${sum((t) => t.sent.specific)}; ` +
-        `to ${OTHER}, the wildcard got ${sum((t) => t.toOther.byWildcard)} of ${sum((t) => t.sent.other)}`
+        `${proto}: to 192.0.2.1, the specific socket got ${of((t) => t.toSpecific.bySpecific)} and the wildcard ${of((t) => t.toSpecific.byWildcard)} of ${of((t) => t.sent.specific)}; ` +
+        `to ${OTHER}, the wildcard got ${of((t) => t.toOther.byWildcard)} of ${of((t) => t.sent.other)}`
       );
     };
     ctx.judge('C21', {

@@ -9,7 +9,7 @@
 // lab watches the orphans in the socket table until they go, and their segments in the capture.
 // Waiting that out takes a couple of minutes: wait=none stops after a glimpse (the claim is then
 // not tested).
-import { defineLab, kernelConnects, requires, type KernelClient, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, requires, type KernelClient, type LabContext, type Trial, distinct, sum } from '../src/lab';
 
 /** wait=none: how long the orphans are watched before the lab stops */
 const GLIMPSE_MS = 3000;
@@ -104,9 +104,9 @@ export default defineLab({
     ctx.judge('C25', {
       trials: os.map((o) => c25Trial(o, onWire(o), watchS)),
       evidence:
-        `close() returned after ${[...new Set(os.map((o) => `${o.close.elapsedMs} ms`))].join('/')}; the orphans (${[...new Set(os.map((o) => o.afterClose?.state ?? 'no entry'))].join('/')}) ` +
+        `close() returned after ${distinct(os.map((o) => `${o.close.elapsedMs} ms`))}; the orphans (${distinct(os.map((o) => o.afterClose?.state ?? 'no entry'))}) ` +
         `left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close() ("about two minutes" taken as ${TWO_MINUTES.min / 1000}–${TWO_MINUTES.max / 1000} s), ` +
-        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), with ${os.reduce((a, o) => a + onWire(o).rst, 0)} RST; ${retriesText}`,
+        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), with ${sum(os, (o) => onWire(o).rst)} RST; ${retriesText}`,
     });
 
     const bucket = (o: Orphan): string => {

@@ -16,6 +16,7 @@ import {
   type LabContext,
   type Proto,
   type UidHelper,
+  distinct,
 } from '../../src/lab';
 import {
   ADDRESS_TOKEN,
@@ -257,7 +258,7 @@ export default defineLab({
     const q3results = [...new Set(q3.map((t) => t.bindB))];
     ctx.answer('q3', {
       answer: q3results[0] ?? '',
-      why: `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind → ${[...new Set(q3.map((t) => t.control.bindB))].join('/')}${q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : ''}`,
+      why: `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind → ${distinct(q3.map((t) => t.control.bindB))}${q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : ''}`,
       requires: [
         requires('the probe ran (TCP, A only bound)', q3.length > 0, `${q3.length} probes (see --set protocols/kinds)`),
         requires(

@@ -10,6 +10,7 @@ export type { KernelSocket, Proto, Linger, TcpInfo, SyscallRecord } from '../hos
 export type { ProcessHandle, ProcessHandle as UidHelper } from '../host/backend/types';
 export { KnobMissingError } from '../host/backend/types';
 export { signed } from './api/counters';
+export { count, distinct, kOfN, sum } from './api/tally';
 export type { SyscallResult, AsyncSyscallResult } from '../host/native';
 export { familyOf, parseIPv4, parseIPv6, type IpFamily } from '../wire/address';
 export type { TcpStack, Connection, CraftedSegment, FourTuple } from '../stack/stack';
