@@ -25,7 +25,8 @@ export default defineLab({
   title: 'Who enters TIME_WAIT, and for how long',
   shows: 'the side that closes first holds TIME_WAIT; its timer (60 s) read from the socket table, with tcp_fin_timeout changed',
   showsInDetail:
-    'who enters TIME_WAIT (the side closing first) and its timer read from the socket table, also with `tcp_fin_timeout` changed; the entries watched until they go',
+    'who enters TIME_WAIT (the side closing first) and its timer read from the socket table, also with `tcp_fin_timeout` changed; ' +
+    'the entries watched until they go',
   question: 'When a connection closes, which side keeps the four-tuple in TIME_WAIT, for how long, and does tcp_fin_timeout change it?',
   params: [
     {
@@ -219,7 +220,10 @@ export default defineLab({
     const holders = [...new Set(a.map(holder))];
     ctx.answer('q1', {
       answer: holders[0] ?? '',
-      why: `measured on ${n} connections the kernel closed first: kernel in TIME_WAIT in ${count(a, (x) => x.kernelTimeWait)}/${n}, the peer in ${count(a, (x) => x.peerEnteredTimeWait)}/${n} (its states ${a[0]?.peerStates.join('→')})`,
+      why:
+        `measured on ${n} connections the kernel closed first: kernel in TIME_WAIT ` +
+        `in ${count(a, (x) => x.kernelTimeWait)}/${n}, the peer ` +
+        `in ${count(a, (x) => x.peerEnteredTimeWait)}/${n} (its states ${a[0]?.peerStates.join('→')})`,
       frames: [ctx.framesWhere('kernel-closes-first', (s) => s.flags.includes('FIN'))],
       requires: [requires('every connection gave the same answer', holders.length === 1, holders.join(' / '))],
     });
@@ -231,7 +235,9 @@ export default defineLab({
     const q2 = [...new Set(timers.map(nearest))];
     ctx.answer('q2', {
       answer: q2[0] ?? '',
-      why: `measured with tcp_fin_timeout=5: the TIME_WAIT timer read ${range(timers)} right after the close${q2[0] === '60 s' ? " (TCP_TIMEWAIT_LEN, a constant: tcp_fin_timeout is FIN_WAIT_2's)" : ''}`,
+      why:
+        `measured with tcp_fin_timeout=5: the TIME_WAIT timer read ${range(timers)} right after the ` +
+        `close${q2[0] === '60 s' ? " (TCP_TIMEWAIT_LEN, a constant: tcp_fin_timeout is FIN_WAIT_2's)" : ''}`,
       requires: [
         requires(
           'a variant ran with tcp_fin_timeout=5 and read its timers',
@@ -249,7 +255,8 @@ export default defineLab({
 
     ctx.print(`Lab 02 — ${this.title} (${n} connections per variant)`);
     ctx.print(
-      `kernel closes first : kernel TIME_WAIT in ${count(a, (x) => x.kernelTimeWait)}/${n}, timer at entry ${range(a.map((x) => x.timerAtEntryMs))}; peer ${a[0]?.peerStates.join(' → ')}`,
+      `kernel closes first : kernel TIME_WAIT in ${count(a, (x) => x.kernelTimeWait)}/${n}, timer at ` +
+        `entry ${range(a.map((x) => x.timerAtEntryMs))}; peer ${a[0]?.peerStates.join(' → ')}`,
     );
     if (waitFull) ctx.print(`                      the TIME_WAIT entries vanished ${range(a.map((x) => x.lifetimeMs))} after close()`);
     ctx.print(
@@ -381,7 +388,8 @@ async function kernelClosesFirst(ctx: LabContext, n: number, waitFull: boolean):
         timeoutMs: watchMs,
         everyMs: 100,
         progress: (ms) =>
-          `${pending.size} TIME_WAIT entries: about ${Math.max(0, Math.round((longest - ms) / 1000))} s left (watching up to ${watchMs / 1000} s)`,
+          `${pending.size} TIME_WAIT entries: ` +
+          `about ${Math.max(0, Math.round((longest - ms) / 1000))} s left (watching up to ${watchMs / 1000} s)`,
       },
     );
   }

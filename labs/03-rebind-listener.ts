@@ -41,7 +41,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: "A server closed its connection first, so that connection is in TIME_WAIT. Its listener had no SO_REUSEADDR; the restarted server's new socket sets SO_REUSEADDR and binds the same address and port. What does bind() return?",
+      text:
+        'A server closed its connection first, so that connection is in TIME_WAIT. Its listener had no SO_REUSEADDR; the ' +
+        "restarted server's new socket sets SO_REUSEADDR and binds the same address and port. What does bind() return?",
       choices: ['OK', 'EADDRINUSE'],
     },
   ],
@@ -85,7 +87,9 @@ export default defineLab({
     const q1both = results(cells.filter((c) => c.address === 'specific' && c.oldListener === 'reuseaddr' && c.newSocket === 'reuseaddr'));
     ctx.answer('q1', {
       answer: q1results[0] ?? '',
-      why: `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too → ${q1both}${q1results[0] === 'EADDRINUSE' && q1both === 'OK' ? " (so the old socket's flag counts too, not only the new one's)" : ''}`,
+      why:
+        `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too ` +
+        `→ ${q1both}${q1results[0] === 'EADDRINUSE' && q1both === 'OK' ? " (so the old socket's flag counts too, not only the new one's)" : ''}`,
       requires: [
         requires(
           'the old connection was in TIME_WAIT at each restart',
@@ -243,12 +247,15 @@ export function rebindJudgements(
     C4: {
       requires: [controlOk],
       trials: passes(c4, (c) => has(c.newSocket, 'reuseaddr')),
-      evidence: `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR; without a TIME_WAIT (control) → ${control.bind}`,
+      evidence:
+        `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no ` +
+        `flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR; without a TIME_WAIT (control) → ${control.bind}`,
     },
     C17: {
       requires: [controlOk],
       trials: passes(c17, (c) => has(c.oldListener, 'reuseport') && has(c.newSocket, 'reuseport')),
-      evidence: `SO_REUSEPORT on both → ${results(both)}; on one of them → ${results(one)}; without a TIME_WAIT (control) → ${control.bind}`,
+      evidence:
+        `SO_REUSEPORT on both → ${results(both)}; on one of them ` + `→ ${results(one)}; without a TIME_WAIT (control) → ${control.bind}`,
     },
   };
 }

@@ -25,7 +25,8 @@ export default defineLab({
   title: 'Reconnecting from the same port while TIME_WAIT holds the four-tuple',
   shows: 'connect() from a port whose old connection is in TIME_WAIT, with tcp_tw_reuse and timestamps; two sockets on one four-tuple',
   showsInDetail:
-    "reconnecting from a fixed port over a TIME_WAIT four-tuple: explicit bind vs the kernel's own choice (`IP_LOCAL_PORT_RANGE`), other remote port, `tcp_tw_reuse` 0/1 (the delay counted from the TIME_WAIT entry's first sighting); two sockets on one four-tuple",
+    "reconnecting from a fixed port over a TIME_WAIT four-tuple: explicit bind vs the kernel's own choice (`IP_LOCAL_PORT_RANGE`), " +
+    "other remote port, `tcp_tw_reuse` 0/1 (the delay counted from the TIME_WAIT entry's first sighting); two sockets on one four-tuple",
   question: 'A client closed first and reconnects from the same local port: when may it, and what does connect() say when it may not?',
   params: [
     {
@@ -77,7 +78,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote address and port. What does the second connect() return?',
+      text:
+        'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote ' +
+        'address and port. What does the second connect() return?',
       choices: ['OK', 'EADDRINUSE', 'EADDRNOTAVAIL', 'ECONNREFUSED'],
     },
   ],
@@ -167,7 +170,10 @@ export default defineLab({
 
     ctx.judge('C6', {
       trials: two.map((t) => c6Trial(t, ctx.addr.host4)),
-      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the first ${distinct(two.map((t) => t.firstState ?? 'not in the table'))}, the second connect() → ${distinct(two.map((t) => t.connectB))}`,
+      evidence:
+        `two sockets bound to one address and port (SO_REUSEADDR), both connecting ` +
+        `to ${ctx.addr.peer4}:80: the first ${distinct(two.map((t) => t.firstState ?? 'not in the table'))}, the second connect() ` +
+        `→ ${distinct(two.map((t) => t.connectB))}`,
     });
     const delaySysctl = ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay');
     const ts = ctx.bool('timestamps');
@@ -182,17 +188,23 @@ export default defineLab({
     const reuse = reuseTrials(cells, n, delaySysctl, ts);
     ctx.judge('T3', {
       trials: reuse.t3,
-      evidence: `reconnect over a TIME_WAIT four-tuple from the kernel's own port choice (IP_LOCAL_PORT_RANGE of one port): ${passes('range')}; tcp_tw_reuse_delay ${delaySysctl === null ? 'does not exist on this kernel' : `${delaySysctl} ms`}`,
+      evidence:
+        `reconnect over a TIME_WAIT four-tuple from the kernel's own port choice (IP_LOCAL_PORT_RANGE of one ` +
+        `port): ${passes('range')}; tcp_tw_reuse_delay ${delaySysctl === null ? 'does not exist on this kernel' : `${delaySysctl} ms`}`,
     });
     ctx.judge('T16', {
       trials: reuse.t16,
-      evidence: `reconnect over a TIME_WAIT four-tuple from an explicitly bound port: ${passes('bind')} (TWRecycled ${signed(recycled)} over ${bindCells.length} reconnects)`,
+      evidence:
+        `reconnect over a TIME_WAIT four-tuple from an explicitly bound ` +
+        `port: ${passes('bind')} (TWRecycled ${signed(recycled)} over ${bindCells.length} reconnects)`,
     });
 
     const seconds = [...new Set(two.map((t) => t.connectB))];
     ctx.answer('q1', {
       answer: seconds[0] ?? '',
-      why: `measured ${n} times: the first connect() → ${distinct(two.map((t) => t.connectA))}, the second → ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
+      why:
+        `measured ${n} times: the first connect() → ${distinct(two.map((t) => t.connectA))}, the second ` +
+        `→ ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
       requires: [
         requires(
           'both binds and the first connect() succeeded',
@@ -209,7 +221,8 @@ export default defineLab({
       );
     ctx.print(`Lab 04 — ${this.title}`);
     ctx.print(
-      `tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; tcp_tw_reuse_delay ${delaySysctl ?? 'not on this kernel'}`,
+      `tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; ` +
+        `tcp_tw_reuse_delay ${delaySysctl ?? 'not on this kernel'}`,
     );
     line('same local port, same remote', same);
     line('same local port, other remote port', other);
@@ -221,7 +234,8 @@ export default defineLab({
         );
     }
     ctx.print(
-      `two sockets on one address and port → the same remote: first connect ${distinct(two.map((t) => t.connectA))}, second ${distinct(two.map((t) => t.connectB))} (${n} trials)`,
+      `two sockets on one address and port → the same remote: first ` +
+        `connect ${distinct(two.map((t) => t.connectA))}, second ${distinct(two.map((t) => t.connectB))} (${n} trials)`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -246,7 +260,10 @@ export interface First {
   /** timestamps were negotiated (tcp_tw_reuse takes over only a timestamped TIME_WAIT) */
   timestamps: boolean;
   closedAt: number;
-  /** when the socket table first showed the TIME_WAIT entry (tcp_tw_reuse_delay counts from the kernel's entry into TIME_WAIT, which came before) */
+  /**
+   * when the socket table first showed the TIME_WAIT entry (tcp_tw_reuse_delay counts from the kernel's entry into TIME_WAIT, which came
+   * before)
+   */
   twSeenAt: number | null;
   setup: string;
 }
@@ -355,7 +372,8 @@ export function reuseTrials(
   const reuseDelay = delaySysctl === null ? 1000 : Number(delaySysctl);
   const delayWhat =
     delaySysctl === null
-      ? "the reconnect came at least 1000 ms after the TIME_WAIT entry was first seen (this kernel has no net.ipv4.tcp_tw_reuse_delay: its tcp_twsk_unique() waits a second from the TIME_WAIT's last timestamp)"
+      ? 'the reconnect came at least 1000 ms after the TIME_WAIT entry was first seen (this kernel has no ' +
+        "net.ipv4.tcp_tw_reuse_delay: its tcp_twsk_unique() waits a second from the TIME_WAIT's last timestamp)"
       : `the reconnect came at least tcp_tw_reuse_delay (${reuseDelay} ms) after the TIME_WAIT entry was first seen`;
   const pass = (how: 'bind' | 'range', i: number, needDelay: boolean): { cells: Cell[]; requires: Precondition[] } => {
     const cs = cells.filter((c) => c.trial === i + 1 && c.how === how);

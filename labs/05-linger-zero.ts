@@ -235,7 +235,9 @@ export default defineLab({
     const set = idle.map(lingerSet);
     ctx.answer('q1', {
       answer: onWire[0] ?? '',
-      why: `measured on ${idle.length} connections: the kernel sent ${total('established-idle', idle)}${onWire[0] === 'RST' ? ' — an abortive close, no FIN handshake' : ''}`,
+      why:
+        `measured on ${idle.length} connections: the kernel ` +
+        `sent ${total('established-idle', idle)}${onWire[0] === 'RST' ? ' — an abortive close, no FIN handshake' : ''}`,
       frames: [
         ctx.framesWhere('established-idle', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],
@@ -244,7 +246,9 @@ export default defineLab({
     const tw = [...new Set(idle.map((o) => (o.timeWait ? 'yes' : 'no')))];
     ctx.answer('q2', {
       answer: tw[0] ?? '',
-      why: `the socket table after each close: TIME_WAIT in ${kOfN(idle, (o) => o.timeWait)}${tw[0] === 'no' && onWire[0] === 'RST' ? ' — the RST ends the connection at once, nothing waits' : ''}`,
+      why:
+        `the socket table after each close: TIME_WAIT ` +
+        `in ${kOfN(idle, (o) => o.timeWait)}${tw[0] === 'no' && onWire[0] === 'RST' ? ' — the RST ends the connection at once, nothing waits' : ''}`,
       requires: [...set.slice(0, 1), requires('every connection gave the same answer', tw.length === 1, tw.join(' / '))],
     });
 

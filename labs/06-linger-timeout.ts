@@ -57,7 +57,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'SO_LINGER {1,N}; the peer has stopped reading, so data stays unsent. close() blocks N seconds. When the time runs out, what becomes of the unsent data?',
+      text:
+        'SO_LINGER {1,N}; the peer has stopped reading, so data stays unsent. close() blocks N seconds. When the time runs ' +
+        'out, what becomes of the unsent data?',
       choices: ['dropped, with an RST', 'delivered later by the kernel', 'returned to the application'],
     },
   ],
@@ -129,7 +131,10 @@ export default defineLab({
           agrees: within.agrees,
         };
       }),
-      evidence: `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT entries showed ${distinct(acked.map((t) => timeWaitWithin(t, bound).text))}${acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : ''}`,
+      evidence:
+        `with SO_LINGER {1,${linger}} close() returned ` +
+        `after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT entries ` +
+        `showed ${distinct(acked.map((t) => timeWaitWithin(t, bound).text))}${acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : ''}`,
     });
     const stalledTrials = [
       ...(stalled.trials as Stalled[]).map((t) => ({ t, v: 'peer-stalls' })),
@@ -188,7 +193,9 @@ export default defineLab({
     const fates = [...new Set(stalledTrials.map(({ t, v }) => fate(t, v)))];
     ctx.answer('q1', {
       answer: fates[0] ?? '',
-      why: `measured on ${stalledTrials.length} connections: close() returned ${distinct(stalledTrials.map(({ t }) => t.close.ret))} after ${linger} s${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, and the peers received everything in ${kOfN(stalledTrials, ({ t }) => t.peerGotEverything)} once they read again`,
+      why:
+        `measured on ${stalledTrials.length} connections: close() ` +
+        `returned ${distinct(stalledTrials.map(({ t }) => t.close.ret))} after ${linger} s${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, and the peers received everything in ${kOfN(stalledTrials, ({ t }) => t.peerGotEverything)} once they read again`,
       frames: [ctx.framesWhere('peer-stalls', (s) => s.marks.includes('window-probe') || s.flags.includes('FIN'))],
       requires: [
         requires(
@@ -202,7 +209,8 @@ export default defineLab({
 
     ctx.print(`Lab 06 — ${this.title} (N = ${linger} s, ${n} connections per variant)`);
     ctx.print(
-      `everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most → ${distinct(acked.map((t) => t.close.ret))}; TIME_WAIT ${distinct(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))}`,
+      `everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most ` +
+        `→ ${distinct(acked.map((t) => t.close.ret))}; TIME_WAIT ${distinct(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))}`,
     );
     for (const [name, r] of [
       ['peer stalls', stalled],
@@ -250,7 +258,9 @@ interface Stalled {
   timeWaitAfter: boolean;
 }
 
-/** `n` peers stop reading with data queued in the kernel; close() with SO_LINGER {1,N} on all at once; the peers resume after the timeout. */
+/**
+ * `n` peers stop reading with data queued in the kernel; close() with SO_LINGER {1,N} on all at once; the peers resume after the timeout.
+ */
 async function stalledCloses(
   ctx: LabContext,
   n: number,
@@ -311,7 +321,10 @@ async function stalledCloses(
   return { trials, loopTicksDuringClose: ticks, framesWhileOrphan };
 }
 
-/** How long a TIME_WAIT entry lasted, read from the socket table: when it was last seen there and when first seen gone (null: still there), ms after close(). */
+/**
+ * How long a TIME_WAIT entry lasted, read from the socket table: when it was last seen there and when first seen gone (null: still there),
+ * ms after close().
+ */
 interface TimeWaitWatch {
   lastSeenMs: number;
   goneMs: number | null;

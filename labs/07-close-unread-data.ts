@@ -89,7 +89,9 @@ export default defineLab({
     ];
     ctx.answer('q1', {
       answer: kinds[0] ?? '',
-      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${sum(off, (c) => sent(c).rst)} RST, ${sum(off, (c) => sent(c).fin)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
+      why:
+        `measured on ${off.length} connections ` +
+        `with ${ctx.int('unread')} bytes unread: ${sum(off, (c) => sent(c).rst)} RST, ${sum(off, (c) => sent(c).fin)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
       frames: [
         ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],

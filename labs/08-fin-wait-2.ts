@@ -52,7 +52,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: "The application called close(); the kernel's FIN was acknowledged but the peer never sends its own. How long does the kernel keep the socket in FIN_WAIT_2?",
+      text:
+        "The application called close(); the kernel's FIN was acknowledged but the peer never sends its own. How long does the " +
+        'kernel keep the socket in FIN_WAIT_2?',
       choices: ['tcp_fin_timeout', 'TIME_WAIT (60 s)', 'forever'],
     },
   ],
@@ -107,7 +109,8 @@ export default defineLab({
         ...held.map((h): Trial => ({ requires: waited(h), agrees: h.stillAfterWatch?.startsWith('FIN_WAIT2') === true })),
       ],
       evidence:
-        `after close(): FIN_WAIT2 gone after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? 'never (within the watch)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))} with tcp_fin_timeout=${ft / 1000}; ` +
+        `after close(): FIN_WAIT2 gone ` +
+        `after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? 'never (within the watch)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))} with tcp_fin_timeout=${ft / 1000}; ` +
         `after shutdown(): ${kOfN(held, (h) => h.stillAfterWatch?.startsWith('FIN_WAIT2'))} still FIN_WAIT2 ${ft / 1000 + 3} s later`,
     });
     const fw2 = [
@@ -125,7 +128,10 @@ export default defineLab({
     ];
     ctx.answer('q1', {
       answer: fw2[0] ?? '',
-      why: `measured with tcp_fin_timeout=${ft / 1000} s: the orphaned FIN_WAIT2 sockets went after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))}; a socket the application still held (shutdown) stayed`,
+      why:
+        `measured with tcp_fin_timeout=${ft / 1000} s: the orphaned FIN_WAIT2 sockets went ` +
+        `after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))}; a socket ` +
+        `the application still held (shutdown) stayed`,
       requires: [
         requires(
           'the kernel sat in FIN_WAIT2 with no FIN from the peer',
@@ -143,7 +149,8 @@ export default defineLab({
     const orphanRst = sum(orphan, (h) => ctx.sentBy('closed-orphaned', ctx.addr.host4, h.local).rst);
     ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s, ${n} connections per variant)`);
     ctx.print(
-      `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))}; ` +
+      `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone ` +
+        `after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))}; ` +
         `late data from the peers → ${orphanRst} RST from the kernel`,
     );
     ctx.print(

@@ -12,7 +12,8 @@ export default defineLab({
   title: 'Simultaneous close: FINs that cross',
   shows: 'both ends in CLOSING, then both in TIME_WAIT; the crossing FINs in the capture',
   showsInDetail:
-    "FINs that cross (the peer's segments are held on the wire; the capture shows neither FIN acknowledges the other): both sides through CLOSING into TIME_WAIT",
+    "FINs that cross (the peer's segments are held on the wire; the capture shows neither FIN acknowledges the other): both sides " +
+    'through CLOSING into TIME_WAIT',
   question: 'When both sides close at the same moment, which states do they pass and who holds TIME_WAIT?',
   params: [
     { name: 'fin_delay_ms', kind: 'int', default: 60, min: 10, max: 150, help: "how long the peer's FIN is held on the wire" },
@@ -84,7 +85,10 @@ export default defineLab({
         (f.kernelAckOfPeerFin !== null && (f.peerAckOfKernelFin === null || f.kernelAckOfPeerFin < f.peerAckOfKernelFin));
       return {
         ok,
-        measured: `the kernel's ACK of the peer's FIN ${f.kernelAckOfPeerFin === null ? 'absent' : `#${f.kernelAckOfPeerFin}`}, the peer's ACK of the kernel's FIN ${f.peerAckOfKernelFin === null ? 'absent' : `#${f.peerAckOfKernelFin}`}`,
+        measured:
+          `the kernel's ACK of the peer's ` +
+          `FIN ${f.kernelAckOfPeerFin === null ? 'absent' : `#${f.kernelAckOfPeerFin}`}, the peer's ACK of the kernel's ` +
+          `FIN ${f.peerAckOfKernelFin === null ? 'absent' : `#${f.peerAckOfKernelFin}`}`,
       };
     };
     const peerWent = (c: Crossing): boolean => c.peerStates.includes('CLOSING') && c.peerStates[c.peerStates.length - 1] === 'TIME-WAIT';
@@ -153,10 +157,12 @@ export default defineLab({
     );
     ctx.print(`peer  : ${first.peerStates.join(' → ')}`);
     ctx.print(
-      `(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire; the kernel shut down ${ctx.int('stagger_ms')} ms after the peer's FIN left)`,
+      `(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire; the kernel shut ` +
+        `down ${ctx.int('stagger_ms')} ms after the peer's FIN left)`,
     );
     ctx.print(
-      `FINs crossed in ${count(trials, (c) => crossed(c).ok)}/${n}; both ends through CLOSING into TIME_WAIT in ${count(trials, (c) => c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING'))}/${n}`,
+      `FINs crossed in ${count(trials, (c) => crossed(c).ok)}/${n}; both ends through CLOSING into TIME_WAIT ` +
+        `in ${count(trials, (c) => c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING'))}/${n}`,
     );
     ctx.print();
     ctx.concludeClaims();

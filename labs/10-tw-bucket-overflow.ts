@@ -85,7 +85,9 @@ export default defineLab({
       evidence: runs
         .map(
           (r) =>
-            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports → ${distinct(r.bindSkipped) || 'n/a'}` +
+            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, ` +
+            `TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports ` +
+            `→ ${distinct(r.bindSkipped) || 'n/a'}` +
             (r.bindHeld ? `, to a port still in TIME_WAIT → ${r.bindHeld}` : ''),
         )
         .join('; '),
@@ -94,7 +96,8 @@ export default defineLab({
     ctx.answer('q1', {
       answer: !zero ? '' : zero.timeWaitEntries === 0 ? 'none' : zero.timeWaitEntries === zero.closed ? 'all of them' : 'some',
       why: zero
-        ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT entries; TcpExt.TCPTimeWaitOverflow ${signed(zero.overflowCounter)}`
+        ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT ` +
+          `entries; TcpExt.TCPTimeWaitOverflow ${signed(zero.overflowCounter)}`
         : 'no run with tcp_max_tw_buckets=0',
       requires: [
         requires('a run with tcp_max_tw_buckets=0', !!zero, `caps ${runs.map((r) => r.limit).join(', ')}`),
@@ -112,7 +115,8 @@ export default defineLab({
         `  TIME_WAIT entries: ${r.timeWaitEntries}; skipped: ${r.skipped}; TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}`,
       );
       ctx.print(
-        `  bind() without SO_REUSEADDR to a skipped port: ${distinct(r.bindSkipped) || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`,
+        `  bind() without SO_REUSEADDR to a skipped ` +
+          `port: ${distinct(r.bindSkipped) || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`,
       );
     }
     ctx.print();

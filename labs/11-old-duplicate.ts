@@ -52,7 +52,10 @@ export default defineLab({
   title: 'An old duplicate meets a new incarnation',
   shows: 'a delayed segment of an earlier connection read as new data when TIME_WAIT is skipped; what PAWS and the window check stop',
   showsInDetail:
-    "two incarnations of one four-tuple: the peer's first copy of \"BBBB\" is held back, TIME_WAIT is skipped (`SO_LINGER {1,0}`, `tcp_max_tw_buckets=0`, the peer's own short TIME-WAIT), the second incarnation opens and the old copy arrives; controls keep TIME_WAIT (the kernel's answer to their SYN read from the capture); runs with timestamps show PAWS. The old ACK is brought inside the new connection by outrunning the kernel's ISN clock, or in a guest by setting its clock back (see below)",
+    'two incarnations of one four-tuple: the peer\'s first copy of "BBBB" is held back, TIME_WAIT is skipped (`SO_LINGER {1,0}`, ' +
+    "`tcp_max_tw_buckets=0`, the peer's own short TIME-WAIT), the second incarnation opens and the old copy arrives; controls keep " +
+    "TIME_WAIT (the kernel's answer to their SYN read from the capture); runs with timestamps show PAWS. The old ACK is brought " +
+    "inside the new connection by outrunning the kernel's ISN clock, or in a guest by setting its clock back (see below)",
   question:
     'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new one?',
   params: [
@@ -75,7 +78,9 @@ export default defineLab({
       kind: 'enum',
       default: 'auto',
       choices: ['auto', 'outrun', 'clock'],
-      help: "how the old ACK is brought inside the new connection: outrun the kernel's ISN clock with a bulk transfer, or (in a --kernel guest only) set the guest's realtime clock back; auto: clock in a guest, outrun elsewhere",
+      help:
+        "how the old ACK is brought inside the new connection: outrun the kernel's ISN clock with a bulk transfer, or (in a " +
+        "--kernel guest only) set the guest's realtime clock back; auto: clock in a guest, outrun elsewhere",
     },
     {
       name: 'kernel_bytes',
@@ -84,7 +89,9 @@ export default defineLab({
       min: 0,
       max: 2 ** 31,
       unit: 'bytes',
-      help: 'outrun: the most the kernel sends first (0: nothing, so the old ACK cannot fall inside the new connection); it stops once ahead of its ISN clock by ahead_ms',
+      help:
+        'outrun: the most the kernel sends first (0: nothing, so the old ACK cannot fall inside the new connection); it stops ' +
+        'once ahead of its ISN clock by ahead_ms',
     },
     {
       name: 'ahead_ms',
@@ -121,7 +128,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'TIME_WAIT is skipped (SO_LINGER {1,0}) and the same four-tuple is reused at once. A delayed copy of the old "BBBB" arrives; the peer then sends "NEW!". What does the application read first from the new connection?',
+      text:
+        'TIME_WAIT is skipped (SO_LINGER {1,0}) and the same four-tuple is reused at once. A delayed copy of the old "BBBB" ' +
+        'arrives; the peer then sends "NEW!". What does the application read first from the new connection?',
       choices: ['"NEW!"', '"BBBB" (the old data)', 'nothing'],
     },
   ],
@@ -234,8 +243,10 @@ export default defineLab({
       ],
       trials: controlAnswers.map(({ o, a }) => controlTrial(o.timeWaitBeforeSecond, a, ctx.str('isn'))),
       evidence:
-        `with TIME_WAIT in place the kernel answered the new SYN with ${distinct(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))}` +
-        ` (accept() → ${distinct(control.map((o) => (o.opened ? 'a connection' : 'none')))}); without it ${corrupted.length}/${skipped.length} variants read old bytes`,
+        `with TIME_WAIT in place the kernel answered the new SYN ` +
+        `with ${distinct(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))}` +
+        ` (accept() → ${distinct(control.map((o) => (o.opened ? 'a connection' : 'none')))}); without ` +
+        `it ${corrupted.length}/${skipped.length} variants read old bytes`,
     });
 
     // T8: with timestamps the kernel's own counter says PAWS dropped the old segment, and the application did not read it
@@ -261,17 +272,21 @@ export default defineLab({
             : la.kernelRead
               ? JSON.stringify(la.kernelRead)
               : 'nothing',
-      why: `measured (linger-abort${ts ? ', timestamps on' : ', timestamps off'}): the application read ${JSON.stringify(la.kernelRead)}; the old segment is frame ${stray.numbers.join(', ') || '?'} of linger-abort.pcap`,
+      why:
+        `measured (linger-abort${ts ? ', timestamps on' : ', timestamps off'}): the application ` +
+        `read ${JSON.stringify(la.kernelRead)}; the old segment is frame ${stray.numbers.join(', ') || '?'} of linger-abort.pcap`,
       frames: [stray],
       requires: alignment(la),
     });
 
     ctx.print(`Lab 11 — ${this.title}`);
     ctx.print(
-      `the kernel's ISN for one four-tuple advanced ${clock.deltaIsn} in ${clock.deltaMs} ms: ${(clock.perSecond / 1e6).toFixed(2)} M per second (RFC 6528's clock)`,
+      `the kernel's ISN for one four-tuple ` +
+        `advanced ${clock.deltaIsn} in ${clock.deltaMs} ms: ${(clock.perSecond / 1e6).toFixed(2)} M per second (RFC 6528's clock)`,
     );
     ctx.print(
-      `timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); ISNs aligned by ${align === 'clock' ? "setting this guest's realtime clock back (the ISN clock follows it)" : 'outrunning the ISN clock'}; the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`,
+      `timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); ISNs aligned ` +
+        `by ${align === 'clock' ? "setting this guest's realtime clock back (the ISN clock follows it)" : 'outrunning the ISN clock'}; the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`,
     );
     const all: Array<[string, Outcome]> = [
       ...control.map((o): [string, Outcome] => ['with-time-wait', o]),
@@ -298,7 +313,8 @@ export default defineLab({
     for (const { s, o } of skipped) {
       if (o.opened)
         ctx.conclude(
-          `${s}: the application reading the new connection got ${JSON.stringify(o.kernelRead)}${oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`,
+          `${s}: the application reading the new connection ` +
+            `got ${JSON.stringify(o.kernelRead)}${oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`,
         );
     }
     ctx.concludeClaims();
@@ -324,7 +340,10 @@ type Align = 'outrun' | 'clock' | 'none';
 
 export interface Outcome {
   peerPort: number;
-  /** how the old ACK was brought inside the new connection: outrunning the ISN clock, setting a guest's clock back, or not at all (not needed) */
+  /**
+   * how the old ACK was brought inside the new connection: outrunning the ISN clock, setting a guest's clock back, or not at all (not
+   * needed)
+   */
   isnAlign: Align;
   /** the guest's realtime clock was set back this much before the second SYN (clock), ms */
   clockBackMs: number | null;
@@ -700,10 +719,12 @@ function alignment(o: Outcome, opts: { ack: boolean } = { ack: true }): Precondi
             o.oldAckLead === null
               ? 'no second incarnation'
               : o.oldAckLead < 0
-                ? `it lies ${mb(-o.oldAckLead)} below the new ISN: the kernel's ISN grew ${mb(o.kernelIsnGrowth ?? 0)} between the incarnations; ${how}`
+                ? `it lies ${mb(-o.oldAckLead)} below the new ISN: the kernel's ISN ` +
+                  `grew ${mb(o.kernelIsnGrowth ?? 0)} between the incarnations; ${how}`
                 : o.secondReceived < o.secondBytes
                   ? `the peer received only ${o.secondReceived} of the ${o.secondBytes} bytes of the second transfer`
-                  : `${mb(o.oldAckLead)} past the new ISN, inside the ${mb(o.secondBytes)} the kernel then sent (its ISN grew ${mb(o.kernelIsnGrowth ?? 0)}; ${how})`,
+                  : `${mb(o.oldAckLead)} past the new ISN, inside the ${mb(o.secondBytes)} the kernel then sent (its ISN ` +
+                    `grew ${mb(o.kernelIsnGrowth ?? 0)}; ${how})`,
           ),
         ]
       : []),

@@ -28,7 +28,8 @@ export default defineLab({
   shows:
     'when a TIME_WAIT four-tuple accepts a new SYN (higher sequence number, or newer timestamp), the ISN the kernel then picks, and its answer otherwise',
   showsInDetail:
-    "a new SYN on a four-tuple the kernel holds in TIME_WAIT: above the old space, below it, below it with a newer timestamp (TSvals compared in the capture); the kernel's answer read from the capture; the new ISN it picks",
+    'a new SYN on a four-tuple the kernel holds in TIME_WAIT: above the old space, below it, below it with a newer timestamp ' +
+    "(TSvals compared in the capture); the kernel's answer read from the capture; the new ISN it picks",
   question:
     'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer otherwise?',
   params: [
@@ -55,7 +56,9 @@ export default defineLab({
       min: -1_000_000,
       max: 1_000_000,
       unit: 'ms',
-      help: "seq-below-newer-ts: how far the new SYN's timestamp clock runs ahead of the old connection's (negative enough, and its timestamp is older: T10 cannot be tested)",
+      help:
+        "seq-below-newer-ts: how far the new SYN's timestamp clock runs ahead of the old connection's (negative enough, and " +
+        'its timestamp is older: T10 cannot be tested)',
     },
   ],
   claims: [
@@ -68,7 +71,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'The kernel holds a four-tuple in TIME_WAIT. The same client sends a new SYN whose sequence number is above everything the old connection used (no timestamps). Accepted or refused?',
+      text:
+        'The kernel holds a four-tuple in TIME_WAIT. The same client sends a new SYN whose sequence number is above everything ' +
+        'the old connection used (no timestamps). Accepted or refused?',
       choices: ['accepted', 'refused'],
     },
     {
@@ -182,13 +187,17 @@ export default defineLab({
           agrees: letIn(p) && p.accepted,
         };
       }),
-      evidence: `timestamps on, a SYN below the old space with a newer timestamp (TSval +${distinct(r.get('seq-below-newer-ts')!.map((p) => w(p).tsvalLead))}) → ${tally('seq-below-newer-ts')}`,
+      evidence:
+        `timestamps on, a SYN below the old space with a newer timestamp (TSval ` +
+        `+${distinct(r.get('seq-below-newer-ts')!.map((p) => w(p).tsvalLead))}) → ${tally('seq-below-newer-ts')}`,
     });
     const above = r.get('seq-above')!;
     const aboveAnswers = [...new Set(above.map((p) => (letIn(p) ? 'accepted' : 'refused')))];
     ctx.answer('q1', {
       answer: aboveAnswers[0] ?? '',
-      why: `measured ${above.length} times: ${tally('seq-above')}; the kernel's new ISN was old SND.NXT + ${distinct(above.map((p) => p.newIssMinusOldSndNxt).filter((x) => x !== null)) || '—'}`,
+      why:
+        `measured ${above.length} times: ${tally('seq-above')}; the kernel's new ISN was old SND.NXT ` +
+        `+ ${distinct(above.map((p) => p.newIssMinusOldSndNxt).filter((x) => x !== null)) || '—'}`,
       frames: [ctx.framesWhere('seq-above', (s) => s.flags === 'SYN' || s.flags === 'SYN,ACK')],
       requires: [
         requires(

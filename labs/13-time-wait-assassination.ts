@@ -34,11 +34,15 @@ export default defineLab({
   slug: 'time-wait-assassination',
   title: 'TIME_WAIT assassination by RST, and the socket beside a TIME_WAIT',
   shows:
-    "an RST at a TIME_WAIT's RCV.NXT kills the entry early (the port is free at once) unless tcp_rfc1337=1; a late segment for a TIME_WAIT goes to the TIME_WAIT, not to a new SO_REUSEADDR listener on its port",
+    "an RST at a TIME_WAIT's RCV.NXT kills the entry early (the port is free at once) unless tcp_rfc1337=1; a late segment for a " +
+    'TIME_WAIT goes to the TIME_WAIT, not to a new SO_REUSEADDR listener on its port',
   showsInDetail:
-    "an RST at a TIME_WAIT's RCV.NXT (placed by the kernel's own ACKs in the capture), with `tcp_rfc1337` 0 and 1; and the seed's scenario: a new socket bound with `SO_REUSEADDR` beside a live TIME_WAIT, a late data segment or RST for the TIME_WAIT's four-tuple — which socket takes it",
+    "an RST at a TIME_WAIT's RCV.NXT (placed by the kernel's own ACKs in the capture), with `tcp_rfc1337` 0 and 1; and the seed's " +
+    "scenario: a new socket bound with `SO_REUSEADDR` beside a live TIME_WAIT, a late data segment or RST for the TIME_WAIT's " +
+    'four-tuple — which socket takes it',
   question:
-    'An RST arrives for a four-tuple in TIME_WAIT: does the entry die early, and does tcp_rfc1337 stop it? And with a new socket bound beside the TIME_WAIT, which socket takes a late segment?',
+    'An RST arrives for a four-tuple in TIME_WAIT: does the entry die early, and does tcp_rfc1337 stop it? And with a new socket ' +
+    'bound beside the TIME_WAIT, which socket takes a late segment?',
   params: [
     {
       name: 'rfc1337',
@@ -89,15 +93,20 @@ export default defineLab({
     },
     {
       id: 'q2',
-      text: "A new socket is bound with SO_REUSEADDR to the port of a TIME_WAIT and listens. A late data segment for the TIME_WAIT's four-tuple arrives. Which socket takes it?",
+      text:
+        'A new socket is bound with SO_REUSEADDR to the port of a TIME_WAIT and listens. A late data segment for the ' +
+        "TIME_WAIT's four-tuple arrives. Which socket takes it?",
       choices: ['the TIME_WAIT', 'the new listener', 'neither'],
     },
   ],
   course: {
     order: 140,
     teaches:
-      'What an RST does to a connection in TIME_WAIT (RFC 1337), and what tcp_rfc1337 changes; and which socket a late segment reaches when a new one is bound beside the TIME_WAIT.',
-    look: "rfc1337-0.pcap: the RST after the close, then whether the port is free; beside-new-listener.pcap: the TIME_WAIT's ACK of the old connection answering the late data.",
+      'What an RST does to a connection in TIME_WAIT (RFC 1337), and what tcp_rfc1337 changes; and which socket a late segment ' +
+      'reaches when a new one is bound beside the TIME_WAIT.',
+    look:
+      "rfc1337-0.pcap: the RST after the close, then whether the port is free; beside-new-listener.pcap: the TIME_WAIT's ACK " +
+      'of the old connection answering the late data.',
   },
   async run(ctx) {
     const setting = Number(ctx.str('rfc1337'));
@@ -164,8 +173,10 @@ export default defineLab({
         }),
       ),
       evidence:
-        `RST at RCV.NXT in ${kOfN(t11, (x) => x.atRcvNxt)} (capture); with tcp_rfc1337=0 the TIME_WAIT died in ${kOfN(off, (r) => !r.timeWaitAfterRst)} (plain bind() → ${distinct(off.map((r) => r.rebindWithoutFlags))}); ` +
-        `with tcp_rfc1337=1 it survived in ${kOfN(on, (r) => r.timeWaitAfterRst)} (bind → ${distinct(on.map((r) => r.rebindWithoutFlags))})`,
+        `RST at RCV.NXT in ${kOfN(t11, (x) => x.atRcvNxt)} (capture); with tcp_rfc1337=0 the TIME_WAIT died ` +
+        `in ${kOfN(off, (r) => !r.timeWaitAfterRst)} (plain bind() → ${distinct(off.map((r) => r.rebindWithoutFlags))}); ` +
+        `with tcp_rfc1337=1 it survived ` +
+        `in ${kOfN(on, (r) => r.timeWaitAfterRst)} (bind → ${distinct(on.map((r) => r.rebindWithoutFlags))})`,
     });
 
     // ---- C19: which socket took the late segment, from the kernel's side
@@ -178,14 +189,18 @@ export default defineLab({
     ctx.judge('C19', {
       trials: took.map((x) => besideTrial(x.b, x, ctx.bool('beside_reuseaddr'))),
       evidence:
-        `a new listener beside each TIME_WAIT (SO_REUSEADDR ${ctx.bool('beside_reuseaddr') ? 'on' : 'off'}); late data answered with an ACK of the old connection in ${tally('data', (x) => x.byTimeWait)}, ` +
-        `a late RST ended the TIME_WAIT in ${tally('rst', (x) => x.byTimeWait)}; the new listener: still LISTEN in ${kOfN(took, (x) => x.b.listeningAfter)}, accept() → ${distinct(beside.map((b) => b.accept))}`,
+        `a new listener beside each TIME_WAIT (SO_REUSEADDR ${ctx.bool('beside_reuseaddr') ? 'on' : 'off'}); late data answered ` +
+        `with an ACK of the old connection in ${tally('data', (x) => x.byTimeWait)}, ` +
+        `a late RST ended the TIME_WAIT in ${tally('rst', (x) => x.byTimeWait)}; the new listener: still LISTEN ` +
+        `in ${kOfN(took, (x) => x.b.listeningAfter)}, accept() → ${distinct(beside.map((b) => b.accept))}`,
     });
 
     const fates = [...new Set(off.map((x) => (x.timeWaitAfterRst ? 'it stays until its timer runs out' : 'it ends at once')))];
     ctx.answer('q1', {
       answer: fates[0] ?? '',
-      why: `measured ${off.length} times with tcp_rfc1337=0: the entry was gone after the RST in ${kOfN(off, (x) => !x.timeWaitAfterRst)}, and a plain bind() of the port → ${distinct(off.map((x) => x.rebindWithoutFlags))}`,
+      why:
+        `measured ${off.length} times with tcp_rfc1337=0: the entry was gone after the RST ` +
+        `in ${kOfN(off, (x) => !x.timeWaitAfterRst)}, and a plain bind() of the port → ${distinct(off.map((x) => x.rebindWithoutFlags))}`,
       frames: [ctx.framesWhere('rfc1337-0', (s) => s.flags.includes('RST'))],
       requires: [
         requires(
@@ -220,12 +235,14 @@ export default defineLab({
       [1, on],
     ] as const) {
       ctx.print(
-        `tcp_rfc1337=${v}: TIME_WAIT before the RST in ${kOfN(xs, (r) => r.timeWaitBefore)} → still there after it in ${kOfN(xs, (r) => r.timeWaitAfterRst)}; ` +
+        `tcp_rfc1337=${v}: TIME_WAIT before the RST in ${kOfN(xs, (r) => r.timeWaitBefore)} → still there after it ` +
+          `in ${kOfN(xs, (r) => r.timeWaitAfterRst)}; ` +
           `bind() without SO_REUSEADDR → ${distinct(xs.map((r) => r.rebindWithoutFlags))}`,
       );
     }
     ctx.print(
-      `beside a new SO_REUSEADDR listener: late data taken by the TIME_WAIT in ${tally('data', (x) => x.byTimeWait)}, late RST in ${tally('rst', (x) => x.byTimeWait)}; the listener took ${kOfN(took, (x) => x.byNewSocket)}`,
+      `beside a new SO_REUSEADDR listener: late data taken by the TIME_WAIT in ${tally('data', (x) => x.byTimeWait)}, late RST ` +
+        `in ${tally('rst', (x) => x.byTimeWait)}; the listener took ${kOfN(took, (x) => x.byNewSocket)}`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -370,7 +387,8 @@ export function besideTrial(b: Beside, t: ReturnType<typeof lateSegmentTaker>, r
       requires(
         'the new socket bound the port with SO_REUSEADDR beside the TIME_WAIT, and listened',
         b.bind === 'OK' && b.listen === 'OK' && b.listeningBefore,
-        `SO_REUSEADDR ${reuseaddr ? 'on' : 'off'}: bind() → ${b.bind}, listen() → ${b.listen}, LISTEN in the table: ${b.listeningBefore ? 'yes' : 'no'}`,
+        `SO_REUSEADDR ${reuseaddr ? 'on' : 'off'}: bind() → ${b.bind}, listen() → ${b.listen}, LISTEN in the ` +
+          `table: ${b.listeningBefore ? 'yes' : 'no'}`,
       ),
       requires(
         'the TIME_WAIT was in the socket table when the late segment came',

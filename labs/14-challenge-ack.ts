@@ -38,7 +38,8 @@ export default defineLab({
   title: 'Challenge ACKs: blind-attack defences',
   shows: 'an in-window RST, a SYN and an ACK beyond SND.NXT each draw a challenge ACK; a burst shows the per-socket rate limit',
   showsInDetail:
-    'RFC 5961 on established connections: in-window RST, SYN, ACK beyond SND.NXT, and a burst to show the rate limit; the challenge ACKs counted in the capture',
+    'RFC 5961 on established connections: in-window RST, SYN, ACK beyond SND.NXT, and a burst to show the rate limit; the ' +
+    'challenge ACKs counted in the capture',
   question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
   params: [
     {
@@ -196,7 +197,9 @@ export default defineLab({
     const change = (variant: string, name: string): string => `${name} ${signed(ctx.counterChange(variant, name))}`;
     ctx.judge('T14', {
       trials: of('ack').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && p.injectedRead === '' && alive(p) })),
-      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${distinct(of('ack').map((p) => JSON.stringify(p.injectedRead)))}; ${roundText(roundOf('ack'))}`,
+      evidence:
+        `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application ` +
+        `read ${distinct(of('ack').map((p) => JSON.stringify(p.injectedRead)))}; ${roundText(roundOf('ack'))}`,
     });
     const rstFates = [
       ...new Set(
@@ -227,7 +230,8 @@ export default defineLab({
       `ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${distinct(of('ack').map((p) => JSON.stringify(p.injectedRead)))}`,
     );
     ctx.print(
-      `rate limit: ${burst.probes.length} in-window RSTs over ${rate.spanMs} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
+      `rate limit: ${burst.probes.length} in-window RSTs ` +
+        `over ${rate.spanMs} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
         `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
     );
     ctx.print();
@@ -309,7 +313,8 @@ const roundText = (r: Round): string =>
  */
 export function probeTaken(answered: boolean, stateAfter: string | undefined, round: Round): Precondition {
   const what =
-    "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the check, where it has any, moving for every probe of the round)";
+    "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the " +
+    'check, where it has any, moving for every probe of the round)';
   if (answered) return requires(what, true, 'answered');
   if (stateAfter !== 'ESTABLISHED') return requires(what, true, `no answer; the connection is ${stateAfter ?? 'gone'}`);
   const taken = sum(round.counters, (c) => c.change);

@@ -24,9 +24,12 @@ export default defineLab({
   slug: 'reuseport-balance',
   title: 'SO_REUSEPORT: sharing one port, balancing the load',
   shows:
-    'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing listener does to its queue, and the same-user rule',
+    'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing ' +
+    'listener does to its queue, and the same-user rule',
   showsInDetail:
-    "connections and datagrams spread over `SO_REUSEPORT` sockets (histogram, χ² and its p-value, and the skew that many samples would reveal); a connected UDP socket in the group; a listener closing with connections queued; sockets of another uid trying to join. Every socket's `bind()`/`listen()` must return 0 (`no_reuseport=k` makes one fail)",
+    'connections and datagrams spread over `SO_REUSEPORT` sockets (histogram, χ² and its p-value, and the skew that many samples ' +
+    'would reveal); a connected UDP socket in the group; a listener closing with connections queued; sockets of another uid trying ' +
+    "to join. Every socket's `bind()`/`listen()` must return 0 (`no_reuseport=k` makes one fail)",
   question:
     "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, and who may join?",
   params: [
@@ -66,12 +69,16 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?',
+      text:
+        'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the ' +
+        'same address and port. What does its bind() return?',
       choices: ['OK', 'EADDRINUSE', 'EPERM'],
     },
     {
       id: 'q2',
-      text: 'Four UDP sockets share a port with SO_REUSEPORT; one of them connect()s to 192.0.2.2:9000. Who receives the datagrams 192.0.2.2:9000 sends to the port?',
+      text:
+        'Four UDP sockets share a port with SO_REUSEPORT; one of them connect()s to 192.0.2.2:9000. Who receives the datagrams ' +
+        '192.0.2.2:9000 sends to the port?',
       choices: ['the connected socket', 'spread over all four', 'the three others'],
     },
   ],
@@ -219,7 +226,8 @@ export default defineLab({
       requires: [everySocketSetUp([...t.setup, ...u.setup])],
       trials: [spreadTrial('connection', t, total), spreadTrial('datagram', u, total)],
       evidence:
-        `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ` +
+        `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections ` +
+        `over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ` +
         `${total} datagrams ${u.counts.join('/')} (χ²=${u.chiSquare}, p=${p(u.pValue)}); ${skewSentence(total, n)}`,
     });
     const same = tcp.sameUidBinds;
@@ -257,14 +265,18 @@ export default defineLab({
         }),
       ),
       evidence:
-        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer4}:${PEER_PORT}: it received ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of that endpoint's datagrams ` +
-        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' (the unconnected sockets: ${connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ')})`,
+        `${n} UDP sockets on one port, one connected ` +
+        `to ${ctx.addr.peer4}:${PEER_PORT}: it received ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of that endpoint's datagrams ` +
+        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' (the unconnected ` +
+        `sockets: ${connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ')})`,
     });
 
     const others = [...new Set(other)];
     ctx.answer('q1', {
       answer: others[0] ?? '',
-      why: `measured ${other.length} times: another socket of ours → ${distinct(same)}, one of uid 65534 → ${others.join('/') || 'not measured'}`,
+      why:
+        `measured ${other.length} times: another socket of ours → ${distinct(same)}, one of uid 65534 ` +
+        `→ ${others.join('/') || 'not measured'}`,
       requires: [
         requires('a process of another user was running', tcp.helperError === null, tcp.helperError ?? 'uid 65534'),
         requires('every try gave the same answer', others.length === 1, others.join(' / ')),
@@ -277,7 +289,9 @@ export default defineLab({
     const receivers = [...new Set(connected.map(receiver))];
     ctx.answer('q2', {
       answer: receivers[0] ?? '',
-      why: `measured in ${connected.length} groups of ${n}: the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of its endpoint's datagrams`,
+      why:
+        `measured in ${connected.length} groups of ${n}: the connected socket ` +
+        `got ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of its endpoint's datagrams`,
       requires: [
         requires('four sockets shared the port', n === 4, `listeners=${n}`),
         everySocketSetUp(connected.flatMap((c) => c.setup)),
@@ -290,10 +304,14 @@ export default defineLab({
     ctx.print(`(${skewSentence(total, n)})`);
     for (const x of [...t.setup, ...u.setup].filter(setupFailed)) ctx.print(`setup failed: ${setupText(x)}`);
     ctx.print(
-      `a listener closed with ${tcp.queuedWhenClosed} connections queued across the group: ${tcp.resetWhenListenerClosed} were reset; the others accepted ${tcp.acceptedByOthersAfter} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
+      `a listener closed with ${tcp.queuedWhenClosed} connections queued across the ` +
+        `group: ${tcp.resetWhenListenerClosed} were reset; the others ` +
+        `accepted ${tcp.acceptedByOthersAfter} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
     );
     ctx.print(
-      `UDP, one socket of ${n} connected to ${ctx.addr.peer4}:${PEER_PORT}: ${perEndpoint} datagrams from it and ${perEndpoint} from other ports, per group → the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,
+      `UDP, one socket of ${n} connected to ${ctx.addr.peer4}:${PEER_PORT}: ${perEndpoint} datagrams from it ` +
+        `and ${perEndpoint} from other ports, per group → the connected socket ` +
+        `got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -435,7 +453,10 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
 /** One line for the evidence and the README: what skew this many samples would reveal. */
 export function skewSentence(n: number, k: number): string {
   const s = detectableSkew(n, k);
-  return `with ${n} over ${k} sockets the test rejects, ${Math.round(POWER * 100)} times in 100, a spread where one socket gets ${pct(s.above)} or ${pct(s.below)} instead of ${pct(s.even)}`;
+  return (
+    `with ${n} over ${k} sockets the test rejects, ${Math.round(POWER * 100)} times in 100, a spread where one socket ` +
+    `gets ${pct(s.above)} or ${pct(s.below)} instead of ${pct(s.even)}`
+  );
 }
 
 function histogram(ctx: LabContext, title: string, counts: number[]): void {

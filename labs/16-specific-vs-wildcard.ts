@@ -25,7 +25,8 @@ export default defineLab({
   title: 'A specific address and the wildcard on one port: who gets the traffic',
   shows: 'datagrams and connections for 192.0.2.1:P when one socket holds 0.0.0.0:P and another 192.0.2.1:P, in both binding orders',
   showsInDetail:
-    'one socket on `0.0.0.0:P`, another on `192.0.2.1:P` (UDP: `SO_REUSEADDR` on both; TCP listeners: `SO_REUSEPORT` on both), in both binding orders: who receives datagrams and connections for 192.0.2.1 — and, as the control, for 198.51.100.1',
+    'one socket on `0.0.0.0:P`, another on `192.0.2.1:P` (UDP: `SO_REUSEADDR` on both; TCP listeners: `SO_REUSEPORT` on both), in ' +
+    'both binding orders: who receives datagrams and connections for 192.0.2.1 — and, as the control, for 198.51.100.1',
   question:
     'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to the specific address?',
   params: [
@@ -83,7 +84,8 @@ export default defineLab({
       if (!ts.length) return `${proto}: not measured`;
       const of = (f: (t: PairTrial) => number): number => sum(ts, f);
       return (
-        `${proto}: to 192.0.2.1, the specific socket got ${of((t) => t.toSpecific.bySpecific)} and the wildcard ${of((t) => t.toSpecific.byWildcard)} of ${of((t) => t.sent.specific)}; ` +
+        `${proto}: to 192.0.2.1, the specific socket ` +
+        `got ${of((t) => t.toSpecific.bySpecific)} and the wildcard ${of((t) => t.toSpecific.byWildcard)} of ${of((t) => t.sent.specific)}; ` +
         `to ${OTHER}, the wildcard got ${of((t) => t.toOther.byWildcard)} of ${of((t) => t.sent.other)}`
       );
     };
@@ -102,7 +104,9 @@ export default defineLab({
     const winners = [...new Set(udp.map(winner))];
     ctx.answer('q1', {
       answer: winners.length === 1 ? winners[0]! : 'whichever bound first',
-      why: `measured in ${udp.length} pairs: the specific socket received ${udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ')} of the datagrams to 192.0.2.1, whichever bound first`,
+      why:
+        `measured in ${udp.length} pairs: the specific socket ` +
+        `received ${udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ')} of the datagrams to 192.0.2.1, whichever bound first`,
       requires: [
         requires('the UDP pairs were measured', udp.length > 0, `protocols=${protocols.join(',')}`),
         requires(
@@ -115,7 +119,8 @@ export default defineLab({
 
     ctx.print(`Lab 16 — ${this.title}`);
     ctx.print(
-      `Each trial: a socket on 0.0.0.0:P and one on ${ctx.addr.host4}:P (odd trials wildcard first); ${k} sent to ${ctx.addr.host4}:P and ${k} to ${OTHER}:P.`,
+      `Each trial: a socket on 0.0.0.0:P and one on ${ctx.addr.host4}:P (odd trials wildcard ` +
+        `first); ${k} sent to ${ctx.addr.host4}:P and ${k} to ${OTHER}:P.`,
     );
     for (const t of trials) {
       ctx.print(
@@ -225,7 +230,10 @@ async function udpTrial(ctx: LabContext, trial: number, port: number, k: number)
   };
 }
 
-/** TCP: the peer opens `k` connections to 192.0.2.1:P and `k` to 198.51.100.1:P; each listener's accepted sockets say which address they were for. */
+/**
+ * TCP: the peer opens `k` connections to 192.0.2.1:P and `k` to 198.51.100.1:P; each listener's accepted sockets say which address they
+ * were for.
+ */
 async function tcpTrial(ctx: LabContext, trial: number, port: number, k: number): Promise<PairTrial> {
   const order = trial % 2 === 1 ? 'wildcard first' : 'specific first';
   const { wildcard, specific, wildcardSetup, specificSetup } = pair(ctx, 'tcp', port, order);

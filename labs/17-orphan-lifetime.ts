@@ -21,7 +21,8 @@ export default defineLab({
   shows:
     'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — watched in the socket table',
   showsInDetail:
-    '`close()` (no `SO_LINGER`) with 64 KiB unsent to a peer gone silent: `close()` returns at once, the orphan retransmits with a doubling timeout until the kernel gives up — watched in the socket table until it goes',
+    '`close()` (no `SO_LINGER`) with 64 KiB unsent to a peer gone silent: `close()` returns at once, the orphan retransmits with a ' +
+    'doubling timeout until the kernel gives up — watched in the socket table until it goes',
   question:
     'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to deliver the data?',
   params: [
@@ -40,7 +41,9 @@ export default defineLab({
       kind: 'enum',
       default: 'full',
       choices: ['full', 'none'],
-      help: `full: watch the orphans until they go (about two minutes here); none: a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested`,
+      help:
+        `full: watch the orphans until they go (about two minutes here); none: ` +
+        `a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested`,
     },
     {
       name: 'orphan_watch_s',
@@ -59,7 +62,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'The application close()s a socket (no SO_LINGER) with 64 KiB still unsent; the peer has gone silent. How long does the kernel keep trying to deliver the data?',
+      text:
+        'The application close()s a socket (no SO_LINGER) with 64 KiB still unsent; the peer has gone silent. How long does ' +
+        'the kernel keep trying to deliver the data?',
       choices: ['it drops it at once', 'about 15 seconds', 'about 100 seconds', 'about 15 minutes', 'until the peer answers'],
     },
   ],
@@ -104,9 +109,13 @@ export default defineLab({
     ctx.judge('C25', {
       trials: os.map((o) => c25Trial(o, onWire(o), watchS)),
       evidence:
-        `close() returned after ${distinct(os.map((o) => `${o.close.elapsedMs} ms`))}; the orphans (${distinct(os.map((o) => o.afterClose?.state ?? 'no entry'))}) ` +
-        `left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close() ("about two minutes" taken as ${TWO_MINUTES.min / 1000}–${TWO_MINUTES.max / 1000} s), ` +
-        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), with ${sum(os, (o) => onWire(o).rst)} RST; ${retriesText}`,
+        `close() returned after ${distinct(os.map((o) => `${o.close.elapsedMs} ms`))}; the orphans ` +
+        `(${distinct(os.map((o) => o.afterClose?.state ?? 'no entry'))}) ` +
+        `left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close() ("about two minutes" taken ` +
+        `as ${TWO_MINUTES.min / 1000}–${TWO_MINUTES.max / 1000} s), ` +
+        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the ` +
+        `last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), ` +
+        `with ${sum(os, (o) => onWire(o).rst)} RST; ${retriesText}`,
     });
 
     const bucket = (o: Orphan): string => {
@@ -117,7 +126,10 @@ export default defineLab({
     const answers = [...new Set(os.map(bucket))];
     ctx.answer('q1', {
       answer: answers[0] ?? '',
-      why: `measured on ${os.length} connections: the orphans left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
+      why:
+        `measured on ${os.length} connections: the orphans left the socket ` +
+        `table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout ` +
+        `until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
       frames: [ctx.framesWhere('silent-peer', (s) => s.srcAddress === ctx.addr.host4 && s.marks.includes('retransmission'))],
       requires: [
         requires(
@@ -134,7 +146,8 @@ export default defineLab({
       const w = onWire(o);
       ctx.print(
         `port ${o.local}: close() ${o.close.elapsedMs} ms → ${o.close.ret}; then ${o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes queued` : 'no entry'}; ` +
-          `${w.retransmissions} retransmissions, the last ${secs(w.lastSegmentMs)} after close(); ${o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`}`,
+          `${w.retransmissions} retransmissions, the ` +
+          `last ${secs(w.lastSegmentMs)} after close(); ${o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`}`,
       );
     }
     ctx.print(`${retriesText}, tcp_retries2=${ctx.readSysctl('net.ipv4.tcp_retries2') ?? 'n/a'}`);
@@ -225,7 +238,8 @@ async function orphans(ctx: LabContext, n: number, watchMs: number): Promise<{ o
       timeoutMs: watchMs,
       everyMs: LOOK_MS,
       progress: (ms) =>
-        `${conns.length - lifetime.size} orphans still trying, ${Math.round(ms / 1000)} s after close() (watching up to ${Math.round(watchMs / 1000)} s)`,
+        `${conns.length - lifetime.size} orphans still trying, ${Math.round(ms / 1000)} s after close() (watching up ` +
+        `to ${Math.round(watchMs / 1000)} s)`,
     },
   );
   return {

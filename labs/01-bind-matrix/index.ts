@@ -67,7 +67,9 @@ export default defineLab({
   title: 'The bind matrix: SO_REUSEADDR, SO_REUSEPORT and who may share a port',
   shows: 'every bind() pairing (TCP/UDP, bound/listening, flags, IPv4/IPv6, owner) with the errno this kernel returns',
   showsInDetail:
-    "every `bind()` pairing — TCP/UDP; A bound or listening; `SO_REUSEADDR` × `SO_REUSEPORT` on none/A/B/both; wildcard, loopback, specific, multicast and IPv6 addresses (± `IPV6_V6ONLY`); B owned by the same user or `nobody` — the errno, the seed's BSD prediction beside it, and which socket may then `listen()`; and whether `SO_REUSEPORT` set after `bind()` counts",
+    'every `bind()` pairing — TCP/UDP; A bound or listening; `SO_REUSEADDR` × `SO_REUSEPORT` on none/A/B/both; wildcard, loopback, ' +
+    "specific, multicast and IPv6 addresses (± `IPV6_V6ONLY`); B owned by the same user or `nobody` — the errno, the seed's BSD " +
+    'prediction beside it, and which socket may then `listen()`; and whether `SO_REUSEPORT` set after `bind()` counts',
   question:
     'When may a second socket bind the address and port a first socket holds, and how does Linux differ from the BSD rules in the seed?',
   params: [
@@ -194,7 +196,8 @@ export default defineLab({
     const unicast = cells.filter((c) => c.uidB === 'same' && c.kind !== 'multicast' && c.setupA === 'OK');
     ctx.print(`Lab 01 — ${this.title}`);
     ctx.print(
-      `${cells.length} cells measured in ${observations.elapsedMs} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`,
+      `${cells.length} cells measured ` +
+        `in ${observations.elapsedMs} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`,
     );
     ctx.print();
     if (unicast.length) {
@@ -210,7 +213,8 @@ export default defineLab({
     const broken = cells.filter((c) => c.setupA !== 'OK' && !c.notTested);
     if (broken.length)
       ctx.print(
-        `${broken.length} cells not measured because socket A's own bind/listen failed, e.g. ${describe(broken[0]!)} → ${broken[0]!.setupA}`,
+        `${broken.length} cells not measured because socket A's own bind/listen failed, ` +
+          `e.g. ${describe(broken[0]!)} → ${broken[0]!.setupA}`,
       );
     const untested = cells.filter((c) => c.notTested);
     if (untested.length) ctx.print(`${untested.length} cells not tested: ${untested[0]!.notTested}`);
@@ -244,21 +248,27 @@ export default defineLab({
     const q1both = cell({ addrA: '0.0.0.0', addrB: '192.0.2.1', reuseaddrA: true, reuseaddrB: true });
     ctx.answer('q1', {
       answer: q1?.result ?? '',
-      why: `measured: B's bind() → ${q1?.result ?? '?'}; with SO_REUSEADDR on A too → ${q1both?.result ?? '?'} (the seed's BSD rule says OK: only B's flag counts there)`,
+      why:
+        `measured: B's bind() → ${q1?.result ?? '?'}; with SO_REUSEADDR on A too → ${q1both?.result ?? '?'} (the seed's BSD ` +
+        `rule says OK: only B's flag counts there)`,
       requires: measuredCell('0.0.0.0 then 192.0.2.1, SO_REUSEADDR on B', q1),
     });
     const q2 = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true, uidB: 'other' });
     const q2same = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true });
     ctx.answer('q2', {
       answer: q2?.result ?? '',
-      why: `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner → ${q2same?.result ?? '?'}${q2?.result === 'EADDRINUSE' && q2same?.result === 'OK' ? ' (SO_REUSEPORT groups are per effective user)' : ''}`,
+      why:
+        `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner ` +
+        `→ ${q2same?.result ?? '?'}${q2?.result === 'EADDRINUSE' && q2same?.result === 'OK' ? ' (SO_REUSEPORT groups are per effective user)' : ''}`,
       requires: measuredCell('SO_REUSEPORT on both, B another user', q2),
     });
     const q3 = afterBind.filter((t) => t.proto === 'tcp' && t.kind === 'bound');
     const q3results = [...new Set(q3.map((t) => t.bindB))];
     ctx.answer('q3', {
       answer: q3results[0] ?? '',
-      why: `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind → ${distinct(q3.map((t) => t.control.bindB))}${q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : ''}`,
+      why:
+        `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind ` +
+        `→ ${distinct(q3.map((t) => t.control.bindB))}${q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : ''}`,
       requires: [
         requires('the probe ran (TCP, A only bound)', q3.length > 0, `${q3.length} probes (see --set protocols/kinds)`),
         requires(

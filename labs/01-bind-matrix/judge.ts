@@ -102,7 +102,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             'C2',
             bad.length === 0,
             bad.length
-              ? `Linux, bound: SO_REUSEADDR on B only → ${byFlags(false, true, 'bound')}, on both → ${byFlags(true, true, 'bound')}${cs.some((c) => c.kind === 'listening') ? `; A listening, both set → ${byFlags(true, true, 'listening')}` : ''} (${bad.length}/${cs.length} cells differ from BSD)`
+              ? `Linux, bound: SO_REUSEADDR on B only → ${byFlags(false, true, 'bound')}, on both ` +
+                  `→ ${byFlags(true, true, 'bound')}${cs.some((c) => c.kind === 'listening') ? `; A listening, both set → ${byFlags(true, true, 'listening')}` : ''} (${bad.length}/${cs.length} cells differ from BSD)`
               : `all ${cs.length} wildcard/specific cells follow SO_REUSEADDR on B`,
             cs.length,
           ),
@@ -120,7 +121,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             'C3',
             failing.length === 0,
             failing.length
-              ? `rows ${failing.map((r) => r.n).join(', ')} of ${tested.length} differ on Linux, e.g. row ${failing[0]!.n}: ${describe(failing[0]!.mismatch[0]!.cell)} → ${failing[0]!.mismatch[0]!.cell.result} (BSD: ${failing[0]!.mismatch[0]!.expected})`
+              ? `rows ${failing.map((r) => r.n).join(', ')} of ${tested.length} differ on Linux, e.g. ` +
+                  `row ${failing[0]!.n}: ${describe(failing[0]!.mismatch[0]!.cell)} → ${failing[0]!.mismatch[0]!.cell.result} (BSD: ${failing[0]!.mismatch[0]!.expected})`
               : `all ${tested.length} rows match on ${sum(tested, (r) => r.cells.length)} cells`,
             sum(tested, (r) => r.cells.length),
           ),
@@ -154,7 +156,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             'C7',
             bad.length === 0,
             bad.length
-              ? `${bad.length}/${cs.length} multicast cells differ from BSD, e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}; on Linux the two flags do not mix`
+              ? `${bad.length}/${cs.length} multicast cells differ from BSD, ` +
+                  `e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}; on Linux the two flags do not mix`
               : `all ${cs.length} multicast cells: OK when each socket set either flag`,
             cs.length,
           ),
@@ -193,7 +196,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
       parts.push(
         viaAddr.length
           ? badB.length
-            ? `not listening: REUSEADDR-both ≠ REUSEPORT-both in ${badB.length}/${viaAddr.length} pairs, e.g. ${describe(badB[0]!)} → ${badB[0]!.result}`
+            ? `not listening: REUSEADDR-both ≠ REUSEPORT-both ` +
+              `in ${badB.length}/${viaAddr.length} pairs, e.g. ${describe(badB[0]!)} → ${badB[0]!.result}`
             : `not listening: REUSEADDR on both = REUSEPORT on both in all ${viaAddr.length} pairs`
           : 'bound kind not measured',
       );
@@ -287,7 +291,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             'C24',
             bad.length === 0,
             bad.length
-              ? `${bad.length}/${cs.length} pairs of different specific addresses conflicted: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}`
+              ? `${bad.length}/${cs.length} pairs of different specific addresses conflicted: ` +
+                  `e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}`
               : `all ${cs.length} pairs of different specific addresses (${kindsOf(cs)}, no flags) → OK`,
             cs.length,
           ),
@@ -331,7 +336,9 @@ export function judgeAfterBind(trials: readonly AfterBindTrial[]): [ClaimId, Jud
         ],
         agrees: t.bindB === 'EADDRINUSE',
       })),
-      evidence: `A bound 192.0.2.1:P, then set SO_REUSEPORT (read back ${distinct(trials.map((t) => t.readBack))}); B set it and bound the same address and port: ${by((t) => t.bindB)}; with the flag set before A's bind: ${by((t) => t.control.bindB)}`,
+      evidence:
+        `A bound 192.0.2.1:P, then set SO_REUSEPORT (read back ${distinct(trials.map((t) => t.readBack))}); B set it and ` +
+        `bound the same address and port: ${by((t) => t.bindB)}; with the flag set before A's bind: ${by((t) => t.control.bindB)}`,
     },
   ];
 }

@@ -54,14 +54,16 @@ function kernelsCommand(opts: { json?: boolean }): void {
   out(
     l.netbsd.built
       ? `  ${l.netbsd.built.label} · ${(l.netbsd.built.bytes / 1e6).toFixed(0)} MB in ${l.netbsd.built.dir} · built ${l.netbsd.built.builtAt} in ${(l.netbsd.built.buildMs / 60000).toFixed(1)} min from ${l.netbsd.built.source}`
-      : `  not built yet: the first \`--kernel netbsd\` run builds it into ${l.netbsd.cacheDir}${l.netbsd.sourceEnv ? ` from TWLAB_NETBSD_SRC=${l.netbsd.sourceEnv}` : ' (sources from github.com, or TWLAB_NETBSD_SRC)'}`,
+      : `  not built yet: the first \`--kernel netbsd\` run builds it ` +
+          `into ${l.netbsd.cacheDir}${l.netbsd.sourceEnv ? ` from TWLAB_NETBSD_SRC=${l.netbsd.sourceEnv}` : ' (sources from github.com, or TWLAB_NETBSD_SRC)'}`,
   );
   const fb = l.freebsd;
   out(`\nFreeBSD's TCP/IP stack (--kernel freebsd), F-Stack (FreeBSD 13.0's network code over DPDK) built from ${fb.pinned}:`);
   out(
     fb.built
       ? `  ${fb.built.label} · ${(fb.built.bytes / 1e6).toFixed(0)} MB in ${fb.built.dir} · built ${fb.built.builtAt} in ${(fb.built.buildMs.total / 60000).toFixed(1)} min from ${fb.built.source}`
-      : `  not built yet: the first \`--kernel freebsd\` run builds it into ${fb.cacheDir}${fb.sourceEnv ? ` from TWLAB_FREEBSD_SRC=${fb.sourceEnv}` : ' (source from github.com, or TWLAB_FREEBSD_SRC)'}${fb.missing.length ? `; first: apt-get install ${fb.missing.join(' ')}` : ''}`,
+      : `  not built yet: the first \`--kernel freebsd\` run builds it ` +
+          `into ${fb.cacheDir}${fb.sourceEnv ? ` from TWLAB_FREEBSD_SRC=${fb.sourceEnv}` : ' (source from github.com, or TWLAB_FREEBSD_SRC)'}${fb.missing.length ? `; first: apt-get install ${fb.missing.join(' ')}` : ''}`,
   );
   out(
     `\n\`twlab run <ids> --kernel ${ALL_KERNELS.join(',')}\` (or \`--kernel all\`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.`,

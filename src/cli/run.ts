@@ -96,7 +96,8 @@ function printSaved(o: LabOutcome, lines: readonly string[], outDir: string, wit
     );
   else if (o.replaced)
     out(
-      `  the previous run's evidence was replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`,
+      `  the previous run's evidence was ` +
+        `replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`,
     );
   out();
 }
@@ -134,7 +135,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     if (!process.stdin.isTTY || !process.stderr.isTTY)
       throw new TwlabError(
         'BAD_USAGE',
-        "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)",
+        '--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; ' +
+          "`twlab list -v` shows each lab's questions)",
       );
     if (!labs.some((l) => l.questions?.length))
       throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
@@ -188,7 +190,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     }
     if (o.dir && o.extraError)
       err(
-        `twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written (${o.extraError.split('\n')[0]})`,
+        `twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written ` +
+          `(${o.extraError.split('\n')[0]})`,
       );
     if (o.error) {
       failures++;
@@ -200,7 +203,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   const index = writeIndex(outDir);
   if ('error' in index) {
     err(
-      `twlab: ${shown(path.join(outDir, 'index.html'))} could not be written (${index.error})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`,
+      `twlab: ${shown(path.join(outDir, 'index.html'))} could not be written ` +
+        `(${index.error})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`,
     );
     failures++;
   } else if (!opts.json && saved.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
@@ -296,7 +300,8 @@ async function kernelsRunCommand(
   if ('error' in reports) {
     const saved = runs.flatMap((r) => r.outcomes.filter((o) => o.dir).map((o) => `${o.def.id} on ${r.target.release}`));
     err(
-      `twlab: the HTML reports could not be written (${reports.error})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`,
+      `twlab: the HTML reports could not be written ` +
+        `(${reports.error})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`,
     );
     failures++;
   } else if (!opts.json && reports.written.length)

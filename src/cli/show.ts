@@ -19,7 +19,8 @@ export function register(program: Command): void {
   program
     .command('show')
     .description(
-      'read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection summary, or a per-frame listing; streams captures of any size',
+      'read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection ' +
+        'summary, or a per-frame listing; streams captures of any size',
     )
     .argument(
       '<capture|lab>',
@@ -39,7 +40,9 @@ export function register(program: Command): void {
     });
 }
 
-/** The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64). */
+/**
+ * The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64).
+ */
 function kernelFolder(out: string, name: string): string {
   const folders = fs.existsSync(out)
     ? fs
@@ -53,7 +56,8 @@ function kernelFolder(out: string, name: string): string {
     'BAD_USAGE',
     matches.length
       ? `--kernel ${name} matches ${matches.join(', ')}; name one`
-      : `no evidence for kernel ${name} in ${out}${folders.length ? ` (there is: ${folders.join(', ')})` : ''}; run \`twlab run <ids> --kernel ${name}\` first`,
+      : `no evidence for kernel ${name} in ${out}${folders.length ? ` (there is: ${folders.join(', ')})` : ''}; run \`twlab run ` +
+          `<ids> --kernel ${name}\` first`,
   );
 }
 

@@ -57,7 +57,13 @@ function verdictBadge(v: string): string {
  * counting down; the arrow keys step the ladder that has the focus.
  */
 function stepper(svg: string): string {
-  return `<div class="stepper" tabindex="0"><div class="controls" hidden><button type="button" data-go="first" title="step through from the start (Home)">▶ step through</button> <button type="button" data-go="prev" title="one step back (←)">◀ back</button> <button type="button" data-go="next" title="what happens next? (→ or space)">next ▶</button> <button type="button" data-go="all" title="the whole ladder (End)">whole ladder</button> <span class="status"></span></div><div class="svgbox">${svg}</div></div>`;
+  return (
+    `<div class="stepper" tabindex="0"><div class="controls" hidden><button type="button" data-go="first" title="step through ` +
+    `from the start (Home)">▶ step through</button> <button type="button" data-go="prev" title="one step back (←)">◀ back</button> ` +
+    `<button type="button" data-go="next" title="what happens next? (→ or space)">next ▶</button> <button type="button" ` +
+    `data-go="all" title="the whole ladder (End)">whole ladder</button> <span class="status"></span></div><div ` +
+    `class="svgbox">${svg}</div></div>`
+  );
 }
 
 /** The stepping and the frame links, inline: no fetches, nothing but this page. */
@@ -185,7 +191,8 @@ function classSection(result: LabResult): string {
         })
         .join('');
       const skipped = q.skipped.length
-        ? `<tr><td class="meta">skipped</td><td class="n">${q.skipped.length}</td><td></td><td class="meta">${esc(q.skipped.join(', '))}</td></tr>`
+        ? `<tr><td class="meta">skipped</td><td class="n">${q.skipped.length}</td><td></td><td ` +
+          `class="meta">${esc(q.skipped.join(', '))}</td></tr>`
         : '';
       return `<h4>${esc(q.id)}. ${esc(q.text)}</h4>
 <p>the kernel: <strong>${esc(q.answer ?? 'not scored (a precondition failed)')}</strong>${q.answer !== null ? ` · right: ${q.right}/${q.scored}` : ''}</p>
@@ -252,7 +259,9 @@ const MAX_SHAPES = 4;
 /** at most this many ladders in a variant's section (lab 15 has hundreds of connections) */
 const MAX_LADDERS = 30;
 
-/** A variant: parameters, observations, counters, the state timeline and its connections' ladders. `anchors` collects the frame rows drawn. */
+/**
+ * A variant: parameters, observations, counters, the state timeline and its connections' ladders. `anchors` collects the frame rows drawn.
+ */
 function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], anchors: Set<string>): string {
   const parts: string[] = [`<h3 id="variant-${esc(v.name)}">Variant <code>${esc(v.name)}</code></h3>`];
   if (Object.keys(v.params).length)
@@ -280,12 +289,14 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
     parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(tl)}</div>`);
   else
     parts.push(
-      `<p class="meta">No TCP connection in this variant's socket table${v.frames === 0 ? ', and nothing crossed the wire' : ''}: ${v.frames === 0 ? 'bind() and listen() put nothing on it' : 'see the capture'}.</p>`,
+      `<p class="meta">No TCP connection in this variant's socket ` +
+        `table${v.frames === 0 ? ', and nothing crossed the wire' : ''}: ${v.frames === 0 ? 'bind() and listen() put nothing on it' : 'see the capture'}.</p>`,
     );
   if (v.pcap) {
     const file = path.join(dir, v.pcap);
     parts.push(
-      `<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`,
+      `<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in ` +
+        `Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`,
     );
     if (fs.existsSync(file) && v.frames > 0) {
       const ladders = layoutLadders(analyzeTcp(readPcap(file)), mine);
@@ -312,14 +323,16 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
           const inner = same.slice(0, Math.max(0, MAX_LADDERS - drawn));
           drawn += inner.length;
           parts.push(
-            `<details class="more same"><summary>The same on ${same.length} more connection${same.length === 1 ? '' : 's'}: ${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`,
+            `<details class="more same"><summary>The same ` +
+              `on ${same.length} more connection${same.length === 1 ? '' : 's'}: ${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`,
           );
         }
       }
       const left = ladders.length - [...shapes.values()].slice(0, shapeCount).reduce((n, g) => n + g.length, 0);
       if (left > 0)
         parts.push(
-          `<p class="meta">… ${left} more connections in the capture, differently shaped: <code>twlab show ${esc(v.pcap)} --summary</code>, then <code>--conn N</code></p>`,
+          `<p class="meta">… ${left} more connections in the capture, differently shaped: <code>twlab ` +
+            `show ${esc(v.pcap)} --summary</code>, then <code>--conn N</code></p>`,
         );
     }
   }
@@ -467,7 +480,9 @@ function kernelInfo(outDir: string, c: KernelColumn): KernelInfo {
   }
 }
 
-/** index.html for several kernels: the claims side by side, the items labs compare (lab 01's cells) that changed, and each kernel's labs. */
+/**
+ * index.html for several kernels: the claims side by side, the items labs compare (lab 01's cells) that changed, and each kernel's labs.
+ */
 export function renderMatrixIndex(columns: readonly KernelColumn[], infos: readonly KernelInfo[] = []): string {
   const rows = compareClaims(columns);
   const items = compareLabItems(columns, allLabs());
@@ -482,7 +497,8 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
       const how = c.host
         ? 'the host'
         : info.accel === 'stack'
-          ? `${esc(info.package ?? '?')} · ${esc(info.version ?? '')} · the host's labs, its TCP/IP stack in a helper process${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''}`
+          ? `${esc(info.package ?? '?')} · ${esc(info.version ?? '')} · the host's labs, its TCP/IP stack in a helper ` +
+            `process${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''}`
           : `${esc(info.package ?? '?')} ${esc(info.version ?? '')} · qemu ${info.accel === 'kvm' ? 'KVM' : 'TCG'}${info.bootMs ? ` · booted in ${(info.bootMs / 1000).toFixed(1)} s` : ''}${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''} · <a href="${esc(c.folder)}/console.log">console.log</a>`;
       const started = [...c.labs.values()].map((l) => l.result.startedAt).sort()[0] ?? '';
       return `<tr><th>${esc(columnLabel(c))}</th><td>${how}</td><td>${c.labs.size} labs</td><td class="meta">${esc(started)}</td></tr>`;
@@ -546,7 +562,10 @@ function writeAtomically(file: string, text: string): void {
   }
 }
 
-/** Writes report.html in one lab's folder from its result.json and timeline.json (the runner does it before the folder replaces the old one). */
+/**
+ * Writes report.html in one lab's folder from its result.json and timeline.json (the runner does it before the folder replaces the old
+ * one).
+ */
 export function writeLabReport(dir: string, result: LabResult): string {
   const events = readTimelineEvents(dir); // none: a report without states
   const file = path.join(dir, 'report.html');
