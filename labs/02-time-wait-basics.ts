@@ -166,7 +166,8 @@ export default defineLab({
           b.map((x) => x.kernelStates.join('→') || 'no entry'),
           ' / ',
         )}, TIME_WAIT in ${count(b, (x) => x.kernelTimeWait)}/${n}; ` +
-        `the peer held TIME-WAIT in ${count(b, (x) => x.peerEnteredTimeWait)}/${n} and ${count(a, (x) => x.peerEnteredTimeWait)}/${n} (its own state, for comparison)`,
+        `the peer held TIME-WAIT in ${count(b, (x) => x.peerEnteredTimeWait)}/${n} ` +
+        `and ${count(a, (x) => x.peerEnteredTimeWait)}/${n} (its own state, for comparison)`,
     });
     const watch = ctx.int('watch_s');
     const unwatched = a.filter((x) => x.kernelTimeWait && x.lifetimeMs === null);
@@ -210,7 +211,8 @@ export default defineLab({
         }),
       ),
       evidence:
-        `TIME_WAIT timer at entry ${range(a.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${finTimeout}, ${range(c.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${other}` +
+        `TIME_WAIT timer at entry ${range(a.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${finTimeout}, ` +
+        `${range(c.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${other}` +
         (waitFull ? `; the entries lived ${range(a.map((x) => x.lifetimeMs))} after close()` : '; (wait=none: lifetimes not waited out)'),
     });
 

@@ -11,7 +11,8 @@ export default defineLab({
   title: 'Restarting a server while its old connection is in TIME_WAIT',
   shows: 'which SO_REUSEADDR / SO_REUSEPORT settings, old listener × new socket, let bind() take a port held by TIME_WAIT',
   showsInDetail:
-    'a server restarts over its own TIME_WAIT: old listener flags × new socket flags, specific and wildcard address, each pass over the matrix a trial',
+    'a server restarts over its own TIME_WAIT: old listener flags × new socket flags, specific and wildcard address, each pass over the ' +
+    'matrix a trial',
   question:
     'A server closed a connection first and restarts: which flags let the new socket bind the port its old connection holds in TIME_WAIT?',
   params: [
@@ -85,11 +86,13 @@ export default defineLab({
     const q1 = cells.filter((c) => c.address === 'specific' && c.oldListener === 'none' && c.newSocket === 'reuseaddr');
     const q1results = [...new Set(q1.map((c) => c.bind))];
     const q1both = results(cells.filter((c) => c.address === 'specific' && c.oldListener === 'reuseaddr' && c.newSocket === 'reuseaddr'));
+    const oldFlagCounts =
+      q1results[0] === 'EADDRINUSE' && q1both === 'OK' ? " (so the old socket's flag counts too, not only the new one's)" : '';
     ctx.answer('q1', {
       answer: q1results[0] ?? '',
       why:
         `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too ` +
-        `→ ${q1both}${q1results[0] === 'EADDRINUSE' && q1both === 'OK' ? " (so the old socket's flag counts too, not only the new one's)" : ''}`,
+        `→ ${q1both}${oldFlagCounts}`,
       requires: [
         requires(
           'the old connection was in TIME_WAIT at each restart',
@@ -101,11 +104,11 @@ export default defineLab({
     });
 
     ctx.print(`Lab 03 — ${this.title}`);
+    const closer = serverFirst ? 'server closed first (its side holds TIME_WAIT)' : 'client closed first (no TIME_WAIT on the server)';
+    ctx.print(`The ${closer}, the server closed its listener, and a new socket binds the same port.`);
     ctx.print(
-      `The ${serverFirst ? 'server' : 'client'} closed first${serverFirst ? ' (its side holds TIME_WAIT)' : ' (no TIME_WAIT on the server)'}, the server closed its listener, and a new socket binds the same port.`,
-    );
-    ctx.print(
-      "Rows: the old listener's flags (inherited by the TIME_WAIT socket); columns: the new socket's; cell: bind() result (+ listen()), over every pass.",
+      "Rows: the old listener's flags (inherited by the TIME_WAIT socket); columns: the new socket's; cell: bind() result (+ listen()), " +
+        'over every pass.',
     );
     for (const address of ctx.list('addresses')) {
       ctx.print();
@@ -243,19 +246,19 @@ export function rebindJudgements(
   const c17 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseaddr') && !has(c.newSocket, 'reuseaddr');
   const both = cells.filter((c) => c17(c) && c.oldListener === 'reuseport' && c.newSocket === 'reuseport');
   const one = cells.filter((c) => c17(c) && (c.oldListener === 'reuseport') !== (c.newSocket === 'reuseport'));
+  const withoutTimeWait = `without a TIME_WAIT (control) → ${control.bind}`;
   return {
     C4: {
       requires: [controlOk],
       trials: passes(c4, (c) => has(c.newSocket, 'reuseaddr')),
       evidence:
         `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no ` +
-        `flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR; without a TIME_WAIT (control) → ${control.bind}`,
+        `flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR; ${withoutTimeWait}`,
     },
     C17: {
       requires: [controlOk],
       trials: passes(c17, (c) => has(c.oldListener, 'reuseport') && has(c.newSocket, 'reuseport')),
-      evidence:
-        `SO_REUSEPORT on both → ${results(both)}; on one of them ` + `→ ${results(one)}; without a TIME_WAIT (control) → ${control.bind}`,
+      evidence: `SO_REUSEPORT on both → ${results(both)}; on one of them → ${results(one)}; ${withoutTimeWait}`,
     },
   };
 }

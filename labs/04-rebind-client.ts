@@ -215,10 +215,10 @@ export default defineLab({
       ],
     });
 
-    const line = (name: string, r: Record<string, unknown>): void =>
-      ctx.print(
-        `${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${r.twRecycled ? `, TWRecycled +${r.twRecycled}` : ''}`,
-      );
+    const line = (name: string, r: Record<string, unknown>): void => {
+      const over = `${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${r.twRecycled ? `, TWRecycled +${r.twRecycled}` : ''}`;
+      ctx.print(`${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${over}`);
+    };
     ctx.print(`Lab 04 — ${this.title}`);
     ctx.print(
       `tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; ` +
@@ -228,10 +228,10 @@ export default defineLab({
     line('same local port, other remote port', other);
     line('IP_LOCAL_PORT_RANGE of one port', range);
     for (const how of ['bind', 'range'] as const) {
-      for (const tw of ['0', '1'] as const)
-        ctx.print(
-          `${`${how === 'bind' ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${tw}`.padEnd(34)} connect ${say(how, tw)} (${n} trials)`,
-        );
+      for (const tw of ['0', '1'] as const) {
+        const what = `${how === 'bind' ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${tw}`;
+        ctx.print(`${what.padEnd(34)} connect ${say(how, tw)} (${n} trials)`);
+      }
     }
     ctx.print(
       `two sockets on one address and port → the same remote: first ` +

@@ -72,7 +72,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'An idle, established connection; the application sets SO_LINGER {1,0} and calls close(). What does the kernel put on the wire?',
+      text:
+        'An idle, established connection; the application sets SO_LINGER {1,0} and calls close(). What does the kernel put on the ' +
+        'wire?',
       choices: ['FIN', 'RST', 'nothing'],
     },
     { id: 'q2', text: 'Is the four-tuple in TIME_WAIT afterwards?', choices: ['yes', 'no'] },
@@ -244,11 +246,10 @@ export default defineLab({
       requires: [...set.slice(0, 1), requires('every connection gave the same answer', onWire.length === 1, onWire.join(' / '))],
     });
     const tw = [...new Set(idle.map((o) => (o.timeWait ? 'yes' : 'no')))];
+    const atOnce = tw[0] === 'no' && onWire[0] === 'RST' ? ' — the RST ends the connection at once, nothing waits' : '';
     ctx.answer('q2', {
       answer: tw[0] ?? '',
-      why:
-        `the socket table after each close: TIME_WAIT ` +
-        `in ${kOfN(idle, (o) => o.timeWait)}${tw[0] === 'no' && onWire[0] === 'RST' ? ' — the RST ends the connection at once, nothing waits' : ''}`,
+      why: `the socket table after each close: TIME_WAIT in ${kOfN(idle, (o) => o.timeWait)}${atOnce}`,
       requires: [...set.slice(0, 1), requires('every connection gave the same answer', tw.length === 1, tw.join(' / '))],
     });
 

@@ -110,6 +110,7 @@ export default defineLab({
 
     const lingerSet = (linger: string): Precondition => requires('setsockopt(SO_LINGER, {1,N}) succeeded', linger === 'OK', linger);
     const bound = linger * 1000 + 1000;
+    const watched = acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : '';
     ctx.judge('C12', {
       trials: acked.map((t): Trial => {
         const within = timeWaitWithin(t, bound);
@@ -132,15 +133,26 @@ export default defineLab({
         };
       }),
       evidence:
-        `with SO_LINGER {1,${linger}} close() returned ` +
-        `after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT entries ` +
-        `showed ${distinct(acked.map((t) => timeWaitWithin(t, bound).text))}${acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : ''}`,
+        `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most ` +
+        `and the TIME_WAIT entries showed ${distinct(acked.map((t) => timeWaitWithin(t, bound).text))}${watched}`,
     });
     const stalledTrials = [
       ...(stalled.trials as Stalled[]).map((t) => ({ t, v: 'peer-stalls' })),
       ...(nonBlocking.trials as Stalled[]).map((t) => ({ t, v: 'non-blocking' })),
     ];
     const onWire = ({ t, v }: { t: Stalled; v: string }) => kernelSent(ctx, v, t.local, t.queued);
+    const blockedS = distinct(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10));
+    const returned = distinct(stalledTrials.map(({ t }) => t.close.ret));
+    const kept = distinct(
+      stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'),
+      ',',
+    );
+    const allThenFin = kOfN(stalledTrials, (x) => onWire(x).finAfterAll && onWire(x).bytes >= x.t.queued);
+    const bytesSent = distinct(
+      stalledTrials.map((x) => `${onWire(x).bytes}/${x.t.queued}`),
+      ', ',
+    );
+    const peersGotAll = kOfN(stalledTrials, ({ t }) => t.peerGotEverything);
     ctx.judge('C18', {
       trials: stalledTrials.map((x): Trial => {
         const { t } = x;
@@ -172,16 +184,10 @@ export default defineLab({
         };
       }),
       evidence:
-        `close() blocked ${distinct(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10))} s and returned ${distinct(stalledTrials.map(({ t }) => t.close.ret))}; ` +
-        `the kernel kept the connections (${distinct(
-          stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'),
-          ',',
-        )}), and on the wire it sent ${sum(stalledTrials, (x) => onWire(x).rst)} RST, ` +
-        `all the queued bytes and then its FIN in ${kOfN(stalledTrials, (x) => onWire(x).finAfterAll && onWire(x).bytes >= x.t.queued)} (${distinct(
-          stalledTrials.map((x) => `${onWire(x).bytes}/${x.t.queued}`),
-          ', ',
-        )} bytes); ` +
-        `the peers, resuming later, received everything in ${kOfN(stalledTrials, ({ t }) => t.peerGotEverything)}`,
+        `close() blocked ${blockedS} s and returned ${returned}; ` +
+        `the kernel kept the connections (${kept}), and on the wire it sent ${sum(stalledTrials, (x) => onWire(x).rst)} RST, ` +
+        `all the queued bytes and then its FIN in ${allThenFin} (${bytesSent} bytes); ` +
+        `the peers, resuming later, received everything in ${peersGotAll}`,
     });
 
     const fate = (t: Stalled, v: string): string =>
@@ -194,8 +200,9 @@ export default defineLab({
     ctx.answer('q1', {
       answer: fates[0] ?? '',
       why:
-        `measured on ${stalledTrials.length} connections: close() ` +
-        `returned ${distinct(stalledTrials.map(({ t }) => t.close.ret))} after ${linger} s${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, and the peers received everything in ${kOfN(stalledTrials, ({ t }) => t.peerGotEverything)} once they read again`,
+        `measured on ${stalledTrials.length} connections: close() returned ${returned} after ${linger} s` +
+        `${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, ` +
+        `and the peers received everything in ${peersGotAll} once they read again`,
       frames: [ctx.framesWhere('peer-stalls', (s) => s.marks.includes('window-probe') || s.flags.includes('FIN'))],
       requires: [
         requires(
@@ -210,15 +217,18 @@ export default defineLab({
     ctx.print(`Lab 06 — ${this.title} (N = ${linger} s, ${n} connections per variant)`);
     ctx.print(
       `everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most ` +
-        `→ ${distinct(acked.map((t) => t.close.ret))}; TIME_WAIT ${distinct(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))}`,
+        `→ ${distinct(acked.map((t) => t.close.ret))}; ` +
+        `TIME_WAIT ${distinct(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))}`,
     );
     for (const [name, r] of [
       ['peer stalls', stalled],
       ['non-blocking socket', nonBlocking],
     ] as const) {
       const ts = r.trials;
+      const blocked = [...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ');
       ctx.print(
-        `${name.padEnd(24)}: close() blocked ${[...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ')}… → ${distinct(ts.map((t) => t.close.ret))} (the event loop ticked ${r.loopTicksDuringClose}× meanwhile)`,
+        `${name.padEnd(24)}: close() blocked ${blocked}… → ${distinct(ts.map((t) => t.close.ret))} ` +
+          `(the event loop ticked ${r.loopTicksDuringClose}× meanwhile)`,
       );
       ctx.print(
         `${''.padEnd(26)}after it: kernel ${distinct(
@@ -380,12 +390,13 @@ function kernelSent(
   const bytes = Math.max(0, ...mine.filter((s) => s.len > 0).map((s) => s.relSeq + s.len - 1));
   const fin = mine.find((s) => (s.flagBits & 1) !== 0);
   const rst = mine.filter((s) => (s.flagBits & 4) !== 0).length;
+  const finText = fin ? `#${fin.number} at relative seq ${fin.relSeq + fin.len}` : 'none';
   return {
     bytes,
     fin: !!fin,
     // a FIN may ride on the last data segment: it sits after that segment's bytes
     finAfterAll: !!fin && fin.relSeq + fin.len === queued + 1,
     rst,
-    text: `the kernel's segments cover ${bytes} of ${queued} bytes; FIN ${fin ? `#${fin.number} at relative seq ${fin.relSeq + fin.len}` : 'none'}; ${rst} RST`,
+    text: `the kernel's segments cover ${bytes} of ${queued} bytes; FIN ${finText}; ${rst} RST`,
   };
 }

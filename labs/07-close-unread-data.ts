@@ -87,11 +87,11 @@ export default defineLab({
         ),
       ),
     ];
+    const sentOff = `${sum(off, (c) => sent(c).rst)} RST, ${sum(off, (c) => sent(c).fin)} FIN`;
+    const why = kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : '';
     ctx.answer('q1', {
       answer: kinds[0] ?? '',
-      why:
-        `measured on ${off.length} connections ` +
-        `with ${ctx.int('unread')} bytes unread: ${sum(off, (c) => sent(c).rst)} RST, ${sum(off, (c) => sent(c).fin)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
+      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${sentOff}${why}`,
       frames: [
         ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],
@@ -108,7 +108,8 @@ export default defineLab({
     for (const l of LINGERS) {
       const cs = results.get(l)!;
       ctx.print(
-        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${sum(cs, (c) => sent(c).rst)} RST, ${sum(cs, (c) => sent(c).fin)} FIN; close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
+        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${sum(cs, (c) => sent(c).rst)} RST, ${sum(cs, (c) => sent(c).fin)} FIN; ` +
+          `close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
           `peer ${distinct(
             cs.map((c) => (c.peerReset ? `reset (${c.peerReset})` : c.peerStates.join('→'))),
             ' / ',

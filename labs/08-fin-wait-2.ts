@@ -86,6 +86,9 @@ export default defineLab({
         `peer ${h.peerStatesDuringWatch.join('→')}`,
       ),
     ];
+    /** how long each orphaned FIN_WAIT2 lived, `never` where it outlived the watch */
+    const orphanLifetimes = (never: string): string =>
+      distinct(orphan.map((h) => (h.lifetimeMs === null ? never : `${(h.lifetimeMs / 1000).toFixed(1)} s`)));
     ctx.judge('T5', {
       trials: [
         ...orphan.map(
@@ -109,8 +112,7 @@ export default defineLab({
         ...held.map((h): Trial => ({ requires: waited(h), agrees: h.stillAfterWatch?.startsWith('FIN_WAIT2') === true })),
       ],
       evidence:
-        `after close(): FIN_WAIT2 gone ` +
-        `after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? 'never (within the watch)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))} with tcp_fin_timeout=${ft / 1000}; ` +
+        `after close(): FIN_WAIT2 gone after ${orphanLifetimes('never (within the watch)')} with tcp_fin_timeout=${ft / 1000}; ` +
         `after shutdown(): ${kOfN(held, (h) => h.stillAfterWatch?.startsWith('FIN_WAIT2'))} still FIN_WAIT2 ${ft / 1000 + 3} s later`,
     });
     const fw2 = [
@@ -150,14 +152,16 @@ export default defineLab({
     ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s, ${n} connections per variant)`);
     ctx.print(
       `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone ` +
-        `after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))}; ` +
+        `after ${orphanLifetimes('—')}; ` +
         `late data from the peers → ${orphanRst} RST from the kernel`,
     );
+    const lateRead = distinct(
+      held.map((h) => JSON.stringify('readByApplication' in h.lateData ? h.lateData.readByApplication : undefined)),
+      ' / ',
+    );
     ctx.print(
-      `shutdown(): ${kOfN(held, (h) => h.stillAfterWatch)} still there after ${ft / 1000 + 3} s; late data read by the application: ${distinct(
-        held.map((h) => JSON.stringify('readByApplication' in h.lateData ? h.lateData.readByApplication : undefined)),
-        ' / ',
-      )}`,
+      `shutdown(): ${kOfN(held, (h) => h.stillAfterWatch)} still there after ${ft / 1000 + 3} s; ` +
+        `late data read by the application: ${lateRead}`,
     );
     ctx.print();
     ctx.concludeClaims();

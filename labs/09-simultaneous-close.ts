@@ -42,7 +42,12 @@ export default defineLab({
     {
       id: 'q1',
       text: "Both sides send a FIN before they see the other's. Which states does the kernel pass after ESTABLISHED?",
-      choices: ['FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT', 'FIN_WAIT1 → CLOSING → TIME_WAIT', 'FIN_WAIT1 → TIME_WAIT', 'CLOSE_WAIT → LAST_ACK'],
+      choices: [
+        statePath(['FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT']),
+        statePath(['FIN_WAIT1', 'CLOSING', 'TIME_WAIT']),
+        statePath(['FIN_WAIT1', 'TIME_WAIT']),
+        statePath(['CLOSE_WAIT', 'LAST_ACK']),
+      ],
     },
   ],
   course: {
@@ -118,16 +123,19 @@ export default defineLab({
           agrees: c.kernelStates.includes('CLOSING') && c.kernelTimeWait && close(c).kernelAckedPeerFin,
         };
       }),
-      evidence: `kernel ${distinct(
-        trials.map((c) => c.kernelStates.join('→')),
-        ' / ',
-      )} (the socket table), the peer's FIN acknowledged by the kernel in ${kOfN(trials, (c) => close(c).kernelAckedPeerFin)} (the capture); peer ${distinct(
-        trials.map((c) => c.peerStates.join('→')),
-        ' / ',
-      )}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
+      evidence:
+        `kernel ${distinct(
+          trials.map((c) => c.kernelStates.join('→')),
+          ' / ',
+        )} (the socket table), ` +
+        `the peer's FIN acknowledged by the kernel in ${kOfN(trials, (c) => close(c).kernelAckedPeerFin)} (the capture); ` +
+        `peer ${distinct(
+          trials.map((c) => c.peerStates.join('→')),
+          ' / ',
+        )}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
     });
     const paths = [
-      ...new Set(trials.filter((c) => crossed(c).ok).map((c) => c.kernelStates.filter((s) => s !== 'ESTABLISHED').join(' → '))),
+      ...new Set(trials.filter((c) => crossed(c).ok).map((c) => statePath(c.kernelStates.filter((s) => s !== 'ESTABLISHED')))),
     ];
     ctx.answer('q1', {
       answer: paths[0] ?? '',
@@ -152,9 +160,9 @@ export default defineLab({
     });
     const first = trials[0]!;
     ctx.print(`Lab 09 — ${this.title} (${n} closes)`);
-    ctx.print(
-      `kernel: ${first.kernelStates.join(' → ')}${first.kernelTimeWait && first.kernelTimerMs !== null ? ` (TIME_WAIT timer ${(first.kernelTimerMs / 1000).toFixed(1)} s)` : ''}`,
-    );
+    const timer =
+      first.kernelTimeWait && first.kernelTimerMs !== null ? ` (TIME_WAIT timer ${(first.kernelTimerMs / 1000).toFixed(1)} s)` : '';
+    ctx.print(`kernel: ${first.kernelStates.join(' → ')}${timer}`);
     ctx.print(`peer  : ${first.peerStates.join(' → ')}`);
     ctx.print(
       `(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire; the kernel shut ` +
@@ -217,4 +225,9 @@ async function crossingFins(ctx: LabContext, finDelay: number, ackDelay: number)
     peerStates: conn.history.map((h) => h.state),
     maxSampleGapMs: Math.round(maxGap),
   };
+}
+
+/** States as the question's choices and the answer name them: "FIN_WAIT1 → CLOSING → TIME_WAIT". */
+function statePath(states: readonly string[]): string {
+  return states.join(' → ');
 }

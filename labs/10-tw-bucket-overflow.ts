@@ -39,7 +39,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'tcp_max_tw_buckets is 0 and the kernel closes a batch of connections first. How many of them does the socket table show in TIME_WAIT?',
+      text:
+        'tcp_max_tw_buckets is 0 and the kernel closes a batch of connections first. How many of them does the socket table show in ' +
+        'TIME_WAIT?',
       choices: ['none', 'some', 'all of them'],
     },
   ],

@@ -57,7 +57,8 @@ export default defineLab({
     "TIME_WAIT (the kernel's answer to their SYN read from the capture); runs with timestamps show PAWS. The old ACK is brought " +
     "inside the new connection by outrunning the kernel's ISN clock, or in a guest by setting its clock back (see below)",
   question:
-    'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new one?',
+    'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new ' +
+    'one?',
   params: [
     {
       name: 'timestamps',
@@ -146,7 +147,8 @@ export default defineLab({
     const align: Align = ctx.str('isn_align') === 'auto' ? (guestClock ? 'clock' : 'outrun') : ctx.str<Align>('isn_align');
     if (align === 'clock' && !guestClock)
       throw new LabError(
-        "isn_align=clock needs a realtime clock the lab may set: only a --kernel guest's (twlab never sets the host's clock); use isn_align=outrun",
+        "isn_align=clock needs a realtime clock the lab may set: only a --kernel guest's (twlab never sets the host's clock); use " +
+          'isn_align=outrun',
       );
     const clock = await ctx.variant('isn-clock', {}, () => measureIsnClock(ctx, { kernel: 6999, peer: 44999 }));
     const ts = ctx.bool('timestamps');
@@ -244,7 +246,7 @@ export default defineLab({
       trials: controlAnswers.map(({ o, a }) => controlTrial(o.timeWaitBeforeSecond, a, ctx.str('isn'))),
       evidence:
         `with TIME_WAIT in place the kernel answered the new SYN ` +
-        `with ${distinct(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))}` +
+        `with ${distinct(controlAnswers.map(({ a }) => synAnswerText(a)))}` +
         ` (accept() → ${distinct(control.map((o) => (o.opened ? 'a connection' : 'none')))}); without ` +
         `it ${corrupted.length}/${skipped.length} variants read old bytes`,
     });
@@ -284,9 +286,10 @@ export default defineLab({
       `the kernel's ISN for one four-tuple ` +
         `advanced ${clock.deltaIsn} in ${clock.deltaMs} ms: ${(clock.perSecond / 1e6).toFixed(2)} M per second (RFC 6528's clock)`,
     );
+    const aligned = align === 'clock' ? "setting this guest's realtime clock back (the ISN clock follows it)" : 'outrunning the ISN clock';
     ctx.print(
-      `timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); ISNs aligned ` +
-        `by ${align === 'clock' ? "setting this guest's realtime clock back (the ISN clock follows it)" : 'outrunning the ISN clock'}; the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`,
+      `timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); ISNs aligned by ${aligned}; ` +
+        `the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`,
     );
     const all: Array<[string, Outcome]> = [
       ...control.map((o): [string, Outcome] => ['with-time-wait', o]),
@@ -313,8 +316,8 @@ export default defineLab({
     for (const { s, o } of skipped) {
       if (o.opened)
         ctx.conclude(
-          `${s}: the application reading the new connection ` +
-            `got ${JSON.stringify(o.kernelRead)}${oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`,
+          `${s}: the application reading the new connection got ${JSON.stringify(o.kernelRead)}` +
+            (oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''),
         );
     }
     ctx.concludeClaims();
@@ -804,6 +807,10 @@ const synAnswer = (ctx: LabContext, variant: string, o: Outcome): NewSynOnWire =
   newSynOnWire(
     ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort }),
   );
+
+/** The kernel's answer to a new SYN, as the evidence says it. */
+const synAnswerText = (a: NewSynOnWire): string =>
+  a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing';
 
 /** Each variant's listener has its own port (7000 + index). */
 const VARIANT_INDEX: Record<string, number> = {

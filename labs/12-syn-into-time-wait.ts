@@ -26,12 +26,14 @@ export default defineLab({
   slug: 'syn-into-time-wait',
   title: 'A new SYN into TIME_WAIT',
   shows:
-    'when a TIME_WAIT four-tuple accepts a new SYN (higher sequence number, or newer timestamp), the ISN the kernel then picks, and its answer otherwise',
+    'when a TIME_WAIT four-tuple accepts a new SYN (higher sequence number, or newer timestamp), the ISN the kernel then picks, and its ' +
+    'answer otherwise',
   showsInDetail:
     'a new SYN on a four-tuple the kernel holds in TIME_WAIT: above the old space, below it, below it with a newer timestamp ' +
     "(TSvals compared in the capture); the kernel's answer read from the capture; the new ISN it picks",
   question:
-    'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer otherwise?',
+    'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer ' +
+    'otherwise?',
   params: [
     {
       name: 'seq_offset',
@@ -143,6 +145,9 @@ export default defineLab({
       const ps = r.get(c)!;
       return `${kOfN(ps, letIn)} let in (SYN-ACK)`;
     };
+    const above = r.get('seq-above')!;
+    const belowNoTs = r.get('seq-below-no-ts')!;
+    const refusedWith = distinct(belowNoTs.filter(refused).map((p) => (w(p).synAck === null && p.repliesToSyn[0]) || 'no answer'));
     ctx.judge('T9', {
       trials: [
         ...r
@@ -152,16 +157,9 @@ export default defineLab({
           .get('seq-below-no-ts')!
           .map((p): Trial => ({ requires: [tw(p), noTimestamps(p), placed(p, false), answered(p)], agrees: refused(p) })),
       ],
-      evidence: `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}, accept() → ${kOfN(r.get('seq-above')!, (p) => p.accepted)}; below it → ${kOfN(r.get('seq-below-no-ts')!, refused)} refused with ${
-        [
-          ...new Set(
-            r
-              .get('seq-below-no-ts')!
-              .filter(refused)
-              .map((p) => (w(p).synAck === null && p.repliesToSyn[0]) || 'no answer'),
-          ),
-        ].join('/') || '—'
-      }`,
+      evidence:
+        `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}, ` +
+        `accept() → ${kOfN(above, (p) => p.accepted)}; below it → ${kOfN(belowNoTs, refused)} refused with ${refusedWith || '—'}`,
     });
     ctx.judge('T10', {
       trials: r.get('seq-below-newer-ts')!.map((p): Trial => {
@@ -191,7 +189,6 @@ export default defineLab({
         `timestamps on, a SYN below the old space with a newer timestamp (TSval ` +
         `+${distinct(r.get('seq-below-newer-ts')!.map((p) => w(p).tsvalLead))}) → ${tally('seq-below-newer-ts')}`,
     });
-    const above = r.get('seq-above')!;
     const aboveAnswers = [...new Set(above.map((p) => (letIn(p) ? 'accepted' : 'refused')))];
     ctx.answer('q1', {
       answer: aboveAnswers[0] ?? '',
@@ -224,10 +221,11 @@ export default defineLab({
     ];
     ctx.answer('q2', {
       answer: belowAnswers[0] ?? '',
-      why: `measured ${below.length} times: ${distinct(
-        below.map((p) => p.repliesToSyn.join(', ') || 'no answer'),
-        ' / ',
-      )}${belowAnswers[0] === 'an ACK of the old connection' ? ' (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)' : ''}`,
+      why:
+        `measured ${below.length} times: ${distinct(
+          below.map((p) => p.repliesToSyn.join(', ') || 'no answer'),
+          ' / ',
+        )}` + (belowAnswers[0] === 'an ACK of the old connection' ? REACKED : ''),
       frames: [ctx.framesWhere('seq-below-no-ts', (s) => s.flags === 'SYN' || s.strayFrom !== undefined)],
       requires: [
         requires(
@@ -262,6 +260,8 @@ export default defineLab({
 type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
 const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
 const PORT = 7100;
+/** why the kernel answers a SYN below the old space with an ACK */
+const REACKED = ' (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)';
 
 interface Probe {
   peerPort: number;
@@ -291,9 +291,8 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   const off = stack.onSegment((e) => {
     if (e.direction === 'in' && e.tuple.local.port === peerPort) {
       const f = e.tcp.flags;
-      replies.push(
-        `${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? seqDiff(e.tcp.ack, first.twRcvNxt) : '-'}`,
-      );
+      const names = [f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',');
+      replies.push(`${names} ack=${f.ack ? seqDiff(e.tcp.ack, first.twRcvNxt) : '-'}`);
     }
   });
   const timeWaitBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;

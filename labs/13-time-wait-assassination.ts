@@ -75,7 +75,9 @@ export default defineLab({
       name: 'beside_reuseaddr',
       kind: 'bool',
       default: true,
-      help: "the new socket beside the TIME_WAIT sets SO_REUSEADDR (off: its bind() meets the TIME_WAIT, and the seed's scenario cannot be set up)",
+      help:
+        "the new socket beside the TIME_WAIT sets SO_REUSEADDR (off: its bind() meets the TIME_WAIT, and the seed's scenario cannot " +
+        'be set up)',
     },
   ],
   claims: [
@@ -88,7 +90,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'The kernel holds a four-tuple in TIME_WAIT (tcp_rfc1337=0) and an RST arrives for it, in the window. What happens to the TIME_WAIT?',
+      text:
+        'The kernel holds a four-tuple in TIME_WAIT (tcp_rfc1337=0) and an RST arrives for it, in the window. What happens to the ' +
+        'TIME_WAIT?',
       choices: ['it ends at once', 'it stays until its timer runs out'],
     },
     {
@@ -373,10 +377,10 @@ export function lateSegmentTaker(
   const listenerRst = answers.find((s) => (s.flagBits & 4) !== 0);
   const byTimeWait = b.late === 'data' ? !!twAck && !listenerRst : b.timeWaitBefore && !b.timeWaitAfter && answers.length === 0;
   const byNewSocket = b.late === 'data' ? !!listenerRst || b.accept === 'a connection' : b.accept === 'a connection' || !b.listeningAfter;
+  const seg = lateSeg ? `#${lateSeg.number}` : '(not in the capture)';
+  const answer = twAck ? `ACK #${twAck.number} of the old connection` : listenerRst ? `RST #${listenerRst.number}` : 'no answer';
   const what =
-    b.late === 'data'
-      ? `late data ${lateSeg ? `#${lateSeg.number}` : '(not in the capture)'} → ${twAck ? `ACK #${twAck.number} of the old connection` : listenerRst ? `RST #${listenerRst.number}` : 'no answer'}`
-      : `late RST ${lateSeg ? `#${lateSeg.number}` : '(not in the capture)'} → TIME_WAIT ${b.timeWaitAfter ? 'still there' : 'gone'}`;
+    b.late === 'data' ? `late data ${seg} → ${answer}` : `late RST ${seg} → TIME_WAIT ${b.timeWaitAfter ? 'still there' : 'gone'}`;
   return { lateSeg, byTimeWait, byNewSocket, what };
 }
 

@@ -210,7 +210,11 @@ export default defineLab({
     ];
     ctx.answer('q1', {
       answer: rstFates[0] ?? '',
-      why: `measured on ${of('rst').length} connections: ${answered('rst')}${rstFates[0] === 'answers with an ACK and keeps the connection' ? ' (RFC 5961 §3: the challenge ACK lets a real peer resend its RST at RCV.NXT)' : ''}`,
+      why:
+        `measured on ${of('rst').length} connections: ${answered('rst')}` +
+        (rstFates[0] === 'answers with an ACK and keeps the connection'
+          ? ' (RFC 5961 §3: the challenge ACK lets a real peer resend its RST at RCV.NXT)'
+          : ''),
       frames: [ctx.framesWhere('probes', (s) => s.flags === 'RST' || s.marks.includes('challenge-ack'))],
       requires: [
         requires('every probe gave the same answer', rstFates.length === 1, rstFates.join(' / ')),
@@ -232,7 +236,8 @@ export default defineLab({
     ctx.print(
       `rate limit: ${burst.probes.length} in-window RSTs ` +
         `over ${rate.spanMs} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
-        `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
+        `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ` +
+        `${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -329,7 +334,8 @@ export function probeTaken(answered: boolean, stateAfter: string | undefined, ro
  */
 export function probeTimestamp(w: TupleOnWire, probe: FlowSegment): Precondition {
   const what =
-    "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the capture)";
+    "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the " +
+    'capture)';
   const syn = w.segments.find((s) => (s.flagBits & 18) === 2 && s.number < probe.number);
   const synAck = w.segments.find((s) => (s.flagBits & 18) === 18 && s.number < probe.number);
   if (!syn || !synAck) return requires(what, false, 'the handshake is not in the capture');

@@ -31,7 +31,8 @@ export default defineLab({
     'would reveal); a connected UDP socket in the group; a listener closing with connections queued; sockets of another uid trying ' +
     "to join. Every socket's `bind()`/`listen()` must return 0 (`no_reuseport=k` makes one fail)",
   question:
-    "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, and who may join?",
+    "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, " +
+    'and who may join?',
   params: [
     { name: 'listeners', kind: 'int', default: 4, min: 2, max: 64, help: 'sockets sharing the port' },
     {
@@ -56,7 +57,9 @@ export default defineLab({
       default: 0,
       min: 0,
       max: 64,
-      help: 'socket k (1-based) of every group binds without SO_REUSEPORT, so a setup call fails and the claims say which (0: every socket sets it)',
+      help:
+        'socket k (1-based) of every group binds without SO_REUSEPORT, so a setup call fails and the claims say which (0: every ' +
+        'socket sets it)',
     },
   ],
   claims: [
@@ -86,7 +89,8 @@ export default defineLab({
   course: {
     order: 120,
     teaches:
-      "How SO_REUSEPORT spreads connections over sockets, which socket a connected UDP socket's endpoint reaches, and who may join a group.",
+      "How SO_REUSEPORT spreads connections over sockets, which socket a connected UDP socket's endpoint reaches, and who may join a " +
+      'group.',
     look: 'tcp-connections.pcap: many handshakes on one port; the histogram in the output.',
   },
   async run(ctx) {
@@ -250,6 +254,8 @@ export default defineLab({
     });
     const received = (xs: number[]): number => sum(xs, (b) => b);
     const at = (c: ConnectedTrial, xs: number[]): number => xs[c.connected - 1]!;
+    const fromEndpoint = connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ');
+    const unconnected = connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ');
     ctx.judge('C20', {
       trials: connected.map(
         (c): Trial => ({
@@ -265,10 +271,10 @@ export default defineLab({
         }),
       ),
       evidence:
-        `${n} UDP sockets on one port, one connected ` +
-        `to ${ctx.addr.peer4}:${PEER_PORT}: it received ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of that endpoint's datagrams ` +
-        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' (the unconnected ` +
-        `sockets: ${connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ')})`,
+        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer4}:${PEER_PORT}: ` +
+        `it received ${fromEndpoint} of that endpoint's datagrams ` +
+        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' ` +
+        `(the unconnected sockets: ${unconnected})`,
     });
 
     const others = [...new Set(other)];
@@ -520,7 +526,8 @@ const setupFailed = (x: SocketSetup): boolean =>
   (x.listen !== undefined && x.listen !== 'OK') ||
   (x.connect !== undefined && x.connect !== 'OK');
 const setupText = (x: SocketSetup): string =>
-  `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
+  `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}` +
+  `${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
 
 /** The precondition every claim of the lab needs: each socket it speaks of was set up as the lab says. */
 export function everySocketSetUp(setups: readonly SocketSetup[]): Precondition {

@@ -28,7 +28,8 @@ export default defineLab({
     'one socket on `0.0.0.0:P`, another on `192.0.2.1:P` (UDP: `SO_REUSEADDR` on both; TCP listeners: `SO_REUSEPORT` on both), in ' +
     'both binding orders: who receives datagrams and connections for 192.0.2.1 — and, as the control, for 198.51.100.1',
   question:
-    'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to the specific address?',
+    'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to ' +
+    'the specific address?',
   params: [
     {
       name: 'protocols',
@@ -44,7 +45,9 @@ export default defineLab({
       kind: 'enum',
       default: 'reuse',
       choices: ['reuse', 'none'],
-      help: 'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the claim is not tested)',
+      help:
+        'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the ' +
+        'claim is not tested)',
     },
   ],
   claims: [
@@ -54,7 +57,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'UDP socket A is bound to 0.0.0.0:P, socket B to 192.0.2.1:P (SO_REUSEADDR on both). Datagrams arrive for 192.0.2.1:P. Which socket receives them?',
+      text:
+        'UDP socket A is bound to 0.0.0.0:P, socket B to 192.0.2.1:P (SO_REUSEADDR on both). Datagrams arrive for 192.0.2.1:P. ' +
+        'Which socket receives them?',
       choices: ['B, the specific one', 'A, the wildcard one', 'spread over both', 'whichever bound first'],
     },
   ],
@@ -83,9 +88,10 @@ export default defineLab({
       const ts = trials.filter((t) => t.proto === proto);
       if (!ts.length) return `${proto}: not measured`;
       const of = (f: (t: PairTrial) => number): number => sum(ts, f);
+      const toSpecific =
+        `the specific socket got ${of((t) => t.toSpecific.bySpecific)} ` + `and the wildcard ${of((t) => t.toSpecific.byWildcard)}`;
       return (
-        `${proto}: to 192.0.2.1, the specific socket ` +
-        `got ${of((t) => t.toSpecific.bySpecific)} and the wildcard ${of((t) => t.toSpecific.byWildcard)} of ${of((t) => t.sent.specific)}; ` +
+        `${proto}: to 192.0.2.1, ${toSpecific} of ${of((t) => t.sent.specific)}; ` +
         `to ${OTHER}, the wildcard got ${of((t) => t.toOther.byWildcard)} of ${of((t) => t.sent.other)}`
       );
     };
@@ -102,11 +108,10 @@ export default defineLab({
           ? 'A, the wildcard one'
           : 'spread over both';
     const winners = [...new Set(udp.map(winner))];
+    const received = udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ');
     ctx.answer('q1', {
       answer: winners.length === 1 ? winners[0]! : 'whichever bound first',
-      why:
-        `measured in ${udp.length} pairs: the specific socket ` +
-        `received ${udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ')} of the datagrams to 192.0.2.1, whichever bound first`,
+      why: `measured in ${udp.length} pairs: the specific socket received ${received} of the datagrams to 192.0.2.1, whichever bound first`,
       requires: [
         requires('the UDP pairs were measured', udp.length > 0, `protocols=${protocols.join(',')}`),
         requires(
@@ -123,9 +128,9 @@ export default defineLab({
         `first); ${k} sent to ${ctx.addr.host4}:P and ${k} to ${OTHER}:P.`,
     );
     for (const t of trials) {
-      ctx.print(
-        `${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; to ${ctx.addr.host4}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}; to ${OTHER}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`,
-      );
+      const toHost = `to ${ctx.addr.host4}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}`;
+      const toOther = `to ${OTHER}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`;
+      ctx.print(`${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; ${toHost}; ${toOther}`);
     }
     ctx.print();
     ctx.concludeClaims();

@@ -19,12 +19,14 @@ export default defineLab({
   slug: 'orphan-lifetime',
   title: 'How long a closed socket keeps trying: the default linger time',
   shows:
-    'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — watched in the socket table',
+    'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — ' +
+    'watched in the socket table',
   showsInDetail:
     '`close()` (no `SO_LINGER`) with 64 KiB unsent to a peer gone silent: `close()` returns at once, the orphan retransmits with a ' +
     'doubling timeout until the kernel gives up — watched in the socket table until it goes',
   question:
-    'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to deliver the data?',
+    'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to ' +
+    'deliver the data?',
   params: [
     {
       name: 'unsent',
@@ -72,7 +74,8 @@ export default defineLab({
   course: {
     order: 60,
     teaches:
-      'How long the kernel keeps trying to deliver a closed socket\'s unsent data when the peer has gone silent: the "default linger time".',
+      'How long the kernel keeps trying to deliver a closed socket\'s unsent data when the peer has gone silent: the "default linger ' +
+      'time".',
     look: 'silent-peer.pcap: the retransmissions after close(), each further apart than the last, then silence.',
   },
   async run(ctx) {
@@ -144,10 +147,11 @@ export default defineLab({
     ctx.print(`Lab 17 — ${this.title} (${n} connections, ${ctx.int('unsent')} bytes queued each)`);
     for (const o of os) {
       const w = onWire(o);
+      const then = o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes queued` : 'no entry';
+      const end = o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`;
       ctx.print(
-        `port ${o.local}: close() ${o.close.elapsedMs} ms → ${o.close.ret}; then ${o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes queued` : 'no entry'}; ` +
-          `${w.retransmissions} retransmissions, the ` +
-          `last ${secs(w.lastSegmentMs)} after close(); ${o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`}`,
+        `port ${o.local}: close() ${o.close.elapsedMs} ms → ${o.close.ret}; then ${then}; ` +
+          `${w.retransmissions} retransmissions, the last ${secs(w.lastSegmentMs)} after close(); ${end}`,
       );
     }
     ctx.print(`${retriesText}, tcp_retries2=${ctx.readSysctl('net.ipv4.tcp_retries2') ?? 'n/a'}`);

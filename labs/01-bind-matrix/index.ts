@@ -97,7 +97,8 @@ export default defineLab({
           ? `${JSON.stringify(v)} is not an IP address`
           : isMulticastGroup(v)
             ? null
-            : `${JSON.stringify(v)} is not a multicast group address (224.0.0.0–239.255.255.255, or ff00::/8): the multicast cells bind both sockets to a group`,
+            : `${JSON.stringify(v)} is not a multicast group address (224.0.0.0–239.255.255.255, or ff00::/8): ` +
+              'the multicast cells bind both sockets to a group',
       help: 'group both sockets bind in the multicast kind',
     },
     {
@@ -121,7 +122,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: "Socket A is bound to 0.0.0.0:P with no flags. Socket B sets SO_REUSEADDR and binds 192.0.2.1:P (TCP). What does B's bind() return?",
+      text:
+        "Socket A is bound to 0.0.0.0:P with no flags. Socket B sets SO_REUSEADDR and binds 192.0.2.1:P (TCP). What does B's bind() " +
+        'return?',
       choices: ['OK', 'EADDRINUSE'],
     },
     {
@@ -131,7 +134,9 @@ export default defineLab({
     },
     {
       id: 'q3',
-      text: "Socket A binds 192.0.2.1:P (TCP) and only then sets SO_REUSEPORT. Socket B sets SO_REUSEPORT and binds 192.0.2.1:P. What does B's bind() return?",
+      text:
+        'Socket A binds 192.0.2.1:P (TCP) and only then sets SO_REUSEPORT. Socket B sets SO_REUSEPORT and binds 192.0.2.1:P. What ' +
+        "does B's bind() return?",
       choices: ['OK', 'EADDRINUSE'],
     },
   ],
@@ -255,20 +260,20 @@ export default defineLab({
     });
     const q2 = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true, uidB: 'other' });
     const q2same = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true });
+    const perUser = q2?.result === 'EADDRINUSE' && q2same?.result === 'OK' ? ' (SO_REUSEPORT groups are per effective user)' : '';
     ctx.answer('q2', {
       answer: q2?.result ?? '',
-      why:
-        `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner ` +
-        `→ ${q2same?.result ?? '?'}${q2?.result === 'EADDRINUSE' && q2same?.result === 'OK' ? ' (SO_REUSEPORT groups are per effective user)' : ''}`,
+      why: `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner → ${q2same?.result ?? '?'}${perUser}`,
       requires: measuredCell('SO_REUSEPORT on both, B another user', q2),
     });
     const q3 = afterBind.filter((t) => t.proto === 'tcp' && t.kind === 'bound');
     const q3results = [...new Set(q3.map((t) => t.bindB))];
+    const flagNow = q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : '';
     ctx.answer('q3', {
       answer: q3results[0] ?? '',
       why:
         `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind ` +
-        `→ ${distinct(q3.map((t) => t.control.bindB))}${q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : ''}`,
+        `→ ${distinct(q3.map((t) => t.control.bindB))}${flagNow}`,
       requires: [
         requires('the probe ran (TCP, A only bound)', q3.length > 0, `${q3.length} probes (see --set protocols/kinds)`),
         requires(

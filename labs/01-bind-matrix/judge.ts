@@ -49,7 +49,8 @@ export function mismatches(cs: Cells, predict: (c: Cell) => string | null): Arra
 
 export function describe(c: Cell): string {
   const v6 = (addr: string, v: boolean | null): string => (v ? `${addr}+v6only` : addr);
-  return `${c.proto} ${c.kind} ${v6(c.addrA, c.v6onlyA)}→${v6(c.addrB, c.v6onlyB)} SO_REUSEADDR ${flagText(c.reuseaddrA, c.reuseaddrB)}, SO_REUSEPORT ${flagText(c.reuseportA, c.reuseportB)}${c.uidB === 'other' ? ', B other uid' : ''}`;
+  const flags = `SO_REUSEADDR ${flagText(c.reuseaddrA, c.reuseaddrB)}, SO_REUSEPORT ${flagText(c.reuseportA, c.reuseportB)}`;
+  return `${c.proto} ${c.kind} ${v6(c.addrA, c.v6onlyA)}→${v6(c.addrB, c.v6onlyB)} ${flags}${c.uidB === 'other' ? ', B other uid' : ''}`;
 }
 
 /**
@@ -95,6 +96,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
       const results = [...new Set(sel.map((c) => c.result))];
       return results.join('/');
     };
+    const listening = cs.some((c) => c.kind === 'listening') ? `; A listening, both set → ${byFlags(true, true, 'listening')}` : '';
     out.push(
       cs.length === 0
         ? notTested('C2', 'needs a wildcard and a specific IPv4 address in --set addresses')
@@ -103,7 +105,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             bad.length === 0,
             bad.length
               ? `Linux, bound: SO_REUSEADDR on B only → ${byFlags(false, true, 'bound')}, on both ` +
-                  `→ ${byFlags(true, true, 'bound')}${cs.some((c) => c.kind === 'listening') ? `; A listening, both set → ${byFlags(true, true, 'listening')}` : ''} (${bad.length}/${cs.length} cells differ from BSD)`
+                  `→ ${byFlags(true, true, 'bound')}${listening} (${bad.length}/${cs.length} cells differ from BSD)`
               : `all ${cs.length} wildcard/specific cells follow SO_REUSEADDR on B`,
             cs.length,
           ),
@@ -114,6 +116,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     const rows = seedTableRows(unicast);
     const tested = rows.filter((r) => r.cells.length > 0);
     const failing = tested.filter((r) => r.mismatch.length > 0);
+    const example = failing[0]?.mismatch[0];
     out.push(
       tested.length === 0
         ? notTested('C3', 'needs 0.0.0.0, 192.0.2.1 and 198.51.100.1 in --set addresses')
@@ -122,7 +125,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             failing.length === 0,
             failing.length
               ? `rows ${failing.map((r) => r.n).join(', ')} of ${tested.length} differ on Linux, e.g. ` +
-                  `row ${failing[0]!.n}: ${describe(failing[0]!.mismatch[0]!.cell)} → ${failing[0]!.mismatch[0]!.cell.result} (BSD: ${failing[0]!.mismatch[0]!.expected})`
+                  `row ${failing[0]!.n}: ${describe(example!.cell)} → ${example!.cell.result} (BSD: ${example!.expected})`
               : `all ${tested.length} rows match on ${sum(tested, (r) => r.cells.length)} cells`,
             sum(tested, (r) => r.cells.length),
           ),
