@@ -90,11 +90,13 @@ function printSaved(o: LabOutcome, lines: readonly string[], outDir: string, wit
   for (const line of lines) out(line);
   const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
   out(`\nEvidence: ${shown(o.dir!)}/ (${files.join(', ')}${withReport ? ', report.html' : ''})`);
-  if (o.earlier)
-    out(
-      `  the previous run's evidence${o.earlier.startedAt ? ` (${o.earlier.startedAt})` : ''} was kept: ${shown(o.earlier.dir)}/${o.earlier.removed.length ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)` : ''}`,
-    );
-  else if (o.replaced)
+  if (o.earlier) {
+    const when = o.earlier.startedAt ? ` (${o.earlier.startedAt})` : '';
+    const removed = o.earlier.removed.length
+      ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)`
+      : '';
+    out(`  the previous run's evidence${when} was kept: ${shown(o.earlier.dir)}/${removed}`);
+  } else if (o.replaced)
     out(
       `  the previous run's evidence was ` +
         `replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`,
@@ -195,9 +197,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
       );
     if (o.error) {
       failures++;
-      err(
-        `twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}${fs.existsSync(path.join(outDir, labDirName(o.def))) ? '; its earlier evidence is left as it was' : ''}`,
-      );
+      const left = fs.existsSync(path.join(outDir, labDirName(o.def))) ? '; its earlier evidence is left as it was' : '';
+      err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}${left}`);
     }
   }
   const index = writeIndex(outDir);
@@ -232,9 +233,9 @@ async function kernelsRunCommand(
   const targets = await prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
   const messages = new LabMessages(opts.json);
   const key = (t: KernelTarget, lab: string): string => `${t.release} ${lab}`;
-  say(
-    `running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`,
-  );
+  const where = (t: KernelTarget): string =>
+    t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`;
+  say(`running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map(where).join(', ')}`);
   for (const t of targets) if (t.kind === 'guest' && t.accel === 'tcg') say(`${t.release}: ${t.accelWhy}`);
   const runner = new MatrixRunner();
   const t0 = performance.now();
@@ -261,7 +262,8 @@ async function kernelsRunCommand(
           ? ' (host)'
           : t.kind === 'stack'
             ? ` — ${t.stack.label}, ${t.stack.how} (${(run.info.wallMs / 1000).toFixed(0)} s in all)`
-            : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
+            : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ` +
+              `${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
       out(`==== kernel ${t.release}${how}\n`);
     }
     for (const o of run.outcomes) {

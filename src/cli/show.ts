@@ -24,12 +24,14 @@ export function register(program: Command): void {
     )
     .argument(
       '<capture|lab>',
-      'a pcap or pcapng file (twlab evidence, tcpdump -w, Wireshark, dumpcap: raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures',
+      'a pcap or pcapng file (twlab evidence, tcpdump -w, Wireshark, dumpcap: raw IP, Ethernet or Linux cooked link types), ' +
+        'or a lab id to show its captures',
     )
     .addOption(OPTIONS.out('where lab captures are (with a lab id)'))
     .option(
       '--summary',
-      'one line per connection: incarnations, who closed first, how it ended, who holds TIME_WAIT, strays, retransmissions, duration, the close pattern',
+      'one line per connection: incarnations, who closed first, how it ended, who holds TIME_WAIT, strays, retransmissions, duration, ' +
+        'the close pattern',
     )
     .option('--explain', "the summary, with each connection's close pattern explained and the lab that shows it")
     .option('--conn <n|a:p-b:p>', 'draw one connection: its number in --summary, or its four-tuple')
@@ -41,7 +43,8 @@ export function register(program: Command): void {
 }
 
 /**
- * The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64).
+ * The evidence folder of a guest kernel under `out`: its exact release, or the one release that
+ * starts with `name` (6.1 → 6.1.0-57-amd64).
  */
 function kernelFolder(out: string, name: string): string {
   const folders = fs.existsSync(out)

@@ -66,9 +66,13 @@ ${questions ? `<p><strong>Predict first.</strong></p><ul>${questions}</ul>` : ''
   });
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab — a course through the labs</title>
-<style>body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222;line-height:1.45}ol{list-style:none;padding-left:0}li h2{font-size:1.15rem;margin:1.5rem 0 .3rem}.meta{color:#555}code{font-family:ui-monospace,monospace}</style></head>
+<style>
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:60rem;padding:0 1rem;color:#222;line-height:1.45}
+ol{list-style:none;padding-left:0}li h2{font-size:1.15rem;margin:1.5rem 0 .3rem}.meta{color:#555}code{font-family:ui-monospace,monospace}
+</style></head>
 <body><h1>twlab — a course through the labs</h1>
-<p>Each lab asks its questions before it runs (<code>twlab run NN --predict</code>): predict, then look at what the kernel did. The reports step through each connection segment by segment.</p>
+<p>Each lab asks its questions before it runs (<code>twlab run NN --predict</code>): predict, then look at what the kernel did.
+The reports step through each connection segment by segment.</p>
 <ol>
 ${items.join('\n')}
 </ol></body></html>

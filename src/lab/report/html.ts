@@ -20,11 +20,14 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px sol
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;vertical-align:top;text-align:left}
 th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}
 .verdict{font-weight:bold;padding:.1rem .4rem;border-radius:.3rem;white-space:nowrap}
-.holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.mixed{background:#e8dcf5}.not-tested{background:#e6e6e6}
+.holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.mixed{background:#e8dcf5}
+.not-tested{background:#e6e6e6}
 .pre{font-size:.85rem;color:#444;margin:.2rem 0 0 0;padding-left:1rem}.pre .no{color:#a00;font-weight:bold}
-.differs{outline:3px solid #c0392b;outline-offset:-3px}tr.row-differs>th:first-child{border-left:6px solid #c0392b}tr.row-untested>th:first-child{border-left:6px solid #bbb}
+.differs{outline:3px solid #c0392b;outline-offset:-3px}
+tr.row-differs>th:first-child{border-left:6px solid #c0392b}tr.row-untested>th:first-child{border-left:6px solid #bbb}
 .meta{color:#555}.svgbox{overflow-x:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto}
-.controls{margin:.5rem 0 0 0}.controls button{font-size:1rem;padding:.15rem .6rem}.status{font-family:ui-monospace,monospace;font-size:.85rem;margin-left:.5rem}
+.controls{margin:.5rem 0 0 0}.controls button{font-size:1rem;padding:.15rem .6rem}
+.status{font-family:ui-monospace,monospace;font-size:.85rem;margin-left:.5rem}
 .right{background:#d7f0d0}.wrong{background:#f8d0d0}.skipped,.not-scored{background:#e6e6e6}
 .stepper:focus{outline:2px solid #57a;outline-offset:2px}.stepper:focus-visible{outline:2px solid #57a}
 g.row:target line,g.row.hl line{stroke-width:4}g.row:target text,g.row.hl text{font-weight:bold}
@@ -91,7 +94,12 @@ const STEPPER_SCRIPT = `<script>
         if (r.getAttribute('data-right')) { right = r.getAttribute('data-right').replace(/.* → /, ''); rightAt = now; }
       });
       var frame = rows[at].getAttribute('data-frame');
-      status.textContent = (whole ? 'the whole ladder (' + rows.length + ' steps) · ▶ or → steps through it' : 'step ' + (at + 1) + '/' + rows.length) + (frame ? ' · frame #' + frame : '') + ' · t=' + now.toFixed(3) + ' s · ' + box.getAttribute('data-left-role') + ': ' + tw(left, leftAt, now) + ' · ' + box.getAttribute('data-right-role') + ': ' + tw(right, rightAt, now);
+      var where = whole
+        ? 'the whole ladder (' + rows.length + ' steps) · ▶ or → steps through it'
+        : 'step ' + (at + 1) + '/' + rows.length;
+      var states = box.getAttribute('data-left-role') + ': ' + tw(left, leftAt, now) + ' · ' +
+        box.getAttribute('data-right-role') + ': ' + tw(right, rightAt, now);
+      status.textContent = where + (frame ? ' · frame #' + frame : '') + ' · t=' + now.toFixed(3) + ' s · ' + states;
     }
     function go(to) {
       if (to === 'first') { at = 0; whole = false; }
@@ -166,11 +174,19 @@ function questionsSection(result: LabResult, drawn: ReadonlySet<string>): string
             : q.correct
               ? 'right'
               : 'wrong';
-    return `<tr><td>${esc(q.text)}<div class="meta">${esc(q.choices.join(' · '))}</div></td>${result.predictionScore ? `<td>${esc(q.prediction ?? '—')}</td>` : ''}<td><details><summary>the kernel's answer</summary><strong>${esc(q.answer ?? 'not scored')}</strong>${verdict ? ` <span class="verdict ${esc(verdict)}">${esc(verdict)}</span>` : ''}<div>${esc(q.answer === null ? `${q.notScored}. ${q.why}` : q.why)}</div>${frames(q) ? `<div class="meta">see ${frames(q)}</div>` : ''}</details></td></tr>`;
+    const question = `<td>${esc(q.text)}<div class="meta">${esc(q.choices.join(' · '))}</div></td>`;
+    const predicted = result.predictionScore ? `<td>${esc(q.prediction ?? '—')}</td>` : '';
+    const badge = verdict ? ` <span class="verdict ${esc(verdict)}">${esc(verdict)}</span>` : '';
+    const why = `<div>${esc(q.answer === null ? `${q.notScored}. ${q.why}` : q.why)}</div>`;
+    const see = frames(q) ? `<div class="meta">see ${frames(q)}</div>` : '';
+    const kernel = `<strong>${esc(q.answer ?? 'not scored')}</strong>`;
+    const answer = `<details><summary>the kernel's answer</summary>${kernel}${badge}${why}${see}</details>`;
+    return `<tr>${question}${predicted}<td>${answer}</td></tr>`;
   });
   const s = result.predictionScore;
   return `<h2>Predict, then look</h2>
-<p class="meta">Each answer comes from this run's own measurements${s ? `; the predictions scored ${s.correct}/${s.scored}` : ''}. Open an answer only after you have predicted it; its frame numbers lead to the ladder.</p>
+<p class="meta">Each answer comes from this run's own measurements${s ? `; the predictions scored ${s.correct}/${s.scored}` : ''}.
+Open an answer only after you have predicted it; its frame numbers lead to the ladder.</p>
 <table><tr><th>question</th>${s ? '<th>predicted</th>' : ''}<th>answer</th></tr>
 ${rows.join('\n')}
 </table>
@@ -187,22 +203,27 @@ function classSection(result: LabResult): string {
       const cells = q.choices
         .map((x) => {
           const right = x.choice === q.answer;
-          return `<tr class="${right ? 'right' : ''}"><td>${esc(x.choice)}${right ? ' ✓' : ''}</td><td class="n">${x.students.length}</td><td><span class="bar" style="width:${Math.round((x.students.length / Math.max(1, n)) * 12)}rem"></span></td><td class="meta">${esc(x.students.join(', '))}</td></tr>`;
+          const bar = `<span class="bar" style="width:${Math.round((x.students.length / Math.max(1, n)) * 12)}rem"></span>`;
+          const choice = `<td>${esc(x.choice)}${right ? ' ✓' : ''}</td>`;
+          const who = `<td class="meta">${esc(x.students.join(', '))}</td>`;
+          return `<tr class="${right ? 'right' : ''}">${choice}<td class="n">${x.students.length}</td><td>${bar}</td>${who}</tr>`;
         })
         .join('');
       const skipped = q.skipped.length
         ? `<tr><td class="meta">skipped</td><td class="n">${q.skipped.length}</td><td></td><td ` +
           `class="meta">${esc(q.skipped.join(', '))}</td></tr>`
         : '';
+      const right = q.answer !== null ? ` · right: ${q.right}/${q.scored}` : '';
       return `<h4>${esc(q.id)}. ${esc(q.text)}</h4>
-<p>the kernel: <strong>${esc(q.answer ?? 'not scored (a precondition failed)')}</strong>${q.answer !== null ? ` · right: ${q.right}/${q.scored}` : ''}</p>
+<p>the kernel: <strong>${esc(q.answer ?? 'not scored (a precondition failed)')}</strong>${right}</p>
 <table class="class"><tr><th>answer</th><th>students</th><th></th><th>who</th></tr>${cells}${skipped}</table>`;
     })
     .join('\n');
   const scores = c.students
     .map(
       (st) =>
-        `<tr><td>${esc(st.name)}</td><td class="n">${st.correct}/${st.scored}</td><td class="meta">${st.answered < c.questions.length ? `${c.questions.length - st.answered} skipped` : ''}</td></tr>`,
+        `<tr><td>${esc(st.name)}</td><td class="n">${st.correct}/${st.scored}</td>` +
+        `<td class="meta">${st.answered < c.questions.length ? `${c.questions.length - st.answered} skipped` : ''}</td></tr>`,
     )
     .join('');
   return `<h3>The class's predictions (${n} student${n === 1 ? '' : 's'})</h3>
@@ -213,7 +234,9 @@ ${qs}
 
 function preconditionList(pre: LabResult['claims'][number]['preconditions'] | undefined): string {
   if (!pre?.length) return '';
-  return `<ul class="pre">${pre.map((p) => `<li>${p.met ? 'met' : '<span class="no">not met</span>'}: ${esc(p.what)} — ${esc(p.measured)}</li>`).join('')}</ul>`;
+  const item = (p: (typeof pre)[number]): string =>
+    `<li>${p.met ? 'met' : '<span class="no">not met</span>'}: ${esc(p.what)} — ${esc(p.measured)}</li>`;
+  return `<ul class="pre">${pre.map(item).join('')}</ul>`;
 }
 
 /** Observations for humans: long arrays summarised (lab 01's 6,000 cells stay in result.json). */
@@ -289,8 +312,9 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
     parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(tl)}</div>`);
   else
     parts.push(
-      `<p class="meta">No TCP connection in this variant's socket ` +
-        `table${v.frames === 0 ? ', and nothing crossed the wire' : ''}: ${v.frames === 0 ? 'bind() and listen() put nothing on it' : 'see the capture'}.</p>`,
+      v.frames === 0
+        ? `<p class="meta">No TCP connection in this variant's socket table, and nothing crossed the wire: ${NOTHING_ON_WIRE}.</p>`
+        : `<p class="meta">No TCP connection in this variant's socket table: see the capture.</p>`,
     );
   if (v.pcap) {
     const file = path.join(dir, v.pcap);
@@ -323,8 +347,8 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
           const inner = same.slice(0, Math.max(0, MAX_LADDERS - drawn));
           drawn += inner.length;
           parts.push(
-            `<details class="more same"><summary>The same ` +
-              `on ${same.length} more connection${same.length === 1 ? '' : 's'}: ${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`,
+            `<details class="more same"><summary>The same on ${same.length} more connection${same.length === 1 ? '' : 's'}: ` +
+              `${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`,
           );
         }
       }
@@ -347,6 +371,16 @@ function outputSection(result: LabResult): string {
 <pre class="output">${esc(result.output.join('\n'))}</pre>`;
 }
 
+/** why a variant of bind() and listen() calls has no capture */
+const NOTHING_ON_WIRE = 'bind() and listen() put nothing on it';
+
+function claimRow(c: LabResult['claims'][number]): string {
+  const source = `${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}`;
+  const evidence = `${esc(c.evidence)}${preconditionList(c.preconditions)}`;
+  const cells = `<td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${source}</td><td>${verdictBadge(c.verdict)}</td><td>${evidence}</td>`;
+  return `<tr id="claim-${esc(c.id)}">${cells}</tr>`;
+}
+
 export function renderLabReport(dir: string, result: LabResult, events: TimelineEvent[]): string {
   const def = allLabs().find((l) => l.id === result.lab);
   const rows = (o: Record<string, unknown>): string =>
@@ -366,7 +400,7 @@ ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
 ${questionsSection(result, anchors)}
 <h2>Claims</h2>
 <table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
-${result.claims.map((c) => `<tr id="claim-${esc(c.id)}"><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}${preconditionList(c.preconditions)}</td></tr>`).join('\n')}
+${result.claims.map(claimRow).join('\n')}
 </table>
 ${outputSection(result)}
 <h2>Parameters and sysctls</h2>
@@ -379,18 +413,21 @@ ${STEPPER_SCRIPT}
 `;
 }
 
+const COURSE_LINK = ' · <a href="course.html">a course through the labs</a> (an order to teach them in, what each asks)';
+
 export function renderIndex(labs: Array<{ dirName: string; result: LabResult }>, opts: { course?: boolean } = {}): string {
   const row = ({ dirName, result }: { dirName: string; result: LabResult }): string =>
     `<tr><td>${esc(result.lab)}</td><td><a href="${esc(dirName)}/report.html">${esc(result.title)}</a></td><td>${result.claims
       .map(
         (c) =>
-          `<div><a href="${esc(dirName)}/report.html#claim-${esc(c.id)}">${esc(c.id)}</a> ${verdictBadge(c.verdict)} <span class="meta">${esc(c.text)}</span></div>`,
+          `<div><a href="${esc(dirName)}/report.html#claim-${esc(c.id)}">${esc(c.id)}</a> ${verdictBadge(c.verdict)} ` +
+          `<span class="meta">${esc(c.text)}</span></div>`,
       )
       .join('')}</td><td class="meta">${esc(result.startedAt)}</td></tr>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab — results</title><style>${CSS}</style></head>
 <body><h1>twlab — results</h1>
-<p class="meta">kernel ${esc(labs[0]?.result.kernel ?? '?')}${opts.course === false ? '' : ' · <a href="course.html">a course through the labs</a> (an order to teach them in, what each asks)'}</p>
+<p class="meta">kernel ${esc(labs[0]?.result.kernel ?? '?')}${opts.course === false ? '' : COURSE_LINK}</p>
 <table><tr><th>lab</th><th>title</th><th>claims</th><th>run</th></tr>
 ${labs.map(row).join('\n')}
 </table></body></html>
@@ -499,7 +536,10 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
         : info.accel === 'stack'
           ? `${esc(info.package ?? '?')} · ${esc(info.version ?? '')} · the host's labs, its TCP/IP stack in a helper ` +
             `process${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''}`
-          : `${esc(info.package ?? '?')} ${esc(info.version ?? '')} · qemu ${info.accel === 'kvm' ? 'KVM' : 'TCG'}${info.bootMs ? ` · booted in ${(info.bootMs / 1000).toFixed(1)} s` : ''}${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''} · <a href="${esc(c.folder)}/console.log">console.log</a>`;
+          : `${esc(info.package ?? '?')} ${esc(info.version ?? '')} · qemu ${info.accel === 'kvm' ? 'KVM' : 'TCG'}` +
+            `${info.bootMs ? ` · booted in ${(info.bootMs / 1000).toFixed(1)} s` : ''}` +
+            `${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''} · ` +
+            `<a href="${esc(c.folder)}/console.log">console.log</a>`;
       const started = [...c.labs.values()].map((l) => l.result.startedAt).sort()[0] ?? '';
       return `<tr><th>${esc(columnLabel(c))}</th><td>${how}</td><td>${c.labs.size} labs</td><td class="meta">${esc(started)}</td></tr>`;
     })
@@ -509,11 +549,13 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
       const cells = r.cells
         .map((x) =>
           x
-            ? `<td class="${x.differs ? 'differs' : ''}" title="${esc(x.evidence)}"><a href="${esc(x.href)}">${verdictBadge(x.verdict)}</a></td>`
+            ? `<td class="${x.differs ? 'differs' : ''}" title="${esc(x.evidence)}">` +
+              `<a href="${esc(x.href)}">${verdictBadge(x.verdict)}</a></td>`
             : '<td class="meta">—</td>',
         )
         .join('');
-      return `<tr class="${r.differs ? 'row-differs' : r.partlyUntested ? 'row-untested' : ''}"><th>${esc(r.claim)}</th><td>${esc(r.lab)} ${esc(r.slug)}</td><td>${esc(r.text)}</td>${cells}</tr>`;
+      const mark = r.differs ? 'row-differs' : r.partlyUntested ? 'row-untested' : '';
+      return `<tr class="${mark}"><th>${esc(r.claim)}</th><td>${esc(r.lab)} ${esc(r.slug)}</td><td>${esc(r.text)}</td>${cells}</tr>`;
     })
     .join('\n');
   const LIMIT = 300;
@@ -528,10 +570,22 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
         .join('\n');
       const more = changes.length > LIMIT ? ` The first ${LIMIT} are shown; result.json has them all.` : '';
       return `<h2>Lab ${esc(lab)}: ${esc(hook.items)} that changed between kernels</h2>
-<p>${changes.length} of ${compared} ${esc(hook.items)} measured on more than one kernel have another outcome (${esc(hook.outcome)}).${more}</p>
+<p>${changes.length} of ${compared} ${esc(hook.items)} measured on more than one kernel have another outcome
+(${esc(hook.outcome)}).${more}</p>
 ${changes.length ? `<table><tr><th>${esc(hook.items)}</th>${head}</tr>\n${itemRows}\n</table>` : ''}`;
     })
     .join('\n');
+  const differs = differing
+    ? `${differing} of ${rows.length} claims have verdicts that differ between kernels: ` +
+      'their rows are marked red, and the verdicts that differ are outlined.'
+    : `No claim has different verdicts on the kernels that judged it (${rows.length} claims).`;
+  const notEverywhere = untested
+    ? ` ${untested} could not be judged on every kernel ` +
+      '(grey mark: "not tested" there, its evidence names the precondition that failed); ' +
+      '"not tested" is no verdict and differs from nothing.'
+    : '';
+  const labLinks = (c: KernelColumn): string =>
+    [...c.labs.values()].map((l) => `<a href="${esc(labHref(c, l.dirName))}">${esc(l.result.lab)}</a>`).join(' ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab — results on ${columns.length} kernels</title><style>${CSS}</style></head>
 <body><h1>twlab — the same labs on ${columns.length} kernels</h1>
@@ -539,13 +593,13 @@ ${changes.length ? `<table><tr><th>${esc(hook.items)}</th>${head}</tr>\n${itemRo
 ${kernelRows}
 </table>
 <h2>Claims side by side</h2>
-<p>${differing ? `${differing} of ${rows.length} claims have verdicts that differ between kernels: their rows are marked red, and the verdicts that differ are outlined.` : `No claim has different verdicts on the kernels that judged it (${rows.length} claims).`}${untested ? ` ${untested} could not be judged on every kernel (grey mark: "not tested" there, its evidence names the precondition that failed); "not tested" is no verdict and differs from nothing.` : ''} Each verdict links to that kernel's report; hover for its evidence.</p>
+<p>${differs}${notEverywhere} Each verdict links to that kernel's report; hover for its evidence.</p>
 <table><tr><th>claim</th><th>lab</th><th>text</th>${head}</tr>
 ${claimRows}
 </table>
 ${itemSections}
 <h2>Labs</h2>
-<ul>${columns.map((c) => `<li>${esc(columnLabel(c))}: ${[...c.labs.values()].map((l) => `<a href="${esc(labHref(c, l.dirName))}">${esc(l.result.lab)}</a>`).join(' ')}</li>`).join('')}</ul>
+<ul>${columns.map((c) => `<li>${esc(columnLabel(c))}: ${labLinks(c)}</li>`).join('')}</ul>
 </body></html>
 `;
 }
