@@ -16,6 +16,7 @@ import {
   type Precondition,
   type Proto,
   type Trial,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -23,8 +24,12 @@ export default defineLab({
   slug: 'specific-vs-wildcard',
   title: 'A specific address and the wildcard on one port: who gets the traffic',
   shows: 'datagrams and connections for 192.0.2.1:P when one socket holds 0.0.0.0:P and another 192.0.2.1:P, in both binding orders',
+  showsInDetail:
+    'one socket on `0.0.0.0:P`, another on `192.0.2.1:P` (UDP: `SO_REUSEADDR` on both; TCP listeners: `SO_REUSEPORT` on both), in ' +
+    'both binding orders: who receives datagrams and connections for 192.0.2.1 — and, as the control, for 198.51.100.1',
   question:
-    'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to the specific address?',
+    'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to ' +
+    'the specific address?',
   params: [
     {
       name: 'protocols',
@@ -40,7 +45,9 @@ export default defineLab({
       kind: 'enum',
       default: 'reuse',
       choices: ['reuse', 'none'],
-      help: 'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the claim is not tested)',
+      help:
+        'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the ' +
+        'claim is not tested)',
     },
   ],
   claims: [
@@ -50,10 +57,18 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'UDP socket A is bound to 0.0.0.0:P, socket B to 192.0.2.1:P (SO_REUSEADDR on both). Datagrams arrive for 192.0.2.1:P. Which socket receives them?',
+      text:
+        'UDP socket A is bound to 0.0.0.0:P, socket B to 192.0.2.1:P (SO_REUSEADDR on both). Datagrams arrive for 192.0.2.1:P. ' +
+        'Which socket receives them?',
       choices: ['B, the specific one', 'A, the wildcard one', 'spread over both', 'whichever bound first'],
     },
   ],
+  course: {
+    order: 110,
+    teaches:
+      'Which socket gets a datagram or a connection when one holds the wildcard address and another a specific address on the same port.',
+    look: 'udp.pcap and tcp.pcap: what was sent to each address; the output says which socket received it.',
+  },
   async run(ctx) {
     const k = ctx.int('per_address');
     const n = ctx.int('trials');
@@ -72,10 +87,12 @@ export default defineLab({
     const tally = (proto: Proto): string => {
       const ts = trials.filter((t) => t.proto === proto);
       if (!ts.length) return `${proto}: not measured`;
-      const sum = (f: (t: PairTrial) => number): number => ts.reduce((a, t) => a + f(t), 0);
+      const of = (f: (t: PairTrial) => number): number => sum(ts, f);
+      const toSpecific =
+        `the specific socket got ${of((t) => t.toSpecific.bySpecific)} ` + `and the wildcard ${of((t) => t.toSpecific.byWildcard)}`;
       return (
-        `${proto}: to 192.0.2.1, the specific socket got ${sum((t) => t.toSpecific.bySpecific)} and the wildcard ${sum((t) => t.toSpecific.byWildcard)} of ${sum((t) => t.sent.specific)}; ` +
-        `to ${OTHER}, the wildcard got ${sum((t) => t.toOther.byWildcard)} of ${sum((t) => t.sent.other)}`
+        `${proto}: to 192.0.2.1, ${toSpecific} of ${of((t) => t.sent.specific)}; ` +
+        `to ${OTHER}, the wildcard got ${of((t) => t.toOther.byWildcard)} of ${of((t) => t.sent.other)}`
       );
     };
     ctx.judge('C21', {
@@ -91,9 +108,10 @@ export default defineLab({
           ? 'A, the wildcard one'
           : 'spread over both';
     const winners = [...new Set(udp.map(winner))];
+    const received = udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ');
     ctx.answer('q1', {
       answer: winners.length === 1 ? winners[0]! : 'whichever bound first',
-      why: `measured in ${udp.length} pairs: the specific socket received ${udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ')} of the datagrams to 192.0.2.1, whichever bound first`,
+      why: `measured in ${udp.length} pairs: the specific socket received ${received} of the datagrams to 192.0.2.1, whichever bound first`,
       requires: [
         requires('the UDP pairs were measured', udp.length > 0, `protocols=${protocols.join(',')}`),
         requires(
@@ -106,12 +124,13 @@ export default defineLab({
 
     ctx.print(`Lab 16 — ${this.title}`);
     ctx.print(
-      `Each trial: a socket on 0.0.0.0:P and one on ${ctx.addr.host4}:P (odd trials wildcard first); ${k} sent to ${ctx.addr.host4}:P and ${k} to ${OTHER}:P.`,
+      `Each trial: a socket on 0.0.0.0:P and one on ${ctx.addr.host4}:P (odd trials wildcard ` +
+        `first); ${k} sent to ${ctx.addr.host4}:P and ${k} to ${OTHER}:P.`,
     );
     for (const t of trials) {
-      ctx.print(
-        `${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; to ${ctx.addr.host4}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}; to ${OTHER}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`,
-      );
+      const toHost = `to ${ctx.addr.host4}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}`;
+      const toOther = `to ${OTHER}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`;
+      ctx.print(`${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; ${toHost}; ${toOther}`);
     }
     ctx.print();
     ctx.concludeClaims();
@@ -216,7 +235,10 @@ async function udpTrial(ctx: LabContext, trial: number, port: number, k: number)
   };
 }
 
-/** TCP: the peer opens `k` connections to 192.0.2.1:P and `k` to 198.51.100.1:P; each listener's accepted sockets say which address they were for. */
+/**
+ * TCP: the peer opens `k` connections to 192.0.2.1:P and `k` to 198.51.100.1:P; each listener's accepted sockets say which address they
+ * were for.
+ */
 async function tcpTrial(ctx: LabContext, trial: number, port: number, k: number): Promise<PairTrial> {
   const order = trial % 2 === 1 ? 'wildcard first' : 'specific first';
   const { wildcard, specific, wildcardSetup, specificSetup } = pair(ctx, 'tcp', port, order);
