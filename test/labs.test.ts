@@ -701,19 +701,19 @@ describe.skipIf(!run)('waited out: a full TIME_WAIT, and orphans until the kerne
     }
     const ladders = [...section.matchAll(/<svg xmlns="http:\/\/www\.w3\.org\/2000\/svg" class="ladder"[\s\S]*?<\/svg>/g)].map((m) => m[0]);
     expect(ladders).toHaveLength(3); // the first drawn, the other two folded under it (the same shape)
-    for (const svg of ladders) {
+    // The peer answers the kernel's FIN with a bare ACK, then its own FIN; on a loaded machine the
+    // two can leave in one segment, and then the kernel goes from FIN_WAIT1 straight to TIME_WAIT
+    // (RFC 9293 §3.10.7.4): a ladder may lack FIN_WAIT2 then, never anything else, and one at least shows it.
+    const paths = ladders.map((svg) => {
       const left = [...svg.matchAll(/<text class="state" x="\d+" y="\d+" text-anchor="end" font-weight="bold">([^<]+)<\/text>/g)].map(
         (m) => m[1]!,
       );
-      expect(left.slice(left.indexOf('ESTABLISHED')).map((l) => l.replace(/^TIME_WAIT .*/, 'TIME_WAIT'))).toEqual([
-        'ESTABLISHED',
-        'FIN_WAIT1',
-        'FIN_WAIT2',
-        'TIME_WAIT',
-        'gone',
-      ]);
       expect(left.find((l) => l.startsWith('TIME_WAIT'))).toMatch(/^TIME_WAIT (59\.\d|60\.0) s$/);
-    }
+      return left.slice(left.indexOf('ESTABLISHED')).map((l) => l.replace(/^TIME_WAIT .*/, 'TIME_WAIT'));
+    });
+    const full = ['ESTABLISHED', 'FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT', 'gone'];
+    for (const p of paths) expect([full, full.filter((x) => x !== 'FIN_WAIT2')]).toContainEqual(p);
+    expect(paths).toContainEqual(full);
   });
 
   it('17 with wait=full: the orphans retransmit and leave the socket table no sooner than 8 backed-off retries allow; C25 holds', () => {
