@@ -8,7 +8,8 @@ import { layoutLadders, renderLadderSvg, type Ladder } from '../../capture/ladde
 import { readTimelineEvents, type KernelEvent, type PeerStateEvent, type SyscallEvent, type TimelineEvent } from '../../capture/timeline';
 import { readPcap } from '../../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../../capture/timeline-svg';
-import { columnLabel, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
+import { columnLabel, columnsAre, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
+import { FAMILIES, familyFolder, familyLabel, familyPair } from '../api/family';
 import { writeCourseHtml } from './course';
 import { allLabs } from '../run/registry';
 import type { QuestionResult } from '../api/questions';
@@ -349,7 +350,7 @@ export function renderLabReport(dir: string, result: LabResult, events: Timeline
 <p class="meta noprint"><a href="../index.html">all labs</a> · <a href="../course.html">the course</a></p>
 <h1>Lab ${esc(result.lab)} — ${esc(result.title)}</h1>
 ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
-<p class="meta">kernel ${esc(result.kernel)} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
+<p class="meta">kernel ${esc(result.kernel)}${result.family ? ` · over ${familyLabel(result.family)} (${esc(familyPair(result.family))})` : ''} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
 ${questionsSection(result, anchors)}
 <h2>Claims</h2>
 <table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
@@ -443,18 +444,24 @@ interface KernelInfo {
 export function readColumns(outDir: string, skipped: string[] = []): KernelColumn[] {
   const columns: KernelColumn[] = [];
   const toMap = (labs: Array<{ dirName: string; result: LabResult }>): KernelColumn['labs'] => new Map(labs.map((l) => [l.result.lab, l]));
-  const host = labEntries(outDir, skipped);
-  if (host.length) columns.push({ kernel: host[0]!.result.kernel, host: true, folder: '', labs: toMap(host) });
+  // each kernel's folder, and in it each other family's (`ipv6/`: `--set family=ipv6`)
+  const add = (folder: string, host: boolean): void => {
+    for (const family of FAMILIES) {
+      const sub = path.join(folder, familyFolder(family));
+      const labs = labEntries(path.join(outDir, sub), skipped);
+      if (labs.length) columns.push({ kernel: labs[0]!.result.kernel, host, folder: sub, labs: toMap(labs), family });
+    }
+  };
+  add('', true);
   if (!fs.existsSync(outDir)) return columns;
   const guests = fs
     .readdirSync(outDir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && (/^\d+\.\d+/.test(e.name) || /^(netbsd|freebsd)-/.test(e.name)))
     .map((e) => e.name)
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  for (const folder of guests) {
-    const labs = labEntries(path.join(outDir, folder), skipped);
-    if (labs.length) columns.push({ kernel: labs[0]!.result.kernel, host: false, folder, labs: toMap(labs) });
-  }
+  for (const folder of guests) add(folder, false);
+  // the family is named in a column's label only where both families have columns
+  if (columns.every((c) => c.family === 'ipv4')) for (const c of columns) delete c.family;
   return columns;
 }
 
@@ -473,6 +480,7 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
   const bind = compareBindMatrix(columns);
   const differing = rows.filter((r) => r.differs).length;
   const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
+  const are = columnsAre(columns);
   const head = columns
     .map((c) => `<th>${c.folder ? `<a href="${esc(c.folder)}/index.html">${esc(columnLabel(c))}</a>` : esc(columnLabel(c))}</th>`)
     .join('');
@@ -515,13 +523,13 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
 <p>${bind.changes.length} of ${bind.compared} cells measured on more than one kernel have another outcome (B's <code>bind()</code>, and the <code>listen()</code> calls where both binds succeeded).${bind.changes.length > LIMIT ? ` The first ${LIMIT} are shown; result.json has them all.` : ''}</p>
 ${bind.changes.length ? `<table><tr><th>cell</th>${head}</tr>\n${bindRows}\n</table>` : ''}`;
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>twlab — results on ${columns.length} kernels</title><style>${CSS}</style></head>
-<body><h1>twlab — the same labs on ${columns.length} kernels</h1>
+<html lang="en"><head><meta charset="utf-8"><title>twlab — results in ${columns.length} ${are}</title><style>${CSS}</style></head>
+<body><h1>twlab — the same labs in ${columns.length} columns: ${are}</h1>
 <table><tr><th>kernel</th><th>how it ran</th><th>labs</th><th>first lab started</th></tr>
 ${kernelRows}
 </table>
 <h2>Claims side by side</h2>
-<p>${differing ? `${differing} of ${rows.length} claims have verdicts that differ between kernels: their rows are marked red, and the verdicts that differ are outlined.` : `No claim has different verdicts on the kernels that judged it (${rows.length} claims).`}${untested ? ` ${untested} could not be judged on every kernel (grey mark: "not tested" there, its evidence names the precondition that failed); "not tested" is no verdict and differs from nothing.` : ''} Each verdict links to that kernel's report; hover for its evidence.</p>
+<p>${differing ? `${differing} of ${rows.length} claims have verdicts that differ between ${are}: their rows are marked red, and the verdicts that differ are outlined.` : `No claim has different verdicts on the kernels that judged it (${rows.length} claims).`}${untested ? ` ${untested} could not be judged on every kernel (grey mark: "not tested" there, its evidence names the precondition that failed); "not tested" is no verdict and differs from nothing.` : ''} Each verdict links to that kernel's report; hover for its evidence.</p>
 <table><tr><th>claim</th><th>lab</th><th>text</th>${head}</tr>
 ${claimRows}
 </table>
@@ -585,7 +593,7 @@ export function writeReports(outDir: string, ids?: readonly string[], skipped: s
     // the index still links to it; `twlab course --html` writes it
   }
   const index = path.join(outDir, 'index.html');
-  const single = columns.length === 1 && columns[0]!.host;
+  const single = columns.length === 1 && columns[0]!.host && columns[0]!.folder === '';
   writeAtomically(
     index,
     columns.length === 0 || single
