@@ -23,6 +23,7 @@ export default defineLab({
   title: 'Who enters TIME_WAIT, and for how long',
   shows: 'the side that closes first holds TIME_WAIT; its timer (60 s) read from the socket table, with tcp_fin_timeout changed',
   question: 'When a connection closes, which side keeps the four-tuple in TIME_WAIT, for how long, and does tcp_fin_timeout change it?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'fin_timeout',
@@ -108,8 +109,8 @@ export default defineLab({
     ];
     // T1 is judged on the kernel's side: its socket table, and its close in the capture. What the
     // peer (our own TCP) did is a precondition only.
-    const closeA = (x: KernelCloser) => finExchange(ctx.flows('kernel-closes-first').segments, { address: ctx.addr.host4, port: x.local });
-    const closeB = (x: PeerCloser) => finExchange(ctx.flows('peer-closes-first').segments, { address: ctx.addr.host4, port: x.local });
+    const closeA = (x: KernelCloser) => finExchange(ctx.flows('kernel-closes-first').segments, { address: ctx.addr.host, port: x.local });
+    const closeB = (x: PeerCloser) => finExchange(ctx.flows('peer-closes-first').segments, { address: ctx.addr.host, port: x.local });
     const finsCrossed = (x: KernelCloser): Trial['requires'] => {
       const f = closeA(x);
       return [

@@ -23,6 +23,7 @@ export default defineLab({
   title: 'Reconnecting from the same port while TIME_WAIT holds the four-tuple',
   shows: 'connect() from a port whose old connection is in TIME_WAIT, with tcp_tw_reuse and timestamps; two sockets on one four-tuple',
   question: 'A client closed first and reconnects from the same local port: when may it, and what does connect() say when it may not?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'timestamps',
@@ -100,14 +101,14 @@ export default defineLab({
         const trials = [];
         for (let i = 0; i < n; i++) {
           const local = port++;
-          const a = ctx.socket('ipv4', 'tcp');
-          const b = ctx.socket('ipv4', 'tcp');
+          const a = ctx.socket(ctx.family, 'tcp');
+          const b = ctx.socket(ctx.family, 'tcp');
           for (const s of [a, b]) s.setOption('SO_REUSEADDR', true);
-          const bindA = a.bind(ctx.addr.host4, local);
-          const bindB = b.bind(ctx.addr.host4, local);
-          const connectA = await a.connect(ctx.addr.peer4, 80);
+          const bindA = a.bind(ctx.addr.host, local);
+          const bindB = b.bind(ctx.addr.host, local);
+          const connectA = await a.connect(ctx.addr.peer, 80);
           const firstState = ctx.table((e) => e.local.port === local && e.remote.port === 80)[0]?.state ?? null;
-          const connectB = await b.connect(ctx.addr.peer4, 80);
+          const connectB = await b.connect(ctx.addr.peer, 80);
           for (const s of [a, b]) s.setOption('SO_LINGER', { onoff: true, seconds: 0 });
           await a.close();
           await b.close();
@@ -157,8 +158,8 @@ export default defineLab({
     ).cells;
 
     ctx.judge('C6', {
-      trials: two.map((t) => c6Trial(t, ctx.addr.host4)),
-      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer4}:80: the first ${[...new Set(two.map((t) => t.firstState ?? 'not in the table'))].join('/')}, the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
+      trials: two.map((t) => c6Trial(t, ctx.addr.host)),
+      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer}:80: the first ${[...new Set(two.map((t) => t.firstState ?? 'not in the table'))].join('/')}, the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
     });
     const delaySysctl = ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay');
     const ts = ctx.bool('timestamps');
@@ -252,7 +253,7 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
       tcb: { ...PATIENT_PEER, timestamps: ctx.bool('timestamps') },
       onAccept: (x) => x.onEnd(() => x.end()),
       before: (s) => {
-        setup = prepare(s, local, how);
+        setup = prepare(s, ctx.addr.host, local, how);
       },
     });
     k = c.k;
@@ -280,7 +281,7 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
 }
 
 /** The local port, either by bind() (SO_REUSEADDR so a second bind may share it) or by a one-port IP_LOCAL_PORT_RANGE; OK or the errno. */
-function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string {
+function prepare(s: KernelSocket, host: string, local: number, how: 'bind' | 'range'): string {
   if (how === 'range') {
     // IP_LOCAL_PORT_RANGE came in Linux 6.3 (some distributions backport it): where it is missing
     // this setsockopt fails, and the cells say so
@@ -294,7 +295,7 @@ function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string 
     }
   }
   s.setOption('SO_REUSEADDR', true);
-  const b = s.bind('192.0.2.1', local);
+  const b = s.bind(host, local);
   return b.errno ? `bind ${b.errno}` : 'OK';
 }
 
@@ -304,10 +305,10 @@ async function reconnect(ctx: LabContext, local: number, remotePort: number, how
   const listener = stack.listen(remotePort, { tcb: { ...PATIENT_PEER, timestamps: ctx.bool('timestamps') } });
   const twBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0;
   const before = ctx.counters();
-  const k = ctx.socket('ipv4', 'tcp');
-  const setup = prepare(k, local, how);
+  const k = ctx.socket(ctx.family, 'tcp');
+  const setup = prepare(k, ctx.addr.host, local, how);
   const bind = how === 'bind' ? setup.replace(/^bind /, '') : null;
-  const c = await k.connect(ctx.addr.peer4, remotePort);
+  const c = await k.connect(ctx.addr.peer, remotePort);
   const localPort = c.ret === 0 ? (k.localAddress()?.port ?? null) : null;
   const twRecycled = ctx.counterChange(before, 'TcpExt.TWRecycled');
   if (c.ret === 0) {

@@ -6,6 +6,7 @@
 // once (each lingering close() blocks a worker thread, never the event loop).
 import {
   defineLab,
+  endpointText,
   kernelConnects,
   requires,
   type Connection,
@@ -22,6 +23,7 @@ export default defineLab({
   shows: 'how long a lingering close() blocks, what it returns, what the kernel does when the time runs out, and the TIME_WAIT after',
   question:
     'With SO_LINGER {1,N}, how long does close() block, what happens to unsent data when N runs out, and how long is the TIME_WAIT?',
+  families: ['ipv4', 'ipv6'],
   params: [
     { name: 'linger', kind: 'int', default: 3, min: 1, max: 120, unit: 'seconds', help: 'the linger time N of SO_LINGER {1,N}' },
     {
@@ -164,7 +166,7 @@ export default defineLab({
     });
 
     const fate = (t: Stalled, v: string): string =>
-      ctx.sentBy(v, ctx.addr.host4, t.local).rst > 0
+      ctx.sentBy(v, ctx.addr.host, t.local).rst > 0
         ? 'dropped, with an RST'
         : t.peerGotEverything
           ? 'delivered later by the kernel'
@@ -203,7 +205,7 @@ export default defineLab({
         `${''.padEnd(26)}peers resumed: all bytes arrived in ${ts.filter((t) => t.peerGotEverything).length}/${ts.length}; ${[...new Set(ts.map((t) => (t.peerReset ? `reset (${t.peerReset})` : t.peerStates.slice(-2).join('→'))))].join(' / ')}; TIME_WAIT after: ${ts.filter((t) => t.timeWaitAfter).length}/${ts.length}`,
       );
     }
-    ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${ctx.sentBy('peer-stalls', ctx.addr.host4).windowProbes}`);
+    ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${ctx.sentBy('peer-stalls', ctx.addr.host).windowProbes}`);
     ctx.print();
     ctx.concludeClaims();
   },
@@ -340,7 +342,7 @@ function kernelSent(
   port: number,
   queued: number,
 ): { bytes: number; fin: boolean; finAfterAll: boolean; rst: number; text: string } {
-  const end = `${ctx.addr.host4}:${port}`;
+  const end = endpointText({ address: ctx.addr.host, port });
   const mine = ctx.flows(variant).segments.filter((s) => s.src === end);
   const bytes = Math.max(0, ...mine.filter((s) => s.len > 0).map((s) => s.relSeq + s.len - 1));
   const fin = mine.find((s) => (s.flagBits & 1) !== 0);

@@ -11,6 +11,7 @@ export default defineLab({
   title: 'Closing with received data unread',
   shows: 'close() with unread data in the receive queue answers with RST, with SO_LINGER off, {1,5} or {1,0}',
   question: 'The application closes a socket whose receive queue still holds data: FIN or RST, and does SO_LINGER matter?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'unread',
@@ -44,7 +45,7 @@ export default defineLab({
       });
       results.set(linger, obs.trials);
     }
-    const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host4, c.local);
+    const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host, c.local);
     const all = LINGERS.flatMap((l) => results.get(l)!);
     const aborts = ctx.counterChange('linger-off', 'TcpExt.TCPAbortOnClose');
     ctx.judge('T15', {
@@ -85,7 +86,7 @@ export default defineLab({
       answer: kinds[0] ?? '',
       why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${off.reduce((a, c) => a + sent(c).rst, 0)} RST, ${off.reduce((a, c) => a + sent(c).fin, 0)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
       frames: [
-        ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN'))),
+        ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],
       requires: [
         requires(

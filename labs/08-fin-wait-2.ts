@@ -13,6 +13,7 @@ export default defineLab({
   shows: 'an orphaned FIN_WAIT_2 lives tcp_fin_timeout seconds, a shutdown() one lives on; late data is read, or answered with RST',
   question:
     'The peer acknowledges our FIN but never sends its own: how long does Linux wait, with and without the application holding the socket?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'fin_timeout',
@@ -123,7 +124,7 @@ export default defineLab({
         requires('every connection gave the same answer', fw2.length === 1, fw2.join(' / ')),
       ],
     });
-    const orphanRst = orphan.reduce((a, h) => a + ctx.sentBy('closed-orphaned', ctx.addr.host4, h.local).rst, 0);
+    const orphanRst = orphan.reduce((a, h) => a + ctx.sentBy('closed-orphaned', ctx.addr.host, h.local).rst, 0);
     ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s, ${n} connections per variant)`);
     ctx.print(
       `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')}; ` +

@@ -12,6 +12,7 @@ export default defineLab({
   title: 'Simultaneous close: FINs that cross',
   shows: 'both ends in CLOSING, then both in TIME_WAIT; the crossing FINs in the capture',
   question: 'When both sides close at the same moment, which states do they pass and who holds TIME_WAIT?',
+  families: ['ipv4', 'ipv6'],
   params: [
     { name: 'fin_delay_ms', kind: 'int', default: 60, min: 10, max: 150, help: "how long the peer's FIN is held on the wire" },
     {
@@ -61,7 +62,7 @@ export default defineLab({
     ).trials;
     // from the capture: each side's FIN, and whether it acknowledged the other's (then they did not
     // cross); and whether the kernel acknowledged the peer's FIN afterwards
-    const close = (c: Crossing) => finExchange(ctx.flows('crossing-fins').segments, { address: ctx.addr.host4, port: c.local });
+    const close = (c: Crossing) => finExchange(ctx.flows('crossing-fins').segments, { address: ctx.addr.host, port: c.local });
     const crossed = (c: Crossing): { ok: boolean; measured: string } => {
       const f = close(c);
       return { ok: f.order === 'crossed', measured: f.text };
@@ -107,7 +108,7 @@ export default defineLab({
           agrees: c.kernelStates.includes('CLOSING') && c.kernelTimeWait && close(c).kernelAckedPeerFin,
         };
       }),
-      evidence: `kernel ${[...new Set(trials.map((c) => c.kernelStates.join('→')))].join(' / ')} (the socket table), the peer's FIN acknowledged by the kernel in ${trials.filter((c) => close(c).kernelAckedPeerFin).length}/${trials.length} (the capture); peer ${[...new Set(trials.map((c) => c.peerStates.join('→')))].join(' / ')}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
+      evidence: `kernel ${[...new Set(trials.map((c) => c.kernelStates.join('→')))].join(' / ')} (the socket table), the peer's FIN acknowledged by the kernel in ${trials.filter((c) => close(c).kernelAckedPeerFin).length}/${trials.length} (the capture); peer ${[...new Set(trials.map((c) => c.peerStates.join('→')))].join(' / ')}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host).retransmissions}`,
     });
     const paths = [
       ...new Set(trials.filter((c) => crossed(c).ok).map((c) => c.kernelStates.filter((s) => s !== 'ESTABLISHED').join(' → '))),

@@ -11,6 +11,7 @@ export default defineLab({
   title: 'More closing connections than TIME_WAIT buckets',
   shows: 'connections closed beyond tcp_max_tw_buckets skip TIME_WAIT, the TCPTimeWaitOverflow counter counts them, their ports are free',
   question: 'When more connections close first than tcp_max_tw_buckets allows, what happens to the rest?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'max_tw_buckets',
@@ -145,8 +146,8 @@ async function closeMany(ctx: LabContext, limit: number, n: number): Promise<Omi
   await ctx.sleep(200);
   const withTw = new Set(ctx.table((e) => e.state === 'TIME_WAIT' && ports.includes(e.local.port)).map((e) => e.local.port));
   const tryBind = (port: number): string => {
-    const s = ctx.socket('ipv4', 'tcp');
-    const r = s.bind(ctx.addr.host4, port);
+    const s = ctx.socket(ctx.family, 'tcp');
+    const r = s.bind(ctx.addr.host, port);
     s.closeNow();
     return r.errno ?? 'OK';
   };

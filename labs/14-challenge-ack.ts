@@ -35,6 +35,7 @@ export default defineLab({
   title: 'Challenge ACKs: blind-attack defences',
   shows: 'an in-window RST, a SYN and an ACK beyond SND.NXT each draw a challenge ACK; a burst shows the per-socket rate limit',
   question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'invalid_ratelimit',
@@ -145,7 +146,7 @@ export default defineLab({
       };
     });
     const onWire = (variant: string, local: number, peerPort: number): TupleOnWire =>
-      ctx.onWire(variant, { address: ctx.addr.host4, port: local }, { address: ctx.addr.peer4, port: peerPort });
+      ctx.onWire(variant, { address: ctx.addr.host, port: local }, { address: ctx.addr.peer, port: peerPort });
     // each probe's answers, counted in the capture
     const answersOf = new Map<Probe, { w: TupleOnWire; probe: FlowSegment | null; acks: FlowSegment[] }>();
     for (const p of probes) {

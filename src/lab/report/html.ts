@@ -344,13 +344,14 @@ export function renderLabReport(dir: string, result: LabResult, events: Timeline
   // the variants first: the answers link to the ladder rows they draw
   const anchors = new Set<string>();
   const variants = result.variants.map((v) => variantSection(dir, v, events, anchors)).join('\n');
+  const over = result.family ? ` · over ${familyLabel(result.family)} (${esc(familyPair(result.family))})` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab ${esc(result.lab)} — ${esc(result.title)}</title><style>${CSS}</style></head>
 <body>
 <p class="meta noprint"><a href="../index.html">all labs</a> · <a href="../course.html">the course</a></p>
 <h1>Lab ${esc(result.lab)} — ${esc(result.title)}</h1>
 ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
-<p class="meta">kernel ${esc(result.kernel)}${result.family ? ` · over ${familyLabel(result.family)} (${esc(familyPair(result.family))})` : ''} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
+<p class="meta">kernel ${esc(result.kernel)}${over} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
 ${questionsSection(result, anchors)}
 <h2>Claims</h2>
 <table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
