@@ -15,6 +15,8 @@ import {
   type LabContext,
   type Precondition,
   type Trial,
+  distinct,
+  count,
 } from '../src/lab';
 
 export default defineLab({
@@ -22,6 +24,9 @@ export default defineLab({
   slug: 'time-wait-basics',
   title: 'Who enters TIME_WAIT, and for how long',
   shows: 'the side that closes first holds TIME_WAIT; its timer (60 s) read from the socket table, with tcp_fin_timeout changed',
+  showsInDetail:
+    'who enters TIME_WAIT (the side closing first) and its timer read from the socket table, also with `tcp_fin_timeout` changed; ' +
+    'the entries watched until they go',
   question: 'When a connection closes, which side keeps the four-tuple in TIME_WAIT, for how long, and does tcp_fin_timeout change it?',
   families: ['ipv4', 'ipv6'],
   params: [
@@ -73,6 +78,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
+  course: {
+    order: 10,
+    teaches: 'Which side of a closed connection waits in TIME_WAIT, for how long, and whether tcp_fin_timeout changes that.',
+    look: 'kernel-closes-first.pcap: whose FIN comes first; the state timeline in the report: the TIME_WAIT band and its length.',
+  },
   async run(ctx) {
     const waitFull = ctx.str('wait') === 'full';
     const finTimeout = ctx.int('fin_timeout');
@@ -152,9 +162,13 @@ export default defineLab({
         }),
       ],
       evidence:
-        `kernel closed first: kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n} (the socket table); ` +
-        `peer closed first: the kernel went ${[...new Set(b.map((x) => x.kernelStates.join('→') || 'no entry'))].join(' / ')}, TIME_WAIT in ${b.filter((x) => x.kernelTimeWait).length}/${n}; ` +
-        `the peer held TIME-WAIT in ${b.filter((x) => x.peerEnteredTimeWait).length}/${n} and ${a.filter((x) => x.peerEnteredTimeWait).length}/${n} (its own state, for comparison)`,
+        `kernel closed first: kernel TIME_WAIT in ${count(a, (x) => x.kernelTimeWait)}/${n} (the socket table); ` +
+        `peer closed first: the kernel went ${distinct(
+          b.map((x) => x.kernelStates.join('→') || 'no entry'),
+          ' / ',
+        )}, TIME_WAIT in ${count(b, (x) => x.kernelTimeWait)}/${n}; ` +
+        `the peer held TIME-WAIT in ${count(b, (x) => x.peerEnteredTimeWait)}/${n} ` +
+        `and ${count(a, (x) => x.peerEnteredTimeWait)}/${n} (its own state, for comparison)`,
     });
     const watch = ctx.int('watch_s');
     const unwatched = a.filter((x) => x.kernelTimeWait && x.lifetimeMs === null);
@@ -198,7 +212,8 @@ export default defineLab({
         }),
       ),
       evidence:
-        `TIME_WAIT timer at entry ${range(a.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${finTimeout}, ${range(c.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${other}` +
+        `TIME_WAIT timer at entry ${range(a.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${finTimeout}, ` +
+        `${range(c.map((x) => x.timerAtEntryMs))} with tcp_fin_timeout=${other}` +
         (waitFull ? `; the entries lived ${range(a.map((x) => x.lifetimeMs))} after close()` : '; (wait=none: lifetimes not waited out)'),
     });
 
@@ -208,7 +223,10 @@ export default defineLab({
     const holders = [...new Set(a.map(holder))];
     ctx.answer('q1', {
       answer: holders[0] ?? '',
-      why: `measured on ${n} connections the kernel closed first: kernel in TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, the peer in ${a.filter((x) => x.peerEnteredTimeWait).length}/${n} (its states ${a[0]?.peerStates.join('→')})`,
+      why:
+        `measured on ${n} connections the kernel closed first: kernel in TIME_WAIT ` +
+        `in ${count(a, (x) => x.kernelTimeWait)}/${n}, the peer ` +
+        `in ${count(a, (x) => x.peerEnteredTimeWait)}/${n} (its states ${a[0]?.peerStates.join('→')})`,
       frames: [ctx.framesWhere('kernel-closes-first', (s) => s.flags.includes('FIN'))],
       requires: [requires('every connection gave the same answer', holders.length === 1, holders.join(' / '))],
     });
@@ -220,7 +238,9 @@ export default defineLab({
     const q2 = [...new Set(timers.map(nearest))];
     ctx.answer('q2', {
       answer: q2[0] ?? '',
-      why: `measured with tcp_fin_timeout=5: the TIME_WAIT timer read ${range(timers)} right after the close${q2[0] === '60 s' ? " (TCP_TIMEWAIT_LEN, a constant: tcp_fin_timeout is FIN_WAIT_2's)" : ''}`,
+      why:
+        `measured with tcp_fin_timeout=5: the TIME_WAIT timer read ${range(timers)} right after the ` +
+        `close${q2[0] === '60 s' ? " (TCP_TIMEWAIT_LEN, a constant: tcp_fin_timeout is FIN_WAIT_2's)" : ''}`,
       requires: [
         requires(
           'a variant ran with tcp_fin_timeout=5 and read its timers',
@@ -238,11 +258,22 @@ export default defineLab({
 
     ctx.print(`Lab 02 — ${this.title} (${n} connections per variant)`);
     ctx.print(
-      `kernel closes first : kernel TIME_WAIT in ${a.filter((x) => x.kernelTimeWait).length}/${n}, timer at entry ${range(a.map((x) => x.timerAtEntryMs))}; peer ${a[0]?.peerStates.join(' → ')}`,
+      `kernel closes first : kernel TIME_WAIT in ${count(a, (x) => x.kernelTimeWait)}/${n}, timer at ` +
+        `entry ${range(a.map((x) => x.timerAtEntryMs))}; peer ${a[0]?.peerStates.join(' → ')}`,
     );
     if (waitFull) ctx.print(`                      the TIME_WAIT entries vanished ${range(a.map((x) => x.lifetimeMs))} after close()`);
     ctx.print(
-      `peer closes first   : kernel ${[...new Set(b.map((x) => x.kernelStates.join(' → ')))].join(' / ') || 'no entry'}, then ${[...new Set(b.flatMap((x) => x.kernelEntries))].join(', ') || 'no socket left'}; peer ${b[0]?.peerStates.join(' → ')}`,
+      `peer closes first   : kernel ${
+        distinct(
+          b.map((x) => x.kernelStates.join(' → ')),
+          ' / ',
+        ) || 'no entry'
+      }, then ${
+        distinct(
+          b.flatMap((x) => x.kernelEntries),
+          ', ',
+        ) || 'no socket left'
+      }; peer ${b[0]?.peerStates.join(' → ')}`,
     );
     ctx.print(`tcp_fin_timeout=${other}  : kernel TIME_WAIT timer ${range(c.map((x) => x.timerAtEntryMs))}`);
     ctx.print();
@@ -360,7 +391,8 @@ async function kernelClosesFirst(ctx: LabContext, n: number, waitFull: boolean):
         timeoutMs: watchMs,
         everyMs: 100,
         progress: (ms) =>
-          `${pending.size} TIME_WAIT entries: about ${Math.max(0, Math.round((longest - ms) / 1000))} s left (watching up to ${watchMs / 1000} s)`,
+          `${pending.size} TIME_WAIT entries: ` +
+          `about ${Math.max(0, Math.round((longest - ms) / 1000))} s left (watching up to ${watchMs / 1000} s)`,
       },
     );
   }

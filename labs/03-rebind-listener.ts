@@ -3,13 +3,16 @@
 // Question: the server closed a connection first (so the server side holds TIME_WAIT on its
 // port), then the server process restarts and binds the port again. Which flags, on the old
 // listener and on the new socket, let the new bind() succeed?
-import { defineLab, LabError, requires, type Judgement, type KernelSocket, type LabContext, type Trial } from '../src/lab';
+import { defineLab, LabError, requires, type Judgement, type KernelSocket, type LabContext, type Trial, kOfN, distinct } from '../src/lab';
 
 export default defineLab({
   id: '03',
   slug: 'rebind-listener',
   title: 'Restarting a server while its old connection is in TIME_WAIT',
   shows: 'which SO_REUSEADDR / SO_REUSEPORT settings, old listener × new socket, let bind() take a port held by TIME_WAIT',
+  showsInDetail:
+    'a server restarts over its own TIME_WAIT: old listener flags × new socket flags, specific and wildcard address, each pass over the ' +
+    'matrix a trial',
   question:
     'A server closed a connection first and restarts: which flags let the new socket bind the port its old connection holds in TIME_WAIT?',
   families: ['ipv4', 'ipv6'],
@@ -40,11 +43,18 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: "A server closed its connection first, so that connection is in TIME_WAIT. Its listener had no SO_REUSEADDR; the restarted server's new socket sets SO_REUSEADDR and binds the same address and port. What does bind() return?",
+      text:
+        'A server closed its connection first, so that connection is in TIME_WAIT. Its listener had no SO_REUSEADDR; the ' +
+        "restarted server's new socket sets SO_REUSEADDR and binds the same address and port. What does bind() return?",
       choices: ['OK', 'EADDRINUSE'],
     },
   ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_max_tw_buckets'],
+  course: {
+    order: 80,
+    teaches: 'Which socket flags let a restarted server bind the port its old connection holds in TIME_WAIT.',
+    look: 'the matrix in the output: old listener flags × new socket flags.',
+  },
   async run(ctx) {
     let port = ctx.int('base_port');
     const serverFirst = ctx.str('closer') === 'server';
@@ -77,25 +87,29 @@ export default defineLab({
     const q1 = cells.filter((c) => c.address === 'specific' && c.oldListener === 'none' && c.newSocket === 'reuseaddr');
     const q1results = [...new Set(q1.map((c) => c.bind))];
     const q1both = results(cells.filter((c) => c.address === 'specific' && c.oldListener === 'reuseaddr' && c.newSocket === 'reuseaddr'));
+    const oldFlagCounts =
+      q1results[0] === 'EADDRINUSE' && q1both === 'OK' ? " (so the old socket's flag counts too, not only the new one's)" : '';
     ctx.answer('q1', {
       answer: q1results[0] ?? '',
-      why: `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too → ${q1both}${q1results[0] === 'EADDRINUSE' && q1both === 'OK' ? " (so the old socket's flag counts too, not only the new one's)" : ''}`,
+      why:
+        `measured in ${q1.length} restarts: bind() → ${q1results.join('/')}; when the old listener had SO_REUSEADDR too ` +
+        `→ ${q1both}${oldFlagCounts}`,
       requires: [
         requires(
           'the old connection was in TIME_WAIT at each restart',
           q1.length > 0 && q1.every((c) => c.timeWait),
-          `${q1.filter((c) => c.timeWait).length}/${q1.length} with TIME_WAIT (closer=${ctx.str('closer')}, addresses=${ctx.list('addresses').join(',')})`,
+          `${kOfN(q1, (c) => c.timeWait)} with TIME_WAIT (closer=${ctx.str('closer')}, addresses=${ctx.list('addresses').join(',')})`,
         ),
         requires('every restart gave the same answer', q1results.length === 1, q1results.join(' / ')),
       ],
     });
 
     ctx.print(`Lab 03 — ${this.title}`);
+    const closer = serverFirst ? 'server closed first (its side holds TIME_WAIT)' : 'client closed first (no TIME_WAIT on the server)';
+    ctx.print(`The ${closer}, the server closed its listener, and a new socket binds the same port.`);
     ctx.print(
-      `The ${serverFirst ? 'server' : 'client'} closed first${serverFirst ? ' (its side holds TIME_WAIT)' : ' (no TIME_WAIT on the server)'}, the server closed its listener, and a new socket binds the same port.`,
-    );
-    ctx.print(
-      "Rows: the old listener's flags (inherited by the TIME_WAIT socket); columns: the new socket's; cell: bind() result (+ listen()), over every pass.",
+      "Rows: the old listener's flags (inherited by the TIME_WAIT socket); columns: the new socket's; cell: bind() result (+ listen()), " +
+        'over every pass.',
     );
     for (const address of ctx.list('addresses')) {
       ctx.print();
@@ -190,7 +204,7 @@ async function restart(
 }
 
 const has = (f: Flags, x: 'reuseaddr' | 'reuseport'): boolean => f === x || f === 'both';
-const results = (cs: readonly RebindCell[]): string => [...new Set(cs.map((c) => c.bind))].join('/');
+const results = (cs: readonly RebindCell[]): string => distinct(cs.map((c) => c.bind));
 
 /**
  * C4 and C17 from the restarts. One trial per pass over the matrix: the cells a claim speaks of must
@@ -233,16 +247,19 @@ export function rebindJudgements(
   const c17 = (c: RebindCell): boolean => !has(c.oldListener, 'reuseaddr') && !has(c.newSocket, 'reuseaddr');
   const both = cells.filter((c) => c17(c) && c.oldListener === 'reuseport' && c.newSocket === 'reuseport');
   const one = cells.filter((c) => c17(c) && (c.oldListener === 'reuseport') !== (c.newSocket === 'reuseport'));
+  const withoutTimeWait = `without a TIME_WAIT (control) → ${control.bind}`;
   return {
     C4: {
       requires: [controlOk],
       trials: passes(c4, (c) => has(c.newSocket, 'reuseaddr')),
-      evidence: `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR; without a TIME_WAIT (control) → ${control.bind}`,
+      evidence:
+        `new socket with SO_REUSEADDR: bind → ${byOld('none')} when the old listener had no ` +
+        `flag, ${byOld('reuseaddr')} when it had SO_REUSEADDR; ${withoutTimeWait}`,
     },
     C17: {
       requires: [controlOk],
       trials: passes(c17, (c) => has(c.oldListener, 'reuseport') && has(c.newSocket, 'reuseport')),
-      evidence: `SO_REUSEPORT on both → ${results(both)}; on one of them → ${results(one)}; without a TIME_WAIT (control) → ${control.bind}`,
+      evidence: `SO_REUSEPORT on both → ${results(both)}; on one of them → ${results(one)}; ${withoutTimeWait}`,
     },
   };
 }

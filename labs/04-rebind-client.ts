@@ -15,6 +15,8 @@ import {
   type LabContext,
   type Precondition,
   type Trial,
+  distinct,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -22,6 +24,9 @@ export default defineLab({
   slug: 'rebind-client',
   title: 'Reconnecting from the same port while TIME_WAIT holds the four-tuple',
   shows: 'connect() from a port whose old connection is in TIME_WAIT, with tcp_tw_reuse and timestamps; two sockets on one four-tuple',
+  showsInDetail:
+    "reconnecting from a fixed port over a TIME_WAIT four-tuple: explicit bind vs the kernel's own choice (`IP_LOCAL_PORT_RANGE`), " +
+    "other remote port, `tcp_tw_reuse` 0/1 (the delay counted from the TIME_WAIT entry's first sighting); two sockets on one four-tuple",
   question: 'A client closed first and reconnects from the same local port: when may it, and what does connect() say when it may not?',
   families: ['ipv4', 'ipv6'],
   params: [
@@ -74,11 +79,18 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote address and port. What does the second connect() return?',
+      text:
+        'Two sockets are bound to the same address and port (SO_REUSEADDR on both) and both connect() to the same remote ' +
+        'address and port. What does the second connect() return?',
       choices: ['OK', 'EADDRINUSE', 'EADDRNOTAVAIL', 'ECONNREFUSED'],
     },
   ],
   recordSysctls: ['net.ipv4.tcp_tw_reuse_delay', 'net.ipv4.ip_local_port_range'],
+  course: {
+    order: 90,
+    teaches: 'When a client may reconnect from the port of a connection in TIME_WAIT, and what connect() says when it may not.',
+    look: 'same-remote.pcap: the second SYN on the very same four-tuple.',
+  },
   async run(ctx) {
     const delay = ctx.int('delay_ms');
     const n = ctx.int('trials');
@@ -159,32 +171,41 @@ export default defineLab({
 
     ctx.judge('C6', {
       trials: two.map((t) => c6Trial(t, ctx.addr.host)),
-      evidence: `two sockets bound to one address and port (SO_REUSEADDR), both connecting to ${ctx.addr.peer}:80: the first ${[...new Set(two.map((t) => t.firstState ?? 'not in the table'))].join('/')}, the second connect() → ${[...new Set(two.map((t) => t.connectB))].join('/')}`,
+      evidence:
+        `two sockets bound to one address and port (SO_REUSEADDR), both connecting ` +
+        `to ${ctx.addr.peer}:80: the first ${distinct(two.map((t) => t.firstState ?? 'not in the table'))}, the second connect() ` +
+        `→ ${distinct(two.map((t) => t.connectB))}`,
     });
     const delaySysctl = ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay');
     const ts = ctx.bool('timestamps');
     const say = (how: 'bind' | 'range', tw: '0' | '1'): string =>
-      [...new Set(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect))].join('/');
+      distinct(cells.filter((c) => c.how === how && c.twReuse === tw).map((c) => c.connect));
     const passes = (how: 'bind' | 'range'): string =>
       twReuseKnob
         ? `${say(how, '0')} with tcp_tw_reuse=0, ${say(how, '1')} with 1`
         : `${say(how, '0')}, then ${say(how, '1')} (two passes alike: no tcp_tw_reuse on this system)`;
     const bindCells = cells.filter((c) => c.how === 'bind');
-    const recycled = bindCells.some((c) => c.twRecycled === null) ? null : bindCells.reduce((a, c) => a + c.twRecycled!, 0);
+    const recycled = bindCells.some((c) => c.twRecycled === null) ? null : sum(bindCells, (c) => c.twRecycled!);
     const reuse = reuseTrials(cells, n, delaySysctl, ts);
     ctx.judge('T3', {
       trials: reuse.t3,
-      evidence: `reconnect over a TIME_WAIT four-tuple from the kernel's own port choice (IP_LOCAL_PORT_RANGE of one port): ${passes('range')}; tcp_tw_reuse_delay ${delaySysctl === null ? 'does not exist on this kernel' : `${delaySysctl} ms`}`,
+      evidence:
+        `reconnect over a TIME_WAIT four-tuple from the kernel's own port choice (IP_LOCAL_PORT_RANGE of one ` +
+        `port): ${passes('range')}; tcp_tw_reuse_delay ${delaySysctl === null ? 'does not exist on this kernel' : `${delaySysctl} ms`}`,
     });
     ctx.judge('T16', {
       trials: reuse.t16,
-      evidence: `reconnect over a TIME_WAIT four-tuple from an explicitly bound port: ${passes('bind')} (TWRecycled ${signed(recycled)} over ${bindCells.length} reconnects)`,
+      evidence:
+        `reconnect over a TIME_WAIT four-tuple from an explicitly bound ` +
+        `port: ${passes('bind')} (TWRecycled ${signed(recycled)} over ${bindCells.length} reconnects)`,
     });
 
     const seconds = [...new Set(two.map((t) => t.connectB))];
     ctx.answer('q1', {
       answer: seconds[0] ?? '',
-      why: `measured ${n} times: the first connect() → ${[...new Set(two.map((t) => t.connectA))].join('/')}, the second → ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
+      why:
+        `measured ${n} times: the first connect() → ${distinct(two.map((t) => t.connectA))}, the second ` +
+        `→ ${seconds.join('/')}${seconds[0] === 'EADDRNOTAVAIL' ? ' (no free four-tuple: __inet_hash_connect says EADDRNOTAVAIL)' : ''}`,
       requires: [
         requires(
           'both binds and the first connect() succeeded',
@@ -195,25 +216,27 @@ export default defineLab({
       ],
     });
 
-    const line = (name: string, r: Record<string, unknown>): void =>
-      ctx.print(
-        `${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${r.twRecycled ? `, TWRecycled +${r.twRecycled}` : ''}`,
-      );
+    const line = (name: string, r: Record<string, unknown>): void => {
+      const over = `${r.twBefore ? 'over a TIME_WAIT four-tuple' : 'no TIME_WAIT'}${r.twRecycled ? `, TWRecycled +${r.twRecycled}` : ''}`;
+      ctx.print(`${name.padEnd(34)} bind ${String(r.bind ?? '-').padEnd(10)} connect ${String(r.connect).padEnd(14)}${over}`);
+    };
     ctx.print(`Lab 04 — ${this.title}`);
     ctx.print(
-      `tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; tcp_tw_reuse_delay ${delaySysctl ?? 'not on this kernel'}`,
+      `tcp_tw_reuse=${setting}, timestamps ${ts ? 'on' : 'off'}, ${delay} ms between the TIME_WAIT entries and the reconnects; ` +
+        `tcp_tw_reuse_delay ${delaySysctl ?? 'not on this kernel'}`,
     );
     line('same local port, same remote', same);
     line('same local port, other remote port', other);
     line('IP_LOCAL_PORT_RANGE of one port', range);
     for (const how of ['bind', 'range'] as const) {
-      for (const tw of ['0', '1'] as const)
-        ctx.print(
-          `${`${how === 'bind' ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${tw}`.padEnd(34)} connect ${say(how, tw)} (${n} trials)`,
-        );
+      for (const tw of ['0', '1'] as const) {
+        const what = `${how === 'bind' ? 'explicit bind' : 'kernel port choice'}, tcp_tw_reuse=${tw}`;
+        ctx.print(`${what.padEnd(34)} connect ${say(how, tw)} (${n} trials)`);
+      }
     }
     ctx.print(
-      `two sockets on one address and port → the same remote: first connect ${[...new Set(two.map((t) => t.connectA))].join('/')}, second ${[...new Set(two.map((t) => t.connectB))].join('/')} (${n} trials)`,
+      `two sockets on one address and port → the same remote: first ` +
+        `connect ${distinct(two.map((t) => t.connectA))}, second ${distinct(two.map((t) => t.connectB))} (${n} trials)`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -238,7 +261,10 @@ export interface First {
   /** timestamps were negotiated (tcp_tw_reuse takes over only a timestamped TIME_WAIT) */
   timestamps: boolean;
   closedAt: number;
-  /** when the socket table first showed the TIME_WAIT entry (tcp_tw_reuse_delay counts from the kernel's entry into TIME_WAIT, which came before) */
+  /**
+   * when the socket table first showed the TIME_WAIT entry (tcp_tw_reuse_delay counts from the kernel's entry into TIME_WAIT, which came
+   * before)
+   */
   twSeenAt: number | null;
   setup: string;
 }
@@ -347,7 +373,8 @@ export function reuseTrials(
   const reuseDelay = delaySysctl === null ? 1000 : Number(delaySysctl);
   const delayWhat =
     delaySysctl === null
-      ? "the reconnect came at least 1000 ms after the TIME_WAIT entry was first seen (this kernel has no net.ipv4.tcp_tw_reuse_delay: its tcp_twsk_unique() waits a second from the TIME_WAIT's last timestamp)"
+      ? 'the reconnect came at least 1000 ms after the TIME_WAIT entry was first seen (this kernel has no ' +
+        "net.ipv4.tcp_tw_reuse_delay: its tcp_twsk_unique() waits a second from the TIME_WAIT's last timestamp)"
       : `the reconnect came at least tcp_tw_reuse_delay (${reuseDelay} ms) after the TIME_WAIT entry was first seen`;
   const pass = (how: 'bind' | 'range', i: number, needDelay: boolean): { cells: Cell[]; requires: Precondition[] } => {
     const cs = cells.filter((c) => c.trial === i + 1 && c.how === how);

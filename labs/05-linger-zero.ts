@@ -13,6 +13,9 @@ import {
   type Precondition,
   type SyscallResult,
   type Trial,
+  kOfN,
+  distinct,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -20,6 +23,7 @@ export default defineLab({
   slug: 'linger-zero',
   title: 'SO_LINGER {1,0}: the abortive close',
   shows: 'close() with a zero linger time sends RST, drops unsent data and skips TIME_WAIT; also when the process is killed',
+  showsInDetail: '`SO_LINGER {1,0}` (read back with `getsockopt`): idle, with data still in the send queue, and when the process is killed',
   question:
     'What does close() with SO_LINGER {1,0} put on the wire, what becomes of unsent data, and what if the process dies instead of closing?',
   families: ['ipv4', 'ipv6'],
@@ -69,12 +73,19 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'An idle, established connection; the application sets SO_LINGER {1,0} and calls close(). What does the kernel put on the wire?',
+      text:
+        'An idle, established connection; the application sets SO_LINGER {1,0} and calls close(). What does the kernel put on the ' +
+        'wire?',
       choices: ['FIN', 'RST', 'nothing'],
     },
     { id: 'q2', text: 'Is the four-tuple in TIME_WAIT afterwards?', choices: ['yes', 'no'] },
   ],
   recordSysctls: ['net.ipv4.tcp_wmem'],
+  course: {
+    order: 40,
+    teaches: 'What close() with SO_LINGER {1,0} puts on the wire, what becomes of unsent data, and whether anything waits afterwards.',
+    look: 'established-idle.pcap: what goes where a FIN would be (the .pcapng says why in a packet comment).',
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const idle = (
@@ -169,7 +180,7 @@ export default defineLab({
       requires('the connection was ESTABLISHED when it was let go', o.stateBefore === 'ESTABLISHED', o.stateBefore ?? 'no socket');
     const total = (variant: string, os: Outcome[]): string => {
       const s = os.map((o) => sent(variant, o));
-      return `${s.reduce((a, x) => a + x.rst, 0)} RST, ${s.reduce((a, x) => a + x.fin, 0)} FIN, TIME_WAIT in ${os.filter((o) => o.timeWait).length}/${os.length}`;
+      return `${sum(s, (x) => x.rst)} RST, ${sum(s, (x) => x.fin)} FIN, TIME_WAIT in ${kOfN(os, (o) => o.timeWait)}`;
     };
     ctx.judge('C11', {
       trials: [
@@ -193,7 +204,7 @@ export default defineLab({
       ],
       evidence:
         `idle: ${total('established-idle', idle)}; with data queued: ${total('unsent-data', unsent)}, ` +
-        `${unsent.reduce((a, o) => a + o.queued, 0)} bytes accepted by send(), ${unsent.reduce((a, o) => a + o.peerGot, 0)} reached the peer`,
+        `${sum(unsent, (o) => o.queued)} bytes accepted by send(), ${sum(unsent, (o) => o.peerGot)} reached the peer`,
     });
     ctx.judge('C16', {
       trials: died.map(
@@ -211,7 +222,10 @@ export default defineLab({
           agrees: sent('process-killed', o).fin >= 1 && sent('process-killed', o).rst === 0,
         }),
       ),
-      evidence: `process killed with SIGKILL while holding a SO_LINGER {1,0} socket: ${total('process-killed', died)}; the peer ${[...new Set(died.map((o) => (o.peerReset ? `was reset (${o.peerReset})` : o.peerStates.join('→'))))].join(' / ')}`,
+      evidence: `process killed with SIGKILL while holding a SO_LINGER {1,0} socket: ${total('process-killed', died)}; the peer ${distinct(
+        died.map((o) => (o.peerReset ? `was reset (${o.peerReset})` : o.peerStates.join('→'))),
+        ' / ',
+      )}`,
     });
 
     const onWire = [
@@ -224,30 +238,36 @@ export default defineLab({
     const set = idle.map(lingerSet);
     ctx.answer('q1', {
       answer: onWire[0] ?? '',
-      why: `measured on ${idle.length} connections: the kernel sent ${total('established-idle', idle)}${onWire[0] === 'RST' ? ' — an abortive close, no FIN handshake' : ''}`,
+      why:
+        `measured on ${idle.length} connections: the kernel ` +
+        `sent ${total('established-idle', idle)}${onWire[0] === 'RST' ? ' — an abortive close, no FIN handshake' : ''}`,
       frames: [
         ctx.framesWhere('established-idle', (s) => s.srcAddress === ctx.addr.host && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],
       requires: [...set.slice(0, 1), requires('every connection gave the same answer', onWire.length === 1, onWire.join(' / '))],
     });
     const tw = [...new Set(idle.map((o) => (o.timeWait ? 'yes' : 'no')))];
+    const atOnce = tw[0] === 'no' && onWire[0] === 'RST' ? ' — the RST ends the connection at once, nothing waits' : '';
     ctx.answer('q2', {
       answer: tw[0] ?? '',
-      why: `the socket table after each close: TIME_WAIT in ${idle.filter((o) => o.timeWait).length}/${idle.length}${tw[0] === 'no' && onWire[0] === 'RST' ? ' — the RST ends the connection at once, nothing waits' : ''}`,
+      why: `the socket table after each close: TIME_WAIT in ${kOfN(idle, (o) => o.timeWait)}${atOnce}`,
       requires: [...set.slice(0, 1), requires('every connection gave the same answer', tw.length === 1, tw.join(' / '))],
     });
 
     ctx.print(`Lab 05 — ${this.title} (${n} connections per case)`);
     const row = (name: string, variant: string, os: Outcome[], extra = ''): void =>
       ctx.print(
-        `${name.padEnd(20)} kernel sent ${total(variant, os)}; peer ${[...new Set(os.map((o) => (o.peerReset ? `reset (${o.peerReset})` : o.peerStates.join('→'))))].join(' / ')}${extra}`,
+        `${name.padEnd(20)} kernel sent ${total(variant, os)}; peer ${distinct(
+          os.map((o) => (o.peerReset ? `reset (${o.peerReset})` : o.peerStates.join('→'))),
+          ' / ',
+        )}${extra}`,
       );
     row('established, idle', 'established-idle', idle);
     row(
       'data still queued',
       'unsent-data',
       unsent,
-      `; ${unsent.reduce((a, o) => a + o.discarded, 0)} of ${unsent.reduce((a, o) => a + o.queued, 0)} bytes never reached the peer`,
+      `; ${sum(unsent, (o) => o.discarded)} of ${sum(unsent, (o) => o.queued)} bytes never reached the peer`,
     );
     row('process killed', 'process-killed', died);
     ctx.print();

@@ -14,6 +14,9 @@ import {
   type LabContext,
   type Precondition,
   type Trial,
+  kOfN,
+  distinct,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -21,6 +24,8 @@ export default defineLab({
   slug: 'linger-timeout',
   title: 'SO_LINGER {1,N}: a close() that waits',
   shows: 'how long a lingering close() blocks, what it returns, what the kernel does when the time runs out, and the TIME_WAIT after',
+  showsInDetail:
+    '`SO_LINGER {1,N}`: how long `close()` blocks (also non-blocking), what happens when N runs out with data unsent, the TIME_WAIT after',
   question:
     'With SO_LINGER {1,N}, how long does close() block, what happens to unsent data when N runs out, and how long is the TIME_WAIT?',
   families: ['ipv4', 'ipv6'],
@@ -54,11 +59,18 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'SO_LINGER {1,N}; the peer has stopped reading, so data stays unsent. close() blocks N seconds. When the time runs out, what becomes of the unsent data?',
+      text:
+        'SO_LINGER {1,N}; the peer has stopped reading, so data stays unsent. close() blocks N seconds. When the time runs ' +
+        'out, what becomes of the unsent data?',
       choices: ['dropped, with an RST', 'delivered later by the kernel', 'returned to the application'],
     },
   ],
   recordSysctls: ['net.ipv4.tcp_fin_timeout', 'net.ipv4.tcp_orphan_retries'],
+  course: {
+    order: 50,
+    teaches: 'How long close() with SO_LINGER {1,N} blocks, and what becomes of unsent data when N runs out.',
+    look: "peer-stalls.pcap: zero windows, the kernel's probes, and what crosses after close() returned.",
+  },
   async run(ctx) {
     const linger = ctx.int('linger');
     const n = ctx.int('trials');
@@ -100,6 +112,7 @@ export default defineLab({
 
     const lingerSet = (linger: string): Precondition => requires('setsockopt(SO_LINGER, {1,N}) succeeded', linger === 'OK', linger);
     const bound = linger * 1000 + 1000;
+    const watched = acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : '';
     ctx.judge('C12', {
       trials: acked.map((t): Trial => {
         const within = timeWaitWithin(t, bound);
@@ -121,13 +134,27 @@ export default defineLab({
           agrees: within.agrees,
         };
       }),
-      evidence: `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most and the TIME_WAIT entries showed ${[...new Set(acked.map((t) => timeWaitWithin(t, bound).text))].join('/')}${acked.some((t) => t.timeWaitWatch) ? ` (no timers in this table: watched up to ${linger + 2} s after close())` : ''}`,
+      evidence:
+        `with SO_LINGER {1,${linger}} close() returned after ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most ` +
+        `and the TIME_WAIT entries showed ${distinct(acked.map((t) => timeWaitWithin(t, bound).text))}${watched}`,
     });
     const stalledTrials = [
       ...(stalled.trials as Stalled[]).map((t) => ({ t, v: 'peer-stalls' })),
       ...(nonBlocking.trials as Stalled[]).map((t) => ({ t, v: 'non-blocking' })),
     ];
     const onWire = ({ t, v }: { t: Stalled; v: string }) => kernelSent(ctx, v, t.local, t.queued);
+    const blockedS = distinct(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10));
+    const returned = distinct(stalledTrials.map(({ t }) => t.close.ret));
+    const kept = distinct(
+      stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'),
+      ',',
+    );
+    const allThenFin = kOfN(stalledTrials, (x) => onWire(x).finAfterAll && onWire(x).bytes >= x.t.queued);
+    const bytesSent = distinct(
+      stalledTrials.map((x) => `${onWire(x).bytes}/${x.t.queued}`),
+      ', ',
+    );
+    const peersGotAll = kOfN(stalledTrials, ({ t }) => t.peerGotEverything);
     ctx.judge('C18', {
       trials: stalledTrials.map((x): Trial => {
         const { t } = x;
@@ -159,10 +186,10 @@ export default defineLab({
         };
       }),
       evidence:
-        `close() blocked ${[...new Set(stalledTrials.map(({ t }) => Math.round(t.close.elapsedMs / 100) / 10))].join('/')} s and returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')}; ` +
-        `the kernel kept the connections (${[...new Set(stalledTrials.map(({ t }) => t.afterClose?.state ?? 'no entry'))].join(',')}), and on the wire it sent ${stalledTrials.reduce((a, x) => a + onWire(x).rst, 0)} RST, ` +
-        `all the queued bytes and then its FIN in ${stalledTrials.filter((x) => onWire(x).finAfterAll && onWire(x).bytes >= x.t.queued).length}/${stalledTrials.length} (${[...new Set(stalledTrials.map((x) => `${onWire(x).bytes}/${x.t.queued}`))].join(', ')} bytes); ` +
-        `the peers, resuming later, received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length}`,
+        `close() blocked ${blockedS} s and returned ${returned}; ` +
+        `the kernel kept the connections (${kept}), and on the wire it sent ${sum(stalledTrials, (x) => onWire(x).rst)} RST, ` +
+        `all the queued bytes and then its FIN in ${allThenFin} (${bytesSent} bytes); ` +
+        `the peers, resuming later, received everything in ${peersGotAll}`,
     });
 
     const fate = (t: Stalled, v: string): string =>
@@ -174,7 +201,10 @@ export default defineLab({
     const fates = [...new Set(stalledTrials.map(({ t, v }) => fate(t, v)))];
     ctx.answer('q1', {
       answer: fates[0] ?? '',
-      why: `measured on ${stalledTrials.length} connections: close() returned ${[...new Set(stalledTrials.map(({ t }) => t.close.ret))].join('/')} after ${linger} s${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, and the peers received everything in ${stalledTrials.filter(({ t }) => t.peerGotEverything).length}/${stalledTrials.length} once they read again`,
+      why:
+        `measured on ${stalledTrials.length} connections: close() returned ${returned} after ${linger} s` +
+        `${fates[0] === 'delivered later by the kernel' ? ', the orphan kept the data' : ''}, ` +
+        `and the peers received everything in ${peersGotAll} once they read again`,
       frames: [ctx.framesWhere('peer-stalls', (s) => s.marks.includes('window-probe') || s.flags.includes('FIN'))],
       requires: [
         requires(
@@ -188,21 +218,31 @@ export default defineLab({
 
     ctx.print(`Lab 06 — ${this.title} (N = ${linger} s, ${n} connections per variant)`);
     ctx.print(
-      `everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most → ${[...new Set(acked.map((t) => t.close.ret))].join('/')}; TIME_WAIT ${[...new Set(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))].join('/')}`,
+      `everything acknowledged : close() ${Math.max(...acked.map((t) => t.close.elapsedMs))} ms at most ` +
+        `→ ${distinct(acked.map((t) => t.close.ret))}; ` +
+        `TIME_WAIT ${distinct(acked.map((t) => timeWaitWithin(t, linger * 1000 + 1000).text))}`,
     );
     for (const [name, r] of [
       ['peer stalls', stalled],
       ['non-blocking socket', nonBlocking],
     ] as const) {
       const ts = r.trials;
+      const blocked = [...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ');
       ctx.print(
-        `${name.padEnd(24)}: close() blocked ${[...new Set(ts.map((t) => `${t.close.elapsedMs} ms`))].slice(0, 3).join(', ')}… → ${[...new Set(ts.map((t) => t.close.ret))].join('/')} (the event loop ticked ${r.loopTicksDuringClose}× meanwhile)`,
+        `${name.padEnd(24)}: close() blocked ${blocked}… → ${distinct(ts.map((t) => t.close.ret))} ` +
+          `(the event loop ticked ${r.loopTicksDuringClose}× meanwhile)`,
       );
       ctx.print(
-        `${''.padEnd(26)}after it: kernel ${[...new Set(ts.map((t) => (t.afterClose ? `${t.afterClose.state} (${t.afterClose.timer} timer)` : 'no entry')))].join(', ')}, ${r.framesWhileOrphan} frames in the next 1.5 s`,
+        `${''.padEnd(26)}after it: kernel ${distinct(
+          ts.map((t) => (t.afterClose ? `${t.afterClose.state} (${t.afterClose.timer} timer)` : 'no entry')),
+          ', ',
+        )}, ${r.framesWhileOrphan} frames in the next 1.5 s`,
       );
       ctx.print(
-        `${''.padEnd(26)}peers resumed: all bytes arrived in ${ts.filter((t) => t.peerGotEverything).length}/${ts.length}; ${[...new Set(ts.map((t) => (t.peerReset ? `reset (${t.peerReset})` : t.peerStates.slice(-2).join('→'))))].join(' / ')}; TIME_WAIT after: ${ts.filter((t) => t.timeWaitAfter).length}/${ts.length}`,
+        `${''.padEnd(26)}peers resumed: all bytes arrived in ${kOfN(ts, (t) => t.peerGotEverything)}; ${distinct(
+          ts.map((t) => (t.peerReset ? `reset (${t.peerReset})` : t.peerStates.slice(-2).join('→'))),
+          ' / ',
+        )}; TIME_WAIT after: ${kOfN(ts, (t) => t.timeWaitAfter)}`,
       );
     }
     ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${ctx.sentBy('peer-stalls', ctx.addr.host).windowProbes}`);
@@ -230,7 +270,9 @@ interface Stalled {
   timeWaitAfter: boolean;
 }
 
-/** `n` peers stop reading with data queued in the kernel; close() with SO_LINGER {1,N} on all at once; the peers resume after the timeout. */
+/**
+ * `n` peers stop reading with data queued in the kernel; close() with SO_LINGER {1,N} on all at once; the peers resume after the timeout.
+ */
 async function stalledCloses(
   ctx: LabContext,
   n: number,
@@ -291,7 +333,10 @@ async function stalledCloses(
   return { trials, loopTicksDuringClose: ticks, framesWhileOrphan };
 }
 
-/** How long a TIME_WAIT entry lasted, read from the socket table: when it was last seen there and when first seen gone (null: still there), ms after close(). */
+/**
+ * How long a TIME_WAIT entry lasted, read from the socket table: when it was last seen there and when first seen gone (null: still there),
+ * ms after close().
+ */
 interface TimeWaitWatch {
   lastSeenMs: number;
   goneMs: number | null;
@@ -347,12 +392,13 @@ function kernelSent(
   const bytes = Math.max(0, ...mine.filter((s) => s.len > 0).map((s) => s.relSeq + s.len - 1));
   const fin = mine.find((s) => (s.flagBits & 1) !== 0);
   const rst = mine.filter((s) => (s.flagBits & 4) !== 0).length;
+  const finText = fin ? `#${fin.number} at relative seq ${fin.relSeq + fin.len}` : 'none';
   return {
     bytes,
     fin: !!fin,
     // a FIN may ride on the last data segment: it sits after that segment's bytes
     finAfterAll: !!fin && fin.relSeq + fin.len === queued + 1,
     rst,
-    text: `the kernel's segments cover ${bytes} of ${queued} bytes; FIN ${fin ? `#${fin.number} at relative seq ${fin.relSeq + fin.len}` : 'none'}; ${rst} RST`,
+    text: `the kernel's segments cover ${bytes} of ${queued} bytes; FIN ${finText}; ${rst} RST`,
   };
 }

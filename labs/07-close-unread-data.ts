@@ -3,13 +3,14 @@
 // Question: the peer sent data the application never read, and the application closes. Does
 // the kernel send FIN, or RST — and does SO_LINGER change that? Each setting is tried on
 // `trials` connections.
-import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial, kOfN, distinct, sum } from '../src/lab';
 
 export default defineLab({
   id: '07',
   slug: 'close-unread-data',
   title: 'Closing with received data unread',
   shows: 'close() with unread data in the receive queue answers with RST, with SO_LINGER off, {1,5} or {1,0}',
+  showsInDetail: '`close()` with unread received data, with `SO_LINGER` off, `{1,5}`, `{1,0}`',
   question: 'The application closes a socket whose receive queue still holds data: FIN or RST, and does SO_LINGER matter?',
   families: ['ipv4', 'ipv6'],
   params: [
@@ -34,6 +35,11 @@ export default defineLab({
       choices: ['FIN', 'RST'],
     },
   ],
+  course: {
+    order: 70,
+    teaches: 'What closing with received data unread puts on the wire, and whether SO_LINGER changes it.',
+    look: "linger-off.pcap: the peer's data acknowledged, then the kernel's last segment.",
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const results = new Map<Linger, Close[]>();
@@ -67,7 +73,7 @@ export default defineLab({
       evidence:
         LINGERS.map((l) => {
           const cs = results.get(l)!;
-          return `SO_LINGER ${label(l)}: ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN over ${cs.length} closes`;
+          return `SO_LINGER ${label(l)}: ${sum(cs, (c) => sent(c).rst)} RST, ${sum(cs, (c) => sent(c).fin)} FIN over ${cs.length} closes`;
         }).join('; ') + ` (TcpExt.TCPAbortOnClose ${signed(aborts)} with linger off)`,
     });
     const off = results.get('off')!;
@@ -82,9 +88,11 @@ export default defineLab({
         ),
       ),
     ];
+    const sentOff = `${sum(off, (c) => sent(c).rst)} RST, ${sum(off, (c) => sent(c).fin)} FIN`;
+    const why = kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : '';
     ctx.answer('q1', {
       answer: kinds[0] ?? '',
-      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${off.reduce((a, c) => a + sent(c).rst, 0)} RST, ${off.reduce((a, c) => a + sent(c).fin, 0)} FIN${kinds[0] === 'RST' ? ' (tcp_close(): data_was_unread → RST, RFC 2525 §2.17)' : ''}`,
+      why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${sentOff}${why}`,
       frames: [
         ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],
@@ -101,8 +109,12 @@ export default defineLab({
     for (const l of LINGERS) {
       const cs = results.get(l)!;
       ctx.print(
-        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${cs.reduce((a, c) => a + sent(c).rst, 0)} RST, ${cs.reduce((a, c) => a + sent(c).fin, 0)} FIN; close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
-          `peer ${[...new Set(cs.map((c) => (c.peerReset ? `reset (${c.peerReset})` : c.peerStates.join('→'))))].join(' / ')}; TIME_WAIT in ${cs.filter((c) => c.timeWait).length}/${cs.length}`,
+        `SO_LINGER ${label(l).padEnd(6)}: kernel sent ${sum(cs, (c) => sent(c).rst)} RST, ${sum(cs, (c) => sent(c).fin)} FIN; ` +
+          `close() took ${Math.max(...cs.map((c) => c.close.elapsedMs))} ms at most; ` +
+          `peer ${distinct(
+            cs.map((c) => (c.peerReset ? `reset (${c.peerReset})` : c.peerStates.join('→'))),
+            ' / ',
+          )}; TIME_WAIT in ${kOfN(cs, (c) => c.timeWait)}`,
       );
     }
     ctx.print();

@@ -4,13 +4,25 @@
 // How long does the kernel wait in FIN_WAIT_2 — when the application still holds the socket
 // (shutdown) and when it has let go (close) — and what happens to data the peer sends late?
 // Each way is tried on `trials` connections at once.
-import { defineLab, kernelConnects, requires, type KernelClient, type LabContext, type Precondition, type Trial } from '../src/lab';
+import {
+  defineLab,
+  kernelConnects,
+  requires,
+  type KernelClient,
+  type LabContext,
+  type Precondition,
+  type Trial,
+  kOfN,
+  distinct,
+  sum,
+} from '../src/lab';
 
 export default defineLab({
   id: '08',
   slug: 'fin-wait-2',
   title: 'FIN_WAIT_2: waiting for a FIN that does not come',
   shows: 'an orphaned FIN_WAIT_2 lives tcp_fin_timeout seconds, a shutdown() one lives on; late data is read, or answered with RST',
+  showsInDetail: 'FIN_WAIT_2 after `close()` (orphaned) vs `shutdown(SHUT_WR)`; late data from the peer',
   question:
     'The peer acknowledges our FIN but never sends its own: how long does Linux wait, with and without the application holding the socket?',
   families: ['ipv4', 'ipv6'],
@@ -41,10 +53,17 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: "The application called close(); the kernel's FIN was acknowledged but the peer never sends its own. How long does the kernel keep the socket in FIN_WAIT_2?",
+      text:
+        "The application called close(); the kernel's FIN was acknowledged but the peer never sends its own. How long does the " +
+        'kernel keep the socket in FIN_WAIT_2?',
       choices: ['tcp_fin_timeout', 'TIME_WAIT (60 s)', 'forever'],
     },
   ],
+  course: {
+    order: 30,
+    teaches: "How long a half-closed connection waits for the peer's FIN, with and without the application holding the socket.",
+    look: "closed-orphaned.pcap: what the kernel answers when the peer's data comes late.",
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const orphan = (
@@ -68,6 +87,9 @@ export default defineLab({
         `peer ${h.peerStatesDuringWatch.join('→')}`,
       ),
     ];
+    /** how long each orphaned FIN_WAIT2 lived, `never` where it outlived the watch */
+    const orphanLifetimes = (never: string): string =>
+      distinct(orphan.map((h) => (h.lifetimeMs === null ? never : `${(h.lifetimeMs / 1000).toFixed(1)} s`)));
     ctx.judge('T5', {
       trials: [
         ...orphan.map(
@@ -91,8 +113,8 @@ export default defineLab({
         ...held.map((h): Trial => ({ requires: waited(h), agrees: h.stillAfterWatch?.startsWith('FIN_WAIT2') === true })),
       ],
       evidence:
-        `after close(): FIN_WAIT2 gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? 'never (within the watch)' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')} with tcp_fin_timeout=${ft / 1000}; ` +
-        `after shutdown(): ${held.filter((h) => h.stillAfterWatch?.startsWith('FIN_WAIT2')).length}/${held.length} still FIN_WAIT2 ${ft / 1000 + 3} s later`,
+        `after close(): FIN_WAIT2 gone after ${orphanLifetimes('never (within the watch)')} with tcp_fin_timeout=${ft / 1000}; ` +
+        `after shutdown(): ${kOfN(held, (h) => h.stillAfterWatch?.startsWith('FIN_WAIT2'))} still FIN_WAIT2 ${ft / 1000 + 3} s later`,
     });
     const fw2 = [
       ...new Set(
@@ -109,7 +131,10 @@ export default defineLab({
     ];
     ctx.answer('q1', {
       answer: fw2[0] ?? '',
-      why: `measured with tcp_fin_timeout=${ft / 1000} s: the orphaned FIN_WAIT2 sockets went after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')}; a socket the application still held (shutdown) stayed`,
+      why:
+        `measured with tcp_fin_timeout=${ft / 1000} s: the orphaned FIN_WAIT2 sockets went ` +
+        `after ${distinct(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))}; a socket ` +
+        `the application still held (shutdown) stayed`,
       requires: [
         requires(
           'the kernel sat in FIN_WAIT2 with no FIN from the peer',
@@ -124,14 +149,20 @@ export default defineLab({
         requires('every connection gave the same answer', fw2.length === 1, fw2.join(' / ')),
       ],
     });
-    const orphanRst = orphan.reduce((a, h) => a + ctx.sentBy('closed-orphaned', ctx.addr.host, h.local).rst, 0);
+    const orphanRst = sum(orphan, (h) => ctx.sentBy('closed-orphaned', ctx.addr.host, h.local).rst);
     ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s, ${n} connections per variant)`);
     ctx.print(
-      `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone after ${[...new Set(orphan.map((h) => (h.lifetimeMs === null ? '—' : `${(h.lifetimeMs / 1000).toFixed(1)} s`)))].join('/')}; ` +
+      `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone ` +
+        `after ${orphanLifetimes('—')}; ` +
         `late data from the peers → ${orphanRst} RST from the kernel`,
     );
+    const lateRead = distinct(
+      held.map((h) => JSON.stringify('readByApplication' in h.lateData ? h.lateData.readByApplication : undefined)),
+      ' / ',
+    );
     ctx.print(
-      `shutdown(): ${held.filter((h) => h.stillAfterWatch).length}/${held.length} still there after ${ft / 1000 + 3} s; late data read by the application: ${[...new Set(held.map((h) => JSON.stringify('readByApplication' in h.lateData ? h.lateData.readByApplication : undefined)))].join(' / ')}`,
+      `shutdown(): ${kOfN(held, (h) => h.stillAfterWatch)} still there after ${ft / 1000 + 3} s; ` +
+        `late data read by the application: ${lateRead}`,
     );
     ctx.print();
     ctx.concludeClaims();

@@ -4,13 +4,16 @@
 // ends in TIME_WAIT? The peer's segments are delayed on the wire so the FINs really cross; the
 // capture shows whether they did (neither FIN acknowledges the other), and only then is the
 // claim judged. Repeated on `trials` connections.
-import { defineLab, finExchange, kernelConnects, requires, type LabContext, type Trial } from '../src/lab';
+import { defineLab, finExchange, kernelConnects, requires, type LabContext, type Trial, kOfN, distinct, count } from '../src/lab';
 
 export default defineLab({
   id: '09',
   slug: 'simultaneous-close',
   title: 'Simultaneous close: FINs that cross',
   shows: 'both ends in CLOSING, then both in TIME_WAIT; the crossing FINs in the capture',
+  showsInDetail:
+    "FINs that cross (the peer's segments are held on the wire; the capture shows neither FIN acknowledges the other): both sides " +
+    'through CLOSING into TIME_WAIT',
   question: 'When both sides close at the same moment, which states do they pass and who holds TIME_WAIT?',
   families: ['ipv4', 'ipv6'],
   params: [
@@ -40,9 +43,19 @@ export default defineLab({
     {
       id: 'q1',
       text: "Both sides send a FIN before they see the other's. Which states does the kernel pass after ESTABLISHED?",
-      choices: ['FIN_WAIT1 → FIN_WAIT2 → TIME_WAIT', 'FIN_WAIT1 → CLOSING → TIME_WAIT', 'FIN_WAIT1 → TIME_WAIT', 'CLOSE_WAIT → LAST_ACK'],
+      choices: [
+        statePath(['FIN_WAIT1', 'FIN_WAIT2', 'TIME_WAIT']),
+        statePath(['FIN_WAIT1', 'CLOSING', 'TIME_WAIT']),
+        statePath(['FIN_WAIT1', 'TIME_WAIT']),
+        statePath(['CLOSE_WAIT', 'LAST_ACK']),
+      ],
     },
   ],
+  course: {
+    order: 20,
+    teaches: 'What happens when both sides close at the same moment: the states each passes, and who waits in TIME_WAIT.',
+    look: 'crossing-fins.pcap: the two FINs, and what each one acknowledges.',
+  },
   async run(ctx) {
     const finDelay = ctx.int('fin_delay_ms');
     const ackDelay = Math.max(ctx.int('ack_delay_ms'), finDelay + 20);
@@ -78,7 +91,10 @@ export default defineLab({
         (f.kernelAckOfPeerFin !== null && (f.peerAckOfKernelFin === null || f.kernelAckOfPeerFin < f.peerAckOfKernelFin));
       return {
         ok,
-        measured: `the kernel's ACK of the peer's FIN ${f.kernelAckOfPeerFin === null ? 'absent' : `#${f.kernelAckOfPeerFin}`}, the peer's ACK of the kernel's FIN ${f.peerAckOfKernelFin === null ? 'absent' : `#${f.peerAckOfKernelFin}`}`,
+        measured:
+          `the kernel's ACK of the peer's ` +
+          `FIN ${f.kernelAckOfPeerFin === null ? 'absent' : `#${f.kernelAckOfPeerFin}`}, the peer's ACK of the kernel's ` +
+          `FIN ${f.peerAckOfKernelFin === null ? 'absent' : `#${f.peerAckOfKernelFin}`}`,
       };
     };
     const peerWent = (c: Crossing): boolean => c.peerStates.includes('CLOSING') && c.peerStates[c.peerStates.length - 1] === 'TIME-WAIT';
@@ -108,20 +124,32 @@ export default defineLab({
           agrees: c.kernelStates.includes('CLOSING') && c.kernelTimeWait && close(c).kernelAckedPeerFin,
         };
       }),
-      evidence: `kernel ${[...new Set(trials.map((c) => c.kernelStates.join('→')))].join(' / ')} (the socket table), the peer's FIN acknowledged by the kernel in ${trials.filter((c) => close(c).kernelAckedPeerFin).length}/${trials.length} (the capture); peer ${[...new Set(trials.map((c) => c.peerStates.join('→')))].join(' / ')}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host).retransmissions}`,
+      evidence:
+        `kernel ${distinct(
+          trials.map((c) => c.kernelStates.join('→')),
+          ' / ',
+        )} (the socket table), ` +
+        `the peer's FIN acknowledged by the kernel in ${kOfN(trials, (c) => close(c).kernelAckedPeerFin)} (the capture); ` +
+        `peer ${distinct(
+          trials.map((c) => c.peerStates.join('→')),
+          ' / ',
+        )}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host).retransmissions}`,
     });
     const paths = [
-      ...new Set(trials.filter((c) => crossed(c).ok).map((c) => c.kernelStates.filter((s) => s !== 'ESTABLISHED').join(' → '))),
+      ...new Set(trials.filter((c) => crossed(c).ok).map((c) => statePath(c.kernelStates.filter((s) => s !== 'ESTABLISHED')))),
     ];
     ctx.answer('q1', {
       answer: paths[0] ?? '',
-      why: `sampled from the socket table in ${trials.length} closes: ${[...new Set(trials.map((c) => c.kernelStates.join(' → ')))].join(' / ')}; the crossing FINs are in the capture`,
+      why: `sampled from the socket table in ${trials.length} closes: ${distinct(
+        trials.map((c) => c.kernelStates.join(' → ')),
+        ' / ',
+      )}; the crossing FINs are in the capture`,
       frames: [ctx.framesWhere('crossing-fins', (s) => s.flags.includes('FIN'))],
       requires: [
         requires(
           'the FINs crossed in every close',
           trials.every((c) => crossed(c).ok),
-          `${trials.filter((c) => crossed(c).ok).length}/${trials.length}`,
+          kOfN(trials, (c) => crossed(c).ok),
         ),
         requires(
           `CLOSING was seen, or the socket table was read at least every ${closingMs / 2} ms`,
@@ -133,15 +161,17 @@ export default defineLab({
     });
     const first = trials[0]!;
     ctx.print(`Lab 09 — ${this.title} (${n} closes)`);
-    ctx.print(
-      `kernel: ${first.kernelStates.join(' → ')}${first.kernelTimeWait && first.kernelTimerMs !== null ? ` (TIME_WAIT timer ${(first.kernelTimerMs / 1000).toFixed(1)} s)` : ''}`,
-    );
+    const timer =
+      first.kernelTimeWait && first.kernelTimerMs !== null ? ` (TIME_WAIT timer ${(first.kernelTimerMs / 1000).toFixed(1)} s)` : '';
+    ctx.print(`kernel: ${first.kernelStates.join(' → ')}${timer}`);
     ctx.print(`peer  : ${first.peerStates.join(' → ')}`);
     ctx.print(
-      `(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire; the kernel shut down ${ctx.int('stagger_ms')} ms after the peer's FIN left)`,
+      `(the peer's FIN was held ${finDelay} ms and its later segments ${ackDelay} ms on the wire; the kernel shut ` +
+        `down ${ctx.int('stagger_ms')} ms after the peer's FIN left)`,
     );
     ctx.print(
-      `FINs crossed in ${trials.filter((c) => crossed(c).ok).length}/${n}; both ends through CLOSING into TIME_WAIT in ${trials.filter((c) => c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING')).length}/${n}`,
+      `FINs crossed in ${count(trials, (c) => crossed(c).ok)}/${n}; both ends through CLOSING into TIME_WAIT ` +
+        `in ${count(trials, (c) => c.kernelStates.includes('CLOSING') && c.kernelTimeWait && c.peerStates.includes('CLOSING'))}/${n}`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -196,4 +226,9 @@ async function crossingFins(ctx: LabContext, finDelay: number, ackDelay: number)
     peerStates: conn.history.map((h) => h.state),
     maxSampleGapMs: Math.round(maxGap),
   };
+}
+
+/** States as the question's choices and the answer name them: "FIN_WAIT1 → CLOSING → TIME_WAIT". */
+function statePath(states: readonly string[]): string {
+  return states.join(' → ');
 }

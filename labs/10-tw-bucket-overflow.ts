@@ -3,13 +3,14 @@
 // Question: net.ipv4.tcp_max_tw_buckets caps the number of TIME_WAIT sockets. What happens to the
 // connections beyond the cap: do they skip TIME_WAIT, does the kernel say so, and is their port
 // free at once? Measured with two caps (each a trial): the one given and a second one.
-import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial } from '../src/lab';
+import { defineLab, kernelConnects, requires, signed, type LabContext, type Trial, distinct } from '../src/lab';
 
 export default defineLab({
   id: '10',
   slug: 'tw-bucket-overflow',
   title: 'More closing connections than TIME_WAIT buckets',
   shows: 'connections closed beyond tcp_max_tw_buckets skip TIME_WAIT, the TCPTimeWaitOverflow counter counts them, their ports are free',
+  showsInDetail: 'more connections closing first than `tcp_max_tw_buckets`, at two caps',
   question: 'When more connections close first than tcp_max_tw_buckets allows, what happens to the rest?',
   families: ['ipv4', 'ipv6'],
   params: [
@@ -39,10 +40,17 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'tcp_max_tw_buckets is 0 and the kernel closes a batch of connections first. How many of them does the socket table show in TIME_WAIT?',
+      text:
+        'tcp_max_tw_buckets is 0 and the kernel closes a batch of connections first. How many of them does the socket table show in ' +
+        'TIME_WAIT?',
       choices: ['none', 'some', 'all of them'],
     },
   ],
+  course: {
+    order: 160,
+    teaches: 'What happens to connections closing beyond tcp_max_tw_buckets.',
+    look: 'the TIME_WAIT count and the TCPTimeWaitOverflow counter in the output.',
+  },
   async run(ctx) {
     const n = ctx.int('connections');
     const limits = [...new Set([ctx.int('max_tw_buckets'), ctx.int('second_limit')])];
@@ -80,7 +88,9 @@ export default defineLab({
       evidence: runs
         .map(
           (r) =>
-            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports → ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}` +
+            `tcp_max_tw_buckets=${r.limit}: ${r.closed} closed, ${r.timeWaitEntries} TIME_WAIT entries, ` +
+            `TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}, plain bind() to the ${r.skipped} skipped ports ` +
+            `→ ${distinct(r.bindSkipped) || 'n/a'}` +
             (r.bindHeld ? `, to a port still in TIME_WAIT → ${r.bindHeld}` : ''),
         )
         .join('; '),
@@ -89,7 +99,8 @@ export default defineLab({
     ctx.answer('q1', {
       answer: !zero ? '' : zero.timeWaitEntries === 0 ? 'none' : zero.timeWaitEntries === zero.closed ? 'all of them' : 'some',
       why: zero
-        ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT entries; TcpExt.TCPTimeWaitOverflow ${signed(zero.overflowCounter)}`
+        ? `measured with tcp_max_tw_buckets=0: ${zero.closed} connections closed first left ${zero.timeWaitEntries} TIME_WAIT ` +
+          `entries; TcpExt.TCPTimeWaitOverflow ${signed(zero.overflowCounter)}`
         : 'no run with tcp_max_tw_buckets=0',
       requires: [
         requires('a run with tcp_max_tw_buckets=0', !!zero, `caps ${runs.map((r) => r.limit).join(', ')}`),
@@ -107,7 +118,8 @@ export default defineLab({
         `  TIME_WAIT entries: ${r.timeWaitEntries}; skipped: ${r.skipped}; TcpExt.TCPTimeWaitOverflow ${signed(r.overflowCounter)}`,
       );
       ctx.print(
-        `  bind() without SO_REUSEADDR to a skipped port: ${[...new Set(r.bindSkipped)].join('/') || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`,
+        `  bind() without SO_REUSEADDR to a skipped ` +
+          `port: ${distinct(r.bindSkipped) || 'n/a'}${r.bindHeld ? `; to a port in TIME_WAIT: ${r.bindHeld}` : ''}`,
       );
     }
     ctx.print();

@@ -43,6 +43,7 @@ import {
   type Trial,
   newSynOnWire,
   type NewSynOnWire,
+  distinct,
 } from '../src/lab';
 
 export default defineLab({
@@ -50,8 +51,14 @@ export default defineLab({
   slug: 'old-duplicate',
   title: 'An old duplicate meets a new incarnation',
   shows: 'a delayed segment of an earlier connection read as new data when TIME_WAIT is skipped; what PAWS and the window check stop',
+  showsInDetail:
+    'two incarnations of one four-tuple: the peer\'s first copy of "BBBB" is held back, TIME_WAIT is skipped (`SO_LINGER {1,0}`, ' +
+    "`tcp_max_tw_buckets=0`, the peer's own short TIME-WAIT), the second incarnation opens and the old copy arrives; controls keep " +
+    "TIME_WAIT (the kernel's answer to their SYN read from the capture); runs with timestamps show PAWS. The old ACK is brought " +
+    "inside the new connection by outrunning the kernel's ISN clock, or in a guest by setting its clock back (see below)",
   question:
-    'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new one?',
+    'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new ' +
+    'one?',
   families: ['ipv4', 'ipv6'],
   params: [
     {
@@ -73,7 +80,9 @@ export default defineLab({
       kind: 'enum',
       default: 'auto',
       choices: ['auto', 'outrun', 'clock'],
-      help: "how the old ACK is brought inside the new connection: outrun the kernel's ISN clock with a bulk transfer, or (in a --kernel guest only) set the guest's realtime clock back; auto: clock in a guest, outrun elsewhere",
+      help:
+        "how the old ACK is brought inside the new connection: outrun the kernel's ISN clock with a bulk transfer, or (in a " +
+        "--kernel guest only) set the guest's realtime clock back; auto: clock in a guest, outrun elsewhere",
     },
     {
       name: 'kernel_bytes',
@@ -82,7 +91,9 @@ export default defineLab({
       min: 0,
       max: 2 ** 31,
       unit: 'bytes',
-      help: 'outrun: the most the kernel sends first (0: nothing, so the old ACK cannot fall inside the new connection); it stops once ahead of its ISN clock by ahead_ms',
+      help:
+        'outrun: the most the kernel sends first (0: nothing, so the old ACK cannot fall inside the new connection); it stops ' +
+        'once ahead of its ISN clock by ahead_ms',
     },
     {
       name: 'ahead_ms',
@@ -108,7 +119,9 @@ export default defineLab({
       default: 65535,
       min: 1280,
       max: 65535,
-      help: 'the TUN MTU (the peer announces MSS = MTU − 40, − 60 over IPv6): a large one makes the bulk transfers far faster than the ISN clock',
+      help:
+        'the TUN MTU (the peer announces MSS = MTU − 40, − 60 over IPv6): a large one makes the bulk transfers ' +
+        'far faster than the ISN clock',
     },
   ],
   claims: [
@@ -119,18 +132,26 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'TIME_WAIT is skipped (SO_LINGER {1,0}) and the same four-tuple is reused at once. A delayed copy of the old "BBBB" arrives; the peer then sends "NEW!". What does the application read first from the new connection?',
+      text:
+        'TIME_WAIT is skipped (SO_LINGER {1,0}) and the same four-tuple is reused at once. A delayed copy of the old "BBBB" ' +
+        'arrives; the peer then sends "NEW!". What does the application read first from the new connection?',
       choices: ['"NEW!"', '"BBBB" (the old data)', 'nothing'],
     },
   ],
   recordSysctls: ['net.ipv4.tcp_max_tw_buckets', 'net.ipv4.tcp_rfc1337'],
+  course: {
+    order: 150,
+    teaches: 'Why TIME_WAIT exists: what a delayed segment of an old connection does to a new one on the same four-tuple.',
+    look: 'linger-abort.pcap: the STRAY segment in the second incarnation (marked in the .pcapng and the ladder).',
+  },
   async run(ctx) {
     await ctx.setMtu(ctx.int('mtu'));
     const guestClock = ctx.realtimeClock() !== null;
     const align: Align = ctx.str('isn_align') === 'auto' ? (guestClock ? 'clock' : 'outrun') : ctx.str<Align>('isn_align');
     if (align === 'clock' && !guestClock)
       throw new LabError(
-        "isn_align=clock needs a realtime clock the lab may set: only a --kernel guest's (twlab never sets the host's clock); use isn_align=outrun",
+        "isn_align=clock needs a realtime clock the lab may set: only a --kernel guest's (twlab never sets the host's clock); use " +
+          'isn_align=outrun',
       );
     const clock = await ctx.variant('isn-clock', {}, () => measureIsnClock(ctx, { kernel: 6999, peer: 44999 }));
     const ts = ctx.bool('timestamps');
@@ -227,8 +248,10 @@ export default defineLab({
       ],
       trials: controlAnswers.map(({ o, a }) => controlTrial(o.timeWaitBeforeSecond, a, ctx.str('isn'))),
       evidence:
-        `with TIME_WAIT in place the kernel answered the new SYN with ${[...new Set(controlAnswers.map(({ a }) => (a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing')))].join('/')}` +
-        ` (accept() → ${[...new Set(control.map((o) => (o.opened ? 'a connection' : 'none')))].join('/')}); without it ${corrupted.length}/${skipped.length} variants read old bytes`,
+        `with TIME_WAIT in place the kernel answered the new SYN ` +
+        `with ${distinct(controlAnswers.map(({ a }) => synAnswerText(a)))}` +
+        ` (accept() → ${distinct(control.map((o) => (o.opened ? 'a connection' : 'none')))}); without ` +
+        `it ${corrupted.length}/${skipped.length} variants read old bytes`,
     });
 
     // T8: with timestamps the kernel's own counter says PAWS dropped the old segment, and the application did not read it
@@ -254,17 +277,22 @@ export default defineLab({
             : la.kernelRead
               ? JSON.stringify(la.kernelRead)
               : 'nothing',
-      why: `measured (linger-abort${ts ? ', timestamps on' : ', timestamps off'}): the application read ${JSON.stringify(la.kernelRead)}; the old segment is frame ${stray.numbers.join(', ') || '?'} of linger-abort.pcap`,
+      why:
+        `measured (linger-abort${ts ? ', timestamps on' : ', timestamps off'}): the application ` +
+        `read ${JSON.stringify(la.kernelRead)}; the old segment is frame ${stray.numbers.join(', ') || '?'} of linger-abort.pcap`,
       frames: [stray],
       requires: alignment(la),
     });
 
     ctx.print(`Lab 11 — ${this.title}`);
     ctx.print(
-      `the kernel's ISN for one four-tuple advanced ${clock.deltaIsn} in ${clock.deltaMs} ms: ${(clock.perSecond / 1e6).toFixed(2)} M per second (RFC 6528's clock)`,
+      `the kernel's ISN for one four-tuple ` +
+        `advanced ${clock.deltaIsn} in ${clock.deltaMs} ms: ${(clock.perSecond / 1e6).toFixed(2)} M per second (RFC 6528's clock)`,
     );
+    const aligned = align === 'clock' ? "setting this guest's realtime clock back (the ISN clock follows it)" : 'outrunning the ISN clock';
     ctx.print(
-      `timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); ISNs aligned by ${align === 'clock' ? "setting this guest's realtime clock back (the ISN clock follows it)" : 'outrunning the ISN clock'}; the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`,
+      `timestamps ${ts ? 'on' : 'off'}, second ISN ${ctx.str('isn')} (first ${ISN1}); ISNs aligned by ${aligned}; ` +
+        `the peer sent "AAAA" "BBBB" "CCCC" and then, in the new incarnation, ${JSON.stringify(NEW_DATA)}`,
     );
     const all: Array<[string, Outcome]> = [
       ...control.map((o): [string, Outcome] => ['with-time-wait', o]),
@@ -291,7 +319,8 @@ export default defineLab({
     for (const { s, o } of skipped) {
       if (o.opened)
         ctx.conclude(
-          `${s}: the application reading the new connection got ${JSON.stringify(o.kernelRead)}${oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''}`,
+          `${s}: the application reading the new connection got ${JSON.stringify(o.kernelRead)}` +
+            (oldRead(o) ? ` — the old incarnation's bytes, not the ${JSON.stringify(NEW_DATA)} the peer sent` : ''),
         );
     }
     ctx.concludeClaims();
@@ -317,7 +346,10 @@ type Align = 'outrun' | 'clock' | 'none';
 
 export interface Outcome {
   peerPort: number;
-  /** how the old ACK was brought inside the new connection: outrunning the ISN clock, setting a guest's clock back, or not at all (not needed) */
+  /**
+   * how the old ACK was brought inside the new connection: outrunning the ISN clock, setting a guest's clock back, or not at all (not
+   * needed)
+   */
   isnAlign: Align;
   /** the guest's realtime clock was set back this much before the second SYN (clock), ms */
   clockBackMs: number | null;
@@ -693,10 +725,12 @@ function alignment(o: Outcome, opts: { ack: boolean } = { ack: true }): Precondi
             o.oldAckLead === null
               ? 'no second incarnation'
               : o.oldAckLead < 0
-                ? `it lies ${mb(-o.oldAckLead)} below the new ISN: the kernel's ISN grew ${mb(o.kernelIsnGrowth ?? 0)} between the incarnations; ${how}`
+                ? `it lies ${mb(-o.oldAckLead)} below the new ISN: the kernel's ISN ` +
+                  `grew ${mb(o.kernelIsnGrowth ?? 0)} between the incarnations; ${how}`
                 : o.secondReceived < o.secondBytes
                   ? `the peer received only ${o.secondReceived} of the ${o.secondBytes} bytes of the second transfer`
-                  : `${mb(o.oldAckLead)} past the new ISN, inside the ${mb(o.secondBytes)} the kernel then sent (its ISN grew ${mb(o.kernelIsnGrowth ?? 0)}; ${how})`,
+                  : `${mb(o.oldAckLead)} past the new ISN, inside the ${mb(o.secondBytes)} the kernel then sent (its ISN ` +
+                    `grew ${mb(o.kernelIsnGrowth ?? 0)}; ${how})`,
           ),
         ]
       : []),
@@ -776,6 +810,10 @@ const synAnswer = (ctx: LabContext, variant: string, o: Outcome): NewSynOnWire =
   newSynOnWire(
     ctx.onWire(variant, { address: ctx.addr.host, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer, port: o.peerPort }),
   );
+
+/** The kernel's answer to a new SYN, as the evidence says it. */
+const synAnswerText = (a: NewSynOnWire): string =>
+  a.synAck !== null ? `a SYN-ACK (#${a.synAck})` : a.refusal !== null ? 'an ACK of the old connection' : 'nothing';
 
 /** Each variant's listener has its own port (7000 + index). */
 const VARIANT_INDEX: Record<string, number> = {

@@ -17,6 +17,8 @@ import {
   type NewSynOnWire,
   type Precondition,
   type Trial,
+  kOfN,
+  distinct,
 } from '../src/lab';
 
 export default defineLab({
@@ -24,9 +26,14 @@ export default defineLab({
   slug: 'syn-into-time-wait',
   title: 'A new SYN into TIME_WAIT',
   shows:
-    'when a TIME_WAIT four-tuple accepts a new SYN (higher sequence number, or newer timestamp), the ISN the kernel then picks, and its answer otherwise',
+    'when a TIME_WAIT four-tuple accepts a new SYN (higher sequence number, or newer timestamp), the ISN the kernel then picks, and its ' +
+    'answer otherwise',
+  showsInDetail:
+    'a new SYN on a four-tuple the kernel holds in TIME_WAIT: above the old space, below it, below it with a newer timestamp ' +
+    "(TSvals compared in the capture); the kernel's answer read from the capture; the new ISN it picks",
   question:
-    'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer otherwise?',
+    'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer ' +
+    'otherwise?',
   families: ['ipv4', 'ipv6'],
   params: [
     {
@@ -52,7 +59,9 @@ export default defineLab({
       min: -1_000_000,
       max: 1_000_000,
       unit: 'ms',
-      help: "seq-below-newer-ts: how far the new SYN's timestamp clock runs ahead of the old connection's (negative enough, and its timestamp is older: T10 cannot be tested)",
+      help:
+        "seq-below-newer-ts: how far the new SYN's timestamp clock runs ahead of the old connection's (negative enough, and " +
+        'its timestamp is older: T10 cannot be tested)',
     },
   ],
   claims: [
@@ -65,7 +74,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'The kernel holds a four-tuple in TIME_WAIT. The same client sends a new SYN whose sequence number is above everything the old connection used (no timestamps). Accepted or refused?',
+      text:
+        'The kernel holds a four-tuple in TIME_WAIT. The same client sends a new SYN whose sequence number is above everything ' +
+        'the old connection used (no timestamps). Accepted or refused?',
       choices: ['accepted', 'refused'],
     },
     {
@@ -75,6 +86,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_timestamps', 'net.ipv4.tcp_rfc1337'],
+  course: {
+    order: 130,
+    teaches: 'When a TIME_WAIT lets a new connection in on the same four-tuple, and what it answers when it does not.',
+    look: "seq-below-no-ts.pcap: the kernel's answer to a SYN below the old sequence space.",
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const r = new Map<Case, Probe[]>();
@@ -128,8 +144,11 @@ export default defineLab({
       );
     const tally = (c: Case): string => {
       const ps = r.get(c)!;
-      return `${ps.filter(letIn).length}/${ps.length} let in (SYN-ACK)`;
+      return `${kOfN(ps, letIn)} let in (SYN-ACK)`;
     };
+    const above = r.get('seq-above')!;
+    const belowNoTs = r.get('seq-below-no-ts')!;
+    const refusedWith = distinct(belowNoTs.filter(refused).map((p) => (w(p).synAck === null && p.repliesToSyn[0]) || 'no answer'));
     ctx.judge('T9', {
       trials: [
         ...r
@@ -139,16 +158,9 @@ export default defineLab({
           .get('seq-below-no-ts')!
           .map((p): Trial => ({ requires: [tw(p), noTimestamps(p), placed(p, false), answered(p)], agrees: refused(p) })),
       ],
-      evidence: `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}, accept() → ${r.get('seq-above')!.filter((p) => p.accepted).length}/${r.get('seq-above')!.length}; below it → ${r.get('seq-below-no-ts')!.filter(refused).length}/${r.get('seq-below-no-ts')!.length} refused with ${
-        [
-          ...new Set(
-            r
-              .get('seq-below-no-ts')!
-              .filter(refused)
-              .map((p) => (w(p).synAck === null && p.repliesToSyn[0]) || 'no answer'),
-          ),
-        ].join('/') || '—'
-      }`,
+      evidence:
+        `no timestamps: a SYN ${ctx.int('seq_offset')} above the old space → ${tally('seq-above')}, ` +
+        `accept() → ${kOfN(above, (p) => p.accepted)}; below it → ${kOfN(belowNoTs, refused)} refused with ${refusedWith || '—'}`,
     });
     ctx.judge('T10', {
       trials: r.get('seq-below-newer-ts')!.map((p): Trial => {
@@ -174,19 +186,22 @@ export default defineLab({
           agrees: letIn(p) && p.accepted,
         };
       }),
-      evidence: `timestamps on, a SYN below the old space with a newer timestamp (TSval +${[...new Set(r.get('seq-below-newer-ts')!.map((p) => w(p).tsvalLead))].join('/')}) → ${tally('seq-below-newer-ts')}`,
+      evidence:
+        `timestamps on, a SYN below the old space with a newer timestamp (TSval ` +
+        `+${distinct(r.get('seq-below-newer-ts')!.map((p) => w(p).tsvalLead))}) → ${tally('seq-below-newer-ts')}`,
     });
-    const above = r.get('seq-above')!;
     const aboveAnswers = [...new Set(above.map((p) => (letIn(p) ? 'accepted' : 'refused')))];
     ctx.answer('q1', {
       answer: aboveAnswers[0] ?? '',
-      why: `measured ${above.length} times: ${tally('seq-above')}; the kernel's new ISN was old SND.NXT + ${[...new Set(above.map((p) => p.newIssMinusOldSndNxt).filter((x) => x !== null))].join('/') || '—'}`,
+      why:
+        `measured ${above.length} times: ${tally('seq-above')}; the kernel's new ISN was old SND.NXT ` +
+        `+ ${distinct(above.map((p) => p.newIssMinusOldSndNxt).filter((x) => x !== null)) || '—'}`,
       frames: [ctx.framesWhere('seq-above', (s) => s.flags === 'SYN' || s.flags === 'SYN,ACK')],
       requires: [
         requires(
           'the four-tuple was in TIME_WAIT every time',
           above.every((p) => p.timeWaitBefore),
-          `${above.filter((p) => p.timeWaitBefore).length}/${above.length}`,
+          kOfN(above, (p) => p.timeWaitBefore),
         ),
         requires('every probe gave the same answer', aboveAnswers.length === 1, aboveAnswers.join(' / ')),
       ],
@@ -207,13 +222,17 @@ export default defineLab({
     ];
     ctx.answer('q2', {
       answer: belowAnswers[0] ?? '',
-      why: `measured ${below.length} times: ${[...new Set(below.map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')}${belowAnswers[0] === 'an ACK of the old connection' ? ' (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)' : ''}`,
+      why:
+        `measured ${below.length} times: ${distinct(
+          below.map((p) => p.repliesToSyn.join(', ') || 'no answer'),
+          ' / ',
+        )}` + (belowAnswers[0] === 'an ACK of the old connection' ? REACKED : ''),
       frames: [ctx.framesWhere('seq-below-no-ts', (s) => s.flags === 'SYN' || s.strayFrom !== undefined)],
       requires: [
         requires(
           'the four-tuple was in TIME_WAIT every time',
           below.every((p) => p.timeWaitBefore),
-          `${below.filter((p) => p.timeWaitBefore).length}/${below.length}`,
+          kOfN(below, (p) => p.timeWaitBefore),
         ),
         requires('every probe gave the same answer', belowAnswers.length === 1, belowAnswers.join(' / ')),
       ],
@@ -227,7 +246,10 @@ export default defineLab({
         `${c.padEnd(20)} SYN at ${String(x.synSeqRelative).padStart(8)} from the old RCV.NXT → ${tally(c)}` +
           (isss.length ? `; the kernel's new ISN = old SND.NXT + ${isss.join('/')}` : '') +
           (ps.some((p) => !p.accepted)
-            ? `; refused: ${[...new Set(ps.filter((p) => !p.accepted).map((p) => p.repliesToSyn.join(', ') || 'no answer'))].join(' / ')}`
+            ? `; refused: ${distinct(
+                ps.filter((p) => !p.accepted).map((p) => p.repliesToSyn.join(', ') || 'no answer'),
+                ' / ',
+              )}`
             : ''),
       );
     }
@@ -239,6 +261,8 @@ export default defineLab({
 type Case = 'seq-above' | 'seq-below-no-ts' | 'seq-below-newer-ts';
 const CASES: readonly Case[] = ['seq-above', 'seq-below-no-ts', 'seq-below-newer-ts'];
 const PORT = 7100;
+/** why the kernel answers a SYN below the old space with an ACK */
+const REACKED = ' (ack relative to the old RCV.NXT: the TIME_WAIT re-acknowledges the old connection)';
 
 interface Probe {
   peerPort: number;
@@ -268,9 +292,8 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   const off = stack.onSegment((e) => {
     if (e.direction === 'in' && e.tuple.local.port === peerPort) {
       const f = e.tcp.flags;
-      replies.push(
-        `${[f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',')} ack=${f.ack ? seqDiff(e.tcp.ack, first.twRcvNxt) : '-'}`,
-      );
+      const names = [f.syn && 'SYN', f.rst && 'RST', f.ack && 'ACK'].filter(Boolean).join(',');
+      replies.push(`${names} ack=${f.ack ? seqDiff(e.tcp.ack, first.twRcvNxt) : '-'}`);
     }
   });
   const timeWaitBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;

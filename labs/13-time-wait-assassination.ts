@@ -24,6 +24,9 @@ import {
   type LabContext,
   type Trial,
   type TupleOnWire,
+  kOfN,
+  distinct,
+  count,
 } from '../src/lab';
 
 export default defineLab({
@@ -31,9 +34,15 @@ export default defineLab({
   slug: 'time-wait-assassination',
   title: 'TIME_WAIT assassination by RST, and the socket beside a TIME_WAIT',
   shows:
-    "an RST at a TIME_WAIT's RCV.NXT kills the entry early (the port is free at once) unless tcp_rfc1337=1; a late segment for a TIME_WAIT goes to the TIME_WAIT, not to a new SO_REUSEADDR listener on its port",
+    "an RST at a TIME_WAIT's RCV.NXT kills the entry early (the port is free at once) unless tcp_rfc1337=1; a late segment for a " +
+    'TIME_WAIT goes to the TIME_WAIT, not to a new SO_REUSEADDR listener on its port',
+  showsInDetail:
+    "an RST at a TIME_WAIT's RCV.NXT (placed by the kernel's own ACKs in the capture), with `tcp_rfc1337` 0 and 1; and the seed's " +
+    "scenario: a new socket bound with `SO_REUSEADDR` beside a live TIME_WAIT, a late data segment or RST for the TIME_WAIT's " +
+    'four-tuple — which socket takes it',
   question:
-    'An RST arrives for a four-tuple in TIME_WAIT: does the entry die early, and does tcp_rfc1337 stop it? And with a new socket bound beside the TIME_WAIT, which socket takes a late segment?',
+    'An RST arrives for a four-tuple in TIME_WAIT: does the entry die early, and does tcp_rfc1337 stop it? And with a new socket ' +
+    'bound beside the TIME_WAIT, which socket takes a late segment?',
   families: ['ipv4', 'ipv6'],
   params: [
     {
@@ -67,7 +76,9 @@ export default defineLab({
       name: 'beside_reuseaddr',
       kind: 'bool',
       default: true,
-      help: "the new socket beside the TIME_WAIT sets SO_REUSEADDR (off: its bind() meets the TIME_WAIT, and the seed's scenario cannot be set up)",
+      help:
+        "the new socket beside the TIME_WAIT sets SO_REUSEADDR (off: its bind() meets the TIME_WAIT, and the seed's scenario cannot " +
+        'be set up)',
     },
   ],
   claims: [
@@ -80,15 +91,28 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'The kernel holds a four-tuple in TIME_WAIT (tcp_rfc1337=0) and an RST arrives for it, in the window. What happens to the TIME_WAIT?',
+      text:
+        'The kernel holds a four-tuple in TIME_WAIT (tcp_rfc1337=0) and an RST arrives for it, in the window. What happens to the ' +
+        'TIME_WAIT?',
       choices: ['it ends at once', 'it stays until its timer runs out'],
     },
     {
       id: 'q2',
-      text: "A new socket is bound with SO_REUSEADDR to the port of a TIME_WAIT and listens. A late data segment for the TIME_WAIT's four-tuple arrives. Which socket takes it?",
+      text:
+        'A new socket is bound with SO_REUSEADDR to the port of a TIME_WAIT and listens. A late data segment for the ' +
+        "TIME_WAIT's four-tuple arrives. Which socket takes it?",
       choices: ['the TIME_WAIT', 'the new listener', 'neither'],
     },
   ],
+  course: {
+    order: 140,
+    teaches:
+      'What an RST does to a connection in TIME_WAIT (RFC 1337), and what tcp_rfc1337 changes; and which socket a late segment ' +
+      'reaches when a new one is bound beside the TIME_WAIT.',
+    look:
+      "rfc1337-0.pcap: the RST after the close, then whether the port is free; beside-new-listener.pcap: the TIME_WAIT's ACK " +
+      'of the old connection answering the late data.',
+  },
   async run(ctx) {
     const setting = Number(ctx.str('rfc1337'));
     const n = ctx.int('trials');
@@ -154,8 +178,10 @@ export default defineLab({
         }),
       ),
       evidence:
-        `RST at RCV.NXT in ${t11.filter((x) => x.atRcvNxt).length}/${t11.length} (capture); with tcp_rfc1337=0 the TIME_WAIT died in ${off.filter((r) => !r.timeWaitAfterRst).length}/${off.length} (plain bind() → ${[...new Set(off.map((r) => r.rebindWithoutFlags))].join('/')}); ` +
-        `with tcp_rfc1337=1 it survived in ${on.filter((r) => r.timeWaitAfterRst).length}/${on.length} (bind → ${[...new Set(on.map((r) => r.rebindWithoutFlags))].join('/')})`,
+        `RST at RCV.NXT in ${kOfN(t11, (x) => x.atRcvNxt)} (capture); with tcp_rfc1337=0 the TIME_WAIT died ` +
+        `in ${kOfN(off, (r) => !r.timeWaitAfterRst)} (plain bind() → ${distinct(off.map((r) => r.rebindWithoutFlags))}); ` +
+        `with tcp_rfc1337=1 it survived ` +
+        `in ${kOfN(on, (r) => r.timeWaitAfterRst)} (bind → ${distinct(on.map((r) => r.rebindWithoutFlags))})`,
     });
 
     // ---- C19: which socket took the late segment, from the kernel's side
@@ -164,18 +190,22 @@ export default defineLab({
       ...lateSegmentTaker(ctx.onWire('beside-new-listener', kernelEp(b.port), peerEp(b.peerPort)), b),
     }));
     const tally = (late: Late, f: (x: (typeof took)[number]) => boolean): string =>
-      `${took.filter((x) => x.b.late === late && f(x)).length}/${took.filter((x) => x.b.late === late).length}`;
+      `${count(took, (x) => x.b.late === late && f(x))}/${count(took, (x) => x.b.late === late)}`;
     ctx.judge('C19', {
       trials: took.map((x) => besideTrial(x.b, x, ctx.bool('beside_reuseaddr'))),
       evidence:
-        `a new listener beside each TIME_WAIT (SO_REUSEADDR ${ctx.bool('beside_reuseaddr') ? 'on' : 'off'}); late data answered with an ACK of the old connection in ${tally('data', (x) => x.byTimeWait)}, ` +
-        `a late RST ended the TIME_WAIT in ${tally('rst', (x) => x.byTimeWait)}; the new listener: still LISTEN in ${took.filter((x) => x.b.listeningAfter).length}/${took.length}, accept() → ${[...new Set(beside.map((b) => b.accept))].join('/')}`,
+        `a new listener beside each TIME_WAIT (SO_REUSEADDR ${ctx.bool('beside_reuseaddr') ? 'on' : 'off'}); late data answered ` +
+        `with an ACK of the old connection in ${tally('data', (x) => x.byTimeWait)}, ` +
+        `a late RST ended the TIME_WAIT in ${tally('rst', (x) => x.byTimeWait)}; the new listener: still LISTEN ` +
+        `in ${kOfN(took, (x) => x.b.listeningAfter)}, accept() → ${distinct(beside.map((b) => b.accept))}`,
     });
 
     const fates = [...new Set(off.map((x) => (x.timeWaitAfterRst ? 'it stays until its timer runs out' : 'it ends at once')))];
     ctx.answer('q1', {
       answer: fates[0] ?? '',
-      why: `measured ${off.length} times with tcp_rfc1337=0: the entry was gone after the RST in ${off.filter((x) => !x.timeWaitAfterRst).length}/${off.length}, and a plain bind() of the port → ${[...new Set(off.map((x) => x.rebindWithoutFlags))].join('/')}`,
+      why:
+        `measured ${off.length} times with tcp_rfc1337=0: the entry was gone after the RST ` +
+        `in ${kOfN(off, (x) => !x.timeWaitAfterRst)}, and a plain bind() of the port → ${distinct(off.map((x) => x.rebindWithoutFlags))}`,
       frames: [ctx.framesWhere('rfc1337-0', (s) => s.flags.includes('RST'))],
       requires: [
         requires(
@@ -193,16 +223,14 @@ export default defineLab({
       why: `measured ${dataTook.length} times: ${dataTook
         .map((x) => x.what)
         .slice(0, 2)
-        .join(
-          '; ',
-        )}${dataTook.length > 2 ? '; …' : ''}; the new listener's accept() → ${[...new Set(dataTook.map((x) => x.b.accept))].join('/')}`,
+        .join('; ')}${dataTook.length > 2 ? '; …' : ''}; the new listener's accept() → ${distinct(dataTook.map((x) => x.b.accept))}`,
       frames: [ctx.framesWhere('beside-new-listener', (s) => s.len > 0 || s.flags === 'ACK')],
       requires: [
         requires('every probe gave the same answer', takers.length === 1, takers.join(' / ')),
         requires(
           'the new socket listened beside each TIME_WAIT',
           dataTook.every((x) => x.b.listeningBefore && x.b.timeWaitBefore),
-          `${dataTook.filter((x) => x.b.listeningBefore && x.b.timeWaitBefore).length}/${dataTook.length}`,
+          kOfN(dataTook, (x) => x.b.listeningBefore && x.b.timeWaitBefore),
         ),
       ],
     });
@@ -212,12 +240,14 @@ export default defineLab({
       [1, on],
     ] as const) {
       ctx.print(
-        `tcp_rfc1337=${v}: TIME_WAIT before the RST in ${xs.filter((r) => r.timeWaitBefore).length}/${xs.length} → still there after it in ${xs.filter((r) => r.timeWaitAfterRst).length}/${xs.length}; ` +
-          `bind() without SO_REUSEADDR → ${[...new Set(xs.map((r) => r.rebindWithoutFlags))].join('/')}`,
+        `tcp_rfc1337=${v}: TIME_WAIT before the RST in ${kOfN(xs, (r) => r.timeWaitBefore)} → still there after it ` +
+          `in ${kOfN(xs, (r) => r.timeWaitAfterRst)}; ` +
+          `bind() without SO_REUSEADDR → ${distinct(xs.map((r) => r.rebindWithoutFlags))}`,
       );
     }
     ctx.print(
-      `beside a new SO_REUSEADDR listener: late data taken by the TIME_WAIT in ${tally('data', (x) => x.byTimeWait)}, late RST in ${tally('rst', (x) => x.byTimeWait)}; the listener took ${took.filter((x) => x.byNewSocket).length}/${took.length}`,
+      `beside a new SO_REUSEADDR listener: late data taken by the TIME_WAIT in ${tally('data', (x) => x.byTimeWait)}, late RST ` +
+        `in ${tally('rst', (x) => x.byTimeWait)}; the listener took ${kOfN(took, (x) => x.byNewSocket)}`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -348,10 +378,10 @@ export function lateSegmentTaker(
   const listenerRst = answers.find((s) => (s.flagBits & 4) !== 0);
   const byTimeWait = b.late === 'data' ? !!twAck && !listenerRst : b.timeWaitBefore && !b.timeWaitAfter && answers.length === 0;
   const byNewSocket = b.late === 'data' ? !!listenerRst || b.accept === 'a connection' : b.accept === 'a connection' || !b.listeningAfter;
+  const seg = lateSeg ? `#${lateSeg.number}` : '(not in the capture)';
+  const answer = twAck ? `ACK #${twAck.number} of the old connection` : listenerRst ? `RST #${listenerRst.number}` : 'no answer';
   const what =
-    b.late === 'data'
-      ? `late data ${lateSeg ? `#${lateSeg.number}` : '(not in the capture)'} → ${twAck ? `ACK #${twAck.number} of the old connection` : listenerRst ? `RST #${listenerRst.number}` : 'no answer'}`
-      : `late RST ${lateSeg ? `#${lateSeg.number}` : '(not in the capture)'} → TIME_WAIT ${b.timeWaitAfter ? 'still there' : 'gone'}`;
+    b.late === 'data' ? `late data ${seg} → ${answer}` : `late RST ${seg} → TIME_WAIT ${b.timeWaitAfter ? 'still there' : 'gone'}`;
   return { lateSeg, byTimeWait, byNewSocket, what };
 }
 
@@ -362,7 +392,8 @@ export function besideTrial(b: Beside, t: ReturnType<typeof lateSegmentTaker>, r
       requires(
         'the new socket bound the port with SO_REUSEADDR beside the TIME_WAIT, and listened',
         b.bind === 'OK' && b.listen === 'OK' && b.listeningBefore,
-        `SO_REUSEADDR ${reuseaddr ? 'on' : 'off'}: bind() → ${b.bind}, listen() → ${b.listen}, LISTEN in the table: ${b.listeningBefore ? 'yes' : 'no'}`,
+        `SO_REUSEADDR ${reuseaddr ? 'on' : 'off'}: bind() → ${b.bind}, listen() → ${b.listen}, LISTEN in the ` +
+          `table: ${b.listeningBefore ? 'yes' : 'no'}`,
       ),
       requires(
         'the TIME_WAIT was in the socket table when the late segment came',

@@ -27,6 +27,9 @@ import {
   type SegmentPattern,
   type Trial,
   type TupleOnWire,
+  kOfN,
+  distinct,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -34,6 +37,9 @@ export default defineLab({
   slug: 'challenge-ack',
   title: 'Challenge ACKs: blind-attack defences',
   shows: 'an in-window RST, a SYN and an ACK beyond SND.NXT each draw a challenge ACK; a burst shows the per-socket rate limit',
+  showsInDetail:
+    'RFC 5961 on established connections: in-window RST, SYN, ACK beyond SND.NXT, and a burst to show the rate limit; the ' +
+    'challenge ACKs counted in the capture',
   question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
   families: ['ipv4', 'ipv6'],
   params: [
@@ -73,6 +79,11 @@ export default defineLab({
     },
   ],
   recordSysctls: ['net.ipv4.tcp_challenge_ack_limit'],
+  course: {
+    order: 170,
+    teaches: 'How Linux answers the segments a blind attacker would send, and how often.',
+    look: "probes.pcap: each probe and the kernel's answer right after it.",
+  },
   async run(ctx) {
     const spacing = ctx.int('spacing_ms');
     const ratelimit = ctx.int('invalid_ratelimit');
@@ -175,7 +186,7 @@ export default defineLab({
     };
     const of = (kind: Kind): Probe[] => probes.filter((p) => p.kind === kind);
     const answered = (kind: Kind): string =>
-      `${of(kind).filter((p) => answers(p) >= 1).length}/${of(kind).length} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
+      `${kOfN(of(kind), (p) => answers(p) >= 1)} answered with a challenge ACK, ${of(kind).filter(alive).length} still ESTABLISHED`;
     ctx.judge('T12', {
       trials: of('rst').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && alive(p) })),
       evidence: `in-window RST 1000 past RCV.NXT: ${answered('rst')}; ${roundText(roundOf('rst'))}`,
@@ -187,7 +198,9 @@ export default defineLab({
     const change = (variant: string, name: string): string => `${name} ${signed(ctx.counterChange(variant, name))}`;
     ctx.judge('T14', {
       trials: of('ack').map((p) => ({ requires: conditions(p), agrees: answers(p) >= 1 && p.injectedRead === '' && alive(p) })),
-      evidence: `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application read ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}; ${roundText(roundOf('ack'))}`,
+      evidence:
+        `ACK 100000 beyond SND.NXT carrying "evil": ${answered('ack')}; the application ` +
+        `read ${distinct(of('ack').map((p) => JSON.stringify(p.injectedRead)))}; ${roundText(roundOf('ack'))}`,
     });
     const rstFates = [
       ...new Set(
@@ -198,7 +211,11 @@ export default defineLab({
     ];
     ctx.answer('q1', {
       answer: rstFates[0] ?? '',
-      why: `measured on ${of('rst').length} connections: ${answered('rst')}${rstFates[0] === 'answers with an ACK and keeps the connection' ? ' (RFC 5961 §3: the challenge ACK lets a real peer resend its RST at RCV.NXT)' : ''}`,
+      why:
+        `measured on ${of('rst').length} connections: ${answered('rst')}` +
+        (rstFates[0] === 'answers with an ACK and keeps the connection'
+          ? ' (RFC 5961 §3: the challenge ACK lets a real peer resend its RST at RCV.NXT)'
+          : ''),
       frames: [ctx.framesWhere('probes', (s) => s.flags === 'RST' || s.marks.includes('challenge-ack'))],
       requires: [
         requires('every probe gave the same answer', rstFates.length === 1, rstFates.join(' / ')),
@@ -215,11 +232,13 @@ export default defineLab({
     ctx.print(`in-window RST             → ${answered('rst')}`);
     ctx.print(`SYN when established      → ${answered('syn')}`);
     ctx.print(
-      `ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${[...new Set(of('ack').map((p) => JSON.stringify(p.injectedRead)))].join('/')}`,
+      `ACK beyond SND.NXT + data → ${answered('ack')}; data read: ${distinct(of('ack').map((p) => JSON.stringify(p.injectedRead)))}`,
     );
     ctx.print(
-      `rate limit: ${burst.probes.length} in-window RSTs over ${rate.spanMs} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
-        `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
+      `rate limit: ${burst.probes.length} in-window RSTs ` +
+        `over ${rate.spanMs} ms drew ${burst.acks.length} challenge ACKs (in the capture) ` +
+        `(tcp_invalid_ratelimit ${ratelimit} ms; ${change('rate-limit', 'TcpExt.TCPChallengeACK')}, ` +
+        `${change('rate-limit', 'TcpExt.TCPACKSkippedChallenge')})`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -300,10 +319,11 @@ const roundText = (r: Round): string =>
  */
 export function probeTaken(answered: boolean, stateAfter: string | undefined, round: Round): Precondition {
   const what =
-    "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the check, where it has any, moving for every probe of the round)";
+    "no sign on the kernel's side that the probe was dropped before RFC 5961's check (an answer, a reset, or its counters of the " +
+    'check, where it has any, moving for every probe of the round)';
   if (answered) return requires(what, true, 'answered');
   if (stateAfter !== 'ESTABLISHED') return requires(what, true, `no answer; the connection is ${stateAfter ?? 'gone'}`);
-  const taken = round.counters.reduce((n, c) => n + c.change, 0);
+  const taken = sum(round.counters, (c) => c.change);
   return requires(what, round.counters.length === 0 || taken >= round.probes, `no answer; ${roundText(round)}`);
 }
 
@@ -315,7 +335,8 @@ export function probeTaken(answered: boolean, stateAfter: string | undefined, ro
  */
 export function probeTimestamp(w: TupleOnWire, probe: FlowSegment): Precondition {
   const what =
-    "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the capture)";
+    "the probe carries a timestamp where the connection negotiated them, not older than the peer's last (RFC 7323 §3.2, §5; in the " +
+    'capture)';
   const syn = w.segments.find((s) => (s.flagBits & 18) === 2 && s.number < probe.number);
   const synAck = w.segments.find((s) => (s.flagBits & 18) === 18 && s.number < probe.number);
   if (!syn || !synAck) return requires(what, false, 'the handshake is not in the capture');

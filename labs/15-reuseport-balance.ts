@@ -13,6 +13,9 @@ import {
   type LabContext,
   type Precondition,
   type Trial,
+  distinct,
+  sum,
+  count,
 } from '../src/lab';
 
 // ---------------------------------------------------------------- the lab
@@ -21,9 +24,15 @@ export default defineLab({
   slug: 'reuseport-balance',
   title: 'SO_REUSEPORT: sharing one port, balancing the load',
   shows:
-    'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing listener does to its queue, and the same-user rule',
+    'how connections and datagrams spread over SO_REUSEPORT sockets (and which one a connected UDP socket gets), what a closing ' +
+    'listener does to its queue, and the same-user rule',
+  showsInDetail:
+    'connections and datagrams spread over `SO_REUSEPORT` sockets (histogram, χ² and its p-value, and the skew that many samples ' +
+    'would reveal); a connected UDP socket in the group; a listener closing with connections queued; sockets of another uid trying ' +
+    "to join. Every socket's `bind()`/`listen()` must return 0 (`no_reuseport=k` makes one fail)",
   question:
-    "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, and who may join?",
+    "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, " +
+    'and who may join?',
   families: ['ipv4', 'ipv6'],
   params: [
     { name: 'listeners', kind: 'int', default: 4, min: 2, max: 64, help: 'sockets sharing the port' },
@@ -49,7 +58,9 @@ export default defineLab({
       default: 0,
       min: 0,
       max: 64,
-      help: 'socket k (1-based) of every group binds without SO_REUSEPORT, so a setup call fails and the claims say which (0: every socket sets it)',
+      help:
+        'socket k (1-based) of every group binds without SO_REUSEPORT, so a setup call fails and the claims say which (0: every ' +
+        'socket sets it)',
     },
   ],
   claims: [
@@ -62,16 +73,27 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the same address and port. What does its bind() return?',
+      text:
+        'Four listeners of one user share a port with SO_REUSEPORT. A socket of another user sets SO_REUSEPORT and binds the ' +
+        'same address and port. What does its bind() return?',
       choices: ['OK', 'EADDRINUSE', 'EPERM'],
     },
     {
       id: 'q2',
-      text: 'Four UDP sockets share a port with SO_REUSEPORT; one of them connect()s to 192.0.2.2:9000. Who receives the datagrams 192.0.2.2:9000 sends to the port?',
+      text:
+        'Four UDP sockets share a port with SO_REUSEPORT; one of them connect()s to 192.0.2.2:9000. Who receives the datagrams ' +
+        '192.0.2.2:9000 sends to the port?',
       choices: ['the connected socket', 'spread over all four', 'the three others'],
     },
   ],
   recordSysctls: ['net.ipv4.tcp_migrate_req', 'net.core.somaxconn'],
+  course: {
+    order: 120,
+    teaches:
+      "How SO_REUSEPORT spreads connections over sockets, which socket a connected UDP socket's endpoint reaches, and who may join a " +
+      'group.',
+    look: 'tcp-connections.pcap: many handshakes on one port; the histogram in the output.',
+  },
   async run(ctx) {
     const n = ctx.int('listeners');
     const total = ctx.int('connections');
@@ -86,7 +108,7 @@ export default defineLab({
           conns.push(stack.connect({ local: { address: ctx.addr.peer }, remote: { address: ctx.addr.host, port: TCP_PORT } }));
         await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), {
           timeoutMs: 20_000,
-          progress: () => `${conns.filter((c) => c.state === 'ESTABLISHED').length}/${total} connected`,
+          progress: () => `${count(conns, (c) => c.state === 'ESTABLISHED')}/${total} connected`,
         });
         return Promise.all(listeners.map(drainAccepts));
       });
@@ -102,7 +124,7 @@ export default defineLab({
       await ctx.sleep(300);
       const reset = queued.filter((c) => c.resetReason === 'rst-received').length;
       const survivors = await Promise.all(listeners.slice(1).map(drainAccepts));
-      const acceptedAfter = survivors.reduce((s, a) => s + a.length, 0);
+      const acceptedAfter = sum(survivors, (a) => a.length);
       for (const a of survivors) for (const s of a) s.closeNow();
       for (const c of queued) if (c.state !== 'CLOSED') c.abort();
       // the same-user rule, live: more sockets of ours join; sockets of nobody's may not
@@ -193,11 +215,7 @@ export default defineLab({
     const u: Spread = udp;
     const spreadTrial = (what: string, x: Spread, sent: number): Trial => ({
       requires: [
-        requires(
-          `every ${what} reached a socket`,
-          x.counts.reduce((a, b) => a + b, 0) === sent,
-          `${x.counts.reduce((a, b) => a + b, 0)} of ${sent}`,
-        ),
+        requires(`every ${what} reached a socket`, sum(x.counts, (b) => b) === sent, `${sum(x.counts, (b) => b)} of ${sent}`),
         requires(
           `at least ${MIN_EXPECTED} ${what}s expected per socket (for the χ² test)`,
           x.expected >= MIN_EXPECTED,
@@ -213,7 +231,8 @@ export default defineLab({
       requires: [everySocketSetUp([...t.setup, ...u.setup])],
       trials: [spreadTrial('connection', t, total), spreadTrial('datagram', u, total)],
       evidence:
-        `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ` +
+        `uniform spread rejected when χ² p < ${ALPHA}: ${total} connections ` +
+        `over ${n} listeners ${t.counts.join('/')} (χ²=${t.chiSquare}, df ${t.df}, p=${p(t.pValue)}); ` +
         `${total} datagrams ${u.counts.join('/')} (χ²=${u.chiSquare}, p=${p(u.pValue)}); ${skewSentence(total, n)}`,
     });
     const same = tcp.sameUidBinds;
@@ -232,10 +251,12 @@ export default defineLab({
           agrees: other[i] === 'EADDRINUSE',
         }),
       ),
-      evidence: `another socket of ours with SO_REUSEPORT → ${[...new Set(same)].join('/')}; one of uid 65534 → ${[...new Set(other)].join('/') || 'not measured'}`,
+      evidence: `another socket of ours with SO_REUSEPORT → ${distinct(same)}; one of uid 65534 → ${distinct(other) || 'not measured'}`,
     });
-    const sum = (xs: number[]): number => xs.reduce((a, b) => a + b, 0);
+    const received = (xs: number[]): number => sum(xs, (b) => b);
     const at = (c: ConnectedTrial, xs: number[]): number => xs[c.connected - 1]!;
+    const fromEndpoint = connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ');
+    const unconnected = connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ');
     ctx.judge('C20', {
       trials: connected.map(
         (c): Trial => ({
@@ -243,22 +264,26 @@ export default defineLab({
             everySocketSetUp(c.setup),
             requires(
               'every datagram reached a socket',
-              sum(c.fromEndpoint) === c.sent.fromEndpoint && sum(c.fromOthers) === c.sent.fromOthers,
-              `${sum(c.fromEndpoint) + sum(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`,
+              received(c.fromEndpoint) === c.sent.fromEndpoint && received(c.fromOthers) === c.sent.fromOthers,
+              `${received(c.fromEndpoint) + received(c.fromOthers)} of ${c.sent.fromEndpoint + c.sent.fromOthers}`,
             ),
           ],
           agrees: at(c, c.fromEndpoint) === c.sent.fromEndpoint && at(c, c.fromOthers) === 0,
         }),
       ),
       evidence:
-        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer}:${PEER_PORT}: it received ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of that endpoint's datagrams ` +
-        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' (the unconnected sockets: ${connected.map((c) => c.fromOthers.filter((_, i) => i !== c.connected - 1).join('/')).join(', ')})`,
+        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer}:${PEER_PORT}: ` +
+        `it received ${fromEndpoint} of that endpoint's datagrams ` +
+        `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' ` +
+        `(the unconnected sockets: ${unconnected})`,
     });
 
     const others = [...new Set(other)];
     ctx.answer('q1', {
       answer: others[0] ?? '',
-      why: `measured ${other.length} times: another socket of ours → ${[...new Set(same)].join('/')}, one of uid 65534 → ${others.join('/') || 'not measured'}`,
+      why:
+        `measured ${other.length} times: another socket of ours → ${distinct(same)}, one of uid 65534 ` +
+        `→ ${others.join('/') || 'not measured'}`,
       requires: [
         requires('a process of another user was running', tcp.helperError === null, tcp.helperError ?? 'uid 65534'),
         requires('every try gave the same answer', others.length === 1, others.join(' / ')),
@@ -271,7 +296,9 @@ export default defineLab({
     const receivers = [...new Set(connected.map(receiver))];
     ctx.answer('q2', {
       answer: receivers[0] ?? '',
-      why: `measured in ${connected.length} groups of ${n}: the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of its endpoint's datagrams`,
+      why:
+        `measured in ${connected.length} groups of ${n}: the connected socket ` +
+        `got ${connected.map((c) => `${at(c, c.fromEndpoint)}/${c.sent.fromEndpoint}`).join(', ')} of its endpoint's datagrams`,
       requires: [
         requires('four sockets shared the port', n === 4, `listeners=${n}`),
         everySocketSetUp(connected.flatMap((c) => c.setup)),
@@ -284,10 +311,14 @@ export default defineLab({
     ctx.print(`(${skewSentence(total, n)})`);
     for (const x of [...t.setup, ...u.setup].filter(setupFailed)) ctx.print(`setup failed: ${setupText(x)}`);
     ctx.print(
-      `a listener closed with ${tcp.queuedWhenClosed} connections queued across the group: ${tcp.resetWhenListenerClosed} were reset; the others accepted ${tcp.acceptedByOthersAfter} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
+      `a listener closed with ${tcp.queuedWhenClosed} connections queued across the ` +
+        `group: ${tcp.resetWhenListenerClosed} were reset; the others ` +
+        `accepted ${tcp.acceptedByOthersAfter} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
     );
     ctx.print(
-      `UDP, one socket of ${n} connected to ${ctx.addr.peer}:${PEER_PORT}: ${perEndpoint} datagrams from it and ${perEndpoint} from other ports, per group → the connected socket got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,
+      `UDP, one socket of ${n} connected to ${ctx.addr.peer}:${PEER_PORT}: ${perEndpoint} datagrams from it ` +
+        `and ${perEndpoint} from other ports, per group → the connected socket ` +
+        `got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,
     );
     ctx.print();
     ctx.concludeClaims();
@@ -310,9 +341,9 @@ export const POWER = 0.9;
 
 /** Pearson's chi-square against a uniform spread, its p-value, and the mean each socket should get. */
 export function evenness(counts: number[]): { chiSquare: number; df: number; pValue: number; expected: number; min: number; max: number } {
-  const total = counts.reduce((a, b) => a + b, 0);
+  const total = sum(counts, (b) => b);
   const mean = total / counts.length;
-  const chiSquare = mean > 0 ? counts.reduce((s, c) => s + (c - mean) ** 2 / mean, 0) : 0;
+  const chiSquare = mean > 0 ? sum(counts, (c) => (c - mean) ** 2 / mean) : 0;
   const df = counts.length - 1;
   return {
     chiSquare: Math.round(chiSquare * 100) / 100,
@@ -429,7 +460,10 @@ const pct = (x: number): string => `${(100 * x).toFixed(1)} %`;
 /** One line for the evidence and the README: what skew this many samples would reveal. */
 export function skewSentence(n: number, k: number): string {
   const s = detectableSkew(n, k);
-  return `with ${n} over ${k} sockets the test rejects, ${Math.round(POWER * 100)} times in 100, a spread where one socket gets ${pct(s.above)} or ${pct(s.below)} instead of ${pct(s.even)}`;
+  return (
+    `with ${n} over ${k} sockets the test rejects, ${Math.round(POWER * 100)} times in 100, a spread where one socket ` +
+    `gets ${pct(s.above)} or ${pct(s.below)} instead of ${pct(s.even)}`
+  );
 }
 
 function histogram(ctx: LabContext, title: string, counts: number[]): void {
@@ -493,7 +527,8 @@ const setupFailed = (x: SocketSetup): boolean =>
   (x.listen !== undefined && x.listen !== 'OK') ||
   (x.connect !== undefined && x.connect !== 'OK');
 const setupText = (x: SocketSetup): string =>
-  `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
+  `${x.group} socket ${x.socket}: SO_REUSEPORT ${x.reuseport}, bind → ${x.bind}` +
+  `${x.listen ? `, listen → ${x.listen}` : ''}${x.connect ? `, connect → ${x.connect}` : ''}`;
 
 /** The precondition every claim of the lab needs: each socket it speaks of was set up as the lab says. */
 export function everySocketSetUp(setups: readonly SocketSetup[]): Precondition {

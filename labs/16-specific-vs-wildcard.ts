@@ -17,6 +17,7 @@ import {
   type Precondition,
   type Proto,
   type Trial,
+  sum,
 } from '../src/lab';
 
 export default defineLab({
@@ -24,8 +25,12 @@ export default defineLab({
   slug: 'specific-vs-wildcard',
   title: 'A specific address and the wildcard on one port: who gets the traffic',
   shows: 'datagrams and connections for 192.0.2.1:P when one socket holds 0.0.0.0:P and another 192.0.2.1:P, in both binding orders',
+  showsInDetail:
+    'one socket on `0.0.0.0:P`, another on `192.0.2.1:P` (UDP: `SO_REUSEADDR` on both; TCP listeners: `SO_REUSEPORT` on both), in ' +
+    'both binding orders: who receives datagrams and connections for 192.0.2.1 — and, as the control, for 198.51.100.1',
   question:
-    'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to the specific address?',
+    'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to ' +
+    'the specific address?',
   families: ['ipv4', 'ipv6'],
   params: [
     {
@@ -42,7 +47,9 @@ export default defineLab({
       kind: 'enum',
       default: 'reuse',
       choices: ['reuse', 'none'],
-      help: 'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the claim is not tested)',
+      help:
+        'reuse: both sockets set the flag that lets them share the port; none: neither does, so the second bind() fails (and the ' +
+        'claim is not tested)',
     },
   ],
   claims: [
@@ -52,10 +59,18 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'UDP socket A is bound to 0.0.0.0:P, socket B to 192.0.2.1:P (SO_REUSEADDR on both). Datagrams arrive for 192.0.2.1:P. Which socket receives them?',
+      text:
+        'UDP socket A is bound to 0.0.0.0:P, socket B to 192.0.2.1:P (SO_REUSEADDR on both). Datagrams arrive for 192.0.2.1:P. ' +
+        'Which socket receives them?',
       choices: ['B, the specific one', 'A, the wildcard one', 'spread over both', 'whichever bound first'],
     },
   ],
+  course: {
+    order: 110,
+    teaches:
+      'Which socket gets a datagram or a connection when one holds the wildcard address and another a specific address on the same port.',
+    look: 'udp.pcap and tcp.pcap: what was sent to each address; the output says which socket received it.',
+  },
   async run(ctx) {
     const k = ctx.int('per_address');
     const n = ctx.int('trials');
@@ -74,10 +89,12 @@ export default defineLab({
     const tally = (proto: Proto): string => {
       const ts = trials.filter((t) => t.proto === proto);
       if (!ts.length) return `${proto}: not measured`;
-      const sum = (f: (t: PairTrial) => number): number => ts.reduce((a, t) => a + f(t), 0);
+      const of = (f: (t: PairTrial) => number): number => sum(ts, f);
+      const toSpecific =
+        `the specific socket got ${of((t) => t.toSpecific.bySpecific)} ` + `and the wildcard ${of((t) => t.toSpecific.byWildcard)}`;
       return (
-        `${proto}: to ${ctx.addr.host}, the specific socket got ${sum((t) => t.toSpecific.bySpecific)} and the wildcard ${sum((t) => t.toSpecific.byWildcard)} of ${sum((t) => t.sent.specific)}; ` +
-        `to ${ctx.addr.hostB}, the wildcard got ${sum((t) => t.toOther.byWildcard)} of ${sum((t) => t.sent.other)}`
+        `${proto}: to ${ctx.addr.host}, ${toSpecific} of ${of((t) => t.sent.specific)}; ` +
+        `to ${ctx.addr.hostB}, the wildcard got ${of((t) => t.toOther.byWildcard)} of ${of((t) => t.sent.other)}`
       );
     };
     ctx.judge('C21', {
@@ -93,9 +110,12 @@ export default defineLab({
           ? 'A, the wildcard one'
           : 'spread over both';
     const winners = [...new Set(udp.map(winner))];
+    const received = udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ');
     ctx.answer('q1', {
       answer: winners.length === 1 ? winners[0]! : 'whichever bound first',
-      why: `measured in ${udp.length} pairs: the specific socket received ${udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ')} of the datagrams to ${ctx.addr.host}, whichever bound first`,
+      why:
+        `measured in ${udp.length} pairs: the specific socket received ${received} of the datagrams ` +
+        `to ${ctx.addr.host}, whichever bound first`,
       requires: [
         requires('the UDP pairs were measured', udp.length > 0, `protocols=${protocols.join(',')}`),
         requires(
@@ -108,13 +128,13 @@ export default defineLab({
 
     ctx.print(`Lab 16 — ${this.title}`);
     ctx.print(
-      `Each trial: a socket on ${ctx.addr.any} port P and one on ${ctx.addr.host} port P (odd trials wildcard first); ` +
-        `${k} sent to ${ctx.addr.host} and ${k} to ${ctx.addr.hostB}.`,
+      `Each trial: a socket on ${ctx.addr.any} port P and one on ${ctx.addr.host} port P (odd trials wildcard ` +
+        `first); ${k} sent to ${ctx.addr.host} and ${k} to ${ctx.addr.hostB}.`,
     );
     for (const t of trials) {
-      ctx.print(
-        `${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; to ${ctx.addr.host}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}; to ${ctx.addr.hostB}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`,
-      );
+      const toHost = `to ${ctx.addr.host}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}`;
+      const toOther = `to ${ctx.addr.hostB}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`;
+      ctx.print(`${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; ${toHost}; ${toOther}`);
     }
     ctx.print();
     ctx.concludeClaims();
@@ -225,7 +245,10 @@ async function udpTrial(ctx: LabContext, trial: number, port: number, k: number)
   };
 }
 
-/** TCP: the peer opens `k` connections to 192.0.2.1:P and `k` to 198.51.100.1:P; each listener's accepted sockets say which address they were for. */
+/**
+ * TCP: the peer opens `k` connections to 192.0.2.1:P and `k` to 198.51.100.1:P; each listener's accepted sockets say which address they
+ * were for.
+ */
 async function tcpTrial(ctx: LabContext, trial: number, port: number, k: number): Promise<PairTrial> {
   const order = trial % 2 === 1 ? 'wildcard first' : 'specific first';
   const { wildcard, specific, wildcardSetup, specificSetup } = pair(ctx, 'tcp', port, order);
@@ -273,7 +296,8 @@ export function c21Trial(t: PairTrial): Trial {
     requires(
       'both sockets were set up: setsockopt, bind() (and listen()) returned 0',
       t.wildcardSetup === 'OK' && t.specificSetup === 'OK',
-      `${endpointText({ address: a.any, port: t.port })} → ${t.wildcardSetup}, ${endpointText({ address: a.specific, port: t.port })} → ${t.specificSetup}`,
+      `${endpointText({ address: a.any, port: t.port })} → ${t.wildcardSetup}, ` +
+        `${endpointText({ address: a.specific, port: t.port })} → ${t.specificSetup}`,
     ),
     requires(
       `every ${what} to ${a.specific} reached one of the two`,

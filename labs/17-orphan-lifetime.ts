@@ -9,7 +9,17 @@
 // lab watches the orphans in the socket table until they go, and their segments in the capture.
 // Waiting that out takes a couple of minutes: wait=none stops after a glimpse (the claim is then
 // not tested).
-import { defineLab, endpointText, kernelConnects, requires, type KernelClient, type LabContext, type Trial } from '../src/lab';
+import {
+  defineLab,
+  endpointText,
+  kernelConnects,
+  requires,
+  type KernelClient,
+  type LabContext,
+  type Trial,
+  distinct,
+  sum,
+} from '../src/lab';
 
 /** wait=none: how long the orphans are watched before the lab stops */
 const GLIMPSE_MS = 3000;
@@ -19,9 +29,14 @@ export default defineLab({
   slug: 'orphan-lifetime',
   title: 'How long a closed socket keeps trying: the default linger time',
   shows:
-    'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — watched in the socket table',
+    'close() with data unsent to a silent peer returns at once; the orphan retransmits, backing off, until the kernel gives up — ' +
+    'watched in the socket table',
+  showsInDetail:
+    '`close()` (no `SO_LINGER`) with 64 KiB unsent to a peer gone silent: `close()` returns at once, the orphan retransmits with a ' +
+    'doubling timeout until the kernel gives up — watched in the socket table until it goes',
   question:
-    'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to deliver the data?',
+    'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to ' +
+    'deliver the data?',
   families: ['ipv4', 'ipv6'],
   params: [
     {
@@ -39,7 +54,9 @@ export default defineLab({
       kind: 'enum',
       default: 'full',
       choices: ['full', 'none'],
-      help: `full: watch the orphans until they go (about two minutes here); none: a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested`,
+      help:
+        `full: watch the orphans until they go (about two minutes here); none: ` +
+        `a ${GLIMPSE_MS / 1000} s glimpse, and the claim is not tested`,
     },
     {
       name: 'orphan_watch_s',
@@ -58,11 +75,20 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: 'The application close()s a socket (no SO_LINGER) with 64 KiB still unsent; the peer has gone silent. How long does the kernel keep trying to deliver the data?',
+      text:
+        'The application close()s a socket (no SO_LINGER) with 64 KiB still unsent; the peer has gone silent. How long does ' +
+        'the kernel keep trying to deliver the data?',
       choices: ['it drops it at once', 'about 15 seconds', 'about 100 seconds', 'about 15 minutes', 'until the peer answers'],
     },
   ],
   recordSysctls: ['net.ipv4.tcp_orphan_retries', 'net.ipv4.tcp_retries2', 'net.ipv4.tcp_max_orphans'],
+  course: {
+    order: 60,
+    teaches:
+      'How long the kernel keeps trying to deliver a closed socket\'s unsent data when the peer has gone silent: the "default linger ' +
+      'time".',
+    look: 'silent-peer.pcap: the retransmissions after close(), each further apart than the last, then silence.',
+  },
   async run(ctx) {
     const n = ctx.int('trials');
     const full = ctx.str('wait') === 'full';
@@ -97,9 +123,13 @@ export default defineLab({
     ctx.judge('C25', {
       trials: os.map((o) => c25Trial(o, onWire(o), watchS)),
       evidence:
-        `close() returned after ${[...new Set(os.map((o) => `${o.close.elapsedMs} ms`))].join('/')}; the orphans (${[...new Set(os.map((o) => o.afterClose?.state ?? 'no entry'))].join('/')}) ` +
-        `left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close() ("about two minutes" taken as ${TWO_MINUTES.min / 1000}–${TWO_MINUTES.max / 1000} s), ` +
-        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), with ${os.reduce((a, o) => a + onWire(o).rst, 0)} RST; ${retriesText}`,
+        `close() returned after ${distinct(os.map((o) => `${o.close.elapsedMs} ms`))}; the orphans ` +
+        `(${distinct(os.map((o) => o.afterClose?.state ?? 'no entry'))}) ` +
+        `left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close() ("about two minutes" taken ` +
+        `as ${TWO_MINUTES.min / 1000}–${TWO_MINUTES.max / 1000} s), ` +
+        `having retransmitted ${os.map((o) => onWire(o).retransmissions).join(', ')} times, the ` +
+        `last ${os.map((o) => secs(onWire(o).lastSegmentMs)).join(', ')} after close(), ` +
+        `with ${sum(os, (o) => onWire(o).rst)} RST; ${retriesText}`,
     });
 
     const bucket = (o: Orphan): string => {
@@ -110,7 +140,10 @@ export default defineLab({
     const answers = [...new Set(os.map(bucket))];
     ctx.answer('q1', {
       answer: answers[0] ?? '',
-      why: `measured on ${os.length} connections: the orphans left the socket table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
+      why:
+        `measured on ${os.length} connections: the orphans left the socket ` +
+        `table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout ` +
+        `until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
       frames: [ctx.framesWhere('silent-peer', (s) => s.srcAddress === ctx.addr.host && s.marks.includes('retransmission'))],
       requires: [
         requires(
@@ -125,9 +158,11 @@ export default defineLab({
     ctx.print(`Lab 17 — ${this.title} (${n} connections, ${ctx.int('unsent')} bytes queued each)`);
     for (const o of os) {
       const w = onWire(o);
+      const then = o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes queued` : 'no entry';
+      const end = o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`;
       ctx.print(
-        `port ${o.local}: close() ${o.close.elapsedMs} ms → ${o.close.ret}; then ${o.afterClose ? `${o.afterClose.state}, ${o.afterClose.sendQueue} bytes queued` : 'no entry'}; ` +
-          `${w.retransmissions} retransmissions, the last ${secs(w.lastSegmentMs)} after close(); ${o.lifetimeMs === null ? `still ${o.stillAfterWatch} after ${watchS} s` : `gone after ${secs(o.lifetimeMs)}`}`,
+        `port ${o.local}: close() ${o.close.elapsedMs} ms → ${o.close.ret}; then ${then}; ` +
+          `${w.retransmissions} retransmissions, the last ${secs(w.lastSegmentMs)} after close(); ${end}`,
       );
     }
     ctx.print(`${retriesText}, tcp_retries2=${ctx.readSysctl('net.ipv4.tcp_retries2') ?? 'n/a'}`);
@@ -218,7 +253,8 @@ async function orphans(ctx: LabContext, n: number, watchMs: number): Promise<{ o
       timeoutMs: watchMs,
       everyMs: LOOK_MS,
       progress: (ms) =>
-        `${conns.length - lifetime.size} orphans still trying, ${Math.round(ms / 1000)} s after close() (watching up to ${Math.round(watchMs / 1000)} s)`,
+        `${conns.length - lifetime.size} orphans still trying, ${Math.round(ms / 1000)} s after close() (watching up ` +
+        `to ${Math.round(watchMs / 1000)} s)`,
     },
   );
   return {

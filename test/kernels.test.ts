@@ -5,7 +5,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 import { afterAll, describe, expect, it } from 'vitest';
-import { compareBindMatrix, compareClaims, renderComparisonText, type BindCell, type KernelColumn } from '../src/lab/report/compare';
+import { compareClaims, compareItems, renderComparisonText, type KernelColumn } from '../src/lab/report/compare';
+import { BIND_MATRIX_COMPARISON, type BindCell } from '../labs/01-bind-matrix/compare';
 import type { ClaimResult, LabResult, Verdict } from '../src/lab/api/types';
 import { compareReleases, parseKernelList, resolveKernel, seriesOf, type CachedKernel, type DebianKernel } from '../src/kernels/debian';
 import { cpioNewc, ImageError, loadOrder, moduleName, readModinfo, vmlinuxFromBzImage } from '../src/kernels/image';
@@ -290,7 +291,7 @@ describe('side by side', () => {
     expect(rows.find((r) => r.claim === 'T3')!.cells.map((c) => c?.differs)).toEqual([true, true]);
   });
   it('lab 01: the cells whose outcome changed, with each kernel’s outcome', () => {
-    const { compared, changes } = compareBindMatrix(cols);
+    const { compared, changes } = compareItems(cols, '01', BIND_MATRIX_COMPARISON);
     expect(compared).toBe(2);
     expect(changes).toEqual([{ cell: 'tcp bound A 0.0.0.0 [-] · B 127.0.0.1 [ADDR] uid same', outcomes: ['EADDRINUSE', 'OK', null] }]);
   });

@@ -16,6 +16,7 @@ import {
   type LabContext,
   type Proto,
   type UidHelper,
+  distinct,
 } from '../../src/lab';
 import {
   ADDRESS_TOKEN,
@@ -30,6 +31,7 @@ import {
   type Kind,
   type Uid,
 } from './cells';
+import { BIND_MATRIX_COMPARISON } from './compare';
 import { describe, judgements } from './judge';
 import { printDifferences, printIPv6, printSeedTable } from './print';
 
@@ -64,6 +66,10 @@ export default defineLab({
   slug: 'bind-matrix',
   title: 'The bind matrix: SO_REUSEADDR, SO_REUSEPORT and who may share a port',
   shows: 'every bind() pairing (TCP/UDP, bound/listening, flags, IPv4/IPv6, owner) with the errno this kernel returns',
+  showsInDetail:
+    'every `bind()` pairing — TCP/UDP; A bound or listening; `SO_REUSEADDR` × `SO_REUSEPORT` on none/A/B/both; wildcard, loopback, ' +
+    "specific, multicast and IPv6 addresses (± `IPV6_V6ONLY`); B owned by the same user or `nobody` — the errno, the seed's BSD " +
+    'prediction beside it, and which socket may then `listen()`; and whether `SO_REUSEPORT` set after `bind()` counts',
   question:
     'When may a second socket bind the address and port a first socket holds, and how does Linux differ from the BSD rules in the seed?',
   params: [
@@ -91,7 +97,8 @@ export default defineLab({
           ? `${JSON.stringify(v)} is not an IP address`
           : isMulticastGroup(v)
             ? null
-            : `${JSON.stringify(v)} is not a multicast group address (224.0.0.0–239.255.255.255, or ff00::/8): the multicast cells bind both sockets to a group`,
+            : `${JSON.stringify(v)} is not a multicast group address (224.0.0.0–239.255.255.255, or ff00::/8): ` +
+              'the multicast cells bind both sockets to a group',
       help: 'group both sockets bind in the multicast kind',
     },
     {
@@ -115,7 +122,9 @@ export default defineLab({
   questions: [
     {
       id: 'q1',
-      text: "Socket A is bound to 0.0.0.0:P with no flags. Socket B sets SO_REUSEADDR and binds 192.0.2.1:P (TCP). What does B's bind() return?",
+      text:
+        "Socket A is bound to 0.0.0.0:P with no flags. Socket B sets SO_REUSEADDR and binds 192.0.2.1:P (TCP). What does B's bind() " +
+        'return?',
       choices: ['OK', 'EADDRINUSE'],
     },
     {
@@ -125,11 +134,19 @@ export default defineLab({
     },
     {
       id: 'q3',
-      text: "Socket A binds 192.0.2.1:P (TCP) and only then sets SO_REUSEPORT. Socket B sets SO_REUSEPORT and binds 192.0.2.1:P. What does B's bind() return?",
+      text:
+        'Socket A binds 192.0.2.1:P (TCP) and only then sets SO_REUSEPORT. Socket B sets SO_REUSEPORT and binds 192.0.2.1:P. What ' +
+        "does B's bind() return?",
       choices: ['OK', 'EADDRINUSE'],
     },
   ],
   recordSysctls: ['net.ipv4.ip_local_port_range', 'net.ipv6.bindv6only'],
+  course: {
+    order: 100,
+    teaches: 'The whole bind() matrix — SO_REUSEADDR, SO_REUSEPORT, wildcard and specific addresses, users — against the BSD rules.',
+    look: 'no capture: bind() puts nothing on the wire; read the table and the errno.',
+  },
+  report: { compare: BIND_MATRIX_COMPARISON },
   async run(ctx) {
     const specs = [...cellSpecs(ctx)];
     const helper = specs.some((s) => s.uid === 'other')
@@ -184,7 +201,8 @@ export default defineLab({
     const unicast = cells.filter((c) => c.uidB === 'same' && c.kind !== 'multicast' && c.setupA === 'OK');
     ctx.print(`Lab 01 — ${this.title}`);
     ctx.print(
-      `${cells.length} cells measured in ${observations.elapsedMs} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`,
+      `${cells.length} cells measured ` +
+        `in ${observations.elapsedMs} ms; each is socket A bound (or listening), then socket B's bind() on the same port.`,
     );
     ctx.print();
     if (unicast.length) {
@@ -200,7 +218,8 @@ export default defineLab({
     const broken = cells.filter((c) => c.setupA !== 'OK' && !c.notTested);
     if (broken.length)
       ctx.print(
-        `${broken.length} cells not measured because socket A's own bind/listen failed, e.g. ${describe(broken[0]!)} → ${broken[0]!.setupA}`,
+        `${broken.length} cells not measured because socket A's own bind/listen failed, ` +
+          `e.g. ${describe(broken[0]!)} → ${broken[0]!.setupA}`,
       );
     const untested = cells.filter((c) => c.notTested);
     if (untested.length) ctx.print(`${untested.length} cells not tested: ${untested[0]!.notTested}`);
@@ -234,21 +253,27 @@ export default defineLab({
     const q1both = cell({ addrA: '0.0.0.0', addrB: '192.0.2.1', reuseaddrA: true, reuseaddrB: true });
     ctx.answer('q1', {
       answer: q1?.result ?? '',
-      why: `measured: B's bind() → ${q1?.result ?? '?'}; with SO_REUSEADDR on A too → ${q1both?.result ?? '?'} (the seed's BSD rule says OK: only B's flag counts there)`,
+      why:
+        `measured: B's bind() → ${q1?.result ?? '?'}; with SO_REUSEADDR on A too → ${q1both?.result ?? '?'} (the seed's BSD ` +
+        `rule says OK: only B's flag counts there)`,
       requires: measuredCell('0.0.0.0 then 192.0.2.1, SO_REUSEADDR on B', q1),
     });
     const q2 = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true, uidB: 'other' });
     const q2same = cell({ addrA: '192.0.2.1', addrB: '192.0.2.1', reuseportA: true, reuseportB: true });
+    const perUser = q2?.result === 'EADDRINUSE' && q2same?.result === 'OK' ? ' (SO_REUSEPORT groups are per effective user)' : '';
     ctx.answer('q2', {
       answer: q2?.result ?? '',
-      why: `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner → ${q2same?.result ?? '?'}${q2?.result === 'EADDRINUSE' && q2same?.result === 'OK' ? ' (SO_REUSEPORT groups are per effective user)' : ''}`,
+      why: `measured: B of uid 65534 → ${q2?.result ?? '?'}; the same with one owner → ${q2same?.result ?? '?'}${perUser}`,
       requires: measuredCell('SO_REUSEPORT on both, B another user', q2),
     });
     const q3 = afterBind.filter((t) => t.proto === 'tcp' && t.kind === 'bound');
     const q3results = [...new Set(q3.map((t) => t.bindB))];
+    const flagNow = q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : '';
     ctx.answer('q3', {
       answer: q3results[0] ?? '',
-      why: `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind → ${[...new Set(q3.map((t) => t.control.bindB))].join('/')}${q3results[0] === 'OK' ? ' (Linux looks at the flag A has now, not at the one it had when it bound)' : ''}`,
+      why:
+        `measured ${q3.length} times: B's bind() → ${q3results.join('/')}; with the flag set before A's bind ` +
+        `→ ${distinct(q3.map((t) => t.control.bindB))}${flagNow}`,
       requires: [
         requires('the probe ran (TCP, A only bound)', q3.length > 0, `${q3.length} probes (see --set protocols/kinds)`),
         requires(

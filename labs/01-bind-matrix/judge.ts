@@ -1,6 +1,6 @@
 // Lab 01's verdicts: each claim judged from the matrix's cells (and C22 from its own variant).
 import * as os from 'node:os';
-import { claimById, decide, familyOf, requires, type IpFamily, type Judgement, type Verdict } from '../../src/lab';
+import { claimById, decide, familyOf, requires, type IpFamily, type Judgement, type Verdict, distinct, sum } from '../../src/lab';
 import { isWildcard, type AfterBindTrial, type Cell, type Kind } from './cells';
 import type { ClaimId } from './index';
 
@@ -14,7 +14,11 @@ export const measured = (cs: Cells): Cell[] => cs.filter((c) => c.setupA === 'OK
 
 /** ::ffff:a.b.c.d is the IPv4 address a.b.c.d (the kernel binds it as such). */
 export const unmapped = (address: string): string => address.replace(/^::ffff:(\d+\.\d+\.\d+\.\d+)$/i, '$1');
-export const kindsOf = (cs: Cells): string => [...new Set(cs.map((c) => `${c.proto} ${c.kind}`))].join(', ');
+export const kindsOf = (cs: Cells): string =>
+  distinct(
+    cs.map((c) => `${c.proto} ${c.kind}`),
+    ', ',
+  );
 
 /** A claim judged over many cells: agrees when no cell contradicts it. */
 export function judge(id: ClaimId, agrees: boolean, evidence: string, cells: number): [ClaimId, Judgement] {
@@ -45,7 +49,8 @@ export function mismatches(cs: Cells, predict: (c: Cell) => string | null): Arra
 
 export function describe(c: Cell): string {
   const v6 = (addr: string, v: boolean | null): string => (v ? `${addr}+v6only` : addr);
-  return `${c.proto} ${c.kind} ${v6(c.addrA, c.v6onlyA)}→${v6(c.addrB, c.v6onlyB)} SO_REUSEADDR ${flagText(c.reuseaddrA, c.reuseaddrB)}, SO_REUSEPORT ${flagText(c.reuseportA, c.reuseportB)}${c.uidB === 'other' ? ', B other uid' : ''}`;
+  const flags = `SO_REUSEADDR ${flagText(c.reuseaddrA, c.reuseaddrB)}, SO_REUSEPORT ${flagText(c.reuseportA, c.reuseportB)}`;
+  return `${c.proto} ${c.kind} ${v6(c.addrA, c.v6onlyA)}→${v6(c.addrB, c.v6onlyB)} ${flags}${c.uidB === 'other' ? ', B other uid' : ''}`;
 }
 
 /**
@@ -91,6 +96,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
       const results = [...new Set(sel.map((c) => c.result))];
       return results.join('/');
     };
+    const listening = cs.some((c) => c.kind === 'listening') ? `; A listening, both set → ${byFlags(true, true, 'listening')}` : '';
     out.push(
       cs.length === 0
         ? notTested('C2', 'needs a wildcard and a specific IPv4 address in --set addresses')
@@ -98,7 +104,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             'C2',
             bad.length === 0,
             bad.length
-              ? `Linux, bound: SO_REUSEADDR on B only → ${byFlags(false, true, 'bound')}, on both → ${byFlags(true, true, 'bound')}${cs.some((c) => c.kind === 'listening') ? `; A listening, both set → ${byFlags(true, true, 'listening')}` : ''} (${bad.length}/${cs.length} cells differ from BSD)`
+              ? `Linux, bound: SO_REUSEADDR on B only → ${byFlags(false, true, 'bound')}, on both ` +
+                  `→ ${byFlags(true, true, 'bound')}${listening} (${bad.length}/${cs.length} cells differ from BSD)`
               : `all ${cs.length} wildcard/specific cells follow SO_REUSEADDR on B`,
             cs.length,
           ),
@@ -109,6 +116,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     const rows = seedTableRows(unicast);
     const tested = rows.filter((r) => r.cells.length > 0);
     const failing = tested.filter((r) => r.mismatch.length > 0);
+    const example = failing[0]?.mismatch[0];
     out.push(
       tested.length === 0
         ? notTested('C3', 'needs 0.0.0.0, 192.0.2.1 and 198.51.100.1 in --set addresses')
@@ -116,9 +124,10 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             'C3',
             failing.length === 0,
             failing.length
-              ? `rows ${failing.map((r) => r.n).join(', ')} of ${tested.length} differ on Linux, e.g. row ${failing[0]!.n}: ${describe(failing[0]!.mismatch[0]!.cell)} → ${failing[0]!.mismatch[0]!.cell.result} (BSD: ${failing[0]!.mismatch[0]!.expected})`
-              : `all ${tested.length} rows match on ${tested.reduce((n, r) => n + r.cells.length, 0)} cells`,
-            tested.reduce((n, r) => n + r.cells.length, 0),
+              ? `rows ${failing.map((r) => r.n).join(', ')} of ${tested.length} differ on Linux, e.g. ` +
+                  `row ${failing[0]!.n}: ${describe(example!.cell)} → ${example!.cell.result} (BSD: ${example!.expected})`
+              : `all ${tested.length} rows match on ${sum(tested, (r) => r.cells.length)} cells`,
+            sum(tested, (r) => r.cells.length),
           ),
     );
   }
@@ -150,7 +159,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             'C7',
             bad.length === 0,
             bad.length
-              ? `${bad.length}/${cs.length} multicast cells differ from BSD, e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}; on Linux the two flags do not mix`
+              ? `${bad.length}/${cs.length} multicast cells differ from BSD, ` +
+                  `e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}; on Linux the two flags do not mix`
               : `all ${cs.length} multicast cells: OK when each socket set either flag`,
             cs.length,
           ),
@@ -174,7 +184,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
       (c) =>
         c.reuseaddrA && c.reuseaddrB && !c.reuseportA && !c.reuseportB && c.proto === 'tcp' && c.result === 'OK' && conflicting.has(key(c)),
     );
-    const secondListen = [...new Set(listenB.map((c) => c.listenB))].join('/');
+    const secondListen = distinct(listenB.map((c) => c.listenB));
     if (listening.length === 0 && viaAddr.length === 0) out.push(notTested('C8', 'needs the listening or bound kinds'));
     else {
       const holds = badA.length === 0 && badB.length === 0;
@@ -189,7 +199,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
       parts.push(
         viaAddr.length
           ? badB.length
-            ? `not listening: REUSEADDR-both ≠ REUSEPORT-both in ${badB.length}/${viaAddr.length} pairs, e.g. ${describe(badB[0]!)} → ${badB[0]!.result}`
+            ? `not listening: REUSEADDR-both ≠ REUSEPORT-both ` +
+              `in ${badB.length}/${viaAddr.length} pairs, e.g. ${describe(badB[0]!)} → ${badB[0]!.result}`
             : `not listening: REUSEADDR on both = REUSEPORT on both in all ${viaAddr.length} pairs`
           : 'bound kind not measured',
       );
@@ -209,7 +220,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
     const controls = other.map((c) => sameOwner.get(key(c)));
     const missing = controls.filter((c) => c === undefined).length;
     const refused = controls.filter((c): c is Cell => c !== undefined && c.result !== 'OK');
-    const controlResults = [...new Set(controls.filter((c): c is Cell => c !== undefined).map((c) => c.result))].join('/');
+    const controlResults = distinct(controls.filter((c): c is Cell => c !== undefined).map((c) => c.result));
     const sharedAcross = other.filter((c) => c.result === 'OK');
     const addrAcross = measured(all).filter(
       (c) => c.uidB === 'other' && c.kind === 'bound' && sameAddr(c) && c.reuseaddrA && c.reuseaddrB && !c.reuseportA && !c.reuseportB,
@@ -227,7 +238,10 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
                   'the control: the same cells with one owner were measured and bound (SO_REUSEPORT shares the port within one user)',
                   missing === 0 && refused.length === 0,
                   missing
-                    ? `${missing}/${other.length} not measured (uids=${[...new Set(all.map((c) => c.uidB))].join(',')})`
+                    ? `${missing}/${other.length} not measured (uids=${distinct(
+                        all.map((c) => c.uidB),
+                        ',',
+                      )})`
                     : refused.length
                       ? `${refused.length}/${other.length} refused, e.g. ${describe(refused[0]!)} → ${refused[0]!.result}`
                       : `all ${other.length} → ${controlResults}`,
@@ -237,7 +251,7 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
               evidence:
                 (sharedAcross.length
                   ? `${sharedAcross.length}/${other.length} cells shared a port across users, e.g. ${describe(sharedAcross[0]!)}`
-                  : `all ${other.length} SO_REUSEPORT-both cells with B owned by uid 65534 → ${[...new Set(other.map((c) => c.result))].join('/')}`) +
+                  : `all ${other.length} SO_REUSEPORT-both cells with B owned by uid 65534 → ${distinct(other.map((c) => c.result))}`) +
                 (missing < other.length
                   ? `; the same cells with one owner → ${controlResults}`
                   : '; the same cells with one owner: not measured') +
@@ -252,7 +266,10 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
   {
     const cs = unicast.filter((c) => noReuse(c) && c.addrA === '0.0.0.0' && family(c.addrB) === 'ipv4' && !isWildcard(c.addrB));
     const bad = mismatches(cs, () => 'EADDRINUSE');
-    const addrs = [...new Set(cs.map((c) => c.addrB))].join(', ');
+    const addrs = distinct(
+      cs.map((c) => c.addrB),
+      ', ',
+    );
     out.push(
       cs.length === 0
         ? notTested('C23', 'needs 0.0.0.0 and a specific IPv4 address in --set addresses')
@@ -277,7 +294,8 @@ export function judgements(all: Cells, afterBind: readonly AfterBindTrial[] = []
             'C24',
             bad.length === 0,
             bad.length
-              ? `${bad.length}/${cs.length} pairs of different specific addresses conflicted: e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}`
+              ? `${bad.length}/${cs.length} pairs of different specific addresses conflicted: ` +
+                  `e.g. ${describe(bad[0]!.cell)} → ${bad[0]!.cell.result}`
               : `all ${cs.length} pairs of different specific addresses (${kindsOf(cs)}, no flags) → OK`,
             cs.length,
           ),
@@ -300,7 +318,7 @@ export function judgeAfterBind(trials: readonly AfterBindTrial[]): [ClaimId, Jud
   if (trials.length === 0) return notTested('C22', 'the SO_REUSEPORT-after-bind probes were not run (see --set protocols/kinds)');
   const by = (f: (t: AfterBindTrial) => string): string =>
     [...new Set(trials.map((t) => `${t.proto} ${t.kind}`))]
-      .map((k) => `${k} → ${[...new Set(trials.filter((t) => `${t.proto} ${t.kind}` === k).map(f))].join('/')}`)
+      .map((k) => `${k} → ${distinct(trials.filter((t) => `${t.proto} ${t.kind}` === k).map(f))}`)
       .join(', ');
   return [
     'C22',
@@ -321,7 +339,9 @@ export function judgeAfterBind(trials: readonly AfterBindTrial[]): [ClaimId, Jud
         ],
         agrees: t.bindB === 'EADDRINUSE',
       })),
-      evidence: `A bound 192.0.2.1:P, then set SO_REUSEPORT (read back ${[...new Set(trials.map((t) => t.readBack))].join('/')}); B set it and bound the same address and port: ${by((t) => t.bindB)}; with the flag set before A's bind: ${by((t) => t.control.bindB)}`,
+      evidence:
+        `A bound 192.0.2.1:P, then set SO_REUSEPORT (read back ${distinct(trials.map((t) => t.readBack))}); B set it and ` +
+        `bound the same address and port: ${by((t) => t.bindB)}; with the flag set before A's bind: ${by((t) => t.control.bindB)}`,
     },
   ];
 }

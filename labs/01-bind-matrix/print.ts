@@ -63,7 +63,9 @@ export function printDifferences(ctx: LabContext, cells: Cells): void {
   ctx.print(`Where this kernel differs from the seed's BSD rules: ${differ.length} of ${covered} cells the rules cover.`);
   const groups = new Map<string, { n: number; result: string; bsd: string }>();
   for (const c of differ) {
-    const k = `${c.proto} ${c.kind.padEnd(9)} ${relation(c).padEnd(22)} SO_REUSEADDR ${flagText(c.reuseaddrA, c.reuseaddrB).padEnd(7)} SO_REUSEPORT ${flagText(c.reuseportA, c.reuseportB).padEnd(7)}`;
+    const addr = flagText(c.reuseaddrA, c.reuseaddrB).padEnd(7);
+    const flags = `SO_REUSEADDR ${addr} SO_REUSEPORT ${flagText(c.reuseportA, c.reuseportB).padEnd(7)}`;
+    const k = `${c.proto} ${c.kind.padEnd(9)} ${relation(c).padEnd(22)} ${flags}`;
     const g = groups.get(k) ?? { n: 0, result: c.result, bsd: c.bsd! };
     g.n++;
     groups.set(k, g);

@@ -41,7 +41,8 @@ function kernelsCommand(opts: { json?: boolean }): void {
   if (!l.cached.length) out('  (none yet: `twlab run … --kernel 6.1` fetches what it needs)');
   for (const k of l.cached)
     out(
-      `  ${k.release.padEnd(24)} ${k.package} ${k.version ?? ''} · ${(k.bytes / 1e6).toFixed(0)} MB · fetched ${k.fetchedAt} in ${(k.fetchMs / 1000).toFixed(1)} s`,
+      `  ${k.release.padEnd(24)} ${k.package} ${k.version ?? ''} · ${(k.bytes / 1e6).toFixed(0)} MB · ` +
+        `fetched ${k.fetchedAt} in ${(k.fetchMs / 1000).toFixed(1)} s`,
     );
   out('\nDebian kernels apt can fetch (generic amd64 flavour), newest first:');
   if (!Object.keys(l.available).length) out('  (none: apt knows no linux-image-*-amd64-unsigned package; run `apt-get update`)');
@@ -51,19 +52,26 @@ function kernelsCommand(opts: { json?: boolean }): void {
     out(`  ${series.padEnd(5)} ${shown.join(', ')}${ks.length > 6 ? `, … ${ks.length - 6} older` : ''}`);
   }
   out(`\nNetBSD's TCP/IP stack (--kernel netbsd), a rump kernel built from ${l.netbsd.pinned}:`);
+  const nb = l.netbsd;
+  const nbSource = nb.sourceEnv ? ` from TWLAB_NETBSD_SRC=${nb.sourceEnv}` : ' (sources from github.com, or TWLAB_NETBSD_SRC)';
   out(
-    l.netbsd.built
-      ? `  ${l.netbsd.built.label} · ${(l.netbsd.built.bytes / 1e6).toFixed(0)} MB in ${l.netbsd.built.dir} · built ${l.netbsd.built.builtAt} in ${(l.netbsd.built.buildMs / 60000).toFixed(1)} min from ${l.netbsd.built.source}`
-      : `  not built yet: the first \`--kernel netbsd\` run builds it into ${l.netbsd.cacheDir}${l.netbsd.sourceEnv ? ` from TWLAB_NETBSD_SRC=${l.netbsd.sourceEnv}` : ' (sources from github.com, or TWLAB_NETBSD_SRC)'}`,
+    nb.built
+      ? `  ${nb.built.label} · ${(nb.built.bytes / 1e6).toFixed(0)} MB in ${nb.built.dir} · ` +
+          `built ${nb.built.builtAt} in ${(nb.built.buildMs / 60000).toFixed(1)} min from ${nb.built.source}`
+      : `  not built yet: the first \`--kernel netbsd\` run builds it into ${nb.cacheDir}${nbSource}`,
   );
   const fb = l.freebsd;
   out(`\nFreeBSD's TCP/IP stack (--kernel freebsd), F-Stack (FreeBSD 13.0's network code over DPDK) built from ${fb.pinned}:`);
+  const fbSource = fb.sourceEnv ? ` from TWLAB_FREEBSD_SRC=${fb.sourceEnv}` : ' (source from github.com, or TWLAB_FREEBSD_SRC)';
+  const fbFirst = fb.missing.length ? `; first: apt-get install ${fb.missing.join(' ')}` : '';
   out(
     fb.built
-      ? `  ${fb.built.label} · ${(fb.built.bytes / 1e6).toFixed(0)} MB in ${fb.built.dir} · built ${fb.built.builtAt} in ${(fb.built.buildMs.total / 60000).toFixed(1)} min from ${fb.built.source}`
-      : `  not built yet: the first \`--kernel freebsd\` run builds it into ${fb.cacheDir}${fb.sourceEnv ? ` from TWLAB_FREEBSD_SRC=${fb.sourceEnv}` : ' (source from github.com, or TWLAB_FREEBSD_SRC)'}${fb.missing.length ? `; first: apt-get install ${fb.missing.join(' ')}` : ''}`,
+      ? `  ${fb.built.label} · ${(fb.built.bytes / 1e6).toFixed(0)} MB in ${fb.built.dir} · ` +
+          `built ${fb.built.builtAt} in ${(fb.built.buildMs.total / 60000).toFixed(1)} min from ${fb.built.source}`
+      : `  not built yet: the first \`--kernel freebsd\` run builds it into ${fb.cacheDir}${fbSource}${fbFirst}`,
   );
   out(
-    `\n\`twlab run <ids> --kernel ${ALL_KERNELS.join(',')}\` (or \`--kernel all\`) takes the newest of each series; name an exact one as 6.1.0-56 or 6.12.115.`,
+    `\n\`twlab run <ids> --kernel ${ALL_KERNELS.join(',')}\` (or \`--kernel all\`) takes the newest of each series; ` +
+      'name an exact one as 6.1.0-56 or 6.12.115.',
   );
 }

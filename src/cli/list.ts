@@ -7,6 +7,9 @@ import { allLabs } from '../lab/run/registry';
 import { OPTIONS } from './options';
 import { out } from './output';
 
+/** what `twlab list` adds to a claim of possibility */
+const MAY = '; a claim of possibility: holds when some valid trial shows it';
+
 export function register(program: Command): void {
   program
     .command('list')
@@ -43,9 +46,7 @@ function listCommand(opts: { json?: boolean; verbose?: boolean }): void {
       out(`    question: ${l.question}`);
       for (const p of l.params) out(`    --set ${describeParam(p)}`);
       for (const c of labClaims(l))
-        out(
-          `    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}${c.modality === 'may' ? '; a claim of possibility: holds when some valid trial shows it' : ''}]`,
-        );
+        out(`    ${c.id}: ${c.text} [${c.source}; stated for ${scopeLabel(c.scope)}${c.modality === 'may' ? MAY : ''}]`);
       for (const q of l.questions ?? []) out(`    question ${q.id}: ${q.text} (${q.choices.map((c, i) => `${i + 1}) ${c}`).join(', ')})`);
     }
   }

@@ -22,17 +22,21 @@ export const OPTIONS = {
   predict: () =>
     new Option(
       '--predict [answers]',
-      'predict first: ask each lab\'s questions on this terminal before the run (or take them from a JSON file: {"03": {"q1": "EADDRINUSE"}}), then score them against what the kernel did',
+      'predict first: ask each lab\'s questions on this terminal before the run (or take them from a JSON file: {"03": {"q1": ' +
+        '"EADDRINUSE"}}), then score them against what the kernel did',
     ),
   jobs: () =>
     new Option(
       '-j, --jobs <n>',
-      `labs to run at the same time, per kernel (default: all of them on the host, ${GUEST_LABS_AT_ONCE} in a guest — they mostly wait on kernel timers; their busy steps share CPUs − 1 slots)`,
+      `labs to run at the same time, per kernel (default: all of them on the host, ${GUEST_LABS_AT_ONCE} in a guest — they mostly ` +
+        `wait on kernel timers; their busy steps share CPUs − 1 slots)`,
     ),
   kernel: () =>
     new Option(
       '--kernel <list>',
-      `run on these kernels side by side: host, a Debian series (6.1, 6.12), an exact release (6.1.0-57), netbsd or freebsd (those OSes' TCP/IP stacks, built on first use), comma-separated, or all (= ${ALL_KERNELS.join(',')}); Debian kernels boot under qemu, evidence in --out/<uname -r>/ (--out/netbsd-7.99.34/, --out/freebsd-13.0/)`,
+      `run on these kernels side by side: host, a Debian series (6.1, 6.12), an exact release (6.1.0-57), netbsd or freebsd (those ` +
+        `OSes' TCP/IP stacks, built on first use), comma-separated, or all (= ${ALL_KERNELS.join(',')}); Debian kernels boot under ` +
+        `qemu, evidence in --out/<uname -r>/ (--out/netbsd-7.99.34/, --out/freebsd-13.0/)`,
     ),
 } as const;
 

@@ -12,7 +12,7 @@ import { resolveParams, type ParamValue } from '../lab/api/params';
 import type { Predictions } from '../lab/api/questions';
 import { labDirName, type LabDefinition, type LabResult } from '../lab/api/types';
 import { formatClass, type ClassAnswers } from '../lab/report/classroom';
-import { compareBindMatrix, compareClaims, renderComparisonText, type KernelColumn } from '../lab/report/compare';
+import { compareClaims, compareLabItems, renderComparisonText, type KernelColumn } from '../lab/report/compare';
 import { FAMILIES, familiesOf, familyFolder, familyLabel, familyPair } from '../lab/api/family';
 import type { IpFamily } from '../wire/address';
 import { writeLabReport, writeReports } from '../lab/report/html';
@@ -92,13 +92,16 @@ function printSaved(o: LabOutcome, lines: readonly string[], outDir: string, wit
   for (const line of lines) out(line);
   const files = ['result.json', 'timeline.json', ...o.result!.variants.flatMap((v) => [v.pcap, v.pcapng]).filter((p): p is string => !!p)];
   out(`\nEvidence: ${shown(o.dir!)}/ (${files.join(', ')}${withReport ? ', report.html' : ''})`);
-  if (o.earlier)
+  if (o.earlier) {
+    const when = o.earlier.startedAt ? ` (${o.earlier.startedAt})` : '';
+    const removed = o.earlier.removed.length
+      ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)`
+      : '';
+    out(`  the previous run's evidence${when} was kept: ${shown(o.earlier.dir)}/${removed}`);
+  } else if (o.replaced)
     out(
-      `  the previous run's evidence${o.earlier.startedAt ? ` (${o.earlier.startedAt})` : ''} was kept: ${shown(o.earlier.dir)}/${o.earlier.removed.length ? ` (the oldest kept run, ${o.earlier.removed.map(shown).join(', ')}, was removed: ${KEEP_EARLIER} are kept)` : ''}`,
-    );
-  else if (o.replaced)
-    out(
-      `  the previous run's evidence was replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`,
+      `  the previous run's evidence was ` +
+        `replaced${o.notKept ? `: it could not be kept under ${shown(path.join(outDir, EARLIER_DIR))}/ (${o.notKept})` : ''}`,
     );
   out();
 }
@@ -143,7 +146,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     if (!process.stdin.isTTY || !process.stderr.isTTY)
       throw new TwlabError(
         'BAD_USAGE',
-        "--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; `twlab list -v` shows each lab's questions)",
+        '--predict asks its questions on a terminal, and this is none: give the answers in a file instead (--predict answers.json; ' +
+          "`twlab list -v` shows each lab's questions)",
       );
     if (!labs.some((l) => l.questions?.length))
       throw new TwlabError('BAD_USAGE', `none of ${labs.map((l) => l.id).join(', ')} asks questions`);
@@ -200,7 +204,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
     }
     if (o.dir && o.extraError)
       err(
-        `twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written (${o.extraError.split('\n')[0]})`,
+        `twlab: lab ${o.def.id} ${o.def.slug}: its evidence is saved, but its report.html could not be written ` +
+          `(${o.extraError.split('\n')[0]})`,
       );
     if (o.error) {
       failures++;
@@ -216,7 +221,8 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   const index = writeIndex(outDir);
   if ('error' in index) {
     err(
-      `twlab: ${shown(path.join(outDir, 'index.html'))} could not be written (${index.error})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`,
+      `twlab: ${shown(path.join(outDir, 'index.html'))} could not be written ` +
+        `(${index.error})${saved.length ? `; the evidence of ${saved.map((o) => o.def.id).join(', ')} is saved` : ''}`,
     );
     failures++;
   } else if (!opts.json && saved.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
@@ -267,9 +273,9 @@ async function kernelsRunCommand(
   const targets = await prepareKernels(specs, say, () => (outDir = prepareOutDir(opts.out)));
   const messages = new LabMessages(opts.json);
   const key = (t: KernelTarget, lab: string): string => `${t.release} ${lab}`;
-  say(
-    `running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map((t) => (t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`)).join(', ')}`,
-  );
+  const where = (t: KernelTarget): string =>
+    t.kind === 'host' ? `${t.release} (host)` : t.kind === 'stack' ? t.stack.label : `${t.release} (qemu, ${t.accel.toUpperCase()})`;
+  say(`running ${labs.map((l) => `${l.id} ${l.slug}`).join(', ')} on ${targets.map(where).join(', ')}`);
   for (const t of targets) if (t.kind === 'guest' && t.accel === 'tcg') say(`${t.release}: ${t.accelWhy}`);
   const runner = new MatrixRunner();
   const t0 = performance.now();
@@ -296,7 +302,8 @@ async function kernelsRunCommand(
           ? ' (host)'
           : t.kind === 'stack'
             ? ` — ${t.stack.label}, ${t.stack.how} (${(run.info.wallMs / 1000).toFixed(0)} s in all)`
-            : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
+            : ` (qemu ${run.info.accel.toUpperCase()}, booted in ${((run.info.bootMs ?? 0) / 1000).toFixed(1)} s, ` +
+              `${(run.info.wallMs / 1000).toFixed(0)} s in all)`;
       out(`==== kernel ${t.release}${how}\n`);
     }
     for (const o of run.outcomes) {
@@ -320,14 +327,11 @@ async function kernelsRunCommand(
   if (!opts.json && columns.length > 1) {
     out(`==== side by side (${((performance.now() - t0) / 1000).toFixed(0)} s)\n`);
     for (const line of renderComparisonText(columns, compareClaims(columns))) out(line);
-    const bind = compareBindMatrix(columns);
-    if (columns.filter((c) => c.labs.has('01')).length > 1) {
-      out(
-        `\nLab 01: ${bind.changes.length} of ${bind.compared} bind-matrix cells changed between kernels${bind.changes.length ? ':' : ''}`,
-      );
-      for (const ch of bind.changes.slice(0, 20))
+    for (const { lab, hook, compared, changes } of compareLabItems(columns, labs)) {
+      out(`\nLab ${lab}: ${changes.length} of ${compared} ${hook.items} changed between kernels${changes.length ? ':' : ''}`);
+      for (const ch of changes.slice(0, 20))
         out(`  ${ch.cell}: ${ch.outcomes.map((x, i) => `${columns[i]!.kernel} ${x ?? '—'}`).join(' · ')}`);
-      if (bind.changes.length > 20) out(`  … ${bind.changes.length - 20} more in the index`);
+      if (changes.length > 20) out(`  … ${changes.length - 20} more in the index`);
     }
     out();
   }
@@ -338,7 +342,8 @@ async function kernelsRunCommand(
   if ('error' in reports) {
     const saved = runs.flatMap((r) => r.outcomes.filter((o) => o.dir).map((o) => `${o.def.id} on ${r.target.release}`));
     err(
-      `twlab: the HTML reports could not be written (${reports.error})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`,
+      `twlab: the HTML reports could not be written ` +
+        `(${reports.error})${saved.length ? `; the evidence of ${saved.join(', ')} is saved` : '; no evidence was saved'}`,
     );
     failures++;
   } else if (!opts.json && reports.written.length)

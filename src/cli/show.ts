@@ -19,16 +19,19 @@ export function register(program: Command): void {
   program
     .command('show')
     .description(
-      'read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection summary, or a per-frame listing; streams captures of any size',
+      'read a capture as ladder diagrams (kernel left, peer right; flags, relative seq/ack, marks, states), a per-connection ' +
+        'summary, or a per-frame listing; streams captures of any size',
     )
     .argument(
       '<capture|lab>',
-      'a pcap or pcapng file (twlab evidence, tcpdump -w, Wireshark, dumpcap: raw IP, Ethernet or Linux cooked link types), or a lab id to show its captures',
+      'a pcap or pcapng file (twlab evidence, tcpdump -w, Wireshark, dumpcap: raw IP, Ethernet or Linux cooked link types), ' +
+        'or a lab id to show its captures',
     )
     .addOption(OPTIONS.out('where lab captures are (with a lab id)'))
     .option(
       '--summary',
-      'one line per connection: incarnations, who closed first, how it ended, who holds TIME_WAIT, strays, retransmissions, duration, the close pattern',
+      'one line per connection: incarnations, who closed first, how it ended, who holds TIME_WAIT, strays, retransmissions, duration, ' +
+        'the close pattern',
     )
     .option('--explain', "the summary, with each connection's close pattern explained and the lab that shows it")
     .option('--conn <n|a:p-b:p>', 'draw one connection: its number in --summary, or its four-tuple')
@@ -39,7 +42,10 @@ export function register(program: Command): void {
     });
 }
 
-/** The evidence folder of a guest kernel under `out`: its exact release, or the one release that starts with `name` (6.1 → 6.1.0-57-amd64). */
+/**
+ * The evidence folder of a guest kernel under `out`: its exact release, or the one release that
+ * starts with `name` (6.1 → 6.1.0-57-amd64).
+ */
 function kernelFolder(out: string, name: string): string {
   const folders = fs.existsSync(out)
     ? fs
@@ -53,7 +59,8 @@ function kernelFolder(out: string, name: string): string {
     'BAD_USAGE',
     matches.length
       ? `--kernel ${name} matches ${matches.join(', ')}; name one`
-      : `no evidence for kernel ${name} in ${out}${folders.length ? ` (there is: ${folders.join(', ')})` : ''}; run \`twlab run <ids> --kernel ${name}\` first`,
+      : `no evidence for kernel ${name} in ${out}${folders.length ? ` (there is: ${folders.join(', ')})` : ''}; run \`twlab run ` +
+          `<ids> --kernel ${name}\` first`,
   );
 }
 

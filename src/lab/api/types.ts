@@ -7,7 +7,7 @@ import { familyParam } from './family';
 export type { Verdict } from './verdict';
 export type { ClaimSpec } from './claims';
 export type { ClaimResult, LabResult, VariantResult } from './result';
-export { labClaims, labDirName, type LabSpec } from './definition';
+export { labClaims, labDirName, type CourseEntry, type LabReportHooks, type LabSpec } from './definition';
 
 export interface LabDefinition extends LabSpec {
   /** whether the lab needs a process under another uid (the runner checks it can start one) */

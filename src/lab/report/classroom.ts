@@ -72,11 +72,10 @@ function checkAnswers(file: string, who: string, raw: unknown, labs: readonly La
     const mine: Record<string, string | null> = {};
     for (const [qid, value] of Object.entries(answers as Record<string, unknown>)) {
       const q = (def!.questions ?? []).find((x) => x.id === qid);
-      if (!q)
-        fail(
-          file,
-          `${who}lab ${def!.id} has no question ${JSON.stringify(qid)} (it has ${(def!.questions ?? []).map((x) => x.id).join(', ') || 'none'})`,
-        );
+      if (!q) {
+        const has = (def!.questions ?? []).map((x) => x.id).join(', ') || 'none';
+        fail(file, `${who}lab ${def!.id} has no question ${JSON.stringify(qid)} (it has ${has})`);
+      }
       if (value === null || value === '') {
         mine[qid] = null;
         continue;
@@ -182,8 +181,8 @@ export function formatClass(r: LabResult, colour = false): string[] {
     lines.push(`     the kernel: ${q.answer === null ? 'not scored (a precondition failed; see the report)' : paint('1', q.answer)}`);
     const w = Math.max(...q.choices.map((x) => x.choice.length), 7);
     for (const x of q.choices) {
-      const row =
-        `     ${x.choice.padEnd(w)} ${String(x.students.length).padStart(3)}  ${bar(x.students.length)}  ${x.choice === q.answer ? '✓ ' : ''}${listNames(x.students)}`.trimEnd();
+      const count = `${x.choice.padEnd(w)} ${String(x.students.length).padStart(3)}  ${bar(x.students.length)}`;
+      const row = `     ${count}  ${x.choice === q.answer ? '✓ ' : ''}${listNames(x.students)}`.trimEnd();
       lines.push(x.choice === q.answer ? paint('32', row) : row);
     }
     if (q.skipped.length)

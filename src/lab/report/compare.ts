@@ -1,8 +1,9 @@
 // The kernels side by side: rows are claims, columns are kernels, and a row whose verdicts are
 // not all the same is marked, with the cells that differ from the row's most common verdict
-// picked out. Lab 01's bind matrix is compared cell by cell. Pure: results in, rows out; the
-// terminal table and the HTML in report.ts draw the same rows.
-import type { LabResult, Verdict } from '../api/types';
+// picked out. A lab that declares items of its own to compare (`report.compare`: lab 01's bind
+// cells) has them compared item by item. Pure: results in, rows out; the terminal table and the
+// HTML in html.ts draw the same rows.
+import type { LabReportHooks, LabResult, LabSpec, Verdict } from '../api/types';
 import { familyLabel } from '../api/family';
 import type { IpFamily } from '../../wire/address';
 
@@ -100,55 +101,27 @@ export function compareClaims(columns: readonly KernelColumn[]): ComparedRow[] {
   return rows;
 }
 
-/** A lab-01 cell as a sentence, without its outcome. */
-export interface BindCell {
-  proto: string;
-  kind: string;
-  reuseaddrA: boolean;
-  reuseaddrB: boolean;
-  reuseportA: boolean;
-  reuseportB: boolean;
-  addrA: string;
-  addrB: string;
-  v6onlyA: boolean | null;
-  v6onlyB: boolean | null;
-  uidB: string;
-  setupA?: string;
-  result: string;
-  listenA?: string;
-  listenB?: string;
-}
-
-const flagText = (addr: boolean, port: boolean): string => (addr && port ? 'ADDR+PORT' : addr ? 'ADDR' : port ? 'PORT' : '-');
-const endpoint = (a: string, v6only: boolean | null): string => (v6only ? `${a}+v6only` : a);
-
-export function bindCellKey(c: BindCell): string {
-  return `${c.proto} ${c.kind} A ${endpoint(c.addrA, c.v6onlyA)} [${flagText(c.reuseaddrA, c.reuseportA)}] · B ${endpoint(c.addrB, c.v6onlyB)} [${flagText(c.reuseaddrB, c.reuseportB)}] uid ${c.uidB}`;
-}
-
-export function bindCellOutcome(c: BindCell): string {
-  if (c.setupA && c.setupA !== 'OK') return `A: ${c.setupA}`;
-  const listen = c.listenA !== undefined || c.listenB !== undefined ? ` (listen A ${c.listenA ?? '-'}, B ${c.listenB ?? '-'})` : '';
-  return c.result + listen;
-}
-
-export interface BindMatrixChange {
+export interface ItemChange {
+  /** the item, named by what was tried (lab 01: a bind() cell) */
   cell: string;
-  /** per column: B's bind() and the listens, or null where the cell was not measured */
+  /** per column: the item's outcome there, or null where it was not measured */
   outcomes: Array<string | null>;
 }
 
-/** Lab 01's cells whose outcome is not the same on every kernel that measured them. */
-export function compareBindMatrix(columns: readonly KernelColumn[]): { compared: number; changes: BindMatrixChange[] } {
+export type ItemComparison = NonNullable<LabReportHooks['compare']>;
+
+/** A lab's measured items (its `report.compare` hook) whose outcome is not the same on every kernel that measured them. */
+export function compareItems(
+  columns: readonly KernelColumn[],
+  lab: string,
+  hook: Pick<ItemComparison, 'outcomes'>,
+): { compared: number; changes: ItemChange[] } {
   const byKernel = columns.map((c) => {
-    const cells = (c.labs.get('01')?.result.variants[0]?.observations.cells ?? []) as BindCell[];
-    // a cell the system could not make (another user on F-Stack) was not measured there
-    return new Map(
-      cells.filter((cell) => !(cell as { notTested?: string }).notTested).map((cell) => [bindCellKey(cell), bindCellOutcome(cell)]),
-    );
+    const entry = c.labs.get(lab);
+    return entry ? hook.outcomes(entry.result) : new Map<string, string>();
   });
   const keys = [...new Set(byKernel.flatMap((m) => [...m.keys()]))];
-  const changes: BindMatrixChange[] = [];
+  const changes: ItemChange[] = [];
   let compared = 0;
   for (const key of keys) {
     const outcomes = byKernel.map((m) => m.get(key) ?? null);
@@ -158,6 +131,18 @@ export function compareBindMatrix(columns: readonly KernelColumn[]): { compared:
     if (new Set(seen).size > 1) changes.push({ cell: key, outcomes });
   }
   return { compared, changes };
+}
+
+/** Each lab with a `report.compare` hook that ran on two kernels or more: its items compared. */
+export function compareLabItems(
+  columns: readonly KernelColumn[],
+  labs: ReadonlyArray<Pick<LabSpec, 'id' | 'report'>>,
+): Array<{ lab: string; hook: ItemComparison; compared: number; changes: ItemChange[] }> {
+  return labs.flatMap((def) => {
+    const hook = def.report?.compare;
+    if (!hook || columns.filter((c) => c.labs.has(def.id)).length < 2) return [];
+    return [{ lab: def.id, hook, ...compareItems(columns, def.id, hook) }];
+  });
 }
 
 /** The side-by-side as text for the terminal: one line per claim, `≠` where kernels differ, `?` where some could not judge. */

@@ -8,7 +8,7 @@ import { layoutLadders, renderLadderSvg, type Ladder } from '../../capture/ladde
 import { readTimelineEvents, type KernelEvent, type PeerStateEvent, type SyscallEvent, type TimelineEvent } from '../../capture/timeline';
 import { readPcap } from '../../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../../capture/timeline-svg';
-import { columnLabel, columnsAre, compareBindMatrix, compareClaims, labHref, type KernelColumn } from './compare';
+import { columnLabel, columnsAre, compareClaims, compareLabItems, labHref, type KernelColumn } from './compare';
 import { FAMILIES, familyFolder, familyLabel, familyPair } from '../api/family';
 import { writeCourseHtml } from './course';
 import { allLabs } from '../run/registry';
@@ -21,11 +21,14 @@ h1{font-size:1.6rem;margin-bottom:.2rem}h2{margin-top:2rem;border-bottom:1px sol
 table{border-collapse:collapse;margin:.5rem 0}td,th{border:1px solid #ccc;padding:.25rem .5rem;vertical-align:top;text-align:left}
 th{background:#f4f4f4}code,pre{font-family:ui-monospace,monospace;font-size:.85rem}
 .verdict{font-weight:bold;padding:.1rem .4rem;border-radius:.3rem;white-space:nowrap}
-.holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.mixed{background:#e8dcf5}.not-tested{background:#e6e6e6}
+.holds{background:#d7f0d0}.does-not-hold{background:#f8d0d0}.differs-by-OS{background:#fde9c0}.mixed{background:#e8dcf5}
+.not-tested{background:#e6e6e6}
 .pre{font-size:.85rem;color:#444;margin:.2rem 0 0 0;padding-left:1rem}.pre .no{color:#a00;font-weight:bold}
-.differs{outline:3px solid #c0392b;outline-offset:-3px}tr.row-differs>th:first-child{border-left:6px solid #c0392b}tr.row-untested>th:first-child{border-left:6px solid #bbb}
+.differs{outline:3px solid #c0392b;outline-offset:-3px}
+tr.row-differs>th:first-child{border-left:6px solid #c0392b}tr.row-untested>th:first-child{border-left:6px solid #bbb}
 .meta{color:#555}.svgbox{overflow-x:auto;border:1px solid #eee;margin:.5rem 0}pre{background:#f7f7f7;padding:.5rem;overflow-x:auto}
-.controls{margin:.5rem 0 0 0}.controls button{font-size:1rem;padding:.15rem .6rem}.status{font-family:ui-monospace,monospace;font-size:.85rem;margin-left:.5rem}
+.controls{margin:.5rem 0 0 0}.controls button{font-size:1rem;padding:.15rem .6rem}
+.status{font-family:ui-monospace,monospace;font-size:.85rem;margin-left:.5rem}
 .right{background:#d7f0d0}.wrong{background:#f8d0d0}.skipped,.not-scored{background:#e6e6e6}
 .stepper:focus{outline:2px solid #57a;outline-offset:2px}.stepper:focus-visible{outline:2px solid #57a}
 g.row:target line,g.row.hl line{stroke-width:4}g.row:target text,g.row.hl text{font-weight:bold}
@@ -58,7 +61,13 @@ function verdictBadge(v: string): string {
  * counting down; the arrow keys step the ladder that has the focus.
  */
 function stepper(svg: string): string {
-  return `<div class="stepper" tabindex="0"><div class="controls" hidden><button type="button" data-go="first" title="step through from the start (Home)">▶ step through</button> <button type="button" data-go="prev" title="one step back (←)">◀ back</button> <button type="button" data-go="next" title="what happens next? (→ or space)">next ▶</button> <button type="button" data-go="all" title="the whole ladder (End)">whole ladder</button> <span class="status"></span></div><div class="svgbox">${svg}</div></div>`;
+  return (
+    `<div class="stepper" tabindex="0"><div class="controls" hidden><button type="button" data-go="first" title="step through ` +
+    `from the start (Home)">▶ step through</button> <button type="button" data-go="prev" title="one step back (←)">◀ back</button> ` +
+    `<button type="button" data-go="next" title="what happens next? (→ or space)">next ▶</button> <button type="button" ` +
+    `data-go="all" title="the whole ladder (End)">whole ladder</button> <span class="status"></span></div><div ` +
+    `class="svgbox">${svg}</div></div>`
+  );
 }
 
 /** The stepping and the frame links, inline: no fetches, nothing but this page. */
@@ -86,7 +95,12 @@ const STEPPER_SCRIPT = `<script>
         if (r.getAttribute('data-right')) { right = r.getAttribute('data-right').replace(/.* → /, ''); rightAt = now; }
       });
       var frame = rows[at].getAttribute('data-frame');
-      status.textContent = (whole ? 'the whole ladder (' + rows.length + ' steps) · ▶ or → steps through it' : 'step ' + (at + 1) + '/' + rows.length) + (frame ? ' · frame #' + frame : '') + ' · t=' + now.toFixed(3) + ' s · ' + box.getAttribute('data-left-role') + ': ' + tw(left, leftAt, now) + ' · ' + box.getAttribute('data-right-role') + ': ' + tw(right, rightAt, now);
+      var where = whole
+        ? 'the whole ladder (' + rows.length + ' steps) · ▶ or → steps through it'
+        : 'step ' + (at + 1) + '/' + rows.length;
+      var states = box.getAttribute('data-left-role') + ': ' + tw(left, leftAt, now) + ' · ' +
+        box.getAttribute('data-right-role') + ': ' + tw(right, rightAt, now);
+      status.textContent = where + (frame ? ' · frame #' + frame : '') + ' · t=' + now.toFixed(3) + ' s · ' + states;
     }
     function go(to) {
       if (to === 'first') { at = 0; whole = false; }
@@ -161,11 +175,19 @@ function questionsSection(result: LabResult, drawn: ReadonlySet<string>): string
             : q.correct
               ? 'right'
               : 'wrong';
-    return `<tr><td>${esc(q.text)}<div class="meta">${esc(q.choices.join(' · '))}</div></td>${result.predictionScore ? `<td>${esc(q.prediction ?? '—')}</td>` : ''}<td><details><summary>the kernel's answer</summary><strong>${esc(q.answer ?? 'not scored')}</strong>${verdict ? ` <span class="verdict ${esc(verdict)}">${esc(verdict)}</span>` : ''}<div>${esc(q.answer === null ? `${q.notScored}. ${q.why}` : q.why)}</div>${frames(q) ? `<div class="meta">see ${frames(q)}</div>` : ''}</details></td></tr>`;
+    const question = `<td>${esc(q.text)}<div class="meta">${esc(q.choices.join(' · '))}</div></td>`;
+    const predicted = result.predictionScore ? `<td>${esc(q.prediction ?? '—')}</td>` : '';
+    const badge = verdict ? ` <span class="verdict ${esc(verdict)}">${esc(verdict)}</span>` : '';
+    const why = `<div>${esc(q.answer === null ? `${q.notScored}. ${q.why}` : q.why)}</div>`;
+    const see = frames(q) ? `<div class="meta">see ${frames(q)}</div>` : '';
+    const kernel = `<strong>${esc(q.answer ?? 'not scored')}</strong>`;
+    const answer = `<details><summary>the kernel's answer</summary>${kernel}${badge}${why}${see}</details>`;
+    return `<tr>${question}${predicted}<td>${answer}</td></tr>`;
   });
   const s = result.predictionScore;
   return `<h2>Predict, then look</h2>
-<p class="meta">Each answer comes from this run's own measurements${s ? `; the predictions scored ${s.correct}/${s.scored}` : ''}. Open an answer only after you have predicted it; its frame numbers lead to the ladder.</p>
+<p class="meta">Each answer comes from this run's own measurements${s ? `; the predictions scored ${s.correct}/${s.scored}` : ''}.
+Open an answer only after you have predicted it; its frame numbers lead to the ladder.</p>
 <table><tr><th>question</th>${s ? '<th>predicted</th>' : ''}<th>answer</th></tr>
 ${rows.join('\n')}
 </table>
@@ -182,21 +204,27 @@ function classSection(result: LabResult): string {
       const cells = q.choices
         .map((x) => {
           const right = x.choice === q.answer;
-          return `<tr class="${right ? 'right' : ''}"><td>${esc(x.choice)}${right ? ' ✓' : ''}</td><td class="n">${x.students.length}</td><td><span class="bar" style="width:${Math.round((x.students.length / Math.max(1, n)) * 12)}rem"></span></td><td class="meta">${esc(x.students.join(', '))}</td></tr>`;
+          const bar = `<span class="bar" style="width:${Math.round((x.students.length / Math.max(1, n)) * 12)}rem"></span>`;
+          const choice = `<td>${esc(x.choice)}${right ? ' ✓' : ''}</td>`;
+          const who = `<td class="meta">${esc(x.students.join(', '))}</td>`;
+          return `<tr class="${right ? 'right' : ''}">${choice}<td class="n">${x.students.length}</td><td>${bar}</td>${who}</tr>`;
         })
         .join('');
       const skipped = q.skipped.length
-        ? `<tr><td class="meta">skipped</td><td class="n">${q.skipped.length}</td><td></td><td class="meta">${esc(q.skipped.join(', '))}</td></tr>`
+        ? `<tr><td class="meta">skipped</td><td class="n">${q.skipped.length}</td><td></td><td ` +
+          `class="meta">${esc(q.skipped.join(', '))}</td></tr>`
         : '';
+      const right = q.answer !== null ? ` · right: ${q.right}/${q.scored}` : '';
       return `<h4>${esc(q.id)}. ${esc(q.text)}</h4>
-<p>the kernel: <strong>${esc(q.answer ?? 'not scored (a precondition failed)')}</strong>${q.answer !== null ? ` · right: ${q.right}/${q.scored}` : ''}</p>
+<p>the kernel: <strong>${esc(q.answer ?? 'not scored (a precondition failed)')}</strong>${right}</p>
 <table class="class"><tr><th>answer</th><th>students</th><th></th><th>who</th></tr>${cells}${skipped}</table>`;
     })
     .join('\n');
   const scores = c.students
     .map(
       (st) =>
-        `<tr><td>${esc(st.name)}</td><td class="n">${st.correct}/${st.scored}</td><td class="meta">${st.answered < c.questions.length ? `${c.questions.length - st.answered} skipped` : ''}</td></tr>`,
+        `<tr><td>${esc(st.name)}</td><td class="n">${st.correct}/${st.scored}</td>` +
+        `<td class="meta">${st.answered < c.questions.length ? `${c.questions.length - st.answered} skipped` : ''}</td></tr>`,
     )
     .join('');
   return `<h3>The class's predictions (${n} student${n === 1 ? '' : 's'})</h3>
@@ -207,7 +235,9 @@ ${qs}
 
 function preconditionList(pre: LabResult['claims'][number]['preconditions'] | undefined): string {
   if (!pre?.length) return '';
-  return `<ul class="pre">${pre.map((p) => `<li>${p.met ? 'met' : '<span class="no">not met</span>'}: ${esc(p.what)} — ${esc(p.measured)}</li>`).join('')}</ul>`;
+  const item = (p: (typeof pre)[number]): string =>
+    `<li>${p.met ? 'met' : '<span class="no">not met</span>'}: ${esc(p.what)} — ${esc(p.measured)}</li>`;
+  return `<ul class="pre">${pre.map(item).join('')}</ul>`;
 }
 
 /** Observations for humans: long arrays summarised (lab 01's 6,000 cells stay in result.json). */
@@ -253,7 +283,9 @@ const MAX_SHAPES = 4;
 /** at most this many ladders in a variant's section (lab 15 has hundreds of connections) */
 const MAX_LADDERS = 30;
 
-/** A variant: parameters, observations, counters, the state timeline and its connections' ladders. `anchors` collects the frame rows drawn. */
+/**
+ * A variant: parameters, observations, counters, the state timeline and its connections' ladders. `anchors` collects the frame rows drawn.
+ */
 function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], anchors: Set<string>): string {
   const parts: string[] = [`<h3 id="variant-${esc(v.name)}">Variant <code>${esc(v.name)}</code></h3>`];
   if (Object.keys(v.params).length)
@@ -281,12 +313,15 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
     parts.push(`<h4>State timeline</h4><div class="svgbox">${renderTimelineSvg(tl)}</div>`);
   else
     parts.push(
-      `<p class="meta">No TCP connection in this variant's socket table${v.frames === 0 ? ', and nothing crossed the wire' : ''}: ${v.frames === 0 ? 'bind() and listen() put nothing on it' : 'see the capture'}.</p>`,
+      v.frames === 0
+        ? `<p class="meta">No TCP connection in this variant's socket table, and nothing crossed the wire: ${NOTHING_ON_WIRE}.</p>`
+        : `<p class="meta">No TCP connection in this variant's socket table: see the capture.</p>`,
     );
   if (v.pcap) {
     const file = path.join(dir, v.pcap);
     parts.push(
-      `<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`,
+      `<p>Capture: <a href="${esc(v.pcap)}">${esc(v.pcap)}</a> (${v.frames} frames; opens in ` +
+        `Wireshark)${v.pcapng ? `; with twlab's marks as packet comments: <a href="${esc(v.pcapng)}">${esc(v.pcapng)}</a>` : ''}</p>`,
     );
     if (fs.existsSync(file) && v.frames > 0) {
       const ladders = layoutLadders(analyzeTcp(readPcap(file)), mine);
@@ -313,26 +348,38 @@ function variantSection(dir: string, v: VariantResult, events: TimelineEvent[], 
           const inner = same.slice(0, Math.max(0, MAX_LADDERS - drawn));
           drawn += inner.length;
           parts.push(
-            `<details class="more same"><summary>The same on ${same.length} more connection${same.length === 1 ? '' : 's'}: ${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`,
+            `<details class="more same"><summary>The same on ${same.length} more connection${same.length === 1 ? '' : 's'}: ` +
+              `${esc(same.map((l) => l.left).join(', '))}</summary>${inner.map(draw).join('\n')}</details>`,
           );
         }
       }
       const left = ladders.length - [...shapes.values()].slice(0, shapeCount).reduce((n, g) => n + g.length, 0);
       if (left > 0)
         parts.push(
-          `<p class="meta">… ${left} more connections in the capture, differently shaped: <code>twlab show ${esc(v.pcap)} --summary</code>, then <code>--conn N</code></p>`,
+          `<p class="meta">… ${left} more connections in the capture, differently shaped: <code>twlab ` +
+            `show ${esc(v.pcap)} --summary</code>, then <code>--conn N</code></p>`,
         );
     }
   }
   return parts.join('\n');
 }
 
-/** What the lab printed: its tables (lab 01's bind matrix, lab 03's restart matrix) and its conclusion as on the terminal. */
+/** What the lab printed: its tables and its conclusion, as on the terminal. */
 function outputSection(result: LabResult): string {
   if (!result.output?.length) return result.conclusion.length ? `<h2>Conclusion</h2><pre>${esc(result.conclusion.join('\n'))}</pre>` : '';
   return `<h2>What the run printed</h2>
 <p class="meta">As <code>twlab run ${esc(result.lab)}</code> printed it: the tables and the conclusion.</p>
 <pre class="output">${esc(result.output.join('\n'))}</pre>`;
+}
+
+/** why a variant of bind() and listen() calls has no capture */
+const NOTHING_ON_WIRE = 'bind() and listen() put nothing on it';
+
+function claimRow(c: LabResult['claims'][number]): string {
+  const source = `${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}`;
+  const evidence = `${esc(c.evidence)}${preconditionList(c.preconditions)}`;
+  const cells = `<td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${source}</td><td>${verdictBadge(c.verdict)}</td><td>${evidence}</td>`;
+  return `<tr id="claim-${esc(c.id)}">${cells}</tr>`;
 }
 
 export function renderLabReport(dir: string, result: LabResult, events: TimelineEvent[]): string {
@@ -355,7 +402,7 @@ ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
 ${questionsSection(result, anchors)}
 <h2>Claims</h2>
 <table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
-${result.claims.map((c) => `<tr id="claim-${esc(c.id)}"><td>${esc(c.id)}</td><td>${esc(c.text)}</td><td>${esc(c.source)}${c.scope ? ` <span class="meta">(${esc(c.scope)})</span>` : ''}</td><td>${verdictBadge(c.verdict)}</td><td>${esc(c.evidence)}${preconditionList(c.preconditions)}</td></tr>`).join('\n')}
+${result.claims.map(claimRow).join('\n')}
 </table>
 ${outputSection(result)}
 <h2>Parameters and sysctls</h2>
@@ -368,18 +415,21 @@ ${STEPPER_SCRIPT}
 `;
 }
 
+const COURSE_LINK = ' · <a href="course.html">a course through the labs</a> (an order to teach them in, what each asks)';
+
 export function renderIndex(labs: Array<{ dirName: string; result: LabResult }>, opts: { course?: boolean } = {}): string {
   const row = ({ dirName, result }: { dirName: string; result: LabResult }): string =>
     `<tr><td>${esc(result.lab)}</td><td><a href="${esc(dirName)}/report.html">${esc(result.title)}</a></td><td>${result.claims
       .map(
         (c) =>
-          `<div><a href="${esc(dirName)}/report.html#claim-${esc(c.id)}">${esc(c.id)}</a> ${verdictBadge(c.verdict)} <span class="meta">${esc(c.text)}</span></div>`,
+          `<div><a href="${esc(dirName)}/report.html#claim-${esc(c.id)}">${esc(c.id)}</a> ${verdictBadge(c.verdict)} ` +
+          `<span class="meta">${esc(c.text)}</span></div>`,
       )
       .join('')}</td><td class="meta">${esc(result.startedAt)}</td></tr>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab — results</title><style>${CSS}</style></head>
 <body><h1>twlab — results</h1>
-<p class="meta">kernel ${esc(labs[0]?.result.kernel ?? '?')}${opts.course === false ? '' : ' · <a href="course.html">a course through the labs</a> (an order to teach them in, what each asks)'}</p>
+<p class="meta">kernel ${esc(labs[0]?.result.kernel ?? '?')}${opts.course === false ? '' : COURSE_LINK}</p>
 <table><tr><th>lab</th><th>title</th><th>claims</th><th>run</th></tr>
 ${labs.map(row).join('\n')}
 </table></body></html>
@@ -475,10 +525,12 @@ function kernelInfo(outDir: string, c: KernelColumn): KernelInfo {
   }
 }
 
-/** index.html for several kernels: the claims side by side, lab 01's cells that changed, and each kernel's labs. */
+/**
+ * index.html for several kernels: the claims side by side, the items labs compare (lab 01's cells) that changed, and each kernel's labs.
+ */
 export function renderMatrixIndex(columns: readonly KernelColumn[], infos: readonly KernelInfo[] = []): string {
   const rows = compareClaims(columns);
-  const bind = compareBindMatrix(columns);
+  const items = compareLabItems(columns, allLabs());
   const differing = rows.filter((r) => r.differs).length;
   const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
   const are = columnsAre(columns);
@@ -491,8 +543,12 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
       const how = c.host
         ? 'the host'
         : info.accel === 'stack'
-          ? `${esc(info.package ?? '?')} · ${esc(info.version ?? '')} · the host's labs, its TCP/IP stack in a helper process${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''}`
-          : `${esc(info.package ?? '?')} ${esc(info.version ?? '')} · qemu ${info.accel === 'kvm' ? 'KVM' : 'TCG'}${info.bootMs ? ` · booted in ${(info.bootMs / 1000).toFixed(1)} s` : ''}${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''} · <a href="${esc(c.folder)}/console.log">console.log</a>`;
+          ? `${esc(info.package ?? '?')} · ${esc(info.version ?? '')} · the host's labs, its TCP/IP stack in a helper ` +
+            `process${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''}`
+          : `${esc(info.package ?? '?')} ${esc(info.version ?? '')} · qemu ${info.accel === 'kvm' ? 'KVM' : 'TCG'}` +
+            `${info.bootMs ? ` · booted in ${(info.bootMs / 1000).toFixed(1)} s` : ''}` +
+            `${info.wallMs ? ` · ${(info.wallMs / 1000).toFixed(0)} s in all` : ''} · ` +
+            `<a href="${esc(c.folder)}/console.log">console.log</a>`;
       const started = [...c.labs.values()].map((l) => l.result.startedAt).sort()[0] ?? '';
       return `<tr><th>${esc(columnLabel(c))}</th><td>${how}</td><td>${c.labs.size} labs</td><td class="meta">${esc(started)}</td></tr>`;
     })
@@ -502,27 +558,43 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
       const cells = r.cells
         .map((x) =>
           x
-            ? `<td class="${x.differs ? 'differs' : ''}" title="${esc(x.evidence)}"><a href="${esc(x.href)}">${verdictBadge(x.verdict)}</a></td>`
+            ? `<td class="${x.differs ? 'differs' : ''}" title="${esc(x.evidence)}">` +
+              `<a href="${esc(x.href)}">${verdictBadge(x.verdict)}</a></td>`
             : '<td class="meta">—</td>',
         )
         .join('');
-      return `<tr class="${r.differs ? 'row-differs' : r.partlyUntested ? 'row-untested' : ''}"><th>${esc(r.claim)}</th><td>${esc(r.lab)} ${esc(r.slug)}</td><td>${esc(r.text)}</td>${cells}</tr>`;
+      const mark = r.differs ? 'row-differs' : r.partlyUntested ? 'row-untested' : '';
+      return `<tr class="${mark}"><th>${esc(r.claim)}</th><td>${esc(r.lab)} ${esc(r.slug)}</td><td>${esc(r.text)}</td>${cells}</tr>`;
     })
     .join('\n');
   const LIMIT = 300;
-  const bindRows = bind.changes
-    .slice(0, LIMIT)
-    .map(
-      (ch) =>
-        `<tr><td><code>${esc(ch.cell)}</code></td>${ch.outcomes.map((o) => `<td><code>${o === null ? '—' : esc(o)}</code></td>`).join('')}</tr>`,
-    )
+  const itemSections = items
+    .map(({ lab, hook, compared, changes }) => {
+      const itemRows = changes
+        .slice(0, LIMIT)
+        .map((ch) => {
+          const outcomes = ch.outcomes.map((o) => `<td><code>${o === null ? '—' : esc(o)}</code></td>`).join('');
+          return `<tr><td><code>${esc(ch.cell)}</code></td>${outcomes}</tr>`;
+        })
+        .join('\n');
+      const more = changes.length > LIMIT ? ` The first ${LIMIT} are shown; result.json has them all.` : '';
+      return `<h2>Lab ${esc(lab)}: ${esc(hook.items)} that changed between kernels</h2>
+<p>${changes.length} of ${compared} ${esc(hook.items)} measured on more than one kernel have another outcome
+(${esc(hook.outcome)}).${more}</p>
+${changes.length ? `<table><tr><th>${esc(hook.items)}</th>${head}</tr>\n${itemRows}\n</table>` : ''}`;
+    })
     .join('\n');
-  const bindSection =
-    columns.filter((c) => c.labs.has('01')).length < 2
-      ? ''
-      : `<h2>Lab 01: bind-matrix cells that changed between kernels</h2>
-<p>${bind.changes.length} of ${bind.compared} cells measured on more than one kernel have another outcome (B's <code>bind()</code>, and the <code>listen()</code> calls where both binds succeeded).${bind.changes.length > LIMIT ? ` The first ${LIMIT} are shown; result.json has them all.` : ''}</p>
-${bind.changes.length ? `<table><tr><th>cell</th>${head}</tr>\n${bindRows}\n</table>` : ''}`;
+  const differs = differing
+    ? `${differing} of ${rows.length} claims have verdicts that differ between ${are}: ` +
+      'their rows are marked red, and the verdicts that differ are outlined.'
+    : `No claim has different verdicts on the ${are} that judged it (${rows.length} claims).`;
+  const notEverywhere = untested
+    ? ` ${untested} could not be judged on every kernel ` +
+      '(grey mark: "not tested" there, its evidence names the precondition that failed); ' +
+      '"not tested" is no verdict and differs from nothing.'
+    : '';
+  const labLinks = (c: KernelColumn): string =>
+    [...c.labs.values()].map((l) => `<a href="${esc(labHref(c, l.dirName))}">${esc(l.result.lab)}</a>`).join(' ');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab — results in ${columns.length} ${are}</title><style>${CSS}</style></head>
 <body><h1>twlab — the same labs in ${columns.length} columns: ${are}</h1>
@@ -530,13 +602,13 @@ ${bind.changes.length ? `<table><tr><th>cell</th>${head}</tr>\n${bindRows}\n</ta
 ${kernelRows}
 </table>
 <h2>Claims side by side</h2>
-<p>${differing ? `${differing} of ${rows.length} claims have verdicts that differ between ${are}: their rows are marked red, and the verdicts that differ are outlined.` : `No claim has different verdicts on the kernels that judged it (${rows.length} claims).`}${untested ? ` ${untested} could not be judged on every kernel (grey mark: "not tested" there, its evidence names the precondition that failed); "not tested" is no verdict and differs from nothing.` : ''} Each verdict links to that kernel's report; hover for its evidence.</p>
+<p>${differs}${notEverywhere} Each verdict links to that kernel's report; hover for its evidence.</p>
 <table><tr><th>claim</th><th>lab</th><th>text</th>${head}</tr>
 ${claimRows}
 </table>
-${bindSection}
+${itemSections}
 <h2>Labs</h2>
-<ul>${columns.map((c) => `<li>${esc(columnLabel(c))}: ${[...c.labs.values()].map((l) => `<a href="${esc(labHref(c, l.dirName))}">${esc(l.result.lab)}</a>`).join(' ')}</li>`).join('')}</ul>
+<ul>${columns.map((c) => `<li>${esc(columnLabel(c))}: ${labLinks(c)}</li>`).join('')}</ul>
 </body></html>
 `;
 }
@@ -553,7 +625,10 @@ function writeAtomically(file: string, text: string): void {
   }
 }
 
-/** Writes report.html in one lab's folder from its result.json and timeline.json (the runner does it before the folder replaces the old one). */
+/**
+ * Writes report.html in one lab's folder from its result.json and timeline.json (the runner does it before the folder replaces the old
+ * one).
+ */
 export function writeLabReport(dir: string, result: LabResult): string {
   const events = readTimelineEvents(dir); // none: a report without states
   const file = path.join(dir, 'report.html');

@@ -17,10 +17,8 @@ export function readPredictions(file: string, labs: readonly LabDefinition[]): {
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
     const err = e as NodeJS.ErrnoException;
-    throw new TwlabError(
-      'BAD_USAGE',
-      `--predict ${file}: ${err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory, not a file of answers' : err.message}`,
-    );
+    const why = err.code === 'ENOENT' ? 'no such file' : err.code === 'EISDIR' ? 'a directory, not a file of answers' : err.message;
+    throw new TwlabError('BAD_USAGE', `--predict ${file}: ${why}`);
   }
   return readAnswersFile(file, text, labs);
 }
