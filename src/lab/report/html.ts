@@ -498,7 +498,7 @@ export function readColumns(outDir: string, skipped: string[] = []): KernelColum
   // each kernel's folder, and in it each other family's (`ipv6/`: `--set family=ipv6`)
   const add = (folder: string, host: boolean): void => {
     for (const family of FAMILIES) {
-      const sub = path.join(folder, familyFolder(family));
+      const sub = [folder, familyFolder(family)].filter(Boolean).join('/'); // '' for the host's IPv4 (path.join would give '.')
       const labs = labEntries(path.join(outDir, sub), skipped);
       if (labs.length) columns.push({ kernel: labs[0]!.result.kernel, host, folder: sub, labs: toMap(labs), family });
     }
