@@ -28,6 +28,7 @@ export default defineLab({
     'who enters TIME_WAIT (the side closing first) and its timer read from the socket table, also with `tcp_fin_timeout` changed; ' +
     'the entries watched until they go',
   question: 'When a connection closes, which side keeps the four-tuple in TIME_WAIT, for how long, and does tcp_fin_timeout change it?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'fin_timeout',
@@ -118,8 +119,8 @@ export default defineLab({
     ];
     // T1 is judged on the kernel's side: its socket table, and its close in the capture. What the
     // peer (our own TCP) did is a precondition only.
-    const closeA = (x: KernelCloser) => finExchange(ctx.flows('kernel-closes-first').segments, { address: ctx.addr.host4, port: x.local });
-    const closeB = (x: PeerCloser) => finExchange(ctx.flows('peer-closes-first').segments, { address: ctx.addr.host4, port: x.local });
+    const closeA = (x: KernelCloser) => finExchange(ctx.flows('kernel-closes-first').segments, { address: ctx.addr.host, port: x.local });
+    const closeB = (x: PeerCloser) => finExchange(ctx.flows('peer-closes-first').segments, { address: ctx.addr.host, port: x.local });
     const finsCrossed = (x: KernelCloser): Trial['requires'] => {
       const f = closeA(x);
       return [

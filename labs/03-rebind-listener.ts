@@ -15,6 +15,7 @@ export default defineLab({
     'matrix a trial',
   question:
     'A server closed a connection first and restarts: which flags let the new socket bind the port its old connection holds in TIME_WAIT?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'addresses',
@@ -112,7 +113,7 @@ export default defineLab({
     );
     for (const address of ctx.list('addresses')) {
       ctx.print();
-      ctx.print(`${address === 'specific' ? ctx.addr.host4 : '0.0.0.0'} (${address})`);
+      ctx.print(`${address === 'specific' ? ctx.addr.host : ctx.addr.any} (${address})`);
       ctx.print(`${'old \\ new'.padEnd(11)}${FLAGS.map((f) => f.padEnd(18)).join('')}`);
       for (const old of FLAGS) {
         const row = FLAGS.map((nf) => {
@@ -163,13 +164,13 @@ async function restart(
   serverClosesFirst: boolean,
   trial: number,
 ): Promise<RebindCell> {
-  const addr = address === 'specific' ? ctx.addr.host4 : '0.0.0.0';
-  const listener = ctx.socket('ipv4', 'tcp');
+  const addr = address === 'specific' ? ctx.addr.host : ctx.addr.any;
+  const listener = ctx.socket(ctx.family, 'tcp');
   setFlags(listener, oldFlags);
   const b = listener.bind(addr, port);
   if (b.ret < 0) throw new LabError(`the old listener could not bind ${addr}:${port}: ${b.errno}`);
   listener.listen(4);
-  const conn = ctx.peer().connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port } });
+  const conn = ctx.peer().connect({ local: { address: ctx.addr.peer }, remote: { address: ctx.addr.host, port } });
   const acc = await listener.accept(5000);
   if (!acc.socket) throw new LabError(`the old listener accepted nothing (${acc.result.errno})`);
   if (serverClosesFirst) {
@@ -185,7 +186,7 @@ async function restart(
   const timeWait = !!(await ctx.waitUntil(() => ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port).length > 0, {
     timeoutMs: serverClosesFirst ? 2000 : 200,
   }));
-  const fresh = ctx.socket('ipv4', 'tcp');
+  const fresh = ctx.socket(ctx.family, 'tcp');
   setFlags(fresh, newFlags);
   const bind = fresh.bind(addr, port);
   const listen = bind.ret === 0 ? fresh.listen(4) : null;

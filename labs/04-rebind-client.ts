@@ -28,6 +28,7 @@ export default defineLab({
     "reconnecting from a fixed port over a TIME_WAIT four-tuple: explicit bind vs the kernel's own choice (`IP_LOCAL_PORT_RANGE`), " +
     "other remote port, `tcp_tw_reuse` 0/1 (the delay counted from the TIME_WAIT entry's first sighting); two sockets on one four-tuple",
   question: 'A client closed first and reconnects from the same local port: when may it, and what does connect() say when it may not?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'timestamps',
@@ -112,14 +113,14 @@ export default defineLab({
         const trials = [];
         for (let i = 0; i < n; i++) {
           const local = port++;
-          const a = ctx.socket('ipv4', 'tcp');
-          const b = ctx.socket('ipv4', 'tcp');
+          const a = ctx.socket(ctx.family, 'tcp');
+          const b = ctx.socket(ctx.family, 'tcp');
           for (const s of [a, b]) s.setOption('SO_REUSEADDR', true);
-          const bindA = a.bind(ctx.addr.host4, local);
-          const bindB = b.bind(ctx.addr.host4, local);
-          const connectA = await a.connect(ctx.addr.peer4, 80);
+          const bindA = a.bind(ctx.addr.host, local);
+          const bindB = b.bind(ctx.addr.host, local);
+          const connectA = await a.connect(ctx.addr.peer, 80);
           const firstState = ctx.table((e) => e.local.port === local && e.remote.port === 80)[0]?.state ?? null;
-          const connectB = await b.connect(ctx.addr.peer4, 80);
+          const connectB = await b.connect(ctx.addr.peer, 80);
           for (const s of [a, b]) s.setOption('SO_LINGER', { onoff: true, seconds: 0 });
           await a.close();
           await b.close();
@@ -169,10 +170,10 @@ export default defineLab({
     ).cells;
 
     ctx.judge('C6', {
-      trials: two.map((t) => c6Trial(t, ctx.addr.host4)),
+      trials: two.map((t) => c6Trial(t, ctx.addr.host)),
       evidence:
         `two sockets bound to one address and port (SO_REUSEADDR), both connecting ` +
-        `to ${ctx.addr.peer4}:80: the first ${distinct(two.map((t) => t.firstState ?? 'not in the table'))}, the second connect() ` +
+        `to ${ctx.addr.peer}:80: the first ${distinct(two.map((t) => t.firstState ?? 'not in the table'))}, the second connect() ` +
         `→ ${distinct(two.map((t) => t.connectB))}`,
     });
     const delaySysctl = ctx.readSysctl('net.ipv4.tcp_tw_reuse_delay');
@@ -278,7 +279,7 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
       tcb: { ...PATIENT_PEER, timestamps: ctx.bool('timestamps') },
       onAccept: (x) => x.onEnd(() => x.end()),
       before: (s) => {
-        setup = prepare(s, local, how);
+        setup = prepare(s, ctx.addr.host, local, how);
       },
     });
     k = c.k;
@@ -306,7 +307,7 @@ async function firstConnection(ctx: LabContext, local: number, how: 'bind' | 'ra
 }
 
 /** The local port, either by bind() (SO_REUSEADDR so a second bind may share it) or by a one-port IP_LOCAL_PORT_RANGE; OK or the errno. */
-function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string {
+function prepare(s: KernelSocket, host: string, local: number, how: 'bind' | 'range'): string {
   if (how === 'range') {
     // IP_LOCAL_PORT_RANGE came in Linux 6.3 (some distributions backport it): where it is missing
     // this setsockopt fails, and the cells say so
@@ -320,7 +321,7 @@ function prepare(s: KernelSocket, local: number, how: 'bind' | 'range'): string 
     }
   }
   s.setOption('SO_REUSEADDR', true);
-  const b = s.bind('192.0.2.1', local);
+  const b = s.bind(host, local);
   return b.errno ? `bind ${b.errno}` : 'OK';
 }
 
@@ -330,10 +331,10 @@ async function reconnect(ctx: LabContext, local: number, remotePort: number, how
   const listener = stack.listen(remotePort, { tcb: { ...PATIENT_PEER, timestamps: ctx.bool('timestamps') } });
   const twBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === local && e.remote.port === 80).length > 0;
   const before = ctx.counters();
-  const k = ctx.socket('ipv4', 'tcp');
-  const setup = prepare(k, local, how);
+  const k = ctx.socket(ctx.family, 'tcp');
+  const setup = prepare(k, ctx.addr.host, local, how);
   const bind = how === 'bind' ? setup.replace(/^bind /, '') : null;
-  const c = await k.connect(ctx.addr.peer4, remotePort);
+  const c = await k.connect(ctx.addr.peer, remotePort);
   const localPort = c.ret === 0 ? (k.localAddress()?.port ?? null) : null;
   const twRecycled = ctx.counterChange(before, 'TcpExt.TWRecycled');
   if (c.ret === 0) {

@@ -26,6 +26,7 @@ export default defineLab({
   showsInDetail: '`SO_LINGER {1,0}` (read back with `getsockopt`): idle, with data still in the send queue, and when the process is killed',
   question:
     'What does close() with SO_LINGER {1,0} put on the wire, what becomes of unsent data, and what if the process dies instead of closing?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'unsent',
@@ -146,7 +147,7 @@ export default defineLab({
         for (let i = 0; i < n; i++) {
           const accepted = new Promise<Connection>((r) => listener.onConnection(r));
           const helper = await ctx.helper();
-          const id = await helper.socket('ipv4', 'tcp');
+          const id = await helper.socket(ctx.family, 'tcp');
           // set, then read back in the process that will die: what its socket really has
           const set = syscall(await helper.setLinger(id, true, ctx.int('linger_s')));
           const got = await helper.getLinger(id);
@@ -156,7 +157,7 @@ export default defineLab({
               : got.value
                 ? `{${got.value.onoff ? 1 : 0},${got.value.seconds}}`
                 : `getsockopt ${got.errno ?? 'error'}`;
-          const connect = syscall(await helper.connect(id, ctx.addr.peer4, PORT));
+          const connect = syscall(await helper.connect(id, ctx.addr.peer, PORT));
           const local = (await helper.localAddress(id))?.port ?? 0;
           const conn = await Promise.race([accepted, ctx.sleep(3000).then(() => null)]);
           const stateBefore = stateOf(ctx, local);
@@ -172,7 +173,7 @@ export default defineLab({
       })
     ).trials;
 
-    const sent = (variant: string, o: Outcome): { rst: number; fin: number } => ctx.sentBy(variant, ctx.addr.host4, o.local);
+    const sent = (variant: string, o: Outcome): { rst: number; fin: number } => ctx.sentBy(variant, ctx.addr.host, o.local);
     const abortive = (s: { rst: number; fin: number }): boolean => s.rst >= 1 && s.fin === 0;
     const lingerSet = (o: Outcome): Precondition => requires('the socket had SO_LINGER {1,0}', o.linger === '{1,0}', o.linger);
     const established = (o: Outcome): Precondition =>
@@ -241,7 +242,7 @@ export default defineLab({
         `measured on ${idle.length} connections: the kernel ` +
         `sent ${total('established-idle', idle)}${onWire[0] === 'RST' ? ' — an abortive close, no FIN handshake' : ''}`,
       frames: [
-        ctx.framesWhere('established-idle', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN'))),
+        ctx.framesWhere('established-idle', (s) => s.srcAddress === ctx.addr.host && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],
       requires: [...set.slice(0, 1), requires('every connection gave the same answer', onWire.length === 1, onWire.join(' / '))],
     });

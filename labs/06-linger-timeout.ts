@@ -6,6 +6,7 @@
 // once (each lingering close() blocks a worker thread, never the event loop).
 import {
   defineLab,
+  endpointText,
   kernelConnects,
   requires,
   type Connection,
@@ -27,6 +28,7 @@ export default defineLab({
     '`SO_LINGER {1,N}`: how long `close()` blocks (also non-blocking), what happens when N runs out with data unsent, the TIME_WAIT after',
   question:
     'With SO_LINGER {1,N}, how long does close() block, what happens to unsent data when N runs out, and how long is the TIME_WAIT?',
+  families: ['ipv4', 'ipv6'],
   params: [
     { name: 'linger', kind: 'int', default: 3, min: 1, max: 120, unit: 'seconds', help: 'the linger time N of SO_LINGER {1,N}' },
     {
@@ -191,7 +193,7 @@ export default defineLab({
     });
 
     const fate = (t: Stalled, v: string): string =>
-      ctx.sentBy(v, ctx.addr.host4, t.local).rst > 0
+      ctx.sentBy(v, ctx.addr.host, t.local).rst > 0
         ? 'dropped, with an RST'
         : t.peerGotEverything
           ? 'delivered later by the kernel'
@@ -243,7 +245,7 @@ export default defineLab({
         )}; TIME_WAIT after: ${kOfN(ts, (t) => t.timeWaitAfter)}`,
       );
     }
-    ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${ctx.sentBy('peer-stalls', ctx.addr.host4).windowProbes}`);
+    ctx.print(`zero-window probes from the kernel in peer-stalls.pcap: ${ctx.sentBy('peer-stalls', ctx.addr.host).windowProbes}`);
     ctx.print();
     ctx.concludeClaims();
   },
@@ -385,7 +387,7 @@ function kernelSent(
   port: number,
   queued: number,
 ): { bytes: number; fin: boolean; finAfterAll: boolean; rst: number; text: string } {
-  const end = `${ctx.addr.host4}:${port}`;
+  const end = endpointText({ address: ctx.addr.host, port });
   const mine = ctx.flows(variant).segments.filter((s) => s.src === end);
   const bytes = Math.max(0, ...mine.filter((s) => s.len > 0).map((s) => s.relSeq + s.len - 1));
   const fin = mine.find((s) => (s.flagBits & 1) !== 0);

@@ -12,6 +12,7 @@ export default defineLab({
   shows: 'close() with unread data in the receive queue answers with RST, with SO_LINGER off, {1,5} or {1,0}',
   showsInDetail: '`close()` with unread received data, with `SO_LINGER` off, `{1,5}`, `{1,0}`',
   question: 'The application closes a socket whose receive queue still holds data: FIN or RST, and does SO_LINGER matter?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'unread',
@@ -50,7 +51,7 @@ export default defineLab({
       });
       results.set(linger, obs.trials);
     }
-    const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host4, c.local);
+    const sent = (c: Close): { rst: number; fin: number } => ctx.sentBy(`linger-${c.linger}`, ctx.addr.host, c.local);
     const all = LINGERS.flatMap((l) => results.get(l)!);
     const aborts = ctx.counterChange('linger-off', 'TcpExt.TCPAbortOnClose');
     ctx.judge('T15', {
@@ -93,7 +94,7 @@ export default defineLab({
       answer: kinds[0] ?? '',
       why: `measured on ${off.length} connections with ${ctx.int('unread')} bytes unread: ${sentOff}${why}`,
       frames: [
-        ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host4 && (s.flags.includes('RST') || s.flags.includes('FIN'))),
+        ctx.framesWhere('linger-off', (s) => s.srcAddress === ctx.addr.host && (s.flags.includes('RST') || s.flags.includes('FIN'))),
       ],
       requires: [
         requires(

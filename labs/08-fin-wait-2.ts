@@ -25,6 +25,7 @@ export default defineLab({
   showsInDetail: 'FIN_WAIT_2 after `close()` (orphaned) vs `shutdown(SHUT_WR)`; late data from the peer',
   question:
     'The peer acknowledges our FIN but never sends its own: how long does Linux wait, with and without the application holding the socket?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'fin_timeout',
@@ -148,7 +149,7 @@ export default defineLab({
         requires('every connection gave the same answer', fw2.length === 1, fw2.join(' / ')),
       ],
     });
-    const orphanRst = sum(orphan, (h) => ctx.sentBy('closed-orphaned', ctx.addr.host4, h.local).rst);
+    const orphanRst = sum(orphan, (h) => ctx.sentBy('closed-orphaned', ctx.addr.host, h.local).rst);
     ctx.print(`Lab 08 — ${this.title} (tcp_fin_timeout ${ft / 1000} s, ${n} connections per variant)`);
     ctx.print(
       `close()   : FIN_WAIT2 with a ${orphan[0]?.fw2Timer?.kind ?? '?'} timer; gone ` +

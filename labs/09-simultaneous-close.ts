@@ -15,6 +15,7 @@ export default defineLab({
     "FINs that cross (the peer's segments are held on the wire; the capture shows neither FIN acknowledges the other): both sides " +
     'through CLOSING into TIME_WAIT',
   question: 'When both sides close at the same moment, which states do they pass and who holds TIME_WAIT?',
+  families: ['ipv4', 'ipv6'],
   params: [
     { name: 'fin_delay_ms', kind: 'int', default: 60, min: 10, max: 150, help: "how long the peer's FIN is held on the wire" },
     {
@@ -74,7 +75,7 @@ export default defineLab({
     ).trials;
     // from the capture: each side's FIN, and whether it acknowledged the other's (then they did not
     // cross); and whether the kernel acknowledged the peer's FIN afterwards
-    const close = (c: Crossing) => finExchange(ctx.flows('crossing-fins').segments, { address: ctx.addr.host4, port: c.local });
+    const close = (c: Crossing) => finExchange(ctx.flows('crossing-fins').segments, { address: ctx.addr.host, port: c.local });
     const crossed = (c: Crossing): { ok: boolean; measured: string } => {
       const f = close(c);
       return { ok: f.order === 'crossed', measured: f.text };
@@ -132,7 +133,7 @@ export default defineLab({
         `peer ${distinct(
           trials.map((c) => c.peerStates.join('→')),
           ' / ',
-        )}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host4).retransmissions}`,
+        )}; kernel retransmissions ${ctx.sentBy('crossing-fins', ctx.addr.host).retransmissions}`,
     });
     const paths = [
       ...new Set(trials.filter((c) => crossed(c).ok).map((c) => statePath(c.kernelStates.filter((s) => s !== 'ESTABLISHED')))),

@@ -12,6 +12,7 @@ export default defineLab({
   shows: 'connections closed beyond tcp_max_tw_buckets skip TIME_WAIT, the TCPTimeWaitOverflow counter counts them, their ports are free',
   showsInDetail: 'more connections closing first than `tcp_max_tw_buckets`, at two caps',
   question: 'When more connections close first than tcp_max_tw_buckets allows, what happens to the rest?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'max_tw_buckets',
@@ -157,8 +158,8 @@ async function closeMany(ctx: LabContext, limit: number, n: number): Promise<Omi
   await ctx.sleep(200);
   const withTw = new Set(ctx.table((e) => e.state === 'TIME_WAIT' && ports.includes(e.local.port)).map((e) => e.local.port));
   const tryBind = (port: number): string => {
-    const s = ctx.socket('ipv4', 'tcp');
-    const r = s.bind(ctx.addr.host4, port);
+    const s = ctx.socket(ctx.family, 'tcp');
+    const r = s.bind(ctx.addr.host, port);
     s.closeNow();
     return r.errno ?? 'OK';
   };

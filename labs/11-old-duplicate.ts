@@ -59,6 +59,7 @@ export default defineLab({
   question:
     'If TIME_WAIT is skipped and the same four-tuple is reused, can a delayed segment of the old connection be read as data of the new ' +
     'one?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'timestamps',
@@ -118,7 +119,9 @@ export default defineLab({
       default: 65535,
       min: 1280,
       max: 65535,
-      help: 'the TUN MTU (the peer announces MSS = MTU − 40): a large one makes the bulk transfers far faster than the ISN clock',
+      help:
+        'the TUN MTU (the peer announces MSS = MTU − 40, − 60 over IPv6): a large one makes the bulk transfers ' +
+        'far faster than the ISN clock',
     },
   ],
   claims: [
@@ -163,9 +166,9 @@ export default defineLab({
     ): Promise<Outcome[]> => {
       const i = VARIANT_INDEX[name]!;
       const obs = await ctx.variant(name, { timestamps: runTs, isn: ctx.str('isn'), isn_align: runAlign }, async () => {
-        const listener = ctx.socket('ipv4', 'tcp');
+        const listener = ctx.socket(ctx.family, 'tcp');
         listener.setOption('SO_REUSEADDR', true);
-        const b = listener.bind(ctx.addr.host4, 7000 + i);
+        const b = listener.bind(ctx.addr.host, 7000 + i);
         if (b.ret < 0) throw new LabError(`listener bind: ${b.errno}`);
         const l = listener.listen(8);
         if (l.ret < 0) throw new LabError(`listener listen: ${l.errno}`);
@@ -396,10 +399,10 @@ async function readAll(k: KernelSocket, ms: number, want = Infinity): Promise<st
  * peer aborts each, so no TIME_WAIT is left), ISN difference over time difference.
  */
 async function measureIsnClock(ctx: LabContext, ports: Ports): Promise<{ perSecond: number; deltaIsn: number; deltaMs: number }> {
-  const listener = ctx.socket('ipv4', 'tcp');
+  const listener = ctx.socket(ctx.family, 'tcp');
   listener.setOption('SO_REUSEADDR', true);
-  if (listener.bind(ctx.addr.host4, ports.kernel).ret < 0)
-    throw new LabError(`cannot bind ${ctx.addr.host4}:${ports.kernel} for the ISN clock`);
+  if (listener.bind(ctx.addr.host, ports.kernel).ret < 0)
+    throw new LabError(`cannot bind ${ctx.addr.host}:${ports.kernel} for the ISN clock`);
   listener.listen(4);
   const samples: Array<{ isn: number; at: number }> = [];
   for (let i = 0; i < 2; i++) {
@@ -407,8 +410,8 @@ async function measureIsnClock(ctx: LabContext, ports: Ports): Promise<{ perSeco
     // when the kernel's SYN-ACK reached the peer (ms, performance clock)
     const synAck = ctx.peer().expect({ peerPort: ports.peer, syn: true, ack: true }, 10_000);
     const conn = ctx.peer().connect({
-      local: { address: ctx.addr.peer4, port: ports.peer },
-      remote: { address: ctx.addr.host4, port: ports.kernel },
+      local: { address: ctx.addr.peer, port: ports.peer },
+      remote: { address: ctx.addr.host, port: ports.kernel },
       tcb: { isn: ISN1 + i * 1000 },
     });
     const acc = await listener.accept(5000);
@@ -459,13 +462,13 @@ async function firstIncarnation(
     tsOffset: 5000,
     mslMs: skip === 'peer-time-wait-short' ? 50 : 30_000,
     rcvBuf: 4 << 20,
-    mss: ctx.int('mtu') - 40,
+    mss: peerMss(ctx),
   };
   const synAck = stack.expect({ peerPort: ports.peer, syn: true, ack: true }, 10_000);
   const synSentAt = performance.now();
   const conn = stack.connect({
-    local: { address: ctx.addr.peer4, port: ports.peer },
-    remote: { address: ctx.addr.host4, port: ports.kernel },
+    local: { address: ctx.addr.peer, port: ports.peer },
+    remote: { address: ctx.addr.host, port: ports.kernel },
     tcb,
   });
   const acc = await listener.accept(5000);
@@ -593,9 +596,9 @@ async function secondIncarnation(
       }
     }
     conn = stack.connect({
-      local: { address: ctx.addr.peer4, port: ports.peer },
-      remote: { address: ctx.addr.host4, port: ports.kernel },
-      tcb: { isn: secondIsn(ctx), timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, mss: ctx.int('mtu') - 40, synRetries: 1 },
+      local: { address: ctx.addr.peer, port: ports.peer },
+      remote: { address: ctx.addr.host, port: ports.kernel },
+      tcb: { isn: secondIsn(ctx), timestamps: ts, tsOffset: 5000, rcvBuf: 4 << 20, mss: peerMss(ctx), synRetries: 1 },
     });
     const t0 = performance.now();
     for (;;) {
@@ -805,7 +808,7 @@ export function pawsTrial(o: Outcome, a: NewSynOnWire): Trial {
 
 const synAnswer = (ctx: LabContext, variant: string, o: Outcome): NewSynOnWire =>
   newSynOnWire(
-    ctx.onWire(variant, { address: ctx.addr.host4, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer4, port: o.peerPort }),
+    ctx.onWire(variant, { address: ctx.addr.host, port: 7000 + kernelPortOf(variant) }, { address: ctx.addr.peer, port: o.peerPort }),
   );
 
 /** The kernel's answer to a new SYN, as the evidence says it. */
@@ -821,3 +824,8 @@ const VARIANT_INDEX: Record<string, number> = {
   'paws-with-timestamps': 4,
 };
 const kernelPortOf = (variant: string): number => VARIANT_INDEX[variant]!;
+
+/** The peer's MSS: the TUN's MTU less the IP and TCP headers (20 + 20 over IPv4, 40 + 20 over IPv6; RFC 8200 §5). */
+function peerMss(ctx: LabContext): number {
+  return ctx.int('mtu') - (ctx.family === 'ipv6' ? 60 : 40);
+}

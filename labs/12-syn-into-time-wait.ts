@@ -34,6 +34,7 @@ export default defineLab({
   question:
     'A client reconnects on a four-tuple the kernel holds in TIME_WAIT: when is it let in, with which ISN, and what is the answer ' +
     'otherwise?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'seq_offset',
@@ -112,7 +113,7 @@ export default defineLab({
     const wire = new Map<Probe, NewSynOnWire>();
     for (const c of CASES)
       for (const p of r.get(c)!)
-        wire.set(p, newSynOnWire(ctx.onWire(c, { address: ctx.addr.host4, port: PORT }, { address: ctx.addr.peer4, port: p.peerPort })));
+        wire.set(p, newSynOnWire(ctx.onWire(c, { address: ctx.addr.host, port: PORT }, { address: ctx.addr.peer, port: p.peerPort })));
     const w = (p: Probe): NewSynOnWire => wire.get(p)!;
     const letIn = (p: Probe): boolean => w(p).synAck !== null;
     const refused = (p: Probe): boolean => w(p).synAck === null && w(p).refusal !== null;
@@ -297,8 +298,8 @@ async function synIntoTimeWait(ctx: LabContext, which: Case, peerPort: number): 
   });
   const timeWaitBefore = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === PORT && e.remote.port === peerPort).length > 0;
   const conn = stack.connect({
-    local: { address: ctx.addr.peer4, port: peerPort },
-    remote: { address: ctx.addr.host4, port: PORT },
+    local: { address: ctx.addr.peer, port: peerPort },
+    remote: { address: ctx.addr.host, port: PORT },
     tcb: { isn: isn2, timestamps: ts, tsOffset: ctx.int('ts_lead_ms') + 9000, synRetries: 0 },
   });
   // accept() only says whether the application got a connection; whether the kernel let the SYN in

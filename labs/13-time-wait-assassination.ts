@@ -43,6 +43,7 @@ export default defineLab({
   question:
     'An RST arrives for a four-tuple in TIME_WAIT: does the entry die early, and does tcp_rfc1337 stop it? And with a new socket ' +
     'bound beside the TIME_WAIT, which socket takes a late segment?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'rfc1337',
@@ -143,8 +144,8 @@ export default defineLab({
     const beside = besideObs.trials;
 
     // ---- T11: the RST at RCV.NXT, as the kernel's own ACKs in the capture place it
-    const kernelEp = (port: number): { address: string; port: number } => ({ address: ctx.addr.host4, port });
-    const peerEp = (port: number): { address: string; port: number } => ({ address: ctx.addr.peer4, port });
+    const kernelEp = (port: number): { address: string; port: number } => ({ address: ctx.addr.host, port });
+    const peerEp = (port: number): { address: string; port: number } => ({ address: ctx.addr.peer, port });
     const t11 = runs.map((r) => {
       const { rst, rcvNxt } = rstOnWire(ctx.onWire(r.variant, kernelEp(r.port), peerEp(r.peerPort)));
       const atRcvNxt = rst !== null && rcvNxt !== null && seqEq(rst.seq, rcvNxt);
@@ -278,13 +279,13 @@ async function assassinate(ctx: LabContext, rfc1337: number, port: number, peerP
   ctx
     .peer()
     .sendSegment(
-      { local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port } },
+      { local: { address: ctx.addr.peer, port: peerPort }, remote: { address: ctx.addr.host, port } },
       { seq: seqAdd(tw.twRcvNxt, rstOffset), flags: { ...NO_FLAGS, rst: true } },
     );
   await ctx.sleep(200);
   const after = ctx.table((e) => e.state === 'TIME_WAIT' && e.local.port === port)[0];
-  const s = ctx.socket('ipv4', 'tcp');
-  const bind = s.bind(ctx.addr.host4, port); // no SO_REUSEADDR
+  const s = ctx.socket(ctx.family, 'tcp');
+  const bind = s.bind(ctx.addr.host, port); // no SO_REUSEADDR
   s.closeNow();
   return {
     rfc1337,
@@ -319,15 +320,15 @@ export interface Beside {
 async function besideTimeWait(ctx: LabContext, late: Late, port: number, peerPort: number): Promise<Beside> {
   const tw = await kernelServerTimeWait(ctx, port, peerPort, { timestamps: false });
   tw.listener.closeNow();
-  const s = ctx.socket('ipv4', 'tcp', { nonBlocking: true });
+  const s = ctx.socket(ctx.family, 'tcp', { nonBlocking: true });
   if (ctx.bool('beside_reuseaddr')) s.setOption('SO_REUSEADDR', true);
-  const bind = s.bind(ctx.addr.host4, port);
+  const bind = s.bind(ctx.addr.host, port);
   const listen = bind.ret === 0 ? s.listen(8) : bind;
   const here = (state: string): boolean =>
     ctx.table((e) => e.state === state && e.local.port === port && (state === 'LISTEN' || e.remote.port === peerPort)).length > 0;
   const timeWaitBefore = here('TIME_WAIT');
   const listeningBefore = here('LISTEN');
-  const tuple = { local: { address: ctx.addr.peer4, port: peerPort }, remote: { address: ctx.addr.host4, port } };
+  const tuple = { local: { address: ctx.addr.peer, port: peerPort }, remote: { address: ctx.addr.host, port } };
   if (late === 'data') {
     // an old duplicate of the peer's first data ("hello", sent right after the handshake), carrying the ACK it carried then
     ctx.peer().sendSegment(tuple, {

@@ -41,6 +41,7 @@ export default defineLab({
     'RFC 5961 on established connections: in-window RST, SYN, ACK beyond SND.NXT, and a burst to show the rate limit; the ' +
     'challenge ACKs counted in the capture',
   question: 'How does Linux answer segments a blind attacker would send on an established connection, and how often?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'invalid_ratelimit',
@@ -156,7 +157,7 @@ export default defineLab({
       };
     });
     const onWire = (variant: string, local: number, peerPort: number): TupleOnWire =>
-      ctx.onWire(variant, { address: ctx.addr.host4, port: local }, { address: ctx.addr.peer4, port: peerPort });
+      ctx.onWire(variant, { address: ctx.addr.host, port: local }, { address: ctx.addr.peer, port: peerPort });
     // each probe's answers, counted in the capture
     const answersOf = new Map<Probe, { w: TupleOnWire; probe: FlowSegment | null; acks: FlowSegment[] }>();
     for (const p of probes) {

@@ -33,6 +33,7 @@ export default defineLab({
   question:
     "Several sockets share a port with SO_REUSEPORT: how evenly does Linux spread the load, who gets a connected socket's datagrams, " +
     'and who may join?',
+  families: ['ipv4', 'ipv6'],
   params: [
     { name: 'listeners', kind: 'int', default: 4, min: 2, max: 64, help: 'sockets sharing the port' },
     {
@@ -104,7 +105,7 @@ export default defineLab({
       const conns: Connection[] = [];
       const accepted = await ctx.cpuHeavy(`${total} connections`, async () => {
         for (let i = 0; i < total; i++)
-          conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
+          conns.push(stack.connect({ local: { address: ctx.addr.peer }, remote: { address: ctx.addr.host, port: TCP_PORT } }));
         await ctx.waitUntil(() => conns.every((c) => c.state === 'ESTABLISHED'), {
           timeoutMs: 20_000,
           progress: () => `${count(conns, (c) => c.state === 'ESTABLISHED')}/${total} connected`,
@@ -117,7 +118,7 @@ export default defineLab({
       // a second batch stays queued; then the first listener closes
       const queued: Connection[] = [];
       for (let i = 0; i < Math.min(100, total); i++)
-        queued.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port: TCP_PORT } }));
+        queued.push(stack.connect({ local: { address: ctx.addr.peer }, remote: { address: ctx.addr.host, port: TCP_PORT } }));
       await ctx.waitUntil(() => queued.every((c) => c.state === 'ESTABLISHED'), { timeoutMs: 10_000 });
       listeners[0]!.closeNow();
       await ctx.sleep(300);
@@ -135,18 +136,18 @@ export default defineLab({
         return null;
       });
       for (let i = 0; i < ctx.int('trials'); i++) {
-        const mine = ctx.socket('ipv4', 'tcp');
+        const mine = ctx.socket(ctx.family, 'tcp');
         mine.setOption('SO_REUSEPORT', true);
-        sameUidBinds.push(mine.bind(ctx.addr.host4, TCP_PORT).errno ?? 'OK');
+        sameUidBinds.push(mine.bind(ctx.addr.host, TCP_PORT).errno ?? 'OK');
         mine.closeNow();
         if (helper) {
           const r = await helper.bind({
-            family: 'ipv4',
+            family: ctx.family,
             proto: 'tcp',
             reuseaddr: false,
             reuseport: true,
             v6only: null,
-            address: ctx.addr.host4,
+            address: ctx.addr.host,
             port: TCP_PORT,
           });
           otherUidBinds.push(r.bind.errno ?? 'OK');
@@ -189,7 +190,7 @@ export default defineLab({
           const port = CONNECTED_PORT + t;
           const { socks, setup } = openGroup(ctx, `UDP group ${t + 1}`, 'udp', port, n, without);
           const which = t % n;
-          setup[which]!.connect = ok(await socks[which]!.connect(ctx.addr.peer4, PEER_PORT));
+          setup[which]!.connect = ok(await socks[which]!.connect(ctx.addr.peer, PEER_PORT));
           for (let i = 0; i < perEndpoint; i++) {
             ctx.link.send(datagram(ctx, PEER_PORT, port)); // from the connected endpoint
             ctx.link.send(datagram(ctx, PEER_PORT + 1 + i, port)); // from another one
@@ -271,7 +272,7 @@ export default defineLab({
         }),
       ),
       evidence:
-        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer4}:${PEER_PORT}: ` +
+        `${n} UDP sockets on one port, one connected to ${ctx.addr.peer}:${PEER_PORT}: ` +
         `it received ${fromEndpoint} of that endpoint's datagrams ` +
         `and ${connected.map((c) => at(c, c.fromOthers)).join(', ')} of the ${perEndpoint} other endpoints' ` +
         `(the unconnected sockets: ${unconnected})`,
@@ -315,7 +316,7 @@ export default defineLab({
         `accepted ${tcp.acceptedByOthersAfter} (net.ipv4.tcp_migrate_req=${ctx.readSysctl('net.ipv4.tcp_migrate_req') ?? '?'})`,
     );
     ctx.print(
-      `UDP, one socket of ${n} connected to ${ctx.addr.peer4}:${PEER_PORT}: ${perEndpoint} datagrams from it ` +
+      `UDP, one socket of ${n} connected to ${ctx.addr.peer}:${PEER_PORT}: ${perEndpoint} datagrams from it ` +
         `and ${perEndpoint} from other ports, per group → the connected socket ` +
         `got ${connected.map((c) => `${at(c, c.fromEndpoint)}+${at(c, c.fromOthers)}`).join(', ')}`,
     );
@@ -509,9 +510,9 @@ function openGroup(
   const socks: KernelSocket[] = [];
   const setup: SocketSetup[] = [];
   for (let i = 1; i <= n; i++) {
-    const s = ctx.socket('ipv4', proto, { timeline: false });
+    const s = ctx.socket(ctx.family, proto, { timeline: false });
     const reuseport = i === without ? 'not set' : ok(s.setOption('SO_REUSEPORT', true));
-    const bind = ok(s.bind(ctx.addr.host4, port));
+    const bind = ok(s.bind(ctx.addr.host, port));
     // listen() on a socket whose bind() failed would bind it to a port of the kernel's choosing
     const listen = proto === 'tcp' ? (bind === 'OK' ? ok(s.listen(4096)) : 'not called') : undefined;
     socks.push(s);
@@ -543,7 +544,7 @@ export function everySocketSetUp(setups: readonly SocketSetup[]): Precondition {
 function datagram(ctx: LabContext, srcPort: number, port: number): Uint8Array {
   const payload = new Uint8Array(8);
   new DataView(payload.buffer).setUint16(0, srcPort);
-  return emitUdpFrame(ctx.addr.peer4, ctx.addr.host4, { srcPort, dstPort: port, payload });
+  return emitUdpFrame(ctx.addr.peer, ctx.addr.host, { srcPort, dstPort: port, payload });
 }
 
 /** Every datagram queued on `s`, as the source ports they carry. */

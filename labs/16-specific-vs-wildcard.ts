@@ -9,6 +9,7 @@
 import {
   defineLab,
   emitUdpFrame,
+  endpointText,
   requires,
   type Connection,
   type KernelSocket,
@@ -30,6 +31,7 @@ export default defineLab({
   question:
     'One socket is bound to the wildcard address, another to a specific address, on the same port: which one receives what is sent to ' +
     'the specific address?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'protocols',
@@ -91,8 +93,8 @@ export default defineLab({
       const toSpecific =
         `the specific socket got ${of((t) => t.toSpecific.bySpecific)} ` + `and the wildcard ${of((t) => t.toSpecific.byWildcard)}`;
       return (
-        `${proto}: to 192.0.2.1, ${toSpecific} of ${of((t) => t.sent.specific)}; ` +
-        `to ${OTHER}, the wildcard got ${of((t) => t.toOther.byWildcard)} of ${of((t) => t.sent.other)}`
+        `${proto}: to ${ctx.addr.host}, ${toSpecific} of ${of((t) => t.sent.specific)}; ` +
+        `to ${ctx.addr.hostB}, the wildcard got ${of((t) => t.toOther.byWildcard)} of ${of((t) => t.sent.other)}`
       );
     };
     ctx.judge('C21', {
@@ -111,7 +113,9 @@ export default defineLab({
     const received = udp.map((t) => `${t.toSpecific.bySpecific}/${t.sent.specific}`).join(', ');
     ctx.answer('q1', {
       answer: winners.length === 1 ? winners[0]! : 'whichever bound first',
-      why: `measured in ${udp.length} pairs: the specific socket received ${received} of the datagrams to 192.0.2.1, whichever bound first`,
+      why:
+        `measured in ${udp.length} pairs: the specific socket received ${received} of the datagrams ` +
+        `to ${ctx.addr.host}, whichever bound first`,
       requires: [
         requires('the UDP pairs were measured', udp.length > 0, `protocols=${protocols.join(',')}`),
         requires(
@@ -124,12 +128,12 @@ export default defineLab({
 
     ctx.print(`Lab 16 — ${this.title}`);
     ctx.print(
-      `Each trial: a socket on 0.0.0.0:P and one on ${ctx.addr.host4}:P (odd trials wildcard ` +
-        `first); ${k} sent to ${ctx.addr.host4}:P and ${k} to ${OTHER}:P.`,
+      `Each trial: a socket on ${ctx.addr.any} port P and one on ${ctx.addr.host} port P (odd trials wildcard ` +
+        `first); ${k} sent to ${ctx.addr.host} and ${k} to ${ctx.addr.hostB}.`,
     );
     for (const t of trials) {
-      const toHost = `to ${ctx.addr.host4}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}`;
-      const toOther = `to ${OTHER}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`;
+      const toHost = `to ${ctx.addr.host}: specific ${t.toSpecific.bySpecific}, wildcard ${t.toSpecific.byWildcard}`;
+      const toOther = `to ${ctx.addr.hostB}: wildcard ${t.toOther.byWildcard}, specific ${t.toOther.bySpecific}`;
       ctx.print(`${t.proto} #${t.trial} ${t.order.padEnd(14)} setup ${t.wildcardSetup}/${t.specificSetup}; ${toHost}; ${toOther}`);
     }
     ctx.print();
@@ -138,11 +142,16 @@ export default defineLab({
 });
 
 const BASE_PORT = 7600;
-/** the other specific address of the namespace: only the wildcard socket can take its traffic */
+/** the other specific address of the namespace (IPv4's; ctx.addr.hostB over either): only the wildcard socket can take its traffic */
 const OTHER = '198.51.100.1';
+/** the three addresses of a trial, as the family it ran over names them (IPv4's by default) */
+const V4 = { any: '0.0.0.0', specific: '192.0.2.1', other: OTHER };
+const addressesOf = (ctx: LabContext): PairTrial['addresses'] => ({ any: ctx.addr.any, specific: ctx.addr.host, other: ctx.addr.hostB });
 
 export interface PairTrial {
   proto: Proto;
+  /** the wildcard, the specific address and the other one, in the trial's family (absent: IPv4's) */
+  addresses?: { any: string; specific: string; other: string };
   trial: number;
   port: number;
   /** which socket bound first */
@@ -181,17 +190,17 @@ function pair(
   port: number,
   order: PairTrial['order'],
 ): { wildcard: KernelSocket; specific: KernelSocket; wildcardSetup: string; specificSetup: string } {
-  const wildcard = ctx.socket('ipv4', proto);
-  const specific = ctx.socket('ipv4', proto);
+  const wildcard = ctx.socket(ctx.family, proto);
+  const specific = ctx.socket(ctx.family, proto);
   let wildcardSetup: string;
   let specificSetup: string;
   const flags = ctx.str('flags');
   if (order === 'wildcard first') {
-    wildcardSetup = setUp(wildcard, proto, '0.0.0.0', port, flags);
-    specificSetup = setUp(specific, proto, ctx.addr.host4, port, flags);
+    wildcardSetup = setUp(wildcard, proto, ctx.addr.any, port, flags);
+    specificSetup = setUp(specific, proto, ctx.addr.host, port, flags);
   } else {
-    specificSetup = setUp(specific, proto, ctx.addr.host4, port, flags);
-    wildcardSetup = setUp(wildcard, proto, '0.0.0.0', port, flags);
+    specificSetup = setUp(specific, proto, ctx.addr.host, port, flags);
+    wildcardSetup = setUp(wildcard, proto, ctx.addr.any, port, flags);
   }
   return { wildcard, specific, wildcardSetup, specificSetup };
 }
@@ -202,10 +211,10 @@ async function udpTrial(ctx: LabContext, trial: number, port: number, k: number)
   const { wildcard, specific, wildcardSetup, specificSetup } = pair(ctx, 'udp', port, order);
   for (let i = 0; i < k; i++) {
     for (const [dst, tag] of [
-      [ctx.addr.host4, 1],
-      [OTHER, 2],
+      [ctx.addr.host, 1],
+      [ctx.addr.hostB, 2],
     ] as const) {
-      ctx.link.send(emitUdpFrame(ctx.addr.peer4, dst, { srcPort: 30000 + i, dstPort: port, payload: new Uint8Array([tag, 0, 0, 0]) }));
+      ctx.link.send(emitUdpFrame(ctx.addr.peer, dst, { srcPort: 30000 + i, dstPort: port, payload: new Uint8Array([tag, 0, 0, 0]) }));
     }
   }
   await ctx.sleep(100);
@@ -232,6 +241,7 @@ async function udpTrial(ctx: LabContext, trial: number, port: number, k: number)
     sent: { specific: k, other: k },
     toSpecific: { bySpecific: count(bySpecific, 1), byWildcard: count(byWildcard, 1) },
     toOther: { bySpecific: count(bySpecific, 2), byWildcard: count(byWildcard, 2) },
+    addresses: addressesOf(ctx),
   };
 }
 
@@ -245,8 +255,8 @@ async function tcpTrial(ctx: LabContext, trial: number, port: number, k: number)
   const stack = ctx.peer();
   const conns: Connection[] = [];
   for (let i = 0; i < k; i++) {
-    conns.push(stack.connect({ local: { address: ctx.addr.peer4 }, remote: { address: ctx.addr.host4, port } }));
-    conns.push(stack.connect({ local: { address: ctx.addr.peer4b }, remote: { address: OTHER, port } }));
+    conns.push(stack.connect({ local: { address: ctx.addr.peer }, remote: { address: ctx.addr.host, port } }));
+    conns.push(stack.connect({ local: { address: ctx.addr.peerB }, remote: { address: ctx.addr.hostB, port } }));
   }
   await ctx.waitUntil(() => conns.every((c) => c.state !== 'SYN-SENT'), { timeoutMs: 5000 });
   const drain = async (l: KernelSocket): Promise<string[]> => {
@@ -272,27 +282,30 @@ async function tcpTrial(ctx: LabContext, trial: number, port: number, k: number)
     wildcardSetup,
     specificSetup,
     sent: { specific: k, other: k },
-    toSpecific: { bySpecific: count(bySpecific, ctx.addr.host4), byWildcard: count(byWildcard, ctx.addr.host4) },
-    toOther: { bySpecific: count(bySpecific, OTHER), byWildcard: count(byWildcard, OTHER) },
+    toSpecific: { bySpecific: count(bySpecific, ctx.addr.host), byWildcard: count(byWildcard, ctx.addr.host) },
+    toOther: { bySpecific: count(bySpecific, ctx.addr.hostB), byWildcard: count(byWildcard, ctx.addr.hostB) },
+    addresses: addressesOf(ctx),
   };
 }
 
 /** C21, one trial: everything for 192.0.2.1 went to the specific socket; the control: the wildcard socket took 198.51.100.1's. */
 export function c21Trial(t: PairTrial): Trial {
   const what = t.proto === 'udp' ? 'datagram' : 'connection';
+  const a = t.addresses ?? V4;
   const reqs: Precondition[] = [
     requires(
       'both sockets were set up: setsockopt, bind() (and listen()) returned 0',
       t.wildcardSetup === 'OK' && t.specificSetup === 'OK',
-      `0.0.0.0:${t.port} → ${t.wildcardSetup}, 192.0.2.1:${t.port} → ${t.specificSetup}`,
+      `${endpointText({ address: a.any, port: t.port })} → ${t.wildcardSetup}, ` +
+        `${endpointText({ address: a.specific, port: t.port })} → ${t.specificSetup}`,
     ),
     requires(
-      `every ${what} to 192.0.2.1 reached one of the two`,
+      `every ${what} to ${a.specific} reached one of the two`,
       t.toSpecific.bySpecific + t.toSpecific.byWildcard === t.sent.specific,
       `${t.toSpecific.bySpecific + t.toSpecific.byWildcard} of ${t.sent.specific}`,
     ),
     requires(
-      `the control: the wildcard socket received every ${what} to ${OTHER}`,
+      `the control: the wildcard socket received every ${what} to ${a.other}`,
       t.toOther.byWildcard === t.sent.other,
       `${t.toOther.byWildcard} of ${t.sent.other}`,
     ),

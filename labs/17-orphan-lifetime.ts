@@ -9,7 +9,17 @@
 // lab watches the orphans in the socket table until they go, and their segments in the capture.
 // Waiting that out takes a couple of minutes: wait=none stops after a glimpse (the claim is then
 // not tested).
-import { defineLab, kernelConnects, requires, type KernelClient, type LabContext, type Trial, distinct, sum } from '../src/lab';
+import {
+  defineLab,
+  endpointText,
+  kernelConnects,
+  requires,
+  type KernelClient,
+  type LabContext,
+  type Trial,
+  distinct,
+  sum,
+} from '../src/lab';
 
 /** wait=none: how long the orphans are watched before the lab stops */
 const GLIMPSE_MS = 3000;
@@ -27,6 +37,7 @@ export default defineLab({
   question:
     'The application closes a socket with data still unsent and the peer has gone silent: how long does the kernel keep trying to ' +
     'deliver the data?',
+  families: ['ipv4', 'ipv6'],
   params: [
     {
       name: 'unsent',
@@ -91,7 +102,7 @@ export default defineLab({
     // the capture: what each orphan put on the wire after close(), and whether the peer said anything
     const segs = ctx.flows('silent-peer').segments;
     const onWire = (o: Orphan): OrphanOnWire => {
-      const end = `${ctx.addr.host4}:${o.local}`;
+      const end = endpointText({ address: ctx.addr.host, port: o.local });
       const afterClose = segs.filter((s) => (s.src === end || s.dst === end) && s.timeUs >= closedAtUs);
       const mine = afterClose.filter((s) => s.src === end);
       const last = mine[mine.length - 1];
@@ -133,7 +144,7 @@ export default defineLab({
         `measured on ${os.length} connections: the orphans left the socket ` +
         `table ${os.map((o) => secs(o.lifetimeMs)).join(', ')} after close(), retransmitting with a doubling timeout ` +
         `until ${retries === null ? 'the system gave up' : 'tcp_orphan_retries ran out'}`,
-      frames: [ctx.framesWhere('silent-peer', (s) => s.srcAddress === ctx.addr.host4 && s.marks.includes('retransmission'))],
+      frames: [ctx.framesWhere('silent-peer', (s) => s.srcAddress === ctx.addr.host && s.marks.includes('retransmission'))],
       requires: [
         requires(
           'every orphan was watched until it went',

@@ -13,6 +13,8 @@ import type { Predictions } from '../lab/api/questions';
 import { labDirName, type LabDefinition, type LabResult } from '../lab/api/types';
 import { formatClass, type ClassAnswers } from '../lab/report/classroom';
 import { compareClaims, compareLabItems, renderComparisonText, type KernelColumn } from '../lab/report/compare';
+import { FAMILIES, familiesOf, familyFolder, familyLabel, familyPair } from '../lab/api/family';
+import type { IpFamily } from '../wire/address';
 import { writeLabReport, writeReports } from '../lab/report/html';
 import { askOnTerminal, formatPredictions, readPredictions } from '../lab/report/predict';
 import { EARLIER_DIR, KEEP_EARLIER } from '../lab/run/earlier';
@@ -117,6 +119,13 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   const labs = resolveLabIds(ids);
   const params = resolveParams(labs, opts.set);
   const jobs = parseJobs(opts.jobs);
+  const bothFamilies = labs.some((l) => familiesOf(params.get(l.id) ?? {}).length > 1);
+  if (opts.kernel !== undefined && bothFamilies)
+    throw new TwlabError(
+      'BAD_USAGE',
+      '--kernel puts kernels side by side one family at a time: give family=ipv4 or family=ipv6 with it ' +
+        '(or run family=ipv4,ipv6 without --kernel)',
+    );
   if (opts.kernel !== undefined) return kernelsRunCommand(labs, params, jobs, opts);
   const isolation = assertReady();
   checkOutDir(opts.out); // before any question or lab: a bad --out is one line, at once (made once the answers are in)
@@ -156,7 +165,7 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
       outDir,
       isolation,
       concurrency: jobs,
-      onMessage: (m) => messages.take(m.lab, m),
+      onMessage: (m, family) => messages.take(runKey(m.lab, family), m),
       predictions,
       classAnswers,
       beforeReplace: (dir, result) => void writeLabReport(dir, result),
@@ -185,7 +194,10 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   for (const o of outcomes) {
     if (o.result) results.push(o.result);
     if (!opts.json && o.dir) {
-      const lines = messages.printed(o.def.id).map(paintVerdicts);
+      const lines = messages.printed(runKey(o.def.id, o.family)).map(paintVerdicts);
+      // which family the lines measured, wherever it is not the usual IPv4 alone
+      if (o.family && (bothFamilies || o.family !== 'ipv4'))
+        lines.unshift(`==== ${o.def.id} ${o.def.slug} over ${familyLabel(o.family)} (${familyPair(o.family)})`, '');
       if (predictions && o.result?.questions?.length) lines.push('', ...formatPredictions(o.result).map(paintVerdicts));
       if (classAnswers && o.result?.class) lines.push('', ...formatClass(o.result, colour));
       printSaved(o, lines, outDir, !o.extraError);
@@ -197,10 +209,15 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
       );
     if (o.error) {
       failures++;
-      const left = fs.existsSync(path.join(outDir, labDirName(o.def))) ? '; its earlier evidence is left as it was' : '';
-      err(`twlab: lab ${o.def.id} ${o.def.slug} failed: ${o.error.message.split('\n')[0]}${left}`);
+      const over = o.family && (bothFamilies || o.family !== 'ipv4') ? ` over ${familyLabel(o.family)}` : '';
+      const earlier = fs.existsSync(path.join(outDir, o.family ? familyFolder(o.family) : '', labDirName(o.def)));
+      err(
+        `twlab: lab ${o.def.id} ${o.def.slug}${over} failed: ${o.error.message.split('\n')[0]}` +
+          `${earlier ? '; its earlier evidence is left as it was' : ''}`,
+      );
     }
   }
+  if (!opts.json && bothFamilies) for (const line of familiesSideBySide(outcomes, outDir)) out(line);
   const index = writeIndex(outDir);
   if ('error' in index) {
     err(
@@ -211,6 +228,29 @@ async function runCommand(ids: string[], opts: RunOptions): Promise<number> {
   } else if (!opts.json && saved.length) out(`Reports: ${shown(path.join(outDir, 'index.html'))} (and report.html in each lab folder)`);
   if (opts.json) out(formatJson(results, 6));
   return failures ? 1 : 0;
+}
+
+/** The key of one lab process's lines: its id, and its family where it has one. */
+const runKey = (lab: string, family?: IpFamily): string => (family ? `${lab} ${family}` : lab);
+
+/** `family=ipv4,ipv6`: the claims of each lab that ran in both families, a column per family, as `--kernel` shows kernels. */
+function familiesSideBySide(outcomes: readonly LabOutcome[], outDir: string): string[] {
+  const columns: KernelColumn[] = FAMILIES.map((family) => {
+    const ran = outcomes.filter((o) => o.family === family && o.result && o.dir);
+    return {
+      kernel: ran[0]?.result?.kernel ?? '',
+      host: true,
+      folder: familyFolder(family),
+      family,
+      labs: new Map(ran.map((o) => [o.def.id, { dirName: path.basename(o.dir!), result: o.result! }])),
+    };
+  }).filter((c) => c.labs.size > 0);
+  if (columns.length < 2) return [];
+  return [
+    `==== side by side: IPv4 and IPv6 (folders ${shown(outDir)}/ and ${shown(path.join(outDir, familyFolder('ipv6')))}/)\n`,
+    ...renderComparisonText(columns, compareClaims(columns)),
+    '',
+  ];
 }
 
 /** `twlab run … --kernel 6.1,6.12,host`: every lab on every kernel named, then the side-by-side. */

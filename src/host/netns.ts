@@ -121,7 +121,7 @@ export async function setTunMtu(name: string, mtu: number): Promise<void> {
 
 /**
  * Builds the lab network: lo up; TUN tw0 with 192.0.2.1/24 (peer 192.0.2.2), 198.51.100.1/24
- * (peer 198.51.100.2) and 2001:db8::1/64 nodad (peer 2001:db8::2); quiet IPv6 settings.
+ * (peer 198.51.100.2), 2001:db8::1/64 and 2001:db8:1::1/64 nodad (peers ::2); quiet IPv6 settings.
  */
 export async function setupLabNetwork(opts: SetupOptions = {}): Promise<LabNetwork> {
   assertFreshNamespace();

@@ -69,7 +69,7 @@ async function main(): Promise<void> {
         send(m);
       },
     });
-    outcomes = done.map((o) => ({ lab: o.def.id, dir: o.dir ? path.basename(o.dir) : null, error: o.error }));
+    outcomes = done.map((o) => ({ lab: o.def.id, dir: o.dir ? path.relative(outDir, o.dir) : null, error: o.error }));
   } catch (e) {
     const err = e as Error & { code?: string };
     send({ type: 'fatal', code: err.code ?? 'GUEST_FAILED', message: err.code ? err.message : (err.stack ?? err.message) });

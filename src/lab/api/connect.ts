@@ -7,6 +7,7 @@ import type { Connection } from '../../stack/stack';
 import type { TcbConfig } from '../../stack/tcb';
 import type { LabContext } from './context';
 import { LabError } from './types';
+import { formatEndpoint } from '../../wire/address';
 
 /**
  * A patient peer for labs that watch the kernel's TIME_WAIT: it retransmits its FIN only after
@@ -25,7 +26,8 @@ export interface KernelClient {
 }
 
 /**
- * The kernel connects to the peer listening on `port` (192.0.2.2). `before` runs on the new socket
+ * The kernel connects to the peer listening on `port` (ctx.addr.peer: 192.0.2.2 or 2001:db8::2, as
+ * ctx.family says), from a socket of that family. `before` runs on the new socket
  * before connect() (options, bind); `onAccept` runs as the peer accepts (e.g. stop reading).
  */
 export async function kernelConnects(
@@ -42,9 +44,9 @@ export async function kernelConnects(
         resolve(c);
       }),
     );
-    const k = ctx.socket('ipv4', 'tcp');
+    const k = ctx.socket(ctx.family, 'tcp');
     opts.before?.(k);
-    const connect = await k.connect(opts.remote ?? ctx.addr.peer4, port);
+    const connect = await k.connect(opts.remote ?? ctx.addr.peer, port);
     if (connect.ret < 0) throw new LabError(`the kernel's connect() to the peer failed: ${connect.errno}`);
     const conn = await Promise.race([accepted, ctx.sleep(5000).then(() => null)]);
     if (!conn) throw new LabError('the peer did not see the connection within 5 s');
@@ -60,20 +62,19 @@ export interface PeerClient {
   conn: Connection;
 }
 
-/** The peer connects to a kernel listener on 192.0.2.1:`port`; `before` configures the listener. */
+/** The peer connects to a kernel listener on ctx.addr.host:`port` (192.0.2.1 or 2001:db8::1); `before` configures the listener. */
 export async function peerConnects(
   ctx: LabContext,
   port: number,
   opts: { before?: (l: KernelSocket) => void; tcb?: Partial<TcbConfig>; localPort?: number } = {},
 ): Promise<PeerClient> {
-  const listener = ctx.socket('ipv4', 'tcp');
+  const { host, peer } = ctx.addr;
+  const listener = ctx.socket(ctx.family, 'tcp');
   opts.before?.(listener);
-  const b = listener.bind(ctx.addr.host4, port);
-  if (b.ret < 0) throw new LabError(`bind of the kernel listener to ${ctx.addr.host4}:${port} failed: ${b.errno}`);
+  const b = listener.bind(host, port);
+  if (b.ret < 0) throw new LabError(`bind of the kernel listener to ${formatEndpoint(host, port)} failed: ${b.errno}`);
   listener.listen(16);
-  const conn = ctx
-    .peer()
-    .connect({ local: { address: ctx.addr.peer4, port: opts.localPort }, remote: { address: ctx.addr.host4, port }, tcb: opts.tcb });
+  const conn = ctx.peer().connect({ local: { address: peer, port: opts.localPort }, remote: { address: host, port }, tcb: opts.tcb });
   const acc = await listener.accept(5000);
   if (!acc.socket) throw new LabError(`the kernel listener accepted nothing within 5 s (${acc.result.errno})`);
   return { listener, k: acc.socket, conn };
@@ -98,7 +99,7 @@ export interface ServerTimeWait {
 }
 
 /**
- * A kernel listener on 192.0.2.1:`port`; the peer connects from `peerPort`, a few bytes go each
+ * A kernel listener on ctx.addr.host:`port`; the peer connects from `peerPort`, a few bytes go each
  * way, and the kernel closes first: the kernel holds the four-tuple in TIME_WAIT. (With
  * `closer: 'peer'` the peer closes first instead, and the TIME_WAIT is the peer's.)
  */

@@ -11,7 +11,9 @@ import { currentBackend } from '../../host/backend/current';
 import { KnobMissingError, type Backend, type ProcessHandle } from '../../host/backend/types';
 import { KernelSocket, type OpenOptions, type Proto, type SyscallRecord } from '../../host/ksocket';
 import type { LabNetwork } from '../../host/netns';
-import { ADDR } from '../../wire/address-plan';
+import { ADDR, PEER_ADDRESSES } from '../../wire/address-plan';
+import { noMeaningFor } from '../../host/family';
+import { addressesOf, familyLabel, familyOfRun } from './family';
 import { counterChange, counterDelta, type SocketEntry } from '../../host/observe';
 import type { LabLink } from '../../host/tunlink';
 import { NOBODY_UID } from '../../host/uidhelper';
@@ -26,11 +28,12 @@ import type { ParamValue } from './params';
 import { scopeLabel } from './claims';
 import { labClaims, type LabSpec } from './definition';
 import type { ClaimResult, VariantResult } from './result';
-import { decide, requires, type Judgement } from './verdict';
+import { decide, requires, type Judgement, type Precondition } from './verdict';
 import { resolveAnswer, singular, type Answer, type QuestionResult } from './questions';
 import { TupleOnWire, type Endpoint } from './onwire';
 
 const ep = (e: { address: string; port: number }): string => formatEndpoint(e.address, e.port);
+const PEERS: ReadonlySet<string> = new Set(PEER_ADDRESSES);
 /** "192.0.2.1:80" or "[2001:db8::1]:80" back to its parts */
 const parseEndpoint = (s: string): { address: string; port: number } => {
   const i = s.lastIndexOf(':');
@@ -75,7 +78,13 @@ export interface ContextInit {
 export class LabContext {
   readonly def: LabSpec;
   readonly params: Readonly<Record<string, ParamValue>>;
-  readonly addr = ADDR;
+  /** the address family this run's connections use (the `family` parameter; ipv4 for a lab without it) */
+  readonly family: IpFamily;
+  /**
+   * The lab network's addresses: `host`/`peer` (and `hostB`/`peerB`, `any`) in this run's family,
+   * beside the plan's fixed names (host4, peer6, …) for a lab that measures both families at once.
+   */
+  readonly addr: typeof ADDR & ReturnType<typeof addressesOf>;
   readonly link: LabLink;
   readonly net: LabNetwork;
   /** the system under test: Linux through the addon, or another OS's stack behind the same interface */
@@ -119,6 +128,8 @@ export class LabContext {
   constructor(init: ContextInit) {
     this.def = init.def;
     this.params = init.params;
+    this.family = familyOfRun(init.params);
+    this.addr = { ...ADDR, ...addressesOf(this.family) };
     this.link = init.link;
     this.net = init.net;
     this.system = init.system ?? currentBackend();
@@ -138,7 +149,7 @@ export class LabContext {
     const awaited = new Map<string, number>();
     this.link.onDelivered?.((_dir, frame) => {
       if (!this.#follower || this.#bulk || !viewTcp(frame, true, view)) return;
-      const fromPeer = view.src === ADDR.peer4 || view.src === ADDR.peer4b || view.src === ADDR.peer6;
+      const fromPeer = PEERS.has(view.src);
       const local = fromPeer ? { address: view.dst, port: view.dstPort } : { address: view.src, port: view.srcPort };
       const remote = fromPeer ? { address: view.src, port: view.srcPort } : { address: view.dst, port: view.dstPort };
       const key = `${ep(local)}|${ep(remote)}`;
@@ -252,7 +263,7 @@ export class LabContext {
    */
   peer(tcb: Partial<TcbConfig> = {}): TcpStack {
     if (this.#peer) return this.#peer;
-    const stack = new TcpStack(this.link, { addresses: [ADDR.peer4, ADDR.peer4b, ADDR.peer6], tcb });
+    const stack = new TcpStack(this.link, { addresses: [...PEER_ADDRESSES], tcb });
     const wall = wallUsOf;
     stack.onSegment((e) =>
       this.#bulk
@@ -622,6 +633,7 @@ export class LabContext {
     const knobs = this.missingKnobs
       .filter((m) => m.claims === null || m.claims.includes(id))
       .map((m) => requires(`the knob ${m.error.knob}`, false, m.error.message));
+    knobs.push(...this.#meaningless(id));
     if (knobs.length) judgement = { ...judgement, requires: [...knobs, ...(judgement.requires ?? [])] };
     const d = decide(spec, judgement, this.system.identity);
     const result: ClaimResult = {
@@ -637,6 +649,19 @@ export class LabContext {
     };
     this.claims.push(result);
     return result;
+  }
+
+  /**
+   * The knobs this claim needs (its parameters' sysctls, and those the run set) that have no meaning
+   * for the run's family (src/host/family.ts): each a failed precondition, naming why.
+   */
+  #meaningless(claim: string): Precondition[] {
+    const fromParams = this.def.params.filter((p) => p.sysctl && (!p.claims || p.claims.includes(claim))).map((p) => p.sysctl!);
+    const knobs = [...new Set([...fromParams, ...Object.keys(this.sysctlsSet)])];
+    return knobs.flatMap((k) => {
+      const why = noMeaningFor(k, this.family);
+      return why ? [requires(`${k} governs ${familyLabel(this.family)} TCP`, false, why)] : [];
+    });
   }
 
   note(text: string): void {

@@ -4,6 +4,7 @@
 import { CLAIMS, claimById, validateClaim, type ClaimSpec } from './claims';
 import type { ParamSpec } from './params';
 import type { QuestionSpec } from './questions';
+import type { IpFamily } from '../../wire/address';
 import type { LabResult } from './result';
 
 /** What a lab declares (everything but its run): the part the context and the runner read. */
@@ -26,6 +27,12 @@ export interface LabSpec {
   questions?: readonly QuestionSpec[];
   /** sysctls recorded in the result even when no parameter sets them */
   recordSysctls?: readonly string[];
+  /**
+   * The address families the lab can make its connections over: defineLab gives it the `family`
+   * parameter (default ipv4; src/lab/api/family.ts). Its sockets, peer and addresses then come
+   * from ctx.family and ctx.addr.host/peer. A lab that measures both families itself (01) has none.
+   */
+  families?: readonly IpFamily[];
   /** the lab's step in `twlab course`; a lab without one is listed after the course as not in it */
   course?: CourseEntry;
   /** what the reports show of this lab beyond its claims */

@@ -44,6 +44,8 @@ export interface LabResult {
   kernel: string;
   /** another OS's stack that answered (absent: the Linux kernel `kernel` names) */
   system?: SystemIdentity;
+  /** the address family the lab's connections used (its `family` parameter); absent for a lab without one (01 measures both) */
+  family?: 'ipv4' | 'ipv6';
   startedAt: string;
   durationMs: number;
   params: Record<string, ParamValue>;

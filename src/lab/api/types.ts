@@ -2,6 +2,7 @@
 // and the result.json every run produces (result.ts), re-exported here for labs and tools.
 import type { LabContext } from './context';
 import { labClaims, type LabSpec } from './definition';
+import { familyParam } from './family';
 
 export type { Verdict } from './verdict';
 export type { ClaimSpec } from './claims';
@@ -17,6 +18,8 @@ export function defineLab(def: LabDefinition): LabDefinition {
   if (!/^\d{2}$/.test(def.id)) throw new Error(`lab id must be two digits: ${def.id}`);
   if (!/^[a-z0-9]+(-[a-z0-9]+)*$/.test(def.slug)) throw new Error(`lab slug must be kebab-case: ${def.slug}`);
   labClaims(def); // every id known, no registry id with other words
+  if (def.families?.length && !def.params.some((p) => p.name === 'family'))
+    return { ...def, params: [...def.params, familyParam(def.families)] };
   return def;
 }
 

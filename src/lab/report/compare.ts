@@ -4,6 +4,8 @@
 // cells) has them compared item by item. Pure: results in, rows out; the terminal table and the
 // HTML in html.ts draw the same rows.
 import type { LabReportHooks, LabResult, LabSpec, Verdict } from '../api/types';
+import { familyLabel } from '../api/family';
+import type { IpFamily } from '../../wire/address';
 
 /** One kernel's results: the host's (folder '') or a guest's (folder '<uname -r>'). */
 export interface KernelColumn {
@@ -14,6 +16,8 @@ export interface KernelColumn {
   folder: string;
   /** lab id → its result and its folder name */
   labs: Map<string, { dirName: string; result: LabResult }>;
+  /** the address family its labs ran over, when columns of both families are shown (`family=ipv4,ipv6`) */
+  family?: IpFamily;
 }
 
 export interface ComparedCell {
@@ -38,8 +42,17 @@ export interface ComparedRow {
   partlyUntested: boolean;
 }
 
-export function columnLabel(c: Pick<KernelColumn, 'kernel' | 'host'>): string {
-  return c.host ? `${c.kernel} (host)` : c.kernel;
+export function columnLabel(c: Pick<KernelColumn, 'kernel' | 'host' | 'family'>): string {
+  return `${c.host ? `${c.kernel} (host)` : c.kernel}${c.family ? ` ${familyLabel(c.family)}` : ''}`;
+}
+
+const ONE: Record<string, string> = { kernels: 'kernel', families: 'family', 'kernels and families': 'column' };
+
+/** What the columns differ in, for the sentences around the table: "kernels", "families" or both. */
+export function columnsAre(columns: readonly Pick<KernelColumn, 'kernel' | 'family'>[]): string {
+  const kernels = new Set(columns.map((c) => c.kernel)).size > 1;
+  const families = new Set(columns.map((c) => c.family ?? 'ipv4')).size > 1;
+  return kernels && families ? 'kernels and families' : families ? 'families' : 'kernels';
 }
 
 export function labHref(c: KernelColumn, dirName: string): string {
@@ -149,14 +162,17 @@ export function renderComparisonText(columns: readonly KernelColumn[], rows: rea
       .trimEnd();
   const differing = rows.filter((r) => r.differs).length;
   const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
+  const are = columnsAre(columns);
   const summary = differing
-    ? `≠ ${differing} of ${rows.length} claims differ between kernels (* marks the verdicts that differ)`
-    : `no claim has different verdicts on kernels that judged it (${rows.length} claims)`;
+    ? `≠ ${differing} of ${rows.length} claims differ between ${are} (* marks the verdicts that differ)`
+    : `no claim has different verdicts on the ${are} that judged it (${rows.length} claims)`;
   return [
     line(heads),
     ...body.map(line),
     '',
     summary,
-    ...(untested ? [`? ${untested} not judged on every kernel: a precondition failed there ("not tested", the evidence says which)`] : []),
+    ...(untested
+      ? [`? ${untested} not judged on every ${ONE[are]}: a precondition failed there ("not tested", the evidence says which)`]
+      : []),
   ];
 }

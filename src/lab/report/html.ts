@@ -8,7 +8,8 @@ import { layoutLadders, renderLadderSvg, type Ladder } from '../../capture/ladde
 import { readTimelineEvents, type KernelEvent, type PeerStateEvent, type SyscallEvent, type TimelineEvent } from '../../capture/timeline';
 import { readPcap } from '../../capture/pcap';
 import { renderTimelineSvg, type TimelineInput } from '../../capture/timeline-svg';
-import { columnLabel, compareClaims, compareLabItems, labHref, type KernelColumn } from './compare';
+import { columnLabel, columnsAre, compareClaims, compareLabItems, labHref, type KernelColumn } from './compare';
+import { FAMILIES, familyFolder, familyLabel, familyPair } from '../api/family';
 import { writeCourseHtml } from './course';
 import { allLabs } from '../run/registry';
 import type { QuestionResult } from '../api/questions';
@@ -390,13 +391,14 @@ export function renderLabReport(dir: string, result: LabResult, events: Timeline
   // the variants first: the answers link to the ladder rows they draw
   const anchors = new Set<string>();
   const variants = result.variants.map((v) => variantSection(dir, v, events, anchors)).join('\n');
+  const over = result.family ? ` · over ${familyLabel(result.family)} (${esc(familyPair(result.family))})` : '';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>twlab ${esc(result.lab)} — ${esc(result.title)}</title><style>${CSS}</style></head>
 <body>
 <p class="meta noprint"><a href="../index.html">all labs</a> · <a href="../course.html">the course</a></p>
 <h1>Lab ${esc(result.lab)} — ${esc(result.title)}</h1>
 ${def ? `<p><strong>Question.</strong> ${esc(def.question)}</p>` : ''}
-<p class="meta">kernel ${esc(result.kernel)} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
+<p class="meta">kernel ${esc(result.kernel)}${over} · started ${esc(result.startedAt)} · ${result.durationMs} ms</p>
 ${questionsSection(result, anchors)}
 <h2>Claims</h2>
 <table><tr><th>id</th><th>claim</th><th>source (stated for)</th><th>verdict</th><th>evidence (preconditions checked)</th></tr>
@@ -493,18 +495,24 @@ interface KernelInfo {
 export function readColumns(outDir: string, skipped: string[] = []): KernelColumn[] {
   const columns: KernelColumn[] = [];
   const toMap = (labs: Array<{ dirName: string; result: LabResult }>): KernelColumn['labs'] => new Map(labs.map((l) => [l.result.lab, l]));
-  const host = labEntries(outDir, skipped);
-  if (host.length) columns.push({ kernel: host[0]!.result.kernel, host: true, folder: '', labs: toMap(host) });
+  // each kernel's folder, and in it each other family's (`ipv6/`: `--set family=ipv6`)
+  const add = (folder: string, host: boolean): void => {
+    for (const family of FAMILIES) {
+      const sub = [folder, familyFolder(family)].filter(Boolean).join('/'); // '' for the host's IPv4 (path.join would give '.')
+      const labs = labEntries(path.join(outDir, sub), skipped);
+      if (labs.length) columns.push({ kernel: labs[0]!.result.kernel, host, folder: sub, labs: toMap(labs), family });
+    }
+  };
+  add('', true);
   if (!fs.existsSync(outDir)) return columns;
   const guests = fs
     .readdirSync(outDir, { withFileTypes: true })
     .filter((e) => e.isDirectory() && (/^\d+\.\d+/.test(e.name) || /^(netbsd|freebsd)-/.test(e.name)))
     .map((e) => e.name)
     .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
-  for (const folder of guests) {
-    const labs = labEntries(path.join(outDir, folder), skipped);
-    if (labs.length) columns.push({ kernel: labs[0]!.result.kernel, host: false, folder, labs: toMap(labs) });
-  }
+  for (const folder of guests) add(folder, false);
+  // the family is named in a column's label only where both families have columns
+  if (columns.every((c) => c.family === 'ipv4')) for (const c of columns) delete c.family;
   return columns;
 }
 
@@ -525,6 +533,7 @@ export function renderMatrixIndex(columns: readonly KernelColumn[], infos: reado
   const items = compareLabItems(columns, allLabs());
   const differing = rows.filter((r) => r.differs).length;
   const untested = rows.filter((r) => !r.differs && r.partlyUntested).length;
+  const are = columnsAre(columns);
   const head = columns
     .map((c) => `<th>${c.folder ? `<a href="${esc(c.folder)}/index.html">${esc(columnLabel(c))}</a>` : esc(columnLabel(c))}</th>`)
     .join('');
@@ -576,9 +585,9 @@ ${changes.length ? `<table><tr><th>${esc(hook.items)}</th>${head}</tr>\n${itemRo
     })
     .join('\n');
   const differs = differing
-    ? `${differing} of ${rows.length} claims have verdicts that differ between kernels: ` +
+    ? `${differing} of ${rows.length} claims have verdicts that differ between ${are}: ` +
       'their rows are marked red, and the verdicts that differ are outlined.'
-    : `No claim has different verdicts on the kernels that judged it (${rows.length} claims).`;
+    : `No claim has different verdicts on the ${are} that judged it (${rows.length} claims).`;
   const notEverywhere = untested
     ? ` ${untested} could not be judged on every kernel ` +
       '(grey mark: "not tested" there, its evidence names the precondition that failed); ' +
@@ -587,8 +596,8 @@ ${changes.length ? `<table><tr><th>${esc(hook.items)}</th>${head}</tr>\n${itemRo
   const labLinks = (c: KernelColumn): string =>
     [...c.labs.values()].map((l) => `<a href="${esc(labHref(c, l.dirName))}">${esc(l.result.lab)}</a>`).join(' ');
   return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>twlab — results on ${columns.length} kernels</title><style>${CSS}</style></head>
-<body><h1>twlab — the same labs on ${columns.length} kernels</h1>
+<html lang="en"><head><meta charset="utf-8"><title>twlab — results in ${columns.length} ${are}</title><style>${CSS}</style></head>
+<body><h1>twlab — the same labs in ${columns.length} columns: ${are}</h1>
 <table><tr><th>kernel</th><th>how it ran</th><th>labs</th><th>first lab started</th></tr>
 ${kernelRows}
 </table>
@@ -660,7 +669,7 @@ export function writeReports(outDir: string, ids?: readonly string[], skipped: s
     // the index still links to it; `twlab course --html` writes it
   }
   const index = path.join(outDir, 'index.html');
-  const single = columns.length === 1 && columns[0]!.host;
+  const single = columns.length === 1 && columns[0]!.host && columns[0]!.folder === '';
   writeAtomically(
     index,
     columns.length === 0 || single

@@ -152,6 +152,7 @@ export async function runJob(job: LabJob): Promise<LabResult> {
     title: def!.title,
     kernel: system.identity.os === 'Linux' ? os.release() : system.identity.label,
     ...(system.identity.os === 'Linux' ? {} : { system: system.identity }),
+    ...(def!.params.some((p) => p.name === 'family') ? { family: ctx.family } : {}),
     startedAt: startedAt.toISOString(),
     durationMs: Math.round(performance.now() - t0),
     params: job.params,

@@ -24,11 +24,21 @@ import type { ParamValue } from '../api/params';
 import type { Isolation } from './preflight';
 import type { Predictions } from '../api/questions';
 import { labDirName, type LabDefinition, type LabResult } from '../api/types';
+import { FAMILIES, familiesOf, familyFolder } from '../api/family';
+import type { IpFamily } from '../../wire/address';
 
 export const GRACE_MS = 2000;
 
+/** One lab process: a lab, in one family where it has the `family` parameter. */
+interface LabRun {
+  def: LabDefinition;
+  family?: IpFamily;
+}
+
 export interface LabOutcome {
   def: LabDefinition;
+  /** the address family this run used, for a lab with the `family` parameter */
+  family?: IpFamily;
   result: LabResult | null;
   /** the lab's directory, when its evidence was put in place */
   dir: string | null;
@@ -52,7 +62,8 @@ export interface RunOptions {
   concurrency?: number;
   /** busy steps (LabContext.cpuHeavy) running at once across the labs; default: CPUs − 1, at least 1 */
   cpuSlots?: number;
-  onMessage?: (m: LabMessage) => void;
+  /** a lab process's message, with the family that process runs over (for a lab with the `family` parameter) */
+  onMessage?: (m: LabMessage, family?: IpFamily) => void;
   /** extra environment for the lab processes */
   env?: Record<string, string>;
   /** the student's predictions, per lab id (twlab run --predict): each such lab scores them */
@@ -132,18 +143,31 @@ export class LabRunner {
   async run(opts: RunOptions): Promise<LabOutcome[]> {
     prepareOutDir(opts.outDir);
     ({ restored: this.restored, kept: this.keptAfterKill } = removeStaleStaging(opts.outDir));
+    for (const f of FAMILIES.map(familyFolder).filter(Boolean)) {
+      if (!fs.existsSync(path.join(opts.outDir, f))) continue;
+      const r = removeStaleStaging(path.join(opts.outDir, f));
+      this.restored.push(...r.restored);
+      this.keptAfterKill.push(...r.kept);
+    }
     removeHelperCopies();
-    const queue = [...opts.labs];
+    // a lab with the `family` parameter runs once per family asked for, each in its own process
+    const runs = opts.labs.flatMap((def): LabRun[] => {
+      const families = familiesOf(opts.params.get(def.id) ?? {});
+      return families.length ? families.map((family) => ({ def, family })) : [{ def }];
+    });
+    const keyOf = (r: LabRun): string => `${r.def.id}|${r.family ?? ''}`;
+    const queue = [...runs];
     const outcomes = new Map<string, LabOutcome>();
     const width = Math.max(1, Math.min(opts.concurrency ?? queue.length, queue.length));
     const slots = new Slots(opts.cpuSlots ?? defaultCpuSlots());
     const worker = async (): Promise<void> => {
-      for (let def = queue.shift(); def; def = queue.shift()) {
+      for (let r = queue.shift(); r; r = queue.shift()) {
         if (this.#interrupted) {
-          outcomes.set(def.id, { def, result: null, dir: null, error: { code: 'INTERRUPTED', message: 'not started: interrupted' } });
+          const error = { code: 'INTERRUPTED', message: 'not started: interrupted' };
+          outcomes.set(keyOf(r), { def: r.def, ...(r.family ? { family: r.family } : {}), result: null, dir: null, error });
           continue;
         }
-        outcomes.set(def.id, await this.#runOne(def, opts, slots));
+        outcomes.set(keyOf(r), await this.#runOne(r.def, r.family, opts, slots));
       }
     };
     try {
@@ -151,16 +175,18 @@ export class LabRunner {
     } finally {
       if (this.#killTimer) clearTimeout(this.#killTimer);
     }
-    return opts.labs.map((d) => outcomes.get(d.id)!);
+    return runs.map((r) => outcomes.get(keyOf(r))!);
   }
 
-  #runOne(def: LabDefinition, opts: RunOptions, slots: Slots): Promise<LabOutcome> {
-    const final = path.join(opts.outDir, labDirName(def));
+  #runOne(def: LabDefinition, family: IpFamily | undefined, opts: RunOptions, slots: Slots): Promise<LabOutcome> {
+    const final = path.join(opts.outDir, family ? familyFolder(family) : '', labDirName(def));
+    fs.mkdirSync(path.dirname(final), { recursive: true });
     const staging = stagingName(final, 'partial');
     fs.rmSync(staging, { recursive: true, force: true });
+    const params = opts.params.get(def.id) ?? {};
     const job: LabJob = {
       labId: def.id,
-      params: opts.params.get(def.id) ?? {},
+      params: family ? { ...params, family: [family] } : params,
       stagingDir: staging,
       ...(opts.predictions ? { predictions: opts.predictions[def.id] ?? {} } : {}),
       ...(opts.classAnswers
@@ -209,7 +235,7 @@ export class LabRunner {
       }
       if (m.type === 'result') done = true;
       else if (m.type === 'error') error = diskError(m.code, m.message) ?? { code: m.code, message: m.message };
-      opts.onMessage?.(m);
+      opts.onMessage?.(m, family);
     });
     child.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-8192);
@@ -241,6 +267,7 @@ export class LabRunner {
               const { replaced, earlier, notKept } = replaceFolder(staging, final);
               resolve({
                 def,
+                ...(family ? { family } : {}),
                 result,
                 dir: final,
                 replaced,
@@ -265,7 +292,7 @@ export class LabRunner {
         // its last words, if it said any
         const said = stderr.trim() ? `: ${stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
         error ??= { code: 'LAB_FAILED', message: `lab process ended (${signal ?? `exit ${code}`})${said}` };
-        resolve({ def, result: null, dir: null, error });
+        resolve({ def, ...(family ? { family } : {}), result: null, dir: null, error });
       });
     });
   }
