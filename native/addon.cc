@@ -335,40 +335,79 @@ Napi::Value TunWrite(const Napi::CallbackInfo& info) {
 
 // Readiness of a non-blocking fd through uv_poll: on each wake-up, every queued frame is read
 // and handed to JS in one call: callback(frames: Buffer[], timesUs: number[]).
-class TunPoller : public Napi::ObjectWrap<TunPoller> {
+// A readable fd watched on the loop for a JS object (TunPoller, PacketPoller): the poll starts with
+// the object, which keeps itself alive while it polls, and ends with stop() or with the object.
+// T::Readable() reads what is queued and calls callback_.
+template <class T>
+class FdPoller : public Napi::ObjectWrap<T> {
+ public:
+  explicit FdPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<T>(info) {}
+  ~FdPoller() override { StopPolling(); }
+
+  Napi::Value Stop(const Napi::CallbackInfo& info) {
+    if (handle_ != nullptr) {
+      StopPolling();
+      this->Unref();
+    }
+    return info.Env().Undefined();
+  }
+
+ protected:
+  // once fd_ and callback_ are set; `what` names the fd in an error
+  void StartPolling(Napi::Env env, const char* resource, const char* what) {
+    context_ = std::make_unique<Napi::AsyncContext>(env, resource);
+    uv_loop_t* loop = nullptr;
+    napi_get_uv_event_loop(env, &loop);
+    handle_ = new uv_poll_t;
+    handle_->data = static_cast<T*>(this);
+    int r = uv_poll_init(loop, handle_, fd_);
+    if (r == 0) r = uv_poll_start(handle_, UV_READABLE, OnPoll);
+    if (r != 0) {
+      delete handle_;
+      handle_ = nullptr;
+      throw Napi::Error::New(env, std::string("uv_poll on ") + what + ": " + uv_strerror(r));
+    }
+    this->Ref();  // stay alive while polling
+  }
+
+  void StopPolling() {
+    if (handle_ == nullptr) return;
+    uv_poll_stop(handle_);
+    handle_->data = nullptr;
+    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
+    handle_ = nullptr;
+  }
+
+  int fd_ = -1;
+  uv_poll_t* handle_ = nullptr;
+  Napi::FunctionReference callback_;
+  std::unique_ptr<Napi::AsyncContext> context_;
+
+ private:
+  static void OnPoll(uv_poll_t* h, int status, int) {
+    auto* self = static_cast<T*>(h->data);
+    if (status < 0 || self == nullptr) return;
+    self->Readable();
+  }
+};
+
+class TunPoller : public FdPoller<TunPoller> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "TunPoller", {InstanceMethod("stop", &TunPoller::Stop), InstanceMethod("drain", &TunPoller::DrainNow)});
   }
 
-  explicit TunPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<TunPoller>(info) {
+  explicit TunPoller(const Napi::CallbackInfo& info) : FdPoller<TunPoller>(info) {
     Napi::Env env = info.Env();
     fd_ = IntArg(info, 0, "fd");
     if (info.Length() < 2 || !info[1].IsFunction()) throw Napi::TypeError::New(env, "TunPoller(fd, callback)");
     callback_ = Napi::Persistent(info[1].As<Napi::Function>());
-    context_ = std::make_unique<Napi::AsyncContext>(env, "twlab:tun");
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    handle_ = new uv_poll_t;
-    handle_->data = this;
-    int r = uv_poll_init(loop, handle_, fd_);
-    if (r == 0) r = uv_poll_start(handle_, UV_READABLE, OnReadable);
-    if (r != 0) {
-      delete handle_;
-      handle_ = nullptr;
-      throw Napi::Error::New(env, std::string("uv_poll on tun fd: ") + uv_strerror(r));
-    }
-    Ref();  // stay alive while polling
+    StartPolling(env, "twlab:tun", "tun fd");
   }
 
-  ~TunPoller() override { StopPolling(); }
+  void Readable() { Drain(); }
 
  private:
-  static void OnReadable(uv_poll_t* h, int status, int) {
-    auto* self = static_cast<TunPoller*>(h->data);
-    if (status < 0 || self == nullptr) return;
-    self->Drain();
-  }
 
   void Drain(bool nested = false) {
     Napi::Env env = callback_.Env();
@@ -400,27 +439,6 @@ class TunPoller : public Napi::ObjectWrap<TunPoller> {
     if (handle_ != nullptr) Drain(true);
     return info.Env().Undefined();
   }
-
-  void StopPolling() {
-    if (handle_ == nullptr) return;
-    uv_poll_stop(handle_);
-    handle_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    handle_ = nullptr;
-  }
-
-  Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (handle_ != nullptr) {
-      StopPolling();
-      Unref();
-    }
-    return info.Env().Undefined();
-  }
-
-  int fd_ = -1;
-  uv_poll_t* handle_ = nullptr;
-  Napi::FunctionReference callback_;
-  std::unique_ptr<Napi::AsyncContext> context_;
 };
 
 // ---- AF_PACKET: frames as they cross an interface, with the kernel's timestamps ----
@@ -493,7 +511,7 @@ Napi::Value PacketStats(const Napi::CallbackInfo& info) {
   return o;
 }
 
-class PacketPoller : public Napi::ObjectWrap<PacketPoller> {
+class PacketPoller : public FdPoller<PacketPoller> {
  public:
   static Napi::Function Init(Napi::Env env) {
     return DefineClass(env, "PacketPoller",
@@ -501,40 +519,25 @@ class PacketPoller : public Napi::ObjectWrap<PacketPoller> {
                         InstanceMethod("setSnaplen", &PacketPoller::SetSnaplen)});
   }
 
-  explicit PacketPoller(const Napi::CallbackInfo& info) : Napi::ObjectWrap<PacketPoller>(info) {
+  explicit PacketPoller(const Napi::CallbackInfo& info) : FdPoller<PacketPoller>(info) {
     Napi::Env env = info.Env();
     fd_ = IntArg(info, 0, "fd");
     snaplen_ = IntArg(info, 1, "snaplen");
     if (snaplen_ < 1 || snaplen_ > 262144) throw Napi::RangeError::New(env, "snaplen must be 1..262144");
     if (info.Length() < 3 || !info[2].IsFunction()) throw Napi::TypeError::New(env, "PacketPoller(fd, snaplen, callback)");
     callback_ = Napi::Persistent(info[2].As<Napi::Function>());
-    context_ = std::make_unique<Napi::AsyncContext>(env, "twlab:packet");
-    uv_loop_t* loop = nullptr;
-    napi_get_uv_event_loop(env, &loop);
-    handle_ = new uv_poll_t;
-    handle_->data = this;
-    int r = uv_poll_init(loop, handle_, fd_);
-    if (r == 0) r = uv_poll_start(handle_, UV_READABLE, OnReadable);
-    if (r != 0) {
-      delete handle_;
-      handle_ = nullptr;
-      throw Napi::Error::New(env, std::string("uv_poll on packet socket: ") + uv_strerror(r));
-    }
-    Ref();
+    StartPolling(env, "twlab:packet", "packet socket");
   }
 
-  ~PacketPoller() override { StopPolling(); }
-
- private:
-  static void OnReadable(uv_poll_t* h, int status, int) {
-    auto* self = static_cast<PacketPoller*>(h->data);
-    if (status < 0 || self == nullptr) return;
-    Napi::Env env = self->callback_.Env();
+  void Readable() {
+    Napi::Env env = callback_.Env();
     Napi::HandleScope scope(env);
     Napi::Value args[5];
-    if (!self->Read(env, args)) return;
-    self->callback_.MakeCallback(env.Global(), {args[0], args[1], args[2], args[3], args[4]}, *self->context_);
+    if (!Read(env, args)) return;
+    callback_.MakeCallback(env.Global(), {args[0], args[1], args[2], args[3], args[4]}, *context_);
   }
+
+ private:
 
   // Reads every queued frame (at most 4096 per call, so the loop keeps turning); false when
   // there was nothing and no error.
@@ -616,27 +619,7 @@ class PacketPoller : public Napi::ObjectWrap<PacketPoller> {
     return info.Env().Undefined();
   }
 
-  void StopPolling() {
-    if (handle_ == nullptr) return;
-    uv_poll_stop(handle_);
-    handle_->data = nullptr;
-    uv_close(reinterpret_cast<uv_handle_t*>(handle_), [](uv_handle_t* h) { delete reinterpret_cast<uv_poll_t*>(h); });
-    handle_ = nullptr;
-  }
-
-  Napi::Value Stop(const Napi::CallbackInfo& info) {
-    if (handle_ != nullptr) {
-      StopPolling();
-      Unref();
-    }
-    return info.Env().Undefined();
-  }
-
-  int fd_ = -1;
   int snaplen_ = 65536;
-  uv_poll_t* handle_ = nullptr;
-  Napi::FunctionReference callback_;
-  std::unique_ptr<Napi::AsyncContext> context_;
 };
 
 // ---- the kernel's socket for one four-tuple (NETLINK_SOCK_DIAG) ----
