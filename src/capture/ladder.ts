@@ -4,6 +4,7 @@
 // bytes, a payload snippet, the notable marks, each side's TCP state where it changes (from the
 // timeline, or inferred from the segments when there is none), and the syscalls the application
 // made on the connection, at the time they ran. One pure layout, two renderings: text and SVG.
+import type { TcpState } from '../wire/tcp';
 import type { FlowSegment, FlowSummary, Mark } from './flows';
 import { escapeXml as esc } from './html';
 import { KERNEL_ADDRESSES } from '../wire/address-plan';
@@ -132,18 +133,8 @@ function stateChanges(left: string, right: string, timeline: readonly LadderEven
 
 // ---- states read from the segments (a capture without a timeline) ----
 
-type Inferred =
-  | 'CLOSED'
-  | 'LISTEN'
-  | 'SYN-SENT'
-  | 'SYN-RECEIVED'
-  | 'ESTABLISHED'
-  | 'FIN-WAIT-1'
-  | 'FIN-WAIT-2'
-  | 'CLOSE-WAIT'
-  | 'CLOSING'
-  | 'LAST-ACK'
-  | 'TIME-WAIT';
+/** The RFC's state names: a side's state as its segments show it. */
+type Inferred = TcpState;
 
 /**
  * Each side's RFC 9293 state as the segments imply it, at the row where it changes: a side moves

@@ -9,8 +9,8 @@
 import { internetChecksum, pseudoHeaderSum } from '../wire/checksum';
 import { formatIPv4, formatIPv6, parseAddress } from '../wire/address';
 import { wallUs } from './clock';
-import { native, type TunPollerHandle } from './native';
-import type { FrameEvent, FrameSink, LabLink } from './tunlink';
+import { native } from './native';
+import { PolledLink } from './tunlink';
 
 const ETH_IPV4 = 0x0800;
 const ETH_ARP = 0x0806;
@@ -40,44 +40,35 @@ export interface TapLinkOptions {
   peerAddresses: string[];
 }
 
-export class TapLink implements LabLink {
-  readonly fd: number;
+export class TapLink extends PolledLink {
   readonly peerMac: Mac;
   #peerV4: Set<string>;
   #peerV6: Set<string>;
   #stackMac: Mac | null = null;
   #queued: Uint8Array[] = [];
-  #poller: TunPollerHandle | null;
-  #listeners = new Set<(frame: Uint8Array, timeUs: number, more: boolean) => void>();
-  #taps = new Set<(e: FrameEvent) => void>();
   #macWaiters: Array<() => void> = [];
-  #sink: FrameSink | null = null;
-  #lastError: string | null = null;
-  #lastUs = 0;
   /** ARP and neighbour discovery frames seen and sent (not captured) */
   readonly resolution = { in: 0, out: 0, ignored: 0 };
 
   constructor(fd: number, o: TapLinkOptions) {
-    this.fd = fd;
+    super(fd);
     this.peerMac = o.peerMac;
     this.#peerV4 = new Set(o.peerAddresses.filter((a) => !a.includes(':')));
     this.#peerV6 = new Set(o.peerAddresses.filter((a) => a.includes(':')).map((a) => formatIPv6(parseAddress(a).bytes)));
-    const Poller = native().TunPoller;
-    this.#poller = new Poller(fd, (frames, times, errno) => {
-      if (errno) this.#lastError = errno;
-      const now = wallUs();
-      const last = times[times.length - 1] ?? 0;
-      const ip: Array<{ frame: Uint8Array; at: number }> = [];
-      for (let i = 0; i < frames.length; i++) {
-        const f = this.#receive(frames[i]!);
-        if (f) {
-          const at = this.#stamp(now - Math.max(0, last - (times[i] ?? last)));
-          this.#record(f, at, 'kernel→peer');
-          ip.push({ frame: f, at });
-        }
-      }
-      for (let i = 0; i < ip.length; i++) for (const l of this.#listeners) l(ip[i]!.frame, ip[i]!.at, i < ip.length - 1);
-    });
+  }
+
+  /** Ethernet frames from the tap: the IP frames inside are recorded and delivered, the link's own business is not. */
+  protected received(frames: Buffer[], stamps: number[]): void {
+    const ip: Uint8Array[] = [];
+    const at: number[] = [];
+    for (let i = 0; i < frames.length; i++) {
+      const f = this.#receive(frames[i]!);
+      if (!f) continue;
+      this.record(f, stamps[i]!, 'kernel→peer');
+      ip.push(f);
+      at.push(stamps[i]!);
+    }
+    this.deliver(ip, at);
   }
 
   /** The stack's MAC, once a frame of its has been seen (an ARP reply, at the latest). */
@@ -218,24 +209,14 @@ export class TapLink implements LabLink {
     this.#write(eth);
   }
 
-  #stamp(timeUs: number): number {
-    this.#lastUs = Math.max(this.#lastUs, timeUs);
-    return this.#lastUs;
-  }
-
-  #record(frame: Uint8Array, timeUs: number, direction: FrameEvent['direction']): void {
-    this.#sink?.write(timeUs, frame);
-    if (this.#taps.size) for (const t of this.#taps) t({ timeUs, direction, frame });
-  }
-
   #write(frame: Uint8Array): void {
     const r = native().packetSend(this.fd, frame);
-    if (r.ret < 0) this.#lastError = r.errno;
+    if (r.ret < 0) this.failed(r.errno);
   }
 
   /** Wraps an IP frame for the stack: recorded first, sent at once if the stack's MAC is known. */
   send(frame: Uint8Array): void {
-    this.#record(frame, this.#stamp(wallUs()), 'peer→kernel');
+    this.record(frame, this.stamp(wallUs()), 'peer→kernel');
     if (this.#stackMac) this.#transmit(frame);
     else this.#queued.push(frame);
   }
@@ -249,34 +230,5 @@ export class TapLink implements LabLink {
     eth[13] = type & 0xff;
     eth.set(frame, 14);
     this.#write(eth);
-  }
-
-  get lastError(): string | null {
-    return this.#lastError;
-  }
-
-  setSink(sink: FrameSink | null): void {
-    this.#sink = sink;
-  }
-
-  /** Hands over at once the frames already queued on the packet socket (the peer reads before it acts on a timer). */
-  poll(): void {
-    this.#poller?.drain?.();
-  }
-
-  onFrame(listener: (frame: Uint8Array, timeUs: number, more: boolean) => void): () => void {
-    this.#listeners.add(listener);
-    return () => this.#listeners.delete(listener);
-  }
-
-  tap(listener: (e: FrameEvent) => void): () => void {
-    this.#taps.add(listener);
-    return () => this.#taps.delete(listener);
-  }
-
-  close(): void {
-    this.#poller?.stop();
-    this.#poller = null;
-    native().closeNow(this.fd);
   }
 }

@@ -17,22 +17,11 @@ import type { KeepaliveConfig, TcbConfig, TcbInit } from './config';
 import { NewReno } from './congestion';
 import { Reassembly } from './reassembly';
 import { LossRecovery } from './recovery';
+import type { TcpState } from '../wire/tcp';
 import { RtoEstimator } from './rto';
 import { SentSegments } from './sent';
 
-/** The eleven states of RFC 9293 §3.3.2, printed as the RFC prints them. */
-export type TcpState =
-  | 'CLOSED'
-  | 'LISTEN'
-  | 'SYN-SENT'
-  | 'SYN-RECEIVED'
-  | 'ESTABLISHED'
-  | 'FIN-WAIT-1'
-  | 'FIN-WAIT-2'
-  | 'CLOSE-WAIT'
-  | 'CLOSING'
-  | 'LAST-ACK'
-  | 'TIME-WAIT';
+export type { TcpState } from '../wire/tcp';
 
 export const TCP_STATES: readonly TcpState[] = [
   'CLOSED',

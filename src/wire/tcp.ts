@@ -307,3 +307,17 @@ export function emitTcp(t: TcpRepr, src: Uint8Array, dst: Uint8Array): Uint8Arra
   writeTcp(out, 0, t, pseudoHeaderSum(src, dst, PROTO_TCP, out.length), optLen);
   return out;
 }
+
+/** The eleven states of RFC 9293 §3.3.2, printed as the RFC prints them. */
+export type TcpState =
+  | 'CLOSED'
+  | 'LISTEN'
+  | 'SYN-SENT'
+  | 'SYN-RECEIVED'
+  | 'ESTABLISHED'
+  | 'FIN-WAIT-1'
+  | 'FIN-WAIT-2'
+  | 'CLOSE-WAIT'
+  | 'CLOSING'
+  | 'LAST-ACK'
+  | 'TIME-WAIT';
